@@ -1,0 +1,106 @@
+/**
+ * Node `http` (and Express) adapter around a Web-standard {@link FetchHandler}.
+ *
+ * @module
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { Readable } from "node:stream";
+import type { FetchHandler, ProtectedHandler } from "../protect.js";
+
+/** Options of {@link toNodeHandler}. */
+export interface NodeHandlerOptions {
+  /**
+   * Origin used to build the `Request` URL, e.g. `http://127.0.0.1:8000`. Only the path and query
+   * of the incoming request are used; the `Host` header never decides the origin, so it cannot
+   * influence anything security-relevant. Default `http://localhost`.
+   */
+  origin?: string;
+}
+
+/** A Node request with whatever a framework may have attached (Express's `body`). */
+type NodeRequest = IncomingMessage & { body?: unknown };
+
+/**
+ * Convert a Node request to a Web `Request`. Repeated headers are kept (Node itself drops a second
+ * `Authorization` header; we read `rawHeaders` so two credentials are seen, and refused).
+ */
+export function toWebRequest(req: NodeRequest, origin = "http://localhost"): Request {
+  const headers = new Headers();
+  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
+    headers.append(req.rawHeaders[i] as string, req.rawHeaders[i + 1] as string);
+  }
+  const method = req.method ?? "GET";
+  const url = new URL(req.url ?? "/", origin);
+  const controller = new AbortController();
+  req.once("close", () => {
+    if (!req.complete) controller.abort();
+  });
+  const init: RequestInit & { duplex?: "half" } = { method, headers, signal: controller.signal };
+  if (method !== "GET" && method !== "HEAD") {
+    if (req.body !== undefined && req.readableEnded) {
+      // Express (or another framework) already parsed the body: hand the parsed value on as JSON.
+      init.body = typeof req.body === "string" ? req.body : req.body instanceof Uint8Array ? new Uint8Array(req.body) : JSON.stringify(req.body);
+    } else {
+      init.body = Readable.toWeb(req) as ReadableStream<Uint8Array>;
+      init.duplex = "half";
+    }
+  }
+  return new Request(url, init);
+}
+
+/** Write a Web `Response` to a Node response, streaming the body (SSE included). */
+export async function writeWebResponse(res: ServerResponse, response: Response): Promise<void> {
+  res.statusCode = response.status;
+  const setCookies = response.headers.getSetCookie();
+  response.headers.forEach((value, key) => {
+    if (key !== "set-cookie") res.setHeader(key, value);
+  });
+  if (setCookies.length) res.setHeader("set-cookie", setCookies);
+  if (!response.body) {
+    res.end();
+    return;
+  }
+  res.flushHeaders();
+  const reader = response.body.getReader();
+  res.once("close", () => void reader.cancel().catch(() => {}));
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (!res.write(value)) await new Promise<void>((resolve) => res.once("drain", resolve));
+    }
+  } catch {
+    // The client went away or the stream was cancelled: nothing more to write.
+  }
+  res.end();
+}
+
+/**
+ * Serve a {@link FetchHandler} from Node's `http` module or Express.
+ *
+ * An unexpected error becomes a bare 500: no message, no stack trace is sent.
+ *
+ * @example
+ * ```ts
+ * http.createServer(toNodeHandler(handler)).listen(8000);
+ * app.use(toNodeHandler(handler));            // Express: mount before any body parser, or after; both work
+ * ```
+ */
+export function toNodeHandler(handler: FetchHandler, options: NodeHandlerOptions = {}) {
+  const routed = handler as Partial<ProtectedHandler>;
+  const origin = options.origin ?? (routed.resource ? new URL(routed.resource).origin : "http://localhost");
+  return (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void): void => {
+    // Under Express, paths the protected handler does not own go on to the next middleware.
+    if (next && routed.handles && !routed.handles(new URL(req.url ?? "/", origin).pathname)) return next();
+    void (async () => {
+      let response: Response;
+      try {
+        response = await handler(toWebRequest(req, origin));
+      } catch (err) {
+        if (next) return next(err);
+        response = new Response(null, { status: 500 });
+      }
+      await writeWebResponse(res, response);
+    })();
+  };
+}

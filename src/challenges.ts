@@ -1,0 +1,155 @@
+/**
+ * The one place where {@link AuthError}s become HTTP: status, `WWW-Authenticate`, body.
+ *
+ * @see RFC 6750 §3 (Bearer challenges), RFC 9728 §5.1 (`resource_metadata`), RFC 9449 §7.1 (DPoP).
+ * @module
+ */
+import { AuthError, InsufficientScope, UseDpopNonce } from "./errors.js";
+
+/** What a challenge needs to know about the resource. */
+export interface ChallengeOptions {
+  /** Absolute URL of the RFC 9728 metadata document. */
+  resourceMetadataUrl: string;
+  /** Scopes to advertise in `scope="…"` on 401 (what a client should ask for up front). */
+  scopes?: readonly string[];
+  /** When set, a `DPoP` challenge is added with these algorithms. */
+  dpopAlgorithms?: readonly string[];
+  /** When true, the `Bearer` challenge is omitted (only DPoP-bound tokens are accepted). */
+  dpopRequired?: boolean;
+  /** Realm. Default `"MCP"`. */
+  realm?: string;
+}
+
+/** Status and headers for a refusal, before a body is attached. */
+export interface Challenge {
+  /** HTTP status: 400, 401, 403, 404 or 503. */
+  status: number;
+  /** Headers to send (`WWW-Authenticate`, `DPoP-Nonce`, `Retry-After`, `Cache-Control`). */
+  headers: Record<string, string>;
+  /** The OAuth `error` code, when there is one. */
+  error?: string;
+}
+
+/** Escape a value for an RFC 9110 quoted-string. */
+export const quote = (value: string): string => `"${value.replace(/[\\"]/g, "\\$&")}"`;
+
+/**
+ * Build one auth-param list, skipping undefined values. Parameter names are fixed by this module;
+ * every value is quoted and escaped, so no caller-provided text can inject a parameter.
+ */
+function authParams(params: [string, string | undefined][]): string {
+  return params
+    .filter((p): p is [string, string] => p[1] !== undefined)
+    .map(([k, v]) => `${k}=${quote(v)}`)
+    .join(", ");
+}
+
+/** OAuth error code per library error code. `undefined` means "no `error` attribute". */
+function oauthError(err: AuthError): string | undefined {
+  switch (err.code) {
+    case "ERR_MISSING_TOKEN":
+      return undefined;
+    case "ERR_INVALID_REQUEST":
+      return "invalid_request";
+    case "ERR_INSUFFICIENT_SCOPE":
+      return "insufficient_scope";
+    case "ERR_INVALID_DPOP_PROOF":
+      return "invalid_dpop_proof";
+    case "ERR_USE_DPOP_NONCE":
+      return "use_dpop_nonce";
+    default:
+      return "invalid_token";
+  }
+}
+
+function statusFor(err: AuthError): number {
+  switch (err.code) {
+    case "ERR_INVALID_REQUEST":
+      return 400;
+    case "ERR_INSUFFICIENT_SCOPE":
+      return 403;
+    case "ERR_SESSION_MISMATCH":
+      return 404;
+    case "ERR_AUTHORIZATION_UNAVAILABLE":
+      return 503;
+    default:
+      return 401;
+  }
+}
+
+/**
+ * Map an error to status and headers.
+ *
+ * - `ERR_MISSING_TOKEN` → 401, challenge without `error` (RFC 6750 §3.1).
+ * - `ERR_INVALID_REQUEST` → 400 `invalid_request`.
+ * - token errors → 401 `invalid_token`; DPoP errors → 401 `invalid_dpop_proof` / `use_dpop_nonce`.
+ * - `ERR_INSUFFICIENT_SCOPE` → 403 `insufficient_scope` with the required `scope`.
+ * - `ERR_AUTHORIZATION_UNAVAILABLE` → 503 with `Retry-After`, no challenge: asking the client to
+ *   re-authenticate would not help and would send it into a loop.
+ * - `ERR_SESSION_MISMATCH` → 404, like an unknown session.
+ */
+export function challengeFor(err: AuthError, o: ChallengeOptions): Challenge {
+  const status = statusFor(err);
+  const headers: Record<string, string> = { "Cache-Control": "no-store" };
+  const error = oauthError(err);
+  if (status === 503) {
+    headers["Retry-After"] = "5";
+    return { status, headers };
+  }
+  if (status === 404) return { status, headers };
+
+  const scope =
+    err instanceof InsufficientScope ? err.required.join(" ") : o.scopes?.length ? o.scopes.join(" ") : undefined;
+  const description = error ? err.message : undefined;
+  const isDpopError = err.code === "ERR_INVALID_DPOP_PROOF" || err.code === "ERR_USE_DPOP_NONCE";
+  const challenges: string[] = [];
+
+  if (!o.dpopRequired) {
+    challenges.push(
+      `Bearer ${authParams([
+        ["realm", o.realm ?? "MCP"],
+        ["resource_metadata", o.resourceMetadataUrl],
+        ["scope", scope],
+        ["error", isDpopError ? undefined : error],
+        ["error_description", isDpopError ? undefined : description],
+      ])}`,
+    );
+  }
+  if (o.dpopAlgorithms?.length) {
+    const dpopOwnsError = isDpopError || o.dpopRequired;
+    challenges.push(
+      `DPoP ${authParams([
+        ["realm", o.realm ?? "MCP"],
+        ["resource_metadata", o.resourceMetadataUrl],
+        ["scope", scope],
+        ["algs", o.dpopAlgorithms.join(" ")],
+        ["error", dpopOwnsError ? error : undefined],
+        ["error_description", dpopOwnsError ? description : undefined],
+      ])}`,
+    );
+  }
+  headers["WWW-Authenticate"] = challenges.join(", ");
+  if (err instanceof UseDpopNonce) headers["DPoP-Nonce"] = err.nonce;
+  return error ? { status, headers, error } : { status, headers };
+}
+
+/**
+ * A ready `Response` for a refusal: the challenge plus a small JSON body
+ * `{ error, error_description }` (never the token, never a stack trace).
+ *
+ * @example
+ * ```ts
+ * return challengeResponse(new MissingToken(), { resourceMetadataUrl });
+ * ```
+ */
+export function challengeResponse(err: AuthError, o: ChallengeOptions, extraHeaders?: HeadersInit): Response {
+  const c = challengeFor(err, o);
+  const headers = new Headers(extraHeaders);
+  for (const [k, v] of Object.entries(c.headers)) headers.set(k, v);
+  headers.set("Content-Type", "application/json");
+  const body =
+    c.status === 404
+      ? { jsonrpc: "2.0", error: { code: -32001, message: "Session not found" }, id: null }
+      : { error: c.error ?? (c.status === 503 ? "temporarily_unavailable" : "unauthorized"), error_description: err.message };
+  return new Response(JSON.stringify(body), { status: c.status, headers });
+}

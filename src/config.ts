@@ -1,0 +1,169 @@
+/**
+ * `AuthorizationConfig`: the one object that turns protection on, validated once with zod.
+ *
+ * Keys are snake_case on purpose: they mirror the RFC 9728 metadata fields they feed
+ * (`authorization_servers`, `scopes_supported`, `resource`, `resource_name`) and the design card's
+ * Python-SDK names (`required_scopes`, `cache_ttl`, `fail_open`, `dpop_required`).
+ *
+ * @module
+ */
+import { z } from "zod";
+
+/** RFC 6749 §3.3 scope-token: printable ASCII except space, `"` and `\`. Safe inside a quoted header value. */
+const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
+
+const scope = z.string().regex(SCOPE_TOKEN, "a scope is printable ASCII without space, '\"' or '\\'");
+
+const WELL_KNOWN_PRM = "/.well-known/oauth-protected-resource";
+
+/** True for `localhost`, `127.0.0.0/8` and `[::1]`: the hosts where plain `http` is acceptable (RFC 8252 §8.3). */
+export function isLoopbackHost(hostname: string): boolean {
+  return hostname === "localhost" || hostname === "[::1]" || /^127(?:\.\d{1,3}){3}$/.test(hostname);
+}
+
+function isSecureUrl(value: string): boolean {
+  const url = new URL(value);
+  return url.protocol === "https:" || (url.protocol === "http:" && isLoopbackHost(url.hostname));
+}
+
+const absoluteUrl = z.url({ protocol: /^https?$/, error: "must be an absolute http(s) URL" });
+
+/** The zod schema behind {@link parseAuthorizationConfig}; exported for tools that generate docs or forms. */
+export const AuthorizationConfigSchema = z
+  .strictObject({
+    enabled: z.boolean().default(false),
+    authorization_servers: z.array(absoluteUrl).default([]),
+    required_scopes: z.array(scope).default([]),
+    metadata_path: z
+      .string()
+      .refine((p) => p === WELL_KNOWN_PRM || p.startsWith(`${WELL_KNOWN_PRM}/`), {
+        error: `must be "${WELL_KNOWN_PRM}" or start with "${WELL_KNOWN_PRM}/" (RFC 9728 §3)`,
+      })
+      .default(WELL_KNOWN_PRM),
+    cache_ttl: z.number().int().positive().max(86_400).default(300),
+    fail_open: z.boolean().default(false),
+    dpop_required: z.boolean().default(false),
+    resource: absoluteUrl
+      .refine((u) => !u.includes("#"), { error: "must not contain a fragment (RFC 8707 §2)" })
+      .optional(),
+    scopes_supported: z.array(scope).optional(),
+    resource_name: z.string().min(1).max(200).optional(),
+    resource_documentation: absoluteUrl.optional(),
+    allow_insecure_http: z.boolean().default(false),
+  })
+  .superRefine((c, ctx) => {
+    if (c.enabled && c.authorization_servers.length === 0) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["authorization_servers"],
+        message: "at least one authorization server is required when enabled is true",
+      });
+    }
+    if (!c.allow_insecure_http) {
+      const urls: [string, string][] = c.authorization_servers.map((u, i) => [`authorization_servers.${i}`, u]);
+      if (c.resource) urls.push(["resource", c.resource]);
+      for (const [path, u] of urls) {
+        if (!isSecureUrl(u)) {
+          ctx.addIssue({
+            code: "custom",
+            path: path.split(".").map((p) => (/^\d+$/.test(p) ? Number(p) : p)),
+            message: "must use https (http is allowed only on loopback; set allow_insecure_http to override)",
+          });
+        }
+      }
+    }
+  });
+
+/**
+ * What the caller writes. Every key is optional except where `enabled: true` makes
+ * `authorization_servers` necessary.
+ *
+ * @example
+ * ```ts
+ * const authorization: AuthorizationConfig = {
+ *   enabled: true,
+ *   authorization_servers: ["https://auth.example.com"],
+ *   resource: "https://mcp.example.com/mcp",
+ *   required_scopes: ["mcp"],
+ * };
+ * ```
+ * @see RFC 9728 §2 for the metadata fields these keys feed.
+ */
+export interface AuthorizationConfig {
+  /** Turn protection on. Default `false`: no checks at all, `getContext().auth` is `null`. */
+  enabled?: boolean;
+  /** Issuer URLs of the authorization servers clients should use (RFC 9728 `authorization_servers`). */
+  authorization_servers?: string[];
+  /** Scopes every request must carry; missing ones give 403 `insufficient_scope`. Default `[]`. */
+  required_scopes?: string[];
+  /** Where the RFC 9728 document is served. Default `/.well-known/oauth-protected-resource`. */
+  metadata_path?: string;
+  /** Seconds to cache the key set and the metadata document (`Cache-Control: max-age`). Default 300. */
+  cache_ttl?: number;
+  /**
+   * When validation *cannot be completed* (key set or authorization server unreachable), let the
+   * request through as anonymous (`auth === null`) instead of answering 503. A bad, expired or
+   * forged token is never let in. Default `false`. Dangerous: every use emits a `fail_open` event.
+   */
+  fail_open?: boolean;
+  /** Refuse tokens that are not DPoP-bound (RFC 9449). Default `false`. */
+  dpop_required?: boolean;
+  /**
+   * The canonical URI of the MCP endpoint (RFC 8707 §2), e.g. `https://mcp.example.com/mcp`.
+   * Used as `resource` in the metadata, as the default token audience and for DPoP `htu` checks.
+   * It is configuration: it is never derived from the request's `Host` or `X-Forwarded-*` headers.
+   * {@link MCPServer.serve} fills it from the address it listens on when omitted.
+   */
+  resource?: string;
+  /** Advertised scopes (RFC 9728 `scopes_supported`). Default: required scopes plus every tool's scopes. */
+  scopes_supported?: string[];
+  /** Human-readable name of this resource (RFC 9728 `resource_name`). */
+  resource_name?: string;
+  /** URL of human-readable documentation (RFC 9728 `resource_documentation`). */
+  resource_documentation?: string;
+  /** Accept plain-http non-loopback URLs for `resource` and `authorization_servers`. Default `false`. */
+  allow_insecure_http?: boolean;
+}
+
+/** An {@link AuthorizationConfig} after validation, with every default filled in. */
+export type ResolvedAuthorizationConfig = z.output<typeof AuthorizationConfigSchema>;
+
+/** Thrown by {@link parseAuthorizationConfig}; the message names every offending key. */
+export class AuthorizationConfigError extends TypeError {
+  /** Always `ERR_INVALID_CONFIG`. */
+  readonly code = "ERR_INVALID_CONFIG" as const;
+  /** One entry per problem: the dotted key and what is wrong with it. */
+  readonly issues: readonly { key: string; message: string }[];
+  /** @param issues - the problems found. */
+  constructor(issues: { key: string; message: string }[]) {
+    super(`Invalid authorization config: ${issues.map((i) => `${i.key}: ${i.message}`).join("; ")}`);
+    this.name = "AuthorizationConfigError";
+    this.issues = issues;
+  }
+}
+
+/**
+ * Validate an {@link AuthorizationConfig} and fill in defaults. Unknown keys and wrong types are
+ * refused. The caller's object is never mutated; a frozen copy is returned.
+ *
+ * @throws {@link AuthorizationConfigError} naming each bad key.
+ * @example
+ * ```ts
+ * parseAuthorizationConfig({ enabled: true, authorization_servers: ["https://auth.example.com"] });
+ * parseAuthorizationConfig({ enabeld: true }); // throws: enabeld: Unrecognized key
+ * ```
+ */
+export function parseAuthorizationConfig(input: unknown): Readonly<ResolvedAuthorizationConfig> {
+  const result = AuthorizationConfigSchema.safeParse(input ?? {});
+  if (!result.success) {
+    throw new AuthorizationConfigError(
+      result.error.issues.flatMap((issue) => {
+        if (issue.code === "unrecognized_keys") {
+          return issue.keys.map((k) => ({ key: [...issue.path, k].join("."), message: "unknown key" }));
+        }
+        return [{ key: issue.path.join(".") || "(config)", message: issue.message }];
+      }),
+    );
+  }
+  return Object.freeze(result.data);
+}

@@ -1,0 +1,105 @@
+/**
+ * `getContext()`: who is calling, from anywhere inside a tool, without threading arguments.
+ *
+ * Backed by `AsyncLocalStorage`, so concurrent requests never see each other's principal.
+ *
+ * @module
+ */
+import { AsyncLocalStorage } from "node:async_hooks";
+import type { AuthInfo } from "@modelcontextprotocol/sdk/server/auth/types.js";
+import type { JWTPayload } from "jose";
+
+/**
+ * The verified principal of the current request.
+ *
+ * `token` is present but non-enumerable: it does not appear in `JSON.stringify(auth)`,
+ * `Object.keys` or a spread, so a tool that returns or logs `auth` does not leak it. Read it
+ * explicitly only if you must call a downstream API *as this client* — and prefer a token exchange:
+ * passing the token through to another resource is what RFC 8707 audience checks exist to stop.
+ */
+export interface AuthContext {
+  /** `sub` claim (or the preset's user-id claim). */
+  readonly subject: string;
+  /** Granted scopes, from `scope` (space-separated) or `scp` (array), plus preset extras. */
+  readonly scopes: readonly string[];
+  /** All verified claims. */
+  readonly claims: Readonly<JWTPayload>;
+  /** OAuth client: `client_id`, else `azp` (or the preset's client claim). */
+  readonly client_id: string | undefined;
+  /** `iss` claim. */
+  readonly issuer: string | undefined;
+  /** `exp` claim, seconds since the epoch. */
+  readonly expires_at: number | undefined;
+  /** RFC 7638 thumbprint of the DPoP key the token is bound to (`cnf.jkt`), when sender-constrained. */
+  readonly jkt?: string | undefined;
+  /** The raw access token (non-enumerable; see the interface note). */
+  readonly token: string;
+}
+
+/** Everything a tool can learn about the current request. */
+export interface RequestContext {
+  /** The caller, or `null` when anonymous (authorization disabled, or `fail_open` used). */
+  readonly auth: AuthContext | null;
+  /**
+   * Whether authorization is enforced for this request. `false` when `enabled: false`, in which case
+   * per-tool scopes are not checked either.
+   */
+  readonly authorization_enabled: boolean;
+}
+
+const storage = new AsyncLocalStorage<RequestContext>();
+const OUTSIDE: RequestContext = Object.freeze({ auth: null, authorization_enabled: true });
+
+/**
+ * The context of the request being handled.
+ *
+ * Outside a request (or on a server this library does not protect) it returns
+ * `{ auth: null, authorization_enabled: true }`: anonymous and enforced, so a scoped tool refuses.
+ *
+ * @example
+ * ```ts
+ * const whoami = tool({ name: "whoami", description: "Who am I" }, async () => {
+ *   const { auth } = getContext();
+ *   return { subject: auth?.subject ?? null, scopes: auth?.scopes ?? [] };
+ * });
+ * ```
+ */
+export function getContext(): RequestContext {
+  return storage.getStore() ?? OUTSIDE;
+}
+
+/** Run `fn` with `context` as the current request context. */
+export function runWithContext<T>(context: RequestContext, fn: () => T): T {
+  return storage.run(context, fn);
+}
+
+/** Build an {@link AuthContext}, hiding the token from enumeration. */
+export function createAuthContext(fields: Omit<AuthContext, "token">, token: string): AuthContext {
+  const ctx = { ...fields };
+  Object.defineProperty(ctx, "token", { value: token, enumerable: false });
+  return Object.freeze(ctx) as AuthContext;
+}
+
+const AUTH_INFO_KEY = "protectedMcpAuth";
+
+/**
+ * The SDK's `AuthInfo` for a verified principal, carrying our {@link AuthContext} in `extra` so
+ * tools registered with {@link tool} see the same principal even on a transport set up by the user.
+ */
+export function toAuthInfo(auth: AuthContext, resource: string): AuthInfo {
+  const info: AuthInfo = {
+    token: auth.token,
+    clientId: auth.client_id ?? "",
+    scopes: [...auth.scopes],
+    resource: new URL(resource),
+    extra: { [AUTH_INFO_KEY]: auth },
+  };
+  if (auth.expires_at !== undefined) info.expiresAt = auth.expires_at;
+  return info;
+}
+
+/** The {@link AuthContext} stored by {@link toAuthInfo}, if any. */
+export function fromAuthInfo(info: AuthInfo | undefined): AuthContext | null {
+  const v = info?.extra?.[AUTH_INFO_KEY];
+  return v && typeof v === "object" ? (v as AuthContext) : null;
+}

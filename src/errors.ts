@@ -1,0 +1,129 @@
+/**
+ * Typed errors with stable `code` strings.
+ *
+ * Every refusal the library makes is one of these classes. Callers (and tests) branch on `code`,
+ * never on `message`. Messages are short, fixed sentences: they never contain the token, a key, a
+ * claim value taken from the token or a stack trace, so they are safe to put in a
+ * `WWW-Authenticate` `error_description` and in logs. Context useful for debugging goes in `cause`,
+ * which is never sent to a client.
+ *
+ * The mapping from these classes to HTTP status and `WWW-Authenticate` lives in one place:
+ * {@link challengeFor} in `challenges.ts`.
+ *
+ * @module
+ */
+
+/** Every stable error code this library produces. */
+export type AuthErrorCode =
+  | "ERR_MISSING_TOKEN"
+  | "ERR_INVALID_REQUEST"
+  | "ERR_INVALID_TOKEN"
+  | "ERR_TOKEN_EXPIRED"
+  | "ERR_INSUFFICIENT_SCOPE"
+  | "ERR_AUTHORIZATION_UNAVAILABLE"
+  | "ERR_INVALID_DPOP_PROOF"
+  | "ERR_USE_DPOP_NONCE"
+  | "ERR_SESSION_MISMATCH";
+
+/**
+ * Base class of every authorization failure.
+ *
+ * @example
+ * ```ts
+ * try { await validator.verify(token, ctx) }
+ * catch (e) { if (e instanceof AuthError && e.code === "ERR_TOKEN_EXPIRED") { … } }
+ * ```
+ */
+export abstract class AuthError extends Error {
+  /** Stable machine-readable code. */
+  abstract readonly code: AuthErrorCode;
+
+  /**
+   * @param message - a short fixed sentence, safe to show to a client (no token material).
+   * @param options - `cause` carries internal detail; it is never sent to clients.
+   */
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** No credentials were presented (RFC 6750 §3.1: the challenge carries no `error`). */
+export class MissingToken extends AuthError {
+  override readonly code = "ERR_MISSING_TOKEN" as const;
+  constructor() {
+    super("No access token was presented");
+  }
+}
+
+/**
+ * The request is malformed in a way that RFC 6750 calls `invalid_request`: an empty or malformed
+ * `Authorization` header, more than one credential, a token in the query string, an oversized token.
+ */
+export class InvalidRequest extends AuthError {
+  override readonly code = "ERR_INVALID_REQUEST" as const;
+}
+
+/** The token is not acceptable: malformed, forged, for another audience, from another issuer, … */
+export class InvalidToken extends AuthError {
+  override readonly code: "ERR_INVALID_TOKEN" | "ERR_TOKEN_EXPIRED" = "ERR_INVALID_TOKEN";
+}
+
+/** The token's `exp` has passed (beyond the clock tolerance). A subclass of {@link InvalidToken}. */
+export class TokenExpired extends InvalidToken {
+  override readonly code = "ERR_TOKEN_EXPIRED" as const;
+  constructor(options?: { cause?: unknown }) {
+    super("The access token expired", options);
+  }
+}
+
+/** The token is valid but lacks scopes this resource requires (RFC 6750 §3.1 `insufficient_scope`). */
+export class InsufficientScope extends AuthError {
+  override readonly code = "ERR_INSUFFICIENT_SCOPE" as const;
+  /** The scopes that were required (all of them, not only the missing ones). */
+  readonly required: readonly string[];
+  /** @param required - every scope the request needs. */
+  constructor(required: readonly string[]) {
+    super("The access token lacks a required scope");
+    this.required = [...required];
+  }
+}
+
+/**
+ * Validation could not be completed: the key set or the authorization server is unreachable or
+ * answered with an error. This is the only error `fail_open` may turn into an anonymous request.
+ */
+export class AuthorizationUnavailable extends AuthError {
+  override readonly code = "ERR_AUTHORIZATION_UNAVAILABLE" as const;
+  constructor(options?: { cause?: unknown }) {
+    super("Token validation is temporarily unavailable", options);
+  }
+}
+
+/** The DPoP proof is missing, malformed, replayed or does not match the request or token (RFC 9449). */
+export class InvalidDpopProof extends AuthError {
+  override readonly code = "ERR_INVALID_DPOP_PROOF" as const;
+}
+
+/** The server requires a DPoP nonce the proof did not carry (RFC 9449 §8). */
+export class UseDpopNonce extends AuthError {
+  override readonly code = "ERR_USE_DPOP_NONCE" as const;
+  /** The nonce the client must use in its next proof. */
+  readonly nonce: string;
+  /** @param nonce - the fresh nonce to send in the `DPoP-Nonce` header. */
+  constructor(nonce: string) {
+    super("Resource server requires nonce in DPoP proof");
+    this.nonce = nonce;
+  }
+}
+
+/**
+ * A request carried an `Mcp-Session-Id` opened by another principal. Answered like an unknown
+ * session (404), so a session id reveals nothing to whoever guessed or stole it.
+ */
+export class SessionMismatch extends AuthError {
+  override readonly code = "ERR_SESSION_MISMATCH" as const;
+  constructor() {
+    super("Session not found");
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * Auth decisions as events, for logs, metrics and audit trails.
+ *
+ * Events never carry the token, a key or a stack trace: only codes, the principal's identifiers and
+ * the scopes granted.
+ *
+ * @module
+ */
+import type { AuthErrorCode } from "./errors.js";
+
+/** A request was authorized. */
+export interface AcceptedEvent {
+  /** Discriminator. */
+  type: "accepted";
+  /** `sub` of the token. */
+  subject: string;
+  /** OAuth client of the token. */
+  client_id: string | undefined;
+  /** Granted scopes. */
+  scopes: readonly string[];
+  /** DPoP key thumbprint when the token is sender-constrained. */
+  jkt?: string | undefined;
+}
+
+/** A request was refused. */
+export interface RefusedEvent {
+  /** Discriminator. */
+  type: "refused";
+  /** Stable error code. */
+  code: AuthErrorCode;
+  /** HTTP status sent. */
+  status: number;
+}
+
+/** Validation could not be completed and `fail_open` let the request through as anonymous. */
+export interface FailOpenEvent {
+  /** Discriminator. */
+  type: "fail_open";
+  /** Always `ERR_AUTHORIZATION_UNAVAILABLE`. */
+  code: AuthErrorCode;
+}
+
+/** A JWKS was fetched (first use, expiry, or an unknown `kid`). */
+export interface JwksRefreshedEvent {
+  /** Discriminator. */
+  type: "jwks_refreshed";
+  /** The key set's URL. */
+  jwks_uri: string;
+  /** Whether the fetch succeeded. */
+  ok: boolean;
+}
+
+/** Any auth event. Switch on `type`. */
+export type AuthEvent = AcceptedEvent | RefusedEvent | FailOpenEvent | JwksRefreshedEvent;
+
+/** Receives {@link AuthEvent}s. Must not throw; exceptions are caught and ignored. */
+export type AuthEventListener = (event: AuthEvent) => void;
+
+/** Call a listener, shielding the request from its failures. */
+export function emitSafely(listener: AuthEventListener | undefined, event: AuthEvent): void {
+  if (!listener) return;
+  try {
+    listener(event);
+  } catch {
+    // An observer must never change an auth decision.
+  }
+}

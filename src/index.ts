@@ -1,0 +1,44 @@
+/**
+ * protected-mcp: make any MCP server an OAuth 2.1 protected resource.
+ *
+ * @packageDocumentation
+ */
+export { MCPServer } from "./server.js";
+export type { MCPServerOptions, ServeOptions } from "./server.js";
+export { protect } from "./protect.js";
+export type { FetchHandler, McpServerSource, ProtectedHandler, ProtectOptions } from "./protect.js";
+export { toNodeHandler, toWebRequest, writeWebResponse } from "./adapters/node.js";
+export type { NodeHandlerOptions } from "./adapters/node.js";
+export { AuthorizationConfigError, AuthorizationConfigSchema, parseAuthorizationConfig } from "./config.js";
+export type { AuthorizationConfig, ResolvedAuthorizationConfig } from "./config.js";
+export { authenticate } from "./authenticate.js";
+export type { AuthenticateOptions, DpopCheck } from "./authenticate.js";
+export { challengeFor, challengeResponse } from "./challenges.js";
+export type { Challenge, ChallengeOptions } from "./challenges.js";
+export { extractCredentials, MAX_TOKEN_LENGTH } from "./credentials.js";
+export type { Credentials } from "./credentials.js";
+export { buildProtectedResourceMetadata, metadataPaths, resourceMetadataUrl } from "./metadata.js";
+export type { MetadataOptions, ProtectedResourceMetadata } from "./metadata.js";
+export { createAuthContext, getContext } from "./context.js";
+export type { AuthContext, RequestContext } from "./context.js";
+export { missingScopesResult, registerTools, tool } from "./tools.js";
+export type { ToolDefinition, ToolHandler, ToolInputShape, ToolOptions } from "./tools.js";
+export {
+  AuthError,
+  AuthorizationUnavailable,
+  InsufficientScope,
+  InvalidDpopProof,
+  InvalidRequest,
+  InvalidToken,
+  MissingToken,
+  SessionMismatch,
+  TokenExpired,
+  UseDpopNonce,
+} from "./errors.js";
+export type { AuthErrorCode } from "./errors.js";
+export type { AcceptedEvent, AuthEvent, AuthEventListener, FailOpenEvent, JwksRefreshedEvent, RefusedEvent } from "./events.js";
+export type { AuthorizationProvider, VerifyContext } from "./validators/provider.js";
+export { DEFAULT_ASYMMETRIC_ALGORITHMS, extractScopes, JWTValidator, JWTValidatorConfigError } from "./validators/jwt.js";
+export type { JWTValidatorOptions } from "./validators/jwt.js";
+export { JWTValidatorConfig } from "./validators/presets.js";
+export type { PresetOverrides } from "./validators/presets.js";

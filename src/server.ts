@@ -1,0 +1,193 @@
+/**
+ * `MCPServer`: the batteries-included way — tools, authorization and Streamable HTTP in one object.
+ *
+ * @module
+ */
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { toNodeHandler } from "./adapters/node.js";
+import type { DpopCheck } from "./authenticate.js";
+import { isLoopbackHost, parseAuthorizationConfig, type AuthorizationConfig, type ResolvedAuthorizationConfig } from "./config.js";
+import type { AuthEventListener } from "./events.js";
+import { protect, type ProtectedHandler } from "./protect.js";
+import type { ToolDefinition } from "./tools.js";
+import type { AuthorizationProvider } from "./validators/provider.js";
+
+/** Options of {@link MCPServer}. */
+export interface MCPServerOptions {
+  /** Server version reported in `initialize`. Default `"0.0.0"`. */
+  version?: string;
+  /** Instructions reported in `initialize`. */
+  instructions?: string;
+  /** Authorization; see {@link AuthorizationConfig}. Default: disabled. */
+  authorization?: AuthorizationConfig;
+  /** `stateful` (default) or `stateless` Streamable HTTP. */
+  session_mode?: "stateful" | "stateless";
+  /** Receives every auth decision. */
+  onAuthEvent?: AuthEventListener;
+  /** DPoP proof verification (see the DPoP module). */
+  dpop?: DpopCheck;
+  /** Where startup notices go. Default `console.warn`. */
+  log?: (message: string) => void;
+}
+
+/** Where {@link MCPServer.serve} listens. */
+export interface ServeOptions {
+  /** TCP port; 0 picks a free one. Default 8000. */
+  port?: number;
+  /** Interface. Default `127.0.0.1`. A non-loopback host needs `authorization.resource`. */
+  host?: string;
+}
+
+/**
+ * An MCP server protected by OAuth 2.1, built on the official SDK.
+ *
+ * @example
+ * ```ts
+ * const server = new MCPServer("files", {
+ *   authorization: { enabled: true, authorization_servers: ["https://auth.example.com"], required_scopes: ["read"] },
+ * });
+ * server.setAuthorizationProvider(new JWTValidator(JWTValidatorConfig.keycloak({ … })));
+ * server.collect(deleteFile, whoami);
+ * const { url } = await server.serve({ port: 8000 });   // Streamable HTTP at /mcp
+ * ```
+ */
+export class MCPServer {
+  /** Server name reported in `initialize`. */
+  readonly name: string;
+  readonly #options: MCPServerOptions;
+  readonly #config: Readonly<ResolvedAuthorizationConfig>;
+  readonly #tools: ToolDefinition<any>[] = [];
+  readonly #configurers: ((server: McpServer) => void)[] = [];
+  #provider: AuthorizationProvider | undefined;
+  #http: Server | undefined;
+  #handler: ProtectedHandler | undefined;
+
+  /**
+   * @param name - server name.
+   * @param options - see {@link MCPServerOptions}.
+   * @throws {@link AuthorizationConfigError} when `options.authorization` is invalid.
+   */
+  constructor(name: string, options: MCPServerOptions = {}) {
+    if (typeof name !== "string" || !name) throw new TypeError('MCPServer: "name" must be a non-empty string');
+    this.name = name;
+    this.#options = { ...options };
+    this.#config = parseAuthorizationConfig(options.authorization ?? {});
+  }
+
+  /** The validated authorization config, defaults filled in. */
+  get authorization(): Readonly<ResolvedAuthorizationConfig> {
+    return this.#config;
+  }
+
+  /** Set the token checker (e.g. a {@link JWTValidator}). Required when authorization is enabled. */
+  setAuthorizationProvider(provider: AuthorizationProvider): this {
+    if (!provider || typeof provider.verify !== "function") throw new TypeError("setAuthorizationProvider: provider must have a verify() method");
+    this.#provider = provider;
+    return this;
+  }
+
+  /** Add tools defined with {@link tool}. Names must be unique. */
+  collect(...tools: ToolDefinition<any>[]): this {
+    for (const t of tools) {
+      if (this.#tools.some((x) => x.name === t.name)) throw new TypeError(`MCPServer.collect: duplicate tool name "${t.name}"`);
+      this.#tools.push(t);
+    }
+    return this;
+  }
+
+  /**
+   * Escape hatch to the SDK: `fn` runs on every underlying `McpServer` this object creates (one per
+   * session), to register resources, prompts or raw tools.
+   *
+   * @example
+   * ```ts
+   * server.configure((mcp) => mcp.registerResource("readme", "file:///README.md", {}, async (uri) => ({ contents: [] })));
+   * ```
+   */
+  configure(fn: (server: McpServer) => void): this {
+    this.#configurers.push(fn);
+    return this;
+  }
+
+  /** Build a fresh SDK `McpServer` with every collected tool and configurer applied. */
+  createSdkServer(): McpServer {
+    const server = new McpServer(
+      { name: this.name, version: this.#options.version ?? "0.0.0" },
+      this.#options.instructions ? { instructions: this.#options.instructions } : {},
+    );
+    for (const t of this.#tools) t.register(server);
+    for (const fn of this.#configurers) fn(server);
+    return server;
+  }
+
+  /**
+   * The Web-standard handler for this server, for hosting it yourself (Hono, workers, Express via
+   * {@link toNodeHandler}). `resource` overrides `authorization.resource`.
+   */
+  handler(resource?: string): ProtectedHandler {
+    const authorization: AuthorizationConfig = { ...this.#config };
+    const effective = resource ?? this.#config.resource;
+    if (effective) authorization.resource = effective;
+    if (this.#config.enabled && !this.#provider) {
+      throw new TypeError("MCPServer: authorization is enabled but no provider is set (call setAuthorizationProvider)");
+    }
+    return protect(() => this.createSdkServer(), {
+      authorization,
+      provider: this.#provider,
+      session_mode: this.#options.session_mode ?? "stateful",
+      tool_scopes: [...new Set(this.#tools.flatMap((t) => t.required_scopes))],
+      dpop: this.#options.dpop,
+      onAuthEvent: this.#options.onAuthEvent,
+    });
+  }
+
+  /**
+   * Listen for Streamable HTTP at `/mcp` (or the path of `authorization.resource`).
+   *
+   * When `authorization.resource` is not set, the resource is `http://{host}:{port}/mcp` of the
+   * address actually bound — configuration, not the request's `Host` header.
+   *
+   * @returns `url`, the MCP endpoint (the canonical resource), and `address`, the local listener.
+   */
+  async serve(options: ServeOptions = {}): Promise<{ url: string; address: string }> {
+    if (this.#http) throw new Error("MCPServer.serve: already serving");
+    const host = options.host ?? "127.0.0.1";
+    if (this.#config.enabled && !this.#config.resource && !isLoopbackHost(host.includes(":") ? `[${host}]` : host)) {
+      throw new TypeError('MCPServer.serve: set "authorization.resource" to the public URL of the MCP endpoint when listening on a non-loopback host');
+    }
+    if (this.#config.enabled && !this.#provider) {
+      throw new TypeError("MCPServer: authorization is enabled but no provider is set (call setAuthorizationProvider)");
+    }
+    const http = createServer();
+    await new Promise<void>((resolve, reject) => {
+      http.once("error", reject);
+      http.listen(options.port ?? 8000, host, () => resolve());
+    });
+    const { port } = http.address() as AddressInfo;
+    const hostPart = host.includes(":") ? `[${host}]` : host;
+    const resource = this.#config.resource ?? `http://${hostPart}:${port}/mcp`;
+    const handler = this.handler(resource);
+    http.on("request", toNodeHandler(handler));
+    this.#http = http;
+    this.#handler = handler;
+    if (!this.#config.enabled) {
+      (this.#options.log ?? console.warn)(
+        `[protected-mcp] authorization is DISABLED for "${this.name}": every request is served without checks and getContext().auth is null`,
+      );
+    }
+    return { url: resource, address: `http://${hostPart}:${port}` };
+  }
+
+  /** Stop listening and close every session. */
+  async close(): Promise<void> {
+    const http = this.#http;
+    this.#http = undefined;
+    await this.#handler?.close();
+    if (http) {
+      http.closeAllConnections();
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+    }
+  }
+}

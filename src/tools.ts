@@ -1,0 +1,144 @@
+/**
+ * `tool()`: define an MCP tool once, with the scopes it needs, and register it on any server.
+ *
+ * @module
+ */
+import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import type { CallToolResult, ToolAnnotations } from "@modelcontextprotocol/sdk/types.js";
+import { z } from "zod";
+import { fromAuthInfo, getContext, runWithContext, type RequestContext } from "./context.js";
+
+/** A zod object shape: the tool's arguments. */
+export type ToolInputShape = Record<string, z.ZodType>;
+
+/** What `tool()` needs to know about a tool. */
+export interface ToolOptions<Input extends ToolInputShape> {
+  /** Tool name as clients see it. */
+  name: string;
+  /** Human/LLM-readable description. */
+  description: string;
+  /** Arguments as a zod shape, e.g. `{ path: z.string() }`. Default: no arguments. */
+  input?: Input;
+  /** Scopes the caller's token must carry; checked before the handler runs. Default `[]`. */
+  required_scopes?: string[];
+  /** Display title. */
+  title?: string;
+  /** MCP tool annotations (`readOnlyHint`, `destructiveHint`, …). */
+  annotations?: ToolAnnotations;
+}
+
+/**
+ * A tool handler. Return a `CallToolResult` to control the result exactly; any other value is
+ * wrapped: a string becomes text content, anything else becomes JSON text content (and
+ * `structuredContent` when it is a plain object).
+ */
+export type ToolHandler<Input extends ToolInputShape> = (args: z.infer<z.ZodObject<Input>>) => unknown;
+
+/** A tool definition produced by {@link tool}. Register it with {@link registerTools} or `MCPServer.collect`. */
+export interface ToolDefinition<Input extends ToolInputShape = ToolInputShape> {
+  /** Tool name. */
+  readonly name: string;
+  /** Scopes the tool requires (frozen copy). */
+  readonly required_scopes: readonly string[];
+  /** Register this tool on an SDK `McpServer`. */
+  register(server: McpServer): void;
+  /** @internal the options as given (copied). */
+  readonly options: Readonly<ToolOptions<Input>>;
+}
+
+const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
+
+/** Python-style list, as the design contract's message shows: `['a', 'b']`. */
+const pyList = (items: readonly string[]): string => `[${items.map((s) => `'${s}'`).join(", ")}]`;
+
+/** The exact refusal result for a call without the tool's scopes. */
+export function missingScopesResult(name: string, required: readonly string[], missing: readonly string[]): CallToolResult {
+  return {
+    isError: true,
+    content: [{ type: "text", text: `Tool "${name}" requires scopes: ${pyList(required)}. Missing: ${pyList(missing)}` }],
+  };
+}
+
+function isCallToolResult(v: unknown): v is CallToolResult {
+  return typeof v === "object" && v !== null && Array.isArray((v as { content?: unknown }).content);
+}
+
+function toResult(value: unknown): CallToolResult {
+  if (isCallToolResult(value)) return value;
+  if (typeof value === "string") return { content: [{ type: "text", text: value }] };
+  const text = JSON.stringify(value ?? null);
+  const result: CallToolResult = { content: [{ type: "text", text }] };
+  if (typeof value === "object" && value !== null && !Array.isArray(value)) {
+    result.structuredContent = value as Record<string, unknown>;
+  }
+  return result;
+}
+
+/**
+ * Define a tool with per-tool scopes.
+ *
+ * A call whose caller lacks any of `required_scopes` (including an anonymous caller) gets an
+ * `isError` result naming the required and missing scopes, and the handler does not run. When
+ * authorization is disabled (`enabled: false`) no scope is checked.
+ *
+ * @example
+ * ```ts
+ * export const deleteFile = tool(
+ *   { name: "delete_file", description: "Delete file", input: { path: z.string() }, required_scopes: ["files:delete"] },
+ *   async ({ path }) => ({ deleted: path }),
+ * );
+ * ```
+ */
+export function tool<Input extends ToolInputShape = Record<string, never>>(
+  options: ToolOptions<Input>,
+  handler: ToolHandler<Input>,
+): ToolDefinition<Input> {
+  if (typeof options?.name !== "string" || options.name.length === 0) throw new TypeError('tool(): "name" must be a non-empty string');
+  if (typeof handler !== "function") throw new TypeError(`tool("${options.name}"): handler must be a function`);
+  const required = Object.freeze([...(options.required_scopes ?? [])]);
+  for (const s of required) {
+    if (typeof s !== "string" || !SCOPE_TOKEN.test(s)) throw new TypeError(`tool("${options.name}"): invalid scope in "required_scopes"`);
+  }
+  const opts = Object.freeze({ ...options, required_scopes: [...required] });
+
+  const run = async (args: unknown, authInfo: Parameters<typeof fromAuthInfo>[0]): Promise<CallToolResult> => {
+    const current = getContext();
+    // A user-built transport passes authInfo but not our AsyncLocalStorage context: rebuild it.
+    const context: RequestContext = current.auth || !authInfo ? current : { auth: fromAuthInfo(authInfo), authorization_enabled: true };
+    if (context.authorization_enabled && required.length) {
+      const granted = new Set(context.auth?.scopes ?? []);
+      const missing = required.filter((s) => !granted.has(s));
+      if (missing.length) return missingScopesResult(opts.name, required, missing);
+    }
+    return toResult(await runWithContext(context, () => handler(args as z.infer<z.ZodObject<Input>>)));
+  };
+
+  return Object.freeze({
+    name: opts.name,
+    required_scopes: required,
+    options: opts,
+    register(server: McpServer) {
+      const config: { description: string; inputSchema: ToolInputShape; title?: string; annotations?: ToolAnnotations } = {
+        description: opts.description,
+        inputSchema: (opts.input ?? {}) as ToolInputShape,
+      };
+      if (opts.title) config.title = opts.title;
+      if (opts.annotations) config.annotations = opts.annotations;
+      server.registerTool(opts.name, config, (async (args: unknown, extra: { authInfo?: Parameters<typeof fromAuthInfo>[0] }) =>
+        run(args, extra?.authInfo)) as never);
+    },
+  });
+}
+
+/**
+ * Register {@link tool} definitions on an SDK `McpServer` you built yourself.
+ *
+ * @example
+ * ```ts
+ * const mcp = new McpServer({ name: "files", version: "1.0.0" });
+ * registerTools(mcp, deleteFile, whoami);
+ * ```
+ */
+export function registerTools(server: McpServer, ...tools: ToolDefinition<any>[]): void {
+  for (const t of tools) t.register(server);
+}

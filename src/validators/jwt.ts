@@ -1,0 +1,370 @@
+/**
+ * `JWTValidator`: RFC 9068 JWT access tokens checked against a JWKS (or an HMAC secret).
+ *
+ * @see RFC 9068 §4 (validating JWT access tokens), RFC 8707 (audience = this resource), RFC 8725 (JWT BCP)
+ * @module
+ */
+import { createHash } from "node:crypto";
+import {
+  createRemoteJWKSet,
+  customFetch,
+  decodeProtectedHeader,
+  errors,
+  jwtVerify,
+  type FetchImplementation,
+  type JWSHeaderParameters,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+  type JWTVerifyOptions,
+  type FlattenedJWSInput,
+} from "jose";
+import { LRUCache } from "lru-cache";
+import { z } from "zod";
+import { createAuthContext, type AuthContext } from "../context.js";
+import { AuthError, AuthorizationUnavailable, InvalidToken, TokenExpired } from "../errors.js";
+import type { AuthEvent } from "../events.js";
+import type { AuthorizationProvider, VerifyContext } from "./provider.js";
+
+/** Asymmetric JWS algorithms accepted by default. `none` and HMAC are never in this list. */
+export const DEFAULT_ASYMMETRIC_ALGORITHMS = Object.freeze(["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519"]);
+const HMAC_ALGORITHMS = ["HS256", "HS384", "HS512"];
+
+/**
+ * Options of {@link JWTValidator}. Build them by hand or with a {@link JWTValidatorConfig} preset.
+ *
+ * @example
+ * ```ts
+ * new JWTValidator({
+ *   jwks_uri: "https://auth.example.com/.well-known/jwks.json",
+ *   issuer: "https://auth.example.com/",
+ *   audience: "https://mcp.example.com/mcp",
+ * });
+ * ```
+ */
+export interface JWTValidatorOptions {
+  /** URL of the issuer's JSON Web Key Set. Required unless `secret` is given. */
+  jwks_uri?: string;
+  /** Expected `iss`, compared exactly (no trailing-slash normalisation). An array allows several. */
+  issuer: string | string[];
+  /**
+   * Expected `aud` (any one must be present). Default: the server's `resource`. Set it when the IdP
+   * uses another identifier (Entra app ID GUID, Okta `api://default`).
+   */
+  audience?: string | string[];
+  /** Allowed JWS algorithms. Default {@link DEFAULT_ASYMMETRIC_ALGORITHMS}; `["HS256"]` with `secret`. */
+  algorithms?: string[];
+  /** Clock skew tolerated for `exp`/`nbf`/`iat`, in seconds. Default 30; at most 300. */
+  clock_tolerance?: number;
+  /** Required JWT header `typ`, e.g. `"at+jwt"` (RFC 9068 §2.1). Default: not checked. */
+  required_typ?: string;
+  /**
+   * Shared HMAC secret (at least 32 bytes). Only then are HS* algorithms accepted, and never
+   * together with asymmetric algorithms, so a public key can never be used as an HMAC secret.
+   */
+  secret?: string | Uint8Array;
+  /** Claims holding scopes, in order. A string is split on spaces; an array is used as is. Dotted paths reach nested claims. Default `["scope", "scp"]`. */
+  scope_claims?: string[];
+  /** Claims holding the client id, first present wins. Default `["client_id", "azp"]`. */
+  client_id_claims?: string[];
+  /** Claim holding the subject. Default `"sub"`; falls back to the client id for client-credentials tokens without `sub`. */
+  subject_claim?: string;
+  /**
+   * For IdPs whose access tokens carry no `aud` (Cognito): accept a token whose client id is in this
+   * list instead of checking `aud`. Only used when `audience` is not set.
+   */
+  allowed_client_ids?: string[];
+  /** Claims that must have exactly these values, e.g. `{ token_use: "access" }` for Cognito. */
+  required_claims?: Record<string, string | number | boolean>;
+  /** Seconds the key set is cached. Default: the server's `cache_ttl` (300). */
+  cache_ttl?: number;
+  /** Minimum seconds between two key set fetches triggered by an unknown `kid`. Default 30. */
+  jwks_cooldown?: number;
+  /** Key set fetch timeout in milliseconds. Default 5000. */
+  jwks_timeout?: number;
+  /** Verified tokens kept in memory (keyed by SHA-256 of the token). 0 disables the cache. Default 10000. */
+  token_cache_max?: number;
+  /** Sentence used when an opaque (non-JWT) token arrives; presets explain IdP-specific causes. */
+  opaque_token_hint?: string;
+  /** Custom fetch for the key set (tests, proxies). */
+  fetch?: FetchImplementation;
+}
+
+const scopeToken = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/);
+
+const OptionsSchema = z
+  .strictObject({
+    jwks_uri: z.url({ protocol: /^https?$/ }).optional(),
+    issuer: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+    audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
+    algorithms: z.array(z.string().min(1)).min(1).optional(),
+    clock_tolerance: z.number().min(0).max(300).optional(),
+    required_typ: z.string().min(1).optional(),
+    secret: z.union([z.string(), z.instanceof(Uint8Array)]).optional(),
+    scope_claims: z.array(z.string().min(1)).min(1).optional(),
+    client_id_claims: z.array(z.string().min(1)).min(1).optional(),
+    subject_claim: z.string().min(1).optional(),
+    allowed_client_ids: z.array(z.string().min(1)).min(1).optional(),
+    required_claims: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
+    cache_ttl: z.number().int().positive().max(86_400).optional(),
+    jwks_cooldown: z.number().min(0).max(3600).optional(),
+    jwks_timeout: z.number().int().positive().max(60_000).optional(),
+    token_cache_max: z.number().int().min(0).max(1_000_000).optional(),
+    opaque_token_hint: z.string().max(200).optional(),
+    fetch: z.custom<FetchImplementation>((v) => typeof v === "function").optional(),
+  })
+  .superRefine((o, ctx) => {
+    const add = (path: string, message: string) => ctx.addIssue({ code: "custom", path: [path], message });
+    if (!o.jwks_uri && o.secret === undefined) add("jwks_uri", "jwks_uri or secret is required");
+    if (o.jwks_uri && o.secret !== undefined) add("secret", "use either jwks_uri or secret, not both");
+    if (o.secret !== undefined) {
+      const len = typeof o.secret === "string" ? Buffer.byteLength(o.secret) : o.secret.byteLength;
+      if (len < 32) add("secret", "an HMAC secret must be at least 32 bytes");
+      if (o.algorithms?.some((a) => !HMAC_ALGORITHMS.includes(a))) add("algorithms", "only HS256/HS384/HS512 with a secret");
+    } else if (o.algorithms?.some((a) => a === "none" || HMAC_ALGORITHMS.includes(a))) {
+      add("algorithms", "'none' and HMAC algorithms are refused without a secret");
+    }
+    if (o.allowed_client_ids && o.audience) add("allowed_client_ids", "use audience or allowed_client_ids, not both");
+  });
+
+/** Thrown for bad {@link JWTValidatorOptions}; the message names each offending key. */
+export class JWTValidatorConfigError extends TypeError {
+  /** Always `ERR_INVALID_CONFIG`. */
+  readonly code = "ERR_INVALID_CONFIG" as const;
+  /** @param message - what is wrong, naming the keys. */
+  constructor(message: string) {
+    super(message);
+    this.name = "JWTValidatorConfigError";
+  }
+}
+
+/** Walk a dotted claim path, e.g. `realm_access.roles`. */
+function claimAt(payload: JWTPayload, path: string): unknown {
+  let v: unknown = payload;
+  for (const part of path.split(".")) {
+    if (typeof v !== "object" || v === null || Array.isArray(v)) return undefined;
+    v = (v as Record<string, unknown>)[part];
+  }
+  return v;
+}
+
+/** Scopes from the configured claims: a space-separated string or an array of strings. */
+export function extractScopes(payload: JWTPayload, claims: readonly string[] = ["scope", "scp"]): string[] {
+  const out = new Set<string>();
+  for (const c of claims) {
+    const v = claimAt(payload, c);
+    const items = typeof v === "string" ? v.split(" ") : Array.isArray(v) ? v : [];
+    for (const s of items) if (typeof s === "string" && s.length > 0) out.add(s);
+  }
+  return [...out];
+}
+
+function firstString(payload: JWTPayload, claims: readonly string[]): string | undefined {
+  for (const c of claims) {
+    const v = claimAt(payload, c);
+    if (typeof v === "string" && v.length > 0) return v;
+  }
+  return undefined;
+}
+
+/** Map a jose error from verification to ours. Descriptions are fixed sentences, never claim values. */
+function toAuthError(e: unknown): AuthError {
+  if (e instanceof AuthError) return e;
+  if (e instanceof errors.JWTExpired) return new TokenExpired({ cause: e });
+  if (e instanceof errors.JWTClaimValidationFailed) {
+    const claim = e.claim;
+    const message =
+      claim === "aud"
+        ? "The access token is not intended for this resource"
+        : claim === "iss"
+          ? "The access token issuer is not trusted"
+          : claim === "nbf"
+            ? "The access token is not yet valid"
+            : claim === "typ"
+              ? "The access token type is not accepted"
+              : e.reason === "missing"
+                ? `The access token lacks the required "${claim}" claim`
+                : `The access token "${claim}" claim is invalid`;
+    return new InvalidToken(message, { cause: e });
+  }
+  if (e instanceof errors.JOSEAlgNotAllowed) return new InvalidToken("The access token algorithm is not accepted", { cause: e });
+  if (e instanceof errors.JWKSNoMatchingKey) return new InvalidToken("The access token signing key is unknown", { cause: e });
+  if (e instanceof errors.JWSSignatureVerificationFailed) return new InvalidToken("The access token signature is invalid", { cause: e });
+  return new InvalidToken("The access token is malformed", { cause: e });
+}
+
+/**
+ * A key-resolution failure that is *not* about the token: the key set could not be fetched or read.
+ * Only these become {@link AuthorizationUnavailable}; an unknown `kid` or unusable key is the token's fault.
+ */
+function isKeySetUnavailable(e: unknown): boolean {
+  if (e instanceof errors.JWKSNoMatchingKey || e instanceof errors.JWKSMultipleMatchingKeys) return false;
+  if (e instanceof errors.JOSENotSupported || e instanceof errors.JOSEAlgNotAllowed) return false;
+  return true;
+}
+
+const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+
+/**
+ * Validates JWT access tokens: signature against the issuer's JWKS (or an HMAC secret), explicit
+ * algorithm allowlist, exact `iss`, `aud` naming this resource, `exp` required, `nbf`, optional
+ * `typ`, scopes from `scope`/`scp`.
+ *
+ * Key handling is `jose`'s `createRemoteJWKSet`: the key set is cached for `cache_ttl`, refetched on
+ * an unknown `kid` at most once per `jwks_cooldown`, with one fetch in flight at a time.
+ *
+ * Verified tokens are cached (keyed by a SHA-256 of the whole token, bounded by `token_cache_max`),
+ * so a repeated token costs one hash instead of a signature check. An entry never outlives the
+ * token's `exp`, nor `cache_ttl`: a key removed from the JWKS stops validating within the same
+ * `cache_ttl` that bounds the key set cache itself. That is the trade-off: revocation of a *key* is
+ * seen after at most `cache_ttl` seconds, exactly as without the token cache.
+ *
+ * @example
+ * ```ts
+ * server.setAuthorizationProvider(new JWTValidator(JWTValidatorConfig.keycloak({
+ *   base_url: "https://kc.example.com", realm: "mcp", audience: "mcp-server",
+ * })));
+ * ```
+ * @see RFC 9068 §4
+ */
+export class JWTValidator implements AuthorizationProvider {
+  readonly #options: Readonly<JWTValidatorOptions>;
+  readonly #verifyOptions: JWTVerifyOptions;
+  readonly #key: JWTVerifyGetKey | Uint8Array;
+  readonly #cache: LRUCache<string, AuthContext> | undefined;
+  readonly #cacheTtlMs: number;
+  #pendingEvents: AuthEvent[] = [];
+
+  /**
+   * @param options - see {@link JWTValidatorOptions}.
+   * @throws {@link JWTValidatorConfigError} naming each bad option.
+   */
+  constructor(options: JWTValidatorOptions) {
+    const parsed = OptionsSchema.safeParse(options);
+    if (!parsed.success) {
+      throw new JWTValidatorConfigError(
+        `Invalid JWTValidator options: ${parsed.error.issues.map((i) => `${i.path.join(".") || (i.code === "unrecognized_keys" ? i.keys.join(", ") : "(options)")}: ${i.code === "unrecognized_keys" ? "unknown key" : i.message}`).join("; ")}`,
+      );
+    }
+    const o = (this.#options = Object.freeze({ ...parsed.data }) as JWTValidatorOptions);
+    this.#cacheTtlMs = (o.cache_ttl ?? 300) * 1000;
+    this.#verifyOptions = {
+      issuer: o.issuer,
+      algorithms: o.algorithms ?? (o.secret !== undefined ? ["HS256"] : [...DEFAULT_ASYMMETRIC_ALGORITHMS]),
+      clockTolerance: o.clock_tolerance ?? 30,
+      requiredClaims: ["exp", "iss"],
+      ...(o.required_typ ? { typ: o.required_typ } : {}),
+    };
+    if (o.secret !== undefined) {
+      this.#key = typeof o.secret === "string" ? new TextEncoder().encode(o.secret) : o.secret;
+    } else {
+      const jwksUri = o.jwks_uri as string;
+      const baseFetch: FetchImplementation = o.fetch ?? ((url, init) => fetch(url, init));
+      const countingFetch: FetchImplementation = async (url, init) => {
+        try {
+          const res = await baseFetch(url, init);
+          this.#pendingEvents.push({ type: "jwks_refreshed", jwks_uri: jwksUri, ok: res.ok });
+          return res;
+        } catch (e) {
+          this.#pendingEvents.push({ type: "jwks_refreshed", jwks_uri: jwksUri, ok: false });
+          throw e;
+        }
+      };
+      const remote = createRemoteJWKSet(new URL(jwksUri), {
+        cacheMaxAge: this.#cacheTtlMs,
+        cooldownDuration: (o.jwks_cooldown ?? 30) * 1000,
+        timeoutDuration: o.jwks_timeout ?? 5000,
+        [customFetch]: countingFetch,
+      });
+      this.#key = async (header: JWSHeaderParameters, input: FlattenedJWSInput) => {
+        try {
+          return await remote(header, input);
+        } catch (e) {
+          throw isKeySetUnavailable(e) ? new AuthorizationUnavailable({ cause: e }) : e;
+        }
+      };
+    }
+    const max = o.token_cache_max ?? 10_000;
+    this.#cache = max > 0 ? new LRUCache<string, AuthContext>({ max, ttl: this.#cacheTtlMs, ttlAutopurge: false }) : undefined;
+  }
+
+  /**
+   * Verify a token for `context.resource`.
+   *
+   * Does not check scopes (the server does, against `required_scopes` and per tool) nor DPoP binding
+   * (the server does, when a proof or `cnf.jkt` is present).
+   *
+   * @throws {@link InvalidToken}, {@link TokenExpired}, {@link AuthorizationUnavailable}
+   */
+  async verify(token: string, context: VerifyContext): Promise<AuthContext> {
+    const o = this.#options;
+    if (!JWS_COMPACT.test(token)) {
+      const hint = o.opaque_token_hint ?? "The access token is not a signed JWT";
+      throw new InvalidToken(token.split(".").length === 5 ? `The access token is encrypted or opaque. ${hint}`.trim() : hint);
+    }
+    const audience = o.allowed_client_ids ? undefined : (o.audience ?? context.resource);
+    // The audience is part of the key: a validator shared by two resources never mixes them up.
+    const cacheKey = this.#cache ? createHash("sha256").update(`${String(audience)}\0${token}`).digest("base64url") : "";
+    const cached = this.#cache?.get(cacheKey);
+    if (cached) {
+      if (cached.expires_at !== undefined && cached.expires_at * 1000 > Date.now()) return cached;
+      this.#cache?.delete(cacheKey);
+    }
+
+    let header: JWSHeaderParameters;
+    try {
+      header = decodeProtectedHeader(token);
+    } catch (e) {
+      throw new InvalidToken("The access token is malformed", { cause: e });
+    }
+    if (header.alg === "none") throw new InvalidToken("The access token algorithm is not accepted");
+
+    let payload: JWTPayload;
+    try {
+      const result = await jwtVerify(token, this.#key as JWTVerifyGetKey, {
+        ...this.#verifyOptions,
+        ...(audience !== undefined ? { audience } : {}),
+      });
+      payload = result.payload;
+    } catch (e) {
+      throw toAuthError(e);
+    } finally {
+      this.#flushEvents(context);
+    }
+
+    for (const [claim, expected] of Object.entries(o.required_claims ?? {})) {
+      if (payload[claim] !== expected) throw new InvalidToken(`The access token "${claim}" claim is invalid`);
+    }
+    const client_id = firstString(payload, o.client_id_claims ?? ["client_id", "azp"]);
+    if (o.allowed_client_ids && (!client_id || !o.allowed_client_ids.includes(client_id))) {
+      throw new InvalidToken("The access token was issued to a client that is not accepted");
+    }
+    const subject = firstString(payload, [o.subject_claim ?? "sub"]) ?? client_id;
+    if (!subject) throw new InvalidToken('The access token lacks the required "sub" claim');
+    const cnf = payload.cnf as { jkt?: unknown } | undefined;
+
+    const auth = createAuthContext(
+      {
+        subject,
+        scopes: Object.freeze(extractScopes(payload, o.scope_claims)),
+        claims: Object.freeze({ ...payload }),
+        client_id,
+        issuer: payload.iss,
+        expires_at: payload.exp,
+        jkt: typeof cnf?.jkt === "string" ? cnf.jkt : undefined,
+      },
+      token,
+    );
+    if (this.#cache && payload.exp !== undefined) {
+      const remaining = payload.exp * 1000 - Date.now();
+      if (remaining > 0) this.#cache.set(cacheKey, auth, { ttl: Math.min(remaining, this.#cacheTtlMs) });
+    }
+    return auth;
+  }
+
+  #flushEvents(context: VerifyContext): void {
+    if (this.#pendingEvents.length === 0) return;
+    const events = this.#pendingEvents;
+    this.#pendingEvents = [];
+    for (const e of events) context.emit?.(e);
+  }
+}

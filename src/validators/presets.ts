@@ -1,0 +1,119 @@
+/**
+ * `JWTValidatorConfig`: build {@link JWTValidatorOptions} from an identity provider's tenant, absorbing
+ * each provider's quirks (issuer form, JWKS path, audience, where scopes and the client id live).
+ *
+ * @module
+ */
+import type { JWTValidatorOptions } from "./jwt.js";
+
+/** Options every preset accepts on top of its tenant fields; they override the preset's choices. */
+export type PresetOverrides = Partial<Omit<JWTValidatorOptions, "jwks_uri" | "issuer">>;
+
+const trimSlash = (s: string): string => s.replace(/\/+$/, "");
+const hostOf = (domain: string): string => trimSlash(domain.replace(/^https?:\/\//, ""));
+
+/**
+ * Presets for common identity providers. Each returns plain {@link JWTValidatorOptions}; spread
+ * and override anything.
+ *
+ * @example
+ * ```ts
+ * new JWTValidator(JWTValidatorConfig.auth0({ domain: "tenant.eu.auth0.com", audience: "https://mcp.example.com/mcp" }));
+ * ```
+ */
+export const JWTValidatorConfig = Object.freeze({
+  /**
+   * Auth0. Issuer is `https://{domain}/` *with* the trailing slash; JWKS at `/.well-known/jwks.json`.
+   * `audience` is the API identifier (Auth0 may add its userinfo URL to `aud`; any match is enough).
+   * Scopes come from `scope` and, with RBAC, `permissions`. Client id is `azp`.
+   * Without `audience` in the authorize request Auth0 issues opaque tokens: the error says so.
+   */
+  auth0(o: { domain: string; audience: string | string[] } & PresetOverrides): JWTValidatorOptions {
+    const { domain, ...rest } = o;
+    const host = hostOf(domain);
+    return {
+      jwks_uri: `https://${host}/.well-known/jwks.json`,
+      issuer: `https://${host}/`,
+      scope_claims: ["scope", "permissions"],
+      client_id_claims: ["azp", "client_id"],
+      opaque_token_hint: "Auth0 issues opaque tokens when the authorization request has no audience: request the API identifier as audience",
+      ...rest,
+    };
+  },
+
+  /**
+   * Okta custom authorization server. Issuer `https://{domain}/oauth2/{authorization_server_id}`
+   * (`default` by default); JWKS at `{issuer}/v1/keys`; audience `api://default` unless configured;
+   * scopes in `scp` (array); client id in `cid`.
+   */
+  okta(o: { domain: string; authorization_server_id?: string; audience?: string | string[] } & PresetOverrides): JWTValidatorOptions {
+    const { domain, authorization_server_id = "default", audience = "api://default", ...rest } = o;
+    const issuer = `https://${hostOf(domain)}/oauth2/${authorization_server_id}`;
+    return {
+      jwks_uri: `${issuer}/v1/keys`,
+      issuer,
+      audience,
+      scope_claims: ["scp", "scope"],
+      client_id_claims: ["cid", "client_id"],
+      ...rest,
+    };
+  },
+
+  /**
+   * Keycloak. Issuer `{base_url}/realms/{realm}`; JWKS at `{issuer}/protocol/openid-connect/certs`.
+   * Header `typ` is `JWT`, so no `typ` is required. `aud` is often `account` unless an audience mapper
+   * is added: configure the mapper and pass its value as `audience` rather than accepting `account`.
+   * Scopes from `scope`; roles stay in `claims` (`realm_access.roles`) unless added to `scope_claims`.
+   */
+  keycloak(o: { base_url: string; realm: string; audience?: string | string[] } & PresetOverrides): JWTValidatorOptions {
+    const { base_url, realm, ...rest } = o;
+    const issuer = `${trimSlash(base_url)}/realms/${encodeURIComponent(realm)}`;
+    return {
+      jwks_uri: `${issuer}/protocol/openid-connect/certs`,
+      issuer,
+      scope_claims: ["scope"],
+      client_id_claims: ["azp", "client_id"],
+      ...rest,
+    };
+  },
+
+  /**
+   * Microsoft Entra ID (v2 endpoint, single tenant). Issuer
+   * `https://login.microsoftonline.com/{tenant}/v2.0`; JWKS at `…/discovery/v2.0/keys`. The audience
+   * is the application (client) ID GUID or its `api://…` URI, not the resource URL: pass it. Delegated
+   * scopes in `scp` (space-separated), application permissions in `roles`. Client id `azp` (v2) or
+   * `appid` (v1). Set `version: 1` for v1 tokens (issuer `https://sts.windows.net/{tenant}/`).
+   */
+  entra(o: { tenant_id: string; audience: string | string[]; version?: 1 | 2 } & PresetOverrides): JWTValidatorOptions {
+    const { tenant_id, version = 2, ...rest } = o;
+    const tenant = encodeURIComponent(tenant_id);
+    return {
+      jwks_uri: `https://login.microsoftonline.com/${tenant}/discovery/v2.0/keys`,
+      issuer: version === 1 ? `https://sts.windows.net/${tenant}/` : `https://login.microsoftonline.com/${tenant}/v2.0`,
+      scope_claims: ["scp", "roles"],
+      client_id_claims: ["azp", "appid"],
+      subject_claim: "sub",
+      ...rest,
+    };
+  },
+
+  /**
+   * Amazon Cognito user pool. Issuer `https://cognito-idp.{region}.amazonaws.com/{user_pool_id}`;
+   * JWKS at `{issuer}/.well-known/jwks.json`. Cognito access tokens carry **no `aud`**: the token's
+   * `client_id` must be one of `client_ids` instead, and `token_use` must be `access` (an ID token is
+   * refused).
+   */
+  cognito(o: { region: string; user_pool_id: string; client_ids: string[] } & PresetOverrides): JWTValidatorOptions {
+    const { region, user_pool_id, client_ids, ...rest } = o;
+    const issuer = `https://cognito-idp.${region}.amazonaws.com/${user_pool_id}`;
+    return {
+      jwks_uri: `${issuer}/.well-known/jwks.json`,
+      issuer,
+      allowed_client_ids: client_ids,
+      required_claims: { token_use: "access" },
+      scope_claims: ["scope"],
+      client_id_claims: ["client_id"],
+      ...rest,
+    };
+  },
+});

@@ -1,0 +1,42 @@
+/**
+ * The pluggable seam between the protected server and whatever checks tokens.
+ *
+ * @module
+ */
+import type { AuthContext } from "../context.js";
+import type { AuthEventListener } from "../events.js";
+
+/** What the server tells a provider about the request being authorized. */
+export interface VerifyContext {
+  /** Canonical resource URI of this server; the default audience. */
+  readonly resource: string;
+  /** The HTTP request, for providers that need more than the token (read-only use). */
+  readonly request?: Request;
+  /** Report events such as `jwks_refreshed`. */
+  readonly emit?: AuthEventListener;
+}
+
+/**
+ * Checks an access token and says who it belongs to.
+ *
+ * Implementations must throw an {@link AuthError}: {@link InvalidToken} / {@link TokenExpired} for a
+ * token that is not acceptable, {@link AuthorizationUnavailable} only when the check *could not be
+ * completed* (that is the one error `fail_open` turns into an anonymous request). Anything else thrown
+ * is treated as {@link AuthorizationUnavailable}.
+ *
+ * @example
+ * ```ts
+ * const provider: AuthorizationProvider = {
+ *   async verify(token, { resource }) {
+ *     const r = await introspect(token);           // RFC 7662
+ *     if (!r.active || r.aud !== resource) throw new InvalidToken("The access token is not active");
+ *     return createAuthContext({ subject: r.sub, scopes: r.scope.split(" "), claims: r,
+ *       client_id: r.client_id, issuer: r.iss, expires_at: r.exp }, token);
+ *   },
+ * };
+ * ```
+ */
+export interface AuthorizationProvider {
+  /** Verify `token` for `context.resource`; resolve to the principal or throw an {@link AuthError}. */
+  verify(token: string, context: VerifyContext): Promise<AuthContext>;
+}
