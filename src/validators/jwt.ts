@@ -182,8 +182,8 @@ function toAuthError(e: unknown): AuthError {
             : claim === "typ"
               ? "The access token type is not accepted"
               : e.reason === "missing"
-                ? `The access token lacks the required "${claim}" claim`
-                : `The access token "${claim}" claim is invalid`;
+                ? `The access token lacks the required ${claim} claim`
+                : `The access token ${claim} claim is invalid`;
     return new InvalidToken(message, { cause: e });
   }
   if (e instanceof errors.JOSEAlgNotAllowed) return new InvalidToken("The access token algorithm is not accepted", { cause: e });
@@ -332,14 +332,14 @@ export class JWTValidator implements AuthorizationProvider {
     }
 
     for (const [claim, expected] of Object.entries(o.required_claims ?? {})) {
-      if (payload[claim] !== expected) throw new InvalidToken(`The access token "${claim}" claim is invalid`);
+      if (payload[claim] !== expected) throw new InvalidToken(`The access token ${claim} claim is invalid`);
     }
     const client_id = firstString(payload, o.client_id_claims ?? ["client_id", "azp"]);
     if (o.allowed_client_ids && (!client_id || !o.allowed_client_ids.includes(client_id))) {
       throw new InvalidToken("The access token was issued to a client that is not accepted");
     }
     const subject = firstString(payload, [o.subject_claim ?? "sub"]) ?? client_id;
-    if (!subject) throw new InvalidToken('The access token lacks the required "sub" claim');
+    if (!subject) throw new InvalidToken("The access token lacks the required sub claim");
     const cnf = payload.cnf as { jkt?: unknown } | undefined;
 
     const auth = createAuthContext(
