@@ -22,6 +22,8 @@ export function isLoopbackHost(hostname: string): boolean {
 }
 
 function isSecureUrl(value: string): boolean {
+  // Unparseable URLs are reported by the field's own check; do not report them twice.
+  if (!URL.canParse(value)) return true;
   const url = new URL(value);
   return url.protocol === "https:" || (url.protocol === "http:" && isLoopbackHost(url.hostname));
 }

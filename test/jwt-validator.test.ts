@@ -1,0 +1,197 @@
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { SignJWT, exportJWK, generateKeyPair, type JWTPayload } from "jose";
+import { AuthorizationUnavailable, InvalidToken, JWTValidator, JWTValidatorConfig, JWTValidatorConfigError, type AuthEvent } from "../src/index.js";
+import { makeKey, startLocalIssuer } from "./helpers/issuer.js";
+
+const RESOURCE = "https://mcp.example.com/mcp";
+const ctx = (emit?: (e: AuthEvent) => void) => ({ resource: RESOURCE, ...(emit ? { emit } : {}) });
+const code = (e: unknown) => (e as { code?: string }).code;
+
+describe("JWKS handling", () => {
+  test("1,000 concurrent first requests cause exactly one JWKS fetch", async () => {
+    const iss = await startLocalIssuer();
+    try {
+      const v = new JWTValidator({ jwks_uri: iss.jwksUri, issuer: iss.issuer, token_cache_max: 0 });
+      const tokens = await Promise.all(Array.from({ length: 20 }, (_, i) => iss.sign({ aud: RESOURCE, sub: `u${i}` })));
+      const results = await Promise.all(Array.from({ length: 1000 }, (_, i) => v.verify(tokens[i % 20]!, ctx())));
+      assert.equal(results.length, 1000);
+      assert.equal(iss.jwksFetches(), 1);
+    } finally {
+      await iss.close();
+    }
+  });
+
+  test("a rotated key (new kid) is picked up by a refetch", async () => {
+    const iss = await startLocalIssuer();
+    try {
+      const events: AuthEvent[] = [];
+      const v = new JWTValidator({ jwks_uri: iss.jwksUri, issuer: iss.issuer, jwks_cooldown: 0 });
+      await v.verify(await iss.sign({ aud: RESOURCE }), ctx((e) => events.push(e)));
+      const k2 = await makeKey("k2");
+      iss.setKeys([k2]);
+      const auth = await v.verify(await iss.sign({ aud: RESOURCE, sub: "bob" }, { key: k2 }), ctx((e) => events.push(e)));
+      assert.equal(auth.subject, "bob");
+      assert.equal(iss.jwksFetches(), 2);
+      assert.deepEqual(events.map((e) => e.type), ["jwks_refreshed", "jwks_refreshed"]);
+    } finally {
+      await iss.close();
+    }
+  });
+
+  test("unknown kids do not cause a fetch per request (refetch is rate limited)", async () => {
+    const iss = await startLocalIssuer();
+    try {
+      const v = new JWTValidator({ jwks_uri: iss.jwksUri, issuer: iss.issuer, jwks_cooldown: 60 });
+      await v.verify(await iss.sign({ aud: RESOURCE }), ctx());
+      const stranger = await makeKey("unknown");
+      for (let i = 0; i < 50; i++) {
+        await assert.rejects(v.verify(await iss.sign({ aud: RESOURCE, jti: String(i) }, { key: stranger }), ctx()), (e) => code(e) === "ERR_INVALID_TOKEN");
+      }
+      assert.equal(iss.jwksFetches(), 1);
+    } finally {
+      await iss.close();
+    }
+  });
+
+  test("an unreachable JWKS is AuthorizationUnavailable, a bad token is still InvalidToken", async () => {
+    const iss = await startLocalIssuer();
+    try {
+      iss.setDown(true);
+      const v = new JWTValidator({ jwks_uri: iss.jwksUri, issuer: iss.issuer });
+      await assert.rejects(v.verify(await iss.sign({ aud: RESOURCE }), ctx()), AuthorizationUnavailable);
+      await assert.rejects(v.verify("garbage", ctx()), InvalidToken);
+      const closed = new JWTValidator({ jwks_uri: "http://127.0.0.1:1/jwks", issuer: iss.issuer });
+      await assert.rejects(closed.verify(await iss.sign({ aud: RESOURCE }), ctx()), AuthorizationUnavailable);
+    } finally {
+      await iss.close();
+    }
+  });
+
+  test("a verified token is cached: a repeat costs no verification", async () => {
+    const iss = await startLocalIssuer();
+    try {
+      const v = new JWTValidator({ jwks_uri: iss.jwksUri, issuer: iss.issuer });
+      const t = await iss.sign({ aud: RESOURCE });
+      const a = await v.verify(t, ctx());
+      iss.setKeys([await makeKey("other")]); // even if the key set changed, the cached entry stands until cache_ttl
+      assert.equal(await v.verify(t, ctx()), a);
+    } finally {
+      await iss.close();
+    }
+  });
+});
+
+describe("claims and options", () => {
+  test("scopes from scope (string) and scp (array); client from client_id or azp; token hidden", async () => {
+    const iss = await startLocalIssuer();
+    try {
+      const v = new JWTValidator({ jwks_uri: iss.jwksUri, issuer: iss.issuer });
+      const a = await v.verify(await iss.sign({ aud: RESOURCE, scope: "a b", azp: "app" }), ctx());
+      assert.deepEqual(a.scopes, ["a", "b"]);
+      assert.equal(a.client_id, "app");
+      const b = await v.verify(await iss.sign({ aud: [RESOURCE, "other"], scp: ["x", "y"], client_id: "cli" }), ctx());
+      assert.deepEqual(b.scopes, ["x", "y"]);
+      assert.equal(b.client_id, "cli");
+      assert.ok(!JSON.stringify(b).includes(b.token), "token is not serialised");
+      assert.ok(!Object.keys(b).includes("token"));
+      assert.equal(typeof b.token, "string");
+    } finally {
+      await iss.close();
+    }
+  });
+
+  test("HMAC only with a secret, and never mixed with asymmetric algorithms", async () => {
+    const secret = "s".repeat(32);
+    const v = new JWTValidator({ secret, issuer: "https://as.example" });
+    const t = await new SignJWT({ iss: "https://as.example", sub: "a", aud: RESOURCE, exp: Math.floor(Date.now() / 1000) + 60 })
+      .setProtectedHeader({ alg: "HS256" })
+      .sign(new TextEncoder().encode(secret));
+    assert.equal((await v.verify(t, ctx())).subject, "a");
+    assert.throws(() => new JWTValidator({ secret: "short", issuer: "x" }), JWTValidatorConfigError);
+    assert.throws(() => new JWTValidator({ secret, issuer: "x", algorithms: ["RS256"] }), /algorithms/);
+    assert.throws(() => new JWTValidator({ jwks_uri: "https://x.example/jwks", issuer: "x", algorithms: ["HS256"] }), /algorithms/);
+    assert.throws(() => new JWTValidator({ jwks_uri: "https://x.example/jwks", issuer: "x", algorithms: ["none"] }), /algorithms/);
+    assert.throws(() => new JWTValidator({ issuer: "x" } as never), /jwks_uri/);
+    assert.throws(() => new JWTValidator({ jwks_uri: "https://x.example/jwks", issuer: "x", bogus: 1 } as never), /bogus: unknown key/);
+  });
+});
+
+/** Serve a preset's JWKS from memory through the injectable fetch, sign tokens shaped like the IdP's. */
+async function presetHarness() {
+  const { privateKey, publicKey } = await generateKeyPair("RS256", { extractable: true });
+  const jwk = { ...(await exportJWK(publicKey)), kid: "idp", alg: "RS256" };
+  const fetched: string[] = [];
+  const fetchImpl = async (url: string) => {
+    fetched.push(String(url));
+    return new Response(JSON.stringify({ keys: [jwk] }), { headers: { "content-type": "application/json" } });
+  };
+  const sign = (claims: JWTPayload, typ = "JWT") =>
+    new SignJWT({ iat: Math.floor(Date.now() / 1000), exp: Math.floor(Date.now() / 1000) + 600, ...claims })
+      .setProtectedHeader({ alg: "RS256", kid: "idp", typ })
+      .sign(privateKey);
+  return { fetchImpl, fetched, sign };
+}
+
+describe("identity-provider presets absorb each IdP's token shape", () => {
+  test("Auth0: trailing-slash issuer, aud array with userinfo, permissions, azp, opaque-token hint", async () => {
+    const h = await presetHarness();
+    const v = new JWTValidator({ ...JWTValidatorConfig.auth0({ domain: "tenant.eu.auth0.com", audience: "https://api.example.com" }), fetch: h.fetchImpl });
+    const a = await v.verify(
+      await h.sign({ iss: "https://tenant.eu.auth0.com/", sub: "auth0|123", aud: ["https://api.example.com", "https://tenant.eu.auth0.com/userinfo"], azp: "spa", scope: "openid read", permissions: ["files:delete"] }),
+      ctx(),
+    );
+    assert.deepEqual([a.subject, a.client_id, [...a.scopes]], ["auth0|123", "spa", ["openid", "read", "files:delete"]]);
+    assert.equal(h.fetched[0], "https://tenant.eu.auth0.com/.well-known/jwks.json");
+    await assert.rejects(v.verify(await h.sign({ iss: "https://tenant.eu.auth0.com", sub: "x", aud: "https://api.example.com" }), ctx()), /issuer/);
+    await assert.rejects(v.verify("a.b.c.d.e", ctx()), /Auth0 issues opaque tokens/);
+  });
+
+  test("Okta: /oauth2/default issuer, api://default audience, scp array, cid", async () => {
+    const h = await presetHarness();
+    const v = new JWTValidator({ ...JWTValidatorConfig.okta({ domain: "dev-1.okta.com" }), fetch: h.fetchImpl });
+    const a = await v.verify(await h.sign({ iss: "https://dev-1.okta.com/oauth2/default", sub: "me@x", aud: "api://default", scp: ["mcp", "files:read"], cid: "0oa1", uid: "00u1" }), ctx());
+    assert.deepEqual([a.client_id, [...a.scopes], a.claims.uid], ["0oa1", ["mcp", "files:read"], "00u1"]);
+    assert.equal(h.fetched[0], "https://dev-1.okta.com/oauth2/default/v1/keys");
+  });
+
+  test("Keycloak: realm issuer, certs path, typ JWT, azp, roles kept in claims; 'account' audience refused", async () => {
+    const h = await presetHarness();
+    const v = new JWTValidator({ ...JWTValidatorConfig.keycloak({ base_url: "https://kc.example.com/", realm: "mcp", audience: "mcp-server" }), fetch: h.fetchImpl });
+    const a = await v.verify(
+      await h.sign({ iss: "https://kc.example.com/realms/mcp", sub: "u1", aud: ["mcp-server", "account"], azp: "cli", scope: "profile mcp", realm_access: { roles: ["admin"] } }, "JWT"),
+      ctx(),
+    );
+    assert.deepEqual([a.client_id, [...a.scopes]], ["cli", ["profile", "mcp"]]);
+    assert.deepEqual((a.claims.realm_access as { roles: string[] }).roles, ["admin"]);
+    assert.equal(h.fetched[0], "https://kc.example.com/realms/mcp/protocol/openid-connect/certs");
+    await assert.rejects(v.verify(await h.sign({ iss: "https://kc.example.com/realms/mcp", sub: "u1", aud: "account" }), ctx()), /not intended/);
+    const withRoles = new JWTValidator({ ...JWTValidatorConfig.keycloak({ base_url: "https://kc.example.com", realm: "mcp", audience: "mcp-server", scope_claims: ["scope", "realm_access.roles"] }), fetch: h.fetchImpl });
+    const r = await withRoles.verify(await h.sign({ iss: "https://kc.example.com/realms/mcp", sub: "u1", aud: "mcp-server", scope: "mcp", realm_access: { roles: ["admin"] } }), ctx());
+    assert.deepEqual([...r.scopes], ["mcp", "admin"]);
+  });
+
+  test("Entra ID: v2 issuer, GUID audience (not the resource URL), scp string, roles, azp; v1 issuer and appid", async () => {
+    const h = await presetHarness();
+    const tenant = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+    const app = "6e74172b-be56-4843-9ff4-e66a39bb12e3";
+    const v = new JWTValidator({ ...JWTValidatorConfig.entra({ tenant_id: tenant, audience: app }), fetch: h.fetchImpl });
+    const a = await v.verify(await h.sign({ iss: `https://login.microsoftonline.com/${tenant}/v2.0`, sub: "s", aud: app, scp: "Files.Read mcp", roles: ["Admin"], azp: "c", tid: tenant }), ctx());
+    assert.deepEqual([a.client_id, [...a.scopes]], ["c", ["Files.Read", "mcp", "Admin"]]);
+    assert.equal(h.fetched[0], `https://login.microsoftonline.com/${tenant}/discovery/v2.0/keys`);
+    const v1 = new JWTValidator({ ...JWTValidatorConfig.entra({ tenant_id: tenant, audience: `api://${app}`, version: 1 }), fetch: h.fetchImpl });
+    const b = await v1.verify(await h.sign({ iss: `https://sts.windows.net/${tenant}/`, sub: "s", aud: `api://${app}`, scp: "mcp", appid: "legacy" }), ctx());
+    assert.equal(b.client_id, "legacy");
+  });
+
+  test("Cognito: no aud, client_id allowlist, token_use must be access", async () => {
+    const h = await presetHarness();
+    const iss = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC";
+    const v = new JWTValidator({ ...JWTValidatorConfig.cognito({ region: "eu-west-1", user_pool_id: "eu-west-1_AbC", client_ids: ["app1"] }), fetch: h.fetchImpl });
+    const a = await v.verify(await h.sign({ iss, sub: "u", client_id: "app1", token_use: "access", scope: "mcp/read" }), ctx());
+    assert.deepEqual([a.client_id, [...a.scopes]], ["app1", ["mcp/read"]]);
+    assert.equal(h.fetched[0], `${iss}/.well-known/jwks.json`);
+    await assert.rejects(v.verify(await h.sign({ iss, sub: "u", client_id: "app1", token_use: "id" }), ctx()), /token_use/);
+    await assert.rejects(v.verify(await h.sign({ iss, sub: "u", client_id: "app2", token_use: "access" }), ctx()), /client that is not accepted/);
+  });
+});
