@@ -217,11 +217,11 @@ function createHandler(
     const sessionId = req.headers.get("mcp-session-id");
     const principal = principalOf(auth);
     if (sessionId) {
+      // Ownership was checked by assertSessionOwner before the request was accepted.
       const session = sessions.get(sessionId);
       if (!session) {
         return Response.json({ jsonrpc: "2.0", error: { code: -32001, message: "Session not found" }, id: null }, { status: 404 });
       }
-      if (config.enabled && session.principal !== principal) throw new SessionMismatch();
       return runWithContext(context, () => session.transport.handleRequest(req, handleOptions));
     }
 
@@ -269,6 +269,13 @@ function createHandler(
     return res;
   };
 
+  /** Session ids are not credentials: a session may only be used by the principal that opened it. */
+  const assertSessionOwner = (req: Request, auth: AuthContext | null): void => {
+    const sessionId = req.headers.get("mcp-session-id");
+    const session = sessionId ? sessions.peek(sessionId) : undefined;
+    if (session && session.principal !== principalOf(auth)) throw new SessionMismatch();
+  };
+
   const handler = async (req: Request): Promise<Response> => {
     const path = new URL(req.url).pathname;
     if (wellKnown.has(path)) return serveMetadata(req);
@@ -286,6 +293,7 @@ function createHandler(
       let auth: AuthContext | null = null;
       if (config.enabled) {
         auth = await authenticate(req, { config, provider: options.provider as AuthorizationProvider, resource, dpop, onAuthEvent: emit });
+        if (mode === "stateful") assertSessionOwner(req, auth);
         if (auth) emitSafely(emit, { type: "accepted", subject: auth.subject, client_id: auth.client_id, scopes: auth.scopes, jkt: auth.jkt });
       }
       return withHeaders(await handleMcp(req, auth), cors);

@@ -8,6 +8,7 @@ import { createHash } from "node:crypto";
 import {
   createRemoteJWKSet,
   customFetch,
+  decodeJwt,
   decodeProtectedHeader,
   errors,
   jwtVerify,
@@ -202,6 +203,33 @@ function isKeySetUnavailable(e: unknown): boolean {
   return true;
 }
 
+/**
+ * When the key set is unreachable we cannot tell a good token from a forged one, but we can still
+ * refuse a token whose own claims already disqualify it (expired, not yet valid, other issuer, other
+ * audience). Without this, `fail_open` would turn an expired token into an anonymous request; with
+ * it, only tokens that *might* be valid fall through. Refuses only; never accepts anything.
+ */
+function refuseByUnverifiedClaims(token: string, o: JWTVerifyOptions, audience: string | string[] | undefined): void {
+  let p: JWTPayload;
+  try {
+    p = decodeJwt(token);
+  } catch (e) {
+    throw new InvalidToken("The access token is malformed", { cause: e });
+  }
+  const now = Math.floor(Date.now() / 1000);
+  const skew = Number(o.clockTolerance ?? 0);
+  if (typeof p.exp !== "number") throw new InvalidToken("The access token lacks the required exp claim");
+  if (p.exp <= now - skew) throw new TokenExpired();
+  if (typeof p.nbf === "number" && p.nbf > now + skew) throw new InvalidToken("The access token is not yet valid");
+  const issuers = ([] as string[]).concat(o.issuer ?? []);
+  if (issuers.length && !issuers.includes(p.iss ?? "")) throw new InvalidToken("The access token issuer is not trusted");
+  if (audience !== undefined) {
+    const wanted = ([] as string[]).concat(audience);
+    const got = ([] as unknown[]).concat(p.aud ?? []);
+    if (!got.some((a) => typeof a === "string" && wanted.includes(a))) throw new InvalidToken("The access token is not intended for this resource");
+  }
+}
+
 const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
 /**
@@ -326,6 +354,7 @@ export class JWTValidator implements AuthorizationProvider {
       });
       payload = result.payload;
     } catch (e) {
+      if (e instanceof AuthorizationUnavailable) refuseByUnverifiedClaims(token, this.#verifyOptions, audience);
       throw toAuthError(e);
     } finally {
       this.#flushEvents(context);
