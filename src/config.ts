@@ -30,8 +30,8 @@ function isSecureUrl(value: string): boolean {
 
 const absoluteUrl = z.url({ protocol: /^https?$/, error: "must be an absolute http(s) URL" });
 
-/** The zod schema behind {@link parseAuthorizationConfig}; exported for tools that generate docs or forms. */
-export const AuthorizationConfigSchema = z
+/** The zod schema behind {@link parseAuthorizationConfig}. */
+const AuthorizationConfigSchema = z
   .strictObject({
     enabled: z.boolean().default(false),
     authorization_servers: z.array(absoluteUrl).default([]),
@@ -128,16 +128,35 @@ export interface AuthorizationConfig {
 }
 
 /** An {@link AuthorizationConfig} after validation, with every default filled in. */
-export type ResolvedAuthorizationConfig = z.output<typeof AuthorizationConfigSchema>;
+export type ResolvedAuthorizationConfig = Required<
+  Pick<
+    AuthorizationConfig,
+    "enabled" | "authorization_servers" | "required_scopes" | "metadata_path" | "cache_ttl" | "fail_open" | "dpop_required" | "allow_insecure_http"
+  >
+> &
+  Pick<AuthorizationConfig, "resource" | "scopes_supported" | "resource_name" | "resource_documentation">;
+
+// Compile-time proof that the schema produces exactly the documented type.
+type Equal<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const schemaMatchesType: Equal<z.output<typeof AuthorizationConfigSchema>, ResolvedAuthorizationConfig> = true;
+void schemaMatchesType;
+
+/** One problem found in a config: the dotted key and what is wrong with it. */
+export interface ConfigIssue {
+  /** Dotted path of the key, e.g. `authorization_servers.0`. */
+  key: string;
+  /** What is wrong. */
+  message: string;
+}
 
 /** Thrown by {@link parseAuthorizationConfig}; the message names every offending key. */
 export class AuthorizationConfigError extends TypeError {
   /** Always `ERR_INVALID_CONFIG`. */
   readonly code = "ERR_INVALID_CONFIG" as const;
   /** One entry per problem: the dotted key and what is wrong with it. */
-  readonly issues: readonly { key: string; message: string }[];
+  readonly issues: readonly ConfigIssue[];
   /** @param issues - the problems found. */
-  constructor(issues: { key: string; message: string }[]) {
+  constructor(issues: ConfigIssue[]) {
     super(`Invalid authorization config: ${issues.map((i) => `${i.key}: ${i.message}`).join("; ")}`);
     this.name = "AuthorizationConfigError";
     this.issues = issues;

@@ -4,13 +4,13 @@
  * @packageDocumentation
  */
 export { MCPServer } from "./server.js";
-export type { MCPServerOptions, ServeOptions } from "./server.js";
+export type { MCPServerOptions, ServeOptions, ServeResult } from "./server.js";
 export { protect } from "./protect.js";
 export type { FetchHandler, McpServerSource, ProtectedHandler, ProtectOptions } from "./protect.js";
 export { toNodeHandler, toWebRequest, writeWebResponse } from "./adapters/node.js";
-export type { NodeHandlerOptions } from "./adapters/node.js";
-export { AuthorizationConfigError, AuthorizationConfigSchema, parseAuthorizationConfig } from "./config.js";
-export type { AuthorizationConfig, ResolvedAuthorizationConfig } from "./config.js";
+export type { NodeHandlerOptions, NodeRequest } from "./adapters/node.js";
+export { AuthorizationConfigError, parseAuthorizationConfig } from "./config.js";
+export type { AuthorizationConfig, ConfigIssue, ResolvedAuthorizationConfig } from "./config.js";
 export { authenticate } from "./authenticate.js";
 export type { AuthenticateOptions, DpopCheck } from "./authenticate.js";
 export { challengeFor, challengeResponse } from "./challenges.js";

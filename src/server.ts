@@ -40,6 +40,14 @@ export interface ServeOptions {
   host?: string;
 }
 
+/** What {@link MCPServer.serve} resolves to. */
+export interface ServeResult {
+  /** The MCP endpoint: the canonical resource URI. */
+  url: string;
+  /** The local listener, `http://host:port`. */
+  address: string;
+}
+
 /**
  * An MCP server protected by OAuth 2.1, built on the official SDK.
  *
@@ -151,7 +159,7 @@ export class MCPServer {
    *
    * @returns `url`, the MCP endpoint (the canonical resource), and `address`, the local listener.
    */
-  async serve(options: ServeOptions = {}): Promise<{ url: string; address: string }> {
+  async serve(options: ServeOptions = {}): Promise<ServeResult> {
     if (this.#http) throw new Error("MCPServer.serve: already serving");
     const host = options.host ?? "127.0.0.1";
     if (this.#config.enabled && !this.#config.resource && !isLoopbackHost(host.includes(":") ? `[${host}]` : host)) {

@@ -18,7 +18,10 @@ export interface NodeHandlerOptions {
 }
 
 /** A Node request with whatever a framework may have attached (Express's `body`). */
-type NodeRequest = IncomingMessage & { body?: unknown };
+export type NodeRequest = IncomingMessage & {
+  /** A body already parsed by a framework (e.g. `express.json()`). */
+  body?: unknown;
+};
 
 /**
  * Convert a Node request to a Web `Request`. Repeated headers are kept (Node itself drops a second
