@@ -1,0 +1,82 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  AuthorizationUnavailable,
+  challengeFor,
+  challengeResponse,
+  InsufficientScope,
+  InvalidDpopProof,
+  InvalidRequest,
+  InvalidToken,
+  MissingToken,
+  SessionMismatch,
+  TokenExpired,
+  UseDpopNonce,
+} from "../src/index.js";
+
+const o = { resourceMetadataUrl: "https://mcp.example.com/.well-known/oauth-protected-resource/mcp" };
+const base = `realm="MCP", resource_metadata="${o.resourceMetadataUrl}"`;
+
+test("status and error per code", () => {
+  const rows: [Error & { code: string }, number, string | undefined][] = [
+    [new MissingToken(), 401, undefined],
+    [new InvalidRequest("x"), 400, "invalid_request"],
+    [new InvalidToken("x"), 401, "invalid_token"],
+    [new TokenExpired(), 401, "invalid_token"],
+    [new InsufficientScope(["a"]), 403, "insufficient_scope"],
+    [new InvalidDpopProof("x"), 401, "invalid_dpop_proof"],
+    [new UseDpopNonce("n"), 401, "use_dpop_nonce"],
+    [new AuthorizationUnavailable(), 503, undefined],
+    [new SessionMismatch(), 404, undefined],
+  ];
+  for (const [err, status, error] of rows) {
+    const c = challengeFor(err as never, o);
+    assert.equal(c.status, status, err.code);
+    assert.equal(c.error, error, err.code);
+    assert.equal(c.headers["Cache-Control"], "no-store");
+  }
+});
+
+test("missing token: no error attribute, scope when required", () => {
+  assert.equal(challengeFor(new MissingToken(), o).headers["WWW-Authenticate"], `Bearer ${base}`);
+  assert.equal(challengeFor(new MissingToken(), { ...o, scopes: ["a", "b"] }).headers["WWW-Authenticate"], `Bearer ${base}, scope="a b"`);
+});
+
+test("insufficient scope names the required scopes", () => {
+  assert.equal(
+    challengeFor(new InsufficientScope(["files:delete", "mcp"]), o).headers["WWW-Authenticate"],
+    `Bearer ${base}, scope="files:delete mcp", error="insufficient_scope", error_description="The access token lacks a required scope"`,
+  );
+});
+
+test("quoted values are escaped: no parameter can be injected", () => {
+  const c = challengeFor(new InvalidToken('bad" error="x\\'), { resourceMetadataUrl: 'https://a.example/"x' });
+  assert.equal(c.headers["WWW-Authenticate"], `Bearer realm="MCP", resource_metadata="https://a.example/\\"x", error="invalid_token", error_description="bad\\" error=\\"x\\\\"`);
+});
+
+test("DPoP: both challenges when Bearer is still accepted; the error goes where it belongs", () => {
+  const d = { ...o, dpopAlgorithms: ["ES256", "EdDSA"] };
+  assert.equal(challengeFor(new MissingToken(), d).headers["WWW-Authenticate"], `Bearer ${base}, DPoP ${base}, algs="ES256 EdDSA"`);
+  assert.equal(
+    challengeFor(new InvalidDpopProof("The DPoP proof is invalid"), d).headers["WWW-Authenticate"],
+    `Bearer ${base}, DPoP ${base}, algs="ES256 EdDSA", error="invalid_dpop_proof", error_description="The DPoP proof is invalid"`,
+  );
+  const required = { ...d, dpopRequired: true };
+  assert.equal(
+    challengeFor(new InvalidToken("x"), required).headers["WWW-Authenticate"],
+    `DPoP ${base}, algs="ES256 EdDSA", error="invalid_token", error_description="x"`,
+  );
+  const nonce = challengeFor(new UseDpopNonce("abc"), d);
+  assert.equal(nonce.headers["DPoP-Nonce"], "abc");
+});
+
+test("responses: JSON body without token material, Retry-After on 503, JSON-RPC body on 404", async () => {
+  const r401 = challengeResponse(new TokenExpired(), o);
+  assert.deepEqual(await r401.json(), { error: "invalid_token", error_description: "The access token expired" });
+  const r503 = challengeResponse(new AuthorizationUnavailable({ cause: new Error("secret internal detail") }), o);
+  assert.equal(r503.headers.get("retry-after"), "5");
+  const text = await r503.text();
+  assert.ok(!text.includes("secret internal detail"));
+  const r404 = challengeResponse(new SessionMismatch(), o);
+  assert.deepEqual(await r404.json(), { jsonrpc: "2.0", error: { code: -32001, message: "Session not found" }, id: null });
+});

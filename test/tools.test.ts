@@ -1,0 +1,69 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
+import { z } from "zod";
+import { getContext, MCPServer, missingScopesResult, protect, registerTools, tool } from "../src/index.js";
+import { MCP_HEADERS, initialize } from "./helpers/mcp.js";
+
+test("tool() validates its definition", () => {
+  assert.throws(() => tool({ name: "", description: "x" }, () => 1), /name/);
+  assert.throws(() => tool({ name: "x", description: "x", required_scopes: ["a b"] }, () => 1), /invalid scope/);
+  assert.throws(() => tool({ name: "x", description: "x" }, undefined as never), /handler/);
+  assert.throws(() => new MCPServer("s").collect(tool({ name: "a", description: "" }, () => 1), tool({ name: "a", description: "" }, () => 2)), /duplicate/);
+});
+
+test("the refusal text lists required and missing scopes in the contract's format", () => {
+  assert.deepEqual(missingScopesResult("t", ["a", "b"], ["b"]), {
+    isError: true,
+    content: [{ type: "text", text: "Tool \"t\" requires scopes: ['a', 'b']. Missing: ['b']" }],
+  });
+});
+
+test("results: strings become text, objects JSON + structuredContent, CallToolResults pass through", async () => {
+  const mcp = new McpServer({ name: "t", version: "1" });
+  registerTools(
+    mcp,
+    tool({ name: "s", description: "" }, () => "hi"),
+    tool({ name: "o", description: "", input: { n: z.number() } }, ({ n }) => ({ n })),
+    tool({ name: "a", description: "" }, () => [1, 2]),
+    tool({ name: "r", description: "" }, () => ({ content: [{ type: "text" as const, text: "raw" }], isError: true })),
+  );
+  const [ct, st] = InMemoryTransport.createLinkedPair();
+  await mcp.connect(st);
+  const client = new Client({ name: "c", version: "1" });
+  await client.connect(ct);
+  assert.deepEqual(await client.callTool({ name: "s", arguments: {} }), { content: [{ type: "text", text: "hi" }] });
+  assert.deepEqual(await client.callTool({ name: "o", arguments: { n: 2 } }), { content: [{ type: "text", text: '{"n":2}' }], structuredContent: { n: 2 } });
+  assert.deepEqual(await client.callTool({ name: "a", arguments: {} }), { content: [{ type: "text", text: "[1,2]" }] });
+  assert.deepEqual(await client.callTool({ name: "r", arguments: {} }), { content: [{ type: "text", text: "raw" }], isError: true });
+  // Outside any protected request the caller is anonymous and enforced: a scoped tool refuses.
+  registerTools(mcp, tool({ name: "scoped", description: "", required_scopes: ["x"] }, () => "ran"));
+  await client.close();
+});
+
+test("a scoped tool on an unprotected transport refuses anonymous callers (secure default)", async () => {
+  const mcp = new McpServer({ name: "t", version: "1" });
+  let ran = false;
+  registerTools(mcp, tool({ name: "scoped", description: "", required_scopes: ["x"] }, () => ((ran = true), "ran")));
+  const [ct, st] = InMemoryTransport.createLinkedPair();
+  await mcp.connect(st);
+  const client = new Client({ name: "c", version: "1" });
+  await client.connect(ct);
+  const r = await client.callTool({ name: "scoped", arguments: {} });
+  assert.equal(r.isError, true);
+  assert.equal(ran, false);
+  assert.equal(getContext().auth, null);
+  await client.close();
+});
+
+test("an McpServer instance (not a factory) serves one session at a time", async () => {
+  const handler = protect(new McpServer({ name: "single", version: "1" }), { authorization: {} });
+  const first = await handler(new Request("http://localhost/mcp", { method: "POST", headers: MCP_HEADERS, body: initialize() }));
+  assert.equal(first.status, 200);
+  assert.ok(first.headers.get("mcp-session-id"));
+  const second = await handler(new Request("http://localhost/mcp", { method: "POST", headers: MCP_HEADERS, body: initialize() }));
+  assert.equal(second.status, 409);
+  await handler.close();
+});
