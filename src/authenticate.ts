@@ -52,7 +52,7 @@ export async function authenticate(req: Request, o: AuthenticateOptions): Promis
   const credentials = extractCredentials(req);
   let auth: AuthContext;
   try {
-    auth = await o.provider.verify(credentials.token, { resource: o.resource, request: req, emit: o.onAuthEvent });
+    auth = await o.provider.verify(credentials.token, { resource: o.resource, request: req, cache_ttl: config.cache_ttl, emit: o.onAuthEvent });
   } catch (e) {
     const err = e instanceof AuthError ? e : new AuthorizationUnavailable({ cause: e });
     if (err instanceof AuthorizationUnavailable && config.fail_open) {

@@ -76,7 +76,7 @@ export interface JWTValidatorOptions {
   allowed_client_ids?: string[];
   /** Claims that must have exactly these values, e.g. `{ token_use: "access" }` for Cognito. */
   required_claims?: Record<string, string | number | boolean>;
-  /** Seconds the key set is cached. Default: the server's `cache_ttl` (300). */
+  /** Seconds the key set (and a verified token) is cached. Default: the protected server's `cache_ttl` (300). */
   cache_ttl?: number;
   /** Minimum seconds between two key set fetches triggered by an unknown `kid`. Default 30. */
   jwks_cooldown?: number;
@@ -257,9 +257,10 @@ const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 export class JWTValidator implements AuthorizationProvider {
   readonly #options: Readonly<JWTValidatorOptions>;
   readonly #verifyOptions: JWTVerifyOptions;
-  readonly #key: JWTVerifyGetKey | Uint8Array;
+  #key: JWTVerifyGetKey | Uint8Array | undefined;
   readonly #cache: LRUCache<string, AuthContext> | undefined;
-  readonly #cacheTtlMs: number;
+  /** Set on first use: the option, else the server's `cache_ttl` (from the verify context), else 300 s. */
+  #cacheTtlMs: number | undefined;
   #pendingEvents: AuthEvent[] = [];
 
   /**
@@ -274,7 +275,6 @@ export class JWTValidator implements AuthorizationProvider {
       );
     }
     const o = (this.#options = Object.freeze({ ...parsed.data }) as JWTValidatorOptions);
-    this.#cacheTtlMs = (o.cache_ttl ?? 300) * 1000;
     this.#verifyOptions = {
       issuer: o.issuer,
       algorithms: o.algorithms ?? (o.secret !== undefined ? ["HS256"] : [...DEFAULT_ASYMMETRIC_ALGORITHMS]),
@@ -282,6 +282,17 @@ export class JWTValidator implements AuthorizationProvider {
       requiredClaims: ["exp", "iss"],
       ...(o.required_typ ? { typ: o.required_typ } : {}),
     };
+    const max = o.token_cache_max ?? 10_000;
+    // Every entry is set with its own ttl (never beyond exp nor cache_ttl); the constructor ttl only
+    // switches TTL tracking on and is the largest cache_ttl allowed.
+    this.#cache = max > 0 ? new LRUCache<string, AuthContext>({ max, ttl: 86_400_000, ttlAutopurge: false }) : undefined;
+  }
+
+  /** The key (or key resolver), built on first use so the server's `cache_ttl` can apply. */
+  #keyFor(context: VerifyContext): JWTVerifyGetKey | Uint8Array {
+    if (this.#key) return this.#key;
+    const o = this.#options;
+    this.#cacheTtlMs = (o.cache_ttl ?? context.cache_ttl ?? 300) * 1000;
     if (o.secret !== undefined) {
       this.#key = typeof o.secret === "string" ? new TextEncoder().encode(o.secret) : o.secret;
     } else {
@@ -311,8 +322,7 @@ export class JWTValidator implements AuthorizationProvider {
         }
       };
     }
-    const max = o.token_cache_max ?? 10_000;
-    this.#cache = max > 0 ? new LRUCache<string, AuthContext>({ max, ttl: this.#cacheTtlMs, ttlAutopurge: false }) : undefined;
+    return this.#key as JWTVerifyGetKey | Uint8Array;
   }
 
   /**
@@ -348,7 +358,7 @@ export class JWTValidator implements AuthorizationProvider {
 
     let payload: JWTPayload;
     try {
-      const result = await jwtVerify(token, this.#key as JWTVerifyGetKey, {
+      const result = await jwtVerify(token, this.#keyFor(context) as JWTVerifyGetKey, {
         ...this.#verifyOptions,
         ...(audience !== undefined ? { audience } : {}),
       });
@@ -385,7 +395,7 @@ export class JWTValidator implements AuthorizationProvider {
     );
     if (this.#cache && payload.exp !== undefined) {
       const remaining = payload.exp * 1000 - Date.now();
-      if (remaining > 0) this.#cache.set(cacheKey, auth, { ttl: Math.min(remaining, this.#cacheTtlMs) });
+      if (remaining > 0) this.#cache.set(cacheKey, auth, { ttl: Math.min(remaining, this.#cacheTtlMs ?? 300_000) });
     }
     return auth;
   }

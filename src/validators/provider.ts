@@ -12,6 +12,8 @@ export interface VerifyContext {
   readonly resource: string;
   /** The HTTP request, for providers that need more than the token (read-only use). */
   readonly request?: Request;
+  /** The server's `cache_ttl` in seconds, for providers that cache (keys, verified tokens). */
+  readonly cache_ttl?: number;
   /** Report events such as `jwks_refreshed`. */
   readonly emit?: AuthEventListener;
 }
