@@ -8,9 +8,8 @@
  * @module
  */
 import { z } from "zod";
+import { SCOPE_TOKEN } from "./lib/scope.js";
 
-/** RFC 6749 §3.3 scope-token: printable ASCII except space, `"` and `\`. Safe inside a quoted header value. */
-const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
 
 const scope = z.string().regex(SCOPE_TOKEN, "a scope is printable ASCII without space, '\"' or '\\'");
 

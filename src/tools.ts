@@ -6,6 +6,7 @@
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { CallToolResult, ToolAnnotations } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
+import { SCOPE_TOKEN } from "./lib/scope.js";
 import { fromAuthInfo, getContext, runWithContext, type RequestContext } from "./context.js";
 
 /** A zod object shape: the tool's arguments. */
@@ -46,7 +47,6 @@ export interface ToolDefinition<Input extends ToolInputShape = ToolInputShape> {
   readonly options: Readonly<ToolOptions<Input>>;
 }
 
-const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
 
 /** Python-style list, as the design contract's message shows: `['a', 'b']`. */
 const pyList = (items: readonly string[]): string => `[${items.map((s) => `'${s}'`).join(", ")}]`;

@@ -90,8 +90,6 @@ export interface JWTValidatorOptions {
   fetch?: FetchImplementation;
 }
 
-const scopeToken = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/);
-
 const OptionsSchema = z
   .strictObject({
     jwks_uri: z.url({ protocol: /^https?$/ }).optional(),
