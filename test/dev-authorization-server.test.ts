@@ -104,7 +104,7 @@ describe("official SDK client, whole flow", () => {
   });
 
   test("refresh rotates the refresh token; reusing an old one revokes the whole family", async () => {
-    const metadata = demo.as.server.metadata;
+    const metadata = await (await fetch(`${demo.as.issuer}/.well-known/oauth-authorization-server`)).json();
     const clientInformation = provider.clientInformation()!;
     const rotated = await refreshAuthorization(demo.as.issuer, { metadata, clientInformation, refreshToken: firstRefresh, resource: new URL(demo.url) });
     assert.ok(rotated.refresh_token && rotated.refresh_token !== firstRefresh);
