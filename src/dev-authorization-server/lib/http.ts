@@ -1,0 +1,133 @@
+/**
+ * Small HTTP helpers shared by the endpoints: OAuth error responses, bounded body reading,
+ * escaping, random values and hashes. Private to the development authorization server.
+ *
+ * @module
+ */
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+
+/** Thrown inside the endpoints; mapped to a JSON OAuth error response in one place. */
+export class OAuthError extends Error {
+  /**
+   * @param error - the RFC 6749 / 7591 error code.
+   * @param description - a short fixed sentence (no secrets, no echoed input).
+   * @param status - HTTP status. Default 400.
+   */
+  constructor(
+    readonly error: string,
+    readonly description: string,
+    readonly status = 400,
+  ) {
+    super(description);
+    this.name = "OAuthError";
+  }
+}
+
+/** Headers every JSON API response carries (token responses must not be cached: RFC 6749 §5.1). */
+export const API_HEADERS: Readonly<Record<string, string>> = {
+  "content-type": "application/json",
+  "cache-control": "no-store",
+  "access-control-allow-origin": "*",
+  "access-control-expose-headers": "WWW-Authenticate, DPoP-Nonce",
+};
+
+/** A JSON response with {@link API_HEADERS}. */
+export function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), { status, headers: { ...API_HEADERS, ...headers } });
+}
+
+/** The JSON error response for an {@link OAuthError}. */
+export function oauthErrorResponse(err: OAuthError): Response {
+  return json({ error: err.error, error_description: err.description }, err.status);
+}
+
+/** CORS preflight answer for the JSON endpoints. */
+export function preflight(methods: string): Response {
+  return new Response(null, {
+    status: 204,
+    headers: {
+      "access-control-allow-origin": "*",
+      "access-control-allow-methods": methods,
+      "access-control-allow-headers": "Authorization, Content-Type, DPoP, MCP-Protocol-Version",
+      "access-control-max-age": "600",
+    },
+  });
+}
+
+/** Largest request body read, in bytes. */
+export const MAX_BODY = 64 * 1024;
+
+/** Read a body up to {@link MAX_BODY} bytes; larger bodies are refused without reading them all. */
+export async function readBody(req: Request): Promise<string> {
+  const declared = Number(req.headers.get("content-length") ?? "0");
+  if (declared > MAX_BODY) throw new OAuthError("invalid_request", "Request body too large", 413);
+  if (!req.body) return "";
+  const reader = req.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > MAX_BODY) {
+      await reader.cancel().catch(() => {});
+      throw new OAuthError("invalid_request", "Request body too large", 413);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+/** Parse an `application/x-www-form-urlencoded` body; repeated parameters are refused (RFC 6749 §3.1). */
+export async function readForm(req: Request): Promise<URLSearchParams> {
+  const type = (req.headers.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
+  if (type !== "application/x-www-form-urlencoded") {
+    throw new OAuthError("invalid_request", "Content-Type must be application/x-www-form-urlencoded");
+  }
+  const form = new URLSearchParams(await readBody(req));
+  assertNoRepeats(form);
+  return form;
+}
+
+/** RFC 6749 §3.1 / §3.2: request parameters must not be included more than once. */
+export function assertNoRepeats(params: URLSearchParams): void {
+  const seen = new Set<string>();
+  for (const key of params.keys()) {
+    if (seen.has(key)) throw new OAuthError("invalid_request", "A parameter was repeated");
+    seen.add(key);
+  }
+}
+
+/** `n` random bytes, base64url: identifiers, codes, tokens. */
+export function randomToken(bytes = 32): string {
+  return randomBytes(bytes).toString("base64url");
+}
+
+/** SHA-256, base64url: storage keys for secrets, and the PKCE S256 transform (RFC 7636 §4.2). */
+export function sha256(value: string): string {
+  return createHash("sha256").update(value, "ascii").digest("base64url");
+}
+
+/** Constant-time string comparison. */
+export function safeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/** Escape text for HTML element content and double-quoted attribute values. */
+export function escapeHtml(value: string): string {
+  return value.replace(/[&<>"'`=]/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/** Read one cookie from a request. */
+export function getCookie(req: Request, name: string): string | undefined {
+  for (const part of (req.headers.get("cookie") ?? "").split(";")) {
+    const eq = part.indexOf("=");
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}
+
+/** True for `localhost`, `127.0.0.0/8` and `[::1]` (re-exported so endpoints import from one place). */
+export { isLoopbackHost } from "../../config.js";

@@ -1,0 +1,143 @@
+/**
+ * Options of the development authorization server, validated once with zod.
+ *
+ * @module
+ */
+import type { CryptoKey, KeyObject } from "jose";
+import { z } from "zod";
+import { isLoopbackHost } from "../config.js";
+import { MemoryStorage, type DevAuthorizationServerStorage } from "./storage.js";
+
+/**
+ * Decides who is logging in, from the consent form post. Return the subject (`sub`) or `null` to
+ * refuse (the page is shown again with a generic "sign-in failed" message).
+ *
+ * @param request - the consent `POST` (headers, cookies of your own session, …). Its body is already read.
+ * @param form - the submitted form fields (e.g. `username`).
+ */
+export type AuthenticateUser = (request: Request, form: URLSearchParams) => string | null | Promise<string | null>;
+
+/**
+ * Seam for DPoP (RFC 9449): verify the `DPoP` proof of a token request and return the RFC 7638
+ * thumbprint (`jkt`) of its key, `undefined` when the request has no proof, or throw when a proof is
+ * present but invalid (the token request is refused with `invalid_dpop_proof`).
+ */
+export type VerifyDpopProof = (request: Request) => Promise<string | undefined>;
+
+/** An ES256 key pair, e.g. from jose's `generateKeyPair("ES256")`. */
+export interface SigningKeyPair {
+  /** Signs access tokens. */
+  privateKey: CryptoKey | KeyObject;
+  /** Published in the JWKS (must be exportable). */
+  publicKey: CryptoKey | KeyObject;
+}
+
+/** Options of {@link createDevAuthorizationServer}. Seconds for every TTL. */
+export interface DevAuthorizationServerOptions {
+  /** Issuer identifier, e.g. `http://127.0.0.1:8001`. Endpoints live under its path. https, or http on loopback. */
+  issuer: string;
+  /**
+   * The protected resources tokens may be issued for (RFC 8707), e.g. `["http://127.0.0.1:8000/mcp"]`.
+   * With exactly one, the `resource` parameter may be omitted and defaults to it.
+   */
+  resources: string[];
+  /** Scopes clients may request. Default `["mcp"]`. */
+  scopes_supported?: string[];
+  /** Human-readable text per scope, shown on the consent page. */
+  scope_descriptions?: Record<string, string>;
+  /** Scopes granted when a request names none. Default: the client's registered `scope`, else every supported scope. */
+  default_scopes?: string[];
+  /** Access-token lifetime. Default 3600. */
+  access_token_ttl?: number;
+  /** Authorization-code lifetime. Default 120. */
+  code_ttl?: number;
+  /** Absolute lifetime of a refresh-token family (rotation does not extend it). Default 86 400. */
+  refresh_token_ttl?: number;
+  /** How long the login/consent page stays valid. Default 600. */
+  consent_ttl?: number;
+  /**
+   * Who is logging in. Default: **development only** — whatever username is typed, no password.
+   * Replace it (or the whole server) before anyone else can reach the port.
+   */
+  authenticateUser?: AuthenticateUser;
+  /** Show the username field on the consent page. Default `true`. */
+  username_field?: boolean;
+  /** DPoP seam; without it, token requests are never DPoP-bound. See {@link VerifyDpopProof}. */
+  verifyDpopProof?: VerifyDpopProof;
+  /** Algorithms advertised as `dpop_signing_alg_values_supported` when `verifyDpopProof` is set. Default `["ES256", "EdDSA"]`. */
+  dpop_signing_alg_values_supported?: string[];
+  /** Where state lives. Default: a new bounded {@link MemoryStorage}. */
+  storage?: DevAuthorizationServerStorage;
+  /** Signing key. Default: a fresh ES256 pair per process (tokens die with the process). */
+  signing_key?: SigningKeyPair;
+  /** Title on the pages. Default `"Development authorization server"`. */
+  title?: string;
+  /** Accept a plain-http non-loopback issuer or resource. Default `false`. */
+  allow_insecure_http?: boolean;
+  /** Clock in milliseconds, for tests. Default `Date.now`. */
+  clock?: () => number;
+}
+
+const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
+const scope = z.string().regex(SCOPE_TOKEN, "a scope is printable ASCII without space, '\"' or '\\'");
+const url = z.url({ protocol: /^https?$/, error: "must be an absolute http(s) URL" }).refine((u) => !u.includes("#"), { error: "must not contain a fragment" });
+const ttl = (d: number) => z.number().int().positive().max(31_536_000).default(d);
+const fn = <T>(name: string) => z.custom<T>((v) => typeof v === "function", { error: `${name} must be a function` });
+
+const OptionsSchema = z
+  .strictObject({
+    issuer: url.refine((u) => !new URL(u).search, { error: "must not contain a query" }),
+    resources: z.array(url).min(1, "at least one protected resource is required"),
+    scopes_supported: z.array(scope).min(1).default(["mcp"]),
+    scope_descriptions: z.record(z.string(), z.string().max(500)).default({}),
+    default_scopes: z.array(scope).optional(),
+    access_token_ttl: ttl(3600),
+    code_ttl: ttl(120),
+    refresh_token_ttl: ttl(86_400),
+    consent_ttl: ttl(600),
+    authenticateUser: fn<AuthenticateUser>("authenticateUser").optional(),
+    username_field: z.boolean().default(true),
+    verifyDpopProof: fn<VerifyDpopProof>("verifyDpopProof").optional(),
+    dpop_signing_alg_values_supported: z.array(z.string().min(1)).min(1).default(["ES256", "EdDSA"]),
+    storage: z.custom<DevAuthorizationServerStorage>((v) => typeof v === "object" && v !== null, { error: "storage must be an object" }).optional(),
+    signing_key: z.custom<SigningKeyPair>((v) => typeof v === "object" && v !== null && "privateKey" in v && "publicKey" in v, {
+      error: "signing_key must be { privateKey, publicKey }",
+    }).optional(),
+    title: z.string().min(1).max(100).default("Development authorization server"),
+    allow_insecure_http: z.boolean().default(false),
+    clock: fn<() => number>("clock").default(() => Date.now),
+  })
+  .superRefine((o, ctx) => {
+    if (!o.allow_insecure_http) {
+      const check = (value: string, path: (string | number)[]) => {
+        if (!URL.canParse(value)) return;
+        const u = new URL(value);
+        if (u.protocol === "http:" && !isLoopbackHost(u.hostname)) {
+          ctx.addIssue({ code: "custom", path, message: "must use https (http is allowed only on loopback; set allow_insecure_http to override)" });
+        }
+      };
+      check(o.issuer, ["issuer"]);
+      o.resources.forEach((r, i) => check(r, ["resources", i]));
+    }
+    for (const s of o.default_scopes ?? []) {
+      if (!o.scopes_supported.includes(s)) ctx.addIssue({ code: "custom", path: ["default_scopes"], message: `"${s}" is not in scopes_supported` });
+    }
+  });
+
+/** Options after validation, defaults filled in. */
+export type ResolvedOptions = Omit<z.output<typeof OptionsSchema>, "storage"> & { storage: DevAuthorizationServerStorage };
+
+/** Validate options; throws a `TypeError` naming every bad key. The caller's object is copied, not kept. */
+export function resolveOptions(input: DevAuthorizationServerOptions): ResolvedOptions {
+  const result = OptionsSchema.safeParse(input ?? {});
+  if (!result.success) {
+    const issues = result.error.issues.flatMap((issue) =>
+      issue.code === "unrecognized_keys"
+        ? issue.keys.map((k) => `${[...issue.path, k].join(".")}: unknown key`)
+        : [`${issue.path.join(".") || "(options)"}: ${issue.message}`],
+    );
+    throw new TypeError(`Invalid dev authorization server options: ${issues.join("; ")}`);
+  }
+  const o = result.data;
+  return { ...o, issuer: o.issuer.replace(/\/+$/, ""), storage: o.storage ?? new MemoryStorage({ clock: o.clock }) };
+}

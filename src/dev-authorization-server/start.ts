@@ -1,0 +1,70 @@
+/**
+ * `startDevAuthorizationServer()`: listen on a local port with Node's `http` module.
+ *
+ * @module
+ */
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { toNodeHandler } from "../adapters/node.js";
+import { createDevAuthorizationServer, type DevAuthorizationServer } from "./handler.js";
+import type { DevAuthorizationServerOptions } from "./options.js";
+
+/** Options of {@link startDevAuthorizationServer}: the server's options plus where to listen. */
+export interface StartOptions extends Omit<DevAuthorizationServerOptions, "issuer"> {
+  /** TCP port; 0 picks a free one. Default 0. */
+  port?: number;
+  /** Interface. Default `127.0.0.1`. */
+  host?: string;
+  /** Issuer identifier. Default `http://{host}:{port}` of the address actually bound. */
+  issuer?: string;
+  /** Where the "development only" notice goes. Default `console.warn`. */
+  log?: (message: string) => void;
+}
+
+/** A listening development authorization server. */
+export interface RunningDevAuthorizationServer {
+  /** Issuer identifier (put it in `authorization_servers`). */
+  readonly issuer: string;
+  /** The handler, with `metadata`, `jwks` and `issueAccessToken()`. */
+  readonly server: DevAuthorizationServer;
+  /** Stop listening. */
+  close(): Promise<void>;
+}
+
+/**
+ * Start the development authorization server on a local port.
+ *
+ * @example
+ * ```ts
+ * const as = await startDevAuthorizationServer({ port: 8001, resources: ["http://127.0.0.1:8000/mcp"] });
+ * // authorization: { enabled: true, authorization_servers: [as.issuer] }
+ * ```
+ */
+export async function startDevAuthorizationServer(options: StartOptions): Promise<RunningDevAuthorizationServer> {
+  const { port = 0, host = "127.0.0.1", issuer: configured, log = console.warn, ...rest } = options;
+  const http = createServer();
+  await new Promise<void>((resolve, reject) => {
+    http.once("error", reject);
+    http.listen(port, host, () => resolve());
+  });
+  const hostPart = host.includes(":") ? `[${host}]` : host;
+  const issuer = configured ?? `http://${hostPart}:${(http.address() as AddressInfo).port}`;
+  let server: DevAuthorizationServer;
+  try {
+    server = await createDevAuthorizationServer({ ...rest, issuer });
+  } catch (err) {
+    http.close();
+    throw err;
+  }
+  http.on("request", toNodeHandler(server, { origin: new URL(issuer).origin }));
+  log(`[protected-mcp] DEVELOPMENT authorization server at ${issuer}: any username signs in without a password. Never expose it to a network.`);
+  return {
+    issuer,
+    server,
+    close: () =>
+      new Promise<void>((resolve) => {
+        http.closeAllConnections();
+        http.close(() => resolve());
+      }),
+  };
+}

@@ -1,0 +1,225 @@
+/**
+ * Storage for the development authorization server: clients, pending authorizations, codes and
+ * refresh tokens. The in-memory default is bounded everywhere (every key is reachable by an
+ * unauthenticated caller), with `lru-cache`.
+ *
+ * @module
+ */
+import { LRUCache } from "lru-cache";
+
+/** A client registered with RFC 7591 dynamic client registration (public clients only). */
+export interface RegisteredClient {
+  /** Issued client identifier. */
+  client_id: string;
+  /** Seconds since the epoch. */
+  client_id_issued_at: number;
+  /** Human-readable name, as the client sent it (shown escaped on the consent page, marked unverified). */
+  client_name?: string | undefined;
+  /** Registered redirect URIs, compared exactly (loopback ports excepted, RFC 8252 §7.3). */
+  redirect_uris: string[];
+  /** Always `["authorization_code", "refresh_token"]` or a subset. */
+  grant_types: string[];
+  /** Always `["code"]`. */
+  response_types: string[];
+  /** Always `"none"`: public clients. */
+  token_endpoint_auth_method: "none";
+  /** Scopes the client may request (space-separated), when it registered some. */
+  scope?: string | undefined;
+}
+
+/** An authorization request waiting for the user's login and consent. */
+export interface PendingAuthorization {
+  /** Random identifier, carried by the consent form. */
+  id: string;
+  /** CSRF token bound to this pending authorization (form field and cookie). */
+  csrf: string;
+  /** The requesting client. */
+  client_id: string;
+  /** The redirect URI as sent in the request (already checked against the registration). */
+  redirect_uri: string;
+  /** `state`, echoed back. */
+  state?: string | undefined;
+  /** S256 code challenge. */
+  code_challenge: string;
+  /** Granted scopes if the user approves. */
+  scopes: string[];
+  /** RFC 8707 resource (the token audience). */
+  resource: string;
+  /** Milliseconds since the epoch. */
+  expires_at: number;
+}
+
+/** An issued authorization code (stored under the SHA-256 of the code, never the code itself). */
+export interface AuthorizationCodeRecord {
+  /** The client the code was issued to. */
+  client_id: string;
+  /** Redirect URI the code was delivered to; the token request must repeat it. */
+  redirect_uri: string;
+  /** S256 code challenge. */
+  code_challenge: string;
+  /** Authenticated subject. */
+  subject: string;
+  /** Granted scopes. */
+  scopes: string[];
+  /** RFC 8707 resource. */
+  resource: string;
+  /** Milliseconds since the epoch. */
+  expires_at: number;
+  /** Refresh-token family created by redeeming this code, so a replayed code can revoke it. */
+  family_id: string;
+}
+
+/** A refresh token (stored under the SHA-256 of the token). */
+export interface RefreshTokenRecord {
+  /** Rotation family: every token obtained from one authorization code. */
+  family_id: string;
+  /** The client the token was issued to. */
+  client_id: string;
+  /** Authenticated subject. */
+  subject: string;
+  /** Scopes of the original grant (a refresh may narrow, never widen). */
+  scopes: string[];
+  /** RFC 8707 resource. */
+  resource: string;
+  /** DPoP key thumbprint the family is bound to (RFC 9449 §5), when the first token request used DPoP. */
+  jkt?: string | undefined;
+  /** Milliseconds since the epoch. */
+  expires_at: number;
+}
+
+/** What consuming a single-use secret returned. */
+export interface Consumed<T> {
+  /** The stored record. */
+  record: T;
+  /** `false` when it had already been consumed: a replay. */
+  first_use: boolean;
+}
+
+/**
+ * Where the development authorization server keeps its state. Implement it to share state between
+ * processes; {@link MemoryStorage} is the default. Keys for codes and refresh tokens are SHA-256
+ * hashes (base64url), never the secrets themselves.
+ *
+ * `consume*` must be atomic: of two concurrent calls for the same key, exactly one sees
+ * `first_use: true`. Consumed entries must be remembered until they expire, so replays are detected.
+ */
+export interface DevAuthorizationServerStorage {
+  /** Look up a registered client. */
+  getClient(client_id: string): Promise<RegisteredClient | undefined>;
+  /** Store a newly registered client. */
+  saveClient(client: RegisteredClient): Promise<void>;
+  /** Store a pending authorization until `expires_at`. */
+  savePending(pending: PendingAuthorization): Promise<void>;
+  /** Remove and return a pending authorization (single use). */
+  takePending(id: string): Promise<PendingAuthorization | undefined>;
+  /** Read a pending authorization without removing it. */
+  getPending(id: string): Promise<PendingAuthorization | undefined>;
+  /** Store an authorization code until `expires_at`. */
+  saveCode(key: string, record: AuthorizationCodeRecord): Promise<void>;
+  /** Mark a code used and return it, or `undefined` if unknown. */
+  consumeCode(key: string): Promise<Consumed<AuthorizationCodeRecord> | undefined>;
+  /** Store a refresh token until `expires_at`. */
+  saveRefreshToken(key: string, record: RefreshTokenRecord): Promise<void>;
+  /** Mark a refresh token used and return it, or `undefined` if unknown. */
+  consumeRefreshToken(key: string): Promise<Consumed<RefreshTokenRecord> | undefined>;
+  /** Revoke a whole refresh-token family until `expires_at` (milliseconds since the epoch). */
+  revokeFamily(family_id: string, expires_at: number): Promise<void>;
+  /** Whether a family was revoked. */
+  isFamilyRevoked(family_id: string): Promise<boolean>;
+}
+
+/** Bounds of {@link MemoryStorage}. */
+export interface MemoryStorageOptions {
+  /** Most registered clients kept; the least recently used is forgotten beyond it. Default 1000. */
+  max_clients?: number;
+  /** Most pending authorizations. Default 1000. */
+  max_pending?: number;
+  /** Most codes and most refresh tokens, each. Default 10 000. */
+  max_tokens?: number;
+  /** Clock in milliseconds, for tests. Default `Date.now`. */
+  clock?: () => number;
+}
+
+/** Milliseconds left until `expires_at`, at least 1 (lru-cache treats `ttl: 0` as "forever"). */
+function ttlUntil(expires_at: number, now: number): number {
+  return Math.max(1, Math.ceil(expires_at - now));
+}
+
+/**
+ * The default in-memory {@link DevAuthorizationServerStorage}: every map is an `LRUCache` with a
+ * maximum size and per-entry TTLs, so a flood of registrations or authorization requests cannot
+ * exhaust memory (it only evicts older entries). State is lost on restart.
+ */
+export class MemoryStorage implements DevAuthorizationServerStorage {
+  readonly #clock: () => number;
+  readonly #clients: LRUCache<string, RegisteredClient>;
+  readonly #pending: LRUCache<string, PendingAuthorization>;
+  readonly #codes: LRUCache<string, { record: AuthorizationCodeRecord; used: boolean }>;
+  readonly #refresh: LRUCache<string, { record: RefreshTokenRecord; used: boolean }>;
+  readonly #revoked: LRUCache<string, true>;
+
+  /** @param options - bounds; see {@link MemoryStorageOptions}. */
+  constructor(options: MemoryStorageOptions = {}) {
+    this.#clock = options.clock ?? Date.now;
+    const maxTokens = options.max_tokens ?? 10_000;
+    this.#clients = new LRUCache({ max: options.max_clients ?? 1000 });
+    this.#pending = new LRUCache({ max: options.max_pending ?? 1000, ttl: 1 });
+    this.#codes = new LRUCache({ max: maxTokens, ttl: 1 });
+    this.#refresh = new LRUCache({ max: maxTokens, ttl: 1 });
+    this.#revoked = new LRUCache({ max: maxTokens, ttl: 1 });
+  }
+
+  async getClient(client_id: string): Promise<RegisteredClient | undefined> {
+    return this.#clients.get(client_id);
+  }
+
+  async saveClient(client: RegisteredClient): Promise<void> {
+    this.#clients.set(client.client_id, client);
+  }
+
+  async savePending(pending: PendingAuthorization): Promise<void> {
+    this.#pending.set(pending.id, pending, { ttl: ttlUntil(pending.expires_at, this.#clock()) });
+  }
+
+  async takePending(id: string): Promise<PendingAuthorization | undefined> {
+    const pending = this.#pending.get(id);
+    this.#pending.delete(id);
+    return pending;
+  }
+
+  async getPending(id: string): Promise<PendingAuthorization | undefined> {
+    return this.#pending.get(id);
+  }
+
+  async saveCode(key: string, record: AuthorizationCodeRecord): Promise<void> {
+    this.#codes.set(key, { record, used: false }, { ttl: ttlUntil(record.expires_at, this.#clock()) });
+  }
+
+  async consumeCode(key: string): Promise<Consumed<AuthorizationCodeRecord> | undefined> {
+    const entry = this.#codes.get(key);
+    if (!entry) return undefined;
+    const first_use = !entry.used;
+    entry.used = true;
+    return { record: entry.record, first_use };
+  }
+
+  async saveRefreshToken(key: string, record: RefreshTokenRecord): Promise<void> {
+    this.#refresh.set(key, { record, used: false }, { ttl: ttlUntil(record.expires_at, this.#clock()) });
+  }
+
+  async consumeRefreshToken(key: string): Promise<Consumed<RefreshTokenRecord> | undefined> {
+    const entry = this.#refresh.get(key);
+    if (!entry) return undefined;
+    const first_use = !entry.used;
+    entry.used = true;
+    return { record: entry.record, first_use };
+  }
+
+  async revokeFamily(family_id: string, expires_at: number): Promise<void> {
+    this.#revoked.set(family_id, true, { ttl: ttlUntil(expires_at, this.#clock()) });
+  }
+
+  async isFamilyRevoked(family_id: string): Promise<boolean> {
+    return this.#revoked.has(family_id);
+  }
+}
