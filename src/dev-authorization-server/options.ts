@@ -6,6 +6,7 @@
 import type { CryptoKey, KeyObject } from "jose";
 import { z } from "zod";
 import { isLoopbackHost } from "../config.js";
+import { SCOPE_TOKEN } from "../lib/scope.js";
 import { MemoryStorage, type DevAuthorizationServerStorage } from "./storage.js";
 
 /**
@@ -78,7 +79,6 @@ export interface DevAuthorizationServerOptions {
   clock?: () => number;
 }
 
-const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
 const scope = z.string().regex(SCOPE_TOKEN, "a scope is printable ASCII without space, '\"' or '\\'");
 const url = z.url({ protocol: /^https?$/, error: "must be an absolute http(s) URL" }).refine((u) => !u.includes("#"), { error: "must not contain a fragment" });
 const ttl = (d: number) => z.number().int().positive().max(31_536_000).default(d);
