@@ -98,8 +98,25 @@ export function toAuthInfo(auth: AuthContext, resource: string): AuthInfo {
   return info;
 }
 
-/** The {@link AuthContext} stored by {@link toAuthInfo}, if any. */
+/**
+ * The principal behind an SDK `AuthInfo`: ours when {@link toAuthInfo} made it, otherwise one built
+ * from the SDK fields (for tools on a server protected by the SDK's own `requireBearerAuth`):
+ * subject from `extra.sub` when present, else the client id.
+ */
 export function fromAuthInfo(info: AuthInfo | undefined): AuthContext | null {
-  const v = info?.extra?.[AUTH_INFO_KEY];
-  return v && typeof v === "object" ? (v as AuthContext) : null;
+  if (!info) return null;
+  const ours = info.extra?.[AUTH_INFO_KEY];
+  if (ours && typeof ours === "object") return ours as AuthContext;
+  const sub = info.extra?.sub;
+  return createAuthContext(
+    {
+      subject: typeof sub === "string" ? sub : info.clientId,
+      scopes: Object.freeze([...info.scopes]),
+      claims: Object.freeze({ ...(info.extra ?? {}) }),
+      client_id: info.clientId || undefined,
+      issuer: undefined,
+      expires_at: info.expiresAt,
+    },
+    info.token,
+  );
 }

@@ -67,3 +67,33 @@ test("an McpServer instance (not a factory) serves one session at a time", async
   assert.equal(second.status, 409);
   await handler.close();
 });
+
+test("tools on a server authorized by the SDK's own middleware see the SDK's AuthInfo", async () => {
+  const { StreamableHTTPServerTransport } = await import("@modelcontextprotocol/sdk/server/streamableHttp.js");
+  const { requireBearerAuth } = await import("@modelcontextprotocol/sdk/server/auth/middleware/bearerAuth.js");
+  const express = (await import("express")).default;
+  const app = express();
+  app.use(express.json());
+  app.post(
+    "/mcp",
+    requireBearerAuth({ verifier: { verifyAccessToken: async (token) => ({ token, clientId: "sdk-client", scopes: token === "good" ? ["files:delete"] : [], expiresAt: Math.floor(Date.now() / 1000) + 60 }) } }),
+    async (req, res) => {
+      const mcp = new McpServer({ name: "sdk", version: "1" });
+      registerTools(mcp, tool({ name: "rm", description: "", required_scopes: ["files:delete"] }, () => ({ by: getContext().auth?.client_id })));
+      const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+      await mcp.connect(transport);
+      await transport.handleRequest(req, res, req.body);
+    },
+  );
+  const http = app.listen(0, "127.0.0.1");
+  await new Promise((r) => http.once("listening", r));
+  const url = `http://127.0.0.1:${(http.address() as { port: number }).port}/mcp`;
+  try {
+    const call = async (token: string) =>
+      (await (await fetch(url, { method: "POST", headers: { ...MCP_HEADERS, authorization: `Bearer ${token}` }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "rm", arguments: {} } }) })).json()).result;
+    assert.deepEqual((await call("good")).structuredContent, { by: "sdk-client" });
+    assert.equal((await call("weak")).isError, true);
+  } finally {
+    http.close();
+  }
+});
