@@ -19,8 +19,8 @@ import type { AuthorizationProvider } from "./validators/provider.js";
 export interface DpopCheck {
   /** JWS algorithms accepted for proofs (advertised in challenges and metadata). */
   readonly algorithms: readonly string[];
-  /** Verify the request's `DPoP` proof for `token`, bound to `auth.jkt` when present. */
-  verify(req: Request, token: string, auth: AuthContext): Promise<void>;
+  /** Verify the request's `DPoP` proof for `token`, bound to `auth.jkt`, naming `htu` (the canonical resource). */
+  verify(req: Request, token: string, auth: AuthContext, htu: string): Promise<void>;
 }
 
 /** What {@link authenticate} needs. */
@@ -70,7 +70,7 @@ export async function authenticate(req: Request, o: AuthenticateOptions): Promis
       throw new InvalidToken("A DPoP-bound access token must use the DPoP authorization scheme");
     }
     if (!bound) throw new InvalidToken("The access token is not DPoP-bound");
-    await o.dpop.verify(req, credentials.token, auth);
+    await o.dpop.verify(req, credentials.token, auth, o.resource);
   }
 
   const granted = new Set(auth.scopes);

@@ -117,11 +117,18 @@ export function challengeFor(err: AuthError, o: ChallengeOptions): Challenge {
   }
   if (o.dpopAlgorithms?.length) {
     const dpopOwnsError = isDpopError || o.dpopRequired;
+    // Alongside a Bearer challenge the DPoP one only adds `algs` (and DPoP errors); when DPoP is
+    // required it is the only challenge and carries the discovery parameters itself.
+    const discovery: [string, string | undefined][] = o.dpopRequired
+      ? [
+          ["realm", o.realm ?? "MCP"],
+          ["resource_metadata", o.resourceMetadataUrl],
+          ["scope", scope],
+        ]
+      : [];
     challenges.push(
       `DPoP ${authParams([
-        ["realm", o.realm ?? "MCP"],
-        ["resource_metadata", o.resourceMetadataUrl],
-        ["scope", scope],
+        ...discovery,
         ["algs", o.dpopAlgorithms.join(" ")],
         ["error", dpopOwnsError ? error : undefined],
         ["error_description", dpopOwnsError ? description : undefined],

@@ -42,3 +42,11 @@ export { DEFAULT_ASYMMETRIC_ALGORITHMS, extractScopes, JWTValidator, JWTValidato
 export type { JWTValidatorOptions } from "./validators/jwt.js";
 export { JWTValidatorConfig } from "./validators/presets.js";
 export type { PresetOverrides } from "./validators/presets.js";
+export { createDpopCheck } from "./dpop/check.js";
+export type { DpopOptions } from "./dpop/check.js";
+export { accessTokenHash, createDpopKeyCache, DEFAULT_DPOP_ALGORITHMS, normalizeHtu, verifyDpopProof } from "./dpop/verify.js";
+export type { DpopKeyCache, VerifiedDpopProof, VerifyDpopProofOptions } from "./dpop/verify.js";
+export { createDpopNonces } from "./dpop/nonce.js";
+export type { DpopNonceOptions, DpopNonces } from "./dpop/nonce.js";
+export { MemoryReplayStore, RedisReplayStore } from "./stores/replay.js";
+export type { MemoryReplayStoreOptions, RedisReplayStoreOptions, RedisSetClient, ReplayStore } from "./stores/replay.js";

@@ -10,6 +10,7 @@ import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
 import { LRUCache } from "lru-cache";
 import { authenticate, type DpopCheck } from "./authenticate.js";
 import { challengeResponse, type ChallengeOptions } from "./challenges.js";
+import { createDpopCheck, type DpopOptions } from "./dpop/check.js";
 import { parseAuthorizationConfig, type AuthorizationConfig, type ResolvedAuthorizationConfig } from "./config.js";
 import { runWithContext, toAuthInfo, type AuthContext } from "./context.js";
 import { AuthError, SessionMismatch } from "./errors.js";
@@ -54,10 +55,21 @@ export interface ProtectOptions {
   cors_origins?: "*" | string[];
   /** Scopes used by tools, advertised in the metadata when `scopes_supported` is not configured. */
   tool_scopes?: readonly string[];
-  /** DPoP proof verification; set by the DPoP module. */
-  dpop?: DpopCheck | undefined;
+  /**
+   * DPoP (RFC 9449). Default: on, with {@link createDpopCheck}'s defaults (in-memory replay store),
+   * so tokens bound with `cnf.jkt` are verified and DPoP is advertised in challenges and metadata.
+   * Pass options (e.g. a shared `replay_store`, nonces), a ready {@link DpopCheck}, or `false` to
+   * accept bearer tokens only (bound tokens are then refused).
+   */
+  dpop?: DpopOptions | DpopCheck | false | undefined;
   /** Receives every auth decision (no token material). */
   onAuthEvent?: AuthEventListener | undefined;
+}
+
+function resolveDpop(o: ProtectOptions["dpop"]): DpopCheck | undefined {
+  if (o === false) return undefined;
+  if (o && typeof (o as DpopCheck).verify === "function") return o as DpopCheck;
+  return createDpopCheck((o ?? {}) as DpopOptions);
 }
 
 interface Session {
@@ -118,7 +130,7 @@ function createHandler(
 ): ProtectedHandler {
   const resource = config.resource ?? "http://localhost/mcp";
   const endpointPath = new URL(resource).pathname;
-  const dpop = options.dpop;
+  const dpop = resolveDpop(options.dpop);
   const metadata = buildProtectedResourceMetadata(config, {
     resource,
     toolScopes: options.tool_scopes ?? [],

@@ -8,9 +8,10 @@ import type { AddressInfo } from "node:net";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { toNodeHandler } from "./adapters/node.js";
 import type { DpopCheck } from "./authenticate.js";
+import type { DpopOptions } from "./dpop/check.js";
 import { isLoopbackHost, parseAuthorizationConfig, type AuthorizationConfig, type ResolvedAuthorizationConfig } from "./config.js";
 import type { AuthEventListener } from "./events.js";
-import { protect, type ProtectedHandler } from "./protect.js";
+import { protect, type ProtectedHandler, type ProtectOptions } from "./protect.js";
 import type { ToolDefinition } from "./tools.js";
 import type { AuthorizationProvider } from "./validators/provider.js";
 
@@ -26,8 +27,8 @@ export interface MCPServerOptions {
   session_mode?: "stateful" | "stateless";
   /** Receives every auth decision. */
   onAuthEvent?: AuthEventListener;
-  /** DPoP proof verification (see the DPoP module). */
-  dpop?: DpopCheck;
+  /** DPoP (RFC 9449): options, a ready check, or `false` for bearer tokens only. Default: on, in-memory replay store. See {@link ProtectOptions.dpop}. */
+  dpop?: DpopOptions | DpopCheck | false;
   /** Where startup notices go. Default `console.warn`. */
   log?: (message: string) => void;
 }

@@ -45,7 +45,7 @@ for (const [name, build] of Object.entries(frameworks)) {
     test("401 with the challenge, metadata, and other routes untouched", async () => {
       const res = await fetch(resource, { method: "POST", body: "{}", headers: { "content-type": "application/json" } });
       assert.equal(res.status, 401);
-      assert.equal(res.headers.get("www-authenticate"), `Bearer realm="MCP", resource_metadata="${new URL(resource).origin}/.well-known/oauth-protected-resource/mcp", scope="mcp"`);
+      assert.equal(res.headers.get("www-authenticate"), `Bearer realm="MCP", resource_metadata="${new URL(resource).origin}/.well-known/oauth-protected-resource/mcp", scope="mcp", DPoP algs="ES256 EdDSA Ed25519 RS256 PS256"`);
       const meta = await fetch(`${new URL(resource).origin}/.well-known/oauth-protected-resource/mcp`);
       assert.equal((await meta.json()).resource, resource);
       assert.deepEqual(await (await fetch(`${new URL(resource).origin}/health`)).json(), { ok: true });

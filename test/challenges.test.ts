@@ -56,10 +56,10 @@ test("quoted values are escaped: no parameter can be injected", () => {
 
 test("DPoP: both challenges when Bearer is still accepted; the error goes where it belongs", () => {
   const d = { ...o, dpopAlgorithms: ["ES256", "EdDSA"] };
-  assert.equal(challengeFor(new MissingToken(), d).headers["WWW-Authenticate"], `Bearer ${base}, DPoP ${base}, algs="ES256 EdDSA"`);
+  assert.equal(challengeFor(new MissingToken(), d).headers["WWW-Authenticate"], `Bearer ${base}, DPoP algs="ES256 EdDSA"`);
   assert.equal(
     challengeFor(new InvalidDpopProof("The DPoP proof is invalid"), d).headers["WWW-Authenticate"],
-    `Bearer ${base}, DPoP ${base}, algs="ES256 EdDSA", error="invalid_dpop_proof", error_description="The DPoP proof is invalid"`,
+    `Bearer ${base}, DPoP algs="ES256 EdDSA", error="invalid_dpop_proof", error_description="The DPoP proof is invalid"`,
   );
   const required = { ...d, dpopRequired: true };
   assert.equal(

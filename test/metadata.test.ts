@@ -35,6 +35,8 @@ const expected = () => ({
   bearer_methods_supported: ["header"],
   scopes_supported: ["mcp", "files:delete"],
   resource_name: "Meta test",
+  dpop_signing_alg_values_supported: ["ES256", "EdDSA", "Ed25519", "RS256", "PS256"],
+  dpop_bound_access_tokens_required: false,
 });
 
 for (const path of ["/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp"]) {
@@ -78,7 +80,7 @@ test("MCP endpoint preflight allows Authorization and exposes WWW-Authenticate",
 
 test("the challenge points at the path-inserted metadata URL on the resource's origin", async () => {
   const res = await fetch(url, { method: "POST", headers: { host: "evil.example" }, body: "{}" });
-  assert.equal(res.headers.get("www-authenticate"), `Bearer realm="MCP", resource_metadata="${origin}/.well-known/oauth-protected-resource/mcp", scope="mcp"`);
+  assert.equal(res.headers.get("www-authenticate"), `Bearer realm="MCP", resource_metadata="${origin}/.well-known/oauth-protected-resource/mcp", scope="mcp", DPoP algs="ES256 EdDSA Ed25519 RS256 PS256"`);
 });
 
 test("other paths are 404 and carry no challenge", async () => {

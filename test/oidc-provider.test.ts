@@ -96,7 +96,7 @@ test("a real token for another resource is refused (RFC 8707: no token passthrou
   assert.equal(res.status, 401);
   assert.equal(
     res.headers.get("www-authenticate"),
-    `Bearer realm="MCP", resource_metadata="${new URL(url).origin}/.well-known/oauth-protected-resource/mcp", scope="mcp", error="invalid_token", error_description="The access token is not intended for this resource"`,
+    `Bearer realm="MCP", resource_metadata="${new URL(url).origin}/.well-known/oauth-protected-resource/mcp", scope="mcp", error="invalid_token", error_description="The access token is not intended for this resource", DPoP algs="ES256 EdDSA Ed25519 RS256 PS256"`,
   );
 });
 

@@ -48,9 +48,10 @@ const call = (headers: Record<string, string>, name = "touch", target = url) =>
   fetch(target, { method: "POST", headers: { ...MCP_HEADERS, ...headers }, body: toolCall(name, name === "delete_file" ? { path: "/tmp/x" } : {}) });
 
 const metadataUrl = () => `${new URL(url).origin}/.well-known/oauth-protected-resource/mcp`;
-const plain = () => `Bearer realm="MCP", resource_metadata="${metadataUrl()}", scope="mcp"`;
+const DPOP = `DPoP algs="ES256 EdDSA Ed25519 RS256 PS256"`;
+const plain = () => `Bearer realm="MCP", resource_metadata="${metadataUrl()}", scope="mcp", ${DPOP}`;
 const invalid = (description: string, error = "invalid_token") =>
-  `Bearer realm="MCP", resource_metadata="${metadataUrl()}", scope="mcp", error="${error}", error_description="${description}"`;
+  `Bearer realm="MCP", resource_metadata="${metadataUrl()}", scope="mcp", error="${error}", error_description="${description}", ${DPOP}`;
 
 const good = (claims: Record<string, unknown> = {}) => issuer.sign({ aud: url, scope: "mcp files:read", client_id: "c1", ...claims });
 
@@ -140,7 +141,7 @@ const cases: Case[] = [
     name: "valid token without the server-wide scope",
     headers: async () => ({ authorization: `Bearer ${await good({ scope: "files:read" })}` }),
     status: 403,
-    challenge: () => `Bearer realm="MCP", resource_metadata="${metadataUrl()}", scope="mcp", error="insufficient_scope", error_description="The access token lacks a required scope"`,
+    challenge: () => `Bearer realm="MCP", resource_metadata="${metadataUrl()}", scope="mcp", error="insufficient_scope", error_description="The access token lacks a required scope", ${DPOP}`,
   },
 ];
 

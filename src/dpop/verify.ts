@@ -1,0 +1,138 @@
+/**
+ * `verifyDpopProof`: check one DPoP proof JWT against the request it came with.
+ *
+ * @see RFC 9449 §4.3 (checking DPoP proofs), §7.1 (`ath`)
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { calculateJwkThumbprint, decodeProtectedHeader, importJWK, jwtVerify, type CryptoKey, type JWK, type JWTPayload } from "jose";
+import { LRUCache } from "lru-cache";
+import { InvalidDpopProof } from "../errors.js";
+
+/** Asymmetric algorithms accepted for proofs by default. */
+export const DEFAULT_DPOP_ALGORITHMS = Object.freeze(["ES256", "EdDSA", "Ed25519", "RS256", "PS256"]);
+
+/** Members that only a private or symmetric JWK has. */
+const PRIVATE_JWK_MEMBERS = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"] as const;
+
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+
+/** What a valid proof establishes. */
+export interface VerifiedDpopProof {
+  /** RFC 7638 thumbprint of the proof's key. */
+  jkt: string;
+  /** The proof's unique identifier. */
+  jti: string;
+  /** Issued-at, seconds. */
+  iat: number;
+  /** The server nonce the proof carries, if any. */
+  nonce?: string | undefined;
+}
+
+/** Inputs of {@link verifyDpopProof}. */
+export interface VerifyDpopProofOptions {
+  /** The URL the proof must name (`htu`): the canonical resource, never the request's `Host`. */
+  htu: string;
+  /** The access token presented with the proof; its hash must be the proof's `ath`. */
+  accessToken?: string;
+  /** Accepted algorithms. Default {@link DEFAULT_DPOP_ALGORITHMS}. */
+  algorithms?: readonly string[];
+  /** Seconds `iat` may differ from now. Default 300. */
+  iatWindow?: number;
+  /** Current time in milliseconds. Default `Date.now()`. */
+  now?: number;
+  /** Imported keys and thumbprints by JWK; a client signs every proof with one key, so this saves an import and a hash per request. */
+  keyCache?: DpopKeyCache;
+}
+
+/** A bounded cache of imported proof keys and their thumbprints. */
+export type DpopKeyCache = LRUCache<string, { key: CryptoKey | Uint8Array; jkt: string }>;
+
+/** Create a {@link DpopKeyCache} (default 1,000 keys: attackers can make unlimited distinct keys). */
+export function createDpopKeyCache(max = 1000): DpopKeyCache {
+  return new LRUCache({ max });
+}
+
+/** `htu` comparison per RFC 9449 §4.3: scheme and host case-insensitive, default port dropped, no query or fragment. */
+export function normalizeHtu(value: string): string | undefined {
+  if (!URL.canParse(value)) return undefined;
+  const u = new URL(value);
+  u.search = "";
+  u.hash = "";
+  return u.href;
+}
+
+/** base64url(SHA-256(token)), the `ath` claim. */
+export function accessTokenHash(token: string): string {
+  return createHash("sha256").update(token).digest("base64url");
+}
+
+const fail = (message: string, cause?: unknown): never => {
+  throw new InvalidDpopProof(message, cause === undefined ? undefined : { cause });
+};
+
+/**
+ * Verify the request's `DPoP` header: exactly one proof, `typ: dpop+jwt`, an allowed asymmetric
+ * `alg`, a public `jwk`, a valid signature, `htm` = method, `htu` = `o.htu`, `iat` within the window,
+ * `ath` = hash of the access token. Returns the key thumbprint for the caller to compare with the
+ * token's `cnf.jkt`.
+ *
+ * Does **not** check `jti` replay (the caller owns the {@link ReplayStore}) nor nonces.
+ *
+ * @throws {@link InvalidDpopProof}
+ */
+export async function verifyDpopProof(req: Request, o: VerifyDpopProofOptions): Promise<VerifiedDpopProof> {
+  const header = req.headers.get("dpop");
+  if (header === null) return fail("A DPoP proof is required");
+  // A Web Request folds repeated headers with ", ": a comma means more than one proof.
+  if (header.includes(",")) return fail("Exactly one DPoP proof is allowed");
+  const proof = header.trim();
+  if (!COMPACT_JWS.test(proof)) return fail("The DPoP proof is malformed");
+
+  let protectedHeader: ReturnType<typeof decodeProtectedHeader>;
+  try {
+    protectedHeader = decodeProtectedHeader(proof);
+  } catch (e) {
+    return fail("The DPoP proof is malformed", e);
+  }
+  const algorithms = o.algorithms ?? DEFAULT_DPOP_ALGORITHMS;
+  const { alg, typ, jwk } = protectedHeader;
+  if (typ !== "dpop+jwt") return fail("The DPoP proof type must be dpop+jwt");
+  if (typeof alg !== "string" || !algorithms.includes(alg)) return fail("The DPoP proof algorithm is not accepted");
+  if (!jwk || typeof jwk !== "object" || Array.isArray(jwk)) return fail("The DPoP proof has no public key");
+  if (jwk.kty === "oct" || PRIVATE_JWK_MEMBERS.some((m) => m in jwk)) return fail("The DPoP proof key must be a public key");
+
+  const cacheKey = `${alg}:${JSON.stringify(jwk)}`;
+  let entry = o.keyCache?.get(cacheKey);
+  if (!entry) {
+    try {
+      entry = { key: await importJWK(jwk as JWK, alg), jkt: await calculateJwkThumbprint(jwk as JWK, "sha256") };
+    } catch (e) {
+      return fail("The DPoP proof key is invalid", e);
+    }
+    o.keyCache?.set(cacheKey, entry);
+  }
+
+  let payload: JWTPayload;
+  try {
+    ({ payload } = await jwtVerify(proof, entry.key, { typ: "dpop+jwt", algorithms: [alg] }));
+  } catch (e) {
+    return fail("The DPoP proof signature is invalid", e);
+  }
+
+  const { jti, htm, htu, iat, ath, nonce } = payload as JWTPayload & { htm?: unknown; htu?: unknown; ath?: unknown; nonce?: unknown };
+  if (typeof jti !== "string" || jti.length === 0 || jti.length > 256) return fail("The DPoP proof jti is missing or invalid");
+  if (htm !== req.method) return fail("The DPoP proof htm does not match the request method");
+  if (typeof htu !== "string" || normalizeHtu(htu) === undefined || normalizeHtu(htu) !== normalizeHtu(o.htu)) {
+    return fail("The DPoP proof htu does not match the request URL");
+  }
+  const now = Math.floor((o.now ?? Date.now()) / 1000);
+  const window = o.iatWindow ?? 300;
+  if (typeof iat !== "number" || !Number.isFinite(iat)) return fail("The DPoP proof iat is missing");
+  if (iat < now - window || iat > now + window) return fail("The DPoP proof iat is outside the acceptable window");
+  if (o.accessToken !== undefined) {
+    if (typeof ath !== "string") return fail("The DPoP proof ath is missing");
+    if (ath !== accessTokenHash(o.accessToken)) return fail("The DPoP proof ath does not match the access token");
+  }
+  return { jkt: entry.jkt, jti, iat, nonce: typeof nonce === "string" ? nonce : undefined };
+}
