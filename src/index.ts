@@ -45,7 +45,7 @@ export type { PresetOverrides } from "./validators/presets.js";
 export { createDpopCheck } from "./dpop/check.js";
 export type { DpopOptions } from "./dpop/check.js";
 export { accessTokenHash, createDpopKeyCache, DEFAULT_DPOP_ALGORITHMS, normalizeHtu, verifyDpopProof } from "./dpop/verify.js";
-export type { DpopKeyCache, VerifiedDpopProof, VerifyDpopProofOptions } from "./dpop/verify.js";
+export type { DpopKeyCache, DpopKeyEntry, VerifiedDpopProof, VerifyDpopProofOptions } from "./dpop/verify.js";
 export { createDpopNonces } from "./dpop/nonce.js";
 export type { DpopNonceOptions, DpopNonces } from "./dpop/nonce.js";
 export { MemoryReplayStore, RedisReplayStore } from "./stores/replay.js";

@@ -45,8 +45,16 @@ export interface VerifyDpopProofOptions {
   keyCache?: DpopKeyCache;
 }
 
-/** A bounded cache of imported proof keys and their thumbprints. */
-export type DpopKeyCache = LRUCache<string, { key: CryptoKey | Uint8Array; jkt: string }>;
+/** An imported proof key and its thumbprint. */
+export interface DpopKeyEntry {
+  /** The imported public key. */
+  key: CryptoKey | Uint8Array;
+  /** Its RFC 7638 SHA-256 thumbprint. */
+  jkt: string;
+}
+
+/** A bounded cache of imported proof keys and their thumbprints, keyed by `alg` and JWK. */
+export type DpopKeyCache = LRUCache<string, DpopKeyEntry>;
 
 /** Create a {@link DpopKeyCache} (default 1,000 keys: attackers can make unlimited distinct keys). */
 export function createDpopKeyCache(max = 1000): DpopKeyCache {
