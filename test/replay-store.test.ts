@@ -1,0 +1,120 @@
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { Redis } from "ioredis";
+import { JWTValidator, MCPServer, MemoryReplayStore, RedisReplayStore, tool } from "../src/index.js";
+import { startLocalIssuer, type LocalIssuer } from "./helpers/issuer.js";
+import { MCP_HEADERS, toolCall } from "./helpers/mcp.js";
+import { clientKey, makeProof } from "./helpers/dpop.js";
+import { hasRedisServer, startRedis } from "./helpers/redis.js";
+
+describe("MemoryReplayStore", () => {
+  test("first use true, replay false", async () => {
+    const s = new MemoryReplayStore({ max: 10 });
+    assert.equal(await s.remember("a", 60_000), true);
+    assert.equal(await s.remember("a", 60_000), false);
+    assert.equal(await s.remember("b", 60_000), true);
+  });
+
+  test("200,000 unique jtis keep the store at its configured max (memory bounded under a flood)", async () => {
+    const s = new MemoryReplayStore({ max: 10_000 });
+    let peak = 0;
+    for (let i = 0; i < 200_000; i++) {
+      assert.equal(await s.remember(`jkt:${i}`, 600_000), true);
+      if (s.size > peak) peak = s.size;
+    }
+    assert.equal(peak, 10_000);
+    assert.equal(s.size, 10_000);
+    // The most recent ones are still remembered.
+    assert.equal(await s.remember("jkt:199999", 600_000), false);
+  });
+
+  test("bad options", () => {
+    assert.throws(() => new MemoryReplayStore({ max: 0 }), /max/);
+    assert.throws(() => new RedisReplayStore({ client: {} as never }), /client/);
+  });
+});
+
+describe("RedisReplayStore with a real redis-server (two instances, one fleet)", () => {
+  let redis: Awaited<ReturnType<typeof startRedis>> | undefined;
+  let issuer: LocalIssuer;
+  const clients: Redis[] = [];
+  const available = hasRedisServer();
+
+  before(async () => {
+    if (!available) {
+      if (process.env.CI === "true") throw new Error("redis-server is required in CI (.ci/run installs it): not found on PATH");
+      return;
+    }
+    redis = await startRedis();
+    issuer = await startLocalIssuer();
+  });
+  after(async () => {
+    for (const c of clients) c.disconnect();
+    await redis?.stop();
+    await issuer?.close();
+  });
+
+  test("a proof accepted by instance A is refused when replayed to instance B", async (t) => {
+    if (!redis) return t.skip("needs redis-server on PATH (apt-get install redis-server); CI installs it and never skips");
+    const resource = "http://127.0.0.1:1/mcp"; // the canonical resource both instances serve (behind one load balancer)
+    const instances: MCPServer[] = [];
+    const urls: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const client = new Redis(redis.url, { lazyConnect: false, maxRetriesPerRequest: 1 });
+      clients.push(client);
+      const s = new MCPServer(`fleet-${i}`, {
+        session_mode: "stateless",
+        authorization: { enabled: true, authorization_servers: [issuer.issuer], resource },
+        dpop: { replay_store: new RedisReplayStore({ client, prefix: "test:dpop:" }) },
+      });
+      s.setAuthorizationProvider(new JWTValidator({ jwks_uri: issuer.jwksUri, issuer: issuer.issuer }));
+      s.collect(tool({ name: "whoami", description: "" }, () => "ran"));
+      instances.push(s);
+      urls.push((await s.serve({ port: 0 })).address + "/mcp");
+    }
+    try {
+      const key = await clientKey();
+      const token = await issuer.sign({ aud: resource, cnf: { jkt: key.jkt } });
+      const headers = { ...MCP_HEADERS, authorization: `DPoP ${token}`, dpop: await makeProof({ key, htu: resource, token }) };
+      const a = await fetch(urls[0]!, { method: "POST", headers, body: toolCall("whoami") });
+      assert.equal(a.status, 200);
+      const b = await fetch(urls[1]!, { method: "POST", headers, body: toolCall("whoami") });
+      assert.equal(b.status, 401);
+      assert.match(b.headers.get("www-authenticate") ?? "", /error="invalid_dpop_proof", error_description="The DPoP proof was already used"/);
+      // A fresh proof works at B.
+      const fresh = { ...headers, dpop: await makeProof({ key, htu: resource, token }) };
+      assert.equal((await fetch(urls[1]!, { method: "POST", headers: fresh, body: toolCall("whoami") })).status, 200);
+      // The key carries the prefix and expires (PX): nothing is kept forever.
+      const keys = await clients[0]!.keys("test:dpop:*");
+      assert.equal(keys.length, 2);
+      const ttl = await clients[0]!.pttl(keys[0]!);
+      assert.ok(ttl > 0 && ttl <= 600_000, `pttl ${ttl}`);
+    } finally {
+      for (const s of instances) await s.close();
+    }
+  });
+
+  test("Redis down: the request is refused with 503 (fail closed), never let through", async (t) => {
+    if (!redis) return t.skip("needs redis-server on PATH (apt-get install redis-server); CI installs it and never skips");
+    const dead = new Redis("redis://127.0.0.1:1", { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
+    clients.push(dead);
+    const s = new MCPServer("down", {
+      session_mode: "stateless",
+      authorization: { enabled: true, authorization_servers: [issuer.issuer] },
+      dpop: { replay_store: new RedisReplayStore({ client: dead }) },
+    });
+    s.setAuthorizationProvider(new JWTValidator({ jwks_uri: issuer.jwksUri, issuer: issuer.issuer }));
+    let ran = false;
+    s.collect(tool({ name: "whoami", description: "" }, () => ((ran = true), "ran")));
+    const { url } = await s.serve({ port: 0 });
+    try {
+      const key = await clientKey();
+      const token = await issuer.sign({ aud: url, cnf: { jkt: key.jkt } });
+      const r = await fetch(url, { method: "POST", headers: { ...MCP_HEADERS, authorization: `DPoP ${token}`, dpop: await makeProof({ key, htu: url, token }) }, body: toolCall("whoami") });
+      assert.equal(r.status, 503);
+      assert.equal(ran, false);
+    } finally {
+      await s.close();
+    }
+  });
+});
