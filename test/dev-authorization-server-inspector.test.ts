@@ -39,7 +39,7 @@ test("inspector-cli --method tools/list with a token from the embedded server", 
   assert.deepEqual(json(stdout).tools.map((t: { name: string }) => t.name).sort(), ["delete_file", "echo", "whoami"]);
 
   const who = await inspector(["--cli", demo.url, "--transport", "http", "--method", "tools/call", "--tool-name", "whoami", "--header", `Authorization: Bearer ${access_token}`]);
-  assert.deepEqual(json(who.stdout).structuredContent, { subject: "demo-user", client_id: "inspector-cli", scopes: ["mcp:read"] });
+  assert.deepEqual(json(who.stdout).structuredContent, { subject: "demo-user", client_id: "inspector-cli", scopes: ["mcp:read"], dpop_jkt: null });
 });
 
 test("inspector-cli without a token is refused", { timeout: 120_000 }, async () => {

@@ -44,7 +44,7 @@ describe("discovery documents", () => {
     assert.deepEqual(meta.response_types_supported, ["code"]);
     assert.deepEqual(meta.scopes_supported, ["mcp:read", "files:delete"]);
     assert.equal(meta.registration_endpoint, `${demo.as.issuer}/register`);
-    assert.equal(meta.dpop_signing_alg_values_supported, undefined, "no DPoP verifier configured");
+    assert.deepEqual(meta.dpop_signing_alg_values_supported, ["ES256", "EdDSA"], "DPoP proofs are checked at /token by default");
     assert.deepEqual(await (await fetch(`${demo.as.issuer}/.well-known/openid-configuration`)).json(), meta);
     const jwks = await (await fetch(meta.jwks_uri)).json();
     assert.equal(jwks.keys.length, 1);

@@ -8,7 +8,7 @@ import { startDevAuthorizationServer, type RunningDevAuthorizationServer } from 
 
 export const whoami = tool({ name: "whoami", description: "Who is calling, with which scopes" }, () => {
   const { auth } = getContext();
-  return { subject: auth?.subject ?? null, client_id: auth?.client_id ?? null, scopes: auth?.scopes ?? [] };
+  return { subject: auth?.subject ?? null, client_id: auth?.client_id ?? null, scopes: auth?.scopes ?? [], dpop_jkt: auth?.jkt ?? null };
 });
 
 export const echo = tool(

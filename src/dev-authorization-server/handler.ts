@@ -5,6 +5,7 @@
  */
 import type { FetchHandler } from "../protect.js";
 import { authorize, consent } from "./authorize.js";
+import { tokenEndpointDpop } from "./dpop.js";
 import { createSigner, type JsonWebKeySet } from "./keys.js";
 import { json, OAuthError, oauthErrorResponse, preflight, readBody } from "./lib/http.js";
 import { buildMetadata, endpointPaths, type AuthorizationServerMetadata } from "./metadata.js";
@@ -52,9 +53,20 @@ const METADATA_HEADERS = { "cache-control": "public, max-age=300" };
  * @throws `TypeError` naming every invalid option.
  */
 export async function createDevAuthorizationServer(options: DevAuthorizationServerOptions): Promise<DevAuthorizationServer> {
-  const o = resolveOptions(options);
+  const resolved = resolveOptions(options);
+  const paths = endpointPaths(resolved.issuer);
+  // DPoP-bound tokens out of the box: the same proof checks as the resource server, at /token.
+  const o = resolved.verifyDpopProof
+    ? resolved
+    : {
+        ...resolved,
+        verifyDpopProof: tokenEndpointDpop({
+          token_endpoint: new URL(paths.token, resolved.issuer).href,
+          algorithms: resolved.dpop_signing_alg_values_supported,
+          clock: resolved.clock,
+        }),
+      };
   const signer = await createSigner(o.signing_key);
-  const paths = endpointPaths(o.issuer);
   const metadata = Object.freeze(buildMetadata(o));
   const metadataPaths = new Set(paths.metadata);
   const ownPaths = new Set([...paths.metadata, paths.authorize, paths.consent, paths.token, paths.register, paths.jwks]);

@@ -63,9 +63,9 @@ export interface DevAuthorizationServerOptions {
   authenticateUser?: AuthenticateUser;
   /** Show the username field on the consent page. Default `true`. */
   username_field?: boolean;
-  /** DPoP seam; without it, token requests are never DPoP-bound. See {@link VerifyDpopProof}. */
+  /** DPoP at the token endpoint. Default: RFC 9449 proof checks (the resource server's own) with an in-memory replay store. See {@link VerifyDpopProof}. */
   verifyDpopProof?: VerifyDpopProof;
-  /** Algorithms advertised as `dpop_signing_alg_values_supported` when `verifyDpopProof` is set. Default `["ES256", "EdDSA"]`. */
+  /** Proof algorithms accepted and advertised as `dpop_signing_alg_values_supported`. Default `["ES256", "EdDSA"]`. */
   dpop_signing_alg_values_supported?: string[];
   /** Where state lives. Default: a new bounded {@link MemoryStorage}. */
   storage?: DevAuthorizationServerStorage;
