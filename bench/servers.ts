@@ -163,8 +163,16 @@ async function main(): Promise<void> {
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
   }, 100);
   sampler.unref();
+  let mark = process.cpuUsage();
   process.on("message", (m: { type?: string }) => {
-    if (m?.type === "stats") process.send?.({ type: "stats", rss: process.memoryUsage().rss, peakRss });
+    if (m?.type === "mark") {
+      mark = process.cpuUsage();
+      process.send?.({ type: "marked" });
+    }
+    if (m?.type === "stats") {
+      const cpu = process.cpuUsage(mark);
+      process.send?.({ type: "stats", rss: process.memoryUsage().rss, peakRss, cpuMicros: cpu.user + cpu.system });
+    }
     if (m?.type === "stop") {
       clearInterval(sampler);
       http.closeAllConnections();
