@@ -51,19 +51,48 @@ export function toWebRequest(req: NodeRequest, origin = "http://localhost"): Req
   return new Request(url, init);
 }
 
-/** Write a Web `Response` to a Node response, streaming the body (SSE included). */
+/**
+ * Write a Web `Response` to a Node response.
+ *
+ * - `text/event-stream`: headers are flushed at once and events streamed as they come (SSE);
+ * - JSON (`application/json`, `+json`): read whole and sent in one write with `Content-Length` — a
+ *   JSON document is of no use to a client before it is complete, and this is the common MCP reply;
+ * - anything else: streamed chunk by chunk, headers going out with the first chunk.
+ */
 export async function writeWebResponse(res: ServerResponse, response: Response): Promise<void> {
-  res.statusCode = response.status;
-  const setCookies = response.headers.getSetCookie();
+  // One writeHead with a flat list instead of a setHeader per header; repeated headers (Set-Cookie)
+  // stay separate, and headers a framework set earlier on `res` are still merged (ours win).
+  const headers: string[] = [];
+  let contentType = "";
+  let hasLength = false;
   response.headers.forEach((value, key) => {
-    if (key !== "set-cookie") res.setHeader(key, value);
+    if (key === "set-cookie") return;
+    if (key === "content-type") contentType = value;
+    else if (key === "content-length") hasLength = true;
+    headers.push(key, value);
   });
-  if (setCookies.length) res.setHeader("set-cookie", setCookies);
+  for (const cookie of response.headers.getSetCookie()) headers.push("set-cookie", cookie);
+
   if (!response.body) {
+    res.writeHead(response.status, headers);
     res.end();
     return;
   }
-  res.flushHeaders();
+  if (isJson(contentType)) {
+    let body: Buffer;
+    try {
+      body = Buffer.from(await response.arrayBuffer());
+    } catch {
+      res.destroy();
+      return;
+    }
+    if (!hasLength) headers.push("content-length", String(body.byteLength));
+    res.writeHead(response.status, headers);
+    res.end(body);
+    return;
+  }
+  res.writeHead(response.status, headers);
+  if (contentType.startsWith("text/event-stream")) res.flushHeaders();
   const reader = response.body.getReader();
   res.once("close", () => void reader.cancel().catch(() => {}));
   try {
@@ -77,6 +106,11 @@ export async function writeWebResponse(res: ServerResponse, response: Response):
   }
   res.end();
 }
+
+const isJson = (contentType: string): boolean => {
+  const type = (contentType.split(";", 1)[0] ?? "").trim().toLowerCase();
+  return type === "application/json" || type.endsWith("+json");
+};
 
 /**
  * Serve a {@link FetchHandler} from Node's `http` module or Express.

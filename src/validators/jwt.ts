@@ -9,7 +9,6 @@ import {
   createRemoteJWKSet,
   customFetch,
   decodeJwt,
-  decodeProtectedHeader,
   errors,
   jwtVerify,
   type FetchImplementation,
@@ -255,6 +254,7 @@ const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 export class JWTValidator implements AuthorizationProvider {
   readonly #options: Readonly<JWTValidatorOptions>;
   readonly #verifyOptions: JWTVerifyOptions;
+  readonly #optionsByAudience = new Map<string, JWTVerifyOptions>();
   #key: JWTVerifyGetKey | Uint8Array | undefined;
   readonly #cache: LRUCache<string, AuthContext> | undefined;
   /** Set on first use: the option, else the server's `cache_ttl` (from the verify context), else 300 s. */
@@ -286,6 +286,20 @@ export class JWTValidator implements AuthorizationProvider {
     this.#cache = max > 0 ? new LRUCache<string, AuthContext>({ max, ttl: 86_400_000, ttlAutopurge: false }) : undefined;
   }
 
+  /** jwtVerify options for one audience, built once per audience (a validator serves one or a few resources). */
+  #optionsFor(audience: string | string[] | undefined): JWTVerifyOptions {
+    const key = audience === undefined ? "" : typeof audience === "string" ? audience : JSON.stringify(audience);
+    let options = this.#optionsByAudience.get(key);
+    if (!options) {
+      options = Object.freeze({ ...this.#verifyOptions, ...(audience !== undefined ? { audience } : {}) });
+      // Audiences come from configuration (the option or the server's resource), not from requests;
+      // the bound is belt and braces.
+      if (this.#optionsByAudience.size >= 16) this.#optionsByAudience.clear();
+      this.#optionsByAudience.set(key, options);
+    }
+    return options;
+  }
+
   /** The key (or key resolver), built on first use so the server's `cache_ttl` can apply. */
   #keyFor(context: VerifyContext): JWTVerifyGetKey | Uint8Array {
     if (this.#key) return this.#key;
@@ -312,13 +326,10 @@ export class JWTValidator implements AuthorizationProvider {
         timeoutDuration: o.jwks_timeout ?? 5000,
         [customFetch]: countingFetch,
       });
-      this.#key = async (header: JWSHeaderParameters, input: FlattenedJWSInput) => {
-        try {
-          return await remote(header, input);
-        } catch (e) {
-          throw isKeySetUnavailable(e) ? new AuthorizationUnavailable({ cause: e }) : e;
-        }
+      const unavailable = (e: unknown) => {
+        throw isKeySetUnavailable(e) ? new AuthorizationUnavailable({ cause: e }) : e;
       };
+      this.#key = (header: JWSHeaderParameters, input: FlattenedJWSInput) => remote(header, input).catch(unavailable);
     }
     return this.#key as JWTVerifyGetKey | Uint8Array;
   }
@@ -346,20 +357,11 @@ export class JWTValidator implements AuthorizationProvider {
       this.#cache?.delete(cacheKey);
     }
 
-    let header: JWSHeaderParameters;
-    try {
-      header = decodeProtectedHeader(token);
-    } catch (e) {
-      throw new InvalidToken("The access token is malformed", { cause: e });
-    }
-    if (header.alg === "none") throw new InvalidToken("The access token algorithm is not accepted");
-
+    // No header pre-check: jose checks `alg` against the allowlist (which never holds `none`, nor
+    // HMAC without a secret) before it resolves a key, and a malformed header fails the same way.
     let payload: JWTPayload;
     try {
-      const result = await jwtVerify(token, this.#keyFor(context) as JWTVerifyGetKey, {
-        ...this.#verifyOptions,
-        ...(audience !== undefined ? { audience } : {}),
-      });
+      const result = await jwtVerify(token, this.#keyFor(context) as JWTVerifyGetKey, this.#optionsFor(audience));
       payload = result.payload;
     } catch (e) {
       if (e instanceof AuthorizationUnavailable) refuseByUnverifiedClaims(token, this.#verifyOptions, audience);
@@ -383,7 +385,7 @@ export class JWTValidator implements AuthorizationProvider {
       {
         subject,
         scopes: Object.freeze(extractScopes(payload, o.scope_claims)),
-        claims: Object.freeze({ ...payload }),
+        claims: Object.freeze(payload), // jose's result is ours alone: no copy needed
         client_id,
         issuer: payload.iss,
         expires_at: payload.exp,
