@@ -8,7 +8,7 @@
  * not compete for CPU.
  *
  * Environment:
- *   BENCH_DURATION     seconds of measured load per row (default 10)
+ *   BENCH_DURATION     seconds of measured load per row (default 8)
  *   BENCH_WARMUP       seconds of unmeasured load before it (default 2)
  *   BENCH_CONNECTIONS  concurrent connections (default 10)
  *   BENCH_ROWS         comma-separated subset of rows (default: all)
@@ -18,13 +18,13 @@
  */
 import { fork, type ChildProcess } from "node:child_process";
 import { cpus } from "node:os";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
 import { envNumber, jwkThumbprint, makeKey, MCP_HEADERS, MCP_PATH, ROWS, signAccessToken, signDpopProof, startJwksServer, TOOLS_CALL_BODY, type Row } from "./common.js";
 import type { MicroResults } from "./micro.js";
 
-const DURATION = envNumber("BENCH_DURATION", 10);
+const DURATION = envNumber("BENCH_DURATION", 8);
 const WARMUP = envNumber("BENCH_WARMUP", 2);
 const CONNECTIONS = envNumber("BENCH_CONNECTIONS", 10);
 const COLD_TOKENS = envNumber("BENCH_COLD_TOKENS", 20_000);
@@ -51,12 +51,27 @@ interface RowResult {
   errors: number;
   non2xx: number;
   serverPeakRssMb: number;
+  /** Server CPU time per request, µs: steadier than req/s on a shared machine. */
+  cpuPerRequest: number;
+  /** CPU used on the machine by processes other than the server and this load generator, in % of the row's wall time × cores. */
+  otherLoadPct: number | undefined;
 }
 
 interface Skipped {
   row: Row;
   label: string;
   reason: string;
+}
+
+/** Busy CPU time of the whole machine so far, in microseconds (Linux /proc/stat), or undefined elsewhere. */
+function machineBusyMicros(): number | undefined {
+  try {
+    const fields = (readFileSync("/proc/stat", "utf8").split("\n", 1)[0] ?? "").trim().split(/\s+/).slice(1).map(Number);
+    const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = fields;
+    return ((user + nice + system + irq + softirq + steal) * 1e6) / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return undefined;
+  }
 }
 
 const serverFile = fileURLToPath(new URL("./servers.ts", import.meta.url));
@@ -149,9 +164,18 @@ async function main(): Promise<void> {
             : {}),
         });
       if (WARMUP > 0) await load(WARMUP);
+      child.send({ type: "mark" });
+      await once(child, "marked");
+      const busy0 = machineBusyMicros();
+      const self0 = process.cpuUsage();
+      const wall0 = performance.now();
       const r = await load(DURATION);
+      const wallMicros = (performance.now() - wall0) * 1000;
+      const self = process.cpuUsage(self0);
+      const busy1 = machineBusyMicros();
       child.send({ type: "stats" });
-      const stats = await once<{ peakRss: number }>(child, "stats");
+      const stats = await once<{ peakRss: number; cpuMicros: number }>(child, "stats");
+      const other = busy0 !== undefined && busy1 !== undefined ? busy1 - busy0 - stats.cpuMicros - self.user - self.system : undefined;
       const res: RowResult = {
         row,
         label,
@@ -162,6 +186,8 @@ async function main(): Promise<void> {
         errors: r.errors + r.timeouts,
         non2xx: r.non2xx,
         serverPeakRssMb: stats.peakRss / 2 ** 20,
+        cpuPerRequest: stats.cpuMicros / Math.max(1, r.requests.total),
+        otherLoadPct: other === undefined ? undefined : Math.max(0, (other / (wallMicros * cpus().length)) * 100),
       };
       results.push(res);
       console.log(`done ${label}: ${res.rps.toFixed(0)} req/s${res.errors || res.non2xx ? `  (${res.errors} errors, ${res.non2xx} non-2xx)` : ""}`);
@@ -179,6 +205,8 @@ async function main(): Promise<void> {
   const table = renderTable(results, base);
   console.log(`\n${table}`);
   for (const s of skipped) console.log(`skipped ${s.label}: ${s.reason}`);
+  const busiest = Math.max(0, ...results.map((r) => r.otherLoadPct ?? 0));
+  if (busiest > 10) console.log(`warning: other processes used up to ${busiest.toFixed(0)}% of the machine during a row; compare the CPU µs/req column, or re-run on a quiet machine`);
 
   let micro: MicroResults | undefined;
   if (process.env.BENCH_MICRO !== "0") {
@@ -197,14 +225,28 @@ async function main(): Promise<void> {
     dpop_vs_unprotected: ratio(byRow("pmcp-dpop"), base),
     cold_verify_vs_jose: micro?.cold_vs_jose,
   };
+  // The same ratios from server CPU per request (base / row): what req/s would be if CPU were the only limit.
+  const cpuRatio = (r: RowResult | undefined, to: RowResult | undefined) => (r && to ? to.cpuPerRequest / r.cpuPerRequest : undefined);
+  const cpuRatios = {
+    bearer_vs_unprotected: cpuRatio(bearer, base),
+    bearer_vs_sdk_bearer: cpuRatio(bearer, byRow("sdk-bearer")),
+    bearer_vs_mcp_auth: cpuRatio(bearer, byRow("mcp-auth")),
+    cold_vs_unprotected: cpuRatio(byRow("pmcp-jwt-cold"), base),
+  };
   const round = (v: number | undefined) => (v === undefined ? null : Math.round(v * 1000) / 1000);
   const summary = {
     duration_s: DURATION,
     connections: CONNECTIONS,
     ratios: Object.fromEntries(Object.entries(ratios).map(([k, v]) => [k, round(v)])),
-    rows: Object.fromEntries(results.map((r) => [r.row, { rps: Math.round(r.rps), p50_ms: r.p50, p99_ms: r.p99, errors: r.errors, non2xx: r.non2xx }])),
+    cpu_ratios: Object.fromEntries(Object.entries(cpuRatios).map(([k, v]) => [k, round(v)])),
+    rows: Object.fromEntries(
+      results.map((r) => [
+        r.row,
+        { rps: Math.round(r.rps), p50_ms: r.p50, p99_ms: r.p99, cpu_us_per_req: Math.round(r.cpuPerRequest), errors: r.errors, non2xx: r.non2xx, other_load_pct: r.otherLoadPct === undefined ? null : Math.round(r.otherLoadPct) },
+      ]),
+    ),
     skipped: Object.fromEntries(skipped.map((s) => [s.row, s.reason])),
-    micro: micro ?? null,
+    micro: micro ? { ...micro, table: undefined } : null,
   };
 
   const out = process.env.BENCH_OUT ?? fileURLToPath(new URL("./results.md", import.meta.url));
@@ -213,15 +255,17 @@ async function main(): Promise<void> {
 }
 
 function renderTable(results: RowResult[], base: RowResult | undefined): string {
-  const head = ["server", "req/s", "p50 ms", "p99 ms", "vs (a)", "errors", "srv peak RSS MB"];
+  const head = ["server", "req/s", "p50 ms", "p99 ms", "vs (a)", "srv CPU µs/req", "errors", "srv peak RSS MB", "other load"];
   const rows = results.map((r) => [
     r.label,
     r.rps.toFixed(0),
     r.p50.toFixed(1),
     r.p99.toFixed(1),
     base ? `${(r.rps / base.rps).toFixed(2)}×` : "—",
+    r.cpuPerRequest.toFixed(0),
     String(r.errors + r.non2xx),
     r.serverPeakRssMb.toFixed(0),
+    r.otherLoadPct === undefined ? "—" : `${r.otherLoadPct.toFixed(0)}%`,
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join(" | ")} |`;
@@ -238,6 +282,9 @@ function renderMarkdown(table: string, skipped: Skipped[], micro: MicroResults |
     `${CONNECTIONS} connections, ${DURATION} s per row after a ${WARMUP} s warm-up, each server alone in its own process on 127.0.0.1, autocannon in the parent.`,
     "Tokens: ES256, JWKS served on loopback. Rows (b), (c), (d) send the same token on every request; (b') cycles through",
     `${COLD_TOKENS} distinct tokens, more than the verified-token cache holds, so every request pays a signature check.`,
+    "`srv CPU µs/req` is the server process's CPU time divided by the requests it served: steadier than req/s when",
+    "the machine is shared. `other load` is CPU used on the machine by anything but the server and autocannon during",
+    "the row (from /proc/stat); when it is high, req/s of that row is depressed and the CPU column is the better guide.",
     "",
     table,
     "",

@@ -26,19 +26,28 @@ export type NodeRequest = IncomingMessage & {
 /**
  * Convert a Node request to a Web `Request`. Repeated headers are kept (Node itself drops a second
  * `Authorization` header; we read `rawHeaders` so two credentials are seen, and refused).
+ *
+ * `signal` (default true): give the `Request` a signal that aborts when the client goes away before
+ * the request is complete. Following an outside signal costs undici a dependent controller and a
+ * finalization-registry entry per request, so {@link toNodeHandler} skips it for a handler from
+ * `protect()`, which never reads `request.signal` (a client that leaves is seen through the
+ * response stream being cancelled instead).
  */
-export function toWebRequest(req: NodeRequest, origin = "http://localhost"): Request {
+export function toWebRequest(req: NodeRequest, origin = "http://localhost", signal = true): Request {
   const headers = new Headers();
   for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
     headers.append(req.rawHeaders[i] as string, req.rawHeaders[i + 1] as string);
   }
   const method = req.method ?? "GET";
   const url = new URL(req.url ?? "/", origin);
-  const controller = new AbortController();
-  req.once("close", () => {
-    if (!req.complete) controller.abort();
-  });
-  const init: RequestInit & { duplex?: "half" } = { method, headers, signal: controller.signal };
+  const init: RequestInit & { duplex?: "half" } = { method, headers };
+  if (signal) {
+    const controller = new AbortController();
+    req.once("close", () => {
+      if (!req.complete) controller.abort();
+    });
+    init.signal = controller.signal;
+  }
   if (method !== "GET" && method !== "HEAD") {
     if (req.body !== undefined && req.readableEnded) {
       // Express (or another framework) already parsed the body: hand the parsed value on as JSON.
@@ -126,13 +135,15 @@ const isJson = (contentType: string): boolean => {
 export function toNodeHandler(handler: FetchHandler, options: NodeHandlerOptions = {}) {
   const routed = handler as Partial<ProtectedHandler>;
   const origin = options.origin ?? (routed.resource ? new URL(routed.resource).origin : "http://localhost");
+  // A handler from protect() (it has `resource` and `handles`) does not read request.signal.
+  const signal = !(typeof routed.handles === "function" && typeof routed.resource === "string");
   return (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void): void => {
     // Under Express, paths the protected handler does not own go on to the next middleware.
     if (next && routed.handles && !routed.handles(new URL(req.url ?? "/", origin).pathname)) return next();
     void (async () => {
       let response: Response;
       try {
-        response = await handler(toWebRequest(req, origin));
+        response = await handler(toWebRequest(req, origin, signal));
       } catch (err) {
         if (next) return next(err);
         response = new Response(null, { status: 500 });
