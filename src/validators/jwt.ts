@@ -4,7 +4,7 @@
  * @see RFC 9068 §4 (validating JWT access tokens), RFC 8707 (audience = this resource), RFC 8725 (JWT BCP)
  * @module
  */
-import { createHash } from "node:crypto";
+import * as nodeCrypto from "node:crypto";
 import {
   createRemoteJWKSet,
   customFetch,
@@ -227,6 +227,12 @@ function refuseByUnverifiedClaims(token: string, o: JWTVerifyOptions, audience: 
   }
 }
 
+/** SHA-256, base64url. One-shot `crypto.hash` (Node ≥ 20.12) is about twice as fast as a Hash object. */
+const oneShotHash = (nodeCrypto as { hash?: (algorithm: string, data: string, encoding: "base64url") => string }).hash;
+const sha256 = oneShotHash
+  ? (data: string): string => oneShotHash("sha256", data, "base64url")
+  : (data: string): string => nodeCrypto.createHash("sha256").update(data).digest("base64url");
+
 const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
 /**
@@ -350,7 +356,7 @@ export class JWTValidator implements AuthorizationProvider {
     }
     const audience = o.allowed_client_ids ? undefined : (o.audience ?? context.resource);
     // The audience is part of the key: a validator shared by two resources never mixes them up.
-    const cacheKey = this.#cache ? createHash("sha256").update(`${String(audience)}\0${token}`).digest("base64url") : "";
+    const cacheKey = this.#cache ? sha256(`${String(audience)}\0${token}`) : "";
     const cached = this.#cache?.get(cacheKey);
     if (cached) {
       if (cached.expires_at !== undefined && cached.expires_at * 1000 > Date.now()) return cached;
