@@ -4,12 +4,14 @@
  * `RESULT {json}`, and writes bench/results.md.
  *
  * Each server runs in its own child process (bench/servers.ts) while autocannon runs here, so the
- * load generator and the server do not share an event loop; rows run one after another so they do
- * not compete for CPU.
+ * load generator and the server do not share an event loop. Only one server is under load at a
+ * time (the others sit idle), and rows take turns in short slices so that drift in the machine's
+ * speed is spread over every row rather than landing on one.
  *
  * Environment:
  *   BENCH_DURATION     seconds of measured load per row (default 8)
  *   BENCH_WARMUP       seconds of unmeasured load before it (default 2)
+ *   BENCH_ROUNDS       the measured seconds are split into this many slices, rows taking turns (default 4)
  *   BENCH_CONNECTIONS  concurrent connections (default 10)
  *   BENCH_ROWS         comma-separated subset of rows (default: all)
  *   BENCH_COLD_TOKENS  distinct tokens cycled by the pmcp-jwt-cold row (default 20000, > the 10000 cache)
@@ -26,6 +28,7 @@ import type { MicroResults } from "./micro.js";
 
 const DURATION = envNumber("BENCH_DURATION", 8);
 const WARMUP = envNumber("BENCH_WARMUP", 2);
+const ROUNDS = Math.max(1, Math.floor(envNumber("BENCH_ROUNDS", 4)));
 const CONNECTIONS = envNumber("BENCH_CONNECTIONS", 10);
 const COLD_TOKENS = envNumber("BENCH_COLD_TOKENS", 20_000);
 const RESOURCE = "http://127.0.0.1/mcp";
@@ -114,9 +117,21 @@ async function main(): Promise<void> {
   const results: RowResult[] = [];
   const skipped: Skipped[] = [];
 
-  console.log(`protected-mcp benchmark — ${DURATION}s per row (+${WARMUP}s warm-up), ${CONNECTIONS} connections, stateless Streamable HTTP, tools/call`);
+  console.log(
+    `protected-mcp benchmark — ${DURATION}s per row in ${ROUNDS} interleaved slices (+${WARMUP}s warm-up), ${CONNECTIONS} connections, stateless Streamable HTTP, tools/call`,
+  );
   console.log(`node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}\n`);
 
+  // 1. Start every server (each in its own process, idle until its turn) and check it answers.
+  interface Live {
+    row: Row;
+    label: string;
+    child: ChildProcess;
+    load: (duration: number) => Promise<autocannon.Result>;
+    slices: { r: autocannon.Result; cpuMicros: number; otherMicros: number | undefined; wallMicros: number }[];
+    peakRss: number;
+  }
+  const live: Live[] = [];
   for (const row of SELECTED) {
     const label = LABELS[row];
     const child = fork(serverFile, [row], { env: childEnv, execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
@@ -138,7 +153,6 @@ async function main(): Promise<void> {
       if (protectedRow) return { ...MCP_HEADERS, authorization: `Bearer ${token}` };
       return { ...MCP_HEADERS };
     };
-
     try {
       // Sanity: the row answers the call, and a protected row refuses a request without a token.
       const ok = await fetch(url, { method: "POST", headers: headersFor(), body: TOOLS_CALL_BODY });
@@ -149,54 +163,76 @@ async function main(): Promise<void> {
         await anon.arrayBuffer();
         if (anon.status !== 401) throw new Error(`a request without a token got ${anon.status}, not 401`);
       }
-
-      const dynamic = row === "pmcp-dpop" || row === "pmcp-jwt-cold";
-      const load = (duration: number) =>
-        autocannon({
-          url,
-          connections: CONNECTIONS,
-          duration,
-          method: "POST",
-          headers: headersFor(),
-          body: TOOLS_CALL_BODY,
-          ...(dynamic
-            ? { requests: [{ method: "POST", path: MCP_PATH, body: TOOLS_CALL_BODY, setupRequest: (req: autocannon.Request) => ({ ...req, headers: headersFor() }) }] }
-            : {}),
-        });
-      if (WARMUP > 0) await load(WARMUP);
-      child.send({ type: "mark" });
-      await once(child, "marked");
-      const busy0 = machineBusyMicros();
-      const self0 = process.cpuUsage();
-      const wall0 = performance.now();
-      const r = await load(DURATION);
-      const wallMicros = (performance.now() - wall0) * 1000;
-      const self = process.cpuUsage(self0);
-      const busy1 = machineBusyMicros();
-      child.send({ type: "stats" });
-      const stats = await once<{ peakRss: number; cpuMicros: number }>(child, "stats");
-      const other = busy0 !== undefined && busy1 !== undefined ? busy1 - busy0 - stats.cpuMicros - self.user - self.system : undefined;
-      const res: RowResult = {
-        row,
-        label,
-        rps: r.requests.average,
-        p50: r.latency.p50,
-        p99: r.latency.p99,
-        requests: r.requests.total,
-        errors: r.errors + r.timeouts,
-        non2xx: r.non2xx,
-        serverPeakRssMb: stats.peakRss / 2 ** 20,
-        cpuPerRequest: stats.cpuMicros / Math.max(1, r.requests.total),
-        otherLoadPct: other === undefined ? undefined : Math.max(0, (other / (wallMicros * cpus().length)) * 100),
-      };
-      results.push(res);
-      console.log(`done ${label}: ${res.rps.toFixed(0)} req/s${res.errors || res.non2xx ? `  (${res.errors} errors, ${res.non2xx} non-2xx)` : ""}`);
     } catch (e) {
       skipped.push({ row, label, reason: e instanceof Error ? e.message : String(e) });
       console.log(`FAIL ${label}: ${e instanceof Error ? e.message : String(e)}`);
-    } finally {
       await stopChild(child);
+      continue;
     }
+    const dynamic = row === "pmcp-dpop" || row === "pmcp-jwt-cold";
+    const load = (duration: number) =>
+      autocannon({
+        url,
+        connections: CONNECTIONS,
+        duration,
+        method: "POST",
+        headers: headersFor(),
+        body: TOOLS_CALL_BODY,
+        ...(dynamic
+          ? { requests: [{ method: "POST", path: MCP_PATH, body: TOOLS_CALL_BODY, setupRequest: (req: autocannon.Request) => ({ ...req, headers: headersFor() }) }] }
+          : {}),
+      });
+    live.push({ row, label, child, load, slices: [], peakRss: 0 });
+  }
+
+  // 2. Warm each up, then 3. measure in ROUNDS interleaved slices, one server under load at a time:
+  // a slow minute on a shared machine then lands on every row instead of on one.
+  try {
+    for (const l of live) if (WARMUP > 0) await l.load(WARMUP);
+    const slice = DURATION / ROUNDS;
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const l of live) {
+        l.child.send({ type: "mark" });
+        await once(l.child, "marked");
+        const busy0 = machineBusyMicros();
+        const self0 = process.cpuUsage();
+        const wall0 = performance.now();
+        const r = await l.load(slice);
+        const wallMicros = (performance.now() - wall0) * 1000;
+        const self = process.cpuUsage(self0);
+        const busy1 = machineBusyMicros();
+        l.child.send({ type: "stats" });
+        const stats = await once<{ peakRss: number; cpuMicros: number }>(l.child, "stats");
+        const otherMicros = busy0 !== undefined && busy1 !== undefined ? busy1 - busy0 - stats.cpuMicros - self.user - self.system : undefined;
+        l.slices.push({ r, cpuMicros: stats.cpuMicros, otherMicros, wallMicros });
+        l.peakRss = Math.max(l.peakRss, stats.peakRss);
+      }
+      console.log(`round ${round + 1}/${ROUNDS}: ${live.map((l) => `${l.row} ${Math.round(l.slices.at(-1)?.r.requests.average ?? 0)}`).join(", ")} req/s`);
+    }
+  } finally {
+    for (const l of live) await stopChild(l.child);
+  }
+
+  // 4. Per row: req/s over all its slices, the median slice's p50/p99, CPU per request over all.
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)] ?? 0;
+  for (const l of live) {
+    const total = l.slices.reduce((n, x) => n + x.r.requests.total, 0);
+    const wall = l.slices.reduce((n, x) => n + x.wallMicros, 0);
+    const cpu = l.slices.reduce((n, x) => n + x.cpuMicros, 0);
+    const other = l.slices.every((x) => x.otherMicros !== undefined) ? l.slices.reduce((n, x) => n + (x.otherMicros ?? 0), 0) : undefined;
+    results.push({
+      row: l.row,
+      label: l.label,
+      rps: total / (wall / 1e6),
+      p50: median(l.slices.map((x) => x.r.latency.p50)),
+      p99: median(l.slices.map((x) => x.r.latency.p99)),
+      requests: total,
+      errors: l.slices.reduce((n, x) => n + x.r.errors + x.r.timeouts, 0),
+      non2xx: l.slices.reduce((n, x) => n + x.r.non2xx, 0),
+      serverPeakRssMb: l.peakRss / 2 ** 20,
+      cpuPerRequest: cpu / Math.max(1, total),
+      otherLoadPct: other === undefined ? undefined : Math.max(0, (other / (wall * cpus().length)) * 100),
+    });
   }
   await jwks.close();
 
@@ -279,7 +315,9 @@ function renderMarkdown(table: string, skipped: Skipped[], micro: MicroResults |
     `Generated by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)} — node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}.`,
     "",
     `Stateless Streamable HTTP (a fresh SDK server per request), one \`tools/call\` of a trivial \`echo\` tool per request, JSON responses,`,
-    `${CONNECTIONS} connections, ${DURATION} s per row after a ${WARMUP} s warm-up, each server alone in its own process on 127.0.0.1, autocannon in the parent.`,
+    `${CONNECTIONS} connections, ${DURATION} s per row after a ${WARMUP} s warm-up, measured in ${ROUNDS} slices with the rows taking turns;`,
+    "each server in its own process on 127.0.0.1 and the only one under load at a time, autocannon in the parent.",
+    "req/s is over all of a row's slices; p50/p99 are the median slice's.",
     "Tokens: ES256, JWKS served on loopback. Rows (b), (c), (d) send the same token on every request; (b') cycles through",
     `${COLD_TOKENS} distinct tokens, more than the verified-token cache holds, so every request pays a signature check.`,
     "`srv CPU µs/req` is the server process's CPU time divided by the requests it served: steadier than req/s when",
