@@ -124,20 +124,16 @@ async function build(row: Row): Promise<(req: IncomingMessage, res: ServerRespon
     }
 
     case "pmcp-dpop": {
-      // ── DPoP hook ────────────────────────────────────────────────────────────────────────────
-      // Wired once src/dpop/ is merged: build the module's DpopCheck here and pass it as `dpop`.
-      // The load generator in run.ts already sends a token bound to the proof key (cnf.jkt) with a
-      // fresh proof (new jti, iat, ath) on every request.
+      // DPoP-bound tokens (cnf.jkt) with dpop_required, the default DPoP check (in-memory replay
+      // store, per-key import cache). The load generator in run.ts signs a fresh proof (new jti, iat,
+      // ath) for every request: a replayed proof would be refused.
       if (!existsSync(new URL("../src/dpop/", import.meta.url))) throw new Error("src/dpop/ does not exist on this branch");
       const { protect, toNodeHandler, JWTValidator } = await import("../src/index.js");
-      const dpopModule = (await import("../src/index.js")) as Record<string, unknown>;
-      const factory = dpopModule.createDpopCheck as undefined | ((o: Record<string, unknown>) => import("../src/authenticate.js").DpopCheck);
-      if (typeof factory !== "function") throw new Error("src/dpop/ exists but bench/servers.ts does not know its API yet: wire the pmcp-dpop row");
       const handler = protect(makeMcpServer, {
         authorization: { enabled: true, authorization_servers: [issuer], resource, dpop_required: true },
         provider: new JWTValidator({ jwks_uri: jwksUri, issuer, algorithms: ["ES256"] }),
         session_mode: "stateless",
-        dpop: factory({ resource }),
+        dpop: {},
       });
       return toNodeHandler(handler);
     }
