@@ -181,10 +181,17 @@ function createHandler(
     return h;
   };
 
+  /** Add `extra` to the transport's response: in place when its headers are mutable (the usual case), else on a copy. */
   const withHeaders = (res: Response, extra: Headers): Response => {
-    const headers = new Headers(res.headers);
-    extra.forEach((v, k) => headers.set(k, v));
-    return new Response(res.body, { status: res.status, statusText: res.statusText, headers });
+    try {
+      extra.forEach((v, k) => res.headers.set(k, v));
+      return res;
+    } catch {
+      // Immutable headers (e.g. a Response.error() or a fetched response): re-wrap.
+      const headers = new Headers(res.headers);
+      extra.forEach((v, k) => headers.set(k, v));
+      return new Response(res.body, { status: res.status, statusText: res.statusText, headers });
+    }
   };
 
   const refuse = (err: AuthError, req: Request): Response => {

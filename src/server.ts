@@ -9,6 +9,7 @@ import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { toNodeHandler } from "./adapters/node.js";
 import type { DpopCheck } from "./authenticate.js";
 import type { DpopOptions } from "./dpop/check.js";
+import { LazyJsonSchemaValidator } from "./lib/json-schema-validator.js";
 import { isLoopbackHost, parseAuthorizationConfig, type AuthorizationConfig, type ResolvedAuthorizationConfig } from "./config.js";
 import type { AuthEventListener } from "./events.js";
 import { protect, type ProtectedHandler, type ProtectOptions } from "./protect.js";
@@ -124,7 +125,11 @@ export class MCPServer {
   createSdkServer(): McpServer {
     const server = new McpServer(
       { name: this.name, version: this.#options.version ?? "0.0.0" },
-      this.#options.instructions ? { instructions: this.#options.instructions } : {},
+      {
+        ...(this.#options.instructions ? { instructions: this.#options.instructions } : {}),
+        // Ajv is built only if a tool elicits: a stateless server builds one SDK server per request.
+        jsonSchemaValidator: new LazyJsonSchemaValidator(),
+      },
     );
     for (const t of this.#tools) t.register(server);
     for (const fn of this.#configurers) fn(server);

@@ -26,19 +26,28 @@ export type NodeRequest = IncomingMessage & {
 /**
  * Convert a Node request to a Web `Request`. Repeated headers are kept (Node itself drops a second
  * `Authorization` header; we read `rawHeaders` so two credentials are seen, and refused).
+ *
+ * `signal` (default true): give the `Request` a signal that aborts when the client goes away before
+ * the request is complete. Following an outside signal costs undici a dependent controller and a
+ * finalization-registry entry per request, so {@link toNodeHandler} skips it for a handler from
+ * `protect()`, which never reads `request.signal` (a client that leaves is seen through the
+ * response stream being cancelled instead).
  */
-export function toWebRequest(req: NodeRequest, origin = "http://localhost"): Request {
+export function toWebRequest(req: NodeRequest, origin = "http://localhost", signal = true): Request {
   const headers = new Headers();
   for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
     headers.append(req.rawHeaders[i] as string, req.rawHeaders[i + 1] as string);
   }
   const method = req.method ?? "GET";
   const url = new URL(req.url ?? "/", origin);
-  const controller = new AbortController();
-  req.once("close", () => {
-    if (!req.complete) controller.abort();
-  });
-  const init: RequestInit & { duplex?: "half" } = { method, headers, signal: controller.signal };
+  const init: RequestInit & { duplex?: "half" } = { method, headers };
+  if (signal) {
+    const controller = new AbortController();
+    req.once("close", () => {
+      if (!req.complete) controller.abort();
+    });
+    init.signal = controller.signal;
+  }
   if (method !== "GET" && method !== "HEAD") {
     if (req.body !== undefined && req.readableEnded) {
       // Express (or another framework) already parsed the body: hand the parsed value on as JSON.
@@ -51,19 +60,48 @@ export function toWebRequest(req: NodeRequest, origin = "http://localhost"): Req
   return new Request(url, init);
 }
 
-/** Write a Web `Response` to a Node response, streaming the body (SSE included). */
+/**
+ * Write a Web `Response` to a Node response.
+ *
+ * - `text/event-stream`: headers are flushed at once and events streamed as they come (SSE);
+ * - JSON (`application/json`, `+json`): read whole and sent in one write with `Content-Length` — a
+ *   JSON document is of no use to a client before it is complete, and this is the common MCP reply;
+ * - anything else: streamed chunk by chunk, headers going out with the first chunk.
+ */
 export async function writeWebResponse(res: ServerResponse, response: Response): Promise<void> {
-  res.statusCode = response.status;
-  const setCookies = response.headers.getSetCookie();
+  // One writeHead with a flat list instead of a setHeader per header; repeated headers (Set-Cookie)
+  // stay separate, and headers a framework set earlier on `res` are still merged (ours win).
+  const headers: string[] = [];
+  let contentType = "";
+  let hasLength = false;
   response.headers.forEach((value, key) => {
-    if (key !== "set-cookie") res.setHeader(key, value);
+    if (key === "set-cookie") return;
+    if (key === "content-type") contentType = value;
+    else if (key === "content-length") hasLength = true;
+    headers.push(key, value);
   });
-  if (setCookies.length) res.setHeader("set-cookie", setCookies);
+  for (const cookie of response.headers.getSetCookie()) headers.push("set-cookie", cookie);
+
   if (!response.body) {
+    res.writeHead(response.status, headers);
     res.end();
     return;
   }
-  res.flushHeaders();
+  if (isJson(contentType)) {
+    let body: Buffer;
+    try {
+      body = Buffer.from(await response.arrayBuffer());
+    } catch {
+      res.destroy();
+      return;
+    }
+    if (!hasLength) headers.push("content-length", String(body.byteLength));
+    res.writeHead(response.status, headers);
+    res.end(body);
+    return;
+  }
+  res.writeHead(response.status, headers);
+  if (contentType.startsWith("text/event-stream")) res.flushHeaders();
   const reader = response.body.getReader();
   res.once("close", () => void reader.cancel().catch(() => {}));
   try {
@@ -77,6 +115,11 @@ export async function writeWebResponse(res: ServerResponse, response: Response):
   }
   res.end();
 }
+
+const isJson = (contentType: string): boolean => {
+  const type = (contentType.split(";", 1)[0] ?? "").trim().toLowerCase();
+  return type === "application/json" || type.endsWith("+json");
+};
 
 /**
  * Serve a {@link FetchHandler} from Node's `http` module or Express.
@@ -92,13 +135,15 @@ export async function writeWebResponse(res: ServerResponse, response: Response):
 export function toNodeHandler(handler: FetchHandler, options: NodeHandlerOptions = {}) {
   const routed = handler as Partial<ProtectedHandler>;
   const origin = options.origin ?? (routed.resource ? new URL(routed.resource).origin : "http://localhost");
+  // A handler from protect() (it has `resource` and `handles`) does not read request.signal.
+  const signal = !(typeof routed.handles === "function" && typeof routed.resource === "string");
   return (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void): void => {
     // Under Express, paths the protected handler does not own go on to the next middleware.
     if (next && routed.handles && !routed.handles(new URL(req.url ?? "/", origin).pathname)) return next();
     void (async () => {
       let response: Response;
       try {
-        response = await handler(toWebRequest(req, origin));
+        response = await handler(toWebRequest(req, origin, signal));
       } catch (err) {
         if (next) return next(err);
         response = new Response(null, { status: 500 });

@@ -4,12 +4,11 @@
  * @see RFC 9068 §4 (validating JWT access tokens), RFC 8707 (audience = this resource), RFC 8725 (JWT BCP)
  * @module
  */
-import { createHash } from "node:crypto";
+import * as nodeCrypto from "node:crypto";
 import {
   createRemoteJWKSet,
   customFetch,
   decodeJwt,
-  decodeProtectedHeader,
   errors,
   jwtVerify,
   type FetchImplementation,
@@ -228,6 +227,12 @@ function refuseByUnverifiedClaims(token: string, o: JWTVerifyOptions, audience: 
   }
 }
 
+/** SHA-256, base64url. One-shot `crypto.hash` (Node ≥ 20.12) is about twice as fast as a Hash object. */
+const oneShotHash = (nodeCrypto as { hash?: (algorithm: string, data: string, encoding: "base64url") => string }).hash;
+const sha256 = oneShotHash
+  ? (data: string): string => oneShotHash("sha256", data, "base64url")
+  : (data: string): string => nodeCrypto.createHash("sha256").update(data).digest("base64url");
+
 const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
 /**
@@ -255,6 +260,7 @@ const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 export class JWTValidator implements AuthorizationProvider {
   readonly #options: Readonly<JWTValidatorOptions>;
   readonly #verifyOptions: JWTVerifyOptions;
+  readonly #optionsByAudience = new Map<string, JWTVerifyOptions>();
   #key: JWTVerifyGetKey | Uint8Array | undefined;
   readonly #cache: LRUCache<string, AuthContext> | undefined;
   /** Set on first use: the option, else the server's `cache_ttl` (from the verify context), else 300 s. */
@@ -286,6 +292,20 @@ export class JWTValidator implements AuthorizationProvider {
     this.#cache = max > 0 ? new LRUCache<string, AuthContext>({ max, ttl: 86_400_000, ttlAutopurge: false }) : undefined;
   }
 
+  /** jwtVerify options for one audience, built once per audience (a validator serves one or a few resources). */
+  #optionsFor(audience: string | string[] | undefined): JWTVerifyOptions {
+    const key = audience === undefined ? "" : typeof audience === "string" ? audience : JSON.stringify(audience);
+    let options = this.#optionsByAudience.get(key);
+    if (!options) {
+      options = Object.freeze({ ...this.#verifyOptions, ...(audience !== undefined ? { audience } : {}) });
+      // Audiences come from configuration (the option or the server's resource), not from requests;
+      // the bound is belt and braces.
+      if (this.#optionsByAudience.size >= 16) this.#optionsByAudience.clear();
+      this.#optionsByAudience.set(key, options);
+    }
+    return options;
+  }
+
   /** The key (or key resolver), built on first use so the server's `cache_ttl` can apply. */
   #keyFor(context: VerifyContext): JWTVerifyGetKey | Uint8Array {
     if (this.#key) return this.#key;
@@ -312,13 +332,10 @@ export class JWTValidator implements AuthorizationProvider {
         timeoutDuration: o.jwks_timeout ?? 5000,
         [customFetch]: countingFetch,
       });
-      this.#key = async (header: JWSHeaderParameters, input: FlattenedJWSInput) => {
-        try {
-          return await remote(header, input);
-        } catch (e) {
-          throw isKeySetUnavailable(e) ? new AuthorizationUnavailable({ cause: e }) : e;
-        }
+      const unavailable = (e: unknown) => {
+        throw isKeySetUnavailable(e) ? new AuthorizationUnavailable({ cause: e }) : e;
       };
+      this.#key = (header: JWSHeaderParameters, input: FlattenedJWSInput) => remote(header, input).catch(unavailable);
     }
     return this.#key as JWTVerifyGetKey | Uint8Array;
   }
@@ -339,27 +356,18 @@ export class JWTValidator implements AuthorizationProvider {
     }
     const audience = o.allowed_client_ids ? undefined : (o.audience ?? context.resource);
     // The audience is part of the key: a validator shared by two resources never mixes them up.
-    const cacheKey = this.#cache ? createHash("sha256").update(`${String(audience)}\0${token}`).digest("base64url") : "";
+    const cacheKey = this.#cache ? sha256(`${String(audience)}\0${token}`) : "";
     const cached = this.#cache?.get(cacheKey);
     if (cached) {
       if (cached.expires_at !== undefined && cached.expires_at * 1000 > Date.now()) return cached;
       this.#cache?.delete(cacheKey);
     }
 
-    let header: JWSHeaderParameters;
-    try {
-      header = decodeProtectedHeader(token);
-    } catch (e) {
-      throw new InvalidToken("The access token is malformed", { cause: e });
-    }
-    if (header.alg === "none") throw new InvalidToken("The access token algorithm is not accepted");
-
+    // No header pre-check: jose checks `alg` against the allowlist (which never holds `none`, nor
+    // HMAC without a secret) before it resolves a key, and a malformed header fails the same way.
     let payload: JWTPayload;
     try {
-      const result = await jwtVerify(token, this.#keyFor(context) as JWTVerifyGetKey, {
-        ...this.#verifyOptions,
-        ...(audience !== undefined ? { audience } : {}),
-      });
+      const result = await jwtVerify(token, this.#keyFor(context) as JWTVerifyGetKey, this.#optionsFor(audience));
       payload = result.payload;
     } catch (e) {
       if (e instanceof AuthorizationUnavailable) refuseByUnverifiedClaims(token, this.#verifyOptions, audience);
@@ -383,7 +391,7 @@ export class JWTValidator implements AuthorizationProvider {
       {
         subject,
         scopes: Object.freeze(extractScopes(payload, o.scope_claims)),
-        claims: Object.freeze({ ...payload }),
+        claims: Object.freeze(payload), // jose's result is ours alone: no copy needed
         client_id,
         issuer: payload.iss,
         expires_at: payload.exp,

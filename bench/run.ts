@@ -1,0 +1,352 @@
+/**
+ * `npm run bench`: the same trivial-tool MCP server, served several ways, loaded one at a time with
+ * autocannon; then the micro-benchmarks (bench/micro.ts). Prints a table and a last line
+ * `RESULT {json}`, and writes bench/results.md.
+ *
+ * Each server runs in its own child process (bench/servers.ts) while autocannon runs here, so the
+ * load generator and the server do not share an event loop. Only one server is under load at a
+ * time (the others sit idle), and rows take turns in short slices so that drift in the machine's
+ * speed is spread over every row rather than landing on one.
+ *
+ * Environment:
+ *   BENCH_DURATION     seconds of measured load per row (default 8)
+ *   BENCH_WARMUP       seconds of unmeasured load before it (default 2)
+ *   BENCH_ROUNDS       the measured seconds are split into this many slices, rows taking turns (default 4)
+ *   BENCH_CONNECTIONS  concurrent connections (default 10)
+ *   BENCH_ROWS         comma-separated subset of rows (default: all)
+ *   BENCH_COLD_TOKENS  distinct tokens cycled by the pmcp-jwt-cold row (default 20000, > the 10000 cache)
+ *   BENCH_MICRO=0      skip the micro-benchmarks
+ *   BENCH_OUT          where to write the markdown report (default bench/results.md; "-" for none)
+ */
+import { fork, type ChildProcess } from "node:child_process";
+import { cpus } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import autocannon from "autocannon";
+import { envNumber, jwkThumbprint, makeKey, MCP_HEADERS, MCP_PATH, ROWS, signAccessToken, signDpopProof, startJwksServer, TOOLS_CALL_BODY, type Row } from "./common.js";
+import type { MicroResults } from "./micro.js";
+
+const DURATION = envNumber("BENCH_DURATION", 8);
+const WARMUP = envNumber("BENCH_WARMUP", 2);
+const ROUNDS = Math.max(1, Math.floor(envNumber("BENCH_ROUNDS", 4)));
+const CONNECTIONS = envNumber("BENCH_CONNECTIONS", 10);
+const COLD_TOKENS = envNumber("BENCH_COLD_TOKENS", 20_000);
+const RESOURCE = "http://127.0.0.1/mcp";
+const SELECTED = (process.env.BENCH_ROWS ? process.env.BENCH_ROWS.split(",").map((s) => s.trim()) : [...ROWS]) as Row[];
+
+const LABELS: Record<Row, string> = {
+  sdk: "(a) SDK, unprotected (Node StreamableHTTPServerTransport)",
+  "pmcp-open": "(a') protected-mcp, authorization disabled",
+  "pmcp-jwt": "(b) protected-mcp + JWTValidator (repeated token)",
+  "pmcp-jwt-cold": "(b') protected-mcp + JWTValidator (new token every request)",
+  "sdk-bearer": "(c) SDK requireBearerAuth + Express + jose verifier",
+  "mcp-auth": "(d) mcp-auth bearerAuth('jwt') + Express",
+  "pmcp-dpop": "(e) protected-mcp + DPoP (fresh proof every request)",
+};
+
+interface RowResult {
+  row: Row;
+  label: string;
+  rps: number;
+  p50: number;
+  p99: number;
+  requests: number;
+  errors: number;
+  non2xx: number;
+  serverPeakRssMb: number;
+  /** Server CPU time per request, µs: steadier than req/s on a shared machine. */
+  cpuPerRequest: number;
+  /** CPU used on the machine by processes other than the server and this load generator, in % of the row's wall time × cores. */
+  otherLoadPct: number | undefined;
+}
+
+interface Skipped {
+  row: Row;
+  label: string;
+  reason: string;
+}
+
+/** Busy CPU time of the whole machine so far, in microseconds (Linux /proc/stat), or undefined elsewhere. */
+function machineBusyMicros(): number | undefined {
+  try {
+    const fields = (readFileSync("/proc/stat", "utf8").split("\n", 1)[0] ?? "").trim().split(/\s+/).slice(1).map(Number);
+    const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = fields;
+    return ((user + nice + system + irq + softirq + steal) * 1e6) / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return undefined;
+  }
+}
+
+const serverFile = fileURLToPath(new URL("./servers.ts", import.meta.url));
+const microFile = fileURLToPath(new URL("./micro.ts", import.meta.url));
+
+function once<T>(child: ChildProcess, type: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (m: { type?: string }) => {
+      if (m?.type === type || m?.type === "skip") {
+        child.off("message", onMessage);
+        child.off("exit", onExit);
+        resolve(m as T);
+      }
+    };
+    const onExit = (code: number | null) => reject(new Error(`child exited (${code}) before sending "${type}"`));
+    child.on("message", onMessage);
+    child.once("exit", onExit);
+  });
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || !child.connected) return;
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  child.send({ type: "stop" });
+  await exited;
+}
+
+async function main(): Promise<void> {
+  const key = makeKey("bench-1");
+  const dpopKey = makeKey("dpop-client");
+  const jwks = await startJwksServer([key.publicJwk]);
+  const token = signAccessToken(key, jwks.issuer, RESOURCE);
+  const dpopToken = signAccessToken(key, jwks.issuer, RESOURCE, { cnf: { jkt: jwkThumbprint(dpopKey.publicJwk) } });
+
+  const coldTokens: string[] = [];
+  if (SELECTED.includes("pmcp-jwt-cold")) for (let i = 0; i < COLD_TOKENS; i++) coldTokens.push(signAccessToken(key, jwks.issuer, RESOURCE));
+  let coldNext = 0;
+
+  const childEnv = { ...process.env, BENCH_ISSUER: jwks.issuer, BENCH_JWKS_URI: jwks.jwksUri, BENCH_RESOURCE: RESOURCE };
+  const results: RowResult[] = [];
+  const skipped: Skipped[] = [];
+
+  console.log(
+    `protected-mcp benchmark — ${DURATION}s per row in ${ROUNDS} interleaved slices (+${WARMUP}s warm-up), ${CONNECTIONS} connections, stateless Streamable HTTP, tools/call`,
+  );
+  console.log(`node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}\n`);
+
+  // 1. Start every server (each in its own process, idle until its turn) and check it answers.
+  interface Live {
+    row: Row;
+    label: string;
+    child: ChildProcess;
+    load: (duration: number) => Promise<autocannon.Result>;
+    slices: { r: autocannon.Result; cpuMicros: number; otherMicros: number | undefined; wallMicros: number }[];
+    peakRss: number;
+  }
+  const live: Live[] = [];
+  for (const row of SELECTED) {
+    const label = LABELS[row];
+    const child = fork(serverFile, [row], { env: childEnv, execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    const ready = await once<{ type: string; port?: number; reason?: string }>(child, "ready");
+    if (ready.type === "skip") {
+      skipped.push({ row, label, reason: ready.reason ?? "unknown" });
+      console.log(`SKIP ${label}: ${ready.reason}`);
+      await new Promise<void>((r) => (child.exitCode !== null ? r() : child.once("exit", () => r())));
+      continue;
+    }
+    const url = `http://127.0.0.1:${ready.port}${MCP_PATH}`;
+    const protectedRow = row !== "sdk" && row !== "pmcp-open";
+
+    // What each request carries. The DPoP row signs a fresh proof per request (a replayed proof would
+    // be refused, and would measure nothing).
+    const headersFor = (): Record<string, string> => {
+      if (row === "pmcp-dpop") return { ...MCP_HEADERS, authorization: `DPoP ${dpopToken}`, dpop: signDpopProof(dpopKey, "POST", RESOURCE, dpopToken) };
+      if (row === "pmcp-jwt-cold") return { ...MCP_HEADERS, authorization: `Bearer ${coldTokens[coldNext++ % coldTokens.length]}` };
+      if (protectedRow) return { ...MCP_HEADERS, authorization: `Bearer ${token}` };
+      return { ...MCP_HEADERS };
+    };
+    try {
+      // Sanity: the row answers the call, and a protected row refuses a request without a token.
+      const ok = await fetch(url, { method: "POST", headers: headersFor(), body: TOOLS_CALL_BODY });
+      const text = await ok.text();
+      if (ok.status !== 200 || !text.includes("hello")) throw new Error(`sanity check failed: ${ok.status} ${text.slice(0, 200)}`);
+      if (protectedRow) {
+        const anon = await fetch(url, { method: "POST", headers: MCP_HEADERS, body: TOOLS_CALL_BODY });
+        await anon.arrayBuffer();
+        if (anon.status !== 401) throw new Error(`a request without a token got ${anon.status}, not 401`);
+      }
+    } catch (e) {
+      skipped.push({ row, label, reason: e instanceof Error ? e.message : String(e) });
+      console.log(`FAIL ${label}: ${e instanceof Error ? e.message : String(e)}`);
+      await stopChild(child);
+      continue;
+    }
+    const dynamic = row === "pmcp-dpop" || row === "pmcp-jwt-cold";
+    const load = (duration: number) =>
+      autocannon({
+        url,
+        connections: CONNECTIONS,
+        duration,
+        method: "POST",
+        headers: headersFor(),
+        body: TOOLS_CALL_BODY,
+        ...(dynamic
+          ? { requests: [{ method: "POST", path: MCP_PATH, body: TOOLS_CALL_BODY, setupRequest: (req: autocannon.Request) => ({ ...req, headers: headersFor() }) }] }
+          : {}),
+      });
+    live.push({ row, label, child, load, slices: [], peakRss: 0 });
+  }
+
+  // 2. Warm each up, then 3. measure in ROUNDS interleaved slices, one server under load at a time:
+  // a slow minute on a shared machine then lands on every row instead of on one.
+  try {
+    for (const l of live) if (WARMUP > 0) await l.load(WARMUP);
+    const slice = DURATION / ROUNDS;
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const l of live) {
+        l.child.send({ type: "mark" });
+        await once(l.child, "marked");
+        const busy0 = machineBusyMicros();
+        const self0 = process.cpuUsage();
+        const wall0 = performance.now();
+        const r = await l.load(slice);
+        const wallMicros = (performance.now() - wall0) * 1000;
+        const self = process.cpuUsage(self0);
+        const busy1 = machineBusyMicros();
+        l.child.send({ type: "stats" });
+        const stats = await once<{ peakRss: number; cpuMicros: number }>(l.child, "stats");
+        const otherMicros = busy0 !== undefined && busy1 !== undefined ? busy1 - busy0 - stats.cpuMicros - self.user - self.system : undefined;
+        l.slices.push({ r, cpuMicros: stats.cpuMicros, otherMicros, wallMicros });
+        l.peakRss = Math.max(l.peakRss, stats.peakRss);
+      }
+      console.log(`round ${round + 1}/${ROUNDS}: ${live.map((l) => `${l.row} ${Math.round(l.slices.at(-1)?.r.requests.average ?? 0)}`).join(", ")} req/s`);
+    }
+  } finally {
+    for (const l of live) await stopChild(l.child);
+  }
+
+  // 4. Per row: req/s over all its slices, the median slice's p50/p99, CPU per request over all.
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)] ?? 0;
+  for (const l of live) {
+    const total = l.slices.reduce((n, x) => n + x.r.requests.total, 0);
+    const wall = l.slices.reduce((n, x) => n + x.wallMicros, 0);
+    const cpu = l.slices.reduce((n, x) => n + x.cpuMicros, 0);
+    const other = l.slices.every((x) => x.otherMicros !== undefined) ? l.slices.reduce((n, x) => n + (x.otherMicros ?? 0), 0) : undefined;
+    results.push({
+      row: l.row,
+      label: l.label,
+      rps: total / (wall / 1e6),
+      p50: median(l.slices.map((x) => x.r.latency.p50)),
+      p99: median(l.slices.map((x) => x.r.latency.p99)),
+      requests: total,
+      errors: l.slices.reduce((n, x) => n + x.r.errors + x.r.timeouts, 0),
+      non2xx: l.slices.reduce((n, x) => n + x.r.non2xx, 0),
+      serverPeakRssMb: l.peakRss / 2 ** 20,
+      cpuPerRequest: cpu / Math.max(1, total),
+      otherLoadPct: other === undefined ? undefined : Math.max(0, (other / (wall * cpus().length)) * 100),
+    });
+  }
+  await jwks.close();
+
+  const base = results.find((r) => r.row === "sdk");
+  const ratio = (r: RowResult | undefined, to: RowResult | undefined) => (r && to ? r.rps / to.rps : undefined);
+  const table = renderTable(results, base);
+  console.log(`\n${table}`);
+  for (const s of skipped) console.log(`skipped ${s.label}: ${s.reason}`);
+  const busiest = Math.max(0, ...results.map((r) => r.otherLoadPct ?? 0));
+  if (busiest > 10) console.log(`warning: other processes used up to ${busiest.toFixed(0)}% of the machine during a row; compare the CPU µs/req column, or re-run on a quiet machine`);
+
+  let micro: MicroResults | undefined;
+  if (process.env.BENCH_MICRO !== "0") {
+    console.log("\nmicro-benchmarks (bench/micro.ts)\n");
+    micro = await runMicroChild();
+  }
+
+  const byRow = (row: Row) => results.find((r) => r.row === row);
+  const bearer = byRow("pmcp-jwt");
+  const ratios = {
+    bearer_vs_unprotected: ratio(bearer, base),
+    bearer_vs_protected_mcp_disabled: ratio(bearer, byRow("pmcp-open")),
+    bearer_vs_sdk_bearer: ratio(bearer, byRow("sdk-bearer")),
+    bearer_vs_mcp_auth: ratio(bearer, byRow("mcp-auth")),
+    cold_vs_unprotected: ratio(byRow("pmcp-jwt-cold"), base),
+    dpop_vs_unprotected: ratio(byRow("pmcp-dpop"), base),
+    cold_verify_vs_jose: micro?.cold_vs_jose,
+  };
+  // The same ratios from server CPU per request (base / row): what req/s would be if CPU were the only limit.
+  const cpuRatio = (r: RowResult | undefined, to: RowResult | undefined) => (r && to ? to.cpuPerRequest / r.cpuPerRequest : undefined);
+  const cpuRatios = {
+    bearer_vs_unprotected: cpuRatio(bearer, base),
+    bearer_vs_sdk_bearer: cpuRatio(bearer, byRow("sdk-bearer")),
+    bearer_vs_mcp_auth: cpuRatio(bearer, byRow("mcp-auth")),
+    cold_vs_unprotected: cpuRatio(byRow("pmcp-jwt-cold"), base),
+  };
+  const round = (v: number | undefined) => (v === undefined ? null : Math.round(v * 1000) / 1000);
+  const summary = {
+    duration_s: DURATION,
+    connections: CONNECTIONS,
+    ratios: Object.fromEntries(Object.entries(ratios).map(([k, v]) => [k, round(v)])),
+    cpu_ratios: Object.fromEntries(Object.entries(cpuRatios).map(([k, v]) => [k, round(v)])),
+    rows: Object.fromEntries(
+      results.map((r) => [
+        r.row,
+        { rps: Math.round(r.rps), p50_ms: r.p50, p99_ms: r.p99, cpu_us_per_req: Math.round(r.cpuPerRequest), errors: r.errors, non2xx: r.non2xx, other_load_pct: r.otherLoadPct === undefined ? null : Math.round(r.otherLoadPct) },
+      ]),
+    ),
+    skipped: Object.fromEntries(skipped.map((s) => [s.row, s.reason])),
+    micro: micro ? { ...micro, table: undefined } : null,
+  };
+
+  const out = process.env.BENCH_OUT ?? fileURLToPath(new URL("./results.md", import.meta.url));
+  if (out !== "-") writeFileSync(out, renderMarkdown(table, skipped, micro, summary));
+  console.log(`RESULT ${JSON.stringify(summary)}`);
+}
+
+function renderTable(results: RowResult[], base: RowResult | undefined): string {
+  const head = ["server", "req/s", "p50 ms", "p99 ms", "vs (a)", "srv CPU µs/req", "errors", "srv peak RSS MB", "other load"];
+  const rows = results.map((r) => [
+    r.label,
+    r.rps.toFixed(0),
+    r.p50.toFixed(1),
+    r.p99.toFixed(1),
+    base ? `${(r.rps / base.rps).toFixed(2)}×` : "—",
+    r.cpuPerRequest.toFixed(0),
+    String(r.errors + r.non2xx),
+    r.serverPeakRssMb.toFixed(0),
+    r.otherLoadPct === undefined ? "—" : `${r.otherLoadPct.toFixed(0)}%`,
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join(" | ")} |`;
+  return [line(head), `|${widths.map((w, i) => (i === 0 ? ":" : "") + "-".repeat(w + 1) + (i === 0 ? "" : ":")).join("|")}|`, ...rows.map(line)].join("\n");
+}
+
+function renderMarkdown(table: string, skipped: Skipped[], micro: MicroResults | undefined, summary: unknown): string {
+  const lines = [
+    "# Benchmark results",
+    "",
+    `Generated by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)} — node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}.`,
+    "",
+    `Stateless Streamable HTTP (a fresh SDK server per request), one \`tools/call\` of a trivial \`echo\` tool per request, JSON responses,`,
+    `${CONNECTIONS} connections, ${DURATION} s per row after a ${WARMUP} s warm-up, measured in ${ROUNDS} slices with the rows taking turns;`,
+    "each server in its own process on 127.0.0.1 and the only one under load at a time, autocannon in the parent.",
+    "req/s is over all of a row's slices; p50/p99 are the median slice's.",
+    "Tokens: ES256, JWKS served on loopback. Rows (b), (c), (d) send the same token on every request; (b') cycles through",
+    `${COLD_TOKENS} distinct tokens, more than the verified-token cache holds, so every request pays a signature check.`,
+    "(e) sends a DPoP-bound token (`cnf.jkt`) with `dpop_required`, and a fresh proof (new `jti`, `iat`, `ath`) signed by the",
+    "load generator for every request; the server checks proof, binding and replay on each one.",
+    "Every row builds its SDK server with the same factory, which defers the SDK's per-server Ajv construction (as",
+    "`MCPServer` now does); with the SDK default every row pays ~300 µs more per request and the ratios move towards 1.",
+    "`srv CPU µs/req` is the server process's CPU time divided by the requests it served: steadier than req/s when",
+    "the machine is shared. `other load` is CPU used on the machine by anything but the server and autocannon during",
+    "the row (from /proc/stat); when it is high, req/s of that row is depressed and the CPU column is the better guide.",
+    "",
+    table,
+    "",
+  ];
+  for (const s of skipped) lines.push(`- skipped ${s.label}: ${s.reason}`);
+  if (skipped.length) lines.push("");
+  if (micro) lines.push("## Micro-benchmarks", "", micro.table, "");
+  lines.push("## Raw", "", "```json", JSON.stringify(summary, null, 2), "```", "");
+  return lines.join("\n");
+}
+
+function runMicroChild(): Promise<MicroResults> {
+  return new Promise((resolve, reject) => {
+    const child = fork(microFile, [], { execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    let result: MicroResults | undefined;
+    child.on("message", (m: { type?: string; result?: MicroResults }) => {
+      if (m?.type === "micro" && m.result) result = m.result;
+    });
+    child.once("exit", (code) => (result ? resolve(result) : reject(new Error(`bench/micro.ts exited ${code} without results`))));
+  });
+}
+
+await main();

@@ -1,0 +1,181 @@
+/**
+ * One benchmark server per process. `bench/run.ts` forks this file once per row, waits for
+ * `{ type: "ready", port }`, loads it with autocannon, asks for `{ type: "stats" }`, then stops it.
+ * Every row serves the same `echo` tool in stateless Streamable HTTP (a fresh SDK server and
+ * transport per request, JSON responses) on 127.0.0.1, port 0.
+ *
+ * Usage (normally via run.ts): `node --import tsx bench/servers.ts <row>` with env
+ * `BENCH_ISSUER`, `BENCH_JWKS_URI`, `BENCH_RESOURCE`.
+ */
+import { existsSync } from "node:fs";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
+import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import express from "express";
+import { createRemoteJWKSet, jwtVerify } from "jose";
+import { makeMcpServer, MCP_PATH, ROWS, type Row } from "./common.js";
+
+
+const env = (name: string): string => {
+  const v = process.env[name];
+  if (!v) throw new Error(`bench/servers.ts: ${name} is not set`);
+  return v;
+};
+
+/** The SDK's stateless pattern: a fresh server and Node transport per request. */
+async function sdkStateless(req: IncomingMessage, res: ServerResponse, parsedBody?: unknown): Promise<void> {
+  const server: McpServer = makeMcpServer();
+  const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+  res.on("close", () => {
+    void transport.close();
+    void server.close();
+  });
+  await server.connect(transport);
+  await transport.handleRequest(req, res, parsedBody);
+}
+
+/** A `verifyAccessToken` written the way a user of the SDK would: jose against the remote JWKS, no cache. */
+function joseVerifier(jwksUri: string, issuer: string, audience: string) {
+  const jwks = createRemoteJWKSet(new URL(jwksUri));
+  return {
+    async verifyAccessToken(token: string) {
+      const { payload } = await jwtVerify(token, jwks, { issuer, audience, algorithms: ["ES256"] });
+      return {
+        token,
+        clientId: String(payload.client_id ?? payload.azp ?? ""),
+        scopes: typeof payload.scope === "string" ? payload.scope.split(" ") : [],
+        expiresAt: payload.exp,
+      };
+    },
+  };
+}
+
+/** The slice of mcp-auth's API used here. */
+type McpAuthClass = new (config: Record<string, unknown>) => {
+  protectedResourceMetadataRouter(): express.RequestHandler;
+  bearerAuth(mode: "jwt", config: { resource: string; audience: string }): express.RequestHandler;
+};
+
+async function build(row: Row): Promise<(req: IncomingMessage, res: ServerResponse) => void> {
+  const issuer = env("BENCH_ISSUER");
+  const jwksUri = env("BENCH_JWKS_URI");
+  const resource = env("BENCH_RESOURCE");
+
+  switch (row) {
+    case "sdk":
+      return (req, res) => {
+        if (req.method === "POST" && req.url === MCP_PATH) void sdkStateless(req, res);
+        else res.writeHead(404).end();
+      };
+
+    case "pmcp-open":
+    case "pmcp-jwt":
+    case "pmcp-jwt-cold": {
+      const { protect, toNodeHandler, JWTValidator } = await import("../src/index.js");
+      const enabled = row !== "pmcp-open";
+      const handler = protect(makeMcpServer, {
+        authorization: { enabled, authorization_servers: [issuer], resource },
+        provider: enabled ? new JWTValidator({ jwks_uri: jwksUri, issuer, algorithms: ["ES256"] }) : undefined,
+        session_mode: "stateless",
+      });
+      return toNodeHandler(handler);
+    }
+
+    case "sdk-bearer": {
+      const { requireBearerAuth } = await import("@modelcontextprotocol/sdk/server/auth/middleware/bearerAuth.js");
+      const app = express();
+      app.use(express.json());
+      app.post(
+        MCP_PATH,
+        requireBearerAuth({ verifier: joseVerifier(jwksUri, issuer, resource), resourceMetadataUrl: `${new URL(resource).origin}/.well-known/oauth-protected-resource/mcp` }),
+        (req, res) => void sdkStateless(req, res, req.body),
+      );
+      return app;
+    }
+
+    case "mcp-auth": {
+      // Imported through a variable on purpose: mcp-auth's type declarations augment the SDK's
+      // global AuthInfo (adding a required `issuer`), which would leak into this project's typecheck.
+      const specifier = "mcp-auth";
+      const { MCPAuth } = (await import(specifier)) as { MCPAuth: McpAuthClass };
+      const mcpAuth = new MCPAuth({
+        protectedResources: [
+          {
+            metadata: {
+              resource,
+              // A resolved config: no discovery request, the JWKS URI is given.
+              authorizationServers: [
+                {
+                  type: "oauth",
+                  metadata: { issuer, jwksUri, authorizationEndpoint: `${issuer}/authorize`, tokenEndpoint: `${issuer}/token`, responseTypesSupported: ["code"], codeChallengeMethodsSupported: ["S256"] },
+                },
+              ],
+              scopesSupported: ["read"],
+            },
+          },
+        ],
+      });
+      const app = express();
+      app.use(mcpAuth.protectedResourceMetadataRouter());
+      app.use(express.json());
+      app.post(MCP_PATH, mcpAuth.bearerAuth("jwt", { resource, audience: resource }), (req, res) => void sdkStateless(req, res, req.body));
+      return app;
+    }
+
+    case "pmcp-dpop": {
+      // DPoP-bound tokens (cnf.jkt) with dpop_required, the default DPoP check (in-memory replay
+      // store, per-key import cache). The load generator in run.ts signs a fresh proof (new jti, iat,
+      // ath) for every request: a replayed proof would be refused.
+      if (!existsSync(new URL("../src/dpop/", import.meta.url))) throw new Error("src/dpop/ does not exist on this branch");
+      const { protect, toNodeHandler, JWTValidator } = await import("../src/index.js");
+      const handler = protect(makeMcpServer, {
+        authorization: { enabled: true, authorization_servers: [issuer], resource, dpop_required: true },
+        provider: new JWTValidator({ jwks_uri: jwksUri, issuer, algorithms: ["ES256"] }),
+        session_mode: "stateless",
+        dpop: {},
+      });
+      return toNodeHandler(handler);
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  const row = process.argv[2] as Row;
+  if (!ROWS.includes(row)) throw new Error(`unknown row ${String(row)}; one of ${ROWS.join(", ")}`);
+  let listener: (req: IncomingMessage, res: ServerResponse) => void;
+  try {
+    listener = await build(row);
+  } catch (e) {
+    process.send?.({ type: "skip", reason: e instanceof Error ? e.message : String(e) });
+    process.disconnect?.();
+    return;
+  }
+  const http: Server = createServer(listener);
+  http.keepAliveTimeout = 60_000;
+  await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
+  let peakRss = process.memoryUsage().rss;
+  const sampler = setInterval(() => {
+    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+  }, 100);
+  sampler.unref();
+  let mark = process.cpuUsage();
+  process.on("message", (m: { type?: string }) => {
+    if (m?.type === "mark") {
+      mark = process.cpuUsage();
+      process.send?.({ type: "marked" });
+    }
+    if (m?.type === "stats") {
+      const cpu = process.cpuUsage(mark);
+      process.send?.({ type: "stats", rss: process.memoryUsage().rss, peakRss, cpuMicros: cpu.user + cpu.system });
+    }
+    if (m?.type === "stop") {
+      clearInterval(sampler);
+      http.closeAllConnections();
+      http.close(() => process.exit(0));
+    }
+  });
+  process.send?.({ type: "ready", port: (http.address() as AddressInfo).port });
+}
+
+await main();

@@ -1,0 +1,88 @@
+/** writeWebResponse: JSON in one piece with Content-Length, event streams streamed, headers kept. */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createServer, request, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { toNodeHandler } from "../src/index.js";
+
+async function serve(handler: (req: Request) => Promise<Response>): Promise<{ server: Server; url: string }> {
+  const server = createServer(toNodeHandler(handler));
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/` };
+}
+
+function get(url: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+  return new Promise((resolve, reject) => {
+    request(url, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => (body += c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    })
+      .on("error", reject)
+      .end();
+  });
+}
+
+test("a JSON response is sent whole, with Content-Length and every header (repeated Set-Cookie kept)", async () => {
+  const { server, url } = await serve(async () => {
+    const headers = new Headers({ "content-type": "application/json", "x-one": "1" });
+    headers.append("set-cookie", "a=1");
+    headers.append("set-cookie", "b=2");
+    return new Response(JSON.stringify({ ok: "é" }), { status: 201, headers });
+  });
+  try {
+    const res = await get(url);
+    assert.equal(res.status, 201);
+    assert.equal(res.headers["content-length"], String(Buffer.byteLength(JSON.stringify({ ok: "é" }))));
+    assert.equal(res.headers["transfer-encoding"], undefined);
+    assert.equal(res.headers["x-one"], "1");
+    assert.deepEqual(res.headers["set-cookie"], ["a=1", "b=2"]);
+    assert.deepEqual(JSON.parse(res.body), { ok: "é" });
+  } finally {
+    server.close();
+  }
+});
+
+test("an event stream reaches the client event by event, before the stream ends", async () => {
+  let sendSecond!: () => void;
+  const second = new Promise<void>((r) => (sendSecond = r));
+  const enc = new TextEncoder();
+  const { server, url } = await serve(async () => {
+    const body = new ReadableStream<Uint8Array>({
+      async start(c) {
+        c.enqueue(enc.encode("data: one\n\n"));
+        await second;
+        c.enqueue(enc.encode("data: two\n\n"));
+        c.close();
+      },
+    });
+    return new Response(body, { headers: { "content-type": "text/event-stream" } });
+  });
+  try {
+    const res = await fetch(url);
+    assert.equal(res.headers.get("content-type"), "text/event-stream");
+    const reader = res.body!.getReader();
+    const first = await reader.read(); // arrives while the handler still holds the second event back
+    assert.equal(new TextDecoder().decode(first.value), "data: one\n\n");
+    sendSecond();
+    let rest = "";
+    for (let r = await reader.read(); !r.done; r = await reader.read()) rest += new TextDecoder().decode(r.value);
+    assert.equal(rest, "data: two\n\n");
+  } finally {
+    server.closeAllConnections();
+    server.close();
+  }
+});
+
+test("a response without a body ends at once", async () => {
+  const { server, url } = await serve(async () => new Response(null, { status: 204, headers: { "x-a": "b" } }));
+  try {
+    const res = await get(url);
+    assert.equal(res.status, 204);
+    assert.equal(res.headers["x-a"], "b");
+    assert.equal(res.body, "");
+  } finally {
+    server.close();
+  }
+});
