@@ -115,6 +115,9 @@ export function protect(source: McpServerSource, options: ProtectOptions): Prote
   if (config.enabled && !options.provider) {
     throw new TypeError('protect(): "provider" is required when authorization is enabled');
   }
+  if (config.dpop_required && options.dpop === false) {
+    throw new TypeError('protect(): "authorization.dpop_required" needs DPoP, but "dpop" is false');
+  }
   const mode = options.session_mode ?? "stateful";
   if (mode === "stateless" && source instanceof McpServer) {
     throw new TypeError('protect(): session_mode "stateless" needs a factory, not an McpServer instance');

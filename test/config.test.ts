@@ -73,4 +73,5 @@ test("protect() needs a resource and a provider when enabled", () => {
   assert.throws(() => protect(factory, { authorization }), /resource/);
   assert.throws(() => protect(factory, { authorization: { ...authorization, resource: "https://mcp.example.com/mcp" } }), /provider/);
   assert.throws(() => protect(new McpServer({ name: "x", version: "1" }), { authorization: {}, session_mode: "stateless" }), /factory/);
+  assert.throws(() => protect(factory, { authorization: { dpop_required: true }, dpop: false }), /dpop_required/);
 });
