@@ -4,7 +4,7 @@
  * @see RFC 6750 §3 (Bearer challenges), RFC 9728 §5.1 (`resource_metadata`), RFC 9449 §7.1 (DPoP).
  * @module
  */
-import { AuthError, InsufficientScope, UseDpopNonce } from "./errors.js";
+import { AuthError, AuthorizationUnavailable, InsufficientScope, UseDpopNonce } from "./errors.js";
 
 /** What a challenge needs to know about the resource. */
 export interface ChallengeOptions {
@@ -84,7 +84,7 @@ function statusFor(err: AuthError): number {
  * - `ERR_INVALID_REQUEST` → 400 `invalid_request`.
  * - token errors → 401 `invalid_token`; DPoP errors → 401 `invalid_dpop_proof` / `use_dpop_nonce`.
  * - `ERR_INSUFFICIENT_SCOPE` → 403 `insufficient_scope` with the required `scope`.
- * - `ERR_AUTHORIZATION_UNAVAILABLE` → 503 with `Retry-After`, no challenge: asking the client to
+ * - `ERR_AUTHORIZATION_UNAVAILABLE` → 503 with `Retry-After` (the error's `retry_after`, else 5), no challenge: asking the client to
  *   re-authenticate would not help and would send it into a loop.
  * - `ERR_SESSION_MISMATCH` → 404, like an unknown session.
  */
@@ -93,7 +93,8 @@ export function challengeFor(err: AuthError, o: ChallengeOptions): Challenge {
   const headers: Record<string, string> = { "Cache-Control": "no-store" };
   const error = oauthError(err);
   if (status === 503) {
-    headers["Retry-After"] = "5";
+    const after = err instanceof AuthorizationUnavailable ? err.retry_after : undefined;
+    headers["Retry-After"] = String(after !== undefined && after >= 1 ? Math.ceil(after) : 5);
     return { status, headers };
   }
   if (status === 404) return { status, headers };

@@ -95,8 +95,12 @@ export class InsufficientScope extends AuthError {
  */
 export class AuthorizationUnavailable extends AuthError {
   override readonly code = "ERR_AUTHORIZATION_UNAVAILABLE" as const;
-  constructor(options?: { cause?: unknown }) {
+  /** Whole seconds after which a retry may succeed (sent as `Retry-After`), when known. */
+  readonly retry_after: number | undefined;
+  /** @param options - `cause`: internal detail; `retry_after`: seconds until the dependency is tried again. */
+  constructor(options?: { cause?: unknown; retry_after?: number | undefined }) {
     super("Token validation is temporarily unavailable", options);
+    this.retry_after = options?.retry_after;
   }
 }
 

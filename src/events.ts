@@ -50,8 +50,23 @@ export interface JwksRefreshedEvent {
   ok: boolean;
 }
 
+/**
+ * A key set refresh failed and the last good keys stay in use (stale-if-error). Emitted once per
+ * failed refresh, not per request.
+ */
+export interface JwksStaleEvent {
+  /** Discriminator. */
+  type: "jwks_stale";
+  /** The key set's URL. */
+  jwks_uri: string;
+  /** Age of the keys still in use, in seconds. */
+  age_seconds: number;
+  /** Seconds until the next fetch attempt. */
+  retry_after: number;
+}
+
 /** Any auth event. Switch on `type`. */
-export type AuthEvent = AcceptedEvent | RefusedEvent | FailOpenEvent | JwksRefreshedEvent;
+export type AuthEvent = AcceptedEvent | RefusedEvent | FailOpenEvent | JwksRefreshedEvent | JwksStaleEvent;
 
 /** Receives {@link AuthEvent}s. Must not throw; exceptions are caught and ignored. */
 export type AuthEventListener = (event: AuthEvent) => void;

@@ -27,6 +27,8 @@ test(`${N} concurrent first requests through the HTTP server cause exactly one J
     jwks_uri: issuer.jwksUri,
     issuer: issuer.issuer,
     jwks_timeout: 60_000,
+    // The key set is held back until all requests arrived; let every one of them wait for it.
+    jwks_max_wait: 60_000,
     fetch: async (url, init) => {
       fetchCalls++;
       await allArrived;

@@ -6,8 +6,6 @@
  */
 import * as nodeCrypto from "node:crypto";
 import {
-  createRemoteJWKSet,
-  customFetch,
   decodeJwt,
   errors,
   jwtVerify,
@@ -22,7 +20,8 @@ import { LRUCache } from "lru-cache";
 import { z } from "zod";
 import { createAuthContext, type AuthContext } from "../context.js";
 import { AuthError, AuthorizationUnavailable, InvalidToken, TokenExpired } from "../errors.js";
-import type { AuthEvent } from "../events.js";
+import { emitSafely, type AuthEventListener } from "../events.js";
+import { RemoteKeySet } from "./key-set.js";
 import type { AuthorizationProvider, VerifyContext } from "./provider.js";
 
 /** Asymmetric JWS algorithms accepted by default. `none` and HMAC are never in this list. */
@@ -79,8 +78,25 @@ export interface JWTValidatorOptions {
   cache_ttl?: number;
   /** Minimum seconds between two key set fetches triggered by an unknown `kid`. Default 30. */
   jwks_cooldown?: number;
-  /** Key set fetch timeout in milliseconds. Default 5000. */
+  /** Key set fetch timeout in milliseconds. Default 5000. Only the request that starts a fetch waits this long. */
   jwks_timeout?: number;
+  /**
+   * Longest, in milliseconds, a request waits for a key set fetch that another request started.
+   * Default 1000. Past it the request is answered 503 with `Retry-After` at once, so a hanging
+   * identity provider holds up one request, not all of them.
+   */
+  jwks_max_wait?: number;
+  /**
+   * Seconds the last good key set stays in use while refreshes fail (stale-if-error). Default 86400
+   * (24 h); a `jwks_stale` event is emitted on each failed refresh. 0 drops the keys at `cache_ttl`.
+   */
+  jwks_stale_if_error?: number;
+  /**
+   * Back-off between failed key set fetches, in milliseconds: `initial_ms` (default 1000) doubling
+   * up to `max_ms` (default 30000), with 20 % jitter. While it runs, requests needing a fetch are
+   * refused at once (503, `Retry-After`).
+   */
+  jwks_backoff?: { initial_ms?: number; max_ms?: number };
   /** Verified tokens kept in memory (keyed by SHA-256 of the token). 0 disables the cache. Default 10000. */
   token_cache_max?: number;
   /** Sentence used when an opaque (non-JWT) token arrives; presets explain IdP-specific causes. */
@@ -106,6 +122,12 @@ const OptionsSchema = z
     cache_ttl: z.number().int().positive().max(86_400).optional(),
     jwks_cooldown: z.number().min(0).max(3600).optional(),
     jwks_timeout: z.number().int().positive().max(60_000).optional(),
+    jwks_max_wait: z.number().int().min(0).max(60_000).optional(),
+    jwks_stale_if_error: z.number().int().min(0).max(7 * 86_400).optional(),
+    jwks_backoff: z
+      .strictObject({ initial_ms: z.number().int().positive().max(3_600_000).optional(), max_ms: z.number().int().positive().max(3_600_000).optional() })
+      .refine((b) => (b.initial_ms ?? 1000) <= (b.max_ms ?? 30_000), { error: "initial_ms must not exceed max_ms" })
+      .optional(),
     token_cache_max: z.number().int().min(0).max(1_000_000).optional(),
     opaque_token_hint: z.string().max(200).optional(),
     fetch: z.custom<FetchImplementation>((v) => typeof v === "function").optional(),
@@ -191,16 +213,6 @@ function toAuthError(e: unknown): AuthError {
 }
 
 /**
- * A key-resolution failure that is *not* about the token: the key set could not be fetched or read.
- * Only these become {@link AuthorizationUnavailable}; an unknown `kid` or unusable key is the token's fault.
- */
-function isKeySetUnavailable(e: unknown): boolean {
-  if (e instanceof errors.JWKSNoMatchingKey || e instanceof errors.JWKSMultipleMatchingKeys) return false;
-  if (e instanceof errors.JOSENotSupported || e instanceof errors.JOSEAlgNotAllowed) return false;
-  return true;
-}
-
-/**
  * When the key set is unreachable we cannot tell a good token from a forged one, but we can still
  * refuse a token whose own claims already disqualify it (expired, not yet valid, other issuer, other
  * audience). Without this, `fail_open` would turn an expired token into an anonymous request; with
@@ -240,8 +252,10 @@ const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
  * algorithm allowlist, exact `iss`, `aud` naming this resource, `exp` required, `nbf`, optional
  * `typ`, scopes from `scope`/`scp`.
  *
- * Key handling is `jose`'s `createRemoteJWKSet`: the key set is cached for `cache_ttl`, refetched on
- * an unknown `kid` at most once per `jwks_cooldown`, with one fetch in flight at a time.
+ * Keys come from a {@link RemoteKeySet}: cached for `cache_ttl` and refreshed in the background,
+ * refetched on an unknown `kid` at most once per `jwks_cooldown`, one fetch in flight at a time; when
+ * the identity provider fails, the last good keys stay in use (up to `jwks_stale_if_error`) and
+ * fetches back off, so an outage neither hangs requests nor hammers the provider.
  *
  * Verified tokens are cached (keyed by a SHA-256 of the whole token, bounded by `token_cache_max`),
  * so a repeated token costs one hash instead of a signature check. An entry never outlives the
@@ -265,7 +279,8 @@ export class JWTValidator implements AuthorizationProvider {
   readonly #cache: LRUCache<string, AuthContext> | undefined;
   /** Set on first use: the option, else the server's `cache_ttl` (from the verify context), else 300 s. */
   #cacheTtlMs: number | undefined;
-  #pendingEvents: AuthEvent[] = [];
+  /** Where key set events go: the listener of the latest verify context. */
+  #emit: AuthEventListener | undefined;
 
   /**
    * @param options - see {@link JWTValidatorOptions}.
@@ -314,28 +329,18 @@ export class JWTValidator implements AuthorizationProvider {
     if (o.secret !== undefined) {
       this.#key = typeof o.secret === "string" ? new TextEncoder().encode(o.secret) : o.secret;
     } else {
-      const jwksUri = o.jwks_uri as string;
-      const baseFetch: FetchImplementation = o.fetch ?? ((url, init) => fetch(url, init));
-      const countingFetch: FetchImplementation = async (url, init) => {
-        try {
-          const res = await baseFetch(url, init);
-          this.#pendingEvents.push({ type: "jwks_refreshed", jwks_uri: jwksUri, ok: res.ok });
-          return res;
-        } catch (e) {
-          this.#pendingEvents.push({ type: "jwks_refreshed", jwks_uri: jwksUri, ok: false });
-          throw e;
-        }
-      };
-      const remote = createRemoteJWKSet(new URL(jwksUri), {
-        cacheMaxAge: this.#cacheTtlMs,
-        cooldownDuration: (o.jwks_cooldown ?? 30) * 1000,
-        timeoutDuration: o.jwks_timeout ?? 5000,
-        [customFetch]: countingFetch,
+      const keySet = new RemoteKeySet({
+        url: o.jwks_uri as string,
+        cache_ttl_ms: this.#cacheTtlMs,
+        cooldown_ms: (o.jwks_cooldown ?? 30) * 1000,
+        timeout_ms: o.jwks_timeout ?? 5000,
+        max_wait_ms: o.jwks_max_wait ?? 1000,
+        stale_if_error_ms: (o.jwks_stale_if_error ?? 86_400) * 1000,
+        ...(o.jwks_backoff ? { backoff: o.jwks_backoff } : {}),
+        fetch: o.fetch ?? ((url, init) => fetch(url, init)),
+        onEvent: (e) => emitSafely(this.#emit, e),
       });
-      const unavailable = (e: unknown) => {
-        throw isKeySetUnavailable(e) ? new AuthorizationUnavailable({ cause: e }) : e;
-      };
-      this.#key = (header: JWSHeaderParameters, input: FlattenedJWSInput) => remote(header, input).catch(unavailable);
+      this.#key = keySet.getKey as JWTVerifyGetKey;
     }
     return this.#key as JWTVerifyGetKey | Uint8Array;
   }
@@ -365,6 +370,7 @@ export class JWTValidator implements AuthorizationProvider {
 
     // No header pre-check: jose checks `alg` against the allowlist (which never holds `none`, nor
     // HMAC without a secret) before it resolves a key, and a malformed header fails the same way.
+    if (context.emit) this.#emit = context.emit;
     let payload: JWTPayload;
     try {
       const result = await jwtVerify(token, this.#keyFor(context) as JWTVerifyGetKey, this.#optionsFor(audience));
@@ -372,8 +378,6 @@ export class JWTValidator implements AuthorizationProvider {
     } catch (e) {
       if (e instanceof AuthorizationUnavailable) refuseByUnverifiedClaims(token, this.#verifyOptions, audience);
       throw toAuthError(e);
-    } finally {
-      this.#flushEvents(context);
     }
 
     for (const [claim, expected] of Object.entries(o.required_claims ?? {})) {
@@ -404,12 +408,5 @@ export class JWTValidator implements AuthorizationProvider {
       if (remaining > 0) this.#cache.set(cacheKey, auth, { ttl: Math.min(remaining, this.#cacheTtlMs ?? 300_000) });
     }
     return auth;
-  }
-
-  #flushEvents(context: VerifyContext): void {
-    if (this.#pendingEvents.length === 0) return;
-    const events = this.#pendingEvents;
-    this.#pendingEvents = [];
-    for (const e of events) context.emit?.(e);
   }
 }

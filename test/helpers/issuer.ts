@@ -28,19 +28,31 @@ export interface LocalIssuer {
   setKeys(keys: TestKey[]): void;
   jwksFetches(): number;
   setDown(down: boolean): void;
+  /** How the JWKS endpoint answers: keys (`ok`), 503 (`down`), 500, an HTML page, 5 MB of JSON, or never (`hang`). */
+  setMode(mode: JwksMode): void;
   close(): Promise<void>;
 }
+
+export type JwksMode = "ok" | "down" | "500" | "html" | "huge" | "hang";
 
 export async function startLocalIssuer(): Promise<LocalIssuer> {
   let keys = [await makeKey("k1")];
   let fetches = 0;
-  let down = false;
+  let mode: JwksMode = "ok";
   const server: Server = createServer((req, res) => {
     if (req.url === "/jwks") {
       fetches++;
-      if (down) {
-        res.writeHead(503).end();
-        return;
+      if (mode === "down") return void res.writeHead(503).end();
+      if (mode === "500") return void res.writeHead(500, { "content-type": "application/json" }).end('{"error":"internal"}');
+      if (mode === "html") return void res.writeHead(200, { "content-type": "text/html" }).end("<html><body>Maintenance</body></html>");
+      if (mode === "hang") return; // never answers
+      if (mode === "huge") {
+        // 5 MB of valid-looking JSON, streamed without a Content-Length.
+        res.writeHead(200, { "content-type": "application/json" });
+        res.write('{"keys":[');
+        const filler = JSON.stringify({ kty: "oct", k: "x".repeat(1000) });
+        for (let i = 0; i < 5000; i++) res.write((i ? "," : "") + filler);
+        return void res.end("]}");
       }
       res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ keys: keys.map((k) => k.publicJwk) }));
       return;
@@ -70,7 +82,10 @@ export async function startLocalIssuer(): Promise<LocalIssuer> {
     },
     jwksFetches: () => fetches,
     setDown(d) {
-      down = d;
+      mode = d ? "down" : "ok";
+    },
+    setMode(m) {
+      mode = m;
     },
     close: () =>
       new Promise<void>((r) => {
