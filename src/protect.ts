@@ -3,23 +3,29 @@
  *
  * @module
  */
-import { randomUUID } from "node:crypto";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
-import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
-import { LRUCache } from "lru-cache";
+import { z } from "zod";
 import { authenticate, type DpopCheck } from "./authenticate.js";
 import { challengeResponse, type ChallengeOptions } from "./challenges.js";
 import { createDpopCheck, type DpopOptions } from "./dpop/check.js";
 import { parseAuthorizationConfig, type AuthorizationConfig, type ResolvedAuthorizationConfig } from "./config.js";
 import { runWithContext, toAuthInfo, type AuthContext } from "./context.js";
-import { AuthError, SessionMismatch } from "./errors.js";
+import { AuthError } from "./errors.js";
 import { emitSafely, type AuthEventListener } from "./events.js";
 import { buildProtectedResourceMetadata, metadataPaths, resourceMetadataUrl, type ProtectedResourceMetadata } from "./metadata.js";
+import { ANONYMOUS_PRINCIPAL } from "./sessions.js";
+import { DEFAULT_MAX_BODY_BYTES, kReadsBodyLazily, readJsonBody, type HandlerExtras, type McpBackend } from "./serving/backend.js";
+import { createV1Backend, type McpServerSource } from "./serving/v1.js";
 import type { AuthorizationProvider } from "./validators/provider.js";
 
-/** A Web-standard request handler, usable with Hono, Bun, Deno, workers, or {@link toNodeHandler}. */
-export type FetchHandler = (req: Request) => Promise<Response>;
+export type { HandlerExtras } from "./serving/backend.js";
+export type { McpServerSource } from "./serving/v1.js";
+
+/**
+ * A Web-standard request handler, usable with Hono, Bun, Deno, workers, or {@link toNodeHandler}.
+ * `extras` is for adapters (see {@link HandlerExtras}); callers with a plain `Request` omit it.
+ */
+export type FetchHandler = (req: Request, extras?: HandlerExtras) => Promise<Response>;
 
 /** The handler returned by {@link protect}: a {@link FetchHandler} with a few extras. */
 export interface ProtectedHandler extends FetchHandler {
@@ -33,9 +39,6 @@ export interface ProtectedHandler extends FetchHandler {
   close(): Promise<void>;
 }
 
-/** Something that yields an SDK server: an instance, or a factory called once per session (stateful) or per request (stateless). */
-export type McpServerSource = McpServer | (() => McpServer | Promise<McpServer>);
-
 /** Options of {@link protect}. */
 export interface ProtectOptions {
   /** The authorization config (validated here; the caller's object is not kept or mutated). */
@@ -47,10 +50,23 @@ export interface ProtectOptions {
    * `stateless`: a fresh server per request (needs a factory); every request is self-contained.
    */
   session_mode?: "stateful" | "stateless";
-  /** Most concurrent sessions; the least recently used is closed beyond it. Default 1000. */
+  /** Most open sessions in all (the last line; see `max_sessions_per_principal`). Default 1000. */
   max_sessions?: number;
+  /**
+   * Most open sessions per principal (issuer, subject, client). A principal opening one more loses
+   * its own least recently used session, never another principal's. Default 32.
+   */
+  max_sessions_per_principal?: number;
+  /** Most open anonymous sessions (authorization disabled, or `fail_open`), all together. Default 100. */
+  max_anonymous_sessions?: number;
   /** Seconds an idle session is kept. Default 1800. */
   session_idle_timeout?: number;
+  /**
+   * Largest request body in bytes. Default 4 MiB (the SDK transports' limit). Bodies are read only
+   * after the request is authorized, and reading stops at the limit: the answer is 413 with a
+   * JSON-RPC error, and the connection is closed.
+   */
+  max_body_bytes?: number;
   /** CORS origins allowed on the MCP endpoint: `"*"` (default; tokens are not cookies) or a list. */
   cors_origins?: "*" | string[];
   /** Scopes used by tools, advertised in the metadata when `scopes_supported` is not configured. */
@@ -72,19 +88,22 @@ function resolveDpop(o: ProtectOptions["dpop"]): DpopCheck | undefined {
   return createDpopCheck((o ?? {}) as DpopOptions);
 }
 
-interface Session {
-  transport: WebStandardStreamableHTTPServerTransport;
-  server: McpServer;
-  principal: string;
-}
-
 const CORS_ALLOW_HEADERS = "Authorization, Content-Type, DPoP, Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-ID";
 const CORS_EXPOSE_HEADERS = "WWW-Authenticate, Mcp-Session-Id, DPoP-Nonce, Retry-After";
 
 /** Who may use a session: issuer, subject and client together. */
 function principalOf(auth: AuthContext | null): string {
-  return auth ? JSON.stringify([auth.issuer ?? "", auth.subject, auth.client_id ?? ""]) : "anonymous";
+  return auth ? JSON.stringify([auth.issuer ?? "", auth.subject, auth.client_id ?? ""]) : ANONYMOUS_PRINCIPAL;
 }
+
+const positiveInt = z.number().int().positive().optional();
+const LimitsSchema = z.looseObject({
+  max_sessions: positiveInt,
+  max_sessions_per_principal: positiveInt,
+  max_anonymous_sessions: positiveInt,
+  session_idle_timeout: z.number().positive().optional(),
+  max_body_bytes: z.number().int().positive().max(1024 * 1024 * 1024).optional(),
+});
 
 /**
  * Put an MCP server behind OAuth 2.1 resource-server checks.
@@ -118,19 +137,25 @@ export function protect(source: McpServerSource, options: ProtectOptions): Prote
   if (config.dpop_required && options.dpop === false) {
     throw new TypeError('protect(): "authorization.dpop_required" needs DPoP, but "dpop" is false');
   }
+  const limits = LimitsSchema.safeParse(options);
+  if (!limits.success) {
+    const issue = limits.error.issues[0]!;
+    throw new TypeError(`protect(): "${issue.path.join(".")}" ${issue.message}`);
+  }
   const mode = options.session_mode ?? "stateful";
   if (mode === "stateless" && source instanceof McpServer) {
     throw new TypeError('protect(): session_mode "stateless" needs a factory, not an McpServer instance');
   }
-  return createHandler(source, config, options, mode);
+  const backend = createV1Backend(source, mode, {
+    max_sessions: options.max_sessions,
+    max_sessions_per_principal: options.max_sessions_per_principal,
+    max_anonymous_sessions: options.max_anonymous_sessions,
+    idle_timeout_ms: (options.session_idle_timeout ?? 1800) * 1000,
+  });
+  return createHandler(backend, config, options);
 }
 
-function createHandler(
-  source: McpServerSource,
-  config: Readonly<ResolvedAuthorizationConfig>,
-  options: ProtectOptions,
-  mode: "stateful" | "stateless",
-): ProtectedHandler {
+function createHandler(backend: McpBackend, config: Readonly<ResolvedAuthorizationConfig>, options: ProtectOptions): ProtectedHandler {
   const resource = config.resource ?? "http://localhost/mcp";
   const endpointPath = new URL(resource).pathname;
   const dpop = resolveDpop(options.dpop);
@@ -149,28 +174,7 @@ function createHandler(
   };
   const corsOrigins = options.cors_origins ?? "*";
   const emit = options.onAuthEvent;
-
-  let instanceInUse = false;
-  const acquireServer = async (): Promise<McpServer | undefined> => {
-    if (!(source instanceof McpServer)) return source();
-    if (instanceInUse) return undefined;
-    instanceInUse = true;
-    return source;
-  };
-  const releaseServer = async (server: McpServer): Promise<void> => {
-    if (server === source) instanceInUse = false;
-    else await server.close().catch(() => {});
-  };
-
-  const sessions = new LRUCache<string, Session>({
-    max: options.max_sessions ?? 1000,
-    ttl: (options.session_idle_timeout ?? 1800) * 1000,
-    updateAgeOnGet: true,
-    dispose: (session) => {
-      void session.transport.close().catch(() => {});
-      void releaseServer(session.server);
-    },
-  });
+  const maxBody = options.max_body_bytes ?? DEFAULT_MAX_BODY_BYTES;
 
   const corsHeaders = (req: Request, publicDocument: boolean): Headers => {
     const h = new Headers();
@@ -220,85 +224,7 @@ function createHandler(
     return new Response(req.method === "HEAD" ? null : metadataBody, { status: 200, headers: h });
   };
 
-  const handleMcp = async (req: Request, auth: AuthContext | null): Promise<Response> => {
-    const handleOptions = auth ? { authInfo: toAuthInfo(auth, resource) } : {};
-    const context = { auth, authorization_enabled: config.enabled };
-
-    if (mode === "stateless") {
-      const server = (await acquireServer()) as McpServer;
-      const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
-      await server.connect(transport);
-      try {
-        return await runWithContext(context, () => transport.handleRequest(req, handleOptions));
-      } finally {
-        void transport.close().catch(() => {});
-        void releaseServer(server);
-      }
-    }
-
-    const sessionId = req.headers.get("mcp-session-id");
-    const principal = principalOf(auth);
-    if (sessionId) {
-      // Ownership was checked by assertSessionOwner before the request was accepted.
-      const session = sessions.get(sessionId);
-      if (!session) {
-        return Response.json({ jsonrpc: "2.0", error: { code: -32001, message: "Session not found" }, id: null }, { status: 404 });
-      }
-      return runWithContext(context, () => session.transport.handleRequest(req, handleOptions));
-    }
-
-    // No session: only an initialize request may open one. Parse the body once and hand it on.
-    let body: unknown;
-    if (req.method === "POST") {
-      try {
-        body = await req.json();
-      } catch {
-        return Response.json({ jsonrpc: "2.0", error: { code: -32700, message: "Parse error" }, id: null }, { status: 400 });
-      }
-    }
-    const isInit = Array.isArray(body) ? body.some((m) => isInitializeRequest(m)) : isInitializeRequest(body);
-    if (!isInit) {
-      return Response.json(
-        { jsonrpc: "2.0", error: { code: -32000, message: "Bad Request: Mcp-Session-Id header is required" }, id: null },
-        { status: 400 },
-      );
-    }
-    const server = await acquireServer();
-    if (!server) {
-      return Response.json(
-        { jsonrpc: "2.0", error: { code: -32000, message: "This server serves one session at a time" }, id: null },
-        { status: 409 },
-      );
-    }
-    const transport = new WebStandardStreamableHTTPServerTransport({
-      sessionIdGenerator: () => randomUUID(),
-      onsessioninitialized: (id) => {
-        sessions.set(id, { transport, server, principal });
-      },
-      onsessionclosed: (id) => {
-        sessions.delete(id);
-      },
-    });
-    transport.onclose = () => {
-      if (transport.sessionId) sessions.delete(transport.sessionId);
-    };
-    await server.connect(transport);
-    const res = await runWithContext(context, () => transport.handleRequest(req, { ...handleOptions, parsedBody: body }));
-    if (!transport.sessionId) {
-      void transport.close().catch(() => {});
-      void releaseServer(server);
-    }
-    return res;
-  };
-
-  /** Session ids are not credentials: a session may only be used by the principal that opened it. */
-  const assertSessionOwner = (req: Request, auth: AuthContext | null): void => {
-    const sessionId = req.headers.get("mcp-session-id");
-    const session = sessionId ? sessions.peek(sessionId) : undefined;
-    if (session && session.principal !== principalOf(auth)) throw new SessionMismatch();
-  };
-
-  const handler = async (req: Request): Promise<Response> => {
+  const handler = async (req: Request, extras?: HandlerExtras): Promise<Response> => {
     const path = new URL(req.url).pathname;
     if (wellKnown.has(path)) return serveMetadata(req);
     if (path !== endpointPath) return new Response("Not Found", { status: 404, headers: { "Content-Type": "text/plain" } });
@@ -311,26 +237,37 @@ function createHandler(
       return new Response(null, { status: 204, headers: cors });
     }
 
+    let auth: AuthContext | null = null;
+    const principal = (): string => principalOf(auth);
     try {
-      let auth: AuthContext | null = null;
       if (config.enabled) {
         auth = await authenticate(req, { config, provider: options.provider as AuthorizationProvider, resource, dpop, onAuthEvent: emit });
-        if (mode === "stateful") assertSessionOwner(req, auth);
+        backend.checkSession?.(req, principal());
         if (auth) emitSafely(emit, { type: "accepted", subject: auth.subject, client_id: auth.client_id, scopes: auth.scopes, jkt: auth.jkt });
       }
-      return withHeaders(await handleMcp(req, auth), cors);
     } catch (e) {
       if (e instanceof AuthError) return refuse(e, req);
       throw e;
     }
+    // Only an authorized request gets this far: the body is read now, once, bounded.
+    const read = await readJsonBody(req, extras, maxBody);
+    if ("response" in read) return withHeaders(read.response, cors);
+    const res = await backend.handle({
+      req,
+      auth,
+      authInfo: auth ? toAuthInfo(auth, resource) : undefined,
+      principal: principal(),
+      parsedBody: read.body,
+      context: { auth, authorization_enabled: config.enabled },
+    });
+    return withHeaders(res, cors);
   };
 
   return Object.assign(handler, {
+    [kReadsBodyLazily]: true,
     resource,
     metadata,
     handles: (path: string) => path === endpointPath || wellKnown.has(path),
-    async close() {
-      sessions.clear();
-    },
+    close: () => backend.close(),
   });
 }

@@ -5,7 +5,9 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { Readable } from "node:stream";
-import type { FetchHandler, ProtectedHandler } from "../protect.js";
+import { readNodeBodyBounded } from "../lib/body.js";
+import { kReadsBodyLazily } from "../serving/backend.js";
+import type { FetchHandler, HandlerExtras, ProtectedHandler } from "../protect.js";
 
 /** Options of {@link toNodeHandler}. */
 export interface NodeHandlerOptions {
@@ -40,6 +42,13 @@ export type NodeRequest = IncomingMessage & {
  * response stream being cancelled instead).
  */
 export function toWebRequest(req: NodeRequest, origin = "http://localhost", signal = true): Request {
+  return buildRequest(req, origin, signal, true);
+}
+
+/** Whether a framework already consumed and parsed the body. */
+const hasParsedBody = (req: NodeRequest): boolean => req.body !== undefined && req.readableEnded;
+
+function buildRequest(req: NodeRequest, origin: string, signal: boolean, withBody: boolean): Request {
   const headers = new Headers();
   for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
     headers.append(req.rawHeaders[i] as string, req.rawHeaders[i + 1] as string);
@@ -54,8 +63,8 @@ export function toWebRequest(req: NodeRequest, origin = "http://localhost", sign
     });
     init.signal = controller.signal;
   }
-  if (method !== "GET" && method !== "HEAD") {
-    if (req.body !== undefined && req.readableEnded) {
+  if (withBody && method !== "GET" && method !== "HEAD") {
+    if (hasParsedBody(req)) {
       // Express (or another framework) already parsed the body: hand the parsed value on as JSON.
       init.body = typeof req.body === "string" ? req.body : req.body instanceof Uint8Array ? new Uint8Array(req.body) : JSON.stringify(req.body);
     } else {
@@ -132,6 +141,11 @@ const isJson = (contentType: string): boolean => {
  *
  * An unexpected error becomes a bare 500: no message, no stack trace is sent.
  *
+ * For a handler from `protect()` the body never goes through Web streams: the handler is given a
+ * reader over the Node request (bounded by its `max_body_bytes`, called only once the request is
+ * authorized) or, under Express with a body parser, the parsed body. Other handlers get a `Request`
+ * with a streamed body.
+ *
  * @example
  * ```ts
  * http.createServer(toNodeHandler(handler)).listen(8000);
@@ -148,7 +162,15 @@ export function toNodeHandler(handler: FetchHandler, options: NodeHandlerOptions
     void (async () => {
       let response: Response;
       try {
-        response = await handler(toWebRequest(req, origin, signal));
+        if ((handler as { [kReadsBodyLazily]?: boolean })[kReadsBodyLazily]) {
+          const nodeReq = req as NodeRequest;
+          const extras: HandlerExtras = hasParsedBody(nodeReq)
+            ? { parsedBody: nodeReq.body }
+            : { readBody: (limit) => readNodeBodyBounded(req, limit) };
+          response = await handler(buildRequest(nodeReq, origin, signal, false), extras);
+        } else {
+          response = await handler(toWebRequest(req, origin, signal));
+        }
       } catch (err) {
         if (next) return next(err);
         response = new Response(null, { status: 500 });

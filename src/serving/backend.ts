@@ -1,0 +1,103 @@
+/**
+ * The seam between the authorization gate (`protect()`) and whatever serves MCP behind it, plus the
+ * one place request bodies are read: bounded, once, and only for authorized requests.
+ *
+ * @module
+ */
+import type { AuthInfo } from "@modelcontextprotocol/sdk/server/auth/types.js";
+import type { AuthContext, RequestContext } from "../context.js";
+import { BodyTooLarge, declaredTooLarge, readStreamBounded } from "../lib/body.js";
+
+/** Default largest request body, in bytes: 4 MiB, the SDK transports' own limit. */
+export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
+
+/** One authorized request on its way to the MCP server. */
+export interface McpExchange {
+  /** The request. Its body is not to be read again when `parsedBody` is set. */
+  req: Request;
+  /** The principal, or `null` (authorization disabled, or `fail_open`). */
+  auth: AuthContext | null;
+  /** The same principal as the SDK's `AuthInfo`. */
+  authInfo: AuthInfo | undefined;
+  /** Stable key of the principal, for binding sessions. */
+  principal: string;
+  /** The JSON body, parsed once (POST with a JSON content type); `undefined` otherwise. */
+  parsedBody: unknown;
+  /** What `getContext()` returns inside tools. */
+  context: RequestContext;
+}
+
+/** Serves authorized MCP requests. */
+export interface McpBackend {
+  /** Answer one authorized request. */
+  handle(exchange: McpExchange): Promise<Response>;
+  /** Throw {@link SessionMismatch} when the request names a session another principal opened. */
+  checkSession?(req: Request, principal: string): void;
+  /** Close every open session and per-request server. */
+  close(): Promise<void>;
+}
+
+/**
+ * What an adapter may hand a handler besides the `Request`. Adapters use it to avoid Web streams:
+ * the Node adapter passes `readBody`, which reads the socket directly; Express passes the body its
+ * JSON parser already produced. The handler reads the body only after the request is authorized.
+ */
+export interface HandlerExtras {
+  /** Read the whole request body, throwing {@link BodyTooLarge} past `limit` bytes (used instead of `request.body`). */
+  readBody?: (limit: number) => Promise<Uint8Array>;
+  /** A body a framework already parsed (e.g. `express.json()`). */
+  parsedBody?: unknown;
+  /** Size in bytes of the body behind `parsedBody`, when known. */
+  parsedBodyBytes?: number;
+}
+
+/**
+ * Marks a handler that takes {@link HandlerExtras} and reads its body itself (a `protect()` handler),
+ * so adapters may hand it a body reader instead of a streamed `Request` body.
+ */
+export const kReadsBodyLazily: unique symbol = Symbol.for("protected-mcp.reads-body-lazily");
+
+/** A JSON-RPC error response with no id. */
+export function jsonRpcError(status: number, code: number, message: string, headers?: HeadersInit): Response {
+  const res = Response.json({ jsonrpc: "2.0", error: { code, message }, id: null }, { status });
+  if (headers) new Headers(headers).forEach((v, k) => res.headers.set(k, v));
+  return res;
+}
+
+/** `application/json`, with or without parameters: the only body type Streamable HTTP accepts. */
+export function isJsonContentType(value: string | null): boolean {
+  if (!value) return false;
+  return (value.split(";", 1)[0] ?? "").trim().toLowerCase() === "application/json";
+}
+
+/** Answer for a body over the limit: 413, a JSON-RPC error, and the connection is not kept. */
+export function bodyTooLargeResponse(limit: number): Response {
+  return jsonRpcError(413, -32000, `Request body too large: the limit is ${limit} bytes`, { Connection: "close" });
+}
+
+/**
+ * Read and parse a POST's JSON body once, bounded by `limit`. Resolves to the parsed value (or
+ * `undefined` when there is nothing to parse: not a POST, not JSON — the transport then answers), or
+ * to a ready error `Response` (413 over the limit, 400 for invalid JSON).
+ */
+export async function readJsonBody(req: Request, extras: HandlerExtras | undefined, limit: number): Promise<{ body: unknown } | { response: Response }> {
+  if (req.method !== "POST" || !isJsonContentType(req.headers.get("content-type"))) return { body: undefined };
+  if (extras?.parsedBody !== undefined) {
+    const size = extras.parsedBodyBytes ?? Number(req.headers.get("content-length") ?? NaN);
+    const bytes = Number.isFinite(size) ? size : Buffer.byteLength(JSON.stringify(extras.parsedBody) ?? "");
+    return bytes > limit ? { response: bodyTooLargeResponse(limit) } : { body: extras.parsedBody };
+  }
+  if (declaredTooLarge(req.headers.get("content-length"), limit)) return { response: bodyTooLargeResponse(limit) };
+  let bytes: Uint8Array;
+  try {
+    bytes = extras?.readBody ? await extras.readBody(limit) : await readStreamBounded(req.body, limit);
+  } catch (e) {
+    if (e instanceof BodyTooLarge) return { response: bodyTooLargeResponse(limit) };
+    return { response: jsonRpcError(400, -32700, "Parse error: the request body could not be read") };
+  }
+  try {
+    return { body: JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8")) };
+  } catch {
+    return { response: jsonRpcError(400, -32700, "Parse error: Invalid JSON") };
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * Serving an SDK v1 `McpServer` (`@modelcontextprotocol/sdk`, protocol revisions up to 2025-11-25)
+ * over the SDK's Web-standard Streamable HTTP transport, stateful or stateless, once the request has
+ * been authorized.
+ *
+ * @module
+ */
+import { randomUUID } from "node:crypto";
+import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
+import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
+import { runWithContext } from "../context.js";
+import { SessionMismatch } from "../errors.js";
+import { SessionRegistry, type SessionLimits } from "../sessions.js";
+import { jsonRpcError, type McpBackend, type McpExchange } from "./backend.js";
+
+/** Something that yields an SDK server: an instance, or a factory called once per session (stateful) or per request (stateless). */
+export type McpServerSource = McpServer | (() => McpServer | Promise<McpServer>);
+
+interface Session {
+  transport: WebStandardStreamableHTTPServerTransport;
+  server: McpServer;
+}
+
+/**
+ * The v1 backend: `stateless` makes a fresh server and transport per request; `stateful` keeps
+ * `Mcp-Session-Id` sessions in a {@link SessionRegistry}, each bound to the principal that opened it.
+ */
+export function createV1Backend(source: McpServerSource, mode: "stateful" | "stateless", limits: SessionLimits): McpBackend {
+  let instanceInUse = false;
+  const acquireServer = async (): Promise<McpServer | undefined> => {
+    if (!(source instanceof McpServer)) return source();
+    if (instanceInUse) return undefined;
+    instanceInUse = true;
+    return source;
+  };
+  const releaseServer = (server: McpServer): void => {
+    if (server === source) instanceInUse = false;
+    else void server.close().catch(() => {});
+  };
+
+  if (mode === "stateless") {
+    return {
+      async handle({ req, authInfo, parsedBody, context }: McpExchange): Promise<Response> {
+        const server = (await acquireServer()) as McpServer;
+        const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+        await server.connect(transport);
+        try {
+          return await runWithContext(context, () => transport.handleRequest(req, { authInfo, parsedBody }));
+        } finally {
+          void transport.close().catch(() => {});
+          releaseServer(server);
+        }
+      },
+      async close() {},
+    };
+  }
+
+  const sessions = new SessionRegistry<Session>(limits, (session) => {
+    void session.transport.close().catch(() => {});
+    releaseServer(session.server);
+  });
+
+  return {
+    checkSession(req: Request, principal: string): void {
+      // Session ids are not credentials: a session may only be used by the principal that opened it.
+      const id = req.headers.get("mcp-session-id");
+      const entry = id ? sessions.peek(id) : undefined;
+      if (entry && entry.principal !== principal) throw new SessionMismatch();
+    },
+
+    async handle({ req, authInfo, parsedBody, context, principal }: McpExchange): Promise<Response> {
+      const sessionId = req.headers.get("mcp-session-id");
+      if (sessionId) {
+        const entry = sessions.get(sessionId);
+        if (!entry) return jsonRpcError(404, -32001, "Session not found");
+        return runWithContext(context, () => entry.session.transport.handleRequest(req, { authInfo, parsedBody }));
+      }
+
+      // No session: only an initialize request may open one.
+      const isInit = Array.isArray(parsedBody) ? parsedBody.some((m) => isInitializeRequest(m)) : isInitializeRequest(parsedBody);
+      if (!isInit) return jsonRpcError(400, -32000, "Bad Request: Mcp-Session-Id header is required");
+      const server = await acquireServer();
+      if (!server) return jsonRpcError(409, -32000, "This server serves one session at a time");
+      const transport: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport({
+        sessionIdGenerator: () => randomUUID(),
+        onsessioninitialized: (id: string): void => sessions.add(id, principal, { transport, server }),
+        onsessionclosed: (id: string): void => sessions.delete(id),
+      });
+      transport.onclose = () => {
+        if (transport.sessionId) sessions.delete(transport.sessionId);
+      };
+      await server.connect(transport);
+      const res = await runWithContext(context, () => transport.handleRequest(req, { authInfo, parsedBody }));
+      if (!transport.sessionId) {
+        void transport.close().catch(() => {});
+        releaseServer(server);
+      }
+      return res;
+    },
+
+    async close() {
+      sessions.clear();
+    },
+  };
+}
