@@ -62,7 +62,9 @@ export class SessionRegistry<S> {
       ttl: limits.idle_timeout_ms ?? 1_800_000,
       updateAgeOnGet: true,
       ttlAutopurge: true,
-      dispose: (entry, id, reason) => {
+      // disposeAfter, not dispose: the callbacks touch the other cache, which must not happen while
+      // either cache is in the middle of an eviction.
+      disposeAfter: (entry, id, reason) => {
         if (reason === "set") return;
         const own = this.#byPrincipal.get(entry.principal);
         if (own) {
@@ -106,7 +108,7 @@ export class SessionRegistry<S> {
       own = new LRUCache<string, true>({
         max: principal === ANONYMOUS_PRINCIPAL ? this.#anonymous : this.#perPrincipal,
         // The principal's own LRU session is the one to go: close it through the global registry.
-        dispose: (_v, evicted, reason) => {
+        disposeAfter: (_v, evicted, reason) => {
           if (reason === "evict") this.#all.delete(evicted);
         },
       });
