@@ -76,7 +76,7 @@ export const ERA_PROBES: readonly EraProbe[] = [
     headers: {},
     corsHeaders: ["authorization", "content-type", "mcp-protocol-version"],
     params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "protected-mcp-audit", version: "1" } },
-    spec: "MCP 2025-11-25 authorization §2.3.1; RFC 9728 §5.1; RFC 6750 §3",
+    spec: "MCP authz §2.3.1; RFC 9728 §5.1",
   },
   {
     era: "2026-07-28",
@@ -85,7 +85,7 @@ export const ERA_PROBES: readonly EraProbe[] = [
     headers: { "mcp-protocol-version": "2026-07-28", "mcp-method": "server/discover" },
     corsHeaders: ["authorization", "content-type", "mcp-protocol-version", "mcp-method", "mcp-name"],
     params: { _meta: META_2026 },
-    spec: "MCP 2026-07-28 server/discover; RFC 9728 §5.1",
+    spec: "MCP 2026-07-28 server/discover",
   },
   {
     era: "2026-07-28",
@@ -94,7 +94,7 @@ export const ERA_PROBES: readonly EraProbe[] = [
     headers: { "mcp-protocol-version": "2026-07-28", "mcp-method": "tools/call", "mcp-name": "protected_mcp_audit_probe" },
     corsHeaders: ["authorization", "content-type", "mcp-protocol-version", "mcp-method", "mcp-name"],
     params: { name: "protected_mcp_audit_probe", arguments: {}, _meta: META_2026 },
-    spec: "MCP 2026-07-28 transports (Mcp-Method/Mcp-Name); RFC 6750 §3",
+    spec: "MCP 2026-07-28 Mcp-Method/Name",
   },
 ];
 
@@ -111,10 +111,16 @@ export function oneLine(s: string, max = 160): string {
   return t.length > max ? `${t.slice(0, max - 1)}…` : t;
 }
 
-const challengeLine = (res: ProbeResponse): string => {
-  const h = res.headers.get("www-authenticate");
-  return `${res.status}${h ? ` WWW-Authenticate: ${h}` : " (no WWW-Authenticate)"}`;
+const SHOWN_PARAMS = ["error", "resource_metadata", "scope", "algs"];
+
+/** Status and the challenges in short: `401 Bearer error="invalid_token"; DPoP algs="ES256"`. */
+const challengeLine = (res: ProbeResponse, params = SHOWN_PARAMS): string => {
+  const all = parseWwwAuthenticate(res.headers.get("www-authenticate"));
+  if (!all.length) return `${res.status}, no WWW-Authenticate`;
+  const name = (s: string) => (s === "dpop" ? "DPoP" : s.charAt(0).toUpperCase() + s.slice(1));
+  return `${res.status} ${all.map((c) => [name(c.scheme), ...params.filter((k) => c.params[k] !== undefined).map((k) => `${k}="${c.params[k]}"`)].join(" ")).join("; ")}`;
 };
+const refusalLine = (res: ProbeResponse) => challengeLine(res, ["error"]);
 
 /** The challenge a client would act on: Bearer, else DPoP (when only DPoP-bound tokens are accepted). */
 export function mainChallenge(res: ProbeResponse): ParsedChallenge | undefined {
@@ -130,7 +136,7 @@ export const answered = (res: ProbeResponse): boolean => {
 
 /** Judge a refusal: 401 or 400 with a challenge, nothing served. */
 function judgeRefusal(res: ProbeResponse, what: string): Outcome {
-  const line = challengeLine(res);
+  const line = refusalLine(res);
   if (answered(res) || (res.status >= 200 && res.status < 300)) return fail(`${what} was accepted: ${res.status}, the request was served`);
   const ch = parseWwwAuthenticate(res.headers.get("www-authenticate"));
   if (res.status === 401 && ch.length) return pass(line);
@@ -172,7 +178,7 @@ const challengeChecks: CheckDefinition[] = ERA_PROBES.map((p, index) => ({
       const ref = await ctx.unauthenticated(REFERENCE);
       if (res.status !== 401 || !ch) return fail(`${challengeLine(res)} (initialize got ${ref.status})`);
       const same = (res.headers.get("www-authenticate") ?? "") === (ref.headers.get("www-authenticate") ?? "");
-      if (same) return pass(`${challengeLine(res)}`);
+      if (same) return pass(`${challengeLine(res, ["resource_metadata"])}, identical to initialize's`);
       const refCh = mainChallenge(ref);
       if (refCh?.params.resource_metadata === ch.params.resource_metadata) return pass(`401, same resource_metadata; ${oneLine(res.headers.get("www-authenticate") ?? "", 100)}`);
       return warn(`${challengeLine(res)}: differs from initialize's challenge`);
@@ -196,7 +202,7 @@ const metadataChecks: CheckDefinition[] = [
   {
     id: "prm.advertised",
     title: "RFC 9728 document at the advertised resource_metadata",
-    spec: "RFC 9728 §3, §5.1; MCP 2025-11-25 authorization §2.3.1",
+    spec: "RFC 9728 §3, §5.1",
     async run(ctx) {
       const rm = mainChallenge(await ctx.unauthenticated(REFERENCE))?.params.resource_metadata;
       if (!rm) return skip("the challenge names no resource_metadata");
@@ -212,7 +218,7 @@ const metadataChecks: CheckDefinition[] = [
   {
     id: "prm.path-inserted",
     title: "RFC 9728 document at the path-inserted well-known URL",
-    spec: "RFC 9728 §3.1; MCP 2025-11-25 authorization §2.3.2",
+    spec: "RFC 9728 §3.1; MCP authz §2.3.2",
     async run(ctx) {
       const path = ctx.target.pathname.replace(/\/$/, "");
       const url = new URL(`${WELL_KNOWN}${path}`, ctx.target.origin);
@@ -225,7 +231,7 @@ const metadataChecks: CheckDefinition[] = [
   {
     id: "prm.root",
     title: "RFC 9728 document at the root well-known URL",
-    spec: "MCP 2025-11-25 authorization §2.3.2 (fallback); RFC 9728 §3",
+    spec: "MCP authz §2.3.2 (fallback)",
     async run(ctx) {
       const url = new URL(WELL_KNOWN, ctx.target.origin);
       const res = await ctx.get(url);
@@ -244,7 +250,7 @@ const metadataChecks: CheckDefinition[] = [
   {
     id: "resource.indicator",
     title: "resource usable as an RFC 8707 resource indicator",
-    spec: "RFC 8707 §2; MCP 2025-11-25 authorization §2.5.1",
+    spec: "RFC 8707 §2",
     async run(ctx) {
       const doc = await ctx.metadata();
       if (!doc) return skip("no protected resource metadata found");
@@ -265,7 +271,7 @@ const metadataChecks: CheckDefinition[] = [
   {
     id: "scope.advice",
     title: "scopes to request: challenge scope or scopes_supported",
-    spec: "MCP 2025-11-25 authorization §2.4 (scope selection); RFC 6750 §3",
+    spec: "MCP authz §2.4; RFC 6750 §3",
     async run(ctx) {
       const ch = mainChallenge(await ctx.unauthenticated(REFERENCE));
       if (ch?.params.scope) return pass(`challenge scope="${ch.params.scope}"`);
@@ -278,7 +284,7 @@ const metadataChecks: CheckDefinition[] = [
   {
     id: "dpop.advertised",
     title: "DPoP advertised consistently (metadata vs challenge)",
-    spec: "RFC 9449 §5.1, §7.1; RFC 9728 §2",
+    spec: "RFC 9449 §5.1, §7.1",
     async run(ctx) {
       const res = await ctx.unauthenticated(REFERENCE);
       const dpop = findChallenge(parseWwwAuthenticate(res.headers.get("www-authenticate")), "dpop");
@@ -307,7 +313,7 @@ const corsChecks: CheckDefinition[] = [
     (p, index): CheckDefinition => ({
       id: index === 0 ? "cors.preflight" : `cors.preflight.${p.era}`,
       title: index === 0 ? "CORS preflight on the endpoint" : `${p.era}: CORS preflight with ${p.corsHeaders.filter((h) => !REFERENCE.corsHeaders.includes(h)).join(", ")}`,
-      spec: "Fetch §CORS protocol; MCP transports (browser clients)",
+      spec: "Fetch: CORS protocol",
       ...(index === 0 ? {} : { era: p.era }),
       async run(ctx) {
         const res = await ctx.prober.send({
@@ -330,7 +336,7 @@ const corsChecks: CheckDefinition[] = [
   {
     id: "cors.expose",
     title: "401 readable by browser clients (WWW-Authenticate exposed)",
-    spec: "Fetch §CORS-exposed headers; MCP 2025-11-25 authorization §2.3.1",
+    spec: "Fetch: CORS expose",
     async run(ctx) {
       const res = await ctx.prober.send({
         method: "POST",
@@ -350,7 +356,7 @@ const corsChecks: CheckDefinition[] = [
   {
     id: "cors.metadata",
     title: "metadata document readable cross-origin",
-    spec: "RFC 9728 §3; Fetch §CORS protocol",
+    spec: "RFC 9728 §3; Fetch: CORS",
     async run(ctx) {
       const found = await ctx.metadataResponse();
       if (!found) return skip("no protected resource metadata found");
@@ -385,13 +391,13 @@ const asChecks: CheckDefinition[] = [
   {
     id: "as.metadata",
     title: "authorization server metadata reachable (RFC 8414 / OIDC)",
-    spec: "RFC 8414 §3; OpenID Discovery §4; MCP 2025-11-25 authorization §2.3.3",
+    spec: "RFC 8414 §3; OIDC Discovery §4",
     run: (ctx) => perAuthorizationServer(ctx, (issuer, meta) => pass(`${issuer}: ${String(meta.__found_at)}`)),
   },
   {
     id: "as.pkce-s256",
     title: "S256 in code_challenge_methods_supported",
-    spec: "MCP 2025-11-25 authorization §2.6 (PKCE); RFC 7636 §4.2",
+    spec: "MCP authz §2.6; RFC 7636",
     run: (ctx) =>
       perAuthorizationServer(ctx, (issuer, meta) => {
         const m = meta.code_challenge_methods_supported;
@@ -402,7 +408,7 @@ const asChecks: CheckDefinition[] = [
   {
     id: "as.registration",
     title: "a way to register: CIMD or dynamic registration",
-    spec: "MCP 2025-11-25 authorization §2.4 (client registration); RFC 7591",
+    spec: "MCP authz §2.4; RFC 7591",
     run: (ctx) =>
       perAuthorizationServer(ctx, (issuer, meta) => {
         if (meta.client_id_metadata_document_supported === true) return pass(`${issuer}: client_id_metadata_document_supported`);
@@ -457,7 +463,7 @@ const refusalChecks: CheckDefinition[] = [
     const b = ctx.made(garbageToken());
     return { url: withQuery(ctx.endpoint, b), headers: { authorization: `Bearer ${a}` }, what: "a header and a query token together" };
   }),
-  refusal("refuse.query-token", "a token in the query string is refused", "RFC 6750 §2.3; MCP 2025-11-25 authorization §2.5.2", async (ctx) => {
+  refusal("refuse.query-token", "a token in the query string is refused", "RFC 6750 §2.3", async (ctx) => {
     const t = ctx.made(garbageToken());
     return { url: withQuery(ctx.endpoint, t), headers: {}, what: "a query-string token" };
   }),
@@ -467,7 +473,7 @@ const tokenChecks: CheckDefinition[] = [
   {
     id: "token.tools-list",
     title: "the token works: initialize + tools/list",
-    spec: "MCP 2025-11-25 authorization §2.5.2; RFC 6750 §2.1",
+    spec: "MCP authz §2.5.2",
     needs: "token",
     async run(ctx) {
       const s = await ctx.session("token");
@@ -482,7 +488,7 @@ const tokenChecks: CheckDefinition[] = [
   {
     id: "token.audience",
     title: "the token is for this resource (aud)",
-    spec: "RFC 8707 §2; RFC 9068 §4; MCP 2025-11-25 authorization §2.5.1",
+    spec: "RFC 8707 §2; RFC 9068 §4",
     needs: "token",
     async run(ctx) {
       const claims = peekClaims(ctx.options.token as string);
@@ -543,7 +549,7 @@ const tokenChecks: CheckDefinition[] = [
   {
     id: "session.binding",
     title: "a session id is bound to the principal that opened it",
-    spec: "MCP security best practices (session hijacking); MCP 2025-11-25 transports §session management",
+    spec: "MCP security: session hijacking",
     needs: "token2",
     async run(ctx) {
       const s1 = await ctx.session("token");
@@ -571,7 +577,7 @@ const finalChecks: CheckDefinition[] = [
   {
     id: "tokens.not-echoed",
     title: "no token echoed in any response",
-    spec: "RFC 6750 §5.3; MCP security best practices (token passthrough)",
+    spec: "RFC 6750 §5.3",
     async run(ctx) {
       const sent = ctx.prober.sentCredentials.filter((t) => t.length >= 16);
       const leaks = ctx.prober.responses.filter((r) => {
