@@ -78,6 +78,20 @@ export interface TestDpopProofOptions {
   iat?: number;
 }
 
+/** A JSON Web Key Set. */
+export interface TestJwks {
+  /** The public keys (one). */
+  keys: JWK[];
+}
+
+/** A DPoP key together with something that signs proofs with it. */
+export interface ConnectClientDpop {
+  /** The key the token is bound to. */
+  key: TestDpopKey;
+  /** Signs the proofs (the test issuer). */
+  issuer: Pick<TestIssuer, "dpopProof">;
+}
+
 /** A token issuer living in memory. */
 export interface TestIssuer {
   /** Issuer identifier. */
@@ -85,7 +99,7 @@ export interface TestIssuer {
   /** The key set URI the validator is configured with (served from memory, never fetched). */
   readonly jwks_uri: string;
   /** The public key set. */
-  readonly jwks: { keys: JWK[] };
+  readonly jwks: TestJwks;
   /** Mint an access token. */
   token(o?: TestTokenOptions): Promise<string>;
   /** A {@link JWTValidator} trusting this issuer, with `overrides` applied (e.g. `audience`). */
@@ -175,7 +189,7 @@ export interface ConnectClientOptions {
   /** Access token; sent as `Authorization: Bearer`, or `DPoP` with a fresh proof when `dpop` is set. */
   token?: string;
   /** With a DPoP-bound token: the key and the issuer that signs proofs. */
-  dpop?: { key: TestDpopKey; issuer: Pick<TestIssuer, "dpopProof"> };
+  dpop?: ConnectClientDpop;
   /** Client name. Default `"protected-mcp-test"`. */
   name?: string;
 }
