@@ -1,0 +1,131 @@
+#!/usr/bin/env node
+/**
+ * `protected-mcp audit <url>`: check an MCP server's authorization from outside.
+ *
+ * Exit codes: 0 no FAIL, 1 at least one FAIL, 2 the audit could not run.
+ *
+ * @module
+ */
+import { execFile } from "node:child_process";
+import { readFile } from "node:fs/promises";
+import { parseArgs } from "node:util";
+import { AuditRunError } from "./http.js";
+import { formatJson, formatTable } from "./report.js";
+import { runAudit } from "./run.js";
+import { loadDpopKey, type DpopKey } from "./tokens.js";
+
+const USAGE = `Usage: protected-mcp audit <url> [options]
+
+Checks an MCP server's OAuth authorization from outside: the 401 challenge, RFC 9728 metadata,
+CORS, the authorization server's metadata, refusal of forged tokens, and (with a token) that the
+token works and its tampered or re-schemed forms do not.
+
+Options:
+  --token <token>             an access token for <url> (sent to <url> only, never printed)
+  --token-command <cmd>       run <cmd> with /bin/sh and use its output as the token
+  --token2 <token>            a second principal's token (session binding check)
+  --token2-command <cmd>      like --token-command, for --token2
+  --dpop-key <file>           private JWK the tokens are DPoP-bound to
+  --json                      machine-readable output
+  --allow-http                allow plain http beyond localhost / 127.0.0.1
+  --timeout <ms>              per-request timeout (default 10000)
+  --max-requests <n>          request budget (default 60)
+  -h, --help                  this text
+
+Exit status: 0 no FAIL, 1 at least one FAIL, 2 could not run.
+`;
+
+function runTokenCommand(command: string, flag: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile("/bin/sh", ["-c", command], { timeout: 30_000, maxBuffer: 1024 * 1024 }, (err, stdout) => {
+      if (err) return reject(new AuditRunError("ERR_AUDIT_TOKEN", `${flag} failed (${err.code ?? err.signal ?? "error"})`));
+      resolve(stdout.trim());
+    });
+  });
+}
+
+function checkToken(token: string | undefined, flag: string): string | undefined {
+  if (token === undefined) return undefined;
+  if (!/^[A-Za-z0-9\-._~+/]+=*$/.test(token)) throw new AuditRunError("ERR_AUDIT_TOKEN", `${flag}: not a token (empty, or contains spaces or other characters)`);
+  return token;
+}
+
+function positiveInt(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new AuditRunError("ERR_AUDIT_USAGE", `${flag} must be a positive integer`);
+  return n;
+}
+
+async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        token: { type: "string" },
+        "token-command": { type: "string" },
+        token2: { type: "string" },
+        "token2-command": { type: "string" },
+        "dpop-key": { type: "string" },
+        json: { type: "boolean", default: false },
+        "allow-http": { type: "boolean", default: false },
+        timeout: { type: "string" },
+        "max-requests": { type: "string" },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    });
+  } catch (e) {
+    // parseArgs messages name the option, never a value
+    throw new AuditRunError("ERR_AUDIT_USAGE", e instanceof Error ? e.message : "bad arguments");
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (positionals[0] !== "audit" || positionals.length !== 2) throw new AuditRunError("ERR_AUDIT_USAGE", "expected: protected-mcp audit <url>");
+  if (values.token && values["token-command"]) throw new AuditRunError("ERR_AUDIT_USAGE", "use --token or --token-command, not both");
+  if (values.token2 && values["token2-command"]) throw new AuditRunError("ERR_AUDIT_USAGE", "use --token2 or --token2-command, not both");
+
+  const token = checkToken(values["token-command"] ? await runTokenCommand(values["token-command"], "--token-command") : values.token, "--token");
+  const token2 = checkToken(values["token2-command"] ? await runTokenCommand(values["token2-command"], "--token2-command") : values.token2, "--token2");
+  if (token2 && !token) throw new AuditRunError("ERR_AUDIT_USAGE", "--token2 needs --token");
+  let dpopKey: DpopKey | undefined;
+  if (values["dpop-key"]) {
+    if (!token) throw new AuditRunError("ERR_AUDIT_USAGE", "--dpop-key needs --token");
+    try {
+      dpopKey = await loadDpopKey(JSON.parse(await readFile(values["dpop-key"], "utf8")));
+    } catch (e) {
+      throw new AuditRunError("ERR_AUDIT_USAGE", `--dpop-key: ${e instanceof SyntaxError ? "not JSON" : e instanceof Error && "code" in e && e.code === "ENOENT" ? "no such file" : e instanceof Error ? e.message : "unreadable"}`);
+    }
+  }
+
+  const report = await runAudit({
+    url: positionals[1] as string,
+    token,
+    token2,
+    dpopKey,
+    allowHttp: values["allow-http"],
+    timeoutMs: positiveInt(values.timeout, "--timeout"),
+    maxRequests: positiveInt(values["max-requests"], "--max-requests"),
+  });
+  const colour = process.stdout.isTTY === true && !process.env.NO_COLOR;
+  process.stdout.write(values.json ? formatJson(report) : formatTable(report, { colour }));
+  return report.exit_code;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    if (e instanceof AuditRunError) {
+      process.stderr.write(`protected-mcp audit: ${e.message}\n${e.code === "ERR_AUDIT_USAGE" ? `\n${USAGE}` : ""}`);
+    } else {
+      process.stderr.write(`protected-mcp audit: internal error: ${e instanceof Error ? e.name : "unknown"}\n`);
+    }
+    process.exitCode = 2;
+  },
+);

@@ -1,0 +1,99 @@
+/**
+ * `runAudit()`: run every applicable check against one MCP endpoint and collect the findings.
+ *
+ * @module
+ */
+import { CHECKS, type CheckDefinition, type Needs, type Status } from "./checks.js";
+import { AuditContext, type AuditOptions } from "./context.js";
+import { AuditRunError, ProbeError, Prober, urlAllowed } from "./http.js";
+
+/** One check's result. */
+export interface Finding {
+  id: string;
+  title: string;
+  spec: string;
+  era?: string | undefined;
+  status: Status;
+  /** One line; credentials redacted. */
+  evidence: string;
+}
+
+/** The outcome of an audit. */
+export interface AuditReport {
+  /** The endpoint audited. */
+  target: string;
+  findings: Finding[];
+  /** Checks that were not run for lack of an input, with what they need. */
+  not_run: { id: string; needs: Needs }[];
+  /** Requests sent. */
+  requests: number;
+  /** Counts per status. */
+  summary: Record<Status, number>;
+  /** 0: no FAIL; 1: at least one FAIL. */
+  exit_code: 0 | 1;
+}
+
+const has = (o: AuditOptions, needs: Needs | undefined): boolean =>
+  needs === undefined || (needs === "token" && !!o.token) || (needs === "dpop" && !!o.token && !!o.dpopKey) || (needs === "token2" && !!o.token && !!o.token2);
+
+/**
+ * Audit an MCP endpoint's authorization from outside.
+ *
+ * Throws {@link AuditRunError} when the audit cannot run (bad URL, a URL the policy refuses, the
+ * endpoint unreachable); every other problem is a finding.
+ */
+export async function runAudit(options: AuditOptions, checks: readonly CheckDefinition[] = CHECKS): Promise<AuditReport> {
+  let target: URL;
+  try {
+    target = new URL(options.url);
+  } catch {
+    throw new AuditRunError("ERR_AUDIT_URL", `not an absolute URL: ${options.url}`);
+  }
+  if (target.username || target.password) throw new AuditRunError("ERR_AUDIT_URL", "the URL must not carry credentials");
+  if (!urlAllowed(target, options.allowHttp ?? false)) {
+    throw new AuditRunError("ERR_AUDIT_URL", `${target.protocol}//${target.host}: only https, or http on loopback (use --allow-http to audit plain http elsewhere)`);
+  }
+  target.hash = "";
+  const prober = new Prober({
+    target,
+    maxRequests: options.maxRequests ?? 60,
+    timeoutMs: options.timeoutMs ?? 10_000,
+    allowHttp: options.allowHttp ?? false,
+    ...(options.fetch ? { fetch: options.fetch } : {}),
+  });
+  if (options.token) prober.addSecret(options.token);
+  if (options.token2) prober.addSecret(options.token2);
+  const ctx = new AuditContext(prober, options);
+
+  const findings: Finding[] = [];
+  const notRun: AuditReport["not_run"] = [];
+  for (const [index, check] of checks.entries()) {
+    if (!has(options, check.needs)) {
+      notRun.push({ id: check.id, needs: check.needs as Needs });
+      continue;
+    }
+    let status: Status;
+    let evidence: string;
+    try {
+      ({ status, evidence } = await check.run(ctx));
+    } catch (e) {
+      if (!(e instanceof ProbeError)) throw e;
+      if (index === 0 && (e.kind === "network" || e.kind === "timeout")) {
+        throw new AuditRunError("ERR_AUDIT_UNREACHABLE", `cannot reach ${target.href}: ${prober.redact(e.message)}`);
+      }
+      status = e.kind === "budget" || e.kind === "policy" ? "SKIP" : "FAIL";
+      evidence = e.message;
+    }
+    findings.push({
+      id: check.id,
+      title: check.title,
+      spec: check.spec,
+      ...(check.era ? { era: check.era } : {}),
+      status,
+      evidence: prober.redact(evidence.replace(/\s+/g, " ").trim()),
+    });
+  }
+  const summary: Record<Status, number> = { PASS: 0, WARN: 0, FAIL: 0, SKIP: 0 };
+  for (const f of findings) summary[f.status]++;
+  return { target: target.href, findings, not_run: notRun, requests: prober.requests, summary, exit_code: summary.FAIL ? 1 : 0 };
+}
