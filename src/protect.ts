@@ -88,7 +88,8 @@ function resolveDpop(o: ProtectOptions["dpop"]): DpopCheck | undefined {
   return createDpopCheck((o ?? {}) as DpopOptions);
 }
 
-const CORS_ALLOW_HEADERS = "Authorization, Content-Type, DPoP, Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-ID";
+// Mcp-Method / Mcp-Name: request headers of protocol revision 2026-07-28; a browser client's preflight must allow them.
+const CORS_ALLOW_HEADERS = "Authorization, Content-Type, DPoP, Mcp-Session-Id, Mcp-Protocol-Version, Mcp-Method, Mcp-Name, Last-Event-ID";
 const CORS_EXPOSE_HEADERS = "WWW-Authenticate, Mcp-Session-Id, DPoP-Nonce, Retry-After";
 
 /** Who may use a session: issuer, subject and client together. */
