@@ -117,4 +117,50 @@ describe("RedisReplayStore with a real redis-server (two instances, one fleet)",
       await s.close();
     }
   });
+
+  test("Redis slow (DEBUG SLEEP): 503 after timeout_ms, then fail fast during the back-off, then recovery", async (t) => {
+    if (!redis) return t.skip("needs redis-server on PATH (apt-get install redis-server); CI installs it and never skips");
+    const client = new Redis(redis.url, { maxRetriesPerRequest: 0 });
+    const admin = new Redis(redis.url);
+    clients.push(client, admin);
+    const s = new MCPServer("slow", {
+      session_mode: "stateless",
+      authorization: { enabled: true, authorization_servers: [issuer.issuer] },
+      dpop: { replay_store: new RedisReplayStore({ client, timeout_ms: 300, backoff: { initial_ms: 1000, jitter: 0 } }) },
+    });
+    s.setAuthorizationProvider(new JWTValidator({ jwks_uri: issuer.jwksUri, issuer: issuer.issuer }));
+    let runs = 0;
+    s.collect(tool({ name: "whoami", description: "" }, () => (runs++, "ran")));
+    const { url } = await s.serve({ port: 0 });
+    const key = await clientKey();
+    const token = await issuer.sign({ aud: url, cnf: { jkt: key.jkt } });
+    const call = async () => {
+      const t0 = performance.now();
+      const r = await fetch(url, { method: "POST", headers: { ...MCP_HEADERS, authorization: `DPoP ${token}`, dpop: await makeProof({ key, htu: url, token }) }, body: toolCall("whoami") });
+      await r.arrayBuffer();
+      return { status: r.status, retryAfter: r.headers.get("retry-after"), ms: performance.now() - t0 };
+    };
+    try {
+      assert.equal((await call()).status, 200);
+      void admin.call("DEBUG", "SLEEP", "1.5").catch(() => {});
+      await new Promise((r) => setTimeout(r, 50));
+      const slow = await call();
+      assert.equal(slow.status, 503);
+      assert.ok(slow.ms >= 250 && slow.ms < 1000, `the first request waited about timeout_ms: ${slow.ms.toFixed(0)} ms`);
+      assert.equal(slow.retryAfter, "1");
+      const fast = await Promise.all(Array.from({ length: 10 }, call));
+      assert.ok(fast.every((r) => r.status === 503 && r.retryAfter === "1"));
+      const slowest = Math.max(...fast.map((r) => r.ms));
+      assert.ok(slowest < 100, `during the back-off, refused at once: ${slowest.toFixed(0)} ms`);
+      await new Promise((r) => setTimeout(r, 1600)); // Redis answers again and the back-off ran out
+      assert.equal((await call()).status, 200);
+      assert.equal(runs, 2);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test("RedisReplayStore options are validated", () => {
+    assert.throws(() => new RedisReplayStore({ client: { set: async () => "OK" }, timeout_ms: 0 }), /timeout_ms/);
+  });
 });

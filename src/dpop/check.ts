@@ -8,7 +8,7 @@
 import type { DpopCheck } from "../authenticate.js";
 import type { AuthContext } from "../context.js";
 import { AuthorizationUnavailable, InvalidDpopProof, UseDpopNonce } from "../errors.js";
-import { MemoryReplayStore, type ReplayStore } from "../stores/replay.js";
+import { MemoryReplayStore, ReplayStoreUnavailable, type ReplayStore } from "../stores/replay.js";
 import { createDpopNonces, type DpopNonceOptions } from "./nonce.js";
 import { createDpopKeyCache, DEFAULT_DPOP_ALGORITHMS, verifyDpopProof } from "./verify.js";
 
@@ -59,7 +59,7 @@ export function createDpopCheck(options: DpopOptions = {}): DpopCheck {
         // A proof stays acceptable from iat - window to iat + window: remember it that long.
         first = await store.remember(`${proof.jkt}:${proof.jti}`, 2 * iatWindow * 1000);
       } catch (e) {
-        throw new AuthorizationUnavailable({ cause: e });
+        throw new AuthorizationUnavailable({ cause: e, retry_after: e instanceof ReplayStoreUnavailable ? e.retry_after : undefined });
       }
       if (!first) throw new InvalidDpopProof("The DPoP proof was already used");
     },

@@ -6,6 +6,7 @@
  * @module
  */
 import { LRUCache } from "lru-cache";
+import { Backoff, type BackoffOptions } from "../lib/backoff.js";
 
 /** Where seen proof identifiers live. */
 export interface ReplayStore {
@@ -74,6 +75,32 @@ export interface RedisReplayStoreOptions {
   client: RedisSetClient;
   /** Key prefix. Default `"protected-mcp:dpop:"`. */
   prefix?: string;
+  /**
+   * Milliseconds one `SET` may take before the store gives up (and the request is refused with 503).
+   * Default 500. Configure the client to fail rather than queue while disconnected (ioredis:
+   * `enableOfflineQueue: false`, `maxRetriesPerRequest: 0`) so an outage is seen at once.
+   */
+  timeout_ms?: number;
+  /**
+   * Back-off after a failed or timed-out command: until it has run out, `remember` rejects at once
+   * without asking Redis (fail closed, fast). Default 1 s doubling up to 30 s.
+   */
+  backoff?: BackoffOptions;
+}
+
+/**
+ * The replay store could not answer (down, slow, or backing off after a failure). The server refuses
+ * the request with 503 and `Retry-After`: without the store a replayed proof could not be told apart.
+ */
+export class ReplayStoreUnavailable extends Error {
+  /** Whole seconds until the store is tried again. */
+  readonly retry_after: number;
+  /** @param retry_after - seconds until the next attempt; @param options - `cause`, never sent to clients. */
+  constructor(retry_after: number, options?: { cause?: unknown }) {
+    super("The replay store is unavailable", options);
+    this.name = "ReplayStoreUnavailable";
+    this.retry_after = retry_after;
+  }
 }
 
 /**
@@ -90,16 +117,42 @@ export interface RedisReplayStoreOptions {
 export class RedisReplayStore implements ReplayStore {
   readonly #client: RedisSetClient;
   readonly #prefix: string;
+  readonly #timeout: number;
+  readonly #backoff: Backoff;
 
   /** @param options - see {@link RedisReplayStoreOptions}. */
   constructor(options: RedisReplayStoreOptions) {
     if (!options?.client || typeof options.client.set !== "function") throw new TypeError('RedisReplayStore: "client" must have a set() method');
+    const timeout = options.timeout_ms ?? 500;
+    if (!(Number.isFinite(timeout) && timeout > 0 && timeout <= 60_000)) throw new TypeError('RedisReplayStore: "timeout_ms" must be between 1 and 60000');
     this.#client = options.client;
     this.#prefix = options.prefix ?? "protected-mcp:dpop:";
+    this.#timeout = timeout;
+    this.#backoff = new Backoff(options.backoff);
   }
 
+  /**
+   * `SET key 1 PX ttl NX`, bounded by `timeout_ms`.
+   *
+   * @throws {@link ReplayStoreUnavailable} when Redis fails or is slow, and at once while backing off.
+   */
   async remember(key: string, ttlMs: number): Promise<boolean> {
-    const reply = await this.#client.set(this.#prefix + key, "1", "PX", Math.max(1, Math.ceil(ttlMs)), "NX");
-    return reply === "OK";
+    if (!this.#backoff.ready()) throw new ReplayStoreUnavailable(this.#backoff.retryAfterSeconds());
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      const reply = await Promise.race([
+        this.#client.set(this.#prefix + key, "1", "PX", Math.max(1, Math.ceil(ttlMs)), "NX"),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer within ${this.#timeout} ms`)), this.#timeout);
+        }),
+      ]);
+      this.#backoff.succeeded();
+      return reply === "OK";
+    } catch (e) {
+      this.#backoff.failed();
+      throw new ReplayStoreUnavailable(this.#backoff.retryAfterSeconds(), { cause: e });
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }
