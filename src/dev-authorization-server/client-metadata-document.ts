@@ -39,8 +39,16 @@ import type { ResolvedOptions } from "./options.js";
 import { validateClientMetadata } from "./registration.js";
 import type { RegisteredClient } from "./storage.js";
 
+/** One resolved address, as `dns.promises.lookup` returns it. */
+export interface LookupAddress {
+  /** IPv4 or IPv6 address. */
+  address: string;
+  /** 4 or 6. */
+  family: number;
+}
+
 /** Resolve a hostname to every address, like `dns.promises.lookup(hostname, { all: true })`. */
-export type LookupAddresses = (hostname: string) => Promise<readonly { address: string; family: number }[]>;
+export type LookupAddresses = (hostname: string) => Promise<readonly LookupAddress[]>;
 
 /** The subset of `fetch` used to get a metadata document. The global `fetch` fits. */
 export type FetchDocument = (url: string, init: RequestInit) => Promise<Response>;
