@@ -25,7 +25,15 @@ export class HeadlessOAuthProvider implements OAuthClientProvider {
   /** The code from the last authorization, for `transport.finishAuth()`. */
   code: string | undefined;
 
-  constructor(readonly username: string) {}
+  /**
+   * @param username - who signs in on the consent page.
+   * @param clientMetadataUrl - an https URL serving this client's metadata document: used as the
+   *   `client_id` when the authorization server supports Client ID Metadata Documents (no registration).
+   */
+  constructor(
+    readonly username: string,
+    readonly clientMetadataUrl?: string,
+  ) {}
 
   get redirectUrl(): string {
     return REDIRECT_URL;

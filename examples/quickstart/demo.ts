@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import { getContext, JWTValidator, MCPServer, tool, type AuthEventListener } from "../../src/index.js";
-import { startDevAuthorizationServer, type RunningDevAuthorizationServer } from "../../src/dev-authorization-server/index.js";
+import { startDevAuthorizationServer, type RunningDevAuthorizationServer, type StartOptions } from "../../src/dev-authorization-server/index.js";
 
 export const whoami = tool({ name: "whoami", description: "Who is calling, with which scopes" }, () => {
   const { auth } = getContext();
@@ -28,6 +28,8 @@ export interface DemoOptions {
   host?: string;
   onAuthEvent?: AuthEventListener;
   log?: (message: string) => void;
+  /** Client ID Metadata Document settings of the authorization server (e.g. an injected fetch in tests). */
+  client_id_metadata_documents?: StartOptions["client_id_metadata_documents"];
 }
 
 export interface Demo {
@@ -54,6 +56,7 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
     scope_descriptions: { "mcp:read": "Use the demo's read-only tools", "files:delete": "Delete files (pretend)" },
     title: "protected-mcp demo",
     ...(o.log ? { log: o.log } : {}),
+    ...(o.client_id_metadata_documents !== undefined ? { client_id_metadata_documents: o.client_id_metadata_documents } : {}),
   });
 
   const server = new MCPServer("protected-mcp-demo", {

@@ -8,6 +8,7 @@
  * @see RFC 6749 §4.1, RFC 7636 (PKCE, S256 only), RFC 8707 (resource), RFC 9207 (iss)
  * @module
  */
+import { isClientIdUrl, type ClientLookup } from "./client-metadata-document.js";
 import { assertNoRepeats, getCookie, OAuthError, randomToken, readForm, safeEqual, sha256 } from "./lib/http.js";
 import type { EndpointPaths } from "./metadata.js";
 import type { AuthenticateUser, ResolvedOptions } from "./options.js";
@@ -21,6 +22,8 @@ export interface AuthorizeContext {
   o: ResolvedOptions;
   /** Endpoint paths. */
   paths: EndpointPaths;
+  /** Finds clients: registered, or by metadata document. */
+  clients: ClientLookup;
 }
 
 const CODE_CHALLENGE = /^[A-Za-z0-9_-]{43}$/;
@@ -61,6 +64,22 @@ function csrfCookie(ctx: AuthorizeContext, pending: PendingAuthorization | strin
   return `${csrfCookieName(id)}=${value}; Path=${ctx.paths.consent}; Max-Age=${maxAge}; HttpOnly; SameSite=Strict${secure}`;
 }
 
+/** Where a redirect URI leads, for the page and the CSP `form-action`: the origin, or `scheme:` for a private-use scheme. */
+function redirectTarget(redirectUri: string): string {
+  const u = new URL(redirectUri);
+  return u.protocol === "http:" || u.protocol === "https:" ? u.origin : u.protocol;
+}
+
+/** Look a client up; `undefined` plus the error page when it cannot be used. */
+async function findClient(ctx: AuthorizeContext, clientId: string | null): Promise<RegisteredClient | Response> {
+  try {
+    return await ctx.clients(clientId ?? "");
+  } catch (err) {
+    if (err instanceof OAuthError) return showError(ctx, err.error, err.description);
+    throw err;
+  }
+}
+
 function scopeView(ctx: AuthorizeContext, scopes: readonly string[]) {
   return scopes.map((name) => ({ name, description: ctx.o.scope_descriptions[name] }));
 }
@@ -70,7 +89,8 @@ function renderConsent(ctx: AuthorizeContext, p: PendingAuthorization, client: R
     title: ctx.o.title,
     client_name: client.client_name,
     client_id: client.client_id,
-    redirect_origin: new URL(p.redirect_uri).origin,
+    client_id_host: isClientIdUrl(client.client_id) ? new URL(client.client_id).host : undefined,
+    redirect_origin: redirectTarget(p.redirect_uri),
     resource: p.resource,
     scopes: scopeView(ctx, p.scopes),
     action: ctx.paths.consent,
@@ -91,9 +111,8 @@ export async function authorize(req: Request, ctx: AuthorizeContext): Promise<Re
   } catch {
     return showError(ctx, "invalid_request", "A parameter was repeated.");
   }
-  const clientId = params.get("client_id");
-  const client = clientId ? await o.storage.getClient(clientId) : undefined;
-  if (!client) return showError(ctx, "invalid_client", "Unknown client. Register the client first.");
+  const client = await findClient(ctx, params.get("client_id"));
+  if (client instanceof Response) return client;
   const requested = params.get("redirect_uri");
   let redirectUri: string;
   if (requested === null) {
@@ -151,7 +170,7 @@ export async function authorize(req: Request, ctx: AuthorizeContext): Promise<Re
     expires_at: o.clock() + o.consent_ttl * 1000,
   };
   await o.storage.savePending(pending);
-  const headers = { ...pageHeaders(new URL(redirectUri).origin), "set-cookie": csrfCookie(ctx, pending, o.consent_ttl) };
+  const headers = { ...pageHeaders(redirectTarget(redirectUri)), "set-cookie": csrfCookie(ctx, pending, o.consent_ttl) };
   return html(renderConsent(ctx, pending, client), 200, headers);
 }
 
@@ -175,8 +194,8 @@ export async function consent(req: Request, ctx: AuthorizeContext): Promise<Resp
   if (!token || !cookie || !safeEqual(token, pending.csrf) || !safeEqual(cookie, pending.csrf)) {
     return showError(ctx, "invalid_request", "The form's CSRF token is missing or invalid. Reload the page from the application and try again.", 403);
   }
-  const client = await o.storage.getClient(pending.client_id);
-  if (!client) return showError(ctx, "invalid_client", "The client is no longer registered.");
+  const client = await findClient(ctx, pending.client_id);
+  if (client instanceof Response) return client;
   const decision = form.get("decision");
   const clearCookie = { "set-cookie": csrfCookie(ctx, pending.id, 0) };
   const back = (params: Record<string, string | undefined>) =>
@@ -190,7 +209,7 @@ export async function consent(req: Request, ctx: AuthorizeContext): Promise<Resp
 
   const subject = await (o.authenticateUser ?? developmentLogin)(req, form);
   if (typeof subject !== "string" || subject.length === 0 || subject.length > 255) {
-    const headers = pageHeaders(new URL(pending.redirect_uri).origin);
+    const headers = pageHeaders(redirectTarget(pending.redirect_uri));
     const username = (form.get("username") ?? "").slice(0, 64);
     return html(renderConsent(ctx, pending, client, { error: "Sign-in failed. Check the username and try again.", username }), 401, headers);
   }

@@ -5,6 +5,7 @@
  */
 import type { FetchHandler } from "../protect.js";
 import { authorize, consent } from "./authorize.js";
+import { createClientLookup } from "./client-metadata-document.js";
 import { tokenEndpointDpop } from "./dpop.js";
 import { createSigner, type JsonWebKeySet } from "./keys.js";
 import { json, OAuthError, oauthErrorResponse, preflight, readBody } from "./lib/http.js";
@@ -31,7 +32,8 @@ const METADATA_HEADERS = { "cache-control": "public, max-age=300" };
 
 /**
  * Create the **development** authorization server: RFC 8414 metadata, JWKS, RFC 7591 dynamic
- * client registration (public clients), `/authorize` with a login + consent page (PKCE S256,
+ * client registration (public clients, `application_type`), Client ID Metadata Documents (an https
+ * URL as `client_id`), `/authorize` with a login + consent page (PKCE S256,
  * RFC 8707 `resource`), and `/token` issuing RFC 9068 JWT access tokens with rotating refresh tokens.
  *
  * It is correct and safe by default, but it is not an identity provider: the default login accepts
@@ -70,7 +72,7 @@ export async function createDevAuthorizationServer(options: DevAuthorizationServ
   const metadata = Object.freeze(buildMetadata(o));
   const metadataPaths = new Set(paths.metadata);
   const ownPaths = new Set([...paths.metadata, paths.authorize, paths.consent, paths.token, paths.register, paths.jwks]);
-  const ctx = { o, paths, signer };
+  const ctx = { o, paths, signer, clients: createClientLookup(o) };
 
   async function route(req: Request): Promise<Response> {
     const path = new URL(req.url).pathname;

@@ -34,6 +34,8 @@ export interface AuthorizationServerMetadata {
   authorization_response_iss_parameter_supported: true;
   /** RFC 9449, only when a DPoP verifier is configured. */
   dpop_signing_alg_values_supported?: string[];
+  /** Client ID Metadata Documents: an https URL may serve as `client_id`. Present unless turned off. */
+  client_id_metadata_document_supported?: true;
 }
 
 /** Endpoint paths under the issuer's path. */
@@ -69,7 +71,9 @@ export function endpointPaths(issuer: string): EndpointPaths {
 }
 
 /** Build the metadata document. */
-export function buildMetadata(o: Pick<ResolvedOptions, "issuer" | "scopes_supported" | "verifyDpopProof" | "dpop_signing_alg_values_supported">): AuthorizationServerMetadata {
+export function buildMetadata(
+  o: Pick<ResolvedOptions, "issuer" | "scopes_supported" | "verifyDpopProof" | "dpop_signing_alg_values_supported" | "client_id_metadata_documents">,
+): AuthorizationServerMetadata {
   const origin = new URL(o.issuer).origin;
   const p = endpointPaths(o.issuer);
   const doc: AuthorizationServerMetadata = {
@@ -87,5 +91,6 @@ export function buildMetadata(o: Pick<ResolvedOptions, "issuer" | "scopes_suppor
     authorization_response_iss_parameter_supported: true,
   };
   if (o.verifyDpopProof) doc.dpop_signing_alg_values_supported = [...o.dpop_signing_alg_values_supported];
+  if (o.client_id_metadata_documents) doc.client_id_metadata_document_supported = true;
   return doc;
 }

@@ -7,6 +7,7 @@ import type { CryptoKey, KeyObject } from "jose";
 import { z } from "zod";
 import { isLoopbackHost } from "../config.js";
 import { SCOPE_TOKEN } from "../lib/scope.js";
+import { defaultClientIdMetadataDocumentOptions, type ClientIdMetadataDocumentOptions, type FetchDocument, type LookupAddresses } from "./client-metadata-document.js";
 import { MemoryStorage, type DevAuthorizationServerStorage } from "./storage.js";
 
 /**
@@ -75,6 +76,13 @@ export interface DevAuthorizationServerOptions {
   title?: string;
   /** Accept a plain-http non-loopback issuer or resource. Default `false`. */
   allow_insecure_http?: boolean;
+  /**
+   * Client ID Metadata Documents: clients may use an https URL as `client_id`, and the server fetches
+   * their metadata from it (advertised as `client_id_metadata_document_supported`). Default `true`
+   * (with the defaults of {@link ClientIdMetadataDocumentOptions}); `false` turns it off. Dynamic
+   * client registration is available either way.
+   */
+  client_id_metadata_documents?: boolean | ClientIdMetadataDocumentOptions;
   /** Clock in milliseconds, for tests. Default `Date.now`. */
   clock?: () => number;
 }
@@ -105,6 +113,28 @@ const OptionsSchema = z
     }).optional(),
     title: z.string().min(1).max(100).default("Development authorization server"),
     allow_insecure_http: z.boolean().default(false),
+    client_id_metadata_documents: z
+      .union([
+        z.boolean(),
+        z.strictObject({
+          fetch: fn<FetchDocument>("client_id_metadata_documents.fetch").optional(),
+          lookup: fn<LookupAddresses>("client_id_metadata_documents.lookup").optional(),
+          timeout_ms: z.number().int().positive().max(60_000).optional(),
+          max_bytes: z.number().int().positive().max(1_048_576).optional(),
+          default_cache_ttl: z.number().int().nonnegative().max(86_400).optional(),
+          max_cache_ttl: z.number().int().nonnegative().max(86_400).optional(),
+          max_cached: z.number().int().positive().max(100_000).optional(),
+          allow_http_loopback: z.boolean().optional(),
+        }),
+      ])
+      .default(true)
+      .transform((v) => {
+        if (v === false) return false as const;
+        const d = defaultClientIdMetadataDocumentOptions();
+        if (v === true) return d;
+        const defined = Object.fromEntries(Object.entries(v).filter(([, x]) => x !== undefined));
+        return { ...d, ...defined } as typeof d;
+      }),
     clock: fn<() => number>("clock").default(() => Date.now),
   })
   .superRefine((o, ctx) => {

@@ -89,7 +89,9 @@ export interface ConsentView {
   client_name: string | undefined;
   /** Client identifier. */
   client_id: string;
-  /** Origin the user will be sent back to. */
+  /** Host of the `client_id` URL, for a client known by its metadata document. */
+  client_id_host?: string | undefined;
+  /** Origin (or private-use scheme) the user will be sent back to. */
   redirect_origin: string;
   /** The resource the token is for. */
   resource: string;
@@ -125,12 +127,12 @@ export function consentPage(v: ConsentView): string {
     v.title,
     `<h1><span class="client">${e(name)}</span> wants to access your account</h1>
 ${v.error ? `<p class="alert" role="alert">${e(v.error)}</p>` : ""}
-<dl>
+${v.client_id_host ? `<p class="note">Described by a document published at <strong class="client-host">${e(v.client_id_host)}</strong></p>\n` : ""}<dl>
 <dt>Client ID</dt><dd>${e(v.client_id)}</dd>
 <dt>Returns to</dt><dd>${e(v.redirect_origin)}</dd>
 <dt>Resource</dt><dd>${e(v.resource)}</dd>
 </dl>
-<p class="note">The application chose its own name; this server has not verified it. Approve only if you started this sign-in and trust <strong>${e(v.redirect_origin)}</strong>.</p>
+<p class="note">${v.client_id_host ? `The name comes from <strong>${e(v.client_id_host)}</strong>; this server has not verified who runs that site.` : "The application chose its own name; this server has not verified it."} Approve only if you started this sign-in and trust <strong>${e(v.redirect_origin)}</strong>.</p>
 <h2 id="scopes-heading">It asks for these permissions</h2>
 ${scopes}
 <form method="post" action="${e(v.action)}" aria-labelledby="scopes-heading">

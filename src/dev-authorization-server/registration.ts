@@ -1,16 +1,27 @@
 /**
- * RFC 7591 dynamic client registration, public clients only.
+ * RFC 7591 dynamic client registration, public clients only, with OpenID Connect's
+ * `application_type` and the redirect-URI rules that go with it:
  *
- * Redirect URIs must be `https`, or `http` on a loopback host (RFC 8252 §7.3); no fragments, no
- * userinfo. Unknown metadata fields are accepted and ignored (RFC 7591 §2), never echoed.
+ * - `web`: `https` redirect URIs only.
+ * - `native` (RFC 8252): `http` on a loopback host (any port, §7.3), a private-use URI scheme in
+ *   reverse-domain form such as `com.example.app:/callback` (§7.1), or a claimed `https` URI (§7.2).
  *
- * @see RFC 7591 §2, §3.2
+ * When a client sends no `application_type` (every client built before MCP 2026-07-28, e.g. the
+ * official SDK 1.32), it is inferred: `native` when a redirect URI is loopback `http` or a private-use
+ * scheme, otherwise `web`. OpenID Connect's default would be `web`, which would refuse those clients'
+ * loopback redirect URIs; this server is not an OpenID provider, so it infers instead (MCP allows a
+ * server that does not implement OIDC to ignore the field). The value is echoed in the response.
+ *
+ * No fragments, no userinfo. Unknown metadata fields are accepted and ignored (RFC 7591 §2), never
+ * echoed. The same checks apply to Client ID Metadata Documents.
+ *
+ * @see RFC 7591 §2, §3.2; RFC 8252 §7; OpenID Connect Dynamic Client Registration 1.0 §2
  * @module
  */
 import { z } from "zod";
 import { isLoopbackHost, OAuthError, randomToken } from "./lib/http.js";
 import type { ResolvedOptions } from "./options.js";
-import type { RegisteredClient } from "./storage.js";
+import type { ApplicationType, RegisteredClient } from "./storage.js";
 
 const RegistrationSchema = z.looseObject({
   redirect_uris: z.array(z.string().max(2000)).min(1).max(10),
@@ -19,17 +30,96 @@ const RegistrationSchema = z.looseObject({
   grant_types: z.array(z.string()).max(5).optional(),
   response_types: z.array(z.string()).max(5).optional(),
   scope: z.string().max(1000).optional(),
+  application_type: z.string().optional(),
 });
 
-/** Why a redirect URI is unacceptable, or `undefined` when it is fine. */
-export function redirectUriProblem(value: string): string | undefined {
+/** RFC 8252 §7.1: a private-use scheme is a reverse domain name, so it has at least one dot. */
+const PRIVATE_USE_SCHEME = /^[a-z][a-z0-9+-]*(?:\.[a-z0-9+-]+)+:$/;
+
+function isPrivateUseScheme(u: URL): boolean {
+  return PRIVATE_USE_SCHEME.test(u.protocol);
+}
+
+function isLoopbackHttp(u: URL): boolean {
+  return u.protocol === "http:" && isLoopbackHost(u.hostname);
+}
+
+/**
+ * The `application_type` a client gets when it sends none: `native` when any redirect URI is loopback
+ * `http` or a private-use scheme, otherwise `web`.
+ */
+export function inferApplicationType(redirectUris: readonly string[]): ApplicationType {
+  const native = redirectUris.some((v) => URL.canParse(v) && (isLoopbackHttp(new URL(v)) || isPrivateUseScheme(new URL(v))));
+  return native ? "native" : "web";
+}
+
+/** Why a redirect URI is unacceptable for this application type, or `undefined` when it is fine. */
+export function redirectUriProblem(value: string, applicationType: ApplicationType = "native"): string | undefined {
   if (!URL.canParse(value)) return "Redirect URIs must be absolute URLs";
   const u = new URL(value);
   if (u.hash || value.includes("#")) return "Redirect URIs must not contain a fragment";
   if (u.username || u.password) return "Redirect URIs must not contain userinfo";
   if (u.protocol === "https:") return undefined;
-  if (u.protocol === "http:" && isLoopbackHost(u.hostname)) return undefined;
-  return "Redirect URIs must use https, or http on a loopback host (127.0.0.1, [::1], localhost)";
+  if (applicationType === "web") {
+    if (isLoopbackHttp(u) || isPrivateUseScheme(u)) return 'Web clients must use https redirect URIs (loopback http and private-use schemes are for application_type "native")';
+    return "Web clients must use https redirect URIs";
+  }
+  if (isLoopbackHttp(u)) return undefined;
+  if (isPrivateUseScheme(u)) return undefined;
+  return "Redirect URIs must use https, http on a loopback host (127.0.0.1, [::1], localhost), or a reverse-domain private-use scheme (native clients)";
+}
+
+/** Client metadata after validation: what registration stores and a metadata document yields. */
+export interface ValidatedClientMetadata {
+  /** Human-readable name, unverified. */
+  client_name?: string | undefined;
+  /** Redirect URIs, deduplicated. */
+  redirect_uris: string[];
+  /** `authorization_code`, optionally with `refresh_token`. */
+  grant_types: string[];
+  /** Space-separated scopes the client may request, when it named some. */
+  scope?: string | undefined;
+  /** Sent or inferred. */
+  application_type: ApplicationType;
+}
+
+/**
+ * Validate client metadata (RFC 7591 §2) for a public client. Throws {@link OAuthError} with
+ * `invalid_redirect_uri` or `invalid_client_metadata`.
+ */
+export function validateClientMetadata(raw: unknown, o: Pick<ResolvedOptions, "scopes_supported">): ValidatedClientMetadata {
+  const parsed = RegistrationSchema.safeParse(raw);
+  if (!parsed.success) {
+    const onRedirects = parsed.error.issues.some((i) => i.path[0] === "redirect_uris");
+    throw new OAuthError(onRedirects ? "invalid_redirect_uri" : "invalid_client_metadata", onRedirects ? "redirect_uris must be 1 to 10 URLs" : "Invalid client metadata");
+  }
+  const m = parsed.data;
+  if (m.application_type !== undefined && m.application_type !== "native" && m.application_type !== "web") {
+    throw new OAuthError("invalid_client_metadata", 'application_type must be "native" or "web"');
+  }
+  const applicationType: ApplicationType = m.application_type ?? inferApplicationType(m.redirect_uris);
+  for (const uri of m.redirect_uris) {
+    const problem = redirectUriProblem(uri, applicationType);
+    if (problem) throw new OAuthError("invalid_redirect_uri", problem);
+  }
+  if (m.token_endpoint_auth_method !== undefined && m.token_endpoint_auth_method !== "none") {
+    throw new OAuthError("invalid_client_metadata", 'Only public clients are supported: token_endpoint_auth_method must be "none"');
+  }
+  const grantTypes = m.grant_types ?? ["authorization_code", "refresh_token"];
+  if (!grantTypes.includes("authorization_code") || grantTypes.some((g) => g !== "authorization_code" && g !== "refresh_token")) {
+    throw new OAuthError("invalid_client_metadata", "grant_types must be authorization_code, optionally with refresh_token");
+  }
+  const responseTypes = m.response_types ?? ["code"];
+  if (responseTypes.length !== 1 || responseTypes[0] !== "code") {
+    throw new OAuthError("invalid_client_metadata", 'response_types must be ["code"]');
+  }
+  let scope: string | undefined;
+  if (m.scope !== undefined) {
+    const scopes = m.scope.split(" ").filter(Boolean);
+    if (scopes.some((s) => !o.scopes_supported.includes(s))) throw new OAuthError("invalid_client_metadata", "scope contains an unsupported scope");
+    scope = scopes.join(" ") || undefined;
+  }
+  return { client_name: m.client_name, redirect_uris: [...new Set(m.redirect_uris)], grant_types: [...new Set(grantTypes)], scope, application_type: applicationType };
 }
 
 /**
@@ -58,42 +148,17 @@ export async function register(body: string, o: ResolvedOptions): Promise<Regist
   } catch {
     throw new OAuthError("invalid_client_metadata", "The body must be a JSON object");
   }
-  const parsed = RegistrationSchema.safeParse(raw);
-  if (!parsed.success) {
-    const onRedirects = parsed.error.issues.some((i) => i.path[0] === "redirect_uris");
-    throw new OAuthError(onRedirects ? "invalid_redirect_uri" : "invalid_client_metadata", onRedirects ? "redirect_uris must be 1 to 10 URLs" : "Invalid client metadata");
-  }
-  const m = parsed.data;
-  for (const uri of m.redirect_uris) {
-    const problem = redirectUriProblem(uri);
-    if (problem) throw new OAuthError("invalid_redirect_uri", problem);
-  }
-  if (m.token_endpoint_auth_method !== undefined && m.token_endpoint_auth_method !== "none") {
-    throw new OAuthError("invalid_client_metadata", 'Only public clients are supported: token_endpoint_auth_method must be "none"');
-  }
-  const grantTypes = m.grant_types ?? ["authorization_code", "refresh_token"];
-  if (!grantTypes.includes("authorization_code") || grantTypes.some((g) => g !== "authorization_code" && g !== "refresh_token")) {
-    throw new OAuthError("invalid_client_metadata", "grant_types must be authorization_code, optionally with refresh_token");
-  }
-  const responseTypes = m.response_types ?? ["code"];
-  if (responseTypes.length !== 1 || responseTypes[0] !== "code") {
-    throw new OAuthError("invalid_client_metadata", 'response_types must be ["code"]');
-  }
-  let scope: string | undefined;
-  if (m.scope !== undefined) {
-    const scopes = m.scope.split(" ").filter(Boolean);
-    if (scopes.some((s) => !o.scopes_supported.includes(s))) throw new OAuthError("invalid_client_metadata", "scope contains an unsupported scope");
-    scope = scopes.join(" ") || undefined;
-  }
+  const m = validateClientMetadata(raw, o);
   const client: RegisteredClient = {
     client_id: `dev_${randomToken(16)}`,
     client_id_issued_at: Math.floor(o.clock() / 1000),
     client_name: m.client_name,
-    redirect_uris: [...new Set(m.redirect_uris)],
-    grant_types: [...new Set(grantTypes)],
+    redirect_uris: m.redirect_uris,
+    grant_types: m.grant_types,
     response_types: ["code"],
     token_endpoint_auth_method: "none",
-    scope,
+    scope: m.scope,
+    application_type: m.application_type,
   };
   await o.storage.saveClient(client);
   return client;

@@ -7,9 +7,15 @@
  */
 import { LRUCache } from "lru-cache";
 
-/** A client registered with RFC 7591 dynamic client registration (public clients only). */
+/** OpenID Connect `application_type`: `web` clients redirect to https only; `native` clients (RFC 8252) also to loopback http and private-use schemes. */
+export type ApplicationType = "native" | "web";
+
+/**
+ * A client registered with RFC 7591 dynamic client registration, or described by a Client ID
+ * Metadata Document (then `client_id` is the document's URL). Public clients only.
+ */
 export interface RegisteredClient {
-  /** Issued client identifier. */
+  /** Issued client identifier, or the URL of the client's metadata document. */
   client_id: string;
   /** Seconds since the epoch. */
   client_id_issued_at: number;
@@ -25,6 +31,8 @@ export interface RegisteredClient {
   token_endpoint_auth_method: "none";
   /** Scopes the client may request (space-separated), when it registered some. */
   scope?: string | undefined;
+  /** `native` or `web`, as sent or inferred at registration. Absent on clients stored by earlier versions. */
+  application_type?: ApplicationType | undefined;
 }
 
 /** An authorization request waiting for the user's login and consent. */

@@ -5,6 +5,7 @@
  * @see RFC 6749 §4.1.3, §6; RFC 7636 §4.6; RFC 8707 §2.2; RFC 9700 §4.14 (refresh-token rotation)
  * @module
  */
+import type { ClientLookup } from "./client-metadata-document.js";
 import type { DevAuthorizationServer } from "./handler.js";
 import type { Signer } from "./keys.js";
 import { OAuthError, randomToken, readForm, safeEqual, sha256 } from "./lib/http.js";
@@ -45,6 +46,8 @@ export interface TokenContext {
   o: ResolvedOptions;
   /** Access-token signer. */
   signer: Signer;
+  /** Finds clients: registered, or by metadata document. */
+  clients: ClientLookup;
 }
 
 const VERIFIER = /^[A-Za-z0-9._~-]{43,128}$/;
@@ -95,8 +98,13 @@ export async function token(req: Request, ctx: TokenContext): Promise<TokenRespo
   const { o } = ctx;
   const form = await readForm(req);
   const clientId = required(form, "client_id");
-  const client = await o.storage.getClient(clientId);
-  if (!client) throw new OAuthError("invalid_client", "Unknown client", 401);
+  let client;
+  try {
+    client = await ctx.clients(clientId);
+  } catch (err) {
+    if (err instanceof OAuthError) throw new OAuthError("invalid_client", err.description, 401);
+    throw err;
+  }
   let jkt: string | undefined;
   if (o.verifyDpopProof) {
     try {

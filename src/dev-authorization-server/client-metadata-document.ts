@@ -1,0 +1,304 @@
+/**
+ * OAuth Client ID Metadata Documents (CIMD): a client names itself with an https URL as its
+ * `client_id`, and this server fetches the JSON client metadata from that URL instead of requiring a
+ * registration. MCP 2025-11-25 prefers it to dynamic client registration, which stays available.
+ *
+ * What is checked, in order (any failure is `invalid_client`, and no code or token is issued):
+ * 1. The URL: `https` (or `http` on a loopback host, a development convenience that can be turned
+ *    off), in normalized form (the comparison below is exact, nothing is normalized), with a path,
+ *    without fragment or userinfo.
+ * 2. Where it points: the host is resolved first (`node:dns`), and no address may be link-local
+ *    (169.254.0.0/16, fe80::/10: where cloud instance metadata lives), a cloud metadata address,
+ *    unspecified or multicast; an `http` URL must resolve to loopback only.
+ * 3. The fetch: redirects are not followed (a 3xx is a refusal), only `200` counts, at most
+ *    `max_bytes` (5 KB) are read and everything (resolution, fetch, body) must finish within
+ *    `timeout_ms` (3 s).
+ * 4. The document: a JSON object whose `client_id` equals the URL exactly, with a `client_name`
+ *    and `redirect_uris`, no `client_secret`, `token_endpoint_auth_method` absent or `"none"` (public
+ *    clients only), and the same redirect-URI / `application_type` rules as registration.
+ *
+ * Valid documents are cached in a bounded `lru-cache`, for the response's `Cache-Control: max-age`
+ * capped at `max_cache_ttl` (1 h), `default_cache_ttl` (5 min) without one, and not at all with
+ * `no-store` / `no-cache`. Concurrent requests for one URL share one fetch.
+ *
+ * Residual risk, DNS rebinding: the address check resolves the name, then `fetch` resolves it again
+ * to connect. A hostile DNS server can answer with a public address the first time and a forbidden one
+ * the second. Literal IP addresses are not affected. Where that matters, run the server behind an
+ * egress firewall or proxy that blocks link-local addresses, or inject a `fetch` that connects only
+ * to checked addresses.
+ *
+ * @see draft-ietf-oauth-client-id-metadata-document; MCP 2025-11-25 authorization, client registration
+ * @module
+ */
+import { lookup as dnsLookup } from "node:dns/promises";
+import { isIP } from "node:net";
+import { LRUCache } from "lru-cache";
+import { isForbiddenAddress, isLoopbackAddress, unbracket } from "./lib/address.js";
+import { isLoopbackHost, OAuthError } from "./lib/http.js";
+import type { ResolvedOptions } from "./options.js";
+import { validateClientMetadata } from "./registration.js";
+import type { RegisteredClient } from "./storage.js";
+
+/** One resolved address, as `dns.promises.lookup` returns it. */
+export interface LookupAddress {
+  /** IPv4 or IPv6 address. */
+  address: string;
+  /** 4 or 6. */
+  family: number;
+}
+
+/** Resolve a hostname to every address, like `dns.promises.lookup(hostname, { all: true })`. */
+export type LookupAddresses = (hostname: string) => Promise<readonly LookupAddress[]>;
+
+/** The subset of `fetch` used to get a metadata document. The global `fetch` fits. */
+export type FetchDocument = (url: string, init: RequestInit) => Promise<Response>;
+
+/** Options of Client ID Metadata Document support. Every field is optional. */
+export interface ClientIdMetadataDocumentOptions {
+  /** Fetches documents. Default: the global `fetch`. Called with `redirect: "manual"` and an abort signal. */
+  fetch?: FetchDocument;
+  /** Resolves hostnames before fetching, for the address checks. Default: `node:dns` `lookup` (all addresses). */
+  lookup?: LookupAddresses;
+  /** Time limit of resolution, fetch and body together, in milliseconds. Default 3000. */
+  timeout_ms?: number;
+  /** Largest document accepted, in bytes. Default 5120. */
+  max_bytes?: number;
+  /** How long a document without `Cache-Control: max-age` is cached, in seconds. Default 300. */
+  default_cache_ttl?: number;
+  /** Upper bound of a document's cache lifetime, in seconds (`max-age` above it is capped). Default 3600. */
+  max_cache_ttl?: number;
+  /** Most documents cached. Default 100. */
+  max_cached?: number;
+  /** Accept `http` client_id URLs on loopback hosts (local development clients). Default `true`. */
+  allow_http_loopback?: boolean;
+}
+
+/** Resolved {@link ClientIdMetadataDocumentOptions}. */
+export type ResolvedClientIdMetadataDocumentOptions = Required<ClientIdMetadataDocumentOptions>;
+
+/** Looks a client up by `client_id`: a registered client, or a metadata document. Throws {@link OAuthError} `invalid_client`. */
+export type ClientLookup = (clientId: string) => Promise<RegisteredClient>;
+
+/** Whether a `client_id` is URL-shaped, i.e. names a Client ID Metadata Document. */
+export function isClientIdUrl(clientId: string): boolean {
+  return /^https?:\/\//i.test(clientId);
+}
+
+/** The defaults of {@link ClientIdMetadataDocumentOptions}. */
+export function defaultClientIdMetadataDocumentOptions(): ResolvedClientIdMetadataDocumentOptions {
+  return {
+    fetch: (url, init) => fetch(url, init),
+    lookup: (hostname) => dnsLookup(hostname, { all: true, verbatim: true }),
+    timeout_ms: 3000,
+    max_bytes: 5120,
+    default_cache_ttl: 300,
+    max_cache_ttl: 3600,
+    max_cached: 100,
+    allow_http_loopback: true,
+  };
+}
+
+function refuse(description: string): OAuthError {
+  return new OAuthError("invalid_client", description);
+}
+
+const TIMED_OUT = "The client metadata document did not arrive in time";
+
+/** Step 1: the URL itself. */
+function parseClientIdUrl(clientId: string, c: ResolvedClientIdMetadataDocumentOptions): URL {
+  if (clientId.length > 2000 || !URL.canParse(clientId)) throw refuse("The client_id is not a valid URL");
+  const u = new URL(clientId);
+  if (u.href !== clientId || clientId.includes("#")) throw refuse("The client_id URL must be in normalized form, without a fragment or dot segments");
+  if (u.username || u.password) throw refuse("The client_id URL must not contain userinfo");
+  if (u.protocol === "http:") {
+    if (!c.allow_http_loopback || !isLoopbackHost(u.hostname)) throw refuse("The client_id URL must use https");
+  } else if (u.protocol !== "https:") {
+    throw refuse("The client_id URL must use https");
+  }
+  if (u.pathname === "/") throw refuse("The client_id URL must have a path");
+  return u;
+}
+
+function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(refuse(TIMED_OUT));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(refuse(TIMED_OUT));
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+/** Step 2: where the URL points. */
+async function checkAddresses(u: URL, c: ResolvedClientIdMetadataDocumentOptions, signal: AbortSignal): Promise<void> {
+  const host = unbracket(u.hostname);
+  let addresses: string[];
+  if (isIP(host)) {
+    addresses = [host];
+  } else {
+    try {
+      addresses = (await abortable(c.lookup(host), signal)).map((a) => a.address);
+    } catch (err) {
+      if (err instanceof OAuthError) throw err;
+      throw refuse("The client_id URL's host could not be resolved");
+    }
+  }
+  if (addresses.length === 0) throw refuse("The client_id URL's host could not be resolved");
+  if (addresses.some(isForbiddenAddress)) throw refuse("The client_id URL points to a forbidden address (link-local or cloud metadata)");
+  if (u.protocol === "http:" && !addresses.every(isLoopbackAddress)) throw refuse("The client_id URL must use https");
+}
+
+/** Step 3: the fetch, bounded in size and time, redirects not followed. */
+async function fetchDocument(u: URL, c: ResolvedClientIdMetadataDocumentOptions, signal: AbortSignal): Promise<{ text: string; cacheControl: string | null }> {
+  let res: Response;
+  try {
+    res = await abortable(c.fetch(u.href, { method: "GET", redirect: "manual", signal, headers: { accept: "application/json" } }), signal);
+  } catch (err) {
+    if (err instanceof OAuthError) throw err;
+    throw refuse(signal.aborted ? TIMED_OUT : "The client metadata document could not be fetched");
+  }
+  const discard = () => res.body?.cancel().catch(() => {});
+  if (res.type === "opaqueredirect" || (res.status >= 300 && res.status < 400)) {
+    await discard();
+    throw refuse("The client metadata document URL answered with a redirect, which is not followed");
+  }
+  if (res.status !== 200) {
+    await discard();
+    throw refuse(`The client metadata document could not be fetched (HTTP ${res.status})`);
+  }
+  const declared = Number(res.headers.get("content-length") ?? "0");
+  if (declared > c.max_bytes) {
+    await discard();
+    throw refuse("The client metadata document is too large");
+  }
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  if (res.body) {
+    const reader = res.body.getReader();
+    try {
+      for (;;) {
+        const { done, value } = await abortable(reader.read(), signal);
+        if (done) break;
+        size += value.byteLength;
+        if (size > c.max_bytes) throw refuse("The client metadata document is too large");
+        chunks.push(value);
+      }
+    } catch (err) {
+      await reader.cancel().catch(() => {});
+      if (err instanceof OAuthError) throw err;
+      throw refuse(signal.aborted ? TIMED_OUT : "The client metadata document could not be fetched");
+    }
+  }
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(Buffer.concat(chunks));
+  } catch {
+    throw refuse("The client metadata document is not JSON");
+  }
+  return { text, cacheControl: res.headers.get("cache-control") };
+}
+
+/** Seconds to cache a document for, from its `Cache-Control` (0: do not cache). */
+export function cacheLifetime(cacheControl: string | null, c: Pick<ResolvedClientIdMetadataDocumentOptions, "default_cache_ttl" | "max_cache_ttl">): number {
+  let maxAge: number | undefined;
+  for (const part of (cacheControl ?? "").split(",")) {
+    const directive = part.trim().toLowerCase();
+    if (directive === "no-store" || directive === "no-cache") return 0;
+    const m = /^max-age\s*=\s*"?(\d{1,10})"?$/.exec(directive);
+    if (m) maxAge = Number(m[1]);
+  }
+  return Math.min(maxAge ?? c.default_cache_ttl, c.max_cache_ttl);
+}
+
+/** Step 4: the document. */
+function clientFromDocument(clientId: string, text: string, o: Pick<ResolvedOptions, "scopes_supported" | "clock">): RegisteredClient {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    throw refuse("The client metadata document is not JSON");
+  }
+  if (typeof doc !== "object" || doc === null || Array.isArray(doc)) throw refuse("The client metadata document is not a JSON object");
+  const d = doc as Record<string, unknown>;
+  if (d.client_id !== clientId) throw refuse("The client metadata document's client_id does not match its URL");
+  if (d.client_secret !== undefined || d.client_secret_expires_at !== undefined) throw refuse("A client metadata document must not contain a client secret");
+  if (typeof d.client_name !== "string" || d.client_name.trim() === "") throw refuse("The client metadata document has no client_name");
+  let m;
+  try {
+    m = validateClientMetadata(d, o);
+  } catch (err) {
+    if (err instanceof OAuthError) throw refuse(`The client metadata document is invalid: ${err.description}`);
+    throw err;
+  }
+  return {
+    client_id: clientId,
+    client_id_issued_at: Math.floor(o.clock() / 1000),
+    client_name: m.client_name,
+    redirect_uris: m.redirect_uris,
+    grant_types: m.grant_types,
+    response_types: ["code"],
+    token_endpoint_auth_method: "none",
+    scope: m.scope,
+    application_type: m.application_type,
+  };
+}
+
+interface Cached {
+  client: RegisteredClient;
+  cacheable: boolean;
+}
+
+/**
+ * Build the client lookup of the server: URL-shaped `client_id`s are resolved through their metadata
+ * document (when enabled), every other one through the storage.
+ */
+export function createClientLookup(o: ResolvedOptions): ClientLookup {
+  const c = o.client_id_metadata_documents;
+  const cache = c
+    ? new LRUCache<string, Cached>({
+        max: c.max_cached,
+        ttl: c.max_cache_ttl * 1000,
+        ttlResolution: 0,
+        perf: { now: o.clock },
+        fetchMethod: async (clientId, _stale, { signal, options }) => {
+          const deadline = new AbortController();
+          const timer = setTimeout(() => deadline.abort(), c.timeout_ms);
+          const onEvict = () => deadline.abort();
+          signal.addEventListener("abort", onEvict, { once: true });
+          try {
+            const u = parseClientIdUrl(clientId, c);
+            await checkAddresses(u, c, deadline.signal);
+            const { text, cacheControl } = await fetchDocument(u, c, deadline.signal);
+            const client = clientFromDocument(clientId, text, o);
+            const seconds = cacheLifetime(cacheControl, c);
+            // lru-cache reads ttl 0 as "forever": an uncacheable document is deleted after use instead.
+            options.ttl = Math.max(1, seconds) * 1000;
+            return { client, cacheable: seconds > 0 };
+          } finally {
+            clearTimeout(timer);
+            signal.removeEventListener("abort", onEvict);
+          }
+        },
+      })
+    : undefined;
+
+  return async (clientId) => {
+    if (cache && isClientIdUrl(clientId)) {
+      const entry = await cache.fetch(clientId);
+      if (!entry) throw refuse("The client metadata document could not be fetched");
+      if (!entry.cacheable) cache.delete(clientId);
+      return entry.client;
+    }
+    const client = clientId ? await o.storage.getClient(clientId) : undefined;
+    if (!client) throw refuse("Unknown client. Register the client first.");
+    return client;
+  };
+}
