@@ -68,11 +68,8 @@ function tools(name: string) {
   return [whoami, work];
 }
 
-const needs = [
-  haproxyBinary() ? undefined : "haproxy (apt-get install haproxy)",
-  hasRedisServer() ? undefined : "redis-server (apt-get install redis-server)",
-].filter(Boolean);
-const SKIP = needs.length ? `needs ${needs.join(" and ")} on PATH; CI installs them and never skips` : undefined;
+const missing = [haproxyBinary() ? undefined : "haproxy", hasRedisServer() ? undefined : "redis-server"].filter((m) => m !== undefined);
+const SKIP = missing.length ? `needs ${missing.join(" and ")} (apt-get install ${missing.join(" ")}); CI installs them and never skips` : undefined;
 
 describe("a fleet: three stateless instances behind HAProxy round-robin, one redis-server", () => {
   let redis: Awaited<ReturnType<typeof startRedis>>;
@@ -147,7 +144,7 @@ describe("a fleet: three stateless instances behind HAProxy round-robin, one red
 
   before(async () => {
     if (SKIP) {
-      if (process.env.CI === "true") throw new Error(`fleet test: ${SKIP.replace("; CI installs them and never skips", "")} (.ci/run installs them)`);
+      if (process.env.CI === "true") throw new Error(`fleet test: ${missing.join(" and ")} not found, and CI must not skip (.ci/run installs them)`);
       console.log(`# fleet test skipped: ${SKIP}`);
       return;
     }

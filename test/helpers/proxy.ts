@@ -89,6 +89,8 @@ export interface RunningProxy {
  *   while HAProxy was sending on it. A gracefully stopping instance finishes every request it read, so
  *   it never answers nothing to a request it ran; a crashed one might have, and the retry then runs
  *   the request again (a DPoP proof is refused the second time by the shared replay store).
+ *   Measured with this test: with `conn-failure` alone, 1 run in 12 lost a request (the client's
+ *   connection was closed without an answer); with `empty-response` too, 0 in 12.
  * No health checks: every request routed to the stopped instance takes the retry path.
  */
 export function haproxyConfig(o: ProxyOptions & { dir: string }): string {
