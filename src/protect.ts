@@ -8,7 +8,7 @@ import { z } from "zod";
 import { authenticate, type DpopCheck } from "./authenticate.js";
 import { challengeResponse, type ChallengeOptions } from "./challenges.js";
 import { createDpopCheck, type DpopOptions } from "./dpop/check.js";
-import { parseAuthorizationConfig, type AuthorizationConfig, type ResolvedAuthorizationConfig } from "./config.js";
+import { isLoopbackHost, parseAuthorizationConfig, type AuthorizationConfig, type ResolvedAuthorizationConfig } from "./config.js";
 import { runWithContext, toAuthInfo, type AuthContext } from "./context.js";
 import { AuthError } from "./errors.js";
 import { emitSafely, type AuthEventListener } from "./events.js";
@@ -80,6 +80,17 @@ export interface ProtectOptions {
   dpop?: DpopOptions | DpopCheck | false | undefined;
   /** Receives every auth decision (no token material). */
   onAuthEvent?: AuthEventListener | undefined;
+  /**
+   * Behind a reverse proxy that sets `X-Forwarded-Proto` and `X-Forwarded-Host`: derive the canonical
+   * resource (metadata, challenges, token audience, DPoP `htu`) from those headers — but only for the
+   * hosts listed in `allowed_hosts` (compared case-insensitively, with the port when not the
+   * default). Any other forwarded host, and any request without the headers, gets the configured
+   * `authorization.resource`. Off by default: the headers then change nothing.
+   *
+   * The allowlist is not optional: a client reaching the server without the proxy could otherwise
+   * name any host and have tokens for *that* resource accepted here.
+   */
+  trust_proxy?: { allowed_hosts: string[] } | false | undefined;
 }
 
 function resolveDpop(o: ProtectOptions["dpop"]): DpopCheck | undefined {
@@ -99,6 +110,14 @@ function principalOf(auth: AuthContext | null): string {
 
 const positiveInt = z.number().int().positive().optional();
 const LimitsSchema = z.looseObject({
+  trust_proxy: z
+    .union([
+      z.literal(false),
+      z.strictObject({
+        allowed_hosts: z.array(z.string().regex(/^[a-z0-9.-]+(?::\d{1,5})?$/i, "a host name, optionally with :port")).min(1),
+      }),
+    ])
+    .optional(),
   max_sessions: positiveInt,
   max_sessions_per_principal: positiveInt,
   max_anonymous_sessions: positiveInt,
@@ -160,19 +179,29 @@ function createHandler(backend: McpBackend, config: Readonly<ResolvedAuthorizati
   const resource = config.resource ?? "http://localhost/mcp";
   const endpointPath = new URL(resource).pathname;
   const dpop = resolveDpop(options.dpop);
-  const metadata = buildProtectedResourceMetadata(config, {
-    resource,
-    toolScopes: options.tool_scopes ?? [],
-    ...(dpop ? { dpopAlgorithms: dpop.algorithms } : {}),
-  });
-  const metadataBody = JSON.stringify(metadata);
   // With authorization disabled there is nothing to advertise: no metadata is served.
   const wellKnown = new Set(config.enabled ? metadataPaths(config.metadata_path, resource) : []);
-  const challenge: ChallengeOptions = {
-    resourceMetadataUrl: resourceMetadataUrl(config.metadata_path, resource),
-    scopes: config.required_scopes,
-    ...(dpop ? { dpopAlgorithms: dpop.algorithms, dpopRequired: config.dpop_required } : {}),
+
+  /** Everything that depends on the canonical resource URI, built once per URI. */
+  const viewOf = (uri: string): ResourceView => {
+    const metadata = buildProtectedResourceMetadata(config, {
+      resource: uri,
+      toolScopes: options.tool_scopes ?? [],
+      ...(dpop ? { dpopAlgorithms: dpop.algorithms } : {}),
+    });
+    return {
+      resource: uri,
+      metadata,
+      metadataBody: JSON.stringify(metadata),
+      challenge: {
+        resourceMetadataUrl: resourceMetadataUrl(config.metadata_path, uri),
+        scopes: config.required_scopes,
+        ...(dpop ? { dpopAlgorithms: dpop.algorithms, dpopRequired: config.dpop_required } : {}),
+      },
+    };
   };
+  const configured = viewOf(resource);
+  const viewFor = forwardedViews(options.trust_proxy, configured, endpointPath, viewOf, config.allow_insecure_http);
   const corsOrigins = options.cors_origins ?? "*";
   const emit = options.onAuthEvent;
   const maxBody = options.max_body_bytes ?? DEFAULT_MAX_BODY_BYTES;
@@ -202,13 +231,13 @@ function createHandler(backend: McpBackend, config: Readonly<ResolvedAuthorizati
     }
   };
 
-  const refuse = (err: AuthError, req: Request): Response => {
-    const res = challengeResponse(err, challenge, corsHeaders(req, false));
+  const refuse = (err: AuthError, req: Request, view: ResourceView): Response => {
+    const res = challengeResponse(err, view.challenge, corsHeaders(req, false));
     emitSafely(emit, { type: "refused", code: err.code, status: res.status });
     return res;
   };
 
-  const serveMetadata = (req: Request): Response => {
+  const serveMetadata = (req: Request, view: ResourceView): Response => {
     const h = corsHeaders(req, true);
     if (req.method === "OPTIONS") {
       h.set("Access-Control-Allow-Methods", "GET, OPTIONS");
@@ -222,12 +251,13 @@ function createHandler(backend: McpBackend, config: Readonly<ResolvedAuthorizati
     }
     h.set("Content-Type", "application/json");
     h.set("Cache-Control", `public, max-age=${config.cache_ttl}`);
-    return new Response(req.method === "HEAD" ? null : metadataBody, { status: 200, headers: h });
+    return new Response(req.method === "HEAD" ? null : view.metadataBody, { status: 200, headers: h });
   };
 
   const handler = async (req: Request, extras?: HandlerExtras): Promise<Response> => {
     const path = new URL(req.url).pathname;
-    if (wellKnown.has(path)) return serveMetadata(req);
+    const view = viewFor(req);
+    if (wellKnown.has(path)) return serveMetadata(req, view);
     if (path !== endpointPath) return new Response("Not Found", { status: 404, headers: { "Content-Type": "text/plain" } });
 
     const cors = corsHeaders(req, false);
@@ -242,12 +272,12 @@ function createHandler(backend: McpBackend, config: Readonly<ResolvedAuthorizati
     const principal = (): string => principalOf(auth);
     try {
       if (config.enabled) {
-        auth = await authenticate(req, { config, provider: options.provider as AuthorizationProvider, resource, dpop, onAuthEvent: emit });
+        auth = await authenticate(req, { config, provider: options.provider as AuthorizationProvider, resource: view.resource, dpop, onAuthEvent: emit });
         backend.checkSession?.(req, principal());
         if (auth) emitSafely(emit, { type: "accepted", subject: auth.subject, client_id: auth.client_id, scopes: auth.scopes, jkt: auth.jkt });
       }
     } catch (e) {
-      if (e instanceof AuthError) return refuse(e, req);
+      if (e instanceof AuthError) return refuse(e, req, view);
       throw e;
     }
     // Only an authorized request gets this far: the body is read now, once, bounded.
@@ -256,7 +286,7 @@ function createHandler(backend: McpBackend, config: Readonly<ResolvedAuthorizati
     const res = await backend.handle({
       req,
       auth,
-      authInfo: auth ? toAuthInfo(auth, resource) : undefined,
+      authInfo: auth ? toAuthInfo(auth, view.resource) : undefined,
       principal: principal(),
       parsedBody: read.body,
       context: { auth, authorization_enabled: config.enabled },
@@ -267,8 +297,48 @@ function createHandler(backend: McpBackend, config: Readonly<ResolvedAuthorizati
   return Object.assign(handler, {
     [kReadsBodyLazily]: true,
     resource,
-    metadata,
+    metadata: configured.metadata,
     handles: (path: string) => path === endpointPath || wellKnown.has(path),
     close: () => backend.close(),
   });
+}
+
+/** What depends on the canonical resource URI: the RFC 9728 document and the challenge parameters. */
+interface ResourceView {
+  resource: string;
+  metadata: ProtectedResourceMetadata;
+  metadataBody: string;
+  challenge: ChallengeOptions;
+}
+
+/** First value of a possibly comma-joined forwarded header, trimmed and lower-cased. */
+const firstForwarded = (v: string | null): string | undefined => v?.split(",", 1)[0]?.trim().toLowerCase() || undefined;
+
+/**
+ * The view for a request: the configured one, or — with `trust_proxy` — the one for the forwarded
+ * origin when its host is allowed. Views are cached per allowed origin (a bounded set: hosts × 2 schemes).
+ */
+function forwardedViews(
+  trust: ProtectOptions["trust_proxy"],
+  configured: ResourceView,
+  endpointPath: string,
+  viewOf: (uri: string) => ResourceView,
+  allowInsecureHttp: boolean,
+): (req: Request) => ResourceView {
+  if (!trust) return () => configured;
+  const allowed = new Set(trust.allowed_hosts.map((h) => h.toLowerCase()));
+  const fallbackProto = new URL(configured.resource).protocol.slice(0, -1);
+  const views = new Map<string, ResourceView>();
+  return (req) => {
+    const host = firstForwarded(req.headers.get("x-forwarded-host"));
+    if (!host || !allowed.has(host)) return configured;
+    const proto = firstForwarded(req.headers.get("x-forwarded-proto")) ?? fallbackProto;
+    if (proto !== "https" && proto !== "http") return configured;
+    // The same rule as for the configured resource: plain http only on loopback, unless allowed.
+    if (proto === "http" && !allowInsecureHttp && !isLoopbackHost(host.replace(/:\d+$/, ""))) return configured;
+    const uri = `${proto}://${host}${endpointPath}`;
+    let view = views.get(uri);
+    if (!view) views.set(uri, (view = viewOf(uri)));
+    return view;
+  };
 }

@@ -32,6 +32,18 @@ export interface MCPServerOptions {
   dpop?: DpopOptions | DpopCheck | false;
   /** Where startup notices go. Default `console.warn`. */
   log?: (message: string) => void;
+  /** Largest request body in bytes; see {@link ProtectOptions.max_body_bytes}. Default 4 MiB. */
+  max_body_bytes?: number;
+  /** Most open sessions in all; see {@link ProtectOptions.max_sessions}. Default 1000. */
+  max_sessions?: number;
+  /** Most open sessions per principal; see {@link ProtectOptions.max_sessions_per_principal}. Default 32. */
+  max_sessions_per_principal?: number;
+  /** Most open anonymous sessions; see {@link ProtectOptions.max_anonymous_sessions}. Default 100. */
+  max_anonymous_sessions?: number;
+  /** Seconds an idle session is kept. Default 1800. */
+  session_idle_timeout?: number;
+  /** Derive the resource from `X-Forwarded-*` for listed hosts; see {@link ProtectOptions.trust_proxy}. Default off. */
+  trust_proxy?: ProtectOptions["trust_proxy"];
 }
 
 /** Where {@link MCPServer.serve} listens. */
@@ -40,6 +52,18 @@ export interface ServeOptions {
   port?: number;
   /** Interface. Default `127.0.0.1`. A non-loopback host needs `authorization.resource`. */
   host?: string;
+  /**
+   * Milliseconds a client has to send the request headers (Node's `headersTimeout`): a
+   * slowloris-style client trickling headers is cut with 408. Default 10,000.
+   */
+  headers_timeout?: number;
+  /**
+   * Milliseconds a client has to send the whole request, body included (Node's `requestTimeout`): a
+   * slow body is cut with 408. Long-lived SSE *responses* are not affected. Default 30,000.
+   */
+  request_timeout?: number;
+  /** Milliseconds an idle keep-alive connection is kept (Node's `keepAliveTimeout`). Default 5,000. */
+  keep_alive_timeout?: number;
 }
 
 /** What {@link MCPServer.serve} resolves to. */
@@ -154,6 +178,12 @@ export class MCPServer {
       tool_scopes: [...new Set(this.#tools.flatMap((t) => t.required_scopes))],
       dpop: this.#options.dpop,
       onAuthEvent: this.#options.onAuthEvent,
+      max_body_bytes: this.#options.max_body_bytes,
+      max_sessions: this.#options.max_sessions,
+      max_sessions_per_principal: this.#options.max_sessions_per_principal,
+      max_anonymous_sessions: this.#options.max_anonymous_sessions,
+      session_idle_timeout: this.#options.session_idle_timeout,
+      trust_proxy: this.#options.trust_proxy,
     });
   }
 
@@ -174,7 +204,20 @@ export class MCPServer {
     if (this.#config.enabled && !this.#provider) {
       throw new TypeError("MCPServer: authorization is enabled but no provider is set (call setAuthorizationProvider)");
     }
-    const http = createServer();
+    const headersTimeout = options.headers_timeout ?? 10_000;
+    const requestTimeout = options.request_timeout ?? 30_000;
+    const keepAliveTimeout = options.keep_alive_timeout ?? 5_000;
+    for (const [key, v] of Object.entries({ headers_timeout: headersTimeout, request_timeout: requestTimeout, keep_alive_timeout: keepAliveTimeout })) {
+      if (!(Number.isInteger(v) && v > 0 && v <= 3_600_000)) throw new TypeError(`MCPServer.serve: "${key}" must be a positive number of milliseconds`);
+    }
+    if (headersTimeout > requestTimeout) throw new TypeError('MCPServer.serve: "headers_timeout" must not exceed "request_timeout"');
+    const http = createServer({
+      headersTimeout,
+      requestTimeout,
+      keepAliveTimeout,
+      // Node checks the two timeouts every 30 s by default: a slow client would get up to 30 s extra.
+      connectionsCheckingInterval: Math.min(1000, headersTimeout),
+    });
     await new Promise<void>((resolve, reject) => {
       http.once("error", reject);
       http.listen(options.port ?? 8000, host, () => resolve());
