@@ -16,10 +16,12 @@ import { buildProtectedResourceMetadata, metadataPaths, resourceMetadataUrl, typ
 import { ANONYMOUS_PRINCIPAL } from "./sessions.js";
 import { DEFAULT_MAX_BODY_BYTES, kReadsBodyLazily, readJsonBody, type HandlerExtras, type McpBackend } from "./serving/backend.js";
 import { createV1Backend, type McpServerSource } from "./serving/v1.js";
+import { createDualBackend, createV2Backend, isMcpHttpHandler, loadSdkV2, type McpHttpHandlerLike } from "./serving/v2.js";
 import type { AuthorizationProvider } from "./validators/provider.js";
 
 export type { HandlerExtras } from "./serving/backend.js";
 export type { McpServerSource } from "./serving/v1.js";
+export type { McpHttpHandlerLike } from "./serving/v2.js";
 
 /**
  * A Web-standard request handler, usable with Hono, Bun, Deno, workers, or {@link toNodeHandler}.
@@ -45,6 +47,13 @@ export interface ProtectOptions {
   authorization: AuthorizationConfig;
   /** The token checker. Required when `authorization.enabled` is true. */
   provider?: AuthorizationProvider | undefined;
+  /**
+   * Which SDK the source is for, when it is a factory: `"v1"` (default; `@modelcontextprotocol/sdk`)
+   * or `"v2"` (a factory of `@modelcontextprotocol/server` servers, served through its
+   * `createMcpHandler`: protocol 2026-07-28 and its stateless 2025-era fallback). A handler from
+   * `createMcpHandler(...)` is recognised without it.
+   */
+  engine?: "v1" | "v2";
   /**
    * `stateful` (default): `Mcp-Session-Id` sessions, each bound to the principal that opened it.
    * `stateless`: a fresh server per request (needs a factory); every request is self-contained.
@@ -146,7 +155,32 @@ const LimitsSchema = z.looseObject({
  * http.createServer(toNodeHandler(handler)).listen(8000);
  * ```
  */
-export function protect(source: McpServerSource, options: ProtectOptions): ProtectedHandler {
+export function protect(source: McpServerSource | McpHttpHandlerLike | V2ServerFactory, options: ProtectOptions): ProtectedHandler {
+  const config = checkOptions(options);
+  const engine = options.engine ?? "v1";
+  if (engine !== "v1" && engine !== "v2") throw new TypeError('protect(): "engine" must be "v1" or "v2"');
+  let backend: McpBackend;
+  if (isMcpHttpHandler(source)) {
+    // A handler from the SDK v2's createMcpHandler(): it serves both eras itself.
+    backend = createV2Backend(source);
+  } else if (engine === "v2") {
+    if (source instanceof McpServer) throw new TypeError('protect(): engine "v2" needs a v2 server factory or createMcpHandler(...), not a v1 McpServer');
+    const factory = source as (ctx: unknown) => unknown;
+    backend = createV2Backend(async () => (await loadSdkV2()).createMcpHandler(factory));
+  } else {
+    backend = v1BackendFor(source as McpServerSource, options);
+  }
+  return createHandler(backend, config, options);
+}
+
+/**
+ * A factory of SDK v2 servers (`@modelcontextprotocol/server`'s `McpServerFactory`), for
+ * `engine: "v2"`. Typed loosely so this package does not depend on the optional peer's types.
+ */
+export type V2ServerFactory = (ctx: { era: "legacy" | "modern"; authInfo?: unknown; requestInfo?: Request }) => unknown;
+
+/** Validate everything but the source, once; returns the parsed authorization config. */
+function checkOptions(options: ProtectOptions): Readonly<ResolvedAuthorizationConfig> {
   const config = parseAuthorizationConfig(options.authorization);
   if (config.enabled && !config.resource) {
     throw new TypeError('protect(): "authorization.resource" (the canonical URL of the MCP endpoint) is required when enabled');
@@ -162,17 +196,37 @@ export function protect(source: McpServerSource, options: ProtectOptions): Prote
     const issue = limits.error.issues[0]!;
     throw new TypeError(`protect(): "${issue.path.join(".")}" ${issue.message}`);
   }
+  return config;
+}
+
+function v1BackendFor(source: McpServerSource, options: ProtectOptions): McpBackend {
   const mode = options.session_mode ?? "stateful";
   if (mode === "stateless" && source instanceof McpServer) {
     throw new TypeError('protect(): session_mode "stateless" needs a factory, not an McpServer instance');
   }
-  const backend = createV1Backend(source, mode, {
+  return createV1Backend(source, mode, {
     max_sessions: options.max_sessions,
     max_sessions_per_principal: options.max_sessions_per_principal,
     max_anonymous_sessions: options.max_anonymous_sessions,
     idle_timeout_ms: (options.session_idle_timeout ?? 1800) * 1000,
   });
-  return createHandler(backend, config, options);
+}
+
+/**
+ * Both eras on one endpoint, for {@link MCPServer}'s `engine: "v2"`: 2026-07-28 requests through a v2
+ * server from `modernFactory`, 2025-era requests through v1 servers from `legacyFactory` (stateful
+ * sessions, bound to their principal, unless `session_mode` is `stateless`).
+ *
+ * @internal
+ */
+export function protectBothEras(
+  modernFactory: (ctx: unknown) => unknown,
+  legacyFactory: () => McpServer | Promise<McpServer>,
+  options: ProtectOptions,
+): ProtectedHandler {
+  const config = checkOptions(options);
+  const modern = async () => (await loadSdkV2()).createMcpHandler(modernFactory, { legacy: "reject" });
+  return createHandler(createDualBackend(modern, v1BackendFor(legacyFactory, options)), config, options);
 }
 
 function createHandler(backend: McpBackend, config: Readonly<ResolvedAuthorizationConfig>, options: ProtectOptions): ProtectedHandler {

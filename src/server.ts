@@ -12,8 +12,9 @@ import type { DpopOptions } from "./dpop/check.js";
 import { LazyJsonSchemaValidator } from "./lib/json-schema-validator.js";
 import { isLoopbackHost, parseAuthorizationConfig, type AuthorizationConfig, type ResolvedAuthorizationConfig } from "./config.js";
 import type { AuthEventListener } from "./events.js";
-import { protect, type ProtectedHandler, type ProtectOptions } from "./protect.js";
-import type { ToolDefinition } from "./tools.js";
+import { protect, protectBothEras, type ProtectedHandler, type ProtectOptions } from "./protect.js";
+import { loadSdkV2 } from "./serving/v2.js";
+import type { ToolDefinition, ToolRegistry } from "./tools.js";
 import type { AuthorizationProvider } from "./validators/provider.js";
 
 /** Options of {@link MCPServer}. */
@@ -32,6 +33,14 @@ export interface MCPServerOptions {
   dpop?: DpopOptions | DpopCheck | false;
   /** Where startup notices go. Default `console.warn`. */
   log?: (message: string) => void;
+  /**
+   * Which SDK serves MCP. `"v1"` (default): `@modelcontextprotocol/sdk`, protocol revisions up to
+   * 2025-11-25, stateful sessions. `"v2"`: both eras on one endpoint — 2026-07-28 requests through the
+   * SDK v2 (`@modelcontextprotocol/server`, an optional peer dependency: install it), 2025-era requests
+   * through the v1 path as before (sessions bound to their principal). The same `tool()` definitions
+   * serve both; `configure()` applies to v1 servers, {@link MCPServer.configureV2} to v2 servers.
+   */
+  engine?: "v1" | "v2";
   /** Largest request body in bytes; see {@link ProtectOptions.max_body_bytes}. Default 4 MiB. */
   max_body_bytes?: number;
   /** Most open sessions in all; see {@link ProtectOptions.max_sessions}. Default 1000. */
@@ -94,6 +103,7 @@ export class MCPServer {
   readonly #config: Readonly<ResolvedAuthorizationConfig>;
   readonly #tools: ToolDefinition<any>[] = [];
   readonly #configurers: ((server: McpServer) => void)[] = [];
+  readonly #v2Configurers: ((server: any) => void)[] = [];
   #provider: AuthorizationProvider | undefined;
   #http: Server | undefined;
   #handler: ProtectedHandler | undefined;
@@ -106,6 +116,7 @@ export class MCPServer {
   constructor(name: string, options: MCPServerOptions = {}) {
     if (typeof name !== "string" || !name) throw new TypeError('MCPServer: "name" must be a non-empty string');
     this.name = name;
+    if (options.engine !== undefined && options.engine !== "v1" && options.engine !== "v2") throw new TypeError('MCPServer: "engine" must be "v1" or "v2"');
     this.#options = { ...options };
     this.#config = parseAuthorizationConfig(options.authorization ?? {});
   }
@@ -145,6 +156,27 @@ export class MCPServer {
     return this;
   }
 
+  /**
+   * Like {@link MCPServer.configure}, for the SDK v2 servers that serve 2026-07-28 requests under
+   * `engine: "v2"`. `fn` receives an `McpServer` of `@modelcontextprotocol/server`.
+   */
+  configureV2(fn: (server: any) => void): this {
+    this.#v2Configurers.push(fn);
+    return this;
+  }
+
+  /** Build a fresh SDK v2 `McpServer` with every collected tool and v2 configurer applied (`engine: "v2"`). */
+  async createSdkV2Server(): Promise<object> {
+    const sdk = await loadSdkV2();
+    const server = new sdk.McpServer(
+      { name: this.name, version: this.#options.version ?? "0.0.0" },
+      this.#options.instructions ? { instructions: this.#options.instructions } : {},
+    );
+    for (const t of this.#tools) t.register(server as ToolRegistry);
+    for (const fn of this.#v2Configurers) fn(server);
+    return server;
+  }
+
   /** Build a fresh SDK `McpServer` with every collected tool and configurer applied. */
   createSdkServer(): McpServer {
     const server = new McpServer(
@@ -171,7 +203,7 @@ export class MCPServer {
     if (this.#config.enabled && !this.#provider) {
       throw new TypeError("MCPServer: authorization is enabled but no provider is set (call setAuthorizationProvider)");
     }
-    return protect(() => this.createSdkServer(), {
+    const options: ProtectOptions = {
       authorization,
       provider: this.#provider,
       session_mode: this.#options.session_mode ?? "stateful",
@@ -184,7 +216,9 @@ export class MCPServer {
       max_anonymous_sessions: this.#options.max_anonymous_sessions,
       session_idle_timeout: this.#options.session_idle_timeout,
       trust_proxy: this.#options.trust_proxy,
-    });
+    };
+    if ((this.#options.engine ?? "v1") === "v2") return protectBothEras(() => this.createSdkV2Server(), () => this.createSdkServer(), options);
+    return protect(() => this.createSdkServer(), options);
   }
 
   /**

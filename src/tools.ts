@@ -35,14 +35,29 @@ export interface ToolOptions<Input extends ToolInputShape> {
  */
 export type ToolHandler<Input extends ToolInputShape> = (args: z.infer<z.ZodObject<Input>>) => unknown;
 
+/**
+ * The part of an MCP server `tool()` registers on: the SDK v1 `McpServer`
+ * (`@modelcontextprotocol/sdk`) and the SDK v2 `McpServer` (`@modelcontextprotocol/server`) both fit.
+ */
+export interface ToolRegistry {
+  /** The SDK's `registerTool(name, config, callback)`. */
+  registerTool(name: string, config: never, callback: never): unknown;
+}
+
+/** What a tool callback receives besides its arguments: v1 passes `authInfo`, v2 `http.authInfo`. */
+interface CallbackExtra {
+  authInfo?: Parameters<typeof fromAuthInfo>[0];
+  http?: { authInfo?: Parameters<typeof fromAuthInfo>[0] };
+}
+
 /** A tool definition produced by {@link tool}. Register it with {@link registerTools} or `MCPServer.collect`. */
 export interface ToolDefinition<Input extends ToolInputShape = ToolInputShape> {
   /** Tool name. */
   readonly name: string;
   /** Scopes the tool requires (frozen copy). */
   readonly required_scopes: readonly string[];
-  /** Register this tool on an SDK `McpServer`. */
-  register(server: McpServer): void;
+  /** Register this tool on an SDK `McpServer` (v1 or v2). */
+  register(server: McpServer | ToolRegistry): void;
   /** @internal the options as given (copied). */
   readonly options: Readonly<ToolOptions<Input>>;
 }
@@ -117,15 +132,15 @@ export function tool<Input extends ToolInputShape = Record<string, never>>(
     name: opts.name,
     required_scopes: required,
     options: opts,
-    register(server: McpServer) {
+    register(server: McpServer | ToolRegistry) {
       const config: { description: string; inputSchema: ToolInputShape; title?: string; annotations?: ToolAnnotations } = {
         description: opts.description,
         inputSchema: (opts.input ?? {}) as ToolInputShape,
       };
       if (opts.title) config.title = opts.title;
       if (opts.annotations) config.annotations = opts.annotations;
-      server.registerTool(opts.name, config, (async (args: unknown, extra: { authInfo?: Parameters<typeof fromAuthInfo>[0] }) =>
-        run(args, extra?.authInfo)) as never);
+      (server as ToolRegistry).registerTool(opts.name, config as never, (async (args: unknown, extra?: CallbackExtra) =>
+        run(args, extra?.authInfo ?? extra?.http?.authInfo)) as never);
     },
   });
 }
@@ -139,6 +154,6 @@ export function tool<Input extends ToolInputShape = Record<string, never>>(
  * registerTools(mcp, deleteFile, whoami);
  * ```
  */
-export function registerTools(server: McpServer, ...tools: ToolDefinition<any>[]): void {
+export function registerTools(server: McpServer | ToolRegistry, ...tools: ToolDefinition<any>[]): void {
   for (const t of tools) t.register(server);
 }

@@ -28,6 +28,8 @@ export interface DemoOptions {
   host?: string;
   onAuthEvent?: AuthEventListener;
   log?: (message: string) => void;
+  /** Which SDK serves MCP: "v2" (default; 2026-07-28 through SDK v2 and 2025-era through SDK v1) or "v1" (2025 era only). */
+  engine?: "v1" | "v2";
   /** Client ID Metadata Document settings of the authorization server (e.g. an injected fetch in tests). */
   client_id_metadata_documents?: StartOptions["client_id_metadata_documents"];
 }
@@ -61,6 +63,7 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
 
   const server = new MCPServer("protected-mcp-demo", {
     version: "0.1.0",
+    engine: o.engine ?? "v2",
     authorization: { enabled: true, authorization_servers: [as.issuer], resource, resource_name: "protected-mcp demo" },
     ...(o.onAuthEvent ? { onAuthEvent: o.onAuthEvent } : {}),
   });
