@@ -9,7 +9,7 @@
  * page is different: use a browser there.
  */
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { UnauthorizedError, type OAuthClientProvider } from "@modelcontextprotocol/sdk/client/auth.js";
+import { UnauthorizedError, type OAuthClientProvider, type OAuthDiscoveryState } from "@modelcontextprotocol/sdk/client/auth.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from "@modelcontextprotocol/sdk/shared/auth.js";
 
@@ -24,6 +24,9 @@ export class HeadlessOAuthProvider implements OAuthClientProvider {
   #state = "";
   /** The code from the last authorization, for `transport.finishAuth()`. */
   code: string | undefined;
+  /** The whole redirect query (code, state, RFC 9207 `iss`), for clients that check `iss` (SDK v2: `finishAuth(params)`). */
+  callbackParams: URLSearchParams | undefined;
+  #discovery: OAuthDiscoveryState | undefined;
 
   /**
    * @param username - who signs in on the consent page.
@@ -69,6 +72,14 @@ export class HeadlessOAuthProvider implements OAuthClientProvider {
     const code = redirect.searchParams.get("code");
     if (!code) throw new Error(`authorization failed: ${redirect.searchParams.get("error")}`);
     this.code = code;
+    this.callbackParams = redirect.searchParams;
+  }
+  /** SDK v2 (SEP-2352): remember which authorization server the flow started with, to bind the callback to it. */
+  saveDiscoveryState(state: OAuthDiscoveryState): void {
+    this.#discovery = state;
+  }
+  discoveryState(): OAuthDiscoveryState | undefined {
+    return this.#discovery;
   }
 }
 
