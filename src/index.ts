@@ -50,3 +50,5 @@ export { createDpopNonces } from "./dpop/nonce.js";
 export type { DpopNonceOptions, DpopNonces } from "./dpop/nonce.js";
 export { MemoryReplayStore, RedisReplayStore } from "./stores/replay.js";
 export type { MemoryReplayStoreOptions, RedisReplayStoreOptions, RedisSetClient, ReplayStore } from "./stores/replay.js";
+export { IntrospectionValidator, IntrospectionValidatorConfigError, MAX_INTROSPECTION_RESPONSE_BYTES } from "./validators/introspection.js";
+export type { IntrospectionClientAuthMethod, IntrospectionValidatorOptions } from "./validators/introspection.js";
