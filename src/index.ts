@@ -56,3 +56,18 @@ export { IssuerRouter, IssuerRouterConfigError } from "./validators/issuer-route
 export type { IssuerFamily, IssuerRouterOptions } from "./validators/issuer-router.js";
 export { ENTRA_AUTHORITY_HOST, EntraMultiTenantConfigError, EntraMultiTenantValidator } from "./validators/entra.js";
 export type { EntraMultiTenantOptions } from "./validators/entra.js";
+export {
+  AuthorizationServerDiscovery,
+  AuthorizationServerMetadataError,
+  discoverIntrospectionValidator,
+  discoverValidator,
+  MAX_METADATA_BYTES,
+  metadataUrls,
+} from "./validators/discovery.js";
+export type {
+  AuthorizationServerMetadata,
+  DiscoverIntrospectionValidatorOptions,
+  DiscoverValidatorOptions,
+  DiscoveryFailure,
+  DiscoveryOptions,
+} from "./validators/discovery.js";
