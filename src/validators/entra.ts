@@ -61,7 +61,12 @@ export interface EntraMultiTenantOptions {
   /** Key set fetch timeout, ms. Default 5000. */
   jwks_timeout?: number;
   /** Back-off between failed key set fetches, ms. */
-  jwks_backoff?: { initial_ms?: number; max_ms?: number };
+  jwks_backoff?: {
+    /** Delay after the first failure, ms. Default 1000. */
+    initial_ms?: number;
+    /** Largest delay, ms. Default 30000. */
+    max_ms?: number;
+  };
   /** Receives the one-time `any_tenant` warning. Default `console.warn`. */
   log?: (message: string) => void;
   /** Custom fetch for the key set (tests, proxies). */

@@ -94,7 +94,12 @@ export interface IntrospectionValidatorOptions {
    * milliseconds: `initial_ms` (default 1000) doubling up to `max_ms` (default 30000), 20 % jitter.
    * While it runs, tokens that are not cached are answered 503 with `Retry-After` at once.
    */
-  backoff?: { initial_ms?: number; max_ms?: number };
+  backoff?: {
+    /** Delay after the first failure, ms. Default 1000. */
+    initial_ms?: number;
+    /** Largest delay, ms. Default 30000. */
+    max_ms?: number;
+  };
   /** Custom fetch (tests, proxies). */
   fetch?: FetchImplementation;
   /** Clock in epoch milliseconds, for tests. Default `Date.now`. */
