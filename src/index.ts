@@ -50,3 +50,24 @@ export { createDpopNonces } from "./dpop/nonce.js";
 export type { DpopNonceOptions, DpopNonces } from "./dpop/nonce.js";
 export { MemoryReplayStore, RedisReplayStore } from "./stores/replay.js";
 export type { MemoryReplayStoreOptions, RedisReplayStoreOptions, RedisSetClient, ReplayStore } from "./stores/replay.js";
+export { IntrospectionValidator, IntrospectionValidatorConfigError, MAX_INTROSPECTION_RESPONSE_BYTES } from "./validators/introspection.js";
+export type { IntrospectionClientAuthMethod, IntrospectionValidatorOptions } from "./validators/introspection.js";
+export { IssuerRouter, IssuerRouterConfigError } from "./validators/issuer-router.js";
+export type { IssuerFamily, IssuerRouterOptions } from "./validators/issuer-router.js";
+export { ENTRA_AUTHORITY_HOST, EntraMultiTenantConfigError, EntraMultiTenantValidator } from "./validators/entra.js";
+export type { EntraMultiTenantOptions } from "./validators/entra.js";
+export {
+  AuthorizationServerDiscovery,
+  AuthorizationServerMetadataError,
+  discoverIntrospectionValidator,
+  discoverValidator,
+  MAX_METADATA_BYTES,
+  metadataUrls,
+} from "./validators/discovery.js";
+export type {
+  AuthorizationServerMetadata,
+  DiscoverIntrospectionValidatorOptions,
+  DiscoverValidatorOptions,
+  DiscoveryFailure,
+  DiscoveryOptions,
+} from "./validators/discovery.js";
