@@ -99,7 +99,13 @@ export interface ProtectOptions {
    * The allowlist is not optional: a client reaching the server without the proxy could otherwise
    * name any host and have tokens for *that* resource accepted here.
    */
-  trust_proxy?: { allowed_hosts: string[] } | false | undefined;
+  trust_proxy?: TrustProxyOptions | false | undefined;
+}
+
+/** Options of {@link ProtectOptions.trust_proxy}. */
+export interface TrustProxyOptions {
+  /** Hosts (`name` or `name:port`) the proxy may name in `X-Forwarded-Host`; at least one. */
+  allowed_hosts: string[];
 }
 
 function resolveDpop(o: ProtectOptions["dpop"]): DpopCheck | undefined {
