@@ -180,6 +180,17 @@ export function protect(source: McpServerSource | McpHttpHandlerLike | V2ServerF
 }
 
 /**
+ * `authorization_servers` defaults to the provider's `issuers` (an {@link IssuerRouter}, an
+ * introspection or discovered validator), so the RFC 9728 document lists every trusted server.
+ */
+function withProviderIssuers(authorization: AuthorizationConfig, provider: AuthorizationProvider | undefined): AuthorizationConfig {
+  if (authorization?.authorization_servers?.length) return authorization;
+  const issuers = (provider as { issuers?: unknown } | undefined)?.issuers;
+  if (!Array.isArray(issuers) || issuers.length === 0 || !issuers.every((i) => typeof i === "string")) return authorization;
+  return { ...authorization, authorization_servers: [...issuers] };
+}
+
+/**
  * A factory of SDK v2 servers (`@modelcontextprotocol/server`'s `McpServerFactory`), for
  * `engine: "v2"`. Typed loosely so this package does not depend on the optional peer's types.
  */
@@ -187,7 +198,7 @@ export type V2ServerFactory = (ctx: { era: "legacy" | "modern"; authInfo?: unkno
 
 /** Validate everything but the source, once; returns the parsed authorization config. */
 function checkOptions(options: ProtectOptions): Readonly<ResolvedAuthorizationConfig> {
-  const config = parseAuthorizationConfig(options.authorization);
+  const config = parseAuthorizationConfig(withProviderIssuers(options.authorization, options.provider));
   if (config.enabled && !config.resource) {
     throw new TypeError('protect(): "authorization.resource" (the canonical URL of the MCP endpoint) is required when enabled');
   }

@@ -99,7 +99,8 @@ before(async () => {
       );
       return s;
     },
-    { authorization: { enabled: true, authorization_servers: [...router.issuers], required_scopes: ["mcp"], resource: url }, provider: router, session_mode: "stateless" },
+    // authorization_servers left out: protect() lists the router's issuers in the RFC 9728 document.
+    { authorization: { enabled: true, required_scopes: ["mcp"], resource: url }, provider: router, session_mode: "stateless" },
   );
   http.on("request", toNodeHandler(handler));
 });
