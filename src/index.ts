@@ -23,6 +23,12 @@ export { createAuthContext, getContext } from "./context.js";
 export type { AuthContext, RequestContext } from "./context.js";
 export { missingScopesResult, registerTools, tool } from "./tools.js";
 export type { ToolDefinition, ToolHandler, ToolInputShape, ToolOptions, ToolRegistry } from "./tools.js";
+export { resource } from "./resources.js";
+export type { ResourceDefinition, ResourceHandler, ResourceOptions, ResourceRegistry } from "./resources.js";
+export { prompt } from "./prompts.js";
+export type { PromptArgsShape, PromptDefinition, PromptHandler, PromptOptions, PromptRegistry } from "./prompts.js";
+export { INSUFFICIENT_SCOPE_RPC_CODE, InsufficientScopeError } from "./scope-errors.js";
+export type { ScopedDefinition } from "./policy.js";
 export {
   AuthError,
   AuthorizationUnavailable,

@@ -10,7 +10,8 @@ import { challengeResponse, type ChallengeOptions } from "./challenges.js";
 import { createDpopCheck, type DpopOptions } from "./dpop/check.js";
 import { isLoopbackHost, parseAuthorizationConfig, type AuthorizationConfig, type ResolvedAuthorizationConfig } from "./config.js";
 import { runWithContext, toAuthInfo, type AuthContext } from "./context.js";
-import { AuthError } from "./errors.js";
+import { AuthError, InsufficientScope } from "./errors.js";
+import { asksForList, buildScopePolicy, filterListResponse, stepUpScopes, unmetRequirement, type ScopedDefinition } from "./policy.js";
 import { emitSafely, type AuthEventListener } from "./events.js";
 import { buildProtectedResourceMetadata, metadataPaths, resourceMetadataUrl, type ProtectedResourceMetadata } from "./metadata.js";
 import { ANONYMOUS_PRINCIPAL } from "./sessions.js";
@@ -80,6 +81,13 @@ export interface ProtectOptions {
   cors_origins?: "*" | string[];
   /** Scopes used by tools, advertised in the metadata when `scopes_supported` is not configured. */
   tool_scopes?: readonly string[];
+  /**
+   * The `tool()`, `resource()` and `prompt()` definitions served, for the per-item policy enforced at
+   * the HTTP level: `authorization.step_up` and `authorization.hide_unauthorized_tools`. Their scopes
+   * are also advertised in the metadata (with `tool_scopes`). The definitions' own checks (`isError`,
+   * JSON-RPC error) work without this.
+   */
+  definitions?: readonly ScopedDefinition[];
   /**
    * DPoP (RFC 9449). Default: on, with {@link createDpopCheck}'s defaults (in-memory replay store),
    * so tokens bound with `cnf.jkt` are verified and DPoP is advertised in challenges and metadata.
@@ -257,7 +265,7 @@ function createHandler(backend: McpBackend, config: Readonly<ResolvedAuthorizati
   const viewOf = (uri: string): ResourceView => {
     const metadata = buildProtectedResourceMetadata(config, {
       resource: uri,
-      toolScopes: options.tool_scopes ?? [],
+      toolScopes: [...new Set([...(options.tool_scopes ?? []), ...(options.definitions ?? []).flatMap((d) => d.required_scopes)])],
       ...(dpop ? { dpopAlgorithms: dpop.algorithms } : {}),
     });
     return {
@@ -276,6 +284,10 @@ function createHandler(backend: McpBackend, config: Readonly<ResolvedAuthorizati
   const corsOrigins = options.cors_origins ?? "*";
   const emit = options.onAuthEvent;
   const maxBody = options.max_body_bytes ?? DEFAULT_MAX_BODY_BYTES;
+  const policy = config.enabled && options.definitions?.length ? buildScopePolicy(options.definitions) : undefined;
+  if ((config.step_up || config.hide_unauthorized_tools) && config.enabled && !options.definitions) {
+    throw new TypeError('protect(): "authorization.step_up" and "hide_unauthorized_tools" need "definitions" (the tool(), resource() and prompt() definitions served)');
+  }
 
   const corsHeaders = (req: Request, publicDocument: boolean): Headers => {
     const h = new Headers();
@@ -354,7 +366,12 @@ function createHandler(backend: McpBackend, config: Readonly<ResolvedAuthorizati
     // Only an authorized request gets this far: the body is read now, once, bounded.
     const read = await readJsonBody(req, extras, maxBody);
     if ("response" in read) return withHeaders(read.response, cors);
-    const res = await backend.handle({
+    if (policy && config.step_up && auth) {
+      // Step-up: refuse before the handler runs, naming the scopes to ask for (body decides, never Mcp-Name).
+      const required = unmetRequirement(read.body, policy, auth.scopes);
+      if (required) return refuse(new InsufficientScope(stepUpScopes(auth.scopes, required, config.step_up_scope)), req, view);
+    }
+    let res = await backend.handle({
       req,
       auth,
       authInfo: auth ? toAuthInfo(auth, view.resource) : undefined,
@@ -362,6 +379,7 @@ function createHandler(backend: McpBackend, config: Readonly<ResolvedAuthorizati
       parsedBody: read.body,
       context: { auth, authorization_enabled: config.enabled },
     });
+    if (policy && config.hide_unauthorized_tools && asksForList(read.body)) res = await filterListResponse(res, policy, auth?.scopes ?? []);
     return withHeaders(res, cors);
   };
 

@@ -15,6 +15,8 @@ import type { AuthEventListener } from "./events.js";
 import { protect, protectBothEras, type ProtectedHandler, type ProtectOptions } from "./protect.js";
 import { loadSdkV2 } from "./serving/v2.js";
 import type { ToolDefinition, ToolRegistry } from "./tools.js";
+import type { ResourceDefinition, ResourceRegistry } from "./resources.js";
+import type { PromptDefinition, PromptRegistry } from "./prompts.js";
 import type { AuthorizationProvider } from "./validators/provider.js";
 
 /** Options of {@link MCPServer}. */
@@ -101,7 +103,7 @@ export class MCPServer {
   readonly name: string;
   readonly #options: MCPServerOptions;
   readonly #config: Readonly<ResolvedAuthorizationConfig>;
-  readonly #tools: ToolDefinition<any>[] = [];
+  readonly #tools: (ToolDefinition<any> | ResourceDefinition | PromptDefinition)[] = [];
   readonly #configurers: ((server: McpServer) => void)[] = [];
   readonly #v2Configurers: ((server: any) => void)[] = [];
   #provider: AuthorizationProvider | undefined;
@@ -133,10 +135,10 @@ export class MCPServer {
     return this;
   }
 
-  /** Add tools defined with {@link tool}. Names must be unique. */
-  collect(...tools: ToolDefinition<any>[]): this {
-    for (const t of tools) {
-      if (this.#tools.some((x) => x.name === t.name)) throw new TypeError(`MCPServer.collect: duplicate tool name "${t.name}"`);
+  /** Add tools, resources and prompts defined with {@link tool}, {@link resource} and {@link prompt}. Names must be unique per kind. */
+  collect(...items: (ToolDefinition<any> | ResourceDefinition | PromptDefinition)[]): this {
+    for (const t of items) {
+      if (this.#tools.some((x) => x.kind === t.kind && x.name === t.name)) throw new TypeError(`MCPServer.collect: duplicate ${t.kind} name "${t.name}"`);
       this.#tools.push(t);
     }
     return this;
@@ -172,7 +174,7 @@ export class MCPServer {
       { name: this.name, version: this.#options.version ?? "0.0.0" },
       this.#options.instructions ? { instructions: this.#options.instructions } : {},
     );
-    for (const t of this.#tools) t.register(server as ToolRegistry);
+    for (const t of this.#tools) t.register(server as ToolRegistry & ResourceRegistry & PromptRegistry);
     for (const fn of this.#v2Configurers) fn(server);
     return server;
   }
@@ -187,7 +189,7 @@ export class MCPServer {
         jsonSchemaValidator: new LazyJsonSchemaValidator(),
       },
     );
-    for (const t of this.#tools) t.register(server);
+    for (const t of this.#tools) t.register(server as McpServer & ResourceRegistry & PromptRegistry);
     for (const fn of this.#configurers) fn(server);
     return server;
   }
@@ -207,7 +209,7 @@ export class MCPServer {
       authorization,
       provider: this.#provider,
       session_mode: this.#options.session_mode ?? "stateful",
-      tool_scopes: [...new Set(this.#tools.flatMap((t) => t.required_scopes))],
+      definitions: this.#tools,
       dpop: this.#options.dpop,
       onAuthEvent: this.#options.onAuthEvent,
       max_body_bytes: this.#options.max_body_bytes,
