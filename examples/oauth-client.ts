@@ -36,13 +36,15 @@ export class HeadlessOAuthProvider implements OAuthClientProvider {
   constructor(
     readonly username: string,
     readonly clientMetadataUrl?: string,
+    /** `refresh_tokens: false` registers for `authorization_code` only: the AS then issues no refresh token. */
+    readonly options: { refresh_tokens?: boolean } = {},
   ) {}
 
   get redirectUrl(): string {
     return REDIRECT_URL;
   }
   get clientMetadata(): OAuthClientMetadata {
-    return { client_name: "protected-mcp example client", redirect_uris: [REDIRECT_URL], grant_types: ["authorization_code", "refresh_token"], response_types: ["code"], token_endpoint_auth_method: "none" };
+    return { client_name: "protected-mcp example client", redirect_uris: [REDIRECT_URL], grant_types: this.options.refresh_tokens === false ? ["authorization_code"] : ["authorization_code", "refresh_token"], response_types: ["code"], token_endpoint_auth_method: "none" };
   }
   state(): string {
     this.#state = crypto.randomUUID();
