@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { createServer, type Server } from "node:http";
+import { createServer, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { toNodeHandler } from "./adapters/node.js";
@@ -108,6 +108,10 @@ export class MCPServer {
   readonly #v2Configurers: ((server: any) => void)[] = [];
   #provider: AuthorizationProvider | undefined;
   #http: Server | undefined;
+  /** Requests being answered, and whether a graceful close is under way. */
+  #inflight = new Set<ServerResponse>();
+  #closing = false;
+  #onIdle: (() => void) | undefined;
   #handler: ProtectedHandler | undefined;
 
   /**
@@ -262,7 +266,17 @@ export class MCPServer {
     const hostPart = host.includes(":") ? `[${host}]` : host;
     const resource = this.#config.resource ?? `http://${hostPart}:${port}/mcp`;
     const handler = this.handler(resource);
-    http.on("request", toNodeHandler(handler));
+    const serveRequest = toNodeHandler(handler);
+    http.on("request", (req, res) => {
+      this.#inflight.add(res);
+      res.once("close", () => {
+        this.#inflight.delete(res);
+        if (this.#inflight.size === 0) this.#onIdle?.();
+      });
+      // While closing, tell clients (and load balancers) not to reuse this connection.
+      if (this.#closing) res.setHeader("Connection", "close");
+      serveRequest(req, res);
+    });
     this.#http = http;
     this.#handler = handler;
     if (!this.#config.enabled) {
@@ -273,14 +287,40 @@ export class MCPServer {
     return { url: resource, address: `http://${hostPart}:${port}` };
   }
 
-  /** Stop listening and close every session. */
-  async close(): Promise<void> {
+  /**
+   * Stop listening and close every session.
+   *
+   * With `grace_ms`, close gracefully first (for rolling restarts behind a load balancer): stop
+   * accepting connections, close idle keep-alive connections, answer requests still arriving on open
+   * connections with `Connection: close`, and wait up to `grace_ms` for the requests in flight to
+   * finish. Then every remaining connection (e.g. an open SSE stream) is closed. Default 0: at once.
+   */
+  async close(options: { grace_ms?: number } = {}): Promise<void> {
+    const grace = options.grace_ms ?? 0;
+    if (!(Number.isFinite(grace) && grace >= 0)) throw new TypeError('MCPServer.close: "grace_ms" must be a number ≥ 0');
     const http = this.#http;
     this.#http = undefined;
-    await this.#handler?.close();
     if (http) {
+      this.#closing = true;
+      const closed = new Promise<void>((resolve) => http.close(() => resolve()));
+      http.closeIdleConnections();
+      for (const res of this.#inflight) if (!res.headersSent) res.setHeader("Connection", "close");
+      if (grace > 0 && this.#inflight.size > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, grace);
+          this.#onIdle = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.#onIdle = undefined;
+      }
+      await this.#handler?.close();
       http.closeAllConnections();
-      await new Promise<void>((resolve) => http.close(() => resolve()));
+      await closed;
+      this.#closing = false;
+    } else {
+      await this.#handler?.close();
     }
   }
 }
