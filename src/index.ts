@@ -28,6 +28,7 @@ export type { ResourceDefinition, ResourceHandler, ResourceOptions, ResourceRegi
 export { prompt } from "./prompts.js";
 export type { PromptArgsShape, PromptDefinition, PromptHandler, PromptOptions, PromptRegistry } from "./prompts.js";
 export { INSUFFICIENT_SCOPE_RPC_CODE, InsufficientScopeError } from "./scope-errors.js";
+export type { InsufficientScopeData } from "./scope-errors.js";
 export type { ScopedDefinition } from "./policy.js";
 export {
   AuthError,

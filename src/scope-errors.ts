@@ -12,6 +12,14 @@ import { pyList } from "./lib/scope.js";
  */
 export const INSUFFICIENT_SCOPE_RPC_CODE = -32003;
 
+/** The `data` of an insufficient-scope JSON-RPC error. */
+export interface InsufficientScopeData {
+  /** Every scope the item requires. */
+  required: string[];
+  /** The ones the caller lacks. */
+  missing: string[];
+}
+
 /**
  * Thrown inside a resource or prompt callback when the caller lacks its scopes; the SDK (v1 and v2)
  * turns it into a JSON-RPC error with {@link INSUFFICIENT_SCOPE_RPC_CODE}, the message naming the
@@ -20,8 +28,8 @@ export const INSUFFICIENT_SCOPE_RPC_CODE = -32003;
 export class InsufficientScopeError extends Error {
   /** Always {@link INSUFFICIENT_SCOPE_RPC_CODE}. */
   readonly code = INSUFFICIENT_SCOPE_RPC_CODE;
-  /** `{ required, missing }`, sent to the client as the error's `data`. */
-  readonly data: { required: string[]; missing: string[] };
+  /** Sent to the client as the error's `data`. */
+  readonly data: InsufficientScopeData;
   /**
    * @param kind - "Resource" or "Prompt".
    * @param name - the resource URI or prompt name.
