@@ -135,8 +135,9 @@ describe("RedisReplayStore with a real redis-server (two instances, one fleet)",
     const key = await clientKey();
     const token = await issuer.sign({ aud: url, cnf: { jkt: key.jkt } });
     const call = async () => {
+      const dpop = await makeProof({ key, htu: url, token });
       const t0 = performance.now();
-      const r = await fetch(url, { method: "POST", headers: { ...MCP_HEADERS, authorization: `DPoP ${token}`, dpop: await makeProof({ key, htu: url, token }) }, body: toolCall("whoami") });
+      const r = await fetch(url, { method: "POST", headers: { ...MCP_HEADERS, authorization: `DPoP ${token}`, dpop }, body: toolCall("whoami") });
       await r.arrayBuffer();
       return { status: r.status, retryAfter: r.headers.get("retry-after"), ms: performance.now() - t0 };
     };
@@ -151,7 +152,8 @@ describe("RedisReplayStore with a real redis-server (two instances, one fleet)",
       const fast = await Promise.all(Array.from({ length: 10 }, call));
       assert.ok(fast.every((r) => r.status === 503 && r.retryAfter === "1"));
       const slowest = Math.max(...fast.map((r) => r.ms));
-      assert.ok(slowest < 100, `during the back-off, refused at once: ${slowest.toFixed(0)} ms`);
+      // Far below timeout_ms (300): nobody waits for Redis during the back-off (HTTP end to end, shared machine).
+      assert.ok(slowest < 200, `during the back-off, refused at once: ${slowest.toFixed(0)} ms`);
       await new Promise((r) => setTimeout(r, 1600)); // Redis answers again and the back-off ran out
       assert.equal((await call()).status, 200);
       assert.equal(runs, 2);
