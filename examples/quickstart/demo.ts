@@ -33,6 +33,10 @@ export interface DemoOptions {
    * re-authorizes and retries) instead of the `isError` result; tokens start with `mcp:read` only.
    */
   step_up?: boolean;
+  /** With `step_up`: which scopes the 403 names (AuthorizationConfig `step_up_scope`). Default "union". */
+  step_up_scope?: "union" | "operation";
+  /** Advertised `scopes_supported` of the protected resource metadata. Default: required scopes plus every tool's scopes. */
+  scopes_supported?: string[];
   /** Which SDK serves MCP: "v2" (default; 2026-07-28 through SDK v2 and 2025-era through SDK v1) or "v1" (2025 era only). */
   engine?: "v1" | "v2";
   /** Client ID Metadata Document settings of the authorization server (e.g. an injected fetch in tests). */
@@ -76,6 +80,11 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
       resource_name: "protected-mcp demo",
       // With step-up, the 401 asks for mcp:read only; files:delete is asked for when delete_file needs it.
       ...(o.step_up ? { step_up: true, required_scopes: ["mcp:read"] } : {}),
+      ...(o.step_up && o.step_up_scope ? { step_up_scope: o.step_up_scope } : {}),
+      // With step-up, files:delete is listed first. Scope order means nothing in OAuth, but mcp-remote
+      // 0.15.1 discards a requested scope spelled exactly like scopes_supported joined by spaces (it
+      // takes it for its own default) — and "mcp:read files:delete" is what it asks for after step-up.
+      ...(o.scopes_supported ? { scopes_supported: o.scopes_supported } : o.step_up ? { scopes_supported: ["files:delete", "mcp:read"] } : {}),
     },
     ...(o.onAuthEvent ? { onAuthEvent: o.onAuthEvent } : {}),
   });
