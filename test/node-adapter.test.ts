@@ -86,3 +86,23 @@ test("a response without a body ends at once", async () => {
     server.close();
   }
 });
+
+test("request targets that are not a path nor an http(s) URL get 400, never 500; odd paths are just paths", async () => {
+  const { connect } = await import("node:net");
+  const { MCPServer } = await import("../src/index.js");
+  const s = new MCPServer("t", { authorization: { enabled: false }, log: () => {} });
+  const { address } = await s.serve({ port: 0 });
+  const statusOf = (target: string) =>
+    new Promise<string>((resolve) => {
+      const c = connect(Number(new URL(address).port), "127.0.0.1", () => c.end(`GET ${target} HTTP/1.1\r\nHost: x\r\n\r\n`));
+      let out = "";
+      c.on("data", (d) => (out += d)).on("error", () => {}).on("close", () => resolve(out.split("\r\n", 1)[0]!));
+    });
+  try {
+    for (const target of ["http://[/mcp", "*", "ftp://x/mcp"]) assert.match(await statusOf(target), /^HTTP\/1\.1 400 /, target);
+    // Origin-form targets are paths, whatever they look like: not this endpoint → 404.
+    for (const target of ["//[", "//[/mcp", "//user:pass@host/mcp"]) assert.match(await statusOf(target), /^HTTP\/1\.1 404 /, target);
+  } finally {
+    await s.close();
+  }
+});

@@ -45,6 +45,23 @@ export function toWebRequest(req: NodeRequest, origin = "http://localhost", sign
   return buildRequest(req, origin, signal, true);
 }
 
+/**
+ * The request URL on `origin`, from the request target: an origin-form path (`/mcp?x`, also `//x`,
+ * which is a path here, never a host) or an absolute-form URL (of which only path and query count).
+ * `undefined` when the target is neither: the caller answers 400.
+ */
+export function requestUrl(target: string | undefined, origin: string): URL | undefined {
+  const t = target ?? "/";
+  try {
+    if (t.startsWith("/")) return new URL(origin + t);
+    const absolute = new URL(t);
+    if (absolute.protocol !== "http:" && absolute.protocol !== "https:") return undefined;
+    return new URL(origin + absolute.pathname + absolute.search);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Whether a framework already consumed and parsed the body. */
 const hasParsedBody = (req: NodeRequest): boolean => req.body !== undefined && req.readableEnded;
 
@@ -54,7 +71,8 @@ function buildRequest(req: NodeRequest, origin: string, signal: boolean, withBod
     headers.append(req.rawHeaders[i] as string, req.rawHeaders[i + 1] as string);
   }
   const method = req.method ?? "GET";
-  const url = new URL(req.url ?? "/", origin);
+  const url = requestUrl(req.url, origin);
+  if (!url) throw new TypeError("The request target is not a path or an http(s) URL");
   const init: RequestInit & { duplex?: "half" } = { method, headers };
   if (signal) {
     const controller = new AbortController();
@@ -158,7 +176,13 @@ export function toNodeHandler(handler: FetchHandler, options: NodeHandlerOptions
   const signal = options.request_signal ?? true;
   return (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void): void => {
     // Under Express, paths the protected handler does not own go on to the next middleware.
-    if (next && routed.handles && !routed.handles(new URL(req.url ?? "/", origin).pathname)) return next();
+    const url = requestUrl(req.url, origin);
+    if (!url) {
+      // Not a path nor an http(s) URL (e.g. `//[` or `*`): nothing here can serve it.
+      res.writeHead(400, { "content-type": "text/plain", connection: "close" }).end("Bad Request");
+      return;
+    }
+    if (next && routed.handles && !routed.handles(url.pathname)) return next();
     void (async () => {
       let response: Response;
       try {
