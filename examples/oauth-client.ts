@@ -9,7 +9,7 @@
  * page is different: use a browser there.
  */
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { UnauthorizedError, type OAuthClientProvider } from "@modelcontextprotocol/sdk/client/auth.js";
+import { UnauthorizedError, type OAuthClientProvider, type OAuthDiscoveryState } from "@modelcontextprotocol/sdk/client/auth.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from "@modelcontextprotocol/sdk/shared/auth.js";
 
@@ -24,6 +24,9 @@ export class HeadlessOAuthProvider implements OAuthClientProvider {
   #state = "";
   /** The code from the last authorization, for `transport.finishAuth()`. */
   code: string | undefined;
+  /** The whole redirect query (code, state, RFC 9207 `iss`), for clients that check `iss` (SDK v2: `finishAuth(params)`). */
+  callbackParams: URLSearchParams | undefined;
+  #discovery: OAuthDiscoveryState | undefined;
 
   /**
    * @param username - who signs in on the consent page.
@@ -33,13 +36,15 @@ export class HeadlessOAuthProvider implements OAuthClientProvider {
   constructor(
     readonly username: string,
     readonly clientMetadataUrl?: string,
+    /** `refresh_tokens: false` registers for `authorization_code` only: the AS then issues no refresh token. */
+    readonly options: { refresh_tokens?: boolean } = {},
   ) {}
 
   get redirectUrl(): string {
     return REDIRECT_URL;
   }
   get clientMetadata(): OAuthClientMetadata {
-    return { client_name: "protected-mcp example client", redirect_uris: [REDIRECT_URL], grant_types: ["authorization_code", "refresh_token"], response_types: ["code"], token_endpoint_auth_method: "none" };
+    return { client_name: "protected-mcp example client", redirect_uris: [REDIRECT_URL], grant_types: this.options.refresh_tokens === false ? ["authorization_code"] : ["authorization_code", "refresh_token"], response_types: ["code"], token_endpoint_auth_method: "none" };
   }
   state(): string {
     this.#state = crypto.randomUUID();
@@ -69,6 +74,14 @@ export class HeadlessOAuthProvider implements OAuthClientProvider {
     const code = redirect.searchParams.get("code");
     if (!code) throw new Error(`authorization failed: ${redirect.searchParams.get("error")}`);
     this.code = code;
+    this.callbackParams = redirect.searchParams;
+  }
+  /** SDK v2 (SEP-2352): remember which authorization server the flow started with, to bind the callback to it. */
+  saveDiscoveryState(state: OAuthDiscoveryState): void {
+    this.#discovery = state;
+  }
+  discoveryState(): OAuthDiscoveryState | undefined {
+    return this.#discovery;
   }
 }
 

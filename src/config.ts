@@ -51,6 +51,9 @@ const AuthorizationConfigSchema = z
     resource_name: z.string().min(1).max(200).optional(),
     resource_documentation: absoluteUrl.optional(),
     allow_insecure_http: z.boolean().default(false),
+    step_up: z.boolean().default(false),
+    step_up_scope: z.enum(["union", "operation"]).default("union"),
+    hide_unauthorized_tools: z.boolean().default(false),
   })
   .superRefine((c, ctx) => {
     if (c.enabled && c.authorization_servers.length === 0) {
@@ -124,13 +127,47 @@ export interface AuthorizationConfig {
   resource_documentation?: string;
   /** Accept plain-http non-loopback URLs for `resource` and `authorization_servers`. Default `false`. */
   allow_insecure_http?: boolean;
+  /**
+   * Step-up authorization (MCP 2025-11-25 "Scope challenge handling"). When on, a `tools/call`,
+   * `resources/read` or `prompts/get` whose authenticated caller lacks the item's `required_scopes`
+   * is answered with HTTP 403 and `WWW-Authenticate: Bearer error="insufficient_scope", scope="…"`
+   * before the handler runs, so the client can re-authorize with those scopes and retry. Default
+   * `false`: the tool answers with its `isError` result (resources and prompts with a JSON-RPC error),
+   * byte for byte as without this option. Needs the items' definitions (`MCPServer.collect`, or
+   * `protect()`'s `definitions`).
+   */
+  step_up?: boolean;
+  /**
+   * Which scopes a step-up challenge names. `"union"` (default): the scopes already granted plus the
+   * ones required — a client that *replaces* its scope with the challenge's (the SDK v1 client, 1.32)
+   * keeps what it had, and one that unions (SEP-2350, the current spec) loses nothing. `"operation"`:
+   * only the operation's scopes, as SEP-2350 has servers do; right for clients that union.
+   */
+  step_up_scope?: "union" | "operation";
+  /**
+   * `tools/list`, `resources/list` and `prompts/list` omit the items the caller's scopes do not
+   * cover (an anonymous `fail_open` caller sees only items without scopes). Default `false`. Results
+   * of the 2026-07-28 revision stay `cacheScope: "private"` (the SDK default), as they depend on the
+   * caller. Needs the items' definitions, like `step_up`.
+   */
+  hide_unauthorized_tools?: boolean;
 }
 
 /** An {@link AuthorizationConfig} after validation, with every default filled in. */
 export type ResolvedAuthorizationConfig = Required<
   Pick<
     AuthorizationConfig,
-    "enabled" | "authorization_servers" | "required_scopes" | "metadata_path" | "cache_ttl" | "fail_open" | "dpop_required" | "allow_insecure_http"
+    | "enabled"
+    | "authorization_servers"
+    | "required_scopes"
+    | "metadata_path"
+    | "cache_ttl"
+    | "fail_open"
+    | "dpop_required"
+    | "allow_insecure_http"
+    | "step_up"
+    | "step_up_scope"
+    | "hide_unauthorized_tools"
   >
 > &
   Pick<AuthorizationConfig, "resource" | "scopes_supported" | "resource_name" | "resource_documentation">;

@@ -120,3 +120,23 @@ export function fromAuthInfo(info: AuthInfo | undefined): AuthContext | null {
     info.token,
   );
 }
+
+/** What an SDK callback receives besides its arguments: v1 passes `authInfo`, v2 `http.authInfo`. */
+export interface SdkCallbackExtra {
+  /** SDK v1. */
+  authInfo?: AuthInfo;
+  /** SDK v2. */
+  http?: { authInfo?: AuthInfo };
+}
+
+/**
+ * The request context inside an SDK callback: ours when `protect()` set it, else rebuilt from the
+ * SDK's `authInfo` (a transport the user wired without our AsyncLocalStorage context).
+ *
+ * @internal
+ */
+export function callbackContext(extra: SdkCallbackExtra | undefined): RequestContext {
+  const current = getContext();
+  const authInfo = extra?.authInfo ?? extra?.http?.authInfo;
+  return current.auth || !authInfo ? current : { auth: fromAuthInfo(authInfo), authorization_enabled: true };
+}

@@ -6,7 +6,7 @@
 export { MCPServer } from "./server.js";
 export type { MCPServerOptions, ServeOptions, ServeResult } from "./server.js";
 export { protect } from "./protect.js";
-export type { FetchHandler, McpServerSource, ProtectedHandler, ProtectOptions } from "./protect.js";
+export type { FetchHandler, HandlerExtras, McpHttpHandlerLike, McpServerSource, ProtectedHandler, ProtectOptions, TrustProxyOptions, V2ServerFactory } from "./protect.js";
 export { toNodeHandler, toWebRequest, writeWebResponse } from "./adapters/node.js";
 export type { NodeHandlerOptions, NodeRequest } from "./adapters/node.js";
 export { AuthorizationConfigError, parseAuthorizationConfig } from "./config.js";
@@ -22,7 +22,14 @@ export type { MetadataOptions, ProtectedResourceMetadata } from "./metadata.js";
 export { createAuthContext, getContext } from "./context.js";
 export type { AuthContext, RequestContext } from "./context.js";
 export { missingScopesResult, registerTools, tool } from "./tools.js";
-export type { ToolDefinition, ToolHandler, ToolInputShape, ToolOptions } from "./tools.js";
+export type { ToolDefinition, ToolHandler, ToolInputShape, ToolOptions, ToolRegistry } from "./tools.js";
+export { resource } from "./resources.js";
+export type { ResourceDefinition, ResourceHandler, ResourceOptions, ResourceRegistry } from "./resources.js";
+export { prompt } from "./prompts.js";
+export type { PromptArgsShape, PromptDefinition, PromptHandler, PromptOptions, PromptRegistry } from "./prompts.js";
+export { INSUFFICIENT_SCOPE_RPC_CODE, InsufficientScopeError } from "./scope-errors.js";
+export type { InsufficientScopeData } from "./scope-errors.js";
+export type { ScopedDefinition } from "./policy.js";
 export {
   AuthError,
   AuthorizationUnavailable,
@@ -36,10 +43,12 @@ export {
   UseDpopNonce,
 } from "./errors.js";
 export type { AuthErrorCode } from "./errors.js";
-export type { AcceptedEvent, AuthEvent, AuthEventListener, FailOpenEvent, JwksRefreshedEvent, RefusedEvent } from "./events.js";
+export type { AcceptedEvent, AuthEvent, AuthEventListener, FailOpenEvent, JwksRefreshedEvent, JwksStaleEvent, RefusedEvent } from "./events.js";
+export { Backoff } from "./lib/backoff.js";
+export type { BackoffOptions } from "./lib/backoff.js";
 export type { AuthorizationProvider, VerifyContext } from "./validators/provider.js";
 export { DEFAULT_ASYMMETRIC_ALGORITHMS, extractScopes, JWTValidator, JWTValidatorConfigError } from "./validators/jwt.js";
-export type { JWTValidatorOptions } from "./validators/jwt.js";
+export type { JwksBackoffOptions, JWTValidatorOptions } from "./validators/jwt.js";
 export { JWTValidatorConfig } from "./validators/presets.js";
 export type { PresetOverrides } from "./validators/presets.js";
 export { createDpopCheck } from "./dpop/check.js";
@@ -48,5 +57,26 @@ export { accessTokenHash, createDpopKeyCache, DEFAULT_DPOP_ALGORITHMS, normalize
 export type { DpopKeyCache, DpopKeyEntry, VerifiedDpopProof, VerifyDpopProofOptions } from "./dpop/verify.js";
 export { createDpopNonces } from "./dpop/nonce.js";
 export type { DpopNonceOptions, DpopNonces } from "./dpop/nonce.js";
-export { MemoryReplayStore, RedisReplayStore } from "./stores/replay.js";
+export { MemoryReplayStore, RedisReplayStore, ReplayStoreUnavailable } from "./stores/replay.js";
 export type { MemoryReplayStoreOptions, RedisReplayStoreOptions, RedisSetClient, ReplayStore } from "./stores/replay.js";
+export { IntrospectionValidator, IntrospectionValidatorConfigError, MAX_INTROSPECTION_RESPONSE_BYTES } from "./validators/introspection.js";
+export type { IntrospectionClientAuthMethod, IntrospectionValidatorOptions } from "./validators/introspection.js";
+export { IssuerRouter, IssuerRouterConfigError } from "./validators/issuer-router.js";
+export type { IssuerFamily, IssuerRouterOptions } from "./validators/issuer-router.js";
+export { ENTRA_AUTHORITY_HOST, EntraMultiTenantConfigError, EntraMultiTenantValidator } from "./validators/entra.js";
+export type { EntraMultiTenantOptions } from "./validators/entra.js";
+export {
+  AuthorizationServerDiscovery,
+  AuthorizationServerMetadataError,
+  discoverIntrospectionValidator,
+  discoverValidator,
+  MAX_METADATA_BYTES,
+  metadataUrls,
+} from "./validators/discovery.js";
+export type {
+  AuthorizationServerMetadata,
+  DiscoverIntrospectionValidatorOptions,
+  DiscoverValidatorOptions,
+  DiscoveryFailure,
+  DiscoveryOptions,
+} from "./validators/discovery.js";

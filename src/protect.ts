@@ -10,16 +10,19 @@ import { challengeResponse, type ChallengeOptions } from "./challenges.js";
 import { createDpopCheck, type DpopOptions } from "./dpop/check.js";
 import { isLoopbackHost, parseAuthorizationConfig, type AuthorizationConfig, type ResolvedAuthorizationConfig } from "./config.js";
 import { runWithContext, toAuthInfo, type AuthContext } from "./context.js";
-import { AuthError } from "./errors.js";
+import { AuthError, InsufficientScope } from "./errors.js";
+import { asksForList, buildScopePolicy, filterListResponse, stepUpScopes, unmetRequirement, type ScopedDefinition } from "./policy.js";
 import { emitSafely, type AuthEventListener } from "./events.js";
 import { buildProtectedResourceMetadata, metadataPaths, resourceMetadataUrl, type ProtectedResourceMetadata } from "./metadata.js";
 import { ANONYMOUS_PRINCIPAL } from "./sessions.js";
 import { DEFAULT_MAX_BODY_BYTES, kReadsBodyLazily, readJsonBody, type HandlerExtras, type McpBackend } from "./serving/backend.js";
 import { createV1Backend, type McpServerSource } from "./serving/v1.js";
+import { createDualBackend, createV2Backend, isMcpHttpHandler, loadSdkV2, type McpHttpHandlerLike } from "./serving/v2.js";
 import type { AuthorizationProvider } from "./validators/provider.js";
 
 export type { HandlerExtras } from "./serving/backend.js";
 export type { McpServerSource } from "./serving/v1.js";
+export type { McpHttpHandlerLike } from "./serving/v2.js";
 
 /**
  * A Web-standard request handler, usable with Hono, Bun, Deno, workers, or {@link toNodeHandler}.
@@ -45,6 +48,13 @@ export interface ProtectOptions {
   authorization: AuthorizationConfig;
   /** The token checker. Required when `authorization.enabled` is true. */
   provider?: AuthorizationProvider | undefined;
+  /**
+   * Which SDK the source is for, when it is a factory: `"v1"` (default; `@modelcontextprotocol/sdk`)
+   * or `"v2"` (a factory of `@modelcontextprotocol/server` servers, served through its
+   * `createMcpHandler`: protocol 2026-07-28 and its stateless 2025-era fallback). A handler from
+   * `createMcpHandler(...)` is recognised without it.
+   */
+  engine?: "v1" | "v2";
   /**
    * `stateful` (default): `Mcp-Session-Id` sessions, each bound to the principal that opened it.
    * `stateless`: a fresh server per request (needs a factory); every request is self-contained.
@@ -72,6 +82,13 @@ export interface ProtectOptions {
   /** Scopes used by tools, advertised in the metadata when `scopes_supported` is not configured. */
   tool_scopes?: readonly string[];
   /**
+   * The `tool()`, `resource()` and `prompt()` definitions served, for the per-item policy enforced at
+   * the HTTP level: `authorization.step_up` and `authorization.hide_unauthorized_tools`. Their scopes
+   * are also advertised in the metadata (with `tool_scopes`). The definitions' own checks (`isError`,
+   * JSON-RPC error) work without this.
+   */
+  definitions?: readonly ScopedDefinition[];
+  /**
    * DPoP (RFC 9449). Default: on, with {@link createDpopCheck}'s defaults (in-memory replay store),
    * so tokens bound with `cnf.jkt` are verified and DPoP is advertised in challenges and metadata.
    * Pass options (e.g. a shared `replay_store`, nonces), a ready {@link DpopCheck}, or `false` to
@@ -90,7 +107,13 @@ export interface ProtectOptions {
    * The allowlist is not optional: a client reaching the server without the proxy could otherwise
    * name any host and have tokens for *that* resource accepted here.
    */
-  trust_proxy?: { allowed_hosts: string[] } | false | undefined;
+  trust_proxy?: TrustProxyOptions | false | undefined;
+}
+
+/** Options of {@link ProtectOptions.trust_proxy}. */
+export interface TrustProxyOptions {
+  /** Hosts (`name` or `name:port`) the proxy may name in `X-Forwarded-Host`; at least one. */
+  allowed_hosts: string[];
 }
 
 function resolveDpop(o: ProtectOptions["dpop"]): DpopCheck | undefined {
@@ -146,8 +169,44 @@ const LimitsSchema = z.looseObject({
  * http.createServer(toNodeHandler(handler)).listen(8000);
  * ```
  */
-export function protect(source: McpServerSource, options: ProtectOptions): ProtectedHandler {
-  const config = parseAuthorizationConfig(options.authorization);
+export function protect(source: McpServerSource | McpHttpHandlerLike | V2ServerFactory, options: ProtectOptions): ProtectedHandler {
+  const config = checkOptions(options);
+  const engine = options.engine ?? "v1";
+  if (engine !== "v1" && engine !== "v2") throw new TypeError('protect(): "engine" must be "v1" or "v2"');
+  let backend: McpBackend;
+  if (isMcpHttpHandler(source)) {
+    // A handler from the SDK v2's createMcpHandler(): it serves both eras itself.
+    backend = createV2Backend(source);
+  } else if (engine === "v2") {
+    if (source instanceof McpServer) throw new TypeError('protect(): engine "v2" needs a v2 server factory or createMcpHandler(...), not a v1 McpServer');
+    const factory = source as (ctx: unknown) => unknown;
+    backend = createV2Backend(async () => (await loadSdkV2()).createMcpHandler(factory));
+  } else {
+    backend = v1BackendFor(source as McpServerSource, options);
+  }
+  return createHandler(backend, config, options);
+}
+
+/**
+ * `authorization_servers` defaults to the provider's `issuers` (an {@link IssuerRouter}, an
+ * introspection or discovered validator), so the RFC 9728 document lists every trusted server.
+ */
+function withProviderIssuers(authorization: AuthorizationConfig, provider: AuthorizationProvider | undefined): AuthorizationConfig {
+  if (authorization?.authorization_servers?.length) return authorization;
+  const issuers = (provider as { issuers?: unknown } | undefined)?.issuers;
+  if (!Array.isArray(issuers) || issuers.length === 0 || !issuers.every((i) => typeof i === "string")) return authorization;
+  return { ...authorization, authorization_servers: [...issuers] };
+}
+
+/**
+ * A factory of SDK v2 servers (`@modelcontextprotocol/server`'s `McpServerFactory`), for
+ * `engine: "v2"`. Typed loosely so this package does not depend on the optional peer's types.
+ */
+export type V2ServerFactory = (ctx: { era: "legacy" | "modern"; authInfo?: unknown; requestInfo?: Request }) => unknown;
+
+/** Validate everything but the source, once; returns the parsed authorization config. */
+function checkOptions(options: ProtectOptions): Readonly<ResolvedAuthorizationConfig> {
+  const config = parseAuthorizationConfig(withProviderIssuers(options.authorization, options.provider));
   if (config.enabled && !config.resource) {
     throw new TypeError('protect(): "authorization.resource" (the canonical URL of the MCP endpoint) is required when enabled');
   }
@@ -162,17 +221,37 @@ export function protect(source: McpServerSource, options: ProtectOptions): Prote
     const issue = limits.error.issues[0]!;
     throw new TypeError(`protect(): "${issue.path.join(".")}" ${issue.message}`);
   }
+  return config;
+}
+
+function v1BackendFor(source: McpServerSource, options: ProtectOptions): McpBackend {
   const mode = options.session_mode ?? "stateful";
   if (mode === "stateless" && source instanceof McpServer) {
     throw new TypeError('protect(): session_mode "stateless" needs a factory, not an McpServer instance');
   }
-  const backend = createV1Backend(source, mode, {
+  return createV1Backend(source, mode, {
     max_sessions: options.max_sessions,
     max_sessions_per_principal: options.max_sessions_per_principal,
     max_anonymous_sessions: options.max_anonymous_sessions,
     idle_timeout_ms: (options.session_idle_timeout ?? 1800) * 1000,
   });
-  return createHandler(backend, config, options);
+}
+
+/**
+ * Both eras on one endpoint, for {@link MCPServer}'s `engine: "v2"`: 2026-07-28 requests through a v2
+ * server from `modernFactory`, 2025-era requests through v1 servers from `legacyFactory` (stateful
+ * sessions, bound to their principal, unless `session_mode` is `stateless`).
+ *
+ * @internal
+ */
+export function protectBothEras(
+  modernFactory: (ctx: unknown) => unknown,
+  legacyFactory: () => McpServer | Promise<McpServer>,
+  options: ProtectOptions,
+): ProtectedHandler {
+  const config = checkOptions(options);
+  const modern = async () => (await loadSdkV2()).createMcpHandler(modernFactory, { legacy: "reject" });
+  return createHandler(createDualBackend(modern, v1BackendFor(legacyFactory, options)), config, options);
 }
 
 function createHandler(backend: McpBackend, config: Readonly<ResolvedAuthorizationConfig>, options: ProtectOptions): ProtectedHandler {
@@ -186,7 +265,7 @@ function createHandler(backend: McpBackend, config: Readonly<ResolvedAuthorizati
   const viewOf = (uri: string): ResourceView => {
     const metadata = buildProtectedResourceMetadata(config, {
       resource: uri,
-      toolScopes: options.tool_scopes ?? [],
+      toolScopes: [...new Set([...(options.tool_scopes ?? []), ...(options.definitions ?? []).flatMap((d) => d.required_scopes)])],
       ...(dpop ? { dpopAlgorithms: dpop.algorithms } : {}),
     });
     return {
@@ -205,6 +284,10 @@ function createHandler(backend: McpBackend, config: Readonly<ResolvedAuthorizati
   const corsOrigins = options.cors_origins ?? "*";
   const emit = options.onAuthEvent;
   const maxBody = options.max_body_bytes ?? DEFAULT_MAX_BODY_BYTES;
+  const policy = config.enabled && options.definitions?.length ? buildScopePolicy(options.definitions) : undefined;
+  if ((config.step_up || config.hide_unauthorized_tools) && config.enabled && !options.definitions) {
+    throw new TypeError('protect(): "authorization.step_up" and "hide_unauthorized_tools" need "definitions" (the tool(), resource() and prompt() definitions served)');
+  }
 
   const corsHeaders = (req: Request, publicDocument: boolean): Headers => {
     const h = new Headers();
@@ -283,7 +366,12 @@ function createHandler(backend: McpBackend, config: Readonly<ResolvedAuthorizati
     // Only an authorized request gets this far: the body is read now, once, bounded.
     const read = await readJsonBody(req, extras, maxBody);
     if ("response" in read) return withHeaders(read.response, cors);
-    const res = await backend.handle({
+    if (policy && config.step_up && auth) {
+      // Step-up: refuse before the handler runs, naming the scopes to ask for (body decides, never Mcp-Name).
+      const required = unmetRequirement(read.body, policy, auth.scopes);
+      if (required) return refuse(new InsufficientScope(stepUpScopes(auth.scopes, required, config.step_up_scope)), req, view);
+    }
+    let res = await backend.handle({
       req,
       auth,
       authInfo: auth ? toAuthInfo(auth, view.resource) : undefined,
@@ -291,6 +379,7 @@ function createHandler(backend: McpBackend, config: Readonly<ResolvedAuthorizati
       parsedBody: read.body,
       context: { auth, authorization_enabled: config.enabled },
     });
+    if (policy && config.hide_unauthorized_tools && asksForList(read.body)) res = await filterListResponse(res, policy, auth?.scopes ?? []);
     return withHeaders(res, cors);
   };
 

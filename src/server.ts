@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { createServer, type Server } from "node:http";
+import { createServer, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { toNodeHandler } from "./adapters/node.js";
@@ -12,8 +12,11 @@ import type { DpopOptions } from "./dpop/check.js";
 import { LazyJsonSchemaValidator } from "./lib/json-schema-validator.js";
 import { isLoopbackHost, parseAuthorizationConfig, type AuthorizationConfig, type ResolvedAuthorizationConfig } from "./config.js";
 import type { AuthEventListener } from "./events.js";
-import { protect, type ProtectedHandler, type ProtectOptions } from "./protect.js";
-import type { ToolDefinition } from "./tools.js";
+import { protect, protectBothEras, type ProtectedHandler, type ProtectOptions } from "./protect.js";
+import { loadSdkV2 } from "./serving/v2.js";
+import type { ToolDefinition, ToolRegistry } from "./tools.js";
+import type { ResourceDefinition, ResourceRegistry } from "./resources.js";
+import type { PromptDefinition, PromptRegistry } from "./prompts.js";
 import type { AuthorizationProvider } from "./validators/provider.js";
 
 /** Options of {@link MCPServer}. */
@@ -32,6 +35,14 @@ export interface MCPServerOptions {
   dpop?: DpopOptions | DpopCheck | false;
   /** Where startup notices go. Default `console.warn`. */
   log?: (message: string) => void;
+  /**
+   * Which SDK serves MCP. `"v1"` (default): `@modelcontextprotocol/sdk`, protocol revisions up to
+   * 2025-11-25, stateful sessions. `"v2"`: both eras on one endpoint — 2026-07-28 requests through the
+   * SDK v2 (`@modelcontextprotocol/server`, an optional peer dependency: install it), 2025-era requests
+   * through the v1 path as before (sessions bound to their principal). The same `tool()` definitions
+   * serve both; `configure()` applies to v1 servers, {@link MCPServer.configureV2} to v2 servers.
+   */
+  engine?: "v1" | "v2";
   /** Largest request body in bytes; see {@link ProtectOptions.max_body_bytes}. Default 4 MiB. */
   max_body_bytes?: number;
   /** Most open sessions in all; see {@link ProtectOptions.max_sessions}. Default 1000. */
@@ -92,10 +103,15 @@ export class MCPServer {
   readonly name: string;
   readonly #options: MCPServerOptions;
   readonly #config: Readonly<ResolvedAuthorizationConfig>;
-  readonly #tools: ToolDefinition<any>[] = [];
+  readonly #tools: (ToolDefinition<any> | ResourceDefinition | PromptDefinition)[] = [];
   readonly #configurers: ((server: McpServer) => void)[] = [];
+  readonly #v2Configurers: ((server: any) => void)[] = [];
   #provider: AuthorizationProvider | undefined;
   #http: Server | undefined;
+  /** Requests being answered, and whether a graceful close is under way. */
+  #inflight = new Set<ServerResponse>();
+  #closing = false;
+  #onIdle: (() => void) | undefined;
   #handler: ProtectedHandler | undefined;
 
   /**
@@ -106,6 +122,7 @@ export class MCPServer {
   constructor(name: string, options: MCPServerOptions = {}) {
     if (typeof name !== "string" || !name) throw new TypeError('MCPServer: "name" must be a non-empty string');
     this.name = name;
+    if (options.engine !== undefined && options.engine !== "v1" && options.engine !== "v2") throw new TypeError('MCPServer: "engine" must be "v1" or "v2"');
     this.#options = { ...options };
     this.#config = parseAuthorizationConfig(options.authorization ?? {});
   }
@@ -122,10 +139,10 @@ export class MCPServer {
     return this;
   }
 
-  /** Add tools defined with {@link tool}. Names must be unique. */
-  collect(...tools: ToolDefinition<any>[]): this {
-    for (const t of tools) {
-      if (this.#tools.some((x) => x.name === t.name)) throw new TypeError(`MCPServer.collect: duplicate tool name "${t.name}"`);
+  /** Add tools, resources and prompts defined with {@link tool}, {@link resource} and {@link prompt}. Names must be unique per kind. */
+  collect(...items: (ToolDefinition<any> | ResourceDefinition | PromptDefinition)[]): this {
+    for (const t of items) {
+      if (this.#tools.some((x) => x.kind === t.kind && x.name === t.name)) throw new TypeError(`MCPServer.collect: duplicate ${t.kind} name "${t.name}"`);
       this.#tools.push(t);
     }
     return this;
@@ -145,6 +162,27 @@ export class MCPServer {
     return this;
   }
 
+  /**
+   * Like {@link MCPServer.configure}, for the SDK v2 servers that serve 2026-07-28 requests under
+   * `engine: "v2"`. `fn` receives an `McpServer` of `@modelcontextprotocol/server`.
+   */
+  configureV2(fn: (server: any) => void): this {
+    this.#v2Configurers.push(fn);
+    return this;
+  }
+
+  /** Build a fresh SDK v2 `McpServer` with every collected tool and v2 configurer applied (`engine: "v2"`). */
+  async createSdkV2Server(): Promise<object> {
+    const sdk = await loadSdkV2();
+    const server = new sdk.McpServer(
+      { name: this.name, version: this.#options.version ?? "0.0.0" },
+      this.#options.instructions ? { instructions: this.#options.instructions } : {},
+    );
+    for (const t of this.#tools) t.register(server as ToolRegistry & ResourceRegistry & PromptRegistry);
+    for (const fn of this.#v2Configurers) fn(server);
+    return server;
+  }
+
   /** Build a fresh SDK `McpServer` with every collected tool and configurer applied. */
   createSdkServer(): McpServer {
     const server = new McpServer(
@@ -155,7 +193,7 @@ export class MCPServer {
         jsonSchemaValidator: new LazyJsonSchemaValidator(),
       },
     );
-    for (const t of this.#tools) t.register(server);
+    for (const t of this.#tools) t.register(server as McpServer & ResourceRegistry & PromptRegistry);
     for (const fn of this.#configurers) fn(server);
     return server;
   }
@@ -171,11 +209,11 @@ export class MCPServer {
     if (this.#config.enabled && !this.#provider) {
       throw new TypeError("MCPServer: authorization is enabled but no provider is set (call setAuthorizationProvider)");
     }
-    return protect(() => this.createSdkServer(), {
+    const options: ProtectOptions = {
       authorization,
       provider: this.#provider,
       session_mode: this.#options.session_mode ?? "stateful",
-      tool_scopes: [...new Set(this.#tools.flatMap((t) => t.required_scopes))],
+      definitions: this.#tools,
       dpop: this.#options.dpop,
       onAuthEvent: this.#options.onAuthEvent,
       max_body_bytes: this.#options.max_body_bytes,
@@ -184,7 +222,9 @@ export class MCPServer {
       max_anonymous_sessions: this.#options.max_anonymous_sessions,
       session_idle_timeout: this.#options.session_idle_timeout,
       trust_proxy: this.#options.trust_proxy,
-    });
+    };
+    if ((this.#options.engine ?? "v1") === "v2") return protectBothEras(() => this.createSdkV2Server(), () => this.createSdkServer(), options);
+    return protect(() => this.createSdkServer(), options);
   }
 
   /**
@@ -226,7 +266,17 @@ export class MCPServer {
     const hostPart = host.includes(":") ? `[${host}]` : host;
     const resource = this.#config.resource ?? `http://${hostPart}:${port}/mcp`;
     const handler = this.handler(resource);
-    http.on("request", toNodeHandler(handler));
+    const serveRequest = toNodeHandler(handler);
+    http.on("request", (req, res) => {
+      this.#inflight.add(res);
+      res.once("close", () => {
+        this.#inflight.delete(res);
+        if (this.#inflight.size === 0) this.#onIdle?.();
+      });
+      // While closing, tell clients (and load balancers) not to reuse this connection.
+      if (this.#closing) res.setHeader("Connection", "close");
+      serveRequest(req, res);
+    });
     this.#http = http;
     this.#handler = handler;
     if (!this.#config.enabled) {
@@ -237,14 +287,40 @@ export class MCPServer {
     return { url: resource, address: `http://${hostPart}:${port}` };
   }
 
-  /** Stop listening and close every session. */
-  async close(): Promise<void> {
+  /**
+   * Stop listening and close every session.
+   *
+   * With `grace_ms`, close gracefully first (for rolling restarts behind a load balancer): stop
+   * accepting connections, close idle keep-alive connections, answer requests still arriving on open
+   * connections with `Connection: close`, and wait up to `grace_ms` for the requests in flight to
+   * finish. Then every remaining connection (e.g. an open SSE stream) is closed. Default 0: at once.
+   */
+  async close(options: { grace_ms?: number } = {}): Promise<void> {
+    const grace = options.grace_ms ?? 0;
+    if (!(Number.isFinite(grace) && grace >= 0)) throw new TypeError('MCPServer.close: "grace_ms" must be a number ≥ 0');
     const http = this.#http;
     this.#http = undefined;
-    await this.#handler?.close();
     if (http) {
+      this.#closing = true;
+      const closed = new Promise<void>((resolve) => http.close(() => resolve()));
+      http.closeIdleConnections();
+      for (const res of this.#inflight) if (!res.headersSent) res.setHeader("Connection", "close");
+      if (grace > 0 && this.#inflight.size > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, grace);
+          this.#onIdle = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.#onIdle = undefined;
+      }
+      await this.#handler?.close();
       http.closeAllConnections();
-      await new Promise<void>((resolve) => http.close(() => resolve()));
+      await closed;
+      this.#closing = false;
+    } else {
+      await this.#handler?.close();
     }
   }
 }

@@ -6,8 +6,8 @@
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { CallToolResult, ToolAnnotations } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
-import { SCOPE_TOKEN } from "./lib/scope.js";
-import { fromAuthInfo, getContext, runWithContext, type RequestContext } from "./context.js";
+import { checkRequiredScopes, missingFrom, pyList } from "./lib/scope.js";
+import { callbackContext, runWithContext, type SdkCallbackExtra } from "./context.js";
 
 /** A zod object shape: the tool's arguments. */
 export type ToolInputShape = Record<string, z.ZodType>;
@@ -35,21 +35,29 @@ export interface ToolOptions<Input extends ToolInputShape> {
  */
 export type ToolHandler<Input extends ToolInputShape> = (args: z.infer<z.ZodObject<Input>>) => unknown;
 
+/**
+ * The part of an MCP server `tool()` registers on: the SDK v1 `McpServer`
+ * (`@modelcontextprotocol/sdk`) and the SDK v2 `McpServer` (`@modelcontextprotocol/server`) both fit.
+ */
+export interface ToolRegistry {
+  /** The SDK's `registerTool(name, config, callback)`. */
+  registerTool(name: string, config: never, callback: never): unknown;
+}
+
 /** A tool definition produced by {@link tool}. Register it with {@link registerTools} or `MCPServer.collect`. */
 export interface ToolDefinition<Input extends ToolInputShape = ToolInputShape> {
   /** Tool name. */
   readonly name: string;
+  /** Always `"tool"`. */
+  readonly kind: "tool";
   /** Scopes the tool requires (frozen copy). */
   readonly required_scopes: readonly string[];
-  /** Register this tool on an SDK `McpServer`. */
-  register(server: McpServer): void;
+  /** Register this tool on an SDK `McpServer` (v1 or v2). */
+  register(server: McpServer | ToolRegistry): void;
   /** @internal the options as given (copied). */
   readonly options: Readonly<ToolOptions<Input>>;
 }
 
-
-/** Python-style list, as the design contract's message shows: `['a', 'b']`. */
-const pyList = (items: readonly string[]): string => `[${items.map((s) => `'${s}'`).join(", ")}]`;
 
 /** The exact refusal result for a call without the tool's scopes. */
 export function missingScopesResult(name: string, required: readonly string[], missing: readonly string[]): CallToolResult {
@@ -95,37 +103,31 @@ export function tool<Input extends ToolInputShape = Record<string, never>>(
 ): ToolDefinition<Input> {
   if (typeof options?.name !== "string" || options.name.length === 0) throw new TypeError('tool(): "name" must be a non-empty string');
   if (typeof handler !== "function") throw new TypeError(`tool("${options.name}"): handler must be a function`);
-  const required = Object.freeze([...(options.required_scopes ?? [])]);
-  for (const s of required) {
-    if (typeof s !== "string" || !SCOPE_TOKEN.test(s)) throw new TypeError(`tool("${options.name}"): invalid scope in "required_scopes"`);
-  }
+  const required = checkRequiredScopes(`tool("${options.name}")`, options.required_scopes);
   const opts = Object.freeze({ ...options, required_scopes: [...required] });
 
-  const run = async (args: unknown, authInfo: Parameters<typeof fromAuthInfo>[0]): Promise<CallToolResult> => {
-    const current = getContext();
-    // A user-built transport passes authInfo but not our AsyncLocalStorage context: rebuild it.
-    const context: RequestContext = current.auth || !authInfo ? current : { auth: fromAuthInfo(authInfo), authorization_enabled: true };
+  const run = async (args: unknown, extra: SdkCallbackExtra | undefined): Promise<CallToolResult> => {
+    const context = callbackContext(extra);
     if (context.authorization_enabled && required.length) {
-      const granted = new Set(context.auth?.scopes ?? []);
-      const missing = required.filter((s) => !granted.has(s));
+      const missing = missingFrom(required, context.auth?.scopes);
       if (missing.length) return missingScopesResult(opts.name, required, missing);
     }
     return toResult(await runWithContext(context, () => handler(args as z.infer<z.ZodObject<Input>>)));
   };
 
   return Object.freeze({
+    kind: "tool" as const,
     name: opts.name,
     required_scopes: required,
     options: opts,
-    register(server: McpServer) {
+    register(server: McpServer | ToolRegistry) {
       const config: { description: string; inputSchema: ToolInputShape; title?: string; annotations?: ToolAnnotations } = {
         description: opts.description,
         inputSchema: (opts.input ?? {}) as ToolInputShape,
       };
       if (opts.title) config.title = opts.title;
       if (opts.annotations) config.annotations = opts.annotations;
-      server.registerTool(opts.name, config, (async (args: unknown, extra: { authInfo?: Parameters<typeof fromAuthInfo>[0] }) =>
-        run(args, extra?.authInfo)) as never);
+      (server as ToolRegistry).registerTool(opts.name, config as never, (async (args: unknown, extra?: SdkCallbackExtra) => run(args, extra)) as never);
     },
   });
 }
@@ -139,6 +141,6 @@ export function tool<Input extends ToolInputShape = Record<string, never>>(
  * registerTools(mcp, deleteFile, whoami);
  * ```
  */
-export function registerTools(server: McpServer, ...tools: ToolDefinition<any>[]): void {
+export function registerTools(server: McpServer | ToolRegistry, ...tools: ToolDefinition<any>[]): void {
   for (const t of tools) t.register(server);
 }

@@ -24,7 +24,15 @@ test("defaults are the card's", () => {
     fail_open: false,
     dpop_required: false,
     allow_insecure_http: false,
+    step_up: false,
+    step_up_scope: "union",
+    hide_unauthorized_tools: false,
   });
+});
+
+test("step_up_scope takes union or operation only", () => {
+  assert.deepEqual(keysOf(() => parseAuthorizationConfig({ step_up_scope: "all" })), ["step_up_scope"]);
+  assert.deepEqual(keysOf(() => parseAuthorizationConfig({ step_up: "yes" })), ["step_up"]);
 });
 
 test("the caller's object is copied, not mutated, and the result is frozen", () => {

@@ -191,7 +191,7 @@ describe("a fleet: three stateless instances behind HAProxy round-robin, one red
 
     const perInstance = snapshot().map((n, i) => n - start[i]!);
     const total = perInstance.reduce((a, b) => a + b, 0);
-    assert.ok(Math.min(...perInstance) >= 4, `per instance: ${perInstance}`);
+    assert.ok(Math.min(...perInstance) >= 3, `per instance: ${perInstance}`);
     assert.ok(Math.max(...perInstance) - Math.min(...perInstance) <= 1, `round-robin over ${total} requests: ${perInstance}`);
     // The proxy saw the same requests: discovery of the resource metadata, the first 401, the calls.
     const log = (await proxy.log(logStart + total)).slice(logStart);

@@ -28,6 +28,13 @@ export interface DemoOptions {
   host?: string;
   onAuthEvent?: AuthEventListener;
   log?: (message: string) => void;
+  /**
+   * Step-up authorization: calls without a tool's scopes get HTTP 403 `insufficient_scope` (the client
+   * re-authorizes and retries) instead of the `isError` result; tokens start with `mcp:read` only.
+   */
+  step_up?: boolean;
+  /** Which SDK serves MCP: "v2" (default; 2026-07-28 through SDK v2 and 2025-era through SDK v1) or "v1" (2025 era only). */
+  engine?: "v1" | "v2";
   /** Client ID Metadata Document settings of the authorization server (e.g. an injected fetch in tests). */
   client_id_metadata_documents?: StartOptions["client_id_metadata_documents"];
 }
@@ -61,7 +68,15 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
 
   const server = new MCPServer("protected-mcp-demo", {
     version: "0.1.0",
-    authorization: { enabled: true, authorization_servers: [as.issuer], resource, resource_name: "protected-mcp demo" },
+    engine: o.engine ?? "v2",
+    authorization: {
+      enabled: true,
+      authorization_servers: [as.issuer],
+      resource,
+      resource_name: "protected-mcp demo",
+      // With step-up, the 401 asks for mcp:read only; files:delete is asked for when delete_file needs it.
+      ...(o.step_up ? { step_up: true, required_scopes: ["mcp:read"] } : {}),
+    },
     ...(o.onAuthEvent ? { onAuthEvent: o.onAuthEvent } : {}),
   });
   server.setAuthorizationProvider(new JWTValidator({ jwks_uri: as.server.metadata.jwks_uri, issuer: as.issuer, required_typ: "at+jwt" }));

@@ -146,7 +146,10 @@ export async function authorize(req: Request, ctx: AuthorizeContext): Promise<Re
     return fail("invalid_target", "The requested resource is not served by this authorization server");
   }
 
-  const allowed = client.scope ? client.scope.split(" ") : o.scopes_supported;
+  // A registered `scope` (RFC 7591) is not a ceiling here: MCP clients register with the scope of
+  // their first challenge and later step up (403 insufficient_scope) to more. Any supported scope
+  // may be asked for; the consent page shows the user exactly what is granted.
+  const allowed = o.scopes_supported;
   const scopeParam = params.get("scope");
   let scopes: string[];
   if (scopeParam === null || scopeParam.trim() === "") {

@@ -43,7 +43,7 @@ export interface McpBackend {
  * JSON parser already produced. The handler reads the body only after the request is authorized.
  */
 export interface HandlerExtras {
-  /** Read the whole request body, throwing {@link BodyTooLarge} past `limit` bytes (used instead of `request.body`). */
+  /** Read the whole request body, throwing `BodyTooLarge` past `limit` bytes (used instead of `request.body`). */
   readBody?: (limit: number) => Promise<Uint8Array>;
   /** A body a framework already parsed (e.g. `express.json()`). */
   parsedBody?: unknown;

@@ -96,13 +96,21 @@ export interface JWTValidatorOptions {
    * up to `max_ms` (default 30000), with 20 % jitter. While it runs, requests needing a fetch are
    * refused at once (503, `Retry-After`).
    */
-  jwks_backoff?: { initial_ms?: number; max_ms?: number };
+  jwks_backoff?: JwksBackoffOptions;
   /** Verified tokens kept in memory (keyed by SHA-256 of the token). 0 disables the cache. Default 10000. */
   token_cache_max?: number;
   /** Sentence used when an opaque (non-JWT) token arrives; presets explain IdP-specific causes. */
   opaque_token_hint?: string;
   /** Custom fetch for the key set (tests, proxies). */
   fetch?: FetchImplementation;
+}
+
+/** Back-off between failed key set fetches, in milliseconds. */
+export interface JwksBackoffOptions {
+  /** Delay after the first failure. Default 1000. */
+  initial_ms?: number;
+  /** Largest delay. Default 30000. */
+  max_ms?: number;
 }
 
 const OptionsSchema = z
@@ -252,7 +260,7 @@ const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
  * algorithm allowlist, exact `iss`, `aud` naming this resource, `exp` required, `nbf`, optional
  * `typ`, scopes from `scope`/`scp`.
  *
- * Keys come from a {@link RemoteKeySet}: cached for `cache_ttl` and refreshed in the background,
+ * Keys come from a `RemoteKeySet` (`src/validators/key-set.ts`): cached for `cache_ttl` and refreshed in the background,
  * refetched on an unknown `kid` at most once per `jwks_cooldown`, one fetch in flight at a time; when
  * the identity provider fails, the last good keys stay in use (up to `jwks_stale_if_error`) and
  * fetches back off, so an outage neither hangs requests nor hammers the provider.

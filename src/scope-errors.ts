@@ -1,0 +1,44 @@
+/**
+ * The JSON-RPC refusal for a resource or prompt read without its scopes (tools answer with an
+ * `isError` result instead, as the design contract asks).
+ *
+ * @module
+ */
+import { pyList } from "./lib/scope.js";
+
+/**
+ * JSON-RPC error code for "the caller's token lacks the scopes this resource or prompt requires".
+ * In the implementation-defined server-error range (-32000 … -32099).
+ */
+export const INSUFFICIENT_SCOPE_RPC_CODE = -32003;
+
+/** The `data` of an insufficient-scope JSON-RPC error. */
+export interface InsufficientScopeData {
+  /** Every scope the item requires. */
+  required: string[];
+  /** The ones the caller lacks. */
+  missing: string[];
+}
+
+/**
+ * Thrown inside a resource or prompt callback when the caller lacks its scopes; the SDK (v1 and v2)
+ * turns it into a JSON-RPC error with {@link INSUFFICIENT_SCOPE_RPC_CODE}, the message naming the
+ * required and missing scopes, and `data: { required, missing }`.
+ */
+export class InsufficientScopeError extends Error {
+  /** Always {@link INSUFFICIENT_SCOPE_RPC_CODE}. */
+  readonly code = INSUFFICIENT_SCOPE_RPC_CODE;
+  /** Sent to the client as the error's `data`. */
+  readonly data: InsufficientScopeData;
+  /**
+   * @param kind - "Resource" or "Prompt".
+   * @param name - the resource URI or prompt name.
+   * @param required - every scope it requires.
+   * @param missing - the ones the caller lacks.
+   */
+  constructor(kind: "Resource" | "Prompt", name: string, required: readonly string[], missing: readonly string[]) {
+    super(`${kind} "${name}" requires scopes: ${pyList(required)}. Missing: ${pyList(missing)}`);
+    this.name = "InsufficientScopeError";
+    this.data = { required: [...required], missing: [...missing] };
+  }
+}

@@ -1,0 +1,326 @@
+/**
+ * `EntraMultiTenantValidator`: Microsoft Entra ID (v2) access tokens from several tenants of one
+ * multi-tenant application.
+ *
+ * @see https://learn.microsoft.com/entra/identity-platform/access-tokens#validate-tokens
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { decodeJwt, errors, jwtVerify, type FetchImplementation, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions } from "jose";
+import { LRUCache } from "lru-cache";
+import { z } from "zod";
+import { createAuthContext, type AuthContext } from "../context.js";
+import { AuthError, AuthorizationUnavailable, InvalidToken, TokenExpired } from "../errors.js";
+import { emitSafely, type AuthEventListener } from "../events.js";
+import type { IssuerFamily } from "./issuer-router.js";
+import { extractScopes } from "./jwt.js";
+import { RemoteKeySet } from "./key-set.js";
+import type { VerifyContext } from "./provider.js";
+
+/** Where Entra ID signs in, world-wide cloud. National clouds use another host (`authority_host`). */
+export const ENTRA_AUTHORITY_HOST = "login.microsoftonline.com";
+
+/**
+ * Options of {@link EntraMultiTenantValidator}. Exactly one of `tenants` or `any_tenant: true`.
+ *
+ * @example
+ * ```ts
+ * new EntraMultiTenantValidator({
+ *   tenants: ["72f988bf-86f1-41af-91ab-2d7cd011db47", "f8cdef31-a31e-4b4a-93e4-5f571e91255a"],
+ *   audience: "api://mcp-files",            // or the application (client) ID GUID
+ * });
+ * ```
+ */
+export interface EntraMultiTenantOptions {
+  /** Tenant IDs (GUIDs) whose tokens are accepted. Required unless `any_tenant` is `true`. */
+  tenants?: string[];
+  /**
+   * Accept tokens from **every** Entra tenant (anyone with a Microsoft work or school account whose
+   * tenant consented to your app). Only for apps that authorize per user or per tenant themselves;
+   * a warning is logged once, through `log`.
+   */
+  any_tenant?: boolean;
+  /** The application (client) ID GUID, or its `api://…` App ID URI. Required: Entra never uses the resource URL. */
+  audience: string | string[];
+  /** Sign-in host. Default {@link ENTRA_AUTHORITY_HOST}; e.g. `login.microsoftonline.us` for US Government. */
+  authority_host?: string;
+  /** Key set. Default `https://{authority_host}/common/discovery/v2.0/keys` (shared by all tenants). */
+  jwks_uri?: string;
+  /** Allowed JWS algorithms. Default `["RS256"]` (what Entra signs with). */
+  algorithms?: string[];
+  /** Clock skew tolerated, seconds. Default 30; at most 300. */
+  clock_tolerance?: number;
+  /** Scope claims. Default `["scp", "roles"]`: delegated scopes and application permissions. */
+  scope_claims?: string[];
+  /** Client id claims. Default `["azp", "appid"]`. */
+  client_id_claims?: string[];
+  /** Seconds keys and verified tokens are cached. Default: the server's `cache_ttl` (300). */
+  cache_ttl?: number;
+  /** Verified tokens kept in memory. 0 disables. Default 10000. */
+  token_cache_max?: number;
+  /** Key set fetch timeout, ms. Default 5000. */
+  jwks_timeout?: number;
+  /** Back-off between failed key set fetches, ms. */
+  jwks_backoff?: {
+    /** Delay after the first failure, ms. Default 1000. */
+    initial_ms?: number;
+    /** Largest delay, ms. Default 30000. */
+    max_ms?: number;
+  };
+  /** Receives the one-time `any_tenant` warning. Default `console.warn`. */
+  log?: (message: string) => void;
+  /** Custom fetch for the key set (tests, proxies). */
+  fetch?: FetchImplementation;
+}
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+const OptionsSchema = z
+  .strictObject({
+    tenants: z.array(z.string().toLowerCase().regex(GUID, { error: "must be tenant ID GUIDs" })).min(1).optional(),
+    any_tenant: z.boolean().optional(),
+    audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+    authority_host: z.string().regex(/^[a-z0-9.-]+(?::\d+)?$/i, { error: "must be a host name" }).optional(),
+    jwks_uri: z.url({ protocol: /^https?$/ }).optional(),
+    algorithms: z.array(z.string().regex(/^(?!none$)(?!HS\d+$)[A-Za-z0-9]+$/, { error: "'none' and HMAC algorithms are refused" })).min(1).optional(),
+    clock_tolerance: z.number().min(0).max(300).optional(),
+    scope_claims: z.array(z.string().min(1)).min(1).optional(),
+    client_id_claims: z.array(z.string().min(1)).min(1).optional(),
+    cache_ttl: z.number().int().positive().max(86_400).optional(),
+    token_cache_max: z.number().int().min(0).max(1_000_000).optional(),
+    jwks_timeout: z.number().int().positive().max(60_000).optional(),
+    jwks_backoff: z.strictObject({ initial_ms: z.number().int().positive().optional(), max_ms: z.number().int().positive().optional() }).optional(),
+    log: z.custom<(m: string) => void>((v) => typeof v === "function").optional(),
+    fetch: z.custom<FetchImplementation>((v) => typeof v === "function").optional(),
+  })
+  .superRefine((o, ctx) => {
+    if (o.any_tenant === true && o.tenants) ctx.addIssue({ code: "custom", path: ["tenants"], message: "use tenants or any_tenant: true, not both" });
+    if (o.any_tenant !== true && !o.tenants) ctx.addIssue({ code: "custom", path: ["tenants"], message: "a tenant allowlist is required (or an explicit any_tenant: true)" });
+  });
+
+/** Thrown for bad {@link EntraMultiTenantOptions}; the message names each offending key. */
+export class EntraMultiTenantConfigError extends TypeError {
+  /** Always `ERR_INVALID_CONFIG`. */
+  readonly code = "ERR_INVALID_CONFIG" as const;
+  /** @param message - what is wrong, naming the keys. */
+  constructor(message: string) {
+    super(message);
+    this.name = "EntraMultiTenantConfigError";
+  }
+}
+
+const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+const sha256 = (s: string): string => createHash("sha256").update(s).digest("base64url");
+const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+
+/** jose error → ours; fixed sentences, never claim values. */
+function toAuthError(e: unknown): AuthError {
+  if (e instanceof AuthError) return e;
+  if (e instanceof errors.JWTExpired) return new TokenExpired({ cause: e });
+  if (e instanceof errors.JWTClaimValidationFailed) {
+    const message =
+      e.claim === "aud"
+        ? "The access token is not intended for this resource"
+        : e.claim === "iss"
+          ? "The access token issuer is not trusted"
+          : e.claim === "nbf"
+            ? "The access token is not yet valid"
+            : e.reason === "missing"
+              ? `The access token lacks the required ${e.claim} claim`
+              : `The access token ${e.claim} claim is invalid`;
+    return new InvalidToken(message, { cause: e });
+  }
+  if (e instanceof errors.JOSEAlgNotAllowed) return new InvalidToken("The access token algorithm is not accepted", { cause: e });
+  if (e instanceof errors.JWKSNoMatchingKey) return new InvalidToken("The access token signing key is unknown", { cause: e });
+  if (e instanceof errors.JWSSignatureVerificationFailed) return new InvalidToken("The access token signature is invalid", { cause: e });
+  return new InvalidToken("The access token is malformed", { cause: e });
+}
+
+/**
+ * Entra ID v2 access tokens of a **multi-tenant** application: the issuer is
+ * `https://login.microsoftonline.com/{tenantid}/v2.0`, one per tenant, all signed with the keys of
+ * the common key set (`…/common/discovery/v2.0/keys`).
+ *
+ * Checks, in order: the token's `iss` has that exact form with a tenant on the allowlist (or any
+ * tenant with `any_tenant: true`) — *before* any key is fetched; the signature against the common
+ * key set (RS256 by default; `none`/HMAC never); `iss` again, now verified; `aud` is the configured
+ * application ID / App ID URI; `exp` (required), `nbf`; and **`tid` equals the tenant in `iss`**
+ * (Microsoft's rule for multi-tenant validation: a token cannot claim one tenant in `iss` and
+ * another in `tid`). Scopes come from `scp` (delegated) and `roles` (application permissions),
+ * the client from `azp` / `appid`.
+ *
+ * It is an {@link IssuerFamily}: put it in an {@link IssuerRouter}'s `families` next to other
+ * issuers, or use it alone as the provider. v1 tokens (`https://sts.windows.net/{tid}/`) are not
+ * accepted: set `accessTokenAcceptedVersion: 2` in the app manifest.
+ *
+ * Key set behaviour (caching, stale-if-error, back-off, 503 + `Retry-After`) is that of
+ * {@link JWTValidator}; verified tokens are cached the same way (bounded, never past `exp` nor
+ * `cache_ttl`).
+ *
+ * @example
+ * ```ts
+ * server.setAuthorizationProvider(new EntraMultiTenantValidator({
+ *   tenants: [contosoTenantId, fabrikamTenantId],
+ *   audience: "api://mcp-files",
+ * }));
+ * ```
+ */
+export class EntraMultiTenantValidator implements IssuerFamily {
+  readonly #o: Readonly<EntraMultiTenantOptions>;
+  readonly #issuerPattern: RegExp;
+  readonly #tenants: ReadonlySet<string> | undefined;
+  readonly #host: string;
+  readonly #cache: LRUCache<string, AuthContext> | undefined;
+  #keySet: RemoteKeySet | undefined;
+  #cacheTtlMs = 300_000;
+  #emit: AuthEventListener | undefined;
+
+  /**
+   * @param options - see {@link EntraMultiTenantOptions}.
+   * @throws {@link EntraMultiTenantConfigError} naming each bad option.
+   */
+  constructor(options: EntraMultiTenantOptions) {
+    const parsed = OptionsSchema.safeParse(options);
+    if (!parsed.success) {
+      throw new EntraMultiTenantConfigError(
+        `Invalid EntraMultiTenantValidator options: ${parsed.error.issues.map((i) => `${i.path.join(".") || (i.code === "unrecognized_keys" ? i.keys.join(", ") : "(options)")}: ${i.code === "unrecognized_keys" ? "unknown key" : i.message}`).join("; ")}`,
+      );
+    }
+    const o = (this.#o = Object.freeze({ ...parsed.data }) as EntraMultiTenantOptions);
+    this.#host = (o.authority_host ?? ENTRA_AUTHORITY_HOST).toLowerCase();
+    this.#issuerPattern = new RegExp(`^https://${escapeRegExp(this.#host)}/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})/v2\\.0$`);
+    this.#tenants = o.tenants ? new Set(o.tenants) : undefined;
+    const max = o.token_cache_max ?? 10_000;
+    this.#cache = max > 0 ? new LRUCache<string, AuthContext>({ max, ttl: 86_400_000, ttlAutopurge: false }) : undefined;
+    if (o.any_tenant) {
+      (o.log ?? console.warn)(
+        "[protected-mcp] EntraMultiTenantValidator: any_tenant is on — access tokens from EVERY Entra ID tenant are accepted when their audience matches; list the tenants you trust unless your tools authorize each tenant themselves",
+      );
+    }
+  }
+
+  /**
+   * The issuers to advertise (RFC 9728 `authorization_servers`): one per allowed tenant; with
+   * `any_tenant`, the `organizations` authority (Entra's metadata there names a `{tenantid}`
+   * template as issuer, which strict RFC 8414 clients reject — list explicit tenants where you can).
+   */
+  get issuers(): readonly string[] {
+    return this.#tenants
+      ? Object.freeze([...this.#tenants].map((t) => `https://${this.#host}/${t}/v2.0`))
+      : Object.freeze([`https://${this.#host}/organizations/v2.0`]);
+  }
+
+  /** Whether `iss` is an Entra v2 issuer of an accepted tenant. No I/O. */
+  matchesIssuer(iss: string): boolean {
+    return this.#tenantOf(iss) !== undefined;
+  }
+
+  #tenantOf(iss: unknown): string | undefined {
+    if (typeof iss !== "string") return undefined;
+    const tenant = this.#issuerPattern.exec(iss)?.[1];
+    if (!tenant) return undefined;
+    return !this.#tenants || this.#tenants.has(tenant) ? tenant : undefined;
+  }
+
+  #keys(context: VerifyContext): JWTVerifyGetKey {
+    if (!this.#keySet) {
+      const o = this.#o;
+      this.#cacheTtlMs = (o.cache_ttl ?? context.cache_ttl ?? 300) * 1000;
+      this.#keySet = new RemoteKeySet({
+        url: o.jwks_uri ?? `https://${this.#host}/common/discovery/v2.0/keys`,
+        cache_ttl_ms: this.#cacheTtlMs,
+        cooldown_ms: 30_000,
+        timeout_ms: o.jwks_timeout ?? 5000,
+        ...(o.jwks_backoff ? { backoff: o.jwks_backoff } : {}),
+        fetch: o.fetch ?? ((url, init) => fetch(url, init)),
+        onEvent: (e) => emitSafely(this.#emit, e),
+      });
+    }
+    return this.#keySet.getKey as JWTVerifyGetKey;
+  }
+
+  /**
+   * Verify an Entra v2 access token from an accepted tenant.
+   *
+   * @throws {@link InvalidToken}, {@link TokenExpired}, {@link AuthorizationUnavailable}
+   */
+  async verify(token: string, context: VerifyContext): Promise<AuthContext> {
+    const o = this.#o;
+    if (!JWS_COMPACT.test(token)) throw new InvalidToken("The access token is not a signed JWT");
+    let unverified: JWTPayload;
+    try {
+      unverified = decodeJwt(token);
+    } catch (e) {
+      throw new InvalidToken("The access token is malformed", { cause: e });
+    }
+    const iss = unverified.iss;
+    const tenant = this.#tenantOf(iss);
+    // Before any key is fetched: an issuer (or tenant) we do not trust costs nothing.
+    if (!tenant) throw new InvalidToken("The access token issuer is not trusted");
+
+    const cacheKey = this.#cache ? sha256(token) : "";
+    const cached = this.#cache?.get(cacheKey);
+    if (cached && cached.expires_at !== undefined && cached.expires_at * 1000 > Date.now()) return cached;
+
+    if (context.emit) this.#emit = context.emit;
+    const verifyOptions: JWTVerifyOptions = {
+      issuer: iss as string,
+      audience: o.audience,
+      algorithms: o.algorithms ?? ["RS256"],
+      clockTolerance: o.clock_tolerance ?? 30,
+      requiredClaims: ["exp", "iss", "tid"],
+    };
+    let payload: JWTPayload;
+    try {
+      payload = (await jwtVerify(token, this.#keys(context), verifyOptions)).payload;
+    } catch (e) {
+      if (e instanceof AuthorizationUnavailable) refuseByUnverifiedClaims(unverified, tenant, verifyOptions);
+      throw toAuthError(e);
+    }
+    if (payload.tid !== tenant) throw new InvalidToken("The access token tenant does not match its issuer");
+
+    let client_id: string | undefined;
+    for (const c of o.client_id_claims ?? ["azp", "appid"]) {
+      const v = payload[c];
+      if (typeof v === "string" && v.length > 0) {
+        client_id = v;
+        break;
+      }
+    }
+    const subject = (typeof payload.sub === "string" && payload.sub.length > 0 ? payload.sub : undefined) ?? client_id;
+    if (!subject) throw new InvalidToken("The access token lacks the required sub claim");
+    const auth = createAuthContext(
+      {
+        subject,
+        scopes: Object.freeze(extractScopes(payload, o.scope_claims ?? ["scp", "roles"])),
+        claims: Object.freeze(payload),
+        client_id,
+        issuer: payload.iss,
+        expires_at: payload.exp,
+      },
+      token,
+    );
+    if (this.#cache && payload.exp !== undefined) {
+      const remaining = payload.exp * 1000 - Date.now();
+      if (remaining > 0) this.#cache.set(cacheKey, auth, { ttl: Math.min(remaining, this.#cacheTtlMs) });
+    }
+    return auth;
+  }
+}
+
+/**
+ * While keys cannot be had, refuse what the unverified claims already disqualify, so `fail_open`
+ * never turns an expired, foreign-audience or tenant-mismatched token into an anonymous request.
+ * Refuses only; never accepts.
+ */
+function refuseByUnverifiedClaims(p: JWTPayload, tenant: string, o: JWTVerifyOptions): void {
+  const now = Math.floor(Date.now() / 1000);
+  const skew = Number(o.clockTolerance ?? 0);
+  if (typeof p.exp !== "number") throw new InvalidToken("The access token lacks the required exp claim");
+  if (p.exp <= now - skew) throw new TokenExpired();
+  if (typeof p.nbf === "number" && p.nbf > now + skew) throw new InvalidToken("The access token is not yet valid");
+  const wanted = ([] as string[]).concat(o.audience ?? []);
+  const got = ([] as unknown[]).concat(p.aud ?? []);
+  if (!got.some((a) => typeof a === "string" && wanted.includes(a))) throw new InvalidToken("The access token is not intended for this resource");
+  if (p.tid !== tenant) throw new InvalidToken("The access token tenant does not match its issuer");
+}

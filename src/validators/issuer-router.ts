@@ -1,0 +1,159 @@
+/**
+ * `IssuerRouter`: one protected resource trusting several authorization servers.
+ *
+ * @module
+ */
+import { decodeJwt } from "jose";
+import { z } from "zod";
+import type { AuthContext } from "../context.js";
+import { InvalidToken } from "../errors.js";
+import type { AuthorizationProvider, VerifyContext } from "./provider.js";
+
+/**
+ * A provider that accepts tokens from a *family* of issuers described by a pattern rather than a
+ * list, such as Entra ID's per-tenant issuers (see {@link EntraMultiTenantValidator}).
+ */
+export interface IssuerFamily extends AuthorizationProvider {
+  /**
+   * Whether a token whose **unverified** `iss` is `iss` belongs to this family. Called before any
+   * verification: must be synchronous, cheap and free of I/O (no key fetch).
+   */
+  matchesIssuer(iss: string): boolean;
+  /** Issuers to advertise as RFC 9728 `authorization_servers`. */
+  readonly issuers: readonly string[];
+}
+
+/**
+ * Options of {@link IssuerRouter}. At least one route is required.
+ *
+ * @example
+ * ```ts
+ * new IssuerRouter({
+ *   issuers: {
+ *     "https://tenant.eu.auth0.com/": new JWTValidator(JWTValidatorConfig.auth0({ domain: "tenant.eu.auth0.com", audience: "https://mcp.example.com/mcp" })),
+ *     "https://kc.example.com/realms/mcp": new JWTValidator(JWTValidatorConfig.keycloak({ base_url: "https://kc.example.com", realm: "mcp", audience: "mcp" })),
+ *   },
+ *   families: [new EntraMultiTenantValidator({ tenants: ["<tenant GUID>"], audience: "api://mcp-server" })],
+ *   opaque: new IntrospectionValidator({ introspection_endpoint: "https://as.example.com/introspect", client_id: "rs", client_secret: "…", issuer: "https://as.example.com" }),
+ * });
+ * ```
+ */
+export interface IssuerRouterOptions {
+  /** Exact `iss` value → the provider that verifies its tokens. Matched exactly (no trailing-slash normalisation). */
+  issuers?: Record<string, AuthorizationProvider>;
+  /** Pattern-matched issuers, tried in order after the exact ones. */
+  families?: IssuerFamily[];
+  /**
+   * Provider for tokens that are not signed JWTs (opaque, or encrypted), typically an
+   * {@link IntrospectionValidator}. Without it such tokens are refused.
+   */
+  opaque?: AuthorizationProvider;
+}
+
+const isProvider = (v: unknown): v is AuthorizationProvider => typeof v === "object" && v !== null && typeof (v as AuthorizationProvider).verify === "function";
+const isFamily = (v: unknown): v is IssuerFamily =>
+  isProvider(v) && typeof (v as IssuerFamily).matchesIssuer === "function" && Array.isArray((v as IssuerFamily).issuers);
+
+const OptionsSchema = z
+  .strictObject({
+    issuers: z.record(z.url({ protocol: /^https?$/ }), z.custom<AuthorizationProvider>(isProvider, { error: "must be an AuthorizationProvider" })).optional(),
+    families: z.array(z.custom<IssuerFamily>(isFamily, { error: "must be an IssuerFamily (matchesIssuer, issuers, verify)" })).optional(),
+    opaque: z.custom<AuthorizationProvider>(isProvider, { error: "must be an AuthorizationProvider" }).optional(),
+  })
+  .refine((o) => Object.keys(o.issuers ?? {}).length > 0 || (o.families?.length ?? 0) > 0 || o.opaque !== undefined, {
+    error: "at least one of issuers, families or opaque is required",
+    path: ["issuers"],
+  });
+
+/** Thrown for bad {@link IssuerRouterOptions}; the message names each offending key. */
+export class IssuerRouterConfigError extends TypeError {
+  /** Always `ERR_INVALID_CONFIG`. */
+  readonly code = "ERR_INVALID_CONFIG" as const;
+  /** @param message - what is wrong, naming the keys. */
+  constructor(message: string) {
+    super(message);
+    this.name = "IssuerRouterConfigError";
+  }
+}
+
+const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+
+/**
+ * Routes each token to the provider of the authorization server that issued it, by the token's
+ * **unverified** `iss` — a routing hint only: the chosen provider then verifies everything,
+ * including `iss` again against its own configuration.
+ *
+ * - A JWT whose `iss` is neither an exact route nor matched by a family is refused (401
+ *   `invalid_token`, "The access token issuer is not trusted") without trying any provider, so an
+ *   unknown issuer never causes a key set fetch anywhere.
+ * - Providers are never tried one after another: one token, one provider.
+ * - Tokens that are not signed JWTs go to `opaque` when configured (e.g. introspection), else are refused.
+ *
+ * {@link IssuerRouter.issuers} lists every configured authorization server, for the RFC 9728
+ * `authorization_servers` of the protected resource metadata.
+ *
+ * @example
+ * ```ts
+ * const router = new IssuerRouter({ issuers: { [a.issuer]: validatorA, [b.issuer]: validatorB } });
+ * const server = new MCPServer("files", { authorization: { enabled: true, authorization_servers: [...router.issuers] } });
+ * server.setAuthorizationProvider(router);
+ * ```
+ */
+export class IssuerRouter implements AuthorizationProvider {
+  /** A `Map`, not an object: an `iss` of `__proto__` or `constructor` must not find anything. */
+  readonly #exact: ReadonlyMap<string, AuthorizationProvider>;
+  readonly #families: readonly IssuerFamily[];
+  readonly #opaque: AuthorizationProvider | undefined;
+
+  /**
+   * @param options - see {@link IssuerRouterOptions}.
+   * @throws {@link IssuerRouterConfigError} naming each bad option.
+   */
+  constructor(options: IssuerRouterOptions) {
+    const parsed = OptionsSchema.safeParse(options);
+    if (!parsed.success) {
+      throw new IssuerRouterConfigError(
+        `Invalid IssuerRouter options: ${parsed.error.issues.map((i) => `${i.path.join(".") || (i.code === "unrecognized_keys" ? i.keys.join(", ") : "(options)")}: ${i.code === "unrecognized_keys" ? "unknown key" : i.message}`).join("; ")}`,
+      );
+    }
+    // The caller's objects are copied into our own structures; providers themselves are shared.
+    this.#exact = new Map(Object.entries(options.issuers ?? {}));
+    this.#families = Object.freeze([...(options.families ?? [])]);
+    this.#opaque = options.opaque;
+  }
+
+  /**
+   * Every configured authorization server, de-duplicated, in configuration order: the exact
+   * issuers, each family's `issuers`, and the opaque provider's `issuers` when it has them (as
+   * {@link IntrospectionValidator} does when its `issuer` option is set). Pass it as
+   * `authorization_servers` so the RFC 9728 metadata names them all.
+   */
+  get issuers(): readonly string[] {
+    const all = [...this.#exact.keys(), ...this.#families.flatMap((f) => f.issuers)];
+    const opaqueIssuers = (this.#opaque as { issuers?: unknown } | undefined)?.issuers;
+    if (Array.isArray(opaqueIssuers)) all.push(...opaqueIssuers.filter((i): i is string => typeof i === "string"));
+    return Object.freeze([...new Set(all)]);
+  }
+
+  /**
+   * Route `token` to its issuer's provider and return that provider's verdict.
+   *
+   * @throws {@link InvalidToken} for an untrusted or missing issuer (and whatever the chosen provider throws).
+   */
+  async verify(token: string, context: VerifyContext): Promise<AuthContext> {
+    if (!JWS_COMPACT.test(token)) {
+      if (this.#opaque) return this.#opaque.verify(token, context);
+      throw new InvalidToken("The access token is not a signed JWT");
+    }
+    let iss: unknown;
+    try {
+      iss = decodeJwt(token).iss;
+    } catch (e) {
+      throw new InvalidToken("The access token is malformed", { cause: e });
+    }
+    if (typeof iss !== "string" || iss.length === 0) throw new InvalidToken("The access token lacks the required iss claim");
+    const provider = this.#exact.get(iss) ?? this.#families.find((f) => f.matchesIssuer(iss));
+    if (!provider) throw new InvalidToken("The access token issuer is not trusted");
+    return provider.verify(token, context);
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * Internal: bounded, timed JSON fetches from an authorization server (introspection, discovery).
+ *
+ * Never follows redirects (a token or a client secret must only ever go to the configured URL), reads
+ * at most `max_bytes`, and gives up after `timeout_ms`, body included.
+ *
+ * @internal
+ * @module
+ */
+import type { FetchImplementation } from "jose";
+import { BodyTooLarge, declaredTooLarge, readStreamBounded } from "../lib/body.js";
+
+/** Why a remote answer was not usable; kept as `cause`, never sent to a client and never holding a token. */
+export class RemoteFetchFailed extends Error {
+  override name = "RemoteFetchFailed";
+}
+
+/** The outcome of {@link fetchJson}: `json` only for a 200. */
+export interface RemoteJson {
+  status: number;
+  json?: unknown;
+  headers: Headers;
+}
+
+/** Hostnames that never leave the machine: plain `http` is tolerated for them only. */
+export function isLoopback(url: URL): boolean {
+  const h = url.hostname;
+  return h === "localhost" || h === "[::1]" || /^127(?:\.\d{1,3}){3}$/.test(h);
+}
+
+/** `https:`, or `http:` on a loopback address. */
+export function isSecureOrLoopback(url: URL): boolean {
+  return url.protocol === "https:" || (url.protocol === "http:" && isLoopback(url));
+}
+
+/**
+ * Fetch `url` and parse a 200 answer as JSON.
+ *
+ * @throws {@link RemoteFetchFailed} on a network error, a timeout, an oversized body or non-JSON 200.
+ */
+export async function fetchJson(
+  fetchImpl: FetchImplementation,
+  url: string,
+  init: { method: "GET" | "POST"; headers: Headers; body?: string },
+  o: { timeout_ms: number; max_bytes: number },
+): Promise<RemoteJson> {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), o.timeout_ms);
+  try {
+    let res: Response;
+    try {
+      res = await fetchImpl(url, { ...init, redirect: "manual", signal: controller.signal } as Parameters<FetchImplementation>[1]);
+    } catch (e) {
+      throw new RemoteFetchFailed(controller.signal.aborted ? "timeout" : "network error", { cause: e });
+    }
+    if (res.status !== 200) {
+      void res.body?.cancel().catch(() => {});
+      return { status: res.status, headers: res.headers };
+    }
+    if (declaredTooLarge(res.headers.get("content-length"), o.max_bytes)) {
+      void res.body?.cancel().catch(() => {});
+      throw new RemoteFetchFailed("too large");
+    }
+    let bytes: Uint8Array;
+    try {
+      bytes = await readStreamBounded(res.body, o.max_bytes);
+    } catch (e) {
+      if (e instanceof BodyTooLarge) throw new RemoteFetchFailed("too large", { cause: e });
+      throw new RemoteFetchFailed(controller.signal.aborted ? "timeout" : "network error", { cause: e });
+    }
+    try {
+      return { status: 200, json: JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8")), headers: res.headers };
+    } catch {
+      throw new RemoteFetchFailed("not JSON");
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+}
