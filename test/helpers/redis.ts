@@ -14,9 +14,10 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-export async function startRedis(): Promise<{ url: string; stop(): Promise<void> }> {
-  const port = await freePort();
-  const proc: ChildProcess = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--enable-debug-command", "local"], { stdio: ["ignore", "pipe", "pipe"] });
+/** `port`: listen there (e.g. to restart on the same port); `args`: extra redis-server arguments (later ones win, e.g. `--appendonly yes`). */
+export async function startRedis(options: { port?: number; args?: string[] } = {}): Promise<{ url: string; port: number; stop(): Promise<void> }> {
+  const port = options.port ?? (await freePort());
+  const proc: ChildProcess = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--enable-debug-command", "local", ...(options.args ?? [])], { stdio: ["ignore", "pipe", "pipe"] });
   await new Promise<void>((resolve, reject) => {
     let out = "";
     const timer = setTimeout(() => reject(new Error(`redis-server did not start: ${out}`)), 10_000);
@@ -34,6 +35,7 @@ export async function startRedis(): Promise<{ url: string; stop(): Promise<void>
   });
   return {
     url: `redis://127.0.0.1:${port}`,
+    port,
     stop: () =>
       new Promise<void>((r) => {
         proc.removeAllListeners("exit");
