@@ -12,7 +12,7 @@ import { z } from "zod";
 import { LazyJsonSchemaValidator } from "../src/lib/json-schema-validator.js";
 
 /** Row ids of bench/run.ts, in the order it runs them (bench/servers.ts builds each). */
-export const ROWS = ["sdk", "pmcp-open", "pmcp-jwt", "pmcp-jwt-cold", "sdk-bearer", "mcp-auth", "pmcp-dpop"] as const;
+export const ROWS = ["sdk", "sdk-parsed", "pmcp-open", "pmcp-jwt", "pmcp-jwt-cold", "sdk-bearer", "mcp-auth", "pmcp-dpop"] as const;
 export type Row = (typeof ROWS)[number];
 
 /** The MCP endpoint path served by every row. */

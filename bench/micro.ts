@@ -2,8 +2,9 @@
  * `npm run bench:micro` (also the second half of `npm run bench`): token verification in-process.
  *
  * - cold verify: `JWTValidator` with its token cache disabled (`token_cache_max: 0`) vs raw
- *   `jose.jwtVerify` with the same public key (and vs jose with `createRemoteJWKSet`, which is what
- *   the validator uses to find the key);
+ *   `jose.jwtVerify` with the same public key (`cold_vs_jose`, the figure the targets use), and vs jose
+ *   with `createLocalJWKSet` over the same key set (which is what the validator's `RemoteKeySet` uses
+ *   to select and import the key);
  * - cached verify: `JWTValidator` with its default cache, the same token again and again;
  * - DPoP proof verification and replay store: slots, skipped while `src/dpop/` is absent;
  * - memory: 200,000 distinct tokens through a validator with the default cache (bench/memory.ts, in
@@ -14,16 +15,16 @@
  * jose's WebCrypto verify hops to a worker thread and back) and with 16 in flight (throughput, what
  * a busy server sees).
  *
- * Environment: BENCH_MICRO_MS (default 600), BENCH_MEMORY_TOKENS (default 200000; 0 skips).
+ * Environment: BENCH_MICRO_MS (default 400), BENCH_MEMORY_TOKENS (default 200000; 0 skips).
  */
 import { fork } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { createRemoteJWKSet, importJWK, jwtVerify } from "jose";
+import { createLocalJWKSet, importJWK, jwtVerify } from "jose";
 import { createAuthContext, JWTValidator } from "../src/index.js";
 import { envNumber, jwkThumbprint, makeKey, signAccessToken, signDpopProof, startJwksServer, type BenchKey } from "./common.js";
 
-const MS = envNumber("BENCH_MICRO_MS", 600);
+const MS = envNumber("BENCH_MICRO_MS", 400);
 const MEMORY_TOKENS = envNumber("BENCH_MEMORY_TOKENS", 200_000);
 const RESOURCE = "http://127.0.0.1/mcp";
 
@@ -41,13 +42,13 @@ export interface MemoryResult {
 export interface MicroResults {
   cold_validator_ops: number;
   raw_jose_key_ops: number;
-  raw_jose_remote_jwks_ops: number;
+  raw_jose_local_jwks_ops: number;
   cold_vs_jose: number;
-  cold_vs_jose_remote_jwks: number;
+  cold_vs_jose_local_jwks: number;
   cold16_validator_ops: number;
   raw16_jose_key_ops: number;
   cold16_vs_jose: number;
-  cold16_vs_jose_remote_jwks: number;
+  cold16_vs_jose_local_jwks: number;
   cached_validator_ops: number;
   dpop: string | Record<string, number>;
   memory: MemoryResult | string;
@@ -150,18 +151,18 @@ export async function runMicro(): Promise<MicroResults> {
   const cold = new JWTValidator({ jwks_uri: jwks.jwksUri, issuer: jwks.issuer, algorithms: ["ES256"], token_cache_max: 0 });
   const cached = new JWTValidator({ jwks_uri: jwks.jwksUri, issuer: jwks.issuer, algorithms: ["ES256"] });
   const publicKey = await importJWK(key.publicJwk, "ES256");
-  const remote = createRemoteJWKSet(new URL(jwks.jwksUri));
+  const localSet = createLocalJWKSet({ keys: [key.publicJwk] });
   const context = { resource: RESOURCE };
   // Warm every path once (key set fetched, key imported) before measuring.
   await cold.verify(pick(0), context);
   await cached.verify(pick(0), context);
   await jwtVerify(pick(0), publicKey, verifyOptions);
-  await jwtVerify(pick(0), remote, verifyOptions);
+  await jwtVerify(pick(0), localSet, verifyOptions);
 
   const contenders = {
     validator: (i: number) => cold.verify(pick(i), context),
     jose_key: (i: number) => jwtVerify(pick(i), publicKey, verifyOptions),
-    jose_remote: (i: number) => jwtVerify(pick(i), remote, verifyOptions),
+    jose_local: (i: number) => jwtVerify(pick(i), localSet, verifyOptions),
   };
   const c = await compare(contenders, 1);
   const c16 = await compare(contenders, 16);
@@ -175,20 +176,20 @@ export async function runMicro(): Promise<MicroResults> {
 
   const validatorOps = c.validator ?? 0;
   const joseKey = c.jose_key ?? 1;
-  const joseRemote = c.jose_remote ?? 1;
+  const joseLocal = c.jose_local ?? 1;
   const validator16 = c16.validator ?? 0;
   const joseKey16 = c16.jose_key ?? 1;
-  const joseRemote16 = c16.jose_remote ?? 1;
+  const joseLocal16 = c16.jose_local ?? 1;
   const cachedOps = hot.cached ?? 0;
   const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
-  const vs = (v: number, key: number, remoteOps: number) => `${(v / key).toFixed(2)}× jose (key), ${(v / remoteOps).toFixed(2)}× jose (remote JWKS)`;
+  const vs = (v: number, key: number, localOps: number) => `${(v / key).toFixed(2)}× jose (key), ${(v / localOps).toFixed(2)}× jose (local JWKS)`;
   const rows: [string, string, string][] = [
-    ["cold verify, JWTValidator (token_cache_max: 0), 1 in flight", fmt(validatorOps), vs(validatorOps, joseKey, joseRemote)],
+    ["cold verify, JWTValidator (token_cache_max: 0), 1 in flight", fmt(validatorOps), vs(validatorOps, joseKey, joseLocal)],
     ["raw jose.jwtVerify, same public key, 1 in flight", fmt(joseKey), "1.00×"],
-    ["raw jose.jwtVerify, createRemoteJWKSet, 1 in flight", fmt(joseRemote), `${(joseRemote / joseKey).toFixed(2)}× jose (key)`],
-    ["cold verify, JWTValidator (token_cache_max: 0), 16 in flight", fmt(validator16), vs(validator16, joseKey16, joseRemote16)],
+    ["raw jose.jwtVerify, createLocalJWKSet, 1 in flight", fmt(joseLocal), `${(joseLocal / joseKey).toFixed(2)}× jose (key)`],
+    ["cold verify, JWTValidator (token_cache_max: 0), 16 in flight", fmt(validator16), vs(validator16, joseKey16, joseLocal16)],
     ["raw jose.jwtVerify, same public key, 16 in flight", fmt(joseKey16), "1.00×"],
-    ["raw jose.jwtVerify, createRemoteJWKSet, 16 in flight", fmt(joseRemote16), `${(joseRemote16 / joseKey16).toFixed(2)}× jose (key)`],
+    ["raw jose.jwtVerify, createLocalJWKSet, 16 in flight", fmt(joseLocal16), `${(joseLocal16 / joseKey16).toFixed(2)}× jose (key)`],
     ["cached verify, JWTValidator (default cache), same token", fmt(cachedOps), `${(cachedOps / validatorOps).toFixed(0)}× cold (no signature check)`],
   ];
   if (typeof dpop === "string") rows.push(["DPoP proof verify / replay store", "—", dpop]);
@@ -216,13 +217,13 @@ export async function runMicro(): Promise<MicroResults> {
   return {
     cold_validator_ops: Math.round(validatorOps),
     raw_jose_key_ops: Math.round(joseKey),
-    raw_jose_remote_jwks_ops: Math.round(joseRemote),
+    raw_jose_local_jwks_ops: Math.round(joseLocal),
     cold_vs_jose: Math.round((validatorOps / joseKey) * 1000) / 1000,
-    cold_vs_jose_remote_jwks: Math.round((validatorOps / joseRemote) * 1000) / 1000,
+    cold_vs_jose_local_jwks: Math.round((validatorOps / joseLocal) * 1000) / 1000,
     cold16_validator_ops: Math.round(validator16),
     raw16_jose_key_ops: Math.round(joseKey16),
     cold16_vs_jose: Math.round((validator16 / joseKey16) * 1000) / 1000,
-    cold16_vs_jose_remote_jwks: Math.round((validator16 / joseRemote16) * 1000) / 1000,
+    cold16_vs_jose_local_jwks: Math.round((validator16 / joseLocal16) * 1000) / 1000,
     cached_validator_ops: Math.round(cachedOps),
     dpop,
     memory,

@@ -1,7 +1,12 @@
 /**
  * `npm run bench`: the same trivial-tool MCP server, served several ways, loaded one at a time with
- * autocannon; then the micro-benchmarks (bench/micro.ts). Prints a table and a last line
- * `RESULT {json}`, and writes bench/results.md.
+ * autocannon; then the micro-benchmarks (bench/micro.ts). All of it runs twice, once on Node 24 (the
+ * `node` devDependency's binary, the primary line) and once on the machine's Node 20, then the scaling
+ * runs (bench/scaling.ts) on Node 24. Prints both tables and a last line `RESULT {json}` (`ratios` are
+ * Node 24's, `node20.ratios` Node 20's), and writes bench/results.md.
+ *
+ * This file is both the orchestrator (no `BENCH_LINE` in the environment) and one Node line's run
+ * (`BENCH_LINE=24` or `20`, forked with that Node's binary), which reports back over IPC.
  *
  * Each server runs in its own child process (bench/servers.ts) while autocannon runs here, so the
  * load generator and the server do not share an event loop. Only one server is under load at a
@@ -9,33 +14,40 @@
  * speed is spread over every row rather than landing on one.
  *
  * Environment:
- *   BENCH_DURATION     seconds of measured load per row (default 8)
- *   BENCH_WARMUP       seconds of unmeasured load before it (default 2)
- *   BENCH_ROUNDS       the measured seconds are split into this many slices, rows taking turns (default 4)
+ *   BENCH_DURATION     seconds of measured load per row (default 6)
+ *   BENCH_WARMUP       seconds of unmeasured load before it (default 1)
+ *   BENCH_ROUNDS       the measured seconds are split into this many slices, rows taking turns (default 3)
  *   BENCH_CONNECTIONS  concurrent connections (default 10)
  *   BENCH_ROWS         comma-separated subset of rows (default: all)
  *   BENCH_COLD_TOKENS  distinct tokens cycled by the pmcp-jwt-cold row (default 20000, > the 10000 cache)
  *   BENCH_MICRO=0      skip the micro-benchmarks
  *   BENCH_OUT          where to write the markdown report (default bench/results.md; "-" for none)
+ *   BENCH_LINES        Node lines to run, default "24,20"
+ *   BENCH_NODE24       Node 24 binary (default node_modules/node/bin/node)
+ *   BENCH_NODE20       Node 20 binary (default the first `node` on PATH outside node_modules)
+ *   BENCH_SCALING=0    skip the scaling runs
  */
-import { fork, type ChildProcess } from "node:child_process";
+import { execFileSync, fork, type ChildProcess } from "node:child_process";
 import { cpus } from "node:os";
-import { readFileSync, writeFileSync } from "node:fs";
+import { accessSync, constants, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { delimiter, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
 import { envNumber, jwkThumbprint, makeKey, MCP_HEADERS, MCP_PATH, ROWS, signAccessToken, signDpopProof, startJwksServer, TOOLS_CALL_BODY, type Row } from "./common.js";
 import type { MicroResults } from "./micro.js";
+import type { ScalingResults } from "./scaling.js";
 
-const DURATION = envNumber("BENCH_DURATION", 8);
-const WARMUP = envNumber("BENCH_WARMUP", 2);
-const ROUNDS = Math.max(1, Math.floor(envNumber("BENCH_ROUNDS", 4)));
+const DURATION = envNumber("BENCH_DURATION", 6);
+const WARMUP = envNumber("BENCH_WARMUP", 1);
+const ROUNDS = Math.max(1, Math.floor(envNumber("BENCH_ROUNDS", 3)));
 const CONNECTIONS = envNumber("BENCH_CONNECTIONS", 10);
 const COLD_TOKENS = envNumber("BENCH_COLD_TOKENS", 20_000);
 const RESOURCE = "http://127.0.0.1/mcp";
 const SELECTED = (process.env.BENCH_ROWS ? process.env.BENCH_ROWS.split(",").map((s) => s.trim()) : [...ROWS]) as Row[];
 
 const LABELS: Record<Row, string> = {
-  sdk: "(a) SDK, unprotected (Node StreamableHTTPServerTransport)",
+  sdk: "(a) SDK, unprotected, body as a stream (Node StreamableHTTPServerTransport)",
+  "sdk-parsed": "(a*) SDK, unprotected, pre-parsed body (the ceiling)",
   "pmcp-open": "(a') protected-mcp, authorization disabled",
   "pmcp-jwt": "(b) protected-mcp + JWTValidator (repeated token)",
   "pmcp-jwt-cold": "(b') protected-mcp + JWTValidator (new token every request)",
@@ -102,7 +114,28 @@ async function stopChild(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-async function main(): Promise<void> {
+/** What one Node line's run reports to the orchestrator. */
+export interface LineResult {
+  node: string;
+  table: string;
+  skipped: Skipped[];
+  micro: MicroResults | undefined;
+  summary: LineSummary;
+  warning: string | undefined;
+}
+
+interface LineSummary {
+  node: string;
+  duration_s: number;
+  connections: number;
+  ratios: Record<string, number | null>;
+  cpu_ratios: Record<string, number | null>;
+  rows: Record<string, unknown>;
+  skipped: Record<string, string>;
+  micro: unknown;
+}
+
+async function runLine(): Promise<void> {
   const key = makeKey("bench-1");
   const dpopKey = makeKey("dpop-client");
   const jwks = await startJwksServer([key.publicJwk]);
@@ -143,7 +176,7 @@ async function main(): Promise<void> {
       continue;
     }
     const url = `http://127.0.0.1:${ready.port}${MCP_PATH}`;
-    const protectedRow = row !== "sdk" && row !== "pmcp-open";
+    const protectedRow = row !== "sdk" && row !== "sdk-parsed" && row !== "pmcp-open";
 
     // What each request carries. The DPoP row signs a fresh proof per request (a replayed proof would
     // be refused, and would measure nothing).
@@ -236,13 +269,15 @@ async function main(): Promise<void> {
   }
   await jwks.close();
 
-  const base = results.find((r) => r.row === "sdk");
+  const base = results.find((r) => r.row === "sdk-parsed");
   const ratio = (r: RowResult | undefined, to: RowResult | undefined) => (r && to ? r.rps / to.rps : undefined);
   const table = renderTable(results, base);
   console.log(`\n${table}`);
   for (const s of skipped) console.log(`skipped ${s.label}: ${s.reason}`);
   const busiest = Math.max(0, ...results.map((r) => r.otherLoadPct ?? 0));
-  if (busiest > 10) console.log(`warning: other processes used up to ${busiest.toFixed(0)}% of the machine during a row; compare the CPU µs/req column, or re-run on a quiet machine`);
+  const warning =
+    busiest > 10 ? `other processes used up to ${busiest.toFixed(0)}% of the machine during a row; compare the CPU µs/req column, or re-run on a quiet machine` : undefined;
+  if (warning) console.log(`warning: ${warning}`);
 
   let micro: MicroResults | undefined;
   if (process.env.BENCH_MICRO !== "0") {
@@ -252,25 +287,33 @@ async function main(): Promise<void> {
 
   const byRow = (row: Row) => results.find((r) => r.row === row);
   const bearer = byRow("pmcp-jwt");
+  const sdkStream = byRow("sdk");
+  const dpopRow = byRow("pmcp-dpop");
   const ratios = {
-    bearer_vs_unprotected: ratio(bearer, base),
+    bearer_vs_sdk_parsed: ratio(bearer, base),
+    dpop_vs_sdk_parsed: ratio(dpopRow, base),
+    bearer_vs_unprotected: ratio(bearer, sdkStream),
     bearer_vs_protected_mcp_disabled: ratio(bearer, byRow("pmcp-open")),
     bearer_vs_sdk_bearer: ratio(bearer, byRow("sdk-bearer")),
     bearer_vs_mcp_auth: ratio(bearer, byRow("mcp-auth")),
-    cold_vs_unprotected: ratio(byRow("pmcp-jwt-cold"), base),
-    dpop_vs_unprotected: ratio(byRow("pmcp-dpop"), base),
+    cold_vs_unprotected: ratio(byRow("pmcp-jwt-cold"), sdkStream),
+    dpop_vs_unprotected: ratio(dpopRow, sdkStream),
+    cold_vs_sdk_parsed: ratio(byRow("pmcp-jwt-cold"), base),
     cold_verify_vs_jose: micro?.cold_vs_jose,
   };
   // The same ratios from server CPU per request (base / row): what req/s would be if CPU were the only limit.
   const cpuRatio = (r: RowResult | undefined, to: RowResult | undefined) => (r && to ? to.cpuPerRequest / r.cpuPerRequest : undefined);
   const cpuRatios = {
-    bearer_vs_unprotected: cpuRatio(bearer, base),
+    bearer_vs_sdk_parsed: cpuRatio(bearer, base),
+    dpop_vs_sdk_parsed: cpuRatio(dpopRow, base),
+    bearer_vs_unprotected: cpuRatio(bearer, sdkStream),
     bearer_vs_sdk_bearer: cpuRatio(bearer, byRow("sdk-bearer")),
     bearer_vs_mcp_auth: cpuRatio(bearer, byRow("mcp-auth")),
-    cold_vs_unprotected: cpuRatio(byRow("pmcp-jwt-cold"), base),
+    cold_vs_unprotected: cpuRatio(byRow("pmcp-jwt-cold"), sdkStream),
   };
   const round = (v: number | undefined) => (v === undefined ? null : Math.round(v * 1000) / 1000);
-  const summary = {
+  const summary: LineSummary = {
+    node: process.version,
     duration_s: DURATION,
     connections: CONNECTIONS,
     ratios: Object.fromEntries(Object.entries(ratios).map(([k, v]) => [k, round(v)])),
@@ -285,13 +328,13 @@ async function main(): Promise<void> {
     micro: micro ? { ...micro, table: undefined } : null,
   };
 
-  const out = process.env.BENCH_OUT ?? fileURLToPath(new URL("./results.md", import.meta.url));
-  if (out !== "-") writeFileSync(out, renderMarkdown(table, skipped, micro, summary));
-  console.log(`RESULT ${JSON.stringify(summary)}`);
+  const line: LineResult = { node: process.version, table, skipped, micro, summary, warning };
+  if (process.send) process.send({ type: "line", result: line });
+  else console.log(`LINE ${JSON.stringify(summary)}`);
 }
 
 function renderTable(results: RowResult[], base: RowResult | undefined): string {
-  const head = ["server", "req/s", "p50 ms", "p99 ms", "vs (a)", "srv CPU µs/req", "errors", "srv peak RSS MB", "other load"];
+  const head = ["server", "req/s", "p50 ms", "p99 ms", "vs (a*)", "srv CPU µs/req", "errors", "srv peak RSS MB", "other load"];
   const rows = results.map((r) => [
     r.label,
     r.rps.toFixed(0),
@@ -308,34 +351,44 @@ function renderTable(results: RowResult[], base: RowResult | undefined): string 
   return [line(head), `|${widths.map((w, i) => (i === 0 ? ":" : "") + "-".repeat(w + 1) + (i === 0 ? "" : ":")).join("|")}|`, ...rows.map(line)].join("\n");
 }
 
-function renderMarkdown(table: string, skipped: Skipped[], micro: MicroResults | undefined, summary: unknown): string {
-  const lines = [
+const DESCRIPTION = [
+  "Stateless Streamable HTTP (a fresh SDK server per request), one `tools/call` of a trivial `echo` tool per request, JSON responses;",
+  "each server in its own process on 127.0.0.1 and the only one under load at a time, autocannon in the parent; rows take turns in",
+  "short slices. req/s is over all of a row's slices; p50/p99 are the median slice's.",
+  "**(a\\*) is the ceiling every target is measured against**: the SDK's Node transport, unprotected, handed a body read from the",
+  "socket and parsed once (`parsedBody`) — what an Express user with `express.json()` has, minus Express. (a) is the SDK's own",
+  "default (the body read through Web streams), kept for reference.",
+  "Tokens: ES256, JWKS served on loopback. Rows (b), (c), (d) send the same token on every request; (b') cycles through",
+  "more distinct tokens than the verified-token cache holds, so every request pays a signature check.",
+  "(e) sends a DPoP-bound token (`cnf.jkt`) with `dpop_required`, and a fresh proof (new `jti`, `iat`, `ath`) signed by the",
+  "load generator for every request; the server checks proof, binding and replay on each one.",
+  "Every row builds its SDK server with the same factory, which defers the SDK's per-server Ajv construction (as `MCPServer` does).",
+  "`srv CPU µs/req` is the server process's CPU time divided by the requests it served: steadier than req/s when",
+  "the machine is shared. `other load` is CPU used on the machine by anything but the server and autocannon during",
+  "the row (from /proc/stat); when it is high, req/s of that row is depressed and the CPU column is the better guide.",
+];
+
+function renderMarkdown(lines: LineResult[], scaling: ScalingResults | string | undefined, summary: unknown): string {
+  const out = [
     "# Benchmark results",
     "",
-    `Generated by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)} — node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}.`,
+    `Generated by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)} — ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}; Node ${lines.map((l) => l.node).join(" and ")}.`,
+    `${CONNECTIONS} connections, ${DURATION} s per row after a ${WARMUP} s warm-up, measured in ${ROUNDS} slices.`,
     "",
-    `Stateless Streamable HTTP (a fresh SDK server per request), one \`tools/call\` of a trivial \`echo\` tool per request, JSON responses,`,
-    `${CONNECTIONS} connections, ${DURATION} s per row after a ${WARMUP} s warm-up, measured in ${ROUNDS} slices with the rows taking turns;`,
-    "each server in its own process on 127.0.0.1 and the only one under load at a time, autocannon in the parent.",
-    "req/s is over all of a row's slices; p50/p99 are the median slice's.",
-    "Tokens: ES256, JWKS served on loopback. Rows (b), (c), (d) send the same token on every request; (b') cycles through",
-    `${COLD_TOKENS} distinct tokens, more than the verified-token cache holds, so every request pays a signature check.`,
-    "(e) sends a DPoP-bound token (`cnf.jkt`) with `dpop_required`, and a fresh proof (new `jti`, `iat`, `ath`) signed by the",
-    "load generator for every request; the server checks proof, binding and replay on each one.",
-    "Every row builds its SDK server with the same factory, which defers the SDK's per-server Ajv construction (as",
-    "`MCPServer` now does); with the SDK default every row pays ~300 µs more per request and the ratios move towards 1.",
-    "`srv CPU µs/req` is the server process's CPU time divided by the requests it served: steadier than req/s when",
-    "the machine is shared. `other load` is CPU used on the machine by anything but the server and autocannon during",
-    "the row (from /proc/stat); when it is high, req/s of that row is depressed and the CPU column is the better guide.",
-    "",
-    table,
+    ...DESCRIPTION,
     "",
   ];
-  for (const s of skipped) lines.push(`- skipped ${s.label}: ${s.reason}`);
-  if (skipped.length) lines.push("");
-  if (micro) lines.push("## Micro-benchmarks", "", micro.table, "");
-  lines.push("## Raw", "", "```json", JSON.stringify(summary, null, 2), "```", "");
-  return lines.join("\n");
+  for (const l of lines) {
+    out.push(`## Node ${l.node}`, "", l.table, "");
+    for (const s of l.skipped) out.push(`- skipped ${s.label}: ${s.reason}`);
+    if (l.warning) out.push(`- warning: ${l.warning}`);
+    if (l.skipped.length || l.warning) out.push("");
+    if (l.micro) out.push(`### Micro-benchmarks, Node ${l.node}`, "", l.micro.table, "");
+  }
+  if (typeof scaling === "string") out.push("## Scaling", "", scaling, "");
+  else if (scaling) out.push(`## Scaling (Node ${scaling.node})`, "", scaling.markdown, "");
+  out.push("## Raw", "", "```json", JSON.stringify(summary, null, 2), "```", "");
+  return out.join("\n");
 }
 
 function runMicroChild(): Promise<MicroResults> {
@@ -349,4 +402,94 @@ function runMicroChild(): Promise<MicroResults> {
   });
 }
 
-await main();
+/** Fork `file` with another Node binary and wait for its `{ type, result }` message. */
+function runChild<T>(execPath: string, file: string, type: string, env: NodeJS.ProcessEnv): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const child = fork(file, [], { execPath, env, execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    let result: T | undefined;
+    child.on("message", (m: { type?: string; result?: T }) => {
+      if (m?.type === type && m.result) result = m.result;
+    });
+    child.once("exit", (code) => (result ? resolve(result) : reject(new Error(`${file} on ${execPath} exited ${code} without a result`))));
+  });
+}
+
+const nodeVersion = (bin: string): string => execFileSync(bin, ["-v"], { encoding: "utf8" }).trim();
+
+/** The Node 24 binary: BENCH_NODE24, else the `node` devDependency's. */
+function findNode24(): string | undefined {
+  const bin = process.env.BENCH_NODE24 ?? fileURLToPath(new URL("../node_modules/node/bin/node", import.meta.url));
+  return existsSync(bin) ? bin : undefined;
+}
+
+/** The machine's Node 20: BENCH_NODE20, else the first `node` on PATH that is not in a node_modules folder (npm puts node_modules/.bin first). */
+function findNode20(): string | undefined {
+  if (process.env.BENCH_NODE20) return process.env.BENCH_NODE20;
+  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
+    if (!dir || dir.includes("node_modules")) continue;
+    const bin = join(dir, "node");
+    try {
+      accessSync(bin, constants.X_OK);
+      if (nodeVersion(bin).startsWith("v20.")) return bin;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const wanted = (process.env.BENCH_LINES ?? "24,20").split(",").map((s) => s.trim());
+  const node24 = findNode24();
+  const node20 = findNode20();
+  const lines: LineResult[] = [];
+  const missing: string[] = [];
+  for (const line of wanted) {
+    const bin = line === "24" ? node24 : line === "20" ? node20 : undefined;
+    if (!bin) {
+      missing.push(`Node ${line}: no binary found (${line === "24" ? "run npm ci: the node devDependency ships it, or set BENCH_NODE24" : "set BENCH_NODE20"})`);
+      console.log(`SKIP ${missing.at(-1)}`);
+      continue;
+    }
+    console.log(`\n=== Node ${nodeVersion(bin)} (${bin}) ===\n`);
+    // Node 20 skips the 200,000-token memory run: the scaling table covers memory on the primary line.
+    const env = { ...process.env, BENCH_LINE: line, ...(line === "20" && !process.env.BENCH_MEMORY_TOKENS ? { BENCH_MEMORY_TOKENS: "0" } : {}) };
+    lines.push(await runChild<LineResult>(bin, fileURLToPath(import.meta.url), "line", env));
+  }
+  let scaling: ScalingResults | string | undefined;
+  if (process.env.BENCH_SCALING !== "0") {
+    const bin = node24 ?? process.execPath;
+    console.log(`\n=== scaling, Node ${nodeVersion(bin)} ===\n`);
+    try {
+      scaling = await runChild<ScalingResults>(bin, fileURLToPath(new URL("./scaling.ts", import.meta.url)), "scaling", process.env);
+      console.log(scaling.markdown);
+    } catch (e) {
+      scaling = `failed: ${e instanceof Error ? e.message : String(e)}`;
+      console.log(scaling);
+    }
+  }
+  const primary = lines.find((l) => l.summary.node.startsWith("v24.")) ?? lines[0];
+  const n20 = lines.find((l) => l.summary.node.startsWith("v20."));
+  const summary = {
+    node: primary?.summary.node ?? null,
+    duration_s: DURATION,
+    connections: CONNECTIONS,
+    ratios: primary?.summary.ratios ?? {},
+    cpu_ratios: primary?.summary.cpu_ratios ?? {},
+    rows: primary?.summary.rows ?? {},
+    skipped: primary?.summary.skipped ?? {},
+    micro: primary?.summary.micro ?? null,
+    node20: n20 ? n20.summary : null,
+    scaling: typeof scaling === "object" ? { ...scaling, markdown: undefined } : (scaling ?? null),
+    missing_lines: missing,
+    wall_s: Math.round((performance.now() - started) / 1000),
+  };
+  for (const l of lines) console.log(`\nNode ${l.node}\n${l.table}`);
+  const out = process.env.BENCH_OUT ?? fileURLToPath(new URL("./results.md", import.meta.url));
+  if (out !== "-") writeFileSync(out, renderMarkdown(lines, scaling, summary));
+  console.log(`RESULT ${JSON.stringify(summary)}`);
+}
+
+if (process.env.BENCH_LINE) await runLine();
+else await main();

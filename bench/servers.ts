@@ -69,6 +69,25 @@ async function build(row: Row): Promise<(req: IncomingMessage, res: ServerRespon
         else res.writeHead(404).end();
       };
 
+    case "sdk-parsed":
+      // (a*): the fastest unprotected way to serve the same call: the body read from the socket and
+      // parsed once, handed to the SDK's Node transport as `parsedBody` (what an Express user with
+      // `express.json()` has, without Express's own cost). No limit, no checks: a ceiling, not a server.
+      return (req, res) => {
+        if (req.method !== "POST" || req.url !== MCP_PATH) return void res.writeHead(404).end();
+        const chunks: Buffer[] = [];
+        req.on("data", (c: Buffer) => chunks.push(c));
+        req.on("end", () => {
+          let body: unknown;
+          try {
+            body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+          } catch {
+            return void res.writeHead(400).end();
+          }
+          void sdkStateless(req, res, body);
+        });
+      };
+
     case "pmcp-open":
     case "pmcp-jwt":
     case "pmcp-jwt-cold": {

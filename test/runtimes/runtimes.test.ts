@@ -1,0 +1,109 @@
+/**
+ * Runs the runtime smoke suite (test/runtimes/smoke.ts) on Bun, Deno and workerd (through Miniflare,
+ * `nodejs_compat`), from the `bun`, `deno` and `miniflare` devDependencies. Bun runs the TypeScript
+ * sources; Deno and workerd run an esbuild bundle of them. `npm run test:runtimes`; `.ci/run` runs it.
+ *
+ * A runtime whose binary is missing (e.g. an install that skipped the packages' install scripts) is
+ * skipped with the reason printed, and fails instead under CI=true.
+ */
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { existsSync, mkdirSync } from "node:fs";
+import { dirname, join, relative } from "node:path";
+import { test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+import type { SmokeResult } from "./smoke.js";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const HERE = dirname(fileURLToPath(import.meta.url));
+// Inside the project: workerd refuses module paths that leave Miniflare's working directory.
+const OUT = join(ROOT, "node_modules/.cache/protected-mcp-runtimes");
+const BIN = (name: string) => join(ROOT, "node_modules/.bin", name);
+
+/** Skip with the reason printed, or fail under CI=true (see test/helpers/redis.ts). */
+function unavailable(t: { skip: (msg: string) => void }, reason: string): void {
+  if (process.env.CI === "true") assert.fail(`${reason} (CI=true: a runtime the README names must be tested)`);
+  console.log(`# skipped: ${reason}`);
+  t.skip(reason);
+}
+
+function run(bin: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(bin, args, { cwd: ROOT, timeout: 120_000, env: { ...process.env, NO_COLOR: "1" } }, (err, stdout, stderr) =>
+      resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+function parseSmoke(stdout: string, stderr: string): SmokeResult {
+  const line = stdout.split("\n").find((l) => l.startsWith("SMOKE "));
+  assert.ok(line, `no SMOKE line; stdout: ${stdout.slice(-2000)}\nstderr: ${stderr.slice(-2000)}`);
+  return JSON.parse(line.slice("SMOKE ".length)) as SmokeResult;
+}
+
+function assertSmoke(result: SmokeResult, runtime: RegExp): void {
+  assert.match(result.runtime, runtime);
+  assert.deepEqual(
+    result.checks.map((c) => [c.name, c.ok]),
+    [
+      ["401 challenge", true],
+      ["valid token → tool result with getContext()", true],
+      ["DPoP-bound call", true],
+      ["DPoP-bound token as Bearer refused", true],
+      ["body limit → 413", true],
+    ],
+    JSON.stringify(result.checks, null, 1),
+  );
+  assert.equal(result.ok, true);
+}
+
+async function bundle(entry: string, outfile: string, target: "deno" | "workerd"): Promise<string> {
+  mkdirSync(OUT, { recursive: true });
+  const out = join(OUT, outfile);
+  await build({
+    entryPoints: [join(HERE, entry)],
+    bundle: true,
+    format: "esm",
+    target: "es2022",
+    outfile: out,
+    logLevel: "error",
+    ...(target === "deno"
+      ? { platform: "node", banner: { js: 'import { createRequire as __createRequire } from "node:module"; const require = __createRequire(import.meta.url);' } }
+      : { platform: "browser", conditions: ["workerd", "worker", "browser"], external: ["node:*"] }),
+  });
+  return out;
+}
+
+test("Bun: the Web-standard handler passes the smoke suite", { timeout: 150_000 }, async (t) => {
+  if (!existsSync(BIN("bun"))) return unavailable(t, "Bun is not installed (the bun devDependency's binary is missing: run npm ci)");
+  const r = await run(BIN("bun"), [join(HERE, "entry-cli.ts")]);
+  assert.equal(r.code, 0, r.stderr.slice(-2000));
+  assertSmoke(parseSmoke(r.stdout, r.stderr), /^bun /);
+});
+
+test("Deno: the Web-standard handler passes the smoke suite (esbuild bundle, no permissions)", { timeout: 150_000 }, async (t) => {
+  if (!existsSync(BIN("deno"))) return unavailable(t, "Deno is not installed (the deno devDependency's binary is missing: run npm ci)");
+  const file = await bundle("entry-cli.ts", "deno.mjs", "deno");
+  const r = await run(BIN("deno"), ["run", "--no-prompt", file]);
+  assert.equal(r.code, 0, r.stderr.slice(-2000));
+  assertSmoke(parseSmoke(r.stdout, r.stderr), /^deno /);
+});
+
+test("workerd (Miniflare, nodejs_compat): the Web-standard handler passes the smoke suite", { timeout: 150_000 }, async (t) => {
+  let Miniflare: typeof import("miniflare").Miniflare;
+  try {
+    ({ Miniflare } = await import("miniflare"));
+  } catch (e) {
+    return unavailable(t, `miniflare cannot be loaded: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  const file = await bundle("entry-worker.ts", "worker.mjs", "workerd");
+  const mf = new Miniflare({ cf: false, modules: true, scriptPath: relative(process.cwd(), file), compatibilityDate: "2026-04-01", compatibilityFlags: ["nodejs_compat"] });
+  try {
+    const res = await mf.dispatchFetch("http://localhost/");
+    assert.equal(res.status, 200);
+    assertSmoke((await res.json()) as SmokeResult, /^workerd$/);
+  } finally {
+    await mf.dispose();
+  }
+});
