@@ -87,6 +87,9 @@ const AUTH_INFO_KEY = "protectedMcpAuth";
  * tools registered with {@link tool} see the same principal even on a transport set up by the user.
  */
 export function toAuthInfo(auth: AuthContext, resource: string): AuthInfo {
+  // A verified-token cache hit hands back the same AuthContext: build its AuthInfo once per resource.
+  const cached = authInfoCache.get(auth);
+  if (cached?.resource?.href === resource) return cached;
   const info: AuthInfo = {
     token: auth.token,
     clientId: auth.client_id ?? "",
@@ -95,8 +98,14 @@ export function toAuthInfo(auth: AuthContext, resource: string): AuthInfo {
     extra: { [AUTH_INFO_KEY]: auth },
   };
   if (auth.expires_at !== undefined) info.expiresAt = auth.expires_at;
+  Object.freeze(info.scopes);
+  Object.freeze(info);
+  authInfoCache.set(auth, info);
   return info;
 }
+
+/** AuthInfo per principal object; entries go with the AuthContext (the verified-token cache bounds those). */
+const authInfoCache = new WeakMap<AuthContext, AuthInfo>();
 
 /**
  * The principal behind an SDK `AuthInfo`: ours when {@link toAuthInfo} made it, otherwise one built

@@ -35,8 +35,8 @@ const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*$/;
  */
 export function extractCredentials(req: Request): Credentials {
   const header = req.headers.get("authorization");
-  const url = new URL(req.url);
-  if (url.searchParams.has("access_token")) {
+  // Parse the query only when it could name the parameter (the common request has no query at all).
+  if (req.url.includes("access_token") && new URL(req.url).searchParams.has("access_token")) {
     throw new InvalidRequest("Access tokens are accepted only in the Authorization header");
   }
   if (header === null) throw new MissingToken();
