@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
-import { envNumber, jwkThumbprint, makeKey, MCP_HEADERS, MCP_PATH, ROWS, signAccessToken, signDpopProof, startJwksServer, TOOLS_CALL_BODY, type Row } from "./common.js";
+import { envNumber, jwkThumbprint, makeKey, MCP_HEADERS, MCP_PATH, MODERN_HEADERS, MODERN_TOOLS_CALL_BODY, ROWS, signAccessToken, signDpopProof, startJwksServer, TOOLS_CALL_BODY, type Row } from "./common.js";
 
 interface ProfileNode {
   id: number;
@@ -102,18 +102,20 @@ async function main(): Promise<void> {
       if (m.type === "skip") reject(new Error(m.reason));
     });
   });
+  const modern = row === "v2-parsed" || row === "pmcp-v2-jwt";
   const headers = (): Record<string, string> => {
     if (row === "pmcp-dpop") return { ...MCP_HEADERS, authorization: `DPoP ${dpopToken}`, dpop: signDpopProof(dpopKey, "POST", RESOURCE, dpopToken) };
-    if (row === "sdk" || row === "sdk-parsed" || row === "pmcp-open") return { ...MCP_HEADERS };
-    return { ...MCP_HEADERS, authorization: `Bearer ${token}` };
+    const base = modern ? MODERN_HEADERS : MCP_HEADERS;
+    if (row === "sdk" || row === "sdk-parsed" || row === "pmcp-open" || row === "v2-parsed") return { ...base };
+    return { ...base, authorization: `Bearer ${token}` };
   };
   const r = await autocannon({
     url: `http://127.0.0.1:${port}${MCP_PATH}`,
     connections: envNumber("BENCH_CONNECTIONS", 10),
     duration: seconds,
     method: "POST",
-    body: TOOLS_CALL_BODY,
-    requests: [{ method: "POST", path: MCP_PATH, body: TOOLS_CALL_BODY, setupRequest: (req: autocannon.Request) => ({ ...req, headers: headers() }) }],
+    body: modern ? MODERN_TOOLS_CALL_BODY : TOOLS_CALL_BODY,
+    requests: [{ method: "POST", path: MCP_PATH, body: modern ? MODERN_TOOLS_CALL_BODY : TOOLS_CALL_BODY, setupRequest: (req: autocannon.Request) => ({ ...req, headers: headers() }) }],
   });
   const exited = new Promise<void>((res) => child.once("exit", () => res()));
   child.send({ type: "stop" });

@@ -33,7 +33,7 @@ import { accessSync, constants, existsSync, readFileSync, writeFileSync } from "
 import { delimiter, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
-import { envNumber, jwkThumbprint, makeKey, MCP_HEADERS, MCP_PATH, ROWS, signAccessToken, signDpopProof, startJwksServer, TOOLS_CALL_BODY, type Row } from "./common.js";
+import { envNumber, jwkThumbprint, makeKey, MCP_HEADERS, MCP_PATH, MODERN_HEADERS, MODERN_TOOLS_CALL_BODY, ROWS, signAccessToken, signDpopProof, startJwksServer, TOOLS_CALL_BODY, type Row } from "./common.js";
 import type { MicroResults } from "./micro.js";
 import type { ScalingResults } from "./scaling.js";
 
@@ -54,6 +54,8 @@ const LABELS: Record<Row, string> = {
   "sdk-bearer": "(c) SDK requireBearerAuth + Express + jose verifier",
   "mcp-auth": "(d) mcp-auth bearerAuth('jwt') + Express",
   "pmcp-dpop": "(e) protected-mcp + DPoP (fresh proof every request)",
+  "v2-parsed": "(f*) SDK v2 createMcpHandler, unprotected, pre-parsed body (2026-07-28)",
+  "pmcp-v2-jwt": "(f) protected-mcp + SDK v2 createMcpHandler + JWTValidator (2026-07-28)",
 };
 
 interface RowResult {
@@ -176,23 +178,26 @@ async function runLine(): Promise<void> {
       continue;
     }
     const url = `http://127.0.0.1:${ready.port}${MCP_PATH}`;
-    const protectedRow = row !== "sdk" && row !== "sdk-parsed" && row !== "pmcp-open";
+    const protectedRow = row !== "sdk" && row !== "sdk-parsed" && row !== "pmcp-open" && row !== "v2-parsed";
+    const modern = row === "v2-parsed" || row === "pmcp-v2-jwt";
+    const callBody = modern ? MODERN_TOOLS_CALL_BODY : TOOLS_CALL_BODY;
+    const baseHeaders = modern ? MODERN_HEADERS : MCP_HEADERS;
 
     // What each request carries. The DPoP row signs a fresh proof per request (a replayed proof would
     // be refused, and would measure nothing).
     const headersFor = (): Record<string, string> => {
       if (row === "pmcp-dpop") return { ...MCP_HEADERS, authorization: `DPoP ${dpopToken}`, dpop: signDpopProof(dpopKey, "POST", RESOURCE, dpopToken) };
       if (row === "pmcp-jwt-cold") return { ...MCP_HEADERS, authorization: `Bearer ${coldTokens[coldNext++ % coldTokens.length]}` };
-      if (protectedRow) return { ...MCP_HEADERS, authorization: `Bearer ${token}` };
-      return { ...MCP_HEADERS };
+      if (protectedRow) return { ...baseHeaders, authorization: `Bearer ${token}` };
+      return { ...baseHeaders };
     };
     try {
       // Sanity: the row answers the call, and a protected row refuses a request without a token.
-      const ok = await fetch(url, { method: "POST", headers: headersFor(), body: TOOLS_CALL_BODY });
+      const ok = await fetch(url, { method: "POST", headers: headersFor(), body: callBody });
       const text = await ok.text();
       if (ok.status !== 200 || !text.includes("hello")) throw new Error(`sanity check failed: ${ok.status} ${text.slice(0, 200)}`);
       if (protectedRow) {
-        const anon = await fetch(url, { method: "POST", headers: MCP_HEADERS, body: TOOLS_CALL_BODY });
+        const anon = await fetch(url, { method: "POST", headers: baseHeaders, body: callBody });
         await anon.arrayBuffer();
         if (anon.status !== 401) throw new Error(`a request without a token got ${anon.status}, not 401`);
       }
@@ -210,9 +215,9 @@ async function runLine(): Promise<void> {
         duration,
         method: "POST",
         headers: headersFor(),
-        body: TOOLS_CALL_BODY,
+        body: callBody,
         ...(dynamic
-          ? { requests: [{ method: "POST", path: MCP_PATH, body: TOOLS_CALL_BODY, setupRequest: (req: autocannon.Request) => ({ ...req, headers: headersFor() }) }] }
+          ? { requests: [{ method: "POST", path: MCP_PATH, body: callBody, setupRequest: (req: autocannon.Request) => ({ ...req, headers: headersFor() }) }] }
           : {}),
       });
     live.push({ row, label, child, load, slices: [], peakRss: 0 });
@@ -296,6 +301,7 @@ async function runLine(): Promise<void> {
     bearer_vs_protected_mcp_disabled: ratio(bearer, byRow("pmcp-open")),
     bearer_vs_sdk_bearer: ratio(bearer, byRow("sdk-bearer")),
     bearer_vs_mcp_auth: ratio(bearer, byRow("mcp-auth")),
+    v2_bearer_vs_v2_parsed: ratio(byRow("pmcp-v2-jwt"), byRow("v2-parsed")),
     cold_vs_unprotected: ratio(byRow("pmcp-jwt-cold"), sdkStream),
     dpop_vs_unprotected: ratio(dpopRow, sdkStream),
     cold_vs_sdk_parsed: ratio(byRow("pmcp-jwt-cold"), base),

@@ -14,7 +14,7 @@ import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import express from "express";
 import { createRemoteJWKSet, jwtVerify } from "jose";
-import { makeMcpServer, MCP_PATH, ROWS, type Row } from "./common.js";
+import { makeMcpServer, makeV2Handler, MCP_PATH, ROWS, type Row } from "./common.js";
 
 
 const env = (name: string): string => {
@@ -111,6 +111,37 @@ async function build(row: Row): Promise<(req: IncomingMessage, res: ServerRespon
         (req, res) => void sdkStateless(req, res, req.body),
       );
       return app;
+    }
+
+    case "v2-parsed": {
+      // The v2 ceiling: createMcpHandler (protocol 2026-07-28), the body read and parsed once and
+      // handed over as parsedBody, the response written as protected-mcp's Node adapter writes it.
+      const { toWebRequest, writeWebResponse } = await import("../src/index.js");
+      const handler = await makeV2Handler();
+      return (req, res) => {
+        if (req.method !== "POST" || req.url !== MCP_PATH) return void res.writeHead(404).end();
+        const chunks: Buffer[] = [];
+        req.on("data", (c: Buffer) => chunks.push(c));
+        req.on("end", () => {
+          let body: unknown;
+          try {
+            body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+          } catch {
+            return void res.writeHead(400).end();
+          }
+          (req as IncomingMessage & { body?: unknown }).body = body;
+          void handler.fetch(toWebRequest(req, `http://127.0.0.1`, false), { parsedBody: body }).then((r) => writeWebResponse(res, r));
+        });
+      };
+    }
+
+    case "pmcp-v2-jwt": {
+      const { protect, toNodeHandler, JWTValidator } = await import("../src/index.js");
+      const handler = protect(await makeV2Handler(), {
+        authorization: { enabled: true, authorization_servers: [issuer], resource },
+        provider: new JWTValidator({ jwks_uri: jwksUri, issuer, algorithms: ["ES256"] }),
+      });
+      return toNodeHandler(handler);
     }
 
     case "mcp-auth": {
