@@ -45,7 +45,7 @@ export {
 export type { AuthErrorCode } from "./errors.js";
 export type { AcceptedEvent, AuthEvent, AuthEventListener, FailOpenEvent, JwksRefreshedEvent, JwksStaleEvent, RefusedEvent } from "./events.js";
 export { Backoff } from "./lib/backoff.js";
-export type { BackoffOptions } from "./lib/backoff.js";
+export type { BackoffOptions, BackoffWindow } from "./lib/backoff.js";
 export type { AuthorizationProvider, VerifyContext } from "./validators/provider.js";
 export { DEFAULT_ASYMMETRIC_ALGORITHMS, extractScopes, JWTValidator, JWTValidatorConfigError } from "./validators/jwt.js";
 export type { JwksBackoffOptions, JWTValidatorOptions } from "./validators/jwt.js";

@@ -22,6 +22,9 @@ export interface BackoffOptions {
   random?: () => number;
 }
 
+/** The two knobs users set on a back-off: first delay and cap, in milliseconds. */
+export type BackoffWindow = Pick<BackoffOptions, "initial_ms" | "max_ms">;
+
 /**
  * Failure counter with an exponentially growing, capped, jittered delay.
  *

@@ -10,7 +10,7 @@
 import type { FetchImplementation } from "jose";
 import { LRUCache } from "lru-cache";
 import { AuthorizationUnavailable } from "../errors.js";
-import { Backoff } from "../lib/backoff.js";
+import { Backoff, type BackoffWindow } from "../lib/backoff.js";
 import { IntrospectionValidator, type IntrospectionValidatorOptions } from "./introspection.js";
 import { JWTValidator, type JWTValidatorOptions } from "./jwt.js";
 import { fetchJson, isSecureOrLoopback, RemoteFetchFailed } from "./remote-json.js";
@@ -64,12 +64,7 @@ export interface DiscoveryOptions {
   /** Timeout of one document fetch, ms. Default 5000. */
   timeout?: number;
   /** Back-off per issuer after a failed discovery, ms (default 1 s doubling up to 30 s). */
-  backoff?: {
-    /** Delay after the first failure, ms. Default 1000. */
-    initial_ms?: number;
-    /** Largest delay, ms. Default 30000. */
-    max_ms?: number;
-  };
+  backoff?: BackoffWindow;
   /** Custom fetch (tests, proxies). */
   fetch?: FetchImplementation;
   /** Clock in epoch ms, for tests. */

@@ -16,6 +16,8 @@ import type { IssuerFamily } from "./issuer-router.js";
 import { extractScopes } from "./jwt.js";
 import { RemoteKeySet } from "./key-set.js";
 import type { VerifyContext } from "./provider.js";
+import { describeIssues } from "../lib/options.js";
+import type { BackoffWindow } from "../lib/backoff.js";
 
 /** Where Entra ID signs in, world-wide cloud. National clouds use another host (`authority_host`). */
 export const ENTRA_AUTHORITY_HOST = "login.microsoftonline.com";
@@ -61,12 +63,7 @@ export interface EntraMultiTenantOptions {
   /** Key set fetch timeout, ms. Default 5000. */
   jwks_timeout?: number;
   /** Back-off between failed key set fetches, ms. */
-  jwks_backoff?: {
-    /** Delay after the first failure, ms. Default 1000. */
-    initial_ms?: number;
-    /** Largest delay, ms. Default 30000. */
-    max_ms?: number;
-  };
+  jwks_backoff?: BackoffWindow;
   /** Receives the one-time `any_tenant` warning. Default `console.warn`. */
   log?: (message: string) => void;
   /** Custom fetch for the key set (tests, proxies). */
@@ -183,7 +180,7 @@ export class EntraMultiTenantValidator implements IssuerFamily {
     const parsed = OptionsSchema.safeParse(options);
     if (!parsed.success) {
       throw new EntraMultiTenantConfigError(
-        `Invalid EntraMultiTenantValidator options: ${parsed.error.issues.map((i) => `${i.path.join(".") || (i.code === "unrecognized_keys" ? i.keys.join(", ") : "(options)")}: ${i.code === "unrecognized_keys" ? "unknown key" : i.message}`).join("; ")}`,
+        describeIssues("EntraMultiTenantValidator", parsed.error.issues),
       );
     }
     const o = (this.#o = Object.freeze({ ...parsed.data }) as EntraMultiTenantOptions);

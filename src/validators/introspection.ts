@@ -12,10 +12,11 @@ import { LRUCache } from "lru-cache";
 import { z } from "zod";
 import { createAuthContext, type AuthContext } from "../context.js";
 import { AuthError, AuthorizationUnavailable, InvalidToken, TokenExpired } from "../errors.js";
-import { Backoff } from "../lib/backoff.js";
+import { Backoff, type BackoffWindow } from "../lib/backoff.js";
 import { extractScopes } from "./jwt.js";
 import type { AuthorizationProvider, VerifyContext } from "./provider.js";
 import { fetchJson, isSecureOrLoopback, RemoteFetchFailed } from "./remote-json.js";
+import { describeIssues } from "../lib/options.js";
 
 /** Largest introspection response accepted, in bytes. Real ones are well under 4 KB. */
 export const MAX_INTROSPECTION_RESPONSE_BYTES = 64 * 1024;
@@ -94,12 +95,7 @@ export interface IntrospectionValidatorOptions {
    * milliseconds: `initial_ms` (default 1000) doubling up to `max_ms` (default 30000), 20 % jitter.
    * While it runs, tokens that are not cached are answered 503 with `Retry-After` at once.
    */
-  backoff?: {
-    /** Delay after the first failure, ms. Default 1000. */
-    initial_ms?: number;
-    /** Largest delay, ms. Default 30000. */
-    max_ms?: number;
-  };
+  backoff?: BackoffWindow;
   /** Custom fetch (tests, proxies). */
   fetch?: FetchImplementation;
   /** Clock in epoch milliseconds, for tests. Default `Date.now`. */
@@ -245,7 +241,7 @@ export class IntrospectionValidator implements AuthorizationProvider {
     const parsed = OptionsSchema.safeParse(options);
     if (!parsed.success) {
       throw new IntrospectionValidatorConfigError(
-        `Invalid IntrospectionValidator options: ${parsed.error.issues.map((i) => `${i.path.join(".") || (i.code === "unrecognized_keys" ? i.keys.join(", ") : "(options)")}: ${i.code === "unrecognized_keys" ? "unknown key" : i.message}`).join("; ")}`,
+        describeIssues("IntrospectionValidator", parsed.error.issues),
       );
     }
     const o = (this.#o = Object.freeze({ ...parsed.data }) as IntrospectionValidatorOptions);

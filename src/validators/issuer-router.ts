@@ -8,6 +8,7 @@ import { z } from "zod";
 import type { AuthContext } from "../context.js";
 import { InvalidToken } from "../errors.js";
 import type { AuthorizationProvider, VerifyContext } from "./provider.js";
+import { describeIssues } from "../lib/options.js";
 
 /**
  * A provider that accepts tokens from a *family* of issuers described by a pattern rather than a
@@ -113,7 +114,7 @@ export class IssuerRouter implements AuthorizationProvider {
     const parsed = OptionsSchema.safeParse(options);
     if (!parsed.success) {
       throw new IssuerRouterConfigError(
-        `Invalid IssuerRouter options: ${parsed.error.issues.map((i) => `${i.path.join(".") || (i.code === "unrecognized_keys" ? i.keys.join(", ") : "(options)")}: ${i.code === "unrecognized_keys" ? "unknown key" : i.message}`).join("; ")}`,
+        describeIssues("IssuerRouter", parsed.error.issues),
       );
     }
     // The caller's objects are copied into our own structures; providers themselves are shared.

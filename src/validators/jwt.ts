@@ -23,6 +23,7 @@ import { AuthError, AuthorizationUnavailable, InvalidToken, TokenExpired } from 
 import { emitSafely, type AuthEventListener } from "../events.js";
 import { RemoteKeySet } from "./key-set.js";
 import type { AuthorizationProvider, VerifyContext } from "./provider.js";
+import { describeIssues } from "../lib/options.js";
 
 /** Asymmetric JWS algorithms accepted by default. `none` and HMAC are never in this list. */
 export const DEFAULT_ASYMMETRIC_ALGORITHMS = Object.freeze(["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519"]);
@@ -298,7 +299,7 @@ export class JWTValidator implements AuthorizationProvider {
     const parsed = OptionsSchema.safeParse(options);
     if (!parsed.success) {
       throw new JWTValidatorConfigError(
-        `Invalid JWTValidator options: ${parsed.error.issues.map((i) => `${i.path.join(".") || (i.code === "unrecognized_keys" ? i.keys.join(", ") : "(options)")}: ${i.code === "unrecognized_keys" ? "unknown key" : i.message}`).join("; ")}`,
+        describeIssues("JWTValidator", parsed.error.issues),
       );
     }
     const o = (this.#options = Object.freeze({ ...parsed.data }) as JWTValidatorOptions);

@@ -5,6 +5,7 @@
  * @module
  */
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { BodyTooLarge, declaredTooLarge, readStreamBounded } from "../../lib/body.js";
 
 /** Thrown inside the endpoints; mapped to a JSON OAuth error response in one place. */
 export class OAuthError extends Error {
@@ -59,23 +60,13 @@ export const MAX_BODY = 64 * 1024;
 
 /** Read a body up to {@link MAX_BODY} bytes; larger bodies are refused without reading them all. */
 export async function readBody(req: Request): Promise<string> {
-  const declared = Number(req.headers.get("content-length") ?? "0");
-  if (declared > MAX_BODY) throw new OAuthError("invalid_request", "Request body too large", 413);
-  if (!req.body) return "";
-  const reader = req.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > MAX_BODY) {
-      await reader.cancel().catch(() => {});
-      throw new OAuthError("invalid_request", "Request body too large", 413);
-    }
-    chunks.push(value);
+  if (declaredTooLarge(req.headers.get("content-length"), MAX_BODY)) throw new OAuthError("invalid_request", "Request body too large", 413);
+  try {
+    return Buffer.from(await readStreamBounded(req.body, MAX_BODY)).toString("utf8");
+  } catch (e) {
+    if (e instanceof BodyTooLarge) throw new OAuthError("invalid_request", "Request body too large", 413);
+    throw e;
   }
-  return Buffer.concat(chunks).toString("utf8");
 }
 
 /** Parse an `application/x-www-form-urlencoded` body; repeated parameters are refused (RFC 6749 §3.1). */
