@@ -244,6 +244,8 @@ export class MCPServer {
     if (this.#config.enabled && !this.#provider) {
       throw new TypeError("MCPServer: authorization is enabled but no provider is set (call setAuthorizationProvider)");
     }
+    // engine "v2" needs the optional peer: say so at startup, not with a 500 on the first request.
+    if (this.#options.engine === "v2") await loadSdkV2();
     const headersTimeout = options.headers_timeout ?? 10_000;
     const requestTimeout = options.request_timeout ?? 30_000;
     const keepAliveTimeout = options.keep_alive_timeout ?? 5_000;
