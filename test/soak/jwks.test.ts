@@ -132,7 +132,8 @@ describe("JWKS faults × unknown-kid flood × a legitimate user", () => {
           ...memoryFigures(memory),
         });
         assert.ok(bob.statuses.every((s) => s === 200), `legitimate statuses: ${[...new Set(bob.statuses)].join(",")}`);
-        assert.ok(bob.statuses.length >= 10, "the legitimate user kept calling during the flood");
+        // A 1,000-request flood lasts well under a second: a few calls of his fall inside it.
+        assert.ok(bob.statuses.length >= 3, `the legitimate user kept calling during the flood (${bob.statuses.length} calls)`);
         // Every legitimate call was answered 200, which a request needing the failing key set could not be (it gets 503):
         // none waited for a fetch. The latency (printed above) is queueing behind the flood in this one process, which
         // also runs the fake IdP; the bound only catches a hang.
