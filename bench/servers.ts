@@ -35,6 +35,27 @@ async function sdkStateless(req: IncomingMessage, res: ServerResponse, parsedBod
   await transport.handleRequest(req, res, parsedBody);
 }
 
+/**
+ * A POST to the MCP path, its body read from the socket and parsed once, handed to `serve` — what an
+ * Express user with `express.json()` has, without Express's own cost. No limit, no checks: a ceiling.
+ */
+function parsedBodyHandler(serve: (req: IncomingMessage, res: ServerResponse, body: unknown) => void) {
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    if (req.method !== "POST" || req.url !== MCP_PATH) return void res.writeHead(404).end();
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      let body: unknown;
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+      } catch {
+        return void res.writeHead(400).end();
+      }
+      serve(req, res, body);
+    });
+  };
+}
+
 /** A `verifyAccessToken` written the way a user of the SDK would: jose against the remote JWKS, no cache. */
 function joseVerifier(jwksUri: string, issuer: string, audience: string) {
   const jwks = createRemoteJWKSet(new URL(jwksUri));
@@ -73,20 +94,7 @@ async function build(row: Row): Promise<(req: IncomingMessage, res: ServerRespon
       // (a*): the fastest unprotected way to serve the same call: the body read from the socket and
       // parsed once, handed to the SDK's Node transport as `parsedBody` (what an Express user with
       // `express.json()` has, without Express's own cost). No limit, no checks: a ceiling, not a server.
-      return (req, res) => {
-        if (req.method !== "POST" || req.url !== MCP_PATH) return void res.writeHead(404).end();
-        const chunks: Buffer[] = [];
-        req.on("data", (c: Buffer) => chunks.push(c));
-        req.on("end", () => {
-          let body: unknown;
-          try {
-            body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
-          } catch {
-            return void res.writeHead(400).end();
-          }
-          void sdkStateless(req, res, body);
-        });
-      };
+      return parsedBodyHandler((req, res, body) => void sdkStateless(req, res, body));
 
     case "pmcp-open":
     case "pmcp-jwt":
@@ -118,21 +126,10 @@ async function build(row: Row): Promise<(req: IncomingMessage, res: ServerRespon
       // handed over as parsedBody, the response written as protected-mcp's Node adapter writes it.
       const { toWebRequest, writeWebResponse } = await import("../src/index.js");
       const handler = await makeV2Handler();
-      return (req, res) => {
-        if (req.method !== "POST" || req.url !== MCP_PATH) return void res.writeHead(404).end();
-        const chunks: Buffer[] = [];
-        req.on("data", (c: Buffer) => chunks.push(c));
-        req.on("end", () => {
-          let body: unknown;
-          try {
-            body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
-          } catch {
-            return void res.writeHead(400).end();
-          }
-          (req as IncomingMessage & { body?: unknown }).body = body;
-          void handler.fetch(toWebRequest(req, `http://127.0.0.1`, false), { parsedBody: body }).then((r) => writeWebResponse(res, r));
-        });
-      };
+      return parsedBodyHandler((req, res, body) => {
+        (req as IncomingMessage & { body?: unknown }).body = body;
+        void handler.fetch(toWebRequest(req, `http://127.0.0.1`, false), { parsedBody: body }).then((r) => writeWebResponse(res, r));
+      });
     }
 
     case "pmcp-v2-jwt": {

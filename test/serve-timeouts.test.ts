@@ -4,30 +4,10 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { connect } from "node:net";
 import { MCPServer, tool } from "../src/index.js";
 import { initialize, MCP_HEADERS } from "./helpers/mcp.js";
+import { trickle } from "./helpers/slow-client.js";
 
-/** Open a raw connection, write `head`, then one byte every `everyMs`; resolve with what the server sent and when it closed. */
-function trickle(url: string, head: string, everyMs: number): Promise<{ response: string; closedAfterMs: number }> {
-  const u = new URL(url);
-  return new Promise((resolve) => {
-    const t0 = performance.now();
-    const socket = connect(Number(u.port), u.hostname);
-    let response = "";
-    let timer: ReturnType<typeof setInterval> | undefined;
-    socket.on("connect", () => {
-      socket.write(head);
-      timer = setInterval(() => socket.writable && socket.write("x"), everyMs);
-    });
-    socket.on("data", (d) => (response += d.toString()));
-    socket.on("error", () => {});
-    socket.on("close", () => {
-      clearInterval(timer);
-      resolve({ response, closedAfterMs: performance.now() - t0 });
-    });
-  });
-}
 
 test("slow headers and slow bodies are cut with 408; others are served meanwhile", async () => {
   const server = new MCPServer("t", { authorization: { enabled: false }, log: () => {} });

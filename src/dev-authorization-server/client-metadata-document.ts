@@ -36,7 +36,7 @@ import { LRUCache } from "lru-cache";
 import { isForbiddenAddress, isLoopbackAddress, unbracket } from "./lib/address.js";
 import { isLoopbackHost, OAuthError } from "./lib/http.js";
 import type { ResolvedOptions } from "./options.js";
-import { validateClientMetadata } from "./registration.js";
+import { publicClient, validateClientMetadata } from "./registration.js";
 import type { RegisteredClient } from "./storage.js";
 
 /** One resolved address, as `dns.promises.lookup` returns it. */
@@ -238,17 +238,7 @@ function clientFromDocument(clientId: string, text: string, o: Pick<ResolvedOpti
     if (err instanceof OAuthError) throw refuse(`The client metadata document is invalid: ${err.description}`);
     throw err;
   }
-  return {
-    client_id: clientId,
-    client_id_issued_at: Math.floor(o.clock() / 1000),
-    client_name: m.client_name,
-    redirect_uris: m.redirect_uris,
-    grant_types: m.grant_types,
-    response_types: ["code"],
-    token_endpoint_auth_method: "none",
-    scope: m.scope,
-    application_type: m.application_type,
-  };
+  return publicClient(clientId, m, o.clock());
 }
 
 interface Cached {

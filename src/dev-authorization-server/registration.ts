@@ -148,10 +148,16 @@ export async function register(body: string, o: ResolvedOptions): Promise<Regist
   } catch {
     throw new OAuthError("invalid_client_metadata", "The body must be a JSON object");
   }
-  const m = validateClientMetadata(raw, o);
-  const client: RegisteredClient = {
-    client_id: `dev_${randomToken(16)}`,
-    client_id_issued_at: Math.floor(o.clock() / 1000),
+  const client = publicClient(`dev_${randomToken(16)}`, validateClientMetadata(raw, o), o.clock());
+  await o.storage.saveClient(client);
+  return client;
+}
+
+/** The stored record of a public client (no secret, `none` auth), registered or from a metadata document. */
+export function publicClient(clientId: string, m: ValidatedClientMetadata, nowMs: number): RegisteredClient {
+  return {
+    client_id: clientId,
+    client_id_issued_at: Math.floor(nowMs / 1000),
     client_name: m.client_name,
     redirect_uris: m.redirect_uris,
     grant_types: m.grant_types,
@@ -160,6 +166,4 @@ export async function register(body: string, o: ResolvedOptions): Promise<Regist
     scope: m.scope,
     application_type: m.application_type,
   };
-  await o.storage.saveClient(client);
-  return client;
 }

@@ -11,12 +11,13 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer, request as httpRequest } from "node:http";
-import { connect, type AddressInfo } from "node:net";
+import type { AddressInfo } from "node:net";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { getContext, JWTValidator, MCPServer, protect, toNodeHandler, tool } from "../../src/index.js";
 import { startLocalIssuer, type LocalIssuer } from "../helpers/issuer.js";
 import { initialize, MCP_HEADERS, toolCall } from "../helpers/mcp.js";
 import { assertMemory, measureMemory, memoryFigures, pool, sleep, summary } from "./lib.js";
+import { trickle } from "../helpers/slow-client.js";
 
 const MB = 1024 * 1024;
 let issuer: LocalIssuer;
@@ -48,26 +49,6 @@ function bigPost(url: string, size: number, token?: string): Promise<{ status?: 
   });
 }
 
-/** A raw connection that sends `head` then one byte every `everyMs`: resolves with the status line and when it was cut. */
-function trickle(url: string, head: string, everyMs: number): Promise<{ statusLine: string; closedAfterMs: number }> {
-  const u = new URL(url);
-  return new Promise((resolve) => {
-    const t0 = performance.now();
-    const socket = connect(Number(u.port), u.hostname);
-    let response = "";
-    let timer: ReturnType<typeof setInterval> | undefined;
-    socket.on("connect", () => {
-      socket.write(head);
-      timer = setInterval(() => socket.writable && socket.write("x"), everyMs);
-    });
-    socket.on("data", (d) => (response += d.toString()));
-    socket.on("error", () => {});
-    socket.on("close", () => {
-      clearInterval(timer);
-      resolve({ statusLine: response.split("\r\n", 1)[0] ?? "", closedAfterMs: performance.now() - t0 });
-    });
-  });
-}
 
 const slowHeaders = (path: string) => `POST ${path} HTTP/1.1\r\nHost: x\r\nX-Slow: `;
 const slowBody = (path: string, token: string) =>
