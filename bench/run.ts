@@ -40,6 +40,8 @@ import type { ScalingResults } from "./scaling.js";
 const DURATION = envNumber("BENCH_DURATION", 6);
 const WARMUP = envNumber("BENCH_WARMUP", 1);
 const ROUNDS = Math.max(1, Math.floor(envNumber("BENCH_ROUNDS", 3)));
+/** Unmeasured seconds of load right before each measured slice. */
+const REWARM = envNumber("BENCH_REWARM", 0.5);
 const CONNECTIONS = envNumber("BENCH_CONNECTIONS", 10);
 const COLD_TOKENS = envNumber("BENCH_COLD_TOKENS", 20_000);
 const RESOURCE = "http://127.0.0.1/mcp";
@@ -230,6 +232,10 @@ async function runLine(): Promise<void> {
     const slice = DURATION / ROUNDS;
     for (let round = 0; round < ROUNDS; round++) {
       for (const l of live) {
+        // Re-warm right before each measured slice: a server that sat idle while the other rows ran
+        // can have had its optimised code dropped by V8 (seen on Node 24 as a burst of
+        // "embedded weak objects cleared" deopts and a 2× slower row, depending on row order).
+        if (REWARM > 0) await l.load(REWARM);
         l.child.send({ type: "mark" });
         await once(l.child, "marked");
         const busy0 = machineBusyMicros();
