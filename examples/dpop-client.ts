@@ -21,8 +21,11 @@ export interface DpopSession {
   jkt: string;
 }
 
-/** Run the whole flow against a protected MCP endpoint and return a connected SDK client. */
-export async function connectWithDpop(mcpUrl: string, username: string): Promise<DpopSession> {
+/**
+ * Steps 1–4: discovery (RFC 9728, RFC 8414), registration (RFC 7591), PKCE consent, and a token
+ * request with a DPoP proof of `keyPair`: the token comes back bound to that key (`cnf.jkt`).
+ */
+export async function getDpopBoundToken(mcpUrl: string, username: string, keyPair: CryptoKeyPair): Promise<{ token: string; resource: string }> {
   // 1. The resource tells us its authorization server (RFC 9728).
   const prm = (await (await fetch(new URL("/.well-known/oauth-protected-resource/mcp", mcpUrl))).json()) as { authorization_servers: string[]; resource: string; scopes_supported?: string[] };
   const issuer = new URL(prm.authorization_servers[0]!);
@@ -54,21 +57,27 @@ export async function connectWithDpop(mcpUrl: string, username: string): Promise
   const params = oauth.validateAuthResponse(as, client, callback, state);
 
   // 4. The token request carries a DPoP proof: the token comes back bound to our key (cnf.jkt).
-  const keyPair = await oauth.generateKeyPair("ES256");
-  const DPoP = oauth.DPoP(client, keyPair);
   const response = await oauth.authorizationCodeGrantRequest(as, client, oauth.None(), params, REDIRECT_URL, verifier, {
-    DPoP,
+    DPoP: oauth.DPoP(client, keyPair),
     additionalParameters: { resource: prm.resource },
     ...insecure,
   });
   const tokens = await oauth.processAuthorizationCodeResponse(as, client, response);
   if (tokens.token_type !== "dpop") throw new Error(`expected a DPoP-bound token, got ${tokens.token_type}`);
+  return { token: tokens.access_token, resource: prm.resource };
+}
+
+/** Run the whole flow against a protected MCP endpoint and return a connected SDK client. */
+export async function connectWithDpop(mcpUrl: string, username: string): Promise<DpopSession> {
+  const keyPair = await oauth.generateKeyPair("ES256");
+  const { token } = await getDpopBoundToken(mcpUrl, username, keyPair);
+  const DPoP = oauth.DPoP({}, keyPair);
 
   // 5. Every MCP request gets a fresh proof for its method and URL, with ath = hash(token).
   const dpopFetch: typeof fetch = async (input, init) => {
     const url = new URL(input instanceof Request ? input.url : String(input));
     const headers = new Headers(init?.headers);
-    return oauth.protectedResourceRequest(tokens.access_token, init?.method ?? "GET", url, headers, (init?.body ?? null) as never, {
+    return oauth.protectedResourceRequest(token, init?.method ?? "GET", url, headers, (init?.body ?? null) as never, {
       DPoP,
       ...(init?.signal ? { signal: init.signal } : {}),
       ...insecure,
@@ -76,7 +85,7 @@ export async function connectWithDpop(mcpUrl: string, username: string): Promise
   };
   const mcp = new Client({ name: "dpop-example", version: "1.0.0" });
   await mcp.connect(new StreamableHTTPClientTransport(new URL(mcpUrl), { fetch: dpopFetch }));
-  return { client: mcp, token: tokens.access_token, jkt: await DPoP.calculateThumbprint() };
+  return { client: mcp, token, jkt: await DPoP.calculateThumbprint() };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

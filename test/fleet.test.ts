@@ -21,7 +21,8 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { DEFAULT_DPOP_ALGORITHMS, getContext, JWTValidator, protect, RedisReplayStore, registerTools, toNodeHandler, tool } from "../src/index.js";
 import { startDevAuthorizationServer, type RunningDevAuthorizationServer } from "../src/dev-authorization-server/index.js";
-import { approveConsent, connectWithOAuth, HeadlessOAuthProvider, REDIRECT_URL } from "../examples/oauth-client.js";
+import { connectWithOAuth, HeadlessOAuthProvider } from "../examples/oauth-client.js";
+import { getDpopBoundToken } from "../examples/dpop-client.js";
 import { clientKey, makeProof, type ClientKey } from "./helpers/dpop.js";
 import { MCP_HEADERS, readRpc, toolCall } from "./helpers/mcp.js";
 import { freePort, haproxyBinary, startHaproxy, type RunningProxy } from "./helpers/proxy.js";
@@ -202,40 +203,11 @@ describe("a fleet: three stateless instances behind HAProxy round-robin, one red
     assert.equal(log.filter((e) => e.retries > 0).length, 0, "no retries while every instance is up");
   });
 
-  /** Discovery through the proxy, registration, PKCE, and a DPoP-bound token for `key` (oauth4webapi). */
+  /** Discovery through the proxy, registration, PKCE, and a DPoP-bound token for `key` (the example's oauth4webapi flow). */
   async function dpopToken(key: ClientKey, username: string): Promise<string> {
-    const prm = (await (await fetch(prmUrl)).json()) as { authorization_servers: string[]; resource: string };
-    assert.equal(prm.resource, resource);
-    const issuer = new URL(prm.authorization_servers[0]!);
-    const asMeta = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { algorithm: "oauth2", ...insecure }));
-    const reg = await fetch(asMeta.registration_endpoint!, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ client_name: "fleet test", redirect_uris: [REDIRECT_URL], token_endpoint_auth_method: "none" }),
-    });
-    const client = (await reg.json()) as oauth.Client;
-    const verifier = oauth.generateRandomCodeVerifier();
-    const state = oauth.generateRandomState();
-    const authorize = new URL(asMeta.authorization_endpoint!);
-    authorize.search = new URLSearchParams({
-      response_type: "code",
-      client_id: client.client_id,
-      redirect_uri: REDIRECT_URL,
-      code_challenge: await oauth.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: "S256",
-      state,
-      resource: prm.resource,
-    }).toString();
-    const params = oauth.validateAuthResponse(asMeta, client, await approveConsent(authorize, username), state);
-    const DPoP = oauth.DPoP(client, { privateKey: key.privateKey, publicKey: key.publicKey });
-    const response = await oauth.authorizationCodeGrantRequest(asMeta, client, oauth.None(), params, REDIRECT_URL, verifier, {
-      DPoP,
-      additionalParameters: { resource: prm.resource },
-      ...insecure,
-    });
-    const tokens = await oauth.processAuthorizationCodeResponse(asMeta, client, response);
-    assert.equal(tokens.token_type, "dpop");
-    return tokens.access_token;
+    const { token, resource: named } = await getDpopBoundToken(resource, username, { privateKey: key.privateKey, publicKey: key.publicKey });
+    assert.equal(named, resource);
+    return token;
   }
 
   /**
