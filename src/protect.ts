@@ -9,7 +9,7 @@ import { authenticate, type DpopCheck } from "./authenticate.js";
 import { challengeResponse, type ChallengeOptions } from "./challenges.js";
 import { createDpopCheck, type DpopOptions } from "./dpop/check.js";
 import { isLoopbackHost, parseAuthorizationConfig, type AuthorizationConfig, type ResolvedAuthorizationConfig } from "./config.js";
-import { runWithContext, toAuthInfo, type AuthContext } from "./context.js";
+import { toAuthInfo, type AuthContext } from "./context.js";
 import { AuthError, InsufficientScope } from "./errors.js";
 import { asksForList, buildScopePolicy, filterListResponse, stepUpScopes, unmetRequirement, type ScopedDefinition } from "./policy.js";
 import { emitSafely, type AuthEventListener } from "./events.js";

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { z } from "zod";
+import { z } from "zod";
 
 /** `"<what>: key: message; other: unknown key"` from zod issues. */
 export function describeIssues(what: string, issues: readonly z.core.$ZodIssue[]): string {
@@ -14,3 +14,8 @@ export function describeIssues(what: string, issues: readonly z.core.$ZodIssue[]
   });
   return `Invalid ${what} options: ${parts.join("; ")}`;
 }
+
+/** A back-off window option (`initial_ms`, `max_ms`, each at most an hour, initial ≤ max), checked once. */
+export const backoffWindowSchema = z
+  .strictObject({ initial_ms: z.number().int().positive().max(3_600_000).optional(), max_ms: z.number().int().positive().max(3_600_000).optional() })
+  .refine((b) => (b.initial_ms ?? 1000) <= (b.max_ms ?? 30_000), { error: "initial_ms must not exceed max_ms" });

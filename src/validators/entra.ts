@@ -16,7 +16,7 @@ import type { IssuerFamily } from "./issuer-router.js";
 import { extractScopes } from "./jwt.js";
 import { RemoteKeySet } from "./key-set.js";
 import type { VerifyContext } from "./provider.js";
-import { describeIssues } from "../lib/options.js";
+import { backoffWindowSchema, describeIssues } from "../lib/options.js";
 import type { BackoffWindow } from "../lib/backoff.js";
 
 /** Where Entra ID signs in, world-wide cloud. National clouds use another host (`authority_host`). */
@@ -86,7 +86,7 @@ const OptionsSchema = z
     cache_ttl: z.number().int().positive().max(86_400).optional(),
     token_cache_max: z.number().int().min(0).max(1_000_000).optional(),
     jwks_timeout: z.number().int().positive().max(60_000).optional(),
-    jwks_backoff: z.strictObject({ initial_ms: z.number().int().positive().optional(), max_ms: z.number().int().positive().optional() }).optional(),
+    jwks_backoff: backoffWindowSchema.optional(),
     log: z.custom<(m: string) => void>((v) => typeof v === "function").optional(),
     fetch: z.custom<FetchImplementation>((v) => typeof v === "function").optional(),
   })

@@ -16,7 +16,7 @@ import { Backoff, type BackoffWindow } from "../lib/backoff.js";
 import { extractScopes } from "./jwt.js";
 import type { AuthorizationProvider, VerifyContext } from "./provider.js";
 import { fetchJson, isSecureOrLoopback, RemoteFetchFailed } from "./remote-json.js";
-import { describeIssues } from "../lib/options.js";
+import { backoffWindowSchema, describeIssues } from "../lib/options.js";
 
 /** Largest introspection response accepted, in bytes. Real ones are well under 4 KB. */
 export const MAX_INTROSPECTION_RESPONSE_BYTES = 64 * 1024;
@@ -129,10 +129,7 @@ const OptionsSchema = z
     negative_cache_ttl: z.number().int().min(0).max(30).optional(),
     negative_cache_max: z.number().int().positive().max(1_000_000).optional(),
     timeout: z.number().int().positive().max(60_000).optional(),
-    backoff: z
-      .strictObject({ initial_ms: z.number().int().positive().max(3_600_000).optional(), max_ms: z.number().int().positive().max(3_600_000).optional() })
-      .refine((b) => (b.initial_ms ?? 1000) <= (b.max_ms ?? 30_000), { error: "initial_ms must not exceed max_ms" })
-      .optional(),
+    backoff: backoffWindowSchema.optional(),
     fetch: z.custom<FetchImplementation>((v) => typeof v === "function").optional(),
     now: z.custom<() => number>((v) => typeof v === "function").optional(),
   })

@@ -10,20 +10,19 @@ import {
   errors,
   jwtVerify,
   type FetchImplementation,
-  type JWSHeaderParameters,
   type JWTPayload,
   type JWTVerifyGetKey,
   type JWTVerifyOptions,
-  type FlattenedJWSInput,
 } from "jose";
 import { LRUCache } from "lru-cache";
 import { z } from "zod";
 import { createAuthContext, type AuthContext } from "../context.js";
 import { AuthError, AuthorizationUnavailable, InvalidToken, TokenExpired } from "../errors.js";
 import { emitSafely, type AuthEventListener } from "../events.js";
+import type { BackoffWindow } from "../lib/backoff.js";
 import { RemoteKeySet } from "./key-set.js";
 import type { AuthorizationProvider, VerifyContext } from "./provider.js";
-import { describeIssues } from "../lib/options.js";
+import { backoffWindowSchema, describeIssues } from "../lib/options.js";
 
 /** Asymmetric JWS algorithms accepted by default. `none` and HMAC are never in this list. */
 export const DEFAULT_ASYMMETRIC_ALGORITHMS = Object.freeze(["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519"]);
@@ -106,13 +105,8 @@ export interface JWTValidatorOptions {
   fetch?: FetchImplementation;
 }
 
-/** Back-off between failed key set fetches, in milliseconds. */
-export interface JwksBackoffOptions {
-  /** Delay after the first failure. Default 1000. */
-  initial_ms?: number;
-  /** Largest delay. Default 30000. */
-  max_ms?: number;
-}
+/** Back-off between failed key set fetches, in milliseconds (`initial_ms` default 1000, `max_ms` default 30000). */
+export type JwksBackoffOptions = BackoffWindow;
 
 const OptionsSchema = z
   .strictObject({
@@ -133,10 +127,7 @@ const OptionsSchema = z
     jwks_timeout: z.number().int().positive().max(60_000).optional(),
     jwks_max_wait: z.number().int().min(0).max(60_000).optional(),
     jwks_stale_if_error: z.number().int().min(0).max(7 * 86_400).optional(),
-    jwks_backoff: z
-      .strictObject({ initial_ms: z.number().int().positive().max(3_600_000).optional(), max_ms: z.number().int().positive().max(3_600_000).optional() })
-      .refine((b) => (b.initial_ms ?? 1000) <= (b.max_ms ?? 30_000), { error: "initial_ms must not exceed max_ms" })
-      .optional(),
+    jwks_backoff: backoffWindowSchema.optional(),
     token_cache_max: z.number().int().min(0).max(1_000_000).optional(),
     opaque_token_hint: z.string().max(200).optional(),
     fetch: z.custom<FetchImplementation>((v) => typeof v === "function").optional(),
