@@ -5,17 +5,17 @@
  * @see https://learn.microsoft.com/entra/identity-platform/access-tokens#validate-tokens
  * @module
  */
-import { createHash } from "node:crypto";
-import { decodeJwt, errors, jwtVerify, type FetchImplementation, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions } from "jose";
+import { decodeJwt, jwtVerify, type FetchImplementation, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions } from "jose";
 import { LRUCache } from "lru-cache";
 import { z } from "zod";
 import { createAuthContext, type AuthContext } from "../context.js";
-import { AuthError, AuthorizationUnavailable, InvalidToken, TokenExpired } from "../errors.js";
+import { AuthorizationUnavailable, InvalidToken, TokenExpired } from "../errors.js";
 import { emitSafely, type AuthEventListener } from "../events.js";
 import type { IssuerFamily } from "./issuer-router.js";
 import { extractScopes } from "./jwt.js";
 import { RemoteKeySet } from "./key-set.js";
 import type { VerifyContext } from "./provider.js";
+import { JWS_COMPACT, refuseByUnverifiedClaims, sha256, toAuthError } from "./jwt-checks.js";
 import { backoffWindowSchema, describeIssues } from "../lib/options.js";
 import type { BackoffWindow } from "../lib/backoff.js";
 
@@ -107,32 +107,6 @@ export class EntraMultiTenantConfigError extends TypeError {
 }
 
 const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-const sha256 = (s: string): string => createHash("sha256").update(s).digest("base64url");
-const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
-
-/** jose error → ours; fixed sentences, never claim values. */
-function toAuthError(e: unknown): AuthError {
-  if (e instanceof AuthError) return e;
-  if (e instanceof errors.JWTExpired) return new TokenExpired({ cause: e });
-  if (e instanceof errors.JWTClaimValidationFailed) {
-    const message =
-      e.claim === "aud"
-        ? "The access token is not intended for this resource"
-        : e.claim === "iss"
-          ? "The access token issuer is not trusted"
-          : e.claim === "nbf"
-            ? "The access token is not yet valid"
-            : e.reason === "missing"
-              ? `The access token lacks the required ${e.claim} claim`
-              : `The access token ${e.claim} claim is invalid`;
-    return new InvalidToken(message, { cause: e });
-  }
-  if (e instanceof errors.JOSEAlgNotAllowed) return new InvalidToken("The access token algorithm is not accepted", { cause: e });
-  if (e instanceof errors.JWKSNoMatchingKey) return new InvalidToken("The access token signing key is unknown", { cause: e });
-  if (e instanceof errors.JWSSignatureVerificationFailed) return new InvalidToken("The access token signature is invalid", { cause: e });
-  return new InvalidToken("The access token is malformed", { cause: e });
-}
-
 /**
  * Entra ID v2 access tokens of a **multi-tenant** application: the issuer is
  * `https://login.microsoftonline.com/{tenantid}/v2.0`, one per tenant, all signed with the keys of
@@ -271,7 +245,7 @@ export class EntraMultiTenantValidator implements IssuerFamily {
     try {
       payload = (await jwtVerify(token, this.#keys(context), verifyOptions)).payload;
     } catch (e) {
-      if (e instanceof AuthorizationUnavailable) refuseByUnverifiedClaims(unverified, tenant, verifyOptions);
+      if (e instanceof AuthorizationUnavailable) refuseByUnverifiedTenantClaims(unverified, tenant, verifyOptions);
       throw toAuthError(e);
     }
     if (payload.tid !== tenant) throw new InvalidToken("The access token tenant does not match its issuer");
@@ -306,18 +280,11 @@ export class EntraMultiTenantValidator implements IssuerFamily {
 }
 
 /**
- * While keys cannot be had, refuse what the unverified claims already disqualify, so `fail_open`
- * never turns an expired, foreign-audience or tenant-mismatched token into an anonymous request.
- * Refuses only; never accepts.
+ * While keys cannot be had, refuse what the unverified claims already disqualify (the shared checks,
+ * plus the tenant), so `fail_open` never turns an expired, foreign-audience or tenant-mismatched
+ * token into an anonymous request. Refuses only; never accepts.
  */
-function refuseByUnverifiedClaims(p: JWTPayload, tenant: string, o: JWTVerifyOptions): void {
-  const now = Math.floor(Date.now() / 1000);
-  const skew = Number(o.clockTolerance ?? 0);
-  if (typeof p.exp !== "number") throw new InvalidToken("The access token lacks the required exp claim");
-  if (p.exp <= now - skew) throw new TokenExpired();
-  if (typeof p.nbf === "number" && p.nbf > now + skew) throw new InvalidToken("The access token is not yet valid");
-  const wanted = ([] as string[]).concat(o.audience ?? []);
-  const got = ([] as unknown[]).concat(p.aud ?? []);
-  if (!got.some((a) => typeof a === "string" && wanted.includes(a))) throw new InvalidToken("The access token is not intended for this resource");
+function refuseByUnverifiedTenantClaims(p: JWTPayload, tenant: string, o: JWTVerifyOptions): void {
+  refuseByUnverifiedClaims(p, { clockTolerance: Number(o.clockTolerance ?? 0), audience: o.audience ?? [] });
   if (p.tid !== tenant) throw new InvalidToken("The access token tenant does not match its issuer");
 }

@@ -4,10 +4,8 @@
  * @see RFC 9068 §4 (validating JWT access tokens), RFC 8707 (audience = this resource), RFC 8725 (JWT BCP)
  * @module
  */
-import * as nodeCrypto from "node:crypto";
 import {
   decodeJwt,
-  errors,
   jwtVerify,
   type FetchImplementation,
   type JWTPayload,
@@ -17,9 +15,10 @@ import {
 import { LRUCache } from "lru-cache";
 import { z } from "zod";
 import { createAuthContext, type AuthContext } from "../context.js";
-import { AuthError, AuthorizationUnavailable, InvalidToken, TokenExpired } from "../errors.js";
+import { AuthorizationUnavailable, InvalidToken } from "../errors.js";
 import { emitSafely, type AuthEventListener } from "../events.js";
 import type { BackoffWindow } from "../lib/backoff.js";
+import { JWS_COMPACT, refuseByUnverifiedClaims, sha256, toAuthError } from "./jwt-checks.js";
 import { RemoteKeySet } from "./key-set.js";
 import type { AuthorizationProvider, VerifyContext } from "./provider.js";
 import { backoffWindowSchema, describeIssues } from "../lib/options.js";
@@ -186,66 +185,16 @@ function firstString(payload: JWTPayload, claims: readonly string[]): string | u
   return undefined;
 }
 
-/** Map a jose error from verification to ours. Descriptions are fixed sentences, never claim values. */
-function toAuthError(e: unknown): AuthError {
-  if (e instanceof AuthError) return e;
-  if (e instanceof errors.JWTExpired) return new TokenExpired({ cause: e });
-  if (e instanceof errors.JWTClaimValidationFailed) {
-    const claim = e.claim;
-    const message =
-      claim === "aud"
-        ? "The access token is not intended for this resource"
-        : claim === "iss"
-          ? "The access token issuer is not trusted"
-          : claim === "nbf"
-            ? "The access token is not yet valid"
-            : claim === "typ"
-              ? "The access token type is not accepted"
-              : e.reason === "missing"
-                ? `The access token lacks the required ${claim} claim`
-                : `The access token ${claim} claim is invalid`;
-    return new InvalidToken(message, { cause: e });
-  }
-  if (e instanceof errors.JOSEAlgNotAllowed) return new InvalidToken("The access token algorithm is not accepted", { cause: e });
-  if (e instanceof errors.JWKSNoMatchingKey) return new InvalidToken("The access token signing key is unknown", { cause: e });
-  if (e instanceof errors.JWSSignatureVerificationFailed) return new InvalidToken("The access token signature is invalid", { cause: e });
-  return new InvalidToken("The access token is malformed", { cause: e });
-}
-
-/**
- * When the key set is unreachable we cannot tell a good token from a forged one, but we can still
- * refuse a token whose own claims already disqualify it (expired, not yet valid, other issuer, other
- * audience). Without this, `fail_open` would turn an expired token into an anonymous request; with
- * it, only tokens that *might* be valid fall through. Refuses only; never accepts anything.
- */
-function refuseByUnverifiedClaims(token: string, o: JWTVerifyOptions, audience: string | string[] | undefined): void {
+/** `refuseByUnverifiedClaims` on the token's own (unverified) payload; a token that does not decode is malformed. */
+function refuseByTokenClaims(token: string, o: JWTVerifyOptions, audience: string | string[] | undefined): void {
   let p: JWTPayload;
   try {
     p = decodeJwt(token);
   } catch (e) {
     throw new InvalidToken("The access token is malformed", { cause: e });
   }
-  const now = Math.floor(Date.now() / 1000);
-  const skew = Number(o.clockTolerance ?? 0);
-  if (typeof p.exp !== "number") throw new InvalidToken("The access token lacks the required exp claim");
-  if (p.exp <= now - skew) throw new TokenExpired();
-  if (typeof p.nbf === "number" && p.nbf > now + skew) throw new InvalidToken("The access token is not yet valid");
-  const issuers = ([] as string[]).concat(o.issuer ?? []);
-  if (issuers.length && !issuers.includes(p.iss ?? "")) throw new InvalidToken("The access token issuer is not trusted");
-  if (audience !== undefined) {
-    const wanted = ([] as string[]).concat(audience);
-    const got = ([] as unknown[]).concat(p.aud ?? []);
-    if (!got.some((a) => typeof a === "string" && wanted.includes(a))) throw new InvalidToken("The access token is not intended for this resource");
-  }
+  refuseByUnverifiedClaims(p, { clockTolerance: Number(o.clockTolerance ?? 0), issuer: o.issuer, audience });
 }
-
-/** SHA-256, base64url. One-shot `crypto.hash` (Node ≥ 20.12) is about twice as fast as a Hash object. */
-const oneShotHash = (nodeCrypto as { hash?: (algorithm: string, data: string, encoding: "base64url") => string }).hash;
-const sha256 = oneShotHash
-  ? (data: string): string => oneShotHash("sha256", data, "base64url")
-  : (data: string): string => nodeCrypto.createHash("sha256").update(data).digest("base64url");
-
-const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
 /**
  * Validates JWT access tokens: signature against the issuer's JWKS (or an HMAC secret), explicit
@@ -376,7 +325,7 @@ export class JWTValidator implements AuthorizationProvider {
       const result = await jwtVerify(token, this.#keyFor(context) as JWTVerifyGetKey, this.#optionsFor(audience));
       payload = result.payload;
     } catch (e) {
-      if (e instanceof AuthorizationUnavailable) refuseByUnverifiedClaims(token, this.#verifyOptions, audience);
+      if (e instanceof AuthorizationUnavailable) refuseByTokenClaims(token, this.#verifyOptions, audience);
       throw toAuthError(e);
     }
 
