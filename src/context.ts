@@ -8,6 +8,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { AuthInfo } from "@modelcontextprotocol/sdk/server/auth/types.js";
 import type { JWTPayload } from "jose";
+import { missingFrom } from "./lib/scope.js";
 
 /**
  * The verified principal of the current request.
@@ -148,4 +149,14 @@ export function callbackContext(extra: SdkCallbackExtra | undefined): RequestCon
   const current = getContext();
   const authInfo = extra?.authInfo ?? extra?.http?.authInfo;
   return current.auth || !authInfo ? current : { auth: fromAuthInfo(authInfo), authorization_enabled: true };
+}
+
+/**
+ * The scopes of `required` the caller lacks: none when authorization is disabled, all of them for an
+ * anonymous caller (`fail_open`). What `tool()`, `resource()` and `prompt()` check before running.
+ *
+ * @internal
+ */
+export function missingScopesOf(context: RequestContext, required: readonly string[]): string[] {
+  return context.authorization_enabled ? missingFrom(required, context.auth?.scopes) : [];
 }

@@ -6,8 +6,8 @@
  */
 import type { GetPromptResult } from "@modelcontextprotocol/sdk/types.js";
 import type { z } from "zod";
-import { callbackContext, runWithContext, type SdkCallbackExtra } from "./context.js";
-import { checkRequiredScopes, missingFrom } from "./lib/scope.js";
+import { callbackContext, missingScopesOf, runWithContext, type SdkCallbackExtra } from "./context.js";
+import { checkRequiredScopes } from "./lib/scope.js";
 import { InsufficientScopeError } from "./scope-errors.js";
 
 /** A zod object shape of string arguments (MCP prompt arguments are strings). */
@@ -86,10 +86,8 @@ export function prompt<Args extends PromptArgsShape = Record<string, never>>(opt
         // The SDK passes (args, extra) when the prompt has arguments, (extra) when it has none.
         const [args, extra] = opts.args ? [params[0], params[1]] : [{}, params[0]];
         const context = callbackContext(extra as SdkCallbackExtra | undefined);
-        if (context.authorization_enabled && required.length) {
-          const missing = missingFrom(required, context.auth?.scopes);
-          if (missing.length) throw new InsufficientScopeError("Prompt", opts.name, required, missing);
-        }
+        const missing = missingScopesOf(context, required);
+        if (missing.length) throw new InsufficientScopeError("Prompt", opts.name, required, missing);
         return toPromptResult(await runWithContext(context, () => handler(args as z.infer<z.ZodObject<Args>>)));
       }) as never);
     },

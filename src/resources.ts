@@ -5,8 +5,8 @@
  * @module
  */
 import type { ReadResourceResult } from "@modelcontextprotocol/sdk/types.js";
-import { callbackContext, runWithContext, type SdkCallbackExtra } from "./context.js";
-import { checkRequiredScopes, missingFrom } from "./lib/scope.js";
+import { callbackContext, missingScopesOf, runWithContext, type SdkCallbackExtra } from "./context.js";
+import { checkRequiredScopes } from "./lib/scope.js";
 import { InsufficientScopeError } from "./scope-errors.js";
 
 /** What `resource()` needs to know about a resource. */
@@ -93,10 +93,8 @@ export function resource(options: ResourceOptions, handler: ResourceHandler): Re
       };
       server.registerResource(opts.name, uri, metadata as never, (async (u: URL, extra?: SdkCallbackExtra) => {
         const context = callbackContext(extra);
-        if (context.authorization_enabled && required.length) {
-          const missing = missingFrom(required, context.auth?.scopes);
-          if (missing.length) throw new InsufficientScopeError("Resource", uri, required, missing);
-        }
+        const missing = missingScopesOf(context, required);
+        if (missing.length) throw new InsufficientScopeError("Resource", uri, required, missing);
         return toReadResult(u, opts.mime_type, await runWithContext(context, () => handler(u)));
       }) as never);
     },

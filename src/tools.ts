@@ -6,8 +6,8 @@
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { CallToolResult, ToolAnnotations } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
-import { checkRequiredScopes, missingFrom, pyList } from "./lib/scope.js";
-import { callbackContext, runWithContext, type SdkCallbackExtra } from "./context.js";
+import { checkRequiredScopes, pyList } from "./lib/scope.js";
+import { callbackContext, missingScopesOf, runWithContext, type SdkCallbackExtra } from "./context.js";
 
 /** A zod object shape: the tool's arguments. */
 export type ToolInputShape = Record<string, z.ZodType>;
@@ -108,10 +108,8 @@ export function tool<Input extends ToolInputShape = Record<string, never>>(
 
   const run = async (args: unknown, extra: SdkCallbackExtra | undefined): Promise<CallToolResult> => {
     const context = callbackContext(extra);
-    if (context.authorization_enabled && required.length) {
-      const missing = missingFrom(required, context.auth?.scopes);
-      if (missing.length) return missingScopesResult(opts.name, required, missing);
-    }
+    const missing = missingScopesOf(context, required);
+    if (missing.length) return missingScopesResult(opts.name, required, missing);
     return toResult(await runWithContext(context, () => handler(args as z.infer<z.ZodObject<Input>>)));
   };
 
