@@ -73,7 +73,6 @@ export async function authenticate(req: Request, o: AuthenticateOptions): Promis
     await o.dpop.verify(req, credentials.token, auth, o.resource);
   }
 
-  const granted = new Set(auth.scopes);
-  if (config.required_scopes.some((s) => !granted.has(s))) throw new InsufficientScope(config.required_scopes);
+  if (config.required_scopes.length > 0 && config.required_scopes.some((s) => !auth.scopes.includes(s))) throw new InsufficientScope(config.required_scopes);
   return auth;
 }

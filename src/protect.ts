@@ -128,8 +128,13 @@ const CORS_EXPOSE_HEADERS = "WWW-Authenticate, Mcp-Session-Id, DPoP-Nonce, Retry
 
 /** Who may use a session: issuer, subject and client together. */
 function principalOf(auth: AuthContext | null): string {
-  return auth ? JSON.stringify([auth.issuer ?? "", auth.subject, auth.client_id ?? ""]) : ANONYMOUS_PRINCIPAL;
+  if (!auth) return ANONYMOUS_PRINCIPAL;
+  // A verified-token cache hit hands back the same AuthContext: compute its key once.
+  let key = principalKeys.get(auth);
+  if (key === undefined) principalKeys.set(auth, (key = JSON.stringify([auth.issuer ?? "", auth.subject, auth.client_id ?? ""])));
+  return key;
 }
+const principalKeys = new WeakMap<AuthContext, string>();
 
 const positiveInt = z.number().int().positive().optional();
 const LimitsSchema = z.looseObject({
@@ -357,7 +362,7 @@ function createHandler(backend: McpBackend, config: Readonly<ResolvedAuthorizati
       if (config.enabled) {
         auth = await authenticate(req, { config, provider: options.provider as AuthorizationProvider, resource: view.resource, dpop, onAuthEvent: emit });
         backend.checkSession?.(req, principal());
-        if (auth) emitSafely(emit, { type: "accepted", subject: auth.subject, client_id: auth.client_id, scopes: auth.scopes, jkt: auth.jkt });
+        if (auth && emit) emitSafely(emit, { type: "accepted", subject: auth.subject, client_id: auth.client_id, scopes: auth.scopes, jkt: auth.jkt });
       }
     } catch (e) {
       if (e instanceof AuthError) return refuse(e, req, view);

@@ -6,6 +6,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { Readable } from "node:stream";
 import { readNodeBodyBounded } from "../lib/body.js";
+import { nodeRequestView } from "./node-request.js";
 import { kReadsBodyLazily } from "../serving/backend.js";
 import type { FetchHandler, HandlerExtras, ProtectedHandler } from "../protect.js";
 
@@ -37,12 +38,38 @@ export type NodeRequest = IncomingMessage & {
  *
  * `signal` (default true): give the `Request` a signal that aborts when the client goes away before
  * the request is complete. Following an outside signal costs undici a dependent controller and a
- * finalization-registry entry per request, so {@link toNodeHandler} skips it for a handler from
- * `protect()`, which never reads `request.signal` (a client that leaves is seen through the
- * response stream being cancelled instead).
+ * finalization-registry entry per request.
+ *
+ * {@link toNodeHandler} does not use this for a handler from `protect()`: that one gets a lazily
+ * built view of the Node request instead (see `src/adapters/node-request.ts`), and its body is read
+ * from the socket directly.
  */
 export function toWebRequest(req: NodeRequest, origin = "http://localhost", signal = true): Request {
-  return buildRequest(req, origin, signal, true);
+  const headers = new Headers();
+  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
+    headers.append(req.rawHeaders[i] as string, req.rawHeaders[i + 1] as string);
+  }
+  const method = req.method ?? "GET";
+  const url = requestUrl(req.url, origin);
+  if (!url) throw new TypeError("The request target is not a path or an http(s) URL");
+  const init: RequestInit & { duplex?: "half" } = { method, headers };
+  if (signal) {
+    const controller = new AbortController();
+    req.once("close", () => {
+      if (!req.complete) controller.abort();
+    });
+    init.signal = controller.signal;
+  }
+  if (method !== "GET" && method !== "HEAD") {
+    if (hasParsedBody(req)) {
+      // Express (or another framework) already parsed the body: hand the parsed value on as JSON.
+      init.body = typeof req.body === "string" ? req.body : req.body instanceof Uint8Array ? new Uint8Array(req.body) : JSON.stringify(req.body);
+    } else {
+      init.body = Readable.toWeb(req) as ReadableStream<Uint8Array>;
+      init.duplex = "half";
+    }
+  }
+  return new Request(url, init);
 }
 
 /**
@@ -64,34 +91,6 @@ export function requestUrl(target: string | undefined, origin: string): URL | un
 
 /** Whether a framework already consumed and parsed the body. */
 const hasParsedBody = (req: NodeRequest): boolean => req.body !== undefined && req.readableEnded;
-
-function buildRequest(req: NodeRequest, origin: string, signal: boolean, withBody: boolean): Request {
-  const headers = new Headers();
-  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
-    headers.append(req.rawHeaders[i] as string, req.rawHeaders[i + 1] as string);
-  }
-  const method = req.method ?? "GET";
-  const url = requestUrl(req.url, origin);
-  if (!url) throw new TypeError("The request target is not a path or an http(s) URL");
-  const init: RequestInit & { duplex?: "half" } = { method, headers };
-  if (signal) {
-    const controller = new AbortController();
-    req.once("close", () => {
-      if (!req.complete) controller.abort();
-    });
-    init.signal = controller.signal;
-  }
-  if (withBody && method !== "GET" && method !== "HEAD") {
-    if (hasParsedBody(req)) {
-      // Express (or another framework) already parsed the body: hand the parsed value on as JSON.
-      init.body = typeof req.body === "string" ? req.body : req.body instanceof Uint8Array ? new Uint8Array(req.body) : JSON.stringify(req.body);
-    } else {
-      init.body = Readable.toWeb(req) as ReadableStream<Uint8Array>;
-      init.duplex = "half";
-    }
-  }
-  return new Request(url, init);
-}
 
 /**
  * Write a Web `Response` to a Node response.
@@ -191,7 +190,7 @@ export function toNodeHandler(handler: FetchHandler, options: NodeHandlerOptions
           const extras: HandlerExtras = hasParsedBody(nodeReq)
             ? { parsedBody: nodeReq.body }
             : { readBody: (limit) => readNodeBodyBounded(req, limit) };
-          response = await handler(buildRequest(nodeReq, origin, signal, false), extras);
+          response = await handler(nodeRequestView(req, url, signal), extras);
         } else {
           response = await handler(toWebRequest(req, origin, signal));
         }

@@ -1,0 +1,178 @@
+/**
+ * A Web `Request` view of a Node request, for handlers from `protect()` served by the Node adapter.
+ *
+ * Building an undici `Request` costs more than everything else the gate does for a request whose
+ * token is cached (a `Headers` filled header by header, a second URL parse, an `AbortSignal`, webidl
+ * conversions). The gate reads the method, the URL and a few headers; the SDK's transports read the
+ * same plus the header list. So the view answers those from the Node request directly and builds
+ * the real `Request` only when something asks for more (`signal`, `clone()`, `cache`, …), at most once.
+ *
+ * It is the technique the SDK's own Node transport relies on (through `@hono/node-server`'s
+ * lightweight request): an object whose prototype chain ends in `Request.prototype`, so
+ * `instanceof Request` holds, with every member of the real prototype answered either here or by
+ * the real `Request`. The view never carries a body: `protect()` reads the body through
+ * {@link HandlerExtras} (`readBody` or `parsedBody`), and `request.body` is `null`, as before.
+ *
+ * Header reads scan `rawHeaders`, so a repeated header is seen joined (`a, b`; `a; b` for `Cookie`)
+ * exactly as `Headers.get()` joins it: two `Authorization` headers stay visible (Node's
+ * `req.headers` keeps only the first) and are refused as such. Names and values have already passed
+ * Node's HTTP parser; values are trimmed of HTTP whitespace as `Headers` does. Anything that lists
+ * or changes headers goes to a real `Headers` built from the same `rawHeaders`.
+ *
+ * @module
+ */
+import type { IncomingMessage } from "node:http";
+
+const kState = Symbol("state");
+
+interface ViewState {
+  readonly req: IncomingMessage;
+  readonly method: string;
+  readonly url: string;
+  readonly signal: boolean;
+  headers: RawHeadersView | undefined;
+  real: Request | undefined;
+}
+
+const HTTP_WHITESPACE = /^[\t\n\r ]+|[\t\n\r ]+$/g;
+/** An RFC 9110 field name (`token`), lower-cased. Anything else goes to the real `Headers`, which throws. */
+const FIELD_NAME = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
+
+/** `rawHeaders` into a real `Headers`, one `append` per line (repeats are joined by `Headers` itself). */
+function headersFromRaw(raw: readonly string[]): Headers {
+  const headers = new Headers();
+  for (let i = 0; i + 1 < raw.length; i += 2) headers.append(raw[i] as string, raw[i + 1] as string);
+  return headers;
+}
+
+/**
+ * `Headers` over a Node request's `rawHeaders`: `get` and `has` scan the raw list, everything else
+ * (iteration, `getSetCookie`, changes) goes to a real `Headers` made on first need.
+ */
+class RawHeadersView {
+  readonly #raw: readonly string[];
+  #real: Headers | undefined;
+
+  constructor(raw: readonly string[]) {
+    this.#raw = raw;
+  }
+
+  /** The real `Headers`, made once. */
+  materialize(): Headers {
+    return (this.#real ??= headersFromRaw(this.#raw));
+  }
+
+  get(name: string): string | null {
+    if (this.#real) return this.#real.get(name);
+    const lower = String(name).toLowerCase();
+    if (!FIELD_NAME.test(lower)) return this.materialize().get(name);
+    const raw = this.#raw;
+    let value: string | null = null;
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      const key = raw[i] as string;
+      if (key.length !== lower.length || key.toLowerCase() !== lower) continue;
+      const v = (raw[i + 1] as string).replace(HTTP_WHITESPACE, "");
+      value = value === null ? v : `${value}${lower === "cookie" ? "; " : ", "}${v}`;
+    }
+    return value;
+  }
+
+  has(name: string): boolean {
+    return this.get(name) !== null;
+  }
+}
+
+// Every other member of Headers.prototype is answered by the real Headers.
+delegateTo(RawHeadersView.prototype, Headers.prototype, (view: RawHeadersView) => view.materialize());
+Object.setPrototypeOf(RawHeadersView.prototype, Headers.prototype);
+
+/** The lazily built real `Request`: no body (the gate reads bodies itself), a signal when asked for. */
+function realRequest(state: ViewState): Request {
+  if (state.real) return state.real;
+  const init: RequestInit = { method: state.method, headers: state.headers ? state.headers.materialize() : headersFromRaw(state.req.rawHeaders) };
+  if (state.signal) {
+    const controller = new AbortController();
+    const req = state.req;
+    // Aborts when the client leaves before the request was complete (as toWebRequest's signal).
+    if (req.destroyed && !req.complete) controller.abort();
+    else
+      req.once("close", () => {
+        if (!req.complete) controller.abort();
+      });
+    init.signal = controller.signal;
+  }
+  return (state.real = new Request(state.url, init));
+}
+
+/** The view's class: `method`, `url`, `headers` and `body` here, the rest from the real `Request`. */
+class NodeRequestView {
+  readonly [kState]: ViewState;
+
+  constructor(state: ViewState) {
+    this[kState] = state;
+  }
+
+  get method(): string {
+    return this[kState].method;
+  }
+
+  get url(): string {
+    return this[kState].url;
+  }
+
+  get headers(): Headers {
+    const state = this[kState];
+    if (state.real) return state.real.headers;
+    return (state.headers ??= new RawHeadersView(state.req.rawHeaders)) as unknown as Headers;
+  }
+
+  get body(): null {
+    return null;
+  }
+
+  get bodyUsed(): boolean {
+    return false;
+  }
+}
+
+delegateTo(NodeRequestView.prototype, Request.prototype, (view: NodeRequestView) => realRequest(view[kState]));
+Object.setPrototypeOf(NodeRequestView.prototype, Request.prototype);
+
+/**
+ * Give `target` every member of `source` it does not define itself, answered by `realOf(this)`:
+ * getters read the real object's property, methods call the real object's method.
+ */
+function delegateTo<T extends object>(target: object, source: object, realOf: (view: T) => object): void {
+  for (const key of Reflect.ownKeys(source)) {
+    if (key === "constructor" || key === Symbol.toStringTag || Object.prototype.hasOwnProperty.call(target, key)) continue;
+    const descriptor = Object.getOwnPropertyDescriptor(source, key);
+    if (!descriptor) continue;
+    if (descriptor.get) {
+      Object.defineProperty(target, key, {
+        configurable: true,
+        get(this: T) {
+          return Reflect.get(realOf(this), key);
+        },
+      });
+    } else if (typeof descriptor.value === "function") {
+      Object.defineProperty(target, key, {
+        configurable: true,
+        writable: true,
+        value(this: T, ...args: unknown[]) {
+          const real = realOf(this) as Record<PropertyKey, (...a: unknown[]) => unknown>;
+          return (real[key] as (...a: unknown[]) => unknown).apply(real, args);
+        },
+      });
+    }
+  }
+}
+
+/**
+ * A bodiless `Request` for `req` at `url`, built lazily (see the module comment). `signal`: whether
+ * the real `Request`, when built, gets a signal that aborts when the client leaves early.
+ *
+ * @internal
+ */
+export function nodeRequestView(req: IncomingMessage, url: URL, signal: boolean): Request {
+  return new NodeRequestView({ req, method: req.method ?? "GET", url: url.href, signal, headers: undefined, real: undefined }) as unknown as Request;
+}
