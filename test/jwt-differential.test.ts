@@ -339,3 +339,44 @@ test("JWT fast path: taken for ES256, EdDSA, Ed25519 and RS256 (no WebCrypto ver
   for (const token of [p384, withJku]) assert.equal((await fast.verify(token, { resource: RESOURCE })).subject, "u");
   assert.equal(verify.mock.callCount(), tokens.length + 2);
 });
+
+test("JWT fast path: ES256 signatures with short r or s, zero, out-of-range and all-ones values get jose's decisions", async (t) => {
+  const jwks = await startJwksServer();
+  t.after(() => jwks.close());
+  const fast = new JWTValidator({ jwks_uri: jwks.uri, issuer: ISS, token_cache_max: 0 });
+  const ref = new JWTValidator({ jwks_uri: jwks.uri, issuer: ISS, token_cache_max: 0, fast_path: false });
+  const key = ES[0] as Key;
+  const now = Math.floor(Date.now() / 1000);
+  // Valid signatures whose r, s or both start with a zero byte (shorter DER integers), found by signing again.
+  const found = new Map<string, string>();
+  for (let i = 0; i < 20_000 && !(found.has("r") && found.has("s")); i++) {
+    const token = signRaw(header(key), JSON.stringify({ iss: ISS, sub: "u", aud: RESOURCE, exp: now + 600, n: i }), key);
+    const sig = Buffer.from(token.split(".")[2] as string, "base64url");
+    if (sig[0] === 0) found.set(sig[32] === 0 ? "both" : "r", token);
+    else if (sig[32] === 0) found.set("s", token);
+  }
+  assert.ok(found.has("r") && found.has("s"), "found signatures with a leading zero byte in r and in s");
+  const base = signRaw(header(key), JSON.stringify({ iss: ISS, sub: "u", aud: RESOURCE, exp: now + 600 }), key);
+  const n = Buffer.from("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551", "hex");
+  const withSig = (sig: Buffer) => segment(base, 2, () => b64u(sig));
+  const original = Buffer.from(base.split(".")[2] as string, "base64url");
+  const crafted = [
+    withSig(Buffer.alloc(64)),
+    withSig(Buffer.alloc(64, 0xff)),
+    withSig(Buffer.concat([Buffer.alloc(32), original.subarray(32)])),
+    withSig(Buffer.concat([original.subarray(0, 32), Buffer.alloc(32)])),
+    withSig(Buffer.concat([n, original.subarray(32)])),
+    withSig(Buffer.concat([original.subarray(0, 32), n])),
+    withSig(Buffer.concat([Buffer.alloc(31), Buffer.from([1]), Buffer.alloc(31), Buffer.from([1])])),
+  ];
+  for (const token of [...found.values(), base]) {
+    assert.deepEqual(await run(fast, token), await run(ref, token));
+    assert.equal((await run(fast, token)).ok, true);
+  }
+  for (const token of crafted) {
+    const outcome = await run(fast, token);
+    assert.deepEqual(outcome, await run(ref, token));
+    assert.equal(outcome.ok, false);
+    assert.equal(outcome.ok === false && outcome.message, "The access token signature is invalid");
+  }
+});
