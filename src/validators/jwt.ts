@@ -108,10 +108,12 @@ export interface JWTValidatorOptions {
    * and a `KeyObject` cached per key, instead of WebCrypto (see {@link JWTValidator}). Default `true`.
    *
    * The trade-off: a second implementation of the signature and claims-set steps of
-   * `jose.jwtVerify`, held to jose's decisions by a differential test, for about 40 % less time per
-   * uncached token. Keys are still selected and imported by jose; tokens with other algorithms or
-   * header members, HMAC secrets, and runtimes whose `node:crypto` cannot do it always go to jose.
-   * `false` sends every token through `jose.jwtVerify`, the reference.
+   * `jose.jwtVerify`, held to jose's decisions by a differential test, for a cheaper uncached token
+   * (about 1.2–1.3× the throughput of `jwtVerify` alone, one token at a time) — but checked on the
+   * main thread, where WebCrypto's verify runs on the thread pool. Keys are still selected and
+   * imported by jose; tokens with other algorithms or header members, HMAC secrets, and runtimes
+   * whose `node:crypto` cannot do it always go to jose. `false` sends every token through
+   * `jose.jwtVerify`, the reference.
    */
   fast_path?: boolean;
 }
@@ -249,6 +251,18 @@ function refuseByTokenClaims(token: string, o: JWTVerifyOptions, audience: strin
  * token's `exp`, nor `cache_ttl`: a key removed from the JWKS stops validating within the same
  * `cache_ttl` that bounds the key set cache itself. That is the trade-off: revocation of a *key* is
  * seen after at most `cache_ttl` seconds, exactly as without the token cache.
+ *
+ * Signatures: `jose.jwtVerify` is the reference. For ES256 (P-256), EdDSA (Ed25519) and RS256 tokens
+ * whose header holds only `alg`, `kid` and `typ`, a narrow fast path checks the signature with a
+ * one-shot `node:crypto` verify and a `KeyObject` cached per key (the key still selected and
+ * imported by jose), then makes `jwtVerify`'s claims-set checks itself; a differential test runs
+ * 20,000+ generated and mutated tokens through both and requires the same accept or refuse, with the
+ * same error. An uncached token then verifies at about 1.2–1.3× the rate of `jwtVerify` alone
+ * (bench/micro.ts, one at a time, Node 20 and 24). The verify runs on the main thread, where
+ * WebCrypto's runs on the libuv thread pool: with many uncached tokens in flight on spare cores, jose
+ * can spread signature checks over more of them (measured at 16 in flight on 2 vCPUs: 1.13–1.15× on
+ * Node 24, 0.67–1.05× on Node 20). Any other token, an HMAC `secret`, or a runtime without a usable `node:crypto` goes to jose;
+ * `fast_path: false` turns it off.
  *
  * @example
  * ```ts
