@@ -4,10 +4,11 @@
  * @see RFC 9449 §4.3 (checking DPoP proofs), §7.1 (`ath`)
  * @module
  */
-import { createHash, KeyObject, verify as nodeVerify } from "node:crypto";
-import { base64url, calculateJwkThumbprint, decodeProtectedHeader, importJWK, jwtVerify, type CryptoKey, type JWK, type JWTPayload } from "jose";
+import { createHash, type KeyObject } from "node:crypto";
+import { calculateJwkThumbprint, decodeProtectedHeader, importJWK, jwtVerify, type CryptoKey, type JWK, type JWTPayload } from "jose";
 import { LRUCache } from "lru-cache";
 import { InvalidDpopProof } from "../errors.js";
+import { checkClaimsSet, fastHeader, fastJwsAvailable, nodeKeyFor, verifyCompactSignature } from "../lib/fast-jws.js";
 
 /** Asymmetric algorithms accepted for proofs by default. */
 export const DEFAULT_DPOP_ALGORITHMS = Object.freeze(["ES256", "EdDSA", "Ed25519", "RS256", "PS256"]);
@@ -91,80 +92,35 @@ const fail = (message: string, cause?: unknown): never => {
 };
 
 /** Header members the fast path knows; a proof with any other member (`crit`, `b64`, `kid`, …) goes to jose. */
-const FAST_HEADER_MEMBERS = new Set(["typ", "alg", "jwk"]);
-const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
-const ascii = new TextEncoder();
-/** Set when this runtime's `node:crypto` cannot do what the fast path needs (e.g. a partial polyfill): jose only from then on. */
-let fastPathUnavailable = false;
+const FAST_HEADER_MEMBERS: ReadonlySet<string> = new Set(["typ", "alg", "jwk"]);
+/** Algorithms on the proof fast path: what clients use (RSA proofs go to jose). */
+const FAST_ALGORITHMS: ReadonlySet<string> = new Set(["ES256", "EdDSA", "Ed25519"]);
+/** The claims-set checks `jose.jwtVerify` makes of a proof with the options used below. */
+const PROOF_CLAIMS = { typ: "dpop+jwt" } as const;
 
-/** A top-level JSON object, as jose requires of a JOSE header and a claims set. */
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  if (typeof v !== "object" || v === null || Object.prototype.toString.call(v) !== "[object Object]") return false;
-  const proto = Object.getPrototypeOf(v) as object | null;
-  return proto === null || Object.getPrototypeOf(proto) === null;
-}
-
-/** `KeyObject` for a key the fast path handles (ECDSA P-256 for ES256, Ed25519 for EdDSA/Ed25519), else `null`. */
+/** `KeyObject` for a key the fast path handles (ECDSA P-256 for ES256, Ed25519 for EdDSA/Ed25519), else `null`; kept on the entry. */
 function nodeKeyOf(entry: DpopKeyEntry, alg: string): KeyObject | null {
-  if (entry.nodeKey !== undefined) return entry.nodeKey;
-  let nodeKey: KeyObject | null = null;
-  const key = entry.key;
-  if (!(key instanceof Uint8Array)) {
-    const algorithm = key.algorithm as { name?: string; namedCurve?: string };
-    const qualifies = (alg === "ES256" && algorithm.name === "ECDSA" && algorithm.namedCurve === "P-256") || ((alg === "EdDSA" || alg === "Ed25519") && algorithm.name === "Ed25519");
-    if (qualifies && key.type === "public" && key.usages.includes("verify")) {
-      try {
-        nodeKey = KeyObject.from(key as Parameters<typeof KeyObject.from>[0]);
-      } catch {
-        fastPathUnavailable = true;
-      }
-    }
-  }
-  entry.nodeKey = nodeKey;
-  return nodeKey;
+  if (entry.nodeKey === undefined) entry.nodeKey = nodeKeyFor(entry.key, alg, FAST_ALGORITHMS);
+  return entry.nodeKey;
 }
 
 /**
- * The fast path: the proof's signature checked with a one-shot `node:crypto` verify and a cached
- * `KeyObject` instead of WebCrypto, for the two algorithms clients use (ES256 on P-256, Ed25519)
- * and a header holding only `typ`, `alg` and `jwk`. Everything else about the JWS and the JWT is done
- * the way `jose.jwtVerify` does it (its own base64url decoder, strict UTF-8, top-level objects only,
- * `iat`/`nbf`/`exp` numeric, `nbf`/`exp` against the clock with no tolerance) and the key itself is
- * still imported by jose. Returns `undefined` when the proof does not qualify (jose then decides);
- * throws when the proof is refused. test/dpop-differential.test.ts holds it to jose's decisions.
+ * The fast path (src/lib/fast-jws.ts): the proof's signature checked with a one-shot `node:crypto`
+ * verify and a cached `KeyObject` instead of WebCrypto, for the two algorithms clients use (ES256 on
+ * P-256, Ed25519) and a header holding only `typ`, `alg` and `jwk`. Everything else about the JWS and
+ * the JWT is done the way `jose.jwtVerify` does it and the key itself is still imported by jose.
+ * Returns `undefined` when the proof does not qualify (jose then decides); throws when the proof is
+ * refused. test/dpop-differential.test.ts holds it to jose's decisions.
  */
 function fastVerify(proof: string, alg: string, entry: DpopKeyEntry): JWTPayload | undefined {
-  if (fastPathUnavailable) return undefined;
+  if (!fastJwsAvailable()) return undefined;
   const nodeKey = nodeKeyOf(entry, alg);
   if (!nodeKey) return undefined;
-  const first = proof.indexOf(".");
-  const last = proof.lastIndexOf(".");
-  const header: unknown = JSON.parse(strictUtf8.decode(base64url.decode(proof.slice(0, first))));
-  if (!isPlainObject(header)) throw new TypeError("The JOSE header is not an object");
-  for (const member of Object.keys(header)) if (!FAST_HEADER_MEMBERS.has(member)) return undefined;
-  if (header.alg !== alg) return undefined;
-  const signature = base64url.decode(proof.slice(last + 1));
-  const payloadBytes = base64url.decode(proof.slice(first + 1, last));
-  if (signature.byteLength !== 64) throw new TypeError("The signature has the wrong length");
-  const input = ascii.encode(proof.slice(0, last));
-  let ok: boolean;
-  try {
-    ok = alg === "ES256" ? nodeVerify("sha256", input, { key: nodeKey, dsaEncoding: "ieee-p1363" }, signature) : nodeVerify(null, input, nodeKey, signature);
-  } catch {
-    // A runtime whose node:crypto cannot verify with this key: leave it to jose from now on.
-    fastPathUnavailable = true;
-    return undefined;
-  }
-  if (!ok) throw new TypeError("The signature does not verify");
-  const payload: unknown = JSON.parse(strictUtf8.decode(payloadBytes));
-  if (!isPlainObject(payload)) throw new TypeError("The claims set is not an object");
-  const now = Math.floor(Date.now() / 1000);
-  for (const claim of ["iat", "nbf", "exp"] as const) {
-    if (payload[claim] !== undefined && typeof payload[claim] !== "number") throw new TypeError(`The ${claim} claim is not a number`);
-  }
-  if (typeof payload.nbf === "number" && payload.nbf > now) throw new TypeError("The proof is not yet valid");
-  if (typeof payload.exp === "number" && payload.exp <= now) throw new TypeError("The proof has expired");
-  return payload as JWTPayload;
+  const header = fastHeader(proof.slice(0, proof.indexOf(".")), FAST_HEADER_MEMBERS);
+  if (!header || header.alg !== alg) return undefined;
+  const payloadBytes = verifyCompactSignature(proof, alg, nodeKey);
+  if (!payloadBytes) return undefined;
+  return checkClaimsSet(header, payloadBytes, PROOF_CLAIMS);
 }
 
 /**

@@ -49,6 +49,7 @@ function assertSmoke(result: SmokeResult, runtime: RegExp): void {
     [
       ["401 challenge", true],
       ["valid token → tool result with getContext()", true],
+      ["tampered signature refused", true],
       ["DPoP-bound call", true],
       ["DPoP-bound token as Bearer refused", true],
       ["body limit → 413", true],

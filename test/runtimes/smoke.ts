@@ -4,7 +4,7 @@
  * network: the key set is served from memory by the test issuer.
  *
  * Checks: the 401 challenge (exact status and `WWW-Authenticate`, the tool not run), a valid token →
- * the tool's result with `getContext()`, a DPoP-bound call (and the same token sent as Bearer refused),
+ * the tool's result with `getContext()`, the same with a tampered signature refused, a DPoP-bound call (and the same token sent as Bearer refused),
  * the body limit (413, the tool not run).
  */
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
@@ -82,6 +82,18 @@ export async function runSmoke(): Promise<SmokeResult> {
     const res = await post({ authorization: `Bearer ${token}` });
     const got = res.status === 200 ? await text(res) : `${res.status} ${await res.text()}`;
     check("valid token → tool result with getContext()", got === "alice bearer" && toolRuns === 1, got);
+  }
+  // 2b. The same kind of token with a tampered signature (the JWTValidator fast path where the
+  // runtime's node:crypto allows it, else jose): refused, and the tool never runs.
+  {
+    const token = await issuer.token({ sub: "mallory" });
+    const at = token.lastIndexOf(".") + 10;
+    const forged = token.slice(0, at) + (token[at] === "A" ? "B" : "A") + token.slice(at + 1);
+    const res = await post({ authorization: `Bearer ${forged}` });
+    const www = res.headers.get("www-authenticate");
+    const want = `Bearer realm="MCP", resource_metadata="${METADATA}", error="invalid_token", error_description="The access token signature is invalid", DPoP algs="ES256 EdDSA Ed25519 RS256 PS256"`;
+    await res.arrayBuffer();
+    check("tampered signature refused", res.status === 401 && www === want && toolRuns === 1, `${res.status} ${www}`);
   }
   // 3. A DPoP-bound token with a fresh proof; the same token as Bearer is refused.
   {

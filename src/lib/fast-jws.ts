@@ -1,0 +1,224 @@
+/**
+ * A narrow `node:crypto` fast path for compact JWS/JWT verification, shared by the DPoP proof check
+ * (`src/dpop/verify.ts`) and `JWTValidator` (`src/validators/jwt.ts`).
+ *
+ * `jose.jwtVerify` is the reference; this module only replaces its WebCrypto signature check with a
+ * one-shot `node:crypto` verify and a `KeyObject` made once per key (about twice as fast on Node 20
+ * and 24), and mirrors, step for step and with jose's own error classes, what `jwtVerify` does around
+ * it: jose's base64url decoder, strict UTF-8, top-level JSON objects only, the claims-set checks of
+ * the options the callers use. Keys are still selected and imported by jose. The callers decide what
+ * qualifies (algorithm, header members) and send everything else to jose; the differential tests
+ * (test/dpop-differential.test.ts, test/jwt-differential.test.ts) hold both to jose's decisions.
+ *
+ * @module
+ */
+import { KeyObject, verify as nodeVerify } from "node:crypto";
+import { base64url, errors, type CryptoKey, type JWTPayload, type JWTVerifyOptions } from "jose";
+
+/** Algorithms this module can verify: ES256 (P-256), EdDSA/Ed25519 and RS256 (RSASSA-PKCS1-v1_5, SHA-256). */
+export type FastJwsAlgorithm = "ES256" | "EdDSA" | "Ed25519" | "RS256";
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+const ascii = new TextEncoder();
+/** Set when this runtime's `node:crypto` cannot do what the fast path needs (e.g. a partial polyfill): jose only from then on. */
+let unavailable = false;
+/** `KeyObject`s made from jose's imported keys, one per key. */
+const nodeKeys = new WeakMap<CryptoKey, KeyObject>();
+
+/** Whether the fast path may be used in this runtime (false once `node:crypto` failed it). */
+export function fastJwsAvailable(): boolean {
+  return !unavailable;
+}
+
+/** A top-level JSON object, as jose requires of a JOSE header and a claims set. */
+export function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (typeof v !== "object" || v === null || Object.prototype.toString.call(v) !== "[object Object]") return false;
+  const proto = Object.getPrototypeOf(v) as object | null;
+  return proto === null || Object.getPrototypeOf(proto) === null;
+}
+
+/**
+ * A protected header the fast path may handle: a plain object whose members are all in `allowed`
+ * and whose `alg` is a string. `undefined` for anything else (jose then decides, and words the
+ * refusal). Never throws.
+ */
+export function fastHeader(segment: string, allowed: ReadonlySet<string>): (Record<string, unknown> & { alg: string }) | undefined {
+  let header: unknown;
+  try {
+    header = JSON.parse(strictUtf8.decode(base64url.decode(segment)));
+  } catch {
+    return undefined;
+  }
+  if (!isPlainObject(header) || typeof header.alg !== "string") return undefined;
+  for (const member of Object.keys(header)) if (!allowed.has(member)) return undefined;
+  return header as Record<string, unknown> & { alg: string };
+}
+
+const isCryptoKey = (key: unknown): key is CryptoKey =>
+  typeof key === "object" && key !== null && (key as { [Symbol.toStringTag]?: unknown })[Symbol.toStringTag] === "CryptoKey";
+
+/** Whether jose would use `key` for `alg` as it is (its key-type, curve, hash, usage and RSA size checks). */
+function qualifies(key: CryptoKey, alg: FastJwsAlgorithm): boolean {
+  if (key.type !== "public" || !key.usages.includes("verify")) return false;
+  const a = key.algorithm as { name?: string; namedCurve?: string; hash?: { name?: string }; modulusLength?: unknown };
+  switch (alg) {
+    case "ES256":
+      return a.name === "ECDSA" && a.namedCurve === "P-256";
+    case "EdDSA":
+    case "Ed25519":
+      return a.name === "Ed25519";
+    case "RS256":
+      return a.name === "RSASSA-PKCS1-v1_5" && a.hash?.name === "SHA-256" && typeof a.modulusLength === "number" && a.modulusLength >= 2048;
+  }
+}
+
+/**
+ * The `node:crypto` `KeyObject` for a key jose imported, when the key qualifies for `alg` (one of
+ * `algorithms`) exactly as jose would accept it; made once per key and cached. `null` when the key,
+ * the algorithm or the runtime does not qualify.
+ */
+export function nodeKeyFor(key: unknown, alg: string, algorithms: ReadonlySet<string>): KeyObject | null {
+  if (unavailable || !algorithms.has(alg) || !isCryptoKey(key) || !qualifies(key, alg as FastJwsAlgorithm)) return null;
+  let nodeKey = nodeKeys.get(key);
+  if (!nodeKey) {
+    try {
+      nodeKey = KeyObject.from(key as Parameters<typeof KeyObject.from>[0]);
+    } catch {
+      unavailable = true;
+      return null;
+    }
+    nodeKeys.set(key, nodeKey);
+  }
+  return nodeKey;
+}
+
+/** Signature length WebCrypto accepts for the key (any other length verifies as false there). */
+function signatureLength(alg: string, nodeKey: KeyObject): number {
+  if (alg !== "RS256") return 64;
+  const bits = nodeKey.asymmetricKeyDetails?.modulusLength ?? 0;
+  return Math.ceil(bits / 8);
+}
+
+/** One unsigned big-endian integer as a DER INTEGER: leading zeros dropped, a 0x00 prefix when the high bit is set. */
+function derInteger(bytes: Uint8Array): number[] {
+  let i = 0;
+  while (i < bytes.length - 1 && bytes[i] === 0) i++;
+  const v = Array.from(bytes.subarray(i));
+  return (v[0] as number) & 0x80 ? [0x02, v.length + 1, 0, ...v] : [0x02, v.length, ...v];
+}
+
+/**
+ * An ES256 JWS signature (`r || s`, 32 bytes each, RFC 7518 §3.4) as the DER `ECDSA-Sig-Value`
+ * `node:crypto` takes natively. Node 24 (OpenSSL 3.5) spends about 25 µs per verify converting with
+ * `dsaEncoding: "ieee-p1363"`; this takes about 1 µs. Always canonical DER, so OpenSSL's own range
+ * checks of `r` and `s` decide exactly as WebCrypto's do.
+ */
+function ecdsaDer(signature: Uint8Array): Uint8Array {
+  const r = derInteger(signature.subarray(0, 32));
+  const s = derInteger(signature.subarray(32, 64));
+  return Uint8Array.from([0x30, r.length + s.length, ...r, ...s]);
+}
+
+/**
+ * The signature step of `jwtVerify` for a compact JWS whose key qualified ({@link nodeKeyFor}):
+ * decode the signature (`JWSInvalid`), verify it (`JWSSignatureVerificationFailed`), then decode the
+ * payload (`JWSInvalid`), in jose's order. Returns the payload bytes, or `undefined` when this
+ * runtime's `node:crypto` failed (the fast path is then off for good and the caller asks jose).
+ */
+export function verifyCompactSignature(jws: string, alg: string, nodeKey: KeyObject): Uint8Array | undefined {
+  const first = jws.indexOf(".");
+  const last = jws.lastIndexOf(".");
+  let signature: Uint8Array;
+  try {
+    signature = base64url.decode(jws.slice(last + 1));
+  } catch (cause) {
+    throw new errors.JWSInvalid("Failed to base64url decode the signature", { cause });
+  }
+  let ok = false;
+  if (signature.byteLength === signatureLength(alg, nodeKey)) {
+    const input = ascii.encode(jws.slice(0, last));
+    try {
+      ok =
+        alg === "ES256"
+          ? nodeVerify("sha256", input, nodeKey, ecdsaDer(signature))
+          : alg === "RS256"
+            ? nodeVerify("sha256", input, nodeKey, signature)
+            : nodeVerify(null, input, nodeKey, signature);
+    } catch {
+      unavailable = true;
+      return undefined;
+    }
+  }
+  if (!ok) throw new errors.JWSSignatureVerificationFailed();
+  try {
+    return base64url.decode(jws.slice(first + 1, last));
+  } catch (cause) {
+    throw new errors.JWSInvalid("Failed to base64url decode the payload", { cause });
+  }
+}
+
+/** The claims-set options the fast path understands; `jwtVerify`'s others (`subject`, `maxTokenAge`, `currentDate`, `crit`, string `clockTolerance`) are not. */
+export type FastClaimsOptions = Pick<JWTVerifyOptions, "issuer" | "audience" | "typ" | "requiredClaims"> & { clockTolerance?: number };
+
+/** `typ` compared as jose does: case-insensitive, `application/` implied when there is no `/`. */
+const normalizeTyp = (value: string): string => {
+  const lower = value.toLowerCase();
+  return value.includes("/") ? lower : `application/${lower}`;
+};
+
+const claimFailed = (claimsSet: JWTPayload, claim: string, reason: string, message: string): never => {
+  throw new errors.JWTClaimValidationFailed(message, claimsSet, claim, reason);
+};
+
+/** A NumericDate claim: absent, or a number (jose refuses any other type). */
+function numericDate(claimsSet: JWTPayload, claim: "iat" | "nbf" | "exp"): number | undefined {
+  const value = claimsSet[claim];
+  if (value === undefined) return undefined;
+  if (typeof value !== "number") return claimFailed(claimsSet, claim, "invalid", `"${claim}" claim must be a number`);
+  return value;
+}
+
+/**
+ * The claims-set step of `jwtVerify` for `o` (a subset of its options): strict UTF-8 JSON, a
+ * top-level object, header `typ`, required claims present (in jose's order), `iss`, `aud`,
+ * `iat`/`nbf`/`exp` numeric, `nbf` and `exp` against `now` with the tolerance. Same errors as jose
+ * (`JWTInvalid`, `JWTClaimValidationFailed`, `JWTExpired`, with the same `claim` and `reason`).
+ */
+export function checkClaimsSet(header: Record<string, unknown>, payloadBytes: Uint8Array, o: FastClaimsOptions, nowMs = Date.now()): JWTPayload {
+  let claimsSet: unknown;
+  try {
+    claimsSet = JSON.parse(strictUtf8.decode(payloadBytes));
+  } catch (cause) {
+    throw new errors.JWTInvalid("JWT Claims Set must be a top-level JSON object", { cause });
+  }
+  if (!isPlainObject(claimsSet)) throw new errors.JWTInvalid("JWT Claims Set must be a top-level JSON object");
+  const claims = claimsSet as JWTPayload;
+  if (o.typ !== undefined && (typeof header.typ !== "string" || normalizeTyp(header.typ) !== normalizeTyp(o.typ))) {
+    claimFailed(claims, "typ", "check_failed", 'unexpected "typ" JWT header value');
+  }
+  // Presence in jose's order: issuer, audience, then the required claims from last to first.
+  const presence = [...(o.requiredClaims ?? [])];
+  if (o.audience !== undefined) presence.push("aud");
+  if (o.issuer !== undefined) presence.push("iss");
+  for (const claim of new Set(presence.reverse())) {
+    if (!Object.hasOwn(claims, claim)) claimFailed(claims, claim, "missing", `missing required "${claim}" claim`);
+  }
+  if (o.issuer !== undefined && !(Array.isArray(o.issuer) ? o.issuer : [o.issuer]).includes(claims.iss as string)) {
+    claimFailed(claims, "iss", "check_failed", 'unexpected "iss" claim value');
+  }
+  if (o.audience !== undefined) {
+    const wanted = typeof o.audience === "string" ? [o.audience] : o.audience;
+    const aud: unknown = claims.aud;
+    const present = typeof aud === "string" ? wanted.includes(aud) : Array.isArray(aud) ? wanted.some((a) => aud.includes(a)) : false;
+    if (!present) claimFailed(claims, "aud", "check_failed", 'unexpected "aud" claim value');
+  }
+  const tolerance = o.clockTolerance ?? 0;
+  if (!Number.isFinite(tolerance) || tolerance < 0) throw new TypeError("Invalid clockTolerance option input");
+  const now = Math.floor(nowMs / 1000);
+  numericDate(claims, "iat");
+  const nbf = numericDate(claims, "nbf");
+  if (nbf !== undefined && nbf > now + tolerance) claimFailed(claims, "nbf", "check_failed", '"nbf" claim timestamp check failed');
+  const exp = numericDate(claims, "exp");
+  if (exp !== undefined && exp <= now - tolerance) throw new errors.JWTExpired('"exp" claim timestamp check failed', claims, "exp", "check_failed");
+  return claims;
+}
