@@ -15,6 +15,18 @@ import { LazyJsonSchemaValidator } from "../src/lib/json-schema-validator.js";
 export const ROWS = ["sdk", "sdk-parsed", "pmcp-open", "pmcp-jwt", "pmcp-jwt-cold", "sdk-bearer", "mcp-auth", "pmcp-dpop", "v2-parsed", "pmcp-v2-jwt"] as const;
 export type Row = (typeof ROWS)[number];
 
+/**
+ * Node flags of every benchmark server process (all rows alike, ceilings and peers included).
+ *
+ * `--no-memory-reducer`: rows take turns, so each server sits idle for tens of seconds between its
+ * slices. V8's memory reducer takes an idle process for one that is done working and shrinks its
+ * heap; the next slice then measures V8 growing it back. On Node 24 that made a row 1.3–1.6× slower
+ * per request, depending on how long it had idled (five processes of the same row: 245–283 µs a
+ * request with the reducer, 170–190 µs without), and was the "row-order effect" of earlier runs. A
+ * server under steady load never idles like this. Set `BENCH_MEMORY_REDUCER=1` to keep the reducer.
+ */
+export const SERVER_NODE_FLAGS: readonly string[] = process.env.BENCH_MEMORY_REDUCER === "1" ? [] : ["--no-memory-reducer"];
+
 /** The MCP endpoint path served by every row. */
 export const MCP_PATH = "/mcp";
 

@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
-import { envNumber, jwkThumbprint, makeKey, MCP_HEADERS, MCP_PATH, MODERN_HEADERS, MODERN_TOOLS_CALL_BODY, ROWS, signAccessToken, signDpopProof, startJwksServer, TOOLS_CALL_BODY, type Row } from "./common.js";
+import { envNumber, jwkThumbprint, makeKey, MCP_HEADERS, MCP_PATH, MODERN_HEADERS, MODERN_TOOLS_CALL_BODY, ROWS, SERVER_NODE_FLAGS, signAccessToken, signDpopProof, startJwksServer, TOOLS_CALL_BODY, type Row } from "./common.js";
 
 interface ProfileNode {
   id: number;
@@ -93,7 +93,7 @@ async function main(): Promise<void> {
   const dpopToken = signAccessToken(key, jwks.issuer, RESOURCE, { cnf: { jkt: jwkThumbprint(dpopKey.publicJwk) } });
   const child = fork(fileURLToPath(new URL("./servers.ts", import.meta.url)), [row], {
     env: { ...process.env, BENCH_ISSUER: jwks.issuer, BENCH_JWKS_URI: jwks.jwksUri, BENCH_RESOURCE: RESOURCE },
-    execArgv: ["--import", "tsx", "--cpu-prof", `--cpu-prof-dir=${dir}`],
+    execArgv: ["--import", "tsx", ...SERVER_NODE_FLAGS, "--cpu-prof", `--cpu-prof-dir=${dir}`],
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
   const port = await new Promise<number>((resolve, reject) => {

@@ -26,6 +26,7 @@
  *   BENCH_NODE24       Node 24 binary (default node_modules/node/bin/node)
  *   BENCH_NODE20       Node 20 binary (default the first `node` on PATH outside node_modules)
  *   BENCH_SCALING=0    skip the scaling runs
+ *   BENCH_MEMORY_REDUCER=1  keep V8's memory reducer in the servers (see SERVER_NODE_FLAGS in common.ts)
  */
 import { execFileSync, fork, type ChildProcess } from "node:child_process";
 import { cpus } from "node:os";
@@ -33,7 +34,7 @@ import { accessSync, constants, existsSync, readFileSync, writeFileSync } from "
 import { delimiter, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
-import { envNumber, jwkThumbprint, makeKey, MCP_HEADERS, MCP_PATH, MODERN_HEADERS, MODERN_TOOLS_CALL_BODY, ROWS, signAccessToken, signDpopProof, startJwksServer, TOOLS_CALL_BODY, type Row } from "./common.js";
+import { envNumber, jwkThumbprint, makeKey, MCP_HEADERS, MCP_PATH, MODERN_HEADERS, MODERN_TOOLS_CALL_BODY, ROWS, SERVER_NODE_FLAGS, signAccessToken, signDpopProof, startJwksServer, TOOLS_CALL_BODY, type Row } from "./common.js";
 import type { MicroResults } from "./micro.js";
 import type { ScalingResults } from "./scaling.js";
 
@@ -171,7 +172,7 @@ async function runLine(): Promise<void> {
   const live: Live[] = [];
   for (const row of SELECTED) {
     const label = LABELS[row];
-    const child = fork(serverFile, [row], { env: childEnv, execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    const child = fork(serverFile, [row], { env: childEnv, execArgv: ["--import", "tsx", ...SERVER_NODE_FLAGS], stdio: ["ignore", "inherit", "inherit", "ipc"] });
     const ready = await once<{ type: string; port?: number; reason?: string }>(child, "ready");
     if (ready.type === "skip") {
       skipped.push({ row, label, reason: ready.reason ?? "unknown" });
@@ -233,8 +234,8 @@ async function runLine(): Promise<void> {
     for (let round = 0; round < ROUNDS; round++) {
       for (const l of live) {
         // Re-warm right before each measured slice: a server that sat idle while the other rows ran
-        // can have had its optimised code dropped by V8 (seen on Node 24 as a burst of
-        // "embedded weak objects cleared" deopts and a 2× slower row, depending on row order).
+        // is not yet at its steady state (caches, inline caches; see SERVER_NODE_FLAGS for the
+        // heap shrinking that idling used to cause).
         if (REWARM > 0) await l.load(REWARM);
         l.child.send({ type: "mark" });
         await once(l.child, "marked");

@@ -24,7 +24,7 @@ import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
 import { LRUCache } from "lru-cache";
-import { envNumber, makeKey, MCP_HEADERS, MCP_PATH, makeMcpServer, signAccessToken, startJwksServer, TOOLS_CALL_BODY, type Row } from "./common.js";
+import { envNumber, makeKey, MCP_HEADERS, MCP_PATH, makeMcpServer, SERVER_NODE_FLAGS, signAccessToken, startJwksServer, TOOLS_CALL_BODY, type Row } from "./common.js";
 
 const SECONDS = envNumber("BENCH_SCALING_SECONDS", 3);
 const RESOURCE = "http://127.0.0.1/mcp";
@@ -97,7 +97,7 @@ async function stop(child: ChildProcess): Promise<void> {
 }
 
 async function startRow(row: Row, env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; url: string }> {
-  const child = fork(serverFile, [row], { env, execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const child = fork(serverFile, [row], { env, execArgv: ["--import", "tsx", ...SERVER_NODE_FLAGS], stdio: ["ignore", "inherit", "inherit", "ipc"] });
   const ready = await waitFor<{ port: number }>(child, "ready");
   return { child, url: `http://127.0.0.1:${ready.port}${MCP_PATH}` };
 }

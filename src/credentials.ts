@@ -20,6 +20,11 @@ export const MAX_TOKEN_LENGTH = 16_384;
 /** RFC 9110 §11.2: `auth-scheme [ 1*SP token68 ]`. */
 const AUTHORIZATION = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+)(?: +(.*))?$/;
 const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*$/;
+/**
+ * The common, well-formed case in one pass: `Bearer` or `DPoP` (any case), one space, a token68.
+ * Whatever it matches, the general parse below would accept identically; anything else goes there.
+ */
+const WELL_FORMED = /^(bearer|dpop) ([A-Za-z0-9\-._~+/]+=*)$/i;
 
 /**
  * Extract the access token.
@@ -41,6 +46,8 @@ export function extractCredentials(req: Request): Credentials {
   }
   if (header === null) throw new MissingToken();
   if (header.length > MAX_TOKEN_LENGTH + 16) throw new InvalidRequest("The Authorization header is too large");
+  const wellFormed = WELL_FORMED.exec(header);
+  if (wellFormed) return { scheme: (wellFormed[1] as string).length === 6 ? "bearer" : "dpop", token: wellFormed[2] as string };
   const match = AUTHORIZATION.exec(header.trim());
   if (!match) throw new InvalidRequest("The Authorization header is malformed");
   const scheme = (match[1] ?? "").toLowerCase();

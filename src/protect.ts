@@ -125,6 +125,8 @@ function resolveDpop(o: ProtectOptions["dpop"]): DpopCheck | undefined {
 // Mcp-Method / Mcp-Name: request headers of protocol revision 2026-07-28; a browser client's preflight must allow them.
 const CORS_ALLOW_HEADERS = "Authorization, Content-Type, DPoP, Mcp-Session-Id, Mcp-Protocol-Version, Mcp-Method, Mcp-Name, Last-Event-ID";
 const CORS_EXPOSE_HEADERS = "WWW-Authenticate, Mcp-Session-Id, DPoP-Nonce, Retry-After";
+const CORS_EXPOSE = ["Access-Control-Expose-Headers", CORS_EXPOSE_HEADERS] as const;
+const CORS_ANY_ORIGIN = Object.freeze([["Access-Control-Allow-Origin", "*"], CORS_EXPOSE] as const);
 
 /** Who may use a session: issuer, subject and client together. */
 function principalOf(auth: AuthContext | null): string {
@@ -294,27 +296,24 @@ function createHandler(backend: McpBackend, config: Readonly<ResolvedAuthorizati
     throw new TypeError('protect(): "authorization.step_up" and "hide_unauthorized_tools" need "definitions" (the tool(), resource() and prompt() definitions served)');
   }
 
-  const corsHeaders = (req: Request, publicDocument: boolean): Headers => {
-    const h = new Headers();
+  /** CORS response headers for `req`, as name/value pairs (a shared constant in the usual `"*"` case). */
+  const corsPairs = (req: Request, publicDocument: boolean): ReadonlyArray<readonly [string, string]> => {
+    if (publicDocument || corsOrigins === "*") return CORS_ANY_ORIGIN;
     const origin = req.headers.get("origin");
-    if (publicDocument || corsOrigins === "*") h.set("Access-Control-Allow-Origin", "*");
-    else if (origin && corsOrigins.includes(origin)) {
-      h.set("Access-Control-Allow-Origin", origin);
-      h.set("Vary", "Origin");
-    }
-    h.set("Access-Control-Expose-Headers", CORS_EXPOSE_HEADERS);
-    return h;
+    if (origin && corsOrigins.includes(origin)) return [["Access-Control-Allow-Origin", origin], ["Vary", "Origin"], CORS_EXPOSE];
+    return [CORS_EXPOSE];
   };
+  const corsHeaders = (req: Request, publicDocument: boolean): Headers => new Headers(corsPairs(req, publicDocument) as [string, string][]);
 
   /** Add `extra` to the transport's response: in place when its headers are mutable (the usual case), else on a copy. */
-  const withHeaders = (res: Response, extra: Headers): Response => {
+  const withHeaders = (res: Response, extra: ReadonlyArray<readonly [string, string]>): Response => {
     try {
-      extra.forEach((v, k) => res.headers.set(k, v));
+      for (const [k, v] of extra) res.headers.set(k, v);
       return res;
     } catch {
       // Immutable headers (e.g. a Response.error() or a fetched response): re-wrap.
       const headers = new Headers(res.headers);
-      extra.forEach((v, k) => headers.set(k, v));
+      for (const [k, v] of extra) headers.set(k, v);
       return new Response(res.body, { status: res.status, statusText: res.statusText, headers });
     }
   };
@@ -348,8 +347,8 @@ function createHandler(backend: McpBackend, config: Readonly<ResolvedAuthorizati
     if (wellKnown.has(path)) return serveMetadata(req, view);
     if (path !== endpointPath) return new Response("Not Found", { status: 404, headers: { "Content-Type": "text/plain" } });
 
-    const cors = corsHeaders(req, false);
     if (req.method === "OPTIONS") {
+      const cors = corsHeaders(req, false);
       cors.set("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS");
       cors.set("Access-Control-Allow-Headers", CORS_ALLOW_HEADERS);
       cors.set("Access-Control-Max-Age", "86400");
@@ -370,6 +369,7 @@ function createHandler(backend: McpBackend, config: Readonly<ResolvedAuthorizati
     }
     // Only an authorized request gets this far: the body is read now, once, bounded.
     const read = await readJsonBody(req, extras, maxBody);
+    const cors = corsPairs(req, false);
     if ("response" in read) return withHeaders(read.response, cors);
     if (policy && config.step_up && auth) {
       // Step-up: refuse before the handler runs, naming the scopes to ask for (body decides, never Mcp-Name).

@@ -35,6 +35,12 @@ interface ViewState {
 }
 
 const HTTP_WHITESPACE = /^[\t\n\r ]+|[\t\n\r ]+$/g;
+const isHttpWhitespace = (c: number): boolean => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
+/** A header value without leading or trailing HTTP whitespace; the usual value (nothing to trim) is not scanned. */
+function trimHttpWhitespace(v: string): string {
+  if (v.length === 0 || (!isHttpWhitespace(v.charCodeAt(0)) && !isHttpWhitespace(v.charCodeAt(v.length - 1)))) return v;
+  return v.replace(HTTP_WHITESPACE, "");
+}
 /** An RFC 9110 field name (`token`), lower-cased. Anything else goes to the real `Headers`, which throws. */
 const FIELD_NAME = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
 
@@ -71,7 +77,7 @@ class RawHeadersView {
     for (let i = 0; i + 1 < raw.length; i += 2) {
       const key = raw[i] as string;
       if (key.length !== lower.length || key.toLowerCase() !== lower) continue;
-      const v = (raw[i + 1] as string).replace(HTTP_WHITESPACE, "");
+      const v = trimHttpWhitespace(raw[i + 1] as string);
       value = value === null ? v : `${value}${lower === "cookie" ? "; " : ", "}${v}`;
     }
     return value;

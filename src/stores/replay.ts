@@ -45,7 +45,7 @@ export class MemoryReplayStore implements ReplayStore {
     const max = options.max ?? 100_000;
     if (!Number.isInteger(max) || max < 1) throw new TypeError('MemoryReplayStore: "max" must be a positive integer');
     // ttl here only turns TTL tracking on; every entry gets its own ttl (never 0, which would mean forever).
-    this.#seen = new LRUCache<string, true>({ max, ttl: 3_600_000, ttlAutopurge: false });
+    this.#seen = new LRUCache<string, true>({ max, ttl: 3_600_000, ttlAutopurge: false, ttlResolution: 0 });
   }
 
   /** Number of identifiers currently remembered (at most `max`). */

@@ -162,7 +162,7 @@ export class EntraMultiTenantValidator implements IssuerFamily {
     this.#issuerPattern = new RegExp(`^https://${escapeRegExp(this.#host)}/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})/v2\\.0$`);
     this.#tenants = o.tenants ? new Set(o.tenants) : undefined;
     const max = o.token_cache_max ?? 10_000;
-    this.#cache = max > 0 ? new LRUCache<string, AuthContext>({ max, ttl: 86_400_000, ttlAutopurge: false }) : undefined;
+    this.#cache = max > 0 ? new LRUCache<string, AuthContext>({ max, ttl: 86_400_000, ttlAutopurge: false, ttlResolution: 0 }) : undefined;
     if (o.any_tenant) {
       (o.log ?? console.warn)(
         "[protected-mcp] EntraMultiTenantValidator: any_tenant is on — access tokens from EVERY Entra ID tenant are accepted when their audience matches; list the tenants you trust unless your tools authorize each tenant themselves",

@@ -319,7 +319,10 @@ export class JWTValidator implements AuthorizationProvider {
     const max = o.token_cache_max ?? 10_000;
     // Every entry is set with its own ttl (never beyond exp nor cache_ttl); the constructor ttl only
     // switches TTL tracking on and is the largest cache_ttl allowed.
-    this.#cache = max > 0 ? new LRUCache<string, CachedPrincipal>({ max, ttl: 86_400_000, ttlAutopurge: false }) : undefined;
+    // ttlResolution 0: read the clock on each lookup. With the default (1 ms), lru-cache arms a 1 ms
+    // timer whenever it reads the clock: under load a timer every millisecond, which cost the bench
+    // server ~10–30 µs per request (more than the rest of a cache hit).
+    this.#cache = max > 0 ? new LRUCache<string, CachedPrincipal>({ max, ttl: 86_400_000, ttlAutopurge: false, ttlResolution: 0 }) : undefined;
   }
 
   /** jwtVerify options for one audience, built once per audience (a validator serves one or a few resources). */
@@ -370,17 +373,18 @@ export class JWTValidator implements AuthorizationProvider {
    */
   async verify(token: string, context: VerifyContext): Promise<AuthContext> {
     const o = this.#options;
-    if (!JWS_COMPACT.test(token)) {
-      const hint = o.opaque_token_hint ?? "The access token is not a signed JWT";
-      throw new InvalidToken(token.split(".").length === 5 ? `The access token is encrypted or opaque. ${hint}`.trim() : hint);
-    }
     const audience = o.allowed_client_ids ? undefined : (o.audience ?? context.resource);
+    // A hit is a string equal to a token verified before, so the shape check below is for misses only.
     const cached = this.#cache?.get(token);
     // The entry is for this audience only: a validator shared by two resources never mixes them up.
     if (cached && cached.audience === audience) {
       const { auth } = cached;
       if (auth.expires_at !== undefined && auth.expires_at * 1000 > Date.now()) return auth;
       this.#cache?.delete(token);
+    }
+    if (!JWS_COMPACT.test(token)) {
+      const hint = o.opaque_token_hint ?? "The access token is not a signed JWT";
+      throw new InvalidToken(token.split(".").length === 5 ? `The access token is encrypted or opaque. ${hint}`.trim() : hint);
     }
 
     // No header pre-check: jose checks `alg` against the allowlist (which never holds `none`, nor
