@@ -119,6 +119,37 @@ async function stopChild(child: ChildProcess): Promise<void> {
   await exited;
 }
 
+/**
+ * Fresh DPoP proofs for the DPoP row, signed right before each load (not during it): every request
+ * still carries a new proof (new `jti`, `iat` seconds old), but the load generator does not spend
+ * the measured seconds signing ES256 on the machine's other core, which slowed the server it was
+ * measuring (the server's own work is the same either way). If a pool runs dry, proofs are signed
+ * on the fly and counted (`signedDuringLoad`, printed with the results).
+ */
+class ProofPool {
+  #pool: string[] = [];
+  #next = 0;
+  #rate = 4000;
+  signedDuringLoad = 0;
+  constructor(private readonly sign: () => string) {}
+  /** Sign enough proofs for `seconds` of load at 1.5× the last rate seen. */
+  fill(seconds: number): void {
+    this.#pool = [];
+    this.#next = 0;
+    const n = Math.ceil(this.#rate * seconds * 1.5) + 200;
+    for (let i = 0; i < n; i++) this.#pool.push(this.sign());
+  }
+  learnRate(rps: number): void {
+    if (rps > 0) this.#rate = Math.max(this.#rate, rps);
+  }
+  next(): string {
+    const proof = this.#pool[this.#next++];
+    if (proof !== undefined) return proof;
+    this.signedDuringLoad++;
+    return this.sign();
+  }
+}
+
 /** What one Node line's run reports to the orchestrator. */
 export interface LineResult {
   node: string;
@@ -150,6 +181,7 @@ async function runLine(): Promise<void> {
   const coldTokens: string[] = [];
   if (SELECTED.includes("pmcp-jwt-cold")) for (let i = 0; i < COLD_TOKENS; i++) coldTokens.push(signAccessToken(key, jwks.issuer, RESOURCE));
   let coldNext = 0;
+  const proofs = new ProofPool(() => signDpopProof(dpopKey, "POST", RESOURCE, dpopToken));
 
   const childEnv = { ...process.env, BENCH_ISSUER: jwks.issuer, BENCH_JWKS_URI: jwks.jwksUri, BENCH_RESOURCE: RESOURCE };
   const results: RowResult[] = [];
@@ -165,6 +197,7 @@ async function runLine(): Promise<void> {
     row: Row;
     label: string;
     child: ChildProcess;
+    prepare: (duration: number) => void;
     load: (duration: number) => Promise<autocannon.Result>;
     slices: { r: autocannon.Result; cpuMicros: number; otherMicros: number | undefined; wallMicros: number }[];
     peakRss: number;
@@ -189,7 +222,7 @@ async function runLine(): Promise<void> {
     // What each request carries. The DPoP row signs a fresh proof per request (a replayed proof would
     // be refused, and would measure nothing).
     const headersFor = (): Record<string, string> => {
-      if (row === "pmcp-dpop") return { ...MCP_HEADERS, authorization: `DPoP ${dpopToken}`, dpop: signDpopProof(dpopKey, "POST", RESOURCE, dpopToken) };
+      if (row === "pmcp-dpop") return { ...MCP_HEADERS, authorization: `DPoP ${dpopToken}`, dpop: proofs.next() };
       if (row === "pmcp-jwt-cold") return { ...MCP_HEADERS, authorization: `Bearer ${coldTokens[coldNext++ % coldTokens.length]}` };
       if (protectedRow) return { ...baseHeaders, authorization: `Bearer ${token}` };
       return { ...baseHeaders };
@@ -211,8 +244,12 @@ async function runLine(): Promise<void> {
       continue;
     }
     const dynamic = row === "pmcp-dpop" || row === "pmcp-jwt-cold";
-    const load = (duration: number) =>
-      autocannon({
+    /** Unmeasured preparation for `duration` seconds of load: the DPoP row's proofs. */
+    const prepare = (duration: number): void => {
+      if (row === "pmcp-dpop") proofs.fill(duration);
+    };
+    const load = async (duration: number) => {
+      const result = await autocannon({
         url,
         connections: CONNECTIONS,
         duration,
@@ -223,20 +260,32 @@ async function runLine(): Promise<void> {
           ? { requests: [{ method: "POST", path: MCP_PATH, body: callBody, setupRequest: (req: autocannon.Request) => ({ ...req, headers: headersFor() }) }] }
           : {}),
       });
-    live.push({ row, label, child, load, slices: [], peakRss: 0 });
+      if (row === "pmcp-dpop") proofs.learnRate(result.requests.average);
+      return result;
+    };
+    live.push({ row, label, child, prepare, load, slices: [], peakRss: 0 });
   }
 
   // 2. Warm each up, then 3. measure in ROUNDS interleaved slices, one server under load at a time:
   // a slow minute on a shared machine then lands on every row instead of on one.
   try {
-    for (const l of live) if (WARMUP > 0) await l.load(WARMUP);
+    for (const l of live) {
+      if (WARMUP <= 0) continue;
+      l.prepare(WARMUP);
+      await l.load(WARMUP);
+    }
+    proofs.signedDuringLoad = 0;
     const slice = DURATION / ROUNDS;
     for (let round = 0; round < ROUNDS; round++) {
       for (const l of live) {
         // Re-warm right before each measured slice: a server that sat idle while the other rows ran
         // is not yet at its steady state (caches, inline caches; see SERVER_NODE_FLAGS for the
         // heap shrinking that idling used to cause).
-        if (REWARM > 0) await l.load(REWARM);
+        if (REWARM > 0) {
+          l.prepare(REWARM);
+          await l.load(REWARM);
+        }
+        l.prepare(slice);
         l.child.send({ type: "mark" });
         await once(l.child, "marked");
         const busy0 = machineBusyMicros();
@@ -286,6 +335,7 @@ async function runLine(): Promise<void> {
   const table = renderTable(results, base);
   console.log(`\n${table}`);
   for (const s of skipped) console.log(`skipped ${s.label}: ${s.reason}`);
+  if (proofs.signedDuringLoad > 0) console.log(`note: ${proofs.signedDuringLoad} DPoP proofs were signed during measured load (the pool ran dry)`);
   const busiest = Math.max(0, ...results.map((r) => r.otherLoadPct ?? 0));
   const warning =
     busiest > 10 ? `other processes used up to ${busiest.toFixed(0)}% of the machine during a row; compare the CPU µs/req column, or re-run on a quiet machine` : undefined;

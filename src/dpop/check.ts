@@ -10,7 +10,7 @@ import type { AuthContext } from "../context.js";
 import { AuthorizationUnavailable, InvalidDpopProof, UseDpopNonce } from "../errors.js";
 import { MemoryReplayStore, ReplayStoreUnavailable, type ReplayStore } from "../stores/replay.js";
 import { createDpopNonces, type DpopNonceOptions } from "./nonce.js";
-import { createDpopKeyCache, DEFAULT_DPOP_ALGORITHMS, verifyDpopProof } from "./verify.js";
+import { accessTokenHash, createDpopKeyCache, DEFAULT_DPOP_ALGORITHMS, verifyDpopProof } from "./verify.js";
 
 /** DPoP settings of a protected server. */
 export interface DpopOptions {
@@ -46,12 +46,19 @@ export function createDpopCheck(options: DpopOptions = {}): DpopCheck {
   const nonces = options.nonce ? createDpopNonces(options.nonce) : undefined;
   const clock = options.clock ?? Date.now;
   const keyCache = createDpopKeyCache();
+  const tokenHashes = new WeakMap<AuthContext, { token: string; ath: string }>();
 
   return {
     algorithms,
     async verify(req: Request, token: string, auth: AuthContext, htu: string): Promise<void> {
       const now = clock();
-      const proof = await verifyDpopProof(req, { htu, accessToken: token, algorithms, iatWindow, now, keyCache });
+      // A validator's cache hands back the same principal for the same token: hash the token once per
+      // principal, not once per proof. Kept with the token it hashes, so a provider that returns one
+      // principal for several tokens still gets each token's own hash.
+      let hashed = tokenHashes.get(auth);
+      if (hashed?.token !== token) tokenHashes.set(auth, (hashed = { token, ath: accessTokenHash(token) }));
+      const ath = hashed.ath;
+      const proof = await verifyDpopProof(req, { htu, accessToken: token, accessTokenHash: ath, algorithms, iatWindow, now, keyCache });
       if (proof.jkt !== auth.jkt) throw new InvalidDpopProof("The DPoP proof key does not match the access token binding");
       if (nonces && !nonces.isValid(proof.nonce, now)) throw new UseDpopNonce(nonces.current(now));
       let first: boolean;

@@ -36,6 +36,11 @@ export interface VerifyDpopProofOptions {
   htu: string;
   /** The access token presented with the proof; its hash must be the proof's `ath`. */
   accessToken?: string;
+  /**
+   * `accessTokenHash(accessToken)`, when the caller already has it (a client sends the same token
+   * with every proof, so the caller can hash it once). Used instead of hashing `accessToken`.
+   */
+  accessTokenHash?: string;
   /** Accepted algorithms. Default {@link DEFAULT_DPOP_ALGORITHMS}. */
   algorithms?: readonly string[];
   /** Seconds `iat` may differ from now. Default 300. */
@@ -87,6 +92,13 @@ export function accessTokenHash(token: string): string {
   return createHash("sha256").update(token).digest("base64url");
 }
 
+/** `normalizeHtu` of the last expected htu seen (a server passes the same canonical URL every time). */
+let lastExpectedHtu: { input: string; normalized: string | undefined } | undefined;
+function normalizedExpectedHtu(value: string): string | undefined {
+  if (lastExpectedHtu?.input !== value) lastExpectedHtu = { input: value, normalized: normalizeHtu(value) };
+  return lastExpectedHtu.normalized;
+}
+
 const fail = (message: string, cause?: unknown): never => {
   throw new InvalidDpopProof(message, cause === undefined ? undefined : { cause });
 };
@@ -112,13 +124,13 @@ function nodeKeyOf(entry: DpopKeyEntry, alg: string): KeyObject | null {
  * Returns `undefined` when the proof does not qualify (jose then decides); throws when the proof is
  * refused. test/dpop-differential.test.ts holds it to jose's decisions.
  */
-function fastVerify(proof: string, alg: string, entry: DpopKeyEntry): JWTPayload | undefined {
+async function fastVerify(proof: string, alg: string, entry: DpopKeyEntry): Promise<JWTPayload | undefined> {
   if (!fastJwsAvailable()) return undefined;
   const nodeKey = nodeKeyOf(entry, alg);
   if (!nodeKey) return undefined;
   const header = fastHeader(proof.slice(0, proof.indexOf(".")), FAST_HEADER_MEMBERS);
   if (!header || header.alg !== alg) return undefined;
-  const payloadBytes = verifyCompactSignature(proof, alg, nodeKey);
+  const payloadBytes = await verifyCompactSignature(proof, alg, nodeKey);
   if (!payloadBytes) return undefined;
   return checkClaimsSet(header, payloadBytes, PROOF_CLAIMS);
 }
@@ -174,7 +186,7 @@ export async function verifyDpopProof(req: Request, o: VerifyDpopProofOptions): 
 
   let payload: JWTPayload;
   try {
-    payload = (o.fast_path !== false && fastVerify(proof, alg, entry)) || (await jwtVerify(proof, entry.key, { typ: "dpop+jwt", algorithms: [alg] })).payload;
+    payload = (o.fast_path !== false && (await fastVerify(proof, alg, entry))) || (await jwtVerify(proof, entry.key, { typ: "dpop+jwt", algorithms: [alg] })).payload;
   } catch (e) {
     return fail("The DPoP proof signature is invalid", e);
   }
@@ -182,7 +194,10 @@ export async function verifyDpopProof(req: Request, o: VerifyDpopProofOptions): 
   const { jti, htm, htu, iat, ath, nonce } = payload as JWTPayload & { htm?: unknown; htu?: unknown; ath?: unknown; nonce?: unknown };
   if (typeof jti !== "string" || jti.length === 0 || jti.length > 256) return fail("The DPoP proof jti is missing or invalid");
   if (htm !== req.method) return fail("The DPoP proof htm does not match the request method");
-  if (typeof htu !== "string" || normalizeHtu(htu) === undefined || normalizeHtu(htu) !== normalizeHtu(o.htu)) {
+  // The expected htu is the same URL on every request: normalised once. A proof naming it verbatim
+  // (what clients send) needs no parse; any other spelling is normalised and compared.
+  const expectedHtu = normalizedExpectedHtu(o.htu);
+  if (typeof htu !== "string" || expectedHtu === undefined || (htu !== o.htu && normalizeHtu(htu) !== expectedHtu)) {
     return fail("The DPoP proof htu does not match the request URL");
   }
   const now = Math.floor((o.now ?? Date.now()) / 1000);
@@ -191,7 +206,7 @@ export async function verifyDpopProof(req: Request, o: VerifyDpopProofOptions): 
   if (iat < now - window || iat > now + window) return fail("The DPoP proof iat is outside the acceptable window");
   if (o.accessToken !== undefined) {
     if (typeof ath !== "string") return fail("The DPoP proof ath is missing");
-    if (ath !== accessTokenHash(o.accessToken)) return fail("The DPoP proof ath does not match the access token");
+    if (ath !== (o.accessTokenHash ?? accessTokenHash(o.accessToken))) return fail("The DPoP proof ath does not match the access token");
   }
   return { jkt: entry.jkt, jti, iat, nonce: typeof nonce === "string" ? nonce : undefined };
 }

@@ -227,7 +227,7 @@ async function fastJwtVerify(token: string, getKey: JWTVerifyGetKey, o: JWTVerif
   const last = token.lastIndexOf(".");
   const key = await getKey(header, { protected: token.slice(0, first), payload: token.slice(first + 1, last), signature: token.slice(last + 1) });
   const nodeKey = nodeKeyFor(key, header.alg, FAST_ALGORITHMS);
-  const payloadBytes = nodeKey ? verifyCompactSignature(token, header.alg, nodeKey) : undefined;
+  const payloadBytes = nodeKey ? await verifyCompactSignature(token, header.alg, nodeKey) : undefined;
   if (!payloadBytes) return (await jwtVerify(token, key, o)).payload;
   return checkClaimsSet(header, payloadBytes, o as FastClaimsOptions);
 }
