@@ -132,11 +132,11 @@ class ProofPool {
   #rate = 4000;
   signedDuringLoad = 0;
   constructor(private readonly sign: () => string) {}
-  /** Sign enough proofs for `seconds` of load at 1.5× the last rate seen. */
+  /** Sign enough proofs for `seconds` of load at 3× the fastest rate seen (a pool that runs dry signs on the fly). */
   fill(seconds: number): void {
     this.#pool = [];
     this.#next = 0;
-    const n = Math.ceil(this.#rate * seconds * 1.5) + 200;
+    const n = Math.ceil(this.#rate * seconds * 3) + 200;
     for (let i = 0; i < n; i++) this.#pool.push(this.sign());
   }
   learnRate(rps: number): void {

@@ -44,6 +44,9 @@ function trimHttpWhitespace(v: string): string {
 /** An RFC 9110 field name (`token`), lower-cased. Anything else goes to the real `Headers`, which throws. */
 const FIELD_NAME = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
 
+/** A real `Headers`' list, in its iteration order. */
+const entriesOf = (headers: Headers): [string, string][] => [...(headers as unknown as Iterable<[string, string]>)];
+
 /** `rawHeaders` into a real `Headers`, one `append` per line (repeats are joined by `Headers` itself). */
 function headersFromRaw(raw: readonly string[]): Headers {
   const headers = new Headers();
@@ -85,6 +88,62 @@ class RawHeadersView {
 
   has(name: string): boolean {
     return this.get(name) !== null;
+  }
+
+  /**
+   * The header list as `Headers` iterates it: names lower-cased and sorted, repeated headers joined
+   * (`; ` for `Cookie`), each `Set-Cookie` on its own. The SDK's transports read it on every request.
+   */
+  #sorted(): [string, string][] {
+    if (this.#real) return entriesOf(this.#real);
+    const raw = this.#raw;
+    const joined = new Map<string, string>();
+    const cookies: string[] = [];
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      const name = (raw[i] as string).toLowerCase();
+      // Anything a Headers would refuse goes to one, which throws as it would have.
+      if (!FIELD_NAME.test(name)) return entriesOf(this.materialize());
+      const value = trimHttpWhitespace(raw[i + 1] as string);
+      if (name === "set-cookie") {
+        cookies.push(value);
+        continue;
+      }
+      const before = joined.get(name);
+      joined.set(name, before === undefined ? value : `${before}${name === "cookie" ? "; " : ", "}${value}`);
+    }
+    const names = [...joined.keys()];
+    if (cookies.length > 0) names.push("set-cookie");
+    names.sort();
+    const out: [string, string][] = [];
+    for (const name of names) {
+      if (name === "set-cookie") for (const c of cookies) out.push([name, c]);
+      else out.push([name, joined.get(name) as string]);
+    }
+    return out;
+  }
+
+  entries(): IterableIterator<[string, string]> {
+    return this.#sorted()[Symbol.iterator]();
+  }
+
+  keys(): IterableIterator<string> {
+    return this.#sorted()
+      .map(([k]) => k)
+      [Symbol.iterator]();
+  }
+
+  values(): IterableIterator<string> {
+    return this.#sorted()
+      .map(([, v]) => v)
+      [Symbol.iterator]();
+  }
+
+  forEach(callback: (value: string, key: string, parent: Headers) => void, thisArg?: unknown): void {
+    for (const [k, v] of this.#sorted()) callback.call(thisArg, v, k, this as unknown as Headers);
+  }
+
+  [Symbol.iterator](): IterableIterator<[string, string]> {
+    return this.entries();
   }
 }
 

@@ -106,13 +106,12 @@ export async function writeWebResponse(res: ServerResponse, response: Response):
   const headers: string[] = [];
   let contentType = "";
   let hasLength = false;
+  // `forEach` yields each Set-Cookie on its own (never joined), so they stay separate lines here.
   response.headers.forEach((value, key) => {
-    if (key === "set-cookie") return;
     if (key === "content-type") contentType = value;
     else if (key === "content-length") hasLength = true;
     headers.push(key, value);
   });
-  for (const cookie of response.headers.getSetCookie()) headers.push("set-cookie", cookie);
 
   if (!response.body) {
     res.writeHead(response.status, headers);
