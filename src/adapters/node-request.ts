@@ -16,8 +16,9 @@
  * Header reads scan `rawHeaders`, so a repeated header is seen joined (`a, b`; `a; b` for `Cookie`)
  * exactly as `Headers.get()` joins it: two `Authorization` headers stay visible (Node's
  * `req.headers` keeps only the first) and are refused as such. Names and values have already passed
- * Node's HTTP parser; values are trimmed of HTTP whitespace as `Headers` does. Anything that lists
- * or changes headers goes to a real `Headers` built from the same `rawHeaders`.
+ * Node's HTTP parser; values are trimmed of HTTP whitespace as `Headers` does. Listing them (the SDK
+ * does, every request) gives `Headers`' order and joins (a test compares the two on 5,000 generated
+ * lists); `getSetCookie()` and any change go to a real `Headers` built from the same `rawHeaders`.
  *
  * @module
  */
@@ -55,8 +56,8 @@ function headersFromRaw(raw: readonly string[]): Headers {
 }
 
 /**
- * `Headers` over a Node request's `rawHeaders`: `get` and `has` scan the raw list, everything else
- * (iteration, `getSetCookie`, changes) goes to a real `Headers` made on first need.
+ * `Headers` over a Node request's `rawHeaders`: `get`, `has` and iteration read the raw list;
+ * `getSetCookie` and changes go to a real `Headers` made on first need (and used from then on).
  */
 class RawHeadersView {
   readonly #raw: readonly string[];
