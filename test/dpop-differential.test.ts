@@ -12,6 +12,7 @@ import { generateKeyPairSync, sign, type KeyObject } from "node:crypto";
 import { test } from "node:test";
 import type { JWK } from "jose";
 import { createDpopKeyCache, verifyDpopProof, accessTokenHash, type DpopKeyCache } from "../src/index.js";
+import { rng } from "./helpers/prng.js";
 
 const HTU = "https://mcp.example.com/mcp";
 const TOKEN = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln";
@@ -19,17 +20,6 @@ const NOW = Date.now();
 const NOW_S = Math.floor(NOW / 1000);
 const TOTAL = 21_000;
 
-/** Small deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const rand = rng(0x5eed);
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)] as T;
 const b64u = (v: string | Uint8Array): string => Buffer.from(v).toString("base64url");

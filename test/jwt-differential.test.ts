@@ -16,6 +16,7 @@ import type { AddressInfo } from "node:net";
 import { mock, test } from "node:test";
 import type { JWK } from "jose";
 import { JWTValidator, type AuthContext, type JWTValidatorOptions } from "../src/index.js";
+import { rng } from "./helpers/prng.js";
 
 const TOTAL = 21_000;
 /** A fixed instant with a fractional second (jose floors it). */
@@ -27,17 +28,6 @@ const RESOURCE = "https://mcp.example.com/mcp";
 const AUD2 = "api://default";
 const SECRET = "s".repeat(40);
 
-/** Small deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const rand = rng(0x7a11);
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)] as T;
 const b64u = (v: string | Uint8Array): string => Buffer.from(v).toString("base64url");

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { createServer, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { toNodeHandler } from "../src/index.js";
+import { rng } from "./helpers/prng.js";
 
 async function serve(handler: (req: Request) => Promise<Response>): Promise<{ server: Server; url: string }> {
   const server = createServer(toNodeHandler(handler));
@@ -109,8 +110,8 @@ test("request targets that are not a path nor an http(s) URL get 400, never 500;
 
 test("the Node request view lists headers exactly as Headers does (5,000 generated header lists)", async () => {
   const { nodeRequestView } = await import("../src/adapters/node-request.js");
-  let seed = 7;
-  const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) >>> 0) % n);
+  const next = rng(7);
+  const rnd = (n: number) => Math.floor(next() * n);
   const names = ["Host", "Accept", "accept", "ACCEPT", "Cookie", "cookie", "Set-Cookie", "set-cookie", "X-A", "x-a", "Authorization", "DPoP", "Content-Type", "a", "Z", "mcp-session-id"];
   const values = ["1", " 2", "3 ", "\t4\t", "a, b", "", "x=y", "é", "Bearer abc", "  "];
   for (let i = 0; i < 5000; i++) {
