@@ -4,10 +4,11 @@
  * @see RFC 9449 §4.3 (checking DPoP proofs), §7.1 (`ath`)
  * @module
  */
-import { createHash, type KeyObject } from "node:crypto";
+import type { KeyObject } from "node:crypto";
 import { calculateJwkThumbprint, decodeProtectedHeader, importJWK, jwtVerify, type CryptoKey, type JWK, type JWTPayload } from "jose";
 import { LRUCache } from "lru-cache";
 import { InvalidDpopProof } from "../errors.js";
+import { sha256 } from "../lib/hash.js";
 import { checkClaimsSet, fastHeader, fastJwsAvailable, nodeKeyFor, verifyCompactSignature } from "../lib/fast-jws.js";
 
 /** Asymmetric algorithms accepted for proofs by default. */
@@ -89,7 +90,7 @@ export function normalizeHtu(value: string): string | undefined {
 
 /** base64url(SHA-256(token)), the `ath` claim. */
 export function accessTokenHash(token: string): string {
-  return createHash("sha256").update(token).digest("base64url");
+  return sha256(token);
 }
 
 /** `normalizeHtu` of the last expected htu seen (a server passes the same canonical URL every time). */

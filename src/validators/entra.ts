@@ -15,7 +15,8 @@ import type { IssuerFamily } from "./issuer-router.js";
 import { extractScopes } from "./jwt.js";
 import { RemoteKeySet } from "./key-set.js";
 import type { VerifyContext } from "./provider.js";
-import { JWS_COMPACT, refuseByUnverifiedClaims, sha256, toAuthError } from "./jwt-checks.js";
+import { sha256 } from "../lib/hash.js";
+import { JWS_COMPACT, refuseByUnverifiedClaims, toAuthError } from "./jwt-checks.js";
 import { backoffWindowSchema, describeIssues } from "../lib/options.js";
 import type { BackoffWindow } from "../lib/backoff.js";
 

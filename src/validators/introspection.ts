@@ -6,7 +6,8 @@
  *   RFC 7523 (private_key_jwt client authentication), RFC 9449 §6.2 (`cnf.jkt` in introspection)
  * @module
  */
-import { createHash, KeyObject, randomUUID } from "node:crypto";
+import { KeyObject, randomUUID } from "node:crypto";
+import { sha256 } from "../lib/hash.js";
 import { importJWK, SignJWT, type CryptoKey, type FetchImplementation, type JWK, type JWTPayload } from "jose";
 import { LRUCache } from "lru-cache";
 import { z } from "zod";
@@ -182,7 +183,6 @@ interface Active {
 /** What a call (or a cache hit) yields. Refusals are kept as a message so each request gets a fresh error. */
 type Outcome = { active: Active } | { refused: string; expired?: boolean };
 
-const sha256 = (s: string): string => createHash("sha256").update(s).digest("base64url");
 /** RFC 6749 §2.3.1: client id and secret are form-encoded before Basic encoding. */
 const formEncode = (s: string): string => new URLSearchParams({ v: s }).toString().slice(2);
 const NOT_ACTIVE = "The access token is not active";
