@@ -73,6 +73,10 @@ interface RowResult {
   serverPeakRssMb: number;
   /** Server CPU time per request, µs: steadier than req/s on a shared machine. */
   cpuPerRequest: number;
+  /** CPU on the server's event-loop thread per request; `undefined` where Node cannot report it (before 23.9). */
+  mainThreadCpuPerRequest: number | undefined;
+  /** CPU of the load generator (autocannon, in this process) per request: it shares the machine with the server. */
+  loadGenCpuPerRequest: number;
   /** CPU used on the machine by processes other than the server and this load generator, in % of the row's wall time × cores. */
   otherLoadPct: number | undefined;
 }
@@ -199,7 +203,7 @@ async function runLine(): Promise<void> {
     child: ChildProcess;
     prepare: (duration: number) => void;
     load: (duration: number) => Promise<autocannon.Result>;
-    slices: { r: autocannon.Result; cpuMicros: number; otherMicros: number | undefined; wallMicros: number }[];
+    slices: { r: autocannon.Result; cpuMicros: number; mainThreadMicros: number | undefined; loadGenMicros: number; otherMicros: number | undefined; wallMicros: number }[];
     peakRss: number;
   }
   const live: Live[] = [];
@@ -296,9 +300,9 @@ async function runLine(): Promise<void> {
         const self = process.cpuUsage(self0);
         const busy1 = machineBusyMicros();
         l.child.send({ type: "stats" });
-        const stats = await once<{ peakRss: number; cpuMicros: number }>(l.child, "stats");
+        const stats = await once<{ peakRss: number; cpuMicros: number; mainThreadMicros?: number }>(l.child, "stats");
         const otherMicros = busy0 !== undefined && busy1 !== undefined ? busy1 - busy0 - stats.cpuMicros - self.user - self.system : undefined;
-        l.slices.push({ r, cpuMicros: stats.cpuMicros, otherMicros, wallMicros });
+        l.slices.push({ r, cpuMicros: stats.cpuMicros, mainThreadMicros: stats.mainThreadMicros, loadGenMicros: self.user + self.system, otherMicros, wallMicros });
         l.peakRss = Math.max(l.peakRss, stats.peakRss);
       }
       console.log(`round ${round + 1}/${ROUNDS}: ${live.map((l) => `${l.row} ${Math.round(l.slices.at(-1)?.r.requests.average ?? 0)}`).join(", ")} req/s`);
@@ -313,6 +317,7 @@ async function runLine(): Promise<void> {
     const total = l.slices.reduce((n, x) => n + x.r.requests.total, 0);
     const wall = l.slices.reduce((n, x) => n + x.wallMicros, 0);
     const cpu = l.slices.reduce((n, x) => n + x.cpuMicros, 0);
+    const mainThread = l.slices.every((x) => x.mainThreadMicros !== undefined) ? l.slices.reduce((n, x) => n + (x.mainThreadMicros ?? 0), 0) : undefined;
     const other = l.slices.every((x) => x.otherMicros !== undefined) ? l.slices.reduce((n, x) => n + (x.otherMicros ?? 0), 0) : undefined;
     results.push({
       row: l.row,
@@ -325,6 +330,8 @@ async function runLine(): Promise<void> {
       non2xx: l.slices.reduce((n, x) => n + x.r.non2xx, 0),
       serverPeakRssMb: l.peakRss / 2 ** 20,
       cpuPerRequest: cpu / Math.max(1, total),
+      loadGenCpuPerRequest: l.slices.reduce((n, x) => n + x.loadGenMicros, 0) / Math.max(1, total),
+      mainThreadCpuPerRequest: mainThread === undefined ? undefined : mainThread / Math.max(1, total),
       otherLoadPct: other === undefined ? undefined : Math.max(0, (other / (wall * cpus().length)) * 100),
     });
   }
@@ -384,7 +391,7 @@ async function runLine(): Promise<void> {
     rows: Object.fromEntries(
       results.map((r) => [
         r.row,
-        { rps: Math.round(r.rps), p50_ms: r.p50, p99_ms: r.p99, cpu_us_per_req: Math.round(r.cpuPerRequest), errors: r.errors, non2xx: r.non2xx, other_load_pct: r.otherLoadPct === undefined ? null : Math.round(r.otherLoadPct) },
+        { rps: Math.round(r.rps), p50_ms: r.p50, p99_ms: r.p99, cpu_us_per_req: Math.round(r.cpuPerRequest), main_thread_cpu_us_per_req: r.mainThreadCpuPerRequest === undefined ? null : Math.round(r.mainThreadCpuPerRequest), load_gen_cpu_us_per_req: Math.round(r.loadGenCpuPerRequest), errors: r.errors, non2xx: r.non2xx, other_load_pct: r.otherLoadPct === undefined ? null : Math.round(r.otherLoadPct) },
       ]),
     ),
     skipped: Object.fromEntries(skipped.map((s) => [s.row, s.reason])),
@@ -397,7 +404,7 @@ async function runLine(): Promise<void> {
 }
 
 function renderTable(results: RowResult[], base: RowResult | undefined): string {
-  const head = ["server", "req/s", "p50 ms", "p99 ms", "vs (a*)", "srv CPU µs/req", "errors", "srv peak RSS MB", "other load"];
+  const head = ["server", "req/s", "p50 ms", "p99 ms", "vs (a*)", "srv CPU µs/req", "main thread µs/req", "load gen CPU µs/req", "errors", "srv peak RSS MB", "other load"];
   const rows = results.map((r) => [
     r.label,
     r.rps.toFixed(0),
@@ -405,6 +412,8 @@ function renderTable(results: RowResult[], base: RowResult | undefined): string 
     r.p99.toFixed(1),
     base ? `${(r.rps / base.rps).toFixed(2)}×` : "—",
     r.cpuPerRequest.toFixed(0),
+    r.mainThreadCpuPerRequest === undefined ? "—" : r.mainThreadCpuPerRequest.toFixed(0),
+    r.loadGenCpuPerRequest.toFixed(0),
     String(r.errors + r.non2xx),
     r.serverPeakRssMb.toFixed(0),
     r.otherLoadPct === undefined ? "—" : `${r.otherLoadPct.toFixed(0)}%`,
@@ -430,7 +439,9 @@ const DESCRIPTION = [
   "unmeasured load (`BENCH_REWARM`).",
   "Every row builds its SDK server with the same factory, which defers the SDK's per-server Ajv construction (as `MCPServer` does).",
   "`srv CPU µs/req` is the server process's CPU time divided by the requests it served: steadier than req/s when",
-  "the machine is shared. `other load` is CPU used on the machine by anything but the server and autocannon during",
+  "the machine is shared. `main thread µs/req` is the part spent on the server's event-loop thread (Node 24 reports it; Node 20",
+  "cannot): the thread that saturates first. The rest is libuv's thread pool (signature checks run there) and V8's helper threads.",
+  "`other load` is CPU used on the machine by anything but the server and autocannon during",
   "the row (from /proc/stat); when it is high, req/s of that row is depressed and the CPU column is the better guide.",
 ];
 

@@ -206,15 +206,21 @@ async function main(): Promise<void> {
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
   }, 100);
   sampler.unref();
+  // The main thread's own CPU (Node >= 23.9): the event loop is what saturates first; the rest of the
+  // process CPU is libuv's thread pool (signature checks) and V8's helper threads.
+  const threadCpu = (process as { threadCpuUsage?: (prev?: NodeJS.CpuUsage) => NodeJS.CpuUsage }).threadCpuUsage?.bind(process);
   let mark = process.cpuUsage();
+  let threadMark = threadCpu?.();
   process.on("message", (m: { type?: string }) => {
     if (m?.type === "mark") {
       mark = process.cpuUsage();
+      threadMark = threadCpu?.();
       process.send?.({ type: "marked" });
     }
     if (m?.type === "stats") {
       const cpu = process.cpuUsage(mark);
-      process.send?.({ type: "stats", rss: process.memoryUsage().rss, peakRss, cpuMicros: cpu.user + cpu.system });
+      const main = threadCpu && threadMark ? threadCpu(threadMark) : undefined;
+      process.send?.({ type: "stats", rss: process.memoryUsage().rss, peakRss, cpuMicros: cpu.user + cpu.system, mainThreadMicros: main ? main.user + main.system : undefined });
     }
     if (m?.type === "stop") {
       clearInterval(sampler);
