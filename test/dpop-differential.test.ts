@@ -197,9 +197,45 @@ test("DPoP fast path: used for ES256 and Ed25519 keys (a KeyObject is cached), n
   const es = KEYS.es[0] as Key;
   const ed = KEYS.ed[0] as Key;
   for (const key of [es, ed, KEYS.rsa]) assert.equal((await run(signRaw(header(key), claims(), key), true, cache)).ok, true);
-  const entries = [...cache.entries()].map(([k, v]) => [k.split(":", 1)[0], v.nodeKey?.asymmetricKeyType ?? v.nodeKey]);
+  const entries = [...cache.values()].map((v) => [v.alg, v.nodeKey?.asymmetricKeyType ?? v.nodeKey]);
   assert.deepEqual(entries.sort(), [["ES256", "ec"], ["EdDSA", "ed25519"], ["RS256", null]]);
   const off = createDpopKeyCache();
   assert.equal((await run(signRaw(header(es), claims(), es), false, off)).ok, true);
   assert.equal([...off.values()][0]?.nodeKey, undefined);
+});
+
+test("DPoP key cache: keyed by the header segment; a hit is still checked against each caller's algorithms", async () => {
+  const cache = createDpopKeyCache();
+  const ed = KEYS.ed[0] as Key;
+  const proof = () => signRaw(header(ed), claims(), ed);
+  const first = proof();
+  assert.equal((await run(first, true, cache)).ok, true);
+  assert.deepEqual([...cache.keys()], [first.slice(0, first.indexOf("."))]);
+  const entry = [...cache.values()][0];
+  assert.equal(entry?.alg, "EdDSA");
+  assert.ok(entry?.fastHeader, "the decoded header is kept for the fast path");
+
+  // The same header (a hit), verified by a caller that accepts only ES256: refused, with the message
+  // a cold verify gives, and on both paths.
+  for (const fast_path of [true, false]) {
+    for (const keyCache of [cache, undefined]) {
+      const req = new Request(HTU, { method: "POST", headers: { dpop: proof() } });
+      await assert.rejects(verifyDpopProof(req, { htu: HTU, accessToken: TOKEN, now: NOW, keyCache, fast_path, algorithms: ["ES256"] }), {
+        code: "ERR_INVALID_DPOP_PROOF",
+        message: "The DPoP proof algorithm is not accepted",
+      });
+    }
+  }
+  assert.equal(cache.size, 1);
+
+  // A header with a member the fast path does not know is cached too, and goes to jose every time.
+  const kid = signRaw(header(ed, { kid: "k1" }), claims(), ed);
+  assert.equal((await run(kid, true, cache)).ok, true);
+  assert.equal(cache.get(kid.slice(0, kid.indexOf(".")))?.fastHeader, null);
+  assert.equal((await run(signRaw(header(ed, { kid: "k1" }), claims(), ed), true, cache)).ok, true);
+
+  // A header longer than 4,096 characters is verified but not cached.
+  const long = signRaw(header(ed, { pad: "x".repeat(4000) }), claims(), ed);
+  assert.equal((await run(long, true, cache)).ok, true);
+  assert.equal(cache.size, 2);
 });

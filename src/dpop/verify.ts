@@ -18,6 +18,8 @@ export const DEFAULT_DPOP_ALGORITHMS = Object.freeze(["ES256", "EdDSA", "Ed25519
 const PRIVATE_JWK_MEMBERS = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"] as const;
 
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+/** Longest header segment kept in a {@link DpopKeyCache}: bounds its memory at about 4 MB per 1,000 entries. */
+const MAX_CACHED_HEADER = 4096;
 
 /** What a valid proof establishes. */
 export interface VerifiedDpopProof {
@@ -48,7 +50,11 @@ export interface VerifyDpopProofOptions {
   iatWindow?: number;
   /** Current time in milliseconds. Default `Date.now()`. */
   now?: number;
-  /** Imported keys and thumbprints by JWK; a client signs every proof with one key, so this saves an import and a hash per request. */
+  /**
+   * Checked proof headers with their imported keys and thumbprints, by the header's base64url
+   * segment. A client sends the same header with every proof (one key, one `alg`), so a hit saves
+   * the header decode and checks, a key import and a hash per request.
+   */
   keyCache?: DpopKeyCache;
   /**
    * Use the `node:crypto` fast path for ES256 and Ed25519 proof signatures (see {@link verifyDpopProof}).
@@ -58,8 +64,10 @@ export interface VerifyDpopProofOptions {
   fast_path?: boolean;
 }
 
-/** An imported proof key and its thumbprint. */
+/** A checked proof header: its `alg`, its key imported, and the key's thumbprint. */
 export interface DpopKeyEntry {
+  /** The header's `alg` (checked against the accepted algorithms on every proof, not only the first). */
+  alg: string;
   /** The imported public key. */
   key: CryptoKey | Uint8Array;
   /** Its RFC 7638 SHA-256 thumbprint. */
@@ -69,9 +77,20 @@ export interface DpopKeyEntry {
    * Ed25519); `null` when the key or the runtime does not qualify.
    */
   nodeKey?: KeyObject | null;
+  /**
+   * The decoded header when the fast path may take it (only `typ`, `alg` and `jwk`), made on first
+   * use; `null` when it may not.
+   */
+  fastHeader?: Record<string, unknown> | null;
 }
 
-/** A bounded cache of imported proof keys and their thumbprints, keyed by `alg` and JWK. */
+/**
+ * A bounded cache of checked proof headers ({@link DpopKeyEntry}), keyed by the header's base64url
+ * segment: the same segment always decodes to the same header, so an entry stands for every check
+ * made of it except the algorithm allowlist, which is the caller's and is checked on every proof.
+ * Segments longer than 4,096 characters (a P-256 or Ed25519 header is about 200, an RSA-4096 one
+ * about 900) are not cached.
+ */
 export type DpopKeyCache = LRUCache<string, DpopKeyEntry>;
 
 /** Create a {@link DpopKeyCache} (default 1,000 keys: attackers can make unlimited distinct keys). */
@@ -125,15 +144,38 @@ function nodeKeyOf(entry: DpopKeyEntry, alg: string): KeyObject | null {
  * Returns `undefined` when the proof does not qualify (jose then decides); throws when the proof is
  * refused. test/dpop-differential.test.ts holds it to jose's decisions.
  */
-async function fastVerify(proof: string, alg: string, entry: DpopKeyEntry): Promise<JWTPayload | undefined> {
+async function fastVerify(proof: string, segment: string, entry: DpopKeyEntry): Promise<JWTPayload | undefined> {
   if (!fastJwsAvailable()) return undefined;
-  const nodeKey = nodeKeyOf(entry, alg);
+  const nodeKey = nodeKeyOf(entry, entry.alg);
   if (!nodeKey) return undefined;
-  const header = fastHeader(proof.slice(0, proof.indexOf(".")), FAST_HEADER_MEMBERS);
-  if (!header || header.alg !== alg) return undefined;
-  const payloadBytes = await verifyCompactSignature(proof, alg, nodeKey);
+  if (entry.fastHeader === undefined) {
+    const decoded = fastHeader(segment, FAST_HEADER_MEMBERS);
+    entry.fastHeader = decoded?.alg === entry.alg ? decoded : null;
+  }
+  const header = entry.fastHeader;
+  if (!header) return undefined;
+  const payloadBytes = await verifyCompactSignature(proof, entry.alg, nodeKey);
   if (!payloadBytes) return undefined;
   return checkClaimsSet(header, payloadBytes, PROOF_CLAIMS);
+}
+
+/**
+ * The proof's protected header, decoded by jose and checked: `typ: dpop+jwt`, an accepted `alg`, and
+ * a public `jwk`. Throws {@link InvalidDpopProof} naming the first check that failed.
+ */
+function checkProofHeader(proof: string, algorithms: readonly string[]): { alg: string; jwk: JWK } {
+  let protectedHeader: ReturnType<typeof decodeProtectedHeader>;
+  try {
+    protectedHeader = decodeProtectedHeader(proof);
+  } catch (e) {
+    return fail("The DPoP proof is malformed", e);
+  }
+  const { alg, typ, jwk } = protectedHeader;
+  if (typ !== "dpop+jwt") return fail("The DPoP proof type must be dpop+jwt");
+  if (typeof alg !== "string" || !algorithms.includes(alg)) return fail("The DPoP proof algorithm is not accepted");
+  if (!jwk || typeof jwk !== "object" || Array.isArray(jwk)) return fail("The DPoP proof has no public key");
+  if (jwk.kty === "oct" || PRIVATE_JWK_MEMBERS.some((m) => m in jwk)) return fail("The DPoP proof key must be a public key");
+  return { alg, jwk: jwk as JWK };
 }
 
 /**
@@ -161,33 +203,29 @@ export async function verifyDpopProof(req: Request, o: VerifyDpopProofOptions): 
   const proof = header.trim();
   if (!COMPACT_JWS.test(proof)) return fail("The DPoP proof is malformed");
 
-  let protectedHeader: ReturnType<typeof decodeProtectedHeader>;
-  try {
-    protectedHeader = decodeProtectedHeader(proof);
-  } catch (e) {
-    return fail("The DPoP proof is malformed", e);
-  }
   const algorithms = o.algorithms ?? DEFAULT_DPOP_ALGORITHMS;
-  const { alg, typ, jwk } = protectedHeader;
-  if (typ !== "dpop+jwt") return fail("The DPoP proof type must be dpop+jwt");
-  if (typeof alg !== "string" || !algorithms.includes(alg)) return fail("The DPoP proof algorithm is not accepted");
-  if (!jwk || typeof jwk !== "object" || Array.isArray(jwk)) return fail("The DPoP proof has no public key");
-  if (jwk.kty === "oct" || PRIVATE_JWK_MEMBERS.some((m) => m in jwk)) return fail("The DPoP proof key must be a public key");
-
-  const cacheKey = `${alg}:${JSON.stringify(jwk)}`;
-  let entry = o.keyCache?.get(cacheKey);
-  if (!entry) {
-    try {
-      entry = { key: await importJWK(jwk as JWK, alg), jkt: await calculateJwkThumbprint(jwk as JWK, "sha256") };
-    } catch (e) {
-      return fail("The DPoP proof key is invalid", e);
+  const segment = proof.slice(0, proof.indexOf("."));
+  const cacheable = o.keyCache !== undefined && segment.length <= MAX_CACHED_HEADER;
+  let entry = cacheable ? o.keyCache?.get(segment) : undefined;
+  // `fast_path: false` is the reference the fast path is tested against: jose decodes and the header
+  // is checked on every proof, and only the key import is reused.
+  if (entry && o.fast_path !== false) {
+    if (!algorithms.includes(entry.alg)) return fail("The DPoP proof algorithm is not accepted");
+  } else {
+    const { alg, jwk } = checkProofHeader(proof, algorithms);
+    if (!entry) {
+      try {
+        entry = { alg, key: await importJWK(jwk, alg), jkt: await calculateJwkThumbprint(jwk, "sha256") };
+      } catch (e) {
+        return fail("The DPoP proof key is invalid", e);
+      }
+      if (cacheable) o.keyCache?.set(segment, entry);
     }
-    o.keyCache?.set(cacheKey, entry);
   }
 
   let payload: JWTPayload;
   try {
-    payload = (o.fast_path !== false && (await fastVerify(proof, alg, entry))) || (await jwtVerify(proof, entry.key, { typ: "dpop+jwt", algorithms: [alg] })).payload;
+    payload = (o.fast_path !== false && (await fastVerify(proof, segment, entry))) || (await jwtVerify(proof, entry.key, { typ: "dpop+jwt", algorithms: [entry.alg] })).payload;
   } catch (e) {
     return fail("The DPoP proof signature is invalid", e);
   }

@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 import { KeyObject, verify as nodeVerify } from "node:crypto";
 import { base64url, errors, type CryptoKey, type JWTPayload, type JWTVerifyOptions } from "jose";
 
@@ -19,11 +20,23 @@ import { base64url, errors, type CryptoKey, type JWTPayload, type JWTVerifyOptio
 export type FastJwsAlgorithm = "ES256" | "EdDSA" | "Ed25519" | "RS256";
 
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
-const ascii = new TextEncoder();
 /** Set when this runtime's `node:crypto` cannot do what the fast path needs (e.g. a partial polyfill): jose only from then on. */
 let unavailable = false;
 /** `KeyObject`s made from jose's imported keys, one per key. */
 const nodeKeys = new WeakMap<CryptoKey, KeyObject>();
+
+const BASE64URL_ALPHABET = /^[A-Za-z0-9_-]*$/;
+
+/**
+ * `jose.base64url.decode`, faster: a segment in the base64url alphabet whose length is not 4n+1 is
+ * decoded by `Buffer` (about 1 µs less for a claims set); jose decides everything else, so malformed
+ * input fails exactly as it does there. The two agree on every input that takes the `Buffer` branch:
+ * no padding, no whitespace, and extra trailing bits ignored, as forgiving-base64 (`atob`) does.
+ */
+export function decodeSegment(segment: string): Uint8Array {
+  if (segment.length % 4 !== 1 && BASE64URL_ALPHABET.test(segment)) return Buffer.from(segment, "base64url");
+  return base64url.decode(segment);
+}
 
 /** Whether the fast path may be used in this runtime (false once `node:crypto` failed it). */
 export function fastJwsAvailable(): boolean {
@@ -45,7 +58,7 @@ export function isPlainObject(v: unknown): v is Record<string, unknown> {
 export function fastHeader(segment: string, allowed: ReadonlySet<string>): (Record<string, unknown> & { alg: string }) | undefined {
   let header: unknown;
   try {
-    header = JSON.parse(strictUtf8.decode(base64url.decode(segment)));
+    header = JSON.parse(strictUtf8.decode(decodeSegment(segment)));
   } catch {
     return undefined;
   }
@@ -116,16 +129,19 @@ function ecdsaDer(signature: Uint8Array): Uint8Array {
   const sPad = (signature[s] as number) & 0x80 ? 1 : 0;
   const rLength = 32 - r + rPad;
   const sLength = 64 - s + sPad;
-  // At most 2 × (2 + 33) bytes of content: the short length form always fits.
-  const der = new Uint8Array(6 + rLength + sLength);
+  // At most 2 × (2 + 33) bytes of content: the short length form always fits. Every byte is written
+  // below (the pads explicitly), so the buffer may come uninitialised from Buffer's pool.
+  const der = Buffer.allocUnsafe(6 + rLength + sLength);
   der[0] = 0x30;
   der[1] = 4 + rLength + sLength;
   der[2] = 0x02;
   der[3] = rLength;
+  if (rPad) der[4] = 0;
   der.set(signature.subarray(r, 32), 4 + rPad);
   const at = 4 + rLength;
   der[at] = 0x02;
   der[at + 1] = sLength;
+  if (sPad) der[at + 2] = 0;
   der.set(signature.subarray(s, 64), at + 2 + sPad);
   return der;
 }
@@ -152,13 +168,15 @@ export async function verifyCompactSignature(jws: string, alg: string, nodeKey: 
   const last = jws.lastIndexOf(".");
   let signature: Uint8Array;
   try {
-    signature = base64url.decode(jws.slice(last + 1));
+    signature = decodeSegment(jws.slice(last + 1));
   } catch (cause) {
     throw new errors.JWSInvalid("Failed to base64url decode the signature", { cause });
   }
   let ok = false;
   if (signature.byteLength === signatureLength(alg, nodeKey)) {
-    const input = ascii.encode(jws.slice(0, last));
+    // UTF-8 as jose's TextEncoder makes it (the same bytes, lone surrogates as U+FFFD too), from
+    // Buffer's pool instead of a new ArrayBuffer per token.
+    const input = Buffer.from(jws.slice(0, last), "utf8");
     try {
       ok =
         alg === "ES256"
@@ -173,7 +191,7 @@ export async function verifyCompactSignature(jws: string, alg: string, nodeKey: 
   }
   if (!ok) throw new errors.JWSSignatureVerificationFailed();
   try {
-    return base64url.decode(jws.slice(first + 1, last));
+    return decodeSegment(jws.slice(first + 1, last));
   } catch (cause) {
     throw new errors.JWSInvalid("Failed to base64url decode the payload", { cause });
   }
@@ -219,11 +237,13 @@ export function checkClaimsSet(header: Record<string, unknown>, payloadBytes: Ui
     claimFailed(claims, "typ", "check_failed", 'unexpected "typ" JWT header value');
   }
   // Presence in jose's order: issuer, audience, then the required claims from last to first.
-  const presence = [...(o.requiredClaims ?? [])];
-  if (o.audience !== undefined) presence.push("aud");
-  if (o.issuer !== undefined) presence.push("iss");
-  for (const claim of new Set(presence.reverse())) {
-    if (!Object.hasOwn(claims, claim)) claimFailed(claims, claim, "missing", `missing required "${claim}" claim`);
+  if (o.requiredClaims !== undefined || o.audience !== undefined || o.issuer !== undefined) {
+    const presence = [...(o.requiredClaims ?? [])];
+    if (o.audience !== undefined) presence.push("aud");
+    if (o.issuer !== undefined) presence.push("iss");
+    for (const claim of new Set(presence.reverse())) {
+      if (!Object.hasOwn(claims, claim)) claimFailed(claims, claim, "missing", `missing required "${claim}" claim`);
+    }
   }
   if (o.issuer !== undefined && !(Array.isArray(o.issuer) ? o.issuer : [o.issuer]).includes(claims.iss as string)) {
     claimFailed(claims, "iss", "check_failed", 'unexpected "iss" claim value');
