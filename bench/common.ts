@@ -23,9 +23,14 @@ export type Row = (typeof ROWS)[number];
  * heap; the next slice then measures V8 growing it back. On Node 24 that made a row 1.3–1.6× slower
  * per request, depending on how long it had idled (five processes of the same row: 245–283 µs a
  * request with the reducer, 170–190 µs without), and was the "row-order effect" of earlier runs. A
- * server under steady load never idles like this. Set `BENCH_MEMORY_REDUCER=1` to keep the reducer.
+ * server under steady load never idles like this. Set `BENCH_MEMORY_REDUCER=1` to keep the reducer;
+ * `BENCH_SERVER_FLAGS` adds flags (space-separated) to every server.
  */
-export const SERVER_NODE_FLAGS: readonly string[] = process.env.BENCH_MEMORY_REDUCER === "1" ? [] : ["--no-memory-reducer"];
+export const SERVER_NODE_FLAGS: readonly string[] = [
+  ...(process.env.BENCH_MEMORY_REDUCER === "1" ? [] : ["--no-memory-reducer"]),
+  // Extra flags for every server, for experiments (e.g. `BENCH_SERVER_FLAGS="--no-maglev"`).
+  ...(process.env.BENCH_SERVER_FLAGS?.split(" ").filter(Boolean) ?? []),
+];
 
 /** The MCP endpoint path served by every row. */
 export const MCP_PATH = "/mcp";

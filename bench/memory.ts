@@ -1,5 +1,5 @@
 /**
- * Memory under many distinct tokens: N tokens (default 200,000), each signed here and verified
+ * Memory under many distinct tokens: N tokens (default 100,000, ten times the default cache), each signed here and verified
  * once by a `JWTValidator` with its default verified-token cache, so the cache fills and then evicts.
  * Tokens are made and dropped as we go: what stays alive is what the validator keeps.
  * Run by bench/micro.ts (`node --import tsx --expose-gc bench/memory.ts N`); prints and sends the result.
@@ -8,7 +8,7 @@ import { JWTValidator } from "../src/index.js";
 import { makeKey, signAccessToken, startJwksServer } from "./common.js";
 import type { MemoryResult } from "./micro.js";
 
-const N = Number(process.argv[2] ?? 200_000);
+const N = Number(process.argv[2] ?? 100_000);
 const BATCH = 64;
 const CACHE_MAX = 10_000; // JWTValidator's documented default; not passed, so the default is what runs.
 const RESOURCE = "http://127.0.0.1/mcp";

@@ -15,8 +15,10 @@
  *
  * Environment:
  *   BENCH_DURATION     seconds of measured load per row (default 6)
- *   BENCH_WARMUP       seconds of unmeasured load before it (default 1)
+ *   BENCH_WARMUP       seconds of unmeasured warm-up load per row (default 8), before any row is measured
+ *   BENCH_WARMUP_PARALLEL  rows warmed up at the same time (default 2)
  *   BENCH_ROUNDS       the measured seconds are split into this many slices, rows taking turns (default 3)
+ *   BENCH_REWARM       unmeasured requests right before each measured slice (default 1000)
  *   BENCH_CONNECTIONS  concurrent connections (default 10)
  *   BENCH_ROWS         comma-separated subset of rows (default: all)
  *   BENCH_COLD_TOKENS  distinct tokens cycled by the pmcp-jwt-cold row (default 20000, > the 10000 cache)
@@ -27,6 +29,7 @@
  *   BENCH_NODE20       Node 20 binary (default the first `node` on PATH outside node_modules)
  *   BENCH_SCALING=0    skip the scaling runs
  *   BENCH_MEMORY_REDUCER=1  keep V8's memory reducer in the servers (see SERVER_NODE_FLAGS in common.ts)
+ *   BENCH_SERVER_FLAGS extra Node flags for every server process, space-separated (experiments)
  */
 import { execFileSync, fork, type ChildProcess } from "node:child_process";
 import { cpus } from "node:os";
@@ -39,10 +42,15 @@ import type { MicroResults } from "./micro.js";
 import type { ScalingResults } from "./scaling.js";
 
 const DURATION = envNumber("BENCH_DURATION", 6);
-const WARMUP = envNumber("BENCH_WARMUP", 1);
+const WARMUP = Math.max(0, Math.floor(envNumber("BENCH_WARMUP", 8)));
+/** Rows warmed up at the same time. */
+const WARMUP_PARALLEL = Math.max(1, Math.floor(envNumber("BENCH_WARMUP_PARALLEL", 2)));
 const ROUNDS = Math.max(1, Math.floor(envNumber("BENCH_ROUNDS", 3)));
-/** Unmeasured seconds of load right before each measured slice. */
-const REWARM = envNumber("BENCH_REWARM", 0.5);
+/**
+ * Unmeasured requests right before each measured slice (a count, not seconds: autocannon runs
+ * whole seconds, so a "0.25 s" load lasted a full second).
+ */
+const REWARM = Math.max(0, Math.floor(envNumber("BENCH_REWARM", 1000)));
 const CONNECTIONS = envNumber("BENCH_CONNECTIONS", 10);
 const COLD_TOKENS = envNumber("BENCH_COLD_TOKENS", 20_000);
 const RESOURCE = "http://127.0.0.1/mcp";
@@ -79,6 +87,8 @@ interface RowResult {
   loadGenCpuPerRequest: number;
   /** CPU used on the machine by processes other than the server and this load generator, in % of the row's wall time × cores. */
   otherLoadPct: number | undefined;
+  /** Server CPU per request in each second of warm-up load. */
+  warmupCpu: number[];
 }
 
 interface Skipped {
@@ -136,7 +146,7 @@ class ProofPool {
   #rate = 4000;
   signedDuringLoad = 0;
   constructor(private readonly sign: () => string) {}
-  /** Sign enough proofs for `seconds` of load at 3× the fastest rate seen (a pool that runs dry signs on the fly). */
+  /** Sign enough proofs for `seconds` of load at 3× the fastest rate seen (a pool that runs dry signs on the fly, and says so). */
   fill(seconds: number): void {
     this.#pool = [];
     this.#next = 0;
@@ -192,7 +202,7 @@ async function runLine(): Promise<void> {
   const skipped: Skipped[] = [];
 
   console.log(
-    `protected-mcp benchmark — ${DURATION}s per row in ${ROUNDS} interleaved slices (+${WARMUP}s warm-up), ${CONNECTIONS} connections, stateless Streamable HTTP, tools/call`,
+    `protected-mcp benchmark — ${DURATION}s per row in ${ROUNDS} interleaved slices (after ${WARMUP} s of warm-up), ${CONNECTIONS} connections, stateless Streamable HTTP, tools/call`,
   );
   console.log(`node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}\n`);
 
@@ -202,9 +212,11 @@ async function runLine(): Promise<void> {
     label: string;
     child: ChildProcess;
     prepare: (duration: number) => void;
-    load: (duration: number) => Promise<autocannon.Result>;
+    load: (duration: number, amount?: number) => Promise<autocannon.Result>;
     slices: { r: autocannon.Result; cpuMicros: number; mainThreadMicros: number | undefined; loadGenMicros: number; otherMicros: number | undefined; wallMicros: number }[];
     peakRss: number;
+    /** Server CPU per request in each warm-up second. */
+    warmupCpu: number[];
   }
   const live: Live[] = [];
   for (const row of SELECTED) {
@@ -252,11 +264,12 @@ async function runLine(): Promise<void> {
     const prepare = (duration: number): void => {
       if (row === "pmcp-dpop") proofs.fill(duration);
     };
-    const load = async (duration: number) => {
+    /** Load for `duration` seconds, or for `amount` requests when given. */
+    const load = async (duration: number, amount?: number) => {
       const result = await autocannon({
         url,
         connections: CONNECTIONS,
-        duration,
+        ...(amount === undefined ? { duration } : { amount }),
         method: "POST",
         headers: headersFor(),
         body: callBody,
@@ -267,17 +280,48 @@ async function runLine(): Promise<void> {
       if (row === "pmcp-dpop") proofs.learnRate(result.requests.average);
       return result;
     };
-    live.push({ row, label, child, prepare, load, slices: [], peakRss: 0 });
+    live.push({ row, label, child, prepare, load, slices: [], peakRss: 0, warmupCpu: [] });
   }
 
   // 2. Warm each up, then 3. measure in ROUNDS interleaved slices, one server under load at a time:
   // a slow minute on a shared machine then lands on every row instead of on one.
+  /** One slice of load on `l` for `seconds`, with the server's CPU over exactly that slice. */
+  const measure = async (l: Live, seconds: number, prepared = false): Promise<Live["slices"][number] & { peakRss: number }> => {
+    if (!prepared) l.prepare(seconds);
+    l.child.send({ type: "mark" });
+    await once(l.child, "marked");
+    const busy0 = machineBusyMicros();
+    const self0 = process.cpuUsage();
+    const wall0 = performance.now();
+    const r = await l.load(seconds);
+    const wallMicros = (performance.now() - wall0) * 1000;
+    const self = process.cpuUsage(self0);
+    const busy1 = machineBusyMicros();
+    l.child.send({ type: "stats" });
+    const stats = await once<{ peakRss: number; cpuMicros: number; mainThreadMicros?: number }>(l.child, "stats");
+    const otherMicros = busy0 !== undefined && busy1 !== undefined ? busy1 - busy0 - stats.cpuMicros - self.user - self.system : undefined;
+    return { r, cpuMicros: stats.cpuMicros, mainThreadMicros: stats.mainThreadMicros, loadGenMicros: self.user + self.system, otherMicros, wallMicros, peakRss: stats.peakRss };
+  };
+
   try {
-    for (const l of live) {
-      if (WARMUP <= 0) continue;
-      l.prepare(WARMUP);
-      await l.load(WARMUP);
+    // 2. Warm every row up to its steady state: WARMUP seconds of unmeasured load, in 1 s slices so
+    // that the curve can be printed. A server on Node 24 needs 6-8 s of load before its CPU per
+    // request stops falling (Node 20: 3-5 s; all rows alike, the ceiling included); a shorter warm-up
+    // measured rows while they were still warming, the slower ones most. Warming needs requests, not
+    // a quiet machine, so two rows warm at a time (a server uses one core); measuring is one at a time.
+    const warm = async (l: Live): Promise<void> => {
+      for (let second = 1; second <= WARMUP; second++) {
+        const x = await measure(l, 1, true);
+        l.warmupCpu.push(Math.round(x.cpuMicros / Math.max(1, x.r.requests.total)));
+      }
+    };
+    for (let i = 0; i < live.length; i += WARMUP_PARALLEL) {
+      const group = live.slice(i, i + WARMUP_PARALLEL);
+      // Prepared up front (the DPoP row's proofs): signing during the warm-up would stall the other row's load.
+      for (const l of group) l.prepare(WARMUP);
+      await Promise.all(group.map(warm));
     }
+    console.log(`warm-up, server CPU µs/req per second of load: ${live.map((l) => `${l.row} ${l.warmupCpu.join(" ")}`).join("; ")}`);
     proofs.signedDuringLoad = 0;
     const slice = DURATION / ROUNDS;
     for (let round = 0; round < ROUNDS; round++) {
@@ -286,26 +330,20 @@ async function runLine(): Promise<void> {
         // is not yet at its steady state (caches, inline caches; see SERVER_NODE_FLAGS for the
         // heap shrinking that idling used to cause).
         if (REWARM > 0) {
-          l.prepare(REWARM);
-          await l.load(REWARM);
+          l.prepare(1);
+          await l.load(1, REWARM);
         }
-        l.prepare(slice);
-        l.child.send({ type: "mark" });
-        await once(l.child, "marked");
-        const busy0 = machineBusyMicros();
-        const self0 = process.cpuUsage();
-        const wall0 = performance.now();
-        const r = await l.load(slice);
-        const wallMicros = (performance.now() - wall0) * 1000;
-        const self = process.cpuUsage(self0);
-        const busy1 = machineBusyMicros();
-        l.child.send({ type: "stats" });
-        const stats = await once<{ peakRss: number; cpuMicros: number; mainThreadMicros?: number }>(l.child, "stats");
-        const otherMicros = busy0 !== undefined && busy1 !== undefined ? busy1 - busy0 - stats.cpuMicros - self.user - self.system : undefined;
-        l.slices.push({ r, cpuMicros: stats.cpuMicros, mainThreadMicros: stats.mainThreadMicros, loadGenMicros: self.user + self.system, otherMicros, wallMicros });
-        l.peakRss = Math.max(l.peakRss, stats.peakRss);
+        const { peakRss, ...x } = await measure(l, slice);
+        l.slices.push(x);
+        l.peakRss = Math.max(l.peakRss, peakRss);
       }
-      console.log(`round ${round + 1}/${ROUNDS}: ${live.map((l) => `${l.row} ${Math.round(l.slices.at(-1)?.r.requests.average ?? 0)}`).join(", ")} req/s`);
+      const sliceSummary = (l: Live): string => {
+        const x = l.slices.at(-1);
+        if (!x) return `${l.row} —`;
+        const perRequest = (us: number | undefined) => (us === undefined ? "—" : (us / Math.max(1, x.r.requests.total)).toFixed(0));
+        return `${l.row} ${Math.round(x.r.requests.average)} (${perRequest(x.cpuMicros)}/${perRequest(x.mainThreadMicros)} µs)`;
+      };
+      console.log(`round ${round + 1}/${ROUNDS}, req/s (server CPU / main thread per request): ${live.map(sliceSummary).join(", ")}`);
     }
   } finally {
     for (const l of live) await stopChild(l.child);
@@ -333,6 +371,7 @@ async function runLine(): Promise<void> {
       loadGenCpuPerRequest: l.slices.reduce((n, x) => n + x.loadGenMicros, 0) / Math.max(1, total),
       mainThreadCpuPerRequest: mainThread === undefined ? undefined : mainThread / Math.max(1, total),
       otherLoadPct: other === undefined ? undefined : Math.max(0, (other / (wall * cpus().length)) * 100),
+      warmupCpu: l.warmupCpu,
     });
   }
   await jwks.close();
@@ -391,7 +430,7 @@ async function runLine(): Promise<void> {
     rows: Object.fromEntries(
       results.map((r) => [
         r.row,
-        { rps: Math.round(r.rps), p50_ms: r.p50, p99_ms: r.p99, cpu_us_per_req: Math.round(r.cpuPerRequest), main_thread_cpu_us_per_req: r.mainThreadCpuPerRequest === undefined ? null : Math.round(r.mainThreadCpuPerRequest), load_gen_cpu_us_per_req: Math.round(r.loadGenCpuPerRequest), errors: r.errors, non2xx: r.non2xx, other_load_pct: r.otherLoadPct === undefined ? null : Math.round(r.otherLoadPct) },
+        { rps: Math.round(r.rps), p50_ms: r.p50, p99_ms: r.p99, cpu_us_per_req: Math.round(r.cpuPerRequest), main_thread_cpu_us_per_req: r.mainThreadCpuPerRequest === undefined ? null : Math.round(r.mainThreadCpuPerRequest), load_gen_cpu_us_per_req: Math.round(r.loadGenCpuPerRequest), errors: r.errors, non2xx: r.non2xx, other_load_pct: r.otherLoadPct === undefined ? null : Math.round(r.otherLoadPct), warmup_cpu_us_per_req: r.warmupCpu },
       ]),
     ),
     skipped: Object.fromEntries(skipped.map((s) => [s.row, s.reason])),
@@ -404,7 +443,7 @@ async function runLine(): Promise<void> {
 }
 
 function renderTable(results: RowResult[], base: RowResult | undefined): string {
-  const head = ["server", "req/s", "p50 ms", "p99 ms", "vs (a*)", "srv CPU µs/req", "main thread µs/req", "load gen CPU µs/req", "errors", "srv peak RSS MB", "other load"];
+  const head = ["server", "req/s", "p50 ms", "p99 ms", "vs (a*)", "srv CPU µs/req", "main thread µs/req", "load gen CPU µs/req", "errors", "srv peak RSS MB", "other load", "warm-up CPU µs/req, 1st → last s"];
   const rows = results.map((r) => [
     r.label,
     r.rps.toFixed(0),
@@ -417,6 +456,7 @@ function renderTable(results: RowResult[], base: RowResult | undefined): string 
     String(r.errors + r.non2xx),
     r.serverPeakRssMb.toFixed(0),
     r.otherLoadPct === undefined ? "—" : `${r.otherLoadPct.toFixed(0)}%`,
+    r.warmupCpu.length ? `${r.warmupCpu[0]} → ${r.warmupCpu.at(-1)}` : "—",
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join(" | ")} |`;
@@ -435,8 +475,11 @@ const DESCRIPTION = [
   "(e) sends a DPoP-bound token (`cnf.jkt`) with `dpop_required`, and a fresh proof (new `jti`, `iat`, `ath`) for every request,",
   "signed by the load generator just before each load (not during it); the server checks proof, binding and replay on each one.",
   "Every server process runs with `--no-memory-reducer` (all rows alike): rows take turns, and V8 would otherwise shrink the heap",
-  "of a server that idled between its slices, so that its next slice measured the heap growing back. Each slice follows 0.5 s of",
-  "unmeasured load (`BENCH_REWARM`).",
+  "of a server that idled between its slices, so that its next slice measured the heap growing back.",
+  "Before any row is measured, every row gets 8 s of unmeasured load (`BENCH_WARMUP`, two rows at a time): a server on Node 24",
+  "needs 6–8 s of load before its CPU per request stops falling (Node 20: 3–5 s), and a 1 s warm-up had measured rows while they",
+  "were still warming, the slower ones most. The last column shows each row's server CPU per request in the first and last second",
+  "of its warm-up. Each measured slice then follows 1,000 unmeasured requests (`BENCH_REWARM`).",
   "Every row builds its SDK server with the same factory, which defers the SDK's per-server Ajv construction (as `MCPServer` does).",
   "`srv CPU µs/req` is the server process's CPU time divided by the requests it served: steadier than req/s when",
   "the machine is shared. `main thread µs/req` is the part spent on the server's event-loop thread (Node 24 reports it; Node 20",
@@ -450,7 +493,7 @@ function renderMarkdown(lines: LineResult[], scaling: ScalingResults | string | 
     "# Benchmark results",
     "",
     `Generated by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)} — ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}; Node ${lines.map((l) => l.node).join(" and ")}.`,
-    `${CONNECTIONS} connections, ${DURATION} s per row after a ${WARMUP} s warm-up, measured in ${ROUNDS} slices.`,
+    `${CONNECTIONS} connections, ${DURATION} s per row measured in ${ROUNDS} slices, after ${WARMUP} s of warm-up load (two rows at a time), the time a server on Node 24 needs to reach its steady state.`,
     "",
     ...DESCRIPTION,
     "",
@@ -530,7 +573,7 @@ async function main(): Promise<void> {
       continue;
     }
     console.log(`\n=== Node ${nodeVersion(bin)} (${bin}) ===\n`);
-    // Node 20 skips the 200,000-token memory run: the scaling table covers memory on the primary line.
+    // Node 20 skips the 100,000-token memory run: the scaling table covers memory on the primary line.
     const env = { ...process.env, BENCH_LINE: line, ...(line === "20" && !process.env.BENCH_MEMORY_TOKENS ? { BENCH_MEMORY_TOKENS: "0" } : {}) };
     lines.push(await runChild<LineResult>(bin, fileURLToPath(import.meta.url), "line", env));
   }

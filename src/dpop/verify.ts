@@ -93,7 +93,7 @@ export interface DpopKeyEntry {
  */
 export type DpopKeyCache = LRUCache<string, DpopKeyEntry>;
 
-/** Create a {@link DpopKeyCache} (default 1,000 keys: attackers can make unlimited distinct keys). */
+/** Create a {@link DpopKeyCache} (default 1,000 headers: attackers can make unlimited distinct keys and headers). */
 export function createDpopKeyCache(max = 1000): DpopKeyCache {
   return new LRUCache({ max });
 }
