@@ -18,7 +18,7 @@
  *   BENCH_WARMUP       seconds of unmeasured warm-up load per row, before any row is measured (default 12 on Node 24, 6 on 20)
  *   BENCH_WARMUP_PARALLEL  rows warmed up at the same time (default 2)
  *   BENCH_ROUNDS       the measured seconds are split into this many slices, rows taking turns (default 3)
- *   BENCH_REWARM       unmeasured requests right before each measured slice (default 0)
+ *   BENCH_REWARM       unmeasured requests right before each measured slice (default 1000)
  *   BENCH_CONNECTIONS  concurrent connections (default 10)
  *   BENCH_ROWS         comma-separated subset of rows (default: all)
  *   BENCH_COLD_TOKENS  distinct tokens cycled by the pmcp-jwt-cold row (default 20000, > the 10000 cache)
@@ -51,12 +51,8 @@ const WARMUP = Math.max(0, Math.floor(envNumber("BENCH_WARMUP", Number(process.v
 /** Rows warmed up at the same time. */
 const WARMUP_PARALLEL = Math.max(1, Math.floor(envNumber("BENCH_WARMUP_PARALLEL", 2)));
 const ROUNDS = Math.max(1, Math.floor(envNumber("BENCH_ROUNDS", 3)));
-/**
- * Unmeasured requests right before each measured slice (default none: once warm, a server that
- * idles between its slices stays warm, see SERVER_NODE_FLAGS). autocannon runs whole seconds, so
- * any re-warm costs a second per slice.
- */
-const REWARM = Math.max(0, Math.floor(envNumber("BENCH_REWARM", 0)));
+/** Unmeasured requests right before each measured slice. */
+const REWARM = Math.max(0, Math.floor(envNumber("BENCH_REWARM", 1000)));
 const CONNECTIONS = envNumber("BENCH_CONNECTIONS", 10);
 const COLD_TOKENS = envNumber("BENCH_COLD_TOKENS", 20_000);
 const RESOURCE = "http://127.0.0.1/mcp";
@@ -218,7 +214,8 @@ async function runLine(): Promise<void> {
     label: string;
     child: ChildProcess;
     prepare: (duration: number) => void;
-    load: (duration: number, amount?: number) => Promise<autocannon.Result>;
+    load: (duration: number) => Promise<autocannon.Result>;
+    rewarm: (count: number) => Promise<void>;
     slices: { r: autocannon.Result; cpuMicros: number; mainThreadMicros: number | undefined; loadGenMicros: number; otherMicros: number | undefined; wallMicros: number }[];
     peakRss: number;
     /** Server CPU per request in each warm-up second. */
@@ -270,12 +267,27 @@ async function runLine(): Promise<void> {
     const prepare = (duration: number): void => {
       if (row === "pmcp-dpop") proofs.fill(duration);
     };
-    /** Load for `duration` seconds, or for `amount` requests when given. */
-    const load = async (duration: number, amount?: number) => {
+    /**
+     * `count` requests over CONNECTIONS keep-alive connections, unmeasured: a re-warm. Not autocannon,
+     * which runs whole seconds (a "0.25 s" run lasts a full second).
+     */
+    const rewarm = async (count: number): Promise<void> => {
+      let left = count;
+      const worker = async (): Promise<void> => {
+        while (left-- > 0) {
+          const res = await fetch(url, { method: "POST", headers: headersFor(), body: callBody });
+          await res.arrayBuffer();
+          if (res.status !== 200) throw new Error(`re-warm request got ${res.status}`);
+        }
+      };
+      await Promise.all(Array.from({ length: CONNECTIONS }, worker));
+    };
+    /** Load for `duration` seconds. */
+    const load = async (duration: number) => {
       const result = await autocannon({
         url,
         connections: CONNECTIONS,
-        ...(amount === undefined ? { duration } : { amount }),
+        duration,
         method: "POST",
         headers: headersFor(),
         body: callBody,
@@ -286,7 +298,7 @@ async function runLine(): Promise<void> {
       if (row === "pmcp-dpop") proofs.learnRate(result.requests.average);
       return result;
     };
-    live.push({ row, label, child, prepare, load, slices: [], peakRss: 0, warmupCpu: [] });
+    live.push({ row, label, child, prepare, load, rewarm, slices: [], peakRss: 0, warmupCpu: [] });
   }
 
   // 2. Warm each up, then 3. measure in ROUNDS interleaved slices, one server under load at a time:
@@ -332,12 +344,12 @@ async function runLine(): Promise<void> {
     const slice = DURATION / ROUNDS;
     for (let round = 0; round < ROUNDS; round++) {
       for (const l of live) {
-        // Re-warm right before each measured slice: a server that sat idle while the other rows ran
-        // is not yet at its steady state (caches, inline caches; see SERVER_NODE_FLAGS for the
-        // heap shrinking that idling used to cause).
+        // Re-warm right before each measured slice: without it the first slice after the warm-up
+        // measured some rows ~10 % above their later slices (the warm-up shares the machine between
+        // two rows; see SERVER_NODE_FLAGS for what idling itself used to cost).
         if (REWARM > 0) {
           l.prepare(1);
-          await l.load(1, REWARM);
+          await l.rewarm(REWARM);
         }
         const { peakRss, ...x } = await measure(l, slice);
         l.slices.push(x);
@@ -485,7 +497,8 @@ const DESCRIPTION = [
   "Before any row is measured, every row gets 12 s (Node 24) or 6 s (Node 20) of unmeasured load (`BENCH_WARMUP`), two rows at a",
   "time: under load a server's CPU per request keeps falling for about 10 s on Node 24 (3–5 s on Node 20), and the 1 s warm-up",
   "of earlier versions measured rows while they were still warming, the slower ones most. The last column shows each row's server",
-  "CPU per request in the first and the last second of its warm-up.",
+  "CPU per request in the first and the last second of its warm-up. Each measured slice follows 1,000 unmeasured requests",
+  "(`BENCH_REWARM`): without them the first slice measured some rows about 10 % above their later slices.",
   "Every row builds its SDK server with the same factory, which defers the SDK's per-server Ajv construction (as `MCPServer` does).",
   "`srv CPU µs/req` is the server process's CPU time divided by the requests it served: steadier than req/s when",
   "the machine is shared. `main thread µs/req` is the part spent on the server's event-loop thread (Node 24 reports it; Node 20",
