@@ -15,7 +15,7 @@
  * jose's WebCrypto verify hops to a worker thread and back) and with 16 in flight (throughput, what
  * a busy server sees).
  *
- * Environment: BENCH_MICRO_MS (default 400), BENCH_MEMORY_TOKENS (default 100000; 0 skips).
+ * Environment: BENCH_MICRO_MS (default 300), BENCH_MEMORY_TOKENS (default 100000; 0 skips).
  */
 import { fork } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -24,7 +24,7 @@ import { createLocalJWKSet, importJWK, jwtVerify } from "jose";
 import { createAuthContext, JWTValidator } from "../src/index.js";
 import { envNumber, jwkThumbprint, makeKey, signAccessToken, signDpopProof, startJwksServer, type BenchKey } from "./common.js";
 
-const MS = envNumber("BENCH_MICRO_MS", 400);
+const MS = envNumber("BENCH_MICRO_MS", 300);
 const MEMORY_TOKENS = envNumber("BENCH_MEMORY_TOKENS", 100_000);
 const RESOURCE = "http://127.0.0.1/mcp";
 

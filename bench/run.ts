@@ -15,7 +15,7 @@
  *
  * Environment:
  *   BENCH_DURATION     seconds of measured load per row (default 6)
- *   BENCH_WARMUP       seconds of unmeasured warm-up load per row, before any row is measured (default 12 on Node 24, 6 on 20)
+ *   BENCH_WARMUP       seconds of unmeasured warm-up load per row, before any row is measured (default 11 on Node 24, 6 on 20)
  *   BENCH_WARMUP_PARALLEL  rows warmed up at the same time (default 2)
  *   BENCH_ROUNDS       the measured seconds are split into this many slices, rows taking turns (default 3)
  *   BENCH_REWARM       unmeasured requests right before each measured slice (default 1000)
@@ -47,7 +47,7 @@ const DURATION = envNumber("BENCH_DURATION", 6);
  * server's CPU per request keeps falling for about 10 s on Node 24 when it shares the machine with
  * another warming row (6-8 s alone), and for 3-5 s on Node 20.
  */
-const WARMUP = Math.max(0, Math.floor(envNumber("BENCH_WARMUP", Number(process.versions.node.split(".")[0]) >= 22 ? 12 : 6)));
+const WARMUP = Math.max(0, Math.floor(envNumber("BENCH_WARMUP", Number(process.versions.node.split(".")[0]) >= 22 ? 11 : 6)));
 /** Rows warmed up at the same time. */
 const WARMUP_PARALLEL = Math.max(1, Math.floor(envNumber("BENCH_WARMUP_PARALLEL", 2)));
 const ROUNDS = Math.max(1, Math.floor(envNumber("BENCH_ROUNDS", 3)));
@@ -148,11 +148,11 @@ class ProofPool {
   #rate = 4000;
   signedDuringLoad = 0;
   constructor(private readonly sign: () => string) {}
-  /** Sign enough proofs for `seconds` of load at 3× the fastest rate seen (a pool that runs dry signs on the fly, and says so). */
+  /** Sign enough proofs for a re-warm and `seconds` of load at 3× the fastest rate seen (a pool that runs dry signs on the fly, and says so). */
   fill(seconds: number): void {
     this.#pool = [];
     this.#next = 0;
-    const n = Math.ceil(this.#rate * seconds * 3) + 200;
+    const n = Math.ceil(this.#rate * seconds * 3) + 200 + REWARM;
     for (let i = 0; i < n; i++) this.#pool.push(this.sign());
   }
   learnRate(rps: number): void {
@@ -347,11 +347,10 @@ async function runLine(): Promise<void> {
         // Re-warm right before each measured slice: without it the first slice after the warm-up
         // measured some rows ~10 % above their later slices (the warm-up shares the machine between
         // two rows; see SERVER_NODE_FLAGS for what idling itself used to cost).
-        if (REWARM > 0) {
-          l.prepare(1);
-          await l.rewarm(REWARM);
-        }
-        const { peakRss, ...x } = await measure(l, slice);
+        // One preparation for both (the DPoP row's proof pool has room for the re-warm's requests).
+        l.prepare(slice);
+        if (REWARM > 0) await l.rewarm(REWARM);
+        const { peakRss, ...x } = await measure(l, slice, true);
         l.slices.push(x);
         l.peakRss = Math.max(l.peakRss, peakRss);
       }
@@ -494,7 +493,7 @@ const DESCRIPTION = [
   "signed by the load generator just before each load (not during it); the server checks proof, binding and replay on each one.",
   "Every server process runs with `--no-memory-reducer` (all rows alike): rows take turns, and V8 would otherwise shrink the heap",
   "of a server that idled between its slices, so that its next slice measured the heap growing back.",
-  "Before any row is measured, every row gets 12 s (Node 24) or 6 s (Node 20) of unmeasured load (`BENCH_WARMUP`), two rows at a",
+  "Before any row is measured, every row gets 11 s (Node 24) or 6 s (Node 20) of unmeasured load (`BENCH_WARMUP`), two rows at a",
   "time: under load a server's CPU per request keeps falling for about 10 s on Node 24 (3–5 s on Node 20), and the 1 s warm-up",
   "of earlier versions measured rows while they were still warming, the slower ones most. The last column shows each row's server",
   "CPU per request in the first and the last second of its warm-up. Each measured slice follows 1,000 unmeasured requests",
