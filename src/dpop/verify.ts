@@ -131,8 +131,8 @@ const FAST_ALGORITHMS: ReadonlySet<string> = new Set(["ES256", "EdDSA", "Ed25519
 const PROOF_CLAIMS = { typ: "dpop+jwt" } as const;
 
 /** `KeyObject` for a key the fast path handles (ECDSA P-256 for ES256, Ed25519 for EdDSA/Ed25519), else `null`; kept on the entry. */
-function nodeKeyOf(entry: DpopKeyEntry, alg: string): KeyObject | null {
-  if (entry.nodeKey === undefined) entry.nodeKey = nodeKeyFor(entry.key, alg, FAST_ALGORITHMS);
+function nodeKeyOf(entry: DpopKeyEntry): KeyObject | null {
+  if (entry.nodeKey === undefined) entry.nodeKey = nodeKeyFor(entry.key, entry.alg, FAST_ALGORITHMS);
   return entry.nodeKey;
 }
 
@@ -146,7 +146,7 @@ function nodeKeyOf(entry: DpopKeyEntry, alg: string): KeyObject | null {
  */
 async function fastVerify(proof: string, segment: string, entry: DpopKeyEntry): Promise<JWTPayload | undefined> {
   if (!fastJwsAvailable()) return undefined;
-  const nodeKey = nodeKeyOf(entry, entry.alg);
+  const nodeKey = nodeKeyOf(entry);
   if (!nodeKey) return undefined;
   if (entry.fastHeader === undefined) {
     const decoded = fastHeader(segment, FAST_HEADER_MEMBERS);
