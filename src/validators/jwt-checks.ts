@@ -11,7 +11,6 @@ import { AuthError, InvalidToken, TokenExpired } from "../errors.js";
 /** A compact JWS: three base64url parts (the signature may be empty, and is then refused by jose). */
 export const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
-
 /** Map a jose error from verification to ours. Descriptions are fixed sentences, never claim values. */
 export function toAuthError(e: unknown): AuthError {
   if (e instanceof AuthError) return e;
