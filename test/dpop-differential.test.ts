@@ -234,8 +234,18 @@ test("DPoP key cache: keyed by the header segment; a hit is still checked agains
   assert.equal(cache.get(kid.slice(0, kid.indexOf(".")))?.fastHeader, null);
   assert.equal((await run(signRaw(header(ed, { kid: "k1" }), claims(), ed), true, cache)).ok, true);
 
-  // A header longer than 4,096 characters is verified but not cached.
-  const long = signRaw(header(ed, { pad: "x".repeat(4000) }), claims(), ed);
-  assert.equal((await run(long, true, cache)).ok, true);
-  assert.equal(cache.size, 2);
+  // The edge: a header segment of exactly 4,096 characters (3,072 bytes of JSON) is cached; the next
+  // possible length, 4,098, is verified but not cached.
+  const padded = (bytes: number): string => {
+    const base = header(ed, { pad: "" });
+    return header(ed, { pad: "x".repeat(bytes - Buffer.byteLength(base)) });
+  };
+  const atLimit = signRaw(padded(3072), claims(), ed);
+  assert.equal(atLimit.indexOf("."), 4096);
+  assert.equal((await run(atLimit, true, cache)).ok, true);
+  assert.equal(cache.size, 3);
+  const overLimit = signRaw(padded(3073), claims(), ed);
+  assert.equal(overLimit.indexOf("."), 4098);
+  assert.equal((await run(overLimit, true, cache)).ok, true);
+  assert.equal(cache.size, 3);
 });
