@@ -7,7 +7,7 @@
  */
 import type { ResolvedAuthorizationConfig } from "./config.js";
 import type { AuthContext } from "./context.js";
-import { extractCredentials } from "./credentials.js";
+import { extractCredentials, type Credentials } from "./credentials.js";
 import { AuthError, AuthorizationUnavailable, InsufficientScope, InvalidToken } from "./errors.js";
 import { emitSafely, type AuthEventListener } from "./events.js";
 import type { AuthorizationProvider } from "./validators/provider.js";
@@ -48,11 +48,48 @@ export interface AuthenticateOptions {
  * are scopes compared, so a forged token never learns which scopes it would need.
  */
 export async function authenticate(req: Request, o: AuthenticateOptions): Promise<AuthContext | null> {
-  const { config } = o;
+  return authorize(req, o);
+}
+
+/**
+ * {@link authenticate}, without a promise when none is needed: a bearer token the provider has
+ * verified before ({@link AuthorizationProvider.verifyCached}), with the required scopes, is
+ * returned as it is. Every other case (a miss, DPoP, a refusal) takes the full path, so the cache
+ * only ever shortens an acceptance the full path would give, and every refusal keeps its exact error.
+ * Throws an {@link AuthError} for a bad credential, as the full path would first.
+ *
+ * @internal
+ */
+export function authorize(req: Request, o: AuthenticateOptions): AuthContext | Promise<AuthContext | null> {
   const credentials = extractCredentials(req);
+  return acceptFromCache(req, credentials, o) ?? verifyCredentials(req, credentials, o);
+}
+
+const hasScopes = (auth: AuthContext, required: readonly string[]): boolean => required.every((s) => auth.scopes.includes(s));
+
+function verifyContext(req: Request, o: AuthenticateOptions) {
+  return { resource: o.resource, request: req, cache_ttl: o.config.cache_ttl, emit: o.onAuthEvent };
+}
+
+/** The principal of a cached bearer token that needs nothing more, else `undefined`. */
+function acceptFromCache(req: Request, credentials: Credentials, o: AuthenticateOptions): AuthContext | undefined {
+  if (credentials.scheme !== "bearer" || o.config.dpop_required || !o.provider.verifyCached) return undefined;
+  let auth: AuthContext | undefined;
+  try {
+    auth = o.provider.verifyCached(credentials.token, verifyContext(req, o));
+  } catch {
+    return undefined; // a provider's probe that throws is only a miss: verify decides
+  }
+  // A DPoP-bound token, or one short of the required scopes, is refused by the full path.
+  if (!auth || auth.jkt !== undefined || !hasScopes(auth, o.config.required_scopes)) return undefined;
+  return auth;
+}
+
+async function verifyCredentials(req: Request, credentials: Credentials, o: AuthenticateOptions): Promise<AuthContext | null> {
+  const { config } = o;
   let auth: AuthContext;
   try {
-    auth = await o.provider.verify(credentials.token, { resource: o.resource, request: req, cache_ttl: config.cache_ttl, emit: o.onAuthEvent });
+    auth = await o.provider.verify(credentials.token, verifyContext(req, o));
   } catch (e) {
     const err = e instanceof AuthError ? e : new AuthorizationUnavailable({ cause: e });
     if (err instanceof AuthorizationUnavailable && config.fail_open) {
@@ -73,6 +110,6 @@ export async function authenticate(req: Request, o: AuthenticateOptions): Promis
     await o.dpop.verify(req, credentials.token, auth, o.resource);
   }
 
-  if (config.required_scopes.length > 0 && config.required_scopes.some((s) => !auth.scopes.includes(s))) throw new InsufficientScope(config.required_scopes);
+  if (!hasScopes(auth, config.required_scopes)) throw new InsufficientScope(config.required_scopes);
   return auth;
 }

@@ -5,7 +5,7 @@
  */
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { z } from "zod";
-import { authenticate, type DpopCheck } from "./authenticate.js";
+import { authorize, type DpopCheck } from "./authenticate.js";
 import { challengeResponse, type ChallengeOptions } from "./challenges.js";
 import { createDpopCheck, type DpopOptions } from "./dpop/check.js";
 import { isLoopbackHost, parseAuthorizationConfig, type AuthorizationConfig, type ResolvedAuthorizationConfig } from "./config.js";
@@ -359,7 +359,8 @@ function createHandler(backend: McpBackend, config: Readonly<ResolvedAuthorizati
     const principal = (): string => principalOf(auth);
     try {
       if (config.enabled) {
-        auth = await authenticate(req, { config, provider: options.provider as AuthorizationProvider, resource: view.resource, dpop, onAuthEvent: emit });
+        const decided = authorize(req, { config, provider: options.provider as AuthorizationProvider, resource: view.resource, dpop, onAuthEvent: emit });
+        auth = decided instanceof Promise ? await decided : decided;
         backend.checkSession?.(req, principal());
         if (auth && emit) emitSafely(emit, { type: "accepted", subject: auth.subject, client_id: auth.client_id, scopes: auth.scopes, jkt: auth.jkt });
       }

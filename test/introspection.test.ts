@@ -358,6 +358,31 @@ test("an active result is never cached beyond the token's exp", async () => {
   }
 });
 
+test("verifyCached: only an active, unexpired result for this resource, never a refusal, never a call", async () => {
+  const exp = Math.floor(now() / 1000) + 40;
+  const ep = await cannedEndpoint((_req, res, body) => json(res, new URLSearchParams(body).get("token") === "good" ? { active: true, aud: url, sub: "bob", exp } : { active: false }));
+  try {
+    const v = new IntrospectionValidator({ introspection_endpoint: ep.url, client_id: "rs", client_secret: "s", clock_tolerance: 0, now });
+    assert.equal(v.verifyCached("good", { resource: url }), undefined, "never introspected: a miss");
+    const auth = await v.verify("good", { resource: url });
+    assert.equal(v.verifyCached("good", { resource: url }), auth);
+    assert.equal(v.verifyCached("good", { resource: other }), undefined, "another resource: verify refuses it, the probe only misses");
+    await refusal(v.verify("bad", { resource: url }));
+    assert.equal(v.verifyCached("bad", { resource: url }), undefined, "a cached refusal is a miss");
+    assert.equal(ep.calls(), 2);
+    offset += 45_000;
+    assert.equal(v.verifyCached("good", { resource: url }), undefined, "expired: a miss");
+    assert.equal(ep.calls(), 2);
+    const off = new IntrospectionValidator({ introspection_endpoint: ep.url, client_id: "rs", client_secret: "s", cache_max: 0, now });
+    offset = 0;
+    await off.verify("good", { resource: url });
+    assert.equal(off.verifyCached("good", { resource: url }), undefined, "cache off: always a miss");
+  } finally {
+    offset = 0;
+    await ep.close();
+  }
+});
+
 test("a DPoP-bound opaque token: cnf.jkt from introspection, accepted with proofs through MCPServer, bearer downgrade refused", async () => {
   const key = await clientKey();
   const { access_token, token_type } = await as.getToken({ resource: url, scope: "mcp", dpopKey: key });

@@ -179,6 +179,29 @@ test("opaque tokens go to the opaque provider (introspection); inactive ones are
   assert.equal(introspectionCalls - calls, 2);
 });
 
+test("verifyCached routes by iss like verify: each provider's cache answers for its own tokens, nothing else hits", async () => {
+  const ctx = { resource: url };
+  const ta = await a.sign({ aud: url, scope: "mcp", sub: "cached-a" });
+  const te = await entraToken(TENANT_A, { sub: "cached-e" });
+  assert.equal(router.verifyCached(ta, ctx), undefined, "not verified yet");
+  const authA = await router.verify(ta, ctx);
+  const authE = await router.verify(te, ctx);
+  const authO = await router.verify("opaque-good", ctx);
+  assert.equal(router.verifyCached(ta, ctx), authA);
+  assert.equal(router.verifyCached(te, ctx), authE);
+  assert.equal(router.verifyCached("opaque-good", ctx), authO);
+  // A token signed by A's key but naming B's issuer routes to B, whose cache never saw it.
+  const forged = `${(await a.sign({ aud: url, scope: "mcp", iss: b.issuer })).split(".").slice(0, 2).join(".")}.${ta.split(".")[2]}`;
+  assert.equal(router.verifyCached(forged, ctx), undefined);
+  for (const t of ["opaque-bad", "a.b.c", await a.sign({ aud: url, iss: "https://stranger.example" })]) assert.equal(router.verifyCached(t, ctx), undefined);
+  // The Entra validator alone: a hit for a cached token, a miss for one it never verified.
+  const e = entra();
+  await e.verify(te, ctx);
+  assert.equal(e.verifyCached(te, ctx)?.subject, "cached-e");
+  assert.equal(e.verifyCached(await entraToken(TENANT_B), ctx), undefined);
+  assert.equal(entra({ token_cache_max: 0 }).verifyCached(te, ctx), undefined);
+});
+
 test("issuers lists every configured authorization server for the RFC 9728 metadata", async () => {
   assert.deepEqual(router.issuers, [a.issuer, b.issuer, entraIss(TENANT_A), entraIss(TENANT_B), "https://opaque.example.com"]);
   const meta = (await (await fetch(`${new URL(url).origin}/.well-known/oauth-protected-resource/mcp`)).json()) as { authorization_servers: string[] };

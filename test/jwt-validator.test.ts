@@ -80,6 +80,42 @@ describe("JWKS handling", () => {
       await iss.close();
     }
   });
+
+  test("verifyCached answers only what verify answered before: same principal, same audience, not expired", async () => {
+    const iss = await startLocalIssuer();
+    const realNow = Date.now;
+    try {
+      const v = new JWTValidator({ jwks_uri: iss.jwksUri, issuer: iss.issuer });
+      const t = await iss.sign({ aud: [RESOURCE, "https://other.example/mcp"], exp: Math.floor(realNow() / 1000) + 120 });
+      assert.equal(v.verifyCached(t, ctx()), undefined, "never verified: a miss");
+      const a = await v.verify(t, ctx());
+      assert.equal(v.verifyCached(t, ctx()), a);
+      // The entry is for the audience it was verified for: another resource gets a miss (verify decides).
+      assert.equal(v.verifyCached(t, { resource: "https://other.example/mcp" }), undefined);
+      assert.equal(v.verifyCached(`${t}x`, ctx()), undefined);
+      // Past exp (and the 30 s clock tolerance): a miss, the entry is dropped, and verify refuses.
+      Date.now = () => realNow() + 200_000;
+      assert.equal(v.verifyCached(t, ctx()), undefined);
+      await assert.rejects(v.verify(t, ctx()), (e) => code(e) === "ERR_TOKEN_EXPIRED");
+      Date.now = realNow;
+      assert.equal(v.verifyCached(t, ctx()), undefined, "the expired entry was dropped");
+    } finally {
+      Date.now = realNow;
+      await iss.close();
+    }
+  });
+
+  test("verifyCached with the token cache off (token_cache_max: 0) is always a miss", async () => {
+    const iss = await startLocalIssuer();
+    try {
+      const v = new JWTValidator({ jwks_uri: iss.jwksUri, issuer: iss.issuer, token_cache_max: 0 });
+      const t = await iss.sign({ aud: RESOURCE });
+      await v.verify(t, ctx());
+      assert.equal(v.verifyCached(t, ctx()), undefined);
+    } finally {
+      await iss.close();
+    }
+  });
 });
 
 describe("claims and options", () => {

@@ -149,17 +149,21 @@ describe("refusal matrix", () => {
   for (const c of cases) {
     test(c.name, async () => {
       const headers = await c.headers();
-      const before = runs;
-      const res = await call(headers, "touch", c.target?.() ?? url);
-      const body = await res.text();
-      assert.equal(res.status, c.status);
-      assert.equal(res.headers.get("www-authenticate"), c.challenge());
-      assert.equal(res.headers.get("access-control-expose-headers")?.includes("WWW-Authenticate"), true);
-      assert.equal(runs, before, "no tool ran");
-      const token = headers.authorization?.split(" ")[1];
-      if (token && token.length > 8) {
-        assert.ok(!body.includes(token), "token not echoed in body");
-        assert.ok(!(res.headers.get("www-authenticate") ?? "").includes(token), "token not echoed in header");
+      // Twice with the same credential: a token the validator verified (and cached) the first time
+      // must be refused the second time with the same status and challenge.
+      for (const attempt of [1, 2]) {
+        const before = runs;
+        const res = await call(headers, "touch", c.target?.() ?? url);
+        const body = await res.text();
+        assert.equal(res.status, c.status, `attempt ${attempt}`);
+        assert.equal(res.headers.get("www-authenticate"), c.challenge(), `attempt ${attempt}`);
+        assert.equal(res.headers.get("access-control-expose-headers")?.includes("WWW-Authenticate"), true);
+        assert.equal(runs, before, "no tool ran");
+        const token = headers.authorization?.split(" ")[1];
+        if (token && token.length > 8) {
+          assert.ok(!body.includes(token), "token not echoed in body");
+          assert.ok(!(res.headers.get("www-authenticate") ?? "").includes(token), "token not echoed in header");
+        }
       }
     });
   }

@@ -212,6 +212,20 @@ export class EntraMultiTenantValidator implements IssuerFamily {
   }
 
   /**
+   * The principal of `token` when this validator verified it before and it has not expired since;
+   * `undefined` otherwise. Synchronous, never throws. Only tokens from accepted tenants are ever
+   * cached (the tenants are fixed at construction), so a hit needs no issuer check.
+   */
+  verifyCached(token: string, _context: VerifyContext): AuthContext | undefined {
+    return this.#cache ? this.#cachedAt(sha256(token)) : undefined;
+  }
+
+  #cachedAt(cacheKey: string): AuthContext | undefined {
+    const cached = this.#cache?.get(cacheKey);
+    return cached && cached.expires_at !== undefined && cached.expires_at * 1000 > Date.now() ? cached : undefined;
+  }
+
+  /**
    * Verify an Entra v2 access token from an accepted tenant.
    *
    * @throws {@link InvalidToken}, {@link TokenExpired}, {@link AuthorizationUnavailable}
@@ -231,8 +245,8 @@ export class EntraMultiTenantValidator implements IssuerFamily {
     if (!tenant) throw new InvalidToken("The access token issuer is not trusted");
 
     const cacheKey = this.#cache ? sha256(token) : "";
-    const cached = this.#cache?.get(cacheKey);
-    if (cached && cached.expires_at !== undefined && cached.expires_at * 1000 > Date.now()) return cached;
+    const cached = this.#cachedAt(cacheKey);
+    if (cached) return cached;
 
     if (context.emit) this.#emit = context.emit;
     const verifyOptions: JWTVerifyOptions = {

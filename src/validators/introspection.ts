@@ -272,26 +272,47 @@ export class IntrospectionValidator implements AuthorizationProvider {
   async verify(token: string, context: VerifyContext): Promise<AuthContext> {
     this.#cacheTtlMs ??= (this.#o.cache_ttl ?? context.cache_ttl ?? 300) * 1000;
     const key = sha256(token);
-    let active = this.#positive?.get(key);
-    if (active && active.auth.expires_at !== undefined && active.auth.expires_at * 1000 <= this.#now()) {
-      this.#positive?.delete(key);
-      active = undefined;
-    }
+    let active = this.#cachedActive(key);
     if (!active) {
       const refused = this.#negative?.get(key);
       const outcome = refused ?? (await this.#introspectOnce(key, token));
       if ("refused" in outcome) throw outcome.expired ? new TokenExpired() : new InvalidToken(outcome.refused);
       active = outcome.active;
     }
+    const refusal = this.#audienceRefusal(active, context);
+    if (refusal) throw refusal;
+    return active.auth;
+  }
+
+  /**
+   * The principal of `token` when an earlier introspection found it active (for an audience this
+   * context accepts) and it has not expired since; `undefined` otherwise, refusals included (those
+   * are `verify`'s to throw). Synchronous, never throws, never calls the authorization server.
+   */
+  verifyCached(token: string, context: VerifyContext): AuthContext | undefined {
+    if (!this.#positive) return undefined;
+    const active = this.#cachedActive(sha256(token));
+    return active && !this.#audienceRefusal(active, context) ? active.auth : undefined;
+  }
+
+  /** A cached active result that has not expired since; drops an expired one. */
+  #cachedActive(key: string): Active | undefined {
+    const active = this.#positive?.get(key);
+    if (active && active.auth.expires_at !== undefined && active.auth.expires_at * 1000 <= this.#now()) {
+      this.#positive?.delete(key);
+      return undefined;
+    }
+    return active;
+  }
+
+  /** Why `active` is not for this resource, or `undefined` when it is. */
+  #audienceRefusal(active: Active, context: VerifyContext): InvalidToken | undefined {
     const wanted = ([] as string[]).concat(this.#o.audience ?? context.resource);
     if (active.aud === undefined) {
-      if (!this.#o.allow_missing_aud) {
-        throw new InvalidToken("The access token is not intended for this resource", { cause: new Error("the introspection response has no aud") });
-      }
-    } else if (!active.aud.some((a) => wanted.includes(a))) {
-      throw new InvalidToken("The access token is not intended for this resource");
+      if (this.#o.allow_missing_aud) return undefined;
+      return new InvalidToken("The access token is not intended for this resource", { cause: new Error("the introspection response has no aud") });
     }
-    return active.auth;
+    return active.aud.some((a) => wanted.includes(a)) ? undefined : new InvalidToken("The access token is not intended for this resource");
   }
 
   /** Single flight: concurrent requests for the same token hash share one call. */

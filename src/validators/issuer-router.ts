@@ -137,6 +137,24 @@ export class IssuerRouter implements AuthorizationProvider {
   }
 
   /**
+   * The chosen provider's {@link AuthorizationProvider.verifyCached} answer for `token` (by its
+   * unverified `iss`, as `verify` routes it); `undefined` when the token cannot be routed or that
+   * provider has no cache probe.
+   */
+  verifyCached(token: string, context: VerifyContext): AuthContext | undefined {
+    if (!JWS_COMPACT.test(token)) return this.#opaque?.verifyCached?.(token, context);
+    let iss: unknown;
+    try {
+      iss = decodeJwt(token).iss;
+    } catch {
+      return undefined;
+    }
+    if (typeof iss !== "string" || iss.length === 0) return undefined;
+    const provider = this.#exact.get(iss) ?? this.#families.find((f) => f.matchesIssuer(iss));
+    return provider?.verifyCached?.(token, context);
+  }
+
+  /**
    * Route `token` to its issuer's provider and return that provider's verdict.
    *
    * @throws {@link InvalidToken} for an untrusted or missing issuer (and whatever the chosen provider throws).

@@ -362,6 +362,33 @@ export class JWTValidator implements AuthorizationProvider {
     return this.#key as JWTVerifyGetKey | Uint8Array;
   }
 
+  /** The audience a token must name for `context`: none when `allowed_client_ids` decides instead. */
+  #audienceFor(context: VerifyContext): string | string[] | undefined {
+    const o = this.#options;
+    return o.allowed_client_ids ? undefined : (o.audience ?? context.resource);
+  }
+
+  /** The principal of a token verified before for `audience` and not expired since; drops an expired entry. */
+  #cachedFor(token: string, audience: string | string[] | undefined): AuthContext | undefined {
+    // A hit is a string equal to a token verified before, so no shape check is needed for it.
+    const cached = this.#cache?.get(token);
+    // The entry is for this audience only: a validator shared by two resources never mixes them up.
+    if (!cached || cached.audience !== audience) return undefined;
+    const { auth } = cached;
+    if (auth.expires_at !== undefined && auth.expires_at * 1000 > Date.now()) return auth;
+    this.#cache?.delete(token);
+    return undefined;
+  }
+
+  /**
+   * The principal of `token` when this validator verified it before (for the same audience) and it
+   * has not expired since; `undefined` otherwise. Synchronous, never throws: the server asks it
+   * before {@link JWTValidator.verify}, which answers a hit the same way.
+   */
+  verifyCached(token: string, context: VerifyContext): AuthContext | undefined {
+    return this.#cachedFor(token, this.#audienceFor(context));
+  }
+
   /**
    * Verify a token for `context.resource`.
    *
@@ -372,15 +399,9 @@ export class JWTValidator implements AuthorizationProvider {
    */
   async verify(token: string, context: VerifyContext): Promise<AuthContext> {
     const o = this.#options;
-    const audience = o.allowed_client_ids ? undefined : (o.audience ?? context.resource);
-    // A hit is a string equal to a token verified before, so the shape check below is for misses only.
-    const cached = this.#cache?.get(token);
-    // The entry is for this audience only: a validator shared by two resources never mixes them up.
-    if (cached && cached.audience === audience) {
-      const { auth } = cached;
-      if (auth.expires_at !== undefined && auth.expires_at * 1000 > Date.now()) return auth;
-      this.#cache?.delete(token);
-    }
+    const audience = this.#audienceFor(context);
+    const cached = this.#cachedFor(token, audience);
+    if (cached) return cached;
     if (!JWS_COMPACT.test(token)) {
       const hint = o.opaque_token_hint ?? "The access token is not a signed JWT";
       throw new InvalidToken(token.split(".").length === 5 ? `The access token is encrypted or opaque. ${hint}`.trim() : hint);

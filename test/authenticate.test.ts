@@ -1,0 +1,122 @@
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { authorize } from "../src/authenticate.js";
+import { parseAuthorizationConfig } from "../src/config.js";
+import { authenticate, createAuthContext, type AuthContext, type AuthorizationProvider, type DpopCheck } from "../src/index.js";
+
+const RESOURCE = "https://mcp.example.com/mcp";
+const code = (e: unknown) => (e as { code?: string }).code;
+
+/** A provider whose cache answers `cached` (or throws `probeError`), counting both kinds of call. */
+function countingProvider(cached: AuthContext | undefined, opts: { probeError?: Error; verified?: AuthContext } = {}) {
+  const calls = { verifyCached: 0, verify: 0 };
+  const provider: AuthorizationProvider = {
+    verifyCached(token, context) {
+      calls.verifyCached++;
+      assert.equal(token, "tok");
+      assert.equal(context.resource, RESOURCE);
+      if (opts.probeError) throw opts.probeError;
+      return cached;
+    },
+    async verify() {
+      calls.verify++;
+      return opts.verified ?? cached ?? principal();
+    },
+  };
+  return { provider, calls };
+}
+
+const principal = (extra: Partial<Omit<AuthContext, "token">> = {}) =>
+  createAuthContext({ subject: "alice", scopes: ["read"], claims: {}, client_id: undefined, issuer: undefined, jkt: undefined, expires_at: Math.floor(Date.now() / 1000) + 60, ...extra }, "tok");
+
+const request = (authorization: string, dpop?: string) =>
+  new Request(RESOURCE, { method: "POST", headers: { authorization, ...(dpop ? { dpop } : {}) } });
+
+const options = (provider: AuthorizationProvider, config: Record<string, unknown> = {}, dpop?: DpopCheck) => ({
+  config: parseAuthorizationConfig({ enabled: true, authorization_servers: ["https://as.example"], resource: RESOURCE, ...config }),
+  provider,
+  resource: RESOURCE,
+  dpop,
+});
+
+describe("authorize: a cached bearer token is accepted without a promise", () => {
+  test("a cache hit is returned as it is, synchronously, and verify is not called", () => {
+    const auth = principal();
+    const { provider, calls } = countingProvider(auth);
+    const decided = authorize(request("Bearer tok"), options(provider));
+    assert.equal(decided, auth);
+    assert.deepEqual(calls, { verifyCached: 1, verify: 0 });
+  });
+
+  test("a miss goes to verify", async () => {
+    const { provider, calls } = countingProvider(undefined);
+    const decided = authorize(request("Bearer tok"), options(provider));
+    assert.ok(decided instanceof Promise);
+    assert.equal((await decided)?.subject, "alice");
+    assert.deepEqual(calls, { verifyCached: 1, verify: 1 });
+  });
+
+  test("a provider without verifyCached is asked verify only", async () => {
+    let verified = 0;
+    const provider: AuthorizationProvider = { verify: async () => (verified++, principal()) };
+    assert.equal((await authorize(request("Bearer tok"), options(provider)))?.subject, "alice");
+    assert.equal(verified, 1);
+  });
+
+  test("a probe that throws is only a miss: verify decides", async () => {
+    const { provider, calls } = countingProvider(principal(), { probeError: new Error("boom") });
+    assert.equal((await authorize(request("Bearer tok"), options(provider)))?.subject, "alice");
+    assert.deepEqual(calls, { verifyCached: 1, verify: 1 });
+  });
+});
+
+describe("authorize: every refusal keeps the full path's exact error, cache or not", () => {
+  test("a bad credential throws before any provider call", () => {
+    const { provider, calls } = countingProvider(principal());
+    assert.throws(() => authorize(request("Bearer tok extra"), options(provider)), (e) => code(e) === "ERR_INVALID_REQUEST");
+    assert.deepEqual(calls, { verifyCached: 0, verify: 0 });
+  });
+
+  test("a cached principal short of required_scopes: 403 insufficient_scope naming them, from the full path", async () => {
+    const { provider, calls } = countingProvider(principal({ scopes: ["read"] }));
+    const o = options(provider, { required_scopes: ["read", "write"] });
+    await assert.rejects(Promise.resolve().then(() => authorize(request("Bearer tok"), o)), (e) => {
+      assert.equal(code(e), "ERR_INSUFFICIENT_SCOPE");
+      assert.deepEqual((e as { required?: string[] }).required, ["read", "write"]);
+      return true;
+    });
+    assert.equal(calls.verify, 1);
+    // The public authenticate() refuses the same way.
+    await assert.rejects(authenticate(request("Bearer tok"), o), (e) => code(e) === "ERR_INSUFFICIENT_SCOPE");
+  });
+
+  test("a cached DPoP-bound principal sent as Bearer: refused as a downgrade (RFC 9449 §7.2)", async () => {
+    const dpop: DpopCheck = { algorithms: ["ES256"], verify: async () => assert.fail("no proof is checked for a downgrade") };
+    const { provider, calls } = countingProvider(principal({ jkt: "thumbprint" }));
+    await assert.rejects(
+      Promise.resolve().then(() => authorize(request("Bearer tok"), options(provider, {}, dpop))),
+      (e) => code(e) === "ERR_INVALID_TOKEN" && /DPoP authorization scheme/.test((e as Error).message),
+    );
+    assert.equal(calls.verify, 1);
+  });
+
+  test("dpop_required: a cached unbound principal is refused, not accepted from the cache", async () => {
+    const dpop: DpopCheck = { algorithms: ["ES256"], verify: async () => {} };
+    const { provider, calls } = countingProvider(principal());
+    await assert.rejects(
+      Promise.resolve().then(() => authorize(request("Bearer tok"), options(provider, { dpop_required: true }, dpop))),
+      (e) => code(e) === "ERR_INVALID_TOKEN",
+    );
+    assert.equal(calls.verifyCached, 0);
+  });
+
+  test("the DPoP scheme always takes the full path: the proof is checked on every request", async () => {
+    let proofs = 0;
+    const dpop: DpopCheck = { algorithms: ["ES256"], verify: async () => void proofs++ };
+    const bound = principal({ jkt: "thumbprint" });
+    const { provider, calls } = countingProvider(bound);
+    for (let i = 0; i < 3; i++) assert.equal(await authorize(request("DPoP tok", "proof"), options(provider, {}, dpop)), bound);
+    assert.equal(proofs, 3);
+    assert.deepEqual(calls, { verifyCached: 0, verify: 3 });
+  });
+});
