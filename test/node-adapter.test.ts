@@ -45,6 +45,31 @@ test("a JSON response is sent whole, with Content-Length and every header (repea
   }
 });
 
+test("a JSON body in several chunks is sent whole; a body that yields something other than bytes is cut, never half-sent", async () => {
+  const enc = new TextEncoder();
+  const streamOf = (chunks: unknown[], fail = false) =>
+    new ReadableStream({
+      pull(c) {
+        if (chunks.length > 0) c.enqueue(chunks.shift());
+        else if (fail) c.error(new Error("upstream failed"));
+        else c.close();
+      },
+    });
+  let body: () => ReadableStream = () => streamOf([enc.encode('{"a":'), enc.encode('"é",'), enc.encode('"b":2}')]);
+  const { server, url } = await serve(async () => new Response(body(), { headers: { "content-type": "application/json" } }));
+  try {
+    const res = await get(url);
+    assert.equal(res.headers["content-length"], String(Buffer.byteLength('{"a":"é","b":2}')));
+    assert.deepEqual(JSON.parse(res.body), { a: "é", b: 2 });
+    for (const broken of [() => streamOf([enc.encode("{"), '"a string chunk"}']), () => streamOf([enc.encode("{")], true)]) {
+      body = broken;
+      await assert.rejects(get(url), (e: NodeJS.ErrnoException) => e.code === "ECONNRESET" || /socket hang up/.test(e.message));
+    }
+  } finally {
+    server.close();
+  }
+});
+
 test("an event stream reaches the client event by event, before the stream ends", async () => {
   let sendSecond!: () => void;
   const second = new Promise<void>((r) => (sendSecond = r));

@@ -121,7 +121,7 @@ export async function writeWebResponse(res: ServerResponse, response: Response):
   if (isJson(contentType)) {
     let body: Buffer;
     try {
-      body = Buffer.from(await response.arrayBuffer());
+      body = await readWhole(response.body);
     } catch {
       res.destroy();
       return;
@@ -145,6 +145,27 @@ export async function writeWebResponse(res: ServerResponse, response: Response):
     // The client went away or the stream was cancelled: nothing more to write.
   }
   res.end();
+}
+
+/**
+ * A response body read whole. The reader directly rather than `arrayBuffer()`: undici's body mixin
+ * adds its own promises on top of the same reads, and on Node 20 every promise pays for the
+ * `AsyncLocalStorage` hooks. A body in one chunk (the SDK's JSON reply) is not copied.
+ */
+async function readWhole(stream: ReadableStream<Uint8Array>): Promise<Buffer> {
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    // As arrayBuffer() would: a body stream must yield bytes.
+    if (!(value instanceof Uint8Array)) throw new TypeError("The response body yielded a chunk that is not a Uint8Array");
+    chunks.push(value);
+    total += value.byteLength;
+  }
+  const only = chunks.length === 1 ? chunks[0] : undefined;
+  return only ? Buffer.from(only.buffer, only.byteOffset, only.byteLength) : Buffer.concat(chunks, total);
 }
 
 const isJson = (contentType: string): boolean => {

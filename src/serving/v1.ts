@@ -32,7 +32,8 @@ interface Session {
  */
 export function createV1Backend(source: McpServerSource, mode: "stateful" | "stateless", limits: SessionLimits): McpBackend {
   let instanceInUse = false;
-  const acquireServer = async (): Promise<McpServer | undefined> => {
+  /** The server for a request: synchronous unless the factory is async (a promise less per request). */
+  const acquireServer = (): McpServer | undefined | Promise<McpServer> => {
     if (!(source instanceof McpServer)) return source();
     if (instanceInUse) return undefined;
     instanceInUse = true;
@@ -46,7 +47,8 @@ export function createV1Backend(source: McpServerSource, mode: "stateful" | "sta
   if (mode === "stateless") {
     return {
       async handle({ req, authInfo, parsedBody, context }: McpExchange): Promise<Response> {
-        const server = (await acquireServer()) as McpServer;
+        const acquired = acquireServer();
+        const server = (acquired instanceof Promise ? await acquired : acquired) as McpServer;
         const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
         await server.connect(transport);
         try {
