@@ -150,8 +150,12 @@ export class IssuerRouter implements AuthorizationProvider {
       return undefined;
     }
     if (typeof iss !== "string" || iss.length === 0) return undefined;
-    const provider = this.#exact.get(iss) ?? this.#families.find((f) => f.matchesIssuer(iss));
-    return provider?.verifyCached?.(token, context);
+    return this.#providerFor(iss)?.verifyCached?.(token, context);
+  }
+
+  /** The provider configured for `iss`: an exact issuer first, then the first family that claims it. */
+  #providerFor(iss: string): AuthorizationProvider | undefined {
+    return this.#exact.get(iss) ?? this.#families.find((f) => f.matchesIssuer(iss));
   }
 
   /**
@@ -171,7 +175,7 @@ export class IssuerRouter implements AuthorizationProvider {
       throw new InvalidToken("The access token is malformed", { cause: e });
     }
     if (typeof iss !== "string" || iss.length === 0) throw new InvalidToken("The access token lacks the required iss claim");
-    const provider = this.#exact.get(iss) ?? this.#families.find((f) => f.matchesIssuer(iss));
+    const provider = this.#providerFor(iss);
     if (!provider) throw new InvalidToken("The access token issuer is not trusted");
     return provider.verify(token, context);
   }

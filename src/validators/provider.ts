@@ -49,7 +49,8 @@ export interface AuthorizationProvider {
    * The server asks this first, so that a request with a cached token is authorized without a
    * promise or a turn of the microtask queue (measured in `bench/`: a few percent of a trivial tool
    * call on Node 24, more on Node 20, where every promise pays for `AsyncLocalStorage`). A provider
-   * that caches must answer exactly as its `verify` would for the same token and context.
+   * that caches must answer exactly as its `verify` would for the same token and context. The cost:
+   * on a miss `verify` looks the token up again, next to a signature check or a network call.
    */
   verifyCached?(token: string, context: VerifyContext): AuthContext | undefined;
 }
