@@ -9,6 +9,7 @@
  */
 import { z } from "zod";
 import { SCOPE_TOKEN } from "./lib/scope.js";
+import { parseOptions } from "./lib/options.js";
 
 
 const scope = z.string().regex(SCOPE_TOKEN, "a scope is printable ASCII without space, '\"' or '\\'");
@@ -177,33 +178,11 @@ type Equal<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 const schemaMatchesType: Equal<z.output<typeof AuthorizationConfigSchema>, ResolvedAuthorizationConfig> = true;
 void schemaMatchesType;
 
-/** One problem found in a config: the dotted key and what is wrong with it. */
-export interface ConfigIssue {
-  /** Dotted path of the key, e.g. `authorization_servers.0`. */
-  key: string;
-  /** What is wrong. */
-  message: string;
-}
-
-/** Thrown by {@link parseAuthorizationConfig}; the message names every offending key. */
-export class AuthorizationConfigError extends TypeError {
-  /** Always `ERR_INVALID_CONFIG`. */
-  readonly code = "ERR_INVALID_CONFIG" as const;
-  /** One entry per problem: the dotted key and what is wrong with it. */
-  readonly issues: readonly ConfigIssue[];
-  /** @param issues - the problems found. */
-  constructor(issues: ConfigIssue[]) {
-    super(`Invalid authorization config: ${issues.map((i) => `${i.key}: ${i.message}`).join("; ")}`);
-    this.name = "AuthorizationConfigError";
-    this.issues = issues;
-  }
-}
-
 /**
  * Validate an {@link AuthorizationConfig} and fill in defaults. Unknown keys and wrong types are
  * refused. The caller's object is never mutated; a frozen copy is returned.
  *
- * @throws {@link AuthorizationConfigError} naming each bad key.
+ * @throws {@link ConfigError} naming each bad key.
  * @example
  * ```ts
  * parseAuthorizationConfig({ enabled: true, authorization_servers: ["https://auth.example.com"] });
@@ -211,16 +190,5 @@ export class AuthorizationConfigError extends TypeError {
  * ```
  */
 export function parseAuthorizationConfig(input: unknown): Readonly<ResolvedAuthorizationConfig> {
-  const result = AuthorizationConfigSchema.safeParse(input ?? {});
-  if (!result.success) {
-    throw new AuthorizationConfigError(
-      result.error.issues.flatMap((issue) => {
-        if (issue.code === "unrecognized_keys") {
-          return issue.keys.map((k) => ({ key: [...issue.path, k].join("."), message: "unknown key" }));
-        }
-        return [{ key: issue.path.join(".") || "(config)", message: issue.message }];
-      }),
-    );
-  }
-  return Object.freeze(result.data);
+  return Object.freeze(parseOptions(AuthorizationConfigSchema, input, "authorization config"));
 }

@@ -131,3 +131,43 @@ export class SessionMismatch extends AuthError {
     super("Session not found");
   }
 }
+
+/** One problem found in an options object: the dotted key and what is wrong with it. */
+export interface ConfigIssue {
+  /** Dotted path of the key, e.g. `authorization.authorization_servers.0`; `(options)` for the whole object. */
+  key: string;
+  /** What is wrong, e.g. `unknown key (did you mean "session_mode"?)`. */
+  message: string;
+}
+
+/**
+ * The one error for bad configuration, thrown at construction by every component that takes
+ * options (`protect`, `MCPServer`, the validators, the stores, the DPoP check, the dev
+ * authorization server, the testing kit, the CLI). It lists **every** problem, not only the first.
+ *
+ * It extends `TypeError` (a wrong option is a programming error) and is never an {@link AuthError}:
+ * it is not mapped to an HTTP answer, because it happens before a server exists.
+ *
+ * @example
+ * ```ts
+ * try { protect(server, { authorization, sesion_mode: "stateless" } as never) }
+ * catch (e) {
+ *   if (e instanceof ConfigError) console.error(e.issues); // [{ key: "sesion_mode", message: 'unknown key (did you mean "session_mode"?)' }]
+ * }
+ * ```
+ */
+export class ConfigError extends TypeError {
+  /** Always `ERR_INVALID_CONFIG`. */
+  readonly code = "ERR_INVALID_CONFIG" as const;
+  /** One entry per problem. */
+  readonly issues: readonly ConfigIssue[];
+  /**
+   * @param where - the component whose options are wrong, e.g. `protect()`.
+   * @param issues - every problem found (at least one).
+   */
+  constructor(where: string, issues: readonly ConfigIssue[]) {
+    super(`Invalid ${where} options: ${issues.map((i) => `${i.key}: ${i.message}`).join("; ")}`);
+    this.name = "ConfigError";
+    this.issues = Object.freeze(issues.map((i) => Object.freeze({ ...i })));
+  }
+}

@@ -9,8 +9,8 @@ export { protect } from "./protect.js";
 export type { FetchHandler, HandlerExtras, McpHttpHandlerLike, McpServerSource, ProtectedHandler, ProtectOptions, TrustProxyOptions, V2ServerFactory } from "./protect.js";
 export { toNodeHandler, toWebRequest, writeWebResponse } from "./adapters/node.js";
 export type { NodeHandlerOptions, NodeRequest } from "./adapters/node.js";
-export { AuthorizationConfigError, parseAuthorizationConfig } from "./config.js";
-export type { AuthorizationConfig, ConfigIssue, ResolvedAuthorizationConfig } from "./config.js";
+export { parseAuthorizationConfig } from "./config.js";
+export type { AuthorizationConfig, ResolvedAuthorizationConfig } from "./config.js";
 export { authenticate } from "./authenticate.js";
 export type { AuthenticateOptions, DpopCheck } from "./authenticate.js";
 export { challengeFor, challengeResponse } from "./challenges.js";
@@ -33,6 +33,7 @@ export type { ScopedDefinition } from "./policy.js";
 export {
   AuthError,
   AuthorizationUnavailable,
+  ConfigError,
   InsufficientScope,
   InvalidDpopProof,
   InvalidRequest,
@@ -42,12 +43,12 @@ export {
   TokenExpired,
   UseDpopNonce,
 } from "./errors.js";
-export type { AuthErrorCode } from "./errors.js";
+export type { AuthErrorCode, ConfigIssue } from "./errors.js";
 export type { AcceptedEvent, AuthEvent, AuthEventListener, FailOpenEvent, JwksRefreshedEvent, JwksStaleEvent, RefusedEvent } from "./events.js";
 export { Backoff } from "./lib/backoff.js";
 export type { BackoffOptions, BackoffWindow } from "./lib/backoff.js";
 export type { AuthorizationProvider, VerifyContext } from "./validators/provider.js";
-export { DEFAULT_ASYMMETRIC_ALGORITHMS, extractScopes, JWTValidator, JWTValidatorConfigError } from "./validators/jwt.js";
+export { DEFAULT_ASYMMETRIC_ALGORITHMS, extractScopes, JWTValidator } from "./validators/jwt.js";
 export type { JwksBackoffOptions, JWTValidatorOptions } from "./validators/jwt.js";
 export { JWTValidatorConfig } from "./validators/presets.js";
 export type { PresetOverrides } from "./validators/presets.js";
@@ -59,11 +60,11 @@ export { createDpopNonces } from "./dpop/nonce.js";
 export type { DpopNonceOptions, DpopNonces } from "./dpop/nonce.js";
 export { MemoryReplayStore, RedisReplayStore, ReplayStoreUnavailable } from "./stores/replay.js";
 export type { MemoryReplayStoreOptions, RedisReplayStoreOptions, RedisSetClient, ReplayStore } from "./stores/replay.js";
-export { IntrospectionValidator, IntrospectionValidatorConfigError, MAX_INTROSPECTION_RESPONSE_BYTES } from "./validators/introspection.js";
+export { IntrospectionValidator, MAX_INTROSPECTION_RESPONSE_BYTES } from "./validators/introspection.js";
 export type { IntrospectionClientAuthMethod, IntrospectionValidatorOptions } from "./validators/introspection.js";
-export { IssuerRouter, IssuerRouterConfigError } from "./validators/issuer-router.js";
+export { IssuerRouter } from "./validators/issuer-router.js";
 export type { IssuerFamily, IssuerRouterOptions } from "./validators/issuer-router.js";
-export { ENTRA_AUTHORITY_HOST, EntraMultiTenantConfigError, EntraMultiTenantValidator } from "./validators/entra.js";
+export { ENTRA_AUTHORITY_HOST, EntraMultiTenantValidator } from "./validators/entra.js";
 export type { EntraMultiTenantOptions } from "./validators/entra.js";
 export {
   AuthorizationServerDiscovery,

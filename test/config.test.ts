@@ -1,13 +1,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { AuthorizationConfigError, MCPServer, parseAuthorizationConfig, protect } from "../src/index.js";
+import { ConfigError, MCPServer, parseAuthorizationConfig, protect } from "../src/index.js";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 
 const keysOf = (fn: () => unknown): string[] => {
   try {
     fn();
   } catch (e) {
-    assert.ok(e instanceof AuthorizationConfigError, `expected AuthorizationConfigError, got ${String(e)}`);
+    assert.ok(e instanceof ConfigError, `expected ConfigError, got ${String(e)}`);
     assert.equal(e.code, "ERR_INVALID_CONFIG");
     return e.issues.map((i) => i.key);
   }
@@ -70,7 +70,7 @@ test("plain http is refused off loopback unless allow_insecure_http", () => {
 });
 
 test("MCPServer validates at construction and needs a provider before serving", async () => {
-  assert.throws(() => new MCPServer("x", { authorization: { enabled: true, bogus: 1 } as never }), AuthorizationConfigError);
+  assert.throws(() => new MCPServer("x", { authorization: { enabled: true, bogus: 1 } as never }), ConfigError);
   const s = new MCPServer("x", { authorization: { enabled: true, authorization_servers: ["https://auth.example.com"] } });
   await assert.rejects(s.serve({ port: 0 }), /no provider is set/);
 });

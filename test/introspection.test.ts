@@ -13,7 +13,7 @@ import {
   AuthorizationUnavailable,
   getContext,
   IntrospectionValidator,
-  IntrospectionValidatorConfigError,
+  ConfigError,
   MCPServer,
   tool,
   type AuthContext,
@@ -120,7 +120,7 @@ test("options are validated at construction; errors name the key", () => {
     [{ ...base, client_secret: "s", audience: [] }, /audience:/],
   ];
   for (const [options, message] of bad) {
-    assert.throws(() => new IntrospectionValidator(options as IntrospectionValidatorOptions), (e: unknown) => e instanceof IntrospectionValidatorConfigError && e.code === "ERR_INVALID_CONFIG" && message.test(e.message));
+    assert.throws(() => new IntrospectionValidator(options as IntrospectionValidatorOptions), (e: unknown) => e instanceof ConfigError && e.code === "ERR_INVALID_CONFIG" && message.test(e.message));
   }
   assert.doesNotThrow(() => new IntrospectionValidator({ ...base, client_secret: "s", introspection_endpoint: "http://127.0.0.1:1/introspect" }));
 });

@@ -9,12 +9,11 @@ import type { AddressInfo } from "node:net";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import {
   AuthError,
-  EntraMultiTenantConfigError,
+  ConfigError,
   EntraMultiTenantValidator,
   getContext,
   IntrospectionValidator,
   IssuerRouter,
-  IssuerRouterConfigError,
   JWTValidator,
   protect,
   registerTools,
@@ -263,13 +262,13 @@ test("Entra: key set down → 503 unavailable only for tokens that might be vali
 
 test("configuration errors name the key", () => {
   const fake: AuthorizationProvider = { verify: async () => assert.fail("never called") };
-  assert.throws(() => new IssuerRouter({}), (e: unknown) => e instanceof IssuerRouterConfigError && /issuers: at least one of issuers, families or opaque/.test(e.message));
-  assert.throws(() => new IssuerRouter({ issuers: { "not a url": fake } }), (e: unknown) => e instanceof IssuerRouterConfigError && /issuers/.test(e.message));
-  assert.throws(() => new IssuerRouter({ families: [fake as never] }), (e: unknown) => e instanceof IssuerRouterConfigError && /families\.0: must be an IssuerFamily/.test(e.message));
-  assert.throws(() => new EntraMultiTenantValidator({ audience: APP_ID }), (e: unknown) => e instanceof EntraMultiTenantConfigError && /tenants: a tenant allowlist is required/.test(e.message));
-  assert.throws(() => new EntraMultiTenantValidator({ audience: APP_ID, tenants: ["contoso.onmicrosoft.com"] }), (e: unknown) => e instanceof EntraMultiTenantConfigError && /tenants\.0: must be tenant ID GUIDs/.test(e.message));
-  assert.throws(() => new EntraMultiTenantValidator({ audience: APP_ID, tenants: [TENANT_A], any_tenant: true }), (e: unknown) => e instanceof EntraMultiTenantConfigError && /not both/.test(e.message));
-  assert.throws(() => new EntraMultiTenantValidator({ audience: APP_ID, tenants: [TENANT_A], algorithms: ["HS256"] }), (e: unknown) => e instanceof EntraMultiTenantConfigError && /algorithms\.0/.test(e.message));
+  assert.throws(() => new IssuerRouter({}), (e: unknown) => e instanceof ConfigError && /issuers: at least one of issuers, families or opaque/.test(e.message));
+  assert.throws(() => new IssuerRouter({ issuers: { "not a url": fake } }), (e: unknown) => e instanceof ConfigError && /issuers/.test(e.message));
+  assert.throws(() => new IssuerRouter({ families: [fake as never] }), (e: unknown) => e instanceof ConfigError && /families\.0: must be an IssuerFamily/.test(e.message));
+  assert.throws(() => new EntraMultiTenantValidator({ audience: APP_ID }), (e: unknown) => e instanceof ConfigError && /tenants: a tenant allowlist is required/.test(e.message));
+  assert.throws(() => new EntraMultiTenantValidator({ audience: APP_ID, tenants: ["contoso.onmicrosoft.com"] }), (e: unknown) => e instanceof ConfigError && /tenants\.0: must be tenant ID GUIDs/.test(e.message));
+  assert.throws(() => new EntraMultiTenantValidator({ audience: APP_ID, tenants: [TENANT_A], any_tenant: true }), (e: unknown) => e instanceof ConfigError && /not both/.test(e.message));
+  assert.throws(() => new EntraMultiTenantValidator({ audience: APP_ID, tenants: [TENANT_A], algorithms: ["HS256"] }), (e: unknown) => e instanceof ConfigError && /algorithms\.0/.test(e.message));
   // Upper-case tenant IDs in configuration are normalised (Entra issues lower-case ones).
   assert.equal(new EntraMultiTenantValidator({ audience: APP_ID, tenants: [TENANT_B.toUpperCase()] }).matchesIssuer(entraIss(TENANT_B)), true);
 });

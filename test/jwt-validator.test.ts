@@ -1,7 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { SignJWT, exportJWK, generateKeyPair, type JWTPayload } from "jose";
-import { AuthorizationUnavailable, InvalidToken, JWTValidator, JWTValidatorConfig, JWTValidatorConfigError, type AuthEvent } from "../src/index.js";
+import { AuthorizationUnavailable, InvalidToken, JWTValidator, JWTValidatorConfig, ConfigError, type AuthEvent } from "../src/index.js";
 import { makeKey, startLocalIssuer } from "./helpers/issuer.js";
 
 const RESOURCE = "https://mcp.example.com/mcp";
@@ -144,7 +144,7 @@ describe("claims and options", () => {
       .setProtectedHeader({ alg: "HS256" })
       .sign(new TextEncoder().encode(secret));
     assert.equal((await v.verify(t, ctx())).subject, "a");
-    assert.throws(() => new JWTValidator({ secret: "short", issuer: "x" }), JWTValidatorConfigError);
+    assert.throws(() => new JWTValidator({ secret: "short", issuer: "x" }), ConfigError);
     assert.throws(() => new JWTValidator({ secret, issuer: "x", algorithms: ["RS256"] }), /algorithms/);
     assert.throws(() => new JWTValidator({ jwks_uri: "https://x.example/jwks", issuer: "x", algorithms: ["HS256"] }), /algorithms/);
     assert.throws(() => new JWTValidator({ jwks_uri: "https://x.example/jwks", issuer: "x", algorithms: ["none"] }), /algorithms/);

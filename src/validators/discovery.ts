@@ -222,7 +222,7 @@ export interface DiscoverValidatorOptions extends Omit<JWTValidatorOptions, "iss
  * server.setAuthorizationProvider(await discoverValidator("https://kc.example.com/realms/mcp", { audience: "mcp-server" }));
  * ```
  * @throws {@link AuthorizationServerMetadataError} (`reason` says why; `missing_endpoint` without `jwks_uri`),
- *   {@link AuthorizationUnavailable}, {@link JWTValidatorConfigError}
+ *   {@link AuthorizationUnavailable}, {@link ConfigError}
  */
 export async function discoverValidator(issuer: string, options: DiscoverValidatorOptions = {}): Promise<JWTValidator> {
   const { discovery, ...validator } = options;
@@ -246,7 +246,7 @@ export interface DiscoverIntrospectionValidatorOptions extends Omit<Introspectio
  * ```ts
  * const v = await discoverIntrospectionValidator("https://as.example.com", { client_id: "mcp-rs", client_secret: process.env.RS_SECRET! });
  * ```
- * @throws {@link AuthorizationServerMetadataError}, {@link AuthorizationUnavailable}, {@link IntrospectionValidatorConfigError}
+ * @throws {@link AuthorizationServerMetadataError}, {@link AuthorizationUnavailable}, {@link ConfigError}
  */
 export async function discoverIntrospectionValidator(issuer: string, options: DiscoverIntrospectionValidatorOptions): Promise<IntrospectionValidator> {
   const { discovery, ...validator } = options;

@@ -17,7 +17,7 @@ import { RemoteKeySet } from "./key-set.js";
 import type { VerifyContext } from "./provider.js";
 import { sha256 } from "../lib/hash.js";
 import { JWS_COMPACT, refuseByUnverifiedClaims, toAuthError } from "./jwt-checks.js";
-import { backoffWindowSchema, describeIssues } from "../lib/options.js";
+import { backoffWindowSchema, parseOptions } from "../lib/options.js";
 import type { BackoffWindow } from "../lib/backoff.js";
 
 /** Where Entra ID signs in, world-wide cloud. National clouds use another host (`authority_host`). */
@@ -96,17 +96,6 @@ const OptionsSchema = z
     if (o.any_tenant !== true && !o.tenants) ctx.addIssue({ code: "custom", path: ["tenants"], message: "a tenant allowlist is required (or an explicit any_tenant: true)" });
   });
 
-/** Thrown for bad {@link EntraMultiTenantOptions}; the message names each offending key. */
-export class EntraMultiTenantConfigError extends TypeError {
-  /** Always `ERR_INVALID_CONFIG`. */
-  readonly code = "ERR_INVALID_CONFIG" as const;
-  /** @param message - what is wrong, naming the keys. */
-  constructor(message: string) {
-    super(message);
-    this.name = "EntraMultiTenantConfigError";
-  }
-}
-
 const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 /**
  * Entra ID v2 access tokens of a **multi-tenant** application: the issuer is
@@ -149,16 +138,11 @@ export class EntraMultiTenantValidator implements IssuerFamily {
 
   /**
    * @param options - see {@link EntraMultiTenantOptions}.
-   * @throws {@link EntraMultiTenantConfigError} naming each bad option.
+   * @throws {@link ConfigError} naming each bad option.
    */
   constructor(options: EntraMultiTenantOptions) {
-    const parsed = OptionsSchema.safeParse(options);
-    if (!parsed.success) {
-      throw new EntraMultiTenantConfigError(
-        describeIssues("EntraMultiTenantValidator", parsed.error.issues),
-      );
-    }
-    const o = (this.#o = Object.freeze({ ...parsed.data }) as EntraMultiTenantOptions);
+    const parsed = parseOptions(OptionsSchema, options, "EntraMultiTenantValidator");
+    const o = (this.#o = Object.freeze({ ...parsed }) as EntraMultiTenantOptions);
     this.#host = (o.authority_host ?? ENTRA_AUTHORITY_HOST).toLowerCase();
     this.#issuerPattern = new RegExp(`^https://${escapeRegExp(this.#host)}/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})/v2\\.0$`);
     this.#tenants = o.tenants ? new Set(o.tenants) : undefined;

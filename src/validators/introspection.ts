@@ -17,7 +17,7 @@ import { Backoff, type BackoffWindow } from "../lib/backoff.js";
 import { extractScopes } from "./jwt.js";
 import type { AuthorizationProvider, VerifyContext } from "./provider.js";
 import { fetchJson, isSecureOrLoopback, RemoteFetchFailed } from "./remote-json.js";
-import { backoffWindowSchema, describeIssues } from "../lib/options.js";
+import { backoffWindowSchema, parseOptions } from "../lib/options.js";
 
 /** Largest introspection response accepted, in bytes. Real ones are well under 4 KB. */
 export const MAX_INTROSPECTION_RESPONSE_BYTES = 64 * 1024;
@@ -149,17 +149,6 @@ const OptionsSchema = z
     }
   });
 
-/** Thrown for bad {@link IntrospectionValidatorOptions}; the message names each offending key. */
-export class IntrospectionValidatorConfigError extends TypeError {
-  /** Always `ERR_INVALID_CONFIG`. */
-  readonly code = "ERR_INVALID_CONFIG" as const;
-  /** @param message - what is wrong, naming the keys. */
-  constructor(message: string) {
-    super(message);
-    this.name = "IntrospectionValidatorConfigError";
-  }
-}
-
 /** RFC 7662 §2.2 response, as far as we read it; other members are kept in `claims`. */
 const ResponseSchema = z.looseObject({
   active: z.boolean(),
@@ -232,16 +221,11 @@ export class IntrospectionValidator implements AuthorizationProvider {
 
   /**
    * @param options - see {@link IntrospectionValidatorOptions}.
-   * @throws {@link IntrospectionValidatorConfigError} naming each bad option.
+   * @throws {@link ConfigError} naming each bad option.
    */
   constructor(options: IntrospectionValidatorOptions) {
-    const parsed = OptionsSchema.safeParse(options);
-    if (!parsed.success) {
-      throw new IntrospectionValidatorConfigError(
-        describeIssues("IntrospectionValidator", parsed.error.issues),
-      );
-    }
-    const o = (this.#o = Object.freeze({ ...parsed.data }) as IntrospectionValidatorOptions);
+    const parsed = parseOptions(OptionsSchema, options, "IntrospectionValidator");
+    const o = (this.#o = Object.freeze({ ...parsed }) as IntrospectionValidatorOptions);
     this.#method = o.client_auth_method ?? (o.private_key !== undefined ? "private_key_jwt" : "client_secret_basic");
     this.#now = o.now ?? Date.now;
     this.#backoff = new Backoff({ now: this.#now, ...o.backoff });

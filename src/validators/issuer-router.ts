@@ -8,7 +8,7 @@ import { z } from "zod";
 import type { AuthContext } from "../context.js";
 import { InvalidToken } from "../errors.js";
 import type { AuthorizationProvider, VerifyContext } from "./provider.js";
-import { describeIssues } from "../lib/options.js";
+import { parseOptions } from "../lib/options.js";
 
 /**
  * A provider that accepts tokens from a *family* of issuers described by a pattern rather than a
@@ -66,17 +66,6 @@ const OptionsSchema = z
     path: ["issuers"],
   });
 
-/** Thrown for bad {@link IssuerRouterOptions}; the message names each offending key. */
-export class IssuerRouterConfigError extends TypeError {
-  /** Always `ERR_INVALID_CONFIG`. */
-  readonly code = "ERR_INVALID_CONFIG" as const;
-  /** @param message - what is wrong, naming the keys. */
-  constructor(message: string) {
-    super(message);
-    this.name = "IssuerRouterConfigError";
-  }
-}
-
 const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
 /**
@@ -108,19 +97,14 @@ export class IssuerRouter implements AuthorizationProvider {
 
   /**
    * @param options - see {@link IssuerRouterOptions}.
-   * @throws {@link IssuerRouterConfigError} naming each bad option.
+   * @throws {@link ConfigError} naming each bad option.
    */
   constructor(options: IssuerRouterOptions) {
-    const parsed = OptionsSchema.safeParse(options);
-    if (!parsed.success) {
-      throw new IssuerRouterConfigError(
-        describeIssues("IssuerRouter", parsed.error.issues),
-      );
-    }
+    const parsed = parseOptions(OptionsSchema, options, "IssuerRouter");
     // The caller's objects are copied into our own structures; providers themselves are shared.
-    this.#exact = new Map(Object.entries(options.issuers ?? {}));
-    this.#families = Object.freeze([...(options.families ?? [])]);
-    this.#opaque = options.opaque;
+    this.#exact = new Map(Object.entries(parsed.issuers ?? {}));
+    this.#families = Object.freeze([...(parsed.families ?? [])]);
+    this.#opaque = parsed.opaque;
   }
 
   /**

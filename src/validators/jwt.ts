@@ -22,7 +22,7 @@ import { checkClaimsSet, fastHeader, fastJwsAvailable, nodeKeyFor, verifyCompact
 import { JWS_COMPACT, refuseByUnverifiedClaims, toAuthError } from "./jwt-checks.js";
 import { RemoteKeySet } from "./key-set.js";
 import type { AuthorizationProvider, VerifyContext } from "./provider.js";
-import { backoffWindowSchema, describeIssues } from "../lib/options.js";
+import { backoffWindowSchema, parseOptions } from "../lib/options.js";
 
 /** Asymmetric JWS algorithms accepted by default. `none` and HMAC are never in this list. */
 export const DEFAULT_ASYMMETRIC_ALGORITHMS = Object.freeze(["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519"]);
@@ -160,17 +160,6 @@ const OptionsSchema = z
     if (o.allowed_client_ids && o.audience) add("allowed_client_ids", "use audience or allowed_client_ids, not both");
   });
 
-/** Thrown for bad {@link JWTValidatorOptions}; the message names each offending key. */
-export class JWTValidatorConfigError extends TypeError {
-  /** Always `ERR_INVALID_CONFIG`. */
-  readonly code = "ERR_INVALID_CONFIG" as const;
-  /** @param message - what is wrong, naming the keys. */
-  constructor(message: string) {
-    super(message);
-    this.name = "JWTValidatorConfigError";
-  }
-}
-
 /** A verified-token cache entry: the principal and the audience it was verified for. */
 interface CachedPrincipal {
   /** The audience option the token was checked against (the same object or string each time). */
@@ -297,16 +286,11 @@ export class JWTValidator implements AuthorizationProvider {
 
   /**
    * @param options - see {@link JWTValidatorOptions}.
-   * @throws {@link JWTValidatorConfigError} naming each bad option.
+   * @throws {@link ConfigError} naming each bad option.
    */
   constructor(options: JWTValidatorOptions) {
-    const parsed = OptionsSchema.safeParse(options);
-    if (!parsed.success) {
-      throw new JWTValidatorConfigError(
-        describeIssues("JWTValidator", parsed.error.issues),
-      );
-    }
-    const o = (this.#options = Object.freeze({ ...parsed.data }) as JWTValidatorOptions);
+    const parsed = parseOptions(OptionsSchema, options, "JWTValidator");
+    const o = (this.#options = Object.freeze({ ...parsed }) as JWTValidatorOptions);
     this.#verifyOptions = {
       issuer: o.issuer,
       algorithms: o.algorithms ?? (o.secret !== undefined ? ["HS256"] : [...DEFAULT_ASYMMETRIC_ALGORITHMS]),
