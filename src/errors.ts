@@ -26,6 +26,79 @@ export type AuthErrorCode =
   | "ERR_SESSION_MISMATCH";
 
 /**
+ * Why a request was refused, for operators: finer than {@link AuthErrorCode} (which is what the
+ * client sees), stable, and carried by every `refused` event. Never contains token material.
+ *
+ * | reason | meaning |
+ * |---|---|
+ * | `missing_token` | no credential was presented |
+ * | `invalid_request` | malformed `Authorization` header, two credentials, token in the query, oversized |
+ * | `malformed` | the token does not parse (not a JWS, bad JSON, wrong shape) |
+ * | `algorithm_not_allowed` | the JWS `alg` is not in the allowlist (`none` and HMAC never are) |
+ * | `key_unknown` | no key in the key set matches the token's `kid` |
+ * | `signature_invalid` | the signature does not verify |
+ * | `token_type` | `typ` is not the configured one (e.g. `at+jwt`), or `token_use` is wrong |
+ * | `issuer_untrusted` | `iss` is not a trusted issuer |
+ * | `audience_mismatch` | `aud` (or the configured stand-in) does not name this resource |
+ * | `expired` | `exp` has passed |
+ * | `not_yet_valid` | `nbf` is in the future |
+ * | `issued_in_future` | `iat` is in the future beyond the clock tolerance |
+ * | `too_old` | `iat` is older than the configured maximum token age |
+ * | `claim_missing` | a required claim (e.g. `sub`) is absent |
+ * | `claim_invalid` | a claim has the wrong type or value |
+ * | `inactive` | introspection answered `active` other than `true` |
+ * | `binding_unsupported` | `cnf` names a binding this resource cannot check (e.g. mTLS `x5t#S256`) |
+ * | `bound_token_as_bearer` | a DPoP-bound token was sent with the `Bearer` scheme |
+ * | `binding_required` | `dpop_required`, but the token is not DPoP-bound |
+ * | `dpop_not_accepted` | DPoP is switched off, but the token or request uses it |
+ * | `dpop_invalid` | the DPoP proof is missing, malformed or does not match the request or token |
+ * | `dpop_replay` | the DPoP proof was used before |
+ * | `dpop_nonce_required` | the proof must carry the server's current nonce |
+ * | `replay_store_full` | the replay store cannot record one more proof right now |
+ * | `insufficient_scope` | the token lacks a required scope |
+ * | `session_mismatch` | the session belongs to another principal |
+ * | `unavailable` | validation could not be completed (key set, introspection endpoint or store down) |
+ * | `token_invalid` | any other refusal of the token |
+ */
+export type RefusalReason =
+  | "missing_token"
+  | "invalid_request"
+  | "malformed"
+  | "algorithm_not_allowed"
+  | "key_unknown"
+  | "signature_invalid"
+  | "token_type"
+  | "issuer_untrusted"
+  | "audience_mismatch"
+  | "expired"
+  | "not_yet_valid"
+  | "issued_in_future"
+  | "too_old"
+  | "claim_missing"
+  | "claim_invalid"
+  | "inactive"
+  | "binding_unsupported"
+  | "bound_token_as_bearer"
+  | "binding_required"
+  | "dpop_not_accepted"
+  | "dpop_invalid"
+  | "dpop_replay"
+  | "dpop_nonce_required"
+  | "replay_store_full"
+  | "insufficient_scope"
+  | "session_mismatch"
+  | "unavailable"
+  | "token_invalid";
+
+/** Options every {@link AuthError} takes. */
+export interface AuthErrorOptions {
+  /** Internal detail for debugging; never sent to a client. */
+  cause?: unknown;
+  /** The operator-facing reason; each class has a default. */
+  reason?: RefusalReason | undefined;
+}
+
+/**
  * Base class of every authorization failure.
  *
  * @example
@@ -37,19 +110,26 @@ export type AuthErrorCode =
 export abstract class AuthError extends Error {
   /** Stable machine-readable code. */
   abstract readonly code: AuthErrorCode;
+  /** Why, for operators (carried by `refused` events); finer than `code`. */
+  readonly reason: RefusalReason;
 
   /**
    * @param message - a short fixed sentence, safe to show to a client (no token material).
-   * @param options - `cause` carries internal detail; it is never sent to clients.
+   * @param options - `cause` carries internal detail (never sent to clients); `reason` overrides the class default.
    */
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  constructor(message: string, options?: AuthErrorOptions) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
+    this.reason = options?.reason ?? new.target.defaultReason;
   }
+
+  /** The reason used when none is given. */
+  static readonly defaultReason: RefusalReason = "token_invalid";
 }
 
 /** No credentials were presented (RFC 6750 §3.1: the challenge carries no `error`). */
 export class MissingToken extends AuthError {
+  static override readonly defaultReason: RefusalReason = "missing_token";
   override readonly code = "ERR_MISSING_TOKEN" as const;
   constructor() {
     super("No access token was presented");
@@ -61,6 +141,7 @@ export class MissingToken extends AuthError {
  * `Authorization` header, more than one credential, a token in the query string, an oversized token.
  */
 export class InvalidRequest extends AuthError {
+  static override readonly defaultReason: RefusalReason = "invalid_request";
   override readonly code = "ERR_INVALID_REQUEST" as const;
 }
 
@@ -71,14 +152,16 @@ export class InvalidToken extends AuthError {
 
 /** The token's `exp` has passed (beyond the clock tolerance). A subclass of {@link InvalidToken}. */
 export class TokenExpired extends InvalidToken {
+  static override readonly defaultReason: RefusalReason = "expired";
   override readonly code = "ERR_TOKEN_EXPIRED" as const;
-  constructor(options?: { cause?: unknown }) {
+  constructor(options?: AuthErrorOptions) {
     super("The access token expired", options);
   }
 }
 
 /** The token is valid but lacks scopes this resource requires (RFC 6750 §3.1 `insufficient_scope`). */
 export class InsufficientScope extends AuthError {
+  static override readonly defaultReason: RefusalReason = "insufficient_scope";
   override readonly code = "ERR_INSUFFICIENT_SCOPE" as const;
   /** The scopes that were required (all of them, not only the missing ones). */
   readonly required: readonly string[];
@@ -94,11 +177,12 @@ export class InsufficientScope extends AuthError {
  * answered with an error. This is the only error `fail_open` may turn into an anonymous request.
  */
 export class AuthorizationUnavailable extends AuthError {
+  static override readonly defaultReason: RefusalReason = "unavailable";
   override readonly code = "ERR_AUTHORIZATION_UNAVAILABLE" as const;
   /** Whole seconds after which a retry may succeed (sent as `Retry-After`), when known. */
   readonly retry_after: number | undefined;
   /** @param options - `cause`: internal detail; `retry_after`: seconds until the dependency is tried again. */
-  constructor(options?: { cause?: unknown; retry_after?: number | undefined }) {
+  constructor(options?: AuthErrorOptions & { retry_after?: number | undefined }) {
     super("Token validation is temporarily unavailable", options);
     this.retry_after = options?.retry_after;
   }
@@ -106,11 +190,13 @@ export class AuthorizationUnavailable extends AuthError {
 
 /** The DPoP proof is missing, malformed, replayed or does not match the request or token (RFC 9449). */
 export class InvalidDpopProof extends AuthError {
+  static override readonly defaultReason: RefusalReason = "dpop_invalid";
   override readonly code = "ERR_INVALID_DPOP_PROOF" as const;
 }
 
 /** The server requires a DPoP nonce the proof did not carry (RFC 9449 §8). */
 export class UseDpopNonce extends AuthError {
+  static override readonly defaultReason: RefusalReason = "dpop_nonce_required";
   override readonly code = "ERR_USE_DPOP_NONCE" as const;
   /** The nonce the client must use in its next proof. */
   readonly nonce: string;
@@ -126,6 +212,7 @@ export class UseDpopNonce extends AuthError {
  * session (404), so a session id reveals nothing to whoever guessed or stole it.
  */
 export class SessionMismatch extends AuthError {
+  static override readonly defaultReason: RefusalReason = "session_mismatch";
   override readonly code = "ERR_SESSION_MISMATCH" as const;
   constructor() {
     super("Session not found");

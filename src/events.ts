@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { AuthErrorCode } from "./errors.js";
+import type { AuthErrorCode, RefusalReason } from "./errors.js";
 
 /** A request was authorized. */
 export interface AcceptedEvent {
@@ -26,8 +26,10 @@ export interface AcceptedEvent {
 export interface RefusedEvent {
   /** Discriminator. */
   type: "refused";
-  /** Stable error code. */
+  /** Stable error code (what the client was told). */
   code: AuthErrorCode;
+  /** Why, for the operator: see {@link RefusalReason}. */
+  reason: RefusalReason;
   /** HTTP status sent. */
   status: number;
 }

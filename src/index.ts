@@ -43,7 +43,7 @@ export {
   TokenExpired,
   UseDpopNonce,
 } from "./errors.js";
-export type { AuthErrorCode, ConfigIssue } from "./errors.js";
+export type { AuthErrorCode, AuthErrorOptions, ConfigIssue, RefusalReason } from "./errors.js";
 export type { AcceptedEvent, AuthEvent, AuthEventListener, FailOpenEvent, JwksRefreshedEvent, JwksStaleEvent, RefusedEvent } from "./events.js";
 export { Backoff } from "./lib/backoff.js";
 export type { BackoffOptions, BackoffWindow } from "./lib/backoff.js";

@@ -320,7 +320,7 @@ function createHandler(backend: McpBackend, config: Readonly<ResolvedAuthorizati
 
   const refuse = (err: AuthError, req: Request, view: ResourceView): Response => {
     const res = challengeResponse(err, view.challenge, corsHeaders(req, false));
-    emitSafely(emit, { type: "refused", code: err.code, status: res.status });
+    emitSafely(emit, { type: "refused", code: err.code, reason: err.reason, status: res.status });
     return res;
   };
 
