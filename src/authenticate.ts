@@ -8,7 +8,7 @@
 import type { ResolvedAuthorizationConfig } from "./config.js";
 import type { AuthContext } from "./context.js";
 import { extractCredentials, type Credentials } from "./credentials.js";
-import { AuthError, AuthorizationUnavailable, InsufficientScope, InvalidToken } from "./errors.js";
+import { AuthError, AuthorizationUnavailable, InsufficientScope, InvalidToken, ProviderError } from "./errors.js";
 import { emitSafely, type AuthEventListener } from "./events.js";
 import type { AuthorizationProvider } from "./validators/provider.js";
 
@@ -42,7 +42,8 @@ export interface AuthenticateOptions {
  *
  * Resolves to the principal, or to `null` when validation could not be completed and `fail_open`
  * is on (a `fail_open` event is emitted). Throws an {@link AuthError} for every refusal; the caller
- * maps it with `challengeFor`.
+ * maps it with `challengeFor`. Throws a {@link ProviderError} when the provider throws anything that
+ * is not an `AuthError` (a bug): that is never `fail_open`'s case.
  *
  * Order matters: the credential is read, the token verified, the DPoP binding checked, and only then
  * are scopes compared, so a forged token never learns which scopes it would need.
@@ -91,7 +92,9 @@ async function verifyCredentials(req: Request, credentials: Credentials, o: Auth
   try {
     auth = await o.provider.verify(credentials.token, verifyContext(req, o));
   } catch (e) {
-    const err = e instanceof AuthError ? e : new AuthorizationUnavailable({ cause: e });
+    // Only an outage the provider reports as such may become anonymous; anything else it throws is a bug.
+    if (!(e instanceof AuthError)) throw new ProviderError(e);
+    const err = e;
     if (err instanceof AuthorizationUnavailable && config.fail_open) {
       emitSafely(o.onAuthEvent, { type: "fail_open", code: err.code });
       return null;

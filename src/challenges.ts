@@ -5,6 +5,7 @@
  * @module
  */
 import { AuthError, AuthorizationUnavailable, InsufficientScope, UseDpopNonce } from "./errors.js";
+import { sessionNotFound } from "./responses.js";
 
 /** What a challenge needs to know about the resource. */
 export interface ChallengeOptions {
@@ -30,8 +31,27 @@ export interface Challenge {
   error?: string;
 }
 
-/** Escape a value for an RFC 9110 quoted-string. */
-export const quote = (value: string): string => `"${value.replace(/[\\"]/g, "\\$&")}"`;
+/** Longest value put in a challenge parameter; longer text is cut (a header is not a log). */
+const MAX_PARAM_LENGTH = 512;
+
+/**
+ * Reduce a value to what RFC 6750 §3 allows inside a quoted string: printable ASCII (%x20-7E). Every
+ * other code point (control characters such as CR, LF and NUL, DEL, non-ASCII text, lone
+ * surrogates) becomes `?`, so no provider text can break the header, add a header or make the
+ * `Headers` constructor throw. The result is cut at {@link MAX_PARAM_LENGTH}.
+ */
+export function toHeaderSafe(value: string): string {
+  let out = "";
+  for (const ch of value) {
+    if (out.length >= MAX_PARAM_LENGTH) break;
+    const c = ch.codePointAt(0)!;
+    out += c >= 0x20 && c <= 0x7e ? ch : "?";
+  }
+  return out;
+}
+
+/** Escape a value for an RFC 9110 quoted-string, after reducing it with {@link toHeaderSafe}. */
+export const quote = (value: string): string => `"${toHeaderSafe(value).replace(/[\\"]/g, "\\$&")}"`;
 
 /**
  * Build one auth-param list, skipping undefined values. Parameter names are fixed by this module;
@@ -137,7 +157,7 @@ export function challengeFor(err: AuthError, o: ChallengeOptions): Challenge {
     );
   }
   headers["WWW-Authenticate"] = challenges.join(", ");
-  if (err instanceof UseDpopNonce) headers["DPoP-Nonce"] = err.nonce;
+  if (err instanceof UseDpopNonce) headers["DPoP-Nonce"] = toHeaderSafe(err.nonce);
   return error ? { status, headers, error } : { status, headers };
 }
 
@@ -151,13 +171,16 @@ export function challengeFor(err: AuthError, o: ChallengeOptions): Challenge {
  * ```
  */
 export function challengeResponse(err: AuthError, o: ChallengeOptions, extraHeaders?: HeadersInit): Response {
+  if (err.code === "ERR_SESSION_MISMATCH") {
+    // Byte-identical to an unknown session's answer: a session id's existence is not revealed.
+    const res = sessionNotFound();
+    new Headers(extraHeaders).forEach((v, k) => res.headers.set(k, v));
+    return res;
+  }
   const c = challengeFor(err, o);
   const headers = new Headers(extraHeaders);
   for (const [k, v] of Object.entries(c.headers)) headers.set(k, v);
   headers.set("Content-Type", "application/json");
-  const body =
-    c.status === 404
-      ? { jsonrpc: "2.0", error: { code: -32001, message: "Session not found" }, id: null }
-      : { error: c.error ?? (c.status === 503 ? "temporarily_unavailable" : "unauthorized"), error_description: err.message };
+  const body = { error: c.error ?? (c.status === 503 ? "temporarily_unavailable" : "unauthorized"), error_description: err.message };
   return new Response(JSON.stringify(body), { status: c.status, headers });
 }

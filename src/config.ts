@@ -31,7 +31,7 @@ function isSecureUrl(value: string): boolean {
 const absoluteUrl = z.url({ protocol: /^https?$/, error: "must be an absolute http(s) URL" });
 
 /** The zod schema behind {@link parseAuthorizationConfig}. */
-const AuthorizationConfigSchema = z
+export const AuthorizationConfigSchema = z
   .strictObject({
     enabled: z.boolean().default(false),
     authorization_servers: z.array(absoluteUrl).default([]),

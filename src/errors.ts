@@ -258,3 +258,29 @@ export class ConfigError extends TypeError {
     this.issues = Object.freeze(issues.map((i) => Object.freeze({ ...i })));
   }
 }
+
+/**
+ * The authorization provider (or the DPoP check) threw something that is not an {@link AuthError}:
+ * a bug or a misconfiguration, not an outage. The request is answered 500 and nobody is admitted;
+ * `fail_open` never applies (it admits only on {@link AuthorizationUnavailable}). The original error
+ * is the `cause`; `error_class` names its class for the `provider_error` event (never its message,
+ * which might quote the token).
+ */
+export class ProviderError extends Error {
+  /** Always `ERR_PROVIDER_FAILED`. */
+  readonly code = "ERR_PROVIDER_FAILED" as const;
+  /** The thrown value's class name (`TypeError`, …), or its `typeof` when it is not an object. */
+  readonly error_class: string;
+  /** @param cause - what the provider threw. */
+  constructor(cause: unknown) {
+    super("The authorization provider failed", { cause });
+    this.name = "ProviderError";
+    this.error_class = classNameOf(cause);
+  }
+}
+
+/** A class name fit for logs: letters, digits, `_` and `$`, at most 64 characters. */
+function classNameOf(value: unknown): string {
+  const raw = typeof value === "object" && value !== null ? (value.constructor?.name ?? "Object") : typeof value;
+  return raw.replace(/[^\w$]/g, "").slice(0, 64) || "Unknown";
+}

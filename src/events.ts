@@ -67,8 +67,19 @@ export interface JwksStaleEvent {
   retry_after: number;
 }
 
+/**
+ * The provider (or the DPoP check) threw something that is not an auth error: answered 500, nobody
+ * admitted. Names the error's class only (its message might quote the token).
+ */
+export interface ProviderErrorEvent {
+  /** Discriminator. */
+  type: "provider_error";
+  /** Class of what was thrown, e.g. `TypeError`. */
+  error_class: string;
+}
+
 /** Any auth event. Switch on `type`. */
-export type AuthEvent = AcceptedEvent | RefusedEvent | FailOpenEvent | JwksRefreshedEvent | JwksStaleEvent;
+export type AuthEvent = AcceptedEvent | RefusedEvent | FailOpenEvent | JwksRefreshedEvent | JwksStaleEvent | ProviderErrorEvent;
 
 /** Receives {@link AuthEvent}s. Must not throw; exceptions are caught and ignored. */
 export type AuthEventListener = (event: AuthEvent) => void;

@@ -12,29 +12,31 @@ import type { DpopOptions } from "./dpop/check.js";
 import { LazyJsonSchemaValidator } from "./lib/json-schema-validator.js";
 import { isLoopbackHost, parseAuthorizationConfig, type AuthorizationConfig, type ResolvedAuthorizationConfig } from "./config.js";
 import type { AuthEventListener } from "./events.js";
+import { z } from "zod";
+import { ConfigError } from "./errors.js";
+import { functionSchema, parseOptions } from "./lib/options.js";
 import { protect, protectBothEras, type ProtectedHandler, type ProtectOptions } from "./protect.js";
+import { ProtectOptionsSchema } from "./protect/options.js";
 import { loadSdkV2 } from "./serving/v2.js";
 import type { ToolDefinition, ToolRegistry } from "./tools.js";
 import type { ResourceDefinition, ResourceRegistry } from "./resources.js";
 import type { PromptDefinition, PromptRegistry } from "./prompts.js";
 import type { AuthorizationProvider } from "./validators/provider.js";
 
-/** Options of {@link MCPServer}. */
-export interface MCPServerOptions {
+/**
+ * Options of {@link MCPServer}: those of {@link ProtectOptions} that make sense for a server this
+ * object builds (the tools come from {@link MCPServer.collect}, the provider from
+ * {@link MCPServer.setAuthorizationProvider}), plus what `initialize` reports.
+ */
+export interface MCPServerOptions extends Omit<ProtectOptions, "authorization" | "provider" | "definitions" | "engine"> {
   /** Server version reported in `initialize`. Default `"0.0.0"`. */
-  version?: string;
+  version?: string | undefined;
   /** Instructions reported in `initialize`. */
-  instructions?: string;
+  instructions?: string | undefined;
   /** Authorization; see {@link AuthorizationConfig}. Default: disabled. */
-  authorization?: AuthorizationConfig;
-  /** `stateful` (default) or `stateless` Streamable HTTP. */
-  session_mode?: "stateful" | "stateless";
-  /** Receives every auth decision. */
-  onAuthEvent?: AuthEventListener;
-  /** DPoP (RFC 9449): options, a ready check, or `false` for bearer tokens only. Default: on, in-memory replay store. See {@link ProtectOptions.dpop}. */
-  dpop?: DpopOptions | DpopCheck | false;
+  authorization?: AuthorizationConfig | undefined;
   /** Where startup notices go. Default `console.warn`. */
-  log?: (message: string) => void;
+  log?: ((message: string) => void) | undefined;
   /**
    * Which SDK serves MCP. `"v1"` (default): `@modelcontextprotocol/sdk`, protocol revisions up to
    * 2025-11-25, stateful sessions. `"v2"`: both eras on one endpoint — 2026-07-28 requests through the
@@ -42,20 +44,26 @@ export interface MCPServerOptions {
    * through the v1 path as before (sessions bound to their principal). The same `tool()` definitions
    * serve both; `configure()` applies to v1 servers, {@link MCPServer.configureV2} to v2 servers.
    */
-  engine?: "v1" | "v2";
-  /** Largest request body in bytes; see {@link ProtectOptions.max_body_bytes}. Default 4 MiB. */
-  max_body_bytes?: number;
-  /** Most open sessions in all; see {@link ProtectOptions.max_sessions}. Default 1000. */
-  max_sessions?: number;
-  /** Most open sessions per principal; see {@link ProtectOptions.max_sessions_per_principal}. Default 32. */
-  max_sessions_per_principal?: number;
-  /** Most open anonymous sessions; see {@link ProtectOptions.max_anonymous_sessions}. Default 100. */
-  max_anonymous_sessions?: number;
-  /** Seconds an idle session is kept. Default 1800. */
-  session_idle_timeout?: number;
-  /** Derive the resource from `X-Forwarded-*` for listed hosts; see {@link ProtectOptions.trust_proxy}. Default off. */
-  trust_proxy?: ProtectOptions["trust_proxy"];
+  engine?: "v1" | "v2" | undefined;
 }
+
+/** {@link MCPServerOptions}' schema: derived from `protect()`'s, so the two cannot drift apart. */
+const MCPServerOptionsSchema = ProtectOptionsSchema.omit({ authorization: true, provider: true, definitions: true }).extend({
+  version: z.string().optional(),
+  instructions: z.string().optional(),
+  authorization: z.unknown().optional(), // checked by parseAuthorizationConfig, with its own messages
+  log: functionSchema.optional(),
+});
+
+const ServeOptionsSchema = z.strictObject({
+  port: z.number().int().min(0).max(65_535).optional(),
+  host: z.string().min(1).optional(),
+  headers_timeout: z.number().int().positive().max(3_600_000).optional(),
+  request_timeout: z.number().int().positive().max(3_600_000).optional(),
+  keep_alive_timeout: z.number().int().positive().max(3_600_000).optional(),
+});
+
+const CloseOptionsSchema = z.strictObject({ grace_ms: z.number().min(0).max(3_600_000).optional() });
 
 /** Where {@link MCPServer.serve} listens. */
 export interface ServeOptions {
@@ -117,12 +125,12 @@ export class MCPServer {
   /**
    * @param name - server name.
    * @param options - see {@link MCPServerOptions}.
-   * @throws {@link AuthorizationConfigError} when `options.authorization` is invalid.
+   * @throws {@link ConfigError} when an option is unknown or invalid.
    */
   constructor(name: string, options: MCPServerOptions = {}) {
-    if (typeof name !== "string" || !name) throw new TypeError('MCPServer: "name" must be a non-empty string');
+    if (typeof name !== "string" || !name) throw new ConfigError("MCPServer", [{ key: "name", message: "must be a non-empty string" }]);
     this.name = name;
-    if (options.engine !== undefined && options.engine !== "v1" && options.engine !== "v2") throw new TypeError('MCPServer: "engine" must be "v1" or "v2"');
+    parseOptions(MCPServerOptionsSchema, options, "MCPServer");
     this.#options = { ...options };
     this.#config = parseAuthorizationConfig(options.authorization ?? {});
   }
@@ -134,7 +142,9 @@ export class MCPServer {
 
   /** Set the token checker (e.g. a {@link JWTValidator}). Required when authorization is enabled. */
   setAuthorizationProvider(provider: AuthorizationProvider): this {
-    if (!provider || typeof provider.verify !== "function") throw new TypeError("setAuthorizationProvider: provider must have a verify() method");
+    if (!provider || typeof provider.verify !== "function") {
+      throw new ConfigError("MCPServer.setAuthorizationProvider", [{ key: "provider", message: "must have a verify() method" }]);
+    }
     this.#provider = provider;
     return this;
   }
@@ -142,7 +152,9 @@ export class MCPServer {
   /** Add tools, resources and prompts defined with {@link tool}, {@link resource} and {@link prompt}. Names must be unique per kind. */
   collect(...items: (ToolDefinition<any> | ResourceDefinition | PromptDefinition)[]): this {
     for (const t of items) {
-      if (this.#tools.some((x) => x.kind === t.kind && x.name === t.name)) throw new TypeError(`MCPServer.collect: duplicate ${t.kind} name "${t.name}"`);
+      if (this.#tools.some((x) => x.kind === t.kind && x.name === t.name)) {
+        throw new ConfigError("MCPServer.collect", [{ key: t.name, message: `duplicate ${t.kind} name` }]);
+      }
       this.#tools.push(t);
     }
     return this;
@@ -207,21 +219,15 @@ export class MCPServer {
     const effective = resource ?? this.#config.resource;
     if (effective) authorization.resource = effective;
     if (this.#config.enabled && !this.#provider) {
-      throw new TypeError("MCPServer: authorization is enabled but no provider is set (call setAuthorizationProvider)");
+      throw new ConfigError("MCPServer", [{ key: "provider", message: "authorization is enabled but no provider is set (call setAuthorizationProvider)" }]);
     }
+    const { version: _version, instructions: _instructions, log: _log, authorization: _authorization, ...rest } = this.#options;
     const options: ProtectOptions = {
+      ...rest,
       authorization,
       provider: this.#provider,
       session_mode: this.#options.session_mode ?? "stateful",
       definitions: this.#tools,
-      dpop: this.#options.dpop,
-      onAuthEvent: this.#options.onAuthEvent,
-      max_body_bytes: this.#options.max_body_bytes,
-      max_sessions: this.#options.max_sessions,
-      max_sessions_per_principal: this.#options.max_sessions_per_principal,
-      max_anonymous_sessions: this.#options.max_anonymous_sessions,
-      session_idle_timeout: this.#options.session_idle_timeout,
-      trust_proxy: this.#options.trust_proxy,
     };
     if ((this.#options.engine ?? "v1") === "v2") return protectBothEras(() => this.createSdkV2Server(), () => this.createSdkServer(), options);
     return protect(() => this.createSdkServer(), options);
@@ -237,22 +243,24 @@ export class MCPServer {
    */
   async serve(options: ServeOptions = {}): Promise<ServeResult> {
     if (this.#http) throw new Error("MCPServer.serve: already serving");
+    parseOptions(ServeOptionsSchema, options, "MCPServer.serve");
     const host = options.host ?? "127.0.0.1";
     if (this.#config.enabled && !this.#config.resource && !isLoopbackHost(host.includes(":") ? `[${host}]` : host)) {
-      throw new TypeError('MCPServer.serve: set "authorization.resource" to the public URL of the MCP endpoint when listening on a non-loopback host');
+      throw new ConfigError("MCPServer.serve", [
+        { key: "authorization.resource", message: "set it to the public URL of the MCP endpoint when listening on a non-loopback host" },
+      ]);
     }
     if (this.#config.enabled && !this.#provider) {
-      throw new TypeError("MCPServer: authorization is enabled but no provider is set (call setAuthorizationProvider)");
+      throw new ConfigError("MCPServer", [{ key: "provider", message: "authorization is enabled but no provider is set (call setAuthorizationProvider)" }]);
     }
     // engine "v2" needs the optional peer: say so at startup, not with a 500 on the first request.
     if (this.#options.engine === "v2") await loadSdkV2();
     const headersTimeout = options.headers_timeout ?? 10_000;
     const requestTimeout = options.request_timeout ?? 30_000;
     const keepAliveTimeout = options.keep_alive_timeout ?? 5_000;
-    for (const [key, v] of Object.entries({ headers_timeout: headersTimeout, request_timeout: requestTimeout, keep_alive_timeout: keepAliveTimeout })) {
-      if (!(Number.isInteger(v) && v > 0 && v <= 3_600_000)) throw new TypeError(`MCPServer.serve: "${key}" must be a positive number of milliseconds`);
+    if (headersTimeout > requestTimeout) {
+      throw new ConfigError("MCPServer.serve", [{ key: "headers_timeout", message: "must not exceed request_timeout" }]);
     }
-    if (headersTimeout > requestTimeout) throw new TypeError('MCPServer.serve: "headers_timeout" must not exceed "request_timeout"');
     const http = createServer({
       headersTimeout,
       requestTimeout,
@@ -298,8 +306,7 @@ export class MCPServer {
    * finish. Then every remaining connection (e.g. an open SSE stream) is closed. Default 0: at once.
    */
   async close(options: { grace_ms?: number } = {}): Promise<void> {
-    const grace = options.grace_ms ?? 0;
-    if (!(Number.isFinite(grace) && grace >= 0)) throw new TypeError('MCPServer.close: "grace_ms" must be a number ≥ 0');
+    const grace = parseOptions(CloseOptionsSchema, options, "MCPServer.close").grace_ms ?? 0;
     const http = this.#http;
     this.#http = undefined;
     if (http) {

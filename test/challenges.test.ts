@@ -80,3 +80,58 @@ test("responses: JSON body without token material, Retry-After on 503, JSON-RPC 
   const r404 = challengeResponse(new SessionMismatch(), o);
   assert.deepEqual(await r404.json(), { jsonrpc: "2.0", error: { code: -32001, message: "Session not found" }, id: null });
 });
+
+test("a challenge can always be built: arbitrary provider texts become printable ASCII, never a 500 or a second header", async () => {
+  const { default: fc } = await import("fast-check");
+  const { McpServer } = await import("@modelcontextprotocol/sdk/server/mcp.js");
+  const { protect } = await import("../src/index.js");
+  const { toHeaderSafe } = await import("../src/challenges.js");
+  const printableQuoted = /^[\x20-\x7e]*$/;
+  const hostile = fc.oneof(
+    fc.string({ unit: "binary" }),
+    fc.string({ unit: "grapheme" }),
+    fc.constantFrom("\n", "\r\nX-Injected: 1", "\0", "😀", "a\u202eb", "\\\"", "\"", "\u0085", "\ud800", "x".repeat(10_000)),
+  );
+  const errors = (text: string) => [
+    new InvalidToken(text),
+    new InvalidRequest(text),
+    new InvalidDpopProof(text),
+    new UseDpopNonce(text),
+    new InsufficientScope([text]),
+  ];
+  fc.assert(
+    fc.property(hostile, (text) => {
+      for (const err of errors(text)) {
+        const c = challengeFor(err, { ...o, scopes: [text], dpopAlgorithms: ["ES256"] });
+        const header = c.headers["WWW-Authenticate"]!;
+        assert.match(header, printableQuoted);
+        assert.ok(header.length < 4_000);
+        // The Headers constructor accepts it: what used to throw (and became a bare 500).
+        const res = challengeResponse(err, o);
+        assert.ok(res.status === 400 || res.status === 401 || res.status === 403);
+        assert.equal(res.headers.get("www-authenticate")?.includes("\n"), false);
+      }
+      assert.match(toHeaderSafe(text), printableQuoted);
+    }),
+    { numRuns: 300, seed: 18 },
+  );
+
+  // Through a protected handler: a provider whose refusal text is hostile still gets its 401 challenge.
+  const texts = ["line\nbreak", "crlf\r\nSet-Cookie: x=1", "nul\0", "emoji 😀", "rtl \u202e", "\u0000\u001b[2J"];
+  for (const text of texts) {
+    const h = protect(() => new McpServer({ name: "p", version: "1" }), {
+      session_mode: "stateless",
+      authorization: { enabled: true, authorization_servers: ["http://127.0.0.1:1"], resource: "http://127.0.0.1:9/mcp" },
+      provider: {
+        verify: async () => {
+          throw new InvalidToken(text);
+        },
+      },
+    });
+    const res = await h(new Request("http://127.0.0.1:9/mcp", { method: "POST", headers: { authorization: "Bearer abc", "content-type": "application/json" }, body: "{}" }));
+    assert.equal(res.status, 401, JSON.stringify(text));
+    const header = res.headers.get("www-authenticate")!;
+    assert.match(header, /^Bearer realm="MCP", resource_metadata="[^"]+", error="invalid_token", error_description="[\x20-\x7e]*", DPoP algs="[^"]+"$/);
+    assert.equal(res.headers.get("set-cookie"), null);
+  }
+});

@@ -80,6 +80,20 @@ test("a session is bound to its principal: another principal's token with that s
       body: toolCall("whoami_later"),
     });
     assert.equal(other.status, 404);
+    // A foreign and an unknown session id get byte-identical answers: status, headers, body.
+    const answer = async (id: string) => {
+      const res = await fetch(url, {
+        method: "POST",
+        headers: { ...MCP_HEADERS, "mcp-session-id": id, "mcp-protocol-version": "2025-06-18", authorization: `Bearer ${await issuer.sign({ sub: "mallory", aud: url })}` },
+        body: toolCall("whoami_later"),
+      });
+      const headers: [string, string][] = [];
+      res.headers.forEach((v, k) => k !== "date" && headers.push([k, v]));
+      return JSON.stringify({ status: res.status, headers, body: await res.text() });
+    };
+    const foreign = await answer(sessionId);
+    assert.equal(foreign, await answer("00000000-0000-4000-8000-000000000000"));
+    assert.match(foreign, /"cache-control","no-store"/);
     // The owner still can use it, with a fresh token.
     const ok = await fetch(url, {
       method: "POST",

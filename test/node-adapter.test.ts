@@ -120,7 +120,7 @@ test("request targets that are not a path nor an http(s) URL get 400, never 500;
   const { address } = await s.serve({ port: 0 });
   const statusOf = (target: string) =>
     new Promise<string>((resolve) => {
-      const c = connect(Number(new URL(address).port), "127.0.0.1", () => c.end(`GET ${target} HTTP/1.1\r\nHost: x\r\n\r\n`));
+      const c = connect(Number(new URL(address).port), "127.0.0.1", () => c.end(`GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`));
       let out = "";
       c.on("data", (d) => (out += d)).on("error", () => {}).on("close", () => resolve(out.split("\r\n", 1)[0]!));
     });

@@ -63,7 +63,7 @@ describe("trust_proxy: { allowed_hosts }", () => {
 
   test("an allowed forwarded host sets metadata, challenge and audience", async () => {
     assert.equal(await metadata(h, forwarded("mcp.example.com")), PUBLIC);
-    assert.equal(await metadata(h, forwarded("MCP.Example.com, proxy.internal")), PUBLIC, "first value, case-insensitive");
+    assert.equal(await metadata(h, forwarded("MCP.Example.com")), PUBLIC, "case-insensitive");
     const res = await call(h, forwarded("mcp.example.com"));
     assert.equal(res.status, 401);
     assert.equal(
@@ -75,6 +75,33 @@ describe("trust_proxy: { allowed_hosts }", () => {
     assert.equal((await readRpc(ok)).result.content[0].text, "pong");
     // A token for the configured (internal) URL is not for the public resource.
     assert.equal((await call(h, forwarded("mcp.example.com"), await issuer.sign({ aud: CONFIGURED }))).status, 401);
+  });
+
+  test("a forwarded header with several values is refused 400 (an appending proxy puts the client's value first); nothing is served", async () => {
+    for (const headers of [
+      forwarded("mcp.example.com, proxy.internal"),
+      forwarded("evil.example, mcp.example.com"),
+      forwarded("mcp.example.com", "https, http"),
+    ]) {
+      const meta = await h(new Request("http://127.0.0.1:9/.well-known/oauth-protected-resource/mcp", { headers }));
+      assert.equal(meta.status, 400, JSON.stringify(headers));
+      assert.deepEqual(await meta.json(), { error: "invalid_request", error_description: "X-Forwarded-Host and X-Forwarded-Proto must carry one value each" });
+      const res = await call(h, headers, await issuer.sign({ aud: PUBLIC }));
+      assert.equal(res.status, 400);
+      assert.equal(res.headers.get("cache-control"), "no-store");
+      assert.equal(res.headers.get("www-authenticate"), null);
+    }
+  });
+
+  test("a default port is the same host: metadata, challenge and audience agree on https://mcp.example.com/mcp", async () => {
+    const res = await call(h, forwarded("mcp.example.com:443"));
+    assert.equal(await metadata(h, forwarded("mcp.example.com:443")), PUBLIC);
+    assert.match(res.headers.get("www-authenticate")!, /resource_metadata="https:\/\/mcp\.example\.com\/\.well-known\/oauth-protected-resource\/mcp"/);
+    assert.equal((await call(h, forwarded("mcp.example.com:443"), await issuer.sign({ aud: PUBLIC }))).status, 200);
+    // An allowlist entry written with the default port matches the plain host too.
+    const h443 = handler({ allowed_hosts: ["mcp.example.com:443"] });
+    assert.equal(await metadata(h443, forwarded("mcp.example.com")), PUBLIC);
+    assert.equal((await call(h443, forwarded("mcp.example.com"), await issuer.sign({ aud: PUBLIC }))).status, 200);
   });
 
   test("a host not in the list, a bad scheme, or plain http to a public host fall back to the configured resource", async () => {

@@ -8,6 +8,10 @@ import { Readable } from "node:stream";
 import { readNodeBodyBounded } from "../lib/body.js";
 import { nodeRequestView } from "./node-request.js";
 import { kReadsBodyLazily } from "../serving/backend.js";
+import { internalError } from "../responses.js";
+import { z } from "zod";
+import { ConfigError } from "../errors.js";
+import { parseOptions } from "../lib/options.js";
 import type { FetchHandler, HandlerExtras, ProtectedHandler } from "../protect.js";
 
 /** Options of {@link toNodeHandler}. */
@@ -25,6 +29,11 @@ export interface NodeHandlerOptions {
    */
   request_signal?: boolean;
 }
+
+const NodeHandlerOptionsSchema = z.strictObject({
+  origin: z.url({ protocol: /^https?$/ }).refine((o) => new URL(o).origin === o, { error: "an origin: scheme://host[:port]" }).optional(),
+  request_signal: z.boolean().optional(),
+});
 
 /** A Node request with whatever a framework may have attached (Express's `body`). */
 export type NodeRequest = IncomingMessage & {
@@ -190,6 +199,8 @@ const isJson = (contentType: string): boolean => {
  * ```
  */
 export function toNodeHandler(handler: FetchHandler, options: NodeHandlerOptions = {}) {
+  if (typeof handler !== "function") throw new ConfigError("toNodeHandler", [{ key: "handler", message: "must be a function (Request) => Promise<Response>" }]);
+  parseOptions(NodeHandlerOptionsSchema, options, "toNodeHandler");
   const routed = handler as Partial<ProtectedHandler>;
   const origin = options.origin ?? (routed.resource ? new URL(routed.resource).origin : "http://localhost");
   const signal = options.request_signal ?? true;
@@ -216,7 +227,7 @@ export function toNodeHandler(handler: FetchHandler, options: NodeHandlerOptions
         }
       } catch (err) {
         if (next) return next(err);
-        response = new Response(null, { status: 500 });
+        response = internalError();
       }
       await writeWebResponse(res, response);
     })();

@@ -75,14 +75,18 @@ function keysAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
 }
 
 /**
- * The known key nearest to `key` by edit distance, when near enough to be a likely typo (at most a
- * third of the key's length, at least 1), else `undefined`. Case differences count as one edit.
+ * The known key nearest to `key`, when near enough to be a likely slip, else `undefined`: an edit
+ * distance of at most a third of the key's length (at least 2), a difference of case only, or one
+ * key being the start of the other (`grace` for `grace_ms`, at least 4 characters).
  */
 export function closest(key: string, known: readonly string[]): string | undefined {
   let best: string | undefined;
-  let bestDistance = Math.max(1, Math.floor(key.length / 3)) + 1;
+  let bestDistance = Math.max(2, Math.floor(key.length / 3)) + 1;
+  const lower = key.toLowerCase();
   for (const k of known) {
-    const d = k.toLowerCase() === key.toLowerCase() ? 1 : editDistance(key, k);
+    const kl = k.toLowerCase();
+    const prefix = Math.min(k.length, key.length) >= 4 && (kl.startsWith(lower) || lower.startsWith(kl));
+    const d = kl === lower || prefix ? 1 : editDistance(key, k);
     if (d < bestDistance) [best, bestDistance] = [k, d];
   }
   return best;

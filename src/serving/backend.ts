@@ -7,6 +7,7 @@
 import type { AuthInfo } from "@modelcontextprotocol/sdk/server/auth/types.js";
 import type { AuthContext, RequestContext } from "../context.js";
 import { BodyTooLarge, declaredTooLarge, readStreamBounded } from "../lib/body.js";
+import { bodyTooLarge, parseError } from "../responses.js";
 
 /** Default largest request body, in bytes: 4 MiB, the SDK transports' own limit. */
 export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
@@ -57,22 +58,10 @@ export interface HandlerExtras {
  */
 export const kReadsBodyLazily: unique symbol = Symbol.for("protected-mcp.reads-body-lazily");
 
-/** A JSON-RPC error response with no id. */
-export function jsonRpcError(status: number, code: number, message: string, headers?: HeadersInit): Response {
-  const res = Response.json({ jsonrpc: "2.0", error: { code, message }, id: null }, { status });
-  if (headers) new Headers(headers).forEach((v, k) => res.headers.set(k, v));
-  return res;
-}
-
 /** `application/json`, with or without parameters: the only body type Streamable HTTP accepts. */
 export function isJsonContentType(value: string | null): boolean {
   if (!value) return false;
   return (value.split(";", 1)[0] ?? "").trim().toLowerCase() === "application/json";
-}
-
-/** Answer for a body over the limit: 413, a JSON-RPC error, and the connection is not kept. */
-export function bodyTooLargeResponse(limit: number): Response {
-  return jsonRpcError(413, -32000, `Request body too large: the limit is ${limit} bytes`, { Connection: "close" });
 }
 
 /**
@@ -85,19 +74,19 @@ export async function readJsonBody(req: Request, extras: HandlerExtras | undefin
   if (extras?.parsedBody !== undefined) {
     const size = extras.parsedBodyBytes ?? Number(req.headers.get("content-length") ?? NaN);
     const bytes = Number.isFinite(size) ? size : Buffer.byteLength(JSON.stringify(extras.parsedBody) ?? "");
-    return bytes > limit ? { response: bodyTooLargeResponse(limit) } : { body: extras.parsedBody };
+    return bytes > limit ? { response: bodyTooLarge(limit) } : { body: extras.parsedBody };
   }
-  if (declaredTooLarge(req.headers.get("content-length"), limit)) return { response: bodyTooLargeResponse(limit) };
+  if (declaredTooLarge(req.headers.get("content-length"), limit)) return { response: bodyTooLarge(limit) };
   let bytes: Uint8Array;
   try {
     bytes = extras?.readBody ? await extras.readBody(limit) : await readStreamBounded(req.body, limit);
   } catch (e) {
-    if (e instanceof BodyTooLarge) return { response: bodyTooLargeResponse(limit) };
-    return { response: jsonRpcError(400, -32700, "Parse error: the request body could not be read") };
+    if (e instanceof BodyTooLarge) return { response: bodyTooLarge(limit) };
+    return { response: parseError("unreadable") };
   }
   try {
     return { body: JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8")) };
   } catch {
-    return { response: jsonRpcError(400, -32700, "Parse error: Invalid JSON") };
+    return { response: parseError("invalid_json") };
   }
 }

@@ -12,7 +12,8 @@ import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
 import { runWithContext } from "../context.js";
 import { SessionMismatch } from "../errors.js";
 import { SessionRegistry, type SessionLimits } from "../sessions.js";
-import { jsonRpcError, type McpBackend, type McpExchange } from "./backend.js";
+import { oneSessionAtATime, sessionNotFound, sessionRequired } from "../responses.js";
+import type { McpBackend, McpExchange } from "./backend.js";
 
 /** Something that yields an SDK server: an instance, or a factory called once per session (stateful) or per request (stateless). */
 export type McpServerSource = McpServer | (() => McpServer | Promise<McpServer>);
@@ -83,15 +84,15 @@ export function createV1Backend(source: McpServerSource, mode: "stateful" | "sta
       const sessionId = req.headers.get("mcp-session-id");
       if (sessionId) {
         const entry = sessions.get(sessionId);
-        if (!entry) return jsonRpcError(404, -32001, "Session not found");
+        if (!entry) return sessionNotFound();
         return runWithContext(context, () => entry.session.transport.handleRequest(req, { authInfo, parsedBody }));
       }
 
       // No session: only an initialize request may open one.
       const isInit = Array.isArray(parsedBody) ? parsedBody.some((m) => isInitializeRequest(m)) : isInitializeRequest(parsedBody);
-      if (!isInit) return jsonRpcError(400, -32000, "Bad Request: Mcp-Session-Id header is required");
+      if (!isInit) return sessionRequired();
       const server = await acquireServer();
-      if (!server) return jsonRpcError(409, -32000, "This server serves one session at a time");
+      if (!server) return oneSessionAtATime();
       const transport: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport({
         sessionIdGenerator: () => randomUUID(),
         onsessioninitialized: (id: string): void => sessions.add(id, principal, { transport, server }),

@@ -1,0 +1,152 @@
+/**
+ * The request pipeline behind `protect()`:
+ *
+ * guard `Host`/`Origin` → route (metadata, preflight, 404) → authorize → read the body → per-item
+ * policy (step-up) → backend → list filtering → CORS.
+ *
+ * Each step is a small function; this module only puts them in order.
+ *
+ * @module
+ */
+import { authorize, type DpopCheck } from "../authenticate.js";
+import { challengeResponse } from "../challenges.js";
+import type { ResolvedAuthorizationConfig } from "../config.js";
+import { toAuthInfo, type AuthContext } from "../context.js";
+import { createDpopCheck, type DpopOptions } from "../dpop/check.js";
+import { AuthError, InsufficientScope, ProviderError } from "../errors.js";
+import { emitSafely, type AuthEventListener } from "../events.js";
+import { metadataPaths } from "../metadata.js";
+import { asksForList, buildScopePolicy, filterListResponse, stepUpScopes, unmetRequirement, type ScopePolicy } from "../policy.js";
+import { ambiguousForwardedHeader, notFound, providerFailed } from "../responses.js";
+import { ANONYMOUS_PRINCIPAL } from "../sessions.js";
+import { DEFAULT_MAX_BODY_BYTES, kReadsBodyLazily, readJsonBody, type HandlerExtras, type McpBackend } from "../serving/backend.js";
+import type { AuthorizationProvider } from "../validators/provider.js";
+import { createCors, withHeaders, type Cors } from "./cors.js";
+import { createHostGuard } from "./host-guard.js";
+import { serveMetadata } from "./metadata-endpoint.js";
+import type { ProtectOptions, ResolvedProtectOptions } from "./options.js";
+import { forwardedViews, resourceView, type ResourceView } from "./resource-view.js";
+import type { ProtectedHandler } from "../protect.js";
+
+function resolveDpop(o: ProtectOptions["dpop"]): DpopCheck | undefined {
+  if (o === false) return undefined;
+  if (o && typeof (o as DpopCheck).verify === "function") return o as DpopCheck;
+  return createDpopCheck((o ?? {}) as DpopOptions);
+}
+
+/** Who may use a session: issuer, subject and client together. */
+function principalOf(auth: AuthContext | null): string {
+  if (!auth) return ANONYMOUS_PRINCIPAL;
+  // A verified-token cache hit hands back the same AuthContext: compute its key once.
+  let key = principalKeys.get(auth);
+  if (key === undefined) principalKeys.set(auth, (key = JSON.stringify([auth.issuer ?? "", auth.subject, auth.client_id ?? ""])));
+  return key;
+}
+const principalKeys = new WeakMap<AuthContext, string>();
+
+/** What the authorize step needs, fixed per handler. */
+interface Gate {
+  config: Readonly<ResolvedAuthorizationConfig>;
+  provider: AuthorizationProvider | undefined;
+  dpop: DpopCheck | undefined;
+  emit: AuthEventListener | undefined;
+  cors: Cors;
+  backend: McpBackend;
+}
+
+/** The outcome of the authorize step: the principal, or the answer to send instead. */
+type Authorized = { auth: AuthContext | null } | { response: Response };
+
+/**
+ * Authorize a request to the MCP endpoint. With authorization disabled everyone is anonymous. A
+ * refusal becomes its challenge; anything else the provider throws becomes a 500 (never `fail_open`).
+ */
+async function authorizeStep(req: Request, view: ResourceView, g: Gate): Promise<Authorized> {
+  if (!g.config.enabled) return { auth: null };
+  try {
+    const decided = authorize(req, { config: g.config, provider: g.provider as AuthorizationProvider, resource: view.resource, dpop: g.dpop, onAuthEvent: g.emit });
+    const auth = decided instanceof Promise ? await decided : decided;
+    g.backend.checkSession?.(req, principalOf(auth));
+    if (auth && g.emit) emitSafely(g.emit, { type: "accepted", subject: auth.subject, client_id: auth.client_id, scopes: auth.scopes, jkt: auth.jkt });
+    return { auth };
+  } catch (e) {
+    if (e instanceof AuthError) return { response: refuse(e, req, view, g) };
+    const error_class = (e instanceof ProviderError ? e : new ProviderError(e)).error_class;
+    emitSafely(g.emit, { type: "provider_error", error_class });
+    return { response: providerFailed(g.cors.pairs(req, false) as [string, string][]) };
+  }
+}
+
+/** A refusal's challenge, with CORS, reported as a `refused` event. */
+function refuse(err: AuthError, req: Request, view: ResourceView, g: Gate): Response {
+  const res = challengeResponse(err, view.challenge, g.cors.headers(req, false));
+  emitSafely(g.emit, { type: "refused", code: err.code, reason: err.reason, status: res.status });
+  return res;
+}
+
+/** Step-up (before the handler runs): the scopes the body's operation needs and the caller lacks, as a 403 challenge. */
+function stepUpRefusal(body: unknown, auth: AuthContext, policy: ScopePolicy, req: Request, view: ResourceView, g: Gate): Response | undefined {
+  // The body decides, never Mcp-Name.
+  const required = unmetRequirement(body, policy, auth.scopes);
+  return required ? refuse(new InsufficientScope(stepUpScopes(auth.scopes, required, g.config.step_up_scope)), req, view, g) : undefined;
+}
+
+/** Build the protected handler around `backend`. */
+export function createHandler(backend: McpBackend, o: ResolvedProtectOptions): ProtectedHandler {
+  const { config } = o;
+  const resource = config.resource ?? "http://localhost/mcp";
+  const endpointPath = new URL(resource).pathname;
+  const dpop = resolveDpop(o.dpop);
+  // With authorization disabled there is nothing to advertise: no metadata is served.
+  const wellKnown = new Set(config.enabled ? metadataPaths(config.metadata_path, resource) : []);
+  const toolScopes = [...new Set([...(o.tool_scopes ?? []), ...(o.definitions ?? []).flatMap((d) => d.required_scopes)])];
+  const viewOf = (uri: string): ResourceView => resourceView(config, uri, toolScopes, dpop);
+  const configured = viewOf(resource);
+  const viewFor = forwardedViews(o.trust_proxy, configured, endpointPath, viewOf, config.allow_insecure_http);
+  const cors = createCors(o.cors_origins ?? "*");
+  const guard = createHostGuard({ resource, protection: o.dns_rebinding_protection, trust_proxy: o.trust_proxy, cors_origins: o.cors_origins ?? "*" });
+  const maxBody = o.max_body_bytes ?? DEFAULT_MAX_BODY_BYTES;
+  const policy = config.enabled && o.definitions?.length ? buildScopePolicy(o.definitions) : undefined;
+  const g: Gate = { config, provider: o.provider, dpop, emit: o.onAuthEvent, cors, backend };
+
+  const handler = async (req: Request, extras?: HandlerExtras): Promise<Response> => {
+    const refused = guard?.(req);
+    if (refused) return refused;
+    const view = viewFor(req);
+    if (view === "ambiguous") return ambiguousForwardedHeader();
+    const path = new URL(req.url).pathname;
+    if (wellKnown.has(path)) return serveMetadata(req, view, cors, config.cache_ttl);
+    if (path !== endpointPath) return notFound();
+    if (req.method === "OPTIONS") return cors.preflight(req);
+
+    const authorized = await authorizeStep(req, view, g);
+    if ("response" in authorized) return authorized.response;
+    const { auth } = authorized;
+    // Only an authorized request gets this far: the body is read now, once, bounded.
+    const read = await readJsonBody(req, extras, maxBody);
+    const corsPairs = cors.pairs(req, false);
+    if ("response" in read) return withHeaders(read.response, corsPairs);
+    if (policy && config.step_up && auth) {
+      const stepUp = stepUpRefusal(read.body, auth, policy, req, view, g);
+      if (stepUp) return stepUp;
+    }
+    let res = await backend.handle({
+      req,
+      auth,
+      authInfo: auth ? toAuthInfo(auth, view.resource) : undefined,
+      principal: principalOf(auth),
+      parsedBody: read.body,
+      context: { auth, authorization_enabled: config.enabled },
+    });
+    if (policy && config.hide_unauthorized_tools && asksForList(read.body)) res = await filterListResponse(res, policy, auth?.scopes ?? []);
+    return withHeaders(res, corsPairs);
+  };
+
+  return Object.assign(handler, {
+    [kReadsBodyLazily]: true,
+    resource,
+    metadata: configured.metadata,
+    handles: (path: string) => path === endpointPath || wellKnown.has(path),
+    close: () => backend.close(),
+  });
+}
