@@ -306,7 +306,6 @@ const metadataChecks: CheckDefinition[] = [
   },
 ];
 
-const AUDIT_ORIGIN = "https://protected-mcp-audit.invalid";
 
 const corsChecks: CheckDefinition[] = [
   ...[...new Map(ERA_PROBES.map((p) => [p.corsHeaders.join(","), p])).values()].map(
@@ -319,11 +318,11 @@ const corsChecks: CheckDefinition[] = [
         const res = await ctx.prober.send({
           method: "OPTIONS",
           url: ctx.endpoint,
-          headers: { origin: AUDIT_ORIGIN, "access-control-request-method": "POST", "access-control-request-headers": p.corsHeaders.join(", ") },
+          headers: { origin: ctx.browserOrigin, "access-control-request-method": "POST", "access-control-request-headers": p.corsHeaders.join(", ") },
         });
         const allowOrigin = res.headers.get("access-control-allow-origin");
         if (res.status < 200 || res.status >= 300) return warn(`OPTIONS ${res.status}: browser clients cannot call the endpoint`);
-        if (allowOrigin !== "*" && allowOrigin !== AUDIT_ORIGIN) return warn(`OPTIONS ${res.status} without Access-Control-Allow-Origin`);
+        if (allowOrigin !== "*" && allowOrigin !== ctx.browserOrigin) return warn(`OPTIONS ${res.status} without Access-Control-Allow-Origin`);
         const allowed = (res.headers.get("access-control-allow-headers") ?? "").toLowerCase().split(",").map((h) => h.trim());
         const missing = p.corsHeaders.filter((h) => !allowed.includes(h) && !(allowed.includes("*") && h !== "authorization"));
         if (missing.length) return warn(`Access-Control-Allow-Headers lacks ${missing.join(", ")}`);
@@ -341,11 +340,11 @@ const corsChecks: CheckDefinition[] = [
       const res = await ctx.prober.send({
         method: "POST",
         url: ctx.endpoint,
-        headers: { ...ctx.jsonHeaders(), origin: AUDIT_ORIGIN },
+        headers: { ...ctx.jsonHeaders(), origin: ctx.browserOrigin },
         body: eraBody(REFERENCE),
       });
       const allowOrigin = res.headers.get("access-control-allow-origin");
-      if (allowOrigin !== "*" && allowOrigin !== AUDIT_ORIGIN) return warn(`${res.status} without Access-Control-Allow-Origin: browser clients see a network error`);
+      if (allowOrigin !== "*" && allowOrigin !== ctx.browserOrigin) return warn(`${res.status} without Access-Control-Allow-Origin: browser clients see a network error`);
       const exposed = (res.headers.get("access-control-expose-headers") ?? "").toLowerCase().split(",").map((h) => h.trim());
       if (!exposed.includes("www-authenticate") && !exposed.includes("*")) {
         return warn(`${res.status}: Access-Control-Expose-Headers ${exposed.filter(Boolean).length ? `is "${exposed.join(", ")}"` : "missing"}, so browser clients cannot read WWW-Authenticate`);
@@ -361,7 +360,7 @@ const corsChecks: CheckDefinition[] = [
       const found = await ctx.metadataResponse();
       if (!found) return skip("no protected resource metadata found");
       const allowOrigin = found.headers.get("access-control-allow-origin");
-      if (allowOrigin === "*" || allowOrigin === AUDIT_ORIGIN) return pass(`${new URL(found.url).pathname}: Access-Control-Allow-Origin ${allowOrigin}`);
+      if (allowOrigin === "*" || allowOrigin === ctx.browserOrigin) return pass(`${new URL(found.url).pathname}: Access-Control-Allow-Origin ${allowOrigin}`);
       return warn(`${new URL(found.url).pathname}: no Access-Control-Allow-Origin, browser clients cannot discover the authorization server`);
     },
   },

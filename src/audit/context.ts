@@ -55,6 +55,12 @@ export class AuditContext {
   readonly endpoint: string;
   /** The endpoint as a URL. */
   readonly target: URL;
+  /**
+   * The `Origin` the CORS probes send, as a browser client of this target would: a page on another
+   * site for a public server; for a server on loopback, a page on loopback (the MCP Inspector's
+   * `http://localhost:6274`), since a loopback server rightly refuses foreign origins (DNS rebinding).
+   */
+  readonly browserOrigin: string;
   readonly #memo = new Map<string, Promise<unknown>>();
   #dpopNonce: string | undefined;
   #rpcId = 10;
@@ -68,6 +74,7 @@ export class AuditContext {
     readonly options: AuditOptions,
   ) {
     this.target = prober.target;
+    this.browserOrigin = browserOriginFor(prober.target);
     this.endpoint = prober.target.href;
   }
 
@@ -102,7 +109,7 @@ export class AuditContext {
   /** GET a document (memoised per URL). */
   get(url: URL | string): Promise<ProbeResponse> {
     const href = new URL(url).href;
-    return this.once(`get:${href}`, () => this.prober.send({ method: "GET", url: href, headers: { accept: "application/json", origin: "https://protected-mcp-audit.invalid" } }));
+    return this.once(`get:${href}`, () => this.prober.send({ method: "GET", url: href, headers: { accept: "application/json", origin: this.browserOrigin } }));
   }
 
   /** The advertised `resource_metadata` URL, if the challenge has an absolute one. */
@@ -250,4 +257,10 @@ export class AuditContext {
       return session;
     });
   }
+}
+
+/** See {@link AuditContext.browserOrigin}. */
+function browserOriginFor(target: URL): string {
+  const loopback = target.hostname === "localhost" || target.hostname === "[::1]" || /^127(?:\.\d{1,3}){3}$/.test(target.hostname);
+  return loopback ? "http://localhost:6274" : "https://protected-mcp-audit.invalid";
 }
