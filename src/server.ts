@@ -117,7 +117,7 @@ export class MCPServer {
   /**
    * @param name - server name.
    * @param options - see {@link MCPServerOptions}.
-   * @throws {@link AuthorizationConfigError} when `options.authorization` is invalid.
+   * @throws {@link ConfigError} when `options` (including `authorization`) are invalid.
    */
   constructor(name: string, options: MCPServerOptions = {}) {
     if (typeof name !== "string" || !name) throw new TypeError('MCPServer: "name" must be a non-empty string');
