@@ -1,7 +1,7 @@
 /**
  * The audit judged on servers nobody here wrote, each set up as its documentation shows and started
  * on 127.0.0.1 with real tokens from the embedded authorization server: the findings asserted here are
- * the ones the README's "What the audit found on popular setups" table reports.
+ * the ones the "What the audit found on popular setups" table of docs/audit.md reports.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";

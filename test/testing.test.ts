@@ -90,10 +90,10 @@ test("dpopProof() + a bound token: connectClient with dpop works; the same token
   assert.match(replay.headers.get("www-authenticate") ?? "", /DPoP [^]*error="invalid_dpop_proof"/);
 });
 
-test("the README's testing example is test/testing-example.test.ts, word for word", async () => {
+test("docs/testing.md's complete test file is test/testing-example.test.ts, word for word", async () => {
   const { readFileSync } = await import("node:fs");
-  const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
-  const section = readme.slice(readme.indexOf("## Testing your protected server"));
+  const readme = readFileSync(new URL("../docs/testing.md", import.meta.url), "utf8");
+  const section = readme.slice(readme.indexOf("## A complete test file"));
   const block = /```ts\n([^]*?)```/.exec(section)?.[1];
   const file = readFileSync(new URL("./testing-example.test.ts", import.meta.url), "utf8")
     .replace('"../src/index.js"', '"protected-mcp"')

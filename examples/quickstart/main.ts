@@ -32,10 +32,8 @@ scope="mcp:read files:delete", and the client asks you to consent to files:delet
 Authorization server (any username signs in, no password):
 ${demo.as.issuer}
 
-List the tools with the MCP Inspector CLI, using a freshly minted token (subject "demo-user", scope "mcp:read", 1 hour):
-npx @modelcontextprotocol/inspector-cli --cli ${demo.url} --transport http --method tools/list --header "Authorization: Bearer ${access_token}"
-(inspector-cli 1.0.3 looks for its package.json relative to the current directory: if it fails with
-"Cannot find module …/@modelcontextprotocol/package.json", run it from a subdirectory such as examples/.)
+List the tools with the MCP Inspector 2.x CLI (needs Node >= 22.19), using a freshly minted token (subject "demo-user", scope "mcp:read", 1 hour):
+npx @modelcontextprotocol/inspector --cli ${demo.url} --transport http --method tools/list --header "Authorization: Bearer ${access_token}"
 
 Run the whole OAuth flow (discovery, registration, PKCE, consent, token, tool calls) with the official SDK client:
 npx tsx examples/oauth-client.ts ${demo.url}
