@@ -119,14 +119,21 @@ async function dpopMicro(tokenKey: BenchKey): Promise<Record<string, number>> {
   );
   const keyCache = createDpopKeyCache();
   const proofOptions = { htu: RESOURCE, accessToken: token, keyCache };
-  const store = new MemoryReplayStore();
-  const check = createDpopCheck();
+  // The store refuses rather than evicts when full (it never forgets a live jti), so each is sized for
+  // what it is given: the replay contender starts a new store when one fills, the check gets n proofs.
+  const STORE_MAX = 100_000;
+  const newStore = () => new MemoryReplayStore({ max: STORE_MAX, max_per_key: STORE_MAX });
+  let store = newStore();
+  const check = createDpopCheck({ replay_store: new MemoryReplayStore({ max: n, max_per_key: n }) });
   const auth = createAuthContext({ subject: "bench-user", scopes: ["read"], claims: {}, client_id: "bench-client", issuer: undefined, expires_at: undefined, jkt }, token);
   let next = 0;
   const fresh = () => requests[next++ % n] as Request;
   const r = await compare({
     proof: () => verifyDpopProof(fresh(), proofOptions),
-    replay: (i) => store.remember(`k:${i}:${next++}`, 600_000),
+    replay: (i) => {
+      if (store.size >= STORE_MAX) store = newStore();
+      return store.remember(`k:${i}:${next++}`, 600_000);
+    },
   });
   // The full check remembers each jti, so it gets each proof once: a run of at most n proofs.
   next = 0;

@@ -172,15 +172,17 @@ async function build(row: Row): Promise<(req: IncomingMessage, res: ServerRespon
 
     case "pmcp-dpop": {
       // DPoP-bound tokens (cnf.jkt) with dpop_required, the default DPoP check (in-memory replay
-      // store, per-key import cache). The load generator in run.ts signs a fresh proof (new jti, iat,
+      // store sized for the load, per-key import cache). The load generator in run.ts signs a fresh proof (new jti, iat,
       // ath) for every request: a replayed proof would be refused.
       if (!existsSync(new URL("../src/dpop/", import.meta.url))) throw new Error("src/dpop/ does not exist on this branch");
-      const { protect, toNodeHandler, JWTValidator } = await import("../src/index.js");
+      const { protect, toNodeHandler, JWTValidator, MemoryReplayStore } = await import("../src/index.js");
       const handler = protect(makeMcpServer, {
         authorization: { enabled: true, authorization_servers: [issuer], resource, dpop_required: true },
         provider: new JWTValidator({ jwks_uri: jwksUri, issuer, algorithms: ["ES256"] }),
         session_mode: "stateless",
-        dpop: {},
+        // One client key at full speed: the default share (1,000 proofs per key per 600 s) and size
+        // (100,000) would refuse it within a second. A full store refuses rather than evicts.
+        dpop: { replay_store: new MemoryReplayStore({ max: 2_000_000, max_per_key: 2_000_000 }) },
       });
       return toNodeHandler(handler);
     }

@@ -19,8 +19,11 @@ import type { AuthorizationProvider } from "./validators/provider.js";
 export interface DpopCheck {
   /** JWS algorithms accepted for proofs (advertised in challenges and metadata). */
   readonly algorithms: readonly string[];
-  /** Verify the request's `DPoP` proof for `token`, bound to `auth.jkt`, naming `htu` (the canonical resource). */
-  verify(req: Request, token: string, auth: AuthContext, htu: string): Promise<void>;
+  /**
+   * Verify the request's `DPoP` proof for `token`, bound to `auth.jkt`, naming `htu` (the canonical
+   * resource). `emit`, when given, receives events only the check can see (e.g. `replay_store_full`).
+   */
+  verify(req: Request, token: string, auth: AuthContext, htu: string, emit?: AuthEventListener): Promise<void>;
 }
 
 /** What {@link authenticate} needs. */
@@ -110,7 +113,7 @@ async function verifyCredentials(req: Request, credentials: Credentials, o: Auth
       throw new InvalidToken("A DPoP-bound access token must use the DPoP authorization scheme");
     }
     if (!bound) throw new InvalidToken("The access token is not DPoP-bound");
-    await o.dpop.verify(req, credentials.token, auth, o.resource);
+    await o.dpop.verify(req, credentials.token, auth, o.resource, o.onAuthEvent);
   }
 
   if (!hasScopes(auth, config.required_scopes)) throw new InsufficientScope(config.required_scopes);

@@ -78,8 +78,23 @@ export interface ProviderErrorEvent {
   error_class: string;
 }
 
+/**
+ * The DPoP replay store could not record a proof without forgetting a live one, so the proof was
+ * refused (and a `refused` event with reason `replay_store_full` follows). `scope: "key"`: one client
+ * key used up its share (401 to that client only); `scope: "store"`: the whole store is full (503 to
+ * every new proof until `retry_after` seconds have passed). Carries no key, `jti` or token.
+ */
+export interface ReplayStoreFullEvent {
+  /** Discriminator. */
+  type: "replay_store_full";
+  /** Which limit was hit: one key's share or the whole store. */
+  scope: "key" | "store";
+  /** Seconds until a place frees up (`scope: "store"`), as sent in `Retry-After`. */
+  retry_after?: number | undefined;
+}
+
 /** Any auth event. Switch on `type`. */
-export type AuthEvent = AcceptedEvent | RefusedEvent | FailOpenEvent | JwksRefreshedEvent | JwksStaleEvent | ProviderErrorEvent;
+export type AuthEvent = AcceptedEvent | RefusedEvent | FailOpenEvent | JwksRefreshedEvent | JwksStaleEvent | ProviderErrorEvent | ReplayStoreFullEvent;
 
 /** Receives {@link AuthEvent}s. Must not throw; exceptions are caught and ignored. */
 export type AuthEventListener = (event: AuthEvent) => void;

@@ -44,7 +44,7 @@ export {
   UseDpopNonce,
 } from "./errors.js";
 export type { AuthErrorCode, AuthErrorOptions, ConfigIssue, RefusalReason } from "./errors.js";
-export type { AcceptedEvent, AuthEvent, AuthEventListener, FailOpenEvent, JwksRefreshedEvent, JwksStaleEvent, RefusedEvent } from "./events.js";
+export type { AcceptedEvent, AuthEvent, AuthEventListener, FailOpenEvent, JwksRefreshedEvent, JwksStaleEvent, RefusedEvent, ReplayStoreFullEvent } from "./events.js";
 export { Backoff } from "./lib/backoff.js";
 export type { BackoffOptions, BackoffWindow } from "./lib/backoff.js";
 export type { AuthorizationProvider, VerifyContext } from "./validators/provider.js";
@@ -58,8 +58,8 @@ export { accessTokenHash, createDpopKeyCache, DEFAULT_DPOP_ALGORITHMS, normalize
 export type { DpopKeyCache, DpopKeyEntry, VerifiedDpopProof, VerifyDpopProofOptions } from "./dpop/verify.js";
 export { createDpopNonces } from "./dpop/nonce.js";
 export type { DpopNonceOptions, DpopNonces } from "./dpop/nonce.js";
-export { MemoryReplayStore, RedisReplayStore, ReplayStoreUnavailable } from "./stores/replay.js";
-export type { MemoryReplayStoreOptions, RedisReplayStoreOptions, RedisSetClient, ReplayStore } from "./stores/replay.js";
+export { MemoryReplayStore, RedisReplayStore, ReplayStoreFull, ReplayStoreUnavailable } from "./stores/replay.js";
+export type { MemoryReplayStoreOptions, RedisReplayStoreOptions, RedisSetClient, ReplayStore, ReplayStoreFullScope } from "./stores/replay.js";
 export { IntrospectionValidator, MAX_INTROSPECTION_RESPONSE_BYTES } from "./validators/introspection.js";
 export type { IntrospectionClientAuthMethod, IntrospectionValidatorOptions } from "./validators/introspection.js";
 export { IssuerRouter } from "./validators/issuer-router.js";

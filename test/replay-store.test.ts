@@ -1,7 +1,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
-import { JWTValidator, MCPServer, MemoryReplayStore, RedisReplayStore, tool } from "../src/index.js";
+import { JWTValidator, MCPServer, MemoryReplayStore, RedisReplayStore, ReplayStoreFull, ReplayStoreUnavailable, tool } from "../src/index.js";
 import { startLocalIssuer, type LocalIssuer } from "./helpers/issuer.js";
 import { MCP_HEADERS, toolCall } from "./helpers/mcp.js";
 import { clientKey, makeProof } from "./helpers/dpop.js";
@@ -15,22 +15,28 @@ describe("MemoryReplayStore", () => {
     assert.equal(await s.remember("b", 60_000), true);
   });
 
-  test("200,000 unique jtis keep the store at its configured max (memory bounded under a flood)", async () => {
-    const s = new MemoryReplayStore({ max: 10_000 });
+  test("200,000 unique jtis from many keys: memory stays at max, and no remembered jti is ever forgotten", async () => {
+    const s = new MemoryReplayStore({ max: 10_000, max_per_key: 100 });
     let peak = 0;
+    let accepted = 0;
     for (let i = 0; i < 200_000; i++) {
-      assert.equal(await s.remember(`jkt:${i}`, 600_000), true);
+      try {
+        if (await s.remember(`jkt${i % 1000}:${i}`, 600_000)) accepted++;
+      } catch (e) {
+        assert.ok(e instanceof ReplayStoreFull);
+      }
       if (s.size > peak) peak = s.size;
     }
     assert.equal(peak, 10_000);
-    assert.equal(s.size, 10_000);
-    // The most recent ones are still remembered.
-    assert.equal(await s.remember("jkt:199999", 600_000), false);
+    assert.equal(accepted, 10_000);
+    // The first ones are still remembered: refused, never evicted to make room.
+    assert.equal(await s.remember("jkt0:0", 600_000), false);
+    assert.equal(await s.remember("jkt999:999", 600_000), false);
   });
 
   test("bad options", () => {
-    assert.throws(() => new MemoryReplayStore({ max: 0 }), /max/);
-    assert.throws(() => new RedisReplayStore({ client: {} as never }), /client/);
+    assert.throws(() => new MemoryReplayStore({ max: 0 }), { code: "ERR_INVALID_CONFIG" });
+    assert.throws(() => new RedisReplayStore({ client: {} as never }), { code: "ERR_INVALID_CONFIG" });
   });
 });
 
@@ -164,5 +170,72 @@ describe("RedisReplayStore with a real redis-server (two instances, one fleet)",
 
   test("RedisReplayStore options are validated", () => {
     assert.throws(() => new RedisReplayStore({ client: { set: async () => "OK" }, timeout_ms: 0 }), /timeout_ms/);
+  });
+
+  test("eviction: only noeviction keeps remembered proofs; the store reads the policy once and warns otherwise", async (t) => {
+    if (!redis) return t.skip("needs redis-server on PATH (apt-get install redis-server); CI installs it and never skips");
+    const client = new Redis(redis.url, { maxRetriesPerRequest: 0 });
+    const admin = new Redis(redis.url);
+    clients.push(client, admin);
+    const warnings: string[] = [];
+    const store = (prefix: string) => new RedisReplayStore({ client, prefix, log: (m) => warnings.push(m), check_eviction_policy: false });
+    try {
+      // Redis' default: nothing to say.
+      assert.equal(await store("ev:a:").checkEvictionPolicy(), "noeviction");
+      assert.equal(warnings.length, 0);
+      // Why it matters: an evicting Redis at maxmemory drops a remembered proof under a flood of other
+      // proofs (all with a TTL, so volatile-* evicts them too), and the captured one is accepted again.
+      const used = Number(/used_memory:(\d+)/.exec(await admin.info("memory"))![1]);
+      await admin.config("SET", "maxmemory-policy", "volatile-lru");
+      await admin.config("SET", "maxmemory", String(used + 100_000));
+      const evicting = store("ev:b:");
+      assert.equal(await evicting.remember("jkt:captured", 600_000), true);
+      const flood = admin.pipeline();
+      for (let i = 0; i < 20_000; i++) flood.set(`ev:b:mallory:${i}`, "1", "PX", 600_000, "NX");
+      await flood.exec();
+      assert.equal(await evicting.remember("jkt:captured", 600_000), true, "volatile-lru evicted it: the replay was accepted");
+      assert.equal(await evicting.checkEvictionPolicy(), "volatile-lru");
+      assert.equal(warnings.length, 1);
+      assert.match(warnings[0]!, /maxmemory-policy is "volatile-lru".*noeviction/);
+      assert.doesNotMatch(warnings[0]!, /captured|jkt/);
+      // noeviction at maxmemory: SET fails, the store is unavailable (503), nothing is forgotten.
+      await admin.config("SET", "maxmemory-policy", "noeviction");
+      await assert.rejects(store("ev:c:").remember("jkt:x", 600_000), ReplayStoreUnavailable);
+      await admin.config("SET", "maxmemory", "0");
+
+      // At first use, once, off the request's path.
+      warnings.length = 0;
+      await admin.config("SET", "maxmemory-policy", "allkeys-lru");
+      const auto = new RedisReplayStore({ client, prefix: "ev:d:", log: (m) => warnings.push(m) });
+      assert.equal(await auto.remember("jkt:1", 60_000), true);
+      assert.equal(await auto.remember("jkt:2", 60_000), true);
+      for (let i = 0; i < 50 && warnings.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(warnings.length, 1);
+      assert.match(warnings[0]!, /"allkeys-lru"/);
+    } finally {
+      await admin.config("SET", "maxmemory", "0");
+      await admin.config("SET", "maxmemory-policy", "noeviction");
+      await admin.flushdb();
+    }
+  });
+
+  test("eviction check tolerates a Redis that refuses CONFIG (managed Redis) and a client without call()", async (t) => {
+    if (!redis) return t.skip("needs redis-server on PATH (apt-get install redis-server); CI installs it and never skips");
+    const managed = await startRedis({ args: ["--rename-command", "CONFIG", ""] });
+    const client = new Redis(managed.url, { maxRetriesPerRequest: 0 });
+    clients.push(client);
+    try {
+      const warnings: string[] = [];
+      const s = new RedisReplayStore({ client, log: (m) => warnings.push(m), check_eviction_policy: false });
+      assert.equal(await s.checkEvictionPolicy(), undefined);
+      assert.match(warnings[0]!, /could not read Redis maxmemory-policy/);
+      assert.equal(await s.remember("jkt:1", 60_000), true, "the store still works");
+      const bare = new RedisReplayStore({ client: { set: (k, v, px, ms, nx) => client.set(k, v, px, ms, nx) }, log: (m) => warnings.push(m), check_eviction_policy: false });
+      assert.equal(await bare.checkEvictionPolicy(), undefined);
+      assert.equal(warnings.length, 2);
+    } finally {
+      client.disconnect();
+      await managed.stop();
+    }
   });
 });

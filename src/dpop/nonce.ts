@@ -6,6 +6,8 @@
  * @module
  */
 import { createHmac, timingSafeEqual } from "node:crypto";
+import { z } from "zod";
+import { parseOptions } from "../lib/options.js";
 
 /** Options of {@link createDpopNonces}. */
 export interface DpopNonceOptions {
@@ -14,6 +16,16 @@ export interface DpopNonceOptions {
   /** Seconds a nonce stays current. The previous step's nonce is still accepted. Default 60. */
   step?: number;
 }
+
+const byteLength = (secret: string | Uint8Array): number => (typeof secret === "string" ? Buffer.byteLength(secret) : secret.byteLength);
+
+/** The schema of {@link DpopNonceOptions}, also used where the options are nested (`dpop.nonce`). */
+export const DpopNonceOptionsSchema = z.strictObject({
+  secret: z
+    .union([z.string(), z.instanceof(Uint8Array)], { error: "must be a string or a Uint8Array" })
+    .refine((v) => byteLength(v) >= 32, { error: "must be at least 32 bytes" }),
+  step: z.number().positive().max(86_400).optional(),
+});
 
 /** Issues and checks nonces. */
 export interface DpopNonces {
@@ -26,16 +38,17 @@ export interface DpopNonces {
 /**
  * Create a nonce source.
  *
+ * @throws {@link ConfigError} naming each bad option (unknown keys, a secret under 32 bytes, a bad `step`).
  * @example
  * ```ts
  * new MCPServer("x", { dpop: { nonce: { secret: process.env.DPOP_NONCE_SECRET! } } });
  * ```
  */
-export function createDpopNonces(o: DpopNonceOptions): DpopNonces {
+export function createDpopNonces(options: DpopNonceOptions): DpopNonces {
+  const o = parseOptions(DpopNonceOptionsSchema, options, "createDpopNonces");
+  // A copy: the caller's buffer may change after construction.
   const secret = typeof o.secret === "string" ? Buffer.from(o.secret) : Buffer.from(o.secret);
-  if (secret.byteLength < 32) throw new TypeError('DPoP nonce: "secret" must be at least 32 bytes');
   const step = (o.step ?? 60) * 1000;
-  if (!(step > 0)) throw new TypeError('DPoP nonce: "step" must be positive');
   const forStep = (n: number) => createHmac("sha256", secret).update(`dpop-nonce:${n}`).digest("base64url");
   const equal = (a: string, b: string) => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
   return {
