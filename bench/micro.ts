@@ -21,7 +21,8 @@ import { fork } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { createLocalJWKSet, importJWK, jwtVerify } from "jose";
-import { createAuthContext, JWTValidator } from "../src/index.js";
+import { JWTValidator } from "../src/index.js";
+import { createAuthContext } from "../src/context.js";
 import { envNumber, jwkThumbprint, makeKey, signAccessToken, signDpopProof, startJwksServer, type BenchKey } from "./common.js";
 
 const MS = envNumber("BENCH_MICRO_MS", 300);
@@ -108,7 +109,9 @@ function runMemoryChild(): Promise<MemoryResult | string> {
  * distinct and signed beforehand, so signing is not measured and no proof is ever replayed.
  */
 async function dpopMicro(tokenKey: BenchKey): Promise<Record<string, number>> {
-  const { createDpopCheck, createDpopKeyCache, MemoryReplayStore, verifyDpopProof } = await import("../src/index.js");
+  const { MemoryReplayStore } = await import("../src/index.js");
+  const { createDpopCheck } = await import("../src/dpop/check.js");
+  const { createDpopKeyCache, verifyDpopProof } = await import("../src/dpop/verify.js");
   const client = makeKey("dpop-client");
   const jkt = jwkThumbprint(client.publicJwk);
   const token = signAccessToken(tokenKey, "https://issuer.bench.example", RESOURCE, { cnf: { jkt } });

@@ -124,7 +124,7 @@ async function build(row: Row): Promise<(req: IncomingMessage, res: ServerRespon
     case "v2-parsed": {
       // The v2 ceiling: createMcpHandler (protocol 2026-07-28), the body read and parsed once and
       // handed over as parsedBody, the response written as protected-mcp's Node adapter writes it.
-      const { toWebRequest, writeWebResponse } = await import("../src/index.js");
+      const { toWebRequest, writeWebResponse } = await import("../src/adapters/node.js");
       const handler = await makeV2Handler();
       return parsedBodyHandler((req, res, body) => {
         (req as IncomingMessage & { body?: unknown }).body = body;

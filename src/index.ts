@@ -1,35 +1,81 @@
 /**
  * protected-mcp: make any MCP server an OAuth 2.1 protected resource.
  *
+ * This barrel is the public API: any export added here is a promise to users, and
+ * `test/exports.test.ts` fails when the surface changes without its snapshot. The core only:
+ * serving (`protect`, `MCPServer`, `toNodeHandler`), tools, the context, the validators and their
+ * presets, the replay stores and the errors. DPoP primitives are at `protected-mcp/dpop`, the
+ * development authorization server at `protected-mcp/dev-authorization-server`, the test kit at
+ * `protected-mcp/testing`.
+ *
  * @packageDocumentation
  */
+
+// Serving
+export { protect } from "./protect.js";
+export type {
+  DnsRebindingOptions,
+  FetchHandler,
+  HandlerExtras,
+  McpHttpHandlerLike,
+  McpServerSource,
+  ProtectedHandler,
+  ProtectOptions,
+  TrustProxyOptions,
+  V2ServerFactory,
+} from "./protect.js";
 export { MCPServer } from "./server.js";
 export type { MCPServerOptions, ServeOptions, ServeResult } from "./server.js";
-export { protect } from "./protect.js";
-export type { FetchHandler, HandlerExtras, McpHttpHandlerLike, McpServerSource, ProtectedHandler, ProtectOptions, TrustProxyOptions, V2ServerFactory } from "./protect.js";
-export { toNodeHandler, toWebRequest, writeWebResponse } from "./adapters/node.js";
+export { toNodeHandler } from "./adapters/node.js";
 export type { NodeHandlerOptions, NodeRequest } from "./adapters/node.js";
 export { parseAuthorizationConfig } from "./config.js";
 export type { AuthorizationConfig, ResolvedAuthorizationConfig } from "./config.js";
 export { authenticate } from "./authenticate.js";
 export type { AuthenticateOptions, DpopCheck } from "./authenticate.js";
-export { challengeFor, challengeResponse } from "./challenges.js";
-export type { Challenge, ChallengeOptions } from "./challenges.js";
-export { extractCredentials, MAX_TOKEN_LENGTH } from "./credentials.js";
-export type { Credentials } from "./credentials.js";
-export { buildProtectedResourceMetadata, metadataPaths, resourceMetadataUrl } from "./metadata.js";
-export type { MetadataOptions, ProtectedResourceMetadata } from "./metadata.js";
-export { createAuthContext, getContext } from "./context.js";
-export type { AuthContext, RequestContext } from "./context.js";
-export { missingScopesResult, registerTools, tool } from "./tools.js";
+export { challengeResponse } from "./challenges.js";
+export type { ChallengeOptions } from "./challenges.js";
+export type { ProtectedResourceMetadata } from "./metadata.js";
+
+// Tools, resources, prompts and the request context
+export { tool, registerTools } from "./tools.js";
 export type { ToolDefinition, ToolHandler, ToolInputShape, ToolOptions, ToolRegistry } from "./tools.js";
 export { resource } from "./resources.js";
 export type { ResourceDefinition, ResourceHandler, ResourceOptions, ResourceRegistry } from "./resources.js";
 export { prompt } from "./prompts.js";
 export type { PromptArgsShape, PromptDefinition, PromptHandler, PromptOptions, PromptRegistry } from "./prompts.js";
-export { INSUFFICIENT_SCOPE_RPC_CODE, InsufficientScopeError } from "./scope-errors.js";
-export type { InsufficientScopeData } from "./scope-errors.js";
 export type { ScopedDefinition } from "./policy.js";
+export { getContext } from "./context.js";
+export type { AuthContext, RequestContext } from "./context.js";
+
+// Validators and presets
+export type { AuthorizationProvider, VerifyContext } from "./validators/provider.js";
+export { JWTValidator } from "./validators/jwt.js";
+export type { JwksBackoffOptions, JWTValidatorOptions } from "./validators/jwt.js";
+export { JWTValidatorConfig } from "./validators/presets.js";
+export type { PresetOverrides } from "./validators/presets.js";
+export { IntrospectionValidator } from "./validators/introspection.js";
+export type { IntrospectionClientAuthMethod, IntrospectionValidatorOptions } from "./validators/introspection.js";
+export { IssuerRouter } from "./validators/issuer-router.js";
+export type { IssuerFamily, IssuerRouterOptions } from "./validators/issuer-router.js";
+export { EntraMultiTenantValidator } from "./validators/entra.js";
+export type { EntraMultiTenantOptions } from "./validators/entra.js";
+export { AuthorizationServerDiscovery, discoverIntrospectionValidator, discoverValidator } from "./validators/discovery.js";
+export type {
+  AuthorizationServerMetadata,
+  DiscoverIntrospectionValidatorOptions,
+  DiscoverValidatorOptions,
+  DiscoveryFailure,
+  DiscoveryOptions,
+} from "./validators/discovery.js";
+export type { BackoffWindow } from "./lib/backoff.js";
+
+// DPoP options and replay stores (the primitives are at protected-mcp/dpop)
+export type { DpopOptions } from "./dpop/check.js";
+export type { DpopNonceOptions } from "./dpop/nonce.js";
+export { MemoryReplayStore, RedisReplayStore } from "./stores/replay.js";
+export type { MemoryReplayStoreOptions, RedisReplayStoreOptions, RedisSetClient, ReplayStore, ReplayStoreFullScope } from "./stores/replay.js";
+
+// Errors and events
 export {
   AuthError,
   AuthorizationUnavailable,
@@ -39,45 +85,24 @@ export {
   InvalidRequest,
   InvalidToken,
   MissingToken,
+  ProviderError,
   SessionMismatch,
   TokenExpired,
   UseDpopNonce,
 } from "./errors.js";
 export type { AuthErrorCode, AuthErrorOptions, ConfigIssue, RefusalReason } from "./errors.js";
-export type { AcceptedEvent, AuthEvent, AuthEventListener, FailOpenEvent, JwksRefreshedEvent, JwksStaleEvent, RefusedEvent, ReplayStoreFullEvent } from "./events.js";
-export { Backoff } from "./lib/backoff.js";
-export type { BackoffOptions, BackoffWindow } from "./lib/backoff.js";
-export type { AuthorizationProvider, VerifyContext } from "./validators/provider.js";
-export { DEFAULT_ASYMMETRIC_ALGORITHMS, extractScopes, JWTValidator } from "./validators/jwt.js";
-export type { JwksBackoffOptions, JWTValidatorOptions } from "./validators/jwt.js";
-export { JWTValidatorConfig } from "./validators/presets.js";
-export type { PresetOverrides } from "./validators/presets.js";
-export { createDpopCheck } from "./dpop/check.js";
-export type { DpopOptions } from "./dpop/check.js";
-export { accessTokenHash, createDpopKeyCache, DEFAULT_DPOP_ALGORITHMS, normalizeHtu, verifyDpopProof } from "./dpop/verify.js";
-export type { DpopKeyCache, DpopKeyEntry, VerifiedDpopProof, VerifyDpopProofOptions } from "./dpop/verify.js";
-export { createDpopNonces } from "./dpop/nonce.js";
-export type { DpopNonceOptions, DpopNonces } from "./dpop/nonce.js";
-export { MemoryReplayStore, RedisReplayStore, ReplayStoreFull, ReplayStoreUnavailable } from "./stores/replay.js";
-export type { MemoryReplayStoreOptions, RedisReplayStoreOptions, RedisSetClient, ReplayStore, ReplayStoreFullScope } from "./stores/replay.js";
-export { IntrospectionValidator, MAX_INTROSPECTION_RESPONSE_BYTES } from "./validators/introspection.js";
-export type { IntrospectionClientAuthMethod, IntrospectionValidatorOptions } from "./validators/introspection.js";
-export { IssuerRouter } from "./validators/issuer-router.js";
-export type { IssuerFamily, IssuerRouterOptions } from "./validators/issuer-router.js";
-export { ENTRA_AUTHORITY_HOST, EntraMultiTenantValidator } from "./validators/entra.js";
-export type { EntraMultiTenantOptions } from "./validators/entra.js";
-export {
-  AuthorizationServerDiscovery,
-  AuthorizationServerMetadataError,
-  discoverIntrospectionValidator,
-  discoverValidator,
-  MAX_METADATA_BYTES,
-  metadataUrls,
-} from "./validators/discovery.js";
+export { MissingScopesError } from "./scope-errors.js";
+export type { MissingScopesData } from "./scope-errors.js";
+export { ReplayStoreFull, ReplayStoreUnavailable } from "./stores/replay.js";
+export { AuthorizationServerMetadataError } from "./validators/discovery.js";
 export type {
-  AuthorizationServerMetadata,
-  DiscoverIntrospectionValidatorOptions,
-  DiscoverValidatorOptions,
-  DiscoveryFailure,
-  DiscoveryOptions,
-} from "./validators/discovery.js";
+  AcceptedEvent,
+  AuthEvent,
+  AuthEventListener,
+  FailOpenEvent,
+  JwksRefreshedEvent,
+  JwksStaleEvent,
+  ProviderErrorEvent,
+  RefusedEvent,
+  ReplayStoreFullEvent,
+} from "./events.js";

@@ -8,7 +8,7 @@ import type { GetPromptResult } from "@modelcontextprotocol/sdk/types.js";
 import type { z } from "zod";
 import { callbackContext, missingScopesOf, runWithContext, type SdkCallbackExtra } from "./context.js";
 import { checkRequiredScopes } from "./lib/scope.js";
-import { InsufficientScopeError } from "./scope-errors.js";
+import { MissingScopesError } from "./scope-errors.js";
 
 /** A zod object shape of string arguments (MCP prompt arguments are strings). */
 export type PromptArgsShape = Record<string, z.ZodType<string | undefined>>;
@@ -56,7 +56,7 @@ function toPromptResult(value: unknown): GetPromptResult {
 
 /**
  * Define a prompt with scopes. A `prompts/get` by a caller without them is refused with a JSON-RPC
- * error (code {@link INSUFFICIENT_SCOPE_RPC_CODE}) naming the required and missing scopes — or, with
+ * error (code {@link MISSING_SCOPES_RPC_CODE}) naming the required and missing scopes — or, with
  * `step_up` on, with an HTTP 403 `insufficient_scope` challenge. `getContext()` works inside.
  *
  * @example
@@ -87,7 +87,7 @@ export function prompt<Args extends PromptArgsShape = Record<string, never>>(opt
         const [args, extra] = opts.args ? [params[0], params[1]] : [{}, params[0]];
         const context = callbackContext(extra as SdkCallbackExtra | undefined);
         const missing = missingScopesOf(context, required);
-        if (missing.length) throw new InsufficientScopeError("Prompt", opts.name, required, missing);
+        if (missing.length) throw new MissingScopesError("Prompt", opts.name, required, missing);
         return toPromptResult(await runWithContext(context, () => handler(args as z.infer<z.ZodObject<Args>>)));
       }) as never);
     },

@@ -7,7 +7,7 @@
 import type { ReadResourceResult } from "@modelcontextprotocol/sdk/types.js";
 import { callbackContext, missingScopesOf, runWithContext, type SdkCallbackExtra } from "./context.js";
 import { checkRequiredScopes } from "./lib/scope.js";
-import { InsufficientScopeError } from "./scope-errors.js";
+import { MissingScopesError } from "./scope-errors.js";
 
 /** What `resource()` needs to know about a resource. */
 export interface ResourceOptions {
@@ -61,7 +61,7 @@ function toReadResult(uri: URL, mimeType: string | undefined, value: unknown): R
 
 /**
  * Define a resource with scopes. A read by a caller without them is refused with a JSON-RPC error
- * (code {@link INSUFFICIENT_SCOPE_RPC_CODE}) naming the required and missing scopes — or, with
+ * (code {@link MISSING_SCOPES_RPC_CODE}) naming the required and missing scopes — or, with
  * `step_up` on, with an HTTP 403 `insufficient_scope` challenge before the handler is reached.
  * `getContext()` works inside the handler.
  *
@@ -94,7 +94,7 @@ export function resource(options: ResourceOptions, handler: ResourceHandler): Re
       server.registerResource(opts.name, uri, metadata as never, (async (u: URL, extra?: SdkCallbackExtra) => {
         const context = callbackContext(extra);
         const missing = missingScopesOf(context, required);
-        if (missing.length) throw new InsufficientScopeError("Resource", uri, required, missing);
+        if (missing.length) throw new MissingScopesError("Resource", uri, required, missing);
         return toReadResult(u, opts.mime_type, await runWithContext(context, () => handler(u)));
       }) as never);
     },

@@ -5,15 +5,16 @@
  * @module
  */
 import { pyList } from "./lib/scope.js";
+import type { InsufficientScope } from "./errors.js";
 
 /**
  * JSON-RPC error code for "the caller's token lacks the scopes this resource or prompt requires".
  * In the implementation-defined server-error range (-32000 … -32099).
  */
-export const INSUFFICIENT_SCOPE_RPC_CODE = -32003;
+export const MISSING_SCOPES_RPC_CODE = -32003;
 
 /** The `data` of an insufficient-scope JSON-RPC error. */
-export interface InsufficientScopeData {
+export interface MissingScopesData {
   /** Every scope the item requires. */
   required: string[];
   /** The ones the caller lacks. */
@@ -21,15 +22,16 @@ export interface InsufficientScopeData {
 }
 
 /**
- * Thrown inside a resource or prompt callback when the caller lacks its scopes; the SDK (v1 and v2)
- * turns it into a JSON-RPC error with {@link INSUFFICIENT_SCOPE_RPC_CODE}, the message naming the
+ * Thrown inside a resource or prompt callback when the caller lacks its scopes (named apart from
+ * {@link InsufficientScope}, the HTTP-level refusal); the SDK (v1 and v2)
+ * turns it into a JSON-RPC error with {@link MISSING_SCOPES_RPC_CODE}, the message naming the
  * required and missing scopes, and `data: { required, missing }`.
  */
-export class InsufficientScopeError extends Error {
-  /** Always {@link INSUFFICIENT_SCOPE_RPC_CODE}. */
-  readonly code = INSUFFICIENT_SCOPE_RPC_CODE;
+export class MissingScopesError extends Error {
+  /** Always {@link MISSING_SCOPES_RPC_CODE}. */
+  readonly code = MISSING_SCOPES_RPC_CODE;
   /** Sent to the client as the error's `data`. */
-  readonly data: InsufficientScopeData;
+  readonly data: MissingScopesData;
   /**
    * @param kind - "Resource" or "Prompt".
    * @param name - the resource URI or prompt name.
@@ -38,7 +40,7 @@ export class InsufficientScopeError extends Error {
    */
   constructor(kind: "Resource" | "Prompt", name: string, required: readonly string[], missing: readonly string[]) {
     super(`${kind} "${name}" requires scopes: ${pyList(required)}. Missing: ${pyList(missing)}`);
-    this.name = "InsufficientScopeError";
+    this.name = "MissingScopesError";
     this.data = { required: [...required], missing: [...missing] };
   }
 }

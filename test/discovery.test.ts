@@ -12,7 +12,6 @@ import {
   AuthorizationUnavailable,
   discoverIntrospectionValidator,
   discoverValidator,
-  metadataUrls,
 } from "../src/index.js";
 import { startLocalIssuer, type LocalIssuer } from "./helpers/issuer.js";
 import { startIntrospectingProvider } from "./helpers/oidc-introspection.js";
@@ -62,16 +61,6 @@ async function rejects<T extends Error>(p: Promise<unknown>, type: new (...a: ne
   }
   assert.fail("expected a refusal");
 }
-
-test("metadata URLs: RFC 8414 path insertion first, then OpenID Connect inserted and appended", () => {
-  assert.deepEqual(metadataUrls("https://as.example.com"), ["https://as.example.com/.well-known/oauth-authorization-server", "https://as.example.com/.well-known/openid-configuration"]);
-  assert.deepEqual(metadataUrls("https://as.example.com/"), ["https://as.example.com/.well-known/oauth-authorization-server", "https://as.example.com/.well-known/openid-configuration"]);
-  assert.deepEqual(metadataUrls("https://kc.example.com/realms/mcp"), [
-    "https://kc.example.com/.well-known/oauth-authorization-server/realms/mcp",
-    "https://kc.example.com/.well-known/openid-configuration/realms/mcp",
-    "https://kc.example.com/realms/mcp/.well-known/openid-configuration",
-  ]);
-});
 
 test("an issuer with a path: the RFC 8414 path-inserted document is used, and the validator it builds verifies tokens", async () => {
   const issuer = `${origin}/tenant1`;

@@ -1,6 +1,6 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { JWTValidator, MCPServer, metadataPaths, resourceMetadataUrl, tool } from "../src/index.js";
+import { JWTValidator, MCPServer, tool } from "../src/index.js";
 import { startLocalIssuer, type LocalIssuer } from "./helpers/issuer.js";
 
 let issuer: LocalIssuer;
@@ -87,16 +87,6 @@ test("other paths are 404 and carry no challenge", async () => {
   const res = await fetch(`${origin}/other`);
   assert.equal(res.status, 404);
   assert.equal(res.headers.get("www-authenticate"), null);
-});
-
-test("path helpers", () => {
-  assert.deepEqual(metadataPaths("/.well-known/oauth-protected-resource", "https://a.example/mcp"), [
-    "/.well-known/oauth-protected-resource",
-    "/.well-known/oauth-protected-resource/mcp",
-  ]);
-  assert.deepEqual(metadataPaths("/.well-known/oauth-protected-resource", "https://a.example/"), ["/.well-known/oauth-protected-resource"]);
-  assert.equal(resourceMetadataUrl("/.well-known/oauth-protected-resource", "https://a.example/t/mcp"), "https://a.example/.well-known/oauth-protected-resource/t/mcp");
-  assert.equal(resourceMetadataUrl("/.well-known/oauth-protected-resource/custom", "https://a.example/mcp"), "https://a.example/.well-known/oauth-protected-resource/custom");
 });
 
 test("with authorization disabled no metadata is served and tools run anonymously", async () => {

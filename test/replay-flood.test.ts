@@ -5,7 +5,8 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { ConfigError, createDpopCheck, createDpopNonces, JWTValidator, MCPServer, MemoryReplayStore, RedisReplayStore, ReplayStoreFull, tool, type AuthEvent } from "../src/index.js";
+import { createDpopCheck, createDpopNonces } from "../src/dpop/index.js";
+import { ConfigError, JWTValidator, MCPServer, MemoryReplayStore, RedisReplayStore, ReplayStoreFull, tool, type AuthEvent } from "../src/index.js";
 import { startLocalIssuer, type LocalIssuer } from "./helpers/issuer.js";
 import { MCP_HEADERS, toolCall } from "./helpers/mcp.js";
 import { clientKey, makeProof, type ClientKey } from "./helpers/dpop.js";

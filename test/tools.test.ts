@@ -4,7 +4,7 @@ import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import { z } from "zod";
-import { getContext, MCPServer, missingScopesResult, protect, registerTools, tool } from "../src/index.js";
+import { getContext, MCPServer, protect, registerTools, tool } from "../src/index.js";
 import { MCP_HEADERS, initialize } from "./helpers/mcp.js";
 
 test("tool() validates its definition", () => {
@@ -12,13 +12,6 @@ test("tool() validates its definition", () => {
   assert.throws(() => tool({ name: "x", description: "x", required_scopes: ["a b"] }, () => 1), /invalid scope/);
   assert.throws(() => tool({ name: "x", description: "x" }, undefined as never), /handler/);
   assert.throws(() => new MCPServer("s").collect(tool({ name: "a", description: "" }, () => 1), tool({ name: "a", description: "" }, () => 2)), /duplicate/);
-});
-
-test("the refusal text lists required and missing scopes in the contract's format", () => {
-  assert.deepEqual(missingScopesResult("t", ["a", "b"], ["b"]), {
-    isError: true,
-    content: [{ type: "text", text: "Tool \"t\" requires scopes: ['a', 'b']. Missing: ['b']" }],
-  });
 });
 
 test("results: strings become text, objects JSON + structuredContent, CallToolResults pass through", async () => {

@@ -6,10 +6,10 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import { JWTValidator, protect } from "../src/index.js";
-import { ANONYMOUS_PRINCIPAL, SessionRegistry } from "../src/sessions.js";
-import { startLocalIssuer, type LocalIssuer } from "./helpers/issuer.js";
-import { initialize, MCP_HEADERS, toolCall } from "./helpers/mcp.js";
+import { JWTValidator, protect } from "../../src/index.js";
+import { ANONYMOUS_PRINCIPAL, SessionRegistry } from "../../src/sessions.js";
+import { startLocalIssuer, type LocalIssuer } from "../helpers/issuer.js";
+import { initialize, MCP_HEADERS, toolCall } from "../helpers/mcp.js";
 
 const RESOURCE = "http://127.0.0.1:1/mcp";
 let issuer: LocalIssuer;

@@ -2,7 +2,6 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
   AuthorizationUnavailable,
-  challengeFor,
   challengeResponse,
   InsufficientScope,
   InvalidDpopProof,
@@ -12,7 +11,8 @@ import {
   SessionMismatch,
   TokenExpired,
   UseDpopNonce,
-} from "../src/index.js";
+} from "../../src/index.js";
+import { challengeFor } from "../../src/challenges.js";
 
 const o = { resourceMetadataUrl: "https://mcp.example.com/.well-known/oauth-protected-resource/mcp" };
 const base = `realm="MCP", resource_metadata="${o.resourceMetadataUrl}"`;
@@ -84,8 +84,8 @@ test("responses: JSON body without token material, Retry-After on 503, JSON-RPC 
 test("a challenge can always be built: arbitrary provider texts become printable ASCII, never a 500 or a second header", async () => {
   const { default: fc } = await import("fast-check");
   const { McpServer } = await import("@modelcontextprotocol/sdk/server/mcp.js");
-  const { protect } = await import("../src/index.js");
-  const { toHeaderSafe } = await import("../src/challenges.js");
+  const { protect } = await import("../../src/index.js");
+  const { toHeaderSafe } = await import("../../src/challenges.js");
   const printableQuoted = /^[\x20-\x7e]*$/;
   const hostile = fc.oneof(
     fc.string({ unit: "binary" }),

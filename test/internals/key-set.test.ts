@@ -5,11 +5,11 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { JWTValidator, MCPServer, tool, type AuthEvent, type JWTValidatorOptions } from "../src/index.js";
-import { Backoff } from "../src/lib/backoff.js";
-import { RemoteKeySet } from "../src/validators/key-set.js";
-import { makeKey, startLocalIssuer, type LocalIssuer } from "./helpers/issuer.js";
-import { MCP_HEADERS, toolCall } from "./helpers/mcp.js";
+import { JWTValidator, MCPServer, tool, type AuthEvent, type JWTValidatorOptions } from "../../src/index.js";
+import { Backoff } from "../../src/lib/backoff.js";
+import { RemoteKeySet } from "../../src/validators/key-set.js";
+import { makeKey, startLocalIssuer, type LocalIssuer } from "../helpers/issuer.js";
+import { MCP_HEADERS, toolCall } from "../helpers/mcp.js";
 
 let issuer: LocalIssuer;
 before(async () => {

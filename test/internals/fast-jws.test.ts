@@ -5,8 +5,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { base64url } from "jose";
-import { decodeSegment } from "../src/lib/fast-jws.js";
-import { rng } from "./helpers/prng.js";
+import { decodeSegment } from "../../src/lib/fast-jws.js";
+import { rng } from "../helpers/prng.js";
 
 type Decoded = { ok: true; bytes: string } | { ok: false; error: string };
 

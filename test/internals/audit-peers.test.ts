@@ -7,10 +7,10 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { runAudit, type AuditReport } from "../src/audit/run.js";
-import { startFastMcpSetup, startMcpAuthSetup, startSdkSetup, type PeerSetup } from "./helpers/peer-servers.js";
+import { runAudit, type AuditReport } from "../../src/audit/run.js";
+import { startFastMcpSetup, startMcpAuthSetup, startSdkSetup, type PeerSetup } from "../helpers/peer-servers.js";
 
-const CLI = fileURLToPath(new URL("../src/audit/cli.ts", import.meta.url));
+const CLI = fileURLToPath(new URL("../../src/audit/cli.ts", import.meta.url));
 
 async function audit(start: () => Promise<PeerSetup>): Promise<{ report: AuditReport; setup: PeerSetup }> {
   const setup = await start();

@@ -1,8 +1,9 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { authorize } from "../src/authenticate.js";
-import { parseAuthorizationConfig } from "../src/config.js";
-import { authenticate, createAuthContext, type AuthContext, type AuthorizationProvider, type DpopCheck } from "../src/index.js";
+import { authorize } from "../../src/authenticate.js";
+import { parseAuthorizationConfig } from "../../src/config.js";
+import { createAuthContext } from "../../src/context.js";
+import { authenticate, type AuthContext, type AuthorizationProvider, type DpopCheck } from "../../src/index.js";
 
 const RESOURCE = "https://mcp.example.com/mcp";
 const code = (e: unknown) => (e as { code?: string }).code;

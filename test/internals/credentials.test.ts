@@ -4,8 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { extractCredentials, MAX_TOKEN_LENGTH } from "../src/credentials.js";
-import { rng } from "./helpers/prng.js";
+import { extractCredentials, MAX_TOKEN_LENGTH } from "../../src/credentials.js";
+import { rng } from "../helpers/prng.js";
 
 /** The general parse alone, as it was before the one-pass case was added: the reference. */
 function reference(header: string): { scheme: string; token: string } | string {

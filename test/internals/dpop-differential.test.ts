@@ -11,8 +11,8 @@ import assert from "node:assert/strict";
 import { generateKeyPairSync, sign, type KeyObject } from "node:crypto";
 import { test } from "node:test";
 import type { JWK } from "jose";
-import { createDpopKeyCache, verifyDpopProof, accessTokenHash, type DpopKeyCache } from "../src/index.js";
-import { rng } from "./helpers/prng.js";
+import { createDpopKeyCache, verifyDpopProof, accessTokenHash, type DpopKeyCache } from "../../src/dpop/verify.js";
+import { rng } from "../helpers/prng.js";
 
 const HTU = "https://mcp.example.com/mcp";
 const TOKEN = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln";

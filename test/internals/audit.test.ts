@@ -12,14 +12,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { exportJWK, generateKeyPair, calculateJwkThumbprint } from "jose";
-import { startDemo, type Demo } from "../examples/quickstart/demo.js";
-import { ERA_PROBES } from "../src/audit/checks.js";
-import { Prober, ProbeError } from "../src/audit/http.js";
-import { runAudit, type AuditReport } from "../src/audit/run.js";
-import { parseWwwAuthenticate } from "../src/audit/www-authenticate.js";
-import { freePortPair } from "./helpers/dev-as.js";
+import { startDemo, type Demo } from "../../examples/quickstart/demo.js";
+import { ERA_PROBES } from "../../src/audit/checks.js";
+import { Prober, ProbeError } from "../../src/audit/http.js";
+import { runAudit, type AuditReport } from "../../src/audit/run.js";
+import { parseWwwAuthenticate } from "../../src/audit/www-authenticate.js";
+import { freePortPair } from "../helpers/dev-as.js";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const CLI = join(ROOT, "src/audit/cli.ts");
 
 let demo: Demo;
