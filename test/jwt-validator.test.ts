@@ -83,24 +83,24 @@ describe("JWKS handling", () => {
 
   test("verifyCached answers only what verify answered before: same principal, same audience, not expired", async () => {
     const iss = await startLocalIssuer();
-    const realNow = Date.now;
+    let offset = 0;
+    const clock = () => Date.now() + offset;
     try {
-      const v = new JWTValidator({ jwks_uri: iss.jwksUri, issuer: iss.issuer });
-      const t = await iss.sign({ aud: [RESOURCE, "https://other.example/mcp"], exp: Math.floor(realNow() / 1000) + 120 });
+      const v = new JWTValidator({ jwks_uri: iss.jwksUri, issuer: iss.issuer, clock });
+      const t = await iss.sign({ aud: [RESOURCE, "https://other.example/mcp"], exp: Math.floor(Date.now() / 1000) + 120 });
       assert.equal(v.verifyCached(t, ctx()), undefined, "never verified: a miss");
       const a = await v.verify(t, ctx());
       assert.equal(v.verifyCached(t, ctx()), a);
       // The entry is for the audience it was verified for: another resource gets a miss (verify decides).
       assert.equal(v.verifyCached(t, { resource: "https://other.example/mcp" }), undefined);
       assert.equal(v.verifyCached(`${t}x`, ctx()), undefined);
-      // Past exp (and the 30 s clock tolerance): a miss, the entry is dropped, and verify refuses.
-      Date.now = () => realNow() + 200_000;
+      // Past exp (and the 30 s clock tolerance) by the validator's clock: a miss, the entry is dropped, and verify refuses.
+      offset = 200_000;
       assert.equal(v.verifyCached(t, ctx()), undefined);
-      await assert.rejects(v.verify(t, ctx()), (e) => code(e) === "ERR_TOKEN_EXPIRED");
-      Date.now = realNow;
+      await assert.rejects(v.verify(t, ctx()), (e) => code(e) === "ERR_TOKEN_EXPIRED" && (e as InvalidToken).reason === "expired");
+      offset = 0;
       assert.equal(v.verifyCached(t, ctx()), undefined, "the expired entry was dropped");
     } finally {
-      Date.now = realNow;
       await iss.close();
     }
   });
