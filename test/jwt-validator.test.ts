@@ -288,7 +288,7 @@ describe("refusal reasons and token shapes", () => {
         [await iss.sign({ aud: RESOURCE, iat: now + 3600 }), "issued_in_future", "The access token was issued in the future"],
         [await iss.sign({ aud: RESOURCE }, { typ: "JWT" }), "token_type", "The access token type is not accepted"],
         [await iss.sign({ aud: RESOURCE, sub: undefined, client_id: "app" }), "claim_missing", "The access token lacks the required sub claim"],
-        [await iss.sign({ aud: RESOURCE, sub: 42 }), "claim_invalid", "The access token sub claim is invalid"],
+        [await iss.sign({ aud: RESOURCE, sub: 42 as never }), "claim_invalid", "The access token sub claim is invalid"],
         [await iss.sign({ aud: RESOURCE, cnf: { "x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2" } }), "binding_unsupported", BOUND],
         [await iss.sign({ aud: RESOURCE, cnf: { jkt: 123 } }), "binding_unsupported", BOUND],
         [await iss.sign({ aud: RESOURCE, cnf: "x" }), "binding_unsupported", BOUND],
