@@ -44,7 +44,7 @@ export interface EntraMultiTenantOptions {
   tenants?: string[];
   /**
    * Accept tokens from **every** Entra tenant (anyone with a Microsoft work or school account whose
-   * tenant consented to your app). Only for apps that authorize per user or per tenant themselves;
+   * tenant consented to your app; personal accounts only with `allow_personal_accounts`). Only for apps that authorize per user or per tenant themselves;
    * a warning is logged once, through `log`.
    */
   any_tenant?: boolean;
@@ -133,8 +133,10 @@ const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, "\\
  * key set (RS256 by default; `none`/HMAC never); `iss` again, now verified; `aud` is the configured
  * application ID / App ID URI; `exp` (required), `nbf`; and **`tid` equals the tenant in `iss`**
  * (Microsoft's rule for multi-tenant validation: a token cannot claim one tenant in `iss` and
- * another in `tid`). Scopes come from `scp` (delegated) and `roles` (application permissions),
- * the client from `azp` / `appid`.
+ * another in `tid`); then the shape checks every JWT validator makes (`iat` not in the future,
+ * `sub` present, `cnf` absent or a DPoP `jkt`, surfaced as `jkt` so the server demands a proof).
+ * Scopes come from `scp` (delegated) and `roles` (application permissions), the client from
+ * `azp` / `appid`.
  *
  * It is an {@link IssuerFamily}: put it in an {@link IssuerRouter}'s `families` next to other
  * issuers, or use it alone as the provider. v1 tokens (`https://sts.windows.net/{tid}/`) are not
