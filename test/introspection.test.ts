@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import {
   AuthError,
@@ -15,8 +16,10 @@ import {
   IntrospectionValidator,
   ConfigError,
   MCPServer,
+  protect,
   tool,
   type AuthContext,
+  type AuthEvent,
   type IntrospectionValidatorOptions,
 } from "../src/index.js";
 import { clientKey, dpopFetch } from "./helpers/dpop.js";
@@ -46,7 +49,7 @@ before(async () => {
     authorization: { enabled: true, authorization_servers: [as.issuer], required_scopes: ["mcp"], resource: url },
   });
   server.setAuthorizationProvider(
-    new IntrospectionValidator({ introspection_endpoint: as.introspectionEndpoint, ...as.rs.basic, issuer: as.issuer, backoff: { initial_ms: 60_000, max_ms: 60_000 }, now }),
+    new IntrospectionValidator({ introspection_endpoint: as.introspectionEndpoint, ...as.rs.basic, issuer: as.issuer, backoff: { initial_ms: 60_000, max_ms: 60_000 }, clock: now, allow_missing_subject: true }),
   );
   server.collect(
     tool({ name: "whoami", description: "caller" }, () => {
@@ -63,7 +66,8 @@ after(async () => {
 });
 
 const validator = (extra: Partial<IntrospectionValidatorOptions> = {}) =>
-  new IntrospectionValidator({ introspection_endpoint: as.introspectionEndpoint, ...as.rs.basic, issuer: as.issuer, now, ...extra } as IntrospectionValidatorOptions);
+  // client_credentials tokens: oidc-provider's introspection has no sub, so the client is the subject (by option).
+  new IntrospectionValidator({ introspection_endpoint: as.introspectionEndpoint, ...as.rs.basic, issuer: as.issuer, clock: now, allow_missing_subject: true, ...extra } as IntrospectionValidatorOptions);
 
 async function refusal(p: Promise<unknown>): Promise<AuthError> {
   try {
@@ -131,7 +135,7 @@ test("a valid opaque token is accepted with subject, scopes, client_id, issuer a
   const v = validator();
   const before = as.introspectionCalls();
   const auth = await v.verify(access_token, { resource: url });
-  assert.equal(auth.subject, "app"); // client_credentials: no sub, the client is the subject
+  assert.equal(auth.subject, "app"); // client_credentials: no sub, the client is the subject (allow_missing_subject)
   assert.equal(auth.client_id, "app");
   assert.deepEqual(auth.scopes, ["mcp", "files:delete"]);
   assert.equal(auth.issuer, as.issuer);
@@ -147,12 +151,18 @@ test("client_secret_post and private_key_jwt authenticate to the real endpoint t
   const { access_token } = await as.getToken({ resource: url, scope: "mcp" });
   const post = validator({ ...as.rs.post, client_auth_method: "client_secret_post" });
   assert.equal((await post.verify(access_token, { resource: url })).client_id, "app");
-  const jwt = new IntrospectionValidator({ introspection_endpoint: as.introspectionEndpoint, issuer: as.issuer, ...as.rs.jwt });
+  const jwt = new IntrospectionValidator({ introspection_endpoint: as.introspectionEndpoint, issuer: as.issuer, ...as.rs.jwt, allow_missing_subject: true });
   assert.equal((await jwt.verify(access_token, { resource: url })).client_id, "app");
-  // A wrong secret is the resource server's problem, not the token's: 503, never an accepted token.
+  // A wrong secret gets a 401 from the endpoint: the token is refused (fail closed, so fail_open
+  // cannot turn a misconfiguration into anonymous access), never accepted.
   const wrong = validator({ client_secret: "wrong-secret" });
   const e = await refusal(wrong.verify(access_token, { resource: url }));
-  assert.equal(e.code, "ERR_AUTHORIZATION_UNAVAILABLE");
+  assert.equal(e.code, "ERR_INVALID_TOKEN");
+  assert.equal(e.reason, "token_invalid");
+  // Without allow_missing_subject the client is never silently made the subject.
+  const strict = validator({ allow_missing_subject: false });
+  const noSub = await refusal(strict.verify(access_token, { resource: url }));
+  assert.deepEqual([noSub.code, noSub.reason, noSub.message], ["ERR_INVALID_TOKEN", "claim_missing", "The access token lacks the required sub claim"]);
 });
 
 test("single flight: 25 concurrent requests with one token make one introspection call", async () => {
@@ -266,32 +276,88 @@ test("fail_open semantics apply: an unreachable endpoint is AuthorizationUnavail
   assert.equal(e.message.includes("opaque-token"), false);
 });
 
-test("outage shapes: 500, non-JSON, oversized, not an introspection response, timeout, redirect", async () => {
+test("outage shapes: 500, 503, 429, non-JSON, oversized, timeout: 503 and a back-off", async () => {
   let mode = "";
-  const hit: string[] = [];
-  const elsewhere = await cannedEndpoint((_req, res, body) => {
-    hit.push(body);
-    json(res, { active: true, aud: url, sub: "x" });
-  });
   const ep = await cannedEndpoint((_req, res) => {
     if (mode === "500") return json(res, { error: "server_error" }, 500);
+    if (mode === "503") return res.writeHead(503).end();
+    if (mode === "429") return json(res, { error: "slow_down" }, 429);
     if (mode === "html") return res.writeHead(200, { "content-type": "text/html" }).end("<html>");
     if (mode === "big") return json(res, { active: true, pad: "x".repeat(70_000) });
-    if (mode === "shape") return json(res, { status: "ok" });
-    if (mode === "redirect") return res.writeHead(307, { location: elsewhere.url }).end();
     if (mode === "hang") return; // never answers
   });
   try {
-    for (const m of ["500", "html", "big", "shape", "redirect", "hang"]) {
+    for (const m of ["500", "503", "429", "html", "big", "hang"]) {
       mode = m;
       const v = new IntrospectionValidator({ introspection_endpoint: ep.url, client_id: "rs", client_secret: "s", timeout: 200 });
       const e = await refusal(v.verify(`token-${m}`, { resource: url }));
       assert.equal(e.code, "ERR_AUTHORIZATION_UNAVAILABLE", m);
+      assert.equal(e.reason, "unavailable", m);
       assert.ok((e as AuthorizationUnavailable).retry_after! >= 1, m);
       const again = await refusal(v.verify(`token-${m}-2`, { resource: url }));
       assert.equal(again.code, "ERR_AUTHORIZATION_UNAVAILABLE", m);
     }
     assert.equal(ep.calls(), 6, "each validator called once, then backed off");
+  } finally {
+    await ep.close();
+  }
+});
+
+test("an answer about one token (4xx, redirect, a 200 of the wrong shape) refuses that token only: no back-off, the next user's good token passes", async () => {
+  let bad: { status: number; body?: unknown; location?: string } = { status: 200 };
+  const hit: string[] = [];
+  const elsewhere = await cannedEndpoint((_req, res, body) => {
+    hit.push(body);
+    json(res, { active: true, aud: url, sub: "x" });
+  });
+  const exp = Math.floor(Date.now() / 1000) + 600;
+  const ep = await cannedEndpoint((_req, res, body) => {
+    if (new URLSearchParams(body).get("token") === "good") return json(res, { active: true, aud: url, sub: "alice", exp });
+    if (bad.location) return res.writeHead(bad.status, { location: bad.location }).end();
+    json(res, bad.body ?? {}, bad.status);
+  });
+  const answers: [string, typeof bad, string, string][] = [
+    ["400", { status: 400, body: { error: "invalid_request" } }, "token_invalid", "The access token was not accepted by the authorization server"],
+    ["401", { status: 401, body: { error: "invalid_client" } }, "token_invalid", "The access token was not accepted by the authorization server"],
+    ["404", { status: 404 }, "token_invalid", "The access token was not accepted by the authorization server"],
+    ["redirect", { status: 307, location: elsewhere.url }, "token_invalid", "The access token was not accepted by the authorization server"],
+    ['active "true"', { status: 200, body: { active: "true", aud: url, sub: "mallory", exp } }, "inactive", "The access token is not active"],
+    ["active 1", { status: 200, body: { active: 1, aud: url, sub: "mallory", exp } }, "inactive", "The access token is not active"],
+    ["no active", { status: 200, body: { status: "ok" } }, "inactive", "The access token is not active"],
+    ["an array", { status: 200, body: [{ active: true }] }, "inactive", "The access token is not active"],
+    ["exp a string", { status: 200, body: { active: true, aud: url, sub: "mallory", exp: String(exp) } }, "claim_invalid", "The access token exp claim is invalid"],
+    ["scope a number", { status: 200, body: { active: true, aud: url, sub: "mallory", exp, scope: 7 } }, "claim_invalid", "The access token scope claim is invalid"],
+    ["aud mixed", { status: 200, body: { active: true, aud: [url, 1], sub: "mallory", exp } }, "claim_invalid", "The access token aud claim is invalid"],
+  ];
+  const events: AuthEvent[] = [];
+  try {
+    for (const failOpen of [false, true]) {
+      // Through protect(): 401 invalid_token with the challenge, never 503, never anonymous under fail_open.
+      const v = new IntrospectionValidator({ introspection_endpoint: ep.url, client_id: "rs", client_secret: "s", backoff: { initial_ms: 60_000, max_ms: 60_000 } });
+      const handler = protect(() => new McpServer({ name: "shapes", version: "1" }), { authorization: { enabled: true, authorization_servers: ["https://as.example.com"], resource: url, fail_open: failOpen }, provider: v, onAuthEvent: (e) => events.push(e) });
+      for (const [i, [name, answer, reason, description]] of answers.entries()) {
+        bad = answer;
+        events.length = 0;
+        const res = await handler(new Request(url, { method: "POST", headers: { ...MCP_HEADERS, authorization: `Bearer bad-${i}` }, body: initialize() }));
+        assert.equal(res.status, 401, `${name}: ${res.status} ${await res.clone().text()}`);
+        assert.equal(
+          res.headers.get("www-authenticate"),
+          `Bearer realm="MCP", resource_metadata="${new URL(url).origin}/.well-known/oauth-protected-resource/mcp", error="invalid_token", error_description="${description}", DPoP algs="ES256 EdDSA Ed25519 RS256 PS256"`,
+          name,
+        );
+        assert.deepEqual(events.filter((e) => e.type === "refused").map((e) => (e as { reason: string }).reason), [reason], name);
+        assert.equal(events.some((e) => e.type === "fail_open" || e.type === "accepted"), false, name);
+        // The next user's good token is not affected: no back-off was started.
+        const good = await handler(new Request(url, { method: "POST", headers: { ...MCP_HEADERS, authorization: "Bearer good" }, body: initialize() }));
+        assert.equal(good.status, 200, `${name}: the next token`);
+        await good.body?.cancel();
+      }
+      // Refusals are negatively cached: the same bad token again costs no call.
+      const calls = ep.calls();
+      await refusal(v.verify("bad-0", { resource: url }));
+      assert.equal(ep.calls(), calls);
+      await handler.close();
+    }
     assert.deepEqual(hit, [], "the token never followed the redirect");
   } finally {
     await ep.close();
@@ -306,27 +372,44 @@ test("response checks: missing aud, issuer, expiry, token type, foreign binding,
   const v = (extra: Partial<IntrospectionValidatorOptions> = {}) =>
     new IntrospectionValidator({ introspection_endpoint: ep.url, client_id: "rs", client_secret: "s", issuer: "https://as.example.com", ...extra } as IntrospectionValidatorOptions);
   const ok = { active: true, iss: "https://as.example.com", aud: [other, url], sub: "alice", client_id: "app", scope: "mcp read", exp };
-  const cases: [Record<string, unknown>, string, string][] = [
-    [{ ...ok, aud: undefined }, "ERR_INVALID_TOKEN", "The access token is not intended for this resource"],
-    [{ ...ok, aud: "https://elsewhere.example.com" }, "ERR_INVALID_TOKEN", "The access token is not intended for this resource"],
-    [{ ...ok, iss: "https://evil.example.com" }, "ERR_INVALID_TOKEN", "The access token issuer is not trusted"],
-    [{ ...ok, iss: undefined }, "ERR_INVALID_TOKEN", "The access token issuer is not trusted"],
-    [{ ...ok, exp: exp - 7200 }, "ERR_TOKEN_EXPIRED", "The access token expired"],
-    [{ ...ok, nbf: exp }, "ERR_INVALID_TOKEN", "The access token is not yet valid"],
-    [{ ...ok, token_type: "refresh_token" }, "ERR_INVALID_TOKEN", "The access token type is not accepted"],
-    [{ ...ok, cnf: { "x5t#S256": "abc" } }, "ERR_INVALID_TOKEN", "The access token is bound to a key this resource cannot check"],
-    [{ ...ok, token_type: "DPoP" }, "ERR_INVALID_TOKEN", "The access token is bound to a key this resource cannot check"],
-    [{ ...ok, sub: undefined, client_id: undefined }, "ERR_INVALID_TOKEN", "The access token lacks the required sub claim"],
-    [{ active: false }, "ERR_INVALID_TOKEN", "The access token is not active"],
+  const BOUND = "The access token is bound by a method this resource does not support";
+  const cases: [Record<string, unknown>, string, string, string][] = [
+    [{ ...ok, aud: undefined }, "ERR_INVALID_TOKEN", "claim_missing", "The access token is not intended for this resource"],
+    [{ ...ok, aud: "https://elsewhere.example.com" }, "ERR_INVALID_TOKEN", "audience_mismatch", "The access token is not intended for this resource"],
+    [{ ...ok, iss: "https://evil.example.com" }, "ERR_INVALID_TOKEN", "issuer_untrusted", "The access token issuer is not trusted"],
+    [{ ...ok, iss: undefined }, "ERR_INVALID_TOKEN", "claim_missing", "The access token issuer is not trusted"],
+    [{ ...ok, exp: exp - 7200 }, "ERR_TOKEN_EXPIRED", "expired", "The access token expired"],
+    [{ ...ok, nbf: exp }, "ERR_INVALID_TOKEN", "not_yet_valid", "The access token is not yet valid"],
+    [{ ...ok, iat: exp }, "ERR_INVALID_TOKEN", "issued_in_future", "The access token was issued in the future"],
+    [{ ...ok, token_type: "refresh_token" }, "ERR_INVALID_TOKEN", "token_type", "The access token type is not accepted"],
+    [{ ...ok, cnf: { "x5t#S256": "abc" } }, "ERR_INVALID_TOKEN", "binding_unsupported", BOUND],
+    [{ ...ok, cnf: { jkt: 123 } }, "ERR_INVALID_TOKEN", "binding_unsupported", BOUND],
+    [{ ...ok, cnf: { jkt: "" } }, "ERR_INVALID_TOKEN", "binding_unsupported", BOUND],
+    [{ ...ok, cnf: "x" }, "ERR_INVALID_TOKEN", "binding_unsupported", BOUND],
+    [{ ...ok, token_type: "DPoP" }, "ERR_INVALID_TOKEN", "binding_unsupported", BOUND],
+    [{ ...ok, sub: undefined }, "ERR_INVALID_TOKEN", "claim_missing", "The access token lacks the required sub claim"],
+    [{ ...ok, sub: undefined, client_id: undefined }, "ERR_INVALID_TOKEN", "claim_missing", "The access token lacks the required sub claim"],
+    [{ active: false }, "ERR_INVALID_TOKEN", "inactive", "The access token is not active"],
   ];
   try {
     let i = 0;
-    for (const [response, code, message] of cases) {
+    for (const [response, code, reason, message] of cases) {
       answer = response;
       const e = await refusal(v().verify(`tok-${i++}`, { resource: url }));
-      assert.equal(e.code, code, JSON.stringify(response));
-      assert.equal(e.message, message, JSON.stringify(response));
+      assert.deepEqual([e.code, e.reason, e.message], [code, reason, message], JSON.stringify(response));
     }
+    // Opt-ins: the client as subject, a maximum age; scope as an array of strings.
+    answer = { ...ok, sub: undefined };
+    assert.equal((await v({ allow_missing_subject: true }).verify("tok-client", { resource: url })).subject, "app");
+    answer = { ...ok, sub: undefined, oid: "object-id" };
+    assert.equal((await v({ subject_claim: "oid" }).verify("tok-oid", { resource: url })).subject, "object-id");
+    const iat = Math.floor(Date.now() / 1000) - 3600;
+    answer = { ...ok, iat };
+    const old = await refusal(v({ max_token_age: 600 }).verify("tok-old", { resource: url }));
+    assert.deepEqual([old.code, old.reason], ["ERR_INVALID_TOKEN", "too_old"]);
+    assert.equal((await v({ max_token_age: 7200 }).verify("tok-young", { resource: url })).subject, "alice");
+    answer = { ...ok, scope: ["mcp", "read"] };
+    assert.deepEqual((await v().verify("tok-scope-array", { resource: url })).scopes, ["mcp", "read"]);
     answer = { ...ok, aud: undefined };
     const auth: AuthContext = await v({ allow_missing_aud: true }).verify("tok-noaud", { resource: url });
     assert.equal(auth.subject, "alice");
@@ -344,7 +427,7 @@ test("an active result is never cached beyond the token's exp", async () => {
   const exp = Math.floor(now() / 1000) + 40;
   const ep = await cannedEndpoint((_req, res) => json(res, { active: true, aud: url, sub: "bob", exp }));
   try {
-    const v = new IntrospectionValidator({ introspection_endpoint: ep.url, client_id: "rs", client_secret: "s", cache_ttl: 3600, clock_tolerance: 0, now });
+    const v = new IntrospectionValidator({ introspection_endpoint: ep.url, client_id: "rs", client_secret: "s", cache_ttl: 3600, clock_tolerance: 0, clock: now });
     await v.verify("short-lived", { resource: url });
     await v.verify("short-lived", { resource: url });
     assert.equal(ep.calls(), 1);
@@ -362,7 +445,7 @@ test("verifyCached: only an active, unexpired result for this resource, never a 
   const exp = Math.floor(now() / 1000) + 40;
   const ep = await cannedEndpoint((_req, res, body) => json(res, new URLSearchParams(body).get("token") === "good" ? { active: true, aud: url, sub: "bob", exp } : { active: false }));
   try {
-    const v = new IntrospectionValidator({ introspection_endpoint: ep.url, client_id: "rs", client_secret: "s", clock_tolerance: 0, now });
+    const v = new IntrospectionValidator({ introspection_endpoint: ep.url, client_id: "rs", client_secret: "s", clock_tolerance: 0, clock: now });
     assert.equal(v.verifyCached("good", { resource: url }), undefined, "never introspected: a miss");
     const auth = await v.verify("good", { resource: url });
     assert.equal(v.verifyCached("good", { resource: url }), auth);
@@ -373,7 +456,7 @@ test("verifyCached: only an active, unexpired result for this resource, never a 
     offset += 45_000;
     assert.equal(v.verifyCached("good", { resource: url }), undefined, "expired: a miss");
     assert.equal(ep.calls(), 2);
-    const off = new IntrospectionValidator({ introspection_endpoint: ep.url, client_id: "rs", client_secret: "s", cache_max: 0, now });
+    const off = new IntrospectionValidator({ introspection_endpoint: ep.url, client_id: "rs", client_secret: "s", cache_max: 0, clock: now });
     offset = 0;
     await off.verify("good", { resource: url });
     assert.equal(off.verifyCached("good", { resource: url }), undefined, "cache off: always a miss");

@@ -63,7 +63,7 @@ before(async () => {
     req.on("data", (c) => (body += c));
     req.on("end", () => {
       const token = new URLSearchParams(body).get("token");
-      const active = token === "opaque-good";
+      const active = token === "opaque-good" || token === "opaque.good.token";
       res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(active ? { active, sub: "opaque-user", scope: "mcp", aud: url, iss: "https://opaque.example.com" } : { active }));
     });
   });
@@ -258,6 +258,80 @@ test("Entra: key set down → 503 unavailable only for tokens that might be vali
   } finally {
     await down.close();
   }
+});
+
+const reasonOf = async (p: Promise<unknown>): Promise<[string, string, string]> => {
+  try {
+    await p;
+  } catch (e) {
+    assert.ok(e instanceof AuthError, String(e));
+    return [e.code, e.reason, e.message];
+  }
+  return assert.fail("accepted");
+};
+
+test("IssuerRouter: a dotted token whose parts are not base64url JSON is opaque, not a malformed JWT", async () => {
+  const calls = introspectionCalls;
+  assert.deepEqual(await accepted("opaque.good.token"), { subject: "opaque-user", issuer: "https://opaque.example.com", scopes: ["mcp"] });
+  assert.equal(introspectionCalls - calls, 1);
+  assert.equal(router.verifyCached("opaque.good.token", { resource: url })?.subject, "opaque-user");
+  await refused("opaque.bad.token", "The access token is not active");
+  // Without an opaque provider it is refused as malformed, with no call anywhere.
+  const jwtOnly = new IssuerRouter({ issuers: { [a.issuer]: new JWTValidator({ jwks_uri: a.jwksUri, issuer: a.issuer }) } });
+  assert.deepEqual(await reasonOf(jwtOnly.verify("opaque.good.token", { resource: url })), ["ERR_INVALID_TOKEN", "malformed", "The access token is not a signed JWT"]);
+  assert.deepEqual(await reasonOf(router.verify(await a.sign({ aud: url, iss: undefined }), { resource: url })), ["ERR_INVALID_TOKEN", "claim_missing", "The access token lacks the required iss claim"]);
+  const stranger = await a.sign({ aud: url, iss: "https://stranger.example" });
+  assert.deepEqual(await reasonOf(router.verify(stranger, { resource: url })), ["ERR_INVALID_TOKEN", "issuer_untrusted", "The access token issuer is not trusted"]);
+});
+
+test("Entra token shapes (the shared JWT core): cnf other than a DPoP jkt refused, jkt surfaced, sub required, iat, reasons", async () => {
+  const ctx = { resource: url };
+  const BOUND = "The access token is bound by a method this resource does not support";
+  for (const cnf of [{ "x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2" }, { jkt: 123 }, { jkt: "" }, "x", [], null]) {
+    assert.deepEqual(await reasonOf(entra().verify(await entraToken(TENANT_A, { cnf }), ctx)), ["ERR_INVALID_TOKEN", "binding_unsupported", BOUND], JSON.stringify(cnf));
+  }
+  // Through the router and protect(): 401 with the challenge, the tool never runs.
+  await refused(await entraToken(TENANT_A, { cnf: { "x5t#S256": "abc" } }), BOUND);
+  // A DPoP-bound Entra token carries its thumbprint, so the server demands a proof.
+  assert.equal((await entra().verify(await entraToken(TENANT_A, { cnf: { jkt: "thumb" } }), ctx)).jkt, "thumb");
+  // No silent client fallback: a token without sub is refused unless the option says otherwise.
+  const noSub = await entraToken(TENANT_A, { sub: undefined });
+  assert.deepEqual(await reasonOf(entra().verify(noSub, ctx)), ["ERR_INVALID_TOKEN", "claim_missing", "The access token lacks the required sub claim"]);
+  assert.equal((await entra({ allow_missing_subject: true }).verify(noSub, ctx)).subject, "client-app");
+  assert.equal((await entra({ subject_claim: "oid" }).verify(await entraToken(TENANT_A, { oid: "object-id" }), ctx)).subject, "object-id");
+  const now = Math.floor(Date.now() / 1000);
+  assert.deepEqual((await reasonOf(entra().verify(await entraToken(TENANT_A, { iat: now + 3600 }), ctx))).slice(0, 2), ["ERR_INVALID_TOKEN", "issued_in_future"]);
+  assert.deepEqual((await reasonOf(entra({ max_token_age: 600 }).verify(await entraToken(TENANT_A, { iat: now - 3600 }), ctx))).slice(0, 2), ["ERR_INVALID_TOKEN", "too_old"]);
+  assert.deepEqual((await reasonOf(entra().verify(await entraToken(TENANT_X), ctx))).slice(0, 2), ["ERR_INVALID_TOKEN", "issuer_untrusted"]);
+  assert.deepEqual((await reasonOf(entra().verify(await entraToken(TENANT_A, { aud: url }), ctx))).slice(0, 2), ["ERR_INVALID_TOKEN", "audience_mismatch"]);
+  assert.deepEqual((await reasonOf(entra().verify(await entraToken(TENANT_A, { tid: TENANT_B }), ctx))).slice(0, 2), ["ERR_INVALID_TOKEN", "claim_invalid"]);
+});
+
+test("Entra clock option: exp and the token cache follow the validator's clock, not Date", async () => {
+  let offset = 0;
+  const v = entra({ clock: () => Date.now() + offset });
+  const t = await entraToken(TENANT_A, { exp: Math.floor(Date.now() / 1000) + 120 });
+  const auth = await v.verify(t, { resource: url });
+  assert.equal(v.verifyCached(t, { resource: url }), auth);
+  offset = 200_000;
+  assert.equal(v.verifyCached(t, { resource: url }), undefined, "expired by the clock: a miss");
+  assert.deepEqual((await reasonOf(v.verify(t, { resource: url }))).slice(0, 2), ["ERR_TOKEN_EXPIRED", "expired"]);
+  offset = -3_600_000;
+  assert.deepEqual((await reasonOf(entra({ clock: () => Date.now() + offset }).verify(t, { resource: url }))).slice(0, 2), ["ERR_INVALID_TOKEN", "issued_in_future"]);
+});
+
+test("Entra any_tenant excludes personal Microsoft accounts (MSA tenant) unless allow_personal_accounts", async () => {
+  const MSA = "9188040d-6c67-4c5b-b112-36a304b66dad";
+  const quiet = { log: () => {} };
+  const any = entra({ tenants: undefined, any_tenant: true, ...quiet });
+  assert.equal(any.matchesIssuer(entraIss(MSA)), false);
+  assert.deepEqual((await reasonOf(any.verify(await entraToken(MSA), { resource: url }))).slice(0, 2), ["ERR_INVALID_TOKEN", "issuer_untrusted"]);
+  const withMsa = entra({ tenants: undefined, any_tenant: true, allow_personal_accounts: true, ...quiet });
+  assert.equal((await withMsa.verify(await entraToken(MSA), { resource: url })).issuer, entraIss(MSA));
+  assert.deepEqual(withMsa.issuers, ["https://login.microsoftonline.com/common/v2.0"]);
+  // An explicit allowlist naming the MSA tenant admits it; the option only goes with any_tenant.
+  assert.equal(entra({ tenants: [MSA] }).matchesIssuer(entraIss(MSA)), true);
+  assert.throws(() => entra({ allow_personal_accounts: true }), (e: unknown) => e instanceof ConfigError && /allow_personal_accounts: only with any_tenant/.test(e.message));
 });
 
 test("configuration errors name the key", () => {

@@ -67,8 +67,8 @@ export interface DiscoveryOptions {
   backoff?: BackoffWindow;
   /** Custom fetch (tests, proxies). */
   fetch?: FetchImplementation;
-  /** Clock in epoch ms, for tests. */
-  now?: () => number;
+  /** Clock in epoch milliseconds, like `Date.now` (the default): the document cache and the back-off. */
+  clock?: () => number;
 }
 
 /**
@@ -118,7 +118,7 @@ export class AuthorizationServerDiscovery {
       throw new TypeError('AuthorizationServerDiscovery: "timeout" must be an integer between 1 and 60000');
     }
     this.#o = Object.freeze({ ...options });
-    this.#now = options.now ?? Date.now;
+    this.#now = options.clock ?? Date.now;
     const perf = { now: this.#now };
     this.#cache = new LRUCache({ max, ttl: ttl * 1000, ttlResolution: 0, perf });
     // One back-off per issuer, bounded like the cache (issuers come from configuration anyway).

@@ -5,23 +5,28 @@
  * @see https://learn.microsoft.com/entra/identity-platform/access-tokens#validate-tokens
  * @module
  */
-import { decodeJwt, jwtVerify, type FetchImplementation, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions } from "jose";
-import { LRUCache } from "lru-cache";
+import { decodeJwt, type FetchImplementation, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions } from "jose";
 import { z } from "zod";
-import { createAuthContext, type AuthContext } from "../context.js";
-import { AuthorizationUnavailable, InvalidToken, TokenExpired } from "../errors.js";
+import type { AuthContext } from "../context.js";
+import { AuthorizationUnavailable, InvalidToken } from "../errors.js";
 import { emitSafely, type AuthEventListener } from "../events.js";
 import type { IssuerFamily } from "./issuer-router.js";
-import { extractScopes } from "./jwt.js";
 import { RemoteKeySet } from "./key-set.js";
 import type { VerifyContext } from "./provider.js";
-import { sha256 } from "../lib/hash.js";
-import { JWS_COMPACT, refuseByUnverifiedClaims, toAuthError } from "./jwt-checks.js";
+import { JWS_COMPACT, verifyJwt } from "./jwt-checks.js";
+import { principalFromClaims, VerifiedTokenCache, type PrincipalProfile } from "./jwt-principal.js";
 import { backoffWindowSchema, parseOptions } from "../lib/options.js";
 import type { BackoffWindow } from "../lib/backoff.js";
 
 /** Where Entra ID signs in, world-wide cloud. National clouds use another host (`authority_host`). */
 export const ENTRA_AUTHORITY_HOST = "login.microsoftonline.com";
+
+/**
+ * The tenant of Microsoft personal accounts (MSA: outlook.com, xbox.com, …). Its tokens carry this
+ * `tid`; `any_tenant` excludes it unless `allow_personal_accounts` is set, because "any work or
+ * school tenant" is what multi-tenant apps usually mean, and anyone can create a personal account.
+ */
+export const ENTRA_PERSONAL_ACCOUNTS_TENANT = "9188040d-6c67-4c5b-b112-36a304b66dad";
 
 /**
  * Options of {@link EntraMultiTenantValidator}. Exactly one of `tenants` or `any_tenant: true`.
@@ -39,10 +44,15 @@ export interface EntraMultiTenantOptions {
   tenants?: string[];
   /**
    * Accept tokens from **every** Entra tenant (anyone with a Microsoft work or school account whose
-   * tenant consented to your app). Only for apps that authorize per user or per tenant themselves;
+   * tenant consented to your app; personal accounts only with `allow_personal_accounts`). Only for apps that authorize per user or per tenant themselves;
    * a warning is logged once, through `log`.
    */
   any_tenant?: boolean;
+  /**
+   * With `any_tenant`, also accept Microsoft personal accounts (tenant
+   * {@link ENTRA_PERSONAL_ACCOUNTS_TENANT}). Default `false`: anyone can create one.
+   */
+  allow_personal_accounts?: boolean;
   /** The application (client) ID GUID, or its `api://…` App ID URI. Required: Entra never uses the resource URL. */
   audience: string | string[];
   /** Sign-in host. Default {@link ENTRA_AUTHORITY_HOST}; e.g. `login.microsoftonline.us` for US Government. */
@@ -57,6 +67,12 @@ export interface EntraMultiTenantOptions {
   scope_claims?: string[];
   /** Client id claims. Default `["azp", "appid"]`. */
   client_id_claims?: string[];
+  /** Claim holding the subject. Default `"sub"` (Entra always sets it; app-only tokens carry the service principal's id). */
+  subject_claim?: string;
+  /** Accept a token without the subject claim (its subject is then its client id). Default `false`. */
+  allow_missing_subject?: boolean;
+  /** Refuse a token issued (`iat`) more than this many seconds ago (`too_old`). Default: not checked. */
+  max_token_age?: number;
   /** Seconds keys and verified tokens are cached. Default: the server's `cache_ttl` (300). */
   cache_ttl?: number;
   /** Verified tokens kept in memory. 0 disables. Default 10000. */
@@ -69,6 +85,8 @@ export interface EntraMultiTenantOptions {
   log?: (message: string) => void;
   /** Custom fetch for the key set (tests, proxies). */
   fetch?: FetchImplementation;
+  /** Clock in epoch milliseconds, like `Date.now` (the default): `exp`/`nbf`/`iat`, the token cache, the key set. */
+  clock?: () => number;
 }
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -77,6 +95,7 @@ const OptionsSchema = z
   .strictObject({
     tenants: z.array(z.string().toLowerCase().regex(GUID, { error: "must be tenant ID GUIDs" })).min(1).optional(),
     any_tenant: z.boolean().optional(),
+    allow_personal_accounts: z.boolean().optional(),
     audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
     authority_host: z.string().regex(/^[a-z0-9.-]+(?::\d+)?$/i, { error: "must be a host name" }).optional(),
     jwks_uri: z.url({ protocol: /^https?$/ }).optional(),
@@ -84,16 +103,23 @@ const OptionsSchema = z
     clock_tolerance: z.number().min(0).max(300).optional(),
     scope_claims: z.array(z.string().min(1)).min(1).optional(),
     client_id_claims: z.array(z.string().min(1)).min(1).optional(),
+    subject_claim: z.string().min(1).optional(),
+    allow_missing_subject: z.boolean().optional(),
+    max_token_age: z.number().int().positive().max(365 * 86_400).optional(),
     cache_ttl: z.number().int().positive().max(86_400).optional(),
     token_cache_max: z.number().int().min(0).max(1_000_000).optional(),
     jwks_timeout: z.number().int().positive().max(60_000).optional(),
     jwks_backoff: backoffWindowSchema.optional(),
     log: z.custom<(m: string) => void>((v) => typeof v === "function").optional(),
     fetch: z.custom<FetchImplementation>((v) => typeof v === "function").optional(),
+    clock: z.custom<() => number>((v) => typeof v === "function").optional(),
   })
   .superRefine((o, ctx) => {
     if (o.any_tenant === true && o.tenants) ctx.addIssue({ code: "custom", path: ["tenants"], message: "use tenants or any_tenant: true, not both" });
     if (o.any_tenant !== true && !o.tenants) ctx.addIssue({ code: "custom", path: ["tenants"], message: "a tenant allowlist is required (or an explicit any_tenant: true)" });
+    if (o.allow_personal_accounts !== undefined && o.any_tenant !== true) {
+      ctx.addIssue({ code: "custom", path: ["allow_personal_accounts"], message: "only with any_tenant: true (list the personal-accounts tenant in tenants instead)" });
+    }
   });
 
 const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
@@ -107,8 +133,10 @@ const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, "\\
  * key set (RS256 by default; `none`/HMAC never); `iss` again, now verified; `aud` is the configured
  * application ID / App ID URI; `exp` (required), `nbf`; and **`tid` equals the tenant in `iss`**
  * (Microsoft's rule for multi-tenant validation: a token cannot claim one tenant in `iss` and
- * another in `tid`). Scopes come from `scp` (delegated) and `roles` (application permissions),
- * the client from `azp` / `appid`.
+ * another in `tid`); then the shape checks every JWT validator makes (`iat` not in the future,
+ * `sub` present, `cnf` absent or a DPoP `jkt`, surfaced as `jkt` so the server demands a proof).
+ * Scopes come from `scp` (delegated) and `roles` (application permissions), the client from
+ * `azp` / `appid`.
  *
  * It is an {@link IssuerFamily}: put it in an {@link IssuerRouter}'s `families` next to other
  * issuers, or use it alone as the provider. v1 tokens (`https://sts.windows.net/{tid}/`) are not
@@ -131,7 +159,9 @@ export class EntraMultiTenantValidator implements IssuerFamily {
   readonly #issuerPattern: RegExp;
   readonly #tenants: ReadonlySet<string> | undefined;
   readonly #host: string;
-  readonly #cache: LRUCache<string, AuthContext> | undefined;
+  readonly #profile: PrincipalProfile;
+  readonly #clock: () => number;
+  readonly #cache: VerifiedTokenCache | undefined;
   #keySet: RemoteKeySet | undefined;
   #cacheTtlMs = 300_000;
   #emit: AuthEventListener | undefined;
@@ -146,8 +176,17 @@ export class EntraMultiTenantValidator implements IssuerFamily {
     this.#host = (o.authority_host ?? ENTRA_AUTHORITY_HOST).toLowerCase();
     this.#issuerPattern = new RegExp(`^https://${escapeRegExp(this.#host)}/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})/v2\\.0$`);
     this.#tenants = o.tenants ? new Set(o.tenants) : undefined;
+    this.#clock = o.clock ?? Date.now;
+    this.#profile = Object.freeze({
+      scope_claims: o.scope_claims ?? ["scp", "roles"],
+      client_id_claims: o.client_id_claims ?? ["azp", "appid"],
+      subject_claim: o.subject_claim,
+      allow_missing_subject: o.allow_missing_subject,
+      clock_tolerance: o.clock_tolerance ?? 30,
+      max_token_age: o.max_token_age,
+    });
     const max = o.token_cache_max ?? 10_000;
-    this.#cache = max > 0 ? new LRUCache<string, AuthContext>({ max, ttl: 86_400_000, ttlAutopurge: false, ttlResolution: 0 }) : undefined;
+    this.#cache = max > 0 ? new VerifiedTokenCache(max, o.clock) : undefined;
     if (o.any_tenant) {
       (o.log ?? console.warn)(
         "[protected-mcp] EntraMultiTenantValidator: any_tenant is on — access tokens from EVERY Entra ID tenant are accepted when their audience matches; list the tenants you trust unless your tools authorize each tenant themselves",
@@ -157,13 +196,14 @@ export class EntraMultiTenantValidator implements IssuerFamily {
 
   /**
    * The issuers to advertise (RFC 9728 `authorization_servers`): one per allowed tenant; with
-   * `any_tenant`, the `organizations` authority (Entra's metadata there names a `{tenantid}`
-   * template as issuer, which strict RFC 8414 clients reject — list explicit tenants where you can).
+   * `any_tenant`, the `organizations` authority (`common` when personal accounts are allowed too;
+   * Entra's metadata there names a `{tenantid}` template as issuer, which strict RFC 8414 clients
+   * reject — list explicit tenants where you can).
    */
   get issuers(): readonly string[] {
     return this.#tenants
       ? Object.freeze([...this.#tenants].map((t) => `https://${this.#host}/${t}/v2.0`))
-      : Object.freeze([`https://${this.#host}/organizations/v2.0`]);
+      : Object.freeze([`https://${this.#host}/${this.#o.allow_personal_accounts ? "common" : "organizations"}/v2.0`]);
   }
 
   /** Whether `iss` is an Entra v2 issuer of an accepted tenant. No I/O. */
@@ -175,7 +215,8 @@ export class EntraMultiTenantValidator implements IssuerFamily {
     if (typeof iss !== "string") return undefined;
     const tenant = this.#issuerPattern.exec(iss)?.[1];
     if (!tenant) return undefined;
-    return !this.#tenants || this.#tenants.has(tenant) ? tenant : undefined;
+    if (this.#tenants) return this.#tenants.has(tenant) ? tenant : undefined;
+    return tenant !== ENTRA_PERSONAL_ACCOUNTS_TENANT || this.#o.allow_personal_accounts ? tenant : undefined;
   }
 
   #keys(context: VerifyContext): JWTVerifyGetKey {
@@ -190,6 +231,7 @@ export class EntraMultiTenantValidator implements IssuerFamily {
         ...(o.jwks_backoff ? { backoff: o.jwks_backoff } : {}),
         fetch: o.fetch ?? ((url, init) => fetch(url, init)),
         onEvent: (e) => emitSafely(this.#emit, e),
+        clock: this.#clock,
       });
     }
     return this.#keySet.getKey as JWTVerifyGetKey;
@@ -201,12 +243,7 @@ export class EntraMultiTenantValidator implements IssuerFamily {
    * cached (the tenants are fixed at construction), so a hit needs no issuer check.
    */
   verifyCached(token: string, _context: VerifyContext): AuthContext | undefined {
-    return this.#cache ? this.#cachedAt(sha256(token)) : undefined;
-  }
-
-  #cachedAt(cacheKey: string): AuthContext | undefined {
-    const cached = this.#cache?.get(cacheKey);
-    return cached && cached.expires_at !== undefined && cached.expires_at * 1000 > Date.now() ? cached : undefined;
+    return this.#cache?.get(token, this.#o.audience);
   }
 
   /**
@@ -216,74 +253,42 @@ export class EntraMultiTenantValidator implements IssuerFamily {
    */
   async verify(token: string, context: VerifyContext): Promise<AuthContext> {
     const o = this.#o;
-    if (!JWS_COMPACT.test(token)) throw new InvalidToken("The access token is not a signed JWT");
+    const cached = this.#cache?.get(token, o.audience);
+    if (cached) return cached;
+    if (!JWS_COMPACT.test(token)) throw new InvalidToken("The access token is not a signed JWT", { reason: "malformed" });
     let unverified: JWTPayload;
     try {
       unverified = decodeJwt(token);
     } catch (e) {
-      throw new InvalidToken("The access token is malformed", { cause: e });
+      throw new InvalidToken("The access token is malformed", { cause: e, reason: "malformed" });
     }
-    const iss = unverified.iss;
-    const tenant = this.#tenantOf(iss);
+    const tenant = this.#tenantOf(unverified.iss);
     // Before any key is fetched: an issuer (or tenant) we do not trust costs nothing.
-    if (!tenant) throw new InvalidToken("The access token issuer is not trusted");
-
-    const cacheKey = this.#cache ? sha256(token) : "";
-    const cached = this.#cachedAt(cacheKey);
-    if (cached) return cached;
+    if (!tenant) throw new InvalidToken("The access token issuer is not trusted", { reason: unverified.iss === undefined ? "claim_missing" : "issuer_untrusted" });
 
     if (context.emit) this.#emit = context.emit;
-    const verifyOptions: JWTVerifyOptions = {
-      issuer: iss as string,
+    const options: JWTVerifyOptions = {
+      issuer: unverified.iss as string,
       audience: o.audience,
       algorithms: o.algorithms ?? ["RS256"],
       clockTolerance: o.clock_tolerance ?? 30,
       requiredClaims: ["exp", "iss", "tid"],
     };
+    const nowMs = this.#clock();
     let payload: JWTPayload;
     try {
-      payload = (await jwtVerify(token, this.#keys(context), verifyOptions)).payload;
+      payload = await verifyJwt(token, { key: this.#keys(context), options, fast: false, nowMs, unverified: { audience: o.audience, maxTokenAge: o.max_token_age } });
     } catch (e) {
-      if (e instanceof AuthorizationUnavailable) refuseByUnverifiedTenantClaims(unverified, tenant, verifyOptions);
-      throw toAuthError(e);
+      // While keys cannot be had, a tenant-mismatched token is refused too (never let in by fail_open).
+      if (e instanceof AuthorizationUnavailable && unverified.tid !== tenant) throw tenantMismatch();
+      throw e;
     }
-    if (payload.tid !== tenant) throw new InvalidToken("The access token tenant does not match its issuer");
-
-    let client_id: string | undefined;
-    for (const c of o.client_id_claims ?? ["azp", "appid"]) {
-      const v = payload[c];
-      if (typeof v === "string" && v.length > 0) {
-        client_id = v;
-        break;
-      }
-    }
-    const subject = (typeof payload.sub === "string" && payload.sub.length > 0 ? payload.sub : undefined) ?? client_id;
-    if (!subject) throw new InvalidToken("The access token lacks the required sub claim");
-    const auth = createAuthContext(
-      {
-        subject,
-        scopes: Object.freeze(extractScopes(payload, o.scope_claims ?? ["scp", "roles"])),
-        claims: Object.freeze(payload),
-        client_id,
-        issuer: payload.iss,
-        expires_at: payload.exp,
-      },
-      token,
-    );
-    if (this.#cache && payload.exp !== undefined) {
-      const remaining = payload.exp * 1000 - Date.now();
-      if (remaining > 0) this.#cache.set(cacheKey, auth, { ttl: Math.min(remaining, this.#cacheTtlMs) });
-    }
+    if (payload.tid !== tenant) throw tenantMismatch();
+    const auth = principalFromClaims(payload, token, this.#profile, nowMs);
+    this.#cache?.set(token, o.audience, auth, this.#cacheTtlMs);
     return auth;
   }
 }
 
-/**
- * While keys cannot be had, refuse what the unverified claims already disqualify (the shared checks,
- * plus the tenant), so `fail_open` never turns an expired, foreign-audience or tenant-mismatched
- * token into an anonymous request. Refuses only; never accepts.
- */
-function refuseByUnverifiedTenantClaims(p: JWTPayload, tenant: string, o: JWTVerifyOptions): void {
-  refuseByUnverifiedClaims(p, { clockTolerance: Number(o.clockTolerance ?? 0), audience: o.audience ?? [] });
-  if (p.tid !== tenant) throw new InvalidToken("The access token tenant does not match its issuer");
-}
+/** Microsoft's rule for multi-tenant validation: a token cannot claim one tenant in `iss` and another in `tid`. */
+const tenantMismatch = (): InvalidToken => new InvalidToken("The access token tenant does not match its issuer", { reason: "claim_invalid" });

@@ -12,9 +12,9 @@ import { importJWK, SignJWT, type CryptoKey, type FetchImplementation, type JWK,
 import { LRUCache } from "lru-cache";
 import { z } from "zod";
 import { createAuthContext, type AuthContext } from "../context.js";
-import { AuthError, AuthorizationUnavailable, InvalidToken, TokenExpired } from "../errors.js";
+import { AuthError, AuthorizationUnavailable, InvalidToken, TokenExpired, type RefusalReason } from "../errors.js";
 import { Backoff, type BackoffWindow } from "../lib/backoff.js";
-import { extractScopes } from "./jwt.js";
+import { bindingOf, checkIssuedAt, extractScopes, subjectOf } from "./jwt-principal.js";
 import type { AuthorizationProvider, VerifyContext } from "./provider.js";
 import { fetchJson, isSecureOrLoopback, RemoteFetchFailed } from "./remote-json.js";
 import { backoffWindowSchema, parseOptions } from "../lib/options.js";
@@ -73,9 +73,19 @@ export interface IntrospectionValidatorOptions {
   allow_missing_aud?: boolean;
   /** Expected `iss` of the response, compared exactly. When set, a response without `iss` is refused. */
   issuer?: string;
-  /** Response members holding scopes, in order (string split on spaces, or array). Default `["scope"]`. */
+  /** Response members holding scopes, in order (string split on spaces, or array of strings). Default `["scope"]`. */
   scope_claims?: string[];
-  /** Clock skew tolerated for `exp` / `nbf`, in seconds. Default 30; at most 300. */
+  /** Response member holding the subject. Default `"sub"`: a response without it is refused (`claim_missing`). */
+  subject_claim?: string;
+  /**
+   * Accept a response without the subject member; the subject is then the response's `client_id`.
+   * For client-credentials tokens, whose introspection often has no `sub` (RFC 7662 makes it
+   * optional). Default `false`.
+   */
+  allow_missing_subject?: boolean;
+  /** Refuse a token issued (`iat`) more than this many seconds ago (`too_old`); a response without `iat` is then refused. Default: not checked. */
+  max_token_age?: number;
+  /** Clock skew tolerated for `exp` / `nbf` / `iat`, in seconds. Default 30; at most 300. */
   clock_tolerance?: number;
   /** Seconds an active result is cached (never beyond the token's `exp`). Default: the server's `cache_ttl` (300). */
   cache_ttl?: number;
@@ -92,15 +102,17 @@ export interface IntrospectionValidatorOptions {
   /** Timeout of one introspection call (body included), in milliseconds. Default 5000. */
   timeout?: number;
   /**
-   * Back-off after a failed call (network error, timeout, non-200, non-JSON, oversized), in
-   * milliseconds: `initial_ms` (default 1000) doubling up to `max_ms` (default 30000), 20 % jitter.
-   * While it runs, tokens that are not cached are answered 503 with `Retry-After` at once.
+   * Back-off after an outage (network error, timeout, 5xx, 429, a body that is not JSON or too
+   * large), in milliseconds: `initial_ms` (default 1000) doubling up to `max_ms` (default 30000),
+   * 20 % jitter. While it runs, tokens that are not cached are answered 503 with `Retry-After` at
+   * once. Any other answer (another status, a JSON body of the wrong shape) is about the token
+   * asked for: that token is refused, and nobody else is affected.
    */
   backoff?: BackoffWindow;
   /** Custom fetch (tests, proxies). */
   fetch?: FetchImplementation;
-  /** Clock in epoch milliseconds, for tests. Default `Date.now`. */
-  now?: () => number;
+  /** Clock in epoch milliseconds, like `Date.now` (the default): `exp`/`nbf`/`iat`, caches, back-off, client assertions. */
+  clock?: () => number;
 }
 
 const isPrivateJwk = (v: unknown): v is JWK => typeof v === "object" && v !== null && typeof (v as JWK).kty === "string" && typeof (v as JWK).d === "string";
@@ -124,6 +136,9 @@ const OptionsSchema = z
     allow_missing_aud: z.boolean().optional(),
     issuer: z.string().min(1).optional(),
     scope_claims: z.array(z.string().min(1)).min(1).optional(),
+    subject_claim: z.string().min(1).optional(),
+    allow_missing_subject: z.boolean().optional(),
+    max_token_age: z.number().int().positive().max(365 * 86_400).optional(),
     clock_tolerance: z.number().min(0).max(300).optional(),
     cache_ttl: z.number().int().positive().max(86_400).optional(),
     cache_max: z.number().int().min(0).max(1_000_000).optional(),
@@ -132,7 +147,7 @@ const OptionsSchema = z
     timeout: z.number().int().positive().max(60_000).optional(),
     backoff: backoffWindowSchema.optional(),
     fetch: z.custom<FetchImplementation>((v) => typeof v === "function").optional(),
-    now: z.custom<() => number>((v) => typeof v === "function").optional(),
+    clock: z.custom<() => number>((v) => typeof v === "function").optional(),
   })
   .superRefine((o, ctx) => {
     const add = (path: string, message: string) => ctx.addIssue({ code: "custom", path: [path], message });
@@ -149,33 +164,76 @@ const OptionsSchema = z
     }
   });
 
-/** RFC 7662 §2.2 response, as far as we read it; other members are kept in `claims`. */
-const ResponseSchema = z.looseObject({
-  active: z.boolean(),
-  scope: z.string().nullish(),
-  client_id: z.string().nullish(),
-  sub: z.string().nullish(),
-  exp: z.number().nullish(),
-  nbf: z.number().nullish(),
-  aud: z.union([z.string(), z.array(z.string())]).nullish(),
-  iss: z.string().nullish(),
-  token_type: z.string().nullish(),
-  cnf: z.looseObject({ jkt: z.string().nullish() }).nullish(),
-});
-type IntrospectionResponse = z.infer<typeof ResponseSchema>;
+/** RFC 7662 §2.2 response, as far as we read it (checked by {@link judgeResponse}); other members are kept in `claims`. */
+interface IntrospectionResponse {
+  active: true;
+  client_id?: string;
+  exp?: number;
+  nbf?: number;
+  iat?: number;
+  aud?: string | string[];
+  iss?: string;
+  token_type?: string;
+  cnf?: unknown;
+  [member: string]: unknown;
+}
 
 /** An accepted introspection result, before the per-resource audience check. */
 interface Active {
   auth: AuthContext;
   aud: readonly string[] | undefined;
 }
-/** What a call (or a cache hit) yields. Refusals are kept as a message so each request gets a fresh error. */
-type Outcome = { active: Active } | { refused: string; expired?: boolean };
+/** A refusal, kept as data so each request gets a fresh error. Never holds token material. */
+interface Refusal {
+  refused: string;
+  reason: RefusalReason;
+  expired?: boolean;
+  /** Internal detail (e.g. the endpoint's status); never sent to a client. */
+  detail?: string;
+}
+/** What a call (or a cache hit) yields. */
+type Outcome = { active: Active } | Refusal;
+
+/** The error for a refusal (fresh each time, so no request shares a stack or a cause). */
+function refusalError(r: Refusal): InvalidToken {
+  const cause = r.detail === undefined ? undefined : new Error(`introspection: ${r.detail}`);
+  return r.expired ? new TokenExpired({ cause }) : new InvalidToken(r.refused, { cause, reason: r.reason });
+}
 
 /** RFC 6749 §2.3.1: client id and secret are form-encoded before Basic encoding. */
 const formEncode = (s: string): string => new URLSearchParams({ v: s }).toString().slice(2);
 const NOT_ACTIVE = "The access token is not active";
 const ACCEPTED_TOKEN_TYPES = new Set(["bearer", "dpop"]);
+
+/** A response member of the wrong type: that token is refused, as a JWT with a mistyped claim is. */
+const invalidMember = (m: string): Refusal => ({ refused: `The access token ${m} claim is invalid`, reason: "claim_invalid" });
+const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === "string");
+/** Member types of RFC 7662 §2.2 (null counts as absent); `scope` may be a string or an array of strings. */
+const MEMBER_TYPES: readonly [string, (v: unknown) => boolean][] = [
+  ["scope", (v) => typeof v === "string" || isStringArray(v)],
+  ["client_id", (v) => typeof v === "string"],
+  ["username", (v) => typeof v === "string"],
+  ["token_type", (v) => typeof v === "string"],
+  ["exp", (v) => typeof v === "number" && Number.isFinite(v)],
+  ["iat", (v) => typeof v === "number" && Number.isFinite(v)],
+  ["nbf", (v) => typeof v === "number" && Number.isFinite(v)],
+  ["sub", (v) => typeof v === "string"],
+  ["aud", (v) => typeof v === "string" || isStringArray(v)],
+  ["iss", (v) => typeof v === "string"],
+];
+
+/**
+ * Check the shape of a 200 answer. `active` is true only as the JSON boolean `true` (`"true"`, `1`
+ * are not); a member of the wrong type refuses the token. Null members are dropped, as absent.
+ */
+function responseShape(json: unknown): { response: IntrospectionResponse } | Refusal {
+  if (typeof json !== "object" || json === null || Array.isArray(json)) return { refused: NOT_ACTIVE, reason: "inactive", detail: "not a JSON object" };
+  const r: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(json)) if (v !== null) r[k] = v;
+  if (r.active !== true) return { refused: NOT_ACTIVE, reason: "inactive" };
+  for (const [member, ok] of MEMBER_TYPES) if (r[member] !== undefined && !ok(r[member])) return invalidMember(member);
+  return { response: r as IntrospectionResponse };
+}
 
 /**
  * Validates access tokens by RFC 7662 introspection at the authorization server: for opaque tokens
@@ -184,16 +242,20 @@ const ACCEPTED_TOKEN_TYPES = new Set(["bearer", "dpop"]);
  *
  * - **Audience**: the response's `aud` must name this resource (default: the server's `resource`);
  *   a response with no `aud` is refused unless `allow_missing_aud` is set.
- * - **Mapping**: `sub` (else `client_id`) → `subject`, `scope` → `scopes`, `client_id`, `iss`,
- *   `exp`, `cnf.jkt` → `jkt` (so DPoP-bound opaque tokens need a proof, and a bearer downgrade is
- *   refused by the server). A token bound some other way (`cnf` without `jkt`, e.g. mTLS) is refused.
+ * - **Mapping**: `sub` → `subject` (required unless `allow_missing_subject`, which makes it the
+ *   `client_id`), `scope` (string or array) → `scopes`, `client_id`, `iss`, `exp`, `cnf.jkt` → `jkt`
+ *   (so DPoP-bound opaque tokens need a proof, and a bearer downgrade is refused by the server). A
+ *   token bound some other way (`cnf` without a string `jkt`, e.g. mTLS) is refused.
+ * - **Shape**: `active` is true only as the JSON boolean `true`; a member of the wrong type (`exp`
+ *   as a string) refuses the token; `iat` must not be in the future (nor older than `max_token_age`).
  * - **Cache**: active results keyed by SHA-256 of the token, bounded by `cache_max`, never kept past
  *   the token's `exp` nor `cache_ttl` — so a revoked token is refused at most `cache_ttl` seconds
  *   after revocation. Refusals are kept at most 30 s in a separate bounded cache.
  * - **One call per token at a time**: concurrent requests with the same token share one call.
- * - **Outages** (network error, timeout, non-200, non-JSON, oversized answer) become
+ * - **Outages** (network error, timeout, 5xx, 429, non-JSON, oversized answer) become
  *   {@link AuthorizationUnavailable} (503 + `Retry-After`, or anonymous under `fail_open`), and the
- *   calls back off exponentially; cached tokens keep working meanwhile.
+ *   calls back off exponentially; cached tokens keep working meanwhile. Any other answer (3xx, 4xx, a
+ *   200 of the wrong shape) refuses the token asked about (401, negatively cached) and no other.
  *
  * The token is only ever sent to `introspection_endpoint` (redirects are not followed) and never
  * appears in errors.
@@ -211,10 +273,10 @@ const ACCEPTED_TOKEN_TYPES = new Set(["bearer", "dpop"]);
 export class IntrospectionValidator implements AuthorizationProvider {
   readonly #o: Readonly<IntrospectionValidatorOptions>;
   readonly #method: IntrospectionClientAuthMethod;
-  readonly #now: () => number;
+  readonly #clock: () => number;
   readonly #backoff: Backoff;
   readonly #positive: LRUCache<string, Active> | undefined;
-  readonly #negative: LRUCache<string, { refused: string; expired?: boolean }> | undefined;
+  readonly #negative: LRUCache<string, Refusal> | undefined;
   readonly #inflight = new Map<string, Promise<Outcome>>();
   #signingKey: Promise<CryptoKey | KeyObject> | undefined;
   #cacheTtlMs: number | undefined;
@@ -227,9 +289,9 @@ export class IntrospectionValidator implements AuthorizationProvider {
     const parsed = parseOptions(OptionsSchema, options, "IntrospectionValidator");
     const o = (this.#o = Object.freeze({ ...parsed }) as IntrospectionValidatorOptions);
     this.#method = o.client_auth_method ?? (o.private_key !== undefined ? "private_key_jwt" : "client_secret_basic");
-    this.#now = o.now ?? Date.now;
-    this.#backoff = new Backoff({ now: this.#now, ...o.backoff });
-    const perf = { now: this.#now };
+    this.#clock = o.clock ?? Date.now;
+    this.#backoff = new Backoff({ now: this.#clock, ...o.backoff });
+    const perf = { now: this.#clock };
     const max = o.cache_max ?? 10_000;
     // Entries get their own ttl (never beyond exp nor cache_ttl); the constructor ttl switches TTL tracking on.
     this.#positive = max > 0 ? new LRUCache<string, Active>({ max, ttl: 86_400_000, ttlAutopurge: false, ttlResolution: 0, perf }) : undefined;
@@ -260,7 +322,7 @@ export class IntrospectionValidator implements AuthorizationProvider {
     if (!active) {
       const refused = this.#negative?.get(key);
       const outcome = refused ?? (await this.#introspectOnce(key, token));
-      if ("refused" in outcome) throw outcome.expired ? new TokenExpired() : new InvalidToken(outcome.refused);
+      if ("refused" in outcome) throw refusalError(outcome);
       active = outcome.active;
     }
     const refusal = this.#audienceRefusal(active, context);
@@ -282,7 +344,7 @@ export class IntrospectionValidator implements AuthorizationProvider {
   /** A cached active result that has not expired since; drops an expired one. */
   #cachedActive(key: string): Active | undefined {
     const active = this.#positive?.get(key);
-    if (active && active.auth.expires_at !== undefined && active.auth.expires_at * 1000 <= this.#now()) {
+    if (active && active.auth.expires_at !== undefined && active.auth.expires_at * 1000 <= this.#clock()) {
       this.#positive?.delete(key);
       return undefined;
     }
@@ -294,9 +356,9 @@ export class IntrospectionValidator implements AuthorizationProvider {
     const wanted = ([] as string[]).concat(this.#o.audience ?? context.resource);
     if (active.aud === undefined) {
       if (this.#o.allow_missing_aud) return undefined;
-      return new InvalidToken("The access token is not intended for this resource", { cause: new Error("the introspection response has no aud") });
+      return new InvalidToken("The access token is not intended for this resource", { cause: new Error("the introspection response has no aud"), reason: "claim_missing" });
     }
-    return active.aud.some((a) => wanted.includes(a)) ? undefined : new InvalidToken("The access token is not intended for this resource");
+    return active.aud.some((a) => wanted.includes(a)) ? undefined : new InvalidToken("The access token is not intended for this resource", { reason: "audience_mismatch" });
   }
 
   /** Single flight: concurrent requests for the same token hash share one call. */
@@ -314,19 +376,20 @@ export class IntrospectionValidator implements AuthorizationProvider {
   }
 
   async #introspect(key: string, token: string): Promise<Outcome> {
-    let response: IntrospectionResponse;
+    let answer: { response: IntrospectionResponse } | Refusal;
     try {
-      response = await this.#call(token);
+      answer = await this.#call(token);
+      // The endpoint answered: whatever it said is about this token alone, never an outage.
       this.#backoff.succeeded();
     } catch (e) {
       if (e instanceof AuthError) throw e;
       this.#backoff.failed();
       throw this.#unavailable(e);
     }
-    const outcome = this.#judge(response, token);
+    const outcome = "refused" in answer ? answer : this.#judge(answer.response, token);
     if ("active" in outcome) {
       const exp = outcome.active.auth.expires_at;
-      const ttl = Math.min(this.#cacheTtlMs ?? 300_000, exp !== undefined ? exp * 1000 - this.#now() : Number.POSITIVE_INFINITY);
+      const ttl = Math.min(this.#cacheTtlMs ?? 300_000, exp !== undefined ? exp * 1000 - this.#clock() : Number.POSITIVE_INFINITY);
       if (ttl > 0) this.#positive?.set(key, outcome.active, { ttl });
     } else {
       this.#negative?.set(key, outcome);
@@ -334,41 +397,51 @@ export class IntrospectionValidator implements AuthorizationProvider {
     return outcome;
   }
 
-  /** Turn a well-formed response into an accepted principal or a refusal (audience aside). */
+  /** Turn a well-shaped active response into an accepted principal or a refusal (audience aside). */
   #judge(r: IntrospectionResponse, token: string): Outcome {
     const o = this.#o;
-    if (!r.active) return { refused: NOT_ACTIVE };
-    const now = this.#now() / 1000;
+    const nowMs = this.#clock();
+    const now = nowMs / 1000;
     const skew = o.clock_tolerance ?? 30;
-    if (typeof r.exp === "number" && r.exp <= now - skew) return { refused: "", expired: true };
-    if (typeof r.nbf === "number" && r.nbf > now + skew) return { refused: "The access token is not yet valid" };
-    if (o.issuer !== undefined && r.iss !== o.issuer) return { refused: "The access token issuer is not trusted" };
-    if (typeof r.token_type === "string" && !ACCEPTED_TOKEN_TYPES.has(r.token_type.toLowerCase())) return { refused: "The access token type is not accepted" };
-    const jkt = typeof r.cnf?.jkt === "string" && r.cnf.jkt.length > 0 ? r.cnf.jkt : undefined;
-    // A token bound to something we cannot check (mTLS `x5t#S256`, …) must not pass as a bearer token.
-    if (!jkt && (r.cnf != null || r.token_type?.toLowerCase() === "dpop")) return { refused: "The access token is bound to a key this resource cannot check" };
-    const client_id = typeof r.client_id === "string" && r.client_id.length > 0 ? r.client_id : undefined;
-    const subject = (typeof r.sub === "string" && r.sub.length > 0 ? r.sub : undefined) ?? client_id;
-    if (!subject) return { refused: "The access token lacks the required sub claim" };
-    const claims = Object.freeze(structuredClone(r)) as unknown as Readonly<JWTPayload>;
-    const auth = createAuthContext(
-      {
-        subject,
-        scopes: Object.freeze(extractScopes(claims as JWTPayload, o.scope_claims ?? ["scope"])),
-        claims,
-        client_id,
-        issuer: typeof r.iss === "string" ? r.iss : undefined,
-        expires_at: typeof r.exp === "number" ? r.exp : undefined,
-        jkt,
-      },
-      token,
-    );
-    const aud = r.aud == null ? undefined : Object.freeze(([] as string[]).concat(r.aud));
+    if (r.exp !== undefined && r.exp <= now - skew) return { refused: "", reason: "expired", expired: true };
+    if (r.nbf !== undefined && r.nbf > now + skew) return { refused: "The access token is not yet valid", reason: "not_yet_valid" };
+    if (o.issuer !== undefined && r.iss !== o.issuer) return { refused: "The access token issuer is not trusted", reason: r.iss === undefined ? "claim_missing" : "issuer_untrusted" };
+    if (r.token_type !== undefined && !ACCEPTED_TOKEN_TYPES.has(r.token_type.toLowerCase())) return { refused: "The access token type is not accepted", reason: "token_type" };
+    let auth: AuthContext;
+    try {
+      checkIssuedAt(r.iat, nowMs, skew, o.max_token_age);
+      const jkt = bindingOf(r.cnf);
+      // `token_type: DPoP` without a `cnf.jkt` is bound to a key we were not told: no bearer use either.
+      if (!jkt && r.token_type?.toLowerCase() === "dpop") bindingOf(null);
+      const client_id = r.client_id !== undefined && r.client_id.length > 0 ? r.client_id : undefined;
+      const claims = Object.freeze(structuredClone(r)) as unknown as Readonly<JWTPayload>;
+      const subject = subjectOf(claims, { subject_claim: o.subject_claim, allow_missing_subject: o.allow_missing_subject }, client_id);
+      auth = createAuthContext(
+        {
+          subject,
+          scopes: Object.freeze(extractScopes(claims as JWTPayload, o.scope_claims ?? ["scope"])),
+          claims,
+          client_id,
+          issuer: r.iss,
+          expires_at: r.exp,
+          jkt,
+        },
+        token,
+      );
+    } catch (e) {
+      if (e instanceof InvalidToken) return { refused: e.message, reason: e.reason };
+      throw e;
+    }
+    const aud = r.aud === undefined ? undefined : Object.freeze(([] as string[]).concat(r.aud));
     return { active: { auth, aud } };
   }
 
-  /** One POST to the endpoint. Throws {@link RemoteFetchFailed} for anything but a well-formed 200. */
-  async #call(token: string): Promise<IntrospectionResponse> {
+  /**
+   * One POST to the endpoint: the response, or a refusal of this token when the endpoint answered
+   * something else than a well-shaped active response. Throws {@link RemoteFetchFailed} only for an
+   * outage: network error, timeout, 5xx, 429, a body that is not JSON or too large.
+   */
+  async #call(token: string): Promise<{ response: IntrospectionResponse } | Refusal> {
     const o = this.#o;
     const headers = new Headers({ "content-type": "application/x-www-form-urlencoded", accept: "application/json" });
     const body = new URLSearchParams({ token, token_type_hint: "access_token" });
@@ -386,10 +459,11 @@ export class IntrospectionValidator implements AuthorizationProvider {
       timeout_ms: o.timeout ?? 5000,
       max_bytes: MAX_INTROSPECTION_RESPONSE_BYTES,
     });
-    if (res.status !== 200) throw new RemoteFetchFailed(`status ${res.status}`);
-    const parsed = ResponseSchema.safeParse(res.json);
-    if (!parsed.success) throw new RemoteFetchFailed("not an introspection response");
-    return parsed.data;
+    if (res.status >= 500 || res.status === 429) throw new RemoteFetchFailed(`status ${res.status}`);
+    // 3xx (redirects are not followed) and 4xx: refuse this token, fail closed. Even when the cause
+    // is ours (a wrong client secret), an anonymous pass under fail_open would be worse.
+    if (res.status !== 200) return { refused: "The access token was not accepted by the authorization server", reason: "token_invalid", detail: `status ${res.status}` };
+    return responseShape(res.json);
   }
 
   /** RFC 7523 client assertion: iss = sub = client_id, aud = the issuer (or the endpoint), jti, 60 s lifetime. */
@@ -402,7 +476,7 @@ export class IntrospectionValidator implements AuthorizationProvider {
     // A key that cannot be imported is a configuration error: try again next time rather than caching it.
     this.#signingKey.catch(() => (this.#signingKey = undefined));
     const kid = o.private_key_kid ?? (isPrivateJwk(o.private_key) ? o.private_key.kid : undefined);
-    const now = Math.floor(this.#now() / 1000);
+    const now = Math.floor(this.#clock() / 1000);
     return new SignJWT({})
       .setProtectedHeader({ alg, ...(kid ? { kid } : {}) })
       .setIssuer(o.client_id)

@@ -7,6 +7,7 @@ import { decodeJwt } from "jose";
 import { z } from "zod";
 import type { AuthContext } from "../context.js";
 import { InvalidToken } from "../errors.js";
+import { JWS_COMPACT } from "./jwt-checks.js";
 import type { AuthorizationProvider, VerifyContext } from "./provider.js";
 import { parseOptions } from "../lib/options.js";
 
@@ -66,8 +67,6 @@ const OptionsSchema = z
     path: ["issuers"],
   });
 
-const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
-
 /**
  * Routes each token to the provider of the authorization server that issued it, by the token's
  * **unverified** `iss` — a routing hint only: the chosen provider then verifies everything,
@@ -77,7 +76,8 @@ const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
  *   `invalid_token`, "The access token issuer is not trusted") without trying any provider, so an
  *   unknown issuer never causes a key set fetch anywhere.
  * - Providers are never tried one after another: one token, one provider.
- * - Tokens that are not signed JWTs go to `opaque` when configured (e.g. introspection), else are refused.
+ * - Tokens that do not decode as a JWT (no three dotted parts, or parts that are not base64url
+ *   JSON) go to `opaque` when configured (e.g. introspection), else are refused as malformed.
  *
  * {@link IssuerRouter.issuers} lists every configured authorization server, for the RFC 9728
  * `authorization_servers` of the protected resource metadata.
@@ -126,13 +126,8 @@ export class IssuerRouter implements AuthorizationProvider {
    * provider has no cache probe.
    */
   verifyCached(token: string, context: VerifyContext): AuthContext | undefined {
-    if (!JWS_COMPACT.test(token)) return this.#opaque?.verifyCached?.(token, context);
-    let iss: unknown;
-    try {
-      iss = decodeJwt(token).iss;
-    } catch {
-      return undefined;
-    }
+    const iss = issuerOf(token);
+    if (iss === NOT_A_JWT) return this.#opaque?.verifyCached?.(token, context);
     if (typeof iss !== "string" || iss.length === 0) return undefined;
     return this.#providerFor(iss)?.verifyCached?.(token, context);
   }
@@ -148,19 +143,33 @@ export class IssuerRouter implements AuthorizationProvider {
    * @throws {@link InvalidToken} for an untrusted or missing issuer (and whatever the chosen provider throws).
    */
   async verify(token: string, context: VerifyContext): Promise<AuthContext> {
-    if (!JWS_COMPACT.test(token)) {
+    const iss = issuerOf(token);
+    if (iss === NOT_A_JWT) {
       if (this.#opaque) return this.#opaque.verify(token, context);
-      throw new InvalidToken("The access token is not a signed JWT");
+      throw new InvalidToken("The access token is not a signed JWT", { reason: "malformed" });
     }
-    let iss: unknown;
-    try {
-      iss = decodeJwt(token).iss;
-    } catch (e) {
-      throw new InvalidToken("The access token is malformed", { cause: e });
+    if (typeof iss !== "string" || iss.length === 0) {
+      throw new InvalidToken("The access token lacks the required iss claim", { reason: iss === undefined || iss === "" ? "claim_missing" : "claim_invalid" });
     }
-    if (typeof iss !== "string" || iss.length === 0) throw new InvalidToken("The access token lacks the required iss claim");
     const provider = this.#providerFor(iss);
-    if (!provider) throw new InvalidToken("The access token issuer is not trusted");
+    if (!provider) throw new InvalidToken("The access token issuer is not trusted", { reason: "issuer_untrusted" });
     return provider.verify(token, context);
+  }
+}
+
+/** What {@link issuerOf} answers for a token that is not a JWT at all. */
+const NOT_A_JWT: unique symbol = Symbol("not a JWT");
+
+/**
+ * The unverified `iss` of a JWT, or {@link NOT_A_JWT} when the token does not decode as one: not
+ * three dotted parts, or parts that are not base64url JSON (an opaque format that happens to use
+ * dots is still an opaque token, for the `opaque` provider to judge).
+ */
+function issuerOf(token: string): unknown {
+  if (!JWS_COMPACT.test(token)) return NOT_A_JWT;
+  try {
+    return decodeJwt(token).iss;
+  } catch {
+    return NOT_A_JWT;
   }
 }

@@ -4,25 +4,19 @@
  * @see RFC 9068 §4 (validating JWT access tokens), RFC 8707 (audience = this resource), RFC 8725 (JWT BCP)
  * @module
  */
-import {
-  decodeJwt,
-  jwtVerify,
-  type FetchImplementation,
-  type JWTPayload,
-  type JWTVerifyGetKey,
-  type JWTVerifyOptions,
-} from "jose";
-import { LRUCache } from "lru-cache";
+import type { FetchImplementation, JWTVerifyGetKey, JWTVerifyOptions } from "jose";
 import { z } from "zod";
-import { createAuthContext, type AuthContext } from "../context.js";
-import { AuthorizationUnavailable, InvalidToken } from "../errors.js";
+import type { AuthContext } from "../context.js";
+import { InvalidToken } from "../errors.js";
 import { emitSafely, type AuthEventListener } from "../events.js";
 import type { BackoffWindow } from "../lib/backoff.js";
-import { checkClaimsSet, fastHeader, fastJwsAvailable, nodeKeyFor, verifyCompactSignature, type FastClaimsOptions } from "../lib/fast-jws.js";
-import { JWS_COMPACT, refuseByUnverifiedClaims, toAuthError } from "./jwt-checks.js";
+import { JWS_COMPACT, verifyJwt } from "./jwt-checks.js";
+import { principalFromClaims, VerifiedTokenCache, type PrincipalProfile } from "./jwt-principal.js";
 import { RemoteKeySet } from "./key-set.js";
 import type { AuthorizationProvider, VerifyContext } from "./provider.js";
 import { backoffWindowSchema, parseOptions } from "../lib/options.js";
+
+export { extractScopes } from "./jwt-principal.js";
 
 /** Asymmetric JWS algorithms accepted by default. `none` and HMAC are never in this list. */
 export const DEFAULT_ASYMMETRIC_ALGORITHMS = Object.freeze(["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519"]);
@@ -65,8 +59,16 @@ export interface JWTValidatorOptions {
   scope_claims?: string[];
   /** Claims holding the client id, first present wins. Default `["client_id", "azp"]`. */
   client_id_claims?: string[];
-  /** Claim holding the subject. Default `"sub"`; falls back to the client id for client-credentials tokens without `sub`. */
+  /** Claim holding the subject. Default `"sub"` (RFC 9068 §2.2): a token without it is refused (`claim_missing`). */
   subject_claim?: string;
+  /**
+   * Accept a token without the subject claim; its subject is then its client id. Only for
+   * client-credentials tokens from an issuer that omits `sub` (most put the client id there).
+   * Default `false`.
+   */
+  allow_missing_subject?: boolean;
+  /** Refuse a token issued (`iat`) more than this many seconds ago (`too_old`); a token without `iat` is then refused. Default: not checked. */
+  max_token_age?: number;
   /**
    * For IdPs whose access tokens carry no `aud` (Cognito): accept a token whose client id is in this
    * list instead of checking `aud`. Only used when `audience` is not set.
@@ -104,6 +106,11 @@ export interface JWTValidatorOptions {
   /** Custom fetch for the key set (tests, proxies). */
   fetch?: FetchImplementation;
   /**
+   * Clock in epoch milliseconds, like `Date.now` (the default). Every time decision uses it:
+   * `exp`/`nbf`/`iat`, the verified-token cache, the key set's freshness and back-off.
+   */
+  clock?: () => number;
+  /**
    * Check ES256 (P-256), EdDSA (Ed25519) and RS256 signatures with a one-shot `node:crypto` verify
    * and a `KeyObject` cached per key, instead of WebCrypto (see {@link JWTValidator}). Default `true`.
    *
@@ -133,6 +140,8 @@ const OptionsSchema = z
     scope_claims: z.array(z.string().min(1)).min(1).optional(),
     client_id_claims: z.array(z.string().min(1)).min(1).optional(),
     subject_claim: z.string().min(1).optional(),
+    allow_missing_subject: z.boolean().optional(),
+    max_token_age: z.number().int().positive().max(365 * 86_400).optional(),
     allowed_client_ids: z.array(z.string().min(1)).min(1).optional(),
     required_claims: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
     cache_ttl: z.number().int().positive().max(86_400).optional(),
@@ -145,6 +154,7 @@ const OptionsSchema = z
     opaque_token_hint: z.string().max(200).optional(),
     fetch: z.custom<FetchImplementation>((v) => typeof v === "function").optional(),
     fast_path: z.boolean().optional(),
+    clock: z.custom<() => number>((v) => typeof v === "function").optional(),
   })
   .superRefine((o, ctx) => {
     const add = (path: string, message: string) => ctx.addIssue({ code: "custom", path: [path], message });
@@ -160,82 +170,12 @@ const OptionsSchema = z
     if (o.allowed_client_ids && o.audience) add("allowed_client_ids", "use audience or allowed_client_ids, not both");
   });
 
-/** A verified-token cache entry: the principal and the audience it was verified for. */
-interface CachedPrincipal {
-  /** The audience option the token was checked against (the same object or string each time). */
-  audience: string | string[] | undefined;
-  auth: AuthContext;
-}
-
-/** Walk a dotted claim path, e.g. `realm_access.roles`. */
-function claimAt(payload: JWTPayload, path: string): unknown {
-  let v: unknown = payload;
-  for (const part of path.split(".")) {
-    if (typeof v !== "object" || v === null || Array.isArray(v)) return undefined;
-    v = (v as Record<string, unknown>)[part];
-  }
-  return v;
-}
-
-/** Scopes from the configured claims: a space-separated string or an array of strings. */
-export function extractScopes(payload: JWTPayload, claims: readonly string[] = ["scope", "scp"]): string[] {
-  const out = new Set<string>();
-  for (const c of claims) {
-    const v = claimAt(payload, c);
-    const items = typeof v === "string" ? v.split(" ") : Array.isArray(v) ? v : [];
-    for (const s of items) if (typeof s === "string" && s.length > 0) out.add(s);
-  }
-  return [...out];
-}
-
-function firstString(payload: JWTPayload, claims: readonly string[]): string | undefined {
-  for (const c of claims) {
-    const v = claimAt(payload, c);
-    if (typeof v === "string" && v.length > 0) return v;
-  }
-  return undefined;
-}
-
-/** Header members the fast path knows; a token with any other (`crit`, `b64`, `jku`, `x5c`, `jwk`, …) goes to jose. */
-const FAST_HEADER_MEMBERS: ReadonlySet<string> = new Set(["alg", "kid", "typ"]);
-/** Algorithms on the fast path: what identity providers sign access tokens with. */
-const FAST_ALGORITHMS: ReadonlySet<string> = new Set(["ES256", "EdDSA", "Ed25519", "RS256"]);
-
-/**
- * `jwtVerify(token, getKey, o)` with the signature checked by `node:crypto` (src/lib/fast-jws.ts)
- * when the token qualifies: a header of only `alg`, `kid` and `typ`, an allowed fast-path `alg`, and
- * a key that jose's resolver returns and jose would use as is. The resolver is called exactly as
- * `jwtVerify` calls it; once it has answered, a key that does not qualify goes to `jwtVerify` with
- * that key, so nothing is resolved twice. `undefined` when the token does not qualify (the caller
- * then asks jose). test/jwt-differential.test.ts holds it to jose's decisions.
- */
-async function fastJwtVerify(token: string, getKey: JWTVerifyGetKey, o: JWTVerifyOptions): Promise<JWTPayload | undefined> {
-  const first = token.indexOf(".");
-  const header = fastHeader(token.slice(0, first), FAST_HEADER_MEMBERS);
-  if (!header || !FAST_ALGORITHMS.has(header.alg) || (o.algorithms !== undefined && !o.algorithms.includes(header.alg))) return undefined;
-  const last = token.lastIndexOf(".");
-  const key = await getKey(header, { protected: token.slice(0, first), payload: token.slice(first + 1, last), signature: token.slice(last + 1) });
-  const nodeKey = nodeKeyFor(key, header.alg, FAST_ALGORITHMS);
-  const payloadBytes = nodeKey ? await verifyCompactSignature(token, header.alg, nodeKey) : undefined;
-  if (!payloadBytes) return (await jwtVerify(token, key, o)).payload;
-  return checkClaimsSet(header, payloadBytes, o as FastClaimsOptions);
-}
-
-/** `refuseByUnverifiedClaims` on the token's own (unverified) payload; a token that does not decode is malformed. */
-function refuseByTokenClaims(token: string, o: JWTVerifyOptions, audience: string | string[] | undefined): void {
-  let p: JWTPayload;
-  try {
-    p = decodeJwt(token);
-  } catch (e) {
-    throw new InvalidToken("The access token is malformed", { cause: e });
-  }
-  refuseByUnverifiedClaims(p, { clockTolerance: Number(o.clockTolerance ?? 0), issuer: o.issuer, audience });
-}
-
 /**
  * Validates JWT access tokens: signature against the issuer's JWKS (or an HMAC secret), explicit
- * algorithm allowlist, exact `iss`, `aud` naming this resource, `exp` required, `nbf`, optional
- * `typ`, scopes from `scope`/`scp`.
+ * algorithm allowlist, exact `iss`, `aud` naming this resource, `exp` required, `nbf`, `iat` not in
+ * the future (and not older than `max_token_age` when set), optional `typ`, a `sub` (RFC 9068 §2.2,
+ * unless `allow_missing_subject`), a `cnf` that is absent or a DPoP `jkt` (any other binding is
+ * refused), scopes from `scope`/`scp`. Every refusal carries a precise `reason` for operators.
  *
  * Keys come from a `RemoteKeySet` (`src/validators/key-set.ts`): cached for `cache_ttl` and refreshed in the background,
  * refetched on an unknown `kid` at most once per `jwks_cooldown`, one fetch in flight at a time; when
@@ -275,8 +215,10 @@ export class JWTValidator implements AuthorizationProvider {
   readonly #options: Readonly<JWTValidatorOptions>;
   readonly #verifyOptions: JWTVerifyOptions;
   readonly #optionsByAudience = new Map<string, JWTVerifyOptions>();
+  readonly #profile: PrincipalProfile;
+  readonly #clock: () => number;
   #key: JWTVerifyGetKey | Uint8Array | undefined;
-  readonly #cache: LRUCache<string, CachedPrincipal> | undefined;
+  readonly #cache: VerifiedTokenCache | undefined;
   /** The `fast_path` option: signatures by `node:crypto` where the token qualifies. */
   readonly #fastPath: boolean;
   /** Set on first use: the option, else the server's `cache_ttl` (from the verify context), else 300 s. */
@@ -291,6 +233,7 @@ export class JWTValidator implements AuthorizationProvider {
   constructor(options: JWTValidatorOptions) {
     const parsed = parseOptions(OptionsSchema, options, "JWTValidator");
     const o = (this.#options = Object.freeze({ ...parsed }) as JWTValidatorOptions);
+    this.#clock = o.clock ?? Date.now;
     this.#verifyOptions = {
       issuer: o.issuer,
       algorithms: o.algorithms ?? (o.secret !== undefined ? ["HS256"] : [...DEFAULT_ASYMMETRIC_ALGORITHMS]),
@@ -298,14 +241,19 @@ export class JWTValidator implements AuthorizationProvider {
       requiredClaims: ["exp", "iss"],
       ...(o.required_typ ? { typ: o.required_typ } : {}),
     };
+    this.#profile = Object.freeze({
+      scope_claims: o.scope_claims ?? ["scope", "scp"],
+      client_id_claims: o.client_id_claims ?? ["client_id", "azp"],
+      subject_claim: o.subject_claim,
+      allow_missing_subject: o.allow_missing_subject,
+      clock_tolerance: o.clock_tolerance ?? 30,
+      max_token_age: o.max_token_age,
+      allowed_client_ids: o.allowed_client_ids,
+      required_claims: o.required_claims,
+    });
     this.#fastPath = o.fast_path !== false;
     const max = o.token_cache_max ?? 10_000;
-    // Every entry is set with its own ttl (never beyond exp nor cache_ttl); the constructor ttl only
-    // switches TTL tracking on and is the largest cache_ttl allowed.
-    // ttlResolution 0: read the clock on each lookup. With the default (1 ms), lru-cache arms a 1 ms
-    // timer whenever it reads the clock: under load a timer every millisecond, which cost the bench
-    // server ~10–30 µs per request (more than the rest of a cache hit).
-    this.#cache = max > 0 ? new LRUCache<string, CachedPrincipal>({ max, ttl: 86_400_000, ttlAutopurge: false, ttlResolution: 0 }) : undefined;
+    this.#cache = max > 0 ? new VerifiedTokenCache(max, o.clock) : undefined;
   }
 
   /** jwtVerify options for one audience, built once per audience (a validator serves one or a few resources). */
@@ -340,6 +288,7 @@ export class JWTValidator implements AuthorizationProvider {
         ...(o.jwks_backoff ? { backoff: o.jwks_backoff } : {}),
         fetch: o.fetch ?? ((url, init) => fetch(url, init)),
         onEvent: (e) => emitSafely(this.#emit, e),
+        clock: this.#clock,
       });
       this.#key = keySet.getKey as JWTVerifyGetKey;
     }
@@ -352,25 +301,13 @@ export class JWTValidator implements AuthorizationProvider {
     return o.allowed_client_ids ? undefined : (o.audience ?? context.resource);
   }
 
-  /** The principal of a token verified before for `audience` and not expired since; drops an expired entry. */
-  #cachedFor(token: string, audience: string | string[] | undefined): AuthContext | undefined {
-    // A hit is a string equal to a token verified before, so no shape check is needed for it.
-    const cached = this.#cache?.get(token);
-    // The entry is for this audience only: a validator shared by two resources never mixes them up.
-    if (!cached || cached.audience !== audience) return undefined;
-    const { auth } = cached;
-    if (auth.expires_at !== undefined && auth.expires_at * 1000 > Date.now()) return auth;
-    this.#cache?.delete(token);
-    return undefined;
-  }
-
   /**
    * The principal of `token` when this validator verified it before (for the same audience) and it
    * has not expired since; `undefined` otherwise. Synchronous, never throws: the server asks it
    * before {@link JWTValidator.verify}, which answers a hit the same way.
    */
   verifyCached(token: string, context: VerifyContext): AuthContext | undefined {
-    return this.#cachedFor(token, this.#audienceFor(context));
+    return this.#cache?.get(token, this.#audienceFor(context));
   }
 
   /**
@@ -384,55 +321,28 @@ export class JWTValidator implements AuthorizationProvider {
   async verify(token: string, context: VerifyContext): Promise<AuthContext> {
     const o = this.#options;
     const audience = this.#audienceFor(context);
-    const cached = this.#cachedFor(token, audience);
+    const cached = this.#cache?.get(token, audience);
     if (cached) return cached;
     if (!JWS_COMPACT.test(token)) {
       const hint = o.opaque_token_hint ?? "The access token is not a signed JWT";
-      throw new InvalidToken(token.split(".").length === 5 ? `The access token is encrypted or opaque. ${hint}`.trim() : hint);
+      throw new InvalidToken(token.split(".").length === 5 ? `The access token is encrypted or opaque. ${hint}`.trim() : hint, { reason: "malformed" });
     }
 
     // No header pre-check: jose checks `alg` against the allowlist (which never holds `none`, nor
     // HMAC without a secret) before it resolves a key, and a malformed header fails the same way.
     if (context.emit) this.#emit = context.emit;
-    let payload: JWTPayload;
-    try {
-      const key = this.#keyFor(context);
-      const options = this.#optionsFor(audience);
-      payload =
-        (this.#fastPath && typeof key === "function" && fastJwsAvailable() && (await fastJwtVerify(token, key, options))) ||
-        (await jwtVerify(token, key as JWTVerifyGetKey, options)).payload;
-    } catch (e) {
-      if (e instanceof AuthorizationUnavailable) refuseByTokenClaims(token, this.#verifyOptions, audience);
-      throw toAuthError(e);
-    }
-
-    for (const [claim, expected] of Object.entries(o.required_claims ?? {})) {
-      if (payload[claim] !== expected) throw new InvalidToken(`The access token ${claim} claim is invalid`);
-    }
-    const client_id = firstString(payload, o.client_id_claims ?? ["client_id", "azp"]);
-    if (o.allowed_client_ids && (!client_id || !o.allowed_client_ids.includes(client_id))) {
-      throw new InvalidToken("The access token was issued to a client that is not accepted");
-    }
-    const subject = firstString(payload, [o.subject_claim ?? "sub"]) ?? client_id;
-    if (!subject) throw new InvalidToken("The access token lacks the required sub claim");
-    const cnf = payload.cnf as { jkt?: unknown } | undefined;
-
-    const auth = createAuthContext(
-      {
-        subject,
-        scopes: Object.freeze(extractScopes(payload, o.scope_claims)),
-        claims: Object.freeze(payload), // jose's result is ours alone: no copy needed
-        client_id,
-        issuer: payload.iss,
-        expires_at: payload.exp,
-        jkt: typeof cnf?.jkt === "string" ? cnf.jkt : undefined,
-      },
-      token,
-    );
-    if (this.#cache && payload.exp !== undefined) {
-      const remaining = payload.exp * 1000 - Date.now();
-      if (remaining > 0) this.#cache.set(token, { audience, auth }, { ttl: Math.min(remaining, this.#cacheTtlMs ?? 300_000) });
-    }
+    const key = this.#keyFor(context);
+    const nowMs = this.#clock();
+    const payload = await verifyJwt(token, {
+      key,
+      options: this.#optionsFor(audience),
+      fast: this.#fastPath,
+      nowMs,
+      unverified: { issuer: o.issuer, audience, maxTokenAge: o.max_token_age },
+    });
+    // jose's result is ours alone: frozen as the principal's claims, no copy needed.
+    const auth = principalFromClaims(payload, token, this.#profile, nowMs);
+    this.#cache?.set(token, audience, auth, this.#cacheTtlMs ?? 300_000);
     return auth;
   }
 }

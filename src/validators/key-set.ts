@@ -50,8 +50,8 @@ export interface RemoteKeySetOptions {
   fetch: FetchImplementation;
   /** Receives `jwks_refreshed` and `jwks_stale` events. */
   onEvent?: (event: AuthEvent) => void;
-  /** Clock, for tests. Default `Date.now`. */
-  now?: () => number;
+  /** Clock in epoch milliseconds, like `Date.now` (the default): freshness, cooldown and back-off. */
+  clock?: () => number;
 }
 
 interface Keys {
@@ -69,7 +69,7 @@ class KeySetFetchFailed extends Error {
  * as the key resolver of `jose`'s `jwtVerify`.
  */
 export class RemoteKeySet {
-  readonly #o: Required<Omit<RemoteKeySetOptions, "onEvent" | "backoff" | "now">> & Pick<RemoteKeySetOptions, "onEvent">;
+  readonly #o: Required<Omit<RemoteKeySetOptions, "onEvent" | "backoff" | "clock">> & Pick<RemoteKeySetOptions, "onEvent">;
   readonly #backoff: Backoff;
   readonly #now: () => number;
   #keys: Keys | undefined;
@@ -78,7 +78,7 @@ export class RemoteKeySet {
 
   /** @param options - see {@link RemoteKeySetOptions}. */
   constructor(options: RemoteKeySetOptions) {
-    this.#now = options.now ?? Date.now;
+    this.#now = options.clock ?? Date.now;
     this.#o = {
       url: options.url,
       cache_ttl_ms: options.cache_ttl_ms,

@@ -283,7 +283,7 @@ describe("Backoff and RemoteKeySet on an injected clock", () => {
       cooldown_ms: 30_000,
       timeout_ms: 1000,
       backoff: { initial_ms: 1000, max_ms: 4000, jitter: 0 },
-      now: () => now,
+      clock: () => now,
       fetch: async () => {
         fetches++;
         return fail ? new Response("no", { status: 500 }) : Response.json({ keys: [key.publicJwk] });
