@@ -41,6 +41,7 @@ function authorizeRequest(as: DevAuthorizationServer, clientId: string, extra: R
 async function assertFull(res: Response, retryAfter: string) {
   assert.equal(res.status, 503);
   assert.equal(res.headers.get("retry-after"), retryAfter);
+  assert.equal(res.headers.get("access-control-expose-headers"), "WWW-Authenticate, DPoP-Nonce, Retry-After", "a browser client can read it");
   assert.equal(res.headers.get("content-type"), "application/json");
   assert.equal(res.headers.get("cache-control"), "no-store");
   assert.deepEqual(await res.json(), { error: "temporarily_unavailable", error_description: "Too many registered clients are in use; retry later" });

@@ -31,7 +31,7 @@ export const API_HEADERS: Readonly<Record<string, string>> = {
   "content-type": "application/json",
   "cache-control": "no-store",
   "access-control-allow-origin": "*",
-  "access-control-expose-headers": "WWW-Authenticate, DPoP-Nonce",
+  "access-control-expose-headers": "WWW-Authenticate, DPoP-Nonce, Retry-After",
 };
 
 /** A JSON response with {@link API_HEADERS}. */
