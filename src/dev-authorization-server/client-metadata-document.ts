@@ -161,7 +161,8 @@ async function checkAddresses(u: URL, c: ResolvedClientIdMetadataDocumentOptions
     addresses = [{ address: host, family: literal }];
   } else {
     try {
-      addresses = [...(await abortable(c.lookup(host), signal))];
+      // The family is taken from the address itself: the connection must not trust the resolver's label.
+      addresses = (await abortable(c.lookup(host), signal)).map((a) => ({ address: a.address, family: isIP(a.address) }));
     } catch (err) {
       if (err instanceof OAuthError) throw err;
       throw refuse("The client_id URL's host could not be resolved");

@@ -92,10 +92,12 @@ function check(list: BlockList, address: string): boolean {
  * (100.64/10), link-local (169.254/16, fe80::/10), unique local (fc00::/7), unspecified, multicast,
  * documentation, reserved and the other special-purpose ranges, in any IPv6 form that carries them
  * (IPv4-mapped, IPv4-compatible, NAT64, 6to4). Loopback is separate: {@link isLoopbackAddress}.
- * Anything that is not an IP address is refused too.
+ * Anything that is not an IP address, and any address with a zone index, is refused too.
  */
 export function isForbiddenAddress(address: string): boolean {
   if (isIP(address) === 0) return true;
+  // A zone index (fe80::1%eth0) only means something for link-local and interface-scoped addresses.
+  if (address.includes("%")) return true;
   // ::1 lies inside the IPv4-compatible ::/96 block; it is loopback, judged by the caller's policy.
   return !isLoopbackAddress(address) && check(FORBIDDEN, address);
 }
