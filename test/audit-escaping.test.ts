@@ -10,6 +10,7 @@ import { execFile } from "node:child_process";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
+import { formatJson, formatTable } from "../src/audit/report.js";
 import type { AuditReport } from "../src/audit/run.js";
 
 const CLI = fileURLToPath(new URL("../src/audit/cli.ts", import.meta.url));
@@ -92,6 +93,31 @@ describe("a target's text is never printed raw", () => {
     assert.equal(evidence("scope.advice"), "no scope in the challenge; clients use scopes_supported: \\u001B]0;pwned\\u0007 \\u001B[2J \\u009B31m \\u202Eevil");
     assert.equal(evidence("as.registration"), `${origin}: registration_endpoint ${origin}/register\\u001B]0;pwned\\u0007`);
     for (const f of report.findings) assert.ok(!RAW_CONTROL.test(JSON.stringify(f)), f.id);
+  });
+});
+
+describe("the formatters on their own (defence in depth)", () => {
+  const raw = `a${TITLE}b${CSI}c${RLO}\u2028d\u007f`;
+  const report: AuditReport = {
+    target: "http://127.0.0.1/mcp",
+    findings: [{ id: "x.raw", title: raw, spec: "spec", status: "PASS", evidence: raw }],
+    not_run: [],
+    requests: 1,
+    summary: { PASS: 1, WARN: 0, FAIL: 0, SKIP: 0 },
+    exit_code: 0,
+  };
+
+  test("formatJson escapes what JSON.stringify leaves raw (DEL, C1, bidi, U+2028) and still parses to the same report", () => {
+    const out = formatJson(report);
+    assertInert(out);
+    assert.ok(out.includes('"evidence": "a\\u001b]0;pwned\\u0007b\\u009B31mc\\u202Eevil\\u2028d\\u007F"'), out);
+    assert.deepEqual(JSON.parse(out), report);
+  });
+
+  test("formatTable makes every field visible text", () => {
+    const out = formatTable(report);
+    assertInert(out);
+    assert.ok(out.includes("a\\u001B]0;pwned\\u0007b\\u009B31mc\\u202Eevil\\u2028d\\u007F"), out);
   });
 });
 
