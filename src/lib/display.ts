@@ -34,14 +34,6 @@ export function visibleControls(value: string): string {
   return value.replace(DISPLAY_CONTROL, spell);
 }
 
-/** Whether `value` holds any character {@link visibleControls} would replace. */
-export function hasDisplayControls(value: string): boolean {
-  DISPLAY_CONTROL.lastIndex = 0;
-  const found = DISPLAY_CONTROL.test(value);
-  DISPLAY_CONTROL.lastIndex = 0;
-  return found;
-}
-
 /**
  * `JSON.stringify`, then every display-control character that JSON leaves raw (DEL, C1, bidi,
  * U+2028/2029) written as a `\uXXXX` escape. Still valid JSON that parses to the same value; safe to
