@@ -29,6 +29,8 @@ before(async () => {
     port: await freePortPair(),
     log: () => {},
     client_id_metadata_documents: {
+      // The document server is on 127.0.0.1: loopback must be allowed explicitly.
+      allow_loopback: true,
       fetch: (url, init) => {
         fetched.push(url);
         return trusting(url, init);

@@ -40,6 +40,8 @@ function make(cimd: Record<string, unknown> = {}, extra: Partial<DevAuthorizatio
     clock: () => now,
     client_id_metadata_documents: {
       timeout_ms: 300,
+      // The document server listens on 127.0.0.1: loopback is refused unless allowed explicitly.
+      allow_loopback: true,
       fetch: (url, init) => {
         fetches.push(url);
         return fetch(url, init);

@@ -296,9 +296,9 @@ describe("dynamic client registration", () => {
     assert.deepEqual(await tokenError(await registerClient(as, { redirect_uris: [] })), [400, "invalid_redirect_uri"]);
   });
 
-  test("confidential clients and unknown scopes → 400 invalid_client_metadata", async () => {
+  test("confidential clients → 400 invalid_client_metadata; unknown scopes → 400 invalid_scope", async () => {
     assert.deepEqual(await tokenError(await registerClient(as, { token_endpoint_auth_method: "client_secret_basic" })), [400, "invalid_client_metadata"]);
-    assert.deepEqual(await tokenError(await registerClient(as, { scope: "admin" })), [400, "invalid_client_metadata"]);
+    assert.deepEqual(await tokenError(await registerClient(as, { scope: "admin" })), [400, "invalid_scope"]);
     assert.deepEqual(await tokenError(await registerClient(as, { grant_types: ["client_credentials"] })), [400, "invalid_client_metadata"]);
     const notJson = await call(as, "/register", { method: "POST", headers: { "content-type": "application/json" }, body: "{" });
     assert.deepEqual(await tokenError(notJson), [400, "invalid_client_metadata"]);

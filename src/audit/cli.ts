@@ -9,6 +9,10 @@
 import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
+import { z } from "zod";
+import { ConfigError, type ConfigIssue } from "../errors.js";
+import { visibleControls } from "../lib/display.js";
+import { parseOptions } from "../lib/options.js";
 import { AuditRunError } from "./http.js";
 import { formatJson, formatTable } from "./report.js";
 import { runAudit } from "./run.js";
@@ -57,29 +61,59 @@ function positiveInt(value: string | undefined, flag: string): number | undefine
   return n;
 }
 
-async function main(argv: string[]): Promise<number> {
-  let parsed;
+/** Every flag, as a strict schema: an unknown flag or a wrong type is an issue, all reported at once. */
+const FlagsSchema = z.strictObject({
+  token: z.string({ error: "needs a value" }).optional(),
+  "token-command": z.string({ error: "needs a value" }).optional(),
+  token2: z.string({ error: "needs a value" }).optional(),
+  "token2-command": z.string({ error: "needs a value" }).optional(),
+  "dpop-key": z.string({ error: "needs a value" }).optional(),
+  json: z.boolean({ error: "takes no value" }).default(false),
+  "allow-http": z.boolean({ error: "takes no value" }).default(false),
+  timeout: z.string({ error: "needs a value" }).optional(),
+  "max-requests": z.string({ error: "needs a value" }).optional(),
+  help: z.boolean({ error: "takes no value" }).default(false),
+});
+
+/** The flags parseArgs knows (types only; unknown flags are let through so the schema can name them all). */
+const FLAG_TYPES = {
+  token: { type: "string" },
+  "token-command": { type: "string" },
+  token2: { type: "string" },
+  "token2-command": { type: "string" },
+  "dpop-key": { type: "string" },
+  json: { type: "boolean" },
+  "allow-http": { type: "boolean" },
+  timeout: { type: "string" },
+  "max-requests": { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+/** `token: unknown key (did you mean "token2"?)` → `--tokne: unknown option (did you mean --token?)`. */
+function flagIssue(i: ConfigIssue): string {
+  const flag = i.key === "(options)" ? "arguments" : `${i.key.length === 1 ? "-" : "--"}${i.key}`;
+  return `${flag}: ${i.message.replace(/^unknown key/, "unknown option").replace(/did you mean "([^"]+)"\?/, "did you mean --$1?")}`;
+}
+
+/**
+ * Parse the command line: node's `parseArgs` (non-strict, so every unknown flag is collected rather
+ * than the first one thrown) and then one strict schema over the flags.
+ *
+ * @throws {@link AuditRunError} `ERR_AUDIT_USAGE` listing every problem (exit 2).
+ */
+function parseFlags(argv: string[]): { values: z.output<typeof FlagsSchema>; positionals: string[] } {
+  const { values: raw, positionals } = parseArgs({ args: argv, allowPositionals: true, strict: false, options: FLAG_TYPES });
   try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        token: { type: "string" },
-        "token-command": { type: "string" },
-        token2: { type: "string" },
-        "token2-command": { type: "string" },
-        "dpop-key": { type: "string" },
-        json: { type: "boolean", default: false },
-        "allow-http": { type: "boolean", default: false },
-        timeout: { type: "string" },
-        "max-requests": { type: "string" },
-        help: { type: "boolean", short: "h", default: false },
-      },
-    });
+    return { values: parseOptions(FlagsSchema, raw, "protected-mcp audit"), positionals };
   } catch (e) {
-    // parseArgs messages name the option, never a value
-    throw new AuditRunError("ERR_AUDIT_USAGE", e instanceof Error ? e.message : "bad arguments");
+    if (!(e instanceof ConfigError)) throw e;
+    // Flag names only: a value (possibly a token) is never echoed.
+    throw new AuditRunError("ERR_AUDIT_USAGE", e.issues.map(flagIssue).join("; "));
   }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const parsed = parseFlags(argv);
   const { values, positionals } = parsed;
   if (values.help) {
     process.stdout.write(USAGE);
@@ -122,7 +156,7 @@ main(process.argv.slice(2)).then(
   },
   (e: unknown) => {
     if (e instanceof AuditRunError) {
-      process.stderr.write(`protected-mcp audit: ${e.message}\n${e.code === "ERR_AUDIT_USAGE" ? `\n${USAGE}` : ""}`);
+      process.stderr.write(`protected-mcp audit: ${visibleControls(e.message)}\n${e.code === "ERR_AUDIT_USAGE" ? `\n${USAGE}` : ""}`);
     } else {
       process.stderr.write(`protected-mcp audit: internal error: ${e instanceof Error ? e.name : "unknown"}\n`);
     }

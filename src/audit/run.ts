@@ -5,6 +5,7 @@
  */
 import { CHECKS, type CheckDefinition, type Needs, type Status } from "./checks.js";
 import { AuditContext, type AuditOptions } from "./context.js";
+import { visibleControls } from "../lib/display.js";
 import { AuditRunError, ProbeError, Prober, urlAllowed } from "./http.js";
 
 /** One check's result. */
@@ -14,7 +15,10 @@ export interface Finding {
   spec: string;
   era?: string | undefined;
   status: Status;
-  /** One line; credentials redacted. */
+  /**
+   * One line; credentials redacted; display controls (ESC, C0/C1, bidi) written as visible `\uXXXX`
+   * text, because it quotes what the target sent.
+   */
   evidence: string;
 }
 
@@ -79,7 +83,7 @@ export async function runAudit(options: AuditOptions, checks: readonly CheckDefi
     } catch (e) {
       if (!(e instanceof ProbeError)) throw e;
       if (index === 0 && (e.kind === "network" || e.kind === "timeout")) {
-        throw new AuditRunError("ERR_AUDIT_UNREACHABLE", `cannot reach ${target.href}: ${prober.redact(e.message)}`);
+        throw new AuditRunError("ERR_AUDIT_UNREACHABLE", `cannot reach ${target.href}: ${visibleControls(prober.redact(e.message))}`);
       }
       status = e.kind === "budget" || e.kind === "policy" ? "SKIP" : "FAIL";
       evidence = e.message;
@@ -90,7 +94,8 @@ export async function runAudit(options: AuditOptions, checks: readonly CheckDefi
       spec: check.spec,
       ...(check.era ? { era: check.era } : {}),
       status,
-      evidence: prober.redact(evidence.replace(/\s+/g, " ").trim()),
+      // The target wrote part of this: nothing it sent may reach a terminal as a control sequence.
+      evidence: visibleControls(prober.redact(evidence.replace(/\s+/g, " ").trim())),
     });
   }
   const summary: Record<Status, number> = { PASS: 0, WARN: 0, FAIL: 0, SKIP: 0 };

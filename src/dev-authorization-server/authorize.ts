@@ -14,6 +14,7 @@ import type { EndpointPaths } from "./metadata.js";
 import type { AuthenticateUser, ResolvedOptions } from "./options.js";
 import { consentPage, errorPage, pageHeaders } from "./page.js";
 import { redirectUriMatches } from "./registration.js";
+import { unsupportedScopeDescription } from "./scope-error.js";
 import type { PendingAuthorization, RegisteredClient } from "./storage.js";
 
 /** What the authorization and consent endpoints need. */
@@ -149,16 +150,14 @@ export async function authorize(req: Request, ctx: AuthorizeContext): Promise<Re
   // A registered `scope` (RFC 7591) is not a ceiling here: MCP clients register with the scope of
   // their first challenge and later step up (403 insufficient_scope) to more. Any supported scope
   // may be asked for; the consent page shows the user exactly what is granted.
-  const allowed = o.scopes_supported;
   const scopeParam = params.get("scope");
   let scopes: string[];
   if (scopeParam === null || scopeParam.trim() === "") {
-    scopes = [...(o.default_scopes ?? allowed)];
+    scopes = [...(o.default_scopes ?? o.scopes_supported)];
   } else {
     scopes = [...new Set(scopeParam.split(" ").filter(Boolean))];
-    if (scopes.some((s) => !o.scopes_supported.includes(s) || !allowed.includes(s))) {
-      return fail("invalid_scope", "A requested scope is not offered to this client");
-    }
+    const unsupported = scopes.filter((s) => !o.scopes_supported.includes(s));
+    if (unsupported.length) return fail("invalid_scope", unsupportedScopeDescription(unsupported));
   }
 
   const pending: PendingAuthorization = {

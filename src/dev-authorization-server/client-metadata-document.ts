@@ -7,10 +7,16 @@
  * 1. The URL: `https` (or `http` on a loopback host, a development convenience that can be turned
  *    off), in normalized form (the comparison below is exact, nothing is normalized), with a path,
  *    without fragment or userinfo.
- * 2. Where it points: the host is resolved first (`node:dns`), and no address may be link-local
- *    (169.254.0.0/16, fe80::/10: where cloud instance metadata lives), a cloud metadata address,
- *    unspecified or multicast; an `http` URL must resolve to loopback only.
- * 3. The fetch: redirects are not followed (a 3xx is a refusal), only `200` counts, at most
+ * 2. Where it points: the host is resolved first (`node:dns`, or the literal IP address taken as is),
+ *    and every address must be globally routable: private (10/8, 172.16/12, 192.168/16), CGNAT
+ *    (100.64/10), link-local (169.254/16, fe80::/10: where cloud instance metadata lives), unique
+ *    local (fc00::/7), unspecified, multicast, documentation and other special-purpose ranges are
+ *    refused, in IPv4 and in every IPv6 form that carries an IPv4 address (mapped, NAT64, 6to4).
+ *    Loopback (127/8, ::1) is refused unless `allow_loopback` is set (local testing); an `http` URL
+ *    must resolve to loopback only.
+ * 3. The fetch connects to the addresses just checked, never resolving the name again (so DNS
+ *    rebinding between check and connection is not possible), with the URL's hostname as `Host` and
+ *    TLS server name. Redirects are not followed (a 3xx is a refusal), only `200` counts, at most
  *    `max_bytes` (5 KB) are read and everything (resolution, fetch, body) must finish within
  *    `timeout_ms` (3 s).
  * 4. The document: a JSON object whose `client_id` equals the URL exactly, with a `client_name`
@@ -21,11 +27,9 @@
  * capped at `max_cache_ttl` (1 h), `default_cache_ttl` (5 min) without one, and not at all with
  * `no-store` / `no-cache`. Concurrent requests for one URL share one fetch.
  *
- * Residual risk, DNS rebinding: the address check resolves the name, then `fetch` resolves it again
- * to connect. A hostile DNS server can answer with a public address the first time and a forbidden one
- * the second. Literal IP addresses are not affected. Where that matters, run the server behind an
- * egress firewall or proxy that blocks link-local addresses, or inject a `fetch` that connects only
- * to checked addresses.
+ * A custom `fetch` option receives the checked addresses as its third argument; one that resolves the
+ * name again itself (the global `fetch` does) reopens the DNS-rebinding window, so only inject one
+ * for tests or behind an egress proxy that enforces the same policy.
  *
  * @see draft-ietf-oauth-client-id-metadata-document; MCP 2025-11-25 authorization, client registration
  * @module
@@ -35,6 +39,7 @@ import { isIP } from "node:net";
 import { LRUCache } from "lru-cache";
 import { isForbiddenAddress, isLoopbackAddress, unbracket } from "./lib/address.js";
 import { isLoopbackHost, OAuthError } from "./lib/http.js";
+import { pinnedFetch } from "./lib/pinned-fetch.js";
 import type { ResolvedOptions } from "./options.js";
 import { publicClient, validateClientMetadata } from "./registration.js";
 import type { RegisteredClient } from "./storage.js";
@@ -50,12 +55,16 @@ export interface LookupAddress {
 /** Resolve a hostname to every address, like `dns.promises.lookup(hostname, { all: true })`. */
 export type LookupAddresses = (hostname: string) => Promise<readonly LookupAddress[]>;
 
-/** The subset of `fetch` used to get a metadata document. The global `fetch` fits. */
-export type FetchDocument = (url: string, init: RequestInit) => Promise<Response>;
+/**
+ * Gets a metadata document: `GET url` with `init` (`redirect: "manual"`, an abort signal, `accept`),
+ * connecting only to `addresses`, the addresses already checked (the default does; the global `fetch`
+ * fits the signature but resolves the name again, see the module notes).
+ */
+export type FetchDocument = (url: string, init: RequestInit, addresses: readonly LookupAddress[]) => Promise<Response>;
 
 /** Options of Client ID Metadata Document support. Every field is optional. */
 export interface ClientIdMetadataDocumentOptions {
-  /** Fetches documents. Default: the global `fetch`. Called with `redirect: "manual"` and an abort signal. */
+  /** Fetches documents. Default: a `node:http(s)` GET that connects only to the checked addresses. See {@link FetchDocument}. */
   fetch?: FetchDocument;
   /** Resolves hostnames before fetching, for the address checks. Default: `node:dns` `lookup` (all addresses). */
   lookup?: LookupAddresses;
@@ -69,7 +78,12 @@ export interface ClientIdMetadataDocumentOptions {
   max_cache_ttl?: number;
   /** Most documents cached. Default 100. */
   max_cached?: number;
-  /** Accept `http` client_id URLs on loopback hosts (local development clients). Default `true`. */
+  /**
+   * Fetch documents from loopback addresses (127.0.0.0/8, ::1): for local testing only, since it lets
+   * any client make this server request its own local services. Default `false`.
+   */
+  allow_loopback?: boolean;
+  /** With `allow_loopback`, also accept `http` client_id URLs on loopback hosts (local development clients). Default `true`. */
   allow_http_loopback?: boolean;
 }
 
@@ -87,13 +101,14 @@ export function isClientIdUrl(clientId: string): boolean {
 /** The defaults of {@link ClientIdMetadataDocumentOptions}. */
 export function defaultClientIdMetadataDocumentOptions(): ResolvedClientIdMetadataDocumentOptions {
   return {
-    fetch: (url, init) => fetch(url, init),
+    fetch: pinnedFetch,
     lookup: (hostname) => dnsLookup(hostname, { all: true, verbatim: true }),
     timeout_ms: 3000,
     max_bytes: 5120,
     default_cache_ttl: 300,
     max_cache_ttl: 3600,
     max_cached: 100,
+    allow_loopback: false,
     allow_http_loopback: true,
   };
 }
@@ -137,30 +152,48 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
   });
 }
 
-/** Step 2: where the URL points. */
-async function checkAddresses(u: URL, c: ResolvedClientIdMetadataDocumentOptions, signal: AbortSignal): Promise<void> {
+/** Step 2: where the URL points. Returns the checked addresses, the only ones the fetch may connect to. */
+async function checkAddresses(u: URL, c: ResolvedClientIdMetadataDocumentOptions, signal: AbortSignal): Promise<LookupAddress[]> {
   const host = unbracket(u.hostname);
-  let addresses: string[];
-  if (isIP(host)) {
-    addresses = [host];
+  let addresses: LookupAddress[];
+  const literal = isIP(host);
+  if (literal) {
+    addresses = [{ address: host, family: literal }];
   } else {
     try {
-      addresses = (await abortable(c.lookup(host), signal)).map((a) => a.address);
+      // The family is taken from the address itself: the connection must not trust the resolver's label.
+      addresses = (await abortable(c.lookup(host), signal)).map((a) => ({ address: a.address, family: isIP(a.address) }));
     } catch (err) {
       if (err instanceof OAuthError) throw err;
       throw refuse("The client_id URL's host could not be resolved");
     }
   }
   if (addresses.length === 0) throw refuse("The client_id URL's host could not be resolved");
-  if (addresses.some(isForbiddenAddress)) throw refuse("The client_id URL points to a forbidden address (link-local or cloud metadata)");
-  if (u.protocol === "http:" && !addresses.every(isLoopbackAddress)) throw refuse("The client_id URL must use https");
+  const problem = addressPolicy(addresses.map((a) => a.address), u.protocol === "http:", c.allow_loopback);
+  if (problem) throw refuse(problem);
+  return addresses;
+}
+
+/**
+ * Why these resolved addresses may not be fetched from, or `undefined` when every one may. Every
+ * address counts (not only the first): the connection may go to any of them.
+ */
+export function addressPolicy(addresses: readonly string[], http: boolean, allowLoopback: boolean): string | undefined {
+  if (addresses.some(isForbiddenAddress)) {
+    return "The client_id URL points to a forbidden address (private, link-local, unique-local, CGNAT or another special-purpose range)";
+  }
+  if (!allowLoopback && addresses.some(isLoopbackAddress)) {
+    return "The client_id URL points to a loopback address (dev authorization server option `client_id_metadata_documents.allow_loopback` allows it for local testing)";
+  }
+  if (http && !addresses.every(isLoopbackAddress)) return "The client_id URL must use https";
+  return undefined;
 }
 
 /** Step 3: the fetch, bounded in size and time, redirects not followed. */
-async function fetchDocument(u: URL, c: ResolvedClientIdMetadataDocumentOptions, signal: AbortSignal): Promise<{ text: string; cacheControl: string | null }> {
+async function fetchDocument(u: URL, addresses: readonly LookupAddress[], c: ResolvedClientIdMetadataDocumentOptions, signal: AbortSignal): Promise<{ text: string; cacheControl: string | null }> {
   let res: Response;
   try {
-    res = await abortable(c.fetch(u.href, { method: "GET", redirect: "manual", signal, headers: { accept: "application/json" } }), signal);
+    res = await abortable(c.fetch(u.href, { method: "GET", redirect: "manual", signal, headers: { accept: "application/json" } }, addresses), signal);
   } catch (err) {
     if (err instanceof OAuthError) throw err;
     throw refuse(signal.aborted ? TIMED_OUT : "The client metadata document could not be fetched");
@@ -265,8 +298,8 @@ export function createClientLookup(o: ResolvedOptions): ClientLookup {
           signal.addEventListener("abort", onEvict, { once: true });
           try {
             const u = parseClientIdUrl(clientId, c);
-            await checkAddresses(u, c, deadline.signal);
-            const { text, cacheControl } = await fetchDocument(u, c, deadline.signal);
+            const addresses = await checkAddresses(u, c, deadline.signal);
+            const { text, cacheControl } = await fetchDocument(u, addresses, c, deadline.signal);
             const client = clientFromDocument(clientId, text, o);
             const seconds = cacheLifetime(cacheControl, c);
             // lru-cache reads ttl 0 as "forever": an uncacheable document is deleted after use instead.

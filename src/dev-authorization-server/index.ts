@@ -21,7 +21,7 @@ export type { AuthorizationServerMetadata } from "./metadata.js";
 export type { ClientIdMetadataDocumentOptions, FetchDocument, LookupAddress, LookupAddresses } from "./client-metadata-document.js";
 export type { JsonWebKeySet } from "./keys.js";
 export type { IssueAccessTokenOptions, TokenResponse } from "./token.js";
-export { MemoryStorage } from "./storage.js";
+export { ClientStoreFull, MemoryStorage } from "./storage.js";
 export type {
   ApplicationType,
   AuthorizationCodeRecord,

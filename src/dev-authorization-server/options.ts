@@ -6,6 +6,7 @@
 import type { CryptoKey, KeyObject } from "jose";
 import { z } from "zod";
 import { isLoopbackHost } from "../config.js";
+import { parseOptions } from "../lib/options.js";
 import { SCOPE_TOKEN } from "../lib/scope.js";
 import { defaultClientIdMetadataDocumentOptions, type ClientIdMetadataDocumentOptions, type FetchDocument, type LookupAddresses } from "./client-metadata-document.js";
 import { MemoryStorage, type DevAuthorizationServerStorage } from "./storage.js";
@@ -124,6 +125,7 @@ const OptionsSchema = z
           default_cache_ttl: z.number().int().nonnegative().max(86_400).optional(),
           max_cache_ttl: z.number().int().nonnegative().max(86_400).optional(),
           max_cached: z.number().int().positive().max(100_000).optional(),
+          allow_loopback: z.boolean().optional(),
           allow_http_loopback: z.boolean().optional(),
         }),
       ])
@@ -157,17 +159,13 @@ const OptionsSchema = z
 /** Options after validation, defaults filled in. */
 export type ResolvedOptions = Omit<z.output<typeof OptionsSchema>, "storage"> & { storage: DevAuthorizationServerStorage };
 
-/** Validate options; throws a `TypeError` naming every bad key. The caller's object is copied, not kept. */
+/**
+ * Validate options once, with one strict schema. The caller's object is copied, not kept.
+ *
+ * @throws `ConfigError` (`ERR_INVALID_CONFIG`) naming every problem (unknown keys with the closest valid name).
+ */
 export function resolveOptions(input: DevAuthorizationServerOptions): ResolvedOptions {
-  const result = OptionsSchema.safeParse(input ?? {});
-  if (!result.success) {
-    const issues = result.error.issues.flatMap((issue) =>
-      issue.code === "unrecognized_keys"
-        ? issue.keys.map((k) => `${[...issue.path, k].join(".")}: unknown key`)
-        : [`${issue.path.join(".") || "(options)"}: ${issue.message}`],
-    );
-    throw new TypeError(`Invalid dev authorization server options: ${issues.join("; ")}`);
-  }
-  const o = result.data;
-  return { ...o, issuer: o.issuer.replace(/\/+$/, ""), storage: o.storage ?? new MemoryStorage({ clock: o.clock }) };
+  const o = parseOptions(OptionsSchema, input, "createDevAuthorizationServer()");
+  const issuer = o.issuer.replace(/\/+$/, "");
+  return { ...o, issuer, storage: o.storage ?? new MemoryStorage({ clock: o.clock, client_idle_ttl: Math.max(o.access_token_ttl, o.consent_ttl) }) };
 }

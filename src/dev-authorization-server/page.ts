@@ -1,11 +1,22 @@
 /**
  * The login + consent page and the error page: self-contained HTML (no scripts, no external
- * assets), every interpolated value escaped, served with a strict Content-Security-Policy.
+ * assets), every interpolated value escaped (display controls made visible, then HTML-escaped),
+ * served with a strict Content-Security-Policy.
  *
  * @module
  */
 import { createHash } from "node:crypto";
-import { escapeHtml as e } from "./lib/http.js";
+import { visibleControls } from "../lib/display.js";
+import { escapeHtml } from "./lib/http.js";
+
+/**
+ * Every interpolated value goes through here: display controls (bidi overrides and isolates, C0/C1)
+ * made visible as `\uXXXX` first, so `"Evil\u202eelgooG"` cannot pose as "EvilGoogle", then HTML
+ * escaping. Client-supplied names and URIs reach the page; the user decides on what they read.
+ */
+function e(value: string): string {
+  return escapeHtml(visibleControls(value));
+}
 
 const CSS = `
 :root{color-scheme:light dark;--bg:#f4f5f7;--card:#fff;--fg:#1c1e21;--muted:#5a6270;--line:#d9dde3;--accent:#1f5fd1;--accent-fg:#fff;--warn-bg:#fff4d6;--warn-fg:#6b4b00;--err-bg:#fde8e8;--err-fg:#8a1c1c;--chip:#eef2f8}
@@ -81,7 +92,7 @@ ${inner}
 </html>`;
 }
 
-/** What the consent page shows. Every string is escaped. */
+/** What the consent page shows. Every string is escaped, display controls made visible. */
 export interface ConsentView {
   /** Page product line (the server title). */
   title: string;

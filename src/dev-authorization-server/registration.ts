@@ -21,7 +21,8 @@
 import { z } from "zod";
 import { isLoopbackHost, OAuthError, randomToken } from "./lib/http.js";
 import type { ResolvedOptions } from "./options.js";
-import type { ApplicationType, RegisteredClient } from "./storage.js";
+import { ClientStoreFull, type ApplicationType, type RegisteredClient } from "./storage.js";
+import { unsupportedScopeDescription } from "./scope-error.js";
 
 const RegistrationSchema = z.looseObject({
   redirect_uris: z.array(z.string().max(2000)).min(1).max(10),
@@ -116,7 +117,8 @@ export function validateClientMetadata(raw: unknown, o: Pick<ResolvedOptions, "s
   let scope: string | undefined;
   if (m.scope !== undefined) {
     const scopes = m.scope.split(" ").filter(Boolean);
-    if (scopes.some((s) => !o.scopes_supported.includes(s))) throw new OAuthError("invalid_client_metadata", "scope contains an unsupported scope");
+    const unsupported = scopes.filter((s) => !o.scopes_supported.includes(s));
+    if (unsupported.length) throw new OAuthError("invalid_scope", unsupportedScopeDescription(unsupported));
     scope = scopes.join(" ") || undefined;
   }
   return { client_name: m.client_name, redirect_uris: [...new Set(m.redirect_uris)], grant_types: [...new Set(grantTypes)], scope, application_type: applicationType };
@@ -149,7 +151,15 @@ export async function register(body: string, o: ResolvedOptions): Promise<Regist
     throw new OAuthError("invalid_client_metadata", "The body must be a JSON object");
   }
   const client = publicClient(`dev_${randomToken(16)}`, validateClientMetadata(raw, o), o.clock());
-  await o.storage.saveClient(client);
+  try {
+    await o.storage.saveClient(client);
+  } catch (err) {
+    // Full of clients that may still be in use: refuse this one rather than evict any of them.
+    if (err instanceof ClientStoreFull) {
+      throw new OAuthError("temporarily_unavailable", "Too many registered clients are in use; retry later", 503, { "retry-after": String(err.retry_after) });
+    }
+    throw err;
+  }
   return client;
 }
 

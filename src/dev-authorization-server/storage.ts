@@ -6,6 +6,8 @@
  * @module
  */
 import { LRUCache } from "lru-cache";
+import { z } from "zod";
+import { functionSchema, parseOptions } from "../lib/options.js";
 
 /** OpenID Connect `application_type`: `web` clients redirect to https only; `native` clients (RFC 8252) also to loopback http and private-use schemes. */
 export type ApplicationType = "native" | "web";
@@ -95,6 +97,22 @@ export interface RefreshTokenRecord {
   expires_at: number;
 }
 
+/**
+ * Thrown by {@link DevAuthorizationServerStorage.saveClient} when no client can be added without
+ * forgetting one that may still be in use. Registration answers `503 temporarily_unavailable` with
+ * `Retry-After: retry_after`; no registered client is ever evicted to make room.
+ */
+export class ClientStoreFull extends Error {
+  /** Seconds until a slot is expected to free up (at least 1). */
+  readonly retry_after: number;
+  /** @param retry_after - seconds until a slot is expected to free up. */
+  constructor(retry_after: number) {
+    super("The client store is full");
+    this.name = "ClientStoreFull";
+    this.retry_after = Math.max(1, Math.ceil(retry_after));
+  }
+}
+
 /** What consuming a single-use secret returned. */
 export interface Consumed<T> {
   /** The stored record. */
@@ -114,7 +132,10 @@ export interface Consumed<T> {
 export interface DevAuthorizationServerStorage {
   /** Look up a registered client. */
   getClient(client_id: string): Promise<RegisteredClient | undefined>;
-  /** Store a newly registered client. */
+  /**
+   * Store a newly registered client. When full, throw {@link ClientStoreFull} rather than forget a
+   * client that may still be in use (anonymous registrations must not be able to evict it).
+   */
   saveClient(client: RegisteredClient): Promise<void>;
   /** Store a pending authorization until `expires_at`. */
   savePending(pending: PendingAuthorization): Promise<void>;
@@ -138,8 +159,18 @@ export interface DevAuthorizationServerStorage {
 
 /** Bounds of {@link MemoryStorage}. */
 export interface MemoryStorageOptions {
-  /** Most registered clients kept; the least recently used is forgotten beyond it. Default 1000. */
+  /**
+   * Most registered clients kept. When full, a client with nothing live (see `client_idle_ttl`) is
+   * reclaimed; if there is none, registration is refused ({@link ClientStoreFull}) and no client is
+   * evicted. Default 1000.
+   */
   max_clients?: number;
+  /**
+   * Seconds a client stays protected from reclaiming after its registration, its last use, and the
+   * expiry of its last pending authorization, code or refresh token. It covers the access tokens a
+   * code was exchanged for, so the server passes `max(access_token_ttl, consent_ttl)`. Default 3600.
+   */
+  client_idle_ttl?: number;
   /** Most pending authorizations. Default 1000. */
   max_pending?: number;
   /** Most codes and most refresh tokens, each. Default 10 000. */
@@ -153,39 +184,85 @@ function ttlUntil(expires_at: number, now: number): number {
   return Math.max(1, Math.ceil(expires_at - now));
 }
 
+const MemoryStorageSchema = z.strictObject({
+  max_clients: z.number().int().positive().max(1_000_000).optional(),
+  max_pending: z.number().int().positive().max(1_000_000).optional(),
+  max_tokens: z.number().int().positive().max(10_000_000).optional(),
+  client_idle_ttl: z.number().int().nonnegative().max(31_536_000).optional(),
+  clock: functionSchema.optional(),
+});
+
+/** A registered client and until when (milliseconds) it must not be reclaimed. */
+interface ClientEntry {
+  client: RegisteredClient;
+  live_until: number;
+}
+
 /**
- * The default in-memory {@link DevAuthorizationServerStorage}: every map is an `LRUCache` with a
- * maximum size and per-entry TTLs, so a flood of registrations or authorization requests cannot
- * exhaust memory (it only evicts older entries). State is lost on restart.
+ * The default in-memory {@link DevAuthorizationServerStorage}, bounded everywhere so a flood cannot
+ * exhaust memory. Pending authorizations, codes and refresh tokens are `LRUCache`s with per-entry
+ * TTLs. Clients are never evicted while anything of theirs may be live: a full client table reclaims
+ * only clients idle past `client_idle_ttl`, and otherwise refuses the registration
+ * ({@link ClientStoreFull}). State is lost on restart.
  */
 export class MemoryStorage implements DevAuthorizationServerStorage {
   readonly #clock: () => number;
-  readonly #clients: LRUCache<string, RegisteredClient>;
+  readonly #maxClients: number;
+  readonly #idleMs: number;
+  // Insertion-ordered, and never evicted behind our back: reclaiming is an explicit decision.
+  readonly #clients = new Map<string, ClientEntry>();
   readonly #pending: LRUCache<string, PendingAuthorization>;
   readonly #codes: LRUCache<string, { record: AuthorizationCodeRecord; used: boolean }>;
   readonly #refresh: LRUCache<string, { record: RefreshTokenRecord; used: boolean }>;
   readonly #revoked: LRUCache<string, true>;
 
-  /** @param options - bounds; see {@link MemoryStorageOptions}. */
+  /**
+   * @param options - bounds; see {@link MemoryStorageOptions}.
+   * @throws `ConfigError` (`ERR_INVALID_CONFIG`) naming every invalid option.
+   */
   constructor(options: MemoryStorageOptions = {}) {
-    this.#clock = options.clock ?? Date.now;
-    const maxTokens = options.max_tokens ?? 10_000;
-    this.#clients = new LRUCache({ max: options.max_clients ?? 1000 });
-    this.#pending = new LRUCache({ max: options.max_pending ?? 1000, ttl: 1 });
+    const o = parseOptions(MemoryStorageSchema, options, "MemoryStorage");
+    this.#clock = (o.clock as (() => number) | undefined) ?? Date.now;
+    const maxTokens = o.max_tokens ?? 10_000;
+    this.#maxClients = o.max_clients ?? 1000;
+    this.#idleMs = (o.client_idle_ttl ?? 3600) * 1000;
+    this.#pending = new LRUCache({ max: o.max_pending ?? 1000, ttl: 1 });
     this.#codes = new LRUCache({ max: maxTokens, ttl: 1 });
     this.#refresh = new LRUCache({ max: maxTokens, ttl: 1 });
     this.#revoked = new LRUCache({ max: maxTokens, ttl: 1 });
   }
 
   async getClient(client_id: string): Promise<RegisteredClient | undefined> {
-    return this.#clients.get(client_id);
+    const entry = this.#clients.get(client_id);
+    // Being looked up is being used: a client in the middle of a flow is not idle.
+    if (entry) this.#keepAlive(client_id, this.#clock());
+    return entry?.client;
   }
 
   async saveClient(client: RegisteredClient): Promise<void> {
-    this.#clients.set(client.client_id, client);
+    const now = this.#clock();
+    if (!this.#clients.has(client.client_id) && this.#clients.size >= this.#maxClients) this.#reclaim(now);
+    this.#clients.set(client.client_id, { client, live_until: now + this.#idleMs });
+  }
+
+  /** Forget every client idle past its `live_until`; if none is, refuse with the wait until the first will be. */
+  #reclaim(now: number): void {
+    let soonest = Infinity;
+    for (const [id, entry] of this.#clients) {
+      if (entry.live_until <= now) this.#clients.delete(id);
+      else soonest = Math.min(soonest, entry.live_until);
+    }
+    if (this.#clients.size >= this.#maxClients) throw new ClientStoreFull((soonest - now) / 1000);
+  }
+
+  /** Keep a client until `until` (plus the idle time), never shortening what it already has. */
+  #keepAlive(client_id: string, until: number): void {
+    const entry = this.#clients.get(client_id);
+    if (entry) entry.live_until = Math.max(entry.live_until, until + this.#idleMs);
   }
 
   async savePending(pending: PendingAuthorization): Promise<void> {
+    this.#keepAlive(pending.client_id, pending.expires_at);
     this.#pending.set(pending.id, pending, { ttl: ttlUntil(pending.expires_at, this.#clock()) });
   }
 
@@ -200,6 +277,7 @@ export class MemoryStorage implements DevAuthorizationServerStorage {
   }
 
   async saveCode(key: string, record: AuthorizationCodeRecord): Promise<void> {
+    this.#keepAlive(record.client_id, record.expires_at);
     this.#codes.set(key, { record, used: false }, { ttl: ttlUntil(record.expires_at, this.#clock()) });
   }
 
@@ -212,6 +290,7 @@ export class MemoryStorage implements DevAuthorizationServerStorage {
   }
 
   async saveRefreshToken(key: string, record: RefreshTokenRecord): Promise<void> {
+    this.#keepAlive(record.client_id, record.expires_at);
     this.#refresh.set(key, { record, used: false }, { ttl: ttlUntil(record.expires_at, this.#clock()) });
   }
 

@@ -8,6 +8,7 @@
 import type { ClientLookup } from "./client-metadata-document.js";
 import type { DevAuthorizationServer } from "./handler.js";
 import type { Signer } from "./keys.js";
+import { resolveIssueOptions } from "./issue-options.js";
 import { OAuthError, randomToken, readForm, safeEqual, sha256 } from "./lib/http.js";
 import type { ResolvedOptions } from "./options.js";
 import type { RefreshTokenRecord } from "./storage.js";
@@ -77,14 +78,11 @@ async function mint(ctx: TokenContext, c: { subject: string; client_id: string; 
 /**
  * Mint an access token directly, without a client or a user interaction: for printing a ready
  * token in a demo or a test. Same claims as the flow's tokens.
+ *
+ * @throws `ConfigError` (`ERR_INVALID_CONFIG`) naming every invalid input.
  */
-export async function issueAccessToken(ctx: TokenContext, i: IssueAccessTokenOptions): Promise<TokenResponse> {
-  const scopes = i.scopes ?? ctx.o.scopes_supported;
-  if (scopes.some((s) => !ctx.o.scopes_supported.includes(s))) throw new TypeError("issueAccessToken: unsupported scope");
-  const resource = i.resource ?? (ctx.o.resources.length === 1 ? ctx.o.resources[0] : undefined);
-  if (!resource || !ctx.o.resources.includes(resource)) throw new TypeError("issueAccessToken: resource must be one of the configured resources");
-  if (!i.subject) throw new TypeError("issueAccessToken: subject is required");
-  return mint(ctx, { subject: i.subject, client_id: i.client_id ?? "dev-cli", scopes, resource, jkt: i.jkt });
+export async function issueAccessToken(ctx: TokenContext, input: IssueAccessTokenOptions): Promise<TokenResponse> {
+  return mint(ctx, resolveIssueOptions(input, ctx.o));
 }
 
 async function issueRefreshToken(ctx: TokenContext, record: RefreshTokenRecord): Promise<string> {

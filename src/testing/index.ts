@@ -20,6 +20,8 @@ import { createHash, randomUUID } from "node:crypto";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from "jose";
+import { z } from "zod";
+import { parseOptions } from "../lib/options.js";
 import { JWTValidator, type JWTValidatorOptions } from "../validators/jwt.js";
 
 /** Options of {@link createTestIssuer}. */
@@ -100,7 +102,7 @@ export interface TestIssuer {
   readonly jwks_uri: string;
   /** The public key set. */
   readonly jwks: TestJwks;
-  /** Mint an access token. */
+  /** Mint an access token. Rejects with `ConfigError` on an unknown option name. */
   token(o?: TestTokenOptions): Promise<string>;
   /** A {@link JWTValidator} trusting this issuer, with `overrides` applied (e.g. `audience`). */
   validator(overrides?: Partial<JWTValidatorOptions>): JWTValidator;
@@ -110,9 +112,33 @@ export interface TestIssuer {
   dpopProof(o: TestDpopProofOptions): Promise<string>;
 }
 
+const httpsOrHttpUrl = z.url({ protocol: /^https?$/, error: "must be an absolute http(s) URL" });
+
+const TestIssuerOptionsSchema = z.strictObject({
+  issuer: httpsOrHttpUrl.optional(),
+  audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
+  alg: z.enum(["ES256", "RS256", "PS256", "EdDSA"]).optional(),
+});
+
+// Loose on values (a test may want an odd `exp` or `typ`), strict on names: `scope` for `scopes`
+// would otherwise mint a token without scopes and the test would pass for the wrong reason.
+const TestTokenOptionsSchema = z.strictObject({
+  sub: z.string().optional(),
+  scopes: z.array(z.string()).optional(),
+  aud: z.union([z.string(), z.array(z.string())]).optional(),
+  exp: z.number().optional(),
+  dpop: z.union([z.string(), z.custom<TestDpopKey>((v) => typeof v === "object" && v !== null && "jkt" in v, { error: "must be a key from dpopKey() or a thumbprint" })]).optional(),
+  client_id: z.string().optional(),
+  claims: z.record(z.string(), z.unknown()).optional(),
+  typ: z.string().optional(),
+});
+
 /**
  * Create an issuer for tests: a signing key, tokens with any claims, and a validator that trusts it
  * without any network access.
+ *
+ * @throws `ConfigError` (`ERR_INVALID_CONFIG`) naming every invalid option (unknown keys with the
+ * closest valid name), before any key is generated.
  *
  * @example
  * ```ts
@@ -120,7 +146,8 @@ export interface TestIssuer {
  * const token = await issuer.token({ sub: "alice", scopes: ["files:delete"] });
  * ```
  */
-export async function createTestIssuer(o: TestIssuerOptions = {}): Promise<TestIssuer> {
+export async function createTestIssuer(options: TestIssuerOptions = {}): Promise<TestIssuer> {
+  const o: TestIssuerOptions = parseOptions(TestIssuerOptionsSchema, options, "createTestIssuer()");
   const issuer = o.issuer ?? "https://issuer.test";
   const alg = o.alg ?? "ES256";
   const kid = randomUUID();
@@ -133,7 +160,8 @@ export async function createTestIssuer(o: TestIssuerOptions = {}): Promise<TestI
     issuer,
     jwks_uri,
     jwks,
-    async token(t = {}) {
+    async token(input = {}) {
+      const t = parseOptions(TestTokenOptionsSchema, input, "TestIssuer.token()") as TestTokenOptions;
       const now = Math.floor(Date.now() / 1000);
       const aud = t.aud ?? o.audience;
       const jkt = typeof t.dpop === "string" ? t.dpop : t.dpop?.jkt;

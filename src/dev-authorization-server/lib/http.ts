@@ -13,11 +13,13 @@ export class OAuthError extends Error {
    * @param error - the RFC 6749 / 7591 error code.
    * @param description - a short fixed sentence (no secrets, no echoed input).
    * @param status - HTTP status. Default 400.
+   * @param headers - extra response headers (e.g. `Retry-After` on a 503).
    */
   constructor(
     readonly error: string,
     readonly description: string,
     readonly status = 400,
+    readonly headers: Readonly<Record<string, string>> = {},
   ) {
     super(description);
     this.name = "OAuthError";
@@ -29,7 +31,7 @@ export const API_HEADERS: Readonly<Record<string, string>> = {
   "content-type": "application/json",
   "cache-control": "no-store",
   "access-control-allow-origin": "*",
-  "access-control-expose-headers": "WWW-Authenticate, DPoP-Nonce",
+  "access-control-expose-headers": "WWW-Authenticate, DPoP-Nonce, Retry-After",
 };
 
 /** A JSON response with {@link API_HEADERS}. */
@@ -39,7 +41,7 @@ export function json(body: unknown, status = 200, headers: Record<string, string
 
 /** The JSON error response for an {@link OAuthError}. */
 export function oauthErrorResponse(err: OAuthError): Response {
-  return json({ error: err.error, error_description: err.description }, err.status);
+  return json({ error: err.error, error_description: err.description }, err.status, { ...err.headers });
 }
 
 /** CORS preflight answer for the JSON endpoints. */
