@@ -44,7 +44,19 @@ export {
   UseDpopNonce,
 } from "./errors.js";
 export type { AuthErrorCode, AuthErrorOptions, ConfigIssue, RefusalReason } from "./errors.js";
-export type { AcceptedEvent, AuthEvent, AuthEventListener, FailOpenEvent, JwksRefreshedEvent, JwksStaleEvent, RefusedEvent } from "./events.js";
+export type {
+  AcceptedEvent,
+  AuthEvent,
+  AuthEventListener,
+  FailOpenEvent,
+  JwksRefreshedEvent,
+  JwksStaleEvent,
+  RefusedEvent,
+  TokenExchangedEvent,
+  TokenExchangeFailedEvent,
+} from "./events.js";
+export type { Connection, ConnectionRequest, ExchangedToken, ExchangeTokenRequest } from "./token-exchange/types.js";
+export type { TokenExchangeOptions } from "./token-exchange/options.js";
 export { Backoff } from "./lib/backoff.js";
 export type { BackoffOptions, BackoffWindow } from "./lib/backoff.js";
 export type { AuthorizationProvider, VerifyContext } from "./validators/provider.js";

@@ -9,7 +9,7 @@ import { authorize, type DpopCheck } from "./authenticate.js";
 import { challengeResponse, type ChallengeOptions } from "./challenges.js";
 import { createDpopCheck, type DpopOptions } from "./dpop/check.js";
 import { isLoopbackHost, parseAuthorizationConfig, type AuthorizationConfig, type ResolvedAuthorizationConfig } from "./config.js";
-import { toAuthInfo, type AuthContext } from "./context.js";
+import { createRequestContext, toAuthInfo, type AuthContext } from "./context.js";
 import { AuthError, InsufficientScope } from "./errors.js";
 import { asksForList, buildScopePolicy, filterListResponse, stepUpScopes, unmetRequirement, type ScopedDefinition } from "./policy.js";
 import { emitSafely, type AuthEventListener } from "./events.js";
@@ -19,6 +19,8 @@ import { DEFAULT_MAX_BODY_BYTES, kReadsBodyLazily, readJsonBody, type HandlerExt
 import { createV1Backend, type McpServerSource } from "./serving/v1.js";
 import { createDualBackend, createV2Backend, isMcpHttpHandler, loadSdkV2, type McpHttpHandlerLike } from "./serving/v2.js";
 import type { AuthorizationProvider } from "./validators/provider.js";
+import { createTokenExchange } from "./token-exchange/exchanger.js";
+import type { TokenExchangeOptions } from "./token-exchange/options.js";
 
 export type { HandlerExtras } from "./serving/backend.js";
 export type { McpServerSource } from "./serving/v1.js";
@@ -108,6 +110,14 @@ export interface ProtectOptions {
    * name any host and have tokens for *that* resource accepted here.
    */
   trust_proxy?: TrustProxyOptions | false | undefined;
+  /**
+   * Token exchange (RFC 8693, or Entra on-behalf-of) for `getContext().exchangeToken()` and
+   * `getContext().connection()` in tools: the authorization server's token endpoint and this
+   * server's own client credentials. Presets: `TokenExchange.keycloak/okta/auth0/entra` from
+   * `protected-mcp/token-exchange`. Needs `authorization.enabled`. Default: none (both throw
+   * `ERR_TOKEN_EXCHANGE_NOT_CONFIGURED`).
+   */
+  token_exchange?: TokenExchangeOptions | undefined;
 }
 
 /** Options of {@link ProtectOptions.trust_proxy}. */
@@ -290,6 +300,7 @@ function createHandler(backend: McpBackend, config: Readonly<ResolvedAuthorizati
   const viewFor = forwardedViews(options.trust_proxy, configured, endpointPath, viewOf, config.allow_insecure_http);
   const corsOrigins = options.cors_origins ?? "*";
   const emit = options.onAuthEvent;
+  const exchange = createTokenExchange(options.token_exchange, config.enabled, emit, "protect()");
   const maxBody = options.max_body_bytes ?? DEFAULT_MAX_BODY_BYTES;
   const policy = config.enabled && options.definitions?.length ? buildScopePolicy(options.definitions) : undefined;
   if ((config.step_up || config.hide_unauthorized_tools) && config.enabled && !options.definitions) {
@@ -383,7 +394,7 @@ function createHandler(backend: McpBackend, config: Readonly<ResolvedAuthorizati
       authInfo: auth ? toAuthInfo(auth, view.resource) : undefined,
       principal: principal(),
       parsedBody: read.body,
-      context: { auth, authorization_enabled: config.enabled },
+      context: createRequestContext(auth, config.enabled, exchange),
     });
     if (policy && config.hide_unauthorized_tools && asksForList(read.body)) res = await filterListResponse(res, policy, auth?.scopes ?? []);
     return withHeaders(res, cors);

@@ -18,6 +18,7 @@ import type { ToolDefinition, ToolRegistry } from "./tools.js";
 import type { ResourceDefinition, ResourceRegistry } from "./resources.js";
 import type { PromptDefinition, PromptRegistry } from "./prompts.js";
 import type { AuthorizationProvider } from "./validators/provider.js";
+import { parseTokenExchangeOptions, type TokenExchangeOptions } from "./token-exchange/options.js";
 
 /** Options of {@link MCPServer}. */
 export interface MCPServerOptions {
@@ -55,6 +56,8 @@ export interface MCPServerOptions {
   session_idle_timeout?: number;
   /** Derive the resource from `X-Forwarded-*` for listed hosts; see {@link ProtectOptions.trust_proxy}. Default off. */
   trust_proxy?: ProtectOptions["trust_proxy"];
+  /** Token exchange for `getContext().exchangeToken()` / `.connection()` in tools; see {@link ProtectOptions.token_exchange}. */
+  token_exchange?: TokenExchangeOptions;
 }
 
 /** Where {@link MCPServer.serve} listens. */
@@ -125,6 +128,8 @@ export class MCPServer {
     if (options.engine !== undefined && options.engine !== "v1" && options.engine !== "v2") throw new TypeError('MCPServer: "engine" must be "v1" or "v2"');
     this.#options = { ...options };
     this.#config = parseAuthorizationConfig(options.authorization ?? {});
+    // Checked here too, so a wrong option fails at construction rather than at serve().
+    if (options.token_exchange !== undefined) parseTokenExchangeOptions(options.token_exchange, "MCPServer");
   }
 
   /** The validated authorization config, defaults filled in. */
@@ -222,6 +227,7 @@ export class MCPServer {
       max_anonymous_sessions: this.#options.max_anonymous_sessions,
       session_idle_timeout: this.#options.session_idle_timeout,
       trust_proxy: this.#options.trust_proxy,
+      token_exchange: this.#options.token_exchange,
     };
     if ((this.#options.engine ?? "v1") === "v2") return protectBothEras(() => this.createSdkV2Server(), () => this.createSdkServer(), options);
     return protect(() => this.createSdkServer(), options);
