@@ -30,7 +30,7 @@ export interface AudienceOptions {
    * Required for a connection when the audience is not a URL (a Keycloak client id, an Entra `api://…`).
    */
   origin?: string | undefined;
-  /** Scopes asked for when a call names none (space-separated). Okta and Entra need one. */
+  /** Scopes asked for when a call names none (space-separated). Okta needs one; Entra defaults to `{audience}/.default`. */
   scope?: string | undefined;
 }
 
@@ -64,7 +64,7 @@ export interface TokenExchangeOptions extends ClientCredentialOptions {
   subject_token_type?: string | undefined;
   /** `requested_token_type` sent (rfc8693). Default: not sent (the server issues an access token). */
   requested_token_type?: string | undefined;
-  /** Refuse an exchange that names no scope (Okta, Entra need one). Default `false`. */
+  /** Refuse an exchange that names no scope (Okta needs one; Entra's defaults to `{audience}/.default`). Default `false`. */
   scope_required?: boolean | undefined;
   /**
    * The audiences tools may ask for, with their settings. When set, any other audience is refused
@@ -227,7 +227,6 @@ export const TokenExchange = Object.freeze({
       ...common(p, "tenant"),
       token_endpoint: p.token_endpoint ?? `https://login.microsoftonline.com/${p.tenant}/oauth2/v2.0/token`,
       profile: "entra_obo",
-      scope_required: true,
     };
   },
 });
