@@ -9,6 +9,8 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import type { AuthInfo } from "@modelcontextprotocol/sdk/server/auth/types.js";
 import type { JWTPayload } from "jose";
 import { missingFrom } from "./lib/scope.js";
+import { TokenExchangeError } from "./token-exchange/errors.js";
+import type { Connection, ConnectionRequest, ContextExchange, ExchangedToken, ExchangeTokenRequest } from "./token-exchange/types.js";
 
 /**
  * The verified principal of the current request.
@@ -46,10 +48,76 @@ export interface RequestContext {
    * per-tool scopes are not checked either.
    */
   readonly authorization_enabled: boolean;
+  /**
+   * Exchange the caller's token for one for another API (RFC 8693 token exchange, or Entra
+   * on-behalf-of), as configured by the server's `token_exchange` option. Cached until shortly
+   * before it expires; one call in flight per caller, audience and scope.
+   *
+   * Prefer {@link RequestContext.connection}: it attaches the token itself, so the tool never holds it.
+   *
+   * @throws {@link TokenExchangeError} — `ERR_TOKEN_EXCHANGE_NO_CALLER` without an authorized caller,
+   *   `ERR_TOKEN_EXCHANGE_FAILED` with the server's `error`, `ERR_TOKEN_EXCHANGE_UNAVAILABLE`, …
+   * @example
+   * ```ts
+   * const { access_token } = await getContext().exchangeToken({ audience: "https://api.example.com", scope: "read" });
+   * ```
+   */
+  exchangeToken(request: ExchangeTokenRequest): Promise<ExchangedToken>;
+  /**
+   * A handle on a downstream API as the caller: its `fetch()` exchanges the token, attaches it, and
+   * refuses any URL or redirect outside the audience's origin. The token never reaches the tool.
+   *
+   * @throws {@link TokenExchangeError} at once without a caller, for an audience that is not allowed
+   *   or whose origin is unknown.
+   * @example
+   * ```ts
+   * const api = getContext().connection({ audience: "https://api.example.com" });
+   * const me = await (await api.fetch("/v1/me")).json();
+   * ```
+   */
+  connection(request: ConnectionRequest): Connection;
+}
+
+/** A request context: the principal, and the server's token exchange bound to it. */
+class Context implements RequestContext {
+  readonly auth: AuthContext | null;
+  readonly authorization_enabled: boolean;
+  readonly #exchange: ContextExchange | undefined;
+  constructor(auth: AuthContext | null, authorizationEnabled: boolean, exchange: ContextExchange | undefined) {
+    this.auth = auth;
+    this.authorization_enabled = authorizationEnabled;
+    this.#exchange = exchange;
+    Object.freeze(this);
+  }
+  exchangeToken(request: ExchangeTokenRequest): Promise<ExchangedToken> {
+    try {
+      return this.#exchanger(request).exchangeToken(this.auth, request);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+  connection(request: ConnectionRequest): Connection {
+    return this.#exchanger(request).connection(this.auth, request);
+  }
+  #exchanger(request: { audience?: unknown } | undefined): ContextExchange {
+    if (this.#exchange) return this.#exchange;
+    const audience = typeof request?.audience === "string" ? request.audience : undefined;
+    throw new TokenExchangeError(this.auth ? "not_configured" : "no_caller", { audience });
+  }
+}
+
+/**
+ * Build a {@link RequestContext}. `exchange` is the server's token exchange (`token_exchange`
+ * option); without it, `exchangeToken()` and `connection()` throw a {@link TokenExchangeError}.
+ *
+ * @internal
+ */
+export function createRequestContext(auth: AuthContext | null, authorizationEnabled: boolean, exchange?: ContextExchange): RequestContext {
+  return new Context(auth, authorizationEnabled, exchange);
 }
 
 const storage = new AsyncLocalStorage<RequestContext>();
-const OUTSIDE: RequestContext = Object.freeze({ auth: null, authorization_enabled: true });
+const OUTSIDE: RequestContext = createRequestContext(null, true);
 
 /**
  * The context of the request being handled.
@@ -148,7 +216,7 @@ export interface SdkCallbackExtra {
 export function callbackContext(extra: SdkCallbackExtra | undefined): RequestContext {
   const current = getContext();
   const authInfo = extra?.authInfo ?? extra?.http?.authInfo;
-  return current.auth || !authInfo ? current : { auth: fromAuthInfo(authInfo), authorization_enabled: true };
+  return current.auth || !authInfo ? current : createRequestContext(fromAuthInfo(authInfo), true);
 }
 
 /**

@@ -7,6 +7,7 @@
  * @module
  */
 import type { AuthErrorCode, RefusalReason } from "./errors.js";
+import type { TokenExchangeErrorCode, TokenExchangeFailureReason } from "./token-exchange/errors.js";
 
 /** A request was authorized. */
 export interface AcceptedEvent {
@@ -93,8 +94,47 @@ export interface ReplayStoreFullEvent {
   retry_after?: number | undefined;
 }
 
+/** The authorization server exchanged a caller's token for one for another audience (RFC 8693). Not emitted for cache hits. */
+export interface TokenExchangedEvent {
+  /** Discriminator. */
+  type: "token_exchanged";
+  /** The target audience. */
+  audience: string;
+  /** The caller (`sub`) the token was exchanged for. */
+  subject: string;
+  /** The caller's OAuth client. */
+  client_id: string | undefined;
+  /** Granted scopes, space-separated, when known. */
+  scope: string | undefined;
+  /** Expiry of the exchanged token, seconds since the epoch, when known. */
+  expires_at: number | undefined;
+}
+
+/** A token exchange or a connection handle failed (no token material). */
+export interface TokenExchangeFailedEvent {
+  /** Discriminator. */
+  type: "token_exchange_failed";
+  /** The target audience, when there was one. */
+  audience: string | undefined;
+  /** Stable code of the {@link TokenExchangeError}. */
+  code: TokenExchangeErrorCode;
+  /** Why. */
+  reason: TokenExchangeFailureReason;
+  /** The authorization server's `error`, when it answered one (e.g. `invalid_target`). */
+  error: string | undefined;
+}
+
 /** Any auth event. Switch on `type`. */
-export type AuthEvent = AcceptedEvent | RefusedEvent | FailOpenEvent | JwksRefreshedEvent | JwksStaleEvent | ProviderErrorEvent | ReplayStoreFullEvent;
+export type AuthEvent =
+  | AcceptedEvent
+  | RefusedEvent
+  | FailOpenEvent
+  | JwksRefreshedEvent
+  | JwksStaleEvent
+  | ProviderErrorEvent
+  | ReplayStoreFullEvent
+  | TokenExchangedEvent
+  | TokenExchangeFailedEvent;
 
 /** Receives {@link AuthEvent}s. Must not throw; exceptions are caught and ignored. */
 export type AuthEventListener = (event: AuthEvent) => void;

@@ -105,4 +105,10 @@ export type {
   ProviderErrorEvent,
   RefusedEvent,
   ReplayStoreFullEvent,
+  TokenExchangedEvent,
+  TokenExchangeFailedEvent,
 } from "./events.js";
+
+// Token exchange (RFC 8693) from tools: options and types here, presets and the error at protected-mcp/token-exchange
+export type { TokenExchangeOptions } from "./token-exchange/options.js";
+export type { Connection, ConnectionRequest, ExchangedToken, ExchangeTokenRequest } from "./token-exchange/types.js";

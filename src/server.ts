@@ -17,6 +17,7 @@ import { ConfigError } from "./errors.js";
 import { functionSchema, parseOptions } from "./lib/options.js";
 import { protect, protectBothEras, type ProtectedHandler, type ProtectOptions } from "./protect.js";
 import { ProtectOptionsSchema } from "./protect/options.js";
+import { parseTokenExchangeOptions } from "./token-exchange/options.js";
 import { loadSdkV2 } from "./serving/v2.js";
 import type { ToolDefinition, ToolRegistry } from "./tools.js";
 import type { ResourceDefinition, ResourceRegistry } from "./resources.js";
@@ -131,6 +132,8 @@ export class MCPServer {
     if (typeof name !== "string" || !name) throw new ConfigError("MCPServer", [{ key: "name", message: "must be a non-empty string" }]);
     this.name = name;
     parseOptions(MCPServerOptionsSchema, options, "MCPServer");
+    // Checked here too, so a wrong token_exchange fails at construction rather than at serve().
+    if (options.token_exchange !== undefined) parseTokenExchangeOptions(options.token_exchange, "MCPServer");
     this.#options = { ...options };
     this.#config = parseAuthorizationConfig(options.authorization ?? {});
   }

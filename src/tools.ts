@@ -8,6 +8,7 @@ import type { CallToolResult, ToolAnnotations } from "@modelcontextprotocol/sdk/
 import { z } from "zod";
 import { checkRequiredScopes, pyList } from "./lib/scope.js";
 import { callbackContext, missingScopesOf, runWithContext, type SdkCallbackExtra } from "./context.js";
+import { TokenExchangeError } from "./token-exchange/errors.js";
 
 /** A zod object shape: the tool's arguments. */
 export type ToolInputShape = Record<string, z.ZodType>;
@@ -110,7 +111,13 @@ export function tool<Input extends ToolInputShape = Record<string, never>>(
     const context = callbackContext(extra);
     const missing = missingScopesOf(context, required);
     if (missing.length) return missingScopesResult(opts.name, required, missing);
-    return toResult(await runWithContext(context, () => handler(args as z.infer<z.ZodObject<Input>>)));
+    try {
+      return toResult(await runWithContext(context, () => handler(args as z.infer<z.ZodObject<Input>>)));
+    } catch (e) {
+      // A failed token exchange is the tool's answer, naming the audience (never a token).
+      if (e instanceof TokenExchangeError) return { isError: true, content: [{ type: "text", text: `Tool "${opts.name}": ${e.message}` }] };
+      throw e;
+    }
   };
 
   return Object.freeze({

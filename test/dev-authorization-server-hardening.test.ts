@@ -7,7 +7,7 @@
  */
 import { beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { ConfigError } from "../src/errors.js";
+import { ConfigError } from "../src/index.js";
 import { createDevAuthorizationServer, MemoryStorage, type DevAuthorizationServer, type DevAuthorizationServerOptions } from "../src/dev-authorization-server/index.js";
 import { authorizeUrl, call, exchange, obtainCode, pkce, registerClient } from "./helpers/dev-as.js";
 

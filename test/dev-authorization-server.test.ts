@@ -40,7 +40,8 @@ describe("discovery documents", () => {
     const meta = await res.json();
     assert.equal(meta.issuer, demo.as.issuer);
     assert.deepEqual(meta.code_challenge_methods_supported, ["S256"]);
-    assert.deepEqual(meta.token_endpoint_auth_methods_supported, ["none"]);
+    // "none" for MCP clients; the secret methods for the demo's token exchange client (the MCP server itself).
+    assert.deepEqual(meta.token_endpoint_auth_methods_supported, ["none", "client_secret_basic", "client_secret_post"]);
     assert.deepEqual(meta.response_types_supported, ["code"]);
     assert.deepEqual(meta.scopes_supported, ["mcp:read", "files:delete"]);
     assert.equal(meta.registration_endpoint, `${demo.as.issuer}/register`);
@@ -71,7 +72,7 @@ describe("official SDK client, whole flow", () => {
     const client = await connectWithOAuth(demo.url, provider);
     try {
       const { tools } = await client.listTools();
-      assert.deepEqual(tools.map((t) => t.name).sort(), ["delete_file", "echo", "whoami"]);
+      assert.deepEqual(tools.map((t) => t.name).sort(), ["delete_file", "downstream_whoami", "echo", "whoami"]);
       const who = (await client.callTool({ name: "whoami", arguments: {} })).structuredContent as any;
       assert.equal(who.subject, "alice");
       assert.equal(who.client_id, provider.clientInformation()?.client_id);

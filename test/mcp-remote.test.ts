@@ -110,7 +110,7 @@ async function handshake(r: Run): Promise<void> {
   assert.equal(init.result?.serverInfo?.name, "protected-mcp-demo", JSON.stringify(init));
   r.remote.notify("notifications/initialized");
   const list = await r.remote.request("tools/list");
-  assert.deepEqual(list.result.tools.map((t: { name: string }) => t.name).sort(), ["delete_file", "echo", "whoami"]);
+  assert.deepEqual(list.result.tools.map((t: { name: string }) => t.name).sort(), ["delete_file", "downstream_whoami", "echo", "whoami"]);
 }
 
 async function whoami(r: Run): Promise<{ subject: string; client_id: string; scopes: string[] }> {

@@ -79,7 +79,7 @@ describe("npm start's server (MCPServer engine v2): both eras on one endpoint", 
       assert.equal(client.getNegotiatedProtocolVersion?.() ?? MODERN, MODERN);
       const who = await client.callTool({ name: "whoami", arguments: {} });
       assert.equal((who.structuredContent as { subject: string }).subject, "alice");
-      assert.deepEqual(((await client.listTools()).tools.map((t) => t.name)).sort(), ["delete_file", "echo", "whoami"]);
+      assert.deepEqual(((await client.listTools()).tools.map((t) => t.name)).sort(), ["delete_file", "downstream_whoami", "echo", "whoami"]);
       assert.ok(methods.includes("server/discover"), `methods: ${methods.join(",")}`);
       assert.ok(!methods.includes("initialize"));
       // The demo's consent grants every requested scope: delete_file runs.

@@ -2,9 +2,38 @@
  * The demo behind `npm start`: a protected MCP server and the embedded development authorization
  * server, side by side on localhost. Exported so the tests run exactly what users run.
  */
+import { randomBytes } from "node:crypto";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { z } from "zod";
-import { getContext, JWTValidator, MCPServer, tool, type AuthEventListener } from "../../src/index.js";
+import {
+  authenticate,
+  AuthError,
+  challengeResponse,
+  getContext,
+  JWTValidator,
+  MCPServer,
+  parseAuthorizationConfig,
+  toNodeHandler,
+  tool,
+  type AuthEventListener,
+} from "../../src/index.js";
 import { startDevAuthorizationServer, type RunningDevAuthorizationServer, type StartOptions } from "../../src/dev-authorization-server/index.js";
+
+/** The downstream API's audience, set once the demo knows its URL (a URL: connections derive their origin from it). */
+let downstreamAudience = "";
+
+/**
+ * Calls the demo's downstream API as the caller, through a connection handle: the handle exchanges
+ * the MCP token (RFC 8693) for one whose audience is the API, and attaches it itself — the tool
+ * never holds either token.
+ */
+export const downstreamWhoami = tool({ name: "downstream_whoami", description: "Call the downstream API as you (token exchange): what it saw" }, async () => {
+  const api = getContext().connection({ audience: downstreamAudience });
+  const res = await api.fetch("/whoami");
+  if (!res.ok) return { isError: true, content: [{ type: "text" as const, text: `Downstream API answered ${res.status}` }] };
+  return JSON.stringify(await res.json());
+});
 
 export const whoami = tool({ name: "whoami", description: "Who is calling, with which scopes" }, () => {
   const { auth } = getContext();
@@ -41,6 +70,8 @@ export interface DemoOptions {
   engine?: "v1" | "v2";
   /** Client ID Metadata Document settings of the authorization server (e.g. an injected fetch in tests). */
   client_id_metadata_documents?: StartOptions["client_id_metadata_documents"];
+  /** Port of the downstream API (`downstream_whoami`). Default 0: any free port. */
+  api_port?: number;
 }
 
 export interface Demo {
@@ -48,6 +79,8 @@ export interface Demo {
   url: string;
   /** The authorization server. */
   as: RunningDevAuthorizationServer;
+  /** The downstream API (its URL is also its audience): accepts only tokens exchanged for it. */
+  api: { url: string };
   server: MCPServer;
   close(): Promise<void>;
 }
@@ -58,6 +91,17 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
   const urlHost = host === "0.0.0.0" || host === "::" ? "localhost" : host.includes(":") ? `[${host}]` : host;
   const resource = `http://${urlHost}:${o.port}/mcp`;
 
+  // The downstream API listens first, so its URL (= its audience) is known to the authorization server.
+  const apiHttp = createServer();
+  await new Promise<void>((resolve, reject) => {
+    apiHttp.once("error", reject);
+    apiHttp.listen(o.api_port ?? 0, host, () => resolve());
+  });
+  const apiUrl = `http://${urlHost}:${(apiHttp.address() as AddressInfo).port}`;
+  downstreamAudience = apiUrl;
+  // The MCP server's own credentials at the authorization server, for token exchange only.
+  const exchangeClient = { client_id: "protected-mcp-demo", client_secret: randomBytes(24).toString("base64url") };
+
   const as = await startDevAuthorizationServer({
     port: o.port + 1,
     host,
@@ -66,6 +110,7 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
     scopes_supported: ["mcp:read", "files:delete"],
     scope_descriptions: { "mcp:read": "Use the demo's read-only tools", "files:delete": "Delete files (pretend)" },
     title: "protected-mcp demo",
+    token_exchange: { clients: [exchangeClient], audiences: [apiUrl] },
     ...(o.log ? { log: o.log } : {}),
     ...(o.client_id_metadata_documents !== undefined ? { client_id_metadata_documents: o.client_id_metadata_documents } : {}),
   });
@@ -87,22 +132,54 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
       ...(o.scopes_supported ? { scopes_supported: o.scopes_supported } : o.step_up ? { scopes_supported: ["files:delete", "mcp:read"] } : {}),
     },
     ...(o.onAuthEvent ? { onAuthEvent: o.onAuthEvent } : {}),
+    // RFC 8693 at the demo's authorization server; with a real IdP, use a preset (TokenExchange.keycloak(…), …).
+    token_exchange: { token_endpoint: as.server.metadata.token_endpoint, ...exchangeClient, audiences: { [apiUrl]: {} } },
   });
+  serveDownstreamApi(apiHttp, apiUrl, as);
   server.setAuthorizationProvider(new JWTValidator({ jwks_uri: as.server.metadata.jwks_uri, issuer: as.issuer, required_typ: "at+jwt" }));
-  server.collect(whoami, echo, deleteFile);
+  server.collect(whoami, echo, deleteFile, downstreamWhoami);
+  const closeApi = () => new Promise<void>((r) => (apiHttp.closeAllConnections(), apiHttp.close(() => r())));
   try {
     await server.serve({ port: o.port, host });
   } catch (err) {
     await as.close();
+    await closeApi();
     throw err;
   }
   return {
     url: resource,
     as,
+    api: { url: apiUrl },
     server,
     async close() {
       await server.close();
       await as.close();
+      await closeApi();
     },
   };
+}
+
+/**
+ * A small API protected by `JWTValidator` with its **own** audience: it accepts tokens exchanged for
+ * it and refuses the MCP server's token (401). `GET /whoami` answers what it saw, including `act`
+ * (who acts for the user).
+ */
+function serveDownstreamApi(http: Server, apiUrl: string, as: RunningDevAuthorizationServer): void {
+  const validator = new JWTValidator({ jwks_uri: as.server.metadata.jwks_uri, issuer: as.issuer, audience: apiUrl, required_typ: "at+jwt" });
+  const config = parseAuthorizationConfig({ enabled: true, authorization_servers: [as.issuer], resource: apiUrl });
+  const challenge = { resourceMetadataUrl: `${new URL(apiUrl).origin}/.well-known/oauth-protected-resource` };
+  http.on(
+    "request",
+    toNodeHandler(async (req: Request): Promise<Response> => {
+      if (new URL(req.url).pathname !== "/whoami") return Response.json({ error: "not_found" }, { status: 404 });
+      try {
+        const auth = (await authenticate(req, { config, provider: validator, resource: apiUrl }))!;
+        const act = auth.claims.act as { sub?: unknown } | undefined;
+        return Response.json({ subject: auth.subject, actor: act?.sub ?? null, audience: auth.claims.aud, scope: auth.scopes.join(" ") });
+      } catch (e) {
+        if (e instanceof AuthError) return challengeResponse(e, challenge);
+        throw e;
+      }
+    }, { origin: new URL(apiUrl).origin }),
+  );
 }

@@ -16,6 +16,7 @@ export type { DevAuthorizationServer } from "./handler.js";
 export { startDevAuthorizationServer } from "./start.js";
 export type { RunningDevAuthorizationServer, StartOptions } from "./start.js";
 export type { AuthenticateUser, DevAuthorizationServerOptions, SigningKeyPair, VerifyDpopProof } from "./options.js";
+export type { DevTokenExchangeOptions } from "./token-exchange.js";
 export { developmentLogin } from "./authorize.js";
 export type { AuthorizationServerMetadata } from "./metadata.js";
 export type { ClientIdMetadataDocumentOptions, FetchDocument, LookupAddress, LookupAddresses } from "./client-metadata-document.js";

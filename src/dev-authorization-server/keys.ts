@@ -42,6 +42,8 @@ export interface AccessTokenClaims {
   exp: number;
   /** DPoP key thumbprint (RFC 9449 §6.1), when sender-constrained. */
   jkt?: string | undefined;
+  /** RFC 8693 §4.1 actor: who acts for `sub` (token exchange). */
+  act?: Record<string, unknown> | undefined;
 }
 
 /** Build the signer from the configured key pair, or from a fresh ES256 pair. */
@@ -59,6 +61,7 @@ export async function createSigner(key?: SigningKeyPair): Promise<Signer> {
     sign(c) {
       const payload: Record<string, unknown> = { client_id: c.client_id, scope: c.scope };
       if (c.jkt) payload.cnf = { jkt: c.jkt };
+      if (c.act) payload.act = c.act;
       return new SignJWT(payload)
         .setProtectedHeader({ alg: "ES256", typ: "at+jwt", kid })
         .setIssuer(c.iss)

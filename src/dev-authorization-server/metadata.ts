@@ -24,10 +24,10 @@ export interface AuthorizationServerMetadata {
   response_types_supported: ["code"];
   /** `["query"]`. */
   response_modes_supported: ["query"];
-  /** `["authorization_code", "refresh_token"]`. */
-  grant_types_supported: ["authorization_code", "refresh_token"];
-  /** `["none"]`: public clients only. */
-  token_endpoint_auth_methods_supported: ["none"];
+  /** `["authorization_code", "refresh_token"]`, plus `urn:ietf:params:oauth:grant-type:token-exchange` when token exchange is on. */
+  grant_types_supported: string[];
+  /** `["none"]` (public clients), plus `client_secret_basic` and `client_secret_post` when token exchange is on. */
+  token_endpoint_auth_methods_supported: string[];
   /** `["S256"]`: PKCE is required, `plain` is refused. */
   code_challenge_methods_supported: ["S256"];
   /** RFC 9207: the authorization response carries `iss`. */
@@ -72,7 +72,8 @@ export function endpointPaths(issuer: string): EndpointPaths {
 
 /** Build the metadata document. */
 export function buildMetadata(
-  o: Pick<ResolvedOptions, "issuer" | "scopes_supported" | "verifyDpopProof" | "dpop_signing_alg_values_supported" | "client_id_metadata_documents">,
+  o: Pick<ResolvedOptions, "issuer" | "scopes_supported" | "verifyDpopProof" | "dpop_signing_alg_values_supported" | "client_id_metadata_documents"> &
+    Partial<Pick<ResolvedOptions, "token_exchange">>,
 ): AuthorizationServerMetadata {
   const origin = new URL(o.issuer).origin;
   const p = endpointPaths(o.issuer);
@@ -92,5 +93,9 @@ export function buildMetadata(
   };
   if (o.verifyDpopProof) doc.dpop_signing_alg_values_supported = [...o.dpop_signing_alg_values_supported];
   if (o.client_id_metadata_documents) doc.client_id_metadata_document_supported = true;
+  if (o.token_exchange) {
+    doc.grant_types_supported.push("urn:ietf:params:oauth:grant-type:token-exchange");
+    doc.token_endpoint_auth_methods_supported.push("client_secret_basic", "client_secret_post");
+  }
   return doc;
 }

@@ -10,6 +10,7 @@ import { parseOptions } from "../lib/options.js";
 import { SCOPE_TOKEN } from "../lib/scope.js";
 import { defaultClientIdMetadataDocumentOptions, type ClientIdMetadataDocumentOptions, type FetchDocument, type LookupAddresses } from "./client-metadata-document.js";
 import { MemoryStorage, type DevAuthorizationServerStorage } from "./storage.js";
+import { devTokenExchangeSchema, type DevTokenExchangeOptions } from "./token-exchange.js";
 
 /**
  * Decides who is logging in, from the consent form post. Return the subject (`sub`) or `null` to
@@ -84,6 +85,11 @@ export interface DevAuthorizationServerOptions {
    * client registration is available either way.
    */
   client_id_metadata_documents?: boolean | ClientIdMetadataDocumentOptions;
+  /**
+   * RFC 8693 token exchange: confidential clients (id + secret, e.g. your MCP server) that may
+   * exchange an access token this server issued for one for an allowed audience. Default: off.
+   */
+  token_exchange?: DevTokenExchangeOptions;
   /** Clock in milliseconds, for tests. Default `Date.now`. */
   clock?: () => number;
 }
@@ -137,6 +143,7 @@ const OptionsSchema = z
         const defined = Object.fromEntries(Object.entries(v).filter(([, x]) => x !== undefined));
         return { ...d, ...defined } as typeof d;
       }),
+    token_exchange: devTokenExchangeSchema.optional(),
     clock: fn<() => number>("clock").default(() => Date.now),
   })
   .superRefine((o, ctx) => {

@@ -12,6 +12,7 @@ import { resolveIssueOptions } from "./issue-options.js";
 import { OAuthError, randomToken, readForm, safeEqual, sha256 } from "./lib/http.js";
 import type { ResolvedOptions } from "./options.js";
 import type { RefreshTokenRecord } from "./storage.js";
+import { TOKEN_EXCHANGE_GRANT_TYPE, tokenExchange } from "./token-exchange.js";
 
 /** A successful token response (RFC 6749 §5.1). */
 export interface TokenResponse {
@@ -25,6 +26,8 @@ export interface TokenResponse {
   scope: string;
   /** A new refresh token (rotated on every use), when the client may refresh. */
   refresh_token?: string;
+  /** RFC 8693: the type of the issued token (token exchange only). */
+  issued_token_type?: string;
 }
 
 /** What {@link DevAuthorizationServer.issueAccessToken} needs to mint a token outside the OAuth flow. */
@@ -95,6 +98,11 @@ async function issueRefreshToken(ctx: TokenContext, record: RefreshTokenRecord):
 export async function token(req: Request, ctx: TokenContext): Promise<TokenResponse> {
   const { o } = ctx;
   const form = await readForm(req);
+  // RFC 8693: confidential clients only, authenticated their own way (token-exchange.ts).
+  if (form.get("grant_type") === TOKEN_EXCHANGE_GRANT_TYPE) {
+    if (!o.token_exchange) throw new OAuthError("unsupported_grant_type", "Token exchange is not enabled on this server");
+    return tokenExchange(req, form, { o, signer: ctx.signer, isPublicClient: (id) => ctx.clients(id).then(() => true, () => false) });
+  }
   const clientId = required(form, "client_id");
   let client;
   try {

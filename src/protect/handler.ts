@@ -11,7 +11,7 @@
 import { authorize, type DpopCheck } from "../authenticate.js";
 import { challengeResponse } from "../challenges.js";
 import type { ResolvedAuthorizationConfig } from "../config.js";
-import { toAuthInfo, type AuthContext } from "../context.js";
+import { createRequestContext, toAuthInfo, type AuthContext } from "../context.js";
 import { createDpopCheck, type DpopOptions } from "../dpop/check.js";
 import { AuthError, InsufficientScope, ProviderError } from "../errors.js";
 import { emitSafely, type AuthEventListener } from "../events.js";
@@ -20,6 +20,7 @@ import { asksForList, buildScopePolicy, filterListResponse, stepUpScopes, unmetR
 import { ambiguousForwardedHeader, notFound, providerFailed } from "../responses.js";
 import { ANONYMOUS_PRINCIPAL } from "../sessions.js";
 import { DEFAULT_MAX_BODY_BYTES, kReadsBodyLazily, readJsonBody, type HandlerExtras, type McpBackend } from "../serving/backend.js";
+import { createTokenExchange } from "../token-exchange/exchanger.js";
 import type { AuthorizationProvider } from "../validators/provider.js";
 import { createCors, withHeaders, type Cors } from "./cors.js";
 import { createHostGuard } from "./host-guard.js";
@@ -107,6 +108,7 @@ export function createHandler(backend: McpBackend, o: ResolvedProtectOptions): P
   const guard = createHostGuard({ resource, protection: o.dns_rebinding_protection, trust_proxy: o.trust_proxy, cors_origins: o.cors_origins ?? "*" });
   const maxBody = o.max_body_bytes ?? DEFAULT_MAX_BODY_BYTES;
   const policy = config.enabled && o.definitions?.length ? buildScopePolicy(o.definitions) : undefined;
+  const exchange = createTokenExchange(o.token_exchange, config.enabled, o.onAuthEvent, "protect()");
   const g: Gate = { config, provider: o.provider, dpop, emit: o.onAuthEvent, cors, backend };
 
   const handler = async (req: Request, extras?: HandlerExtras): Promise<Response> => {
@@ -136,7 +138,7 @@ export function createHandler(backend: McpBackend, o: ResolvedProtectOptions): P
       authInfo: auth ? toAuthInfo(auth, view.resource) : undefined,
       principal: principalOf(auth),
       parsedBody: read.body,
-      context: { auth, authorization_enabled: config.enabled },
+      context: createRequestContext(auth, config.enabled, exchange),
     });
     if (policy && config.hide_unauthorized_tools && asksForList(read.body)) res = await filterListResponse(res, policy, auth?.scopes ?? []);
     return withHeaders(res, corsPairs);

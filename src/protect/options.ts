@@ -13,6 +13,7 @@ import type { AuthEventListener } from "../events.js";
 import { functionSchema, issuesOf, withMethods } from "../lib/options.js";
 import { SCOPE_TOKEN } from "../lib/scope.js";
 import type { ScopedDefinition } from "../policy.js";
+import type { TokenExchangeOptions } from "../token-exchange/options.js";
 import type { AuthorizationProvider } from "../validators/provider.js";
 
 /** Options of `protect()`. Keys are snake_case, like {@link AuthorizationConfig}'s. */
@@ -104,6 +105,14 @@ export interface ProtectOptions {
    * on loopback).
    */
   dns_rebinding_protection?: boolean | DnsRebindingOptions | undefined;
+  /**
+   * Token exchange (RFC 8693, or Entra on-behalf-of) for `getContext().exchangeToken()` and
+   * `getContext().connection()` in tools: the authorization server's token endpoint and this
+   * server's own client credentials. Presets: `TokenExchange.keycloak/okta/auth0/entra` from
+   * `protected-mcp/token-exchange`. Needs `authorization.enabled`. Default: none (both throw
+   * `ERR_TOKEN_EXCHANGE_NOT_CONFIGURED`).
+   */
+  token_exchange?: TokenExchangeOptions | undefined;
 }
 
 /** Options of {@link ProtectOptions.trust_proxy}. */
@@ -152,6 +161,8 @@ export const ProtectOptionsSchema = z.strictObject({
   dns_rebinding_protection: z
     .union([z.boolean(), z.strictObject({ allowed_hosts: z.array(hostName).optional(), allowed_origins: z.array(exactOrigin).optional() })])
     .optional(),
+  // Checked in full (with its own schema) when the exchanger is built.
+  token_exchange: z.looseObject({}).optional(),
 });
 
 /** {@link ProtectOptions} after validation, with the authorization config resolved. */

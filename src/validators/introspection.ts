@@ -6,9 +6,9 @@
  *   RFC 7523 (private_key_jwt client authentication), RFC 9449 §6.2 (`cnf.jkt` in introspection)
  * @module
  */
-import { KeyObject, randomUUID } from "node:crypto";
+import type { KeyObject } from "node:crypto";
 import { sha256 } from "../lib/hash.js";
-import { importJWK, SignJWT, type CryptoKey, type FetchImplementation, type JWK, type JWTPayload } from "jose";
+import type { CryptoKey, FetchImplementation, JWK, JWTPayload } from "jose";
 import { LRUCache } from "lru-cache";
 import { z } from "zod";
 import { createAuthContext, type AuthContext } from "../context.js";
@@ -18,6 +18,7 @@ import { bindingOf, checkIssuedAt, extractScopes, subjectOf } from "./jwt-princi
 import type { AuthorizationProvider, VerifyContext } from "./provider.js";
 import { fetchJson, isSecureOrLoopback, RemoteFetchFailed } from "./remote-json.js";
 import { backoffWindowSchema, parseOptions } from "../lib/options.js";
+import { ClientAuthentication, clientCredentialShape, refineClientCredentials } from "../lib/client-auth.js";
 
 /** Largest introspection response accepted, in bytes. Real ones are well under 4 KB. */
 export const MAX_INTROSPECTION_RESPONSE_BYTES = 64 * 1024;
@@ -115,23 +116,12 @@ export interface IntrospectionValidatorOptions {
   clock?: () => number;
 }
 
-const isPrivateJwk = (v: unknown): v is JWK => typeof v === "object" && v !== null && typeof (v as JWK).kty === "string" && typeof (v as JWK).d === "string";
-const isCryptoKey = (v: unknown): v is CryptoKey => typeof globalThis.CryptoKey === "function" && v instanceof globalThis.CryptoKey;
-
 const OptionsSchema = z
   .strictObject({
     introspection_endpoint: z
       .url({ protocol: /^https?$/ })
       .refine((u) => isSecureOrLoopback(new URL(u)), { error: "must be https (plain http only on loopback)" }),
-    client_id: z.string().min(1),
-    client_auth_method: z.enum(["client_secret_basic", "client_secret_post", "private_key_jwt"]).optional(),
-    client_secret: z.string().min(1).optional(),
-    private_key: z
-      .custom<JWK | CryptoKey | KeyObject>((v) => isPrivateJwk(v) || isCryptoKey(v) || v instanceof KeyObject, { error: "must be a private JWK, a CryptoKey or a KeyObject" })
-      .optional(),
-    private_key_alg: z.string().min(1).optional(),
-    private_key_kid: z.string().min(1).optional(),
-    client_assertion_audience: z.string().min(1).optional(),
+    ...clientCredentialShape,
     audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
     allow_missing_aud: z.boolean().optional(),
     issuer: z.string().min(1).optional(),
@@ -149,20 +139,7 @@ const OptionsSchema = z
     fetch: z.custom<FetchImplementation>((v) => typeof v === "function").optional(),
     clock: z.custom<() => number>((v) => typeof v === "function").optional(),
   })
-  .superRefine((o, ctx) => {
-    const add = (path: string, message: string) => ctx.addIssue({ code: "custom", path: [path], message });
-    const method = o.client_auth_method ?? (o.private_key !== undefined ? "private_key_jwt" : "client_secret_basic");
-    if (method === "private_key_jwt") {
-      if (o.private_key === undefined) add("private_key", "private_key is required for private_key_jwt");
-      if (o.client_secret !== undefined) add("client_secret", "use either client_secret or private_key, not both");
-      const alg = o.private_key_alg ?? (isPrivateJwk(o.private_key) ? o.private_key.alg : undefined);
-      if (!alg) add("private_key_alg", "private_key_alg is required (the JWK has no alg)");
-      else if (alg === "none" || alg.startsWith("HS")) add("private_key_alg", "must be an asymmetric algorithm");
-    } else {
-      if (o.client_secret === undefined) add("client_secret", `client_secret is required for ${method}`);
-      if (o.private_key !== undefined) add("private_key", `private_key is not used with ${method}`);
-    }
-  });
+  .superRefine(refineClientCredentials);
 
 /** RFC 7662 §2.2 response, as far as we read it (checked by {@link judgeResponse}); other members are kept in `claims`. */
 interface IntrospectionResponse {
@@ -200,8 +177,6 @@ function refusalError(r: Refusal): InvalidToken {
   return r.expired ? new TokenExpired({ cause }) : new InvalidToken(r.refused, { cause, reason: r.reason });
 }
 
-/** RFC 6749 §2.3.1: client id and secret are form-encoded before Basic encoding. */
-const formEncode = (s: string): string => new URLSearchParams({ v: s }).toString().slice(2);
 const NOT_ACTIVE = "The access token is not active";
 const ACCEPTED_TOKEN_TYPES = new Set(["bearer", "dpop"]);
 
@@ -272,13 +247,12 @@ function responseShape(json: unknown): { response: IntrospectionResponse } | Ref
  */
 export class IntrospectionValidator implements AuthorizationProvider {
   readonly #o: Readonly<IntrospectionValidatorOptions>;
-  readonly #method: IntrospectionClientAuthMethod;
   readonly #clock: () => number;
   readonly #backoff: Backoff;
   readonly #positive: LRUCache<string, Active> | undefined;
   readonly #negative: LRUCache<string, Refusal> | undefined;
   readonly #inflight = new Map<string, Promise<Outcome>>();
-  #signingKey: Promise<CryptoKey | KeyObject> | undefined;
+  readonly #clientAuth: ClientAuthentication;
   #cacheTtlMs: number | undefined;
 
   /**
@@ -288,8 +262,9 @@ export class IntrospectionValidator implements AuthorizationProvider {
   constructor(options: IntrospectionValidatorOptions) {
     const parsed = parseOptions(OptionsSchema, options, "IntrospectionValidator");
     const o = (this.#o = Object.freeze({ ...parsed }) as IntrospectionValidatorOptions);
-    this.#method = o.client_auth_method ?? (o.private_key !== undefined ? "private_key_jwt" : "client_secret_basic");
     this.#clock = o.clock ?? Date.now;
+    // RFC 7523bis: the assertion's audience is the issuer when known, else the endpoint.
+    this.#clientAuth = new ClientAuthentication(o, o.client_assertion_audience ?? o.issuer ?? o.introspection_endpoint, this.#clock);
     this.#backoff = new Backoff({ now: this.#clock, ...o.backoff });
     const perf = { now: this.#clock };
     const max = o.cache_max ?? 10_000;
@@ -445,16 +420,7 @@ export class IntrospectionValidator implements AuthorizationProvider {
     const o = this.#o;
     const headers = new Headers({ "content-type": "application/x-www-form-urlencoded", accept: "application/json" });
     const body = new URLSearchParams({ token, token_type_hint: "access_token" });
-    if (this.#method === "client_secret_basic") {
-      headers.set("authorization", `Basic ${Buffer.from(`${formEncode(o.client_id)}:${formEncode(o.client_secret as string)}`).toString("base64")}`);
-    } else if (this.#method === "client_secret_post") {
-      body.set("client_id", o.client_id);
-      body.set("client_secret", o.client_secret as string);
-    } else {
-      body.set("client_id", o.client_id);
-      body.set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
-      body.set("client_assertion", await this.#clientAssertion());
-    }
+    await this.#clientAuth.apply(headers, body);
     const res = await fetchJson(o.fetch ?? ((url, init) => fetch(url, init)), o.introspection_endpoint, { method: "POST", headers, body: body.toString() }, {
       timeout_ms: o.timeout ?? 5000,
       max_bytes: MAX_INTROSPECTION_RESPONSE_BYTES,
@@ -464,27 +430,5 @@ export class IntrospectionValidator implements AuthorizationProvider {
     // is ours (a wrong client secret), an anonymous pass under fail_open would be worse.
     if (res.status !== 200) return { refused: "The access token was not accepted by the authorization server", reason: "token_invalid", detail: `status ${res.status}` };
     return responseShape(res.json);
-  }
-
-  /** RFC 7523 client assertion: iss = sub = client_id, aud = the issuer (or the endpoint), jti, 60 s lifetime. */
-  async #clientAssertion(): Promise<string> {
-    const o = this.#o;
-    const alg = o.private_key_alg ?? (o.private_key as JWK).alg!;
-    this.#signingKey ??= isPrivateJwk(o.private_key)
-      ? (importJWK(o.private_key, alg) as Promise<CryptoKey>)
-      : Promise.resolve(o.private_key as CryptoKey | KeyObject);
-    // A key that cannot be imported is a configuration error: try again next time rather than caching it.
-    this.#signingKey.catch(() => (this.#signingKey = undefined));
-    const kid = o.private_key_kid ?? (isPrivateJwk(o.private_key) ? o.private_key.kid : undefined);
-    const now = Math.floor(this.#clock() / 1000);
-    return new SignJWT({})
-      .setProtectedHeader({ alg, ...(kid ? { kid } : {}) })
-      .setIssuer(o.client_id)
-      .setSubject(o.client_id)
-      .setAudience(o.client_assertion_audience ?? o.issuer ?? o.introspection_endpoint)
-      .setJti(randomUUID())
-      .setIssuedAt(now)
-      .setExpirationTime(now + 60)
-      .sign(await this.#signingKey);
   }
 }

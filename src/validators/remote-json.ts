@@ -15,7 +15,7 @@ export class RemoteFetchFailed extends Error {
   override name = "RemoteFetchFailed";
 }
 
-/** The outcome of {@link fetchJson}: `json` only for a 200. */
+/** The outcome of {@link fetchJson}: `json` for a 200 (and, with `error_json`, for a 4xx answering JSON). */
 export interface RemoteJson {
   status: number;
   json?: unknown;
@@ -42,7 +42,7 @@ export async function fetchJson(
   fetchImpl: FetchImplementation,
   url: string,
   init: { method: "GET" | "POST"; headers: Headers; body?: string },
-  o: { timeout_ms: number; max_bytes: number },
+  o: { timeout_ms: number; max_bytes: number; error_json?: boolean },
 ): Promise<RemoteJson> {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), o.timeout_ms);
@@ -54,6 +54,8 @@ export async function fetchJson(
       throw new RemoteFetchFailed(controller.signal.aborted ? "timeout" : "network error", { cause: e });
     }
     if (res.status !== 200) {
+      // An OAuth error answer (RFC 6749 §5.2) is JSON on a 4xx: read it, bounded, when asked to.
+      if (o.error_json && res.status >= 400 && res.status < 500) return { status: res.status, json: await errorJson(res, o.max_bytes), headers: res.headers };
       void res.body?.cancel().catch(() => {});
       return { status: res.status, headers: res.headers };
     }
@@ -75,5 +77,19 @@ export async function fetchJson(
     }
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/** The JSON body of an error answer, or `undefined` when it is missing, too large or not JSON. */
+async function errorJson(res: Response, maxBytes: number): Promise<unknown> {
+  if (declaredTooLarge(res.headers.get("content-length"), maxBytes)) {
+    void res.body?.cancel().catch(() => {});
+    return undefined;
+  }
+  try {
+    const bytes = await readStreamBounded(res.body, maxBytes);
+    return JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8"));
+  } catch {
+    return undefined;
   }
 }

@@ -6,11 +6,11 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { createDevAuthorizationServer, type DevAuthorizationServerOptions } from "../src/dev-authorization-server/index.js";
-import { addressPolicy } from "../src/dev-authorization-server/client-metadata-document.js";
-import { isForbiddenAddress, isLoopbackAddress } from "../src/dev-authorization-server/lib/address.js";
-import { authorizeUrl, call, form, pkce } from "./helpers/dev-as.js";
-import { startDocServer, type DocServer } from "./helpers/cimd.js";
+import { createDevAuthorizationServer, type DevAuthorizationServerOptions } from "../../src/dev-authorization-server/index.js";
+import { addressPolicy } from "../../src/dev-authorization-server/client-metadata-document.js";
+import { isForbiddenAddress, isLoopbackAddress } from "../../src/dev-authorization-server/lib/address.js";
+import { authorizeUrl, call, form, pkce } from "../helpers/dev-as.js";
+import { startDocServer, type DocServer } from "../helpers/cimd.js";
 
 const ISSUER = "http://127.0.0.1:8001";
 const REDIRECT = "http://127.0.0.1:9999/callback";

@@ -10,10 +10,10 @@ import { execFile } from "node:child_process";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
-import { formatJson, formatTable } from "../src/audit/report.js";
-import type { AuditReport } from "../src/audit/run.js";
+import { formatJson, formatTable } from "../../src/audit/report.js";
+import type { AuditReport } from "../../src/audit/run.js";
 
-const CLI = fileURLToPath(new URL("../src/audit/cli.ts", import.meta.url));
+const CLI = fileURLToPath(new URL("../../src/audit/cli.ts", import.meta.url));
 /** What a terminal must never receive raw from a target: C0 (but the newline), DEL, C1, bidi and direction marks, line separators. */
 const RAW_CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
 const TITLE = "\u001b]0;pwned\u0007";
