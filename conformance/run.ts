@@ -2,7 +2,9 @@
  * Run the official conformance suite (`@modelcontextprotocol/conformance`, pinned, in `.tools/`)
  * against the project's conformance server in every configuration and protocol era, and compare.
  *
- *   node --import tsx conformance/run.ts [--only v1-plain,v2-protect,…] [--skip-as | --as-only] [--keep]
+ *   node --import tsx conformance/run.ts [--only v1-plain,v2-protect,…] [--skip-as | --as-only] [--strict] [--keep]
+ *
+ * `--strict`: known differences fail the run too (protected must equal unprotected, no exceptions).
  *
  * Configurations (see serve.ts): `v1-plain`, `v2-plain` (the SDKs' own transports, no protected-mcp:
  * the baselines), `v1-protect`, `v2-protect` (the same factories through `protect()`), `mcpserver`
@@ -84,7 +86,7 @@ interface RunResult {
 }
 
 const { values: opts } = parseArgs({
-  options: { only: { type: "string" }, "as-only": { type: "boolean", default: false }, "skip-as": { type: "boolean", default: false }, keep: { type: "boolean", default: false } },
+  options: { strict: { type: "boolean", default: false }, only: { type: "string" }, "as-only": { type: "boolean", default: false }, "skip-as": { type: "boolean", default: false }, keep: { type: "boolean", default: false } },
 });
 
 function freePort(): Promise<number> {
@@ -370,12 +372,22 @@ async function main(): Promise<number> {
   console.log(`\n${line(head)}\n${widths.map((w) => "-".repeat(w)).join("  ")}`);
   for (const r of rows) console.log(line(r));
   console.log(`\n(${((Date.now() - started) / 1000).toFixed(0)} s; "scored" = the scenarios the revision's requirement set scores)`);
+  if (usedKnown.size) {
+    const byKey = new Map<string, string[]>();
+    for (const u of usedKnown) {
+      const [revision, key, config] = u.split("|") as [string, string, string];
+      byKey.set(`${revision} ${key}`, [...(byKey.get(`${revision} ${key}`) ?? []), config]);
+    }
+    console.log(`\nknown differences from the unprotected baseline (expected-failures.json → known_differences):`);
+    for (const [k, configs] of byKey) console.log(`- ${k}: ${configs.join(", ")}`);
+    if (opts.strict) problems.push(`--strict: ${byKey.size} known difference(s)`);
+  }
   if (problems.length) {
     console.log(`\n${problems.length} problem(s):`);
     for (const p of problems) console.log(`- ${p}`);
     return 1;
   }
-  console.log("\nconformance: protected results equal the unprotected SDK's; every failure is expected");
+  console.log(usedKnown.size ? "\nconformance: OK — every failure and every difference is listed" : "\nconformance: OK — protected results equal the unprotected SDK's; every failure is expected");
   return 0;
 }
 
