@@ -37,7 +37,7 @@ export interface AuthenticateOptions {
   /** DPoP verification, when configured. Without it, DPoP-bound tokens are refused. */
   dpop?: DpopCheck | undefined;
   /** Event sink. */
-  onAuthEvent?: AuthEventListener | undefined;
+  on_auth_event?: AuthEventListener | undefined;
 }
 
 /**
@@ -72,7 +72,7 @@ export function authorize(req: Request, o: AuthenticateOptions): AuthContext | P
 const hasScopes = (auth: AuthContext, required: readonly string[]): boolean => required.every((s) => auth.scopes.includes(s));
 
 function verifyContext(req: Request, o: AuthenticateOptions) {
-  return { resource: o.resource, request: req, cache_ttl: o.config.cache_ttl, emit: o.onAuthEvent };
+  return { resource: o.resource, request: req, cache_ttl: o.config.cache_ttl, emit: o.on_auth_event };
 }
 
 /** The principal of a cached bearer token that needs nothing more, else `undefined`. */
@@ -99,7 +99,7 @@ async function verifyCredentials(req: Request, credentials: Credentials, o: Auth
     if (!(e instanceof AuthError)) throw new ProviderError(e);
     const err = e;
     if (err instanceof AuthorizationUnavailable && config.fail_open) {
-      emitSafely(o.onAuthEvent, { type: "fail_open", code: err.code });
+      emitSafely(o.on_auth_event, { type: "fail_open", code: err.code });
       return null;
     }
     throw err;
@@ -113,7 +113,7 @@ async function verifyCredentials(req: Request, credentials: Credentials, o: Auth
       throw new InvalidToken("A DPoP-bound access token must use the DPoP authorization scheme");
     }
     if (!bound) throw new InvalidToken("The access token is not DPoP-bound");
-    await o.dpop.verify(req, credentials.token, auth, o.resource, o.onAuthEvent);
+    await o.dpop.verify(req, credentials.token, auth, o.resource, o.on_auth_event);
   }
 
   if (!hasScopes(auth, config.required_scopes)) throw new InsufficientScope(config.required_scopes);

@@ -21,7 +21,7 @@ before(async () => {
   });
   server = new MCPServer("ctx", {
     authorization: { enabled: true, authorization_servers: [issuer.issuer] },
-    onAuthEvent: (e) => events.push(e),
+    on_auth_event: (e) => events.push(e),
   });
   server.setAuthorizationProvider(new JWTValidator({ jwks_uri: issuer.jwksUri, issuer: issuer.issuer }));
   server.collect(whoamiLater);

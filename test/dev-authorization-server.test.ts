@@ -18,7 +18,7 @@ import { freePortPair } from "./helpers/dev-as.js";
 let demo: Demo;
 const events: string[] = [];
 before(async () => {
-  demo = await startDemo({ port: await freePortPair(), log: () => {}, onAuthEvent: (e) => events.push(e.type) });
+  demo = await startDemo({ port: await freePortPair(), log: () => {}, on_auth_event: (e) => events.push(e.type) });
 });
 after(() => demo.close());
 

@@ -16,7 +16,7 @@ async function start(fail_open: boolean, events: AuthEvent[]) {
   const server = new MCPServer("fo", {
     session_mode: "stateless",
     authorization: { enabled: true, authorization_servers: [issuer.issuer], required_scopes: ["mcp"], fail_open },
-    onAuthEvent: (e) => events.push(e),
+    on_auth_event: (e) => events.push(e),
   });
   server.setAuthorizationProvider(new JWTValidator({ jwks_uri: issuer.jwksUri, issuer: issuer.issuer }));
   server.collect(

@@ -334,7 +334,7 @@ test("an answer about one token (4xx, redirect, a 200 of the wrong shape) refuse
     for (const failOpen of [false, true]) {
       // Through protect(): 401 invalid_token with the challenge, never 503, never anonymous under fail_open.
       const v = new IntrospectionValidator({ introspection_endpoint: ep.url, client_id: "rs", client_secret: "s", backoff: { initial_ms: 60_000, max_ms: 60_000 } });
-      const handler = protect(() => new McpServer({ name: "shapes", version: "1" }), { authorization: { enabled: true, authorization_servers: ["https://as.example.com"], resource: url, fail_open: failOpen }, provider: v, onAuthEvent: (e) => events.push(e) });
+      const handler = protect(() => new McpServer({ name: "shapes", version: "1" }), { authorization: { enabled: true, authorization_servers: ["https://as.example.com"], resource: url, fail_open: failOpen }, provider: v, on_auth_event: (e) => events.push(e) });
       for (const [i, [name, answer, reason, description]] of answers.entries()) {
         bad = answer;
         events.length = 0;

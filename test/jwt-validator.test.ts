@@ -245,7 +245,7 @@ describe("refusal reasons and token shapes", () => {
         registerTools(s, tool({ name: "whoami", description: "caller" }, () => (runs++, { ok: true })));
         return s;
       },
-      { authorization: { enabled: true, authorization_servers: ["https://as.example.com"], resource: RESOURCE }, provider, session_mode: "stateless", onAuthEvent: (e) => events.push(e) },
+      { authorization: { enabled: true, authorization_servers: ["https://as.example.com"], resource: RESOURCE }, provider, session_mode: "stateless", on_auth_event: (e) => events.push(e) },
     );
     const challenge = (description: string) =>
       `Bearer realm="MCP", resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp", error="invalid_token", error_description="${description}", DPoP algs="ES256 EdDSA Ed25519 RS256 PS256"`;

@@ -69,7 +69,7 @@ interface Run {
 async function start(o: Omit<DemoOptions, "port"> = {}): Promise<Run> {
   const started = Date.now();
   const events: AuthEvent[] = [];
-  const demo = await startDemo({ port: await freePortPair(), log: () => {}, onAuthEvent: (e) => events.push(e), ...o });
+  const demo = await startDemo({ port: await freePortPair(), log: () => {}, on_auth_event: (e) => events.push(e), ...o });
   const remote = new McpRemote({ url: demo.url, callbackPort: await freePort() });
   const context = await browser!.newContext();
   return { demo, remote, events, context, started };

@@ -21,7 +21,7 @@ function serverWith(provider: AuthorizationProvider, fail_open: boolean, events:
       session_mode: "stateless",
       authorization: { enabled: true, authorization_servers: ["http://127.0.0.1:1"], resource: RESOURCE, fail_open },
       provider,
-      onAuthEvent: (e) => events.push(e),
+      on_auth_event: (e) => events.push(e),
     },
   );
 }

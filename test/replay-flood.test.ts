@@ -118,7 +118,7 @@ describe("over HTTP: a proof flood through a protected server", () => {
       session_mode: "stateless",
       authorization: { enabled: true, authorization_servers: [issuer.issuer] },
       dpop: { replay_store: store, clock: () => clock.now },
-      onAuthEvent: (e) => events.push(e),
+      on_auth_event: (e) => events.push(e),
     });
     server.setAuthorizationProvider(new JWTValidator({ jwks_uri: issuer.jwksUri, issuer: issuer.issuer }));
     server.collect(tool({ name: "whoami", description: "" }, () => "ran"));

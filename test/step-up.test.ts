@@ -36,7 +36,7 @@ describe("step-up with the official SDK v1 client (1.32, protocol 2025-11-25)", 
   let demo: Demo;
   const events: AuthEvent[] = [];
   before(async () => {
-    demo = await startDemo({ port: await freePortPair(), log: () => {}, step_up: true, onAuthEvent: (e) => events.push(e) });
+    demo = await startDemo({ port: await freePortPair(), log: () => {}, step_up: true, on_auth_event: (e) => events.push(e) });
   });
   after(() => demo.close());
 

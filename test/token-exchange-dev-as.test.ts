@@ -112,7 +112,7 @@ describe("npm start: downstream_whoami through a connection handle, both protoco
   let demo: Demo;
   const events: AuthEvent[] = [];
   before(async () => {
-    demo = await startDemo({ port: await freePortPair(), log: () => {}, onAuthEvent: (e) => events.push(e) });
+    demo = await startDemo({ port: await freePortPair(), log: () => {}, on_auth_event: (e) => events.push(e) });
   });
   after(() => demo.close());
 

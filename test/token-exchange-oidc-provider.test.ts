@@ -101,7 +101,7 @@ before(async () => {
 
   server = new MCPServer("oidc-te", {
     authorization: { enabled: true, authorization_servers: [issuer], resource: mcpUrl },
-    onAuthEvent: (e) => events.push(e),
+    on_auth_event: (e) => events.push(e),
     token_exchange: { token_endpoint: tokenEndpoint, client_id: "mcp-server", client_secret: "mcp-secret-xxxxxxxxxxxxxxxxxxxxxxxxxxxx" },
   });
   server.setAuthorizationProvider(new JWTValidator({ jwks_uri: discovery.jwks_uri, issuer, required_typ: "at+jwt" }));

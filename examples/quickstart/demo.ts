@@ -55,7 +55,7 @@ export interface DemoOptions {
   port: number;
   /** Interface for both listeners. Default 127.0.0.1. */
   host?: string;
-  onAuthEvent?: AuthEventListener;
+  on_auth_event?: AuthEventListener;
   log?: (message: string) => void;
   /**
    * Step-up authorization: calls without a tool's scopes get HTTP 403 `insufficient_scope` (the client
@@ -131,7 +131,7 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
       // takes it for its own default) — and "mcp:read files:delete" is what it asks for after step-up.
       ...(o.scopes_supported ? { scopes_supported: o.scopes_supported } : o.step_up ? { scopes_supported: ["files:delete", "mcp:read"] } : {}),
     },
-    ...(o.onAuthEvent ? { onAuthEvent: o.onAuthEvent } : {}),
+    ...(o.on_auth_event ? { on_auth_event: o.on_auth_event } : {}),
     // RFC 8693 at the demo's authorization server; with a real IdP, use a preset (TokenExchange.keycloak(…), …).
     token_exchange: { token_endpoint: as.server.metadata.token_endpoint, ...exchangeClient, audiences: { [apiUrl]: {} } },
   });

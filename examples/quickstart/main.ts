@@ -15,7 +15,7 @@ const demo = await startDemo({
   host,
   step_up: stepUp,
   api_port: port + 2,
-  onAuthEvent: (e) => console.log(`[auth] ${e.type}${"code" in e ? ` ${e.code}` : ""}${"subject" in e ? ` ${e.subject}` : ""}`),
+  on_auth_event: (e) => console.log(`[auth] ${e.type}${"code" in e ? ` ${e.code}` : ""}${"subject" in e ? ` ${e.subject}` : ""}`),
 });
 const { access_token } = await demo.as.server.issueAccessToken({ subject: "demo-user", scopes: ["mcp:read"], client_id: "inspector-cli" });
 

@@ -65,7 +65,7 @@ type Authorized = { auth: AuthContext | null } | { response: Response };
 async function authorizeStep(req: Request, view: ResourceView, g: Gate): Promise<Authorized> {
   if (!g.config.enabled) return { auth: null };
   try {
-    const decided = authorize(req, { config: g.config, provider: g.provider as AuthorizationProvider, resource: view.resource, dpop: g.dpop, onAuthEvent: g.emit });
+    const decided = authorize(req, { config: g.config, provider: g.provider as AuthorizationProvider, resource: view.resource, dpop: g.dpop, on_auth_event: g.emit });
     const auth = decided instanceof Promise ? await decided : decided;
     g.backend.checkSession?.(req, principalOf(auth));
     if (auth && g.emit) emitSafely(g.emit, { type: "accepted", subject: auth.subject, client_id: auth.client_id, scopes: auth.scopes, jkt: auth.jkt });
@@ -108,8 +108,8 @@ export function createHandler(backend: McpBackend, o: ResolvedProtectOptions): P
   const guard = createHostGuard({ resource, protection: o.dns_rebinding_protection, trust_proxy: o.trust_proxy, cors_origins: o.cors_origins ?? "*" });
   const maxBody = o.max_body_bytes ?? DEFAULT_MAX_BODY_BYTES;
   const policy = config.enabled && o.definitions?.length ? buildScopePolicy(o.definitions) : undefined;
-  const exchange = createTokenExchange(o.token_exchange, config.enabled, o.onAuthEvent, "protect()");
-  const g: Gate = { config, provider: o.provider, dpop, emit: o.onAuthEvent, cors, backend };
+  const exchange = createTokenExchange(o.token_exchange, config.enabled, o.on_auth_event, "protect()");
+  const g: Gate = { config, provider: o.provider, dpop, emit: o.on_auth_event, cors, backend };
 
   const handler = async (req: Request, extras?: HandlerExtras): Promise<Response> => {
     const refused = guard?.(req);

@@ -76,7 +76,7 @@ export interface ProtectOptions {
    */
   dpop?: DpopOptions | DpopCheck | false | undefined;
   /** Receives every auth decision (no token material). */
-  onAuthEvent?: AuthEventListener | undefined;
+  on_auth_event?: AuthEventListener | undefined;
   /**
    * Behind a reverse proxy that sets `X-Forwarded-Proto` and `X-Forwarded-Host`: derive the canonical
    * resource (metadata, challenges, token audience, DPoP `htu`) from those headers — but only for the
@@ -156,7 +156,7 @@ export const ProtectOptionsSchema = z.strictObject({
   tool_scopes: z.array(scope).optional(),
   definitions: z.array(z.looseObject({ required_scopes: z.array(z.string()) })).optional(),
   dpop: z.union([z.literal(false), dpopCheckSchema, dpopOptionsSchema]).optional(),
-  onAuthEvent: functionSchema.optional(),
+  on_auth_event: functionSchema.optional(),
   trust_proxy: z.union([z.literal(false), z.strictObject({ allowed_hosts: z.array(hostName).min(1) })]).optional(),
   dns_rebinding_protection: z
     .union([z.boolean(), z.strictObject({ allowed_hosts: z.array(hostName).optional(), allowed_origins: z.array(exactOrigin).optional() })])

@@ -73,11 +73,11 @@ export class TokenExchanger implements ContextExchange {
 
   /**
    * @param options - validated with `parseTokenExchangeOptions`.
-   * @param onAuthEvent - receives `token_exchanged` / `token_exchange_failed`.
+   * @param on_auth_event - receives `token_exchanged` / `token_exchange_failed`.
    */
-  constructor(options: ResolvedTokenExchangeOptions, onAuthEvent?: AuthEventListener) {
+  constructor(options: ResolvedTokenExchangeOptions, on_auth_event?: AuthEventListener) {
     this.#o = options;
-    this.#emit = onAuthEvent;
+    this.#emit = on_auth_event;
     this.#now = options.now ?? Date.now;
     this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
     this.#backoff = new Backoff({ now: this.#now, ...options.backoff });
@@ -246,9 +246,9 @@ export class TokenExchanger implements ContextExchange {
  * @throws {@link ConfigError}
  * @internal
  */
-export function createTokenExchange(input: unknown, authorizationEnabled: boolean, onAuthEvent: AuthEventListener | undefined, where: string): TokenExchanger | undefined {
+export function createTokenExchange(input: unknown, authorizationEnabled: boolean, on_auth_event: AuthEventListener | undefined, where: string): TokenExchanger | undefined {
   if (input === undefined) return undefined;
   const options = parseTokenExchangeOptions(input, where);
   if (!authorizationEnabled) throw new ConfigError(where, [{ key: "token_exchange", message: "needs authorization.enabled: an exchange acts for an authorized caller" }]);
-  return new TokenExchanger(options, onAuthEvent);
+  return new TokenExchanger(options, on_auth_event);
 }

@@ -24,7 +24,7 @@ async function startServer(validator: Partial<JWTValidatorOptions> = {}, cache_t
   const server = new MCPServer("ks", {
     session_mode: "stateless",
     authorization: { enabled: true, authorization_servers: [issuer.issuer], cache_ttl },
-    onAuthEvent: (e) => events.push(e),
+    on_auth_event: (e) => events.push(e),
   });
   const jwt = new JWTValidator({ jwks_uri: issuer.jwksUri, issuer: issuer.issuer, token_cache_max: 0, ...validator });
   server.setAuthorizationProvider({
