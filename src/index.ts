@@ -44,7 +44,7 @@ export type { ResourceDefinition, ResourceHandler, ResourceOptions, ResourceRegi
 export { prompt } from "./prompts.js";
 export type { PromptArgsShape, PromptDefinition, PromptHandler, PromptOptions, PromptRegistry } from "./prompts.js";
 export type { ScopedDefinition } from "./policy.js";
-export { getContext } from "./context.js";
+export { createAuthContext, getContext } from "./context.js";
 export type { AuthContext, RequestContext } from "./context.js";
 
 // Validators and presets
