@@ -41,7 +41,7 @@ const expected = () => ({
 
 for (const path of ["/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp"]) {
   test(`RFC 9728 document at ${path}, CORS-readable, cached for cache_ttl`, async () => {
-    const res = await fetch(origin + path, { headers: { origin: "https://inspector.example" } });
+    const res = await fetch(origin + path, { headers: { origin: "http://localhost:6274" } });
     assert.equal(res.status, 200);
     assert.equal(res.headers.get("content-type"), "application/json");
     assert.equal(res.headers.get("cache-control"), "public, max-age=120");
@@ -50,10 +50,19 @@ for (const path of ["/.well-known/oauth-protected-resource", "/.well-known/oauth
   });
 }
 
+test("a loopback server refuses a foreign Origin, metadata included (DNS-rebinding protection): 403, no CORS grant", async () => {
+  for (const path of ["/.well-known/oauth-protected-resource/mcp", "/mcp"]) {
+    const res = await fetch(origin + path, { headers: { origin: "https://inspector.example" } });
+    assert.equal(res.status, 403, path);
+    assert.equal(res.headers.get("access-control-allow-origin"), null);
+    assert.equal((await res.json()).error, "forbidden");
+  }
+});
+
 test("metadata preflight and wrong method", async () => {
   const pre = await fetch(`${origin}/.well-known/oauth-protected-resource/mcp`, {
     method: "OPTIONS",
-    headers: { origin: "https://inspector.example", "access-control-request-method": "GET" },
+    headers: { origin: "http://localhost:6274", "access-control-request-method": "GET" },
   });
   assert.equal(pre.status, 204);
   assert.equal(pre.headers.get("access-control-allow-origin"), "*");
@@ -65,14 +74,14 @@ test("metadata preflight and wrong method", async () => {
 test("MCP endpoint preflight allows Authorization and exposes WWW-Authenticate", async () => {
   const pre = await fetch(url, {
     method: "OPTIONS",
-    headers: { origin: "https://inspector.example", "access-control-request-method": "POST", "access-control-request-headers": "authorization, content-type" },
+    headers: { origin: "http://localhost:6274", "access-control-request-method": "POST", "access-control-request-headers": "authorization, content-type" },
   });
   assert.equal(pre.status, 204);
   assert.equal(pre.headers.get("access-control-allow-origin"), "*");
   assert.match(pre.headers.get("access-control-allow-headers") ?? "", /Authorization/);
   assert.match(pre.headers.get("access-control-allow-headers") ?? "", /Mcp-Session-Id/);
   assert.match(pre.headers.get("access-control-expose-headers") ?? "", /WWW-Authenticate/);
-  const res = await fetch(url, { method: "POST", headers: { origin: "https://inspector.example" }, body: "{}" });
+  const res = await fetch(url, { method: "POST", headers: { origin: "http://localhost:6274" }, body: "{}" });
   assert.equal(res.status, 401);
   assert.equal(res.headers.get("access-control-allow-origin"), "*");
   assert.match(res.headers.get("access-control-expose-headers") ?? "", /WWW-Authenticate/);

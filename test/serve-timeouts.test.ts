@@ -15,8 +15,8 @@ test("slow headers and slow bodies are cut with 408; others are served meanwhile
   const { url } = await server.serve({ port: 0, headers_timeout: 500, request_timeout: 1000 });
   try {
     const path = new URL(url).pathname;
-    const slowHeaders = trickle(url, `POST ${path} HTTP/1.1\r\nHost: x\r\nX-Slow: `, 100);
-    const slowBody = trickle(url, `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: 100000\r\n\r\n{`, 100);
+    const slowHeaders = trickle(url, `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: `, 100);
+    const slowBody = trickle(url, `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: 100000\r\n\r\n{`, 100);
     // Meanwhile a normal client is served.
     const ok = await fetch(url, { method: "POST", headers: MCP_HEADERS, body: initialize() });
     assert.equal(ok.status, 200);

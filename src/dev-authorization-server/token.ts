@@ -94,6 +94,16 @@ async function issueRefreshToken(ctx: TokenContext, record: RefreshTokenRecord):
   return token;
 }
 
+/** What both public-client grants share: the form, the client, its DPoP key (if any), the time. */
+interface GrantRequest {
+  form: URLSearchParams;
+  clientId: string;
+  client: Awaited<ReturnType<TokenContext["clients"]>>;
+  jkt: string | undefined;
+  now: number;
+  resourceParam: string | null;
+}
+
 /** Handle `POST /token`. Throws {@link OAuthError} for every refusal. */
 export async function token(req: Request, ctx: TokenContext): Promise<TokenResponse> {
   const { o } = ctx;
@@ -120,69 +130,75 @@ export async function token(req: Request, ctx: TokenContext): Promise<TokenRespo
     }
   }
   const grantType = required(form, "grant_type");
-  const now = o.clock();
-  const resourceParam = form.get("resource");
-
-  if (grantType === "authorization_code") {
-    const code = required(form, "code");
-    const redirectUri = required(form, "redirect_uri");
-    const verifier = required(form, "code_verifier");
-    const consumed = await o.storage.consumeCode(sha256(code));
-    if (!consumed) throw new OAuthError("invalid_grant", "The authorization code is invalid or expired");
-    const { record } = consumed;
-    if (!consumed.first_use) {
-      // RFC 6749 §4.1.2: a replayed code revokes what it was exchanged for.
-      await o.storage.revokeFamily(record.family_id, now + o.refresh_token_ttl * 1000);
-      throw new OAuthError("invalid_grant", "The authorization code was already used");
-    }
-    if (record.expires_at <= now) throw new OAuthError("invalid_grant", "The authorization code is invalid or expired");
-    if (record.client_id !== clientId) throw new OAuthError("invalid_grant", "The authorization code was issued to another client");
-    if (record.redirect_uri !== redirectUri) throw new OAuthError("invalid_grant", "redirect_uri does not match the authorization request");
-    if (!VERIFIER.test(verifier)) throw new OAuthError("invalid_request", "code_verifier must be 43-128 unreserved characters");
-    if (!safeEqual(sha256(verifier), record.code_challenge)) throw new OAuthError("invalid_grant", "PKCE verification failed");
-    if (resourceParam !== null && resourceParam !== record.resource) throw new OAuthError("invalid_target", "resource does not match the authorization request");
-
-    const issued: TokenResponse = await mint(ctx, { subject: record.subject, client_id: clientId, scopes: record.scopes, resource: record.resource, jkt });
-    if (client.grant_types.includes("refresh_token")) {
-      issued.refresh_token = await issueRefreshToken(ctx, {
-        family_id: record.family_id,
-        client_id: clientId,
-        subject: record.subject,
-        scopes: record.scopes,
-        resource: record.resource,
-        jkt,
-        expires_at: now + o.refresh_token_ttl * 1000,
-      });
-    }
-    return issued;
-  }
-
-  if (grantType === "refresh_token") {
-    if (!client.grant_types.includes("refresh_token")) throw new OAuthError("unauthorized_client", "The client may not use refresh tokens");
-    const consumed = await o.storage.consumeRefreshToken(sha256(required(form, "refresh_token")));
-    if (!consumed) throw new OAuthError("invalid_grant", "The refresh token is invalid or expired");
-    const { record } = consumed;
-    if (!consumed.first_use || record.client_id !== clientId) {
-      // RFC 9700 §4.14.2: reuse of a rotated refresh token means it leaked; end the whole family.
-      await o.storage.revokeFamily(record.family_id, record.expires_at);
-      throw new OAuthError("invalid_grant", "The refresh token was already used; its grant is revoked");
-    }
-    if (await o.storage.isFamilyRevoked(record.family_id)) throw new OAuthError("invalid_grant", "The grant was revoked");
-    if (record.expires_at <= now) throw new OAuthError("invalid_grant", "The refresh token is invalid or expired");
-    // RFC 9449 §5: a public client's refresh token is bound to its DPoP key.
-    if (record.jkt !== undefined && record.jkt !== jkt) throw new OAuthError("invalid_grant", "The refresh token is bound to another DPoP key");
-    if (resourceParam !== null && resourceParam !== record.resource) throw new OAuthError("invalid_target", "resource does not match the grant");
-    const scopeParam = form.get("scope");
-    let scopes = record.scopes;
-    if (scopeParam !== null) {
-      const asked = [...new Set(scopeParam.split(" ").filter(Boolean))];
-      if (asked.some((s) => !record.scopes.includes(s))) throw new OAuthError("invalid_scope", "A refresh cannot widen the granted scopes");
-      scopes = asked;
-    }
-    const issued: TokenResponse = await mint(ctx, { subject: record.subject, client_id: clientId, scopes, resource: record.resource, jkt: record.jkt ?? jkt });
-    issued.refresh_token = await issueRefreshToken(ctx, { ...record });
-    return issued;
-  }
-
+  const grant: GrantRequest = { form, clientId, client, jkt, now: o.clock(), resourceParam: form.get("resource") };
+  if (grantType === "authorization_code") return authorizationCodeGrant(ctx, grant);
+  if (grantType === "refresh_token") return refreshTokenGrant(ctx, grant);
   throw new OAuthError("unsupported_grant_type", "grant_type must be authorization_code or refresh_token");
+}
+
+/** RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.6): a code for tokens, once. */
+async function authorizationCodeGrant(ctx: TokenContext, g: GrantRequest): Promise<TokenResponse> {
+  const { o } = ctx;
+  const { form, clientId, client, jkt, now, resourceParam } = g;
+  const code = required(form, "code");
+  const redirectUri = required(form, "redirect_uri");
+  const verifier = required(form, "code_verifier");
+  const consumed = await o.storage.consumeCode(sha256(code));
+  if (!consumed) throw new OAuthError("invalid_grant", "The authorization code is invalid or expired");
+  const { record } = consumed;
+  if (!consumed.first_use) {
+    // RFC 6749 §4.1.2: a replayed code revokes what it was exchanged for.
+    await o.storage.revokeFamily(record.family_id, now + o.refresh_token_ttl * 1000);
+    throw new OAuthError("invalid_grant", "The authorization code was already used");
+  }
+  if (record.expires_at <= now) throw new OAuthError("invalid_grant", "The authorization code is invalid or expired");
+  if (record.client_id !== clientId) throw new OAuthError("invalid_grant", "The authorization code was issued to another client");
+  if (record.redirect_uri !== redirectUri) throw new OAuthError("invalid_grant", "redirect_uri does not match the authorization request");
+  if (!VERIFIER.test(verifier)) throw new OAuthError("invalid_request", "code_verifier must be 43-128 unreserved characters");
+  if (!safeEqual(sha256(verifier), record.code_challenge)) throw new OAuthError("invalid_grant", "PKCE verification failed");
+  if (resourceParam !== null && resourceParam !== record.resource) throw new OAuthError("invalid_target", "resource does not match the authorization request");
+
+  const issued: TokenResponse = await mint(ctx, { subject: record.subject, client_id: clientId, scopes: record.scopes, resource: record.resource, jkt });
+  if (client.grant_types.includes("refresh_token")) {
+    issued.refresh_token = await issueRefreshToken(ctx, {
+      family_id: record.family_id,
+      client_id: clientId,
+      subject: record.subject,
+      scopes: record.scopes,
+      resource: record.resource,
+      jkt,
+      expires_at: now + o.refresh_token_ttl * 1000,
+    });
+  }
+  return issued;
+}
+
+/** RFC 6749 §6 with rotation (RFC 9700 §4.14.2): a refresh token for new tokens, never wider. */
+async function refreshTokenGrant(ctx: TokenContext, g: GrantRequest): Promise<TokenResponse> {
+  const { o } = ctx;
+  const { form, clientId, client, jkt, now, resourceParam } = g;
+  if (!client.grant_types.includes("refresh_token")) throw new OAuthError("unauthorized_client", "The client may not use refresh tokens");
+  const consumed = await o.storage.consumeRefreshToken(sha256(required(form, "refresh_token")));
+  if (!consumed) throw new OAuthError("invalid_grant", "The refresh token is invalid or expired");
+  const { record } = consumed;
+  if (!consumed.first_use || record.client_id !== clientId) {
+    // RFC 9700 §4.14.2: reuse of a rotated refresh token means it leaked; end the whole family.
+    await o.storage.revokeFamily(record.family_id, record.expires_at);
+    throw new OAuthError("invalid_grant", "The refresh token was already used; its grant is revoked");
+  }
+  if (await o.storage.isFamilyRevoked(record.family_id)) throw new OAuthError("invalid_grant", "The grant was revoked");
+  if (record.expires_at <= now) throw new OAuthError("invalid_grant", "The refresh token is invalid or expired");
+  // RFC 9449 §5: a public client's refresh token is bound to its DPoP key.
+  if (record.jkt !== undefined && record.jkt !== jkt) throw new OAuthError("invalid_grant", "The refresh token is bound to another DPoP key");
+  if (resourceParam !== null && resourceParam !== record.resource) throw new OAuthError("invalid_target", "resource does not match the grant");
+  const scopeParam = form.get("scope");
+  let scopes = record.scopes;
+  if (scopeParam !== null) {
+    const asked = [...new Set(scopeParam.split(" ").filter(Boolean))];
+    if (asked.some((s) => !record.scopes.includes(s))) throw new OAuthError("invalid_scope", "A refresh cannot widen the granted scopes");
+    scopes = asked;
+  }
+  const issued: TokenResponse = await mint(ctx, { subject: record.subject, client_id: clientId, scopes, resource: record.resource, jkt: record.jkt ?? jkt });
+  issued.refresh_token = await issueRefreshToken(ctx, { ...record });
+  return issued;
 }
