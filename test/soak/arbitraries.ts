@@ -131,11 +131,28 @@ export function authorizationCases(ctx: FuzzContext): fc.Arbitrary<FuzzCase> {
 
 /** Tokens signed by the real issuer key that must nevertheless be refused (at least one defect each). */
 export function signedDefectCases(ctx: FuzzContext): fc.Arbitrary<Promise<FuzzCase>> {
-  const defects = ["expired", "not_yet_valid", "other_audience", "other_issuer", "no_exp", "bound_as_bearer", "missing_scope", "no_subject", "alg_mismatch"] as const;
+  const defects = [
+    "expired",
+    "not_yet_valid",
+    "other_audience",
+    "other_issuer",
+    "no_exp",
+    "bound_as_bearer",
+    "missing_scope",
+    "no_subject",
+    "alg_mismatch",
+    // Shapes from the security review (issue 18): a binding this resource cannot check, a malformed
+    // cnf, an empty or non-string subject, and an iat in the future.
+    "cnf_mtls",
+    "cnf_malformed",
+    "subject_not_string",
+    "iat_future",
+  ] as const;
+  const badCnf = fc.constantFrom<unknown>({ jkt: 123 }, { jkt: "" }, "x", 7, [], { "x5t#S256": "abc", jkt: null });
   const extra = fc.dictionary(fc.string({ maxLength: 12 }).map((k) => `x_${k}`), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 3 });
   return fc
-    .tuple(fc.subarray([...defects], { minLength: 1, maxLength: 3 }), extra, fc.string({ maxLength: 20 }), fc.constantFrom("Bearer", "DPoP"))
-    .map(async ([chosen, extraClaims, sub, schemeName]) => {
+    .tuple(fc.subarray([...defects], { minLength: 1, maxLength: 3 }), extra, fc.string({ maxLength: 20 }), fc.constantFrom("Bearer", "DPoP"), badCnf, fc.integer({ min: 120, max: 315_360_000 }), fc.constantFrom<unknown>("", 42, ["a"], { id: "a" }, null))
+    .map(async ([chosen, extraClaims, sub, schemeName, cnf, ahead, badSubject]) => {
       const now = Math.floor(Date.now() / 1000);
       const has = (d: (typeof defects)[number]) => chosen.includes(d);
       const claims: Record<string, unknown> = { ...extraClaims, aud: ctx.resource, sub: `fuzz-${sub}`, scope: "mcp" };
@@ -146,6 +163,10 @@ export function signedDefectCases(ctx: FuzzContext): fc.Arbitrary<Promise<FuzzCa
       if (has("bound_as_bearer")) claims.cnf = { jkt: ctx.attackerKey.jkt };
       if (has("missing_scope")) claims.scope = "read";
       if (has("no_subject")) claims.sub = undefined;
+      if (has("cnf_mtls")) claims.cnf = { "x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2" };
+      if (has("cnf_malformed")) claims.cnf = cnf;
+      if (has("subject_not_string")) claims.sub = badSubject;
+      if (has("iat_future")) claims.iat = now + ahead;
       const token = await ctx.issuer.sign(claims, { noExp: has("no_exp"), ...(has("alg_mismatch") ? { alg: "ES384" } : {}) }).catch(() => undefined);
       // jose refuses to sign ES384 with a P-256 key: then forge the header by hand over a real signature.
       const final = token ?? (await ctx.issuer.sign(claims)).replace(/^[^.]+/, b64url(JSON.stringify({ alg: "ES384", typ: "at+jwt", kid: "k1" })));
