@@ -103,7 +103,7 @@ describe("step_up_scope: union (default) vs operation, with the v1 client that r
       await client.close().catch(() => {});
     } finally {
       await server.close();
-      await demo.as.close();
+      await demo.close(); // its MCP server is closed already; this closes the AS and the downstream API
     }
   });
 });
