@@ -40,6 +40,14 @@ export default tseslint.config(
     // the point (an assertion checks the shape), not a leak into the typed API.
     files: ["test/**", "bench/**"],
     rules: {
+      // Assertion messages and logs stringify whatever they got.
+      "@typescript-eslint/no-base-to-string": "off",
+      "@typescript-eslint/restrict-template-expressions": "off",
+      "@typescript-eslint/restrict-plus-operands": "off",
+      // Rejecting with execFile's error (an Error, widened by Object.assign) is fine in a test.
+      "@typescript-eslint/prefer-promise-reject-errors": "off",
+      // test/helpers/peer-servers.ts replays fastmcp's documented `throw new Response(…)`.
+      "@typescript-eslint/only-throw-error": ["error", { allow: [{ from: "lib", name: "Response" }] }],
       "@typescript-eslint/no-explicit-any": "off",
       "@typescript-eslint/no-unsafe-argument": "off",
       "@typescript-eslint/no-unsafe-assignment": "off",
@@ -47,6 +55,12 @@ export default tseslint.config(
       "@typescript-eslint/no-unsafe-member-access": "off",
       "@typescript-eslint/no-unsafe-return": "off",
     },
+  },
+  {
+    // `any` on purpose: a tool definition's input type is erased once collected (`ToolDefinition<any>`),
+    // and the v2 `McpServer` comes from an optional peer whose types the root entry must not import.
+    files: ["src/server.ts", "src/tools.ts"],
+    rules: { "@typescript-eslint/no-explicit-any": "off" },
   },
   {
     // PENDING, delete this block with the tree-wide reformat: these findings are fixed by

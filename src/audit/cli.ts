@@ -9,6 +9,7 @@
 import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
+import type { JWK } from "jose";
 import { AuditRunError } from "./http.js";
 import { formatJson, formatTable } from "./report.js";
 import { runAudit } from "./run.js";
@@ -96,7 +97,7 @@ async function main(argv: string[]): Promise<number> {
   if (values["dpop-key"]) {
     if (!token) throw new AuditRunError("ERR_AUDIT_USAGE", "--dpop-key needs --token");
     try {
-      dpopKey = await loadDpopKey(JSON.parse(await readFile(values["dpop-key"], "utf8")));
+      dpopKey = await loadDpopKey(JSON.parse(await readFile(values["dpop-key"], "utf8")) as JWK);
     } catch (e) {
       throw new AuditRunError("ERR_AUDIT_USAGE", `--dpop-key: ${e instanceof SyntaxError ? "not JSON" : e instanceof Error && "code" in e && e.code === "ENOENT" ? "no such file" : e instanceof Error ? e.message : "unreadable"}`);
     }

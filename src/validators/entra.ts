@@ -9,6 +9,7 @@ import { decodeJwt, jwtVerify, type FetchImplementation, type JWTPayload, type J
 import { LRUCache } from "lru-cache";
 import { z } from "zod";
 import { createAuthContext, type AuthContext } from "../context.js";
+// eslint-disable-next-line @typescript-eslint/no-unused-vars -- TokenExpired is named by {@link} in TSDoc
 import { AuthorizationUnavailable, InvalidToken, TokenExpired } from "../errors.js";
 import { emitSafely, type AuthEventListener } from "../events.js";
 import type { IssuerFamily } from "./issuer-router.js";
