@@ -108,8 +108,8 @@ const cases: Case[] = [
   { name: "wrong htm", request: () => bound({ htm: "GET" }), status: 401, challenge: () => proofError("The DPoP proof htm does not match the request method") },
   { name: "wrong htu (other host)", request: () => bound({ htu: url.replace("127.0.0.1", "evil.example") }), status: 401, challenge: () => proofError("The DPoP proof htu does not match the request URL") },
   { name: "wrong htu (other path)", request: () => bound({ htu: url.replace("/mcp", "/other") }), status: 401, challenge: () => proofError("The DPoP proof htu does not match the request URL") },
-  { name: "iat too old", request: () => bound({ iat: now() - 301 }), status: 401, challenge: () => proofError("The DPoP proof iat is outside the acceptable window") },
-  { name: "iat in the future", request: () => bound({ iat: now() + 301 }), status: 401, challenge: () => proofError("The DPoP proof iat is outside the acceptable window") },
+  { name: "iat too old", request: () => bound({ iat: now() - 600 }), status: 401, challenge: () => proofError("The DPoP proof iat is outside the acceptable window") },
+  { name: "iat in the future", request: () => bound({ iat: now() + 600 }), status: 401, challenge: () => proofError("The DPoP proof iat is outside the acceptable window") },
   { name: "missing ath", request: () => bound({ omit: ["ath"] }), status: 401, challenge: () => proofError("The DPoP proof ath is missing") },
   { name: "wrong ath", request: () => bound({ token: "another-token" }), status: 401, challenge: () => proofError("The DPoP proof ath does not match the access token") },
   {

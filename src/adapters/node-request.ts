@@ -217,7 +217,7 @@ function delegateTo<T extends object>(target: object, source: object, realOf: (v
       Object.defineProperty(target, key, {
         configurable: true,
         get(this: T) {
-          return Reflect.get(realOf(this), key);
+          return Reflect.get(realOf(this), key) as unknown;
         },
       });
     } else if (typeof descriptor.value === "function") {

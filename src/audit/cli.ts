@@ -13,6 +13,7 @@ import { z } from "zod";
 import { ConfigError, type ConfigIssue } from "../errors.js";
 import { visibleControls } from "../lib/display.js";
 import { parseOptions } from "../lib/options.js";
+import type { JWK } from "jose";
 import { AuditRunError } from "./http.js";
 import { formatJson, formatTable } from "./report.js";
 import { runAudit } from "./run.js";
@@ -130,7 +131,7 @@ async function main(argv: string[]): Promise<number> {
   if (values["dpop-key"]) {
     if (!token) throw new AuditRunError("ERR_AUDIT_USAGE", "--dpop-key needs --token");
     try {
-      dpopKey = await loadDpopKey(JSON.parse(await readFile(values["dpop-key"], "utf8")));
+      dpopKey = await loadDpopKey(JSON.parse(await readFile(values["dpop-key"], "utf8")) as JWK);
     } catch (e) {
       throw new AuditRunError("ERR_AUDIT_USAGE", `--dpop-key: ${e instanceof SyntaxError ? "not JSON" : e instanceof Error && "code" in e && e.code === "ENOENT" ? "no such file" : e instanceof Error ? e.message : "unreadable"}`);
     }

@@ -6,6 +6,7 @@
  * @module
  */
 import type { ClientLookup } from "./client-metadata-document.js";
+// eslint-disable-next-line @typescript-eslint/no-unused-vars -- named by {@link} in TSDoc
 import type { DevAuthorizationServer } from "./handler.js";
 import type { Signer } from "./keys.js";
 import { resolveIssueOptions } from "./issue-options.js";

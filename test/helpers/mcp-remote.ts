@@ -214,6 +214,7 @@ export class McpRemote {
       if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; stderr:\n${this.#stderr}`);
       await new Promise<void>((r) => {
         const t = setTimeout(done, 50);
+        // eslint-disable-next-line @typescript-eslint/no-this-alias -- a named function that removes itself
         const self = this;
         function done() {
           clearTimeout(t);

@@ -123,7 +123,7 @@ export async function startIntrospectingProvider(o: { resources: string[]; scope
         return;
       }
     }
-    callback(req, res);
+    void callback(req, res);
   });
   const discovery = (await (await fetch(`${issuer}/.well-known/openid-configuration`)).json()) as { introspection_endpoint: string; token_endpoint: string };
   server.introspectionEndpoint = discovery.introspection_endpoint;

@@ -58,7 +58,7 @@ export async function startOidcProvider(o: { resources: string[]; scopes: string
   let jwksFetches = 0;
   http.on("request", (req, res) => {
     if (req.url === "/jwks") jwksFetches++;
-    callback(req, res);
+    void callback(req, res);
   });
   const discovery = (await (await fetch(`${issuer}/.well-known/openid-configuration`)).json()) as { jwks_uri: string; token_endpoint: string };
   return {

@@ -138,7 +138,7 @@ test("exit 2: plain http beyond loopback (no request sent), nothing listening, b
 test("the built CLI (tsc → dist layout) runs with node: shebang, same verdicts", { timeout: 120_000 }, async () => {
   const out = mkdtempSync(join(ROOT, ".audit-build-"));
   try {
-    execFileSync(process.execPath, [join(ROOT, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.build.json", "--outDir", out, "--declaration", "false", "--declarationMap", "false", "--sourceMap", "false"], { cwd: ROOT });
+    execFileSync(process.execPath, [join(ROOT, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.build.json", "--noCheck", "--outDir", out, "--declaration", "false", "--declarationMap", "false", "--sourceMap", "false"], { cwd: ROOT });
     const { code, stdout } = await run(["audit", demo.url], { node: [join(out, "audit/cli.js")] });
     assert.equal(code, 0);
     assert.match(stdout, /^22 checks: 22 PASS, 0 WARN, 0 FAIL/m);

@@ -1,17 +1,20 @@
 /**
  * Runs the runtime smoke suite (test/runtimes/smoke.ts) on Bun, Deno and workerd (through Miniflare,
- * `nodejs_compat`), from the `bun`, `deno` and `miniflare` devDependencies. Bun runs the TypeScript
- * sources; Deno and workerd run an esbuild bundle of them. `npm run test:runtimes`; `.ci/run` runs it.
+ * `nodejs_compat`). Bun runs the TypeScript sources; Deno and workerd run an esbuild bundle of them.
+ * `npm run test:runtimes`; `.ci/run` runs it.
  *
- * A runtime whose binary is missing (e.g. an install that skipped the packages' install scripts) is
+ * The runtimes are not devDependencies: `.ci/install-tools` installs them into `.tools/` and `.ci/run`
+ * passes them as `BUN_BIN`, `DENO_BIN` and `MINIFLARE_DIR` (a prefix whose node_modules holds
+ * miniflare); without those variables the `.tools/` paths are used. A runtime that is missing is
  * skipped with the reason printed, and fails instead under CI=true.
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
+import { createRequire } from "node:module";
 import { dirname, join, relative } from "node:path";
 import { test } from "node:test";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { build } from "esbuild";
 import type { SmokeResult } from "./smoke.js";
 
@@ -19,7 +22,11 @@ const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const HERE = dirname(fileURLToPath(import.meta.url));
 // Inside the project: workerd refuses module paths that leave Miniflare's working directory.
 const OUT = join(ROOT, "node_modules/.cache/protected-mcp-runtimes");
-const BIN = (name: string) => join(ROOT, "node_modules/.bin", name);
+const TOOLS = join(ROOT, ".tools");
+const BUN = process.env.BUN_BIN || join(TOOLS, "bun/node_modules/bun/bin/bun.exe");
+const DENO = process.env.DENO_BIN || join(TOOLS, "deno/node_modules/deno/deno");
+const MINIFLARE_DIR = process.env.MINIFLARE_DIR || join(TOOLS, "miniflare");
+const INSTALL = "run .ci/install-tools";
 
 /** Skip with the reason printed, or fail under CI=true (see test/helpers/redis.ts). */
 function unavailable(t: { skip: (msg: string) => void }, reason: string): void {
@@ -77,29 +84,32 @@ async function bundle(entry: string, outfile: string, target: "deno" | "workerd"
 }
 
 test("Bun: the Web-standard handler passes the smoke suite", { timeout: 150_000 }, async (t) => {
-  if (!existsSync(BIN("bun"))) return unavailable(t, "Bun is not installed (the bun devDependency's binary is missing: run npm ci)");
-  const r = await run(BIN("bun"), [join(HERE, "entry-cli.ts")]);
+  if (!existsSync(BUN)) return unavailable(t, `Bun is not installed: no ${BUN} (${INSTALL} bun, or set BUN_BIN)`);
+  const r = await run(BUN, [join(HERE, "entry-cli.ts")]);
   assert.equal(r.code, 0, r.stderr.slice(-2000));
   assertSmoke(parseSmoke(r.stdout, r.stderr), /^bun /);
 });
 
 test("Deno: the Web-standard handler passes the smoke suite (esbuild bundle, no permissions)", { timeout: 150_000 }, async (t) => {
-  if (!existsSync(BIN("deno"))) return unavailable(t, "Deno is not installed (the deno devDependency's binary is missing: run npm ci)");
+  if (!existsSync(DENO)) return unavailable(t, `Deno is not installed: no ${DENO} (${INSTALL} deno, or set DENO_BIN)`);
   const file = await bundle("entry-cli.ts", "deno.mjs", "deno");
-  const r = await run(BIN("deno"), ["run", "--no-prompt", file]);
+  const r = await run(DENO, ["run", "--no-prompt", file]);
   assert.equal(r.code, 0, r.stderr.slice(-2000));
   assertSmoke(parseSmoke(r.stdout, r.stderr), /^deno /);
 });
 
 test("workerd (Miniflare, nodejs_compat): the Web-standard handler passes the smoke suite", { timeout: 150_000 }, async (t) => {
-  // miniflare is installed by .ci/run outside package.json (see CONTRIBUTING.md), so it is typed loosely here.
+  // miniflare is installed by .ci/install-tools outside package.json, so it is typed loosely here.
   type MiniflareLike = new (o: Record<string, unknown>) => { dispatchFetch(url: string, init?: RequestInit): Promise<Response>; dispose(): Promise<void> };
+  if (!existsSync(join(MINIFLARE_DIR, "node_modules/miniflare/package.json"))) {
+    return unavailable(t, `Miniflare is not installed: no ${join(MINIFLARE_DIR, "node_modules/miniflare")} (${INSTALL} miniflare, or set MINIFLARE_DIR)`);
+  }
   let Miniflare: MiniflareLike;
   try {
-    const specifier = "miniflare";
-    ({ Miniflare } = (await import(specifier)) as { Miniflare: MiniflareLike });
+    const entry = createRequire(join(MINIFLARE_DIR, "package.json")).resolve("miniflare");
+    ({ Miniflare } = (await import(pathToFileURL(entry).href)) as { Miniflare: MiniflareLike });
   } catch (e) {
-    return unavailable(t, `miniflare cannot be loaded: ${e instanceof Error ? e.message : String(e)}`);
+    return unavailable(t, `miniflare cannot be loaded from ${MINIFLARE_DIR}: ${e instanceof Error ? e.message : String(e)}`);
   }
   const file = await bundle("entry-worker.ts", "worker.mjs", "workerd");
   const mf = new Miniflare({ cf: false, modules: true, scriptPath: relative(process.cwd(), file), compatibilityDate: "2026-04-01", compatibilityFlags: ["nodejs_compat"] });
