@@ -12,7 +12,18 @@ import { z } from "zod";
 import { LazyJsonSchemaValidator } from "../src/lib/json-schema-validator.js";
 
 /** Row ids of bench/run.ts, in the order it runs them (bench/servers.ts builds each). */
-export const ROWS = ["sdk", "sdk-parsed", "pmcp-open", "pmcp-jwt", "pmcp-jwt-cold", "sdk-bearer", "mcp-auth", "pmcp-dpop", "v2-parsed", "pmcp-v2-jwt"] as const;
+export const ROWS = [
+  "sdk",
+  "sdk-parsed",
+  "pmcp-open",
+  "pmcp-jwt",
+  "pmcp-jwt-cold",
+  "sdk-bearer",
+  "mcp-auth",
+  "pmcp-dpop",
+  "v2-parsed",
+  "pmcp-v2-jwt",
+] as const;
 export type Row = (typeof ROWS)[number];
 
 /**
@@ -79,7 +90,17 @@ export function signAccessToken(key: BenchKey, issuer: string, audience: string,
   const now = Math.floor(Date.now() / 1000);
   return signJws(
     { alg: "ES256", typ: "at+jwt", kid: key.kid },
-    { iss: issuer, sub: "bench-user", aud: audience, client_id: "bench-client", scope: "read", iat: now, exp: now + 3600, jti: randomUUID(), ...extra },
+    {
+      iss: issuer,
+      sub: "bench-user",
+      aud: audience,
+      client_id: "bench-client",
+      scope: "read",
+      iat: now,
+      exp: now + 3600,
+      jti: randomUUID(),
+      ...extra,
+    },
     key.privateKey,
   );
 }
@@ -156,7 +177,12 @@ export function makeMcpServer(): McpServer {
 }
 
 /** The request every row sends: a `tools/call` in stateless Streamable HTTP. */
-export const TOOLS_CALL_BODY = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "echo", arguments: { text: "hello" } } });
+export const TOOLS_CALL_BODY = JSON.stringify({
+  jsonrpc: "2.0",
+  id: 1,
+  method: "tools/call",
+  params: { name: "echo", arguments: { text: "hello" } },
+});
 
 /** The same call in protocol revision 2026-07-28 (the v2 rows): `_meta` envelope, no session. */
 export const MODERN_TOOLS_CALL_BODY = JSON.stringify({
@@ -166,7 +192,11 @@ export const MODERN_TOOLS_CALL_BODY = JSON.stringify({
   params: {
     name: "echo",
     arguments: { text: "hello" },
-    _meta: { "io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientInfo": { name: "bench", version: "1" }, "io.modelcontextprotocol/clientCapabilities": {} },
+    _meta: {
+      "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+      "io.modelcontextprotocol/clientInfo": { name: "bench", version: "1" },
+      "io.modelcontextprotocol/clientCapabilities": {},
+    },
   },
 });
 
@@ -180,11 +210,16 @@ export const MODERN_HEADERS: Record<string, string> = {
 };
 
 /** An SDK v2 handler serving the same echo tool (protocol 2026-07-28), for the v2 rows. */
-export async function makeV2Handler(): Promise<{ fetch(req: Request, o?: { authInfo?: unknown; parsedBody?: unknown }): Promise<Response>; close(): Promise<void> }> {
+export async function makeV2Handler(): Promise<{
+  fetch(req: Request, o?: { authInfo?: unknown; parsedBody?: unknown }): Promise<Response>;
+  close(): Promise<void>;
+}> {
   const { createMcpHandler, McpServer: McpServerV2 } = await import("@modelcontextprotocol/server");
   return createMcpHandler(() => {
     const server = new McpServerV2({ name: "bench", version: "0.0.0" });
-    server.registerTool("echo", { description: "Echo the text back", inputSchema: z.object(echoInput) }, async ({ text }) => ({ content: [{ type: "text", text }] }));
+    server.registerTool("echo", { description: "Echo the text back", inputSchema: z.object(echoInput) }, async ({ text }) => ({
+      content: [{ type: "text", text }],
+    }));
     return server;
   });
 }

@@ -26,7 +26,7 @@ const rssStart = process.memoryUsage().rss;
 let peak = rssStart;
 const checkpoints: { tokens: number; rss_mb: number }[] = [];
 const every = Math.max(BATCH, Math.floor(N / 8 / BATCH) * BATCH);
-for (let done = 0; done < N; ) {
+for (let done = 0; done < N;) {
   const batch: Promise<unknown>[] = [];
   for (let k = 0; k < BATCH && done < N; k++, done++) {
     batch.push(validator.verify(signAccessToken(key, jwks.issuer, RESOURCE, { sub: `user-${done}` }), context));

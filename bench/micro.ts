@@ -118,7 +118,11 @@ async function dpopMicro(tokenKey: BenchKey): Promise<Record<string, number>> {
   const n = envNumber("BENCH_DPOP_PROOFS", 30_000);
   const requests = Array.from(
     { length: n },
-    () => new Request(RESOURCE, { method: "POST", headers: { authorization: `DPoP ${token}`, dpop: signDpopProof(client, "POST", RESOURCE, token) } }),
+    () =>
+      new Request(RESOURCE, {
+        method: "POST",
+        headers: { authorization: `DPoP ${token}`, dpop: signDpopProof(client, "POST", RESOURCE, token) },
+      }),
   );
   const keyCache = createDpopKeyCache();
   const proofOptions = { htu: RESOURCE, accessToken: token, keyCache };
@@ -128,7 +132,10 @@ async function dpopMicro(tokenKey: BenchKey): Promise<Record<string, number>> {
   const newStore = () => new MemoryReplayStore({ max: STORE_MAX, max_per_key: STORE_MAX });
   let store = newStore();
   const check = createDpopCheck({ replay_store: new MemoryReplayStore({ max: n, max_per_key: n }) });
-  const auth = createAuthContext({ subject: "bench-user", scopes: ["read"], claims: {}, client_id: "bench-client", issuer: undefined, expires_at: undefined, jkt }, token);
+  const auth = createAuthContext(
+    { subject: "bench-user", scopes: ["read"], claims: {}, client_id: "bench-client", issuer: undefined, expires_at: undefined, jkt },
+    token,
+  );
   let next = 0;
   const fresh = () => requests[next++ % n] as Request;
   const r = await compare({
@@ -148,7 +155,11 @@ async function dpopMicro(tokenKey: BenchKey): Promise<Record<string, number>> {
     await Promise.all(batch);
   }
   const full = done / ((performance.now() - start) / 1000);
-  return { proof_verify_ops: Math.round(r.proof ?? 0), replay_store_ops: Math.round(r.replay ?? 0), dpop_check_ops_16_in_flight: Math.round(full) };
+  return {
+    proof_verify_ops: Math.round(r.proof ?? 0),
+    replay_store_ops: Math.round(r.replay ?? 0),
+    dpop_check_ops_16_in_flight: Math.round(full),
+  };
 }
 
 export async function runMicro(): Promise<MicroResults> {
@@ -192,7 +203,8 @@ export async function runMicro(): Promise<MicroResults> {
   const joseLocal16 = c16.jose_local ?? 1;
   const cachedOps = hot.cached ?? 0;
   const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
-  const vs = (v: number, key: number, localOps: number) => `${(v / key).toFixed(2)}× jose (key), ${(v / localOps).toFixed(2)}× jose (local JWKS)`;
+  const vs = (v: number, key: number, localOps: number) =>
+    `${(v / key).toFixed(2)}× jose (key), ${(v / localOps).toFixed(2)}× jose (local JWKS)`;
   const rows: [string, string, string][] = [
     ["cold verify, JWTValidator (token_cache_max: 0), 1 in flight", fmt(validatorOps), vs(validatorOps, joseKey, joseLocal)],
     ["raw jose.jwtVerify, same public key, 1 in flight", fmt(joseKey), "1.00×"],
@@ -200,12 +212,20 @@ export async function runMicro(): Promise<MicroResults> {
     ["cold verify, JWTValidator (token_cache_max: 0), 16 in flight", fmt(validator16), vs(validator16, joseKey16, joseLocal16)],
     ["raw jose.jwtVerify, same public key, 16 in flight", fmt(joseKey16), "1.00×"],
     ["raw jose.jwtVerify, createLocalJWKSet, 16 in flight", fmt(joseLocal16), `${(joseLocal16 / joseKey16).toFixed(2)}× jose (key)`],
-    ["cached verify, JWTValidator (default cache), same token", fmt(cachedOps), `${(cachedOps / validatorOps).toFixed(0)}× cold (no signature check)`],
+    [
+      "cached verify, JWTValidator (default cache), same token",
+      fmt(cachedOps),
+      `${(cachedOps / validatorOps).toFixed(0)}× cold (no signature check)`,
+    ],
   ];
   if (typeof dpop === "string") rows.push(["DPoP proof verify / replay store", "—", dpop]);
   else {
     rows.push(
-      ["DPoP proof verify (verifyDpopProof, key cache), 1 in flight", fmt(dpop.proof_verify_ops ?? 0), "fresh proof each time; signing not measured"],
+      [
+        "DPoP proof verify (verifyDpopProof, key cache), 1 in flight",
+        fmt(dpop.proof_verify_ops ?? 0),
+        "fresh proof each time; signing not measured",
+      ],
       ["DPoP replay store (MemoryReplayStore.remember), 1 in flight", fmt(dpop.replay_store_ops ?? 0), "distinct jti each time"],
       ["DPoP check (proof + binding + replay), 16 in flight", fmt(dpop.dpop_check_ops_16_in_flight ?? 0), "createDpopCheck().verify"],
     );
@@ -218,11 +238,7 @@ export async function runMicro(): Promise<MicroResults> {
       `start ${memory.rss_start_mb.toFixed(0)} MB, end ${memory.rss_end_mb.toFixed(0)} MB, heap after GC ${memory.heap_after_gc_mb.toFixed(0)} MB; RSS at ${memory.checkpoints.map((p) => `${fmt(p.tokens)}: ${p.rss_mb.toFixed(0)}`).join(", ")} MB`,
     ]);
   }
-  const table = [
-    "| measurement | ops/s | notes |",
-    "|:--|--:|:--|",
-    ...rows.map((r) => `| ${r.join(" | ")} |`),
-  ].join("\n");
+  const table = ["| measurement | ops/s | notes |", "|:--|--:|:--|", ...rows.map((r) => `| ${r.join(" | ")} |`)].join("\n");
 
   return {
     cold_validator_ops: Math.round(validatorOps),

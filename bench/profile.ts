@@ -15,7 +15,22 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
-import { envNumber, jwkThumbprint, makeKey, MCP_HEADERS, MCP_PATH, MODERN_HEADERS, MODERN_TOOLS_CALL_BODY, ROWS, SERVER_NODE_FLAGS, signAccessToken, signDpopProof, startJwksServer, TOOLS_CALL_BODY, type Row } from "./common.js";
+import {
+  envNumber,
+  jwkThumbprint,
+  makeKey,
+  MCP_HEADERS,
+  MCP_PATH,
+  MODERN_HEADERS,
+  MODERN_TOOLS_CALL_BODY,
+  ROWS,
+  SERVER_NODE_FLAGS,
+  signAccessToken,
+  signDpopProof,
+  startJwksServer,
+  TOOLS_CALL_BODY,
+  type Row,
+} from "./common.js";
 
 interface ProfileNode {
   id: number;
@@ -78,7 +93,15 @@ export function summarize(profile: CpuProfile, requests: number, top = 25): stri
       .sort((a, b) => b[1] - a[1])
       .slice(0, n)
       .map(([k, v]) => `  ${pct(v).padStart(20)}  ${k}`);
-  return [`busy CPU ${(total / Math.max(1, requests)).toFixed(0)} µs/req (whole process lifetime, start-up included, idle excluded)`, "", "self time by owner:", ...rows(owners, 20), "", "top functions (self time):", ...rows(functions, top)].join("\n");
+  return [
+    `busy CPU ${(total / Math.max(1, requests)).toFixed(0)} µs/req (whole process lifetime, start-up included, idle excluded)`,
+    "",
+    "self time by owner:",
+    ...rows(owners, 20),
+    "",
+    "top functions (self time):",
+    ...rows(functions, top),
+  ].join("\n");
 }
 
 async function main(): Promise<void> {
@@ -104,7 +127,8 @@ async function main(): Promise<void> {
   });
   const modern = row === "v2-parsed" || row === "pmcp-v2-jwt";
   const headers = (): Record<string, string> => {
-    if (row === "pmcp-dpop") return { ...MCP_HEADERS, authorization: `DPoP ${dpopToken}`, dpop: signDpopProof(dpopKey, "POST", RESOURCE, dpopToken) };
+    if (row === "pmcp-dpop")
+      return { ...MCP_HEADERS, authorization: `DPoP ${dpopToken}`, dpop: signDpopProof(dpopKey, "POST", RESOURCE, dpopToken) };
     const base = modern ? MODERN_HEADERS : MCP_HEADERS;
     if (row === "sdk" || row === "sdk-parsed" || row === "pmcp-open" || row === "v2-parsed") return { ...base };
     return { ...base, authorization: `Bearer ${token}` };
@@ -115,16 +139,28 @@ async function main(): Promise<void> {
     duration: seconds,
     method: "POST",
     body: modern ? MODERN_TOOLS_CALL_BODY : TOOLS_CALL_BODY,
-    requests: [{ method: "POST", path: MCP_PATH, body: modern ? MODERN_TOOLS_CALL_BODY : TOOLS_CALL_BODY, setupRequest: (req: autocannon.Request) => ({ ...req, headers: headers() }) }],
+    requests: [
+      {
+        method: "POST",
+        path: MCP_PATH,
+        body: modern ? MODERN_TOOLS_CALL_BODY : TOOLS_CALL_BODY,
+        setupRequest: (req: autocannon.Request) => ({ ...req, headers: headers() }),
+      },
+    ],
   });
   const exited = new Promise<void>((res) => child.once("exit", () => res()));
   child.send({ type: "stop" });
   await exited;
   await jwks.close();
-  const file = readdirSync(dir).filter((f) => f.endsWith(".cpuprofile")).sort().at(-1);
+  const file = readdirSync(dir)
+    .filter((f) => f.endsWith(".cpuprofile"))
+    .sort()
+    .at(-1);
   if (!file) throw new Error(`no .cpuprofile in ${dir}`);
   const profile = JSON.parse(readFileSync(join(dir, file), "utf8")) as CpuProfile;
-  console.log(`${row} on node ${process.version}: ${Math.round(r.requests.average)} req/s, ${r.non2xx} non-2xx, profile ${join(dir, file)}\n`);
+  console.log(
+    `${row} on node ${process.version}: ${Math.round(r.requests.average)} req/s, ${r.non2xx} non-2xx, profile ${join(dir, file)}\n`,
+  );
   console.log(summarize(profile, r.requests.total));
 }
 

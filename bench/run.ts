@@ -37,7 +37,22 @@ import { accessSync, constants, existsSync, readFileSync, writeFileSync } from "
 import { delimiter, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
-import { envNumber, jwkThumbprint, makeKey, MCP_HEADERS, MCP_PATH, MODERN_HEADERS, MODERN_TOOLS_CALL_BODY, ROWS, SERVER_NODE_FLAGS, signAccessToken, signDpopProof, startJwksServer, TOOLS_CALL_BODY, type Row } from "./common.js";
+import {
+  envNumber,
+  jwkThumbprint,
+  makeKey,
+  MCP_HEADERS,
+  MCP_PATH,
+  MODERN_HEADERS,
+  MODERN_TOOLS_CALL_BODY,
+  ROWS,
+  SERVER_NODE_FLAGS,
+  signAccessToken,
+  signDpopProof,
+  startJwksServer,
+  TOOLS_CALL_BODY,
+  type Row,
+} from "./common.js";
 import type { MicroResults } from "./micro.js";
 import type { ScalingResults } from "./scaling.js";
 
@@ -195,7 +210,8 @@ async function runLine(): Promise<void> {
   const dpopToken = signAccessToken(key, jwks.issuer, RESOURCE, { cnf: { jkt: jwkThumbprint(dpopKey.publicJwk) } });
 
   const coldTokens: string[] = [];
-  if (SELECTED.includes("pmcp-jwt-cold")) for (let i = 0; i < COLD_TOKENS; i++) coldTokens.push(signAccessToken(key, jwks.issuer, RESOURCE));
+  if (SELECTED.includes("pmcp-jwt-cold"))
+    for (let i = 0; i < COLD_TOKENS; i++) coldTokens.push(signAccessToken(key, jwks.issuer, RESOURCE));
   let coldNext = 0;
   const proofs = new ProofPool(() => signDpopProof(dpopKey, "POST", RESOURCE, dpopToken));
 
@@ -216,7 +232,14 @@ async function runLine(): Promise<void> {
     prepare: (duration: number) => void;
     load: (duration: number) => Promise<autocannon.Result>;
     rewarm: (count: number) => Promise<void>;
-    slices: { r: autocannon.Result; cpuMicros: number; mainThreadMicros: number | undefined; loadGenMicros: number; otherMicros: number | undefined; wallMicros: number }[];
+    slices: {
+      r: autocannon.Result;
+      cpuMicros: number;
+      mainThreadMicros: number | undefined;
+      loadGenMicros: number;
+      otherMicros: number | undefined;
+      wallMicros: number;
+    }[];
     peakRss: number;
     /** Server CPU per request in each warm-up second. */
     warmupCpu: number[];
@@ -224,7 +247,11 @@ async function runLine(): Promise<void> {
   const live: Live[] = [];
   for (const row of SELECTED) {
     const label = LABELS[row];
-    const child = fork(serverFile, [row], { env: childEnv, execArgv: ["--import", "tsx", ...SERVER_NODE_FLAGS], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    const child = fork(serverFile, [row], {
+      env: childEnv,
+      execArgv: ["--import", "tsx", ...SERVER_NODE_FLAGS],
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+    });
     const ready = await once<{ type: string; port?: number; reason?: string }>(child, "ready");
     if (ready.type === "skip") {
       skipped.push({ row, label, reason: ready.reason ?? "unknown" });
@@ -292,7 +319,16 @@ async function runLine(): Promise<void> {
         headers: headersFor(),
         body: callBody,
         ...(dynamic
-          ? { requests: [{ method: "POST", path: MCP_PATH, body: callBody, setupRequest: (req: autocannon.Request) => ({ ...req, headers: headersFor() }) }] }
+          ? {
+              requests: [
+                {
+                  method: "POST",
+                  path: MCP_PATH,
+                  body: callBody,
+                  setupRequest: (req: autocannon.Request) => ({ ...req, headers: headersFor() }),
+                },
+              ],
+            }
           : {}),
       });
       if (row === "pmcp-dpop") proofs.learnRate(result.requests.average);
@@ -318,7 +354,15 @@ async function runLine(): Promise<void> {
     l.child.send({ type: "stats" });
     const stats = await once<{ peakRss: number; cpuMicros: number; mainThreadMicros?: number }>(l.child, "stats");
     const otherMicros = busy0 !== undefined && busy1 !== undefined ? busy1 - busy0 - stats.cpuMicros - self.user - self.system : undefined;
-    return { r, cpuMicros: stats.cpuMicros, mainThreadMicros: stats.mainThreadMicros, loadGenMicros: self.user + self.system, otherMicros, wallMicros, peakRss: stats.peakRss };
+    return {
+      r,
+      cpuMicros: stats.cpuMicros,
+      mainThreadMicros: stats.mainThreadMicros,
+      loadGenMicros: self.user + self.system,
+      otherMicros,
+      wallMicros,
+      peakRss: stats.peakRss,
+    };
   };
 
   try {
@@ -372,7 +416,9 @@ async function runLine(): Promise<void> {
     const total = l.slices.reduce((n, x) => n + x.r.requests.total, 0);
     const wall = l.slices.reduce((n, x) => n + x.wallMicros, 0);
     const cpu = l.slices.reduce((n, x) => n + x.cpuMicros, 0);
-    const mainThread = l.slices.every((x) => x.mainThreadMicros !== undefined) ? l.slices.reduce((n, x) => n + (x.mainThreadMicros ?? 0), 0) : undefined;
+    const mainThread = l.slices.every((x) => x.mainThreadMicros !== undefined)
+      ? l.slices.reduce((n, x) => n + (x.mainThreadMicros ?? 0), 0)
+      : undefined;
     const other = l.slices.every((x) => x.otherMicros !== undefined) ? l.slices.reduce((n, x) => n + (x.otherMicros ?? 0), 0) : undefined;
     results.push({
       row: l.row,
@@ -398,10 +444,13 @@ async function runLine(): Promise<void> {
   const table = renderTable(results, base);
   console.log(`\n${table}`);
   for (const s of skipped) console.log(`skipped ${s.label}: ${s.reason}`);
-  if (proofs.signedDuringLoad > 0) console.log(`note: ${proofs.signedDuringLoad} DPoP proofs were signed during measured load (the pool ran dry)`);
+  if (proofs.signedDuringLoad > 0)
+    console.log(`note: ${proofs.signedDuringLoad} DPoP proofs were signed during measured load (the pool ran dry)`);
   const busiest = Math.max(0, ...results.map((r) => r.otherLoadPct ?? 0));
   const warning =
-    busiest > 10 ? `other processes used up to ${busiest.toFixed(0)}% of the machine during a row; compare the CPU µs/req column, or re-run on a quiet machine` : undefined;
+    busiest > 10
+      ? `other processes used up to ${busiest.toFixed(0)}% of the machine during a row; compare the CPU µs/req column, or re-run on a quiet machine`
+      : undefined;
   if (warning) console.log(`warning: ${warning}`);
 
   let micro: MicroResults | undefined;
@@ -447,7 +496,18 @@ async function runLine(): Promise<void> {
     rows: Object.fromEntries(
       results.map((r) => [
         r.row,
-        { rps: Math.round(r.rps), p50_ms: r.p50, p99_ms: r.p99, cpu_us_per_req: Math.round(r.cpuPerRequest), main_thread_cpu_us_per_req: r.mainThreadCpuPerRequest === undefined ? null : Math.round(r.mainThreadCpuPerRequest), load_gen_cpu_us_per_req: Math.round(r.loadGenCpuPerRequest), errors: r.errors, non2xx: r.non2xx, other_load_pct: r.otherLoadPct === undefined ? null : Math.round(r.otherLoadPct), warmup_cpu_us_per_req: r.warmupCpu },
+        {
+          rps: Math.round(r.rps),
+          p50_ms: r.p50,
+          p99_ms: r.p99,
+          cpu_us_per_req: Math.round(r.cpuPerRequest),
+          main_thread_cpu_us_per_req: r.mainThreadCpuPerRequest === undefined ? null : Math.round(r.mainThreadCpuPerRequest),
+          load_gen_cpu_us_per_req: Math.round(r.loadGenCpuPerRequest),
+          errors: r.errors,
+          non2xx: r.non2xx,
+          other_load_pct: r.otherLoadPct === undefined ? null : Math.round(r.otherLoadPct),
+          warmup_cpu_us_per_req: r.warmupCpu,
+        },
       ]),
     ),
     skipped: Object.fromEntries(skipped.map((s) => [s.row, s.reason])),
@@ -460,7 +520,20 @@ async function runLine(): Promise<void> {
 }
 
 function renderTable(results: RowResult[], base: RowResult | undefined): string {
-  const head = ["server", "req/s", "p50 ms", "p99 ms", "vs (a*)", "srv CPU µs/req", "main thread µs/req", "load gen CPU µs/req", "errors", "srv peak RSS MB", "other load", "warm-up CPU µs/req, 1st → last s"];
+  const head = [
+    "server",
+    "req/s",
+    "p50 ms",
+    "p99 ms",
+    "vs (a*)",
+    "srv CPU µs/req",
+    "main thread µs/req",
+    "load gen CPU µs/req",
+    "errors",
+    "srv peak RSS MB",
+    "other load",
+    "warm-up CPU µs/req, 1st → last s",
+  ];
   const rows = results.map((r) => [
     r.label,
     r.rps.toFixed(0),
@@ -476,8 +549,13 @@ function renderTable(results: RowResult[], base: RowResult | undefined): string 
     r.warmupCpu.length ? `${r.warmupCpu[0]} → ${r.warmupCpu.at(-1)}` : "—",
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join(" | ")} |`;
-  return [line(head), `|${widths.map((w, i) => (i === 0 ? ":" : "") + "-".repeat(w + 1) + (i === 0 ? "" : ":")).join("|")}|`, ...rows.map(line)].join("\n");
+  const line = (cells: string[]) =>
+    `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join(" | ")} |`;
+  return [
+    line(head),
+    `|${widths.map((w, i) => (i === 0 ? ":" : "") + "-".repeat(w + 1) + (i === 0 ? "" : ":")).join("|")}|`,
+    ...rows.map(line),
+  ].join("\n");
 }
 
 const DESCRIPTION = [
@@ -586,13 +664,19 @@ async function main(): Promise<void> {
   for (const line of wanted) {
     const bin = line === "24" ? node24 : line === "20" ? node20 : undefined;
     if (!bin) {
-      missing.push(`Node ${line}: no binary found (${line === "24" ? "run npm ci: the node devDependency ships it, or set BENCH_NODE24" : "set BENCH_NODE20"})`);
+      missing.push(
+        `Node ${line}: no binary found (${line === "24" ? "run npm ci: the node devDependency ships it, or set BENCH_NODE24" : "set BENCH_NODE20"})`,
+      );
       console.log(`SKIP ${missing.at(-1)}`);
       continue;
     }
     console.log(`\n=== Node ${nodeVersion(bin)} (${bin}) ===\n`);
     // Node 20 skips the 100,000-token memory run: the scaling table covers memory on the primary line.
-    const env = { ...process.env, BENCH_LINE: line, ...(line === "20" && !process.env.BENCH_MEMORY_TOKENS ? { BENCH_MEMORY_TOKENS: "0" } : {}) };
+    const env = {
+      ...process.env,
+      BENCH_LINE: line,
+      ...(line === "20" && !process.env.BENCH_MEMORY_TOKENS ? { BENCH_MEMORY_TOKENS: "0" } : {}),
+    };
     lines.push(await runChild<LineResult>(bin, fileURLToPath(import.meta.url), "line", env));
   }
   let scaling: ScalingResults | string | undefined;

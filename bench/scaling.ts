@@ -25,7 +25,18 @@ import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
 import { LRUCache } from "lru-cache";
-import { envNumber, makeKey, MCP_HEADERS, MCP_PATH, makeMcpServer, SERVER_NODE_FLAGS, signAccessToken, startJwksServer, TOOLS_CALL_BODY, type Row } from "./common.js";
+import {
+  envNumber,
+  makeKey,
+  MCP_HEADERS,
+  MCP_PATH,
+  makeMcpServer,
+  SERVER_NODE_FLAGS,
+  signAccessToken,
+  startJwksServer,
+  TOOLS_CALL_BODY,
+  type Row,
+} from "./common.js";
 
 const SECONDS = envNumber("BENCH_SCALING_SECONDS", 3);
 /** Seconds of load before a server's first measurement: a Node 24 server's CPU per request keeps falling for about 6 s under load. */
@@ -100,7 +111,11 @@ async function stop(child: ChildProcess): Promise<void> {
 }
 
 async function startRow(row: Row, env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; url: string }> {
-  const child = fork(serverFile, [row], { env, execArgv: ["--import", "tsx", ...SERVER_NODE_FLAGS], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const child = fork(serverFile, [row], {
+    env,
+    execArgv: ["--import", "tsx", ...SERVER_NODE_FLAGS],
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
   const ready = await waitFor<{ port: number }>(child, "ready");
   return { child, url: `http://127.0.0.1:${ready.port}${MCP_PATH}` };
 }
@@ -115,7 +130,14 @@ async function measure(child: ChildProcess, url: string, connections: number, se
     duration: seconds,
     method: "POST",
     body: TOOLS_CALL_BODY,
-    requests: [{ method: "POST", path: MCP_PATH, body: TOOLS_CALL_BODY, setupRequest: (req: autocannon.Request) => ({ ...req, headers: headers() }) }],
+    requests: [
+      {
+        method: "POST",
+        path: MCP_PATH,
+        body: TOOLS_CALL_BODY,
+        setupRequest: (req: autocannon.Request) => ({ ...req, headers: headers() }),
+      },
+    ],
   });
   child.send({ type: "stats" });
   const stats = await waitFor<{ cpuMicros: number }>(child, "stats");
@@ -132,7 +154,12 @@ async function sessionMemory(issuer: string, jwksUri: string, token: string, cou
   try {
     const { port } = await waitFor<{ port: number }>(child, "ready");
     const url = `http://127.0.0.1:${port}${MCP_PATH}`;
-    const init = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "bench", version: "0" } } });
+    const init = JSON.stringify({
+      jsonrpc: "2.0",
+      id: 1,
+      method: "initialize",
+      params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "bench", version: "0" } },
+    });
     const headers = { ...MCP_HEADERS, authorization: `Bearer ${token}` };
     const open = async (n: number) => {
       let left = n;
@@ -189,7 +216,7 @@ async function sessionsServer(): Promise<void> {
     },
     {
       authorization: { enabled: true, authorization_servers: [issuer], resource: RESOURCE },
-      provider: new JWTValidator({ jwks_uri: process.env.BENCH_JWKS_URI as string, issuer, algorithms: ["ES256"] }),
+      provider: new JWTValidator({ jwks_uri: process.env.BENCH_JWKS_URI, issuer, algorithms: ["ES256"] }),
       session_mode: "stateful",
       max_sessions: max,
       max_sessions_per_principal: max,
@@ -217,7 +244,13 @@ async function sessionsServer(): Promise<void> {
  * measured its first row, one token, while still warming: below the 1,000-token row). Each token set
  * gets 1 s of load before it is measured.
  */
-async function distinctTokens(child: ChildProcess, url: string, key: ReturnType<typeof makeKey>, issuer: string, token: string): Promise<ScalingPoint[]> {
+async function distinctTokens(
+  child: ChildProcess,
+  url: string,
+  key: ReturnType<typeof makeKey>,
+  issuer: string,
+  token: string,
+): Promise<ScalingPoint[]> {
   const points: ScalingPoint[] = [];
   for (const n of [1, 1000, 100_000]) {
     const set = n === 1 ? [token] : Array.from({ length: n }, () => signAccessToken(key, issuer, RESOURCE));
@@ -236,7 +269,15 @@ async function distinctTokens(child: ChildProcess, url: string, key: ReturnType<
     hits = 0;
     sent = 0;
     const m = await measure(child, url, 10, SECONDS, headers);
-    points.push({ row: "pmcp-jwt", connections: 10, tokens: n, rps: m.rps, p99_ms: m.p99, cpu_us_per_req: m.cpu, cache_hit_ratio: sent ? hits / sent : null });
+    points.push({
+      row: "pmcp-jwt",
+      connections: 10,
+      tokens: n,
+      rps: m.rps,
+      p99_ms: m.p99,
+      cpu_us_per_req: m.cpu,
+      cache_hit_ratio: sent ? hits / sent : null,
+    });
   }
   return points;
 }
@@ -260,7 +301,15 @@ export async function runScaling(): Promise<ScalingResults> {
       // (sockets and heap from the burst), which landed on whatever came next. Shown sorted.
       for (const c of [100, 1, 10]) {
         const m = await measure(child, url, c, SECONDS, headers);
-        connections.push({ row, connections: c, tokens: row === "pmcp-jwt" ? 1 : 0, rps: m.rps, p99_ms: m.p99, cpu_us_per_req: m.cpu, cache_hit_ratio: null });
+        connections.push({
+          row,
+          connections: c,
+          tokens: row === "pmcp-jwt" ? 1 : 0,
+          rps: m.rps,
+          p99_ms: m.p99,
+          cpu_us_per_req: m.cpu,
+          cache_hit_ratio: null,
+        });
       }
       if (row === "pmcp-jwt") tokens.push(...(await distinctTokens(child, url, key, jwks.issuer, token)));
     } finally {
@@ -270,22 +319,30 @@ export async function runScaling(): Promise<ScalingResults> {
     const c10 = at(10);
     const c100 = at(100);
     if (c10 && c100) {
-      if (c100.rps < c10.rps * 0.75) flags.push(`${row}: req/s falls ${((1 - c100.rps / c10.rps) * 100).toFixed(0)} % from 10 to 100 connections`);
-      if (c10.p99_ms > 0 && c100.p99_ms > c10.p99_ms * 20) flags.push(`${row}: p99 grows ${(c100.p99_ms / c10.p99_ms).toFixed(0)}× from 10 to 100 connections (super-linear)`);
+      if (c100.rps < c10.rps * 0.75)
+        flags.push(`${row}: req/s falls ${((1 - c100.rps / c10.rps) * 100).toFixed(0)} % from 10 to 100 connections`);
+      if (c10.p99_ms > 0 && c100.p99_ms > c10.p99_ms * 20)
+        flags.push(`${row}: p99 grows ${(c100.p99_ms / c10.p99_ms).toFixed(0)}× from 10 to 100 connections (super-linear)`);
     }
   }
 
   const one = tokens[0];
   const many = tokens.at(-1);
-  if (one && many && many.rps < one.rps * 0.5 && (many.cache_hit_ratio ?? 0) > 0.5) flags.push("pmcp-jwt: req/s with 100,000 tokens is below half of one token although most requests hit the cache");
+  if (one && many && many.rps < one.rps * 0.5 && (many.cache_hit_ratio ?? 0) > 0.5)
+    flags.push("pmcp-jwt: req/s with 100,000 tokens is below half of one token although most requests hit the cache");
 
   // 3. Memory per open session.
-  const counts = (process.env.BENCH_SESSIONS ?? "1000,10000").split(",").map(Number).filter((n) => n > 0);
+  const counts = (process.env.BENCH_SESSIONS ?? "1000,10000")
+    .split(",")
+    .map(Number)
+    .filter((n) => n > 0);
   const sessions = await sessionMemory(jwks.issuer, jwks.jwksUri, token, counts);
   const first = sessions[0];
   const last = sessions.at(-1);
   if (first && last && last !== first && last.heap_kb_per_session > first.heap_kb_per_session * 1.5) {
-    flags.push(`sessions: heap per session grows from ${first.heap_kb_per_session.toFixed(1)} KB at ${first.sessions} to ${last.heap_kb_per_session.toFixed(1)} KB at ${last.sessions} (super-linear)`);
+    flags.push(
+      `sessions: heap per session grows from ${first.heap_kb_per_session.toFixed(1)} KB at ${first.sessions} to ${last.heap_kb_per_session.toFixed(1)} KB at ${last.sessions} (super-linear)`,
+    );
   }
   await jwks.close();
 
@@ -296,18 +353,26 @@ export async function runScaling(): Promise<ScalingResults> {
     "",
     "| connections | row | req/s | p99 ms | srv CPU µs/req | (b) / (a*) |",
     "|--:|:--|--:|--:|--:|--:|",
-    ...[...connections].sort((x, y) => (x.row === y.row ? x.connections - y.connections : x.row === "sdk-parsed" ? -1 : 1)).map((p) => {
-      const base = connections.find((q) => q.row === "sdk-parsed" && q.connections === p.connections);
-      return `| ${p.connections} | ${label(p.row)} | ${f0(p.rps)} | ${p.p99_ms} | ${f0(p.cpu_us_per_req)} | ${p.row === "pmcp-jwt" && base ? (p.rps / base.rps).toFixed(2) : ""} |`;
-    }),
+    ...[...connections]
+      .sort((x, y) => (x.row === y.row ? x.connections - y.connections : x.row === "sdk-parsed" ? -1 : 1))
+      .map((p) => {
+        const base = connections.find((q) => q.row === "sdk-parsed" && q.connections === p.connections);
+        return `| ${p.connections} | ${label(p.row)} | ${f0(p.rps)} | ${p.p99_ms} | ${f0(p.cpu_us_per_req)} | ${p.row === "pmcp-jwt" && base ? (p.rps / base.rps).toFixed(2) : ""} |`;
+      }),
     "",
     "| distinct tokens in rotation | req/s | p99 ms | srv CPU µs/req | cache hit ratio |",
     "|--:|--:|--:|--:|--:|",
-    ...tokens.map((p) => `| ${f0(p.tokens)} | ${f0(p.rps)} | ${p.p99_ms} | ${f0(p.cpu_us_per_req)} | ${p.cache_hit_ratio === null ? "—" : `${(p.cache_hit_ratio * 100).toFixed(1)} %`} |`),
+    ...tokens.map(
+      (p) =>
+        `| ${f0(p.tokens)} | ${f0(p.rps)} | ${p.p99_ms} | ${f0(p.cpu_us_per_req)} | ${p.cache_hit_ratio === null ? "—" : `${(p.cache_hit_ratio * 100).toFixed(1)} %`} |`,
+    ),
     "",
     "| open stateful sessions | heap after GC MB | RSS MB | heap KB / session | RSS KB / session | seconds to open |",
     "|--:|--:|--:|--:|--:|--:|",
-    ...sessions.map((p) => `| ${f0(p.sessions)} | ${p.heap_mb.toFixed(1)} | ${p.rss_mb.toFixed(0)} | ${p.heap_kb_per_session.toFixed(1)} | ${p.rss_kb_per_session.toFixed(1)} | ${p.seconds_to_open.toFixed(1)} |`),
+    ...sessions.map(
+      (p) =>
+        `| ${f0(p.sessions)} | ${p.heap_mb.toFixed(1)} | ${p.rss_mb.toFixed(0)} | ${p.heap_kb_per_session.toFixed(1)} | ${p.rss_kb_per_session.toFixed(1)} | ${p.seconds_to_open.toFixed(1)} |`,
+    ),
     "",
     flags.length ? flags.map((f) => `- **flag**: ${f}`).join("\n") : "- no super-linear growth flagged",
   ].join("\n");

@@ -16,7 +16,6 @@ import express from "express";
 import { createRemoteJWKSet, jwtVerify } from "jose";
 import { makeMcpServer, makeV2Handler, MCP_PATH, ROWS, type Row } from "./common.js";
 
-
 const env = (name: string): string => {
   const v = process.env[name];
   if (!v) throw new Error(`bench/servers.ts: ${name} is not set`);
@@ -115,7 +114,10 @@ async function build(row: Row): Promise<(req: IncomingMessage, res: ServerRespon
       app.use(express.json());
       app.post(
         MCP_PATH,
-        requireBearerAuth({ verifier: joseVerifier(jwksUri, issuer, resource), resourceMetadataUrl: `${new URL(resource).origin}/.well-known/oauth-protected-resource/mcp` }),
+        requireBearerAuth({
+          verifier: joseVerifier(jwksUri, issuer, resource),
+          resourceMetadataUrl: `${new URL(resource).origin}/.well-known/oauth-protected-resource/mcp`,
+        }),
         (req, res) => void sdkStateless(req, res, req.body),
       );
       return app;
@@ -155,7 +157,14 @@ async function build(row: Row): Promise<(req: IncomingMessage, res: ServerRespon
               authorizationServers: [
                 {
                   type: "oauth",
-                  metadata: { issuer, jwksUri, authorizationEndpoint: `${issuer}/authorize`, tokenEndpoint: `${issuer}/token`, responseTypesSupported: ["code"], codeChallengeMethodsSupported: ["S256"] },
+                  metadata: {
+                    issuer,
+                    jwksUri,
+                    authorizationEndpoint: `${issuer}/authorize`,
+                    tokenEndpoint: `${issuer}/token`,
+                    responseTypesSupported: ["code"],
+                    codeChallengeMethodsSupported: ["S256"],
+                  },
                 },
               ],
               scopesSupported: ["read"],
@@ -222,7 +231,13 @@ async function main(): Promise<void> {
     if (m?.type === "stats") {
       const cpu = process.cpuUsage(mark);
       const main = threadCpu && threadMark ? threadCpu(threadMark) : undefined;
-      process.send?.({ type: "stats", rss: process.memoryUsage().rss, peakRss, cpuMicros: cpu.user + cpu.system, mainThreadMicros: main ? main.user + main.system : undefined });
+      process.send?.({
+        type: "stats",
+        rss: process.memoryUsage().rss,
+        peakRss,
+        cpuMicros: cpu.user + cpu.system,
+        mainThreadMicros: main ? main.user + main.system : undefined,
+      });
     }
     if (m?.type === "stop") {
       clearInterval(sampler);

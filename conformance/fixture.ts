@@ -48,8 +48,14 @@ export const text = (t: string) => ({ type: "text" as const, text: t });
 /** Result bodies of the content tools (no arguments). */
 export const CONTENT_TOOLS = {
   test_simple_text: { description: "Returns one text block", content: () => [text(TEXT.simple)] },
-  test_image_content: { description: "Returns one PNG image block", content: () => [{ type: "image" as const, data: PNG_1X1, mimeType: "image/png" }] },
-  test_audio_content: { description: "Returns one WAV audio block", content: () => [{ type: "audio" as const, data: WAV_SILENCE, mimeType: "audio/wav" }] },
+  test_image_content: {
+    description: "Returns one PNG image block",
+    content: () => [{ type: "image" as const, data: PNG_1X1, mimeType: "image/png" }],
+  },
+  test_audio_content: {
+    description: "Returns one WAV audio block",
+    content: () => [{ type: "audio" as const, data: WAV_SILENCE, mimeType: "audio/wav" }],
+  },
   test_embedded_resource: {
     description: "Returns one embedded text resource",
     content: () => [{ type: "resource" as const, resource: { uri: TEXT.embeddedUri, mimeType: "text/plain", text: TEXT.embedded } }],

@@ -55,9 +55,19 @@ const CONFIGS: Config[] = [
   { name: "v1-plain", args: ["--sdk", "v1", "--mode", "plain"], revisions: ["2025-11-25"] },
   { name: "v2-plain", args: ["--sdk", "v2", "--mode", "plain"], revisions: ["2025-11-25", "2026-07-28"] },
   { name: "v1-protect", args: ["--sdk", "v1", "--mode", "protect"], revisions: ["2025-11-25"], baseline: { "2025-11-25": "v1-plain" } },
-  { name: "v2-protect", args: ["--sdk", "v2", "--mode", "protect"], revisions: ["2025-11-25", "2026-07-28"], baseline: { "2025-11-25": "v2-plain", "2026-07-28": "v2-plain" } },
+  {
+    name: "v2-protect",
+    args: ["--sdk", "v2", "--mode", "protect"],
+    revisions: ["2025-11-25", "2026-07-28"],
+    baseline: { "2025-11-25": "v2-plain", "2026-07-28": "v2-plain" },
+  },
   // MCPServer engine v2: 2025-era requests go to v1 sessions, 2026-07-28 requests to v2.
-  { name: "mcpserver", args: ["--sdk", "v2", "--mode", "mcpserver"], revisions: ["2025-11-25", "2026-07-28"], baseline: { "2025-11-25": "v1-plain", "2026-07-28": "v2-plain" } },
+  {
+    name: "mcpserver",
+    args: ["--sdk", "v2", "--mode", "mcpserver"],
+    revisions: ["2025-11-25", "2026-07-28"],
+    baseline: { "2025-11-25": "v1-plain", "2026-07-28": "v2-plain" },
+  },
 ];
 
 interface Entry {
@@ -86,7 +96,13 @@ interface RunResult {
 }
 
 const { values: opts } = parseArgs({
-  options: { strict: { type: "boolean", default: false }, only: { type: "string" }, "as-only": { type: "boolean", default: false }, "skip-as": { type: "boolean", default: false }, keep: { type: "boolean", default: false } },
+  options: {
+    strict: { type: "boolean", default: false },
+    only: { type: "string" },
+    "as-only": { type: "boolean", default: false },
+    "skip-as": { type: "boolean", default: false },
+    keep: { type: "boolean", default: false },
+  },
 });
 
 function freePort(): Promise<number> {
@@ -109,7 +125,7 @@ function startServer(config: Config, port: number): Promise<{ child: ChildProces
   let log = "";
   return new Promise((resolveP, reject) => {
     const timer = setTimeout(() => reject(new Error(`${config.name}: no READY within 120 s\n${log}`)), 120_000);
-    child.stdout!.on("data", (d: Buffer) => {
+    child.stdout.on("data", (d: Buffer) => {
       log += d.toString();
       const m = /READY (\S+)/.exec(log);
       if (m) {
@@ -117,7 +133,7 @@ function startServer(config: Config, port: number): Promise<{ child: ChildProces
         resolveP({ child, url: m[1]! });
       }
     });
-    child.stderr!.on("data", (d: Buffer) => void (log += d.toString()));
+    child.stderr.on("data", (d: Buffer) => void (log += d.toString()));
     child.once("exit", (code) => {
       clearTimeout(timer);
       reject(new Error(`${config.name}: server exited (${code})\n${log}`));
@@ -210,8 +226,19 @@ async function approveConsent(authorizationUrl: string): Promise<void> {
   const action = /<form method="post" action="([^"]+)"/.exec(html)?.[1];
   if (!action) throw new Error(`consent page without a form (HTTP ${page.status}): ${html.slice(0, 300)}`);
   const field = (name: string) => new RegExp(`name="${name}" value="([^"]*)"`).exec(html)?.[1] ?? "";
-  const unescape = (s: string) => s.replace(/&amp;/g, "&").replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, "<").replace(/&gt;/g, ">");
-  const form = new URLSearchParams({ pending: unescape(field("pending")), csrf_token: unescape(field("csrf_token")), username: "conformance", decision: "approve" });
+  const unescape = (s: string) =>
+    s
+      .replace(/&amp;/g, "&")
+      .replace(/&quot;/g, '"')
+      .replace(/&#39;/g, "'")
+      .replace(/&lt;/g, "<")
+      .replace(/&gt;/g, ">");
+  const form = new URLSearchParams({
+    pending: unescape(field("pending")),
+    csrf_token: unescape(field("csrf_token")),
+    username: "conformance",
+    decision: "approve",
+  });
   const post = await fetch(new URL(unescape(action), authorizationUrl), {
     method: "POST",
     headers: { "content-type": "application/x-www-form-urlencoded", cookie, origin: new URL(authorizationUrl).origin },
@@ -229,10 +256,14 @@ async function runAuthorizationServerScenarios(): Promise<{ name: string; pass: 
   const results = [];
   try {
     const callbackPort = await freePort();
-    const reg = await fetch(as.server.metadata.registration_endpoint!, {
+    const reg = await fetch(as.server.metadata.registration_endpoint, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ client_name: "conformance", redirect_uris: [`http://127.0.0.1:${callbackPort}/callback`], token_endpoint_auth_method: "none" }),
+      body: JSON.stringify({
+        client_name: "conformance",
+        redirect_uris: [`http://127.0.0.1:${callbackPort}/callback`],
+        token_endpoint_auth_method: "none",
+      }),
     });
     const { client_id } = (await reg.json()) as { client_id: string };
     // One invocation: the code-grant scenario reads the metadata the metadata scenario fetched.
@@ -250,12 +281,19 @@ async function runAuthorizationServerScenarios(): Promise<{ name: string; pass: 
     );
     await consent;
     const checks = readChecks(out);
-    if (checks.size === 0) results.push({ name: "authorization", pass: 0, fail: 0, warn: 0, error: `no results\n${log.slice(-1500)}\n${buffer.slice(-500)}` });
+    if (checks.size === 0)
+      results.push({ name: "authorization", pass: 0, fail: 0, warn: 0, error: `no results\n${log.slice(-1500)}\n${buffer.slice(-500)}` });
     for (const scenario of new Set([...checks.values()].map((c) => c.scenario))) {
       const mine = [...checks.values()].filter((c) => c.scenario === scenario);
       const count = (st: Status) => mine.filter((c) => c.status === st).length;
       const failed = mine.filter((c) => c.status === "FAILURE").map((c) => `${c.id}: ${c.message ?? ""}`);
-      results.push({ name: scenario, pass: count("SUCCESS"), fail: count("FAILURE"), warn: count("WARNING"), ...(failed.length ? { error: failed.join("\n") } : {}) });
+      results.push({
+        name: scenario,
+        pass: count("SUCCESS"),
+        fail: count("FAILURE"),
+        warn: count("WARNING"),
+        ...(failed.length ? { error: failed.join("\n") } : {}),
+      });
     }
     if (!opts.keep) rmSync(out, { recursive: true, force: true });
     else console.log(`  results kept in ${out}`);
@@ -268,12 +306,16 @@ async function runAuthorizationServerScenarios(): Promise<{ name: string; pass: 
 // ---------------------------------------------------------------- main
 async function main(): Promise<number> {
   if (!existsSync(SUITE_BIN) || !existsSync(SUITE_NODE)) {
-    console.error(`conformance suite or Node ≥ 22 missing (${SUITE_BIN}, ${SUITE_NODE}): run .ci/conformance, which installs them into .tools/`);
+    console.error(
+      `conformance suite or Node ≥ 22 missing (${SUITE_BIN}, ${SUITE_NODE}): run .ci/conformance, which installs them into .tools/`,
+    );
     return 2;
   }
   const started = Date.now();
   const only = opts.only ? new Set(opts.only.split(",")) : undefined;
-  const configs = CONFIGS.filter((c) => !opts["as-only"]).filter((c) => !only || only.has(c.name) || CONFIGS.some((o) => only.has(o.name) && Object.values(o.baseline ?? {}).includes(c.name)));
+  const configs = CONFIGS.filter(() => !opts["as-only"]).filter(
+    (c) => !only || only.has(c.name) || CONFIGS.some((o) => only.has(o.name) && Object.values(o.baseline ?? {}).includes(c.name)),
+  );
   const expectations = JSON.parse(readFileSync(join(ROOT, "conformance/expected-failures.json"), "utf8")) as ExpectationsFile;
 
   // Start every server at once (startup is mostly compiling), then run the suite one at a time.
@@ -295,7 +337,9 @@ async function main(): Promise<number> {
         const r = await runServerSuite(config, server.url, revision);
         results.push(r);
         const c = counts(r, false);
-        console.log(`ran ${config.name} × ${revision}: ${c.pass} passed, ${c.fail} failed, ${c.warn} warnings (${((Date.now() - t) / 1000).toFixed(1)} s)`);
+        console.log(
+          `ran ${config.name} × ${revision}: ${c.pass} passed, ${c.fail} failed, ${c.warn} warnings (${((Date.now() - t) / 1000).toFixed(1)} s)`,
+        );
         if (r.error) problems.push(`${config.name} × ${revision}: ${r.error}`);
       }
     }
@@ -317,7 +361,8 @@ async function main(): Promise<number> {
       const kd = knownFor(key);
       if (exp) usedExpected.add(`${r.revision}|${exp[0]}`);
       else if (kd) usedKnown.add(`${r.revision}|${kd[0]}|${r.config}`);
-      else problems.push(`UNEXPECTED FAILURE ${r.config} × ${r.revision}: ${key}${check.message ? ` — ${check.message.slice(0, 200)}` : ""}`);
+      else
+        problems.push(`UNEXPECTED FAILURE ${r.config} × ${r.revision}: ${key}${check.message ? ` — ${check.message.slice(0, 200)}` : ""}`);
     }
     const baselineName = CONFIGS.find((c) => c.name === r.config)?.baseline?.[r.revision];
     const base = baselineName ? find(r)(baselineName) : undefined;
@@ -341,13 +386,15 @@ async function main(): Promise<number> {
   for (const [revision, entries] of Object.entries(expectations.expected_failures)) {
     for (const [key, e] of Object.entries(entries)) {
       const applicable = CONFIGS.filter((c) => (!e.configs || e.configs.includes(c.name)) && ran.has(`${c.name}|${revision}`));
-      if (applicable.length && !usedExpected.has(`${revision}|${key}`)) problems.push(`STALE expected failure ${revision} ${key}: nothing failed (remove the entry)`);
+      if (applicable.length && !usedExpected.has(`${revision}|${key}`))
+        problems.push(`STALE expected failure ${revision} ${key}: nothing failed (remove the entry)`);
     }
   }
   for (const [revision, entries] of Object.entries(expectations.known_differences)) {
     for (const [key, e] of Object.entries(entries)) {
       for (const c of e.configs) {
-        if (ran.has(`${c}|${revision}`) && !usedKnown.has(`${revision}|${key}|${c}`)) problems.push(`STALE known difference ${revision} ${key} for ${c}: no difference (remove it)`);
+        if (ran.has(`${c}|${revision}`) && !usedKnown.has(`${revision}|${key}|${c}`))
+          problems.push(`STALE known difference ${revision} ${key} for ${c}: no difference (remove it)`);
       }
     }
   }
@@ -363,9 +410,26 @@ async function main(): Promise<number> {
   const rows = results.map((r) => {
     const all = counts(r, false);
     const scored = counts(r, true);
-    return [r.config, r.revision, `${scored.pass}/${scored.pass + scored.fail}`, String(scored.warn), `${all.pass}`, `${all.fail}`, `${all.warn}`];
+    return [
+      r.config,
+      r.revision,
+      `${scored.pass}/${scored.pass + scored.fail}`,
+      String(scored.warn),
+      `${all.pass}`,
+      `${all.fail}`,
+      `${all.warn}`,
+    ];
   });
-  for (const a of asResults) rows.push(["dev AS (authorization)", a.name, `${a.pass}/${a.pass + a.fail}`, String(a.warn), String(a.pass), String(a.fail), String(a.warn)]);
+  for (const a of asResults)
+    rows.push([
+      "dev AS (authorization)",
+      a.name,
+      `${a.pass}/${a.pass + a.fail}`,
+      String(a.warn),
+      String(a.pass),
+      String(a.fail),
+      String(a.warn),
+    ]);
   const head = ["configuration", "revision", "scored pass", "scored warn", "all pass", "all fail", "all warn"];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join("  ");
@@ -387,7 +451,11 @@ async function main(): Promise<number> {
     for (const p of problems) console.log(`- ${p}`);
     return 1;
   }
-  console.log(usedKnown.size ? "\nconformance: OK — every failure and every difference is listed" : "\nconformance: OK — protected results equal the unprotected SDK's; every failure is expected");
+  console.log(
+    usedKnown.size
+      ? "\nconformance: OK — every failure and every difference is listed"
+      : "\nconformance: OK — protected results equal the unprotected SDK's; every failure is expected",
+  );
   return 0;
 }
 

@@ -61,7 +61,8 @@ function listen(server: Server, p: number): Promise<number> {
   });
 }
 
-const jsonRpcError = (status: number, code: number, message: string) => Response.json({ jsonrpc: "2.0", error: { code, message }, id: null }, { status });
+const jsonRpcError = (status: number, code: number, message: string) =>
+  Response.json({ jsonrpc: "2.0", error: { code, message }, id: null }, { status });
 
 /** In-memory event store (SEP-1699 resumability): events per stream, replayed after a Last-Event-ID. */
 function createEventStore() {
@@ -77,7 +78,7 @@ function createEventStore() {
     async replayEventsAfter(lastEventId: string, { send }: { send: (id: string, message: unknown) => Promise<void> }): Promise<string> {
       const at = events.findIndex((e) => e.id === lastEventId);
       const stream = at >= 0 ? events[at]!.stream : lastEventId.slice(0, lastEventId.lastIndexOf("_"));
-      for (const e of events.slice(at + 1)) if (e.stream === stream) await send(e.id, e.message as never);
+      for (const e of events.slice(at + 1)) if (e.stream === stream) await send(e.id, e.message);
       return stream;
     },
   };
@@ -86,6 +87,7 @@ function createEventStore() {
 // ---------------------------------------------------------------- plain v1
 async function plainV1(): Promise<void> {
   const sessions = new Map<string, StreamableHTTPServerTransport>();
+  // eslint-disable-next-line @typescript-eslint/no-misused-promises -- node:http ignores the handler's promise; errors are answered inside
   const http = createServer(async (req, res) => {
     if (new URL(req.url ?? "/", "http://x").pathname !== "/mcp") return void res.writeHead(404).end();
     const sid = req.headers["mcp-session-id"] as string | undefined;
@@ -103,7 +105,11 @@ async function plainV1(): Promise<void> {
     if (existing) return void (await existing.handleRequest(req, res, body));
     if (sid) return void sendJson(res, 404, { jsonrpc: "2.0", error: { code: -32001, message: "Session not found" }, id: null });
     if (req.method !== "POST" || !isInitializeRequest(body)) {
-      return void sendJson(res, 400, { jsonrpc: "2.0", error: { code: -32000, message: "Bad Request: Mcp-Session-Id header is required" }, id: null });
+      return void sendJson(res, 400, {
+        jsonrpc: "2.0",
+        error: { code: -32000, message: "Bad Request: Mcp-Session-Id header is required" },
+        id: null,
+      });
     }
     const server = createV1Server();
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
@@ -154,17 +160,18 @@ async function plainV2(): Promise<void> {
       mcpMethodHeader: req.headers.get("mcp-method") ?? undefined,
       body: parsedBody,
     });
-    if (inbound.kind !== "legacy") return modern!.fetch(req, { parsedBody });
+    if (inbound.kind !== "legacy") return modern.fetch(req, { parsedBody });
 
     const sid = req.headers.get("mcp-session-id");
     const existing = sid ? sessions.get(sid) : undefined;
     if (existing) return existing.handleRequest(req, { parsedBody });
     if (sid) return jsonRpcError(404, -32001, "Session not found");
-    if (req.method !== "POST" || !v2.isInitializeRequest(parsedBody)) return jsonRpcError(400, -32000, "Bad Request: Mcp-Session-Id header is required");
+    if (req.method !== "POST" || !v2.isInitializeRequest(parsedBody))
+      return jsonRpcError(400, -32000, "Bad Request: Mcp-Session-Id header is required");
     const server = createV2Server();
     const transport: InstanceType<typeof v2.WebStandardStreamableHTTPServerTransport> = new v2.WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
-      eventStore: createEventStore() as never,
+      eventStore: createEventStore(),
       onsessioninitialized: (id: string) => void sessions.set(id, transport),
       onsessionclosed: (id: string) => void sessions.delete(id),
     });
@@ -214,7 +221,7 @@ async function protectedServer(): Promise<void> {
     const server = new MCPServer(SERVER_INFO.name, { version: SERVER_INFO.version, engine: "v2", authorization: authz, log: quiet });
     server.setAuthorizationProvider(provider);
     server.configure((s) => void registerV1(s));
-    server.configureV2((s) => void registerV2(s));
+    server.configureV2((s) => void registerV2(s as Parameters<typeof registerV2>[0]));
     const { address } = await server.serve({ port: 0, host: HOST });
     backendPort = Number(new URL(address).port);
   } else {

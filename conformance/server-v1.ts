@@ -38,7 +38,7 @@ import {
 
 /** Register the fixture's tools, resources, prompts and handlers on a v1 server (before it connects). */
 export function registerV1(server: McpServer): McpServer {
-  server.server.registerCapabilities(structuredClone(CAPABILITIES) as never);
+  server.server.registerCapabilities(structuredClone(CAPABILITIES));
   const subscriptions = new Set<string>();
   const log = (level: LoggingLevel, data: string) =>
     void server.server.sendLoggingMessage({ level, logger: "conformance", data }).catch(() => {});
@@ -51,30 +51,44 @@ export function registerV1(server: McpServer): McpServer {
     throw new Error(TEXT.error);
   });
 
-  server.registerTool("test_tool_with_logging", { description: "Logs three lines while it runs", inputSchema: {} }, async (_args, extra) => {
-    for (const [i, line] of TEXT.logLines.entries()) {
-      if (i > 0) await sleep(50);
-      await extra.sendNotification({ method: "notifications/message", params: { level: "info", data: line } });
-    }
-    return { content: [text("Tool with logging executed successfully")] };
-  });
-
-  server.registerTool("test_tool_with_progress", { description: "Reports progress 0, 50, 100 of 100", inputSchema: {} }, async (_args, extra) => {
-    const progressToken = extra._meta?.progressToken;
-    for (const progress of [0, 50, 100]) {
-      if (progressToken !== undefined) {
-        await extra.sendNotification({ method: "notifications/progress", params: { progressToken, progress, total: 100, message: `${progress}%` } });
+  server.registerTool(
+    "test_tool_with_logging",
+    { description: "Logs three lines while it runs", inputSchema: {} },
+    async (_args, extra) => {
+      for (const [i, line] of TEXT.logLines.entries()) {
+        if (i > 0) await sleep(50);
+        await extra.sendNotification({ method: "notifications/message", params: { level: "info", data: line } });
       }
-      if (progress < 100) await sleep(50);
-    }
-    return { content: [text(`Progress reported (token ${String(progressToken ?? "none")})`)] };
-  });
+      return { content: [text("Tool with logging executed successfully")] };
+    },
+  );
+
+  server.registerTool(
+    "test_tool_with_progress",
+    { description: "Reports progress 0, 50, 100 of 100", inputSchema: {} },
+    async (_args, extra) => {
+      const progressToken = extra._meta?.progressToken;
+      for (const progress of [0, 50, 100]) {
+        if (progressToken !== undefined) {
+          await extra.sendNotification({
+            method: "notifications/progress",
+            params: { progressToken, progress, total: 100, message: `${progress}%` },
+          });
+        }
+        if (progress < 100) await sleep(50);
+      }
+      return { content: [text(`Progress reported (token ${String(progressToken ?? "none")})`)] };
+    },
+  );
 
   server.registerTool(
     "test_sampling",
     { description: "Asks the client's model", inputSchema: { prompt: z.string().describe("The prompt to send to the LLM") } },
     async ({ prompt }, extra) => {
-      const result = await extra.sendRequest({ method: "sampling/createMessage", params: samplingParams(prompt) }, CreateMessageResultSchema);
+      const result = await extra.sendRequest(
+        { method: "sampling/createMessage", params: samplingParams(prompt) },
+        CreateMessageResultSchema,
+      );
       return { content: [text(`LLM response: ${samplingText(result)}`)] };
     },
   );
@@ -112,7 +126,11 @@ export function registerV1(server: McpServer): McpServer {
     { description: "Lists a JSON Schema 2020-12 input schema verbatim", inputSchema: z.looseObject({}) },
     async (args) => ({ content: [text(`Called with ${JSON.stringify(args)}`)] }),
   );
-  const handlers = (server.server as unknown as { _requestHandlers: Map<string, (...a: unknown[]) => Promise<{ tools: { name: string; inputSchema: unknown }[] }>> })._requestHandlers;
+  const handlers = (
+    server.server as unknown as {
+      _requestHandlers: Map<string, (...a: unknown[]) => Promise<{ tools: { name: string; inputSchema: unknown }[] }>>;
+    }
+  )._requestHandlers;
   const listTools = handlers.get("tools/list");
   if (listTools) {
     handlers.set("tools/list", async (...a) => {
@@ -122,15 +140,30 @@ export function registerV1(server: McpServer): McpServer {
     });
   }
 
-  server.registerResource("static-text", "test://static-text", { description: "A static text resource", mimeType: "text/plain" }, async (uri) => ({
-    contents: [{ uri: uri.href, mimeType: "text/plain", text: TEXT.staticText }],
-  }));
-  server.registerResource("static-binary", "test://static-binary", { description: "A static PNG resource", mimeType: "image/png" }, async (uri) => ({
-    contents: [{ uri: uri.href, mimeType: "image/png", blob: PNG_1X1 }],
-  }));
-  server.registerResource("watched-resource", "test://watched-resource", { description: "A resource to subscribe to", mimeType: "text/plain" }, async (uri) => ({
-    contents: [{ uri: uri.href, mimeType: "text/plain", text: TEXT.watched }],
-  }));
+  server.registerResource(
+    "static-text",
+    "test://static-text",
+    { description: "A static text resource", mimeType: "text/plain" },
+    async (uri) => ({
+      contents: [{ uri: uri.href, mimeType: "text/plain", text: TEXT.staticText }],
+    }),
+  );
+  server.registerResource(
+    "static-binary",
+    "test://static-binary",
+    { description: "A static PNG resource", mimeType: "image/png" },
+    async (uri) => ({
+      contents: [{ uri: uri.href, mimeType: "image/png", blob: PNG_1X1 }],
+    }),
+  );
+  server.registerResource(
+    "watched-resource",
+    "test://watched-resource",
+    { description: "A resource to subscribe to", mimeType: "text/plain" },
+    async (uri) => ({
+      contents: [{ uri: uri.href, mimeType: "text/plain", text: TEXT.watched }],
+    }),
+  );
   server.registerResource(
     "template",
     new ResourceTemplate("test://template/{id}/data", { list: undefined }),

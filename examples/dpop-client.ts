@@ -25,9 +25,17 @@ export interface DpopSession {
  * Steps 1–4: discovery (RFC 9728, RFC 8414), registration (RFC 7591), PKCE consent, and a token
  * request with a DPoP proof of `keyPair`: the token comes back bound to that key (`cnf.jkt`).
  */
-export async function getDpopBoundToken(mcpUrl: string, username: string, keyPair: CryptoKeyPair): Promise<{ token: string; resource: string }> {
+export async function getDpopBoundToken(
+  mcpUrl: string,
+  username: string,
+  keyPair: CryptoKeyPair,
+): Promise<{ token: string; resource: string }> {
   // 1. The resource tells us its authorization server (RFC 9728).
-  const prm = (await (await fetch(new URL("/.well-known/oauth-protected-resource/mcp", mcpUrl))).json()) as { authorization_servers: string[]; resource: string; scopes_supported?: string[] };
+  const prm = (await (await fetch(new URL("/.well-known/oauth-protected-resource/mcp", mcpUrl))).json()) as {
+    authorization_servers: string[];
+    resource: string;
+    scopes_supported?: string[];
+  };
   const issuer = new URL(prm.authorization_servers[0]!);
   const as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { algorithm: "oauth2", ...insecure }));
 
@@ -35,7 +43,12 @@ export async function getDpopBoundToken(mcpUrl: string, username: string, keyPai
   const reg = await fetch(as.registration_endpoint!, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ client_name: "DPoP example", redirect_uris: [REDIRECT_URL], token_endpoint_auth_method: "none", grant_types: ["authorization_code", "refresh_token"] }),
+    body: JSON.stringify({
+      client_name: "DPoP example",
+      redirect_uris: [REDIRECT_URL],
+      token_endpoint_auth_method: "none",
+      grant_types: ["authorization_code", "refresh_token"],
+    }),
   });
   const client = (await reg.json()) as oauth.Client;
 

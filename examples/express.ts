@@ -24,7 +24,9 @@ export function buildMcpServer(): McpServer {
   registerTools(
     mcp,
     tool({ name: "whoami", description: "Caller" }, () => ({ subject: getContext().auth?.subject ?? null })),
-    tool({ name: "delete_file", description: "Delete", input: { path: z.string() }, required_scopes: ["files:delete"] }, ({ path }) => ({ deleted: path })),
+    tool({ name: "delete_file", description: "Delete", input: { path: z.string() }, required_scopes: ["files:delete"] }, ({ path }) => ({
+      deleted: path,
+    })),
   );
   return mcp;
 }
@@ -45,5 +47,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const { ISSUER, JWKS_URI, RESOURCE = "http://127.0.0.1:3000/mcp" } = process.env;
   if (!ISSUER || !JWKS_URI) throw new Error("set ISSUER and JWKS_URI");
   const url = new URL(RESOURCE);
-  createApp({ issuer: ISSUER, jwksUri: JWKS_URI, resource: RESOURCE }).listen(Number(url.port), url.hostname, () => console.log(`MCP endpoint: ${RESOURCE}`));
+  createApp({ issuer: ISSUER, jwksUri: JWKS_URI, resource: RESOURCE }).listen(Number(url.port), url.hostname, () =>
+    console.log(`MCP endpoint: ${RESOURCE}`),
+  );
 }

@@ -26,6 +26,10 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const { ISSUER, JWKS_URI, RESOURCE = "http://127.0.0.1:3001/mcp" } = process.env;
   if (!ISSUER || !JWKS_URI) throw new Error("set ISSUER and JWKS_URI");
   const url = new URL(RESOURCE);
-  serve({ fetch: createApp({ issuer: ISSUER, jwksUri: JWKS_URI, resource: RESOURCE }).fetch, port: Number(url.port), hostname: url.hostname });
+  serve({
+    fetch: createApp({ issuer: ISSUER, jwksUri: JWKS_URI, resource: RESOURCE }).fetch,
+    port: Number(url.port),
+    hostname: url.hostname,
+  });
   console.log(`MCP endpoint: ${RESOURCE}`);
 }

@@ -44,7 +44,13 @@ export class HeadlessOAuthProvider implements OAuthClientProvider {
     return REDIRECT_URL;
   }
   get clientMetadata(): OAuthClientMetadata {
-    return { client_name: "protected-mcp example client", redirect_uris: [REDIRECT_URL], grant_types: this.options.refresh_tokens === false ? ["authorization_code"] : ["authorization_code", "refresh_token"], response_types: ["code"], token_endpoint_auth_method: "none" };
+    return {
+      client_name: "protected-mcp example client",
+      redirect_uris: [REDIRECT_URL],
+      grant_types: this.options.refresh_tokens === false ? ["authorization_code"] : ["authorization_code", "refresh_token"],
+      response_types: ["code"],
+      token_endpoint_auth_method: "none",
+    };
   }
   state(): string {
     this.#state = crypto.randomUUID();
@@ -87,7 +93,10 @@ export class HeadlessOAuthProvider implements OAuthClientProvider {
 
 /** Cookie header value from a response's `Set-Cookie` headers. */
 function cookiesOf(res: Response): string {
-  return res.headers.getSetCookie().map((c) => c.split(";")[0]).join("; ");
+  return res.headers
+    .getSetCookie()
+    .map((c) => c.split(";")[0])
+    .join("; ");
 }
 
 function hidden(html: string, name: string): string {
@@ -145,7 +154,11 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   console.log(`Signed in as "${username}"; token scopes: ${provider.tokens()?.scope}`);
   const { tools } = await client.listTools();
   console.log(`tools/list → ${tools.map((t) => t.name).join(", ")}`);
-  for (const [name, args] of [["whoami", {}], ["echo", { message: "hello" }], ["delete_file", { path: "/tmp/x" }]] as const) {
+  for (const [name, args] of [
+    ["whoami", {}],
+    ["echo", { message: "hello" }],
+    ["delete_file", { path: "/tmp/x" }],
+  ] as const) {
     const result = await client.callTool({ name, arguments: args });
     const text = (result.content as { type: string; text?: string }[]).map((c) => c.text ?? "").join(" ");
     console.log(`tools/call ${name} → ${result.isError ? "isError: " : ""}${text}`);

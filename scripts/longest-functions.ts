@@ -20,7 +20,9 @@ for (const file of files(root)) {
     if (ts.isFunctionLike(node) && "body" in node && node.body) {
       const start = sf.getLineAndCharacterOfPosition(node.getStart(sf)).line;
       const end = sf.getLineAndCharacterOfPosition(node.end).line;
-      const name = (node as ts.FunctionDeclaration).name?.getText(sf) ?? (ts.isVariableDeclaration(node.parent) ? node.parent.name.getText(sf) : "(anonymous)");
+      const name =
+        (node as ts.FunctionDeclaration).name?.getText(sf) ??
+        (ts.isVariableDeclaration(node.parent) ? node.parent.name.getText(sf) : "(anonymous)");
       found.push({ name: `${relative(root, file)}:${start + 1} ${name}`, lines: end - start + 1 });
     }
     ts.forEachChild(node, visit);

@@ -119,8 +119,7 @@ export function challengeFor(err: AuthError, o: ChallengeOptions): Challenge {
   }
   if (status === 404) return { status, headers };
 
-  const scope =
-    err instanceof InsufficientScope ? err.required.join(" ") : o.scopes?.length ? o.scopes.join(" ") : undefined;
+  const scope = err instanceof InsufficientScope ? err.required.join(" ") : o.scopes?.length ? o.scopes.join(" ") : undefined;
   const description = error ? err.message : undefined;
   const isDpopError = err.code === "ERR_INVALID_DPOP_PROOF" || err.code === "ERR_USE_DPOP_NONCE";
   const challenges: string[] = [];

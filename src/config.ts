@@ -11,7 +11,6 @@ import { z } from "zod";
 import { SCOPE_TOKEN } from "./lib/scope.js";
 import { parseOptions } from "./lib/options.js";
 
-
 const scope = z.string().regex(SCOPE_TOKEN, "a scope is printable ASCII without space, '\"' or '\\'");
 
 const WELL_KNOWN_PRM = "/.well-known/oauth-protected-resource";
@@ -45,9 +44,7 @@ export const AuthorizationConfigSchema = z
     cache_ttl: z.number().int().positive().max(86_400).default(300),
     fail_open: z.boolean().default(false),
     dpop_required: z.boolean().default(false),
-    resource: absoluteUrl
-      .refine((u) => !u.includes("#"), { error: "must not contain a fragment (RFC 8707 §2)" })
-      .optional(),
+    resource: absoluteUrl.refine((u) => !u.includes("#"), { error: "must not contain a fragment (RFC 8707 §2)" }).optional(),
     scopes_supported: z.array(scope).optional(),
     resource_name: z.string().min(1).max(200).optional(),
     resource_documentation: absoluteUrl.optional(),

@@ -73,7 +73,13 @@ export type { BackoffWindow } from "./lib/backoff.js";
 export type { DpopOptions } from "./dpop/check.js";
 export type { DpopNonceOptions } from "./dpop/nonce.js";
 export { MemoryReplayStore, RedisReplayStore } from "./stores/replay.js";
-export type { MemoryReplayStoreOptions, RedisReplayStoreOptions, RedisSetClient, ReplayStore, ReplayStoreFullScope } from "./stores/replay.js";
+export type {
+  MemoryReplayStoreOptions,
+  RedisReplayStoreOptions,
+  RedisSetClient,
+  ReplayStore,
+  ReplayStoreFullScope,
+} from "./stores/replay.js";
 
 // Errors and events
 export {

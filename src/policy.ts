@@ -97,21 +97,24 @@ export function asksForList(body: unknown): boolean {
   return messagesOf(body).some((m) => LIST_METHODS.has((m as { method?: unknown } | null)?.method as string));
 }
 
-const visible = (required: readonly string[] | undefined, granted: readonly string[]): boolean => !required || missingFrom(required, granted).length === 0;
+const visible = (required: readonly string[] | undefined, granted: readonly string[]): boolean =>
+  !required || missingFrom(required, granted).length === 0;
 
 /** Drop the items `granted` does not cover from a list result (tools, resources, prompts). */
 export function filterListResult(result: unknown, policy: ScopePolicy, granted: readonly string[]): unknown {
   if (typeof result !== "object" || result === null) return result;
   const r = { ...(result as Record<string, unknown>) };
   if (Array.isArray(r.tools)) r.tools = r.tools.filter((t) => visible(policy.tools.get((t as { name?: string }).name ?? ""), granted));
-  if (Array.isArray(r.prompts)) r.prompts = r.prompts.filter((p) => visible(policy.prompts.get((p as { name?: string }).name ?? ""), granted));
-  if (Array.isArray(r.resources)) r.resources = r.resources.filter((x) => visible(policy.resources.get(canonicalUri((x as { uri?: string }).uri ?? "")), granted));
+  if (Array.isArray(r.prompts))
+    r.prompts = r.prompts.filter((p) => visible(policy.prompts.get((p as { name?: string }).name ?? ""), granted));
+  if (Array.isArray(r.resources))
+    r.resources = r.resources.filter((x) => visible(policy.resources.get(canonicalUri((x as { uri?: string }).uri ?? "")), granted));
   return r;
 }
 
 function filterMessage(message: unknown, policy: ScopePolicy, granted: readonly string[]): unknown {
   if (typeof message !== "object" || message === null || !("result" in message)) return message;
-  return { ...(message as object), result: filterListResult((message as { result: unknown }).result, policy, granted) };
+  return { ...(message as object), result: filterListResult(message.result, policy, granted) };
 }
 
 /**

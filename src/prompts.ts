@@ -67,7 +67,10 @@ function toPromptResult(value: unknown): GetPromptResult {
  * );
  * ```
  */
-export function prompt<Args extends PromptArgsShape = Record<string, never>>(options: PromptOptions<Args>, handler: PromptHandler<Args>): PromptDefinition {
+export function prompt<Args extends PromptArgsShape = Record<string, never>>(
+  options: PromptOptions<Args>,
+  handler: PromptHandler<Args>,
+): PromptDefinition {
   if (typeof options?.name !== "string" || !options.name) throw new TypeError('prompt(): "name" must be a non-empty string');
   if (typeof handler !== "function") throw new TypeError(`prompt("${options.name}"): handler must be a function`);
   const required = checkRequiredScopes(`prompt("${options.name}")`, options.required_scopes);
@@ -82,14 +85,18 @@ export function prompt<Args extends PromptArgsShape = Record<string, never>>(opt
         ...(opts.title ? { title: opts.title } : {}),
         ...(opts.args ? { argsSchema: opts.args } : {}),
       };
-      server.registerPrompt(opts.name, config as never, (async (...params: unknown[]) => {
-        // The SDK passes (args, extra) when the prompt has arguments, (extra) when it has none.
-        const [args, extra] = opts.args ? [params[0], params[1]] : [{}, params[0]];
-        const context = callbackContext(extra as SdkCallbackExtra | undefined);
-        const missing = missingScopesOf(context, required);
-        if (missing.length) throw new MissingScopesError("Prompt", opts.name, required, missing);
-        return toPromptResult(await runWithContext(context, () => handler(args as z.infer<z.ZodObject<Args>>)));
-      }) as never);
+      server.registerPrompt(
+        opts.name,
+        config as never,
+        (async (...params: unknown[]) => {
+          // The SDK passes (args, extra) when the prompt has arguments, (extra) when it has none.
+          const [args, extra] = opts.args ? [params[0], params[1]] : [{}, params[0]];
+          const context = callbackContext(extra as SdkCallbackExtra | undefined);
+          const missing = missingScopesOf(context, required);
+          if (missing.length) throw new MissingScopesError("Prompt", opts.name, required, missing);
+          return toPromptResult(await runWithContext(context, () => handler(args as z.infer<z.ZodObject<Args>>)));
+        }) as never,
+      );
     },
   });
 }

@@ -64,7 +64,9 @@ export function protect(source: McpServerSource | McpHttpHandlerLike | V2ServerF
     backend = createV2Backend(source);
   } else if (o.engine === "v2") {
     if (source instanceof McpServer) {
-      throw new ConfigError("protect()", [{ key: "engine", message: '"v2" needs a v2 server factory or createMcpHandler(...), not a v1 McpServer' }]);
+      throw new ConfigError("protect()", [
+        { key: "engine", message: '"v2" needs a v2 server factory or createMcpHandler(...), not a v1 McpServer' },
+      ]);
     }
     const factory = source as (ctx: unknown) => unknown;
     backend = createV2Backend(async () => (await loadSdkV2()).createMcpHandler(factory));
@@ -109,4 +111,3 @@ export function protectBothEras(
   const modern = async () => (await loadSdkV2()).createMcpHandler(modernFactory, { legacy: "reject" });
   return createHandler(createDualBackend(modern, v1BackendFor(legacyFactory, o)), o);
 }
-

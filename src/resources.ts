@@ -52,7 +52,8 @@ export interface ResourceRegistry {
 }
 
 function toReadResult(uri: URL, mimeType: string | undefined, value: unknown): ReadResourceResult {
-  if (typeof value === "object" && value !== null && Array.isArray((value as ReadResourceResult).contents)) return value as ReadResourceResult;
+  if (typeof value === "object" && value !== null && Array.isArray((value as ReadResourceResult).contents))
+    return value as ReadResourceResult;
   const base = { uri: uri.href, ...(mimeType ? { mimeType } : {}) };
   if (typeof value === "string") return { contents: [{ ...base, text: value }] };
   if (value instanceof Uint8Array) return { contents: [{ ...base, blob: Buffer.from(value).toString("base64") }] };
@@ -75,7 +76,8 @@ function toReadResult(uri: URL, mimeType: string | undefined, value: unknown): R
  */
 export function resource(options: ResourceOptions, handler: ResourceHandler): ResourceDefinition {
   if (typeof options?.name !== "string" || !options.name) throw new TypeError('resource(): "name" must be a non-empty string');
-  if (typeof options.uri !== "string" || !URL.canParse(options.uri)) throw new TypeError(`resource("${options.name}"): "uri" must be an absolute URI`);
+  if (typeof options.uri !== "string" || !URL.canParse(options.uri))
+    throw new TypeError(`resource("${options.name}"): "uri" must be an absolute URI`);
   if (typeof handler !== "function") throw new TypeError(`resource("${options.name}"): handler must be a function`);
   const required = checkRequiredScopes(`resource("${options.name}")`, options.required_scopes);
   const uri = new URL(options.uri).href;
@@ -91,12 +93,17 @@ export function resource(options: ResourceOptions, handler: ResourceHandler): Re
         ...(opts.title ? { title: opts.title } : {}),
         ...(opts.mime_type ? { mimeType: opts.mime_type } : {}),
       };
-      server.registerResource(opts.name, uri, metadata as never, (async (u: URL, extra?: SdkCallbackExtra) => {
-        const context = callbackContext(extra);
-        const missing = missingScopesOf(context, required);
-        if (missing.length) throw new MissingScopesError("Resource", uri, required, missing);
-        return toReadResult(u, opts.mime_type, await runWithContext(context, () => handler(u)));
-      }) as never);
+      server.registerResource(
+        opts.name,
+        uri,
+        metadata as never,
+        (async (u: URL, extra?: SdkCallbackExtra) => {
+          const context = callbackContext(extra);
+          const missing = missingScopesOf(context, required);
+          if (missing.length) throw new MissingScopesError("Resource", uri, required, missing);
+          return toReadResult(u, opts.mime_type, await runWithContext(context, () => handler(u)));
+        }) as never,
+      );
     },
   });
 }

@@ -43,7 +43,11 @@ export function bodyTooLarge(limit: number): Response {
 
 /** A body that could not be read or parsed as JSON (JSON-RPC `-32700`). */
 export function parseError(detail: "unreadable" | "invalid_json"): Response {
-  return jsonRpcError(400, -32700, detail === "unreadable" ? "Parse error: the request body could not be read" : "Parse error: Invalid JSON");
+  return jsonRpcError(
+    400,
+    -32700,
+    detail === "unreadable" ? "Parse error: the request body could not be read" : "Parse error: Invalid JSON",
+  );
 }
 
 /** A path this handler does not serve. */
@@ -81,7 +85,10 @@ export function providerFailed(headers?: HeadersInit): Response {
   const h = new Headers(headers);
   h.set("Content-Type", JSON_TYPE);
   h.set("Cache-Control", "no-store");
-  return new Response(JSON.stringify({ error: "server_error", error_description: "The access token could not be checked" }), { status: 500, headers: h });
+  return new Response(JSON.stringify({ error: "server_error", error_description: "The access token could not be checked" }), {
+    status: 500,
+    headers: h,
+  });
 }
 
 /** 500 from an adapter when the handler itself threw: no body detail at all. */

@@ -5,6 +5,7 @@
  * @module
  */
 import { pyList } from "./lib/scope.js";
+// eslint-disable-next-line @typescript-eslint/no-unused-vars -- named by {@link} in TSDoc
 import type { InsufficientScope } from "./errors.js";
 
 /**

@@ -7,11 +7,8 @@ import { createServer, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { toNodeHandler } from "./adapters/node.js";
-import type { DpopCheck } from "./authenticate.js";
-import type { DpopOptions } from "./dpop/check.js";
 import { LazyJsonSchemaValidator } from "./lib/json-schema-validator.js";
 import { isLoopbackHost, parseAuthorizationConfig, type AuthorizationConfig, type ResolvedAuthorizationConfig } from "./config.js";
-import type { AuthEventListener } from "./events.js";
 import { z } from "zod";
 import { ConfigError } from "./errors.js";
 import { functionSchema, parseOptions } from "./lib/options.js";
@@ -208,7 +205,7 @@ export class MCPServer {
         jsonSchemaValidator: new LazyJsonSchemaValidator(),
       },
     );
-    for (const t of this.#tools) t.register(server as McpServer & ResourceRegistry & PromptRegistry);
+    for (const t of this.#tools) t.register(server);
     for (const fn of this.#configurers) fn(server);
     return server;
   }
@@ -222,7 +219,9 @@ export class MCPServer {
     const effective = resource ?? this.#config.resource;
     if (effective) authorization.resource = effective;
     if (this.#config.enabled && !this.#provider) {
-      throw new ConfigError("MCPServer", [{ key: "provider", message: "authorization is enabled but no provider is set (call setAuthorizationProvider)" }]);
+      throw new ConfigError("MCPServer", [
+        { key: "provider", message: "authorization is enabled but no provider is set (call setAuthorizationProvider)" },
+      ]);
     }
     const { version: _version, instructions: _instructions, log: _log, authorization: _authorization, ...rest } = this.#options;
     const options: ProtectOptions = {
@@ -232,7 +231,12 @@ export class MCPServer {
       session_mode: this.#options.session_mode ?? "stateful",
       definitions: this.#tools,
     };
-    if ((this.#options.engine ?? "v1") === "v2") return protectBothEras(() => this.createSdkV2Server(), () => this.createSdkServer(), options);
+    if ((this.#options.engine ?? "v1") === "v2")
+      return protectBothEras(
+        () => this.createSdkV2Server(),
+        () => this.createSdkServer(),
+        options,
+      );
     return protect(() => this.createSdkServer(), options);
   }
 
@@ -254,7 +258,9 @@ export class MCPServer {
       ]);
     }
     if (this.#config.enabled && !this.#provider) {
-      throw new ConfigError("MCPServer", [{ key: "provider", message: "authorization is enabled but no provider is set (call setAuthorizationProvider)" }]);
+      throw new ConfigError("MCPServer", [
+        { key: "provider", message: "authorization is enabled but no provider is set (call setAuthorizationProvider)" },
+      ]);
     }
     // engine "v2" needs the optional peer: say so at startup, not with a 500 on the first request.
     if (this.#options.engine === "v2") await loadSdkV2();

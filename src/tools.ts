@@ -59,7 +59,6 @@ export interface ToolDefinition<Input extends ToolInputShape = ToolInputShape> {
   readonly options: Readonly<ToolOptions<Input>>;
 }
 
-
 /** The exact refusal result for a call without the tool's scopes. */
 export function missingScopesResult(name: string, required: readonly string[], missing: readonly string[]): CallToolResult {
   return {
@@ -128,11 +127,11 @@ export function tool<Input extends ToolInputShape = Record<string, never>>(
     register(server: McpServer | ToolRegistry) {
       const config: { description: string; inputSchema: ToolInputShape; title?: string; annotations?: ToolAnnotations } = {
         description: opts.description,
-        inputSchema: (opts.input ?? {}) as ToolInputShape,
+        inputSchema: opts.input ?? {},
       };
       if (opts.title) config.title = opts.title;
       if (opts.annotations) config.annotations = opts.annotations;
-      (server as ToolRegistry).registerTool(opts.name, config as never, (async (args: unknown, extra?: SdkCallbackExtra) => run(args, extra)) as never);
+      server.registerTool(opts.name, config as never, (async (args: unknown, extra?: SdkCallbackExtra) => run(args, extra)) as never);
     },
   });
 }

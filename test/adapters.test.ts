@@ -45,7 +45,10 @@ for (const [name, build] of Object.entries(frameworks)) {
     test("401 with the challenge, metadata, and other routes untouched", async () => {
       const res = await fetch(resource, { method: "POST", body: "{}", headers: { "content-type": "application/json" } });
       assert.equal(res.status, 401);
-      assert.equal(res.headers.get("www-authenticate"), `Bearer realm="MCP", resource_metadata="${new URL(resource).origin}/.well-known/oauth-protected-resource/mcp", scope="mcp", DPoP algs="ES256 EdDSA Ed25519 RS256 PS256"`);
+      assert.equal(
+        res.headers.get("www-authenticate"),
+        `Bearer realm="MCP", resource_metadata="${new URL(resource).origin}/.well-known/oauth-protected-resource/mcp", scope="mcp", DPoP algs="ES256 EdDSA Ed25519 RS256 PS256"`,
+      );
       const meta = await fetch(`${new URL(resource).origin}/.well-known/oauth-protected-resource/mcp`);
       assert.equal((await meta.json()).resource, resource);
       assert.deepEqual(await (await fetch(`${new URL(resource).origin}/health`)).json(), { ok: true });
@@ -54,7 +57,9 @@ for (const [name, build] of Object.entries(frameworks)) {
     test("the SDK client lists and calls tools with a token; per-tool scopes hold on a user-built McpServer", async () => {
       const token = await issuer.sign({ aud: resource, scope: "mcp", client_id: "app" });
       const client = new Client({ name: "t", version: "1" });
-      await client.connect(new StreamableHTTPClientTransport(new URL(resource), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+      await client.connect(
+        new StreamableHTTPClientTransport(new URL(resource), { requestInit: { headers: { authorization: `Bearer ${token}` } } }),
+      );
       try {
         const { tools } = await client.listTools();
         assert.deepEqual(tools.map((t) => t.name).sort(), ["delete_file", "ping", "whoami"]);
@@ -62,7 +67,9 @@ for (const [name, build] of Object.entries(frameworks)) {
         assert.deepEqual((await client.callTool({ name: "ping", arguments: {} })).content, [{ type: "text", text: "pong for app" }]);
         const denied = await client.callTool({ name: "delete_file", arguments: { path: "/x" } });
         assert.equal(denied.isError, true);
-        assert.deepEqual(denied.content, [{ type: "text", text: "Tool \"delete_file\" requires scopes: ['files:delete']. Missing: ['files:delete']" }]);
+        assert.deepEqual(denied.content, [
+          { type: "text", text: "Tool \"delete_file\" requires scopes: ['files:delete']. Missing: ['files:delete']" },
+        ]);
       } finally {
         await client.close();
       }

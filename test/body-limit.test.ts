@@ -44,14 +44,17 @@ function makeHandler(resource = RESOURCE, max_body_bytes?: number) {
 /** A stream of `total` bytes of a JSON-looking body, counting what the consumer pulled. */
 function countingBody(total: number, chunk = 64 * 1024) {
   let pulled = 0;
-  const stream = new ReadableStream<Uint8Array>({
-    pull(controller) {
-      if (pulled >= total) return controller.close();
-      const n = Math.min(chunk, total - pulled);
-      pulled += n;
-      controller.enqueue(new Uint8Array(n).fill(0x20));
+  const stream = new ReadableStream<Uint8Array>(
+    {
+      pull(controller) {
+        if (pulled >= total) return controller.close();
+        const n = Math.min(chunk, total - pulled);
+        pulled += n;
+        controller.enqueue(new Uint8Array(n).fill(0x20));
+      },
     },
-  }, { highWaterMark: 0 }); // pull only when the consumer reads
+    { highWaterMark: 0 },
+  ); // pull only when the consumer reads
   return { stream, pulled: () => pulled };
 }
 
@@ -72,7 +75,11 @@ describe("Web-standard handler", () => {
     const res = await handler(post(body.stream, token));
     assert.equal(res.status, 413);
     assert.equal(res.headers.get("connection"), "close");
-    assert.deepEqual(await res.json(), { jsonrpc: "2.0", error: { code: -32000, message: `Request body too large: the limit is ${4 * MB} bytes` }, id: null });
+    assert.deepEqual(await res.json(), {
+      jsonrpc: "2.0",
+      error: { code: -32000, message: `Request body too large: the limit is ${4 * MB} bytes` },
+      id: null,
+    });
     // The limit plus what the Request's own stream machinery buffers ahead (a few chunks at most).
     assert.ok(body.pulled() <= 4 * MB + 4 * 64 * 1024, `pulled ${body.pulled()} bytes`);
     assert.equal(runs, 0);
@@ -125,7 +132,13 @@ describe("Web-standard handler", () => {
 function rawPost(url: string, token: string, size: number): Promise<{ status?: number; error?: string; body?: string }> {
   return new Promise((resolve) => {
     const u = new URL(url);
-    const req = httpRequest({ host: u.hostname, port: u.port, path: u.pathname, method: "POST", headers: { ...MCP_HEADERS, authorization: `Bearer ${token}`, "transfer-encoding": "chunked" } });
+    const req = httpRequest({
+      host: u.hostname,
+      port: u.port,
+      path: u.pathname,
+      method: "POST",
+      headers: { ...MCP_HEADERS, authorization: `Bearer ${token}`, "transfer-encoding": "chunked" },
+    });
     let settled = false;
     req.on("response", (res) => {
       let body = "";
@@ -151,35 +164,45 @@ function rawPost(url: string, token: string, size: number): Promise<{ status?: n
 }
 
 describe("Node adapter (MCPServer.serve)", () => {
-  for (const session_mode of ["stateful", "stateless"] as const) test(`${session_mode}: ten 50 MB bodies in parallel: each 413, RSS grows by far less than the bodies`, async () => {
-    const server = new MCPServer("b", { session_mode, authorization: { enabled: true, authorization_servers: [issuer.issuer] } });
-    server.setAuthorizationProvider(new JWTValidator({ jwks_uri: issuer.jwksUri, issuer: issuer.issuer }));
-    server.collect(tool({ name: "echo", description: "echo" }, () => "ok"));
-    const { url } = await server.serve({ port: 0 });
-    try {
-      const token = await issuer.sign({ aud: url });
-      global.gc?.();
-      const rss0 = process.memoryUsage().rss;
-      let peak = rss0;
-      const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 10);
-      const results = await Promise.all(Array.from({ length: 10 }, () => rawPost(url, token, 50 * MB)));
-      clearInterval(sampler);
-      const growth = (peak - rss0) / MB;
-      console.log(`# ${session_mode}: 10 × 50 MB in parallel: RSS growth ${growth.toFixed(0)} MB; answers ${results.map((r) => r.status ?? r.error).join(",")}`);
-      // The server answers 413 and closes; a client still writing may see the close as a reset first.
-      assert.ok(results.every((r) => r.status === 413 || r.error === "ECONNRESET" || r.error === "EPIPE"), JSON.stringify(results));
-      assert.ok(results.filter((r) => r.status === 413).length >= 1);
-      for (const r of results.filter((r) => r.status === 413)) {
-        assert.equal(JSON.parse(r.body!).error.code, -32000);
+  for (const session_mode of ["stateful", "stateless"] as const)
+    test(`${session_mode}: ten 50 MB bodies in parallel: each 413, RSS grows by far less than the bodies`, async () => {
+      const server = new MCPServer("b", { session_mode, authorization: { enabled: true, authorization_servers: [issuer.issuer] } });
+      server.setAuthorizationProvider(new JWTValidator({ jwks_uri: issuer.jwksUri, issuer: issuer.issuer }));
+      server.collect(tool({ name: "echo", description: "echo" }, () => "ok"));
+      const { url } = await server.serve({ port: 0 });
+      try {
+        const token = await issuer.sign({ aud: url });
+        global.gc?.();
+        const rss0 = process.memoryUsage().rss;
+        let peak = rss0;
+        const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 10);
+        const results = await Promise.all(Array.from({ length: 10 }, () => rawPost(url, token, 50 * MB)));
+        clearInterval(sampler);
+        const growth = (peak - rss0) / MB;
+        console.log(
+          `# ${session_mode}: 10 × 50 MB in parallel: RSS growth ${growth.toFixed(0)} MB; answers ${results.map((r) => r.status ?? r.error).join(",")}`,
+        );
+        // The server answers 413 and closes; a client still writing may see the close as a reset first.
+        assert.ok(
+          results.every((r) => r.status === 413 || r.error === "ECONNRESET" || r.error === "EPIPE"),
+          JSON.stringify(results),
+        );
+        assert.ok(results.filter((r) => r.status === 413).length >= 1);
+        for (const r of results.filter((r) => r.status === 413)) {
+          assert.equal(JSON.parse(r.body!).error.code, -32000);
+        }
+        assert.ok(growth < 150, `RSS growth ${growth.toFixed(0)} MB`);
+        // The server still serves.
+        const ok = await fetch(url, {
+          method: "POST",
+          headers: { ...MCP_HEADERS, authorization: `Bearer ${token}` },
+          body: session_mode === "stateful" ? initialize() : toolCall("echo"),
+        });
+        assert.equal(ok.status, 200);
+      } finally {
+        await server.close();
       }
-      assert.ok(growth < 150, `RSS growth ${growth.toFixed(0)} MB`);
-      // The server still serves.
-      const ok = await fetch(url, { method: "POST", headers: { ...MCP_HEADERS, authorization: `Bearer ${token}` }, body: session_mode === "stateful" ? initialize() : toolCall("echo") });
-      assert.equal(ok.status, 200);
-    } finally {
-      await server.close();
-    }
-  });
+    });
 });
 
 describe("Express", () => {
@@ -199,7 +222,12 @@ describe("Express", () => {
 
   test("a pre-parsed body over max_body_bytes is 413; under it is served", async () => {
     const token = await issuer.sign({ aud: url });
-    const big = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "echo", arguments: { pad: "x".repeat(100 * 1024) } } });
+    const big = JSON.stringify({
+      jsonrpc: "2.0",
+      id: 1,
+      method: "tools/call",
+      params: { name: "echo", arguments: { pad: "x".repeat(100 * 1024) } },
+    });
     const res = await fetch(url, { method: "POST", headers: { ...MCP_HEADERS, authorization: `Bearer ${token}` }, body: big });
     assert.equal(res.status, 413);
     assert.equal((await res.json()).error.code, -32000);

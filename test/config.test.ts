@@ -31,8 +31,14 @@ test("defaults are the card's", () => {
 });
 
 test("step_up_scope takes union or operation only", () => {
-  assert.deepEqual(keysOf(() => parseAuthorizationConfig({ step_up_scope: "all" })), ["step_up_scope"]);
-  assert.deepEqual(keysOf(() => parseAuthorizationConfig({ step_up: "yes" })), ["step_up"]);
+  assert.deepEqual(
+    keysOf(() => parseAuthorizationConfig({ step_up_scope: "all" })),
+    ["step_up_scope"],
+  );
+  assert.deepEqual(
+    keysOf(() => parseAuthorizationConfig({ step_up: "yes" })),
+    ["step_up"],
+  );
 });
 
 test("the caller's object is copied, not mutated, and the result is frozen", () => {
@@ -44,29 +50,69 @@ test("the caller's object is copied, not mutated, and the result is frozen", () 
 });
 
 test("unknown keys are refused by name", () => {
-  assert.deepEqual(keysOf(() => parseAuthorizationConfig({ enabeld: true })), ["enabeld"]);
+  assert.deepEqual(
+    keysOf(() => parseAuthorizationConfig({ enabeld: true })),
+    ["enabeld"],
+  );
 });
 
 test("wrong types name the key", () => {
-  assert.deepEqual(keysOf(() => parseAuthorizationConfig({ enabled: "yes" })), ["enabled"]);
-  assert.deepEqual(keysOf(() => parseAuthorizationConfig({ cache_ttl: -1 })), ["cache_ttl"]);
-  assert.deepEqual(keysOf(() => parseAuthorizationConfig({ cache_ttl: 0 })), ["cache_ttl"]);
-  assert.deepEqual(keysOf(() => parseAuthorizationConfig({ required_scopes: "read" })), ["required_scopes"]);
-  assert.deepEqual(keysOf(() => parseAuthorizationConfig({ required_scopes: ['a"b'] })), ["required_scopes.0"]);
-  assert.deepEqual(keysOf(() => parseAuthorizationConfig({ authorization_servers: ["not a url"] })), ["authorization_servers.0"]);
-  assert.deepEqual(keysOf(() => parseAuthorizationConfig({ metadata_path: "/meta" })), ["metadata_path"]);
-  assert.deepEqual(keysOf(() => parseAuthorizationConfig({ resource: "https://x.example.com/mcp#frag" })), ["resource"]);
+  assert.deepEqual(
+    keysOf(() => parseAuthorizationConfig({ enabled: "yes" })),
+    ["enabled"],
+  );
+  assert.deepEqual(
+    keysOf(() => parseAuthorizationConfig({ cache_ttl: -1 })),
+    ["cache_ttl"],
+  );
+  assert.deepEqual(
+    keysOf(() => parseAuthorizationConfig({ cache_ttl: 0 })),
+    ["cache_ttl"],
+  );
+  assert.deepEqual(
+    keysOf(() => parseAuthorizationConfig({ required_scopes: "read" })),
+    ["required_scopes"],
+  );
+  assert.deepEqual(
+    keysOf(() => parseAuthorizationConfig({ required_scopes: ['a"b'] })),
+    ["required_scopes.0"],
+  );
+  assert.deepEqual(
+    keysOf(() => parseAuthorizationConfig({ authorization_servers: ["not a url"] })),
+    ["authorization_servers.0"],
+  );
+  assert.deepEqual(
+    keysOf(() => parseAuthorizationConfig({ metadata_path: "/meta" })),
+    ["metadata_path"],
+  );
+  assert.deepEqual(
+    keysOf(() => parseAuthorizationConfig({ resource: "https://x.example.com/mcp#frag" })),
+    ["resource"],
+  );
 });
 
 test("enabled without an authorization server is refused", () => {
-  assert.deepEqual(keysOf(() => parseAuthorizationConfig({ enabled: true })), ["authorization_servers"]);
+  assert.deepEqual(
+    keysOf(() => parseAuthorizationConfig({ enabled: true })),
+    ["authorization_servers"],
+  );
 });
 
 test("plain http is refused off loopback unless allow_insecure_http", () => {
-  assert.deepEqual(keysOf(() => parseAuthorizationConfig({ enabled: true, authorization_servers: ["http://auth.example.com"] })), ["authorization_servers.0"]);
-  assert.deepEqual(keysOf(() => parseAuthorizationConfig({ resource: "http://mcp.example.com/mcp" })), ["resource"]);
-  assert.doesNotThrow(() => parseAuthorizationConfig({ enabled: true, authorization_servers: ["http://127.0.0.1:9000"], resource: "http://localhost:8000/mcp" }));
-  assert.doesNotThrow(() => parseAuthorizationConfig({ enabled: true, authorization_servers: ["http://auth.internal"], allow_insecure_http: true }));
+  assert.deepEqual(
+    keysOf(() => parseAuthorizationConfig({ enabled: true, authorization_servers: ["http://auth.example.com"] })),
+    ["authorization_servers.0"],
+  );
+  assert.deepEqual(
+    keysOf(() => parseAuthorizationConfig({ resource: "http://mcp.example.com/mcp" })),
+    ["resource"],
+  );
+  assert.doesNotThrow(() =>
+    parseAuthorizationConfig({ enabled: true, authorization_servers: ["http://127.0.0.1:9000"], resource: "http://localhost:8000/mcp" }),
+  );
+  assert.doesNotThrow(() =>
+    parseAuthorizationConfig({ enabled: true, authorization_servers: ["http://auth.internal"], allow_insecure_http: true }),
+  );
 });
 
 test("MCPServer validates at construction and needs a provider before serving", async () => {

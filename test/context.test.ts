@@ -41,7 +41,9 @@ async function connect(token: string) {
 
 test("getContext().auth is never mixed up between 60 interleaved requests from 6 principals", async () => {
   const subjects = ["alice", "bob", "carol", "dave", "erin", "frank"];
-  const clients = await Promise.all(subjects.map(async (s) => ({ s, ...(await connect(await issuer.sign({ sub: s, aud: url, scope: `s:${s}` }))) })));
+  const clients = await Promise.all(
+    subjects.map(async (s) => ({ s, ...(await connect(await issuer.sign({ sub: s, aud: url, scope: `s:${s}` }))) })),
+  );
   try {
     const calls = Array.from({ length: 60 }, (_, i) => clients[i % clients.length]!).map(async ({ s, client }) => {
       const r = await client.callTool({ name: "whoami_later", arguments: {} });
@@ -65,18 +67,34 @@ test("a session is bound to its principal: another principal's token with that s
     const before = events.length;
     const res = await fetch(url, {
       method: "POST",
-      headers: { ...MCP_HEADERS, "mcp-session-id": sessionId, "mcp-protocol-version": "2025-06-18", authorization: `Bearer ${await issuer.sign({ sub: "mallory", aud: url })}` },
+      headers: {
+        ...MCP_HEADERS,
+        "mcp-session-id": sessionId,
+        "mcp-protocol-version": "2025-06-18",
+        authorization: `Bearer ${await issuer.sign({ sub: "mallory", aud: url })}`,
+      },
       body: toolCall("whoami_later"),
     });
     assert.equal(res.status, 404);
     assert.equal(res.headers.get("www-authenticate"), null);
     assert.deepEqual((await res.json()).error, { code: -32001, message: "Session not found" });
     // The client's own background requests may add "accepted" events; the refused one must be there, once.
-    assert.deepEqual(events.slice(before).filter((e) => e.type !== "accepted").map((e) => e.type + ("code" in e ? `:${e.code}` : "")), ["refused:ERR_SESSION_MISMATCH"]);
+    assert.deepEqual(
+      events
+        .slice(before)
+        .filter((e) => e.type !== "accepted")
+        .map((e) => e.type + ("code" in e ? `:${e.code}` : "")),
+      ["refused:ERR_SESSION_MISMATCH"],
+    );
     // The same subject from another client is another principal too.
     const other = await fetch(url, {
       method: "POST",
-      headers: { ...MCP_HEADERS, "mcp-session-id": sessionId, "mcp-protocol-version": "2025-06-18", authorization: `Bearer ${await issuer.sign({ sub: "alice", aud: url, client_id: "other-app" })}` },
+      headers: {
+        ...MCP_HEADERS,
+        "mcp-session-id": sessionId,
+        "mcp-protocol-version": "2025-06-18",
+        authorization: `Bearer ${await issuer.sign({ sub: "alice", aud: url, client_id: "other-app" })}`,
+      },
       body: toolCall("whoami_later"),
     });
     assert.equal(other.status, 404);
@@ -84,7 +102,12 @@ test("a session is bound to its principal: another principal's token with that s
     const answer = async (id: string) => {
       const res = await fetch(url, {
         method: "POST",
-        headers: { ...MCP_HEADERS, "mcp-session-id": id, "mcp-protocol-version": "2025-06-18", authorization: `Bearer ${await issuer.sign({ sub: "mallory", aud: url })}` },
+        headers: {
+          ...MCP_HEADERS,
+          "mcp-session-id": id,
+          "mcp-protocol-version": "2025-06-18",
+          authorization: `Bearer ${await issuer.sign({ sub: "mallory", aud: url })}`,
+        },
         body: toolCall("whoami_later"),
       });
       const headers: [string, string][] = [];
@@ -97,7 +120,12 @@ test("a session is bound to its principal: another principal's token with that s
     // The owner still can use it, with a fresh token.
     const ok = await fetch(url, {
       method: "POST",
-      headers: { ...MCP_HEADERS, "mcp-session-id": sessionId, "mcp-protocol-version": "2025-06-18", authorization: `Bearer ${await issuer.sign({ sub: "alice", aud: url, jti: "fresh" })}` },
+      headers: {
+        ...MCP_HEADERS,
+        "mcp-session-id": sessionId,
+        "mcp-protocol-version": "2025-06-18",
+        authorization: `Bearer ${await issuer.sign({ sub: "alice", aud: url, jti: "fresh" })}`,
+      },
       body: toolCall("whoami_later"),
     });
     assert.equal(ok.status, 200);

@@ -29,9 +29,16 @@ async function refused(metadata: Record<string, unknown>): Promise<[number, stri
 
 describe("application_type at registration", () => {
   test("sent values are echoed; absent, it is inferred from the redirect URIs", async () => {
-    assert.equal((await registered({ application_type: "native", redirect_uris: ["http://127.0.0.1:5000/cb"] })).application_type, "native");
+    assert.equal(
+      (await registered({ application_type: "native", redirect_uris: ["http://127.0.0.1:5000/cb"] })).application_type,
+      "native",
+    );
     assert.equal((await registered({ application_type: "web", redirect_uris: ["https://app.example.com/cb"] })).application_type, "web");
-    assert.equal((await registered({ application_type: "native", redirect_uris: ["https://app.example.com/cb"] })).application_type, "native", "claimed https (RFC 8252 §7.2)");
+    assert.equal(
+      (await registered({ application_type: "native", redirect_uris: ["https://app.example.com/cb"] })).application_type,
+      "native",
+      "claimed https (RFC 8252 §7.2)",
+    );
     assert.equal((await registered({ redirect_uris: ["http://localhost:6274/oauth/callback"] })).application_type, "native");
     assert.equal((await registered({ redirect_uris: ["com.example.app:/oauth2redirect"] })).application_type, "native");
     assert.equal((await registered({ redirect_uris: ["https://app.example.com/cb"] })).application_type, "web");
@@ -43,20 +50,45 @@ describe("application_type at registration", () => {
       assert.deepEqual(await refused({ application_type: "web", redirect_uris: [uri] }), [400, "invalid_redirect_uri", undefined], uri);
     }
     // One bad URI among good ones refuses the whole registration.
-    assert.deepEqual(await refused({ application_type: "web", redirect_uris: ["https://app.example.com/cb", "http://127.0.0.1/cb"] }), [400, "invalid_redirect_uri", undefined]);
+    assert.deepEqual(await refused({ application_type: "web", redirect_uris: ["https://app.example.com/cb", "http://127.0.0.1/cb"] }), [
+      400,
+      "invalid_redirect_uri",
+      undefined,
+    ]);
   });
 
   test("native: loopback http (any port), reverse-domain private-use schemes and https; nothing else", async () => {
-    const ok = await registered({ application_type: "native", redirect_uris: ["http://127.0.0.1/cb", "http://[::1]:8080/cb", "com.example.app:/cb", "com.example.app://cb", "https://app.example.com/cb"] });
+    const ok = await registered({
+      application_type: "native",
+      redirect_uris: [
+        "http://127.0.0.1/cb",
+        "http://[::1]:8080/cb",
+        "com.example.app:/cb",
+        "com.example.app://cb",
+        "https://app.example.com/cb",
+      ],
+    });
     assert.equal(ok.redirect_uris.length, 5);
-    for (const uri of ["http://example.com/cb", "http://192.168.1.10/cb", "myapp:/cb", "javascript:alert(1)", "data:text/html,x", "file:///tmp/cb", "com.example.app:/cb#x"]) {
+    for (const uri of [
+      "http://example.com/cb",
+      "http://192.168.1.10/cb",
+      "myapp:/cb",
+      "javascript:alert(1)",
+      "data:text/html,x",
+      "file:///tmp/cb",
+      "com.example.app:/cb#x",
+    ]) {
       assert.deepEqual(await refused({ application_type: "native", redirect_uris: [uri] }), [400, "invalid_redirect_uri", undefined], uri);
     }
   });
 
   test("an unknown or mistyped application_type → 400 invalid_client_metadata", async () => {
     for (const value of ["desktop", "", "Native", 5, null]) {
-      assert.deepEqual(await refused({ application_type: value, redirect_uris: ["https://app.example.com/cb"] }), [400, "invalid_client_metadata", undefined], String(value));
+      assert.deepEqual(
+        await refused({ application_type: value, redirect_uris: ["https://app.example.com/cb"] }),
+        [400, "invalid_client_metadata", undefined],
+        String(value),
+      );
     }
   });
 
@@ -65,7 +97,14 @@ describe("application_type at registration", () => {
     const { challenge } = pkce();
     const page = await call(
       as,
-      authorizeUrl(as, { response_type: "code", client_id: client.client_id, redirect_uri: "com.example.app:/oauth2redirect", code_challenge: challenge, code_challenge_method: "S256", state: "s" }),
+      authorizeUrl(as, {
+        response_type: "code",
+        client_id: client.client_id,
+        redirect_uri: "com.example.app:/oauth2redirect",
+        code_challenge: challenge,
+        code_challenge_method: "S256",
+        state: "s",
+      }),
     );
     assert.equal(page.status, 200);
     assert.match(page.headers.get("content-security-policy")!, /form-action 'self' com\.example\.app:;/);
@@ -89,13 +128,20 @@ describe("application_type at registration", () => {
       resources: ["http://127.0.0.1:8000/mcp"],
       client_id_metadata_documents: {
         lookup: async () => [{ address: "93.184.215.14", family: 4 }],
-        fetch: async () => Response.json({ client_id: id, client_name: "W", application_type: "web", redirect_uris: ["http://127.0.0.1:9999/callback"] }),
+        fetch: async () =>
+          Response.json({ client_id: id, client_name: "W", application_type: "web", redirect_uris: ["http://127.0.0.1:9999/callback"] }),
       },
     });
     const { challenge } = pkce();
     const res = await call(
       cimd,
-      authorizeUrl(cimd, { response_type: "code", client_id: id, redirect_uri: "http://127.0.0.1:9999/callback", code_challenge: challenge, code_challenge_method: "S256" }),
+      authorizeUrl(cimd, {
+        response_type: "code",
+        client_id: id,
+        redirect_uri: "http://127.0.0.1:9999/callback",
+        code_challenge: challenge,
+        code_challenge_method: "S256",
+      }),
     );
     assert.equal(res.status, 400);
     assert.equal(res.headers.get("location"), null);

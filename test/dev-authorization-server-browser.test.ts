@@ -12,13 +12,23 @@ import { startDevAuthorizationServer, type RunningDevAuthorizationServer } from 
 import { pkce } from "./helpers/dev-as.js";
 
 const CHROMIUM = "/usr/bin/chromium";
-const ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"];
+const ARGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+  "--disable-quic",
+];
 
 let as: RunningDevAuthorizationServer;
 let callback: Server;
 let callbackUrl: string;
 before(async () => {
-  callback = createServer((_req, res) => res.writeHead(200, { "content-type": "text/html" }).end("<!doctype html><title>Callback</title><p>Signed in."));
+  callback = createServer((_req, res) =>
+    res.writeHead(200, { "content-type": "text/html" }).end("<!doctype html><title>Callback</title><p>Signed in."),
+  );
   await new Promise<void>((r) => callback.listen(0, "127.0.0.1", r));
   callbackUrl = `http://127.0.0.1:${(callback.address() as AddressInfo).port}/callback`;
   as = await startDevAuthorizationServer({
@@ -90,7 +100,13 @@ test("headless Chromium: sign in, approve, redirect with code; screenshot of the
     const token = await fetch(as.server.metadata.token_endpoint, {
       method: "POST",
       headers: { "content-type": "application/x-www-form-urlencoded" },
-      body: new URLSearchParams({ grant_type: "authorization_code", code, client_id: reg.client_id, redirect_uri: callbackUrl, code_verifier: verifier }),
+      body: new URLSearchParams({
+        grant_type: "authorization_code",
+        code,
+        client_id: reg.client_id,
+        redirect_uri: callbackUrl,
+        code_verifier: verifier,
+      }),
     });
     assert.equal(token.status, 200);
     assert.equal((await token.json()).scope, "mcp:read files:delete");

@@ -49,7 +49,14 @@ test("SDK client with clientMetadataUrl: no registration, the URL is the client_
   docs.routes.set(
     "/oauth/client-metadata.json",
     jsonRoute(
-      { client_id: clientId, client_name: "SDK CIMD client", redirect_uris: [REDIRECT_URL], grant_types: ["authorization_code", "refresh_token"], response_types: ["code"], token_endpoint_auth_method: "none" },
+      {
+        client_id: clientId,
+        client_name: "SDK CIMD client",
+        redirect_uris: [REDIRECT_URL],
+        grant_types: ["authorization_code", "refresh_token"],
+        response_types: ["code"],
+        token_endpoint_auth_method: "none",
+      },
       { "cache-control": "max-age=600" },
     ),
   );
@@ -71,7 +78,10 @@ test("SDK client with clientMetadataUrl: no registration, the URL is the client_
 test("SDK client whose document lists another redirect URI never gets a code", async (t) => {
   if (!demo || !docs) return t.skip("needs openssl on PATH to make a test certificate (apt-get install openssl); CI never skips");
   const clientId = `${docs.origin}/oauth/foreign.json`;
-  docs.routes.set("/oauth/foreign.json", jsonRoute({ client_id: clientId, client_name: "Foreign", redirect_uris: ["https://elsewhere.example/callback"] }));
+  docs.routes.set(
+    "/oauth/foreign.json",
+    jsonRoute({ client_id: clientId, client_name: "Foreign", redirect_uris: ["https://elsewhere.example/callback"] }),
+  );
   const provider = new HeadlessOAuthProvider("carol", clientId);
   await assert.rejects(connectWithOAuth(demo.url, provider), /authorization page failed: HTTP 400/);
   assert.equal(provider.code, undefined);

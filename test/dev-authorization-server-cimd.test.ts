@@ -7,7 +7,11 @@
 import { after, before, beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { decodeJwt } from "jose";
-import { createDevAuthorizationServer, type DevAuthorizationServer, type DevAuthorizationServerOptions } from "../src/dev-authorization-server/index.js";
+import {
+  createDevAuthorizationServer,
+  type DevAuthorizationServer,
+  type DevAuthorizationServerOptions,
+} from "../src/dev-authorization-server/index.js";
 import { authorizeUrl, call, consentForm, form, pkce } from "./helpers/dev-as.js";
 import { jsonRoute, startDocServer, type DocServer, type Route } from "./helpers/cimd.js";
 
@@ -68,7 +72,14 @@ function authorizeRequest(as: DevAuthorizationServer, clientId: string, redirect
   const { challenge, verifier } = pkce();
   const res = call(
     as,
-    authorizeUrl(as, { response_type: "code", client_id: clientId, redirect_uri: redirectUri, code_challenge: challenge, code_challenge_method: "S256", state: "s1" }),
+    authorizeUrl(as, {
+      response_type: "code",
+      client_id: clientId,
+      redirect_uri: redirectUri,
+      code_challenge: challenge,
+      code_challenge_method: "S256",
+      state: "s1",
+    }),
   );
   return { res, verifier };
 }
@@ -85,7 +96,17 @@ async function assertAuthorizeRefused(res: Response, error: string) {
 
 /** The /token refusal: 401 invalid_client JSON, no token. */
 async function assertTokenRefused(as: DevAuthorizationServer, clientId: string) {
-  const res = await call(as, "/token", form({ grant_type: "authorization_code", code: "x".repeat(43), client_id: clientId, redirect_uri: REDIRECT, code_verifier: "v".repeat(43) }));
+  const res = await call(
+    as,
+    "/token",
+    form({
+      grant_type: "authorization_code",
+      code: "x".repeat(43),
+      client_id: clientId,
+      redirect_uri: REDIRECT,
+      code_verifier: "v".repeat(43),
+    }),
+  );
   assert.equal(res.status, 401);
   assert.equal(res.headers.get("cache-control"), "no-store");
   const body = await res.json();
@@ -114,7 +135,10 @@ describe("a URL as client_id", () => {
   test("authorize → consent (name and host shown) → code → token; the document is fetched once", async () => {
     const as = await make();
     const clientId = url("/oauth/client.json");
-    docs.routes.set("/oauth/client.json", jsonRoute(doc(clientId, { client_name: "Acme <MCP> Client" }), { "cache-control": "max-age=60" }));
+    docs.routes.set(
+      "/oauth/client.json",
+      jsonRoute(doc(clientId, { client_name: "Acme <MCP> Client" }), { "cache-control": "max-age=60" }),
+    );
     const { res, verifier } = authorizeRequest(as, clientId);
     const page = await res;
     assert.equal(page.status, 200);
@@ -130,7 +154,11 @@ describe("a URL as client_id", () => {
     assert.equal(back.origin + back.pathname, REDIRECT);
     assert.equal(back.searchParams.get("iss"), ISSUER);
     const code = back.searchParams.get("code")!;
-    const tokenRes = await call(as, "/token", form({ grant_type: "authorization_code", code, client_id: clientId, redirect_uri: REDIRECT, code_verifier: verifier }));
+    const tokenRes = await call(
+      as,
+      "/token",
+      form({ grant_type: "authorization_code", code, client_id: clientId, redirect_uri: REDIRECT, code_verifier: verifier }),
+    );
     assert.equal(tokenRes.status, 200);
     const tokens = await tokenRes.json();
     assert.equal(decodeJwt(tokens.access_token).client_id, clientId);
@@ -139,7 +167,11 @@ describe("a URL as client_id", () => {
     assert.deepEqual(lookups, [], "an IP literal needs no DNS lookup");
 
     // The refresh grant resolves the same client.
-    const refreshed = await call(as, "/token", form({ grant_type: "refresh_token", refresh_token: tokens.refresh_token, client_id: clientId }));
+    const refreshed = await call(
+      as,
+      "/token",
+      form({ grant_type: "refresh_token", refresh_token: tokens.refresh_token, client_id: clientId }),
+    );
     assert.equal(refreshed.status, 200);
   });
 
@@ -188,7 +220,10 @@ describe("a URL as client_id", () => {
     const as = await make({
       lookup: async (hostname: string) => {
         lookups.push(hostname);
-        return [{ address: "93.184.215.14", family: 4 }, { address: "2606:2800:21f:cb07:6820:80da:af6b:8b2c", family: 6 }];
+        return [
+          { address: "93.184.215.14", family: 4 },
+          { address: "2606:2800:21f:cb07:6820:80da:af6b:8b2c", family: 6 },
+        ];
       },
       // No network here: the injected fetch answers for the public host.
       fetch: async (u: string, init: RequestInit) => {
@@ -210,9 +245,26 @@ describe("refusals", () => {
   const slow: Set<() => void> = new Set();
   after(() => slow.forEach((end) => end()));
 
-  const cases: { name: string; path: string; route?: (id: string) => Route; clientId?: string; cimd?: Record<string, unknown>; fetched: boolean }[] = [
-    { name: "client_id in the document differs from the URL", path: "/mismatch.json", route: (id) => jsonRoute(doc(id + "x")), fetched: true },
-    { name: "document with a trailing-slash variant of the URL", path: "/slash.json", route: (id) => jsonRoute(doc(id.replace("/slash.json", "//slash.json"))), fetched: true },
+  const cases: {
+    name: string;
+    path: string;
+    route?: (id: string) => Route;
+    clientId?: string;
+    cimd?: Record<string, unknown>;
+    fetched: boolean;
+  }[] = [
+    {
+      name: "client_id in the document differs from the URL",
+      path: "/mismatch.json",
+      route: (id) => jsonRoute(doc(id + "x")),
+      fetched: true,
+    },
+    {
+      name: "document with a trailing-slash variant of the URL",
+      path: "/slash.json",
+      route: (id) => jsonRoute(doc(id.replace("/slash.json", "//slash.json"))),
+      fetched: true,
+    },
     {
       name: "oversized document (Content-Length)",
       path: "/big.json",
@@ -262,15 +314,43 @@ describe("refusals", () => {
       fetched: true,
     },
     { name: "HTTP 404", path: "/missing.json", fetched: true },
-    { name: "confidential client (client_secret_basic)", path: "/secret.json", route: (id) => jsonRoute(doc(id, { token_endpoint_auth_method: "client_secret_basic" })), fetched: true },
-    { name: "document carrying a client_secret", path: "/secret2.json", route: (id) => jsonRoute(doc(id, { client_secret: "s3cr3t" })), fetched: true },
-    { name: "document without client_name", path: "/noname.json", route: (id) => jsonRoute(doc(id, { client_name: undefined })), fetched: true },
-    { name: "document with an unacceptable redirect URI", path: "/badredirect.json", route: (id) => jsonRoute(doc(id, { redirect_uris: ["javascript:alert(1)"] })), fetched: true },
+    {
+      name: "confidential client (client_secret_basic)",
+      path: "/secret.json",
+      route: (id) => jsonRoute(doc(id, { token_endpoint_auth_method: "client_secret_basic" })),
+      fetched: true,
+    },
+    {
+      name: "document carrying a client_secret",
+      path: "/secret2.json",
+      route: (id) => jsonRoute(doc(id, { client_secret: "s3cr3t" })),
+      fetched: true,
+    },
+    {
+      name: "document without client_name",
+      path: "/noname.json",
+      route: (id) => jsonRoute(doc(id, { client_name: undefined })),
+      fetched: true,
+    },
+    {
+      name: "document with an unacceptable redirect URI",
+      path: "/badredirect.json",
+      route: (id) => jsonRoute(doc(id, { redirect_uris: ["javascript:alert(1)"] })),
+      fetched: true,
+    },
     {
       name: "hostname resolving to a link-local (cloud metadata) address",
       path: "/client.json",
       clientId: "https://metadata.test/client.json",
-      cimd: { lookup: async (h: string) => (lookups.push(h), [{ address: "93.184.215.14", family: 4 }, { address: "169.254.169.254", family: 4 }]) },
+      cimd: {
+        lookup: async (h: string) => (
+          lookups.push(h),
+          [
+            { address: "93.184.215.14", family: 4 },
+            { address: "169.254.169.254", family: 4 },
+          ]
+        ),
+      },
       fetched: false,
     },
     {
@@ -280,14 +360,34 @@ describe("refusals", () => {
       cimd: { lookup: async (h: string) => (lookups.push(h), [{ address: "fe80::1", family: 6 }]) },
       fetched: false,
     },
-    { name: "literal link-local address (169.254.169.254)", path: "/latest/meta-data/", clientId: "https://169.254.169.254/latest/meta-data/", fetched: false },
+    {
+      name: "literal link-local address (169.254.169.254)",
+      path: "/latest/meta-data/",
+      clientId: "https://169.254.169.254/latest/meta-data/",
+      fetched: false,
+    },
     { name: "literal IPv6 link-local address", path: "/client.json", clientId: "https://[fe80::1]/client.json", fetched: false },
-    { name: "literal IPv4-mapped link-local address", path: "/client.json", clientId: "https://[::ffff:a9fe:a9fe]/client.json", fetched: false },
+    {
+      name: "literal IPv4-mapped link-local address",
+      path: "/client.json",
+      clientId: "https://[::ffff:a9fe:a9fe]/client.json",
+      fetched: false,
+    },
     { name: "AWS IPv6 metadata address", path: "/client.json", clientId: "https://[fd00:ec2::254]/client.json", fetched: false },
     { name: "http on a non-loopback host", path: "/client.json", clientId: "http://example.com/client.json", fetched: false },
-    { name: "http on loopback when allow_http_loopback is false", path: "/client.json", cimd: { allow_http_loopback: false }, fetched: false },
+    {
+      name: "http on loopback when allow_http_loopback is false",
+      path: "/client.json",
+      cimd: { allow_http_loopback: false },
+      fetched: false,
+    },
     { name: "URL without a path", path: "/", clientId: "https://example.com/", fetched: false },
-    { name: "URL not in normalized form (dot segment)", path: "/client.json", clientId: "https://example.com/a/../client.json", fetched: false },
+    {
+      name: "URL not in normalized form (dot segment)",
+      path: "/client.json",
+      clientId: "https://example.com/a/../client.json",
+      fetched: false,
+    },
     { name: "URL with userinfo", path: "/client.json", clientId: "https://user@example.com/client.json", fetched: false },
     { name: "URL with a fragment", path: "/client.json", clientId: "https://example.com/client.json#x", fetched: false },
   ];
@@ -337,7 +437,11 @@ describe("refusals", () => {
       headers: { "content-type": "application/x-www-form-urlencoded", cookie: f.cookie },
     });
     const code = new URL(approved.headers.get("location")!).searchParams.get("code")!;
-    const stolen = await call(as, "/token", form({ grant_type: "authorization_code", code, client_id: b, redirect_uri: REDIRECT, code_verifier: verifier }));
+    const stolen = await call(
+      as,
+      "/token",
+      form({ grant_type: "authorization_code", code, client_id: b, redirect_uri: REDIRECT, code_verifier: verifier }),
+    );
     assert.equal(stolen.status, 400);
     assert.equal((await stolen.json()).error, "invalid_grant");
   });

@@ -8,7 +8,12 @@
 import { beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { ConfigError } from "../src/index.js";
-import { createDevAuthorizationServer, MemoryStorage, type DevAuthorizationServer, type DevAuthorizationServerOptions } from "../src/dev-authorization-server/index.js";
+import {
+  createDevAuthorizationServer,
+  MemoryStorage,
+  type DevAuthorizationServer,
+  type DevAuthorizationServerOptions,
+} from "../src/dev-authorization-server/index.js";
 import { authorizeUrl, call, exchange, obtainCode, pkce, registerClient } from "./helpers/dev-as.js";
 
 const ISSUER = "http://127.0.0.1:8001";
@@ -21,7 +26,13 @@ beforeEach(() => {
 });
 
 function make(extra: Partial<DevAuthorizationServerOptions> = {}) {
-  return createDevAuthorizationServer({ issuer: ISSUER, resources: [RESOURCE], scopes_supported: ["mcp:read", "files:delete"], clock: () => now, ...extra });
+  return createDevAuthorizationServer({
+    issuer: ISSUER,
+    resources: [RESOURCE],
+    scopes_supported: ["mcp:read", "files:delete"],
+    clock: () => now,
+    ...extra,
+  });
 }
 
 function authorizeRequest(as: DevAuthorizationServer, clientId: string, extra: Record<string, string> = {}) {
@@ -41,10 +52,17 @@ function authorizeRequest(as: DevAuthorizationServer, clientId: string, extra: R
 async function assertFull(res: Response, retryAfter: string) {
   assert.equal(res.status, 503);
   assert.equal(res.headers.get("retry-after"), retryAfter);
-  assert.equal(res.headers.get("access-control-expose-headers"), "WWW-Authenticate, DPoP-Nonce, Retry-After", "a browser client can read it");
+  assert.equal(
+    res.headers.get("access-control-expose-headers"),
+    "WWW-Authenticate, DPoP-Nonce, Retry-After",
+    "a browser client can read it",
+  );
   assert.equal(res.headers.get("content-type"), "application/json");
   assert.equal(res.headers.get("cache-control"), "no-store");
-  assert.deepEqual(await res.json(), { error: "temporarily_unavailable", error_description: "Too many registered clients are in use; retry later" });
+  assert.deepEqual(await res.json(), {
+    error: "temporarily_unavailable",
+    error_description: "Too many registered clients are in use; retry later",
+  });
 }
 
 describe("registration flood", () => {
@@ -99,7 +117,8 @@ describe("consent page: display controls", () => {
     const shown = "Evil\\u202EelgooG \\u2066x\\u2069 \\u001B[2J\\u0007 \\u009B1m &#60;b&#62;";
     assert.ok(html.includes(`<span class="client">${shown}</span> wants to access your account`), html);
     assert.ok(html.includes(`<title>Authorize ${shown}</title>`));
-    for (const raw of ["\u202e", "\u2066", "\u2069", "\u001b", "\u0007", "\u009b"]) assert.ok(!html.includes(raw), `raw U+${raw.charCodeAt(0).toString(16)} on the page`);
+    for (const raw of ["\u202e", "\u2066", "\u2069", "\u001b", "\u0007", "\u009b"])
+      assert.ok(!html.includes(raw), `raw U+${raw.charCodeAt(0).toString(16)} on the page`);
     // No byte of the page is a C0 control other than the newline of the markup itself.
     assert.ok(![...bytes].some((b) => b < 0x20 && b !== 0x0a), "a raw C0 byte on the page");
     // UTF-8 of U+202E is E2 80 AE; of U+009B is C2 9B.
@@ -115,7 +134,8 @@ describe("unsupported scopes are named, with the option that lists scopes", () =
     assert.equal(res.status, 400);
     assert.deepEqual(await res.json(), {
       error: "invalid_scope",
-      error_description: "Unsupported scopes 'files:write', 'admin': not in scopes_supported (dev authorization server option `scopes_supported`)",
+      error_description:
+        "Unsupported scopes 'files:write', 'admin': not in scopes_supported (dev authorization server option `scopes_supported`)",
     });
   });
 
@@ -132,7 +152,10 @@ describe("unsupported scopes are named, with the option that lists scopes", () =
       iss: ISSUER,
     });
     const odd = new URL((await authorizeRequest(as, reg.client_id, { scope: 'x"\u202e' })).headers.get("location")!);
-    assert.equal(odd.searchParams.get("error_description"), "Unsupported scope 1 more: not in scopes_supported (dev authorization server option `scopes_supported`)");
+    assert.equal(
+      odd.searchParams.get("error_description"),
+      "Unsupported scope 1 more: not in scopes_supported (dev authorization server option `scopes_supported`)",
+    );
   });
 });
 
@@ -149,7 +172,9 @@ describe("strict options", () => {
   }
 
   test("server options: unknown key with its suggestion, wrong type, several problems listed together", async () => {
-    const e = await configError(make({ scope_supported: ["a"], access_token_ttl: "3600", title: 7, client_id_metadata_documents: { allow_loopbak: true } } as never));
+    const e = await configError(
+      make({ scope_supported: ["a"], access_token_ttl: "3600", title: 7, client_id_metadata_documents: { allow_loopbak: true } } as never),
+    );
     assert.deepEqual(
       e.issues.map((i) => [i.key, i.message]).sort(),
       [
@@ -164,7 +189,9 @@ describe("strict options", () => {
 
   test("issueAccessToken(): unknown key, unsupported scope, foreign resource and empty subject, all at once", async () => {
     const as = await make();
-    const e = await configError(as.issueAccessToken({ subject: "", scope: ["mcp:read"], scopes: ["admin"], resource: "http://elsewhere/mcp" } as never));
+    const e = await configError(
+      as.issueAccessToken({ subject: "", scope: ["mcp:read"], scopes: ["admin"], resource: "http://elsewhere/mcp" } as never),
+    );
     assert.deepEqual(
       e.issues.map((i) => [i.key, i.message]),
       [
@@ -175,7 +202,10 @@ describe("strict options", () => {
       ],
     );
     const e2 = await configError(as.issueAccessToken({ subject: "alice", jkt: 42 } as never));
-    assert.deepEqual(e2.issues.map((i) => [i.key, i.message]), [["jkt", "Invalid input: expected string, received number"]]);
+    assert.deepEqual(
+      e2.issues.map((i) => [i.key, i.message]),
+      [["jkt", "Invalid input: expected string, received number"]],
+    );
     const ok = await as.issueAccessToken({ subject: "alice", scopes: ["mcp:read"] });
     assert.equal(ok.scope, "mcp:read");
   });

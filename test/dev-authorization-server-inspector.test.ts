@@ -34,17 +34,54 @@ function json(stdout: string): any {
 }
 
 test("inspector-cli --method tools/list with a token from the embedded server", { timeout: 120_000 }, async () => {
-  const { access_token } = await demo.as.server.issueAccessToken({ subject: "demo-user", scopes: ["mcp:read"], client_id: "inspector-cli" });
-  const { stdout } = await inspector(["--cli", demo.url, "--transport", "http", "--method", "tools/list", "--header", `Authorization: Bearer ${access_token}`]);
-  assert.deepEqual(json(stdout).tools.map((t: { name: string }) => t.name).sort(), ["delete_file", "downstream_whoami", "echo", "whoami"]);
+  const { access_token } = await demo.as.server.issueAccessToken({
+    subject: "demo-user",
+    scopes: ["mcp:read"],
+    client_id: "inspector-cli",
+  });
+  const { stdout } = await inspector([
+    "--cli",
+    demo.url,
+    "--transport",
+    "http",
+    "--method",
+    "tools/list",
+    "--header",
+    `Authorization: Bearer ${access_token}`,
+  ]);
+  assert.deepEqual(
+    json(stdout)
+      .tools.map((t: { name: string }) => t.name)
+      .sort(),
+    ["delete_file", "downstream_whoami", "echo", "whoami"],
+  );
 
-  const who = await inspector(["--cli", demo.url, "--transport", "http", "--method", "tools/call", "--tool-name", "whoami", "--header", `Authorization: Bearer ${access_token}`]);
-  assert.deepEqual(json(who.stdout).structuredContent, { subject: "demo-user", client_id: "inspector-cli", scopes: ["mcp:read"], dpop_jkt: null });
+  const who = await inspector([
+    "--cli",
+    demo.url,
+    "--transport",
+    "http",
+    "--method",
+    "tools/call",
+    "--tool-name",
+    "whoami",
+    "--header",
+    `Authorization: Bearer ${access_token}`,
+  ]);
+  assert.deepEqual(json(who.stdout).structuredContent, {
+    subject: "demo-user",
+    client_id: "inspector-cli",
+    scopes: ["mcp:read"],
+    dpop_jkt: null,
+  });
 });
 
 test("inspector-cli without a token is refused", { timeout: 120_000 }, async () => {
-  await assert.rejects(inspector(["--cli", demo.url, "--transport", "http", "--method", "tools/list"]), (err: { stdout: string; stderr: string }) => {
-    assert.match(err.stdout + err.stderr, /401|Unauthorized|invalid_token|Failed/i);
-    return true;
-  });
+  await assert.rejects(
+    inspector(["--cli", demo.url, "--transport", "http", "--method", "tools/list"]),
+    (err: { stdout: string; stderr: string }) => {
+      assert.match(err.stdout + err.stderr, /401|Unauthorized|invalid_token|Failed/i);
+      return true;
+    },
+  );
 });

@@ -32,7 +32,11 @@ async function discover(issuer: string): Promise<oauth.AuthorizationServer> {
 /** Register with oauth4webapi, then run the authorization request through the consent page. */
 async function authorizationResponse(as: oauth.AuthorizationServer, decision: "approve" | "deny" = "approve") {
   const client = (await oauth.processDynamicClientRegistrationResponse(
-    await oauth.dynamicClientRegistrationRequest(as, { redirect_uris: [REDIRECT], token_endpoint_auth_method: "none", application_type: "native", client_name: "oauth4webapi" }, insecure),
+    await oauth.dynamicClientRegistrationRequest(
+      as,
+      { redirect_uris: [REDIRECT], token_endpoint_auth_method: "none", application_type: "native", client_name: "oauth4webapi" },
+      insecure,
+    ),
   )) as oauth.Client;
   assert.equal(client.application_type, "native", "application_type is echoed");
   const verifier = oauth.generateRandomCodeVerifier();
@@ -71,7 +75,10 @@ describe("RFC 9207 iss, checked by oauth4webapi", () => {
     const tokens = await oauth.processAuthorizationCodeResponse(
       asB,
       client,
-      await oauth.authorizationCodeGrantRequest(asB, client, oauth.None(), params, REDIRECT, verifier, { ...insecure, additionalParameters: { resource: RESOURCE } }),
+      await oauth.authorizationCodeGrantRequest(asB, client, oauth.None(), params, REDIRECT, verifier, {
+        ...insecure,
+        additionalParameters: { resource: RESOURCE },
+      }),
     );
     assert.equal(tokens.token_type.toLowerCase(), "bearer");
     assert.ok(tokens.access_token);
@@ -102,11 +109,14 @@ describe("RFC 9207 iss, checked by oauth4webapi", () => {
     const asB = await discover(b.issuer);
     const { client, state, redirect } = await authorizationResponse(asA, "deny");
     assert.equal(redirect.searchParams.get("iss"), a.issuer);
-    assert.throws(() => oauth.validateAuthResponse(asA, client, redirect, state), (err: unknown) => {
-      assert.ok(err instanceof oauth.AuthorizationResponseError);
-      assert.equal(err.error, "access_denied");
-      return true;
-    });
+    assert.throws(
+      () => oauth.validateAuthResponse(asA, client, redirect, state),
+      (err: unknown) => {
+        assert.ok(err instanceof oauth.AuthorizationResponseError);
+        assert.equal(err.error, "access_denied");
+        return true;
+      },
+    );
     assert.throws(() => oauth.validateAuthResponse(asB, client, redirect, state), isIssuerRefusal(b.issuer));
   });
 });

@@ -2,7 +2,11 @@
 import { beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { decodeJwt } from "jose";
-import { createDevAuthorizationServer, type DevAuthorizationServer, type DevAuthorizationServerOptions } from "../src/dev-authorization-server/index.js";
+import {
+  createDevAuthorizationServer,
+  type DevAuthorizationServer,
+  type DevAuthorizationServerOptions,
+} from "../src/dev-authorization-server/index.js";
 import { authorizeUrl, call, consentForm, exchange, form, obtainCode, pkce, registerClient } from "./helpers/dev-as.js";
 
 const ISSUER = "http://127.0.0.1:8001";
@@ -11,7 +15,13 @@ let now = Date.parse("2030-01-01T00:00:00Z");
 let as: DevAuthorizationServer;
 
 function make(extra: Partial<DevAuthorizationServerOptions> = {}) {
-  return createDevAuthorizationServer({ issuer: ISSUER, resources: [RESOURCE], scopes_supported: ["mcp:read", "files:delete"], clock: () => now, ...extra });
+  return createDevAuthorizationServer({
+    issuer: ISSUER,
+    resources: [RESOURCE],
+    scopes_supported: ["mcp:read", "files:delete"],
+    clock: () => now,
+    ...extra,
+  });
 }
 
 beforeEach(async () => {
@@ -82,7 +92,16 @@ describe("authorization endpoint", () => {
   });
 
   test("unknown client → 400 error page, no redirect", async () => {
-    const res = await call(as, authorizeUrl(as, { response_type: "code", client_id: "nope", redirect_uri: "http://127.0.0.1:9999/callback", code_challenge: pkce().challenge, code_challenge_method: "S256" }));
+    const res = await call(
+      as,
+      authorizeUrl(as, {
+        response_type: "code",
+        client_id: "nope",
+        redirect_uri: "http://127.0.0.1:9999/callback",
+        code_challenge: pkce().challenge,
+        code_challenge_method: "S256",
+      }),
+    );
     assert.equal(res.status, 400);
     assert.equal(res.headers.get("location"), null);
     assert.match(await res.text(), /invalid_client/);
@@ -108,7 +127,17 @@ describe("authorization endpoint", () => {
 
   test("the consent page is strict: CSP without scripts, no framing, everything escaped", async () => {
     const reg = await (await registerClient(as, { client_name: `<script>alert("x")</script>` })).json();
-    const res = await call(as, authorizeUrl(as, { response_type: "code", client_id: reg.client_id, redirect_uri: reg.redirect_uris[0], code_challenge: pkce().challenge, code_challenge_method: "S256", state: `"><img src=x>` }));
+    const res = await call(
+      as,
+      authorizeUrl(as, {
+        response_type: "code",
+        client_id: reg.client_id,
+        redirect_uri: reg.redirect_uris[0],
+        code_challenge: pkce().challenge,
+        code_challenge_method: "S256",
+        state: `"><img src=x>`,
+      }),
+    );
     assert.equal(res.status, 200);
     const csp = res.headers.get("content-security-policy")!;
     assert.match(csp, /default-src 'none'/);
@@ -127,11 +156,24 @@ describe("authorization endpoint", () => {
 describe("consent form", () => {
   async function page() {
     const reg = await (await registerClient(as)).json();
-    const res = await call(as, authorizeUrl(as, { response_type: "code", client_id: reg.client_id, redirect_uri: reg.redirect_uris[0], code_challenge: pkce().challenge, code_challenge_method: "S256", state: "s" }));
+    const res = await call(
+      as,
+      authorizeUrl(as, {
+        response_type: "code",
+        client_id: reg.client_id,
+        redirect_uri: reg.redirect_uris[0],
+        code_challenge: pkce().challenge,
+        code_challenge_method: "S256",
+        state: "s",
+      }),
+    );
     return consentForm(res);
   }
   const post = (f: { action: string }, fields: Record<string, string>, cookie?: string) =>
-    call(as, f.action, { ...form(fields), headers: { "content-type": "application/x-www-form-urlencoded", ...(cookie ? { cookie } : {}) } });
+    call(as, f.action, {
+      ...form(fields),
+      headers: { "content-type": "application/x-www-form-urlencoded", ...(cookie ? { cookie } : {}) },
+    });
 
   test("CSRF token missing, wrong, or without its cookie → 403, no code; the real form still works after", async () => {
     const f = await page();
@@ -155,7 +197,10 @@ describe("consent form", () => {
 
   test("cross-site form posts are refused", async () => {
     const f = await page();
-    const res = await call(as, f.action, { ...form({ pending: f.pending, csrf_token: f.csrf, username: "a", decision: "approve" }), headers: { "content-type": "application/x-www-form-urlencoded", cookie: f.cookie, "sec-fetch-site": "cross-site" } });
+    const res = await call(as, f.action, {
+      ...form({ pending: f.pending, csrf_token: f.csrf, username: "a", decision: "approve" }),
+      headers: { "content-type": "application/x-www-form-urlencoded", cookie: f.cookie, "sec-fetch-site": "cross-site" },
+    });
     assert.equal(res.status, 403);
   });
 
@@ -184,7 +229,10 @@ describe("consent form", () => {
   });
 
   test("a custom authenticateUser hook decides the subject", async () => {
-    as = await make({ authenticateUser: (req) => (req.headers.get("cookie")?.includes("session=ok") ? "user-42" : null), username_field: false });
+    as = await make({
+      authenticateUser: (req) => (req.headers.get("cookie")?.includes("session=ok") ? "user-42" : null),
+      username_field: false,
+    });
     const f = await page();
     assert.ok(!f.html.includes('name="username"'));
     const refused = await post(f, { pending: f.pending, csrf_token: f.csrf, decision: "approve" }, f.cookie);
@@ -204,7 +252,10 @@ describe("token endpoint", () => {
     assert.equal(body.token_type, "Bearer");
     assert.equal(body.scope, "mcp:read");
     const claims = decodeJwt(body.access_token);
-    assert.deepEqual([claims.sub, claims.aud, claims.iss, claims.client_id, claims.iat], ["carol", RESOURCE, ISSUER, r.clientId, now / 1000]);
+    assert.deepEqual(
+      [claims.sub, claims.aud, claims.iss, claims.client_id, claims.iat],
+      ["carol", RESOURCE, ISSUER, r.clientId, now / 1000],
+    );
   });
 
   test("wrong verifier → 400 invalid_grant", async () => {
@@ -214,7 +265,11 @@ describe("token endpoint", () => {
 
   test("missing verifier → 400 invalid_request", async () => {
     const r = await obtainCode(as);
-    const res = await call(as, "/token", form({ grant_type: "authorization_code", code: r.code, client_id: r.clientId, redirect_uri: r.redirectUri }));
+    const res = await call(
+      as,
+      "/token",
+      form({ grant_type: "authorization_code", code: r.code, client_id: r.clientId, redirect_uri: r.redirectUri }),
+    );
     assert.deepEqual(await tokenError(res), [400, "invalid_request"]);
   });
 
@@ -222,7 +277,11 @@ describe("token endpoint", () => {
     const r = await obtainCode(as);
     const first = await (await exchange(as, r)).json();
     assert.deepEqual(await tokenError(await exchange(as, r)), [400, "invalid_grant"]);
-    const refresh = await call(as, "/token", form({ grant_type: "refresh_token", refresh_token: first.refresh_token, client_id: r.clientId }));
+    const refresh = await call(
+      as,
+      "/token",
+      form({ grant_type: "refresh_token", refresh_token: first.refresh_token, client_id: r.clientId }),
+    );
     assert.deepEqual(await tokenError(refresh), [400, "invalid_grant"]);
   });
 
@@ -257,30 +316,47 @@ describe("token endpoint", () => {
 
   test("unsupported grant type, wrong content type, repeated parameter", async () => {
     const r = await obtainCode(as);
-    assert.deepEqual(await tokenError(await call(as, "/token", form({ grant_type: "client_credentials", client_id: r.clientId }))), [400, "unsupported_grant_type"]);
+    assert.deepEqual(await tokenError(await call(as, "/token", form({ grant_type: "client_credentials", client_id: r.clientId }))), [
+      400,
+      "unsupported_grant_type",
+    ]);
     const json = await call(as, "/token", { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
     assert.deepEqual(await tokenError(json), [400, "invalid_request"]);
-    const repeated = await call(as, "/token", { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: `grant_type=authorization_code&code=a&code=b&client_id=${r.clientId}` });
+    const repeated = await call(as, "/token", {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: `grant_type=authorization_code&code=a&code=b&client_id=${r.clientId}`,
+    });
     assert.deepEqual(await tokenError(repeated), [400, "invalid_request"]);
   });
 
   test("refresh cannot widen scopes → invalid_scope; expired family → invalid_grant", async () => {
     const r = await obtainCode(as, { scope: "mcp:read" });
     const t = await (await exchange(as, r)).json();
-    const widen = await call(as, "/token", form({ grant_type: "refresh_token", refresh_token: t.refresh_token, client_id: r.clientId, scope: "mcp:read files:delete" }));
+    const widen = await call(
+      as,
+      "/token",
+      form({ grant_type: "refresh_token", refresh_token: t.refresh_token, client_id: r.clientId, scope: "mcp:read files:delete" }),
+    );
     assert.deepEqual(await tokenError(widen), [400, "invalid_scope"]);
 
     const r2 = await obtainCode(as);
     const t2 = await (await exchange(as, r2)).json();
     now += 86_400_000;
-    const expired = await call(as, "/token", form({ grant_type: "refresh_token", refresh_token: t2.refresh_token, client_id: r2.clientId }));
+    const expired = await call(
+      as,
+      "/token",
+      form({ grant_type: "refresh_token", refresh_token: t2.refresh_token, client_id: r2.clientId }),
+    );
     assert.deepEqual(await tokenError(expired), [400, "invalid_grant"]);
   });
 });
 
 describe("dynamic client registration", () => {
   test("public clients with https or loopback http redirect URIs are registered (201)", async () => {
-    const res = await registerClient(as, { redirect_uris: ["https://app.example.com/cb", "http://localhost:6274/oauth/callback", "http://[::1]/cb"] });
+    const res = await registerClient(as, {
+      redirect_uris: ["https://app.example.com/cb", "http://localhost:6274/oauth/callback", "http://[::1]/cb"],
+    });
     assert.equal(res.status, 201);
     const body = await res.json();
     assert.equal(body.token_endpoint_auth_method, "none");
@@ -289,7 +365,14 @@ describe("dynamic client registration", () => {
   });
 
   test("non-loopback http, custom schemes, fragments → 400 invalid_redirect_uri", async () => {
-    for (const uri of ["http://example.com/cb", "http://192.168.1.10/cb", "javascript:alert(1)", "https://app.example.com/cb#frag", "https://user:pw@app.example.com/cb", "not a url"]) {
+    for (const uri of [
+      "http://example.com/cb",
+      "http://192.168.1.10/cb",
+      "javascript:alert(1)",
+      "https://app.example.com/cb#frag",
+      "https://user:pw@app.example.com/cb",
+      "not a url",
+    ]) {
       const res = await registerClient(as, { redirect_uris: [uri] });
       assert.deepEqual(await tokenError(res), [400, "invalid_redirect_uri"], uri);
     }
@@ -297,7 +380,10 @@ describe("dynamic client registration", () => {
   });
 
   test("confidential clients → 400 invalid_client_metadata; unknown scopes → 400 invalid_scope", async () => {
-    assert.deepEqual(await tokenError(await registerClient(as, { token_endpoint_auth_method: "client_secret_basic" })), [400, "invalid_client_metadata"]);
+    assert.deepEqual(await tokenError(await registerClient(as, { token_endpoint_auth_method: "client_secret_basic" })), [
+      400,
+      "invalid_client_metadata",
+    ]);
     assert.deepEqual(await tokenError(await registerClient(as, { scope: "admin" })), [400, "invalid_scope"]);
     assert.deepEqual(await tokenError(await registerClient(as, { grant_types: ["client_credentials"] })), [400, "invalid_client_metadata"]);
     const notJson = await call(as, "/register", { method: "POST", headers: { "content-type": "application/json" }, body: "{" });
@@ -325,7 +411,11 @@ describe("DPoP seam", () => {
   });
 
   test("an invalid proof → 400 invalid_dpop_proof", async () => {
-    as = await make({ verifyDpopProof: async () => { throw new Error("bad proof"); } });
+    as = await make({
+      verifyDpopProof: async () => {
+        throw new Error("bad proof");
+      },
+    });
     const r = await obtainCode(as);
     assert.deepEqual(await tokenError(await exchange(as, r)), [400, "invalid_dpop_proof"]);
   });

@@ -24,7 +24,9 @@ after(() => demo.close());
 
 async function whoamiWith(accessToken: string): Promise<unknown> {
   const client = new Client({ name: "t", version: "1" });
-  await client.connect(new StreamableHTTPClientTransport(new URL(demo.url), { requestInit: { headers: { authorization: `Bearer ${accessToken}` } } }));
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(demo.url), { requestInit: { headers: { authorization: `Bearer ${accessToken}` } } }),
+  );
   try {
     return (await client.callTool({ name: "whoami", arguments: {} })).structuredContent;
   } finally {
@@ -107,7 +109,12 @@ describe("official SDK client, whole flow", () => {
   test("refresh rotates the refresh token; reusing an old one revokes the whole family", async () => {
     const metadata = await (await fetch(`${demo.as.issuer}/.well-known/oauth-authorization-server`)).json();
     const clientInformation = provider.clientInformation()!;
-    const rotated = await refreshAuthorization(demo.as.issuer, { metadata, clientInformation, refreshToken: firstRefresh, resource: new URL(demo.url) });
+    const rotated = await refreshAuthorization(demo.as.issuer, {
+      metadata,
+      clientInformation,
+      refreshToken: firstRefresh,
+      resource: new URL(demo.url),
+    });
     assert.ok(rotated.refresh_token && rotated.refresh_token !== firstRefresh);
     assert.equal(((await whoamiWith(rotated.access_token)) as any).subject, "alice");
 
@@ -115,7 +122,12 @@ describe("official SDK client, whole flow", () => {
     const narrowed = await fetch(metadata.token_endpoint, {
       method: "POST",
       headers: { "content-type": "application/x-www-form-urlencoded" },
-      body: new URLSearchParams({ grant_type: "refresh_token", refresh_token: rotated.refresh_token!, client_id: clientInformation.client_id, scope: "mcp:read" }),
+      body: new URLSearchParams({
+        grant_type: "refresh_token",
+        refresh_token: rotated.refresh_token,
+        client_id: clientInformation.client_id,
+        scope: "mcp:read",
+      }),
     });
     assert.equal(narrowed.status, 200);
     const third = await narrowed.json();
@@ -137,11 +149,15 @@ describe("official SDK client, whole flow", () => {
   test("a minted demo token (issueAccessToken) is accepted and per-tool scopes still apply", async () => {
     const { access_token } = await demo.as.server.issueAccessToken({ subject: "demo-user", scopes: ["mcp:read"] });
     const client = new Client({ name: "t", version: "1" });
-    await client.connect(new StreamableHTTPClientTransport(new URL(demo.url), { requestInit: { headers: { authorization: `Bearer ${access_token}` } } }));
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(demo.url), { requestInit: { headers: { authorization: `Bearer ${access_token}` } } }),
+    );
     try {
       const denied = await client.callTool({ name: "delete_file", arguments: { path: "/x" } });
       assert.equal(denied.isError, true);
-      assert.deepEqual(denied.content, [{ type: "text", text: "Tool \"delete_file\" requires scopes: ['files:delete']. Missing: ['files:delete']" }]);
+      assert.deepEqual(denied.content, [
+        { type: "text", text: "Tool \"delete_file\" requires scopes: ['files:delete']. Missing: ['files:delete']" },
+      ]);
     } finally {
       await client.close();
     }

@@ -52,7 +52,8 @@ function reset(next: typeof routes) {
 }
 // 5 s, as in production: a loaded CI machine can take longer than 300 ms for a loopback fetch. The
 // test with a hanging server passes its own short timeout.
-const fresh = (timeout = 5000) => new AuthorizationServerDiscovery({ clock: now, timeout, backoff: { initial_ms: 60_000, max_ms: 60_000 } });
+const fresh = (timeout = 5000) =>
+  new AuthorizationServerDiscovery({ clock: now, timeout, backoff: { initial_ms: 60_000, max_ms: 60_000 } });
 
 async function rejects<T extends Error>(p: Promise<unknown>, type: new (...a: never[]) => T): Promise<T> {
   try {
@@ -66,13 +67,18 @@ async function rejects<T extends Error>(p: Promise<unknown>, type: new (...a: ne
 
 test("an issuer with a path: the RFC 8414 path-inserted document is used, and the validator it builds verifies tokens", async () => {
   const issuer = `${origin}/tenant1`;
-  reset({ "/.well-known/oauth-authorization-server/tenant1": [200, { issuer, jwks_uri: keys.jwksUri, token_endpoint: `${issuer}/token` }] });
+  reset({
+    "/.well-known/oauth-authorization-server/tenant1": [200, { issuer, jwks_uri: keys.jwksUri, token_endpoint: `${issuer}/token` }],
+  });
   const validator = await discoverValidator(issuer, { discovery: fresh() });
   assert.deepEqual(requests, ["/.well-known/oauth-authorization-server/tenant1"]);
   const auth = await validator.verify(await keys.sign({ iss: issuer, aud: resource, scope: "mcp" }), { resource });
   assert.equal(auth.issuer, issuer);
   // …and a token from the server's *other* tenant is refused by that validator.
-  await assert.rejects(validator.verify(await keys.sign({ iss: `${origin}/tenant2`, aud: resource }), { resource }), { code: "ERR_INVALID_TOKEN", message: "The access token issuer is not trusted" });
+  await assert.rejects(validator.verify(await keys.sign({ iss: `${origin}/tenant2`, aud: resource }), { resource }), {
+    code: "ERR_INVALID_TOKEN",
+    message: "The access token issuer is not trusted",
+  });
 });
 
 test("falls back to OpenID Connect discovery (appended form) when there is no RFC 8414 document", async () => {
@@ -80,7 +86,11 @@ test("falls back to OpenID Connect discovery (appended form) when there is no RF
   reset({ "/realms/mcp/.well-known/openid-configuration": [200, { issuer, jwks_uri: keys.jwksUri }] });
   const meta = await fresh().metadata(issuer);
   assert.equal(meta.jwks_uri, keys.jwksUri);
-  assert.deepEqual(requests, ["/.well-known/oauth-authorization-server/realms/mcp", "/.well-known/openid-configuration/realms/mcp", "/realms/mcp/.well-known/openid-configuration"]);
+  assert.deepEqual(requests, [
+    "/.well-known/oauth-authorization-server/realms/mcp",
+    "/.well-known/openid-configuration/realms/mcp",
+    "/realms/mcp/.well-known/openid-configuration",
+  ]);
 });
 
 test("a document naming another issuer is refused (RFC 8414 §3.3), and nothing is built from it", async () => {
@@ -110,8 +120,19 @@ test("missing documents and missing endpoints are refused with their reason", as
   reset({});
   assert.equal((await rejects(fresh().metadata(origin), AuthorizationServerMetadataError)).reason, "not_found");
   reset({ "/.well-known/oauth-authorization-server": [200, { issuer: origin }] });
-  assert.equal((await rejects(discoverValidator(origin, { discovery: fresh() }), AuthorizationServerMetadataError)).reason, "missing_endpoint");
-  assert.equal((await rejects(discoverIntrospectionValidator(origin, { discovery: fresh(), client_id: "rs", client_secret: "s" }), AuthorizationServerMetadataError)).reason, "missing_endpoint");
+  assert.equal(
+    (await rejects(discoverValidator(origin, { discovery: fresh() }), AuthorizationServerMetadataError)).reason,
+    "missing_endpoint",
+  );
+  assert.equal(
+    (
+      await rejects(
+        discoverIntrospectionValidator(origin, { discovery: fresh(), client_id: "rs", client_secret: "s" }),
+        AuthorizationServerMetadataError,
+      )
+    ).reason,
+    "missing_endpoint",
+  );
   reset({ "/.well-known/oauth-authorization-server": [200, "[1,2]"] });
   assert.equal((await rejects(fresh().metadata(origin), AuthorizationServerMetadataError)).reason, "invalid");
 });
@@ -165,7 +186,11 @@ test("oidc-provider: discoverIntrospectionValidator introspects its real opaque 
   const as = await startIntrospectingProvider({ resources: [resource], scopes: ["mcp"] });
   try {
     // client_credentials: oidc-provider's introspection has no sub, so the client is the subject (by option).
-    const validator = await discoverIntrospectionValidator(as.issuer, { discovery: new AuthorizationServerDiscovery(), ...as.rs.jwt, allow_missing_subject: true });
+    const validator = await discoverIntrospectionValidator(as.issuer, {
+      discovery: new AuthorizationServerDiscovery(),
+      ...as.rs.jwt,
+      allow_missing_subject: true,
+    });
     assert.deepEqual(validator.issuers, [as.issuer]);
     const { access_token } = await as.getToken({ resource, scope: "mcp" });
     const auth = await validator.verify(access_token, { resource });

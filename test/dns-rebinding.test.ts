@@ -20,7 +20,10 @@ function raw(port: number, path: string, headers: Record<string, string>, method
   return new Promise((resolve, reject) => {
     const req = request({ host: "127.0.0.1", port, path, method, headers, setHost: false }, (res) => {
       let text = "";
-      res.setEncoding("utf8").on("data", (d) => (text += d)).on("end", () => resolve({ status: res.statusCode!, headers: res.headers, body: text }));
+      res
+        .setEncoding("utf8")
+        .on("data", (d) => (text += d))
+        .on("end", () => resolve({ status: res.statusCode!, headers: res.headers, body: text }));
     });
     req.on("error", reject).end(body);
   });
@@ -54,7 +57,14 @@ describe("a loopback server (defaults)", () => {
   });
 
   test("a rebinding page's Host, with any port, or a Host with several values, is refused", async () => {
-    for (const host of ["evil.example.com", `evil.example.com:${port}`, "localhost.evil.example", "127.0.0.1.nip.io", "", `127.0.0.1:${port}, evil.example`]) {
+    for (const host of [
+      "evil.example.com",
+      `evil.example.com:${port}`,
+      "localhost.evil.example",
+      "127.0.0.1.nip.io",
+      "",
+      `127.0.0.1:${port}, evil.example`,
+    ]) {
       const res = await init({ host });
       assert.equal(res.status, 403, host);
       assert.deepEqual(JSON.parse(res.body), FORBIDDEN_HOST);
@@ -101,7 +111,8 @@ describe("a public resource", () => {
 
   test("Host must be the resource's host (a default port is the same host)", async () => {
     const h = handler();
-    for (const host of ["mcp.example.com", "MCP.example.com", "mcp.example.com:443"]) assert.equal((await send(h, { host })).status, 200, host);
+    for (const host of ["mcp.example.com", "MCP.example.com", "mcp.example.com:443"])
+      assert.equal((await send(h, { host })).status, 200, host);
     for (const host of ["evil.example.com", "mcp.example.com:8443", "localhost", "127.0.0.1", "mcp.example.com.evil.example"]) {
       const res = await send(h, { host });
       assert.equal(res.status, 403, host);
@@ -118,7 +129,10 @@ describe("a public resource", () => {
 
   test('with cors_origins "*" any Origin may call (tokens are not cookies); with a list, only those and the resource\'s own', async () => {
     assert.equal((await send(handler(), { host: "mcp.example.com", origin: "https://app.example" })).status, 200);
-    const h = handler({ cors_origins: ["https://app.example"], dns_rebinding_protection: { allowed_origins: ["https://inspector.example"] } });
+    const h = handler({
+      cors_origins: ["https://app.example"],
+      dns_rebinding_protection: { allowed_origins: ["https://inspector.example"] },
+    });
     for (const origin of ["https://app.example", "https://inspector.example", "https://mcp.example.com"]) {
       assert.equal((await send(h, { host: "mcp.example.com", origin })).status, 200, origin);
     }

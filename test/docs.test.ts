@@ -45,7 +45,8 @@ export function extractBlocks(file: string, text: string): Block[] {
     const close = new RegExp(`^ *${fence[0] === "`" ? "`" : "~"}{${fence.length},}\\s*$`);
     const body: string[] = [];
     let j = i + 1;
-    for (; j < lines.length && !close.test(lines[j]!); j++) body.push(lines[j]!.startsWith(indent) ? lines[j]!.slice(indent.length) : lines[j]!);
+    for (; j < lines.length && !close.test(lines[j]!); j++)
+      body.push(lines[j]!.startsWith(indent) ? lines[j]!.slice(indent.length) : lines[j]!);
     if (lang === "ts" || lang === "typescript") {
       blocks.push({ file, line: i + 1, code: body.join("\n"), nocheck: /\bnocheck\b/.test(info) });
     }
@@ -87,19 +88,24 @@ test("every ```ts block in README.md and docs/*.md type-checks", { timeout: 300_
   const checked = blocks.filter((b) => !b.nocheck);
   assert.ok(checked.length >= 10, `found only ${checked.length} ts blocks`);
   const nocheck = blocks.filter((b) => b.nocheck);
-  assert.ok(nocheck.length <= MAX_NOCHECK, `${nocheck.length} blocks are marked nocheck (at most ${MAX_NOCHECK}): ${nocheck.map((b) => `${relative(ROOT, b.file)}:${b.line}`).join(", ")}`);
+  assert.ok(
+    nocheck.length <= MAX_NOCHECK,
+    `${nocheck.length} blocks are marked nocheck (at most ${MAX_NOCHECK}): ${nocheck.map((b) => `${relative(ROOT, b.file)}:${b.line}`).join(", ")}`,
+  );
 
   const virtual = new Map<string, Block>();
   for (const b of checked) virtual.set(join(VIRTUAL_DIR, `${relative(ROOT, b.file).replace(/[\\/]/g, "_")}-L${b.line}.mts`), b);
 
   const options = compilerOptions();
   const host = ts.createCompilerHost(options, true);
-  const { fileExists, readFile, getSourceFile } = host;
-  host.fileExists = (f) => virtual.has(f) || fileExists.call(host, f);
-  host.readFile = (f) => virtual.get(f)?.code ?? readFile.call(host, f);
+  const fileExists = host.fileExists.bind(host);
+  const readFile = host.readFile.bind(host);
+  const getSourceFile = host.getSourceFile.bind(host);
+  host.fileExists = (f) => virtual.has(f) || fileExists(f);
+  host.readFile = (f) => virtual.get(f)?.code ?? readFile(f);
   host.getSourceFile = (f, lang, onError, create) => {
     const b = virtual.get(f);
-    return b ? ts.createSourceFile(f, b.code, lang, true) : getSourceFile.call(host, f, lang, onError, create);
+    return b ? ts.createSourceFile(f, b.code, lang, true) : getSourceFile(f, lang, onError, create);
   };
   const program = ts.createProgram({ rootNames: [...virtual.keys()], options, host });
 
@@ -116,7 +122,22 @@ test("every ```ts block in README.md and docs/*.md type-checks", { timeout: 300_
 });
 
 test("extractBlocks: languages, nocheck, indented fences, line numbers", () => {
-  const md = ["# t", "```ts", "const a = 1;", "```", "- item", "  ```ts nocheck", "  partial(", "  ```", "```sh", "npm i", "```", "````typescript", "```", "````"].join("\n");
+  const md = [
+    "# t",
+    "```ts",
+    "const a = 1;",
+    "```",
+    "- item",
+    "  ```ts nocheck",
+    "  partial(",
+    "  ```",
+    "```sh",
+    "npm i",
+    "```",
+    "````typescript",
+    "```",
+    "````",
+  ].join("\n");
   const blocks = extractBlocks("x.md", md);
   assert.deepEqual(
     blocks.map((b) => [b.line, b.code, b.nocheck]),

@@ -22,10 +22,21 @@ test("oauth4webapi gets a DPoP-bound token from the dev AS and calls tools throu
     assert.equal(who.subject, "alice");
     assert.equal(who.dpop_jkt, jkt);
     // The same token without the key: as Bearer, or as DPoP without a proof, it is worthless.
-    const asBearer = await fetch(demo.url, { method: "POST", headers: { ...MCP_HEADERS, authorization: `Bearer ${token}` }, body: toolCall("whoami") });
+    const asBearer = await fetch(demo.url, {
+      method: "POST",
+      headers: { ...MCP_HEADERS, authorization: `Bearer ${token}` },
+      body: toolCall("whoami"),
+    });
     assert.equal(asBearer.status, 401);
-    assert.match(asBearer.headers.get("www-authenticate") ?? "", /error="invalid_token", error_description="A DPoP-bound access token must use the DPoP authorization scheme"/);
-    const noProof = await fetch(demo.url, { method: "POST", headers: { ...MCP_HEADERS, authorization: `DPoP ${token}` }, body: toolCall("whoami") });
+    assert.match(
+      asBearer.headers.get("www-authenticate") ?? "",
+      /error="invalid_token", error_description="A DPoP-bound access token must use the DPoP authorization scheme"/,
+    );
+    const noProof = await fetch(demo.url, {
+      method: "POST",
+      headers: { ...MCP_HEADERS, authorization: `DPoP ${token}` },
+      body: toolCall("whoami"),
+    });
     assert.equal(noProof.status, 401);
     assert.match(noProof.headers.get("www-authenticate") ?? "", /error="invalid_dpop_proof"/);
   } finally {

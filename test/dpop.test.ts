@@ -41,7 +41,8 @@ after(async () => {
   await issuer.close();
 });
 
-const boundToken = (k: ClientKey = key, claims: Record<string, unknown> = {}) => issuer.sign({ aud: url, scope: "mcp", cnf: { jkt: k.jkt }, ...claims });
+const boundToken = (k: ClientKey = key, claims: Record<string, unknown> = {}) =>
+  issuer.sign({ aud: url, scope: "mcp", cnf: { jkt: k.jkt }, ...claims });
 
 test("a real DPoP client (oauth4webapi proofs, official SDK client) calls a tool; the tool sees the key thumbprint", async () => {
   const token = await boundToken();
@@ -64,7 +65,12 @@ test("metadata advertises DPoP", async () => {
   assert.equal(meta.dpop_bound_access_tokens_required, false);
 });
 
-type Case = { name: string; request: () => Promise<{ headers: Record<string, string>; target?: string }>; status: number; challenge: () => string };
+type Case = {
+  name: string;
+  request: () => Promise<{ headers: Record<string, string>; target?: string }>;
+  status: number;
+  challenge: () => string;
+};
 
 const meta = () => `realm="MCP", resource_metadata="${new URL(url).origin}/.well-known/oauth-protected-resource/mcp"`;
 const proofError = (d: string) => `Bearer ${meta()}, DPoP ${ALGS}, error="invalid_dpop_proof", error_description="${d}"`;
@@ -80,9 +86,24 @@ async function bound(proofParts: Partial<Parameters<typeof makeProof>[0]> = {}, 
 
 const now = () => Math.floor(Date.now() / 1000);
 const cases: Case[] = [
-  { name: "missing proof", request: async () => ({ headers: { authorization: `DPoP ${await boundToken()}` } }), status: 401, challenge: () => proofError("A DPoP proof is required") },
-  { name: "two proofs", request: () => bound({}, { extraProof: true }), status: 401, challenge: () => proofError("Exactly one DPoP proof is allowed") },
-  { name: "wrong typ", request: () => bound({ typ: "jwt" }), status: 401, challenge: () => proofError("The DPoP proof type must be dpop+jwt") },
+  {
+    name: "missing proof",
+    request: async () => ({ headers: { authorization: `DPoP ${await boundToken()}` } }),
+    status: 401,
+    challenge: () => proofError("A DPoP proof is required"),
+  },
+  {
+    name: "two proofs",
+    request: () => bound({}, { extraProof: true }),
+    status: 401,
+    challenge: () => proofError("Exactly one DPoP proof is allowed"),
+  },
+  {
+    name: "wrong typ",
+    request: () => bound({ typ: "jwt" }),
+    status: 401,
+    challenge: () => proofError("The DPoP proof type must be dpop+jwt"),
+  },
   {
     name: "alg none",
     request: async () => {
@@ -94,7 +115,12 @@ const cases: Case[] = [
     status: 401,
     challenge: () => proofError("The DPoP proof algorithm is not accepted"),
   },
-  { name: "HS256 proof", request: () => bound({ alg: "HS256", signWith: new Uint8Array(32).fill(7) }), status: 401, challenge: () => proofError("The DPoP proof algorithm is not accepted") },
+  {
+    name: "HS256 proof",
+    request: () => bound({ alg: "HS256", signWith: new Uint8Array(32).fill(7) }),
+    status: 401,
+    challenge: () => proofError("The DPoP proof algorithm is not accepted"),
+  },
   {
     name: "private key in jwk",
     request: async () => {
@@ -104,14 +130,54 @@ const cases: Case[] = [
     status: 401,
     challenge: () => proofError("The DPoP proof key must be a public key"),
   },
-  { name: "bad signature (signed by another key)", request: async () => bound({ signWith: (await generateKeyPair("ES256")).privateKey }), status: 401, challenge: () => proofError("The DPoP proof signature is invalid") },
-  { name: "wrong htm", request: () => bound({ htm: "GET" }), status: 401, challenge: () => proofError("The DPoP proof htm does not match the request method") },
-  { name: "wrong htu (other host)", request: () => bound({ htu: url.replace("127.0.0.1", "evil.example") }), status: 401, challenge: () => proofError("The DPoP proof htu does not match the request URL") },
-  { name: "wrong htu (other path)", request: () => bound({ htu: url.replace("/mcp", "/other") }), status: 401, challenge: () => proofError("The DPoP proof htu does not match the request URL") },
-  { name: "iat too old", request: () => bound({ iat: now() - 600 }), status: 401, challenge: () => proofError("The DPoP proof iat is outside the acceptable window") },
-  { name: "iat in the future", request: () => bound({ iat: now() + 600 }), status: 401, challenge: () => proofError("The DPoP proof iat is outside the acceptable window") },
-  { name: "missing ath", request: () => bound({ omit: ["ath"] }), status: 401, challenge: () => proofError("The DPoP proof ath is missing") },
-  { name: "wrong ath", request: () => bound({ token: "another-token" }), status: 401, challenge: () => proofError("The DPoP proof ath does not match the access token") },
+  {
+    name: "bad signature (signed by another key)",
+    request: async () => bound({ signWith: (await generateKeyPair("ES256")).privateKey }),
+    status: 401,
+    challenge: () => proofError("The DPoP proof signature is invalid"),
+  },
+  {
+    name: "wrong htm",
+    request: () => bound({ htm: "GET" }),
+    status: 401,
+    challenge: () => proofError("The DPoP proof htm does not match the request method"),
+  },
+  {
+    name: "wrong htu (other host)",
+    request: () => bound({ htu: url.replace("127.0.0.1", "evil.example") }),
+    status: 401,
+    challenge: () => proofError("The DPoP proof htu does not match the request URL"),
+  },
+  {
+    name: "wrong htu (other path)",
+    request: () => bound({ htu: url.replace("/mcp", "/other") }),
+    status: 401,
+    challenge: () => proofError("The DPoP proof htu does not match the request URL"),
+  },
+  {
+    name: "iat too old",
+    request: () => bound({ iat: now() - 600 }),
+    status: 401,
+    challenge: () => proofError("The DPoP proof iat is outside the acceptable window"),
+  },
+  {
+    name: "iat in the future",
+    request: () => bound({ iat: now() + 600 }),
+    status: 401,
+    challenge: () => proofError("The DPoP proof iat is outside the acceptable window"),
+  },
+  {
+    name: "missing ath",
+    request: () => bound({ omit: ["ath"] }),
+    status: 401,
+    challenge: () => proofError("The DPoP proof ath is missing"),
+  },
+  {
+    name: "wrong ath",
+    request: () => bound({ token: "another-token" }),
+    status: 401,
+    challenge: () => proofError("The DPoP proof ath does not match the access token"),
+  },
   {
     name: "thumbprint differs from cnf.jkt",
     request: async () => {
@@ -122,7 +188,12 @@ const cases: Case[] = [
     status: 401,
     challenge: () => proofError("The DPoP proof key does not match the access token binding"),
   },
-  { name: "bound token sent as Bearer", request: () => bound({}, { scheme: "Bearer" }), status: 401, challenge: () => tokenError("A DPoP-bound access token must use the DPoP authorization scheme") },
+  {
+    name: "bound token sent as Bearer",
+    request: () => bound({}, { scheme: "Bearer" }),
+    status: 401,
+    challenge: () => tokenError("A DPoP-bound access token must use the DPoP authorization scheme"),
+  },
   {
     name: "unbound token with the DPoP scheme",
     request: async () => {
@@ -163,24 +234,38 @@ describe("DPoP refusal matrix", () => {
 
 describe("dpop_required and nonces", () => {
   test("dpop_required: an unbound bearer token is refused even with a proof; the challenge is DPoP only", async () => {
-    const strict = new MCPServer("strict", { session_mode: "stateless", authorization: { enabled: true, authorization_servers: [issuer.issuer], dpop_required: true } });
+    const strict = new MCPServer("strict", {
+      session_mode: "stateless",
+      authorization: { enabled: true, authorization_servers: [issuer.issuer], dpop_required: true },
+    });
     strict.setAuthorizationProvider(new JWTValidator({ jwks_uri: issuer.jwksUri, issuer: issuer.issuer }));
-    strict.collect(tool({ name: "whoami", description: "" }, () => ((runs++), "ran")));
+    strict.collect(tool({ name: "whoami", description: "" }, () => (runs++, "ran")));
     const { url: u } = await strict.serve({ port: 0 });
     try {
       const m = `realm="MCP", resource_metadata="${new URL(u).origin}/.well-known/oauth-protected-resource/mcp"`;
       const unbound = await issuer.sign({ aud: u });
       const before = runs;
-      const r1 = await fetch(u, { method: "POST", headers: { ...MCP_HEADERS, authorization: `Bearer ${unbound}`, dpop: await makeProof({ key, htu: u, token: unbound }) }, body: toolCall("whoami") });
+      const r1 = await fetch(u, {
+        method: "POST",
+        headers: { ...MCP_HEADERS, authorization: `Bearer ${unbound}`, dpop: await makeProof({ key, htu: u, token: unbound }) },
+        body: toolCall("whoami"),
+      });
       assert.equal(r1.status, 401);
-      assert.equal(r1.headers.get("www-authenticate"), `DPoP ${m}, ${ALGS}, error="invalid_token", error_description="The access token is not DPoP-bound"`);
+      assert.equal(
+        r1.headers.get("www-authenticate"),
+        `DPoP ${m}, ${ALGS}, error="invalid_token", error_description="The access token is not DPoP-bound"`,
+      );
       const r2 = await fetch(u, { method: "POST", headers: MCP_HEADERS, body: toolCall("whoami") });
       assert.equal(r2.headers.get("www-authenticate"), `DPoP ${m}, ${ALGS}`);
       assert.equal(runs, before);
       const meta = await (await fetch(`${new URL(u).origin}/.well-known/oauth-protected-resource`)).json();
       assert.equal(meta.dpop_bound_access_tokens_required, true);
       const token = await issuer.sign({ aud: u, cnf: { jkt: key.jkt } });
-      const ok = await fetch(u, { method: "POST", headers: { ...MCP_HEADERS, authorization: `DPoP ${token}`, dpop: await makeProof({ key, htu: u, token }) }, body: toolCall("whoami") });
+      const ok = await fetch(u, {
+        method: "POST",
+        headers: { ...MCP_HEADERS, authorization: `DPoP ${token}`, dpop: await makeProof({ key, htu: u, token }) },
+        body: toolCall("whoami"),
+      });
       assert.equal(ok.status, 200);
     } finally {
       await strict.close();
@@ -190,7 +275,11 @@ describe("dpop_required and nonces", () => {
   test("server nonces: 401 use_dpop_nonce with DPoP-Nonce, the retry succeeds, and another instance with the same secret accepts it", async () => {
     const secret = "n".repeat(32);
     const start = async () => {
-      const s = new MCPServer("nonce", { session_mode: "stateless", authorization: { enabled: true, authorization_servers: [issuer.issuer] }, dpop: { nonce: { secret } } });
+      const s = new MCPServer("nonce", {
+        session_mode: "stateless",
+        authorization: { enabled: true, authorization_servers: [issuer.issuer] },
+        dpop: { nonce: { secret } },
+      });
       s.setAuthorizationProvider(new JWTValidator({ jwks_uri: issuer.jwksUri, issuer: issuer.issuer }));
       s.collect(tool({ name: "whoami", description: "" }, () => "ran"));
       return { s, ...(await s.serve({ port: 0 })) };
@@ -199,19 +288,39 @@ describe("dpop_required and nonces", () => {
     const b = await start();
     try {
       const tokenA = await issuer.sign({ aud: a.url, cnf: { jkt: key.jkt } });
-      const r1 = await fetch(a.url, { method: "POST", headers: { ...MCP_HEADERS, authorization: `DPoP ${tokenA}`, dpop: await makeProof({ key, htu: a.url, token: tokenA }) }, body: toolCall("whoami") });
+      const r1 = await fetch(a.url, {
+        method: "POST",
+        headers: { ...MCP_HEADERS, authorization: `DPoP ${tokenA}`, dpop: await makeProof({ key, htu: a.url, token: tokenA }) },
+        body: toolCall("whoami"),
+      });
       assert.equal(r1.status, 401);
       const nonce = r1.headers.get("dpop-nonce");
       assert.ok(nonce);
       assert.match(r1.headers.get("www-authenticate") ?? "", /DPoP algs="[^"]+", error="use_dpop_nonce"/);
       assert.match(r1.headers.get("access-control-expose-headers") ?? "", /DPoP-Nonce/);
-      const r2 = await fetch(a.url, { method: "POST", headers: { ...MCP_HEADERS, authorization: `DPoP ${tokenA}`, dpop: await makeProof({ key, htu: a.url, token: tokenA, nonce }) }, body: toolCall("whoami") });
+      const r2 = await fetch(a.url, {
+        method: "POST",
+        headers: { ...MCP_HEADERS, authorization: `DPoP ${tokenA}`, dpop: await makeProof({ key, htu: a.url, token: tokenA, nonce }) },
+        body: toolCall("whoami"),
+      });
       assert.equal(r2.status, 200);
       assert.equal((await readRpc(r2)).result.content[0].text, "ran");
       const tokenB = await issuer.sign({ aud: b.url, cnf: { jkt: key.jkt } });
-      const r3 = await fetch(b.url, { method: "POST", headers: { ...MCP_HEADERS, authorization: `DPoP ${tokenB}`, dpop: await makeProof({ key, htu: b.url, token: tokenB, nonce }) }, body: toolCall("whoami") });
+      const r3 = await fetch(b.url, {
+        method: "POST",
+        headers: { ...MCP_HEADERS, authorization: `DPoP ${tokenB}`, dpop: await makeProof({ key, htu: b.url, token: tokenB, nonce }) },
+        body: toolCall("whoami"),
+      });
       assert.equal(r3.status, 200);
-      const r4 = await fetch(b.url, { method: "POST", headers: { ...MCP_HEADERS, authorization: `DPoP ${tokenB}`, dpop: await makeProof({ key, htu: b.url, token: tokenB, nonce: "forged-nonce" }) }, body: toolCall("whoami") });
+      const r4 = await fetch(b.url, {
+        method: "POST",
+        headers: {
+          ...MCP_HEADERS,
+          authorization: `DPoP ${tokenB}`,
+          dpop: await makeProof({ key, htu: b.url, token: tokenB, nonce: "forged-nonce" }),
+        },
+        body: toolCall("whoami"),
+      });
       assert.equal(r4.status, 401);
     } finally {
       await a.s.close();
@@ -220,13 +329,21 @@ describe("dpop_required and nonces", () => {
   });
 
   test("dpop: false accepts bearer only: a bound token is refused and nothing about DPoP is advertised", async () => {
-    const plain = new MCPServer("plain", { session_mode: "stateless", authorization: { enabled: true, authorization_servers: [issuer.issuer] }, dpop: false });
+    const plain = new MCPServer("plain", {
+      session_mode: "stateless",
+      authorization: { enabled: true, authorization_servers: [issuer.issuer] },
+      dpop: false,
+    });
     plain.setAuthorizationProvider(new JWTValidator({ jwks_uri: issuer.jwksUri, issuer: issuer.issuer }));
     plain.collect(tool({ name: "whoami", description: "" }, () => "ran"));
     const { url: u } = await plain.serve({ port: 0 });
     try {
       const token = await issuer.sign({ aud: u, cnf: { jkt: key.jkt } });
-      const r = await fetch(u, { method: "POST", headers: { ...MCP_HEADERS, authorization: `DPoP ${token}`, dpop: await makeProof({ key, htu: u, token }) }, body: toolCall("whoami") });
+      const r = await fetch(u, {
+        method: "POST",
+        headers: { ...MCP_HEADERS, authorization: `DPoP ${token}`, dpop: await makeProof({ key, htu: u, token }) },
+        body: toolCall("whoami"),
+      });
       assert.equal(r.status, 401);
       assert.equal(
         r.headers.get("www-authenticate"),

@@ -27,7 +27,13 @@ function entryPoints(): Record<string, string> {
 
 /** The names a module exports only as types (interfaces, type aliases, `export type`). */
 function typeNames(files: string[]): Record<string, string[]> {
-  const program = ts.createProgram(files, { module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, target: ts.ScriptTarget.ES2022, strict: true, noEmit: true });
+  const program = ts.createProgram(files, {
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    target: ts.ScriptTarget.ES2022,
+    strict: true,
+    noEmit: true,
+  });
   const checker = program.getTypeChecker();
   const out: Record<string, string[]> = {};
   for (const file of files) {
@@ -54,6 +60,13 @@ test("the exported names of every entry point equal the snapshot; the root has a
   }
   if (process.env.UPDATE_EXPORTS) writeFileSync(SNAPSHOT, `${JSON.stringify(surface, null, 2)}\n`);
   const expected = JSON.parse(readFileSync(SNAPSHOT, "utf8"));
-  assert.deepEqual(surface, expected, "the public surface changed: update test/fixtures/exports.json on purpose (UPDATE_EXPORTS=1) and CHANGELOG.md");
-  assert.ok(surface["."]!.values.length <= MAX_ROOT_VALUES, `root entry: ${surface["."]!.values.length} runtime exports (at most ${MAX_ROOT_VALUES})`);
+  assert.deepEqual(
+    surface,
+    expected,
+    "the public surface changed: update test/fixtures/exports.json on purpose (UPDATE_EXPORTS=1) and CHANGELOG.md",
+  );
+  assert.ok(
+    surface["."]!.values.length <= MAX_ROOT_VALUES,
+    `root entry: ${surface["."]!.values.length} runtime exports (at most ${MAX_ROOT_VALUES})`,
+  );
 });

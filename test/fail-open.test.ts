@@ -47,10 +47,16 @@ describe("fail_open: true", () => {
       const res = await post(url, token, "open");
       assert.equal(res.status, 200);
       assert.deepEqual((await readRpc(res)).result.structuredContent, { auth: null });
-      assert.deepEqual(events.map((e) => e.type).filter((t) => t !== "jwks_refreshed"), ["fail_open"]);
+      assert.deepEqual(
+        events.map((e) => e.type).filter((t) => t !== "jwks_refreshed"),
+        ["fail_open"],
+      );
 
       const scoped = await readRpc(await post(url, token, "scoped"));
-      assert.deepEqual(scoped.result, { isError: true, content: [{ type: "text", text: "Tool \"scoped\" requires scopes: ['files:delete']. Missing: ['files:delete']" }] });
+      assert.deepEqual(scoped.result, {
+        isError: true,
+        content: [{ type: "text", text: "Tool \"scoped\" requires scopes: ['files:delete']. Missing: ['files:delete']" }],
+      });
       assert.deepEqual(runs, ["open"]);
 
       // Tokens whose own claims disqualify them are refused even while the key set is down.
@@ -101,7 +107,10 @@ describe("fail_open: false", () => {
       // The first failed fetch starts a 1 s back-off (jittered down): Retry-After says when the next attempt is due.
       assert.equal(res.headers.get("retry-after"), "1");
       assert.equal(res.headers.get("www-authenticate"), null);
-      assert.deepEqual(await res.json(), { error: "temporarily_unavailable", error_description: "Token validation is temporarily unavailable" });
+      assert.deepEqual(await res.json(), {
+        error: "temporarily_unavailable",
+        error_description: "Token validation is temporarily unavailable",
+      });
       assert.deepEqual(runs, []);
       assert.ok(events.some((e) => e.type === "refused" && e.code === "ERR_AUTHORIZATION_UNAVAILABLE" && e.status === 503));
     } finally {

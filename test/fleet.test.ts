@@ -62,16 +62,21 @@ function tools(name: string) {
     return { instance: name, subject: auth?.subject ?? null, dpop_jkt: auth?.jkt ?? null };
   });
   // A request that takes a little while, so a stopping instance has requests in flight to finish.
-  const work = tool({ name: "work", description: "Pretend to work for a few milliseconds", input: { ms: z.number().int().min(0).max(200) } }, async ({ ms }) => {
-    await sleep(ms);
-    ran(name);
-    return { instance: name };
-  });
+  const work = tool(
+    { name: "work", description: "Pretend to work for a few milliseconds", input: { ms: z.number().int().min(0).max(200) } },
+    async ({ ms }) => {
+      await sleep(ms);
+      ran(name);
+      return { instance: name };
+    },
+  );
   return [whoami, work];
 }
 
 const missing = [haproxyBinary() ? undefined : "haproxy", hasRedisServer() ? undefined : "redis-server"].filter((m) => m !== undefined);
-const SKIP = missing.length ? `needs ${missing.join(" and ")} (apt-get install ${missing.join(" ")}); CI installs them and never skips` : undefined;
+const SKIP = missing.length
+  ? `needs ${missing.join(" and ")} (apt-get install ${missing.join(" ")}); CI installs them and never skips`
+  : undefined;
 
 describe("a fleet: three stateless instances behind HAProxy round-robin, one redis-server", () => {
   let redis: Awaited<ReturnType<typeof startRedis>>;
@@ -140,13 +145,15 @@ describe("a fleet: three stateless instances behind HAProxy round-robin, one red
     return inst;
   }
 
-  const post = (headers: Record<string, string>, body: string) => fetch(resource, { method: "POST", headers: { ...MCP_HEADERS, ...headers }, body });
+  const post = (headers: Record<string, string>, body: string) =>
+    fetch(resource, { method: "POST", headers: { ...MCP_HEADERS, ...headers }, body });
   const servedBy = (res: Response) => res.headers.get("x-served-by") ?? "?";
   const snapshot = () => instances.map((i) => i.served);
 
   before(async () => {
     if (SKIP) {
-      if (process.env.CI === "true") throw new Error(`fleet test: ${missing.join(" and ")} not found, and CI must not skip (.ci/run installs them)`);
+      if (process.env.CI === "true")
+        throw new Error(`fleet test: ${missing.join(" and ")} not found, and CI must not skip (.ci/run installs them)`);
       console.log(`# fleet test skipped: ${SKIP}`);
       return;
     }
@@ -198,15 +205,27 @@ describe("a fleet: three stateless instances behind HAProxy round-robin, one red
     // The proxy saw the same requests: discovery of the resource metadata, the first 401, the calls.
     const log = (await proxy.log(logStart + total)).slice(logStart);
     assert.equal(log.length, total);
-    assert.deepEqual(["s1", "s2", "s3"].map((s) => log.filter((e) => e.server === s).length), perInstance);
-    assert.ok(log.some((e) => e.method === "GET" && e.path === "/.well-known/oauth-protected-resource/mcp" && e.status === 200), "discovery went through the proxy");
-    assert.ok(log.some((e) => e.method === "POST" && e.path === "/mcp" && e.status === 401), "the first request was challenged");
+    assert.deepEqual(
+      ["s1", "s2", "s3"].map((s) => log.filter((e) => e.server === s).length),
+      perInstance,
+    );
+    assert.ok(
+      log.some((e) => e.method === "GET" && e.path === "/.well-known/oauth-protected-resource/mcp" && e.status === 200),
+      "discovery went through the proxy",
+    );
+    assert.ok(
+      log.some((e) => e.method === "POST" && e.path === "/mcp" && e.status === 401),
+      "the first request was challenged",
+    );
     assert.equal(log.filter((e) => e.retries > 0).length, 0, "no retries while every instance is up");
   });
 
   /** Discovery through the proxy, registration, PKCE, and a DPoP-bound token for `key` (the example's oauth4webapi flow). */
   async function dpopToken(key: ClientKey, username: string): Promise<string> {
-    const { token, resource: named } = await getDpopBoundToken(resource, username, { privateKey: key.privateKey, publicKey: key.publicKey });
+    const { token, resource: named } = await getDpopBoundToken(resource, username, {
+      privateKey: key.privateKey,
+      publicKey: key.publicKey,
+    });
     assert.equal(named, resource);
     return token;
   }
@@ -266,7 +285,11 @@ describe("a fleet: three stateless instances behind HAProxy round-robin, one red
     const proof = await makeProof({ key, htu: resource, token, nonce, jti });
     const accepted = await post({ authorization: `DPoP ${token}`, dpop: proof }, toolCall("whoami"));
     assert.equal(accepted.status, 200);
-    assert.notEqual(servedBy(accepted).split("#")[0], issuer.split("#")[0], "the nonce was checked by another instance than the one that issued it");
+    assert.notEqual(
+      servedBy(accepted).split("#")[0],
+      issuer.split("#")[0],
+      "the nonce was checked by another instance than the one that issued it",
+    );
     const who = (await readRpc(accepted)).result.structuredContent;
     assert.deepEqual(who, { instance: servedBy(accepted).split("#")[0], subject: "bob", dpop_jkt: key.jkt });
     // The proof's jti is in the shared Redis, expiring with the proof's window.
@@ -295,7 +318,11 @@ describe("a fleet: three stateless instances behind HAProxy round-robin, one red
       // Six calls in a row cover the three instances even with the one GET (SSE stream) the client
       // opens in the background after initializing taking a turn of the rotation.
       for (let i = 0; i < 6; i++) {
-        const r = (await sdk.callTool({ name: "whoami", arguments: {} })).structuredContent as { instance: string; subject: string; dpop_jkt: string };
+        const r = (await sdk.callTool({ name: "whoami", arguments: {} })).structuredContent as {
+          instance: string;
+          subject: string;
+          dpop_jkt: string;
+        };
         assert.equal(r.subject, "bob");
         assert.equal(r.dpop_jkt, key.jkt);
         answeredBy.add(r.instance);
@@ -314,7 +341,10 @@ describe("a fleet: three stateless instances behind HAProxy round-robin, one red
     const bearer = provider.tokens()!.access_token;
     const key = await clientKey();
     const dpop = await dpopToken(key, "dave");
-    const nonceProbe = await post({ authorization: `DPoP ${dpop}`, dpop: await makeProof({ key, htu: resource, token: dpop }) }, toolCall("work", { ms: 0 }));
+    const nonceProbe = await post(
+      { authorization: `DPoP ${dpop}`, dpop: await makeProof({ key, htu: resource, token: dpop }) },
+      toolCall("work", { ms: 0 }),
+    );
     assert.equal(nonceProbe.status, 401);
     const nonce = nonceProbe.headers.get("dpop-nonce")!;
 
@@ -335,11 +365,21 @@ describe("a fleet: three stateless instances behind HAProxy round-robin, one red
           const headers: Record<string, string> =
             kind === "bearer"
               ? { authorization: `Bearer ${bearer}`, "x-test-tag": "stream" }
-              : { authorization: `DPoP ${dpop}`, dpop: await makeProof({ key, htu: resource, token: dpop, nonce }), "x-test-tag": "stream" };
+              : {
+                  authorization: `DPoP ${dpop}`,
+                  dpop: await makeProof({ key, htu: resource, token: dpop, nonce }),
+                  "x-test-tag": "stream",
+                };
           const res = await post(headers, toolCall("work", { ms: 20 }));
           const text = await res.text();
           const ok = res.status === 200 && JSON.parse(text).result?.structuredContent?.instance !== undefined;
-          outcomes.push({ ok, status: res.status, servedBy: servedBy(res), startedAt, ...(ok ? {} : { detail: `${res.headers.get("www-authenticate") ?? ""} ${text.slice(0, 200)}` }) });
+          outcomes.push({
+            ok,
+            status: res.status,
+            servedBy: servedBy(res),
+            startedAt,
+            ...(ok ? {} : { detail: `${res.headers.get("www-authenticate") ?? ""} ${text.slice(0, 200)}` }),
+          });
         } catch (err) {
           outcomes.push({ ok: false, status: 0, servedBy: "-", startedAt, detail: String(err) });
         }
@@ -405,4 +445,3 @@ function countBy(xs: string[]): Record<string, number> {
   for (const x of xs) out[x] = (out[x] ?? 0) + 1;
   return Object.fromEntries(Object.entries(out).sort());
 }
-

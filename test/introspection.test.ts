@@ -49,7 +49,14 @@ before(async () => {
     authorization: { enabled: true, authorization_servers: [as.issuer], required_scopes: ["mcp"], resource: url },
   });
   server.setAuthorizationProvider(
-    new IntrospectionValidator({ introspection_endpoint: as.introspectionEndpoint, ...as.rs.basic, issuer: as.issuer, backoff: { initial_ms: 60_000, max_ms: 60_000 }, clock: now, allow_missing_subject: true }),
+    new IntrospectionValidator({
+      introspection_endpoint: as.introspectionEndpoint,
+      ...as.rs.basic,
+      issuer: as.issuer,
+      backoff: { initial_ms: 60_000, max_ms: 60_000 },
+      clock: now,
+      allow_missing_subject: true,
+    }),
   );
   server.collect(
     tool({ name: "whoami", description: "caller" }, () => {
@@ -67,7 +74,14 @@ after(async () => {
 
 const validator = (extra: Partial<IntrospectionValidatorOptions> = {}) =>
   // client_credentials tokens: oidc-provider's introspection has no sub, so the client is the subject (by option).
-  new IntrospectionValidator({ introspection_endpoint: as.introspectionEndpoint, ...as.rs.basic, issuer: as.issuer, clock: now, allow_missing_subject: true, ...extra } as IntrospectionValidatorOptions);
+  new IntrospectionValidator({
+    introspection_endpoint: as.introspectionEndpoint,
+    ...as.rs.basic,
+    issuer: as.issuer,
+    clock: now,
+    allow_missing_subject: true,
+    ...extra,
+  });
 
 async function refusal(p: Promise<unknown>): Promise<AuthError> {
   try {
@@ -86,7 +100,9 @@ const post = (token: string, scheme = "Bearer") =>
   fetch(url, { method: "POST", headers: { ...MCP_HEADERS, authorization: `${scheme} ${token}` }, body: initialize() });
 
 /** A canned introspection endpoint on loopback. */
-async function cannedEndpoint(handle: (req: IncomingMessage, res: ServerResponse, body: string) => void): Promise<{ url: string; calls: () => number; bodies: string[]; close: () => Promise<void> }> {
+async function cannedEndpoint(
+  handle: (req: IncomingMessage, res: ServerResponse, body: string) => void,
+): Promise<{ url: string; calls: () => number; bodies: string[]; close: () => Promise<void> }> {
   let calls = 0;
   const bodies: string[] = [];
   const http: Server = createServer((req, res) => {
@@ -110,7 +126,8 @@ async function cannedEndpoint(handle: (req: IncomingMessage, res: ServerResponse
       }),
   };
 }
-const json = (res: ServerResponse, body: unknown, status = 200) => res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
+const json = (res: ServerResponse, body: unknown, status = 200) =>
+  res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
 
 test("options are validated at construction; errors name the key", () => {
   const base = { introspection_endpoint: "https://as.example.com/introspect", client_id: "rs" };
@@ -118,15 +135,23 @@ test("options are validated at construction; errors name the key", () => {
     [base, /client_secret: client_secret is required for client_secret_basic/],
     [{ ...base, client_secret: "s", introspection_endpoint: "http://as.example.com/introspect" }, /introspection_endpoint: must be https/],
     [{ ...base, client_secret: "s", extra: 1 }, /extra: unknown key/],
-    [{ ...base, client_auth_method: "private_key_jwt", private_key: { kty: "EC", crv: "P-256", x: "x", y: "y", d: "d" } }, /private_key_alg: private_key_alg is required/],
+    [
+      { ...base, client_auth_method: "private_key_jwt", private_key: { kty: "EC", crv: "P-256", x: "x", y: "y", d: "d" } },
+      /private_key_alg: private_key_alg is required/,
+    ],
     [{ ...base, client_secret: "s", private_key: { kty: "EC", d: "d" } }, /client_secret: use either client_secret or private_key/],
     [{ ...base, client_secret: "s", negative_cache_ttl: 31 }, /negative_cache_ttl:/],
     [{ ...base, client_secret: "s", audience: [] }, /audience:/],
   ];
   for (const [options, message] of bad) {
-    assert.throws(() => new IntrospectionValidator(options as IntrospectionValidatorOptions), (e: unknown) => e instanceof ConfigError && e.code === "ERR_INVALID_CONFIG" && message.test(e.message));
+    assert.throws(
+      () => new IntrospectionValidator(options as IntrospectionValidatorOptions),
+      (e: unknown) => e instanceof ConfigError && e.code === "ERR_INVALID_CONFIG" && message.test(e.message),
+    );
   }
-  assert.doesNotThrow(() => new IntrospectionValidator({ ...base, client_secret: "s", introspection_endpoint: "http://127.0.0.1:1/introspect" }));
+  assert.doesNotThrow(
+    () => new IntrospectionValidator({ ...base, client_secret: "s", introspection_endpoint: "http://127.0.0.1:1/introspect" }),
+  );
 });
 
 test("a valid opaque token is accepted with subject, scopes, client_id, issuer and exp; repeated use costs one call", async () => {
@@ -151,7 +176,12 @@ test("client_secret_post and private_key_jwt authenticate to the real endpoint t
   const { access_token } = await as.getToken({ resource: url, scope: "mcp" });
   const post = validator({ ...as.rs.post, client_auth_method: "client_secret_post" });
   assert.equal((await post.verify(access_token, { resource: url })).client_id, "app");
-  const jwt = new IntrospectionValidator({ introspection_endpoint: as.introspectionEndpoint, issuer: as.issuer, ...as.rs.jwt, allow_missing_subject: true });
+  const jwt = new IntrospectionValidator({
+    introspection_endpoint: as.introspectionEndpoint,
+    issuer: as.issuer,
+    ...as.rs.jwt,
+    allow_missing_subject: true,
+  });
   assert.equal((await jwt.verify(access_token, { resource: url })).client_id, "app");
   // A wrong secret gets a 401 from the endpoint: the token is refused (fail closed, so fail_open
   // cannot turn a misconfiguration into anonymous access), never accepted.
@@ -162,7 +192,10 @@ test("client_secret_post and private_key_jwt authenticate to the real endpoint t
   // Without allow_missing_subject the client is never silently made the subject.
   const strict = validator({ allow_missing_subject: false });
   const noSub = await refusal(strict.verify(access_token, { resource: url }));
-  assert.deepEqual([noSub.code, noSub.reason, noSub.message], ["ERR_INVALID_TOKEN", "claim_missing", "The access token lacks the required sub claim"]);
+  assert.deepEqual(
+    [noSub.code, noSub.reason, noSub.message],
+    ["ERR_INVALID_TOKEN", "claim_missing", "The access token lacks the required sub claim"],
+  );
 });
 
 test("single flight: 25 concurrent requests with one token make one introspection call", async () => {
@@ -317,38 +350,94 @@ test("an answer about one token (4xx, redirect, a 200 of the wrong shape) refuse
     json(res, bad.body ?? {}, bad.status);
   });
   const answers: [string, typeof bad, string, string][] = [
-    ["400", { status: 400, body: { error: "invalid_request" } }, "token_invalid", "The access token was not accepted by the authorization server"],
-    ["401", { status: 401, body: { error: "invalid_client" } }, "token_invalid", "The access token was not accepted by the authorization server"],
+    [
+      "400",
+      { status: 400, body: { error: "invalid_request" } },
+      "token_invalid",
+      "The access token was not accepted by the authorization server",
+    ],
+    [
+      "401",
+      { status: 401, body: { error: "invalid_client" } },
+      "token_invalid",
+      "The access token was not accepted by the authorization server",
+    ],
     ["404", { status: 404 }, "token_invalid", "The access token was not accepted by the authorization server"],
-    ["redirect", { status: 307, location: elsewhere.url }, "token_invalid", "The access token was not accepted by the authorization server"],
-    ['active "true"', { status: 200, body: { active: "true", aud: url, sub: "mallory", exp } }, "inactive", "The access token is not active"],
+    [
+      "redirect",
+      { status: 307, location: elsewhere.url },
+      "token_invalid",
+      "The access token was not accepted by the authorization server",
+    ],
+    [
+      'active "true"',
+      { status: 200, body: { active: "true", aud: url, sub: "mallory", exp } },
+      "inactive",
+      "The access token is not active",
+    ],
     ["active 1", { status: 200, body: { active: 1, aud: url, sub: "mallory", exp } }, "inactive", "The access token is not active"],
     ["no active", { status: 200, body: { status: "ok" } }, "inactive", "The access token is not active"],
     ["an array", { status: 200, body: [{ active: true }] }, "inactive", "The access token is not active"],
-    ["exp a string", { status: 200, body: { active: true, aud: url, sub: "mallory", exp: String(exp) } }, "claim_invalid", "The access token exp claim is invalid"],
-    ["scope a number", { status: 200, body: { active: true, aud: url, sub: "mallory", exp, scope: 7 } }, "claim_invalid", "The access token scope claim is invalid"],
-    ["aud mixed", { status: 200, body: { active: true, aud: [url, 1], sub: "mallory", exp } }, "claim_invalid", "The access token aud claim is invalid"],
+    [
+      "exp a string",
+      { status: 200, body: { active: true, aud: url, sub: "mallory", exp: String(exp) } },
+      "claim_invalid",
+      "The access token exp claim is invalid",
+    ],
+    [
+      "scope a number",
+      { status: 200, body: { active: true, aud: url, sub: "mallory", exp, scope: 7 } },
+      "claim_invalid",
+      "The access token scope claim is invalid",
+    ],
+    [
+      "aud mixed",
+      { status: 200, body: { active: true, aud: [url, 1], sub: "mallory", exp } },
+      "claim_invalid",
+      "The access token aud claim is invalid",
+    ],
   ];
   const events: AuthEvent[] = [];
   try {
     for (const failOpen of [false, true]) {
       // Through protect(): 401 invalid_token with the challenge, never 503, never anonymous under fail_open.
-      const v = new IntrospectionValidator({ introspection_endpoint: ep.url, client_id: "rs", client_secret: "s", backoff: { initial_ms: 60_000, max_ms: 60_000 } });
-      const handler = protect(() => new McpServer({ name: "shapes", version: "1" }), { authorization: { enabled: true, authorization_servers: ["https://as.example.com"], resource: url, fail_open: failOpen }, provider: v, on_auth_event: (e) => events.push(e) });
+      const v = new IntrospectionValidator({
+        introspection_endpoint: ep.url,
+        client_id: "rs",
+        client_secret: "s",
+        backoff: { initial_ms: 60_000, max_ms: 60_000 },
+      });
+      const handler = protect(() => new McpServer({ name: "shapes", version: "1" }), {
+        authorization: { enabled: true, authorization_servers: ["https://as.example.com"], resource: url, fail_open: failOpen },
+        provider: v,
+        on_auth_event: (e) => events.push(e),
+      });
       for (const [i, [name, answer, reason, description]] of answers.entries()) {
         bad = answer;
         events.length = 0;
-        const res = await handler(new Request(url, { method: "POST", headers: { ...MCP_HEADERS, authorization: `Bearer bad-${i}` }, body: initialize() }));
+        const res = await handler(
+          new Request(url, { method: "POST", headers: { ...MCP_HEADERS, authorization: `Bearer bad-${i}` }, body: initialize() }),
+        );
         assert.equal(res.status, 401, `${name}: ${res.status} ${await res.clone().text()}`);
         assert.equal(
           res.headers.get("www-authenticate"),
           `Bearer realm="MCP", resource_metadata="${new URL(url).origin}/.well-known/oauth-protected-resource/mcp", error="invalid_token", error_description="${description}", DPoP algs="ES256 EdDSA Ed25519 RS256 PS256"`,
           name,
         );
-        assert.deepEqual(events.filter((e) => e.type === "refused").map((e) => (e as { reason: string }).reason), [reason], name);
-        assert.equal(events.some((e) => e.type === "fail_open" || e.type === "accepted"), false, name);
+        assert.deepEqual(
+          events.filter((e) => e.type === "refused").map((e) => (e as { reason: string }).reason),
+          [reason],
+          name,
+        );
+        assert.equal(
+          events.some((e) => e.type === "fail_open" || e.type === "accepted"),
+          false,
+          name,
+        );
         // The next user's good token is not affected: no back-off was started.
-        const good = await handler(new Request(url, { method: "POST", headers: { ...MCP_HEADERS, authorization: "Bearer good" }, body: initialize() }));
+        const good = await handler(
+          new Request(url, { method: "POST", headers: { ...MCP_HEADERS, authorization: "Bearer good" }, body: initialize() }),
+        );
         assert.equal(good.status, 200, `${name}: the next token`);
         await good.body?.cancel();
       }
@@ -370,12 +459,23 @@ test("response checks: missing aud, issuer, expiry, token type, foreign binding,
   const ep = await cannedEndpoint((_req, res) => json(res, answer));
   const exp = Math.floor(Date.now() / 1000) + 600;
   const v = (extra: Partial<IntrospectionValidatorOptions> = {}) =>
-    new IntrospectionValidator({ introspection_endpoint: ep.url, client_id: "rs", client_secret: "s", issuer: "https://as.example.com", ...extra } as IntrospectionValidatorOptions);
+    new IntrospectionValidator({
+      introspection_endpoint: ep.url,
+      client_id: "rs",
+      client_secret: "s",
+      issuer: "https://as.example.com",
+      ...extra,
+    });
   const ok = { active: true, iss: "https://as.example.com", aud: [other, url], sub: "alice", client_id: "app", scope: "mcp read", exp };
   const BOUND = "The access token is bound by a method this resource does not support";
   const cases: [Record<string, unknown>, string, string, string][] = [
     [{ ...ok, aud: undefined }, "ERR_INVALID_TOKEN", "claim_missing", "The access token is not intended for this resource"],
-    [{ ...ok, aud: "https://elsewhere.example.com" }, "ERR_INVALID_TOKEN", "audience_mismatch", "The access token is not intended for this resource"],
+    [
+      { ...ok, aud: "https://elsewhere.example.com" },
+      "ERR_INVALID_TOKEN",
+      "audience_mismatch",
+      "The access token is not intended for this resource",
+    ],
     [{ ...ok, iss: "https://evil.example.com" }, "ERR_INVALID_TOKEN", "issuer_untrusted", "The access token issuer is not trusted"],
     [{ ...ok, iss: undefined }, "ERR_INVALID_TOKEN", "claim_missing", "The access token issuer is not trusted"],
     [{ ...ok, exp: exp - 7200 }, "ERR_TOKEN_EXPIRED", "expired", "The access token expired"],
@@ -388,7 +488,12 @@ test("response checks: missing aud, issuer, expiry, token type, foreign binding,
     [{ ...ok, cnf: "x" }, "ERR_INVALID_TOKEN", "binding_unsupported", BOUND],
     [{ ...ok, token_type: "DPoP" }, "ERR_INVALID_TOKEN", "binding_unsupported", BOUND],
     [{ ...ok, sub: undefined }, "ERR_INVALID_TOKEN", "claim_missing", "The access token lacks the required sub claim"],
-    [{ ...ok, sub: undefined, client_id: undefined }, "ERR_INVALID_TOKEN", "claim_missing", "The access token lacks the required sub claim"],
+    [
+      { ...ok, sub: undefined, client_id: undefined },
+      "ERR_INVALID_TOKEN",
+      "claim_missing",
+      "The access token lacks the required sub claim",
+    ],
     [{ active: false }, "ERR_INVALID_TOKEN", "inactive", "The access token is not active"],
   ];
   try {
@@ -415,9 +520,20 @@ test("response checks: missing aud, issuer, expiry, token type, foreign binding,
     assert.equal(auth.subject, "alice");
     answer = ok;
     const full = await v().verify("tok-ok", { resource: url });
-    assert.deepEqual({ ...full }, { subject: "alice", scopes: ["mcp", "read"], claims: ok, client_id: "app", issuer: "https://as.example.com", expires_at: exp, jkt: undefined });
+    assert.deepEqual(
+      { ...full },
+      {
+        subject: "alice",
+        scopes: ["mcp", "read"],
+        claims: ok,
+        client_id: "app",
+        issuer: "https://as.example.com",
+        expires_at: exp,
+        jkt: undefined,
+      },
+    );
     // What went over the wire: the token, the hint, nothing else (Basic auth carries the client).
-    assert.deepEqual(Object.fromEntries(new URLSearchParams(ep.bodies.at(-1)!)), { token: "tok-ok", token_type_hint: "access_token" });
+    assert.deepEqual(Object.fromEntries(new URLSearchParams(ep.bodies.at(-1))), { token: "tok-ok", token_type_hint: "access_token" });
   } finally {
     await ep.close();
   }
@@ -427,7 +543,14 @@ test("an active result is never cached beyond the token's exp", async () => {
   const exp = Math.floor(now() / 1000) + 40;
   const ep = await cannedEndpoint((_req, res) => json(res, { active: true, aud: url, sub: "bob", exp }));
   try {
-    const v = new IntrospectionValidator({ introspection_endpoint: ep.url, client_id: "rs", client_secret: "s", cache_ttl: 3600, clock_tolerance: 0, clock: now });
+    const v = new IntrospectionValidator({
+      introspection_endpoint: ep.url,
+      client_id: "rs",
+      client_secret: "s",
+      cache_ttl: 3600,
+      clock_tolerance: 0,
+      clock: now,
+    });
     await v.verify("short-lived", { resource: url });
     await v.verify("short-lived", { resource: url });
     assert.equal(ep.calls(), 1);
@@ -443,9 +566,17 @@ test("an active result is never cached beyond the token's exp", async () => {
 
 test("verifyCached: only an active, unexpired result for this resource, never a refusal, never a call", async () => {
   const exp = Math.floor(now() / 1000) + 40;
-  const ep = await cannedEndpoint((_req, res, body) => json(res, new URLSearchParams(body).get("token") === "good" ? { active: true, aud: url, sub: "bob", exp } : { active: false }));
+  const ep = await cannedEndpoint((_req, res, body) =>
+    json(res, new URLSearchParams(body).get("token") === "good" ? { active: true, aud: url, sub: "bob", exp } : { active: false }),
+  );
   try {
-    const v = new IntrospectionValidator({ introspection_endpoint: ep.url, client_id: "rs", client_secret: "s", clock_tolerance: 0, clock: now });
+    const v = new IntrospectionValidator({
+      introspection_endpoint: ep.url,
+      client_id: "rs",
+      client_secret: "s",
+      clock_tolerance: 0,
+      clock: now,
+    });
     assert.equal(v.verifyCached("good", { resource: url }), undefined, "never introspected: a miss");
     const auth = await v.verify("good", { resource: url });
     assert.equal(v.verifyCached("good", { resource: url }), auth);
@@ -456,7 +587,13 @@ test("verifyCached: only an active, unexpired result for this resource, never a 
     offset += 45_000;
     assert.equal(v.verifyCached("good", { resource: url }), undefined, "expired: a miss");
     assert.equal(ep.calls(), 2);
-    const off = new IntrospectionValidator({ introspection_endpoint: ep.url, client_id: "rs", client_secret: "s", cache_max: 0, clock: now });
+    const off = new IntrospectionValidator({
+      introspection_endpoint: ep.url,
+      client_id: "rs",
+      client_secret: "s",
+      cache_max: 0,
+      clock: now,
+    });
     offset = 0;
     await off.verify("good", { resource: url });
     assert.equal(off.verifyCached("good", { resource: url }), undefined, "cache off: always a miss");

@@ -56,7 +56,9 @@ test(`${N} concurrent first requests through the HTTP server cause exactly one J
     assert.equal(issuer.jwksFetches(), 0);
 
     const responses = await Promise.all(
-      tokens.map((token, i) => fetch(url, { method: "POST", headers: { ...MCP_HEADERS, authorization: `Bearer ${token}` }, body: toolCall("ping", {}, i) })),
+      tokens.map((token, i) =>
+        fetch(url, { method: "POST", headers: { ...MCP_HEADERS, authorization: `Bearer ${token}` }, body: toolCall("ping", {}, i) }),
+      ),
     );
     const statuses = responses.map((r) => r.status);
     const bodies = await Promise.all(responses.map((r) => readRpc(r)));

@@ -36,8 +36,20 @@ import { freePortPair } from "./helpers/dev-as.js";
 import { freePort, McpRemote, MCP_REMOTE_BIN } from "./helpers/mcp-remote.js";
 
 const CHROMIUM = "/usr/bin/chromium";
-const ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"];
-const missing = !existsSync(CHROMIUM) ? `needs ${CHROMIUM} (apt-get install chromium)` : !existsSync(MCP_REMOTE_BIN) ? `needs ${MCP_REMOTE_BIN} (npm ci)` : undefined;
+const ARGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+  "--disable-quic",
+];
+const missing = !existsSync(CHROMIUM)
+  ? `needs ${CHROMIUM} (apt-get install chromium)`
+  : !existsSync(MCP_REMOTE_BIN)
+    ? `needs ${MCP_REMOTE_BIN} (npm ci)`
+    : undefined;
 
 let browser: Browser | undefined;
 before(async () => {
@@ -106,7 +118,11 @@ async function consent(r: Run, n: number, username: string): Promise<{ url: URL;
 }
 
 async function handshake(r: Run): Promise<void> {
-  const init = await r.remote.request("initialize", { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "mcp-remote-test", version: "1.0.0" } });
+  const init = await r.remote.request("initialize", {
+    protocolVersion: "2025-06-18",
+    capabilities: {},
+    clientInfo: { name: "mcp-remote-test", version: "1.0.0" },
+  });
   assert.equal(init.result?.serverInfo?.name, "protected-mcp-demo", JSON.stringify(init));
   r.remote.notify("notifications/initialized");
   const list = await r.remote.request("tools/list");
@@ -156,9 +172,21 @@ describe("mcp-remote 0.15.1 over stdio, consent in headless Chromium", { timeout
       const mcp = seen.filter((s) => s.url === r!.demo.url);
       assert.equal(mcp[0]!.status, 401);
       assert.equal(mcp[0]!.www_authenticate?.startsWith(`Bearer realm="MCP", resource_metadata="http://127.0.0.1:`), true);
-      assert.doesNotMatch(mcp[0]!.www_authenticate!, /scope=/);
-      assert.equal(seen.filter((s) => s.url === r!.demo.as.server.metadata.registration_endpoint).map((s) => s.status).join(), "201");
-      assert.equal(seen.filter((s) => s.url === r!.demo.as.server.metadata.token_endpoint).map((s) => s.status).join(), "200");
+      assert.doesNotMatch(mcp[0]!.www_authenticate, /scope=/);
+      assert.equal(
+        seen
+          .filter((s) => s.url === r!.demo.as.server.metadata.registration_endpoint)
+          .map((s) => s.status)
+          .join(),
+        "201",
+      );
+      assert.equal(
+        seen
+          .filter((s) => s.url === r!.demo.as.server.metadata.token_endpoint)
+          .map((s) => s.status)
+          .join(),
+        "200",
+      );
       assert.equal(r.remote.openedUrls().length, 1);
       assert.ok(r.events.some((e) => e.type === "accepted" && e.subject === "remote.user-1"));
       timing(r, "OAuth flow through whoami");
@@ -194,7 +222,10 @@ describe("mcp-remote 0.15.1 over stdio, consent in headless Chromium", { timeout
         // After the retry got the same 403, the SDK's single step-up retry was spent: it opened a
         // third authorization URL (still "mcp:read") that no callback listener waits for, and the
         // proxy answered the call with an error.
-        assert.deepEqual(r.remote.openedUrls().map((u) => u.searchParams.get("scope")), ["mcp:read", "mcp:read", "mcp:read"]);
+        assert.deepEqual(
+          r.remote.openedUrls().map((u) => u.searchParams.get("scope")),
+          ["mcp:read", "mcp:read", "mcp:read"],
+        );
         assert.equal(r.remote.countStderr(/OAuth callback server running at/), 2);
         assert.deepEqual(res.error, { code: -32001, message: "mcp-remote: Unauthorized" });
         assert.equal(res.result, undefined);

@@ -74,7 +74,11 @@ test("metadata preflight and wrong method", async () => {
 test("MCP endpoint preflight allows Authorization and exposes WWW-Authenticate", async () => {
   const pre = await fetch(url, {
     method: "OPTIONS",
-    headers: { origin: "http://localhost:6274", "access-control-request-method": "POST", "access-control-request-headers": "authorization, content-type" },
+    headers: {
+      origin: "http://localhost:6274",
+      "access-control-request-method": "POST",
+      "access-control-request-headers": "authorization, content-type",
+    },
   });
   assert.equal(pre.status, 204);
   assert.equal(pre.headers.get("access-control-allow-origin"), "*");
@@ -89,7 +93,10 @@ test("MCP endpoint preflight allows Authorization and exposes WWW-Authenticate",
 
 test("the challenge points at the path-inserted metadata URL on the resource's origin", async () => {
   const res = await fetch(url, { method: "POST", headers: { host: "evil.example" }, body: "{}" });
-  assert.equal(res.headers.get("www-authenticate"), `Bearer realm="MCP", resource_metadata="${origin}/.well-known/oauth-protected-resource/mcp", scope="mcp", DPoP algs="ES256 EdDSA Ed25519 RS256 PS256"`);
+  assert.equal(
+    res.headers.get("www-authenticate"),
+    `Bearer realm="MCP", resource_metadata="${origin}/.well-known/oauth-protected-resource/mcp", scope="mcp", DPoP algs="ES256 EdDSA Ed25519 RS256 PS256"`,
+  );
 });
 
 test("other paths are 404 and carry no challenge", async () => {

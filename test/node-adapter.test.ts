@@ -122,7 +122,9 @@ test("request targets that are not a path nor an http(s) URL get 400, never 500;
     new Promise<string>((resolve) => {
       const c = connect(Number(new URL(address).port), "127.0.0.1", () => c.end(`GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`));
       let out = "";
-      c.on("data", (d) => (out += d)).on("error", () => {}).on("close", () => resolve(out.split("\r\n", 1)[0]!));
+      c.on("data", (d) => (out += d))
+        .on("error", () => {})
+        .on("close", () => resolve(out.split("\r\n", 1)[0]!));
     });
   try {
     for (const target of ["http://[/mcp", "*", "ftp://x/mcp"]) assert.match(await statusOf(target), /^HTTP\/1\.1 400 /, target);
@@ -137,18 +139,44 @@ test("the Node request view lists headers exactly as Headers does (5,000 generat
   const { nodeRequestView } = await import("../src/adapters/node-request.js");
   const next = rng(7);
   const rnd = (n: number) => Math.floor(next() * n);
-  const names = ["Host", "Accept", "accept", "ACCEPT", "Cookie", "cookie", "Set-Cookie", "set-cookie", "X-A", "x-a", "Authorization", "DPoP", "Content-Type", "a", "Z", "mcp-session-id"];
+  const names = [
+    "Host",
+    "Accept",
+    "accept",
+    "ACCEPT",
+    "Cookie",
+    "cookie",
+    "Set-Cookie",
+    "set-cookie",
+    "X-A",
+    "x-a",
+    "Authorization",
+    "DPoP",
+    "Content-Type",
+    "a",
+    "Z",
+    "mcp-session-id",
+  ];
   const values = ["1", " 2", "3 ", "\t4\t", "a, b", "", "x=y", "é", "Bearer abc", "  "];
   for (let i = 0; i < 5000; i++) {
     const rawHeaders: string[] = [];
     for (let j = rnd(9); j > 0; j--) rawHeaders.push(names[rnd(names.length)] as string, values[rnd(values.length)] as string);
-    const fake = { rawHeaders, method: "POST", destroyed: false, complete: true, once() {} } as unknown as import("node:http").IncomingMessage;
+    const fake = {
+      rawHeaders,
+      method: "POST",
+      destroyed: false,
+      complete: true,
+      once() {},
+    } as unknown as import("node:http").IncomingMessage;
     const view = nodeRequestView(fake, new URL("http://127.0.0.1/mcp"), false);
     const real = new Headers();
     for (let k = 0; k < rawHeaders.length; k += 2) real.append(rawHeaders[k] as string, rawHeaders[k + 1] as string);
     const list = (h: Headers) => [...(h as unknown as Iterable<[string, string]>)];
     assert.deepEqual(list(view.headers), list(real), JSON.stringify(rawHeaders));
-    assert.deepEqual(Object.fromEntries(view.headers as unknown as Iterable<[string, string]>), Object.fromEntries(real as unknown as Iterable<[string, string]>));
+    assert.deepEqual(
+      Object.fromEntries(view.headers as unknown as Iterable<[string, string]>),
+      Object.fromEntries(real as unknown as Iterable<[string, string]>),
+    );
     for (const n of names) assert.equal(view.headers.get(n), real.get(n), `${n} in ${JSON.stringify(rawHeaders)}`);
   }
 });

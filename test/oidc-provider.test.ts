@@ -37,7 +37,9 @@ before(async () => {
       const auth = getContext().auth!;
       return { subject: auth.subject, client_id: auth.client_id ?? null, scopes: [...auth.scopes], issuer: auth.issuer ?? null };
     }),
-    tool({ name: "delete_file", description: "rm", input: { path: z.string() }, required_scopes: ["files:delete"] }, ({ path }) => ({ deleted: path })),
+    tool({ name: "delete_file", description: "rm", input: { path: z.string() }, required_scopes: ["files:delete"] }, ({ path }) => ({
+      deleted: path,
+    })),
   );
   await server.serve({ port, host: "127.0.0.1" });
 });
@@ -73,7 +75,10 @@ test("the official SDK client lists and calls tools with a real token; getContex
     // client_credentials tokens have no end user: the subject is the client.
     assert.deepEqual(who.structuredContent, { subject: "test-client", client_id: "test-client", scopes: ["mcp"], issuer: as.issuer });
     const denied = await client.callTool({ name: "delete_file", arguments: { path: "/x" } });
-    assert.deepEqual(denied, { isError: true, content: [{ type: "text", text: "Tool \"delete_file\" requires scopes: ['files:delete']. Missing: ['files:delete']" }] });
+    assert.deepEqual(denied, {
+      isError: true,
+      content: [{ type: "text", text: "Tool \"delete_file\" requires scopes: ['files:delete']. Missing: ['files:delete']" }],
+    });
   } finally {
     await client.close();
   }
@@ -91,7 +96,12 @@ test("a real token for another resource is refused (RFC 8707: no token passthrou
   const res = await fetch(url, {
     method: "POST",
     headers: { authorization: `Bearer ${access_token}`, "content-type": "application/json", accept: "application/json, text/event-stream" },
-    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "x", version: "1" } } }),
+    body: JSON.stringify({
+      jsonrpc: "2.0",
+      id: 1,
+      method: "initialize",
+      params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "x", version: "1" } },
+    }),
   });
   assert.equal(res.status, 401);
   assert.equal(
@@ -112,7 +122,9 @@ test("a real token without the server-wide scope gets 403 insufficient_scope", a
 });
 
 test("the metadata names the real authorization server, and its discovery works from there", async () => {
-  const meta = (await (await fetch(`${new URL(url).origin}/.well-known/oauth-protected-resource/mcp`)).json()) as { authorization_servers: string[] };
+  const meta = (await (await fetch(`${new URL(url).origin}/.well-known/oauth-protected-resource/mcp`)).json()) as {
+    authorization_servers: string[];
+  };
   assert.deepEqual(meta.authorization_servers, [as.issuer]);
   const asMeta = (await (await fetch(`${meta.authorization_servers[0]}/.well-known/openid-configuration`)).json()) as { jwks_uri: string };
   assert.equal(asMeta.jwks_uri, as.jwksUri);

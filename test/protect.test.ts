@@ -45,7 +45,11 @@ after(async () => {
 });
 
 const call = (headers: Record<string, string>, name = "touch", target = url) =>
-  fetch(target, { method: "POST", headers: { ...MCP_HEADERS, ...headers }, body: toolCall(name, name === "delete_file" ? { path: "/tmp/x" } : {}) });
+  fetch(target, {
+    method: "POST",
+    headers: { ...MCP_HEADERS, ...headers },
+    body: toolCall(name, name === "delete_file" ? { path: "/tmp/x" } : {}),
+  });
 
 const metadataUrl = () => `${new URL(url).origin}/.well-known/oauth-protected-resource/mcp`;
 const DPOP = `DPoP algs="ES256 EdDSA Ed25519 RS256 PS256"`;
@@ -64,15 +68,36 @@ test("positive control: a good token runs the tool and reaches getContext()", as
   assert.equal(runs, before + 1);
 });
 
-type Case = { name: string; headers: () => Promise<Record<string, string>>; status: number; challenge: () => string | null; target?: () => string };
+type Case = {
+  name: string;
+  headers: () => Promise<Record<string, string>>;
+  status: number;
+  challenge: () => string | null;
+  target?: () => string;
+};
 
 const now = () => Math.floor(Date.now() / 1000);
 const cases: Case[] = [
   { name: "no Authorization header", headers: async () => ({}), status: 401, challenge: plain },
-  { name: "empty Authorization header", headers: async () => ({ authorization: "" }), status: 400, challenge: () => invalid("The Authorization header is malformed", "invalid_request") },
-  { name: "Bearer without token", headers: async () => ({ authorization: "Bearer " }), status: 400, challenge: () => invalid("The Authorization header has no token", "invalid_request") },
+  {
+    name: "empty Authorization header",
+    headers: async () => ({ authorization: "" }),
+    status: 400,
+    challenge: () => invalid("The Authorization header is malformed", "invalid_request"),
+  },
+  {
+    name: "Bearer without token",
+    headers: async () => ({ authorization: "Bearer " }),
+    status: 400,
+    challenge: () => invalid("The Authorization header has no token", "invalid_request"),
+  },
   { name: "non-Bearer scheme", headers: async () => ({ authorization: "Basic dXNlcjpwYXNz" }), status: 401, challenge: plain },
-  { name: "garbage token", headers: async () => ({ authorization: "Bearer not-a-jwt" }), status: 401, challenge: () => invalid("The access token is not a signed JWT") },
+  {
+    name: "garbage token",
+    headers: async () => ({ authorization: "Bearer not-a-jwt" }),
+    status: 401,
+    challenge: () => invalid("The access token is not a signed JWT"),
+  },
   {
     name: "alg none",
     headers: async () => {
@@ -95,13 +120,48 @@ const cases: Case[] = [
     status: 401,
     challenge: () => invalid("The access token signing key is unknown"),
   },
-  { name: "expired", headers: async () => ({ authorization: `Bearer ${await good({ iat: now() - 7200, exp: now() - 3600 })}` }), status: 401, challenge: () => invalid("The access token expired") },
-  { name: "not yet valid", headers: async () => ({ authorization: `Bearer ${await good({ nbf: now() + 3600 })}` }), status: 401, challenge: () => invalid("The access token is not yet valid") },
-  { name: "wrong issuer", headers: async () => ({ authorization: `Bearer ${await good({ iss: "http://127.0.0.1:1" })}` }), status: 401, challenge: () => invalid("The access token issuer is not trusted") },
-  { name: "wrong audience", headers: async () => ({ authorization: `Bearer ${await good({ aud: "https://other.example.com/mcp" })}` }), status: 401, challenge: () => invalid("The access token is not intended for this resource") },
-  { name: "missing audience", headers: async () => ({ authorization: `Bearer ${await good({ aud: undefined })}` }), status: 401, challenge: () => invalid("The access token is not intended for this resource") },
-  { name: "missing exp", headers: async () => ({ authorization: `Bearer ${await issuer.sign({ aud: url, scope: "mcp" }, { noExp: true })}` }), status: 401, challenge: () => invalid("The access token lacks the required exp claim") },
-  { name: "wrong typ (an ID token)", headers: async () => ({ authorization: `Bearer ${await issuer.sign({ aud: url, scope: "mcp" }, { typ: "JWT" })}` }), status: 401, challenge: () => invalid("The access token type is not accepted") },
+  {
+    name: "expired",
+    headers: async () => ({ authorization: `Bearer ${await good({ iat: now() - 7200, exp: now() - 3600 })}` }),
+    status: 401,
+    challenge: () => invalid("The access token expired"),
+  },
+  {
+    name: "not yet valid",
+    headers: async () => ({ authorization: `Bearer ${await good({ nbf: now() + 3600 })}` }),
+    status: 401,
+    challenge: () => invalid("The access token is not yet valid"),
+  },
+  {
+    name: "wrong issuer",
+    headers: async () => ({ authorization: `Bearer ${await good({ iss: "http://127.0.0.1:1" })}` }),
+    status: 401,
+    challenge: () => invalid("The access token issuer is not trusted"),
+  },
+  {
+    name: "wrong audience",
+    headers: async () => ({ authorization: `Bearer ${await good({ aud: "https://other.example.com/mcp" })}` }),
+    status: 401,
+    challenge: () => invalid("The access token is not intended for this resource"),
+  },
+  {
+    name: "missing audience",
+    headers: async () => ({ authorization: `Bearer ${await good({ aud: undefined })}` }),
+    status: 401,
+    challenge: () => invalid("The access token is not intended for this resource"),
+  },
+  {
+    name: "missing exp",
+    headers: async () => ({ authorization: `Bearer ${await issuer.sign({ aud: url, scope: "mcp" }, { noExp: true })}` }),
+    status: 401,
+    challenge: () => invalid("The access token lacks the required exp claim"),
+  },
+  {
+    name: "wrong typ (an ID token)",
+    headers: async () => ({ authorization: `Bearer ${await issuer.sign({ aud: url, scope: "mcp" }, { typ: "JWT" })}` }),
+    status: 401,
+    challenge: () => invalid("The access token type is not accepted"),
+  },
   {
     name: "HS256 signed with the public key",
     headers: async () => {
@@ -118,7 +178,9 @@ const cases: Case[] = [
     name: "tampered payload",
     headers: async () => {
       const [h, , s] = (await good()).split(".");
-      const p = base64url.encode(JSON.stringify({ iss: issuer.issuer, sub: "mallory", aud: url, scope: "mcp files:delete", exp: now() + 60 }));
+      const p = base64url.encode(
+        JSON.stringify({ iss: issuer.issuer, sub: "mallory", aud: url, scope: "mcp files:delete", exp: now() + 60 }),
+      );
       return { authorization: `Bearer ${h}.${p}.${s}` };
     },
     status: 401,
@@ -141,7 +203,8 @@ const cases: Case[] = [
     name: "valid token without the server-wide scope",
     headers: async () => ({ authorization: `Bearer ${await good({ scope: "files:read" })}` }),
     status: 403,
-    challenge: () => `Bearer realm="MCP", resource_metadata="${metadataUrl()}", scope="mcp", error="insufficient_scope", error_description="The access token lacks a required scope", ${DPOP}`,
+    challenge: () =>
+      `Bearer realm="MCP", resource_metadata="${metadataUrl()}", scope="mcp", error="insufficient_scope", error_description="The access token lacks a required scope", ${DPOP}`,
   },
 ];
 
@@ -203,7 +266,13 @@ describe("refusal matrix", () => {
     assert.equal(runs, before);
     // The Web handler, used without Node in front, refuses it itself.
     const handler = server.handler(url);
-    const direct = await handler(new Request(url, { method: "POST", headers: { ...MCP_HEADERS, authorization: `Bearer ${"a".repeat(60_000)}` }, body: toolCall("touch") }));
+    const direct = await handler(
+      new Request(url, {
+        method: "POST",
+        headers: { ...MCP_HEADERS, authorization: `Bearer ${"a".repeat(60_000)}` },
+        body: toolCall("touch"),
+      }),
+    );
     assert.equal(direct.status, 400);
     assert.equal(direct.headers.get("www-authenticate"), invalid("The Authorization header is too large", "invalid_request"));
     assert.equal(runs, before);

@@ -27,7 +27,13 @@ function serverWith(provider: AuthorizationProvider, fail_open: boolean, events:
 }
 
 const call = (h: ReturnType<typeof serverWith>) =>
-  h(new Request(RESOURCE, { method: "POST", headers: { ...MCP_HEADERS, authorization: "Bearer secret-token-value" }, body: toolCall("ping") }));
+  h(
+    new Request(RESOURCE, {
+      method: "POST",
+      headers: { ...MCP_HEADERS, authorization: "Bearer secret-token-value" },
+      body: toolCall("ping"),
+    }),
+  );
 
 for (const fail_open of [true, false]) {
   test(`fail_open: ${fail_open}: a provider throwing a plain error is 500 JSON, a provider_error event, nobody admitted`, async () => {
@@ -80,5 +86,8 @@ test("a synchronous verifyCached probe that throws is only a miss; verify still 
   };
   const res = await call(serverWith(provider, true, events));
   assert.equal(res.status, 500);
-  assert.deepEqual(events.filter((e) => e.type === "provider_error"), [{ type: "provider_error", error_class: "TypeError" }]);
+  assert.deepEqual(
+    events.filter((e) => e.type === "provider_error"),
+    [{ type: "provider_error", error_class: "TypeError" }],
+  );
 });

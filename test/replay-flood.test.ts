@@ -6,7 +6,16 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createDpopCheck, createDpopNonces } from "../src/dpop/index.js";
-import { ConfigError, JWTValidator, MCPServer, MemoryReplayStore, RedisReplayStore, ReplayStoreFull, tool, type AuthEvent } from "../src/index.js";
+import {
+  ConfigError,
+  JWTValidator,
+  MCPServer,
+  MemoryReplayStore,
+  RedisReplayStore,
+  ReplayStoreFull,
+  tool,
+  type AuthEvent,
+} from "../src/index.js";
 import { startLocalIssuer, type LocalIssuer } from "./helpers/issuer.js";
 import { MCP_HEADERS, toolCall } from "./helpers/mcp.js";
 import { clientKey, makeProof, type ClientKey } from "./helpers/dpop.js";
@@ -210,36 +219,64 @@ describe("strict options", () => {
   };
 
   test("MemoryReplayStore: unknown key with a suggestion, wrong types, every problem listed", () => {
-    assert.deepEqual(issues(() => new MemoryReplayStore({ max_per_kye: 5 } as never)), [{ key: "max_per_kye", message: 'unknown key (did you mean "max_per_key"?)' }]);
+    assert.deepEqual(
+      issues(() => new MemoryReplayStore({ max_per_kye: 5 } as never)),
+      [{ key: "max_per_kye", message: 'unknown key (did you mean "max_per_key"?)' }],
+    );
     assert.deepEqual(
       issues(() => new MemoryReplayStore({ max: "5", max_per_key: 1.5, clock: 3 } as never)).map((i) => i.key),
       ["max", "max_per_key", "clock"],
     );
-    assert.deepEqual(issues(() => new MemoryReplayStore({ max: 10, max_per_key: 11 })), [{ key: "max_per_key", message: "must not exceed max" }]);
+    assert.deepEqual(
+      issues(() => new MemoryReplayStore({ max: 10, max_per_key: 11 })),
+      [{ key: "max_per_key", message: "must not exceed max" }],
+    );
   });
 
   test("RedisReplayStore: client needs set(), unknown keys suggested, bad values listed", () => {
-    const found = issues(() => new RedisReplayStore({ client: {}, timout_ms: 5, backoff: { initial_ms: 5000, max_ms: 1000 }, log: "console" } as never));
+    const found = issues(
+      () => new RedisReplayStore({ client: {}, timout_ms: 5, backoff: { initial_ms: 5000, max_ms: 1000 }, log: "console" } as never),
+    );
     assert.deepEqual(found, [
       { key: "client", message: "must be an object with set()" },
       { key: "backoff", message: "initial_ms must not exceed max_ms" },
       { key: "log", message: "must be a function" },
       { key: "timout_ms", message: 'unknown key (did you mean "timeout_ms"?)' },
     ]);
-    assert.deepEqual(issues(() => new RedisReplayStore(undefined as never)).map((i) => i.key), ["client"]);
+    assert.deepEqual(
+      issues(() => new RedisReplayStore(undefined as never)).map((i) => i.key),
+      ["client"],
+    );
   });
 
   test("createDpopCheck: replay_store needs remember(), nested nonce checked, every problem listed", () => {
-    assert.deepEqual(issues(() => createDpopCheck({ replay_stor: new MemoryReplayStore() } as never)), [{ key: "replay_stor", message: 'unknown key (did you mean "replay_store"?)' }]);
-    const found = issues(() => createDpopCheck({ algorithms: ["ES256", "HS256"], iat_window: 0, replay_store: {} as never, nonce: { secret: "short", stpe: 5 } as never, clock: 1 as never }));
-    assert.deepEqual(found.map((i) => i.key), ["algorithms.1", "iat_window", "replay_store", "nonce.secret", "nonce.stpe", "clock"]);
+    assert.deepEqual(
+      issues(() => createDpopCheck({ replay_stor: new MemoryReplayStore() } as never)),
+      [{ key: "replay_stor", message: 'unknown key (did you mean "replay_store"?)' }],
+    );
+    const found = issues(() =>
+      createDpopCheck({
+        algorithms: ["ES256", "HS256"],
+        iat_window: 0,
+        replay_store: {} as never,
+        nonce: { secret: "short", stpe: 5 } as never,
+        clock: 1 as never,
+      }),
+    );
+    assert.deepEqual(
+      found.map((i) => i.key),
+      ["algorithms.1", "iat_window", "replay_store", "nonce.secret", "nonce.stpe", "clock"],
+    );
     assert.match(found.find((i) => i.key === "nonce.stpe")!.message, /did you mean "step"/);
   });
 
   test("createDpopNonces: secret length and unknown keys", () => {
-    assert.deepEqual(issues(() => createDpopNonces({ secret: new Uint8Array(16), steps: 30 } as never)), [
-      { key: "secret", message: "must be at least 32 bytes" },
-      { key: "steps", message: 'unknown key (did you mean "step"?)' },
-    ]);
+    assert.deepEqual(
+      issues(() => createDpopNonces({ secret: new Uint8Array(16), steps: 30 } as never)),
+      [
+        { key: "secret", message: "must be at least 32 bytes" },
+        { key: "steps", message: 'unknown key (did you mean "step"?)' },
+      ],
+    );
   });
 });

@@ -1,7 +1,15 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
-import { JWTValidator, MCPServer, MemoryReplayStore, RedisReplayStore, ReplayStoreFull, ReplayStoreUnavailable, tool } from "../src/index.js";
+import {
+  JWTValidator,
+  MCPServer,
+  MemoryReplayStore,
+  RedisReplayStore,
+  ReplayStoreFull,
+  ReplayStoreUnavailable,
+  tool,
+} from "../src/index.js";
 import { startLocalIssuer, type LocalIssuer } from "./helpers/issuer.js";
 import { MCP_HEADERS, toolCall } from "./helpers/mcp.js";
 import { clientKey, makeProof } from "./helpers/dpop.js";
@@ -86,7 +94,10 @@ describe("RedisReplayStore with a real redis-server (two instances, one fleet)",
       assert.equal(a.status, 200);
       const b = await fetch(urls[1]!, { method: "POST", headers, body: toolCall("whoami") });
       assert.equal(b.status, 401);
-      assert.match(b.headers.get("www-authenticate") ?? "", /error="invalid_dpop_proof", error_description="The DPoP proof was already used"/);
+      assert.match(
+        b.headers.get("www-authenticate") ?? "",
+        /error="invalid_dpop_proof", error_description="The DPoP proof was already used"/,
+      );
       // A fresh proof works at B.
       const fresh = { ...headers, dpop: await makeProof({ key, htu: resource, token }) };
       assert.equal((await fetch(urls[1]!, { method: "POST", headers: fresh, body: toolCall("whoami") })).status, 200);
@@ -102,7 +113,12 @@ describe("RedisReplayStore with a real redis-server (two instances, one fleet)",
 
   test("Redis down: the request is refused with 503 (fail closed), never let through", async (t) => {
     if (!redis) return t.skip("needs redis-server on PATH (apt-get install redis-server); CI installs it and never skips");
-    const dead = new Redis("redis://127.0.0.1:1", { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
+    const dead = new Redis("redis://127.0.0.1:1", {
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      enableOfflineQueue: false,
+      retryStrategy: () => null,
+    });
     clients.push(dead);
     const s = new MCPServer("down", {
       session_mode: "stateless",
@@ -116,7 +132,11 @@ describe("RedisReplayStore with a real redis-server (two instances, one fleet)",
     try {
       const key = await clientKey();
       const token = await issuer.sign({ aud: url, cnf: { jkt: key.jkt } });
-      const r = await fetch(url, { method: "POST", headers: { ...MCP_HEADERS, authorization: `DPoP ${token}`, dpop: await makeProof({ key, htu: url, token }) }, body: toolCall("whoami") });
+      const r = await fetch(url, {
+        method: "POST",
+        headers: { ...MCP_HEADERS, authorization: `DPoP ${token}`, dpop: await makeProof({ key, htu: url, token }) },
+        body: toolCall("whoami"),
+      });
       assert.equal(r.status, 503);
       assert.equal(ran, false);
     } finally {
@@ -143,7 +163,11 @@ describe("RedisReplayStore with a real redis-server (two instances, one fleet)",
     const call = async () => {
       const dpop = await makeProof({ key, htu: url, token });
       const t0 = performance.now();
-      const r = await fetch(url, { method: "POST", headers: { ...MCP_HEADERS, authorization: `DPoP ${token}`, dpop }, body: toolCall("whoami") });
+      const r = await fetch(url, {
+        method: "POST",
+        headers: { ...MCP_HEADERS, authorization: `DPoP ${token}`, dpop },
+        body: toolCall("whoami"),
+      });
       await r.arrayBuffer();
       return { status: r.status, retryAfter: r.headers.get("retry-after"), ms: performance.now() - t0 };
     };
@@ -232,7 +256,11 @@ describe("RedisReplayStore with a real redis-server (two instances, one fleet)",
       assert.equal(await s.checkEvictionPolicy(), undefined);
       assert.match(warnings[0]!, /could not read Redis maxmemory-policy/);
       assert.equal(await s.remember("jkt:1", 60_000), true, "the store still works");
-      const bare = new RedisReplayStore({ client: { set: (k, v, px, ms, nx) => client.set(k, v, px, ms, nx) }, log: (m) => warnings.push(m), check_eviction_policy: false });
+      const bare = new RedisReplayStore({
+        client: { set: (k, v, px, ms, nx) => client.set(k, v, px, ms, nx) },
+        log: (m) => warnings.push(m),
+        check_eviction_policy: false,
+      });
       assert.equal(await bare.checkEvictionPolicy(), undefined);
       assert.equal(warnings.length, 2);
     } finally {

@@ -8,7 +8,6 @@ import { MCPServer, tool } from "../src/index.js";
 import { initialize, MCP_HEADERS } from "./helpers/mcp.js";
 import { trickle } from "./helpers/slow-client.js";
 
-
 test("slow headers and slow bodies are cut with 408; others are served meanwhile", async () => {
   const server = new MCPServer("t", { authorization: { enabled: false }, log: () => {} });
   server.collect(tool({ name: "ping", description: "" }, () => "pong"));
@@ -16,7 +15,11 @@ test("slow headers and slow bodies are cut with 408; others are served meanwhile
   try {
     const path = new URL(url).pathname;
     const slowHeaders = trickle(url, `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: `, 100);
-    const slowBody = trickle(url, `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: 100000\r\n\r\n{`, 100);
+    const slowBody = trickle(
+      url,
+      `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: 100000\r\n\r\n{`,
+      100,
+    );
     // Meanwhile a normal client is served.
     const ok = await fetch(url, { method: "POST", headers: MCP_HEADERS, body: initialize() });
     assert.equal(ok.status, 200);

@@ -6,7 +6,11 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2, UnauthorizedError as UnauthorizedErrorV2 } from "@modelcontextprotocol/client";
+import {
+  Client as ClientV2,
+  StreamableHTTPClientTransport as TransportV2,
+  UnauthorizedError as UnauthorizedErrorV2,
+} from "@modelcontextprotocol/client";
 import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
@@ -82,13 +86,22 @@ describe("step_up_scope: union (default) vs operation, with the v1 client that r
     const demo = await startDemo({ port, log: () => {}, step_up: true });
     // Re-serve the same demo tools with operation-only challenges on another MCPServer sharing the AS.
     const server = new MCPServer("op", {
-      authorization: { enabled: true, authorization_servers: [demo.as.issuer], resource: demo.url.replace(String(port), String(port)), required_scopes: ["mcp:read"], step_up: true, step_up_scope: "operation" },
+      authorization: {
+        enabled: true,
+        authorization_servers: [demo.as.issuer],
+        resource: demo.url.replace(String(port), String(port)),
+        required_scopes: ["mcp:read"],
+        step_up: true,
+        step_up_scope: "operation",
+      },
     });
     await demo.server.close(); // free the port for the operation-mode server on the same resource URL
     server.setAuthorizationProvider(new JWTValidator({ jwks_uri: demo.as.server.metadata.jwks_uri, issuer: demo.as.issuer }));
     server.collect(
       tool({ name: "whoami", description: "" }, () => ({ subject: getContext().auth?.subject })),
-      tool({ name: "delete_file", description: "", input: { path: z.string() }, required_scopes: ["files:delete"] }, ({ path }) => ({ deleted: path })),
+      tool({ name: "delete_file", description: "", input: { path: z.string() }, required_scopes: ["files:delete"] }, ({ path }) => ({
+        deleted: path,
+      })),
     );
     await server.serve({ port });
     const { provider, asked } = countingProvider("carol", { refresh_tokens: false });
@@ -122,10 +135,21 @@ describe("step-up with the SDK v2 client (protocol 2026-07-28)", () => {
           await demo.server.close();
           const s = new MCPServer("op2", {
             engine: "v2",
-            authorization: { enabled: true, authorization_servers: [demo.as.issuer], resource: demo.url, required_scopes: ["mcp:read"], step_up: true, step_up_scope: "operation" },
+            authorization: {
+              enabled: true,
+              authorization_servers: [demo.as.issuer],
+              resource: demo.url,
+              required_scopes: ["mcp:read"],
+              step_up: true,
+              step_up_scope: "operation",
+            },
           });
           s.setAuthorizationProvider(new JWTValidator({ jwks_uri: demo.as.server.metadata.jwks_uri, issuer: demo.as.issuer }));
-          s.collect(tool({ name: "delete_file", description: "", input: { path: z.string() }, required_scopes: ["files:delete"] }, ({ path }) => ({ deleted: path })));
+          s.collect(
+            tool({ name: "delete_file", description: "", input: { path: z.string() }, required_scopes: ["files:delete"] }, ({ path }) => ({
+              deleted: path,
+            })),
+          );
           await s.serve({ port });
           handler = { close: () => s.close() } as never;
         }
@@ -162,10 +186,19 @@ describe("raw requests: exact refusals, the default path byte for byte, resource
   const ran: string[] = [];
   const defs = [
     tool({ name: "open", description: "" }, () => (ran.push("open"), "ok")),
-    tool({ name: "delete_file", description: "", input: { path: z.string() }, required_scopes: ["files:delete"] }, ({ path }) => (ran.push("delete"), { deleted: path })),
-    resource({ name: "report", uri: "file:///reports/q3.txt", required_scopes: ["reports:read"] }, () => (ran.push("report"), `q3 for ${getContext().auth?.subject}`)),
+    tool(
+      { name: "delete_file", description: "", input: { path: z.string() }, required_scopes: ["files:delete"] },
+      ({ path }) => (ran.push("delete"), { deleted: path }),
+    ),
+    resource(
+      { name: "report", uri: "file:///reports/q3.txt", required_scopes: ["reports:read"] },
+      () => (ran.push("report"), `q3 for ${getContext().auth?.subject}`),
+    ),
     resource({ name: "readme", uri: "file:///README" }, () => "hello"),
-    prompt({ name: "review", args: { code: z.string() }, required_scopes: ["prompts:review"] }, ({ code }) => (ran.push("review"), `Review: ${code}`)),
+    prompt(
+      { name: "review", args: { code: z.string() }, required_scopes: ["prompts:review"] },
+      ({ code }) => (ran.push("review"), `Review: ${code}`),
+    ),
   ];
   before(async () => {
     issuer = await startLocalIssuer();
@@ -177,7 +210,7 @@ describe("raw requests: exact refusals, the default path byte for byte, resource
       () => {
         const s = new McpServer({ name: "p", version: "1" });
         registerTools(s, ...(defs.filter((d) => d.kind === "tool") as never[]));
-        for (const d of defs) if (d.kind !== "tool") d.register(s as never);
+        for (const d of defs) if (d.kind !== "tool") d.register(s);
         return s;
       },
       {
@@ -190,7 +223,17 @@ describe("raw requests: exact refusals, the default path byte for byte, resource
   }
   const rpc = (method: string, params: Record<string, unknown>, id = 1) => JSON.stringify({ jsonrpc: "2.0", id, method, params });
   const send = (h: ReturnType<typeof handler>, body: string, token: string, session?: string) =>
-    h(new Request(RESOURCE, { method: "POST", headers: { ...MCP_HEADERS, authorization: `Bearer ${token}`, ...(session ? { "mcp-session-id": session, "mcp-protocol-version": "2025-11-25" } : {}) }, body }));
+    h(
+      new Request(RESOURCE, {
+        method: "POST",
+        headers: {
+          ...MCP_HEADERS,
+          authorization: `Bearer ${token}`,
+          ...(session ? { "mcp-session-id": session, "mcp-protocol-version": "2025-11-25" } : {}),
+        },
+        body,
+      }),
+    );
   const base = `Bearer realm="MCP", resource_metadata="http://127.0.0.1:1/.well-known/oauth-protected-resource/mcp"`;
 
   test("step_up off (default): the isError result, byte for byte as before", async () => {
@@ -199,12 +242,18 @@ describe("raw requests: exact refusals, the default path byte for byte, resource
     assert.equal(res.status, 200);
     assert.equal(
       JSON.stringify((await readRpc(res)).result),
-      JSON.stringify({ content: [{ type: "text", text: "Tool \"delete_file\" requires scopes: ['files:delete']. Missing: ['files:delete']" }], isError: true }),
+      JSON.stringify({
+        content: [{ type: "text", text: "Tool \"delete_file\" requires scopes: ['files:delete']. Missing: ['files:delete']" }],
+        isError: true,
+      }),
     );
   });
 
   test("step_up on: 403 with the exact challenge (union / operation), the OAuth error body, nothing run", async () => {
-    for (const [mode, scope] of [["union", "mcp other files:delete"], ["operation", "files:delete"]] as const) {
+    for (const [mode, scope] of [
+      ["union", "mcp other files:delete"],
+      ["operation", "files:delete"],
+    ] as const) {
       ran.length = 0;
       const h = handler({ step_up: true, step_up_scope: mode });
       const token = await issuer.sign({ aud: RESOURCE, scope: "mcp other" });
@@ -243,14 +292,25 @@ describe("raw requests: exact refusals, the default path byte for byte, resource
     const h = handler({});
     const token = await issuer.sign({ aud: RESOURCE, scope: "mcp", sub: "erin" });
     const read = await readRpc(await send(h, rpc("resources/read", { uri: "file:///reports/q3.txt" }), token));
-    assert.deepEqual(read.error, { code: -32003, message: "Resource \"file:///reports/q3.txt\" requires scopes: ['reports:read']. Missing: ['reports:read']", data: { required: ["reports:read"], missing: ["reports:read"] } });
+    assert.deepEqual(read.error, {
+      code: -32003,
+      message: "Resource \"file:///reports/q3.txt\" requires scopes: ['reports:read']. Missing: ['reports:read']",
+      data: { required: ["reports:read"], missing: ["reports:read"] },
+    });
     const get = await readRpc(await send(h, rpc("prompts/get", { name: "review", arguments: { code: "x" } }), token));
     assert.equal(get.error.code, -32003);
     assert.equal(get.error.message, "Prompt \"review\" requires scopes: ['prompts:review']. Missing: ['prompts:review']");
     assert.deepEqual(ran, []);
     const full = await issuer.sign({ aud: RESOURCE, scope: "reports:read prompts:review", sub: "erin" });
-    assert.equal((await readRpc(await send(h, rpc("resources/read", { uri: "file:///reports/q3.txt" }), full))).result.contents[0].text, "q3 for erin");
-    assert.equal((await readRpc(await send(h, rpc("prompts/get", { name: "review", arguments: { code: "x" } }), full))).result.messages[0].content.text, "Review: x");
+    assert.equal(
+      (await readRpc(await send(h, rpc("resources/read", { uri: "file:///reports/q3.txt" }), full))).result.contents[0].text,
+      "q3 for erin",
+    );
+    assert.equal(
+      (await readRpc(await send(h, rpc("prompts/get", { name: "review", arguments: { code: "x" } }), full))).result.messages[0].content
+        .text,
+      "Review: x",
+    );
   });
 
   test("hide_unauthorized_tools: lists omit what the caller cannot use (JSON, stateless)", async () => {
@@ -259,8 +319,14 @@ describe("raw requests: exact refusals, the default path byte for byte, resource
     const tools = (await readRpc(await send(h, rpc("tools/list", {}), token))).result.tools.map((t: { name: string }) => t.name);
     assert.deepEqual(tools, ["open", "delete_file"]);
     const narrow = await issuer.sign({ aud: RESOURCE, scope: "mcp" });
-    assert.deepEqual((await readRpc(await send(h, rpc("tools/list", {}), narrow))).result.tools.map((t: { name: string }) => t.name), ["open"]);
-    assert.deepEqual((await readRpc(await send(h, rpc("resources/list", {}), narrow))).result.resources.map((r: { uri: string }) => r.uri), ["file:///README"]);
+    assert.deepEqual(
+      (await readRpc(await send(h, rpc("tools/list", {}), narrow))).result.tools.map((t: { name: string }) => t.name),
+      ["open"],
+    );
+    assert.deepEqual(
+      (await readRpc(await send(h, rpc("resources/list", {}), narrow))).result.resources.map((r: { uri: string }) => r.uri),
+      ["file:///README"],
+    );
     assert.deepEqual((await readRpc(await send(h, rpc("prompts/list", {}), narrow))).result.prompts, []);
     // Off: everything listed.
     const all = handler({});
@@ -275,13 +341,20 @@ describe("raw requests: exact refusals, the default path byte for byte, resource
     await init.text();
     const res = await send(h, rpc("tools/list", {}, 2), narrow, session);
     assert.match(res.headers.get("content-type") ?? "", /text\/event-stream/);
-    assert.deepEqual((await readRpc(res)).result.tools.map((t: { name: string }) => t.name), ["open"]);
+    assert.deepEqual(
+      (await readRpc(res)).result.tools.map((t: { name: string }) => t.name),
+      ["open"],
+    );
     await h.close();
   });
 
   test("step_up / hide_unauthorized_tools without definitions is refused at construction", () => {
     assert.throws(
-      () => protect(() => new McpServer({ name: "x", version: "1" }), { authorization: { enabled: true, authorization_servers: [issuer.issuer], resource: RESOURCE, step_up: true }, provider: new JWTValidator({ jwks_uri: issuer.jwksUri, issuer: issuer.issuer }) }),
+      () =>
+        protect(() => new McpServer({ name: "x", version: "1" }), {
+          authorization: { enabled: true, authorization_servers: [issuer.issuer], resource: RESOURCE, step_up: true },
+          provider: new JWTValidator({ jwks_uri: issuer.jwksUri, issuer: issuer.issuer }),
+        }),
       /definitions/,
     );
   });

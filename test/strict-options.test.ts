@@ -7,7 +7,9 @@ import assert from "node:assert/strict";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { ConfigError, MCPServer, protect, toNodeHandler, type AuthorizationProvider, type ProtectOptions } from "../src/index.js";
 
-const provider: AuthorizationProvider = { verify: async () => ({ subject: "s", scopes: [], claims: {}, client_id: undefined, token: "t" }) as never };
+const provider: AuthorizationProvider = {
+  verify: async () => ({ subject: "s", scopes: [], claims: {}, client_id: undefined, token: "t" }) as never,
+};
 const enabled = { enabled: true, authorization_servers: ["https://auth.example.com"], resource: "https://mcp.example.com/mcp" };
 const factory = () => new McpServer({ name: "t", version: "1" });
 
@@ -25,14 +27,19 @@ function issuesOf(fn: () => unknown): string[] {
 }
 
 test("protect(): a misspelled key is refused with the closest valid name", () => {
-  assert.deepEqual(issuesOf(() => protect(factory, { authorization: enabled, provider, sesion_mode: "stateless" } as never)), [
-    'sesion_mode: unknown key (did you mean "session_mode"?)',
-  ]);
-  assert.deepEqual(issuesOf(() => protect(factory, { authorization: { ...enabled, requried_scopes: ["a"] }, provider } as never)), [
-    'authorization.requried_scopes: unknown key (did you mean "required_scopes"?)',
-  ]);
+  assert.deepEqual(
+    issuesOf(() => protect(factory, { authorization: enabled, provider, sesion_mode: "stateless" } as never)),
+    ['sesion_mode: unknown key (did you mean "session_mode"?)'],
+  );
+  assert.deepEqual(
+    issuesOf(() => protect(factory, { authorization: { ...enabled, requried_scopes: ["a"] }, provider } as never)),
+    ['authorization.requried_scopes: unknown key (did you mean "required_scopes"?)'],
+  );
   // Far from every valid key: no suggestion.
-  assert.deepEqual(issuesOf(() => protect(factory, { authorization: enabled, provider, zzzzzzzz: 1 } as never)), ["zzzzzzzz: unknown key"]);
+  assert.deepEqual(
+    issuesOf(() => protect(factory, { authorization: enabled, provider, zzzzzzzz: 1 } as never)),
+    ["zzzzzzzz: unknown key"],
+  );
 });
 
 test("protect(): enums are enforced and every problem is listed at once", () => {
@@ -55,9 +62,16 @@ test("protect(): enums are enforced and every problem is listed at once", () => 
 });
 
 test('protect(): cors_origins is "*" or a list of exact origins; a string is refused', () => {
-  assert.match(issuesOf(() => protect(factory, { authorization: enabled, provider, cors_origins: "https://a.example" } as never))[0]!, /^cors_origins: /);
+  assert.match(
+    issuesOf(() => protect(factory, { authorization: enabled, provider, cors_origins: "https://a.example" } as never))[0]!,
+    /^cors_origins: /,
+  );
   for (const bad of ["https://a.example/", "https://a.example/path", "a", ":", "https://a.exampl e"]) {
-    assert.match(issuesOf(() => protect(factory, { authorization: enabled, provider, cors_origins: [bad] }))[0]!, /^cors_origins\.0: /, bad);
+    assert.match(
+      issuesOf(() => protect(factory, { authorization: enabled, provider, cors_origins: [bad] }))[0]!,
+      /^cors_origins\.0: /,
+      bad,
+    );
   }
   protect(factory, { authorization: enabled, provider, cors_origins: ["https://a.example", "http://localhost:5173"] });
 });
@@ -83,30 +97,57 @@ test("protect(): a provider without authorization.enabled is a ConfigError that 
 });
 
 test("MCPServer: options are derived from protect()'s and checked at construction", () => {
-  assert.deepEqual(issuesOf(() => new MCPServer("x", { max_sesions: 3 } as never)), ['max_sesions: unknown key (did you mean "max_sessions"?)']);
+  assert.deepEqual(
+    issuesOf(() => new MCPServer("x", { max_sesions: 3 } as never)),
+    ['max_sesions: unknown key (did you mean "max_sessions"?)'],
+  );
   assert.match(issuesOf(() => new MCPServer("x", { session_mode: "stateles" } as never))[0]!, /^session_mode: /);
   assert.match(issuesOf(() => new MCPServer("x", { engine: "v3" } as never))[0]!, /^engine: /);
   // Keys only protect() had before (cors_origins, tool_scopes) are MCPServer options too.
-  new MCPServer("x", { cors_origins: ["https://a.example"], tool_scopes: ["read"], dns_rebinding_protection: { allowed_hosts: ["mcp.internal"] } });
+  new MCPServer("x", {
+    cors_origins: ["https://a.example"],
+    tool_scopes: ["read"],
+    dns_rebinding_protection: { allowed_hosts: ["mcp.internal"] },
+  });
   assert.match(issuesOf(() => new MCPServer("x", { cors_origins: "https://a.example" } as never))[0]!, /^cors_origins: /);
 });
 
 test("MCPServer.serve() and close() options are strict", async () => {
   const s = new MCPServer("x", { log: () => {} });
-  await assert.rejects(s.serve({ prot: 0 } as never), (e: unknown) => e instanceof ConfigError && e.issues[0]!.message.includes('did you mean "port"?'));
-  await assert.rejects(s.serve({ port: 0, headers_timeout: 5000, request_timeout: 1000 }), (e: unknown) => e instanceof ConfigError && e.issues[0]!.key === "headers_timeout");
-  await assert.rejects(s.close({ grace: 10 } as never), (e: unknown) => e instanceof ConfigError && e.issues[0]!.message.includes('did you mean "grace_ms"?'));
+  await assert.rejects(
+    s.serve({ prot: 0 } as never),
+    (e: unknown) => e instanceof ConfigError && e.issues[0]!.message.includes('did you mean "port"?'),
+  );
+  await assert.rejects(
+    s.serve({ port: 0, headers_timeout: 5000, request_timeout: 1000 }),
+    (e: unknown) => e instanceof ConfigError && e.issues[0]!.key === "headers_timeout",
+  );
+  await assert.rejects(
+    s.close({ grace: 10 } as never),
+    (e: unknown) => e instanceof ConfigError && e.issues[0]!.message.includes('did you mean "grace_ms"?'),
+  );
 });
 
 test("toNodeHandler(): options are strict", () => {
   const h = protect(factory, { authorization: { enabled: false } });
-  assert.deepEqual(issuesOf(() => toNodeHandler(h, { trust_prxy: true } as never)), ["trust_prxy: unknown key"]);
-  assert.deepEqual(issuesOf(() => toNodeHandler(h, { request_signl: false } as never)), ['request_signl: unknown key (did you mean "request_signal"?)']);
+  assert.deepEqual(
+    issuesOf(() => toNodeHandler(h, { trust_prxy: true } as never)),
+    ["trust_prxy: unknown key"],
+  );
+  assert.deepEqual(
+    issuesOf(() => toNodeHandler(h, { request_signl: false } as never)),
+    ['request_signl: unknown key (did you mean "request_signal"?)'],
+  );
   assert.match(issuesOf(() => toNodeHandler(h, { origin: "http://localhost/mcp" }))[0]!, /^origin: /);
 });
 
 test("the caller's options object is neither kept nor mutated", () => {
-  const options: ProtectOptions = { authorization: { ...enabled }, provider, session_mode: "stateless", cors_origins: ["https://a.example"] };
+  const options: ProtectOptions = {
+    authorization: { ...enabled },
+    provider,
+    session_mode: "stateless",
+    cors_origins: ["https://a.example"],
+  };
   const before = JSON.stringify(options);
   const h = protect(factory, Object.freeze(options));
   assert.equal(JSON.stringify(options), before);

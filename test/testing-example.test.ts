@@ -33,6 +33,8 @@ test("a token without it gets the isError result", async () => {
   const client = await connectClient(url, { token: await issuer.token({ sub: "bob", scopes: [], aud: url }) });
   const result = await client.callTool({ name: "delete_file", arguments: { path: "/tmp/x" } });
   assert.equal(result.isError, true);
-  assert.deepEqual(result.content, [{ type: "text", text: "Tool \"delete_file\" requires scopes: ['files:delete']. Missing: ['files:delete']" }]);
+  assert.deepEqual(result.content, [
+    { type: "text", text: "Tool \"delete_file\" requires scopes: ['files:delete']. Missing: ['files:delete']" },
+  ]);
   await client.close();
 });

@@ -29,7 +29,8 @@ before(async () => {
 });
 after(() => server.close());
 
-const post = (headers: Record<string, string>) => fetch(url, { method: "POST", headers: { ...MCP_HEADERS, ...headers }, body: initialize() });
+const post = (headers: Record<string, string>) =>
+  fetch(url, { method: "POST", headers: { ...MCP_HEADERS, ...headers }, body: initialize() });
 
 test("token(): the claims asked for, RFC 9068 header", async () => {
   const key = await issuer.dpopKey();

@@ -22,7 +22,7 @@ const RESOURCE = "http://127.0.0.1:8000/mcp";
 const API = "https://api.example.test";
 const SECRET = "mcp-server-secret-0123456789";
 const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString("base64")}`;
-const text = (r: unknown) => (((r as { content?: { text?: string }[] }).content) ?? []).map((c) => c.text ?? "").join("");
+const text = (r: unknown) => ((r as { content?: { text?: string }[] }).content ?? []).map((c) => c.text ?? "").join("");
 
 describe("dev authorization server: RFC 8693 grant", () => {
   let now = Date.now();
@@ -39,7 +39,10 @@ describe("dev authorization server: RFC 8693 grant", () => {
     subject = (await as.issueAccessToken({ subject: "alice", scopes: ["mcp:read", "reports:read"], client_id: "inspector" })).access_token;
   });
   const exchange = (fields: Record<string, string>, auth: string | null = basic("mcp-server", SECRET)) =>
-    call(as, "/token", { ...form({ grant_type: TE, subject_token: subject, subject_token_type: AT, audience: API, ...fields }), headers: { "content-type": "application/x-www-form-urlencoded", ...(auth ? { authorization: auth } : {}) } });
+    call(as, "/token", {
+      ...form({ grant_type: TE, subject_token: subject, subject_token_type: AT, audience: API, ...fields }),
+      headers: { "content-type": "application/x-www-form-urlencoded", ...(auth ? { authorization: auth } : {}) },
+    });
   const refusal = async (res: Response) => ({ status: res.status, error: ((await res.json()) as { error: string }).error });
 
   test("metadata lists the grant and the confidential client methods", () => {
@@ -71,17 +74,30 @@ describe("dev authorization server: RFC 8693 grant", () => {
   test("refusals carry the RFC's errors", async () => {
     const { client_id: publicId } = (await (await registerClient(as)).json()) as { client_id: string };
     assert.deepEqual(await refusal(await exchange({ client_id: publicId }, null)), { status: 400, error: "unauthorized_client" });
-    assert.deepEqual(await refusal(await exchange({}, basic("mcp-server", "wrong-secret-0123456789"))), { status: 401, error: "invalid_client" });
+    assert.deepEqual(await refusal(await exchange({}, basic("mcp-server", "wrong-secret-0123456789"))), {
+      status: 401,
+      error: "invalid_client",
+    });
     assert.deepEqual(await refusal(await exchange({}, basic("nobody", SECRET))), { status: 401, error: "invalid_client" });
     assert.deepEqual(await refusal(await exchange({ client_id: "mcp-server" }, null)), { status: 401, error: "invalid_client" });
     assert.deepEqual(await refusal(await exchange({ audience: "https://elsewhere.example" })), { status: 400, error: "invalid_target" });
     assert.deepEqual(await refusal(await exchange({ resource: "https://elsewhere.example" })), { status: 400, error: "invalid_target" });
     assert.deepEqual(await refusal(await exchange({ scope: "reports:read files:delete" })), { status: 400, error: "invalid_scope" });
-    assert.deepEqual(await refusal(await exchange({ subject_token_type: "urn:ietf:params:oauth:token-type:id_token" })), { status: 400, error: "invalid_request" });
+    assert.deepEqual(await refusal(await exchange({ subject_token_type: "urn:ietf:params:oauth:token-type:id_token" })), {
+      status: 400,
+      error: "invalid_request",
+    });
     assert.deepEqual(await refusal(await exchange({ actor_token: "x", actor_token_type: AT })), { status: 400, error: "invalid_request" });
-    assert.deepEqual(await refusal(await exchange({ subject_token: `${subject.slice(0, -4)}AAAA` })), { status: 400, error: "invalid_grant" });
+    assert.deepEqual(await refusal(await exchange({ subject_token: `${subject.slice(0, -4)}AAAA` })), {
+      status: 400,
+      error: "invalid_grant",
+    });
     // A token from another issuer (another dev AS, same claims) is foreign.
-    const other = await createDevAuthorizationServer({ issuer: "http://127.0.0.1:8009", resources: [RESOURCE], scopes_supported: ["mcp:read"] });
+    const other = await createDevAuthorizationServer({
+      issuer: "http://127.0.0.1:8009",
+      resources: [RESOURCE],
+      scopes_supported: ["mcp:read"],
+    });
     const foreign = (await other.issueAccessToken({ subject: "alice", scopes: ["mcp:read"] })).access_token;
     assert.deepEqual(await refusal(await exchange({ subject_token: foreign })), { status: 400, error: "invalid_grant" });
     // An exchanged token (aud = the API) is not a subject token here.
@@ -100,13 +116,20 @@ describe("dev authorization server: RFC 8693 grant", () => {
   test("without the token_exchange option the grant is unsupported", async () => {
     const plain = await createDevAuthorizationServer({ issuer: "http://127.0.0.1:8001", resources: [RESOURCE] });
     assert.ok(!plain.metadata.grant_types_supported.includes(TE));
-    const res = await call(plain, "/token", { ...form({ grant_type: TE, subject_token: subject, subject_token_type: AT, audience: API }), headers: { "content-type": "application/x-www-form-urlencoded", authorization: basic("mcp-server", SECRET) } });
+    const res = await call(plain, "/token", {
+      ...form({ grant_type: TE, subject_token: subject, subject_token_type: AT, audience: API }),
+      headers: { "content-type": "application/x-www-form-urlencoded", authorization: basic("mcp-server", SECRET) },
+    });
     assert.deepEqual(await refusal(res), { status: 400, error: "unsupported_grant_type" });
   });
 });
 
 const MODERN = "2026-07-28";
-const META = { "io.modelcontextprotocol/protocolVersion": MODERN, "io.modelcontextprotocol/clientInfo": { name: "raw", version: "1" }, "io.modelcontextprotocol/clientCapabilities": {} };
+const META = {
+  "io.modelcontextprotocol/protocolVersion": MODERN,
+  "io.modelcontextprotocol/clientInfo": { name: "raw", version: "1" },
+  "io.modelcontextprotocol/clientCapabilities": {},
+};
 
 describe("npm start: downstream_whoami through a connection handle, both protocol eras", () => {
   let demo: Demo;
@@ -119,10 +142,17 @@ describe("npm start: downstream_whoami through a connection handle, both protoco
   test("2025 era (SDK v1 client): the API saw the user, the MCP server as actor, its own audience", async () => {
     const { access_token } = await demo.as.server.issueAccessToken({ subject: "alice", scopes: ["mcp:read"], client_id: "inspector-cli" });
     const client = new Client({ name: "te", version: "1" });
-    await client.connect(new StreamableHTTPClientTransport(new URL(demo.url), { requestInit: { headers: { authorization: `Bearer ${access_token}` } } }));
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(demo.url), { requestInit: { headers: { authorization: `Bearer ${access_token}` } } }),
+    );
     try {
       const first = await client.callTool({ name: "downstream_whoami", arguments: {} });
-      assert.deepEqual(JSON.parse(text(first)), { subject: "alice", actor: "protected-mcp-demo", audience: demo.api.url, scope: "mcp:read" });
+      assert.deepEqual(JSON.parse(text(first)), {
+        subject: "alice",
+        actor: "protected-mcp-demo",
+        audience: demo.api.url,
+        scope: "mcp:read",
+      });
       const second = await client.callTool({ name: "downstream_whoami", arguments: {} });
       assert.equal(text(second), text(first));
       // The second call used the cached exchanged token.
@@ -134,16 +164,45 @@ describe("npm start: downstream_whoami through a connection handle, both protoco
   });
 
   test("2026-07-28 (SDK v2 path): the same answer", async () => {
-    const { access_token } = await demo.as.server.issueAccessToken({ subject: "bob", scopes: ["mcp:read", "files:delete"], client_id: "inspector-cli" });
+    const { access_token } = await demo.as.server.issueAccessToken({
+      subject: "bob",
+      scopes: ["mcp:read", "files:delete"],
+      client_id: "inspector-cli",
+    });
     const res = await fetch(demo.url, {
       method: "POST",
-      headers: { "content-type": "application/json", accept: "application/json, text/event-stream", "mcp-protocol-version": MODERN, "mcp-method": "tools/call", "mcp-name": "downstream_whoami", authorization: `Bearer ${access_token}` },
-      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "downstream_whoami", arguments: {}, _meta: META } }),
+      headers: {
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+        "mcp-protocol-version": MODERN,
+        "mcp-method": "tools/call",
+        "mcp-name": "downstream_whoami",
+        authorization: `Bearer ${access_token}`,
+      },
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: 1,
+        method: "tools/call",
+        params: { name: "downstream_whoami", arguments: {}, _meta: META },
+      }),
     });
     assert.equal(res.status, 200);
     const raw = await res.text();
-    const json = raw.trimStart().startsWith("{") ? JSON.parse(raw) : JSON.parse(raw.split("\n").filter((l) => l.startsWith("data: ")).pop()!.slice(6));
-    assert.deepEqual(JSON.parse(text(json.result)), { subject: "bob", actor: "protected-mcp-demo", audience: demo.api.url, scope: "mcp:read files:delete" });
+    const json = raw.trimStart().startsWith("{")
+      ? JSON.parse(raw)
+      : JSON.parse(
+          raw
+            .split("\n")
+            .filter((l) => l.startsWith("data: "))
+            .pop()!
+            .slice(6),
+        );
+    assert.deepEqual(JSON.parse(text(json.result)), {
+      subject: "bob",
+      actor: "protected-mcp-demo",
+      audience: demo.api.url,
+      scope: "mcp:read files:delete",
+    });
   });
 
   test("the MCP token sent to the API directly is refused (401): no passthrough", async () => {
@@ -192,14 +251,23 @@ describe("protect() on a v1 McpServer: exchangeToken() and connection() in tools
           tool({ name: "exchange", description: "" }, async () => {
             const t = await getContext().exchangeToken({ audience: "reports", scope: "reports:read" });
             const c = decodeJwt(t.access_token);
-            return { aud: c.aud, sub: c.sub, act: c.act, scope: t.scope, issued_token_type: t.issued_token_type, expires_at_ok: t.expires_at === c.exp };
+            return {
+              aud: c.aud,
+              sub: c.sub,
+              act: c.act,
+              scope: t.scope,
+              issued_token_type: t.issued_token_type,
+              expires_at_ok: t.expires_at === c.exp,
+            };
           }),
           tool({ name: "call_api", description: "" }, async () => {
             const api = getContext().connection({ audience: API });
             const body = (await (await api.fetch("/hop")).json()) as unknown;
             return { body, keys: Object.keys(api).sort() };
           }),
-          tool({ name: "call_elsewhere", description: "" }, async () => getContext().connection({ audience: API }).fetch("https://evil.example/x")),
+          tool({ name: "call_elsewhere", description: "" }, async () =>
+            getContext().connection({ audience: API }).fetch("https://evil.example/x"),
+          ),
           tool({ name: "call_redirect_away", description: "" }, async () => getContext().connection({ audience: API }).fetch("/away")),
           tool({ name: "connect_opaque", description: "" }, () => getContext().connection({ audience: "reports" })),
           tool({ name: "wider", description: "" }, async () => getContext().exchangeToken({ audience: API, scope: "files:delete" })),
@@ -223,15 +291,27 @@ describe("protect() on a v1 McpServer: exchangeToken() and connection() in tools
   test("tools exchange, call through the handle, and every refusal is an isError result naming the audience", async () => {
     const { access_token } = await as.issueAccessToken({ subject: "carol", scopes: ["mcp:read", "reports:read"], client_id: "inspector" });
     const client = new Client({ name: "te", version: "1" });
-    await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { authorization: `Bearer ${access_token}` } } }));
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { authorization: `Bearer ${access_token}` } } }),
+    );
     try {
       const ex = await client.callTool({ name: "exchange", arguments: {} });
-      assert.deepEqual(ex.structuredContent, { aud: "reports", sub: "carol", act: { sub: "mcp-server" }, scope: "reports:read", issued_token_type: AT, expires_at_ok: true });
+      assert.deepEqual(ex.structuredContent, {
+        aud: "reports",
+        sub: "carol",
+        act: { sub: "mcp-server" },
+        scope: "reports:read",
+        issued_token_type: AT,
+        expires_at_ok: true,
+      });
 
       const called = await client.callTool({ name: "call_api", arguments: {} });
       assert.deepEqual(called.structuredContent, { body: { ok: true, path: "/me" }, keys: ["audience", "fetch", "origin"] });
       // The same-origin redirect was followed with the token re-attached; it went nowhere else.
-      assert.deepEqual(apiSeen.map((s) => s.url), [`${API}/hop`, `${API}/me`]);
+      assert.deepEqual(
+        apiSeen.map((s) => s.url),
+        [`${API}/hop`, `${API}/me`],
+      );
       assert.ok(apiSeen.every((s) => s.authorization?.startsWith("Bearer ey")));
       assert.equal(decodeJwt(apiSeen[0]!.authorization!.slice(7)).aud, API);
 

@@ -41,17 +41,42 @@ before(async () => {
   const { privateKey } = await generateKeyPair("ES256", { extractable: true });
   const jwk = { ...(await exportJWK(privateKey)), kid: "oidc-es256", alg: "ES256", use: "sig" };
   const scope = SCOPES.join(" ");
-  const resourceServer = (id: string) => ({ scope, audience: id, accessTokenTTL: 600, accessTokenFormat: "jwt", jwt: { sign: { alg: "ES256" } } });
+  const resourceServer = (id: string) => ({
+    scope,
+    audience: id,
+    accessTokenTTL: 600,
+    accessTokenFormat: "jwt",
+    jwt: { sign: { alg: "ES256" } },
+  });
   const provider = new Provider(issuer, {
     clients: [
-      { client_id: "app", client_secret: "app-secret-xxxxxxxxxxxxxxxxxxxxxxxxxxxx", grant_types: ["client_credentials"], redirect_uris: [], response_types: [], token_endpoint_auth_method: "client_secret_post", id_token_signed_response_alg: "ES256", scope },
-      { client_id: "mcp-server", client_secret: "mcp-secret-xxxxxxxxxxxxxxxxxxxxxxxxxxxx", grant_types: [TE], redirect_uris: [], response_types: [], token_endpoint_auth_method: "client_secret_basic", id_token_signed_response_alg: "ES256", scope },
+      {
+        client_id: "app",
+        client_secret: "app-secret-xxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+        grant_types: ["client_credentials"],
+        redirect_uris: [],
+        response_types: [],
+        token_endpoint_auth_method: "client_secret_post",
+        id_token_signed_response_alg: "ES256",
+        scope,
+      },
+      {
+        client_id: "mcp-server",
+        client_secret: "mcp-secret-xxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+        grant_types: [TE],
+        redirect_uris: [],
+        response_types: [],
+        token_endpoint_auth_method: "client_secret_basic",
+        id_token_signed_response_alg: "ES256",
+        scope,
+      },
     ],
     jwks: { keys: [jwk as never] },
     cookies: { keys: ["test-cookie-key-not-secret-0123456789"] },
     scopes: SCOPES,
     // The exchanged token says who acts (RFC 8693 §4.1) and for whom (the subject token's `sub`).
-    extraTokenClaims: (ctx: any) => (ctx.state.exchangedFor ? { act: { sub: ctx.oidc.client.clientId }, on_behalf_of: ctx.state.exchangedFor } : {}),
+    extraTokenClaims: (ctx: any) =>
+      ctx.state.exchangedFor ? { act: { sub: ctx.oidc.client.clientId }, on_behalf_of: ctx.state.exchangedFor } : {},
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
@@ -67,7 +92,7 @@ before(async () => {
     },
   } as never);
 
-  const ownKeys = createLocalJWKSet({ keys: [{ ...jwk, d: undefined } as never] });
+  const ownKeys = createLocalJWKSet({ keys: [{ ...jwk, d: undefined }] });
   // RFC 8693 as Keycloak / Okta implement it: validate the subject token, check the target and the
   // scopes, issue a JWT for the audience with `act`, answer with `issued_token_type`.
   provider.registerGrantType(
@@ -85,17 +110,29 @@ before(async () => {
       if (params.audience !== REPORTS) throw new errors.InvalidTarget("audience not allowed");
       const granted = String(subject.scope ?? "").split(" ");
       const asked = params.scope ? params.scope.split(" ") : granted;
-      if (asked.some((s: string) => !granted.includes(s))) throw new errors.InvalidScope("requested scope exceeds the subject token's", params.scope);
+      if (asked.some((s: string) => !granted.includes(s)))
+        throw new errors.InvalidScope("requested scope exceeds the subject token's", params.scope);
       const token = new ctx.oidc.provider.ClientCredentials({ client, scope: asked.join(" ") });
-      token.resourceServer = { ...resourceServer(REPORTS), identifier: () => REPORTS, get scopes() { return new Set(SCOPES); } };
+      token.resourceServer = {
+        ...resourceServer(REPORTS),
+        identifier: () => REPORTS,
+        get scopes() {
+          return new Set(SCOPES);
+        },
+      };
       ctx.state.exchangedFor = subject.sub;
       const value = await token.save();
       ctx.body = { access_token: value, issued_token_type: AT, token_type: "Bearer", expires_in: token.expiration, scope: token.scope };
     },
     ["subject_token", "subject_token_type", "audience", "scope", "resource", "requested_token_type"],
   );
+  // eslint-disable-next-line @typescript-eslint/no-misused-promises -- oidc-provider's callback handles its own errors
   http.on("request", provider.callback());
-  const discovery = (await (await fetch(`${issuer}/.well-known/openid-configuration`)).json()) as { jwks_uri: string; token_endpoint: string; grant_types_supported: string[] };
+  const discovery = (await (await fetch(`${issuer}/.well-known/openid-configuration`)).json()) as {
+    jwks_uri: string;
+    token_endpoint: string;
+    grant_types_supported: string[];
+  };
   tokenEndpoint = discovery.token_endpoint;
   assert.ok(discovery.grant_types_supported.includes(TE));
 
@@ -134,16 +171,31 @@ test("oidc-provider exchanges the caller's token; refusals come back as typed er
   const res = await fetch(tokenEndpoint, {
     method: "POST",
     headers: { "content-type": "application/x-www-form-urlencoded" },
-    body: new URLSearchParams({ grant_type: "client_credentials", client_id: "app", client_secret: "app-secret-xxxxxxxxxxxxxxxxxxxxxxxxxxxx", resource: mcpUrl, scope: "mcp reports:read" }),
+    body: new URLSearchParams({
+      grant_type: "client_credentials",
+      client_id: "app",
+      client_secret: "app-secret-xxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+      resource: mcpUrl,
+      scope: "mcp reports:read",
+    }),
   });
   const issued = (await res.json()) as { access_token: string };
   const { access_token } = issued;
   assert.ok(access_token?.split(".").length === 3, JSON.stringify(issued));
   const client = new Client({ name: "te", version: "1" });
-  await client.connect(new StreamableHTTPClientTransport(new URL(mcpUrl), { requestInit: { headers: { authorization: `Bearer ${access_token}` } } }));
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(mcpUrl), { requestInit: { headers: { authorization: `Bearer ${access_token}` } } }),
+  );
   try {
     const ok = await client.callTool({ name: "reports_token", arguments: {} });
-    assert.deepEqual(ok.structuredContent, { aud: REPORTS, act: { sub: "mcp-server" }, on_behalf_of: "app", scope: "reports:read", issued_token_type: AT, iss: issuer });
+    assert.deepEqual(ok.structuredContent, {
+      aud: REPORTS,
+      act: { sub: "mcp-server" },
+      on_behalf_of: "app",
+      scope: "reports:read",
+      issued_token_type: AT,
+      iss: issuer,
+    });
     assert.equal(seenByGrant[0]!.subject_token, access_token);
     assert.equal(seenByGrant[0]!.audience, REPORTS);
 
@@ -156,7 +208,11 @@ test("oidc-provider exchanges the caller's token; refusals come back as typed er
     assert.ok(!JSON.stringify([ok, wider, elsewhere, events]).includes(access_token));
     assert.deepEqual(
       events.filter((e) => e.type.startsWith("token_exchange")).map((e) => [e.type, "error" in e ? e.error : undefined]),
-      [["token_exchanged", undefined], ["token_exchange_failed", "invalid_scope"], ["token_exchange_failed", "invalid_target"]],
+      [
+        ["token_exchanged", undefined],
+        ["token_exchange_failed", "invalid_scope"],
+        ["token_exchange_failed", "invalid_target"],
+      ],
     );
   } finally {
     await client.close();

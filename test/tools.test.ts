@@ -11,7 +11,14 @@ test("tool() validates its definition", () => {
   assert.throws(() => tool({ name: "", description: "x" }, () => 1), /name/);
   assert.throws(() => tool({ name: "x", description: "x", required_scopes: ["a b"] }, () => 1), /invalid scope/);
   assert.throws(() => tool({ name: "x", description: "x" }, undefined as never), /handler/);
-  assert.throws(() => new MCPServer("s").collect(tool({ name: "a", description: "" }, () => 1), tool({ name: "a", description: "" }, () => 2)), /duplicate/);
+  assert.throws(
+    () =>
+      new MCPServer("s").collect(
+        tool({ name: "a", description: "" }, () => 1),
+        tool({ name: "a", description: "" }, () => 2),
+      ),
+    /duplicate/,
+  );
 });
 
 test("results: strings become text, objects JSON + structuredContent, CallToolResults pass through", async () => {
@@ -28,18 +35,27 @@ test("results: strings become text, objects JSON + structuredContent, CallToolRe
   const client = new Client({ name: "c", version: "1" });
   await client.connect(ct);
   assert.deepEqual(await client.callTool({ name: "s", arguments: {} }), { content: [{ type: "text", text: "hi" }] });
-  assert.deepEqual(await client.callTool({ name: "o", arguments: { n: 2 } }), { content: [{ type: "text", text: '{"n":2}' }], structuredContent: { n: 2 } });
+  assert.deepEqual(await client.callTool({ name: "o", arguments: { n: 2 } }), {
+    content: [{ type: "text", text: '{"n":2}' }],
+    structuredContent: { n: 2 },
+  });
   assert.deepEqual(await client.callTool({ name: "a", arguments: {} }), { content: [{ type: "text", text: "[1,2]" }] });
   assert.deepEqual(await client.callTool({ name: "r", arguments: {} }), { content: [{ type: "text", text: "raw" }], isError: true });
   // Outside any protected request the caller is anonymous and enforced: a scoped tool refuses.
-  registerTools(mcp, tool({ name: "scoped", description: "", required_scopes: ["x"] }, () => "ran"));
+  registerTools(
+    mcp,
+    tool({ name: "scoped", description: "", required_scopes: ["x"] }, () => "ran"),
+  );
   await client.close();
 });
 
 test("a scoped tool on an unprotected transport refuses anonymous callers (secure default)", async () => {
   const mcp = new McpServer({ name: "t", version: "1" });
   let ran = false;
-  registerTools(mcp, tool({ name: "scoped", description: "", required_scopes: ["x"] }, () => ((ran = true), "ran")));
+  registerTools(
+    mcp,
+    tool({ name: "scoped", description: "", required_scopes: ["x"] }, () => ((ran = true), "ran")),
+  );
   const [ct, st] = InMemoryTransport.createLinkedPair();
   await mcp.connect(st);
   const client = new Client({ name: "c", version: "1" });
@@ -69,10 +85,22 @@ test("tools on a server authorized by the SDK's own middleware see the SDK's Aut
   app.use(express.json());
   app.post(
     "/mcp",
-    requireBearerAuth({ verifier: { verifyAccessToken: async (token) => ({ token, clientId: "sdk-client", scopes: token === "good" ? ["files:delete"] : [], expiresAt: Math.floor(Date.now() / 1000) + 60 }) } }),
+    requireBearerAuth({
+      verifier: {
+        verifyAccessToken: async (token) => ({
+          token,
+          clientId: "sdk-client",
+          scopes: token === "good" ? ["files:delete"] : [],
+          expiresAt: Math.floor(Date.now() / 1000) + 60,
+        }),
+      },
+    }),
     async (req, res) => {
       const mcp = new McpServer({ name: "sdk", version: "1" });
-      registerTools(mcp, tool({ name: "rm", description: "", required_scopes: ["files:delete"] }, () => ({ by: getContext().auth?.client_id })));
+      registerTools(
+        mcp,
+        tool({ name: "rm", description: "", required_scopes: ["files:delete"] }, () => ({ by: getContext().auth?.client_id })),
+      );
       const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
       await mcp.connect(transport);
       await transport.handleRequest(req, res, req.body);
@@ -83,7 +111,15 @@ test("tools on a server authorized by the SDK's own middleware see the SDK's Aut
   const url = `http://127.0.0.1:${(http.address() as { port: number }).port}/mcp`;
   try {
     const call = async (token: string) =>
-      (await (await fetch(url, { method: "POST", headers: { ...MCP_HEADERS, authorization: `Bearer ${token}` }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "rm", arguments: {} } }) })).json()).result;
+      (
+        await (
+          await fetch(url, {
+            method: "POST",
+            headers: { ...MCP_HEADERS, authorization: `Bearer ${token}` },
+            body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "rm", arguments: {} } }),
+          })
+        ).json()
+      ).result;
     assert.deepEqual((await call("good")).structuredContent, { by: "sdk-client" });
     assert.equal((await call("weak")).isError, true);
   } finally {

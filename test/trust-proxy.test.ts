@@ -36,7 +36,13 @@ function handler(trust_proxy?: ProtectOptions["trust_proxy"]) {
 
 const forwarded = (host: string, proto = "https") => ({ "x-forwarded-host": host, "x-forwarded-proto": proto });
 const call = (h: ReturnType<typeof handler>, headers: Record<string, string>, token?: string) =>
-  h(new Request(CONFIGURED, { method: "POST", headers: { ...MCP_HEADERS, ...headers, ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: toolCall("ping") }));
+  h(
+    new Request(CONFIGURED, {
+      method: "POST",
+      headers: { ...MCP_HEADERS, ...headers, ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: toolCall("ping"),
+    }),
+  );
 const metadata = async (h: ReturnType<typeof handler>, headers: Record<string, string>) =>
   (await (await h(new Request("http://127.0.0.1:9/.well-known/oauth-protected-resource/mcp", { headers }))).json()).resource;
 
@@ -46,11 +52,17 @@ describe("trust_proxy off (default)", () => {
     assert.equal(await metadata(h, forwarded("mcp.example.com")), CONFIGURED);
     const res = await call(h, forwarded("mcp.example.com"));
     assert.equal(res.status, 401);
-    assert.match(res.headers.get("www-authenticate")!, /resource_metadata="http:\/\/127\.0\.0\.1:9\/\.well-known\/oauth-protected-resource\/mcp"/);
+    assert.match(
+      res.headers.get("www-authenticate")!,
+      /resource_metadata="http:\/\/127\.0\.0\.1:9\/\.well-known\/oauth-protected-resource\/mcp"/,
+    );
     const forPublic = await issuer.sign({ aud: PUBLIC });
     const refused = await call(h, forwarded("mcp.example.com"), forPublic);
     assert.equal(refused.status, 401);
-    assert.match(refused.headers.get("www-authenticate")!, /error="invalid_token", error_description="The access token is not intended for this resource"/);
+    assert.match(
+      refused.headers.get("www-authenticate")!,
+      /error="invalid_token", error_description="The access token is not intended for this resource"/,
+    );
     assert.equal((await call(h, forwarded("mcp.example.com"), await issuer.sign({ aud: CONFIGURED }))).status, 200);
   });
 });
@@ -85,7 +97,10 @@ describe("trust_proxy: { allowed_hosts }", () => {
     ]) {
       const meta = await h(new Request("http://127.0.0.1:9/.well-known/oauth-protected-resource/mcp", { headers }));
       assert.equal(meta.status, 400, JSON.stringify(headers));
-      assert.deepEqual(await meta.json(), { error: "invalid_request", error_description: "X-Forwarded-Host and X-Forwarded-Proto must carry one value each" });
+      assert.deepEqual(await meta.json(), {
+        error: "invalid_request",
+        error_description: "X-Forwarded-Host and X-Forwarded-Proto must carry one value each",
+      });
       const res = await call(h, headers, await issuer.sign({ aud: PUBLIC }));
       assert.equal(res.status, 400);
       assert.equal(res.headers.get("cache-control"), "no-store");
@@ -96,7 +111,10 @@ describe("trust_proxy: { allowed_hosts }", () => {
   test("a default port is the same host: metadata, challenge and audience agree on https://mcp.example.com/mcp", async () => {
     const res = await call(h, forwarded("mcp.example.com:443"));
     assert.equal(await metadata(h, forwarded("mcp.example.com:443")), PUBLIC);
-    assert.match(res.headers.get("www-authenticate")!, /resource_metadata="https:\/\/mcp\.example\.com\/\.well-known\/oauth-protected-resource\/mcp"/);
+    assert.match(
+      res.headers.get("www-authenticate")!,
+      /resource_metadata="https:\/\/mcp\.example\.com\/\.well-known\/oauth-protected-resource\/mcp"/,
+    );
     assert.equal((await call(h, forwarded("mcp.example.com:443"), await issuer.sign({ aud: PUBLIC }))).status, 200);
     // An allowlist entry written with the default port matches the plain host too.
     const h443 = handler({ allowed_hosts: ["mcp.example.com:443"] });
@@ -105,7 +123,12 @@ describe("trust_proxy: { allowed_hosts }", () => {
   });
 
   test("a host not in the list, a bad scheme, or plain http to a public host fall back to the configured resource", async () => {
-    for (const headers of [forwarded("evil.example"), forwarded("mcp.example.com", "gopher"), forwarded("mcp.example.com", "http"), forwarded("mcp.example.com:8443")]) {
+    for (const headers of [
+      forwarded("evil.example"),
+      forwarded("mcp.example.com", "gopher"),
+      forwarded("mcp.example.com", "http"),
+      forwarded("mcp.example.com:8443"),
+    ]) {
       assert.equal(await metadata(h, headers), CONFIGURED, JSON.stringify(headers));
       const evil = await issuer.sign({ aud: `https://${headers["x-forwarded-host"]}/mcp` });
       const res = await call(h, headers, evil);
@@ -117,7 +140,18 @@ describe("trust_proxy: { allowed_hosts }", () => {
     const key = await clientKey();
     const token = await issuer.sign({ aud: PUBLIC, cnf: { jkt: key.jkt } });
     const send = async (htu: string) =>
-      h(new Request(CONFIGURED, { method: "POST", headers: { ...MCP_HEADERS, ...forwarded("mcp.example.com"), authorization: `DPoP ${token}`, dpop: await makeProof({ key, htu, token }) }, body: toolCall("ping") }));
+      h(
+        new Request(CONFIGURED, {
+          method: "POST",
+          headers: {
+            ...MCP_HEADERS,
+            ...forwarded("mcp.example.com"),
+            authorization: `DPoP ${token}`,
+            dpop: await makeProof({ key, htu, token }),
+          },
+          body: toolCall("ping"),
+        }),
+      );
     assert.equal((await send(PUBLIC)).status, 200);
     const wrong = await send(CONFIGURED);
     assert.equal(wrong.status, 401);

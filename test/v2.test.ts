@@ -7,7 +7,11 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
-import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2, UnauthorizedError as UnauthorizedErrorV2 } from "@modelcontextprotocol/client";
+import {
+  Client as ClientV2,
+  StreamableHTTPClientTransport as TransportV2,
+  UnauthorizedError as UnauthorizedErrorV2,
+} from "@modelcontextprotocol/client";
 import { createMcpHandler, McpServer as McpServerV2 } from "@modelcontextprotocol/server";
 import { Client as ClientV1 } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport as TransportV1 } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
@@ -20,10 +24,19 @@ import { freePortPair } from "./helpers/dev-as.js";
 import { clientKey } from "./helpers/dpop.js";
 
 const MODERN = "2026-07-28";
-const META = { "io.modelcontextprotocol/protocolVersion": MODERN, "io.modelcontextprotocol/clientInfo": { name: "raw", version: "1" }, "io.modelcontextprotocol/clientCapabilities": {} };
+const META = {
+  "io.modelcontextprotocol/protocolVersion": MODERN,
+  "io.modelcontextprotocol/clientInfo": { name: "raw", version: "1" },
+  "io.modelcontextprotocol/clientCapabilities": {},
+};
 
 /** A raw modern-era request: `Mcp-Method`/`Mcp-Name` headers, `_meta` envelope, no session. */
-function modernRequest(method: string, params: Record<string, unknown> = {}, headers: Record<string, string> = {}, name?: string): RequestInit {
+function modernRequest(
+  method: string,
+  params: Record<string, unknown> = {},
+  headers: Record<string, string> = {},
+  name?: string,
+): RequestInit {
   return {
     method: "POST",
     headers: {
@@ -61,7 +74,7 @@ async function connectModern(url: string, provider: HeadlessOAuthProvider, log?:
   return again;
 }
 
-const text = (r: unknown) => (((r as { content?: { text?: string }[] }).content) ?? []).map((c) => c.text ?? "").join("");
+const text = (r: unknown) => ((r as { content?: { text?: string }[] }).content ?? []).map((c) => c.text ?? "").join("");
 
 describe("npm start's server (MCPServer engine v2): both eras on one endpoint", () => {
   let demo: Demo;
@@ -78,7 +91,7 @@ describe("npm start's server (MCPServer engine v2): both eras on one endpoint", 
       assert.equal(client.getNegotiatedProtocolVersion?.() ?? MODERN, MODERN);
       const who = await client.callTool({ name: "whoami", arguments: {} });
       assert.equal((who.structuredContent as { subject: string }).subject, "alice");
-      assert.deepEqual(((await client.listTools()).tools.map((t) => t.name)).sort(), ["delete_file", "downstream_whoami", "echo", "whoami"]);
+      assert.deepEqual((await client.listTools()).tools.map((t) => t.name).sort(), ["delete_file", "downstream_whoami", "echo", "whoami"]);
       assert.ok(methods.includes("server/discover"), `methods: ${methods.join(",")}`);
       assert.ok(!methods.includes("initialize"));
       // The demo's consent grants every requested scope: delete_file runs.
@@ -99,7 +112,13 @@ describe("npm start's server (MCPServer engine v2): both eras on one endpoint", 
       assert.equal(((await client.callTool({ name: "whoami", arguments: {} })).structuredContent as { subject: string }).subject, "alice");
       const stolen = await fetch(demo.url, {
         method: "POST",
-        headers: { "content-type": "application/json", accept: "application/json, text/event-stream", "mcp-session-id": transport.sessionId!, "mcp-protocol-version": "2025-11-25", authorization: `Bearer ${bob}` },
+        headers: {
+          "content-type": "application/json",
+          accept: "application/json, text/event-stream",
+          "mcp-session-id": transport.sessionId,
+          "mcp-protocol-version": "2025-11-25",
+          authorization: `Bearer ${bob}`,
+        },
         body: JSON.stringify({ jsonrpc: "2.0", id: 9, method: "tools/call", params: { name: "whoami", arguments: {} } }),
       });
       assert.equal(stolen.status, 404, "another principal cannot use the session");
@@ -112,30 +131,70 @@ describe("npm start's server (MCPServer engine v2): both eras on one endpoint", 
     const metadataUrl = `${new URL(demo.url).origin}/.well-known/oauth-protected-resource/mcp`;
     const base = `Bearer realm="MCP", resource_metadata="${metadataUrl}"`;
     const dpopAlgs = `DPoP algs="ES256 EdDSA Ed25519 RS256 PS256"`;
-    const { access_token: other } = await demo.as.server.issueAccessToken({ subject: "eve", scopes: ["mcp:read"], client_id: "c", resource: "https://elsewhere.example/mcp" }).catch(() => ({ access_token: "" }));
+    const { access_token: other } = await demo.as.server
+      .issueAccessToken({ subject: "eve", scopes: ["mcp:read"], client_id: "c", resource: "https://elsewhere.example/mcp" })
+      .catch(() => ({ access_token: "" }));
     const key = await clientKey();
-    const { access_token: bound } = await demo.as.server.issueAccessToken({ subject: "dave", scopes: ["mcp:read"], client_id: "c", jkt: key.jkt } as never);
+    const { access_token: bound } = await demo.as.server.issueAccessToken({
+      subject: "dave",
+      scopes: ["mcp:read"],
+      client_id: "c",
+      jkt: key.jkt,
+    });
     const cases: [string, Record<string, string>, number, string][] = [
       ["no token", {}, 401, `${base}, ${dpopAlgs}`],
-      ["garbage token", { authorization: "Bearer not-a-jwt" }, 401, `${base}, error="invalid_token", error_description="The access token is not a signed JWT", ${dpopAlgs}`],
-      ["DPoP-bound token sent as Bearer", { authorization: `Bearer ${bound}` }, 401, `${base}, error="invalid_token", error_description="A DPoP-bound access token must use the DPoP authorization scheme", ${dpopAlgs}`],
+      [
+        "garbage token",
+        { authorization: "Bearer not-a-jwt" },
+        401,
+        `${base}, error="invalid_token", error_description="The access token is not a signed JWT", ${dpopAlgs}`,
+      ],
+      [
+        "DPoP-bound token sent as Bearer",
+        { authorization: `Bearer ${bound}` },
+        401,
+        `${base}, error="invalid_token", error_description="A DPoP-bound access token must use the DPoP authorization scheme", ${dpopAlgs}`,
+      ],
     ];
-    if (other) cases.push(["token for another resource", { authorization: `Bearer ${other}` }, 401, `${base}, error="invalid_token", error_description="The access token is not intended for this resource", ${dpopAlgs}`]);
+    if (other)
+      cases.push([
+        "token for another resource",
+        { authorization: `Bearer ${other}` },
+        401,
+        `${base}, error="invalid_token", error_description="The access token is not intended for this resource", ${dpopAlgs}`,
+      ]);
     for (const method of ["server/discover", "tools/call"]) {
       for (const [label, headers, status, challenge] of cases) {
-        const res = await fetch(demo.url, modernRequest(method, method === "tools/call" ? { name: "delete_file", arguments: { path: "/x" } } : {}, headers, method === "tools/call" ? "delete_file" : undefined));
+        const res = await fetch(
+          demo.url,
+          modernRequest(
+            method,
+            method === "tools/call" ? { name: "delete_file", arguments: { path: "/x" } } : {},
+            headers,
+            method === "tools/call" ? "delete_file" : undefined,
+          ),
+        );
         const body = await res.text();
         assert.equal(res.status, status, `${method} / ${label}`);
         assert.equal(res.headers.get("www-authenticate"), challenge, `${method} / ${label}`);
         assert.ok(!body.includes("deleted"), "the tool did not run");
-        for (const h of Object.values(headers)) assert.ok(!body.includes(h.slice(7)) && !(res.headers.get("www-authenticate") ?? "").includes(h.slice(7) || "\0"), "no token echoed");
+        for (const h of Object.values(headers))
+          assert.ok(
+            !body.includes(h.slice(7)) && !(res.headers.get("www-authenticate") ?? "").includes(h.slice(7) || "\0"),
+            "no token echoed",
+          );
       }
     }
   });
 
   test("Mcp-Method/Mcp-Name never decide: a header naming whoami over a body calling delete_file does not run delete_file", async () => {
     const { access_token } = await demo.as.server.issueAccessToken({ subject: "mallory", scopes: ["mcp:read"], client_id: "c" });
-    const init = modernRequest("tools/call", { name: "delete_file", arguments: { path: "/etc" } }, { authorization: `Bearer ${access_token}` }, "whoami");
+    const init = modernRequest(
+      "tools/call",
+      { name: "delete_file", arguments: { path: "/etc" } },
+      { authorization: `Bearer ${access_token}` },
+      "whoami",
+    );
     const res = await fetch(demo.url, init);
     const body = await res.text();
     assert.ok(!body.includes('"deleted"'), body);
@@ -160,7 +219,14 @@ describe("protect(createMcpHandler(...)): a server as the SDK v2 README builds i
   before(async () => {
     const port = await freePortPair();
     url = `http://127.0.0.1:${port}/mcp`;
-    as = await startDevAuthorizationServer({ port: port + 1, host: "127.0.0.1", issuer: `http://127.0.0.1:${port + 1}`, resources: [url], scopes_supported: ["mcp:read"], log: () => {} });
+    as = await startDevAuthorizationServer({
+      port: port + 1,
+      host: "127.0.0.1",
+      issuer: `http://127.0.0.1:${port + 1}`,
+      resources: [url],
+      scopes_supported: ["mcp:read"],
+      log: () => {},
+    });
     // From the SDK v2 README: a factory of McpServer instances, served by createMcpHandler.
     const mcp = createMcpHandler(() => {
       const server = new McpServerV2({ name: "readme-server", version: "1.0.0" });
@@ -193,7 +259,16 @@ describe("protect(createMcpHandler(...)): a server as the SDK v2 README builds i
   });
 
   test("2025-era requests (the handler's own stateless fallback) are authorized identically", async () => {
-    const unauth = await fetch(url, { method: "POST", headers: { "content-type": "application/json", accept: "application/json, text/event-stream" }, body: JSON.stringify({ jsonrpc: "2.0", id: 0, method: "initialize", params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "x", version: "1" } } }) });
+    const unauth = await fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json, text/event-stream" },
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: 0,
+        method: "initialize",
+        params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "x", version: "1" } },
+      }),
+    });
     const modern = await fetch(url, modernRequest("server/discover"));
     assert.equal(unauth.status, 401);
     assert.equal(modern.status, 401);

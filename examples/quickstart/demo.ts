@@ -18,7 +18,11 @@ import {
   tool,
   type AuthEventListener,
 } from "../../src/index.js";
-import { startDevAuthorizationServer, type RunningDevAuthorizationServer, type StartOptions } from "../../src/dev-authorization-server/index.js";
+import {
+  startDevAuthorizationServer,
+  type RunningDevAuthorizationServer,
+  type StartOptions,
+} from "../../src/dev-authorization-server/index.js";
 
 /** The downstream API's audience, set once the demo knows its URL (a URL: connections derive their origin from it). */
 let downstreamAudience = "";
@@ -28,12 +32,15 @@ let downstreamAudience = "";
  * the MCP token (RFC 8693) for one whose audience is the API, and attaches it itself — the tool
  * never holds either token.
  */
-export const downstreamWhoami = tool({ name: "downstream_whoami", description: "Call the downstream API as you (token exchange): what it saw" }, async () => {
-  const api = getContext().connection({ audience: downstreamAudience });
-  const res = await api.fetch("/whoami");
-  if (!res.ok) return { isError: true, content: [{ type: "text" as const, text: `Downstream API answered ${res.status}` }] };
-  return JSON.stringify(await res.json());
-});
+export const downstreamWhoami = tool(
+  { name: "downstream_whoami", description: "Call the downstream API as you (token exchange): what it saw" },
+  async () => {
+    const api = getContext().connection({ audience: downstreamAudience });
+    const res = await api.fetch("/whoami");
+    if (!res.ok) return { isError: true, content: [{ type: "text" as const, text: `Downstream API answered ${res.status}` }] };
+    return JSON.stringify(await res.json());
+  },
+);
 
 export const whoami = tool({ name: "whoami", description: "Who is calling, with which scopes" }, () => {
   const { auth } = getContext();
@@ -46,7 +53,12 @@ export const echo = tool(
 );
 
 export const deleteFile = tool(
-  { name: "delete_file", description: "Pretend to delete a file (needs files:delete)", input: { path: z.string() }, required_scopes: ["files:delete"] },
+  {
+    name: "delete_file",
+    description: "Pretend to delete a file (needs files:delete)",
+    input: { path: z.string() },
+    required_scopes: ["files:delete"],
+  },
   ({ path }) => ({ deleted: path }),
 );
 
@@ -129,7 +141,11 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
       // With step-up, files:delete is listed first. Scope order means nothing in OAuth, but mcp-remote
       // 0.15.1 discards a requested scope spelled exactly like scopes_supported joined by spaces (it
       // takes it for its own default) — and "mcp:read files:delete" is what it asks for after step-up.
-      ...(o.scopes_supported ? { scopes_supported: o.scopes_supported } : o.step_up ? { scopes_supported: ["files:delete", "mcp:read"] } : {}),
+      ...(o.scopes_supported
+        ? { scopes_supported: o.scopes_supported }
+        : o.step_up
+          ? { scopes_supported: ["files:delete", "mcp:read"] }
+          : {}),
     },
     ...(o.on_auth_event ? { on_auth_event: o.on_auth_event } : {}),
     // RFC 8693 at the demo's authorization server; with a real IdP, use a preset (TokenExchange.keycloak(…), …).
@@ -165,21 +181,29 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
  * (who acts for the user).
  */
 function serveDownstreamApi(http: Server, apiUrl: string, as: RunningDevAuthorizationServer): void {
-  const validator = new JWTValidator({ jwks_uri: as.server.metadata.jwks_uri, issuer: as.issuer, audience: apiUrl, required_typ: "at+jwt" });
+  const validator = new JWTValidator({
+    jwks_uri: as.server.metadata.jwks_uri,
+    issuer: as.issuer,
+    audience: apiUrl,
+    required_typ: "at+jwt",
+  });
   const config = parseAuthorizationConfig({ enabled: true, authorization_servers: [as.issuer], resource: apiUrl });
   const challenge = { resourceMetadataUrl: `${new URL(apiUrl).origin}/.well-known/oauth-protected-resource` };
   http.on(
     "request",
-    toNodeHandler(async (req: Request): Promise<Response> => {
-      if (new URL(req.url).pathname !== "/whoami") return Response.json({ error: "not_found" }, { status: 404 });
-      try {
-        const auth = (await authenticate(req, { config, provider: validator, resource: apiUrl }))!;
-        const act = auth.claims.act as { sub?: unknown } | undefined;
-        return Response.json({ subject: auth.subject, actor: act?.sub ?? null, audience: auth.claims.aud, scope: auth.scopes.join(" ") });
-      } catch (e) {
-        if (e instanceof AuthError) return challengeResponse(e, challenge);
-        throw e;
-      }
-    }, { origin: new URL(apiUrl).origin }),
+    toNodeHandler(
+      async (req: Request): Promise<Response> => {
+        if (new URL(req.url).pathname !== "/whoami") return Response.json({ error: "not_found" }, { status: 404 });
+        try {
+          const auth = (await authenticate(req, { config, provider: validator, resource: apiUrl }))!;
+          const act = auth.claims.act as { sub?: unknown } | undefined;
+          return Response.json({ subject: auth.subject, actor: act?.sub ?? null, audience: auth.claims.aud, scope: auth.scopes.join(" ") });
+        } catch (e) {
+          if (e instanceof AuthError) return challengeResponse(e, challenge);
+          throw e;
+        }
+      },
+      { origin: new URL(apiUrl).origin },
+    ),
   );
 }

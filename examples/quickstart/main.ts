@@ -7,7 +7,8 @@ import { startDemo } from "./demo.js";
 
 const host = process.env.HOST ?? "127.0.0.1";
 const port = Number(process.env.PORT ?? 8000);
-if (!Number.isInteger(port) || port < 1 || port > 65533) throw new Error("PORT must be 1-65533 (the authorization server uses PORT+1, the downstream API PORT+2)");
+if (!Number.isInteger(port) || port < 1 || port > 65533)
+  throw new Error("PORT must be 1-65533 (the authorization server uses PORT+1, the downstream API PORT+2)");
 
 const stepUp = process.env.STEP_UP === "1";
 const demo = await startDemo({
@@ -27,8 +28,12 @@ ${demo.url}
 
 Protocol revisions on that one endpoint: 2026-07-28 (stateless, server/discover; served by the SDK v2)
 and 2025-03-26 … 2025-11-25 (initialize, Mcp-Session-Id sessions bound to their principal; SDK v1).
-${stepUp ? `Step-up is ON: tokens start with mcp:read; calling delete_file answers 403 insufficient_scope with
-scope="mcp:read files:delete", and the client asks you to consent to files:delete, then retries.` : `Step-up is off (delete_file without files:delete answers an isError result). To see step-up: STEP_UP=1 npm start`}
+${
+  stepUp
+    ? `Step-up is ON: tokens start with mcp:read; calling delete_file answers 403 insufficient_scope with
+scope="mcp:read files:delete", and the client asks you to consent to files:delete, then retries.`
+    : `Step-up is off (delete_file without files:delete answers an isError result). To see step-up: STEP_UP=1 npm start`
+}
 
 Authorization server (any username signs in, no password):
 ${demo.as.issuer}

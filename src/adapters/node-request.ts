@@ -155,7 +155,10 @@ Object.setPrototypeOf(RawHeadersView.prototype, Headers.prototype);
 /** The lazily built real `Request`: no body (the gate reads bodies itself), a signal when asked for. */
 function realRequest(state: ViewState): Request {
   if (state.real) return state.real;
-  const init: RequestInit = { method: state.method, headers: state.headers ? state.headers.materialize() : headersFromRaw(state.req.rawHeaders) };
+  const init: RequestInit = {
+    method: state.method,
+    headers: state.headers ? state.headers.materialize() : headersFromRaw(state.req.rawHeaders),
+  };
   if (state.signal) {
     const controller = new AbortController();
     const req = state.req;
@@ -240,5 +243,12 @@ function delegateTo<T extends object>(target: object, source: object, realOf: (v
  * @internal
  */
 export function nodeRequestView(req: IncomingMessage, url: URL, signal: boolean): Request {
-  return new NodeRequestView({ req, method: req.method ?? "GET", url: url.href, signal, headers: undefined, real: undefined }) as unknown as Request;
+  return new NodeRequestView({
+    req,
+    method: req.method ?? "GET",
+    url: url.href,
+    signal,
+    headers: undefined,
+    real: undefined,
+  }) as unknown as Request;
 }

@@ -31,7 +31,10 @@ export interface NodeHandlerOptions {
 }
 
 const NodeHandlerOptionsSchema = z.strictObject({
-  origin: z.url({ protocol: /^https?$/ }).refine((o) => new URL(o).origin === o, { error: "an origin: scheme://host[:port]" }).optional(),
+  origin: z
+    .url({ protocol: /^https?$/ })
+    .refine((o) => new URL(o).origin === o, { error: "an origin: scheme://host[:port]" })
+    .optional(),
   request_signal: z.boolean().optional(),
 });
 
@@ -72,7 +75,8 @@ export function toWebRequest(req: NodeRequest, origin = "http://localhost", sign
   if (method !== "GET" && method !== "HEAD") {
     if (hasParsedBody(req)) {
       // Express (or another framework) already parsed the body: hand the parsed value on as JSON.
-      init.body = typeof req.body === "string" ? req.body : req.body instanceof Uint8Array ? new Uint8Array(req.body) : JSON.stringify(req.body);
+      init.body =
+        typeof req.body === "string" ? req.body : req.body instanceof Uint8Array ? new Uint8Array(req.body) : JSON.stringify(req.body);
     } else {
       init.body = Readable.toWeb(req) as ReadableStream<Uint8Array>;
       init.duplex = "half";
@@ -199,7 +203,8 @@ const isJson = (contentType: string): boolean => {
  * ```
  */
 export function toNodeHandler(handler: FetchHandler, options: NodeHandlerOptions = {}) {
-  if (typeof handler !== "function") throw new ConfigError("toNodeHandler", [{ key: "handler", message: "must be a function (Request) => Promise<Response>" }]);
+  if (typeof handler !== "function")
+    throw new ConfigError("toNodeHandler", [{ key: "handler", message: "must be a function (Request) => Promise<Response>" }]);
   parseOptions(NodeHandlerOptionsSchema, options, "toNodeHandler");
   const routed = handler as Partial<ProtectedHandler>;
   const origin = options.origin ?? (routed.resource ? new URL(routed.resource).origin : "http://localhost");

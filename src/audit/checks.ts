@@ -62,7 +62,11 @@ export interface EraProbe {
   spec: string;
 }
 
-const META_2026 = { "io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}, "io.modelcontextprotocol/clientInfo": { name: "protected-mcp-audit", version: "1" } };
+const META_2026 = {
+  "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+  "io.modelcontextprotocol/clientCapabilities": {},
+  "io.modelcontextprotocol/clientInfo": { name: "protected-mcp-audit", version: "1" },
+};
 
 /**
  * The first request of each protocol era. The first entry is the reference: its 401 challenge is the
@@ -153,10 +157,13 @@ function judgeMetadata(ctx: AuditContext, res: ProbeResponse, where: string): Ou
   if (!doc || typeof doc !== "object") return fail(`${where}: 200 but not JSON`);
   const resource = doc.resource;
   const as = doc.authorization_servers;
-  if (!Array.isArray(as) || as.length === 0 || !as.every((a) => typeof a === "string")) return fail(`${where}: authorization_servers missing or empty`);
+  if (!Array.isArray(as) || as.length === 0 || !as.every((a) => typeof a === "string"))
+    return fail(`${where}: authorization_servers missing or empty`);
   if (resource !== ctx.endpoint) {
     if (typeof resource === "string" && resource.replace(/\/$/, "") === ctx.endpoint.replace(/\/$/, "")) {
-      return warn(`${where}: resource "${resource}" differs from the endpoint only by a trailing slash (RFC 9728 §3.3 wants them identical)`);
+      return warn(
+        `${where}: resource "${resource}" differs from the endpoint only by a trailing slash (RFC 9728 §3.3 wants them identical)`,
+      );
     }
     return fail(`${where}: resource ${JSON.stringify(resource)} is not the endpoint ${ctx.endpoint} (RFC 9728 §3.3)`);
   }
@@ -167,7 +174,8 @@ const WELL_KNOWN = "/.well-known/oauth-protected-resource";
 
 const challengeChecks: CheckDefinition[] = ERA_PROBES.map((p, index) => ({
   id: `challenge.${p.id}`,
-  title: index === 0 ? `401 + Bearer challenge on unauthenticated ${p.method}` : `${p.era}: unauthenticated ${p.method} gets the same challenge`,
+  title:
+    index === 0 ? `401 + Bearer challenge on unauthenticated ${p.method}` : `${p.era}: unauthenticated ${p.method} gets the same challenge`,
   spec: p.spec,
   ...(index === 0 ? {} : { era: p.era }),
   async run(ctx) {
@@ -180,7 +188,8 @@ const challengeChecks: CheckDefinition[] = ERA_PROBES.map((p, index) => ({
       const same = (res.headers.get("www-authenticate") ?? "") === (ref.headers.get("www-authenticate") ?? "");
       if (same) return pass(`${challengeLine(res, ["resource_metadata"])}, identical to initialize's`);
       const refCh = mainChallenge(ref);
-      if (refCh?.params.resource_metadata === ch.params.resource_metadata) return pass(`401, same resource_metadata; ${oneLine(res.headers.get("www-authenticate") ?? "", 100)}`);
+      if (refCh?.params.resource_metadata === ch.params.resource_metadata)
+        return pass(`401, same resource_metadata; ${oneLine(res.headers.get("www-authenticate") ?? "", 100)}`);
       return warn(`${challengeLine(res)}: differs from initialize's challenge`);
     }
     if (res.status !== 401) return fail(`${challengeLine(res)}: expected 401`);
@@ -224,7 +233,8 @@ const metadataChecks: CheckDefinition[] = [
       const url = new URL(`${WELL_KNOWN}${path}`, ctx.target.origin);
       const res = await ctx.get(url);
       const out = judgeMetadata(ctx, res, url.pathname);
-      if (res.status === 404 && (await ctx.advertisedMetadataOk())) return warn(`${url.pathname}: 404; clients reading the challenge still find the document`);
+      if (res.status === 404 && (await ctx.advertisedMetadataOk()))
+        return warn(`${url.pathname}: 404; clients reading the challenge still find the document`);
       return out;
     },
   },
@@ -242,7 +252,9 @@ const metadataChecks: CheckDefinition[] = [
       }
       const doc = safeJson(res.text) as Record<string, unknown> | undefined;
       if (res.status === 200 && doc && doc.resource === ctx.target.origin) {
-        return warn(`${url.pathname}: resource is the origin ${ctx.target.origin}, not the endpoint; strict clients refuse it for ${ctx.endpoint}`);
+        return warn(
+          `${url.pathname}: resource is the origin ${ctx.target.origin}, not the endpoint; strict clients refuse it for ${ctx.endpoint}`,
+        );
       }
       return judgeMetadata(ctx, res, url.pathname);
     },
@@ -292,13 +304,17 @@ const metadataChecks: CheckDefinition[] = [
       const meta = Array.isArray(doc?.dpop_signing_alg_values_supported) ? (doc.dpop_signing_alg_values_supported as string[]) : undefined;
       const algs = dpop?.params.algs?.split(" ").filter(Boolean);
       if (!dpop && !meta) return pass("DPoP not offered (no DPoP challenge, no dpop_signing_alg_values_supported)");
-      if (dpop && !meta) return warn(`challenge offers DPoP algs="${dpop.params.algs ?? ""}" but the metadata has no dpop_signing_alg_values_supported`);
+      if (dpop && !meta)
+        return warn(`challenge offers DPoP algs="${dpop.params.algs ?? ""}" but the metadata has no dpop_signing_alg_values_supported`);
       if (!dpop && meta) return warn(`metadata lists DPoP algs ${meta.join(" ")} but the 401 has no DPoP challenge`);
       if (!algs) return warn("DPoP challenge without algs");
       const a = [...new Set(algs)].sort().join(" ");
       const m = [...new Set(meta)].sort().join(" ");
       if (a !== m) return warn(`challenge algs "${algs.join(" ")}" ≠ metadata ${meta?.join(" ")}`);
-      if (doc?.dpop_bound_access_tokens_required === true && findChallenge(parseWwwAuthenticate(res.headers.get("www-authenticate")), "bearer")) {
+      if (
+        doc?.dpop_bound_access_tokens_required === true &&
+        findChallenge(parseWwwAuthenticate(res.headers.get("www-authenticate")), "bearer")
+      ) {
         return warn("dpop_bound_access_tokens_required, yet the 401 still offers Bearer");
       }
       return pass(`challenge algs = dpop_signing_alg_values_supported = ${algs.join(" ")}`);
@@ -306,32 +322,41 @@ const metadataChecks: CheckDefinition[] = [
   },
 ];
 
-
 const corsChecks: CheckDefinition[] = [
-  ...[...new Map(ERA_PROBES.map((p) => [p.corsHeaders.join(","), p])).values()].map(
-    (p, index): CheckDefinition => ({
-      id: index === 0 ? "cors.preflight" : `cors.preflight.${p.era}`,
-      title: index === 0 ? "CORS preflight on the endpoint" : `${p.era}: CORS preflight with ${p.corsHeaders.filter((h) => !REFERENCE.corsHeaders.includes(h)).join(", ")}`,
-      spec: "Fetch: CORS protocol",
-      ...(index === 0 ? {} : { era: p.era }),
-      async run(ctx) {
-        const res = await ctx.prober.send({
-          method: "OPTIONS",
-          url: ctx.endpoint,
-          headers: { origin: ctx.browserOrigin, "access-control-request-method": "POST", "access-control-request-headers": p.corsHeaders.join(", ") },
-        });
-        const allowOrigin = res.headers.get("access-control-allow-origin");
-        if (res.status < 200 || res.status >= 300) return warn(`OPTIONS ${res.status}: browser clients cannot call the endpoint`);
-        if (allowOrigin !== "*" && allowOrigin !== ctx.browserOrigin) return warn(`OPTIONS ${res.status} without Access-Control-Allow-Origin`);
-        const allowed = (res.headers.get("access-control-allow-headers") ?? "").toLowerCase().split(",").map((h) => h.trim());
-        const missing = p.corsHeaders.filter((h) => !allowed.includes(h) && !(allowed.includes("*") && h !== "authorization"));
-        if (missing.length) return warn(`Access-Control-Allow-Headers lacks ${missing.join(", ")}`);
-        const methods = (res.headers.get("access-control-allow-methods") ?? "").toUpperCase();
-        if (methods && !methods.includes("POST") && !methods.includes("*")) return warn(`Access-Control-Allow-Methods lacks POST: ${methods}`);
-        return pass(`OPTIONS ${res.status}, allows ${p.corsHeaders.join(", ")}`);
-      },
-    }),
-  ),
+  ...[...new Map(ERA_PROBES.map((p) => [p.corsHeaders.join(","), p])).values()].map((p, index): CheckDefinition => ({
+    id: index === 0 ? "cors.preflight" : `cors.preflight.${p.era}`,
+    title:
+      index === 0
+        ? "CORS preflight on the endpoint"
+        : `${p.era}: CORS preflight with ${p.corsHeaders.filter((h) => !REFERENCE.corsHeaders.includes(h)).join(", ")}`,
+    spec: "Fetch: CORS protocol",
+    ...(index === 0 ? {} : { era: p.era }),
+    async run(ctx) {
+      const res = await ctx.prober.send({
+        method: "OPTIONS",
+        url: ctx.endpoint,
+        headers: {
+          origin: ctx.browserOrigin,
+          "access-control-request-method": "POST",
+          "access-control-request-headers": p.corsHeaders.join(", "),
+        },
+      });
+      const allowOrigin = res.headers.get("access-control-allow-origin");
+      if (res.status < 200 || res.status >= 300) return warn(`OPTIONS ${res.status}: browser clients cannot call the endpoint`);
+      if (allowOrigin !== "*" && allowOrigin !== ctx.browserOrigin)
+        return warn(`OPTIONS ${res.status} without Access-Control-Allow-Origin`);
+      const allowed = (res.headers.get("access-control-allow-headers") ?? "")
+        .toLowerCase()
+        .split(",")
+        .map((h) => h.trim());
+      const missing = p.corsHeaders.filter((h) => !allowed.includes(h) && !(allowed.includes("*") && h !== "authorization"));
+      if (missing.length) return warn(`Access-Control-Allow-Headers lacks ${missing.join(", ")}`);
+      const methods = (res.headers.get("access-control-allow-methods") ?? "").toUpperCase();
+      if (methods && !methods.includes("POST") && !methods.includes("*"))
+        return warn(`Access-Control-Allow-Methods lacks POST: ${methods}`);
+      return pass(`OPTIONS ${res.status}, allows ${p.corsHeaders.join(", ")}`);
+    },
+  })),
   {
     id: "cors.expose",
     title: "401 readable by browser clients (WWW-Authenticate exposed)",
@@ -344,10 +369,16 @@ const corsChecks: CheckDefinition[] = [
         body: eraBody(REFERENCE),
       });
       const allowOrigin = res.headers.get("access-control-allow-origin");
-      if (allowOrigin !== "*" && allowOrigin !== ctx.browserOrigin) return warn(`${res.status} without Access-Control-Allow-Origin: browser clients see a network error`);
-      const exposed = (res.headers.get("access-control-expose-headers") ?? "").toLowerCase().split(",").map((h) => h.trim());
+      if (allowOrigin !== "*" && allowOrigin !== ctx.browserOrigin)
+        return warn(`${res.status} without Access-Control-Allow-Origin: browser clients see a network error`);
+      const exposed = (res.headers.get("access-control-expose-headers") ?? "")
+        .toLowerCase()
+        .split(",")
+        .map((h) => h.trim());
       if (!exposed.includes("www-authenticate") && !exposed.includes("*")) {
-        return warn(`${res.status}: Access-Control-Expose-Headers ${exposed.filter(Boolean).length ? `is "${exposed.join(", ")}"` : "missing"}, so browser clients cannot read WWW-Authenticate`);
+        return warn(
+          `${res.status}: Access-Control-Expose-Headers ${exposed.filter(Boolean).length ? `is "${exposed.join(", ")}"` : "missing"}, so browser clients cannot read WWW-Authenticate`,
+        );
       }
       return pass(`${res.status}, Access-Control-Expose-Headers includes WWW-Authenticate`);
     },
@@ -360,8 +391,11 @@ const corsChecks: CheckDefinition[] = [
       const found = await ctx.metadataResponse();
       if (!found) return skip("no protected resource metadata found");
       const allowOrigin = found.headers.get("access-control-allow-origin");
-      if (allowOrigin === "*" || allowOrigin === ctx.browserOrigin) return pass(`${new URL(found.url).pathname}: Access-Control-Allow-Origin ${allowOrigin}`);
-      return warn(`${new URL(found.url).pathname}: no Access-Control-Allow-Origin, browser clients cannot discover the authorization server`);
+      if (allowOrigin === "*" || allowOrigin === ctx.browserOrigin)
+        return pass(`${new URL(found.url).pathname}: Access-Control-Allow-Origin ${allowOrigin}`);
+      return warn(
+        `${new URL(found.url).pathname}: no Access-Control-Allow-Origin, browser clients cannot discover the authorization server`,
+      );
     },
   },
 ];
@@ -401,7 +435,9 @@ const asChecks: CheckDefinition[] = [
       perAuthorizationServer(ctx, (issuer, meta) => {
         const m = meta.code_challenge_methods_supported;
         if (Array.isArray(m) && m.includes("S256")) return pass(`${issuer}: ${m.join(" ")}`);
-        return fail(`${issuer}: code_challenge_methods_supported ${m === undefined ? "missing" : JSON.stringify(m)}; MCP clients must refuse to proceed`);
+        return fail(
+          `${issuer}: code_challenge_methods_supported ${m === undefined ? "missing" : JSON.stringify(m)}; MCP clients must refuse to proceed`,
+        );
       }),
   },
   {
@@ -412,20 +448,32 @@ const asChecks: CheckDefinition[] = [
       perAuthorizationServer(ctx, (issuer, meta) => {
         if (meta.client_id_metadata_document_supported === true) return pass(`${issuer}: client_id_metadata_document_supported`);
         if (typeof meta.registration_endpoint === "string") return pass(`${issuer}: registration_endpoint ${meta.registration_endpoint}`);
-        return warn(`${issuer}: no registration_endpoint and no client_id_metadata_document_supported: clients need a pre-registered client_id`);
+        return warn(
+          `${issuer}: no registration_endpoint and no client_id_metadata_document_supported: clients need a pre-registered client_id`,
+        );
       }),
   },
 ];
 
 /** A forged-credential refusal check. */
-function refusal(id: string, title: string, spec: string, build: (ctx: AuditContext) => Promise<{ url?: string; headers: Record<string, string>; what: string }>): CheckDefinition {
+function refusal(
+  id: string,
+  title: string,
+  spec: string,
+  build: (ctx: AuditContext) => Promise<{ url?: string; headers: Record<string, string>; what: string }>,
+): CheckDefinition {
   return {
     id,
     title,
     spec,
     async run(ctx) {
       const { url, headers, what } = await build(ctx);
-      const res = await ctx.prober.send({ method: "POST", url: url ?? ctx.endpoint, headers: { ...ctx.jsonHeaders(), ...headers }, body: eraBody(REFERENCE) });
+      const res = await ctx.prober.send({
+        method: "POST",
+        url: url ?? ctx.endpoint,
+        headers: { ...ctx.jsonHeaders(), ...headers },
+        body: eraBody(REFERENCE),
+      });
       return judgeRefusal(res, what);
     },
   };
@@ -480,7 +528,8 @@ const tokenChecks: CheckDefinition[] = [
       const res = await ctx.authed("token", { method: "tools/list", params: {} }, s);
       const m = rpcMessage(res);
       const tools = (m?.result as { tools?: { name?: string }[] } | undefined)?.tools;
-      if (!Array.isArray(tools)) return fail(`tools/list: ${challengeLine(res)}${m?.error ? ` ${oneLine(JSON.stringify(m.error), 80)}` : ""}`);
+      if (!Array.isArray(tools))
+        return fail(`tools/list: ${challengeLine(res)}${m?.error ? ` ${oneLine(JSON.stringify(m.error), 80)}` : ""}`);
       return pass(`tools/list → ${tools.length} tool${tools.length === 1 ? "" : "s"}${s.sessionId ? " (in a session)" : " (stateless)"}`);
     },
   },
@@ -524,8 +573,16 @@ const tokenChecks: CheckDefinition[] = [
       if (!s.ok) return skip("the token itself is refused");
       const token = ctx.options.token as string;
       const headers = ctx.options.dpopKey ? { authorization: `Bearer ${token}` } : { authorization: `DPoP ${token}` };
-      const res = await ctx.prober.send({ method: "POST", url: ctx.endpoint, headers: { ...ctx.jsonHeaders(), ...headers }, body: eraBody(REFERENCE) });
-      return judgeRefusal(res, ctx.options.dpopKey ? "a DPoP-bound token sent as Bearer" : "a bearer token sent with the DPoP scheme and no proof");
+      const res = await ctx.prober.send({
+        method: "POST",
+        url: ctx.endpoint,
+        headers: { ...ctx.jsonHeaders(), ...headers },
+        body: eraBody(REFERENCE),
+      });
+      return judgeRefusal(
+        res,
+        ctx.options.dpopKey ? "a DPoP-bound token sent as Bearer" : "a bearer token sent with the DPoP scheme and no proof",
+      );
     },
   },
   {
@@ -582,9 +639,10 @@ const finalChecks: CheckDefinition[] = [
       const leaks = ctx.prober.responses.filter((r) => {
         let all = r.text;
         r.headers.forEach((v, k) => (all += `\n${k}: ${v}`));
-        return sent.some((t) => all.includes(t) || (t.split(".")[2]?.length ?? 0) >= 20 && all.includes(t.split(".")[2] as string));
+        return sent.some((t) => all.includes(t) || ((t.split(".")[2]?.length ?? 0) >= 20 && all.includes(t.split(".")[2] as string)));
       });
-      if (leaks.length) return fail(`${leaks.length} response(s) contained a token the audit sent, e.g. ${new URL(leaks[0]?.url as string).pathname}`);
+      if (leaks.length)
+        return fail(`${leaks.length} response(s) contained a token the audit sent, e.g. ${new URL(leaks[0]?.url as string).pathname}`);
       return pass(`${sent.length} credentials sent, none in ${ctx.prober.responses.length} responses`);
     },
   },

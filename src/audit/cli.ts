@@ -51,7 +51,8 @@ function runTokenCommand(command: string, flag: string): Promise<string> {
 
 function checkToken(token: string | undefined, flag: string): string | undefined {
   if (token === undefined) return undefined;
-  if (!/^[A-Za-z0-9\-._~+/]+=*$/.test(token)) throw new AuditRunError("ERR_AUDIT_TOKEN", `${flag}: not a token (empty, or contains spaces or other characters)`);
+  if (!/^[A-Za-z0-9\-._~+/]+=*$/.test(token))
+    throw new AuditRunError("ERR_AUDIT_TOKEN", `${flag}: not a token (empty, or contains spaces or other characters)`);
   return token;
 }
 
@@ -120,12 +121,19 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  if (positionals[0] !== "audit" || positionals.length !== 2) throw new AuditRunError("ERR_AUDIT_USAGE", "expected: protected-mcp audit <url>");
+  if (positionals[0] !== "audit" || positionals.length !== 2)
+    throw new AuditRunError("ERR_AUDIT_USAGE", "expected: protected-mcp audit <url>");
   if (values.token && values["token-command"]) throw new AuditRunError("ERR_AUDIT_USAGE", "use --token or --token-command, not both");
   if (values.token2 && values["token2-command"]) throw new AuditRunError("ERR_AUDIT_USAGE", "use --token2 or --token2-command, not both");
 
-  const token = checkToken(values["token-command"] ? await runTokenCommand(values["token-command"], "--token-command") : values.token, "--token");
-  const token2 = checkToken(values["token2-command"] ? await runTokenCommand(values["token2-command"], "--token2-command") : values.token2, "--token2");
+  const token = checkToken(
+    values["token-command"] ? await runTokenCommand(values["token-command"], "--token-command") : values.token,
+    "--token",
+  );
+  const token2 = checkToken(
+    values["token2-command"] ? await runTokenCommand(values["token2-command"], "--token2-command") : values.token2,
+    "--token2",
+  );
   if (token2 && !token) throw new AuditRunError("ERR_AUDIT_USAGE", "--token2 needs --token");
   let dpopKey: DpopKey | undefined;
   if (values["dpop-key"]) {
@@ -133,7 +141,10 @@ async function main(argv: string[]): Promise<number> {
     try {
       dpopKey = await loadDpopKey(JSON.parse(await readFile(values["dpop-key"], "utf8")) as JWK);
     } catch (e) {
-      throw new AuditRunError("ERR_AUDIT_USAGE", `--dpop-key: ${e instanceof SyntaxError ? "not JSON" : e instanceof Error && "code" in e && e.code === "ENOENT" ? "no such file" : e instanceof Error ? e.message : "unreadable"}`);
+      throw new AuditRunError(
+        "ERR_AUDIT_USAGE",
+        `--dpop-key: ${e instanceof SyntaxError ? "not JSON" : e instanceof Error && "code" in e && e.code === "ENOENT" ? "no such file" : e instanceof Error ? e.message : "unreadable"}`,
+      );
     }
   }
 

@@ -109,7 +109,9 @@ export class AuditContext {
   /** GET a document (memoised per URL). */
   get(url: URL | string): Promise<ProbeResponse> {
     const href = new URL(url).href;
-    return this.once(`get:${href}`, () => this.prober.send({ method: "GET", url: href, headers: { accept: "application/json", origin: this.browserOrigin } }));
+    return this.once(`get:${href}`, () =>
+      this.prober.send({ method: "GET", url: href, headers: { accept: "application/json", origin: this.browserOrigin } }),
+    );
   }
 
   /** The advertised `resource_metadata` URL, if the challenge has an absolute one. */
@@ -126,7 +128,11 @@ export class AuditContext {
   /** Candidate metadata URLs in the order a client tries them: advertised, path-inserted, root. */
   async metadataUrls(): Promise<URL[]> {
     const path = this.target.pathname.replace(/\/$/, "");
-    const urls = [await this.advertisedUrl(), new URL(`/.well-known/oauth-protected-resource${path}`, this.target.origin), new URL("/.well-known/oauth-protected-resource", this.target.origin)];
+    const urls = [
+      await this.advertisedUrl(),
+      new URL(`/.well-known/oauth-protected-resource${path}`, this.target.origin),
+      new URL("/.well-known/oauth-protected-resource", this.target.origin),
+    ];
     return urls.filter((u): u is URL => u !== undefined).filter((u, i, a) => a.findIndex((v) => v.href === u.href) === i);
   }
 
@@ -135,7 +141,13 @@ export class AuditContext {
     try {
       const res = await this.get(url);
       const doc = safeJson(res.text) as Record<string, unknown> | undefined;
-      return res.status === 200 && !!doc && doc.resource === this.endpoint && Array.isArray(doc.authorization_servers) && doc.authorization_servers.length > 0;
+      return (
+        res.status === 200 &&
+        !!doc &&
+        doc.resource === this.endpoint &&
+        Array.isArray(doc.authorization_servers) &&
+        doc.authorization_servers.length > 0
+      );
     } catch (e) {
       if (e instanceof ProbeError) return false;
       throw e;
@@ -188,10 +200,15 @@ export class AuditContext {
       } catch {
         return { error: { status: "FAIL", evidence: `issuer ${JSON.stringify(issuer)} is not a URL` } };
       }
-      if (!urlAllowed(url, this.options.allowHttp ?? false)) return { error: { status: "FAIL", evidence: `${issuer}: plain http on a non-loopback host (OAuth 2.1 §1.5 requires TLS)` } };
+      if (!urlAllowed(url, this.options.allowHttp ?? false))
+        return { error: { status: "FAIL", evidence: `${issuer}: plain http on a non-loopback host (OAuth 2.1 §1.5 requires TLS)` } };
       const path = url.pathname.replace(/\/$/, "");
       const candidates = path
-        ? [`/.well-known/oauth-authorization-server${path}`, `/.well-known/openid-configuration${path}`, `${path}/.well-known/openid-configuration`]
+        ? [
+            `/.well-known/oauth-authorization-server${path}`,
+            `/.well-known/openid-configuration${path}`,
+            `${path}/.well-known/openid-configuration`,
+          ]
         : ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"];
       const tried: string[] = [];
       for (const c of candidates) {
@@ -199,7 +216,13 @@ export class AuditContext {
         tried.push(`${c} ${res.status}`);
         const doc = safeJson(res.text) as Record<string, unknown> | undefined;
         if (res.status !== 200 || !doc || typeof doc !== "object") continue;
-        if (doc.issuer !== issuer) return { error: { status: "FAIL", evidence: `${issuer}: ${c} names issuer ${JSON.stringify(doc.issuer)} (RFC 8414 §3.3: must be identical)` } };
+        if (doc.issuer !== issuer)
+          return {
+            error: {
+              status: "FAIL",
+              evidence: `${issuer}: ${c} names issuer ${JSON.stringify(doc.issuer)} (RFC 8414 §3.3: must be identical)`,
+            },
+          };
         return { metadata: { ...doc, __found_at: c } };
       }
       return { error: { status: "FAIL", evidence: `${issuer}: no metadata (${tried.join(", ")})` } };
@@ -221,8 +244,14 @@ export class AuditContext {
     session?: Session,
     override?: { token: string },
   ): Promise<ProbeResponse & { proof?: string }> {
-    const token = override?.token ?? (this.options[which] as string);
-    const body = JSON.stringify({ jsonrpc: "2.0", ...(rpc.notification ? {} : { id: this.#rpcId++ }), method: rpc.method, params: rpc.params });
+    // Checks that send a token only run when the CLI was given one (`--token`, `--token2`).
+    const token = override?.token ?? this.options[which] ?? "";
+    const body = JSON.stringify({
+      jsonrpc: "2.0",
+      ...(rpc.notification ? {} : { id: this.#rpcId++ }),
+      method: rpc.method,
+      params: rpc.params,
+    });
     for (let attempt = 0; ; attempt++) {
       const auth = await this.authHeaders(token);
       const headers = {

@@ -138,7 +138,8 @@ export class Prober {
   /** Send one request. Throws {@link ProbeError}; never throws for an HTTP status. */
   async send(r: ProbeRequest): Promise<ProbeResponse> {
     const url = new URL(r.url);
-    if (!urlAllowed(url, this.#o.allowHttp)) throw new ProbeError("policy", `not fetched: ${url.origin} is neither https nor loopback (--allow-http)`);
+    if (!urlAllowed(url, this.#o.allowHttp))
+      throw new ProbeError("policy", `not fetched: ${url.origin} is neither https nor loopback (--allow-http)`);
     const outgoing = `${url.href}\n${Object.values(r.headers ?? {}).join("\n")}\n${r.body ?? ""}`;
     if (url.origin !== this.target.origin && [...this.#secrets].some((s) => outgoing.includes(s))) {
       throw new ProbeError("policy", `not sent: a real token may only go to ${this.target.origin}`);
@@ -160,7 +161,8 @@ export class Prober {
       this.#responses.push(probe);
       return probe;
     } catch (e) {
-      if (controller.signal.aborted) throw new ProbeError("timeout", `${r.method} ${url.pathname}: no complete answer within ${this.#o.timeoutMs} ms`);
+      if (controller.signal.aborted)
+        throw new ProbeError("timeout", `${r.method} ${url.pathname}: no complete answer within ${this.#o.timeoutMs} ms`);
       const cause = e instanceof Error && e.cause instanceof Error ? e.cause.message : e instanceof Error ? e.message : String(e);
       throw new ProbeError("network", `${r.method} ${url.origin}${url.pathname}: ${cause}`);
     } finally {
@@ -218,7 +220,7 @@ export function rpcMessage(res: ProbeResponse): Record<string, unknown> | undefi
   const ct = res.headers.get("content-type") ?? "";
   const candidates = ct.includes("text/event-stream") ? sseMessages(res.text) : [safeJson(res.text)];
   for (const m of candidates) {
-    if (typeof m === "object" && m !== null && ("result" in m || "error" in m)) return m as Record<string, unknown>;
+    if (typeof m === "object" && m !== null && ("result" in m || "error" in m)) return m;
   }
   return undefined;
 }

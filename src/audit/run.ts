@@ -38,7 +38,10 @@ export interface AuditReport {
 }
 
 const has = (o: AuditOptions, needs: Needs | undefined): boolean =>
-  needs === undefined || (needs === "token" && !!o.token) || (needs === "dpop" && !!o.token && !!o.dpopKey) || (needs === "token2" && !!o.token && !!o.token2);
+  needs === undefined ||
+  (needs === "token" && !!o.token) ||
+  (needs === "dpop" && !!o.token && !!o.dpopKey) ||
+  (needs === "token2" && !!o.token && !!o.token2);
 
 /**
  * Audit an MCP endpoint's authorization from outside.
@@ -55,7 +58,10 @@ export async function runAudit(options: AuditOptions, checks: readonly CheckDefi
   }
   if (target.username || target.password) throw new AuditRunError("ERR_AUDIT_URL", "the URL must not carry credentials");
   if (!urlAllowed(target, options.allowHttp ?? false)) {
-    throw new AuditRunError("ERR_AUDIT_URL", `${target.protocol}//${target.host}: only https, or http on loopback (use --allow-http to audit plain http elsewhere)`);
+    throw new AuditRunError(
+      "ERR_AUDIT_URL",
+      `${target.protocol}//${target.host}: only https, or http on loopback (use --allow-http to audit plain http elsewhere)`,
+    );
   }
   target.hash = "";
   const prober = new Prober({

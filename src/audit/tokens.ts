@@ -5,7 +5,17 @@
  * @module
  */
 import { createHash, randomBytes, randomUUID } from "node:crypto";
-import { base64url, calculateJwkThumbprint, decodeJwt, exportJWK, generateKeyPair, importJWK, SignJWT, type JWK, type JWTPayload } from "jose";
+import {
+  base64url,
+  calculateJwkThumbprint,
+  decodeJwt,
+  exportJWK,
+  generateKeyPair,
+  importJWK,
+  SignJWT,
+  type JWK,
+  type JWTPayload,
+} from "jose";
 
 /** What the forged tokens claim, so that only the signature or expiry makes them invalid. */
 export interface ForgeClaims {
@@ -82,9 +92,9 @@ const ALG_BY_CURVE: Record<string, string> = { "P-256": "ES256", "P-384": "ES384
 
 /** Load a private JWK (EC, RSA or OKP) as a DPoP signing key. */
 export async function loadDpopKey(jwk: JWK): Promise<DpopKey> {
-  if (!jwk.d) throw new TypeError("the DPoP key must be a private JWK (with \"d\")");
+  if (!jwk.d) throw new TypeError('the DPoP key must be a private JWK (with "d")');
   const alg = jwk.alg ?? (jwk.kty === "RSA" ? "PS256" : jwk.crv ? ALG_BY_CURVE[jwk.crv] : undefined);
-  if (!alg) throw new TypeError("cannot tell the DPoP key's algorithm: set \"alg\" in the JWK");
+  if (!alg) throw new TypeError('cannot tell the DPoP key\'s algorithm: set "alg" in the JWK');
   const privateKey = (await importJWK(jwk, alg)) as CryptoKey;
   const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, oth: _oth, ...publicJwk } = jwk;
   return { privateKey, publicJwk, alg, jkt: await calculateJwkThumbprint(publicJwk) };

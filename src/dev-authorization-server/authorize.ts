@@ -48,10 +48,18 @@ function showError(ctx: AuthorizeContext, error: string, description: string, st
   return html(errorPage(ctx.o.title, error, description), status, pageHeaders());
 }
 
-function redirectTo(redirectUri: string, params: Record<string, string | undefined>, status = 302, extra: Record<string, string> = {}): Response {
+function redirectTo(
+  redirectUri: string,
+  params: Record<string, string | undefined>,
+  status = 302,
+  extra: Record<string, string> = {},
+): Response {
   const url = new URL(redirectUri);
   for (const [k, v] of Object.entries(params)) if (v !== undefined) url.searchParams.set(k, v);
-  return new Response(null, { status, headers: { location: url.href, "cache-control": "no-store", "referrer-policy": "no-referrer", ...extra } });
+  return new Response(null, {
+    status,
+    headers: { location: url.href, "cache-control": "no-store", "referrer-policy": "no-referrer", ...extra },
+  });
 }
 
 function csrfCookieName(pendingId: string): string {
@@ -85,7 +93,12 @@ function scopeView(ctx: AuthorizeContext, scopes: readonly string[]) {
   return scopes.map((name) => ({ name, description: ctx.o.scope_descriptions[name] }));
 }
 
-function renderConsent(ctx: AuthorizeContext, p: PendingAuthorization, client: RegisteredClient, extra: { error?: string; username?: string } = {}) {
+function renderConsent(
+  ctx: AuthorizeContext,
+  p: PendingAuthorization,
+  client: RegisteredClient,
+  extra: { error?: string; username?: string } = {},
+) {
   return consentPage({
     title: ctx.o.title,
     client_name: client.client_name,
@@ -128,7 +141,12 @@ export async function authorize(req: Request, ctx: AuthorizeContext): Promise<Re
   // From here on the redirect URI is trusted: errors go back to the client.
   const state = params.get("state") ?? undefined;
   const fail = (error: string, description: string) =>
-    redirectTo(redirectUri, { error, error_description: description, state: state && state.length <= MAX_STATE ? state : undefined, iss: o.issuer });
+    redirectTo(redirectUri, {
+      error,
+      error_description: description,
+      state: state && state.length <= MAX_STATE ? state : undefined,
+      iss: o.issuer,
+    });
   if (state !== undefined && state.length > MAX_STATE) return fail("invalid_request", "state is too long");
   if (params.get("response_type") !== "code") return fail("unsupported_response_type", 'response_type must be "code"');
   const challenge = params.get("code_challenge");
@@ -183,9 +201,15 @@ export async function consent(req: Request, ctx: AuthorizeContext): Promise<Resp
   try {
     form = await readForm(req);
   } catch (err) {
-    return showError(ctx, "invalid_request", err instanceof OAuthError ? err.description : "Malformed form", err instanceof OAuthError ? err.status : 400);
+    return showError(
+      ctx,
+      "invalid_request",
+      err instanceof OAuthError ? err.description : "Malformed form",
+      err instanceof OAuthError ? err.status : 400,
+    );
   }
-  if (req.headers.get("sec-fetch-site") === "cross-site") return showError(ctx, "invalid_request", "Cross-site form posts are refused.", 403);
+  if (req.headers.get("sec-fetch-site") === "cross-site")
+    return showError(ctx, "invalid_request", "Cross-site form posts are refused.", 403);
   const id = form.get("pending") ?? "";
   const pending = id ? await o.storage.getPending(id) : undefined;
   if (!pending || pending.expires_at <= o.clock()) {
@@ -194,7 +218,12 @@ export async function consent(req: Request, ctx: AuthorizeContext): Promise<Resp
   const token = form.get("csrf_token") ?? "";
   const cookie = getCookie(req, csrfCookieName(pending.id)) ?? "";
   if (!token || !cookie || !safeEqual(token, pending.csrf) || !safeEqual(cookie, pending.csrf)) {
-    return showError(ctx, "invalid_request", "The form's CSRF token is missing or invalid. Reload the page from the application and try again.", 403);
+    return showError(
+      ctx,
+      "invalid_request",
+      "The form's CSRF token is missing or invalid. Reload the page from the application and try again.",
+      403,
+    );
   }
   const client = await findClient(ctx, pending.client_id);
   if (client instanceof Response) return client;
@@ -213,7 +242,11 @@ export async function consent(req: Request, ctx: AuthorizeContext): Promise<Resp
   if (typeof subject !== "string" || subject.length === 0 || subject.length > 255) {
     const headers = pageHeaders(redirectTarget(pending.redirect_uri));
     const username = (form.get("username") ?? "").slice(0, 64);
-    return html(renderConsent(ctx, pending, client, { error: "Sign-in failed. Check the username and try again.", username }), 401, headers);
+    return html(
+      renderConsent(ctx, pending, client, { error: "Sign-in failed. Check the username and try again.", username }),
+      401,
+      headers,
+    );
   }
   // Single use: of two concurrent approvals only one gets the pending authorization.
   const taken = await o.storage.takePending(pending.id);

@@ -123,7 +123,8 @@ const TIMED_OUT = "The client metadata document did not arrive in time";
 function parseClientIdUrl(clientId: string, c: ResolvedClientIdMetadataDocumentOptions): URL {
   if (clientId.length > 2000 || !URL.canParse(clientId)) throw refuse("The client_id is not a valid URL");
   const u = new URL(clientId);
-  if (u.href !== clientId || clientId.includes("#")) throw refuse("The client_id URL must be in normalized form, without a fragment or dot segments");
+  if (u.href !== clientId || clientId.includes("#"))
+    throw refuse("The client_id URL must be in normalized form, without a fragment or dot segments");
   if (u.username || u.password) throw refuse("The client_id URL must not contain userinfo");
   if (u.protocol === "http:") {
     if (!c.allow_http_loopback || !isLoopbackHost(u.hostname)) throw refuse("The client_id URL must use https");
@@ -169,7 +170,11 @@ async function checkAddresses(u: URL, c: ResolvedClientIdMetadataDocumentOptions
     }
   }
   if (addresses.length === 0) throw refuse("The client_id URL's host could not be resolved");
-  const problem = addressPolicy(addresses.map((a) => a.address), u.protocol === "http:", c.allow_loopback);
+  const problem = addressPolicy(
+    addresses.map((a) => a.address),
+    u.protocol === "http:",
+    c.allow_loopback,
+  );
   if (problem) throw refuse(problem);
   return addresses;
 }
@@ -190,10 +195,18 @@ export function addressPolicy(addresses: readonly string[], http: boolean, allow
 }
 
 /** Step 3: the fetch, bounded in size and time, redirects not followed. */
-async function fetchDocument(u: URL, addresses: readonly LookupAddress[], c: ResolvedClientIdMetadataDocumentOptions, signal: AbortSignal): Promise<{ text: string; cacheControl: string | null }> {
+async function fetchDocument(
+  u: URL,
+  addresses: readonly LookupAddress[],
+  c: ResolvedClientIdMetadataDocumentOptions,
+  signal: AbortSignal,
+): Promise<{ text: string; cacheControl: string | null }> {
   let res: Response;
   try {
-    res = await abortable(c.fetch(u.href, { method: "GET", redirect: "manual", signal, headers: { accept: "application/json" } }, addresses), signal);
+    res = await abortable(
+      c.fetch(u.href, { method: "GET", redirect: "manual", signal, headers: { accept: "application/json" } }, addresses),
+      signal,
+    );
   } catch (err) {
     if (err instanceof OAuthError) throw err;
     throw refuse(signal.aborted ? TIMED_OUT : "The client metadata document could not be fetched");
@@ -240,7 +253,10 @@ async function fetchDocument(u: URL, addresses: readonly LookupAddress[], c: Res
 }
 
 /** Seconds to cache a document for, from its `Cache-Control` (0: do not cache). */
-export function cacheLifetime(cacheControl: string | null, c: Pick<ResolvedClientIdMetadataDocumentOptions, "default_cache_ttl" | "max_cache_ttl">): number {
+export function cacheLifetime(
+  cacheControl: string | null,
+  c: Pick<ResolvedClientIdMetadataDocumentOptions, "default_cache_ttl" | "max_cache_ttl">,
+): number {
   let maxAge: number | undefined;
   for (const part of (cacheControl ?? "").split(",")) {
     const directive = part.trim().toLowerCase();
@@ -262,7 +278,8 @@ function clientFromDocument(clientId: string, text: string, o: Pick<ResolvedOpti
   if (typeof doc !== "object" || doc === null || Array.isArray(doc)) throw refuse("The client metadata document is not a JSON object");
   const d = doc as Record<string, unknown>;
   if (d.client_id !== clientId) throw refuse("The client metadata document's client_id does not match its URL");
-  if (d.client_secret !== undefined || d.client_secret_expires_at !== undefined) throw refuse("A client metadata document must not contain a client secret");
+  if (d.client_secret !== undefined || d.client_secret_expires_at !== undefined)
+    throw refuse("A client metadata document must not contain a client secret");
   if (typeof d.client_name !== "string" || d.client_name.trim() === "") throw refuse("The client metadata document has no client_name");
   let m;
   try {

@@ -33,7 +33,13 @@ export function tokenEndpointDpop(o: TokenEndpointDpopOptions): VerifyDpopProof 
   const window = o.iat_window ?? 300;
   return async (req) => {
     if (!req.headers.has("dpop")) return undefined;
-    const proof = await verifyDpopProof(req, { htu: o.token_endpoint, algorithms: o.algorithms, iatWindow: window, now: (o.clock ?? Date.now)(), keyCache });
+    const proof = await verifyDpopProof(req, {
+      htu: o.token_endpoint,
+      algorithms: o.algorithms,
+      iatWindow: window,
+      now: (o.clock ?? Date.now)(),
+      keyCache,
+    });
     if (!(await store.remember(`${proof.jkt}:${proof.jti}`, 2 * window * 1000))) throw new Error("replayed DPoP proof");
     return proof.jkt;
   };

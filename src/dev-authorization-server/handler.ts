@@ -79,7 +79,8 @@ export async function createDevAuthorizationServer(options: DevAuthorizationServ
     const method = req.method;
     if (metadataPaths.has(path) || path === paths.jwks) {
       if (method === "OPTIONS") return preflight("GET, OPTIONS");
-      if (method !== "GET" && method !== "HEAD") return json({ error: "invalid_request", error_description: "Method not allowed" }, 405, { allow: "GET" });
+      if (method !== "GET" && method !== "HEAD")
+        return json({ error: "invalid_request", error_description: "Method not allowed" }, 405, { allow: "GET" });
       return json(path === paths.jwks ? signer.jwks : metadata, 200, METADATA_HEADERS);
     }
     if (path === paths.register || path === paths.token) {

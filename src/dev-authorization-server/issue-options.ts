@@ -25,18 +25,29 @@ function schemaFor(o: Pick<ResolvedOptions, "scopes_supported" | "resources">) {
       scopes: z.array(z.string()).optional(),
       client_id: z.string().min(1).optional(),
       resource: z.string().optional(),
-      jkt: z.string().regex(/^[A-Za-z0-9_-]{43}$/, "must be a base64url SHA-256 JWK thumbprint").optional(),
+      jkt: z
+        .string()
+        .regex(/^[A-Za-z0-9_-]{43}$/, "must be a base64url SHA-256 JWK thumbprint")
+        .optional(),
     })
     .superRefine((i, ctx) => {
       for (const s of i.scopes ?? []) {
         if (!o.scopes_supported.includes(s)) {
-          ctx.addIssue({ code: "custom", path: ["scopes"], message: `"${s}" is not in scopes_supported (dev authorization server option \`scopes_supported\`)` });
+          ctx.addIssue({
+            code: "custom",
+            path: ["scopes"],
+            message: `"${s}" is not in scopes_supported (dev authorization server option \`scopes_supported\`)`,
+          });
         }
       }
       if (i.resource === undefined && o.resources.length !== 1) {
         ctx.addIssue({ code: "custom", path: ["resource"], message: "required when the server has several resources" });
       } else if (i.resource !== undefined && !o.resources.includes(i.resource)) {
-        ctx.addIssue({ code: "custom", path: ["resource"], message: "must be one of the configured resources (dev authorization server option `resources`)" });
+        ctx.addIssue({
+          code: "custom",
+          path: ["resource"],
+          message: "must be one of the configured resources (dev authorization server option `resources`)",
+        });
       }
     });
 }
@@ -47,7 +58,10 @@ function schemaFor(o: Pick<ResolvedOptions, "scopes_supported" | "resources">) {
  *
  * @throws `ConfigError` (`ERR_INVALID_CONFIG`) naming every problem.
  */
-export function resolveIssueOptions(input: IssueAccessTokenOptions, o: Pick<ResolvedOptions, "scopes_supported" | "resources">): ResolvedIssueOptions {
+export function resolveIssueOptions(
+  input: IssueAccessTokenOptions,
+  o: Pick<ResolvedOptions, "scopes_supported" | "resources">,
+): ResolvedIssueOptions {
   const i = parseOptions(schemaFor(o), input, "issueAccessToken()");
   return {
     subject: i.subject,

@@ -58,7 +58,11 @@ export interface EndpointPaths {
 export function endpointPaths(issuer: string): EndpointPaths {
   const base = new URL(issuer).pathname.replace(/\/+$/, "");
   const metadata = base
-    ? [`/.well-known/oauth-authorization-server${base}`, `/.well-known/openid-configuration${base}`, `${base}/.well-known/openid-configuration`]
+    ? [
+        `/.well-known/oauth-authorization-server${base}`,
+        `/.well-known/openid-configuration${base}`,
+        `${base}/.well-known/openid-configuration`,
+      ]
     : ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"];
   return {
     authorize: `${base}/authorize`,
@@ -72,7 +76,10 @@ export function endpointPaths(issuer: string): EndpointPaths {
 
 /** Build the metadata document. */
 export function buildMetadata(
-  o: Pick<ResolvedOptions, "issuer" | "scopes_supported" | "verifyDpopProof" | "dpop_signing_alg_values_supported" | "client_id_metadata_documents"> &
+  o: Pick<
+    ResolvedOptions,
+    "issuer" | "scopes_supported" | "verifyDpopProof" | "dpop_signing_alg_values_supported" | "client_id_metadata_documents"
+  > &
     Partial<Pick<ResolvedOptions, "token_exchange">>,
 ): AuthorizationServerMetadata {
   const origin = new URL(o.issuer).origin;

@@ -8,7 +8,12 @@ import { z } from "zod";
 import { isLoopbackHost } from "../config.js";
 import { parseOptions } from "../lib/options.js";
 import { SCOPE_TOKEN } from "../lib/scope.js";
-import { defaultClientIdMetadataDocumentOptions, type ClientIdMetadataDocumentOptions, type FetchDocument, type LookupAddresses } from "./client-metadata-document.js";
+import {
+  defaultClientIdMetadataDocumentOptions,
+  type ClientIdMetadataDocumentOptions,
+  type FetchDocument,
+  type LookupAddresses,
+} from "./client-metadata-document.js";
 import { MemoryStorage, type DevAuthorizationServerStorage } from "./storage.js";
 import { devTokenExchangeSchema, type DevTokenExchangeOptions } from "./token-exchange.js";
 
@@ -95,7 +100,9 @@ export interface DevAuthorizationServerOptions {
 }
 
 const scope = z.string().regex(SCOPE_TOKEN, "a scope is printable ASCII without space, '\"' or '\\'");
-const url = z.url({ protocol: /^https?$/, error: "must be an absolute http(s) URL" }).refine((u) => !u.includes("#"), { error: "must not contain a fragment" });
+const url = z
+  .url({ protocol: /^https?$/, error: "must be an absolute http(s) URL" })
+  .refine((u) => !u.includes("#"), { error: "must not contain a fragment" });
 const ttl = (d: number) => z.number().int().positive().max(31_536_000).default(d);
 const fn = <T>(name: string) => z.custom<T>((v) => typeof v === "function", { error: `${name} must be a function` });
 
@@ -114,10 +121,14 @@ const OptionsSchema = z
     username_field: z.boolean().default(true),
     verifyDpopProof: fn<VerifyDpopProof>("verifyDpopProof").optional(),
     dpop_signing_alg_values_supported: z.array(z.string().min(1)).min(1).default(["ES256", "EdDSA"]),
-    storage: z.custom<DevAuthorizationServerStorage>((v) => typeof v === "object" && v !== null, { error: "storage must be an object" }).optional(),
-    signing_key: z.custom<SigningKeyPair>((v) => typeof v === "object" && v !== null && "privateKey" in v && "publicKey" in v, {
-      error: "signing_key must be { privateKey, publicKey }",
-    }).optional(),
+    storage: z
+      .custom<DevAuthorizationServerStorage>((v) => typeof v === "object" && v !== null, { error: "storage must be an object" })
+      .optional(),
+    signing_key: z
+      .custom<SigningKeyPair>((v) => typeof v === "object" && v !== null && "privateKey" in v && "publicKey" in v, {
+        error: "signing_key must be { privateKey, publicKey }",
+      })
+      .optional(),
     title: z.string().min(1).max(100).default("Development authorization server"),
     allow_insecure_http: z.boolean().default(false),
     client_id_metadata_documents: z
@@ -141,7 +152,7 @@ const OptionsSchema = z
         const d = defaultClientIdMetadataDocumentOptions();
         if (v === true) return d;
         const defined = Object.fromEntries(Object.entries(v).filter(([, x]) => x !== undefined));
-        return { ...d, ...defined } as typeof d;
+        return { ...d, ...defined };
       }),
     token_exchange: devTokenExchangeSchema.optional(),
     clock: fn<() => number>("clock").default(() => Date.now),
@@ -152,14 +163,19 @@ const OptionsSchema = z
         if (!URL.canParse(value)) return;
         const u = new URL(value);
         if (u.protocol === "http:" && !isLoopbackHost(u.hostname)) {
-          ctx.addIssue({ code: "custom", path, message: "must use https (http is allowed only on loopback; set allow_insecure_http to override)" });
+          ctx.addIssue({
+            code: "custom",
+            path,
+            message: "must use https (http is allowed only on loopback; set allow_insecure_http to override)",
+          });
         }
       };
       check(o.issuer, ["issuer"]);
       o.resources.forEach((r, i) => check(r, ["resources", i]));
     }
     for (const s of o.default_scopes ?? []) {
-      if (!o.scopes_supported.includes(s)) ctx.addIssue({ code: "custom", path: ["default_scopes"], message: `"${s}" is not in scopes_supported` });
+      if (!o.scopes_supported.includes(s))
+        ctx.addIssue({ code: "custom", path: ["default_scopes"], message: `"${s}" is not in scopes_supported` });
     }
   });
 
@@ -174,5 +190,9 @@ export type ResolvedOptions = Omit<z.output<typeof OptionsSchema>, "storage"> & 
 export function resolveOptions(input: DevAuthorizationServerOptions): ResolvedOptions {
   const o = parseOptions(OptionsSchema, input, "createDevAuthorizationServer()");
   const issuer = o.issuer.replace(/\/+$/, "");
-  return { ...o, issuer, storage: o.storage ?? new MemoryStorage({ clock: o.clock, client_idle_ttl: Math.max(o.access_token_ttl, o.consent_ttl) }) };
+  return {
+    ...o,
+    issuer,
+    storage: o.storage ?? new MemoryStorage({ clock: o.clock, client_idle_ttl: Math.max(o.access_token_ttl, o.consent_ttl) }),
+  };
 }

@@ -62,7 +62,8 @@ export function redirectUriProblem(value: string, applicationType: ApplicationTy
   if (u.username || u.password) return "Redirect URIs must not contain userinfo";
   if (u.protocol === "https:") return undefined;
   if (applicationType === "web") {
-    if (isLoopbackHttp(u) || isPrivateUseScheme(u)) return 'Web clients must use https redirect URIs (loopback http and private-use schemes are for application_type "native")';
+    if (isLoopbackHttp(u) || isPrivateUseScheme(u))
+      return 'Web clients must use https redirect URIs (loopback http and private-use schemes are for application_type "native")';
     return "Web clients must use https redirect URIs";
   }
   if (isLoopbackHttp(u)) return undefined;
@@ -92,7 +93,10 @@ export function validateClientMetadata(raw: unknown, o: Pick<ResolvedOptions, "s
   const parsed = RegistrationSchema.safeParse(raw);
   if (!parsed.success) {
     const onRedirects = parsed.error.issues.some((i) => i.path[0] === "redirect_uris");
-    throw new OAuthError(onRedirects ? "invalid_redirect_uri" : "invalid_client_metadata", onRedirects ? "redirect_uris must be 1 to 10 URLs" : "Invalid client metadata");
+    throw new OAuthError(
+      onRedirects ? "invalid_redirect_uri" : "invalid_client_metadata",
+      onRedirects ? "redirect_uris must be 1 to 10 URLs" : "Invalid client metadata",
+    );
   }
   const m = parsed.data;
   if (m.application_type !== undefined && m.application_type !== "native" && m.application_type !== "web") {
@@ -121,7 +125,13 @@ export function validateClientMetadata(raw: unknown, o: Pick<ResolvedOptions, "s
     if (unsupported.length) throw new OAuthError("invalid_scope", unsupportedScopeDescription(unsupported));
     scope = scopes.join(" ") || undefined;
   }
-  return { client_name: m.client_name, redirect_uris: [...new Set(m.redirect_uris)], grant_types: [...new Set(grantTypes)], scope, application_type: applicationType };
+  return {
+    client_name: m.client_name,
+    redirect_uris: [...new Set(m.redirect_uris)],
+    grant_types: [...new Set(grantTypes)],
+    scope,
+    application_type: applicationType,
+  };
 }
 
 /**
@@ -156,7 +166,9 @@ export async function register(body: string, o: ResolvedOptions): Promise<Regist
   } catch (err) {
     // Full of clients that may still be in use: refuse this one rather than evict any of them.
     if (err instanceof ClientStoreFull) {
-      throw new OAuthError("temporarily_unavailable", "Too many registered clients are in use; retry later", 503, { "retry-after": String(err.retry_after) });
+      throw new OAuthError("temporarily_unavailable", "Too many registered clients are in use; retry later", 503, {
+        "retry-after": String(err.retry_after),
+      });
     }
     throw err;
   }

@@ -57,7 +57,9 @@ export async function startDevAuthorizationServer(options: StartOptions): Promis
     throw err;
   }
   http.on("request", toNodeHandler(server, { origin: new URL(issuer).origin }));
-  log(`[protected-mcp] DEVELOPMENT authorization server at ${issuer}: any username signs in without a password. Never expose it to a network.`);
+  log(
+    `[protected-mcp] DEVELOPMENT authorization server at ${issuer}: any username signs in without a password. Never expose it to a network.`,
+  );
   return {
     issuer,
     server,

@@ -72,7 +72,8 @@ async function authenticateClient(req: Request, form: URLSearchParams, ctx: Toke
   if (basic && postSecret !== null) throw new OAuthError("invalid_request", "Use one client authentication method");
   const id = basic?.id ?? form.get("client_id");
   const secret = basic?.secret ?? postSecret;
-  if (basic && form.get("client_id") !== null && form.get("client_id") !== basic.id) throw new OAuthError("invalid_request", "client_id does not match the credentials");
+  if (basic && form.get("client_id") !== null && form.get("client_id") !== basic.id)
+    throw new OAuthError("invalid_request", "client_id does not match the credentials");
   if (!id) throw new OAuthError("invalid_client", "Client authentication failed", 401);
   const client = clients.find((c) => c.client_id === id);
   if (secret === null) {
@@ -85,17 +86,24 @@ async function authenticateClient(req: Request, form: URLSearchParams, ctx: Toke
 }
 
 /** Handle a token request with `grant_type=urn:ietf:params:oauth:grant-type:token-exchange`. */
-export async function tokenExchange(req: Request, form: URLSearchParams, ctx: TokenExchangeContext): Promise<TokenResponse & { issued_token_type: string }> {
+export async function tokenExchange(
+  req: Request,
+  form: URLSearchParams,
+  ctx: TokenExchangeContext,
+): Promise<TokenResponse & { issued_token_type: string }> {
   const { o } = ctx;
   const te = o.token_exchange!;
   const clientId = await authenticateClient(req, form, ctx);
 
   const subjectToken = form.get("subject_token");
   if (!subjectToken) throw new OAuthError("invalid_request", "subject_token is required");
-  if (form.get("subject_token_type") !== ACCESS_TOKEN_TYPE) throw new OAuthError("invalid_request", "subject_token_type must be urn:ietf:params:oauth:token-type:access_token");
-  if (form.get("actor_token") !== null || form.get("actor_token_type") !== null) throw new OAuthError("invalid_request", "actor_token is not supported");
+  if (form.get("subject_token_type") !== ACCESS_TOKEN_TYPE)
+    throw new OAuthError("invalid_request", "subject_token_type must be urn:ietf:params:oauth:token-type:access_token");
+  if (form.get("actor_token") !== null || form.get("actor_token_type") !== null)
+    throw new OAuthError("invalid_request", "actor_token is not supported");
   const requested = form.get("requested_token_type");
-  if (requested !== null && requested !== ACCESS_TOKEN_TYPE && requested !== JWT_TYPE) throw new OAuthError("invalid_request", "Only access tokens can be issued");
+  if (requested !== null && requested !== ACCESS_TOKEN_TYPE && requested !== JWT_TYPE)
+    throw new OAuthError("invalid_request", "Only access tokens can be issued");
 
   // The target: `audience` and/or `resource` (RFC 8693 §2.1), one value, on the allowlist.
   const targets = [...new Set([form.get("audience"), form.get("resource")].filter((v): v is string => v !== null && v !== ""))];
@@ -120,14 +128,16 @@ export async function tokenExchange(req: Request, form: URLSearchParams, ctx: To
     throw new OAuthError("invalid_grant", "The subject token is invalid, expired or not issued by this server");
   }
   const subjectAud = ([] as string[]).concat(subject.aud ?? []);
-  if (!subjectAud.some((a) => o.resources.includes(a))) throw new OAuthError("invalid_grant", "The subject token was not issued for a protected resource of this server");
+  if (!subjectAud.some((a) => o.resources.includes(a)))
+    throw new OAuthError("invalid_grant", "The subject token was not issued for a protected resource of this server");
 
   const granted = typeof subject.scope === "string" ? subject.scope.split(" ").filter(Boolean) : [];
   const scopeParam = form.get("scope");
   let scopes = granted;
   if (scopeParam !== null) {
     const asked = [...new Set(scopeParam.split(" ").filter(Boolean))];
-    if (asked.some((s) => !granted.includes(s))) throw new OAuthError("invalid_scope", "The requested scope is wider than the subject token's");
+    if (asked.some((s) => !granted.includes(s)))
+      throw new OAuthError("invalid_scope", "The requested scope is wider than the subject token's");
     scopes = asked;
   }
 

@@ -63,7 +63,10 @@ function required(form: URLSearchParams, name: string): string {
   return v;
 }
 
-async function mint(ctx: TokenContext, c: { subject: string; client_id: string; scopes: readonly string[]; resource: string; jkt?: string | undefined }) {
+async function mint(
+  ctx: TokenContext,
+  c: { subject: string; client_id: string; scopes: readonly string[]; resource: string; jkt?: string | undefined },
+) {
   const iat = Math.floor(ctx.o.clock() / 1000);
   const scope = c.scopes.join(" ");
   const access_token = await ctx.signer.sign({
@@ -112,7 +115,15 @@ export async function token(req: Request, ctx: TokenContext): Promise<TokenRespo
   // RFC 8693: confidential clients only, authenticated their own way (token-exchange.ts).
   if (form.get("grant_type") === TOKEN_EXCHANGE_GRANT_TYPE) {
     if (!o.token_exchange) throw new OAuthError("unsupported_grant_type", "Token exchange is not enabled on this server");
-    return tokenExchange(req, form, { o, signer: ctx.signer, isPublicClient: (id) => ctx.clients(id).then(() => true, () => false) });
+    return tokenExchange(req, form, {
+      o,
+      signer: ctx.signer,
+      isPublicClient: (id) =>
+        ctx.clients(id).then(
+          () => true,
+          () => false,
+        ),
+    });
   }
   const clientId = required(form, "client_id");
   let client;
@@ -157,9 +168,16 @@ async function authorizationCodeGrant(ctx: TokenContext, g: GrantRequest): Promi
   if (record.redirect_uri !== redirectUri) throw new OAuthError("invalid_grant", "redirect_uri does not match the authorization request");
   if (!VERIFIER.test(verifier)) throw new OAuthError("invalid_request", "code_verifier must be 43-128 unreserved characters");
   if (!safeEqual(sha256(verifier), record.code_challenge)) throw new OAuthError("invalid_grant", "PKCE verification failed");
-  if (resourceParam !== null && resourceParam !== record.resource) throw new OAuthError("invalid_target", "resource does not match the authorization request");
+  if (resourceParam !== null && resourceParam !== record.resource)
+    throw new OAuthError("invalid_target", "resource does not match the authorization request");
 
-  const issued: TokenResponse = await mint(ctx, { subject: record.subject, client_id: clientId, scopes: record.scopes, resource: record.resource, jkt });
+  const issued: TokenResponse = await mint(ctx, {
+    subject: record.subject,
+    client_id: clientId,
+    scopes: record.scopes,
+    resource: record.resource,
+    jkt,
+  });
   if (client.grant_types.includes("refresh_token")) {
     issued.refresh_token = await issueRefreshToken(ctx, {
       family_id: record.family_id,
@@ -190,8 +208,10 @@ async function refreshTokenGrant(ctx: TokenContext, g: GrantRequest): Promise<To
   if (await o.storage.isFamilyRevoked(record.family_id)) throw new OAuthError("invalid_grant", "The grant was revoked");
   if (record.expires_at <= now) throw new OAuthError("invalid_grant", "The refresh token is invalid or expired");
   // RFC 9449 §5: a public client's refresh token is bound to its DPoP key.
-  if (record.jkt !== undefined && record.jkt !== jkt) throw new OAuthError("invalid_grant", "The refresh token is bound to another DPoP key");
-  if (resourceParam !== null && resourceParam !== record.resource) throw new OAuthError("invalid_target", "resource does not match the grant");
+  if (record.jkt !== undefined && record.jkt !== jkt)
+    throw new OAuthError("invalid_grant", "The refresh token is bound to another DPoP key");
+  if (resourceParam !== null && resourceParam !== record.resource)
+    throw new OAuthError("invalid_target", "resource does not match the grant");
   const scopeParam = form.get("scope");
   let scopes = record.scopes;
   if (scopeParam !== null) {
@@ -199,7 +219,13 @@ async function refreshTokenGrant(ctx: TokenContext, g: GrantRequest): Promise<To
     if (asked.some((s) => !record.scopes.includes(s))) throw new OAuthError("invalid_scope", "A refresh cannot widen the granted scopes");
     scopes = asked;
   }
-  const issued: TokenResponse = await mint(ctx, { subject: record.subject, client_id: clientId, scopes, resource: record.resource, jkt: record.jkt ?? jkt });
+  const issued: TokenResponse = await mint(ctx, {
+    subject: record.subject,
+    client_id: clientId,
+    scopes,
+    resource: record.resource,
+    jkt: record.jkt ?? jkt,
+  });
   issued.refresh_token = await issueRefreshToken(ctx, { ...record });
   return issued;
 }

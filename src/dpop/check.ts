@@ -58,7 +58,8 @@ export function replayStoreRefusal(e: unknown): AuthError {
   if (e instanceof ReplayStoreFull && e.scope === "key") {
     return new InvalidDpopProof("Too many DPoP proofs for this key; retry later", { cause: e, reason: "replay_store_full" });
   }
-  if (e instanceof ReplayStoreFull) return new AuthorizationUnavailable({ cause: e, reason: "replay_store_full", retry_after: e.retry_after });
+  if (e instanceof ReplayStoreFull)
+    return new AuthorizationUnavailable({ cause: e, reason: "replay_store_full", retry_after: e.retry_after });
   return new AuthorizationUnavailable({ cause: e, retry_after: e instanceof ReplayStoreUnavailable ? e.retry_after : undefined });
 }
 

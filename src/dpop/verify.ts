@@ -175,7 +175,7 @@ function checkProofHeader(proof: string, algorithms: readonly string[]): { alg: 
   if (typeof alg !== "string" || !algorithms.includes(alg)) return fail("The DPoP proof algorithm is not accepted");
   if (!jwk || typeof jwk !== "object" || Array.isArray(jwk)) return fail("The DPoP proof has no public key");
   if (jwk.kty === "oct" || PRIVATE_JWK_MEMBERS.some((m) => m in jwk)) return fail("The DPoP proof key must be a public key");
-  return { alg, jwk: jwk as JWK };
+  return { alg, jwk: jwk };
 }
 
 /**
@@ -225,7 +225,9 @@ export async function verifyDpopProof(req: Request, o: VerifyDpopProofOptions): 
 
   let payload: JWTPayload;
   try {
-    payload = (o.fast_path !== false && (await fastVerify(proof, segment, entry))) || (await jwtVerify(proof, entry.key, { typ: "dpop+jwt", algorithms: [entry.alg] })).payload;
+    payload =
+      (o.fast_path !== false && (await fastVerify(proof, segment, entry))) ||
+      (await jwtVerify(proof, entry.key, { typ: "dpop+jwt", algorithms: [entry.alg] })).payload;
   } catch (e) {
     return fail("The DPoP proof signature is invalid", e);
   }

@@ -32,7 +32,8 @@ export interface ClientCredentialOptions {
   client_assertion_audience?: string | undefined;
 }
 
-export const isPrivateJwk = (v: unknown): v is JWK => typeof v === "object" && v !== null && typeof (v as JWK).kty === "string" && typeof (v as JWK).d === "string";
+export const isPrivateJwk = (v: unknown): v is JWK =>
+  typeof v === "object" && v !== null && typeof (v as JWK).kty === "string" && typeof (v as JWK).d === "string";
 const isCryptoKey = (v: unknown): v is CryptoKey => typeof globalThis.CryptoKey === "function" && v instanceof globalThis.CryptoKey;
 
 /** The zod shape of {@link ClientCredentialOptions}, to spread into a strict options schema. */
@@ -41,7 +42,9 @@ export const clientCredentialShape = {
   client_auth_method: z.enum(["client_secret_basic", "client_secret_post", "private_key_jwt"]).optional(),
   client_secret: z.string().min(1).optional(),
   private_key: z
-    .custom<JWK | CryptoKey | KeyObject>((v) => isPrivateJwk(v) || isCryptoKey(v) || v instanceof KeyObject, { error: "must be a private JWK, a CryptoKey or a KeyObject" })
+    .custom<JWK | CryptoKey | KeyObject>((v) => isPrivateJwk(v) || isCryptoKey(v) || v instanceof KeyObject, {
+      error: "must be a private JWK, a CryptoKey or a KeyObject",
+    })
     .optional(),
   private_key_alg: z.string().min(1).optional(),
   private_key_kid: z.string().min(1).optional(),
@@ -100,7 +103,10 @@ export class ClientAuthentication {
   async apply(headers: Headers, body: URLSearchParams): Promise<void> {
     const o = this.#o;
     if (this.method === "client_secret_basic") {
-      headers.set("authorization", `Basic ${Buffer.from(`${formEncode(o.client_id)}:${formEncode(o.client_secret as string)}`).toString("base64")}`);
+      headers.set(
+        "authorization",
+        `Basic ${Buffer.from(`${formEncode(o.client_id)}:${formEncode(o.client_secret as string)}`).toString("base64")}`,
+      );
     } else if (this.method === "client_secret_post") {
       body.set("client_id", o.client_id);
       body.set("client_secret", o.client_secret as string);

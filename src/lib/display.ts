@@ -15,6 +15,7 @@
  * DEL, C1 controls, the bidi embeddings/overrides/isolates (U+202A–202E, U+2066–2069), the implicit
  * direction marks (U+200E, U+200F, U+061C) and the line/paragraph separators (U+2028, U+2029).
  */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const DISPLAY_CONTROL = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
 /** `\u202E` for U+202E: the JavaScript/JSON spelling, four upper-case hex digits. */

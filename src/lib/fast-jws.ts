@@ -95,7 +95,7 @@ export function nodeKeyFor(key: unknown, alg: string, algorithms: ReadonlySet<st
   let nodeKey = nodeKeys.get(key);
   if (!nodeKey) {
     try {
-      nodeKey = KeyObject.from(key as Parameters<typeof KeyObject.from>[0]);
+      nodeKey = KeyObject.from(key);
     } catch {
       unavailable = true;
       return null;
@@ -224,7 +224,12 @@ function numericDate(claimsSet: JWTPayload, claim: "iat" | "nbf" | "exp"): numbe
  * `iat`/`nbf`/`exp` numeric, `nbf` and `exp` against `now` with the tolerance. Same errors as jose
  * (`JWTInvalid`, `JWTClaimValidationFailed`, `JWTExpired`, with the same `claim` and `reason`).
  */
-export function checkClaimsSet(header: Record<string, unknown>, payloadBytes: Uint8Array, o: FastClaimsOptions, nowMs = Date.now()): JWTPayload {
+export function checkClaimsSet(
+  header: Record<string, unknown>,
+  payloadBytes: Uint8Array,
+  o: FastClaimsOptions,
+  nowMs = Date.now(),
+): JWTPayload {
   let claimsSet: unknown;
   try {
     claimsSet = JSON.parse(strictUtf8.decode(payloadBytes));
@@ -261,6 +266,7 @@ export function checkClaimsSet(header: Record<string, unknown>, payloadBytes: Ui
   const nbf = numericDate(claims, "nbf");
   if (nbf !== undefined && nbf > now + tolerance) claimFailed(claims, "nbf", "check_failed", '"nbf" claim timestamp check failed');
   const exp = numericDate(claims, "exp");
-  if (exp !== undefined && exp <= now - tolerance) throw new errors.JWTExpired('"exp" claim timestamp check failed', claims, "exp", "check_failed");
+  if (exp !== undefined && exp <= now - tolerance)
+    throw new errors.JWTExpired('"exp" claim timestamp check failed', claims, "exp", "check_failed");
   return claims;
 }

@@ -110,7 +110,10 @@ function editDistance(a: string, b: string): number {
 
 /** A back-off window option (`initial_ms`, `max_ms`, each at most an hour, initial ≤ max), checked once. */
 export const backoffWindowSchema = z
-  .strictObject({ initial_ms: z.number().int().positive().max(3_600_000).optional(), max_ms: z.number().int().positive().max(3_600_000).optional() })
+  .strictObject({
+    initial_ms: z.number().int().positive().max(3_600_000).optional(),
+    max_ms: z.number().int().positive().max(3_600_000).optional(),
+  })
   .refine((b) => (b.initial_ms ?? 1000) <= (b.max_ms ?? 30_000), { error: "initial_ms must not exceed max_ms" });
 
 /** A callback option: any function (zod 4's `z.function()` is not a schema). */

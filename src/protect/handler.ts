@@ -65,10 +65,17 @@ type Authorized = { auth: AuthContext | null } | { response: Response };
 async function authorizeStep(req: Request, view: ResourceView, g: Gate): Promise<Authorized> {
   if (!g.config.enabled) return { auth: null };
   try {
-    const decided = authorize(req, { config: g.config, provider: g.provider as AuthorizationProvider, resource: view.resource, dpop: g.dpop, on_auth_event: g.emit });
+    const decided = authorize(req, {
+      config: g.config,
+      provider: g.provider as AuthorizationProvider,
+      resource: view.resource,
+      dpop: g.dpop,
+      on_auth_event: g.emit,
+    });
     const auth = decided instanceof Promise ? await decided : decided;
     g.backend.checkSession?.(req, principalOf(auth));
-    if (auth && g.emit) emitSafely(g.emit, { type: "accepted", subject: auth.subject, client_id: auth.client_id, scopes: auth.scopes, jkt: auth.jkt });
+    if (auth && g.emit)
+      emitSafely(g.emit, { type: "accepted", subject: auth.subject, client_id: auth.client_id, scopes: auth.scopes, jkt: auth.jkt });
     return { auth };
   } catch (e) {
     if (e instanceof AuthError) return { response: refuse(e, req, view, g) };
@@ -86,7 +93,14 @@ function refuse(err: AuthError, req: Request, view: ResourceView, g: Gate): Resp
 }
 
 /** Step-up (before the handler runs): the scopes the body's operation needs and the caller lacks, as a 403 challenge. */
-function stepUpRefusal(body: unknown, auth: AuthContext, policy: ScopePolicy, req: Request, view: ResourceView, g: Gate): Response | undefined {
+function stepUpRefusal(
+  body: unknown,
+  auth: AuthContext,
+  policy: ScopePolicy,
+  req: Request,
+  view: ResourceView,
+  g: Gate,
+): Response | undefined {
   // The body decides, never Mcp-Name.
   const required = unmetRequirement(body, policy, auth.scopes);
   return required ? refuse(new InsufficientScope(stepUpScopes(auth.scopes, required, g.config.step_up_scope)), req, view, g) : undefined;
@@ -105,7 +119,12 @@ export function createHandler(backend: McpBackend, o: ResolvedProtectOptions): P
   const configured = viewOf(resource);
   const viewFor = forwardedViews(o.trust_proxy, configured, endpointPath, viewOf, config.allow_insecure_http);
   const cors = createCors(o.cors_origins ?? "*");
-  const guard = createHostGuard({ resource, protection: o.dns_rebinding_protection, trust_proxy: o.trust_proxy, cors_origins: o.cors_origins ?? "*" });
+  const guard = createHostGuard({
+    resource,
+    protection: o.dns_rebinding_protection,
+    trust_proxy: o.trust_proxy,
+    cors_origins: o.cors_origins ?? "*",
+  });
   const maxBody = o.max_body_bytes ?? DEFAULT_MAX_BODY_BYTES;
   const policy = config.enabled && o.definitions?.length ? buildScopePolicy(o.definitions) : undefined;
   const exchange = createTokenExchange(o.token_exchange, config.enabled, o.on_auth_event, "protect()");

@@ -52,7 +52,11 @@ export function createHostGuard(o: HostGuardOptions): HostGuard | undefined {
   const resource = new URL(o.resource);
   const scheme = resource.protocol === "https:" ? "https" : "http";
   const loopback = isLoopbackHost(resource.hostname);
-  const hosts = new Set([resource.host, ...(o.trust_proxy ? o.trust_proxy.allowed_hosts : []), ...(widen.allowed_hosts ?? [])].map((h) => normalizeHost(h, scheme)));
+  const hosts = new Set(
+    [resource.host, ...(o.trust_proxy ? o.trust_proxy.allowed_hosts : []), ...(widen.allowed_hosts ?? [])].map((h) =>
+      normalizeHost(h, scheme),
+    ),
+  );
   const origins = new Set([resource.origin, ...(widen.allowed_origins ?? []), ...(o.cors_origins === "*" ? [] : o.cors_origins)]);
   const anyOrigin = !loopback && o.cors_origins === "*";
 

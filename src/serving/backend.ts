@@ -69,7 +69,11 @@ export function isJsonContentType(value: string | null): boolean {
  * `undefined` when there is nothing to parse: not a POST, not JSON — the transport then answers), or
  * to a ready error `Response` (413 over the limit, 400 for invalid JSON).
  */
-export async function readJsonBody(req: Request, extras: HandlerExtras | undefined, limit: number): Promise<{ body: unknown } | { response: Response }> {
+export async function readJsonBody(
+  req: Request,
+  extras: HandlerExtras | undefined,
+  limit: number,
+): Promise<{ body: unknown } | { response: Response }> {
   if (req.method !== "POST" || !isJsonContentType(req.headers.get("content-type"))) return { body: undefined };
   if (extras?.parsedBody !== undefined) {
     const size = extras.parsedBodyBytes ?? Number(req.headers.get("content-length") ?? NaN);

@@ -28,7 +28,12 @@ export interface McpHttpHandlerLike {
 
 /** Whether a value is an SDK v2 handler (`{ fetch, close }`), as opposed to a v1 server or factory. */
 export function isMcpHttpHandler(v: unknown): v is McpHttpHandlerLike {
-  return typeof v === "object" && v !== null && typeof (v as McpHttpHandlerLike).fetch === "function" && typeof (v as McpHttpHandlerLike).close === "function";
+  return (
+    typeof v === "object" &&
+    v !== null &&
+    typeof (v as McpHttpHandlerLike).fetch === "function" &&
+    typeof (v as McpHttpHandlerLike).close === "function"
+  );
 }
 
 /** The parts of `@modelcontextprotocol/server` this module uses. */
@@ -45,11 +50,14 @@ let sdkV2: Promise<SdkV2Module> | undefined;
 
 /** Import the optional peer `@modelcontextprotocol/server` once, with a clear error when it is missing. */
 export function loadSdkV2(): Promise<SdkV2Module> {
-  sdkV2 ??= import("@modelcontextprotocol/server" as string).then(
+  sdkV2 ??= import("@modelcontextprotocol/server").then(
     (m) => m as SdkV2Module,
     (e: unknown) => {
       sdkV2 = undefined;
-      throw new Error('protected-mcp: engine "v2" needs the optional peer dependency "@modelcontextprotocol/server" (>= 2.4): npm install @modelcontextprotocol/server', { cause: e });
+      throw new Error(
+        'protected-mcp: engine "v2" needs the optional peer dependency "@modelcontextprotocol/server" (>= 2.4): npm install @modelcontextprotocol/server',
+        { cause: e },
+      );
     },
   );
   return sdkV2;

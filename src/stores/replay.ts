@@ -49,7 +49,10 @@ const MemoryOptionsSchema = z
     max_per_key: z.number().int().positive().optional(),
     clock: functionSchema.optional(),
   })
-  .refine((o) => o.max_per_key === undefined || o.max_per_key <= (o.max ?? 100_000), { path: ["max_per_key"], error: "must not exceed max" });
+  .refine((o) => o.max_per_key === undefined || o.max_per_key <= (o.max ?? 100_000), {
+    path: ["max_per_key"],
+    error: "must not exceed max",
+  });
 
 /** Which limit a {@link ReplayStoreFull} hit. */
 export type ReplayStoreFullScope = "key" | "store";
@@ -285,11 +288,13 @@ async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
 
 /** The value of `CONFIG GET maxmemory-policy` in any reply shape (RESP2 array, RESP3 map, node-redis object). */
 function policyFrom(reply: unknown): string | undefined {
-  const value =
-    Array.isArray(reply) ? reply[1]
-    : reply instanceof Map ? reply.get("maxmemory-policy")
-    : typeof reply === "object" && reply !== null ? (reply as Record<string, unknown>)["maxmemory-policy"]
-    : undefined;
+  const value: unknown = Array.isArray(reply)
+    ? (reply as unknown[])[1]
+    : reply instanceof Map
+      ? reply.get("maxmemory-policy")
+      : typeof reply === "object" && reply !== null
+        ? (reply as Record<string, unknown>)["maxmemory-policy"]
+        : undefined;
   return typeof value === "string" && value.length > 0 ? value.slice(0, 64) : undefined;
 }
 
@@ -375,7 +380,9 @@ export class RedisReplayStore implements ReplayStore {
   async checkEvictionPolicy(): Promise<string | undefined> {
     let policy: string | undefined;
     try {
-      const reply = this.#client.call ? await withTimeout(this.#client.call("CONFIG", "GET", "maxmemory-policy"), this.#timeout) : undefined;
+      const reply = this.#client.call
+        ? await withTimeout(this.#client.call("CONFIG", "GET", "maxmemory-policy"), this.#timeout)
+        : undefined;
       policy = policyFrom(reply);
     } catch {
       policy = undefined; // refused or unsupported: say so below, never fail a request for it

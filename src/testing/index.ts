@@ -127,7 +127,14 @@ const TestTokenOptionsSchema = z.strictObject({
   scopes: z.array(z.string()).optional(),
   aud: z.union([z.string(), z.array(z.string())]).optional(),
   exp: z.number().optional(),
-  dpop: z.union([z.string(), z.custom<TestDpopKey>((v) => typeof v === "object" && v !== null && "jkt" in v, { error: "must be a key from dpopKey() or a thumbprint" })]).optional(),
+  dpop: z
+    .union([
+      z.string(),
+      z.custom<TestDpopKey>((v) => typeof v === "object" && v !== null && "jkt" in v, {
+        error: "must be a key from dpopKey() or a thumbprint",
+      }),
+    ])
+    .optional(),
   client_id: z.string().optional(),
   claims: z.record(z.string(), z.unknown()).optional(),
   typ: z.string().optional(),
@@ -161,7 +168,7 @@ export async function createTestIssuer(options: TestIssuerOptions = {}): Promise
     jwks_uri,
     jwks,
     async token(input = {}) {
-      const t = parseOptions(TestTokenOptionsSchema, input, "TestIssuer.token()") as TestTokenOptions;
+      const t: TestTokenOptions = parseOptions(TestTokenOptionsSchema, input, "TestIssuer.token()");
       const now = Math.floor(Date.now() / 1000);
       const aud = t.aud ?? o.audience;
       const jkt = typeof t.dpop === "string" ? t.dpop : t.dpop?.jkt;

@@ -28,9 +28,10 @@ export interface ConnectionParts {
 /** A frozen {@link Connection}: its only state is the audience and origin; the token lives in `fetch`'s frame. */
 export function createConnection(p: ConnectionParts): Connection {
   const resolve = (input: string | URL | Request): string => {
-    if (typeof input === "object" && "url" in input && typeof input.url === "string") return input.url;
+    if (input instanceof URL) return input.href;
+    if (typeof input === "object") return input.url;
     // A path is relative to the origin; anything else must parse as an absolute URL of it.
-    return new URL(String(input), `${p.origin}/`).href;
+    return new URL(input, `${p.origin}/`).href;
   };
 
   const send = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {

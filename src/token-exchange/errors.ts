@@ -135,7 +135,10 @@ export class TokenExchangeError extends Error {
   constructor(reason: TokenExchangeFailureReason, options: TokenExchangeErrorOptions = {}) {
     const error = cleanText(options.error);
     const target = options.audience !== undefined ? ` for audience "${options.audience.replace(/[\\"\r\n]/g, "?").slice(0, 200)}"` : "";
-    super(`Token exchange${target} ${SENTENCE[reason]}${error ? ` (${error})` : ""}`, options.cause === undefined ? undefined : { cause: options.cause });
+    super(
+      `Token exchange${target} ${SENTENCE[reason]}${error ? ` (${error})` : ""}`,
+      options.cause === undefined ? undefined : { cause: options.cause },
+    );
     this.name = "TokenExchangeError";
     this.reason = reason;
     this.code = CODE_OF[reason];

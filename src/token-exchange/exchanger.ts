@@ -15,7 +15,7 @@
  * @internal
  * @module
  */
-import { decodeJwt, type FetchImplementation } from "jose";
+import { decodeJwt } from "jose";
 import { LRUCache } from "lru-cache";
 import { z } from "zod";
 import type { AuthContext } from "../context.js";
@@ -26,7 +26,15 @@ import { sha256 } from "../lib/hash.js";
 import { fetchJson, isSecureOrLoopback } from "../validators/remote-json.js";
 import { createConnection } from "./connection.js";
 import { TokenExchangeError, type TokenExchangeErrorOptions, type TokenExchangeFailureReason } from "./errors.js";
-import { ACCESS_TOKEN_TYPE, JWT_BEARER_GRANT, JWT_TOKEN_TYPE, parseTokenExchangeOptions, TOKEN_EXCHANGE_GRANT, type FetchLike, type ResolvedTokenExchangeOptions } from "./options.js";
+import {
+  ACCESS_TOKEN_TYPE,
+  JWT_BEARER_GRANT,
+  JWT_TOKEN_TYPE,
+  parseTokenExchangeOptions,
+  TOKEN_EXCHANGE_GRANT,
+  type FetchLike,
+  type ResolvedTokenExchangeOptions,
+} from "./options.js";
 import { ConfigError } from "../errors.js";
 import type { Connection, ConnectionRequest, ContextExchange, ExchangedToken, ExchangeTokenRequest } from "./types.js";
 
@@ -37,7 +45,15 @@ const MAX_RESPONSE_BYTES = 64 * 1024;
 const ResponseSchema = z.looseObject({
   access_token: z.string().min(1).max(16_384),
   token_type: z.string().min(1),
-  expires_in: z.union([z.number().nonnegative(), z.string().regex(/^\d{1,10}$/).transform(Number)]).optional(),
+  expires_in: z
+    .union([
+      z.number().nonnegative(),
+      z
+        .string()
+        .regex(/^\d{1,10}$/)
+        .transform(Number),
+    ])
+    .optional(),
   scope: z.string().optional(),
   issued_token_type: z.string().optional(),
 });
@@ -54,7 +70,12 @@ function normalizeScope(scope: string | readonly string[] | undefined): string |
 }
 
 function checkRequest(r: unknown, what: string): asserts r is { audience: string; scope?: unknown; resource?: unknown } {
-  if (typeof r !== "object" || r === null || typeof (r as { audience?: unknown }).audience !== "string" || !(r as { audience: string }).audience) {
+  if (
+    typeof r !== "object" ||
+    r === null ||
+    typeof (r as { audience?: unknown }).audience !== "string" ||
+    !(r as { audience: string }).audience
+  ) {
     throw new TypeError(`${what}: "audience" must be a non-empty string`);
   }
 }
@@ -85,7 +106,10 @@ export class TokenExchanger implements ContextExchange {
     this.#skewMs = (options.expiry_skew ?? 30) * 1000;
     const max = options.cache_max ?? 1000;
     // Entries get their own ttl (up to exp − skew); the constructor ttl switches TTL tracking on.
-    this.#cache = max > 0 ? new LRUCache<string, ExchangedToken>({ max, ttl: 86_400_000, ttlAutopurge: false, ttlResolution: 0, perf: { now: this.#now } }) : undefined;
+    this.#cache =
+      max > 0
+        ? new LRUCache<string, ExchangedToken>({ max, ttl: 86_400_000, ttlAutopurge: false, ttlResolution: 0, perf: { now: this.#now } })
+        : undefined;
   }
 
   /** Exchange the caller's token for one for `request.audience` (from the cache when still fresh). */
@@ -93,11 +117,13 @@ export class TokenExchanger implements ContextExchange {
     checkRequest(request, "exchangeToken");
     const { audience } = request;
     const resource = request.resource;
-    if (resource !== undefined && (typeof resource !== "string" || !URL.canParse(resource))) throw new TypeError('exchangeToken: "resource" must be an absolute URL');
+    if (resource !== undefined && (typeof resource !== "string" || !URL.canParse(resource)))
+      throw new TypeError('exchangeToken: "resource" must be an absolute URL');
     this.#checkCaller(auth, audience);
     this.#checkAudience(audience);
     const scope = normalizeScope(request.scope ?? this.#o.audiences?.[audience]?.scope);
-    if (!scope && this.#o.scope_required) throw new TypeError(`exchangeToken: this authorization server needs a "scope" (or token_exchange.audiences["${audience}"].scope)`);
+    if (!scope && this.#o.scope_required)
+      throw new TypeError(`exchangeToken: this authorization server needs a "scope" (or token_exchange.audiences["${audience}"].scope)`);
     const key = JSON.stringify([sha256(auth.token), audience, scope ?? "", resource ?? ""]);
     const cached = this.#cached(key);
     if (cached) return cached;
@@ -163,7 +189,13 @@ export class TokenExchanger implements ContextExchange {
     return err;
   }
 
-  async #exchange(auth: AuthContext, audience: string, scope: string | undefined, resource: string | undefined, key: string): Promise<ExchangedToken> {
+  async #exchange(
+    auth: AuthContext,
+    audience: string,
+    scope: string | undefined,
+    resource: string | undefined,
+    key: string,
+  ): Promise<ExchangedToken> {
     const o = this.#o;
     const body = new URLSearchParams();
     if (o.profile === "entra_obo") {
@@ -185,11 +217,16 @@ export class TokenExchanger implements ContextExchange {
 
     let res;
     try {
-      res = await fetchJson(this.#fetch as unknown as FetchImplementation, o.token_endpoint, { method: "POST", headers, body: body.toString() }, {
-        timeout_ms: o.timeout ?? 5000,
-        max_bytes: MAX_RESPONSE_BYTES,
-        error_json: true,
-      });
+      res = await fetchJson(
+        this.#fetch,
+        o.token_endpoint,
+        { method: "POST", headers, body: body.toString() },
+        {
+          timeout_ms: o.timeout ?? 5000,
+          max_bytes: MAX_RESPONSE_BYTES,
+          error_json: true,
+        },
+      );
     } catch (e) {
       this.#backoff.failed();
       throw this.#fail("unreachable", { audience, cause: e });
@@ -210,9 +247,15 @@ export class TokenExchanger implements ContextExchange {
     const parsed = ResponseSchema.safeParse(res.json);
     if (!parsed.success) throw this.#fail("invalid_response", { audience, status: 200 });
     const r = parsed.data;
-    if (r.token_type.toLowerCase() !== "bearer") throw this.#fail("invalid_response", { audience, status: 200, cause: new Error(`token_type ${r.token_type.slice(0, 20)} is not Bearer`) });
+    if (r.token_type.toLowerCase() !== "bearer")
+      throw this.#fail("invalid_response", {
+        audience,
+        status: 200,
+        cause: new Error(`token_type ${r.token_type.slice(0, 20)} is not Bearer`),
+      });
     const issued = r.issued_token_type ?? ACCESS_TOKEN_TYPE;
-    if (!USABLE_TOKEN_TYPES.has(issued)) throw this.#fail("invalid_response", { audience, status: 200, cause: new Error("issued_token_type is not an access token") });
+    if (!USABLE_TOKEN_TYPES.has(issued))
+      throw this.#fail("invalid_response", { audience, status: 200, cause: new Error("issued_token_type is not an access token") });
 
     const exchanged: ExchangedToken = Object.freeze({
       access_token: r.access_token,
@@ -223,7 +266,14 @@ export class TokenExchanger implements ContextExchange {
     });
     const ttl = exchanged.expires_at === undefined ? 0 : exchanged.expires_at * 1000 - this.#skewMs - this.#now();
     if (ttl > 0) this.#cache?.set(key, exchanged, { ttl });
-    emitSafely(this.#emit, { type: "token_exchanged", audience, subject: auth.subject, client_id: auth.client_id, scope: exchanged.scope, expires_at: exchanged.expires_at });
+    emitSafely(this.#emit, {
+      type: "token_exchanged",
+      audience,
+      subject: auth.subject,
+      client_id: auth.client_id,
+      scope: exchanged.scope,
+      expires_at: exchanged.expires_at,
+    });
     return exchanged;
   }
 
@@ -246,9 +296,17 @@ export class TokenExchanger implements ContextExchange {
  * @throws {@link ConfigError}
  * @internal
  */
-export function createTokenExchange(input: unknown, authorizationEnabled: boolean, on_auth_event: AuthEventListener | undefined, where: string): TokenExchanger | undefined {
+export function createTokenExchange(
+  input: unknown,
+  authorizationEnabled: boolean,
+  on_auth_event: AuthEventListener | undefined,
+  where: string,
+): TokenExchanger | undefined {
   if (input === undefined) return undefined;
   const options = parseTokenExchangeOptions(input, where);
-  if (!authorizationEnabled) throw new ConfigError(where, [{ key: "token_exchange", message: "needs authorization.enabled: an exchange acts for an authorized caller" }]);
+  if (!authorizationEnabled)
+    throw new ConfigError(where, [
+      { key: "token_exchange", message: "needs authorization.enabled: an exchange acts for an authorized caller" },
+    ]);
   return new TokenExchanger(options, on_auth_event);
 }

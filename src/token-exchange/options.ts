@@ -89,11 +89,15 @@ export interface TokenExchangeOptions extends ClientCredentialOptions {
 const secureUrl = z
   .url({ protocol: /^https?$/ })
   .refine((u) => isSecureOrLoopback(new URL(u)), { error: "must be https (plain http only on loopback)" });
-const originSchema = secureUrl.refine((u) => new URL(u).origin === u.replace(/\/$/, ""), { error: "must be an origin (scheme, host and port only)" });
+const originSchema = secureUrl.refine((u) => new URL(u).origin === u.replace(/\/$/, ""), {
+  error: "must be an origin (scheme, host and port only)",
+});
 
 const commonShape = {
   ...clientCredentialShape,
-  audiences: z.record(z.string().min(1), z.strictObject({ origin: originSchema.optional(), scope: z.string().min(1).optional() })).optional(),
+  audiences: z
+    .record(z.string().min(1), z.strictObject({ origin: originSchema.optional(), scope: z.string().min(1).optional() }))
+    .optional(),
   cache_max: z.number().int().min(0).max(1_000_000).optional(),
   expiry_skew: z.number().int().min(0).max(300).optional(),
   timeout: z.number().int().positive().max(60_000).optional(),
@@ -130,7 +134,10 @@ export function parseTokenExchangeOptions(input: unknown, where: string): Resolv
 }
 
 /** What every preset takes: the common options, without the IdP-specific request parameters. */
-export type TokenExchangePresetOptions = Omit<TokenExchangeOptions, "token_endpoint" | "profile" | "subject_token_type" | "requested_token_type" | "scope_required"> & {
+export type TokenExchangePresetOptions = Omit<
+  TokenExchangeOptions,
+  "token_endpoint" | "profile" | "subject_token_type" | "requested_token_type" | "scope_required"
+> & {
   /** Override the token endpoint the preset derives. */
   token_endpoint?: string | undefined;
 };
@@ -138,8 +145,14 @@ export type TokenExchangePresetOptions = Omit<TokenExchangeOptions, "token_endpo
 const presetShape = { ...commonShape, token_endpoint: secureUrl.optional() };
 const trimSlash = (s: string) => s.replace(/\/+$/, "");
 
-function preset<K extends string>(name: string, key: Record<K, z.ZodType<string>>, input: unknown): TokenExchangePresetOptions & Record<K, string> {
-  const schema = z.strictObject({ ...presetShape, ...key }).superRefine((v, ctx) => refineClientCredentials(v as ClientCredentialOptions, ctx));
+function preset<K extends string>(
+  name: string,
+  key: Record<K, z.ZodType<string>>,
+  input: unknown,
+): TokenExchangePresetOptions & Record<K, string> {
+  const schema = z
+    .strictObject({ ...presetShape, ...key })
+    .superRefine((v, ctx) => refineClientCredentials(v as ClientCredentialOptions, ctx));
   return parseOptions(schema, input, `TokenExchange.${name}()`) as TokenExchangePresetOptions & Record<K, string>;
 }
 
@@ -168,7 +181,12 @@ export const TokenExchange = Object.freeze({
    */
   keycloak(o: TokenExchangePresetOptions & { issuer: string }): TokenExchangeOptions {
     const p = preset("keycloak", { issuer: secureUrl }, o);
-    return { ...common(p, "issuer"), token_endpoint: p.token_endpoint ?? `${trimSlash(p.issuer)}/protocol/openid-connect/token`, profile: "rfc8693", subject_token_type: "urn:ietf:params:oauth:token-type:access_token" };
+    return {
+      ...common(p, "issuer"),
+      token_endpoint: p.token_endpoint ?? `${trimSlash(p.issuer)}/protocol/openid-connect/token`,
+      profile: "rfc8693",
+      subject_token_type: "urn:ietf:params:oauth:token-type:access_token",
+    };
   },
 
   /**
@@ -183,7 +201,13 @@ export const TokenExchange = Object.freeze({
    */
   okta(o: TokenExchangePresetOptions & { issuer: string }): TokenExchangeOptions {
     const p = preset("okta", { issuer: secureUrl }, o);
-    return { ...common(p, "issuer"), token_endpoint: p.token_endpoint ?? `${trimSlash(p.issuer)}/v1/token`, profile: "rfc8693", subject_token_type: "urn:ietf:params:oauth:token-type:access_token", scope_required: true };
+    return {
+      ...common(p, "issuer"),
+      token_endpoint: p.token_endpoint ?? `${trimSlash(p.issuer)}/v1/token`,
+      profile: "rfc8693",
+      subject_token_type: "urn:ietf:params:oauth:token-type:access_token",
+      scope_required: true,
+    };
   },
 
   /**

@@ -80,7 +80,11 @@ export function metadataUrls(issuer: string): string[] {
   const u = new URL(issuer);
   const path = u.pathname.replace(/\/+$/, "");
   if (!path) return [`${u.origin}/.well-known/oauth-authorization-server`, `${u.origin}/.well-known/openid-configuration`];
-  return [`${u.origin}/.well-known/oauth-authorization-server${path}`, `${u.origin}/.well-known/openid-configuration${path}`, `${u.origin}${path}/.well-known/openid-configuration`];
+  return [
+    `${u.origin}/.well-known/oauth-authorization-server${path}`,
+    `${u.origin}/.well-known/openid-configuration${path}`,
+    `${u.origin}${path}/.well-known/openid-configuration`,
+  ];
 }
 
 /**
@@ -112,8 +116,10 @@ export class AuthorizationServerDiscovery {
   constructor(options: DiscoveryOptions = {}) {
     const ttl = options.cache_ttl ?? 3600;
     const max = options.cache_max ?? 100;
-    if (!(Number.isInteger(ttl) && ttl > 0 && ttl <= 86_400)) throw new TypeError('AuthorizationServerDiscovery: "cache_ttl" must be an integer between 1 and 86400');
-    if (!(Number.isInteger(max) && max > 0 && max <= 10_000)) throw new TypeError('AuthorizationServerDiscovery: "cache_max" must be an integer between 1 and 10000');
+    if (!(Number.isInteger(ttl) && ttl > 0 && ttl <= 86_400))
+      throw new TypeError('AuthorizationServerDiscovery: "cache_ttl" must be an integer between 1 and 86400');
+    if (!(Number.isInteger(max) && max > 0 && max <= 10_000))
+      throw new TypeError('AuthorizationServerDiscovery: "cache_max" must be an integer between 1 and 10000');
     if (options.timeout !== undefined && !(Number.isInteger(options.timeout) && options.timeout > 0 && options.timeout <= 60_000)) {
       throw new TypeError('AuthorizationServerDiscovery: "timeout" must be an integer between 1 and 60000');
     }
@@ -139,7 +145,8 @@ export class AuthorizationServerDiscovery {
     } catch (e) {
       throw new AuthorizationServerMetadataError("invalid", "The issuer is not a URL", { cause: e });
     }
-    if (!isSecureOrLoopback(u)) throw new AuthorizationServerMetadataError("insecure", "The issuer must be an https URL (http only on loopback)");
+    if (!isSecureOrLoopback(u))
+      throw new AuthorizationServerMetadataError("insecure", "The issuer must be an https URL (http only on loopback)");
     if (u.search || u.hash) throw new AuthorizationServerMetadataError("invalid", "The issuer must not have a query or fragment");
     const cached = this.#cache.get(issuer);
     if (cached) return cached;
@@ -165,7 +172,12 @@ export class AuthorizationServerDiscovery {
       for (const url of metadataUrls(issuer)) {
         let res;
         try {
-          res = await fetchJson(fetchImpl, url, { method: "GET", headers: new Headers({ accept: "application/json" }) }, { timeout_ms: this.#o.timeout ?? 5000, max_bytes: MAX_METADATA_BYTES });
+          res = await fetchJson(
+            fetchImpl,
+            url,
+            { method: "GET", headers: new Headers({ accept: "application/json" }) },
+            { timeout_ms: this.#o.timeout ?? 5000, max_bytes: MAX_METADATA_BYTES },
+          );
         } catch (e) {
           unreachable.push(e);
           continue;
@@ -175,7 +187,8 @@ export class AuthorizationServerDiscovery {
           continue;
         }
         const doc = res.json;
-        if (typeof doc !== "object" || doc === null || Array.isArray(doc)) throw new AuthorizationServerMetadataError("invalid", "The authorization server metadata is not a JSON object");
+        if (typeof doc !== "object" || doc === null || Array.isArray(doc))
+          throw new AuthorizationServerMetadataError("invalid", "The authorization server metadata is not a JSON object");
         if ((doc as { issuer?: unknown }).issuer !== issuer) {
           throw new AuthorizationServerMetadataError("issuer_mismatch", "The authorization server metadata names another issuer");
         }
@@ -248,9 +261,17 @@ export interface DiscoverIntrospectionValidatorOptions extends Omit<Introspectio
  * ```
  * @throws {@link AuthorizationServerMetadataError}, {@link AuthorizationUnavailable}, {@link ConfigError}
  */
-export async function discoverIntrospectionValidator(issuer: string, options: DiscoverIntrospectionValidatorOptions): Promise<IntrospectionValidator> {
+export async function discoverIntrospectionValidator(
+  issuer: string,
+  options: DiscoverIntrospectionValidatorOptions,
+): Promise<IntrospectionValidator> {
   const { discovery, ...validator } = options;
   const meta = await (discovery ?? sharedDiscovery()).metadata(issuer);
-  if (!meta.introspection_endpoint) throw new AuthorizationServerMetadataError("missing_endpoint", "The authorization server metadata has no introspection_endpoint");
-  return new IntrospectionValidator({ ...validator, issuer: meta.issuer, introspection_endpoint: meta.introspection_endpoint } as IntrospectionValidatorOptions);
+  if (!meta.introspection_endpoint)
+    throw new AuthorizationServerMetadataError("missing_endpoint", "The authorization server metadata has no introspection_endpoint");
+  return new IntrospectionValidator({
+    ...validator,
+    issuer: meta.issuer,
+    introspection_endpoint: meta.introspection_endpoint,
+  });
 }

@@ -93,19 +93,33 @@ const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 const OptionsSchema = z
   .strictObject({
-    tenants: z.array(z.string().toLowerCase().regex(GUID, { error: "must be tenant ID GUIDs" })).min(1).optional(),
+    tenants: z
+      .array(z.string().toLowerCase().regex(GUID, { error: "must be tenant ID GUIDs" }))
+      .min(1)
+      .optional(),
     any_tenant: z.boolean().optional(),
     allow_personal_accounts: z.boolean().optional(),
     audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
-    authority_host: z.string().regex(/^[a-z0-9.-]+(?::\d+)?$/i, { error: "must be a host name" }).optional(),
+    authority_host: z
+      .string()
+      .regex(/^[a-z0-9.-]+(?::\d+)?$/i, { error: "must be a host name" })
+      .optional(),
     jwks_uri: z.url({ protocol: /^https?$/ }).optional(),
-    algorithms: z.array(z.string().regex(/^(?!none$)(?!HS\d+$)[A-Za-z0-9]+$/, { error: "'none' and HMAC algorithms are refused" })).min(1).optional(),
+    algorithms: z
+      .array(z.string().regex(/^(?!none$)(?!HS\d+$)[A-Za-z0-9]+$/, { error: "'none' and HMAC algorithms are refused" }))
+      .min(1)
+      .optional(),
     clock_tolerance: z.number().min(0).max(300).optional(),
     scope_claims: z.array(z.string().min(1)).min(1).optional(),
     client_id_claims: z.array(z.string().min(1)).min(1).optional(),
     subject_claim: z.string().min(1).optional(),
     allow_missing_subject: z.boolean().optional(),
-    max_token_age: z.number().int().positive().max(365 * 86_400).optional(),
+    max_token_age: z
+      .number()
+      .int()
+      .positive()
+      .max(365 * 86_400)
+      .optional(),
     cache_ttl: z.number().int().positive().max(86_400).optional(),
     token_cache_max: z.number().int().min(0).max(1_000_000).optional(),
     jwks_timeout: z.number().int().positive().max(60_000).optional(),
@@ -115,10 +129,16 @@ const OptionsSchema = z
     clock: z.custom<() => number>((v) => typeof v === "function").optional(),
   })
   .superRefine((o, ctx) => {
-    if (o.any_tenant === true && o.tenants) ctx.addIssue({ code: "custom", path: ["tenants"], message: "use tenants or any_tenant: true, not both" });
-    if (o.any_tenant !== true && !o.tenants) ctx.addIssue({ code: "custom", path: ["tenants"], message: "a tenant allowlist is required (or an explicit any_tenant: true)" });
+    if (o.any_tenant === true && o.tenants)
+      ctx.addIssue({ code: "custom", path: ["tenants"], message: "use tenants or any_tenant: true, not both" });
+    if (o.any_tenant !== true && !o.tenants)
+      ctx.addIssue({ code: "custom", path: ["tenants"], message: "a tenant allowlist is required (or an explicit any_tenant: true)" });
     if (o.allow_personal_accounts !== undefined && o.any_tenant !== true) {
-      ctx.addIssue({ code: "custom", path: ["allow_personal_accounts"], message: "only with any_tenant: true (list the personal-accounts tenant in tenants instead)" });
+      ctx.addIssue({
+        code: "custom",
+        path: ["allow_personal_accounts"],
+        message: "only with any_tenant: true (list the personal-accounts tenant in tenants instead)",
+      });
     }
   });
 
@@ -174,7 +194,9 @@ export class EntraMultiTenantValidator implements IssuerFamily {
     const parsed = parseOptions(OptionsSchema, options, "EntraMultiTenantValidator");
     const o = (this.#o = Object.freeze({ ...parsed }) as EntraMultiTenantOptions);
     this.#host = (o.authority_host ?? ENTRA_AUTHORITY_HOST).toLowerCase();
-    this.#issuerPattern = new RegExp(`^https://${escapeRegExp(this.#host)}/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})/v2\\.0$`);
+    this.#issuerPattern = new RegExp(
+      `^https://${escapeRegExp(this.#host)}/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})/v2\\.0$`,
+    );
     this.#tenants = o.tenants ? new Set(o.tenants) : undefined;
     this.#clock = o.clock ?? Date.now;
     this.#profile = Object.freeze({
@@ -234,7 +256,7 @@ export class EntraMultiTenantValidator implements IssuerFamily {
         clock: this.#clock,
       });
     }
-    return this.#keySet.getKey as JWTVerifyGetKey;
+    return this.#keySet.getKey;
   }
 
   /**
@@ -264,11 +286,14 @@ export class EntraMultiTenantValidator implements IssuerFamily {
     }
     const tenant = this.#tenantOf(unverified.iss);
     // Before any key is fetched: an issuer (or tenant) we do not trust costs nothing.
-    if (!tenant) throw new InvalidToken("The access token issuer is not trusted", { reason: unverified.iss === undefined ? "claim_missing" : "issuer_untrusted" });
+    if (!tenant)
+      throw new InvalidToken("The access token issuer is not trusted", {
+        reason: unverified.iss === undefined ? "claim_missing" : "issuer_untrusted",
+      });
 
     if (context.emit) this.#emit = context.emit;
     const options: JWTVerifyOptions = {
-      issuer: unverified.iss as string,
+      issuer: unverified.iss,
       audience: o.audience,
       algorithms: o.algorithms ?? ["RS256"],
       clockTolerance: o.clock_tolerance ?? 30,
@@ -277,7 +302,13 @@ export class EntraMultiTenantValidator implements IssuerFamily {
     const nowMs = this.#clock();
     let payload: JWTPayload;
     try {
-      payload = await verifyJwt(token, { key: this.#keys(context), options, fast: false, nowMs, unverified: { audience: o.audience, maxTokenAge: o.max_token_age } });
+      payload = await verifyJwt(token, {
+        key: this.#keys(context),
+        options,
+        fast: false,
+        nowMs,
+        unverified: { audience: o.audience, maxTokenAge: o.max_token_age },
+      });
     } catch (e) {
       // While keys cannot be had, a tenant-mismatched token is refused too (never let in by fail_open).
       if (e instanceof AuthorizationUnavailable && unverified.tid !== tenant) throw tenantMismatch();
@@ -291,4 +322,5 @@ export class EntraMultiTenantValidator implements IssuerFamily {
 }
 
 /** Microsoft's rule for multi-tenant validation: a token cannot claim one tenant in `iss` and another in `tid`. */
-const tenantMismatch = (): InvalidToken => new InvalidToken("The access token tenant does not match its issuer", { reason: "claim_invalid" });
+const tenantMismatch = (): InvalidToken =>
+  new InvalidToken("The access token tenant does not match its issuer", { reason: "claim_invalid" });

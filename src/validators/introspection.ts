@@ -128,7 +128,12 @@ const OptionsSchema = z
     scope_claims: z.array(z.string().min(1)).min(1).optional(),
     subject_claim: z.string().min(1).optional(),
     allow_missing_subject: z.boolean().optional(),
-    max_token_age: z.number().int().positive().max(365 * 86_400).optional(),
+    max_token_age: z
+      .number()
+      .int()
+      .positive()
+      .max(365 * 86_400)
+      .optional(),
     clock_tolerance: z.number().min(0).max(300).optional(),
     cache_ttl: z.number().int().positive().max(86_400).optional(),
     cache_max: z.number().int().min(0).max(1_000_000).optional(),
@@ -202,7 +207,8 @@ const MEMBER_TYPES: readonly [string, (v: unknown) => boolean][] = [
  * are not); a member of the wrong type refuses the token. Null members are dropped, as absent.
  */
 function responseShape(json: unknown): { response: IntrospectionResponse } | Refusal {
-  if (typeof json !== "object" || json === null || Array.isArray(json)) return { refused: NOT_ACTIVE, reason: "inactive", detail: "not a JSON object" };
+  if (typeof json !== "object" || json === null || Array.isArray(json))
+    return { refused: NOT_ACTIVE, reason: "inactive", detail: "not a JSON object" };
   const r: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(json)) if (v !== null) r[k] = v;
   if (r.active !== true) return { refused: NOT_ACTIVE, reason: "inactive" };
@@ -269,9 +275,13 @@ export class IntrospectionValidator implements AuthorizationProvider {
     const perf = { now: this.#clock };
     const max = o.cache_max ?? 10_000;
     // Entries get their own ttl (never beyond exp nor cache_ttl); the constructor ttl switches TTL tracking on.
-    this.#positive = max > 0 ? new LRUCache<string, Active>({ max, ttl: 86_400_000, ttlAutopurge: false, ttlResolution: 0, perf }) : undefined;
+    this.#positive =
+      max > 0 ? new LRUCache<string, Active>({ max, ttl: 86_400_000, ttlAutopurge: false, ttlResolution: 0, perf }) : undefined;
     const negTtl = (o.negative_cache_ttl ?? 30) * 1000;
-    this.#negative = negTtl > 0 ? new LRUCache({ max: o.negative_cache_max ?? 10_000, ttl: negTtl, ttlAutopurge: false, ttlResolution: 0, perf }) : undefined;
+    this.#negative =
+      negTtl > 0
+        ? new LRUCache({ max: o.negative_cache_max ?? 10_000, ttl: negTtl, ttlAutopurge: false, ttlResolution: 0, perf })
+        : undefined;
   }
 
   /**
@@ -331,9 +341,14 @@ export class IntrospectionValidator implements AuthorizationProvider {
     const wanted = ([] as string[]).concat(this.#o.audience ?? context.resource);
     if (active.aud === undefined) {
       if (this.#o.allow_missing_aud) return undefined;
-      return new InvalidToken("The access token is not intended for this resource", { cause: new Error("the introspection response has no aud"), reason: "claim_missing" });
+      return new InvalidToken("The access token is not intended for this resource", {
+        cause: new Error("the introspection response has no aud"),
+        reason: "claim_missing",
+      });
     }
-    return active.aud.some((a) => wanted.includes(a)) ? undefined : new InvalidToken("The access token is not intended for this resource", { reason: "audience_mismatch" });
+    return active.aud.some((a) => wanted.includes(a))
+      ? undefined
+      : new InvalidToken("The access token is not intended for this resource", { reason: "audience_mismatch" });
   }
 
   /** Single flight: concurrent requests for the same token hash share one call. */
@@ -380,8 +395,10 @@ export class IntrospectionValidator implements AuthorizationProvider {
     const skew = o.clock_tolerance ?? 30;
     if (r.exp !== undefined && r.exp <= now - skew) return { refused: "", reason: "expired", expired: true };
     if (r.nbf !== undefined && r.nbf > now + skew) return { refused: "The access token is not yet valid", reason: "not_yet_valid" };
-    if (o.issuer !== undefined && r.iss !== o.issuer) return { refused: "The access token issuer is not trusted", reason: r.iss === undefined ? "claim_missing" : "issuer_untrusted" };
-    if (r.token_type !== undefined && !ACCEPTED_TOKEN_TYPES.has(r.token_type.toLowerCase())) return { refused: "The access token type is not accepted", reason: "token_type" };
+    if (o.issuer !== undefined && r.iss !== o.issuer)
+      return { refused: "The access token issuer is not trusted", reason: r.iss === undefined ? "claim_missing" : "issuer_untrusted" };
+    if (r.token_type !== undefined && !ACCEPTED_TOKEN_TYPES.has(r.token_type.toLowerCase()))
+      return { refused: "The access token type is not accepted", reason: "token_type" };
     let auth: AuthContext;
     try {
       checkIssuedAt(r.iat, nowMs, skew, o.max_token_age);
@@ -421,14 +438,24 @@ export class IntrospectionValidator implements AuthorizationProvider {
     const headers = new Headers({ "content-type": "application/x-www-form-urlencoded", accept: "application/json" });
     const body = new URLSearchParams({ token, token_type_hint: "access_token" });
     await this.#clientAuth.apply(headers, body);
-    const res = await fetchJson(o.fetch ?? ((url, init) => fetch(url, init)), o.introspection_endpoint, { method: "POST", headers, body: body.toString() }, {
-      timeout_ms: o.timeout ?? 5000,
-      max_bytes: MAX_INTROSPECTION_RESPONSE_BYTES,
-    });
+    const res = await fetchJson(
+      o.fetch ?? ((url, init) => fetch(url, init)),
+      o.introspection_endpoint,
+      { method: "POST", headers, body: body.toString() },
+      {
+        timeout_ms: o.timeout ?? 5000,
+        max_bytes: MAX_INTROSPECTION_RESPONSE_BYTES,
+      },
+    );
     if (res.status >= 500 || res.status === 429) throw new RemoteFetchFailed(`status ${res.status}`);
     // 3xx (redirects are not followed) and 4xx: refuse this token, fail closed. Even when the cause
     // is ours (a wrong client secret), an anonymous pass under fail_open would be worse.
-    if (res.status !== 200) return { refused: "The access token was not accepted by the authorization server", reason: "token_invalid", detail: `status ${res.status}` };
+    if (res.status !== 200)
+      return {
+        refused: "The access token was not accepted by the authorization server",
+        reason: "token_invalid",
+        detail: `status ${res.status}`,
+      };
     return responseShape(res.json);
   }
 }

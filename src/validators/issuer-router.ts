@@ -52,13 +52,16 @@ export interface IssuerRouterOptions {
   opaque?: AuthorizationProvider;
 }
 
-const isProvider = (v: unknown): v is AuthorizationProvider => typeof v === "object" && v !== null && typeof (v as AuthorizationProvider).verify === "function";
+const isProvider = (v: unknown): v is AuthorizationProvider =>
+  typeof v === "object" && v !== null && typeof (v as AuthorizationProvider).verify === "function";
 const isFamily = (v: unknown): v is IssuerFamily =>
   isProvider(v) && typeof (v as IssuerFamily).matchesIssuer === "function" && Array.isArray((v as IssuerFamily).issuers);
 
 const OptionsSchema = z
   .strictObject({
-    issuers: z.record(z.url({ protocol: /^https?$/ }), z.custom<AuthorizationProvider>(isProvider, { error: "must be an AuthorizationProvider" })).optional(),
+    issuers: z
+      .record(z.url({ protocol: /^https?$/ }), z.custom<AuthorizationProvider>(isProvider, { error: "must be an AuthorizationProvider" }))
+      .optional(),
     families: z.array(z.custom<IssuerFamily>(isFamily, { error: "must be an IssuerFamily (matchesIssuer, issuers, verify)" })).optional(),
     opaque: z.custom<AuthorizationProvider>(isProvider, { error: "must be an AuthorizationProvider" }).optional(),
   })
@@ -149,7 +152,9 @@ export class IssuerRouter implements AuthorizationProvider {
       throw new InvalidToken("The access token is not a signed JWT", { reason: "malformed" });
     }
     if (typeof iss !== "string" || iss.length === 0) {
-      throw new InvalidToken("The access token lacks the required iss claim", { reason: iss === undefined || iss === "" ? "claim_missing" : "claim_invalid" });
+      throw new InvalidToken("The access token lacks the required iss claim", {
+        reason: iss === undefined || iss === "" ? "claim_missing" : "claim_invalid",
+      });
     }
     const provider = this.#providerFor(iss);
     if (!provider) throw new InvalidToken("The access token issuer is not trusted", { reason: "issuer_untrusted" });

@@ -9,7 +9,14 @@
  */
 import { decodeJwt, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions } from "jose";
 import { AuthError, AuthorizationUnavailable, InvalidToken, TokenExpired, type RefusalReason } from "../errors.js";
-import { checkClaimsSet, fastHeader, fastJwsAvailable, nodeKeyFor, verifyCompactSignature, type FastClaimsOptions } from "../lib/fast-jws.js";
+import {
+  checkClaimsSet,
+  fastHeader,
+  fastJwsAvailable,
+  nodeKeyFor,
+  verifyCompactSignature,
+  type FastClaimsOptions,
+} from "../lib/fast-jws.js";
 import { bindingOf, checkIssuedAt } from "./jwt-principal.js";
 
 /** A compact JWS: three base64url parts (the signature may be empty, and is then refused by jose). */
@@ -21,7 +28,9 @@ function claimRefusal(claim: string, missing: boolean): [string, RefusalReason] 
   if (claim === "iss") return ["The access token issuer is not trusted", missing ? "claim_missing" : "issuer_untrusted"];
   if (claim === "nbf") return ["The access token is not yet valid", missing ? "claim_missing" : "not_yet_valid"];
   if (claim === "typ") return ["The access token type is not accepted", "token_type"];
-  return missing ? [`The access token lacks the required ${claim} claim`, "claim_missing"] : [`The access token ${claim} claim is invalid`, "claim_invalid"];
+  return missing
+    ? [`The access token lacks the required ${claim} claim`, "claim_missing"]
+    : [`The access token ${claim} claim is invalid`, "claim_invalid"];
 }
 
 /**
@@ -36,9 +45,12 @@ export function toAuthError(e: unknown): AuthError {
     const [message, reason] = claimRefusal(e.claim, e.reason === "missing");
     return new InvalidToken(message, { cause: e, reason: e.claim === "nbf" && e.reason === "invalid" ? "claim_invalid" : reason });
   }
-  if (e instanceof errors.JOSEAlgNotAllowed) return new InvalidToken("The access token algorithm is not accepted", { cause: e, reason: "algorithm_not_allowed" });
-  if (e instanceof errors.JWKSNoMatchingKey) return new InvalidToken("The access token signing key is unknown", { cause: e, reason: "key_unknown" });
-  if (e instanceof errors.JWSSignatureVerificationFailed) return new InvalidToken("The access token signature is invalid", { cause: e, reason: "signature_invalid" });
+  if (e instanceof errors.JOSEAlgNotAllowed)
+    return new InvalidToken("The access token algorithm is not accepted", { cause: e, reason: "algorithm_not_allowed" });
+  if (e instanceof errors.JWKSNoMatchingKey)
+    return new InvalidToken("The access token signing key is unknown", { cause: e, reason: "key_unknown" });
+  if (e instanceof errors.JWSSignatureVerificationFailed)
+    return new InvalidToken("The access token signature is invalid", { cause: e, reason: "signature_invalid" });
   return new InvalidToken("The access token is malformed", { cause: e, reason: "malformed" });
 }
 
@@ -65,16 +77,22 @@ export interface UnverifiedChecks {
  */
 export function refuseByUnverifiedClaims(p: JWTPayload, o: UnverifiedChecks, nowMs: number): void {
   const now = Math.floor(nowMs / 1000);
-  if (typeof p.exp !== "number") throw new InvalidToken("The access token lacks the required exp claim", { reason: p.exp === undefined ? "claim_missing" : "claim_invalid" });
+  if (typeof p.exp !== "number")
+    throw new InvalidToken("The access token lacks the required exp claim", {
+      reason: p.exp === undefined ? "claim_missing" : "claim_invalid",
+    });
   if (p.exp <= now - o.clockTolerance) throw new TokenExpired();
-  if (typeof p.nbf === "number" && p.nbf > now + o.clockTolerance) throw new InvalidToken("The access token is not yet valid", { reason: "not_yet_valid" });
+  if (typeof p.nbf === "number" && p.nbf > now + o.clockTolerance)
+    throw new InvalidToken("The access token is not yet valid", { reason: "not_yet_valid" });
   checkIssuedAt(p.iat, nowMs, o.clockTolerance, o.maxTokenAge);
   const issuers = ([] as string[]).concat(o.issuer ?? []);
-  if (issuers.length && !issuers.includes(p.iss ?? "")) throw new InvalidToken("The access token issuer is not trusted", { reason: "issuer_untrusted" });
+  if (issuers.length && !issuers.includes(p.iss ?? ""))
+    throw new InvalidToken("The access token issuer is not trusted", { reason: "issuer_untrusted" });
   if (o.audience !== undefined) {
     const wanted = ([] as string[]).concat(o.audience);
     const got = ([] as unknown[]).concat(p.aud ?? []);
-    if (!got.some((a) => typeof a === "string" && wanted.includes(a))) throw new InvalidToken("The access token is not intended for this resource", { reason: "audience_mismatch" });
+    if (!got.some((a) => typeof a === "string" && wanted.includes(a)))
+      throw new InvalidToken("The access token is not intended for this resource", { reason: "audience_mismatch" });
   }
   bindingOf(p.cnf);
 }
@@ -97,7 +115,11 @@ async function fastJwtVerify(token: string, getKey: JWTVerifyGetKey, o: JWTVerif
   const header = fastHeader(token.slice(0, first), FAST_HEADER_MEMBERS);
   if (!header || !FAST_ALGORITHMS.has(header.alg) || (o.algorithms !== undefined && !o.algorithms.includes(header.alg))) return undefined;
   const last = token.lastIndexOf(".");
-  const key = await getKey(header, { protected: token.slice(0, first), payload: token.slice(first + 1, last), signature: token.slice(last + 1) });
+  const key = await getKey(header, {
+    protected: token.slice(0, first),
+    payload: token.slice(first + 1, last),
+    signature: token.slice(last + 1),
+  });
   const nodeKey = nodeKeyFor(key, header.alg, FAST_ALGORITHMS);
   const payloadBytes = nodeKey ? await verifyCompactSignature(token, header.alg, nodeKey) : undefined;
   if (!payloadBytes) return (await jwtVerify(token, key, o)).payload;
@@ -133,7 +155,8 @@ export async function verifyJwt(token: string, v: JwtVerification): Promise<JWTP
       (await jwtVerify(token, v.key as JWTVerifyGetKey, options)).payload
     );
   } catch (e) {
-    if (e instanceof AuthorizationUnavailable) refuseByTokenClaims(token, { clockTolerance: Number(v.options.clockTolerance ?? 0), ...v.unverified }, v.nowMs);
+    if (e instanceof AuthorizationUnavailable)
+      refuseByTokenClaims(token, { clockTolerance: Number(v.options.clockTolerance ?? 0), ...v.unverified }, v.nowMs);
     throw toAuthError(e);
   }
 }

@@ -85,7 +85,8 @@ export function checkIssuedAt(iat: unknown, nowMs: number, tolerance: number, ma
     if (maxAge !== undefined) throw new InvalidToken("The access token lacks the required iat claim", { reason: "claim_missing" });
     return;
   }
-  if (typeof iat !== "number" || !Number.isFinite(iat)) throw new InvalidToken("The access token iat claim is invalid", { reason: "claim_invalid" });
+  if (typeof iat !== "number" || !Number.isFinite(iat))
+    throw new InvalidToken("The access token iat claim is invalid", { reason: "claim_invalid" });
   const now = Math.floor(nowMs / 1000);
   if (iat > now + tolerance) throw new InvalidToken("The access token was issued in the future", { reason: "issued_in_future" });
   if (maxAge !== undefined && now - iat > maxAge + tolerance) throw new InvalidToken("The access token is too old", { reason: "too_old" });
@@ -114,7 +115,8 @@ export function subjectOf(claims: JWTPayload, rule: SubjectRule, client_id: stri
   const v = claimAt(claims, name);
   if (typeof v === "string" && v.length > 0) return v;
   if ((v === undefined || v === null) && rule.allow_missing_subject && client_id) return client_id;
-  if (v === undefined || v === null) throw new InvalidToken(`The access token lacks the required ${name} claim`, { reason: "claim_missing" });
+  if (v === undefined || v === null)
+    throw new InvalidToken(`The access token lacks the required ${name} claim`, { reason: "claim_missing" });
   throw new InvalidToken(`The access token ${name} claim is invalid`, { reason: "claim_invalid" });
 }
 
@@ -136,7 +138,9 @@ export interface PrincipalProfile extends SubjectRule {
 
 /** A `required_claims` mismatch: `token_use` is the token type (Cognito ID vs access tokens). */
 function requiredClaimRefusal(claim: string, present: boolean): InvalidToken {
-  return new InvalidToken(`The access token ${claim} claim is invalid`, { reason: claim === "token_use" ? "token_type" : present ? "claim_invalid" : "claim_missing" });
+  return new InvalidToken(`The access token ${claim} claim is invalid`, {
+    reason: claim === "token_use" ? "token_type" : present ? "claim_invalid" : "claim_missing",
+  });
 }
 
 /**
@@ -202,7 +206,13 @@ export class VerifiedTokenCache {
     // ttlResolution 0: read the clock on each lookup. With the default (1 ms), lru-cache arms a 1 ms
     // timer whenever it reads the clock: under load a timer every millisecond, which cost the bench
     // server ~10–30 µs per request (more than the rest of a cache hit).
-    this.#cache = new LRUCache<string, CachedPrincipal>({ max, ttl: 86_400_000, ttlAutopurge: false, ttlResolution: 0, ...(clock ? { perf: { now: clock } } : {}) });
+    this.#cache = new LRUCache<string, CachedPrincipal>({
+      max,
+      ttl: 86_400_000,
+      ttlAutopurge: false,
+      ttlResolution: 0,
+      ...(clock ? { perf: { now: clock } } : {}),
+    });
   }
 
   /** The principal of a token verified before for `audience` and not expired since; drops an expired entry. Synchronous and cheap. */

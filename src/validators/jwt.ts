@@ -19,7 +19,19 @@ import { backoffWindowSchema, parseOptions } from "../lib/options.js";
 export { extractScopes } from "./jwt-principal.js";
 
 /** Asymmetric JWS algorithms accepted by default. `none` and HMAC are never in this list. */
-export const DEFAULT_ASYMMETRIC_ALGORITHMS = Object.freeze(["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519"]);
+export const DEFAULT_ASYMMETRIC_ALGORITHMS = Object.freeze([
+  "RS256",
+  "RS384",
+  "RS512",
+  "PS256",
+  "PS384",
+  "PS512",
+  "ES256",
+  "ES384",
+  "ES512",
+  "EdDSA",
+  "Ed25519",
+]);
 const HMAC_ALGORITHMS = ["HS256", "HS384", "HS512"];
 
 /**
@@ -141,14 +153,24 @@ const OptionsSchema = z
     client_id_claims: z.array(z.string().min(1)).min(1).optional(),
     subject_claim: z.string().min(1).optional(),
     allow_missing_subject: z.boolean().optional(),
-    max_token_age: z.number().int().positive().max(365 * 86_400).optional(),
+    max_token_age: z
+      .number()
+      .int()
+      .positive()
+      .max(365 * 86_400)
+      .optional(),
     allowed_client_ids: z.array(z.string().min(1)).min(1).optional(),
     required_claims: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
     cache_ttl: z.number().int().positive().max(86_400).optional(),
     jwks_cooldown: z.number().min(0).max(3600).optional(),
     jwks_timeout: z.number().int().positive().max(60_000).optional(),
     jwks_max_wait: z.number().int().min(0).max(60_000).optional(),
-    jwks_stale_if_error: z.number().int().min(0).max(7 * 86_400).optional(),
+    jwks_stale_if_error: z
+      .number()
+      .int()
+      .min(0)
+      .max(7 * 86_400)
+      .optional(),
     jwks_backoff: backoffWindowSchema.optional(),
     token_cache_max: z.number().int().min(0).max(1_000_000).optional(),
     opaque_token_hint: z.string().max(200).optional(),
@@ -290,9 +312,9 @@ export class JWTValidator implements AuthorizationProvider {
         onEvent: (e) => emitSafely(this.#emit, e),
         clock: this.#clock,
       });
-      this.#key = keySet.getKey as JWTVerifyGetKey;
+      this.#key = keySet.getKey;
     }
-    return this.#key as JWTVerifyGetKey | Uint8Array;
+    return this.#key;
   }
 
   /** The audience a token must name for `context`: none when `allowed_client_ids` decides instead. */
@@ -325,7 +347,9 @@ export class JWTValidator implements AuthorizationProvider {
     if (cached) return cached;
     if (!JWS_COMPACT.test(token)) {
       const hint = o.opaque_token_hint ?? "The access token is not a signed JWT";
-      throw new InvalidToken(token.split(".").length === 5 ? `The access token is encrypted or opaque. ${hint}`.trim() : hint, { reason: "malformed" });
+      throw new InvalidToken(token.split(".").length === 5 ? `The access token is encrypted or opaque. ${hint}`.trim() : hint, {
+        reason: "malformed",
+      });
     }
 
     // No header pre-check: jose checks `alg` against the allowlist (which never holds `none`, nor

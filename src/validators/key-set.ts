@@ -21,7 +21,14 @@
  *
  * @module
  */
-import { createLocalJWKSet, errors, type FetchImplementation, type FlattenedJWSInput, type JSONWebKeySet, type JWSHeaderParameters } from "jose";
+import {
+  createLocalJWKSet,
+  errors,
+  type FetchImplementation,
+  type FlattenedJWSInput,
+  type JSONWebKeySet,
+  type JWSHeaderParameters,
+} from "jose";
 import { AuthorizationUnavailable } from "../errors.js";
 import type { AuthEvent } from "../events.js";
 import { Backoff, type BackoffOptions } from "../lib/backoff.js";
@@ -189,7 +196,12 @@ export class RemoteKeySet {
 }
 
 function isKeySet(v: unknown): v is JSONWebKeySet {
-  return typeof v === "object" && v !== null && Array.isArray((v as { keys?: unknown }).keys) && (v as { keys: unknown[] }).keys.every((k) => typeof k === "object" && k !== null && !Array.isArray(k));
+  return (
+    typeof v === "object" &&
+    v !== null &&
+    Array.isArray((v as { keys?: unknown }).keys) &&
+    (v as { keys: unknown[] }).keys.every((k) => typeof k === "object" && k !== null && !Array.isArray(k))
+  );
 }
 
 /** `promise`, or a rejection with `onTimeout()` after `ms` — whichever comes first. The timer never keeps the process alive. */

@@ -36,7 +36,8 @@ export const JWTValidatorConfig = Object.freeze({
       issuer: `https://${host}/`,
       scope_claims: ["scope", "permissions"],
       client_id_claims: ["azp", "client_id"],
-      opaque_token_hint: "Auth0 issues opaque tokens when the authorization request has no audience: request the API identifier as audience",
+      opaque_token_hint:
+        "Auth0 issues opaque tokens when the authorization request has no audience: request the API identifier as audience",
       ...rest,
     };
   },

@@ -55,7 +55,8 @@ export async function fetchJson(
     }
     if (res.status !== 200) {
       // An OAuth error answer (RFC 6749 §5.2) is JSON on a 4xx: read it, bounded, when asked to.
-      if (o.error_json && res.status >= 400 && res.status < 500) return { status: res.status, json: await errorJson(res, o.max_bytes), headers: res.headers };
+      if (o.error_json && res.status >= 400 && res.status < 500)
+        return { status: res.status, json: await errorJson(res, o.max_bytes), headers: res.headers };
       void res.body?.cancel().catch(() => {});
       return { status: res.status, headers: res.headers };
     }
@@ -71,7 +72,11 @@ export async function fetchJson(
       throw new RemoteFetchFailed(controller.signal.aborted ? "timeout" : "network error", { cause: e });
     }
     try {
-      return { status: 200, json: JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8")), headers: res.headers };
+      return {
+        status: 200,
+        json: JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8")),
+        headers: res.headers,
+      };
     } catch {
       throw new RemoteFetchFailed("not JSON");
     }

@@ -68,8 +68,25 @@ export function selfSignedCertificate(): { key: string; cert: string } {
   try {
     const r = spawnSync(
       "openssl",
-      ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-        "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem")],
+      [
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-addext",
+        "subjectAltName=IP:127.0.0.1",
+        "-keyout",
+        join(dir, "key.pem"),
+        "-out",
+        join(dir, "cert.pem"),
+      ],
       { stdio: ["ignore", "ignore", "pipe"] },
     );
     if (r.status !== 0) throw new Error(`openssl failed: ${r.stderr.toString()}`);
@@ -86,13 +103,17 @@ export function selfSignedCertificate(): { key: string; cert: string } {
 export function httpsFetchTrusting(ca: string): (url: string, init: RequestInit) => Promise<Response> {
   return (url, init) =>
     new Promise<Response>((resolve, reject) => {
-      const req = httpsRequest(url, { method: "GET", ca, headers: { ...(init.headers as Record<string, string>) }, signal: init.signal ?? undefined }, (res) => {
-        const headers = new Headers();
-        for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(", ") : v);
-        const status = res.statusCode ?? 500;
-        const body = status === 204 || status === 304 ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>);
-        resolve(new Response(body, { status, headers }));
-      });
+      const req = httpsRequest(
+        url,
+        { method: "GET", ca, headers: { ...(init.headers as Record<string, string>) }, signal: init.signal ?? undefined },
+        (res) => {
+          const headers = new Headers();
+          for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(", ") : v);
+          const status = res.statusCode ?? 500;
+          const body = status === 204 || status === 304 ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>);
+          resolve(new Response(body, { status, headers }));
+        },
+      );
       req.once("error", reject);
       req.end();
     });

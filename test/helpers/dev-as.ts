@@ -60,7 +60,10 @@ export async function consentForm(res: Response): Promise<{ action: string; pend
     action: /<form method="post" action="([^"]+)"/.exec(html)?.[1] ?? "",
     pending: field("pending"),
     csrf: field("csrf_token"),
-    cookie: res.headers.getSetCookie().map((c) => c.split(";")[0]).join("; "),
+    cookie: res.headers
+      .getSetCookie()
+      .map((c) => c.split(";")[0])
+      .join("; "),
     html,
   };
 }
@@ -73,7 +76,10 @@ export interface FlowResult {
 }
 
 /** Register, authorize with PKCE, approve as `username`: returns the code (handler-level, no sockets). */
-export async function obtainCode(as: DevAuthorizationServer, o: { username?: string; scope?: string; resource?: string } = {}): Promise<FlowResult> {
+export async function obtainCode(
+  as: DevAuthorizationServer,
+  o: { username?: string; scope?: string; resource?: string } = {},
+): Promise<FlowResult> {
   const reg = await (await registerClient(as)).json();
   const { verifier, challenge } = pkce();
   const redirectUri = reg.redirect_uris[0] as string;
@@ -106,6 +112,13 @@ export function exchange(as: DevAuthorizationServer, r: FlowResult, extra: Recor
   return call(
     as,
     "/token",
-    form({ grant_type: "authorization_code", code: r.code, client_id: r.clientId, redirect_uri: r.redirectUri, code_verifier: r.verifier, ...extra }),
+    form({
+      grant_type: "authorization_code",
+      code: r.code,
+      client_id: r.clientId,
+      redirect_uri: r.redirectUri,
+      code_verifier: r.verifier,
+      ...extra,
+    }),
   );
 }

@@ -62,6 +62,6 @@ export function dpopFetch(token: string, key: ClientKey): typeof fetch {
       DPoP: handle,
       signal: init?.signal ?? undefined,
       [oauth.allowInsecureRequests]: true,
-    } as never);
+    });
   };
 }

@@ -70,7 +70,13 @@ export async function startLocalIssuer(): Promise<LocalIssuer> {
     async sign(claims, opts = {}) {
       const key = opts.key ?? keys[0]!;
       const now = Math.floor(Date.now() / 1000);
-      const jwt = new SignJWT({ iss: issuer, sub: "alice", iat: now, ...(opts.noExp ? {} : { exp: now + 3600 }), ...claims }).setProtectedHeader({
+      const jwt = new SignJWT({
+        iss: issuer,
+        sub: "alice",
+        iat: now,
+        ...(opts.noExp ? {} : { exp: now + 3600 }),
+        ...claims,
+      }).setProtectedHeader({
         alg: opts.alg ?? (key.publicJwk.alg as string),
         typ: opts.typ ?? "at+jwt",
         kid: opts.kid ?? key.kid,

@@ -96,7 +96,19 @@ export class McpRemote {
     writeFileSync(recorder, RECORDER);
 
     const env: NodeJS.ProcessEnv = { ...process.env };
-    for (const k of ["DISPLAY", "WAYLAND_DISPLAY", "XDG_CURRENT_DESKTOP", "XDG_SESSION_DESKTOP", "DESKTOP_SESSION", "KDE_FULL_SESSION", "GNOME_DESKTOP_SESSION_ID", "MATE_DESKTOP_SESSION_ID", "NODE_OPTIONS", "NODE_TEST_CONTEXT"]) delete env[k];
+    for (const k of [
+      "DISPLAY",
+      "WAYLAND_DISPLAY",
+      "XDG_CURRENT_DESKTOP",
+      "XDG_SESSION_DESKTOP",
+      "DESKTOP_SESSION",
+      "KDE_FULL_SESSION",
+      "GNOME_DESKTOP_SESSION_ID",
+      "MATE_DESKTOP_SESSION_ID",
+      "NODE_OPTIONS",
+      "NODE_TEST_CONTEXT",
+    ])
+      delete env[k];
     Object.assign(env, {
       PATH: `${bin}:${process.env.PATH ?? ""}`,
       BROWSER: join(this.dir, "browser"),
@@ -104,7 +116,10 @@ export class McpRemote {
       MCP_REMOTE_TEST_RESPONSES: this.#responsesFile,
       NODE_OPTIONS: `--import ${recorder}`,
     });
-    this.#child = spawn(MCP_REMOTE_BIN, [o.url, String(o.callbackPort), "--host", "127.0.0.1", ...(o.args ?? [])], { env, stdio: ["pipe", "pipe", "pipe"] });
+    this.#child = spawn(MCP_REMOTE_BIN, [o.url, String(o.callbackPort), "--host", "127.0.0.1", ...(o.args ?? [])], {
+      env,
+      stdio: ["pipe", "pipe", "pipe"],
+    });
     this.#child.stdout!.setEncoding("utf8");
     this.#child.stderr!.setEncoding("utf8");
     this.#child.stdout!.on("data", (d: string) => this.#onStdout(d));
@@ -201,7 +216,8 @@ export class McpRemote {
     for (const sub of readdirSync(this.configDir, { withFileTypes: true })) {
       if (!sub.isDirectory()) continue;
       const dir = join(this.configDir, sub.name);
-      for (const f of readdirSync(dir)) if (f.endsWith("_tokens.json")) fields.push(...Object.keys(JSON.parse(readFileSync(join(dir, f), "utf8"))));
+      for (const f of readdirSync(dir))
+        if (f.endsWith("_tokens.json")) fields.push(...Object.keys(JSON.parse(readFileSync(join(dir, f), "utf8"))));
     }
     return fields;
   }
@@ -210,7 +226,10 @@ export class McpRemote {
   async until(what: string, predicate: () => boolean, timeoutMs = 15_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!predicate()) {
-      if (this.#exited) throw new Error(`mcp-remote exited (${this.#exited.code ?? this.#exited.signal}) while waiting for ${what}; stderr:\n${this.#stderr}`);
+      if (this.#exited)
+        throw new Error(
+          `mcp-remote exited (${this.#exited.code ?? this.#exited.signal}) while waiting for ${what}; stderr:\n${this.#stderr}`,
+        );
       if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; stderr:\n${this.#stderr}`);
       await new Promise<void>((r) => {
         const t = setTimeout(done, 50);
@@ -243,4 +262,3 @@ export class McpRemote {
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
-

@@ -18,7 +18,10 @@ export function initialize(id = 0) {
 export async function readRpc(res: Response): Promise<any> {
   const text = await res.text();
   if ((res.headers.get("content-type") ?? "").includes("text/event-stream")) {
-    const data = text.split("\n").filter((l) => l.startsWith("data: ")).map((l) => l.slice(6));
+    const data = text
+      .split("\n")
+      .filter((l) => l.startsWith("data: "))
+      .map((l) => l.slice(6));
     return JSON.parse(data[data.length - 1]!);
   }
   return JSON.parse(text);

@@ -125,7 +125,10 @@ export async function startIntrospectingProvider(o: { resources: string[]; scope
     }
     void callback(req, res);
   });
-  const discovery = (await (await fetch(`${issuer}/.well-known/openid-configuration`)).json()) as { introspection_endpoint: string; token_endpoint: string };
+  const discovery = (await (await fetch(`${issuer}/.well-known/openid-configuration`)).json()) as {
+    introspection_endpoint: string;
+    token_endpoint: string;
+  };
   server.introspectionEndpoint = discovery.introspection_endpoint;
   server.tokenEndpoint = discovery.token_endpoint;
   return server;

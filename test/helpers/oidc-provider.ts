@@ -60,7 +60,10 @@ export async function startOidcProvider(o: { resources: string[]; scopes: string
     if (req.url === "/jwks") jwksFetches++;
     void callback(req, res);
   });
-  const discovery = (await (await fetch(`${issuer}/.well-known/openid-configuration`)).json()) as { jwks_uri: string; token_endpoint: string };
+  const discovery = (await (await fetch(`${issuer}/.well-known/openid-configuration`)).json()) as {
+    jwks_uri: string;
+    token_endpoint: string;
+  };
   return {
     issuer,
     jwksUri: discovery.jwks_uri,
@@ -70,7 +73,13 @@ export async function startOidcProvider(o: { resources: string[]; scopes: string
       const res = await fetch(discovery.token_endpoint, {
         method: "POST",
         headers: { "content-type": "application/x-www-form-urlencoded" },
-        body: new URLSearchParams({ grant_type: "client_credentials", client_id: client.client_id, client_secret: client.client_secret, resource, scope: s }),
+        body: new URLSearchParams({
+          grant_type: "client_credentials",
+          client_id: client.client_id,
+          client_secret: client.client_secret,
+          resource,
+          scope: s,
+        }),
       });
       const body = (await res.json()) as { access_token: string; token_type: string; error?: string };
       if (!res.ok) throw new Error(`token endpoint ${res.status} ${body.error}`);

@@ -25,7 +25,9 @@ export interface PeerSetup {
 
 function mcp(): McpServer {
   const server = new McpServer({ name: "peer", version: "1.0.0" });
-  server.registerTool("echo", { description: "Echo", inputSchema: { message: z.string() } }, ({ message }) => ({ content: [{ type: "text", text: message }] }));
+  server.registerTool("echo", { description: "Echo", inputSchema: { message: z.string() } }, ({ message }) => ({
+    content: [{ type: "text", text: message }],
+  }));
   return server;
 }
 
@@ -70,20 +72,37 @@ export async function startSdkSetup(): Promise<PeerSetup> {
   const as = await authorizationServer(url);
   const verify = verifier(as, url);
   const app = express();
-  app.use(mcpAuthMetadataRouter({ oauthMetadata: as.server.metadata as never, resourceServerUrl: new URL(url), scopesSupported: ["mcp:read"], resourceName: "peer" }));
+  app.use(
+    mcpAuthMetadataRouter({
+      oauthMetadata: as.server.metadata as never,
+      resourceServerUrl: new URL(url),
+      scopesSupported: ["mcp:read"],
+      resourceName: "peer",
+    }),
+  );
   app.use(express.json());
   const auth = requireBearerAuth({
     verifier: {
       async verifyAccessToken(token: string) {
         const p = await verify(token);
-        return { token, clientId: String(p.client_id ?? ""), scopes: typeof p.scope === "string" ? p.scope.split(" ") : [], expiresAt: p.exp };
+        return {
+          token,
+          clientId: String(p.client_id ?? ""),
+          scopes: typeof p.scope === "string" ? p.scope.split(" ") : [],
+          expiresAt: p.exp,
+        };
       },
     },
     resourceMetadataUrl: getOAuthProtectedResourceMetadataUrl(new URL(url)),
   });
   app.post("/mcp", auth, (req, res) => void sdkStateless(req, res, req.body));
   http.on("request", app);
-  return { url, as, token: async (subject = "alice") => (await as.server.issueAccessToken({ subject, scopes: ["mcp:read"] })).access_token, close: async () => (await closeHttp(http), await as.close()) };
+  return {
+    url,
+    as,
+    token: async (subject = "alice") => (await as.server.issueAccessToken({ subject, scopes: ["mcp:read"] })).access_token,
+    close: async () => (await closeHttp(http), await as.close()),
+  };
 }
 
 /** The slice of mcp-auth's API used here. */
@@ -129,7 +148,12 @@ export async function startMcpAuthSetup(): Promise<PeerSetup> {
   app.use(express.json());
   app.post("/mcp", mcpAuth.bearerAuth("jwt", { resource: url, audience: url }), (req, res) => void sdkStateless(req, res, req.body));
   http.on("request", app);
-  return { url, as, token: async (subject = "alice") => (await as.server.issueAccessToken({ subject, scopes: ["mcp:read"] })).access_token, close: async () => (await closeHttp(http), await as.close()) };
+  return {
+    url,
+    as,
+    token: async (subject = "alice") => (await as.server.issueAccessToken({ subject, scopes: ["mcp:read"] })).access_token,
+    close: async () => (await closeHttp(http), await as.close()),
+  };
 }
 const mcpAuthMetadataRouterOf = (a: InstanceType<McpAuthClass>) => a.protectedResourceMetadataRouter();
 
@@ -155,7 +179,17 @@ export async function startFastMcpSetup(): Promise<PeerSetup> {
       }
     },
   });
-  server.addTool({ name: "echo", description: "Echo", parameters: z.object({ message: z.string() }), execute: async ({ message }) => message });
+  server.addTool({
+    name: "echo",
+    description: "Echo",
+    parameters: z.object({ message: z.string() }),
+    execute: async ({ message }) => message,
+  });
   await server.start({ transportType: "httpStream", httpStream: { port, host: "127.0.0.1", endpoint: "/mcp" } });
-  return { url, as, token: async (subject = "alice") => (await as.server.issueAccessToken({ subject, scopes: ["mcp:read"] })).access_token, close: async () => (await server.stop(), await as.close()) };
+  return {
+    url,
+    as,
+    token: async (subject = "alice") => (await as.server.issueAccessToken({ subject, scopes: ["mcp:read"] })).access_token,
+    close: async () => (await server.stop(), await as.close()),
+  };
 }

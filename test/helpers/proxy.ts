@@ -129,7 +129,15 @@ function parseLog(text: string): ProxyLogEntry[] {
   for (const line of text.split("\n")) {
     const m = /^(\S+) (-?\d+) (\+?)(\d+) (\S+) (\S+)(?: (\S+))?$/.exec(line.trim());
     if (!m) continue;
-    out.push({ server: m[1]!, status: Number(m[2]), redispatched: m[3] === "+", retries: Number(m[4]), method: m[5]!, path: m[6]!, tag: m[7] ?? "-" });
+    out.push({
+      server: m[1]!,
+      status: Number(m[2]),
+      redispatched: m[3] === "+",
+      retries: Number(m[4]),
+      method: m[5]!,
+      path: m[6]!,
+      tag: m[7] ?? "-",
+    });
   }
   return out;
 }
@@ -168,8 +176,8 @@ export async function startHaproxy(o: ProxyOptions): Promise<RunningProxy> {
   await writeFile(join(dir, "haproxy.pid"), `${proc.pid}\n`);
   let logText = "";
   let errText = "";
-  proc.stdout!.setEncoding("utf8").on("data", (d: string) => (logText += d));
-  proc.stderr!.setEncoding("utf8").on("data", (d: string) => (errText += d));
+  proc.stdout.setEncoding("utf8").on("data", (d: string) => (logText += d));
+  proc.stderr.setEncoding("utf8").on("data", (d: string) => (errText += d));
   const exited = new Promise<void>((r) => proc.once("exit", () => r()));
   try {
     await waitForPort(o.port, proc, () => errText);

@@ -15,9 +15,27 @@ async function freePort(): Promise<number> {
 }
 
 /** `port`: listen there (e.g. to restart on the same port); `args`: extra redis-server arguments (later ones win, e.g. `--appendonly yes`). */
-export async function startRedis(options: { port?: number; args?: string[] } = {}): Promise<{ url: string; port: number; stop(): Promise<void> }> {
+export async function startRedis(
+  options: { port?: number; args?: string[] } = {},
+): Promise<{ url: string; port: number; stop(): Promise<void> }> {
   const port = options.port ?? (await freePort());
-  const proc: ChildProcess = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--enable-debug-command", "local", ...(options.args ?? [])], { stdio: ["ignore", "pipe", "pipe"] });
+  const proc: ChildProcess = spawn(
+    "redis-server",
+    [
+      "--port",
+      String(port),
+      "--bind",
+      "127.0.0.1",
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+      "--enable-debug-command",
+      "local",
+      ...(options.args ?? []),
+    ],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
   await new Promise<void>((resolve, reject) => {
     let out = "";
     const timer = setTimeout(() => reject(new Error(`redis-server did not start: ${out}`)), 10_000);

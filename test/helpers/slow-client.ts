@@ -2,7 +2,11 @@
 import { connect } from "node:net";
 
 /** Resolves with what the server sent and how long until it closed the connection. */
-export function trickle(url: string, head: string, everyMs: number): Promise<{ response: string; statusLine: string; closedAfterMs: number }> {
+export function trickle(
+  url: string,
+  head: string,
+  everyMs: number,
+): Promise<{ response: string; statusLine: string; closedAfterMs: number }> {
   const u = new URL(url);
   return new Promise((resolve) => {
     const t0 = performance.now();

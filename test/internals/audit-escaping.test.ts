@@ -15,6 +15,7 @@ import type { AuditReport } from "../../src/audit/run.js";
 
 const CLI = fileURLToPath(new URL("../../src/audit/cli.ts", import.meta.url));
 /** What a terminal must never receive raw from a target: C0 (but the newline), DEL, C1, bidi and direction marks, line separators. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const RAW_CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
 const TITLE = "\u001b]0;pwned\u0007";
 const CLEAR = "\u001b[2J";
@@ -33,7 +34,9 @@ before(async () => {
         res.writeHead(204, { ...cors, "access-control-allow-methods": "POST, GET", "access-control-allow-headers": "*" }).end();
         return;
       }
-      res.writeHead(401, { ...cors, "www-authenticate": `Bearer resource_metadata="${origin}/.well-known/oauth-protected-resource/mcp"` }).end();
+      res
+        .writeHead(401, { ...cors, "www-authenticate": `Bearer resource_metadata="${origin}/.well-known/oauth-protected-resource/mcp"` })
+        .end();
       return;
     }
     if (path.startsWith("/.well-known/oauth-protected-resource")) {
@@ -70,7 +73,9 @@ function run(args: string[]): Promise<{ code: number; stdout: string; stderr: st
 }
 
 function assertInert(output: string) {
-  output.split("\n").forEach((line, i) => assert.ok(!RAW_CONTROL.test(line), `raw control character on line ${i + 1}: ${JSON.stringify(line)}`));
+  output
+    .split("\n")
+    .forEach((line, i) => assert.ok(!RAW_CONTROL.test(line), `raw control character on line ${i + 1}: ${JSON.stringify(line)}`));
 }
 
 describe("a target's text is never printed raw", () => {
@@ -80,7 +85,12 @@ describe("a target's text is never printed raw", () => {
     assertInert(stdout);
     const scopeLine = stdout.split("\n").find((l) => /^PASS +scope\.advice /.test(l));
     assert.ok(scopeLine, stdout);
-    assert.ok(scopeLine.endsWith("no scope in the challenge; clients use scopes_supported: \\u001B]0;pwned\\u0007 \\u001B[2J \\u009B31m \\u202Eevil"), scopeLine);
+    assert.ok(
+      scopeLine.endsWith(
+        "no scope in the challenge; clients use scopes_supported: \\u001B]0;pwned\\u0007 \\u001B[2J \\u009B31m \\u202Eevil",
+      ),
+      scopeLine,
+    );
     const pkceLine = stdout.split("\n").find((l) => /^PASS +as\.pkce-s256 /.test(l));
     assert.ok(pkceLine?.endsWith(`${origin}: S256 \\u001B[2J\\u009B31m\\u202Eevil`), pkceLine);
   });
@@ -90,7 +100,10 @@ describe("a target's text is never printed raw", () => {
     assertInert(stdout);
     const report = JSON.parse(stdout) as AuditReport;
     const evidence = (id: string) => report.findings.find((f) => f.id === id)?.evidence;
-    assert.equal(evidence("scope.advice"), "no scope in the challenge; clients use scopes_supported: \\u001B]0;pwned\\u0007 \\u001B[2J \\u009B31m \\u202Eevil");
+    assert.equal(
+      evidence("scope.advice"),
+      "no scope in the challenge; clients use scopes_supported: \\u001B]0;pwned\\u0007 \\u001B[2J \\u009B31m \\u202Eevil",
+    );
     assert.equal(evidence("as.registration"), `${origin}: registration_endpoint ${origin}/register\\u001B]0;pwned\\u0007`);
     for (const f of report.findings) assert.ok(!RAW_CONTROL.test(JSON.stringify(f)), f.id);
   });

@@ -32,7 +32,23 @@ test("(b) SDK requireBearerAuth + mcpAuthMetadataRouter: root well-known 404, no
   const { report, setup } = await audit(startSdkSetup);
   try {
     const s = statuses(report);
-    for (const id of ["challenge.initialize", "challenge.server-discover", "challenge.tools-call", "prm.advertised", "prm.path-inserted", "cors.metadata", "as.metadata", "as.pkce-s256", "as.registration", "refuse.query-token", "token.tools-list", "token.audience", "token.scheme-swap", "session.binding", "tokens.not-echoed"]) {
+    for (const id of [
+      "challenge.initialize",
+      "challenge.server-discover",
+      "challenge.tools-call",
+      "prm.advertised",
+      "prm.path-inserted",
+      "cors.metadata",
+      "as.metadata",
+      "as.pkce-s256",
+      "as.registration",
+      "refuse.query-token",
+      "token.tools-list",
+      "token.audience",
+      "token.scheme-swap",
+      "session.binding",
+      "tokens.not-echoed",
+    ]) {
       assert.equal(s[id], "PASS", `${id}: ${evidence(report, id)}`);
     }
     assert.equal(s["prm.root"], "WARN");
@@ -65,7 +81,10 @@ test("(c) mcp-auth Express: refusals right, root well-known 404, no CORS on /mcp
       ],
     );
     assert.equal(s["refuse.alg-none"], "PASS");
-    assert.match(evidence(report, "challenge.initialize"), /^401 Bearer error="missing_auth_header" resource_metadata="http:\/\/127\.0\.0\.1:\d+\/\.well-known\/oauth-protected-resource\/mcp"$/);
+    assert.match(
+      evidence(report, "challenge.initialize"),
+      /^401 Bearer error="missing_auth_header" resource_metadata="http:\/\/127\.0\.0\.1:\d+\/\.well-known\/oauth-protected-resource\/mcp"$/,
+    );
     assert.equal(report.exit_code, 0);
   } finally {
     await setup.close();
@@ -83,7 +102,15 @@ test("(d) fastmcp oauth + authenticate (throwing a Response, as its README shows
     assert.equal(s["prm.root"], "PASS");
     assert.equal(s["cors.preflight.2026-07-28"], "PASS");
     assert.equal(s["cors.expose"], "WARN");
-    for (const id of ["refuse.garbage", "refuse.alg-none", "refuse.expired", "refuse.two-credentials", "refuse.query-token", "token.tampered", "token.scheme-swap"]) {
+    for (const id of [
+      "refuse.garbage",
+      "refuse.alg-none",
+      "refuse.expired",
+      "refuse.two-credentials",
+      "refuse.query-token",
+      "token.tampered",
+      "token.scheme-swap",
+    ]) {
       assert.equal(s[id], "FAIL", id);
       assert.match(evidence(report, id), /^401, no WWW-Authenticate/);
     }

@@ -103,7 +103,10 @@ test("a real token goes to the target origin only: the authorization server and 
   const report = await runAudit({ url: demo.url, token: t, fetch: recording });
   assertAllPass(report);
   const elsewhere = seen.filter((s) => s.origin !== new URL(demo.url).origin);
-  assert.ok(elsewhere.some((s) => s.origin === new URL(demo.as.issuer).origin), "the authorization server metadata was fetched");
+  assert.ok(
+    elsewhere.some((s) => s.origin === new URL(demo.as.issuer).origin),
+    "the authorization server metadata was fetched",
+  );
   for (const s of elsewhere) {
     assert.equal(s.authorization, null);
     assert.ok(!s.url.includes(t));
@@ -111,7 +114,10 @@ test("a real token goes to the target origin only: the authorization server and 
   // And the prober refuses outright to carry a real token to another origin.
   const prober = new Prober({ target: new URL(demo.url), maxRequests: 5, timeoutMs: 1000, allowHttp: false });
   prober.addSecret(t);
-  await assert.rejects(prober.send({ method: "GET", url: demo.as.issuer, headers: { authorization: `Bearer ${t}` } }), (e: ProbeError) => e.kind === "policy");
+  await assert.rejects(
+    prober.send({ method: "GET", url: demo.as.issuer, headers: { authorization: `Bearer ${t}` } }),
+    (e: ProbeError) => e.kind === "policy",
+  );
   assert.equal(prober.requests, 0);
 });
 
@@ -138,7 +144,24 @@ test("exit 2: plain http beyond loopback (no request sent), nothing listening, b
 test("the built CLI (tsc → dist layout) runs with node: shebang, same verdicts", { timeout: 120_000 }, async () => {
   const out = mkdtempSync(join(ROOT, ".audit-build-"));
   try {
-    execFileSync(process.execPath, [join(ROOT, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.build.json", "--noCheck", "--outDir", out, "--declaration", "false", "--declarationMap", "false", "--sourceMap", "false"], { cwd: ROOT });
+    execFileSync(
+      process.execPath,
+      [
+        join(ROOT, "node_modules/typescript/bin/tsc"),
+        "-p",
+        "tsconfig.build.json",
+        "--noCheck",
+        "--outDir",
+        out,
+        "--declaration",
+        "false",
+        "--declarationMap",
+        "false",
+        "--sourceMap",
+        "false",
+      ],
+      { cwd: ROOT },
+    );
     const { code, stdout } = await run(["audit", demo.url], { node: [join(out, "audit/cli.js")] });
     assert.equal(code, 0);
     assert.match(stdout, /^22 checks: 22 PASS, 0 WARN, 0 FAIL/m);
@@ -152,15 +175,29 @@ test("ERA_PROBES: the 2026-07-28 discovery call is stateless server/discover wit
   const p = ERA_PROBES.find((e) => e.method === "server/discover");
   assert.equal(p?.era, "2026-07-28");
   assert.equal(p?.headers["mcp-method"], "server/discover");
-  assert.deepEqual(Object.keys((p?.params._meta ?? {}) as object).slice(0, 2), ["io.modelcontextprotocol/protocolVersion", "io.modelcontextprotocol/clientCapabilities"]);
+  assert.deepEqual(Object.keys(p?.params._meta ?? {}).slice(0, 2), [
+    "io.modelcontextprotocol/protocolVersion",
+    "io.modelcontextprotocol/clientCapabilities",
+  ]);
 });
 
 test("parseWwwAuthenticate: several challenges, quoted values with escapes, token68", () => {
-  assert.deepEqual(parseWwwAuthenticate('Bearer realm="MCP", resource_metadata="https://a/b", error="invalid_token", error_description="say \\"hi\\", ok", DPoP algs="ES256 PS256"'), [
-    { scheme: "bearer", params: { realm: "MCP", resource_metadata: "https://a/b", error: "invalid_token", error_description: 'say "hi", ok' } },
-    { scheme: "dpop", params: { algs: "ES256 PS256" } },
+  assert.deepEqual(
+    parseWwwAuthenticate(
+      'Bearer realm="MCP", resource_metadata="https://a/b", error="invalid_token", error_description="say \\"hi\\", ok", DPoP algs="ES256 PS256"',
+    ),
+    [
+      {
+        scheme: "bearer",
+        params: { realm: "MCP", resource_metadata: "https://a/b", error: "invalid_token", error_description: 'say "hi", ok' },
+      },
+      { scheme: "dpop", params: { algs: "ES256 PS256" } },
+    ],
+  );
+  assert.deepEqual(parseWwwAuthenticate("Basic abc==, Bearer"), [
+    { scheme: "basic", params: {}, token68: "abc==" },
+    { scheme: "bearer", params: {} },
   ]);
-  assert.deepEqual(parseWwwAuthenticate("Basic abc==, Bearer"), [{ scheme: "basic", params: {}, token68: "abc==" }, { scheme: "bearer", params: {} }]);
   assert.deepEqual(parseWwwAuthenticate("Bearer error=invalid_token"), [{ scheme: "bearer", params: { error: "invalid_token" } }]);
   assert.deepEqual(parseWwwAuthenticate(null), []);
 });

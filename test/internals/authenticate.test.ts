@@ -28,7 +28,19 @@ function countingProvider(cached: AuthContext | undefined, opts: { probeError?: 
 }
 
 const principal = (extra: Partial<Omit<AuthContext, "token">> = {}) =>
-  createAuthContext({ subject: "alice", scopes: ["read"], claims: {}, client_id: undefined, issuer: undefined, jkt: undefined, expires_at: Math.floor(Date.now() / 1000) + 60, ...extra }, "tok");
+  createAuthContext(
+    {
+      subject: "alice",
+      scopes: ["read"],
+      claims: {},
+      client_id: undefined,
+      issuer: undefined,
+      jkt: undefined,
+      expires_at: Math.floor(Date.now() / 1000) + 60,
+      ...extra,
+    },
+    "tok",
+  );
 
 const request = (authorization: string, dpop?: string) =>
   new Request(RESOURCE, { method: "POST", headers: { authorization, ...(dpop ? { dpop } : {}) } });
@@ -74,18 +86,24 @@ describe("authorize: a cached bearer token is accepted without a promise", () =>
 describe("authorize: every refusal keeps the full path's exact error, cache or not", () => {
   test("a bad credential throws before any provider call", () => {
     const { provider, calls } = countingProvider(principal());
-    assert.throws(() => authorize(request("Bearer tok extra"), options(provider)), (e) => code(e) === "ERR_INVALID_REQUEST");
+    assert.throws(
+      () => authorize(request("Bearer tok extra"), options(provider)),
+      (e) => code(e) === "ERR_INVALID_REQUEST",
+    );
     assert.deepEqual(calls, { verifyCached: 0, verify: 0 });
   });
 
   test("a cached principal short of required_scopes: 403 insufficient_scope naming them, from the full path", async () => {
     const { provider, calls } = countingProvider(principal({ scopes: ["read"] }));
     const o = options(provider, { required_scopes: ["read", "write"] });
-    await assert.rejects(Promise.resolve().then(() => authorize(request("Bearer tok"), o)), (e) => {
-      assert.equal(code(e), "ERR_INSUFFICIENT_SCOPE");
-      assert.deepEqual((e as { required?: string[] }).required, ["read", "write"]);
-      return true;
-    });
+    await assert.rejects(
+      Promise.resolve().then(() => authorize(request("Bearer tok"), o)),
+      (e) => {
+        assert.equal(code(e), "ERR_INSUFFICIENT_SCOPE");
+        assert.deepEqual((e as { required?: string[] }).required, ["read", "write"]);
+        return true;
+      },
+    );
     assert.equal(calls.verify, 1);
     // The public authenticate() refuses the same way.
     await assert.rejects(authenticate(request("Bearer tok"), o), (e) => code(e) === "ERR_INSUFFICIENT_SCOPE");

@@ -51,7 +51,10 @@ test("insufficient scope names the required scopes", () => {
 
 test("quoted values are escaped: no parameter can be injected", () => {
   const c = challengeFor(new InvalidToken('bad" error="x\\'), { resourceMetadataUrl: 'https://a.example/"x' });
-  assert.equal(c.headers["WWW-Authenticate"], `Bearer realm="MCP", resource_metadata="https://a.example/\\"x", error="invalid_token", error_description="bad\\" error=\\"x\\\\"`);
+  assert.equal(
+    c.headers["WWW-Authenticate"],
+    `Bearer realm="MCP", resource_metadata="https://a.example/\\"x", error="invalid_token", error_description="bad\\" error=\\"x\\\\"`,
+  );
 });
 
 test("DPoP: both challenges when Bearer is still accepted; the error goes where it belongs", () => {
@@ -90,7 +93,7 @@ test("a challenge can always be built: arbitrary provider texts become printable
   const hostile = fc.oneof(
     fc.string({ unit: "binary" }),
     fc.string({ unit: "grapheme" }),
-    fc.constantFrom("\n", "\r\nX-Injected: 1", "\0", "😀", "a\u202eb", "\\\"", "\"", "\u0085", "\ud800", "x".repeat(10_000)),
+    fc.constantFrom("\n", "\r\nX-Injected: 1", "\0", "😀", "a\u202eb", '\\"', '"', "\u0085", "\ud800", "x".repeat(10_000)),
   );
   const errors = (text: string) => [
     new InvalidToken(text),
@@ -128,10 +131,19 @@ test("a challenge can always be built: arbitrary provider texts become printable
         },
       },
     });
-    const res = await h(new Request("http://127.0.0.1:9/mcp", { method: "POST", headers: { authorization: "Bearer abc", "content-type": "application/json" }, body: "{}" }));
+    const res = await h(
+      new Request("http://127.0.0.1:9/mcp", {
+        method: "POST",
+        headers: { authorization: "Bearer abc", "content-type": "application/json" },
+        body: "{}",
+      }),
+    );
     assert.equal(res.status, 401, JSON.stringify(text));
     const header = res.headers.get("www-authenticate")!;
-    assert.match(header, /^Bearer realm="MCP", resource_metadata="[^"]+", error="invalid_token", error_description="[\x20-\x7e]*", DPoP algs="[^"]+"$/);
+    assert.match(
+      header,
+      /^Bearer realm="MCP", resource_metadata="[^"]+", error="invalid_token", error_description="[\x20-\x7e]*", DPoP algs="[^"]+"$/,
+    );
     assert.equal(res.headers.get("set-cookie"), null);
   }
 });

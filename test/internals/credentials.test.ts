@@ -38,7 +38,8 @@ test("the one-pass case and the general parse agree on 20,000 generated Authoriz
   for (let i = 0; i < 20_000; i++) {
     let token = "";
     const parts = rnd(6);
-    for (let j = 0; j < parts; j++) token += rnd(3) === 0 ? (alphabet[rnd(alphabet.length)] as string) : (pieces[rnd(pieces.length)] as string);
+    for (let j = 0; j < parts; j++)
+      token += rnd(3) === 0 ? (alphabet[rnd(alphabet.length)] as string) : (pieces[rnd(pieces.length)] as string);
     const sep = ["", " ", "  ", "\t", " \t"][rnd(5)] as string;
     const header = `${rnd(8) === 0 ? " " : ""}${schemes[rnd(schemes.length)]}${sep}${token}${rnd(8) === 0 ? " " : ""}`;
     // Headers a Request refuses (NUL, CR, LF) never reach the parser.

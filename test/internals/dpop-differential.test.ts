@@ -41,9 +41,18 @@ function makeKey(kind: "P-256" | "P-384" | "Ed25519" | "RSA"): Key {
         ? generateKeyPairSync("rsa", { modulusLength: 2048 })
         : generateKeyPairSync("ec", { namedCurve: kind });
   const full = pair.publicKey.export({ format: "jwk" }) as JWK;
-  const jwk: JWK = kind === "RSA" ? { kty: full.kty, n: full.n, e: full.e } : { kty: full.kty, crv: full.crv, x: full.x, ...(full.y ? { y: full.y } : {}) };
+  const jwk: JWK =
+    kind === "RSA"
+      ? { kty: full.kty, n: full.n, e: full.e }
+      : { kty: full.kty, crv: full.crv, x: full.x, ...(full.y ? { y: full.y } : {}) };
   const alg = kind === "P-256" ? "ES256" : kind === "P-384" ? "ES384" : kind === "Ed25519" ? "EdDSA" : "RS256";
-  return { alg, privateKey: pair.privateKey, jwk, digest: kind === "Ed25519" ? null : kind === "P-384" ? "sha384" : "sha256", p1363: kind !== "RSA" && kind !== "Ed25519" };
+  return {
+    alg,
+    privateKey: pair.privateKey,
+    jwk,
+    digest: kind === "Ed25519" ? null : kind === "P-384" ? "sha384" : "sha256",
+    p1363: kind !== "RSA" && kind !== "Ed25519",
+  };
 }
 
 const KEYS = {
@@ -59,7 +68,8 @@ function signRaw(headerJson: string, payloadJson: string | Uint8Array, key: Key,
   return `${input}.${b64u(sig)}`;
 }
 
-const header = (key: Key, extra: Record<string, unknown> = {}, alg = key.alg, jwk: unknown = key.jwk) => JSON.stringify({ typ: "dpop+jwt", alg, jwk, ...extra });
+const header = (key: Key, extra: Record<string, unknown> = {}, alg = key.alg, jwk: unknown = key.jwk) =>
+  JSON.stringify({ typ: "dpop+jwt", alg, jwk, ...extra });
 const claims = (extra: Record<string, unknown> = {}) =>
   JSON.stringify({ jti: `j-${Math.floor(rand() * 1e12)}`, htm: "POST", htu: HTU, iat: NOW_S, ath: accessTokenHash(TOKEN), ...extra });
 
@@ -100,22 +110,86 @@ function generate(): Case {
     ["signature char flip", () => flipChar(valid(), 2)],
     ["payload char flip", () => flipChar(valid(), 1)],
     ["header char flip", () => flipChar(valid(), 0)],
-    ["wrong alg in header", () => signRaw(header(key, {}, pick(["ES256", "EdDSA", "Ed25519", "ES384", "RS256", "PS256", "HS256", "none"])), claims(), key)],
+    [
+      "wrong alg in header",
+      () => signRaw(header(key, {}, pick(["ES256", "EdDSA", "Ed25519", "ES384", "RS256", "PS256", "HS256", "none"])), claims(), key),
+    ],
     ["wrong key in header", () => signRaw(header(key, {}, key.alg, other.jwk), claims(), key)],
     ["other key's alg and jwk", () => signRaw(header(other), claims(), key)],
     ["P-384 key claiming ES256", () => signRaw(header(KEYS.p384, {}, "ES256"), claims(), KEYS.p384)],
     ["P-384 ES384", () => signRaw(header(KEYS.p384), claims(), KEYS.p384)],
     ["RSA RS256 (jose only)", () => signRaw(header(KEYS.rsa), claims(), KEYS.rsa)],
-    ["DER-encoded ECDSA signature", () => { const k = pick(KEYS.es); return signRaw(header(k), claims(), k, true); }],
-    ["signature truncated", () => { const p = valid(); return p.slice(0, p.length - 1 - Math.floor(rand() * 4)); }],
+    [
+      "DER-encoded ECDSA signature",
+      () => {
+        const k = pick(KEYS.es);
+        return signRaw(header(k), claims(), k, true);
+      },
+    ],
+    [
+      "signature truncated",
+      () => {
+        const p = valid();
+        return p.slice(0, p.length - 1 - Math.floor(rand() * 4));
+      },
+    ],
     ["signature extended", () => `${valid()}${pick(["A", "AA", "AAA", "AAAA", "Q", "_w"])}`],
-    ["signature 65 bytes", () => { const p = valid().split("."); p[2] = b64u(Buffer.concat([Buffer.from(p[2] as string, "base64url"), Buffer.from([0])])); return p.join("."); }],
-    ["payload segment length 4n+1", () => { const p = valid().split("."); p[1] = `${p[1]}A`.length % 4 === 1 ? `${p[1]}A` : `${p[1]}AA`.length % 4 === 1 ? `${p[1]}AA` : `${p[1]}AAA`; return p.join("."); }],
-    ["header segment length 4n+1", () => { const p = valid().split("."); while ((p[0] as string).length % 4 !== 1) p[0] += "A"; return p.join("."); }],
-    ["non-zero trailing bits", () => { const p = valid().split("."); const s = p[2] as string; const last = s.at(-1) as string; p[2] = s.slice(0, -1) + (last === "A" ? "B" : last === "Q" ? "R" : last === "g" ? "h" : last === "w" ? "x" : last); return p.join("."); }],
-    ["duplicate header members", () => signRaw(`{"typ":"dpop+jwt","alg":"${key.alg}","alg":"${other.alg}","jwk":${JSON.stringify(key.jwk)}}`, claims(), key)],
-    ["duplicate header members, last wins", () => signRaw(`{"typ":"dpop+jwt","alg":"${other.alg}","jwk":${JSON.stringify(other.jwk)},"alg":"${key.alg}","jwk":${JSON.stringify(key.jwk)}}`, claims(), key)],
-    ["duplicate payload members", () => signRaw(header(key), `{"jti":"a","jti":"b","htm":"GET","htm":"POST","htu":"${HTU}","iat":1,"iat":${NOW_S},"ath":"${accessTokenHash(TOKEN)}"}`, key)],
+    [
+      "signature 65 bytes",
+      () => {
+        const p = valid().split(".");
+        p[2] = b64u(Buffer.concat([Buffer.from(p[2] as string, "base64url"), Buffer.from([0])]));
+        return p.join(".");
+      },
+    ],
+    [
+      "payload segment length 4n+1",
+      () => {
+        const p = valid().split(".");
+        p[1] = `${p[1]}A`.length % 4 === 1 ? `${p[1]}A` : `${p[1]}AA`.length % 4 === 1 ? `${p[1]}AA` : `${p[1]}AAA`;
+        return p.join(".");
+      },
+    ],
+    [
+      "header segment length 4n+1",
+      () => {
+        const p = valid().split(".");
+        while ((p[0] as string).length % 4 !== 1) p[0] += "A";
+        return p.join(".");
+      },
+    ],
+    [
+      "non-zero trailing bits",
+      () => {
+        const p = valid().split(".");
+        const s = p[2] as string;
+        const last = s.at(-1) as string;
+        p[2] = s.slice(0, -1) + (last === "A" ? "B" : last === "Q" ? "R" : last === "g" ? "h" : last === "w" ? "x" : last);
+        return p.join(".");
+      },
+    ],
+    [
+      "duplicate header members",
+      () => signRaw(`{"typ":"dpop+jwt","alg":"${key.alg}","alg":"${other.alg}","jwk":${JSON.stringify(key.jwk)}}`, claims(), key),
+    ],
+    [
+      "duplicate header members, last wins",
+      () =>
+        signRaw(
+          `{"typ":"dpop+jwt","alg":"${other.alg}","jwk":${JSON.stringify(other.jwk)},"alg":"${key.alg}","jwk":${JSON.stringify(key.jwk)}}`,
+          claims(),
+          key,
+        ),
+    ],
+    [
+      "duplicate payload members",
+      () =>
+        signRaw(
+          header(key),
+          `{"jti":"a","jti":"b","htm":"GET","htm":"POST","htu":"${HTU}","iat":1,"iat":${NOW_S},"ath":"${accessTokenHash(TOKEN)}"}`,
+          key,
+        ),
+    ],
     ["extra header member kid", () => signRaw(header(key, { kid: "k1" }), claims(), key)],
     ["crit header", () => signRaw(header(key, { crit: ["b64"], b64: false }), claims(), key)],
     ["crit unknown", () => signRaw(header(key, { crit: ["exp"] }), claims(), key)],
@@ -125,7 +199,10 @@ function generate(): Case {
     ["jwk key_ops verify", () => signRaw(header(key, {}, key.alg, { ...key.jwk, key_ops: ["verify"] }), claims(), key)],
     ["jwk key_ops sign", () => signRaw(header(key, {}, key.alg, { ...key.jwk, key_ops: ["sign"] }), claims(), key)],
     ["jwk use enc", () => signRaw(header(key, {}, key.alg, { ...key.jwk, use: pick(["enc", "sig"]) }), claims(), key)],
-    ["jwk alg member", () => signRaw(header(key, {}, key.alg, { ...key.jwk, alg: pick(["ES256", "ES384", "EdDSA", "Ed25519", "RS256"]) }), claims(), key)],
+    [
+      "jwk alg member",
+      () => signRaw(header(key, {}, key.alg, { ...key.jwk, alg: pick(["ES256", "ES384", "EdDSA", "Ed25519", "RS256"]) }), claims(), key),
+    ],
     ["jwk ext false", () => signRaw(header(key, {}, key.alg, { ...key.jwk, ext: pick([false, "no"]) }), claims(), key)],
     ["jwk private member", () => signRaw(header(key, {}, key.alg, { ...key.jwk, d: "AAAA" }), claims(), key)],
     ["jwk huge x", () => signRaw(header(key, {}, key.alg, { ...key.jwk, x: "A".repeat(5000) }), claims(), key)],
@@ -141,11 +218,41 @@ function generate(): Case {
     ["nbf in the past", () => signRaw(header(key), claims({ nbf: NOW_S - 10 }), key)],
     ["nbf not a number", () => signRaw(header(key), claims({ nbf: "0" }), key)],
     ["payload not an object", () => signRaw(header(key), pick(["[1,2]", "123", "null", '"s"', "true", "{", ""]), key)],
-    ["payload invalid UTF-8", () => signRaw(header(key), Buffer.concat([Buffer.from('{"jti":"'), Buffer.from([0xff, 0xfe]), Buffer.from(`","htm":"POST","htu":"${HTU}","iat":${NOW_S},"ath":"${accessTokenHash(TOKEN)}"}`)]), key)],
+    [
+      "payload invalid UTF-8",
+      () =>
+        signRaw(
+          header(key),
+          Buffer.concat([
+            Buffer.from('{"jti":"'),
+            Buffer.from([0xff, 0xfe]),
+            Buffer.from(`","htm":"POST","htu":"${HTU}","iat":${NOW_S},"ath":"${accessTokenHash(TOKEN)}"}`),
+          ]),
+          key,
+        ),
+    ],
     ["payload BOM", () => signRaw(header(key), `\ufeff${claims()}`, key)],
-    ["header invalid UTF-8", () => { const h = Buffer.concat([Buffer.from(`{"typ":"dpop+jwt","alg":"${key.alg}","x":"`), Buffer.from([0xc3]), Buffer.from(`","jwk":${JSON.stringify(key.jwk)}}`)]); const input = `${b64u(h)}.${b64u(claims())}`; const sig = sign(key.digest, Buffer.from(input), key.p1363 ? { key: key.privateKey, dsaEncoding: "ieee-p1363" } : key.privateKey); return `${input}.${b64u(sig)}`; }],
-    ["header __proto__", () => signRaw(`{"typ":"dpop+jwt","alg":"${key.alg}","jwk":${JSON.stringify(key.jwk)},"__proto__":{"x":1}}`, claims(), key)],
-    ["wrong htm / htu / ath", () => signRaw(header(key), claims(pick([{ htm: "GET" }, { htu: "https://other.example/mcp" }, { ath: "x" }])), key)],
+    [
+      "header invalid UTF-8",
+      () => {
+        const h = Buffer.concat([
+          Buffer.from(`{"typ":"dpop+jwt","alg":"${key.alg}","x":"`),
+          Buffer.from([0xc3]),
+          Buffer.from(`","jwk":${JSON.stringify(key.jwk)}}`),
+        ]);
+        const input = `${b64u(h)}.${b64u(claims())}`;
+        const sig = sign(key.digest, Buffer.from(input), key.p1363 ? { key: key.privateKey, dsaEncoding: "ieee-p1363" } : key.privateKey);
+        return `${input}.${b64u(sig)}`;
+      },
+    ],
+    [
+      "header __proto__",
+      () => signRaw(`{"typ":"dpop+jwt","alg":"${key.alg}","jwk":${JSON.stringify(key.jwk)},"__proto__":{"x":1}}`, claims(), key),
+    ],
+    [
+      "wrong htm / htu / ath",
+      () => signRaw(header(key), claims(pick([{ htm: "GET" }, { htu: "https://other.example/mcp" }, { ath: "x" }])), key),
+    ],
     ["signed by other key", () => signRaw(header(key), claims(), pick((key.alg === "ES256" ? KEYS.es : KEYS.ed).filter((k) => k !== key)))],
   ];
   const [name, make] = r < 0.3 ? (mutations[0] as [string, () => string]) : pick(mutations.slice(1));
@@ -164,33 +271,53 @@ async function run(proof: string, fast: boolean, keyCache: DpopKeyCache | undefi
   }
 }
 
-test(`DPoP fast path: ${TOTAL.toLocaleString("en-US")} generated and mutated proofs get jose's decisions`, { timeout: 300_000 }, async () => {
-  const fastCache = createDpopKeyCache();
-  const refCache = createDpopKeyCache();
-  const tally = new Map<string, { accepted: number; refused: number }>();
-  for (let i = 0; i < TOTAL; i++) {
-    const { name, proof } = generate();
-    // Every fourth case without a key cache: the fast path must hold on a cold key too.
-    const cached = i % 4 !== 0;
-    const fast = await run(proof, true, cached ? fastCache : undefined);
-    const ref = await run(proof, false, cached ? refCache : undefined);
-    assert.deepEqual(fast, ref, `case ${i} (${name}) differs: fast ${JSON.stringify(fast)} vs jose ${JSON.stringify(ref)}`);
-    const t = tally.get(name) ?? { accepted: 0, refused: 0 };
-    if (ref.ok) t.accepted++;
-    else t.refused++;
-    tally.set(name, t);
-  }
-  const accepted = [...tally.values()].reduce((n, t) => n + t.accepted, 0);
-  // The run must have exercised both decisions broadly, and the valid proofs must all have passed.
-  assert.ok(accepted >= TOTAL * 0.25, `only ${accepted} accepted`);
-  assert.equal(tally.get("valid")?.refused, 0);
-  for (const must of ["signature bit flip", "wrong key in header", "duplicate payload members", "payload invalid UTF-8", "crit header", "jwk key_ops empty"]) {
-    assert.ok((tally.get(must)?.accepted ?? 0) + (tally.get(must)?.refused ?? 0) > 50, `mutation "${must}" ran too rarely`);
-  }
-  for (const never of ["signature bit flip", "wrong key in header", "signed by other key", "P-384 key claiming ES256", "DER-encoded ECDSA signature", "payload not an object", "exp in the past", "nbf in the future"]) {
-    assert.equal(tally.get(never)?.accepted ?? 0, 0, `"${never}" was accepted`);
-  }
-});
+test(
+  `DPoP fast path: ${TOTAL.toLocaleString("en-US")} generated and mutated proofs get jose's decisions`,
+  { timeout: 300_000 },
+  async () => {
+    const fastCache = createDpopKeyCache();
+    const refCache = createDpopKeyCache();
+    const tally = new Map<string, { accepted: number; refused: number }>();
+    for (let i = 0; i < TOTAL; i++) {
+      const { name, proof } = generate();
+      // Every fourth case without a key cache: the fast path must hold on a cold key too.
+      const cached = i % 4 !== 0;
+      const fast = await run(proof, true, cached ? fastCache : undefined);
+      const ref = await run(proof, false, cached ? refCache : undefined);
+      assert.deepEqual(fast, ref, `case ${i} (${name}) differs: fast ${JSON.stringify(fast)} vs jose ${JSON.stringify(ref)}`);
+      const t = tally.get(name) ?? { accepted: 0, refused: 0 };
+      if (ref.ok) t.accepted++;
+      else t.refused++;
+      tally.set(name, t);
+    }
+    const accepted = [...tally.values()].reduce((n, t) => n + t.accepted, 0);
+    // The run must have exercised both decisions broadly, and the valid proofs must all have passed.
+    assert.ok(accepted >= TOTAL * 0.25, `only ${accepted} accepted`);
+    assert.equal(tally.get("valid")?.refused, 0);
+    for (const must of [
+      "signature bit flip",
+      "wrong key in header",
+      "duplicate payload members",
+      "payload invalid UTF-8",
+      "crit header",
+      "jwk key_ops empty",
+    ]) {
+      assert.ok((tally.get(must)?.accepted ?? 0) + (tally.get(must)?.refused ?? 0) > 50, `mutation "${must}" ran too rarely`);
+    }
+    for (const never of [
+      "signature bit flip",
+      "wrong key in header",
+      "signed by other key",
+      "P-384 key claiming ES256",
+      "DER-encoded ECDSA signature",
+      "payload not an object",
+      "exp in the past",
+      "nbf in the future",
+    ]) {
+      assert.equal(tally.get(never)?.accepted ?? 0, 0, `"${never}" was accepted`);
+    }
+  },
+);
 
 test("DPoP fast path: used for ES256 and Ed25519 keys (a KeyObject is cached), not for RSA or when turned off", async () => {
   const cache = createDpopKeyCache();
@@ -198,7 +325,11 @@ test("DPoP fast path: used for ES256 and Ed25519 keys (a KeyObject is cached), n
   const ed = KEYS.ed[0] as Key;
   for (const key of [es, ed, KEYS.rsa]) assert.equal((await run(signRaw(header(key), claims(), key), true, cache)).ok, true);
   const entries = [...cache.values()].map((v) => [v.alg, v.nodeKey?.asymmetricKeyType ?? v.nodeKey]);
-  assert.deepEqual(entries.sort(), [["ES256", "ec"], ["EdDSA", "ed25519"], ["RS256", null]]);
+  assert.deepEqual(entries.sort(), [
+    ["ES256", "ec"],
+    ["EdDSA", "ed25519"],
+    ["RS256", null],
+  ]);
   const off = createDpopKeyCache();
   assert.equal((await run(signRaw(header(es), claims(), es), false, off)).ok, true);
   assert.equal([...off.values()][0]?.nodeKey, undefined);

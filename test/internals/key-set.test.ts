@@ -67,7 +67,10 @@ describe("JWKS outage, cold start (no keys yet)", () => {
       }
       assert.equal(results.length, 250);
       assert.deepEqual(new Set(results.map((r) => r.status)), new Set([503]));
-      assert.ok(results.every((r) => Number(r.retryAfter) >= 1), "every 503 says when to retry");
+      assert.ok(
+        results.every((r) => Number(r.retryAfter) >= 1),
+        "every 503 says when to retry",
+      );
       const fetches = issuer.jwksFetches() - before;
       assert.ok(fetches >= 1 && fetches <= 3, `fetches: ${fetches}`);
       console.log(`# JWKS 500: 250 requests → ${fetches} fetch(es)`);
@@ -98,7 +101,10 @@ describe("JWKS outage, cold start (no keys yet)", () => {
       assert.equal(firstResult.status, 503);
       assert.ok(firstResult.ms >= 2400, `the first request waited the timeout (${firstResult.ms.toFixed(0)} ms)`);
       const joined = await joiners;
-      assert.ok(joined.every((r) => r.status === 503 && r.ms < 1500), `joiners: ${joined.map((r) => r.ms.toFixed(0)).join(",")} ms`);
+      assert.ok(
+        joined.every((r) => r.status === 503 && r.ms < 1500),
+        `joiners: ${joined.map((r) => r.ms.toFixed(0)).join(",")} ms`,
+      );
       const fast = [...during, ...afterFailure];
       assert.ok(fast.every((r) => r.status === 503 && Number(r.retryAfter) >= 1));
       // The wait the server adds (token check, without HTTP on a shared loopback): none. End to end,
@@ -110,7 +116,9 @@ describe("JWKS outage, cold start (no keys yet)", () => {
       const slowest = Math.max(...fast.map((r) => r.ms));
       assert.ok(slowest < 500, `slowest fail-fast answer end to end ${slowest.toFixed(1)} ms`);
       assert.equal(issuer.jwksFetches() - before, 1, "one fetch reached the hanging endpoint");
-      console.log(`# JWKS hanging: first ${firstResult.ms.toFixed(0)} ms, joiners ≤ ${Math.max(...joined.map((r) => r.ms)).toFixed(0)} ms, ${fast.length} others: token check ≤ ${slowestWait.toFixed(2)} ms, end to end ≤ ${slowest.toFixed(1)} ms`);
+      console.log(
+        `# JWKS hanging: first ${firstResult.ms.toFixed(0)} ms, joiners ≤ ${Math.max(...joined.map((r) => r.ms)).toFixed(0)} ms, ${fast.length} others: token check ≤ ${slowestWait.toFixed(2)} ms, end to end ≤ ${slowest.toFixed(1)} ms`,
+      );
 
       // The key set comes back: the next attempt after the back-off succeeds, without a restart.
       issuer.setMode("ok");
@@ -201,8 +209,14 @@ describe("JWKS outage with keys already known", () => {
       const stranger = await makeKey("rotated-in");
       const unknown = call(url, await issuer.sign({ aud: url }, { key: stranger }));
       await sleep(50);
-      const meanwhile = await burst(url, Array.from({ length: 20 }, () => known));
-      assert.ok(meanwhile.every((r) => r.status === 200 && r.ms < 500), `known kid: ${Math.max(...meanwhile.map((r) => r.ms)).toFixed(0)} ms`);
+      const meanwhile = await burst(
+        url,
+        Array.from({ length: 20 }, () => known),
+      );
+      assert.ok(
+        meanwhile.every((r) => r.status === 200 && r.ms < 500),
+        `known kid: ${Math.max(...meanwhile.map((r) => r.ms)).toFixed(0)} ms`,
+      );
       const u = await unknown;
       assert.equal(u.status, 503, "the unknown kid could not be checked while the key set hangs");
     } finally {
@@ -256,7 +270,10 @@ describe("Backoff and RemoteKeySet on an injected clock", () => {
     let now = 0;
     const b = new Backoff({ initial_ms: 1000, max_ms: 8000, jitter: 0.2, now: () => now, random: () => 0.999 });
     const delays = Array.from({ length: 6 }, () => b.failed());
-    assert.deepEqual(delays, [1000, 2000, 4000, 8000, 8000, 8000].map((d) => Math.round(d * (1 - 0.2 * 0.999))));
+    assert.deepEqual(
+      delays,
+      [1000, 2000, 4000, 8000, 8000, 8000].map((d) => Math.round(d * (1 - 0.2 * 0.999))),
+    );
     assert.equal(b.ready(), false);
     assert.equal(b.retryAfterSeconds(), 7);
     now += 6403;

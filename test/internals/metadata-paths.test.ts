@@ -8,6 +8,12 @@ test("path helpers", () => {
     "/.well-known/oauth-protected-resource/mcp",
   ]);
   assert.deepEqual(metadataPaths("/.well-known/oauth-protected-resource", "https://a.example/"), ["/.well-known/oauth-protected-resource"]);
-  assert.equal(resourceMetadataUrl("/.well-known/oauth-protected-resource", "https://a.example/t/mcp"), "https://a.example/.well-known/oauth-protected-resource/t/mcp");
-  assert.equal(resourceMetadataUrl("/.well-known/oauth-protected-resource/custom", "https://a.example/mcp"), "https://a.example/.well-known/oauth-protected-resource/custom");
+  assert.equal(
+    resourceMetadataUrl("/.well-known/oauth-protected-resource", "https://a.example/t/mcp"),
+    "https://a.example/.well-known/oauth-protected-resource/t/mcp",
+  );
+  assert.equal(
+    resourceMetadataUrl("/.well-known/oauth-protected-resource/custom", "https://a.example/mcp"),
+    "https://a.example/.well-known/oauth-protected-resource/custom",
+  );
 });

@@ -22,7 +22,11 @@ function post(handler: (r: Request) => Promise<Response>, body: string, token: s
   return handler(
     new Request(RESOURCE, {
       method: "POST",
-      headers: { ...MCP_HEADERS, authorization: `Bearer ${token}`, ...(sessionId ? { "mcp-session-id": sessionId, "mcp-protocol-version": "2025-06-18" } : {}) },
+      headers: {
+        ...MCP_HEADERS,
+        authorization: `Bearer ${token}`,
+        ...(sessionId ? { "mcp-session-id": sessionId, "mcp-protocol-version": "2025-06-18" } : {}),
+      },
       body,
     }),
   );
@@ -92,7 +96,9 @@ describe("through protect()", () => {
 describe("SessionRegistry", () => {
   test("anonymous sessions share one bucket and never push out authenticated ones", () => {
     const closed: string[] = [];
-    const r = new SessionRegistry<string>({ max_sessions: 1000, max_sessions_per_principal: 4, max_anonymous_sessions: 10 }, (s) => closed.push(s));
+    const r = new SessionRegistry<string>({ max_sessions: 1000, max_sessions_per_principal: 4, max_anonymous_sessions: 10 }, (s) =>
+      closed.push(s),
+    );
     r.add("u1", "user", "u1");
     for (let i = 0; i < 500; i++) r.add(`a${i}`, ANONYMOUS_PRINCIPAL, `a${i}`);
     assert.equal(r.countFor(ANONYMOUS_PRINCIPAL), 10);

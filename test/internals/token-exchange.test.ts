@@ -15,14 +15,26 @@ import { createTokenExchange, TokenExchanger } from "../../src/token-exchange/ex
 import { parseTokenExchangeOptions } from "../../src/token-exchange/options.js";
 import { TokenExchange, TokenExchangeError, type TokenExchangeOptions } from "../../src/token-exchange/index.js";
 
-interface Seen { form: Record<string, string>; authorization: string | undefined }
+interface Seen {
+  form: Record<string, string>;
+  authorization: string | undefined;
+}
 let http: Server;
 let endpoint: string;
 let seen: Seen[] = [];
-let answer: (form: URLSearchParams) => { status: number; body?: unknown; delay?: number } = () => ({ status: 200, body: { access_token: "xt-1", token_type: "Bearer", expires_in: 300, issued_token_type: "urn:ietf:params:oauth:token-type:access_token" } });
+let answer: (form: URLSearchParams) => { status: number; body?: unknown; delay?: number } = () => ({
+  status: 200,
+  body: { access_token: "xt-1", token_type: "Bearer", expires_in: 300, issued_token_type: "urn:ietf:params:oauth:token-type:access_token" },
+});
 
-const read = (req: IncomingMessage) => new Promise<string>((r) => { let b = ""; req.on("data", (c) => (b += c)); req.on("end", () => r(b)); });
+const read = (req: IncomingMessage) =>
+  new Promise<string>((r) => {
+    let b = "";
+    req.on("data", (c) => (b += c));
+    req.on("end", () => r(b));
+  });
 before(async () => {
+  // eslint-disable-next-line @typescript-eslint/no-misused-promises -- node:http ignores the promise; the stub answers inside
   http = createServer(async (req, res) => {
     const form = new URLSearchParams(await read(req));
     seen.push({ form: Object.fromEntries(form), authorization: req.headers.authorization });
@@ -36,15 +48,32 @@ before(async () => {
 after(() => new Promise<void>((r) => (http.closeAllConnections(), http.close(() => r()))));
 beforeEach(() => {
   seen = [];
-  answer = () => ({ status: 200, body: { access_token: "xt-1", token_type: "Bearer", expires_in: 300, issued_token_type: "urn:ietf:params:oauth:token-type:access_token" } });
+  answer = () => ({
+    status: 200,
+    body: {
+      access_token: "xt-1",
+      token_type: "Bearer",
+      expires_in: 300,
+      issued_token_type: "urn:ietf:params:oauth:token-type:access_token",
+    },
+  });
 });
 
 const caller = (token = "caller-token-1", exp = Math.floor(Date.now() / 1000) + 3600) =>
-  createAuthContext({ subject: "alice", scopes: ["mcp"], claims: { sub: "alice" }, client_id: "cli", issuer: "https://as", expires_at: exp }, token);
+  createAuthContext(
+    { subject: "alice", scopes: ["mcp"], claims: { sub: "alice" }, client_id: "cli", issuer: "https://as", expires_at: exp },
+    token,
+  );
 const exchanger = (o: Partial<TokenExchangeOptions> | TokenExchangeOptions, events?: AuthEvent[]) =>
-  new TokenExchanger(parseTokenExchangeOptions({ token_endpoint: endpoint, client_id: "mcp", client_secret: "s3cret", ...o }, "test"), events ? (e) => events.push(e) : undefined);
+  new TokenExchanger(
+    parseTokenExchangeOptions({ token_endpoint: endpoint, client_id: "mcp", client_secret: "s3cret", ...o }, "test"),
+    events ? (e) => events.push(e) : undefined,
+  );
 const rejectsWith = async (p: Promise<unknown>, code: string, reason?: string) => {
-  const e = await p.then(() => undefined, (x: unknown) => x);
+  const e = await p.then(
+    () => undefined,
+    (x: unknown) => x,
+  );
   assert.ok(e instanceof TokenExchangeError, `expected TokenExchangeError, got ${String(e)}`);
   assert.equal(e.code, code);
   if (reason) assert.equal(e.reason, reason);
@@ -53,7 +82,14 @@ const rejectsWith = async (p: Promise<unknown>, code: string, reason?: string) =
 const basicOf = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString("base64")}`;
 
 test("RFC 8693 (Keycloak preset): every form field, client_secret_basic", async () => {
-  const x = exchanger(TokenExchange.keycloak({ issuer: "http://127.0.0.1:1/realms/acme", token_endpoint: endpoint, client_id: "mcp", client_secret: "s3cret" }));
+  const x = exchanger(
+    TokenExchange.keycloak({
+      issuer: "http://127.0.0.1:1/realms/acme",
+      token_endpoint: endpoint,
+      client_id: "mcp",
+      client_secret: "s3cret",
+    }),
+  );
   const t = await x.exchangeToken(caller(), { audience: "reports-api", scope: ["b", "a", "a"] });
   assert.equal(t.access_token, "xt-1");
   assert.equal(t.token_type, "Bearer");
@@ -66,7 +102,10 @@ test("RFC 8693 (Keycloak preset): every form field, client_secret_basic", async 
     scope: "a b",
   });
   assert.equal(seen[0]!.authorization, basicOf("mcp", "s3cret"));
-  assert.equal(TokenExchange.keycloak({ issuer: "https://sso.example.com/realms/acme/", client_id: "c", client_secret: "s" }).token_endpoint, "https://sso.example.com/realms/acme/protocol/openid-connect/token");
+  assert.equal(
+    TokenExchange.keycloak({ issuer: "https://sso.example.com/realms/acme/", client_id: "c", client_secret: "s" }).token_endpoint,
+    "https://sso.example.com/realms/acme/protocol/openid-connect/token",
+  );
 });
 
 test("Auth0 preset: on-behalf-of token exchange shape, client_secret_post", async () => {
@@ -88,20 +127,32 @@ test("Auth0 preset: on-behalf-of token exchange shape, client_secret_post", asyn
 });
 
 test("Okta preset: scope required (from the call or the audience's default)", async () => {
-  const o = TokenExchange.okta({ issuer: "https://acme.okta.com/oauth2/default", client_id: "mcp", client_secret: "s3cret", audiences: { "api://reports": { scope: "reports:read" }, "api://none": {} } });
+  const o = TokenExchange.okta({
+    issuer: "https://acme.okta.com/oauth2/default",
+    client_id: "mcp",
+    client_secret: "s3cret",
+    audiences: { "api://reports": { scope: "reports:read" }, "api://none": {} },
+  });
   assert.equal(o.token_endpoint, "https://acme.okta.com/oauth2/default/v1/token");
   const x = exchanger({ ...o, token_endpoint: endpoint });
   await x.exchangeToken(caller(), { audience: "api://reports" });
   assert.equal(seen[0]!.form.scope, "reports:read");
   assert.equal(seen[0]!.form.audience, "api://reports");
   await assert.rejects(x.exchangeToken(caller(), { audience: "api://none" }), TypeError);
-  await rejectsWith(x.exchangeToken(caller(), { audience: "api://other", scope: "x" }), "ERR_TOKEN_EXCHANGE_AUDIENCE_NOT_ALLOWED", "audience_not_allowed");
+  await rejectsWith(
+    x.exchangeToken(caller(), { audience: "api://other", scope: "x" }),
+    "ERR_TOKEN_EXCHANGE_AUDIENCE_NOT_ALLOWED",
+    "audience_not_allowed",
+  );
 });
 
 test("Entra preset: jwt-bearer on-behalf-of shape; no issued_token_type in the answer", async () => {
   const o = TokenExchange.entra({ tenant: "contoso.onmicrosoft.com", client_id: "mcp", client_secret: "s3cret" });
   assert.equal(o.token_endpoint, "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token");
-  answer = () => ({ status: 200, body: { token_type: "Bearer", scope: "api://reports/read", expires_in: 3599, ext_expires_in: 3599, access_token: "entra-at" } });
+  answer = () => ({
+    status: 200,
+    body: { token_type: "Bearer", scope: "api://reports/read", expires_in: 3599, ext_expires_in: 3599, access_token: "entra-at" },
+  });
   const x = exchanger({ ...o, token_endpoint: endpoint });
   const t = await x.exchangeToken(caller(), { audience: "api://reports" });
   assert.deepEqual(seen[0]!.form, {
@@ -155,7 +206,10 @@ test("cache: per caller token, audience and scope; until exp − 30 s (injected 
   assert.equal(events.filter((e) => e.type === "token_exchanged").length, 5);
   assert.ok(!JSON.stringify(events).includes("tok-a") && !JSON.stringify(events).includes("xt-1"));
   // Without expires_in, the token's own exp decides; without either, it is not cached.
-  const jwt = await new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setExpirationTime(Math.floor(now / 1000) + 100).sign(new Uint8Array(32));
+  const jwt = await new SignJWT({})
+    .setProtectedHeader({ alg: "HS256" })
+    .setExpirationTime(Math.floor(now / 1000) + 100)
+    .sign(new Uint8Array(32));
   answer = () => ({ status: 200, body: { access_token: jwt, token_type: "bearer" } });
   assert.equal((await x.exchangeToken(a, { audience: "jwt" })).expires_at, Math.floor(now / 1000) + 100);
   answer = () => ({ status: 200, body: { access_token: "opaque", token_type: "Bearer" } });
@@ -184,17 +238,33 @@ test("refusals: the server's error fields, no token material; invalid answers", 
   assert.equal(e.audience, "api");
   assert.match(e.message, /audience "api".*\(invalid_target\)/);
   assert.ok(!`${e.message}${e.stack}`.includes("secret-caller-token"));
-  assert.deepEqual(events.at(-1), { type: "token_exchange_failed", audience: "api", code: "ERR_TOKEN_EXCHANGE_FAILED", reason: "refused", error: "invalid_target" });
-  answer = () => ({ status: 200, body: { access_token: "x", token_type: "N_A", issued_token_type: "urn:ietf:params:oauth:token-type:access_token" } });
+  assert.deepEqual(events.at(-1), {
+    type: "token_exchange_failed",
+    audience: "api",
+    code: "ERR_TOKEN_EXCHANGE_FAILED",
+    reason: "refused",
+    error: "invalid_target",
+  });
+  answer = () => ({
+    status: 200,
+    body: { access_token: "x", token_type: "N_A", issued_token_type: "urn:ietf:params:oauth:token-type:access_token" },
+  });
   await rejectsWith(x.exchangeToken(caller(), { audience: "api" }), "ERR_TOKEN_EXCHANGE_FAILED", "invalid_response");
-  answer = () => ({ status: 200, body: { access_token: "x", token_type: "Bearer", issued_token_type: "urn:ietf:params:oauth:token-type:refresh_token" } });
+  answer = () => ({
+    status: 200,
+    body: { access_token: "x", token_type: "Bearer", issued_token_type: "urn:ietf:params:oauth:token-type:refresh_token" },
+  });
   await rejectsWith(x.exchangeToken(caller(), { audience: "api" }), "ERR_TOKEN_EXCHANGE_FAILED", "invalid_response");
   answer = () => ({ status: 200, body: { token_type: "Bearer" } });
   await rejectsWith(x.exchangeToken(caller(), { audience: "api" }), "ERR_TOKEN_EXCHANGE_FAILED", "invalid_response");
   answer = () => ({ status: 403, body: "nope" });
   await rejectsWith(x.exchangeToken(caller(), { audience: "api" }), "ERR_TOKEN_EXCHANGE_FAILED", "invalid_response");
   // A caller whose token has expired since.
-  await rejectsWith(x.exchangeToken(caller("t", Math.floor(Date.now() / 1000) - 1), { audience: "api" }), "ERR_TOKEN_EXCHANGE_NO_CALLER", "caller_expired");
+  await rejectsWith(
+    x.exchangeToken(caller("t", Math.floor(Date.now() / 1000) - 1), { audience: "api" }),
+    "ERR_TOKEN_EXCHANGE_NO_CALLER",
+    "caller_expired",
+  );
   await rejectsWith(x.exchangeToken(null, { audience: "api" }), "ERR_TOKEN_EXCHANGE_NO_CALLER", "no_caller");
 });
 
@@ -210,14 +280,19 @@ test("an unreachable token endpoint backs off: one call, then fail fast with ret
   answer = () => ({ status: 200, body: { access_token: "back", token_type: "Bearer", expires_in: 60 } });
   assert.equal((await x.exchangeToken(caller(), { audience: "api" })).access_token, "back");
   // A closed port: a network error, also backed off.
-  const closed = new TokenExchanger(parseTokenExchangeOptions({ token_endpoint: "http://127.0.0.1:1/token", client_id: "c", client_secret: "s", timeout: 1000 }, "t"));
+  const closed = new TokenExchanger(
+    parseTokenExchangeOptions({ token_endpoint: "http://127.0.0.1:1/token", client_id: "c", client_secret: "s", timeout: 1000 }, "t"),
+  );
   await rejectsWith(closed.exchangeToken(caller(), { audience: "api" }), "ERR_TOKEN_EXCHANGE_UNAVAILABLE", "unreachable");
   await rejectsWith(closed.exchangeToken(caller(), { audience: "api" }), "ERR_TOKEN_EXCHANGE_UNAVAILABLE", "backing_off");
 });
 
 test("outside a request, or on a server without token_exchange: typed errors", async () => {
   await rejectsWith(getContext().exchangeToken({ audience: "api" }), "ERR_TOKEN_EXCHANGE_NO_CALLER", "no_caller");
-  assert.throws(() => getContext().connection({ audience: "https://api.example.com" }), (e: unknown) => e instanceof TokenExchangeError && e.code === "ERR_TOKEN_EXCHANGE_NO_CALLER");
+  assert.throws(
+    () => getContext().connection({ audience: "https://api.example.com" }),
+    (e: unknown) => e instanceof TokenExchangeError && e.code === "ERR_TOKEN_EXCHANGE_NO_CALLER",
+  );
   const ctx = createRequestContext(caller(), true);
   await rejectsWith(ctx.exchangeToken({ audience: "api" }), "ERR_TOKEN_EXCHANGE_NOT_CONFIGURED", "not_configured");
   // The context's own enumerable fields are only the principal and the flag.
@@ -228,8 +303,14 @@ test("connection: origin from a URL audience or configuration; never to another 
   const x = exchanger({ audiences: { "https://api.example.com/v1": {}, reports: { origin: "https://reports.example.com" }, opaque: {} } });
   assert.equal(x.connection(caller(), { audience: "https://api.example.com/v1" }).origin, "https://api.example.com");
   assert.equal(x.connection(caller(), { audience: "reports" }).origin, "https://reports.example.com");
-  assert.throws(() => x.connection(caller(), { audience: "opaque" }), (e: unknown) => e instanceof TokenExchangeError && e.reason === "origin_unknown");
-  assert.throws(() => x.connection(caller(), { audience: "https://not-listed.example" }), (e: unknown) => e instanceof TokenExchangeError && e.reason === "audience_not_allowed");
+  assert.throws(
+    () => x.connection(caller(), { audience: "opaque" }),
+    (e: unknown) => e instanceof TokenExchangeError && e.reason === "origin_unknown",
+  );
+  assert.throws(
+    () => x.connection(caller(), { audience: "https://not-listed.example" }),
+    (e: unknown) => e instanceof TokenExchangeError && e.reason === "audience_not_allowed",
+  );
   const c = x.connection(caller(), { audience: "reports" });
   for (const url of ["https://evil.example/x", "http://reports.example.com/x", "https://reports.example.com:8443/x", "//evil.example/x"]) {
     await rejectsWith(c.fetch(url), "ERR_CONNECTION_URL_REFUSED", "origin_mismatch");
@@ -237,18 +318,39 @@ test("connection: origin from a URL audience or configuration; never to another 
   assert.equal(seen.length, 0, "nothing exchanged for a refused URL");
   // Plain http audiences only on loopback.
   const open = exchanger({});
-  assert.throws(() => open.connection(caller(), { audience: "http://api.example.com" }), (e: unknown) => e instanceof TokenExchangeError && e.reason === "origin_unknown");
+  assert.throws(
+    () => open.connection(caller(), { audience: "http://api.example.com" }),
+    (e: unknown) => e instanceof TokenExchangeError && e.reason === "origin_unknown",
+  );
   assert.equal(open.connection(caller(), { audience: "http://127.0.0.1:9/api" }).origin, "http://127.0.0.1:9");
 });
 
 test("options: strict, every problem named; presets check their own keys; needs authorization enabled", () => {
-  assert.throws(() => parseTokenExchangeOptions({ token_endpoint: endpoint, client_id: "c", client_secret: "s", audience: {} }, "protect()"), (e: unknown) =>
-    e instanceof ConfigError && e.issues.some((i) => i.key === "audience" && /did you mean "audiences"/.test(i.message)));
-  assert.throws(() => parseTokenExchangeOptions({ token_endpoint: "http://as.example.com/token", client_id: "c" }, "protect()"), (e: unknown) =>
-    e instanceof ConfigError && e.issues.some((i) => i.key === "token_endpoint") && e.issues.some((i) => i.key === "client_secret"));
-  assert.throws(() => parseTokenExchangeOptions({ token_endpoint: endpoint, client_id: "c", client_secret: "s", audiences: { a: { origin: "https://x.example/path" } } }, "protect()"), ConfigError);
+  assert.throws(
+    () => parseTokenExchangeOptions({ token_endpoint: endpoint, client_id: "c", client_secret: "s", audience: {} }, "protect()"),
+    (e: unknown) => e instanceof ConfigError && e.issues.some((i) => i.key === "audience" && /did you mean "audiences"/.test(i.message)),
+  );
+  assert.throws(
+    () => parseTokenExchangeOptions({ token_endpoint: "http://as.example.com/token", client_id: "c" }, "protect()"),
+    (e: unknown) =>
+      e instanceof ConfigError && e.issues.some((i) => i.key === "token_endpoint") && e.issues.some((i) => i.key === "client_secret"),
+  );
+  assert.throws(
+    () =>
+      parseTokenExchangeOptions(
+        { token_endpoint: endpoint, client_id: "c", client_secret: "s", audiences: { a: { origin: "https://x.example/path" } } },
+        "protect()",
+      ),
+    ConfigError,
+  );
   assert.throws(() => TokenExchange.auth0({ domain: "https://acme.auth0.com", client_id: "c", client_secret: "s" }), ConfigError);
-  assert.throws(() => TokenExchange.entra({ tenant: "t", client_id: "c" } as never), ConfigError);
-  assert.throws(() => createTokenExchange({ token_endpoint: endpoint, client_id: "c", client_secret: "s" }, false, undefined, "protect()"), ConfigError);
-  assert.throws(() => new MCPServer("x", { token_exchange: { token_endpoint: endpoint, client_id: "c", client_secret: "s", cache_maxx: 1 } as never }), ConfigError);
+  assert.throws(() => TokenExchange.entra({ tenant: "t", client_id: "c" }), ConfigError);
+  assert.throws(
+    () => createTokenExchange({ token_endpoint: endpoint, client_id: "c", client_secret: "s" }, false, undefined, "protect()"),
+    ConfigError,
+  );
+  assert.throws(
+    () => new MCPServer("x", { token_exchange: { token_endpoint: endpoint, client_id: "c", client_secret: "s", cache_maxx: 1 } as never }),
+    ConfigError,
+  );
 });

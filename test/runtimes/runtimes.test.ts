@@ -77,7 +77,12 @@ async function bundle(entry: string, outfile: string, target: "deno" | "workerd"
     outfile: out,
     logLevel: "error",
     ...(target === "deno"
-      ? { platform: "node", banner: { js: 'import { createRequire as __createRequire } from "node:module"; const require = __createRequire(import.meta.url);' } }
+      ? {
+          platform: "node",
+          banner: {
+            js: 'import { createRequire as __createRequire } from "node:module"; const require = __createRequire(import.meta.url);',
+          },
+        }
       : { platform: "browser", conditions: ["workerd", "worker", "browser"], external: ["node:*"] }),
   });
   return out;
@@ -100,9 +105,15 @@ test("Deno: the Web-standard handler passes the smoke suite (esbuild bundle, no 
 
 test("workerd (Miniflare, nodejs_compat): the Web-standard handler passes the smoke suite", { timeout: 150_000 }, async (t) => {
   // miniflare is installed by .ci/install-tools outside package.json, so it is typed loosely here.
-  type MiniflareLike = new (o: Record<string, unknown>) => { dispatchFetch(url: string, init?: RequestInit): Promise<Response>; dispose(): Promise<void> };
+  type MiniflareLike = new (o: Record<string, unknown>) => {
+    dispatchFetch(url: string, init?: RequestInit): Promise<Response>;
+    dispose(): Promise<void>;
+  };
   if (!existsSync(join(MINIFLARE_DIR, "node_modules/miniflare/package.json"))) {
-    return unavailable(t, `Miniflare is not installed: no ${join(MINIFLARE_DIR, "node_modules/miniflare")} (${INSTALL} miniflare, or set MINIFLARE_DIR)`);
+    return unavailable(
+      t,
+      `Miniflare is not installed: no ${join(MINIFLARE_DIR, "node_modules/miniflare")} (${INSTALL} miniflare, or set MINIFLARE_DIR)`,
+    );
   }
   let Miniflare: MiniflareLike;
   try {
@@ -112,7 +123,13 @@ test("workerd (Miniflare, nodejs_compat): the Web-standard handler passes the sm
     return unavailable(t, `miniflare cannot be loaded from ${MINIFLARE_DIR}: ${e instanceof Error ? e.message : String(e)}`);
   }
   const file = await bundle("entry-worker.ts", "worker.mjs", "workerd");
-  const mf = new Miniflare({ cf: false, modules: true, scriptPath: relative(process.cwd(), file), compatibilityDate: "2026-04-01", compatibilityFlags: ["nodejs_compat"] });
+  const mf = new Miniflare({
+    cf: false,
+    modules: true,
+    scriptPath: relative(process.cwd(), file),
+    compatibilityDate: "2026-04-01",
+    compatibilityFlags: ["nodejs_compat"],
+  });
   try {
     const res = await mf.dispatchFetch("http://localhost/");
     assert.equal(res.status, 200);

@@ -29,7 +29,12 @@ export interface SmokeResult {
 }
 
 const runtimeName = (): string => {
-  const g = globalThis as { Bun?: { version: string }; Deno?: { version: { deno: string } }; navigator?: { userAgent?: string }; process?: { versions?: { node?: string } } };
+  const g = globalThis as {
+    Bun?: { version: string };
+    Deno?: { version: { deno: string } };
+    navigator?: { userAgent?: string };
+    process?: { versions?: { node?: string } };
+  };
   if (g.Bun) return `bun ${g.Bun.version}`;
   if (g.Deno) return `deno ${g.Deno.version.deno}`;
   if (g.navigator?.userAgent === "Cloudflare-Workers") return "workerd";
@@ -59,10 +64,17 @@ export async function runSmoke(): Promise<SmokeResult> {
   );
   const call = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "whoami", arguments: {} } });
   const base = { "content-type": "application/json", accept: "application/json, text/event-stream", "mcp-protocol-version": "2025-06-18" };
-  const post = (headers: Record<string, string>, body = call) => handler(new Request(RESOURCE, { method: "POST", headers: { ...base, ...headers }, body }));
+  const post = (headers: Record<string, string>, body = call) =>
+    handler(new Request(RESOURCE, { method: "POST", headers: { ...base, ...headers }, body }));
   const text = async (res: Response): Promise<string> => {
     const raw = await res.text();
-    const json = raw.startsWith("event:") || raw.startsWith("data:") ? raw.split("\n").find((l) => l.startsWith("data:"))?.slice(5) ?? "" : raw;
+    const json =
+      raw.startsWith("event:") || raw.startsWith("data:")
+        ? (raw
+            .split("\n")
+            .find((l) => l.startsWith("data:"))
+            ?.slice(5) ?? "")
+        : raw;
     return (JSON.parse(json) as { result?: { content?: { text?: string }[] } }).result?.content?.[0]?.text ?? raw;
   };
   const checks: SmokeCheck[] = [];
@@ -112,7 +124,12 @@ export async function runSmoke(): Promise<SmokeResult> {
   // 4. The body limit: 413 after authorization, the tool never runs.
   {
     const token = await issuer.token({ sub: "carol" });
-    const big = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "whoami", arguments: { pad: "x".repeat(4096) } } });
+    const big = JSON.stringify({
+      jsonrpc: "2.0",
+      id: 1,
+      method: "tools/call",
+      params: { name: "whoami", arguments: { pad: "x".repeat(4096) } },
+    });
     const res = await post({ authorization: `Bearer ${token}` }, big);
     await res.arrayBuffer();
     check("body limit → 413", res.status === 413 && toolRuns === 2, String(res.status));

@@ -24,7 +24,15 @@ import { getContext, JWTValidator, MCPServer, protect, tool, type ProtectedHandl
 import { clientKey, makeProof, type ClientKey } from "../helpers/dpop.js";
 import { startLocalIssuer, type LocalIssuer } from "../helpers/issuer.js";
 import { initialize, MCP_HEADERS, toolCall } from "../helpers/mcp.js";
-import { anonymousBodyCases, authorizationCases, bodyCases, signedDefectCases, stolenDpopCases, type FuzzCase, type FuzzContext } from "./arbitraries.js";
+import {
+  anonymousBodyCases,
+  authorizationCases,
+  bodyCases,
+  signedDefectCases,
+  stolenDpopCases,
+  type FuzzCase,
+  type FuzzContext,
+} from "./arbitraries.js";
 import { assertMemory, checkResponse, measureMemory, memoryFigures, pool, summary, type ChallengeExpectation } from "./lib.js";
 
 const SEED = Number(process.env.SOAK_SEED ?? 20_261_125);
@@ -91,7 +99,10 @@ function requestHeaders(c: FuzzCase): Headers {
 async function text(res: Response, label: string): Promise<string> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    return await Promise.race([res.text(), new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`response body of ${label} never ended`)), 10_000)))]);
+    return await Promise.race([
+      res.text(),
+      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`response body of ${label} never ended`)), 10_000))),
+    ]);
   } finally {
     clearTimeout(timer);
   }
@@ -99,7 +110,9 @@ async function text(res: Response, label: string): Promise<string> {
 
 async function sendWeb(handler: ProtectedHandler, resource: string, c: FuzzCase): Promise<Sent> {
   const body = countingBody(c.body);
-  const res = await handler(new Request(resource, { method: c.method, headers: requestHeaders(c), body: body.stream, duplex: "half" } as RequestInit));
+  const res = await handler(
+    new Request(resource, { method: c.method, headers: requestHeaders(c), body: body.stream, duplex: "half" } as RequestInit),
+  );
   return { status: res.status, headers: res.headers, body: await text(res, c.family), pulled: body.pulled() };
 }
 
@@ -113,7 +126,11 @@ class Tally {
     this.families.add(c.family.split(":")[0]!);
     this.byStatus.set(status, (this.byStatus.get(status) ?? 0) + 1);
   }
-  statuses = () => [...this.byStatus].sort((a, b) => a[0] - b[0]).map(([s, n]) => `${s}:${n}`).join(",");
+  statuses = () =>
+    [...this.byStatus]
+      .sort((a, b) => a[0] - b[0])
+      .map(([s, n]) => `${s}:${n}`)
+      .join(",");
 }
 
 /** The per-request properties. `ranDuring`: subjects whose tool ran while this request was handled (exact when sequential). */
@@ -184,7 +201,17 @@ async function fixture(resource: string, post: (headers: Record<string, string>,
   };
 
   return {
-    ctx: { issuer, resource, aliceToken, aliceJwk: aliceKey.jwk, aliceProofs, attackerKey, daveToken, daveSession: () => daveSession, carolSession },
+    ctx: {
+      issuer,
+      resource,
+      aliceToken,
+      aliceJwk: aliceKey.jwk,
+      aliceProofs,
+      attackerKey,
+      daveToken,
+      daveSession: () => daveSession,
+      carolSession,
+    },
     legitRound,
   };
 }
@@ -205,7 +232,10 @@ describe("property-based abuse", () => {
       authorization: { enabled: true, authorization_servers: [issuer.issuer], resource, required_scopes: ["mcp"] },
       provider: new JWTValidator({ jwks_uri: issuer.jwksUri, issuer: issuer.issuer }),
     });
-    const expect: ChallengeExpectation = { resourceMetadataUrl: "https://mcp.example.com/.well-known/oauth-protected-resource/mcp", scope: "mcp" };
+    const expect: ChallengeExpectation = {
+      resourceMetadataUrl: "https://mcp.example.com/.well-known/oauth-protected-resource/mcp",
+      scope: "mcp",
+    };
     const post = (headers: Record<string, string>, body: string) => handler(new Request(resource, { method: "POST", headers, body }));
     try {
       const { ctx, legitRound } = await fixture(resource, post);
@@ -259,14 +289,38 @@ describe("property-based abuse", () => {
       authorization: { enabled: true, authorization_servers: [issuer.issuer], resource, dpop_required: true },
       provider: new JWTValidator({ jwks_uri: issuer.jwksUri, issuer: issuer.issuer }),
     });
-    const expect: ChallengeExpectation = { resourceMetadataUrl: "https://mcp.example.com/.well-known/oauth-protected-resource/mcp", dpopOnly: true };
+    const expect: ChallengeExpectation = {
+      resourceMetadataUrl: "https://mcp.example.com/.well-known/oauth-protected-resource/mcp",
+      dpopOnly: true,
+    };
     try {
       const attackerKey = await clientKey();
       const carol = await issuer.sign({ aud: resource, sub: "carol", scope: "mcp" });
-      const ctx: FuzzContext = { issuer, resource, aliceToken: carol, aliceJwk: attackerKey.jwk, aliceProofs: [], attackerKey, daveToken: carol, daveSession: () => "none", carolSession: "none" };
+      const ctx: FuzzContext = {
+        issuer,
+        resource,
+        aliceToken: carol,
+        aliceJwk: attackerKey.jwk,
+        aliceProofs: [],
+        attackerKey,
+        daveToken: carol,
+        daveSession: () => "none",
+        carolSession: "none",
+      };
       const tally = new Tally();
       // Plus: a valid but unbound bearer token is refused when DPoP is required.
-      const arb = fc.oneof(authorizationCases(ctx), fc.constant<FuzzCase>({ family: "unbound-bearer", method: "POST", authorization: `Bearer ${carol}`, contentType: "application/json", body: toolCall("secret"), secrets: [carol], expect: "refused" }));
+      const arb = fc.oneof(
+        authorizationCases(ctx),
+        fc.constant<FuzzCase>({
+          family: "unbound-bearer",
+          method: "POST",
+          authorization: `Bearer ${carol}`,
+          contentType: "application/json",
+          body: toolCall("secret"),
+          secrets: [carol],
+          expect: "refused",
+        }),
+      );
       const before = runs.length;
       await fc.assert(
         fc.asyncProperty(arb, async (c) => {
@@ -284,7 +338,9 @@ describe("property-based abuse", () => {
   });
 
   test("real HTTP server (MCPServer.serve): 2,500 generated requests, 16 in flight, plus 600 raw-socket header byte strings", async () => {
-    const server = new MCPServer("fuzz", { authorization: { enabled: true, authorization_servers: [issuer.issuer], required_scopes: ["mcp"] } });
+    const server = new MCPServer("fuzz", {
+      authorization: { enabled: true, authorization_servers: [issuer.issuer], required_scopes: ["mcp"] },
+    });
     server.setAuthorizationProvider(new JWTValidator({ jwks_uri: issuer.jwksUri, issuer: issuer.issuer }));
     server.collect(secretTool);
     const { url, address } = await server.serve({ port: 0 });
@@ -296,13 +352,21 @@ describe("property-based abuse", () => {
       const pending = fc.sample(fc.oneof(...families.map(([, arb]) => arb)), { numRuns: 2500, seed: SEED + 30 });
       // undici's fetch refuses to send DEL (0x7F) in a header value; the raw-socket run below sends every byte.
       const noDel = (v: string | undefined) => v?.replace(/\x7f/g, "~");
-      const cases = (await Promise.all(pending)).map((c) => ({ ...c, authorization: noDel(c.authorization), dpop: noDel(c.dpop), sessionId: noDel(c.sessionId) }) as FuzzCase);
+      const cases = (await Promise.all(pending)).map((c) => ({
+        ...c,
+        authorization: noDel(c.authorization),
+        dpop: noDel(c.dpop),
+        sessionId: noDel(c.sessionId),
+      }));
       const tally = new Tally();
       const runs0 = runs.length;
       let daveOk = 0;
       let maxMs = 0;
       const { memory } = await measureMemory(
-        () => pool(200, 16, (i) => fetch(url, { method: cases[i]!.method, headers: requestHeaders(cases[i]!), body: cases[i]!.body }).then((r) => r.arrayBuffer())),
+        () =>
+          pool(200, 16, (i) =>
+            fetch(url, { method: cases[i]!.method, headers: requestHeaders(cases[i]!), body: cases[i]!.body }).then((r) => r.arrayBuffer()),
+          ),
         () =>
           pool(cases.length, 16, async (i) => {
             const c = cases[i]!;
@@ -318,12 +382,22 @@ describe("property-based abuse", () => {
       );
       await legitRound();
       const during = runs.slice(runs0);
-      assert.ok(during.every((s) => LEGIT.has(s)), `tools ran as: ${[...new Set(during)].join(",")}`);
+      assert.ok(
+        during.every((s) => LEGIT.has(s)),
+        `tools ran as: ${[...new Set(during)].join(",")}`,
+      );
       // Warm-up requests are Dave's too: they may add runs, bounded by his successful requests.
       assert.ok(during.filter((s) => s === "dave").length <= daveOk + 200 + 20, "Dave's tool ran only for his successful requests");
 
       const raw = await rawHeaderFuzz(address, expect, [ctx.aliceToken, ctx.daveToken]);
-      summary("fuzz/http-server", { cases: tally.cases, raw_cases: raw.cases, statuses: tally.statuses(), raw_statuses: raw.statuses, latency_max_ms: maxMs, ...memoryFigures(memory) });
+      summary("fuzz/http-server", {
+        cases: tally.cases,
+        raw_cases: raw.cases,
+        statuses: tally.statuses(),
+        raw_statuses: raw.statuses,
+        latency_max_ms: maxMs,
+        ...memoryFigures(memory),
+      });
       assertMemory(memory, { peakMb: 256, heapMb: 48 });
     } finally {
       await server.close();
@@ -339,7 +413,11 @@ async function rawHeaderFuzz(address: string, expect: ChallengeExpectation, real
   const { port } = new URL(address);
   const byteString = (maxLength: number) => fc.uint8Array({ maxLength }).map((b) => Buffer.from(b).toString("latin1"));
   const arb = fc.record({
-    authorization: fc.oneof(byteString(200), fc.constantFrom(...realTokens).map((t) => `DPoP ${t}`), fc.integer({ min: 8_000, max: 20_000 }).map((n) => `Bearer ${"A".repeat(n)}`)),
+    authorization: fc.oneof(
+      byteString(200),
+      fc.constantFrom(...realTokens).map((t) => `DPoP ${t}`),
+      fc.integer({ min: 8_000, max: 20_000 }).map((n) => `Bearer ${"A".repeat(n)}`),
+    ),
     second: fc.option(byteString(100), { nil: undefined }),
     dpop: fc.option(byteString(200), { nil: undefined }),
     body: fc.string({ maxLength: 100 }),
@@ -381,5 +459,11 @@ async function rawHeaderFuzz(address: string, expect: ChallengeExpectation, real
     }
     byStatus.set(String(status), (byStatus.get(String(status)) ?? 0) + 1);
   });
-  return { cases: cases.length, statuses: [...byStatus].sort().map(([s, n]) => `${s}:${n}`).join(",") };
+  return {
+    cases: cases.length,
+    statuses: [...byStatus]
+      .sort()
+      .map(([s, n]) => `${s}:${n}`)
+      .join(","),
+  };
 }

@@ -35,13 +35,21 @@ async function startServer() {
 async function unknownKidTokens(url: string, n: number): Promise<string[]> {
   const stranger = await makeKey("stranger");
   const [, payload, sig] = (await issuer.sign({ aud: url, sub: "flood" }, { key: stranger })).split(".");
-  return Array.from({ length: n }, (_, i) => `${Buffer.from(JSON.stringify({ alg: "ES256", typ: "at+jwt", kid: `unknown-${i}` })).toString("base64url")}.${payload}.${sig}`);
+  return Array.from(
+    { length: n },
+    (_, i) =>
+      `${Buffer.from(JSON.stringify({ alg: "ES256", typ: "at+jwt", kid: `unknown-${i}` })).toString("base64url")}.${payload}.${sig}`,
+  );
 }
 
 /** A legitimate user with an open session, calling with a fresh token each time. */
 async function legitimateUser(url: string, sub: string, key = issuer.keys[0]!) {
   const token = () => issuer.sign({ aud: url, sub, jti: crypto.randomUUID() }, { key });
-  const res = await fetch(url, { method: "POST", headers: { ...MCP_HEADERS, authorization: `Bearer ${await token()}` }, body: initialize() });
+  const res = await fetch(url, {
+    method: "POST",
+    headers: { ...MCP_HEADERS, authorization: `Bearer ${await token()}` },
+    body: initialize(),
+  });
   assert.equal(res.status, 200);
   await res.arrayBuffer();
   const session = res.headers.get("mcp-session-id")!;
@@ -53,7 +61,11 @@ async function legitimateUser(url: string, sub: string, key = issuer.keys[0]!) {
     async call(): Promise<number> {
       const t = await token();
       const t0 = performance.now();
-      const r = await fetch(url, { method: "POST", headers: { ...MCP_HEADERS, authorization: `Bearer ${t}`, "mcp-session-id": session, "mcp-protocol-version": "2025-06-18" }, body: toolCall("secret") });
+      const r = await fetch(url, {
+        method: "POST",
+        headers: { ...MCP_HEADERS, authorization: `Bearer ${t}`, "mcp-session-id": session, "mcp-protocol-version": "2025-06-18" },
+        body: toolCall("secret"),
+      });
       await r.arrayBuffer();
       latencies.push(performance.now() - t0);
       statuses.push(r.status);
@@ -67,13 +79,24 @@ async function flood(url: string, tokens: string[], expect: { resourceMetadataUr
   let maxMs = 0;
   await pool(tokens.length, concurrency, async (i) => {
     const t0 = performance.now();
-    const res = await fetch(url, { method: "POST", headers: { ...MCP_HEADERS, authorization: `Bearer ${tokens[i]}` }, body: toolCall("secret") });
+    const res = await fetch(url, {
+      method: "POST",
+      headers: { ...MCP_HEADERS, authorization: `Bearer ${tokens[i]}` },
+      body: toolCall("secret"),
+    });
     const body = await res.text();
     maxMs = Math.max(maxMs, performance.now() - t0);
     checkResponse(res.status, res.headers, body, [tokens[i]!], expect);
     byStatus.set(res.status, (byStatus.get(res.status) ?? 0) + 1);
   });
-  return { byStatus, maxMs, statuses: [...byStatus].sort().map(([s, n]) => `${s}:${n}`).join(",") };
+  return {
+    byStatus,
+    maxMs,
+    statuses: [...byStatus]
+      .sort()
+      .map(([s, n]) => `${s}:${n}`)
+      .join(","),
+  };
 }
 
 describe("JWKS faults × unknown-kid flood × a legitimate user", () => {
@@ -131,17 +154,27 @@ describe("JWKS faults × unknown-kid flood × a legitimate user", () => {
           flood_s: floodSeconds,
           ...memoryFigures(memory),
         });
-        assert.ok(bob.statuses.every((s) => s === 200), `legitimate statuses: ${[...new Set(bob.statuses)].join(",")}`);
+        assert.ok(
+          bob.statuses.every((s) => s === 200),
+          `legitimate statuses: ${[...new Set(bob.statuses)].join(",")}`,
+        );
         // A 1,000-request flood lasts well under a second: a few calls of his fall inside it.
         assert.ok(bob.statuses.length >= 3, `the legitimate user kept calling during the flood (${bob.statuses.length} calls)`);
         // Every legitimate call was answered 200, which a request needing the failing key set could not be (it gets 503):
         // none waited for a fetch. The latency (printed above) is queueing behind the flood in this one process, which
         // also runs the fake IdP; the bound only catches a hang.
         assert.ok(legitMax < 5000, `legitimate latency max ${legitMax.toFixed(0)} ms`);
-        assert.deepEqual([...result.byStatus.keys()].filter((s) => s !== 401 && s !== 503), [], "the flood gets 401 or 503 only");
+        assert.deepEqual(
+          [...result.byStatus.keys()].filter((s) => s !== 401 && s !== 503),
+          [],
+          "the flood gets 401 or 503 only",
+        );
         // Failed refreshes back off 1 s, 2 s, 4 s … (−20 % jitter): over T seconds at most about 2 + log2(1 + T) attempts.
         assert.ok(fetches <= 2 + Math.log2(1 + floodSeconds), `JWKS fetches during a ${floodSeconds.toFixed(1)} s flood: ${fetches}`);
-        assert.ok(runs.slice(runs0).every((s) => s === `bob-${mode}`), "no tool ran for the flood");
+        assert.ok(
+          runs.slice(runs0).every((s) => s === `bob-${mode}`),
+          "no tool ran for the flood",
+        );
         // Live heap after GC is the retention check (48 MB). RSS moves with V8's reserved heap: under
         // 10,000 requests Node 24 reserves about twice what Node 20 does (heapTotal 190–300 MB while
         // heapUsed stays ~30 MB, measured) and a second batch of 10,000 adds almost nothing — bounded.
@@ -174,7 +207,11 @@ describe("JWKS faults × unknown-kid flood × a legitimate user", () => {
       const carolK2 = await (async () => {
         const token = () => issuer.sign({ aud: url, sub: "carol-k2", jti: crypto.randomUUID() }, { key: k2 });
         for (;;) {
-          const r = await fetch(url, { method: "POST", headers: { ...MCP_HEADERS, authorization: `Bearer ${await token()}` }, body: initialize() });
+          const r = await fetch(url, {
+            method: "POST",
+            headers: { ...MCP_HEADERS, authorization: `Bearer ${await token()}` },
+            body: initialize(),
+          });
           await r.arrayBuffer();
           carolStatuses.push(r.status);
           if (r.status === 200) return performance.now() - published;
@@ -198,7 +235,10 @@ describe("JWKS faults × unknown-kid flood × a legitimate user", () => {
         elapsed_s: elapsed,
       });
       assert.ok(acceptedAfterMs <= 2000, `k2 accepted ${acceptedAfterMs.toFixed(0)} ms after publication (cache_ttl 1 s)`);
-      assert.ok(carolStatuses.every((s) => s === 200 || s === 401), `before acceptance k2 tokens were refused 401, never 5xx: ${carolStatuses.join(",")}`);
+      assert.ok(
+        carolStatuses.every((s) => s === 200 || s === 401),
+        `before acceptance k2 tokens were refused 401, never 5xx: ${carolStatuses.join(",")}`,
+      );
       assert.ok(bob.statuses.every((s) => s === 200));
       assert.deepEqual([...result.byStatus.keys()], [401]);
       assert.ok(fetches <= Math.ceil(elapsed / 1) + 1, `fetches ${fetches} in ${elapsed.toFixed(1)} s`);

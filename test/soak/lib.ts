@@ -107,13 +107,20 @@ const OAUTH_ERRORS = new Set(["invalid_request", "invalid_token", "insufficient_
  * 503 with `Retry-After` and without a challenge, and every 401 (and every challenge sent) parses
  * and names the right realm, metadata URL and an OAuth error code.
  */
-export function checkResponse(status: number, headers: Headers, body: string, secrets: readonly string[], expect: ChallengeExpectation): void {
+export function checkResponse(
+  status: number,
+  headers: Headers,
+  body: string,
+  secrets: readonly string[],
+  expect: ChallengeExpectation,
+): void {
   const lines: string[] = [];
   headers.forEach((v, k) => lines.push(`${k}: ${v}`));
   const all = body + "\n" + lines.join("\n");
   for (const secret of secrets) {
     for (const part of [secret, ...secret.split(/[.,\s]+/)]) {
-      if (part.length >= 12) assert.ok(!all.includes(part), `response (${status}) echoes a sent credential: ${JSON.stringify(part.slice(0, 40))}`);
+      if (part.length >= 12)
+        assert.ok(!all.includes(part), `response (${status}) echoes a sent credential: ${JSON.stringify(part.slice(0, 40))}`);
     }
   }
   assert.ok(!/\n\s+at .+:\d+:\d+/.test(all), `response (${status}) carries a stack trace`);
@@ -140,7 +147,11 @@ export function checkResponse(status: number, headers: Headers, body: string, se
   for (const e of errors) assert.ok(OAUTH_ERRORS.has(e), `error code ${e}`);
   if (status === 403) assert.deepEqual(errors, ["insufficient_scope"]);
   if (status === 400) assert.deepEqual(errors, ["invalid_request"]);
-  if (status === 401) assert.ok(errors.every((e) => e !== "insufficient_scope" && e !== "invalid_request"), www);
+  if (status === 401)
+    assert.ok(
+      errors.every((e) => e !== "insufficient_scope" && e !== "invalid_request"),
+      www,
+    );
 }
 
 /** Memory figures of one scenario, in MB. */
@@ -165,7 +176,10 @@ const gc = (): void => {
  * Run `warmUp`, collect, take a baseline, run `work` while sampling RSS every 10 ms, collect again,
  * and return both the result and the growth. The soak script runs node with `--expose-gc`.
  */
-export async function measureMemory<T>(warmUp: () => Promise<unknown>, work: () => Promise<T>): Promise<{ result: T; memory: MemoryFigures }> {
+export async function measureMemory<T>(
+  warmUp: () => Promise<unknown>,
+  work: () => Promise<T>,
+): Promise<{ result: T; memory: MemoryFigures }> {
   await warmUp();
   gc();
   const rss0 = process.memoryUsage().rss;
@@ -214,10 +228,18 @@ export async function pool<T>(n: number, concurrency: number, fn: (i: number) =>
 /** Print the scenario's summary line (collected into SECURITY.md). */
 export function summary(scenario: string, figures: Record<string, string | number>): void {
   const fmt = (v: string | number) => (typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toFixed(1)) : v);
-  console.log(`SOAK ${scenario} | ${Object.entries(figures).map(([k, v]) => `${k}=${fmt(v)}`).join(" ")}`);
+  console.log(
+    `SOAK ${scenario} | ${Object.entries(figures)
+      .map(([k, v]) => `${k}=${fmt(v)}`)
+      .join(" ")}`,
+  );
 }
 
 /** Memory figures for a summary line. */
-export const memoryFigures = (m: MemoryFigures) => ({ rss_peak_mb: m.peakGrowthMb, rss_retained_mb: m.retainedGrowthMb, heap_mb: m.heapGrowthMb });
+export const memoryFigures = (m: MemoryFigures) => ({
+  rss_peak_mb: m.peakGrowthMb,
+  rss_retained_mb: m.retainedGrowthMb,
+  heap_mb: m.heapGrowthMb,
+});
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -59,7 +59,12 @@ test("Redis healthy → slow → killed → restarted, under a stolen-token proo
     const t0 = performance.now();
     const res = await fetch(url, {
       method: "POST",
-      headers: { ...MCP_HEADERS, authorization: `DPoP ${token}`, dpop: proof, ...(session ? { "mcp-session-id": session, "mcp-protocol-version": "2025-06-18" } : {}) },
+      headers: {
+        ...MCP_HEADERS,
+        authorization: `DPoP ${token}`,
+        dpop: proof,
+        ...(session ? { "mcp-session-id": session, "mcp-protocol-version": "2025-06-18" } : {}),
+      },
       body,
     });
     const text = await res.text();
@@ -151,24 +156,46 @@ test("Redis healthy → slow → killed → restarted, under a stolen-token proo
       alice_503_latency_max_ms: refusedMax,
       recovery_after_restart_ms: recoveryMs,
       flood: [...floodStatuses.values()].reduce((a, b) => a + b, 0),
-      flood_statuses: [...floodStatuses].sort().map(([k, n]) => `${k}:${n}`).join(","),
+      flood_statuses: [...floodStatuses]
+        .sort()
+        .map(([k, n]) => `${k}:${n}`)
+        .join(","),
       replays_after_restart: `${replays.filter((r) => r.status === 401).length}/${replays.length} refused`,
       ...memoryFigures(memory),
     });
 
-    assert.ok(alice.every((a) => a.status === 200 || a.status === 503), `Alice: ${[...new Set(alice.map((a) => a.status))].join(",")}`);
-    assert.ok(aliceBy("up").every((a) => a.status === 200 || a.status === 503), "healthy phases");
-    assert.ok(aliceBy("down").some((a) => a.status === 503), "Redis down: refused 503 (fail closed)");
-    assert.ok(aliceBy("down").every((a) => a.status === 503), "Redis down: never served without the replay check");
+    assert.ok(
+      alice.every((a) => a.status === 200 || a.status === 503),
+      `Alice: ${[...new Set(alice.map((a) => a.status))].join(",")}`,
+    );
+    assert.ok(
+      aliceBy("up").every((a) => a.status === 200 || a.status === 503),
+      "healthy phases",
+    );
+    assert.ok(
+      aliceBy("down").some((a) => a.status === 503),
+      "Redis down: refused 503 (fail closed)",
+    );
+    assert.ok(
+      aliceBy("down").every((a) => a.status === 503),
+      "Redis down: never served without the replay check",
+    );
     assert.ok(refusedMax < 1000, `a 503 never waits much past timeout_ms (300): ${refusedMax.toFixed(0)} ms`);
     assert.equal(alice.at(-1)?.status, 200, "Alice is served again at the end, in the same session");
-    assert.equal(runs.filter((s) => s === "alice").length, alice.filter((a) => a.status === 200).length, "the tool ran exactly for Alice's accepted calls");
+    assert.equal(
+      runs.filter((s) => s === "alice").length,
+      alice.filter((a) => a.status === 200).length,
+      "the tool ran exactly for Alice's accepted calls",
+    );
     assert.equal(runs.length, alice.filter((a) => a.status === 200).length, "and for nothing else");
     for (const [key] of floodStatuses) {
       const [kind, status] = key.split(":");
       assert.ok(kind === "own-key" ? status === "401" : status === "401" || status === "503", `flood ${key}`);
     }
-    assert.ok(replays.every((r) => r.status === 401), "every accepted proof is refused when replayed after the restart");
+    assert.ok(
+      replays.every((r) => r.status === 401),
+      "every accepted proof is refused when replayed after the restart",
+    );
     assertMemory(memory, { peakMb: 256, heapMb: 48 });
   } finally {
     stop = true;

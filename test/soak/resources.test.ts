@@ -30,11 +30,20 @@ after(() => issuer.close());
 function bigPost(url: string, size: number, token?: string): Promise<{ status?: number; error?: string }> {
   const u = new URL(url);
   return new Promise((resolve) => {
-    const req = httpRequest({ host: u.hostname, port: u.port, path: u.pathname, method: "POST", headers: { ...MCP_HEADERS, "content-length": String(size), ...(token ? { authorization: `Bearer ${token}` } : {}) } }, (res) => {
-      res.resume();
-      res.on("end", () => resolve({ status: res.statusCode! }));
-      res.on("error", (e: NodeJS.ErrnoException) => resolve({ status: res.statusCode!, error: e.code }));
-    });
+    const req = httpRequest(
+      {
+        host: u.hostname,
+        port: u.port,
+        path: u.pathname,
+        method: "POST",
+        headers: { ...MCP_HEADERS, "content-length": String(size), ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      },
+      (res) => {
+        res.resume();
+        res.on("end", () => resolve({ status: res.statusCode! }));
+        res.on("error", (e: NodeJS.ErrnoException) => resolve({ status: res.statusCode!, error: e.code }));
+      },
+    );
     req.on("error", (e: NodeJS.ErrnoException) => resolve({ error: e.code ?? e.message }));
     const chunk = Buffer.alloc(MB, 0x20);
     let sent = 0;
@@ -48,7 +57,6 @@ function bigPost(url: string, size: number, token?: string): Promise<{ status?: 
     write();
   });
 }
-
 
 const slowHeaders = (path: string) => `POST ${path} HTTP/1.1\r\nHost: x\r\nX-Slow: `;
 const slowBody = (path: string, token: string) =>
@@ -70,14 +78,27 @@ describe("resource abuse, combined", () => {
     try {
       const alice = await issuer.sign({ aud: url, sub: "alice" });
       const bobToken = await issuer.sign({ aud: url, sub: "bob" });
-      const bobOpen = await fetch(url, { method: "POST", headers: { ...MCP_HEADERS, authorization: `Bearer ${bobToken}` }, body: initialize() });
+      const bobOpen = await fetch(url, {
+        method: "POST",
+        headers: { ...MCP_HEADERS, authorization: `Bearer ${bobToken}` },
+        body: initialize(),
+      });
       assert.equal(bobOpen.status, 200);
       await bobOpen.arrayBuffer();
       const bobSession = bobOpen.headers.get("mcp-session-id")!;
       const bob: { status: number; ms: number }[] = [];
       const bobCall = async () => {
         const t0 = performance.now();
-        const r = await fetch(url, { method: "POST", headers: { ...MCP_HEADERS, authorization: `Bearer ${bobToken}`, "mcp-session-id": bobSession, "mcp-protocol-version": "2025-06-18" }, body: toolCall("secret") });
+        const r = await fetch(url, {
+          method: "POST",
+          headers: {
+            ...MCP_HEADERS,
+            authorization: `Bearer ${bobToken}`,
+            "mcp-session-id": bobSession,
+            "mcp-protocol-version": "2025-06-18",
+          },
+          body: toolCall("secret"),
+        });
         await r.arrayBuffer();
         bob.push({ status: r.status, ms: performance.now() - t0 });
       };
@@ -106,7 +127,11 @@ describe("resource abuse, combined", () => {
             ...Array.from({ length: 10 }, () => bigPost(url, 50 * MB).then((r) => ({ ...r, who: "anonymous" }))),
           ]);
           await pool(2000, 16, async () => {
-            const r = await fetch(url, { method: "POST", headers: { ...MCP_HEADERS, authorization: `Bearer ${alice}` }, body: initialize() });
+            const r = await fetch(url, {
+              method: "POST",
+              headers: { ...MCP_HEADERS, authorization: `Bearer ${alice}` },
+              body: initialize(),
+            });
             await r.arrayBuffer();
             sessionStatuses.set(r.status, (sessionStatuses.get(r.status) ?? 0) + 1);
           });
@@ -124,7 +149,14 @@ describe("resource abuse, combined", () => {
         session_opens: 2000,
         session_statuses: [...sessionStatuses].map(([s, n]) => `${s}:${n}`).join(","),
         open_servers_after: open,
-        bodies: [...bodies.reduce((m, b) => m.set(`${b.who}:${b.status ?? b.error}`, (m.get(`${b.who}:${b.status ?? b.error}`) ?? 0) + 1), new Map<string, number>())].map(([k, n]) => `${k}×${n}`).join(","),
+        bodies: [
+          ...bodies.reduce(
+            (m, b) => m.set(`${b.who}:${b.status ?? b.error}`, (m.get(`${b.who}:${b.status ?? b.error}`) ?? 0) + 1),
+            new Map<string, number>(),
+          ),
+        ]
+          .map(([k, n]) => `${k}×${n}`)
+          .join(","),
         slow_cut: `${slow.filter((s) => s.statusLine.startsWith("HTTP/1.1 408")).length}/${slow.length}`,
         slow_cut_max_ms: slowMax,
         bob_calls: bob.length,
@@ -133,14 +165,20 @@ describe("resource abuse, combined", () => {
       });
       assert.deepEqual([...sessionStatuses.keys()], [200], "every initialize is served (the principal's own oldest sessions make room)");
       assert.equal(open, 33, "Alice holds her 32 newest sessions, Bob his one: every evicted server was closed");
-      assert.ok(bob.every((b) => b.status === 200), `Bob: ${[...new Set(bob.map((b) => b.status))].join(",")}`);
+      assert.ok(
+        bob.every((b) => b.status === 200),
+        `Bob: ${[...new Set(bob.map((b) => b.status))].join(",")}`,
+      );
       assert.equal(runs.filter((s) => s === "bob").length, bob.length, "Bob's every call ran his tool");
       assert.equal(runs.length, bob.length, "no other tool ran");
       for (const b of bodies) {
         const expected = b.who === "alice" ? 413 : 401;
         assert.ok(b.status === expected || b.error === "ECONNRESET" || b.error === "EPIPE", `${b.who}: ${b.status ?? b.error}`);
       }
-      assert.ok(slow.every((s) => s.statusLine.startsWith("HTTP/1.1 408")), `slow clients: ${[...new Set(slow.map((s) => s.statusLine))].join(" | ")}`);
+      assert.ok(
+        slow.every((s) => s.statusLine.startsWith("HTTP/1.1 408")),
+        `slow clients: ${[...new Set(slow.map((s) => s.statusLine))].join(" | ")}`,
+      );
       // request_timeout 2 s, checked every second.
       assert.ok(slowMax < 4500, `the last slow client was cut after ${slowMax.toFixed(0)} ms`);
       // 1,000 MB were sent: the server buffered at most its 4 MiB limit per authorized request.
@@ -177,9 +215,17 @@ describe("resource abuse, combined", () => {
       }
       const cut = await slow;
       const max = Math.max(...cut.map((c) => c.closedAfterMs));
-      summary("resources/byo-http-server-slowloris", { slow: cut.length, cut_408: cut.filter((c) => c.statusLine.startsWith("HTTP/1.1 408")).length, cut_max_ms: max, others_ok: served.filter((s) => s === 200).length });
+      summary("resources/byo-http-server-slowloris", {
+        slow: cut.length,
+        cut_408: cut.filter((c) => c.statusLine.startsWith("HTTP/1.1 408")).length,
+        cut_max_ms: max,
+        others_ok: served.filter((s) => s === 200).length,
+      });
       assert.ok(served.every((s) => s === 200));
-      assert.ok(cut.every((c) => c.statusLine.startsWith("HTTP/1.1 408")), [...new Set(cut.map((c) => c.statusLine))].join(" | "));
+      assert.ok(
+        cut.every((c) => c.statusLine.startsWith("HTTP/1.1 408")),
+        [...new Set(cut.map((c) => c.statusLine))].join(" | "),
+      );
       assert.ok(max < 3500, `cut after ${max.toFixed(0)} ms`);
     } finally {
       http.closeAllConnections();
