@@ -55,7 +55,7 @@ export interface RequestContext {
    *
    * Prefer {@link RequestContext.connection}: it attaches the token itself, so the tool never holds it.
    *
-   * @throws {@link TokenExchangeError} — `ERR_TOKEN_EXCHANGE_NO_CALLER` without an authorized caller,
+   * @throws `TokenExchangeError` (`protected-mcp/token-exchange`) — `ERR_TOKEN_EXCHANGE_NO_CALLER` without an authorized caller,
    *   `ERR_TOKEN_EXCHANGE_FAILED` with the server's `error`, `ERR_TOKEN_EXCHANGE_UNAVAILABLE`, …
    * @example
    * ```ts
@@ -67,7 +67,7 @@ export interface RequestContext {
    * A handle on a downstream API as the caller: its `fetch()` exchanges the token, attaches it, and
    * refuses any URL or redirect outside the audience's origin. The token never reaches the tool.
    *
-   * @throws {@link TokenExchangeError} at once without a caller, for an audience that is not allowed
+   * @throws `TokenExchangeError` (`protected-mcp/token-exchange`) at once without a caller, for an audience that is not allowed
    *   or whose origin is unknown.
    * @example
    * ```ts
@@ -108,7 +108,7 @@ class Context implements RequestContext {
 
 /**
  * Build a {@link RequestContext}. `exchange` is the server's token exchange (`token_exchange`
- * option); without it, `exchangeToken()` and `connection()` throw a {@link TokenExchangeError}.
+ * option); without it, `exchangeToken()` and `connection()` throw a `TokenExchangeError` (`protected-mcp/token-exchange`).
  *
  * @internal
  */

@@ -116,7 +116,7 @@ export interface TokenExchangeFailedEvent {
   type: "token_exchange_failed";
   /** The target audience, when there was one. */
   audience: string | undefined;
-  /** Stable code of the {@link TokenExchangeError}. */
+  /** Stable code of the `TokenExchangeError` (`protected-mcp/token-exchange`). */
   code: TokenExchangeErrorCode;
   /** Why. */
   reason: TokenExchangeFailureReason;

@@ -67,7 +67,7 @@ export type {
   DiscoveryFailure,
   DiscoveryOptions,
 } from "./validators/discovery.js";
-export type { BackoffWindow } from "./lib/backoff.js";
+export type { BackoffOptions, BackoffWindow } from "./lib/backoff.js";
 
 // DPoP options and replay stores (the primitives are at protected-mcp/dpop)
 export type { DpopOptions } from "./dpop/check.js";

@@ -56,7 +56,7 @@ function toPromptResult(value: unknown): GetPromptResult {
 
 /**
  * Define a prompt with scopes. A `prompts/get` by a caller without them is refused with a JSON-RPC
- * error (code {@link MISSING_SCOPES_RPC_CODE}) naming the required and missing scopes — or, with
+ * error (code `-32003`) naming the required and missing scopes — or, with
  * `step_up` on, with an HTTP 403 `insufficient_scope` challenge. `getContext()` works inside.
  *
  * @example

@@ -62,7 +62,7 @@ function toReadResult(uri: URL, mimeType: string | undefined, value: unknown): R
 
 /**
  * Define a resource with scopes. A read by a caller without them is refused with a JSON-RPC error
- * (code {@link MISSING_SCOPES_RPC_CODE}) naming the required and missing scopes — or, with
+ * (code `-32003`) naming the required and missing scopes — or, with
  * `step_up` on, with an HTTP 403 `insufficient_scope` challenge before the handler is reached.
  * `getContext()` works inside the handler.
  *

@@ -25,11 +25,11 @@ export interface MissingScopesData {
 /**
  * Thrown inside a resource or prompt callback when the caller lacks its scopes (named apart from
  * {@link InsufficientScope}, the HTTP-level refusal); the SDK (v1 and v2)
- * turns it into a JSON-RPC error with {@link MISSING_SCOPES_RPC_CODE}, the message naming the
+ * turns it into a JSON-RPC error with `-32003`, the message naming the
  * required and missing scopes, and `data: { required, missing }`.
  */
 export class MissingScopesError extends Error {
-  /** Always {@link MISSING_SCOPES_RPC_CODE}. */
+  /** Always `-32003`. */
   readonly code = MISSING_SCOPES_RPC_CODE;
   /** Sent to the client as the error's `data`. */
   readonly data: MissingScopesData;

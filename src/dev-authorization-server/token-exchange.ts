@@ -23,7 +23,12 @@ const JWT_TYPE = "urn:ietf:params:oauth:token-type:jwt";
 /** The `token_exchange` option of the development authorization server. */
 export interface DevTokenExchangeOptions {
   /** Confidential clients allowed to exchange tokens (e.g. your MCP server), authenticated with `client_secret_basic` or `client_secret_post`. */
-  clients: { client_id: string; client_secret: string }[];
+  clients: {
+    /** The client's id (`client_id` at the token endpoint). */
+    client_id: string;
+    /** Its secret, at least 16 characters. */
+    client_secret: string;
+  }[];
   /** Audiences an exchanged token may be issued for (the downstream APIs), compared exactly. */
   audiences: string[];
 }

@@ -9,7 +9,7 @@
 export { createDpopCheck } from "./check.js";
 export type { DpopOptions } from "./check.js";
 export { accessTokenHash, DEFAULT_DPOP_ALGORITHMS, verifyDpopProof } from "./verify.js";
-export type { VerifiedDpopProof, VerifyDpopProofOptions } from "./verify.js";
+export type { DpopKeyCache, DpopKeyEntry, VerifiedDpopProof, VerifyDpopProofOptions } from "./verify.js";
 export { createDpopNonces } from "./nonce.js";
 export type { DpopNonceOptions, DpopNonces } from "./nonce.js";
 export type { DpopCheck } from "../authenticate.js";

@@ -161,7 +161,7 @@ async function fastVerify(proof: string, segment: string, entry: DpopKeyEntry): 
 
 /**
  * The proof's protected header, decoded by jose and checked: `typ: dpop+jwt`, an accepted `alg`, and
- * a public `jwk`. Throws {@link InvalidDpopProof} naming the first check that failed.
+ * a public `jwk`. Throws `InvalidDpopProof` naming the first check that failed.
  */
 function checkProofHeader(proof: string, algorithms: readonly string[]): { alg: string; jwk: JWK } {
   let protectedHeader: ReturnType<typeof decodeProtectedHeader>;
@@ -184,7 +184,7 @@ function checkProofHeader(proof: string, algorithms: readonly string[]): { alg: 
  * `ath` = hash of the access token. Returns the key thumbprint for the caller to compare with the
  * token's `cnf.jkt`.
  *
- * Does **not** check `jti` replay (the caller owns the {@link ReplayStore}) nor nonces.
+ * Does **not** check `jti` replay (the caller owns the `ReplayStore`) nor nonces.
  *
  * Signatures: `jose.jwtVerify` is the reference. For ES256 (P-256) and Ed25519 proofs whose header
  * holds only `typ`, `alg` and `jwk`, a narrow fast path checks the signature with a one-shot
@@ -193,7 +193,7 @@ function checkProofHeader(proof: string, algorithms: readonly string[]): { alg: 
  * 20,000+ generated and mutated proofs through both). Any other proof, or a runtime without a usable
  * `node:crypto`, goes to jose; `fast_path: false` turns it off.
  *
- * @throws {@link InvalidDpopProof}
+ * @throws `InvalidDpopProof`
  */
 export async function verifyDpopProof(req: Request, o: VerifyDpopProofOptions): Promise<VerifiedDpopProof> {
   const header = req.headers.get("dpop");

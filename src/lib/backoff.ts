@@ -8,7 +8,7 @@
  * @module
  */
 
-/** Options of {@link Backoff}. Every value is in milliseconds. */
+/** Options of the back-off. Every value is in milliseconds. */
 export interface BackoffOptions {
   /** Delay after the first failure. Default 1,000. */
   initial_ms?: number;

@@ -54,7 +54,7 @@ export interface Connection {
    * `origin`. An `Authorization` header in `init` is replaced. Redirects within `origin` are followed
    * (at most 5, token re-attached); one leaving it is refused.
    *
-   * @throws {@link TokenExchangeError} `ERR_CONNECTION_URL_REFUSED` before anything is sent to a URL
+   * @throws `TokenExchangeError` (`protected-mcp/token-exchange`) `ERR_CONNECTION_URL_REFUSED` before anything is sent to a URL
    *   outside `origin`; any exchange failure.
    */
   fetch(input: string | URL | Request, init?: RequestInit): Promise<Response>;

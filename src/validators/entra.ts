@@ -50,12 +50,12 @@ export interface EntraMultiTenantOptions {
   any_tenant?: boolean;
   /**
    * With `any_tenant`, also accept Microsoft personal accounts (tenant
-   * {@link ENTRA_PERSONAL_ACCOUNTS_TENANT}). Default `false`: anyone can create one.
+   * `9188040d-6c67-4c5b-b112-36a304b66dad`). Default `false`: anyone can create one.
    */
   allow_personal_accounts?: boolean;
   /** The application (client) ID GUID, or its `api://…` App ID URI. Required: Entra never uses the resource URL. */
   audience: string | string[];
-  /** Sign-in host. Default {@link ENTRA_AUTHORITY_HOST}; e.g. `login.microsoftonline.us` for US Government. */
+  /** Sign-in host. Default `login.microsoftonline.com`; e.g. `login.microsoftonline.us` for US Government. */
   authority_host?: string;
   /** Key set. Default `https://{authority_host}/common/discovery/v2.0/keys` (shared by all tenants). */
   jwks_uri?: string;

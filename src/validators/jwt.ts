@@ -56,7 +56,7 @@ export interface JWTValidatorOptions {
    * uses another identifier (Entra app ID GUID, Okta `api://default`).
    */
   audience?: string | string[];
-  /** Allowed JWS algorithms. Default {@link DEFAULT_ASYMMETRIC_ALGORITHMS}; `["HS256"]` with `secret`. */
+  /** Allowed JWS algorithms. Default: RS256-512, PS256-512, ES256-512, EdDSA and Ed25519; `["HS256"]` with `secret`. */
   algorithms?: string[];
   /** Clock skew tolerated for `exp`/`nbf`/`iat`, in seconds. Default 30; at most 300. */
   clock_tolerance?: number;
