@@ -28,9 +28,10 @@ export interface ProtectOptions {
   provider?: AuthorizationProvider | undefined;
   /**
    * Which SDK the source is for, when it is a factory: `"v1"` (default; `@modelcontextprotocol/sdk`)
-   * or `"v2"` (a factory of `@modelcontextprotocol/server` servers, served through its
-   * `createMcpHandler`: protocol 2026-07-28 and its stateless 2025-era fallback). A handler from
-   * `createMcpHandler(...)` is recognised without it.
+   * or `"v2"` (a factory of `@modelcontextprotocol/server` servers: protocol 2026-07-28 through its
+   * `createMcpHandler`, 2025-era clients in stateful v2 sessions bound to their principal — or the
+   * SDK's stateless fallback with `session_mode: "stateless"`). A handler from `createMcpHandler(...)`
+   * is recognised without it, and serves 2025-era clients as it was built.
    */
   engine?: "v1" | "v2" | undefined;
   /**
