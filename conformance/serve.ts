@@ -6,9 +6,11 @@
  * - `plain`: no protected-mcp at all, the SDK's own transports (the baseline). v1: stateful
  *   `StreamableHTTPServerTransport` sessions. v2: `createMcpHandler` for 2026-07-28 requests and
  *   stateful `WebStandardStreamableHTTPServerTransport` sessions for the 2025 era.
- * - `protect`: the same factory through `protect()` (defaults, authorization enabled) — v1 as a
- *   factory, v2 as a factory with `engine: "v2"`.
- * - `mcpserver`: `MCPServer({ engine: "v2" })` serving both eras (v1 sessions for 2025, v2 for 2026).
+ * - `protect`: the same factory through `protect()` (authorization enabled, an event store as
+ *   `transport.event_store`) — v1 as a factory, v2 as a factory with `engine: "v2"` (2025-era
+ *   clients in stateful v2 sessions; the listen triggers publish through `handler.notify`).
+ * - `mcpserver`: `MCPServer({ engine: "v2" })` serving both eras (v1 sessions for 2025, v2 for 2026),
+ *   with the event store, the fixture's v2 `ServerOptions` (`v2_server_options`) and `server.notify`.
  *
  * With authorization, tokens come from the development authorization server and a small proxy on
  * `--port` adds `Authorization: Bearer …` (the suite sends none); Host and Origin pass untouched, so
@@ -27,7 +29,8 @@ import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
 import { JWTValidator, MCPServer, protect, toNodeHandler } from "../src/index.js";
 import { startDevAuthorizationServer } from "../src/dev-authorization-server/index.js";
 import { createV1Server, registerV1 } from "./server-v1.js";
-import { createV2Server, registerV2 } from "./server-v2.js";
+import type { ServerNotifier } from "@modelcontextprotocol/server";
+import { createV2Server, registerV2, v2ServerOptions } from "./server-v2.js";
 import { SERVER_INFO } from "./fixture.js";
 
 const { values } = parseArgs({
@@ -217,18 +220,30 @@ async function protectedServer(): Promise<void> {
   const { issuer, token, provider } = await authorization();
   const authz = { enabled: true, authorization_servers: [issuer], resource };
   let backendPort: number;
+  // Resumability (SEP-1699) in the protected modes too: the user's transport options pass through.
+  const transport = { event_store: createEventStore() };
   if (mode === "mcpserver") {
-    const server = new MCPServer(SERVER_INFO.name, { version: SERVER_INFO.version, engine: "v2", authorization: authz, log: quiet });
+    const server = new MCPServer(SERVER_INFO.name, {
+      version: SERVER_INFO.version,
+      engine: "v2",
+      authorization: authz,
+      log: quiet,
+      transport,
+      v2_server_options: v2ServerOptions(),
+    });
     server.setAuthorizationProvider(provider);
     server.configure((s) => void registerV1(s));
-    server.configureV2((s) => void registerV2(s as Parameters<typeof registerV2>[0]));
+    server.configureV2((s) => void registerV2(s as Parameters<typeof registerV2>[0], { notifier: () => server.notify }));
     const { address } = await server.serve({ port: 0, host: HOST });
     backendPort = Number(new URL(address).port);
   } else {
+    // eslint-disable-next-line prefer-const -- read by the factory closure before the handler exists
+    let notify: ServerNotifier | undefined;
     const handler =
       sdk === "v1"
-        ? protect(() => createV1Server(), { authorization: authz, provider })
-        : protect(() => createV2Server(), { authorization: authz, provider, engine: "v2" });
+        ? protect(() => createV1Server(), { authorization: authz, provider, transport })
+        : protect(() => createV2Server({ notifier: () => notify }), { authorization: authz, provider, engine: "v2", transport });
+    notify = handler.notify;
     backendPort = await listen(createServer(toNodeHandler(handler, { origin: `http://${HOST}:${port}` })), 0);
   }
   await frontProxy(backendPort, token);

@@ -15,13 +15,19 @@
 export { protect } from "./protect.js";
 export type {
   DnsRebindingOptions,
+  EventStoreLike,
   FetchHandler,
   HandlerExtras,
   McpHttpHandlerLike,
   McpServerSource,
   ProtectedHandler,
   ProtectOptions,
+  ServerEventBusLike,
+  ServerEventLike,
+  ServerNotifierLike,
+  TransportOptions,
   TrustProxyOptions,
+  V2HandlerOptions,
   V2ServerFactory,
 } from "./protect.js";
 export { MCPServer } from "./server.js";

@@ -10,12 +10,26 @@ import { createHandler } from "./protect/handler.js";
 import { resolveProtectOptions, type ProtectOptions, type ResolvedProtectOptions } from "./protect/options.js";
 import type { HandlerExtras, McpBackend } from "./serving/backend.js";
 import { createV1Backend, type McpServerSource } from "./serving/v1.js";
-import { createDualBackend, createV2Backend, isMcpHttpHandler, loadSdkV2, type McpHttpHandlerLike } from "./serving/v2.js";
+import { DEFAULT_MAX_BODY_BYTES } from "./serving/backend.js";
+import { sdkHandlerOptions, sdkTransportOptions } from "./serving/transport-options.js";
+import {
+  createDualBackend,
+  createEventBus,
+  createV2Backend,
+  createV2SessionBackend,
+  isMcpHttpHandler,
+  loadSdkV2,
+  notifierFor,
+  type McpHttpHandlerLike,
+  type ServerNotifierLike,
+  type V2Factory,
+} from "./serving/v2.js";
 
 export type { DnsRebindingOptions, ProtectOptions, TrustProxyOptions } from "./protect/options.js";
 export type { HandlerExtras } from "./serving/backend.js";
 export type { McpServerSource } from "./serving/v1.js";
-export type { McpHttpHandlerLike } from "./serving/v2.js";
+export type { McpHttpHandlerLike, ServerEventBusLike, ServerEventLike, ServerNotifierLike } from "./serving/v2.js";
+export type { EventStoreLike, TransportOptions, V2HandlerOptions } from "./serving/transport-options.js";
 
 /**
  * A Web-standard request handler, usable with Hono, Bun, Deno, workers, or {@link toNodeHandler}.
@@ -33,6 +47,12 @@ export interface ProtectedHandler extends FetchHandler {
   handles(path: string): boolean;
   /** Close every open session. */
   close(): Promise<void>;
+  /**
+   * Under `engine: "v2"` (or for a `createMcpHandler(...)` handler that has one): publishes
+   * list-changed events to the open `subscriptions/listen` streams (2026-07-28), e.g.
+   * `handler.notify.toolsChanged()`. Undefined on the v1 path.
+   */
+  readonly notify?: ServerNotifierLike | undefined;
 }
 
 /**
@@ -59,21 +79,52 @@ export interface ProtectedHandler extends FetchHandler {
 export function protect(source: McpServerSource | McpHttpHandlerLike | V2ServerFactory, options: ProtectOptions): ProtectedHandler {
   const o = resolveProtectOptions(options);
   let backend: McpBackend;
+  let notify: ServerNotifierLike | undefined;
   if (isMcpHttpHandler(source)) {
-    // A handler from the SDK v2's createMcpHandler(): it serves both eras itself.
+    // A handler from the SDK v2's createMcpHandler(): it serves both eras itself, as it was built.
     backend = createV2Backend(source);
+    notify = (source as { notify?: ServerNotifierLike }).notify;
   } else if (o.engine === "v2") {
     if (source instanceof McpServer) {
       throw new ConfigError("protect()", [
         { key: "engine", message: '"v2" needs a v2 server factory or createMcpHandler(...), not a v1 McpServer' },
       ]);
     }
-    const factory = source as (ctx: unknown) => unknown;
-    backend = createV2Backend(async () => (await loadSdkV2()).createMcpHandler(factory));
+    const v2 = v2Serving(source, o);
+    backend = v2.backend;
+    notify = v2.notify;
   } else {
     backend = v1BackendFor(source as McpServerSource, o);
   }
-  return createHandler(backend, o);
+  const handler = createHandler(backend, o);
+  return notify ? Object.assign(handler, { notify }) : handler;
+}
+
+/**
+ * A v2 server factory behind `protect()`: 2026-07-28 requests through `createMcpHandler` (with the
+ * user's `v2_handler_options` and a bus `notify` publishes onto), 2025-era clients through stateful
+ * v2 sessions bound to their principal — or, with `session_mode: "stateless"`, the handler's own
+ * stateless fallback (no server→client requests).
+ */
+function v2Serving(factory: V2Factory, o: ResolvedProtectOptions): { backend: McpBackend; notify: ServerNotifierLike } {
+  const bus = o.v2_handler_options?.bus ?? createEventBus(o.v2_handler_options?.on_error);
+  const handlerOptions = {
+    ...sdkHandlerOptions(o.v2_handler_options),
+    bus,
+    maxRequestBodySize: o.max_body_bytes ?? DEFAULT_MAX_BODY_BYTES,
+  };
+  const notify = notifierFor(bus);
+  if (o.session_mode === "stateless") {
+    return {
+      backend: createV2Backend(async () => (await loadSdkV2()).createMcpHandler(factory, { ...handlerOptions, legacy: "stateless" })),
+      notify,
+    };
+  }
+  const modern = async () => (await loadSdkV2()).createMcpHandler(factory, { ...handlerOptions, legacy: "reject" });
+  return {
+    backend: createDualBackend(modern, createV2SessionBackend(factory, sessionLimits(o), sdkTransportOptions(o.transport))),
+    notify,
+  };
 }
 
 /**
@@ -87,12 +138,16 @@ function v1BackendFor(source: McpServerSource, options: ResolvedProtectOptions):
   if (mode === "stateless" && source instanceof McpServer) {
     throw new ConfigError("protect()", [{ key: "session_mode", message: '"stateless" needs a factory, not an McpServer instance' }]);
   }
-  return createV1Backend(source, mode, {
+  return createV1Backend(source, mode, sessionLimits(options), sdkTransportOptions(options.transport));
+}
+
+function sessionLimits(options: ResolvedProtectOptions) {
+  return {
     max_sessions: options.max_sessions,
     max_sessions_per_principal: options.max_sessions_per_principal,
     max_anonymous_sessions: options.max_anonymous_sessions,
     idle_timeout_ms: (options.session_idle_timeout ?? 1800) * 1000,
-  });
+  };
 }
 
 /**
@@ -108,6 +163,13 @@ export function protectBothEras(
   options: ProtectOptions,
 ): ProtectedHandler {
   const o = resolveProtectOptions(options, "MCPServer");
-  const modern = async () => (await loadSdkV2()).createMcpHandler(modernFactory, { legacy: "reject" });
-  return createHandler(createDualBackend(modern, v1BackendFor(legacyFactory, o)), o);
+  const bus = o.v2_handler_options?.bus ?? createEventBus(o.v2_handler_options?.on_error);
+  const handlerOptions = {
+    ...sdkHandlerOptions(o.v2_handler_options),
+    bus,
+    maxRequestBodySize: o.max_body_bytes ?? DEFAULT_MAX_BODY_BYTES,
+    legacy: "reject",
+  };
+  const modern = async () => (await loadSdkV2()).createMcpHandler(modernFactory, handlerOptions);
+  return Object.assign(createHandler(createDualBackend(modern, v1BackendFor(legacyFactory, o)), o), { notify: notifierFor(bus) });
 }

@@ -15,7 +15,8 @@ import { functionSchema, parseOptions } from "./lib/options.js";
 import { protect, protectBothEras, type ProtectedHandler, type ProtectOptions } from "./protect.js";
 import { ProtectOptionsSchema } from "./protect/options.js";
 import { parseTokenExchangeOptions } from "./token-exchange/options.js";
-import { loadSdkV2 } from "./serving/v2.js";
+import { takenOverIssues } from "./serving/transport-options.js";
+import { createEventBus, loadSdkV2, notifierFor, type ServerEventBusLike, type ServerNotifierLike } from "./serving/v2.js";
 import type { ToolDefinition, ToolRegistry } from "./tools.js";
 import type { ResourceDefinition, ResourceRegistry } from "./resources.js";
 import type { PromptDefinition, PromptRegistry } from "./prompts.js";
@@ -43,6 +44,12 @@ export interface MCPServerOptions extends Omit<ProtectOptions, "authorization" |
    * serve both; `configure()` applies to v1 servers, {@link MCPServer.configureV2} to v2 servers.
    */
   engine?: "v1" | "v2" | undefined;
+  /**
+   * The SDK v2's own `ServerOptions` for the v2 servers this object builds (`engine: "v2"`), passed
+   * as they are (camelCase, the SDK's type) — e.g. `{ requestState: { verify } }` for SEP-2322
+   * multi-round-trip tools, or `capabilities`. `instructions` above wins over one given here.
+   */
+  v2_server_options?: Record<string, unknown> | undefined;
 }
 
 /** {@link MCPServerOptions}' schema: derived from `protect()`'s, so the two cannot drift apart. */
@@ -51,6 +58,7 @@ const MCPServerOptionsSchema = ProtectOptionsSchema.omit({ authorization: true, 
   instructions: z.string().optional(),
   authorization: z.unknown().optional(), // checked by parseAuthorizationConfig, with its own messages
   log: functionSchema.optional(),
+  v2_server_options: z.looseObject({}).optional(),
 });
 
 const ServeOptionsSchema = z.strictObject({
@@ -119,6 +127,14 @@ export class MCPServer {
   #closing = false;
   #onIdle: (() => void) | undefined;
   #handler: ProtectedHandler | undefined;
+  readonly #bus: ServerEventBusLike;
+
+  /**
+   * Publishes list-changed events to the open `subscriptions/listen` streams of 2026-07-28 clients
+   * (`engine: "v2"`; with `engine: "v1"` nothing listens), e.g. `server.notify.toolsChanged()`. The
+   * bus is `v2_handler_options.bus` when given, else in-process, shared by every handler of this object.
+   */
+  readonly notify: ServerNotifierLike;
 
   /**
    * @param name - server name.
@@ -129,10 +145,14 @@ export class MCPServer {
     if (typeof name !== "string" || !name) throw new ConfigError("MCPServer", [{ key: "name", message: "must be a non-empty string" }]);
     this.name = name;
     parseOptions(MCPServerOptionsSchema, options, "MCPServer");
+    const takenOver = takenOverIssues(options.transport, options.v2_handler_options);
+    if (takenOver.length) throw new ConfigError("MCPServer", takenOver);
     // Checked here too, so a wrong token_exchange fails at construction rather than at serve().
     if (options.token_exchange !== undefined) parseTokenExchangeOptions(options.token_exchange, "MCPServer");
     this.#options = { ...options };
     this.#config = parseAuthorizationConfig(options.authorization ?? {});
+    this.#bus = options.v2_handler_options?.bus ?? createEventBus(options.v2_handler_options?.on_error);
+    this.notify = notifierFor(this.#bus);
   }
 
   /** The validated authorization config, defaults filled in. */
@@ -188,7 +208,7 @@ export class MCPServer {
     const sdk = await loadSdkV2();
     const server = new sdk.McpServer(
       { name: this.name, version: this.#options.version ?? "0.0.0" },
-      this.#options.instructions ? { instructions: this.#options.instructions } : {},
+      { ...this.#options.v2_server_options, ...(this.#options.instructions ? { instructions: this.#options.instructions } : {}) },
     );
     for (const t of this.#tools) t.register(server as ToolRegistry & ResourceRegistry & PromptRegistry);
     for (const fn of this.#v2Configurers) fn(server);
@@ -223,7 +243,14 @@ export class MCPServer {
         { key: "provider", message: "authorization is enabled but no provider is set (call setAuthorizationProvider)" },
       ]);
     }
-    const { version: _version, instructions: _instructions, log: _log, authorization: _authorization, ...rest } = this.#options;
+    const {
+      version: _version,
+      instructions: _instructions,
+      log: _log,
+      authorization: _authorization,
+      v2_server_options: _v2,
+      ...rest
+    } = this.#options;
     const options: ProtectOptions = {
       ...rest,
       authorization,
@@ -231,12 +258,14 @@ export class MCPServer {
       session_mode: this.#options.session_mode ?? "stateful",
       definitions: this.#tools,
     };
-    if ((this.#options.engine ?? "v1") === "v2")
+    if ((this.#options.engine ?? "v1") === "v2") {
+      options.v2_handler_options = { ...this.#options.v2_handler_options, bus: this.#bus };
       return protectBothEras(
         () => this.createSdkV2Server(),
         () => this.createSdkServer(),
         options,
       );
+    }
     return protect(() => this.createSdkServer(), options);
   }
 

@@ -14,6 +14,13 @@ import { functionSchema, issuesOf, withMethods } from "../lib/options.js";
 import { SCOPE_TOKEN } from "../lib/scope.js";
 import type { ScopedDefinition } from "../policy.js";
 import type { TokenExchangeOptions } from "../token-exchange/options.js";
+import {
+  takenOverIssues,
+  TransportOptionsSchema,
+  V2HandlerOptionsSchema,
+  type TransportOptions,
+  type V2HandlerOptions,
+} from "../serving/transport-options.js";
 import type { AuthorizationProvider } from "../validators/provider.js";
 
 /** Options of `protect()`. Keys are snake_case, like {@link AuthorizationConfig}'s. */
@@ -27,9 +34,10 @@ export interface ProtectOptions {
   provider?: AuthorizationProvider | undefined;
   /**
    * Which SDK the source is for, when it is a factory: `"v1"` (default; `@modelcontextprotocol/sdk`)
-   * or `"v2"` (a factory of `@modelcontextprotocol/server` servers, served through its
-   * `createMcpHandler`: protocol 2026-07-28 and its stateless 2025-era fallback). A handler from
-   * `createMcpHandler(...)` is recognised without it.
+   * or `"v2"` (a factory of `@modelcontextprotocol/server` servers: protocol 2026-07-28 through its
+   * `createMcpHandler`, 2025-era clients in stateful v2 sessions bound to their principal — or the
+   * SDK's stateless fallback with `session_mode: "stateless"`). A handler from `createMcpHandler(...)`
+   * is recognised without it, and serves 2025-era clients as it was built.
    */
   engine?: "v1" | "v2" | undefined;
   /**
@@ -113,6 +121,22 @@ export interface ProtectOptions {
    * `ERR_TOKEN_EXCHANGE_NOT_CONFIGURED`).
    */
   token_exchange?: TokenExchangeOptions | undefined;
+  /**
+   * Options of the SDK's Streamable HTTP transport for stateful sessions (v1 sessions, and 2025-era
+   * sessions under `engine: "v2"`), snake_case: `event_store` (resumability: priming events and
+   * `Last-Event-ID` replay), `retry_interval`, `json_response`, `keep_alive_ms`. The SDK options
+   * `protect()` sets itself — session ids and callbacks, `Host`/`Origin` checks, body size, protocol
+   * versions — are refused with a {@link ConfigError} saying why (see {@link TransportOptions}).
+   * Not with `session_mode: "stateless"`, where every request has a fresh JSON-only transport.
+   */
+  transport?: TransportOptions | undefined;
+  /**
+   * Options of the SDK v2's `createMcpHandler` serving 2026-07-28 requests (`engine: "v2"`):
+   * `bus` (the `subscriptions/listen` event bus), `response_mode`, `max_subscriptions`,
+   * `keep_alive_ms`, `on_error`. `legacy` and `max_request_body_size` are set by `protect()` and
+   * refused (see {@link V2HandlerOptions}).
+   */
+  v2_handler_options?: V2HandlerOptions | undefined;
 }
 
 /** Options of {@link ProtectOptions.trust_proxy}. */
@@ -163,6 +187,8 @@ export const ProtectOptionsSchema = z.strictObject({
     .optional(),
   // Checked in full (with its own schema) when the exchanger is built.
   token_exchange: z.looseObject({}).optional(),
+  transport: TransportOptionsSchema.optional(),
+  v2_handler_options: V2HandlerOptionsSchema.optional(),
 });
 
 /** {@link ProtectOptions} after validation, with the authorization config resolved. */
@@ -192,7 +218,19 @@ export function resolveProtectOptions(options: ProtectOptions, where = "protect(
 
 /** Rules that involve more than one key. */
 function crossKeyIssues(o: ProtectOptions, config: Readonly<ResolvedAuthorizationConfig>): ConfigIssue[] {
-  const issues: ConfigIssue[] = [];
+  const issues: ConfigIssue[] = takenOverIssues(o.transport, o.v2_handler_options);
+  if (o.transport && o.session_mode === "stateless") {
+    issues.push({
+      key: "transport",
+      message: 'applies to stateful sessions: with session_mode "stateless" every request gets a fresh JSON-only transport',
+    });
+  }
+  if (o.v2_handler_options && o.engine !== "v2") {
+    issues.push({
+      key: "v2_handler_options",
+      message: 'needs engine "v2" (a handler from createMcpHandler(...) is configured where you create it)',
+    });
+  }
   if (config.enabled && !config.resource) {
     issues.push({ key: "authorization.resource", message: "required when enabled: the canonical URL of the MCP endpoint" });
   }

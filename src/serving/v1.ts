@@ -30,8 +30,14 @@ interface Session {
 /**
  * The v1 backend: `stateless` makes a fresh server and transport per request; `stateful` keeps
  * `Mcp-Session-Id` sessions in a {@link SessionRegistry}, each bound to the principal that opened it.
+ * `transportOptions` (SDK camelCase, already checked) go to each stateful session's transport.
  */
-export function createV1Backend(source: McpServerSource, mode: "stateful" | "stateless", limits: SessionLimits): McpBackend {
+export function createV1Backend(
+  source: McpServerSource,
+  mode: "stateful" | "stateless",
+  limits: SessionLimits,
+  transportOptions: Readonly<Record<string, unknown>> = {},
+): McpBackend {
   let instanceInUse = false;
   /** The server for a request: synchronous unless the factory is async (a promise less per request). */
   const acquireServer = (): McpServer | undefined | Promise<McpServer> => {
@@ -94,6 +100,8 @@ export function createV1Backend(source: McpServerSource, mode: "stateful" | "sta
       const server = await acquireServer();
       if (!server) return oneSessionAtATime();
       const transport: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport({
+        // The user's options (event store, …), mapped once by protect(); the session ones are ours.
+        ...transportOptions,
         sessionIdGenerator: () => randomUUID(),
         onsessioninitialized: (id: string): void => sessions.add(id, principal, { transport, server }),
         onsessionclosed: (id: string): void => sessions.delete(id),

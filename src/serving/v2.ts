@@ -12,7 +12,11 @@
  *
  * @module
  */
+import { randomUUID } from "node:crypto";
 import { runWithContext } from "../context.js";
+import { SessionMismatch } from "../errors.js";
+import { sessionNotFound, sessionRequired } from "../responses.js";
+import { SessionRegistry, type SessionLimits } from "../sessions.js";
 import type { McpBackend, McpExchange } from "./backend.js";
 
 /**
@@ -39,11 +43,91 @@ export function isMcpHttpHandler(v: unknown): v is McpHttpHandlerLike {
 /** The parts of `@modelcontextprotocol/server` this module uses. */
 export interface SdkV2Module {
   /** `createMcpHandler(factory, options)`. */
-  createMcpHandler(factory: (ctx: unknown) => unknown, options?: Record<string, unknown>): McpHttpHandlerLike;
+  createMcpHandler(factory: V2Factory, options?: Record<string, unknown>): McpHttpHandlerLike;
   /** `isLegacyRequest(request, parsedBody)`. */
   isLegacyRequest(request: Request, parsedBody?: unknown): Promise<boolean>;
   /** The v2 `McpServer` class. */
   McpServer: new (info: { name: string; version: string }, options?: Record<string, unknown>) => object;
+  /** `isInitializeRequest(message)`. */
+  isInitializeRequest(message: unknown): boolean;
+  /** The v2 stateful Streamable HTTP transport (2025-era sessions). */
+  WebStandardStreamableHTTPServerTransport: new (options: Record<string, unknown>) => V2TransportLike;
+}
+
+/** The parts of the v2 `WebStandardStreamableHTTPServerTransport` used here. */
+export interface V2TransportLike {
+  readonly sessionId?: string | undefined;
+  onclose?: (() => void) | undefined;
+  handleRequest(request: Request, options?: { authInfo?: unknown; parsedBody?: unknown }): Promise<Response>;
+  close(): Promise<void>;
+}
+
+/** What a v2 server factory yields (an `McpServer` or a low-level `Server`), as far as sessions need it. */
+interface V2ServerLike {
+  connect(transport: V2TransportLike): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A v2 server factory (`McpServerFactory`), loosely typed. */
+export type V2Factory = (ctx: { era: "legacy" | "modern"; authInfo?: unknown; requestInfo?: Request }) => unknown;
+
+/** A change event for `subscriptions/listen` streams (the SDK v2's `ServerEvent`). */
+export type ServerEventLike =
+  | { kind: "tools_list_changed" | "prompts_list_changed" | "resources_list_changed"; params?: Record<string, unknown> }
+  | { kind: "resource_updated"; uri: string; params?: Record<string, unknown> };
+
+/** A change-event bus (the SDK v2's `ServerEventBus`). */
+export interface ServerEventBusLike {
+  publish(event: ServerEventLike): void;
+  subscribe(listener: (event: ServerEventLike) => void): () => void;
+}
+
+/**
+ * Publishes list-changed events to the open `subscriptions/listen` streams (2026-07-28) of a v2
+ * handler: the same methods as the SDK v2's `ServerNotifier` (`handler.notify`).
+ */
+export interface ServerNotifierLike {
+  /** `notifications/tools/list_changed`. */
+  toolsChanged(): void;
+  /** `notifications/prompts/list_changed`. */
+  promptsChanged(): void;
+  /** `notifications/resources/list_changed`. */
+  resourcesChanged(): void;
+  /** `notifications/resources/updated` for `uri`. */
+  resourceUpdated(uri: string): void;
+}
+
+/**
+ * An in-process event bus, built without loading the SDK v2 so that `notify` exists before the first
+ * request (the handler itself is built on first use). A throwing listener does not stop the others.
+ */
+export function createEventBus(onerror?: (error: Error) => void): ServerEventBusLike {
+  const listeners = new Set<(event: ServerEventLike) => void>();
+  return {
+    publish(event) {
+      for (const listener of [...listeners]) {
+        try {
+          listener(event);
+        } catch (e) {
+          onerror?.(e instanceof Error ? e : new Error(String(e)));
+        }
+      }
+    },
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => void listeners.delete(listener);
+    },
+  };
+}
+
+/** The `notify` facade over `bus`. */
+export function notifierFor(bus: ServerEventBusLike): ServerNotifierLike {
+  return {
+    toolsChanged: () => bus.publish({ kind: "tools_list_changed" }),
+    promptsChanged: () => bus.publish({ kind: "prompts_list_changed" }),
+    resourcesChanged: () => bus.publish({ kind: "resources_list_changed" }),
+    resourceUpdated: (uri: string) => bus.publish({ kind: "resource_updated", uri }),
+  };
 }
 
 let sdkV2: Promise<SdkV2Module> | undefined;
@@ -95,6 +179,70 @@ export function createDualBackend(modern: () => Promise<McpHttpHandlerLike>, leg
     },
     async close() {
       await Promise.all([v2.close(), legacy.close()]);
+    },
+  };
+}
+
+interface V2Session {
+  transport: V2TransportLike;
+  server: V2ServerLike;
+}
+
+/**
+ * 2025-era clients of a v2 server factory, served like the SDK v2's own stateful wiring: a server from
+ * `factory({ era: "legacy" })` per `Mcp-Session-Id` session, over the v2
+ * `WebStandardStreamableHTTPServerTransport`, so server→client requests (sampling, elicitation) come
+ * back on the session. Sessions live in a {@link SessionRegistry}, bound to the principal that opened
+ * them exactly like the v1 backend's: another principal's session id is a {@link SessionMismatch}
+ * (answered like an unknown session).
+ *
+ * @param transportOptions - the user's SDK transport options (camelCase, already checked).
+ */
+export function createV2SessionBackend(
+  factory: V2Factory,
+  limits: SessionLimits,
+  transportOptions: Readonly<Record<string, unknown>> = {},
+): McpBackend {
+  const closeSession = (s: V2Session): void => {
+    void s.transport.close().catch(() => {});
+    void s.server.close().catch(() => {});
+  };
+  const sessions = new SessionRegistry<V2Session>(limits, closeSession);
+  return {
+    checkSession(req: Request, principal: string): void {
+      const id = req.headers.get("mcp-session-id");
+      const entry = id ? sessions.peek(id) : undefined;
+      if (entry && entry.principal !== principal) throw new SessionMismatch();
+    },
+
+    async handle({ req, authInfo, parsedBody, context, principal }: McpExchange): Promise<Response> {
+      const sessionId = req.headers.get("mcp-session-id");
+      if (sessionId) {
+        const entry = sessions.get(sessionId);
+        if (!entry) return sessionNotFound();
+        return runWithContext(context, () => entry.session.transport.handleRequest(req, { authInfo, parsedBody }));
+      }
+      const sdk = await loadSdkV2();
+      const isInit = Array.isArray(parsedBody) ? parsedBody.some((m) => sdk.isInitializeRequest(m)) : sdk.isInitializeRequest(parsedBody);
+      if (!isInit) return sessionRequired();
+      const server = (await factory({ era: "legacy", ...(authInfo !== undefined && { authInfo }), requestInfo: req })) as V2ServerLike;
+      const transport: V2TransportLike = new sdk.WebStandardStreamableHTTPServerTransport({
+        ...transportOptions,
+        sessionIdGenerator: () => randomUUID(),
+        onsessioninitialized: (id: string): void => sessions.add(id, principal, { transport, server }),
+        onsessionclosed: (id: string): void => sessions.delete(id),
+      });
+      transport.onclose = () => {
+        if (transport.sessionId) sessions.delete(transport.sessionId);
+      };
+      await server.connect(transport);
+      const res = await runWithContext(context, () => transport.handleRequest(req, { authInfo, parsedBody }));
+      if (!transport.sessionId) closeSession({ transport, server });
+      return res;
+    },
+
+    async close() {
+      sessions.clear();
     },
   };
 }
