@@ -38,45 +38,86 @@ export function createV1Backend(
   limits: SessionLimits,
   transportOptions: Readonly<Record<string, unknown>> = {},
 ): McpBackend {
+  const pool = serverPool(source);
+  return mode === "stateless" ? statelessBackend(pool) : statefulBackend(pool, limits, transportOptions);
+}
+
+/** Where servers come from: a factory (one per request or session), or one instance serving one session at a time. */
+interface ServerPool {
+  /** The server for a request: synchronous unless the factory is async (a promise less per request); `undefined` while the instance is busy. */
+  acquire(): McpServer | undefined | Promise<McpServer>;
+  /** Give a server back: the instance becomes free again, a factory's server is closed. */
+  release(server: McpServer): void;
+}
+
+function serverPool(source: McpServerSource): ServerPool {
   let instanceInUse = false;
-  /** The server for a request: synchronous unless the factory is async (a promise less per request). */
-  const acquireServer = (): McpServer | undefined | Promise<McpServer> => {
-    if (!(source instanceof McpServer)) return source();
-    if (instanceInUse) return undefined;
-    instanceInUse = true;
-    return source;
+  return {
+    acquire() {
+      if (!(source instanceof McpServer)) return source();
+      if (instanceInUse) return undefined;
+      instanceInUse = true;
+      return source;
+    },
+    release(server) {
+      if (server === source) instanceInUse = false;
+      else void server.close().catch(() => {});
+    },
   };
-  const releaseServer = (server: McpServer): void => {
-    if (server === source) instanceInUse = false;
-    else void server.close().catch(() => {});
+}
+
+/** A fresh server and transport per request, answering in JSON. */
+function statelessBackend(pool: ServerPool): McpBackend {
+  return {
+    async handle({ req, authInfo, parsedBody, context }: McpExchange): Promise<Response> {
+      const acquired = pool.acquire();
+      const server = (acquired instanceof Promise ? await acquired : acquired) as McpServer;
+      const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+      await server.connect(transport);
+      try {
+        return await runWithContext(context, () => transport.handleRequest(req, { authInfo, parsedBody }));
+      } finally {
+        // One macrotask later: closing in the same tick makes the SDK abort the request it still
+        // tracks, building a DOMException (with a stack) per request for nothing (~25 µs, measured).
+        nextMacrotask(() => {
+          void transport.close().catch(() => {});
+          pool.release(server);
+        });
+      }
+    },
+    async close() {},
   };
+}
 
-  if (mode === "stateless") {
-    return {
-      async handle({ req, authInfo, parsedBody, context }: McpExchange): Promise<Response> {
-        const acquired = acquireServer();
-        const server = (acquired instanceof Promise ? await acquired : acquired) as McpServer;
-        const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
-        await server.connect(transport);
-        try {
-          return await runWithContext(context, () => transport.handleRequest(req, { authInfo, parsedBody }));
-        } finally {
-          // One macrotask later: closing in the same tick makes the SDK abort the request it still
-          // tracks, building a DOMException (with a stack) per request for nothing (~25 µs, measured).
-          nextMacrotask(() => {
-            void transport.close().catch(() => {});
-            releaseServer(server);
-          });
-        }
-      },
-      async close() {},
-    };
-  }
-
+/** `Mcp-Session-Id` sessions, each bound to the principal that opened it. */
+function statefulBackend(pool: ServerPool, limits: SessionLimits, transportOptions: Readonly<Record<string, unknown>>): McpBackend {
   const sessions = new SessionRegistry<Session>(limits, (session) => {
     void session.transport.close().catch(() => {});
-    releaseServer(session.server);
+    pool.release(session.server);
   });
+
+  /** Open a session for an `initialize` request (the transport calls back with its id once it is accepted). */
+  const open = async ({ req, authInfo, parsedBody, context, principal }: McpExchange): Promise<Response> => {
+    const server = await pool.acquire();
+    if (!server) return oneSessionAtATime();
+    const transport: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport({
+      // The user's options (event store, …), mapped once by protect(); the session ones are ours.
+      ...transportOptions,
+      sessionIdGenerator: () => randomUUID(),
+      onsessioninitialized: (id: string): void => sessions.add(id, principal, { transport, server }),
+      onsessionclosed: (id: string): void => sessions.delete(id),
+    });
+    transport.onclose = () => {
+      if (transport.sessionId) sessions.delete(transport.sessionId);
+    };
+    await server.connect(transport);
+    const res = await runWithContext(context, () => transport.handleRequest(req, { authInfo, parsedBody }));
+    if (!transport.sessionId) {
+      void transport.close().catch(() => {});
+      pool.release(server);
+    }
+    return res;
+  };
 
   return {
     checkSession(req: Request, principal: string): void {
@@ -86,36 +127,17 @@ export function createV1Backend(
       if (entry && entry.principal !== principal) throw new SessionMismatch();
     },
 
-    async handle({ req, authInfo, parsedBody, context, principal }: McpExchange): Promise<Response> {
+    async handle(exchange: McpExchange): Promise<Response> {
+      const { req, authInfo, parsedBody, context } = exchange;
       const sessionId = req.headers.get("mcp-session-id");
       if (sessionId) {
         const entry = sessions.get(sessionId);
         if (!entry) return sessionNotFound();
         return runWithContext(context, () => entry.session.transport.handleRequest(req, { authInfo, parsedBody }));
       }
-
       // No session: only an initialize request may open one.
       const isInit = Array.isArray(parsedBody) ? parsedBody.some((m) => isInitializeRequest(m)) : isInitializeRequest(parsedBody);
-      if (!isInit) return sessionRequired();
-      const server = await acquireServer();
-      if (!server) return oneSessionAtATime();
-      const transport: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport({
-        // The user's options (event store, …), mapped once by protect(); the session ones are ours.
-        ...transportOptions,
-        sessionIdGenerator: () => randomUUID(),
-        onsessioninitialized: (id: string): void => sessions.add(id, principal, { transport, server }),
-        onsessionclosed: (id: string): void => sessions.delete(id),
-      });
-      transport.onclose = () => {
-        if (transport.sessionId) sessions.delete(transport.sessionId);
-      };
-      await server.connect(transport);
-      const res = await runWithContext(context, () => transport.handleRequest(req, { authInfo, parsedBody }));
-      if (!transport.sessionId) {
-        void transport.close().catch(() => {});
-        releaseServer(server);
-      }
-      return res;
+      return isInit ? open(exchange) : sessionRequired();
     },
 
     async close() {

@@ -189,13 +189,8 @@ export class TokenExchanger implements ContextExchange {
     return err;
   }
 
-  async #exchange(
-    auth: AuthContext,
-    audience: string,
-    scope: string | undefined,
-    resource: string | undefined,
-    key: string,
-  ): Promise<ExchangedToken> {
+  /** The token request's form: RFC 8693 token exchange, or Entra's on-behalf-of `jwt-bearer` grant. */
+  #requestBody(auth: AuthContext, audience: string, scope: string | undefined, resource: string | undefined): URLSearchParams {
     const o = this.#o;
     const body = new URLSearchParams();
     if (o.profile === "entra_obo") {
@@ -203,30 +198,31 @@ export class TokenExchanger implements ContextExchange {
       body.set("assertion", auth.token);
       body.set("requested_token_use", "on_behalf_of");
       body.set("scope", scope ?? `${audience.replace(/\/+$/, "")}/.default`);
-    } else {
-      body.set("grant_type", TOKEN_EXCHANGE_GRANT);
-      body.set("subject_token", auth.token);
-      body.set("subject_token_type", o.subject_token_type ?? ACCESS_TOKEN_TYPE);
-      if (o.requested_token_type) body.set("requested_token_type", o.requested_token_type);
-      body.set("audience", audience);
-      if (scope) body.set("scope", scope);
-      if (resource) body.set("resource", resource);
+      return body;
     }
+    body.set("grant_type", TOKEN_EXCHANGE_GRANT);
+    body.set("subject_token", auth.token);
+    body.set("subject_token_type", o.subject_token_type ?? ACCESS_TOKEN_TYPE);
+    if (o.requested_token_type) body.set("requested_token_type", o.requested_token_type);
+    body.set("audience", audience);
+    if (scope) body.set("scope", scope);
+    if (resource) body.set("resource", resource);
+    return body;
+  }
+
+  /** POST the request; an unreachable endpoint or a 5xx counts toward the back-off, any answer resets it. */
+  async #post(body: URLSearchParams, audience: string): Promise<{ status: number; json?: unknown }> {
+    const o = this.#o;
     const headers = new Headers({ "content-type": "application/x-www-form-urlencoded", accept: "application/json" });
     await this.#auth.apply(headers, body);
-
     let res;
     try {
-      res = await fetchJson(
-        this.#fetch,
-        o.token_endpoint,
-        { method: "POST", headers, body: body.toString() },
-        {
-          timeout_ms: o.timeout ?? 5000,
-          max_bytes: MAX_RESPONSE_BYTES,
-          error_json: true,
-        },
-      );
+      const init = { method: "POST" as const, headers, body: body.toString() };
+      res = await fetchJson(this.#fetch, o.token_endpoint, init, {
+        timeout_ms: o.timeout ?? 5000,
+        max_bytes: MAX_RESPONSE_BYTES,
+        error_json: true,
+      });
     } catch (e) {
       this.#backoff.failed();
       throw this.#fail("unreachable", { audience, cause: e });
@@ -237,6 +233,11 @@ export class TokenExchanger implements ContextExchange {
     }
     // The server answered: whatever it said, it is reachable.
     this.#backoff.succeeded();
+    return res;
+  }
+
+  /** The answer as an {@link ExchangedToken}, or a typed failure (the server's `error`, or an unusable answer). */
+  #readAnswer(res: { status: number; json?: unknown }, audience: string, scope: string | undefined): ExchangedToken {
     if (res.status !== 200) {
       const err = ErrorSchema.safeParse(res.json);
       if (res.status >= 400 && err.success) {
@@ -247,23 +248,35 @@ export class TokenExchanger implements ContextExchange {
     const parsed = ResponseSchema.safeParse(res.json);
     if (!parsed.success) throw this.#fail("invalid_response", { audience, status: 200 });
     const r = parsed.data;
-    if (r.token_type.toLowerCase() !== "bearer")
+    if (r.token_type.toLowerCase() !== "bearer") {
       throw this.#fail("invalid_response", {
         audience,
         status: 200,
         cause: new Error(`token_type ${r.token_type.slice(0, 20)} is not Bearer`),
       });
+    }
     const issued = r.issued_token_type ?? ACCESS_TOKEN_TYPE;
-    if (!USABLE_TOKEN_TYPES.has(issued))
+    if (!USABLE_TOKEN_TYPES.has(issued)) {
       throw this.#fail("invalid_response", { audience, status: 200, cause: new Error("issued_token_type is not an access token") });
-
-    const exchanged: ExchangedToken = Object.freeze({
+    }
+    return Object.freeze({
       access_token: r.access_token,
       token_type: "Bearer" as const,
       expires_at: this.#expiresAt(r.expires_in, r.access_token),
       scope: r.scope ?? scope,
       issued_token_type: issued,
     });
+  }
+
+  async #exchange(
+    auth: AuthContext,
+    audience: string,
+    scope: string | undefined,
+    resource: string | undefined,
+    key: string,
+  ): Promise<ExchangedToken> {
+    const res = await this.#post(this.#requestBody(auth, audience, scope, resource), audience);
+    const exchanged = this.#readAnswer(res, audience, scope);
     const ttl = exchanged.expires_at === undefined ? 0 : exchanged.expires_at * 1000 - this.#skewMs - this.#now();
     if (ttl > 0) this.#cache?.set(key, exchanged, { ttl });
     emitSafely(this.#emit, {
