@@ -243,7 +243,7 @@ describe("mcp-remote 0.15.1 over stdio, consent in headless Chromium", { timeout
         );
         assert.deepEqual(
           r.events.filter((e) => e.type === "refused" && e.status === 403),
-          Array(2).fill({ type: "refused", code: "ERR_INSUFFICIENT_SCOPE", status: 403 }),
+          Array(2).fill({ type: "refused", code: "ERR_INSUFFICIENT_SCOPE", reason: "insufficient_scope", status: 403 }),
         );
         assert.ok(r.events.every((e) => e.type !== "accepted" || (e.scopes.length === 1 && e.scopes[0] === "mcp:read")));
         // Two code exchanges, no refresh grant, although mcp-remote holds a refresh token: the SDK skips

@@ -226,6 +226,8 @@ describe("RedisReplayStore with a real redis-server (two instances, one fleet)",
       assert.doesNotMatch(warnings[0]!, /captured|jkt/);
       // noeviction at maxmemory: SET fails, the store is unavailable (503), nothing is forgotten.
       await admin.config("SET", "maxmemory-policy", "noeviction");
+      // Well under what is used (evictions above may have left room for one more key otherwise).
+      await admin.config("SET", "maxmemory", "1");
       await assert.rejects(store("ev:c:").remember("jkt:x", 600_000), ReplayStoreUnavailable);
       await admin.config("SET", "maxmemory", "0");
 
