@@ -126,3 +126,18 @@ export function withMethods<T>(...methods: string[]) {
     { error: `must be an object with ${methods.map((m) => `${m}()`).join(" and ")}` },
   );
 }
+
+/**
+ * The principal options every token validator takes (JWT, Entra, introspection), checked the same
+ * way: which claim is the subject, whether it may be missing, and the oldest `iat` accepted.
+ */
+export const principalOptionsShape = {
+  subject_claim: z.string().min(1).optional(),
+  allow_missing_subject: z.boolean().optional(),
+  max_token_age: z
+    .number()
+    .int()
+    .positive()
+    .max(365 * 86_400)
+    .optional(),
+};

@@ -15,7 +15,7 @@ import { RemoteKeySet } from "./key-set.js";
 import type { VerifyContext } from "./provider.js";
 import { JWS_COMPACT, verifyJwt } from "./jwt-checks.js";
 import { principalFromClaims, VerifiedTokenCache, type PrincipalProfile } from "./jwt-principal.js";
-import { backoffWindowSchema, parseOptions } from "../lib/options.js";
+import { backoffWindowSchema, parseOptions, principalOptionsShape } from "../lib/options.js";
 import type { BackoffWindow } from "../lib/backoff.js";
 
 /** Where Entra ID signs in, world-wide cloud. National clouds use another host (`authority_host`). */
@@ -112,14 +112,7 @@ const OptionsSchema = z
     clock_tolerance: z.number().min(0).max(300).optional(),
     scope_claims: z.array(z.string().min(1)).min(1).optional(),
     client_id_claims: z.array(z.string().min(1)).min(1).optional(),
-    subject_claim: z.string().min(1).optional(),
-    allow_missing_subject: z.boolean().optional(),
-    max_token_age: z
-      .number()
-      .int()
-      .positive()
-      .max(365 * 86_400)
-      .optional(),
+    ...principalOptionsShape,
     cache_ttl: z.number().int().positive().max(86_400).optional(),
     token_cache_max: z.number().int().min(0).max(1_000_000).optional(),
     jwks_timeout: z.number().int().positive().max(60_000).optional(),

@@ -17,7 +17,7 @@ import { Backoff, type BackoffWindow } from "../lib/backoff.js";
 import { bindingOf, checkIssuedAt, extractScopes, subjectOf } from "./jwt-principal.js";
 import type { AuthorizationProvider, VerifyContext } from "./provider.js";
 import { fetchJson, isSecureOrLoopback, RemoteFetchFailed } from "./remote-json.js";
-import { backoffWindowSchema, parseOptions } from "../lib/options.js";
+import { backoffWindowSchema, parseOptions, principalOptionsShape } from "../lib/options.js";
 import { ClientAuthentication, clientCredentialShape, refineClientCredentials } from "../lib/client-auth.js";
 
 /** Largest introspection response accepted, in bytes. Real ones are well under 4 KB. */
@@ -126,14 +126,7 @@ const OptionsSchema = z
     allow_missing_aud: z.boolean().optional(),
     issuer: z.string().min(1).optional(),
     scope_claims: z.array(z.string().min(1)).min(1).optional(),
-    subject_claim: z.string().min(1).optional(),
-    allow_missing_subject: z.boolean().optional(),
-    max_token_age: z
-      .number()
-      .int()
-      .positive()
-      .max(365 * 86_400)
-      .optional(),
+    ...principalOptionsShape,
     clock_tolerance: z.number().min(0).max(300).optional(),
     cache_ttl: z.number().int().positive().max(86_400).optional(),
     cache_max: z.number().int().min(0).max(1_000_000).optional(),

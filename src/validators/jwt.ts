@@ -14,7 +14,7 @@ import { JWS_COMPACT, verifyJwt } from "./jwt-checks.js";
 import { principalFromClaims, VerifiedTokenCache, type PrincipalProfile } from "./jwt-principal.js";
 import { RemoteKeySet } from "./key-set.js";
 import type { AuthorizationProvider, VerifyContext } from "./provider.js";
-import { backoffWindowSchema, parseOptions } from "../lib/options.js";
+import { backoffWindowSchema, parseOptions, principalOptionsShape } from "../lib/options.js";
 
 export { extractScopes } from "./jwt-principal.js";
 
@@ -151,14 +151,7 @@ const OptionsSchema = z
     secret: z.union([z.string(), z.instanceof(Uint8Array)]).optional(),
     scope_claims: z.array(z.string().min(1)).min(1).optional(),
     client_id_claims: z.array(z.string().min(1)).min(1).optional(),
-    subject_claim: z.string().min(1).optional(),
-    allow_missing_subject: z.boolean().optional(),
-    max_token_age: z
-      .number()
-      .int()
-      .positive()
-      .max(365 * 86_400)
-      .optional(),
+    ...principalOptionsShape,
     allowed_client_ids: z.array(z.string().min(1)).min(1).optional(),
     required_claims: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
     cache_ttl: z.number().int().positive().max(86_400).optional(),
