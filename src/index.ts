@@ -15,13 +15,16 @@
 export { protect } from "./protect.js";
 export type {
   DnsRebindingOptions,
+  EventBusOption,
   EventStoreLike,
   FetchHandler,
   HandlerExtras,
+  ListChangedEvent,
   McpHttpHandlerLike,
   McpServerSource,
   ProtectedHandler,
   ProtectOptions,
+  ResourceUpdatedEvent,
   ServerEventBusLike,
   ServerEventLike,
   ServerNotifierLike,

@@ -28,8 +28,15 @@ import {
 export type { DnsRebindingOptions, ProtectOptions, TrustProxyOptions } from "./protect/options.js";
 export type { HandlerExtras } from "./serving/backend.js";
 export type { McpServerSource } from "./serving/v1.js";
-export type { McpHttpHandlerLike, ServerEventBusLike, ServerEventLike, ServerNotifierLike } from "./serving/v2.js";
-export type { EventStoreLike, TransportOptions, V2HandlerOptions } from "./serving/transport-options.js";
+export type {
+  ListChangedEvent,
+  McpHttpHandlerLike,
+  ResourceUpdatedEvent,
+  ServerEventBusLike,
+  ServerEventLike,
+  ServerNotifierLike,
+} from "./serving/v2.js";
+export type { EventBusOption, EventStoreLike, TransportOptions, V2HandlerOptions } from "./serving/transport-options.js";
 
 /**
  * A Web-standard request handler, usable with Hono, Bun, Deno, workers, or {@link toNodeHandler}.

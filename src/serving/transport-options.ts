@@ -11,6 +11,15 @@ import { z } from "zod";
 import type { ConfigIssue } from "../errors.js";
 import { functionSchema, withMethods } from "../lib/options.js";
 
+/** A change-event bus given to {@link V2HandlerOptions.bus}: the SDK v2's `ServerEventBus`, or your pub/sub. */
+export interface EventBusOption {
+  /** Deliver an event to every listener. */
+  publish(event: unknown): void;
+  /** Add a listener; returns the function that removes it. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a bus of any SDK event type must fit (listener parameters are contravariant)
+  subscribe(listener: (event: any) => void): () => void;
+}
+
 /**
  * An SDK event store (`EventStore` of `@modelcontextprotocol/sdk` and `@modelcontextprotocol/server`,
  * the same shape), e.g. `InMemoryEventStore` from `@modelcontextprotocol/sdk/examples/shared/inMemoryEventStore.js`.
@@ -66,8 +75,7 @@ export interface V2HandlerOptions {
    * your pub/sub across processes). Default: an in-process bus. Either way `handler.notify` publishes
    * onto it.
    */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a bus of any SDK event type must fit (listener parameters are contravariant)
-  bus?: { publish(event: unknown): void; subscribe(listener: (event: any) => void): () => void } | undefined;
+  bus?: EventBusOption | undefined;
   /** `"auto"` (default), `"sse"` or `"json"`. SDK `responseMode`. */
   response_mode?: "auto" | "sse" | "json" | undefined;
   /** Most open `subscriptions/listen` streams. SDK `maxSubscriptions`. Default 1024. */

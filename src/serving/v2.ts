@@ -72,13 +72,31 @@ interface V2ServerLike {
 export type V2Factory = (ctx: { era: "legacy" | "modern"; authInfo?: unknown; requestInfo?: Request }) => unknown;
 
 /** A change event for `subscriptions/listen` streams (the SDK v2's `ServerEvent`). */
-export type ServerEventLike =
-  | { kind: "tools_list_changed" | "prompts_list_changed" | "resources_list_changed"; params?: Record<string, unknown> }
-  | { kind: "resource_updated"; uri: string; params?: Record<string, unknown> };
+export type ServerEventLike = ListChangedEvent | ResourceUpdatedEvent;
+
+/** A list of tools, prompts or resources changed. */
+export interface ListChangedEvent {
+  /** Which list. */
+  kind: "tools_list_changed" | "prompts_list_changed" | "resources_list_changed";
+  /** Extra notification params, if any. */
+  params?: Record<string, unknown>;
+}
+
+/** One resource changed. */
+export interface ResourceUpdatedEvent {
+  /** Discriminator. */
+  kind: "resource_updated";
+  /** The resource's URI. */
+  uri: string;
+  /** Extra notification params, if any. */
+  params?: Record<string, unknown>;
+}
 
 /** A change-event bus (the SDK v2's `ServerEventBus`). */
 export interface ServerEventBusLike {
+  /** Deliver an event to every listener. */
   publish(event: ServerEventLike): void;
+  /** Add a listener; returns the function that removes it. */
   subscribe(listener: (event: ServerEventLike) => void): () => void;
 }
 
