@@ -4,7 +4,7 @@
  * functions. Uses the same servers, tokens and load as `npm run bench` (bench/servers.ts, bench/common.ts).
  *
  * The profile runs on the Node that runs this script (`node_modules/.bin/node` is Node 24 after
- * `npm ci`: `PATH=node_modules/node/bin:$PATH npm run bench:profile -- pmcp-jwt`).
+ * `.ci/install-tools node24`: `PATH=.tools/node24/node_modules/node/bin:$PATH npm run bench:profile -- pmcp-jwt`).
  *
  * Environment: BENCH_CONNECTIONS (default 10), BENCH_PROFILE_DIR (default a temporary directory;
  * the .cpuprofile file is kept there, to open in Chrome DevTools).

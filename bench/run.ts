@@ -25,7 +25,7 @@
  *   BENCH_MICRO=0      skip the micro-benchmarks
  *   BENCH_OUT          where to write the markdown report (default bench/results.md; "-" for none)
  *   BENCH_LINES        Node lines to run, default "24,20"
- *   BENCH_NODE24       Node 24 binary (default node_modules/node/bin/node)
+ *   BENCH_NODE24       Node 24 binary (default .tools/node24/node_modules/node/bin/node, from .ci/install-tools node24)
  *   BENCH_NODE20       Node 20 binary (default the first `node` on PATH outside node_modules)
  *   BENCH_SCALING=0    skip the scaling runs
  *   BENCH_MEMORY_REDUCER=1  keep V8's memory reducer in the servers (see SERVER_NODE_FLAGS in common.ts)
@@ -632,9 +632,9 @@ function runChild<T>(execPath: string, file: string, type: string, env: NodeJS.P
 
 const nodeVersion = (bin: string): string => execFileSync(bin, ["-v"], { encoding: "utf8" }).trim();
 
-/** The Node 24 binary: BENCH_NODE24, else the `node` devDependency's. */
+/** The Node 24 binary: BENCH_NODE24, else the one `.ci/install-tools node24` puts in `.tools/`. */
 function findNode24(): string | undefined {
-  const bin = process.env.BENCH_NODE24 ?? fileURLToPath(new URL("../node_modules/node/bin/node", import.meta.url));
+  const bin = process.env.BENCH_NODE24 ?? fileURLToPath(new URL("../.tools/node24/node_modules/node/bin/node", import.meta.url));
   return existsSync(bin) ? bin : undefined;
 }
 
@@ -665,7 +665,7 @@ async function main(): Promise<void> {
     const bin = line === "24" ? node24 : line === "20" ? node20 : undefined;
     if (!bin) {
       missing.push(
-        `Node ${line}: no binary found (${line === "24" ? "run npm ci: the node devDependency ships it, or set BENCH_NODE24" : "set BENCH_NODE20"})`,
+        `Node ${line}: no binary found (${line === "24" ? "run .ci/install-tools node24, or set BENCH_NODE24" : "set BENCH_NODE20"})`,
       );
       console.log(`SKIP ${missing.at(-1)}`);
       continue;
