@@ -153,3 +153,16 @@ test("the caller's options object is neither kept nor mutated", () => {
   assert.equal(JSON.stringify(options), before);
   assert.equal(h.resource, enabled.resource);
 });
+
+test("startDevAuthorizationServer() and AuthorizationServerDiscovery: strict, with suggestions", async () => {
+  const { startDevAuthorizationServer } = await import("../src/dev-authorization-server/index.js");
+  const { AuthorizationServerDiscovery } = await import("../src/index.js");
+  await assert.rejects(
+    startDevAuthorizationServer({ resources: ["http://127.0.0.1:1/mcp"], prot: 0 } as never),
+    (e: unknown) => e instanceof ConfigError && e.issues.length === 1 && e.issues[0]!.message === 'unknown key (did you mean "port"?)',
+  );
+  assert.deepEqual(
+    issuesOf(() => new AuthorizationServerDiscovery({ cache_tl: 60, timeout: 0 } as never)).sort(),
+    ['cache_tl: unknown key (did you mean "cache_ttl"?)', "timeout: Too small: expected number to be >0"].sort(),
+  );
+});

@@ -196,3 +196,6 @@ export function resolveOptions(input: DevAuthorizationServerOptions): ResolvedOp
     storage: o.storage ?? new MemoryStorage({ clock: o.clock, client_idle_ttl: Math.max(o.access_token_ttl, o.consent_ttl) }),
   };
 }
+
+/** The option names {@link DevAuthorizationServerOptions} has, for checks that wrap them (`startDevAuthorizationServer`). */
+export const DEV_OPTION_KEYS: readonly string[] = Object.keys(OptionsSchema.shape);

@@ -7,7 +7,9 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { toNodeHandler } from "../adapters/node.js";
 import { createDevAuthorizationServer, type DevAuthorizationServer } from "./handler.js";
-import type { DevAuthorizationServerOptions } from "./options.js";
+import { z } from "zod";
+import { functionSchema, parseOptions } from "../lib/options.js";
+import { DEV_OPTION_KEYS, type DevAuthorizationServerOptions } from "./options.js";
 
 /** Options of {@link startDevAuthorizationServer}: the server's options plus where to listen. */
 export interface StartOptions extends Omit<DevAuthorizationServerOptions, "issuer"> {
@@ -20,6 +22,14 @@ export interface StartOptions extends Omit<DevAuthorizationServerOptions, "issue
   /** Where the "development only" notice goes. Default `console.warn`. */
   log?: (message: string) => void;
 }
+
+const StartOptionsSchema = z.strictObject({
+  ...Object.fromEntries(DEV_OPTION_KEYS.map((k) => [k, z.unknown().optional()])),
+  port: z.number().int().min(0).max(65_535).optional(),
+  host: z.string().min(1).optional(),
+  issuer: z.string().optional(),
+  log: functionSchema.optional(),
+});
 
 /** A listening development authorization server. */
 export interface RunningDevAuthorizationServer {
@@ -41,6 +51,8 @@ export interface RunningDevAuthorizationServer {
  * ```
  */
 export async function startDevAuthorizationServer(options: StartOptions): Promise<RunningDevAuthorizationServer> {
+  // Its own keys here; the rest are checked in full by createDevAuthorizationServer().
+  parseOptions(StartOptionsSchema, options, "startDevAuthorizationServer()");
   const { port = 0, host = "127.0.0.1", issuer: configured, log = console.warn, ...rest } = options;
   const http = createServer();
   await new Promise<void>((resolve, reject) => {

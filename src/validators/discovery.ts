@@ -11,6 +11,8 @@ import type { FetchImplementation } from "jose";
 import { LRUCache } from "lru-cache";
 import { AuthorizationUnavailable } from "../errors.js";
 import { Backoff, type BackoffWindow } from "../lib/backoff.js";
+import { backoffWindowSchema, functionSchema, parseOptions } from "../lib/options.js";
+import { z } from "zod";
 import { IntrospectionValidator, type IntrospectionValidatorOptions } from "./introspection.js";
 import { JWTValidator, type JWTValidatorOptions } from "./jwt.js";
 import { fetchJson, isSecureOrLoopback, RemoteFetchFailed } from "./remote-json.js";
@@ -87,6 +89,15 @@ export function metadataUrls(issuer: string): string[] {
   ];
 }
 
+const DiscoveryOptionsSchema = z.strictObject({
+  cache_ttl: z.number().int().positive().max(86_400).optional(),
+  cache_max: z.number().int().positive().max(10_000).optional(),
+  timeout: z.number().int().positive().max(60_000).optional(),
+  backoff: backoffWindowSchema.optional(),
+  fetch: functionSchema.optional(),
+  clock: functionSchema.optional(),
+});
+
 /**
  * Fetches and caches authorization server metadata.
  *
@@ -112,17 +123,11 @@ export class AuthorizationServerDiscovery {
   readonly #backoffs: LRUCache<string, Backoff>;
   readonly #inflight = new Map<string, Promise<AuthorizationServerMetadata>>();
 
-  /** @param options - see {@link DiscoveryOptions}; bad values throw a `TypeError` naming the option. */
+  /** @param options - see {@link DiscoveryOptions}; bad values throw a `ConfigError` naming every problem. */
   constructor(options: DiscoveryOptions = {}) {
+    parseOptions(DiscoveryOptionsSchema, options, "AuthorizationServerDiscovery");
     const ttl = options.cache_ttl ?? 3600;
     const max = options.cache_max ?? 100;
-    if (!(Number.isInteger(ttl) && ttl > 0 && ttl <= 86_400))
-      throw new TypeError('AuthorizationServerDiscovery: "cache_ttl" must be an integer between 1 and 86400');
-    if (!(Number.isInteger(max) && max > 0 && max <= 10_000))
-      throw new TypeError('AuthorizationServerDiscovery: "cache_max" must be an integer between 1 and 10000');
-    if (options.timeout !== undefined && !(Number.isInteger(options.timeout) && options.timeout > 0 && options.timeout <= 60_000)) {
-      throw new TypeError('AuthorizationServerDiscovery: "timeout" must be an integer between 1 and 60000');
-    }
     this.#o = Object.freeze({ ...options });
     this.#now = options.clock ?? Date.now;
     const perf = { now: this.#now };
