@@ -58,9 +58,9 @@ function bigPost(url: string, size: number, token?: string): Promise<{ status?: 
   });
 }
 
-const slowHeaders = (path: string) => `POST ${path} HTTP/1.1\r\nHost: x\r\nX-Slow: `;
+const slowHeaders = (path: string) => `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: `;
 const slowBody = (path: string, token: string) =>
-  `POST ${path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nAccept: ${MCP_HEADERS.accept}\r\nContent-Length: 100000\r\n\r\n{`;
+  `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nAccept: ${MCP_HEADERS.accept}\r\nContent-Length: 100000\r\n\r\n{`;
 
 describe("resource abuse, combined", () => {
   test("2,000 sessions by one principal + 20 × 50 MB bodies + 60 slowloris connections, while Bob keeps calling in his session", async () => {
