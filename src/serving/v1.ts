@@ -5,15 +5,14 @@
  *
  * @module
  */
-import { randomUUID } from "node:crypto";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
 import { runWithContext } from "../context.js";
-import { SessionMismatch } from "../errors.js";
-import { SessionRegistry, type SessionLimits } from "../sessions.js";
-import { oneSessionAtATime, sessionNotFound, sessionRequired } from "../responses.js";
+import type { SessionLimits } from "../sessions.js";
+import { oneSessionAtATime, sessionRequired } from "../responses.js";
 import type { McpBackend, McpExchange } from "./backend.js";
+import { boundSessions } from "./bound-sessions.js";
 
 /** Something that yields an SDK server: an instance, or a factory called once per session (stateful) or per request (stateless). */
 export type McpServerSource = McpServer | (() => McpServer | Promise<McpServer>);
@@ -91,25 +90,19 @@ function statelessBackend(pool: ServerPool): McpBackend {
 
 /** `Mcp-Session-Id` sessions, each bound to the principal that opened it. */
 function statefulBackend(pool: ServerPool, limits: SessionLimits, transportOptions: Readonly<Record<string, unknown>>): McpBackend {
-  const sessions = new SessionRegistry<Session>(limits, (session) => {
+  const sessions = boundSessions<Session>(limits, (session) => {
     void session.transport.close().catch(() => {});
     pool.release(session.server);
   });
 
-  /** Open a session for an `initialize` request (the transport calls back with its id once it is accepted). */
+  /** Open a session for an `initialize` request (the transport registers it once it is accepted). */
   const open = async ({ req, authInfo, parsedBody, context, principal }: McpExchange): Promise<Response> => {
     const server = await pool.acquire();
     if (!server) return oneSessionAtATime();
-    const transport: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport({
-      // The user's options (event store, …), mapped once by protect(); the session ones are ours.
-      ...transportOptions,
-      sessionIdGenerator: () => randomUUID(),
-      onsessioninitialized: (id: string): void => sessions.add(id, principal, { transport, server }),
-      onsessionclosed: (id: string): void => sessions.delete(id),
-    });
-    transport.onclose = () => {
-      if (transport.sessionId) sessions.delete(transport.sessionId);
-    };
+    const transport: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport(
+      sessions.transportOptions(transportOptions, principal, () => ({ transport, server })),
+    );
+    sessions.forgetOnClose(transport);
     await server.connect(transport);
     const res = await runWithContext(context, () => transport.handleRequest(req, { authInfo, parsedBody }));
     if (!transport.sessionId) {
@@ -120,26 +113,15 @@ function statefulBackend(pool: ServerPool, limits: SessionLimits, transportOptio
   };
 
   return {
-    checkSession(req: Request, principal: string): void {
-      // Session ids are not credentials: a session may only be used by the principal that opened it.
-      const id = req.headers.get("mcp-session-id");
-      const entry = id ? sessions.peek(id) : undefined;
-      if (entry && entry.principal !== principal) throw new SessionMismatch();
-    },
-
+    checkSession: (req, principal) => sessions.checkSession(req, principal),
     async handle(exchange: McpExchange): Promise<Response> {
-      const { req, authInfo, parsedBody, context } = exchange;
-      const sessionId = req.headers.get("mcp-session-id");
-      if (sessionId) {
-        const entry = sessions.get(sessionId);
-        if (!entry) return sessionNotFound();
-        return runWithContext(context, () => entry.session.transport.handleRequest(req, { authInfo, parsedBody }));
-      }
+      const inSession = sessions.serve(exchange);
+      if (inSession) return inSession;
       // No session: only an initialize request may open one.
-      const isInit = Array.isArray(parsedBody) ? parsedBody.some((m) => isInitializeRequest(m)) : isInitializeRequest(parsedBody);
+      const body = exchange.parsedBody;
+      const isInit = Array.isArray(body) ? body.some((m) => isInitializeRequest(m)) : isInitializeRequest(body);
       return isInit ? open(exchange) : sessionRequired();
     },
-
     async close() {
       sessions.clear();
     },

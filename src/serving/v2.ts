@@ -12,12 +12,12 @@
  *
  * @module
  */
-import { randomUUID } from "node:crypto";
 import { runWithContext } from "../context.js";
-import { SessionMismatch } from "../errors.js";
-import { sessionNotFound, sessionRequired } from "../responses.js";
-import { SessionRegistry, type SessionLimits } from "../sessions.js";
+
+import { sessionRequired } from "../responses.js";
+import type { SessionLimits } from "../sessions.js";
 import type { McpBackend, McpExchange } from "./backend.js";
+import { boundSessions } from "./bound-sessions.js";
 
 /**
  * The shape of what `createMcpHandler()` (SDK v2) returns, as far as `protect()` needs it. Structural,
@@ -210,8 +210,8 @@ interface V2Session {
  * 2025-era clients of a v2 server factory, served like the SDK v2's own stateful wiring: a server from
  * `factory({ era: "legacy" })` per `Mcp-Session-Id` session, over the v2
  * `WebStandardStreamableHTTPServerTransport`, so server→client requests (sampling, elicitation) come
- * back on the session. Sessions live in a {@link SessionRegistry}, bound to the principal that opened
- * them exactly like the v1 backend's: another principal's session id is a {@link SessionMismatch}
+ * back on the session. Sessions are bound (`bound-sessions.ts`) to the principal that opened
+ * them exactly like the v1 backend's: another principal's session id is a `SessionMismatch`
  * (answered like an unknown session).
  *
  * @param transportOptions - the user's SDK transport options (camelCase, already checked).
@@ -225,34 +225,22 @@ export function createV2SessionBackend(
     void s.transport.close().catch(() => {});
     void s.server.close().catch(() => {});
   };
-  const sessions = new SessionRegistry<V2Session>(limits, closeSession);
+  const sessions = boundSessions<V2Session>(limits, closeSession);
   return {
-    checkSession(req: Request, principal: string): void {
-      const id = req.headers.get("mcp-session-id");
-      const entry = id ? sessions.peek(id) : undefined;
-      if (entry && entry.principal !== principal) throw new SessionMismatch();
-    },
+    checkSession: (req, principal) => sessions.checkSession(req, principal),
 
-    async handle({ req, authInfo, parsedBody, context, principal }: McpExchange): Promise<Response> {
-      const sessionId = req.headers.get("mcp-session-id");
-      if (sessionId) {
-        const entry = sessions.get(sessionId);
-        if (!entry) return sessionNotFound();
-        return runWithContext(context, () => entry.session.transport.handleRequest(req, { authInfo, parsedBody }));
-      }
+    async handle(exchange: McpExchange): Promise<Response> {
+      const inSession = sessions.serve(exchange);
+      if (inSession) return inSession;
+      const { req, authInfo, parsedBody, context, principal } = exchange;
       const sdk = await loadSdkV2();
       const isInit = Array.isArray(parsedBody) ? parsedBody.some((m) => sdk.isInitializeRequest(m)) : sdk.isInitializeRequest(parsedBody);
       if (!isInit) return sessionRequired();
       const server = (await factory({ era: "legacy", ...(authInfo !== undefined && { authInfo }), requestInfo: req })) as V2ServerLike;
-      const transport: V2TransportLike = new sdk.WebStandardStreamableHTTPServerTransport({
-        ...transportOptions,
-        sessionIdGenerator: () => randomUUID(),
-        onsessioninitialized: (id: string): void => sessions.add(id, principal, { transport, server }),
-        onsessionclosed: (id: string): void => sessions.delete(id),
-      });
-      transport.onclose = () => {
-        if (transport.sessionId) sessions.delete(transport.sessionId);
-      };
+      const transport: V2TransportLike = new sdk.WebStandardStreamableHTTPServerTransport(
+        sessions.transportOptions(transportOptions, principal, () => ({ transport, server })),
+      );
+      sessions.forgetOnClose(transport);
       await server.connect(transport);
       const res = await runWithContext(context, () => transport.handleRequest(req, { authInfo, parsedBody }));
       if (!transport.sessionId) closeSession({ transport, server });

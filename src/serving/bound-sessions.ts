@@ -1,0 +1,77 @@
+/**
+ * Stateful Streamable HTTP sessions bound to the principal that opened them, for both SDKs' session
+ * transports (v1 sessions, and v2 serving 2025-era clients): the registry, the session check, the
+ * routing of a request that names a session, and the transport options that register a new one.
+ *
+ * @module
+ */
+import { randomUUID } from "node:crypto";
+import { runWithContext } from "../context.js";
+import { SessionMismatch } from "../errors.js";
+import { sessionNotFound } from "../responses.js";
+import { SessionRegistry, type SessionLimits } from "../sessions.js";
+import type { McpExchange } from "./backend.js";
+
+/** What a session transport offers, in both SDKs. */
+export interface SessionTransport {
+  /** Set once the transport accepted an `initialize`. */
+  readonly sessionId?: string | undefined;
+  /** Called when the transport closes. */
+  onclose?: (() => void) | undefined;
+  /** Answer one request of the session. */
+  handleRequest(request: Request, options?: { authInfo?: never; parsedBody?: unknown }): Promise<Response>;
+}
+
+/** The sessions of one backend. */
+export interface BoundSessions<S extends { transport: SessionTransport }> {
+  /** Throw {@link SessionMismatch} when the request names a session another principal opened. */
+  checkSession(req: Request, principal: string): void;
+  /** Answer a request that names a session (404 when unknown); `undefined` when it names none. */
+  serve(exchange: McpExchange): Promise<Response> | undefined;
+  /**
+   * The transport options for a new session of `principal`: the user's (event store, …) first, then
+   * ours, which register it once the transport has accepted the `initialize`. `session` is read then.
+   */
+  transportOptions(user: Readonly<Record<string, unknown>>, principal: string, session: () => S): Record<string, unknown>;
+  /** Forget the session when its transport closes. */
+  forgetOnClose(transport: SessionTransport): void;
+  /** Close every session. */
+  clear(): void;
+}
+
+/** Build the sessions of one backend; `close` ends one (evicted, idle or at shutdown). */
+export function boundSessions<S extends { transport: SessionTransport }>(
+  limits: SessionLimits,
+  close: (session: S) => void,
+): BoundSessions<S> {
+  const sessions = new SessionRegistry<S>(limits, close);
+  return {
+    checkSession(req, principal) {
+      // Session ids are not credentials: a session may only be used by the principal that opened it.
+      const id = req.headers.get("mcp-session-id");
+      const entry = id ? sessions.peek(id) : undefined;
+      if (entry && entry.principal !== principal) throw new SessionMismatch();
+    },
+    serve({ req, authInfo, parsedBody, context }) {
+      const id = req.headers.get("mcp-session-id");
+      if (!id) return undefined;
+      const entry = sessions.get(id);
+      if (!entry) return Promise.resolve(sessionNotFound());
+      return runWithContext(context, () => entry.session.transport.handleRequest(req, { authInfo: authInfo as never, parsedBody }));
+    },
+    transportOptions(user, principal, session) {
+      return {
+        ...user,
+        sessionIdGenerator: () => randomUUID(),
+        onsessioninitialized: (id: string): void => sessions.add(id, principal, session()),
+        onsessionclosed: (id: string): void => sessions.delete(id),
+      };
+    },
+    forgetOnClose(transport) {
+      transport.onclose = () => {
+        if (transport.sessionId) sessions.delete(transport.sessionId);
+      };
+    },
+    clear: () => sessions.clear(),
+  };
+}
