@@ -23,6 +23,8 @@ export const ROWS = [
   "pmcp-dpop",
   "v2-parsed",
   "pmcp-v2-jwt",
+  "sdk-stateful",
+  "pmcp-stateful",
 ] as const;
 export type Row = (typeof ROWS)[number];
 
@@ -222,6 +224,38 @@ export async function makeV2Handler(): Promise<{
     }));
     return server;
   });
+}
+
+/** Rows that serve one `Mcp-Session-Id` session: the load opens it once (initialize), then calls on it. */
+export const STATEFUL_ROWS: readonly Row[] = ["sdk-stateful", "pmcp-stateful"];
+
+/**
+ * Open a session on a stateful row: `initialize`, then `notifications/initialized`, as a client does.
+ * Resolves to the `mcp-session-id` header every later request carries.
+ */
+export async function openSession(url: string, headers: Record<string, string>): Promise<Record<string, string>> {
+  const init = await fetch(url, {
+    method: "POST",
+    headers,
+    body: JSON.stringify({
+      jsonrpc: "2.0",
+      id: 0,
+      method: "initialize",
+      params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "bench", version: "0" } },
+    }),
+  });
+  const text = await init.text();
+  const id = init.headers.get("mcp-session-id");
+  if (init.status !== 200 || !id) throw new Error(`initialize answered ${init.status} without a session: ${text.slice(0, 200)}`);
+  const session = { "mcp-session-id": id };
+  const initialized = await fetch(url, {
+    method: "POST",
+    headers: { ...headers, ...session },
+    body: JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }),
+  });
+  await initialized.arrayBuffer();
+  if (initialized.status !== 202) throw new Error(`notifications/initialized answered ${initialized.status}`);
+  return session;
 }
 
 export const MCP_HEADERS: Record<string, string> = {

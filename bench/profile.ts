@@ -23,11 +23,13 @@ import {
   MCP_PATH,
   MODERN_HEADERS,
   MODERN_TOOLS_CALL_BODY,
+  openSession,
   ROWS,
   SERVER_NODE_FLAGS,
   signAccessToken,
   signDpopProof,
   startJwksServer,
+  STATEFUL_ROWS,
   TOOLS_CALL_BODY,
   type Row,
 } from "./common.js";
@@ -126,13 +128,15 @@ async function main(): Promise<void> {
     });
   });
   const modern = row === "v2-parsed" || row === "pmcp-v2-jwt";
+  let session: Record<string, string> = {};
   const headers = (): Record<string, string> => {
     if (row === "pmcp-dpop")
       return { ...MCP_HEADERS, authorization: `DPoP ${dpopToken}`, dpop: signDpopProof(dpopKey, "POST", RESOURCE, dpopToken) };
-    const base = modern ? MODERN_HEADERS : MCP_HEADERS;
-    if (row === "sdk" || row === "sdk-parsed" || row === "pmcp-open" || row === "v2-parsed") return { ...base };
+    const base = { ...(modern ? MODERN_HEADERS : MCP_HEADERS), ...session };
+    if (row === "sdk" || row === "sdk-parsed" || row === "pmcp-open" || row === "v2-parsed" || row === "sdk-stateful") return base;
     return { ...base, authorization: `Bearer ${token}` };
   };
+  if (STATEFUL_ROWS.includes(row)) session = await openSession(`http://127.0.0.1:${port}${MCP_PATH}`, headers());
   const r = await autocannon({
     url: `http://127.0.0.1:${port}${MCP_PATH}`,
     connections: envNumber("BENCH_CONNECTIONS", 10),

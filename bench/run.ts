@@ -14,10 +14,10 @@
  * speed is spread over every row rather than landing on one.
  *
  * Environment:
- *   BENCH_DURATION     seconds of measured load per row (default 6)
+ *   BENCH_DURATION     seconds of measured load per row (default 10)
  *   BENCH_WARMUP       seconds of unmeasured warm-up load per row, before any row is measured (default 11 on Node 24, 6 on 20)
  *   BENCH_WARMUP_PARALLEL  rows warmed up at the same time (default 2)
- *   BENCH_ROUNDS       the measured seconds are split into this many slices, rows taking turns (default 3)
+ *   BENCH_ROUNDS       the measured seconds are split into this many slices, rows taking turns (default 5)
  *   BENCH_REWARM       unmeasured requests right before each measured slice (default 1000)
  *   BENCH_CONNECTIONS  concurrent connections (default 10)
  *   BENCH_ROWS         comma-separated subset of rows (default: all)
@@ -45,18 +45,20 @@ import {
   MCP_PATH,
   MODERN_HEADERS,
   MODERN_TOOLS_CALL_BODY,
+  openSession,
   ROWS,
   SERVER_NODE_FLAGS,
   signAccessToken,
   signDpopProof,
   startJwksServer,
+  STATEFUL_ROWS,
   TOOLS_CALL_BODY,
   type Row,
 } from "./common.js";
 import type { MicroResults } from "./micro.js";
 import type { ScalingResults } from "./scaling.js";
 
-const DURATION = envNumber("BENCH_DURATION", 6);
+const DURATION = envNumber("BENCH_DURATION", 10);
 /**
  * Seconds of warm-up load per row. Measured warm-up curves (printed by every run): under load, a
  * server's CPU per request keeps falling for about 10 s on Node 24 when it shares the machine with
@@ -65,7 +67,27 @@ const DURATION = envNumber("BENCH_DURATION", 6);
 const WARMUP = Math.max(0, Math.floor(envNumber("BENCH_WARMUP", Number(process.versions.node.split(".")[0]) >= 22 ? 11 : 6)));
 /** Rows warmed up at the same time. */
 const WARMUP_PARALLEL = Math.max(1, Math.floor(envNumber("BENCH_WARMUP_PARALLEL", 2)));
-const ROUNDS = Math.max(1, Math.floor(envNumber("BENCH_ROUNDS", 3)));
+const ROUNDS = Math.max(1, Math.floor(envNumber("BENCH_ROUNDS", 5)));
+
+/**
+ * The order rows take turns in within a round: each ratio's two rows next to each other (or one
+ * apart), so that they are measured seconds apart. On a shared VM the speed of the machine drifts by
+ * tens of percent within a minute (CPU steal); a ratio of rows measured far apart measured the drift.
+ */
+const MEASURE_ORDER: readonly Row[] = [
+  "sdk-parsed",
+  "pmcp-jwt",
+  "pmcp-dpop",
+  "sdk-stateful",
+  "pmcp-stateful",
+  "v2-parsed",
+  "pmcp-v2-jwt",
+  "sdk",
+  "pmcp-open",
+  "pmcp-jwt-cold",
+  "sdk-bearer",
+  "mcp-auth",
+];
 /** Unmeasured requests right before each measured slice. */
 const REWARM = Math.max(0, Math.floor(envNumber("BENCH_REWARM", 1000)));
 const CONNECTIONS = envNumber("BENCH_CONNECTIONS", 10);
@@ -84,12 +106,16 @@ const LABELS: Record<Row, string> = {
   "pmcp-dpop": "(e) protected-mcp + DPoP (fresh proof every request)",
   "v2-parsed": "(f*) SDK v2 createMcpHandler, unprotected, pre-parsed body (2026-07-28)",
   "pmcp-v2-jwt": "(f) protected-mcp + SDK v2 createMcpHandler + JWTValidator (2026-07-28)",
+  "sdk-stateful": "(g*) SDK, unprotected, stateful session, pre-parsed body",
+  "pmcp-stateful": "(g) protected-mcp + JWTValidator, stateful session",
 };
 
 interface RowResult {
   row: Row;
   label: string;
   rps: number;
+  /** req/s of each measured slice, round by round (the ratios pair them up). */
+  sliceRps: number[];
   p50: number;
   p99: number;
   requests: number;
@@ -220,7 +246,7 @@ async function runLine(): Promise<void> {
   const skipped: Skipped[] = [];
 
   console.log(
-    `protected-mcp benchmark — ${DURATION}s per row in ${ROUNDS} interleaved slices (after ${WARMUP} s of warm-up), ${CONNECTIONS} connections, stateless Streamable HTTP, tools/call`,
+    `protected-mcp benchmark — ${DURATION}s per row in ${ROUNDS} interleaved slices (after ${WARMUP} s of warm-up), ${CONNECTIONS} connections, Streamable HTTP, tools/call`,
   );
   console.log(`node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}\n`);
 
@@ -260,10 +286,10 @@ async function runLine(): Promise<void> {
       continue;
     }
     const url = `http://127.0.0.1:${ready.port}${MCP_PATH}`;
-    const protectedRow = row !== "sdk" && row !== "sdk-parsed" && row !== "pmcp-open" && row !== "v2-parsed";
+    const protectedRow = row !== "sdk" && row !== "sdk-parsed" && row !== "pmcp-open" && row !== "v2-parsed" && row !== "sdk-stateful";
     const modern = row === "v2-parsed" || row === "pmcp-v2-jwt";
     const callBody = modern ? MODERN_TOOLS_CALL_BODY : TOOLS_CALL_BODY;
-    const baseHeaders = modern ? MODERN_HEADERS : MCP_HEADERS;
+    let baseHeaders = modern ? MODERN_HEADERS : MCP_HEADERS;
 
     // What each request carries. The DPoP row signs a fresh proof per request (a replayed proof would
     // be refused, and would measure nothing).
@@ -274,6 +300,8 @@ async function runLine(): Promise<void> {
       return { ...baseHeaders };
     };
     try {
+      // A stateful row: one session, opened before any load; every request then carries its id.
+      if (STATEFUL_ROWS.includes(row)) baseHeaders = { ...baseHeaders, ...(await openSession(url, headersFor())) };
       // Sanity: the row answers the call, and a protected row refuses a request without a token.
       const ok = await fetch(url, { method: "POST", headers: headersFor(), body: callBody });
       const text = await ok.text();
@@ -386,8 +414,9 @@ async function runLine(): Promise<void> {
     console.log(`warm-up, server CPU µs/req per second of load: ${live.map((l) => `${l.row} ${l.warmupCpu.join(" ")}`).join("; ")}`);
     proofs.signedDuringLoad = 0;
     const slice = DURATION / ROUNDS;
+    const inTurn = [...live].sort((x, y) => MEASURE_ORDER.indexOf(x.row) - MEASURE_ORDER.indexOf(y.row));
     for (let round = 0; round < ROUNDS; round++) {
-      for (const l of live) {
+      for (const l of inTurn) {
         // Re-warm right before each measured slice: without it the first slice after the warm-up
         // measured some rows ~10 % above their later slices (the warm-up shares the machine between
         // two rows; see SERVER_NODE_FLAGS for what idling itself used to cost).
@@ -424,6 +453,7 @@ async function runLine(): Promise<void> {
       row: l.row,
       label: l.label,
       rps: total / (wall / 1e6),
+      sliceRps: l.slices.map((x) => x.r.requests.total / (x.wallMicros / 1e6)),
       p50: median(l.slices.map((x) => x.r.latency.p50)),
       p99: median(l.slices.map((x) => x.r.latency.p99)),
       requests: total,
@@ -440,7 +470,7 @@ async function runLine(): Promise<void> {
   await jwks.close();
 
   const base = results.find((r) => r.row === "sdk-parsed");
-  const ratio = (r: RowResult | undefined, to: RowResult | undefined) => (r && to ? r.rps / to.rps : undefined);
+  const ratio = (r: RowResult | undefined, to: RowResult | undefined) => (r && to ? pairedRatio(r, to) : undefined);
   const table = renderTable(results, base);
   console.log(`\n${table}`);
   for (const s of skipped) console.log(`skipped ${s.label}: ${s.reason}`);
@@ -471,6 +501,7 @@ async function runLine(): Promise<void> {
     bearer_vs_sdk_bearer: ratio(bearer, byRow("sdk-bearer")),
     bearer_vs_mcp_auth: ratio(bearer, byRow("mcp-auth")),
     v2_bearer_vs_v2_parsed: ratio(byRow("pmcp-v2-jwt"), byRow("v2-parsed")),
+    stateful_bearer_vs_sdk_stateful: ratio(byRow("pmcp-stateful"), byRow("sdk-stateful")),
     cold_vs_unprotected: ratio(byRow("pmcp-jwt-cold"), sdkStream),
     dpop_vs_unprotected: ratio(dpopRow, sdkStream),
     cold_vs_sdk_parsed: ratio(byRow("pmcp-jwt-cold"), base),
@@ -481,6 +512,8 @@ async function runLine(): Promise<void> {
   const cpuRatios = {
     bearer_vs_sdk_parsed: cpuRatio(bearer, base),
     dpop_vs_sdk_parsed: cpuRatio(dpopRow, base),
+    v2_bearer_vs_v2_parsed: cpuRatio(byRow("pmcp-v2-jwt"), byRow("v2-parsed")),
+    stateful_bearer_vs_sdk_stateful: cpuRatio(byRow("pmcp-stateful"), byRow("sdk-stateful")),
     bearer_vs_unprotected: cpuRatio(bearer, sdkStream),
     bearer_vs_sdk_bearer: cpuRatio(bearer, byRow("sdk-bearer")),
     bearer_vs_mcp_auth: cpuRatio(bearer, byRow("mcp-auth")),
@@ -519,6 +552,19 @@ async function runLine(): Promise<void> {
   else console.log(`LINE ${JSON.stringify(summary)}`);
 }
 
+/**
+ * `r` against `to`: the median over rounds of the two rows' req/s in the same round. Slices of one
+ * round are seconds apart, so drift in the machine's speed between rounds cancels out; the median
+ * drops a round in which the machine changed speed between the two slices.
+ */
+function pairedRatio(r: RowResult, to: RowResult): number {
+  const perRound = r.sliceRps.map((rps, i) => rps / (to.sliceRps[i] ?? Number.NaN)).filter(Number.isFinite);
+  if (perRound.length === 0) return r.rps / to.rps;
+  const sorted = perRound.sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
 function renderTable(results: RowResult[], base: RowResult | undefined): string {
   const head = [
     "server",
@@ -539,7 +585,7 @@ function renderTable(results: RowResult[], base: RowResult | undefined): string 
     r.rps.toFixed(0),
     r.p50.toFixed(1),
     r.p99.toFixed(1),
-    base ? `${(r.rps / base.rps).toFixed(2)}×` : "—",
+    base ? `${pairedRatio(r, base).toFixed(2)}×` : "—",
     r.cpuPerRequest.toFixed(0),
     r.mainThreadCpuPerRequest === undefined ? "—" : r.mainThreadCpuPerRequest.toFixed(0),
     r.loadGenCpuPerRequest.toFixed(0),
@@ -560,8 +606,12 @@ function renderTable(results: RowResult[], base: RowResult | undefined): string 
 
 const DESCRIPTION = [
   "Stateless Streamable HTTP (a fresh SDK server per request), one `tools/call` of a trivial `echo` tool per request, JSON responses;",
-  "each server in its own process on 127.0.0.1 and the only one under load at a time, autocannon in the parent; rows take turns in",
-  "short slices. req/s is over all of a row's slices; p50/p99 are the median slice's.",
+  "(g\\*) and (g) instead open one `Mcp-Session-Id` session (`initialize`) before the load, and every call is made on it.",
+  "Each server in its own process on 127.0.0.1 and the only one under load at a time, autocannon in the parent; rows take turns in",
+  "short slices, each ratio's two rows next to each other. req/s is over all of a row's slices; p50/p99 are the median slice's.",
+  "**`vs (a*)` and every ratio are paired**: the median, over rounds, of the two rows' req/s in the same round (seconds apart). On a",
+  "shared VM the machine's speed drifts by tens of percent within a minute (CPU steal, seen at 50 % in `top`); a ratio of totals",
+  "measured that drift as much as the servers.",
   "**(a\\*) is the ceiling every target is measured against**: the SDK's Node transport, unprotected, handed a body read from the",
   "socket and parsed once (`parsedBody`) — what an Express user with `express.json()` has, minus Express. (a) is the SDK's own",
   "default (the body read through Web streams), kept for reference.",

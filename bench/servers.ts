@@ -1,17 +1,20 @@
 /**
  * One benchmark server per process. `bench/run.ts` forks this file once per row, waits for
  * `{ type: "ready", port }`, loads it with autocannon, asks for `{ type: "stats" }`, then stops it.
- * Every row serves the same `echo` tool in stateless Streamable HTTP (a fresh SDK server and
- * transport per request, JSON responses) on 127.0.0.1, port 0.
+ * Every row serves the same `echo` tool in Streamable HTTP with JSON responses on 127.0.0.1, port 0:
+ * stateless (a fresh SDK server and transport per request), except the two stateful rows, which keep
+ * one SDK server and transport per `Mcp-Session-Id` session.
  *
  * Usage (normally via run.ts): `node --import tsx bench/servers.ts <row>` with env
  * `BENCH_ISSUER`, `BENCH_JWKS_URI`, `BENCH_RESOURCE`.
  */
+import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
 import express from "express";
 import { createRemoteJWKSet, jwtVerify } from "jose";
 import { makeMcpServer, makeV2Handler, MCP_PATH, ROWS, type Row } from "./common.js";
@@ -32,6 +35,28 @@ async function sdkStateless(req: IncomingMessage, res: ServerResponse, parsedBod
   });
   await server.connect(transport);
   await transport.handleRequest(req, res, parsedBody);
+}
+
+/**
+ * The SDK's stateful pattern (its `simpleStreamableHttp` example without Express): one server and
+ * Node transport per session, found by `Mcp-Session-Id`; an `initialize` without one opens a session.
+ */
+function sdkStateful(): (req: IncomingMessage, res: ServerResponse, parsedBody: unknown) => void {
+  const sessions = new Map<string, StreamableHTTPServerTransport>();
+  return (req, res, parsedBody) => {
+    const id = req.headers["mcp-session-id"];
+    const existing = typeof id === "string" ? sessions.get(id) : undefined;
+    if (existing) return void existing.handleRequest(req, res, parsedBody);
+    if (id !== undefined || !isInitializeRequest(parsedBody)) return void res.writeHead(400).end();
+    const server = makeMcpServer();
+    const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: randomUUID,
+      enableJsonResponse: true,
+      onsessioninitialized: (sid) => void sessions.set(sid, transport),
+    });
+    transport.onclose = () => void (transport.sessionId && sessions.delete(transport.sessionId));
+    void server.connect(transport).then(() => transport.handleRequest(req, res, parsedBody));
+  };
 }
 
 /**
@@ -94,6 +119,21 @@ async function build(row: Row): Promise<(req: IncomingMessage, res: ServerRespon
       // parsed once, handed to the SDK's Node transport as `parsedBody` (what an Express user with
       // `express.json()` has, without Express's own cost). No limit, no checks: a ceiling, not a server.
       return parsedBodyHandler((req, res, body) => void sdkStateless(req, res, body));
+
+    case "sdk-stateful":
+      // (g*): the stateful ceiling: the SDK's Node transport per session, handed a pre-parsed body.
+      return parsedBodyHandler(sdkStateful());
+
+    case "pmcp-stateful": {
+      const { protect, toNodeHandler, JWTValidator } = await import("../src/index.js");
+      const handler = protect(makeMcpServer, {
+        authorization: { enabled: true, authorization_servers: [issuer], resource },
+        provider: new JWTValidator({ jwks_uri: jwksUri, issuer, algorithms: ["ES256"] }),
+        session_mode: "stateful",
+        transport: { json_response: true },
+      });
+      return toNodeHandler(handler);
+    }
 
     case "pmcp-open":
     case "pmcp-jwt":
