@@ -226,6 +226,16 @@ export async function makeV2Handler(): Promise<{
   });
 }
 
+/**
+ * The call on a session: JSON-RPC ids must be unique within a session (the SDK's transport routes a
+ * response by its id, so concurrent requests with one id lose responses). autocannon replaces
+ * `[<id>]` with a fresh id per request (`idReplacement`); {@link withFreshId} does it for fetch.
+ */
+export const SESSION_TOOLS_CALL_BODY = TOOLS_CALL_BODY.replace('"id":1', '"id":"[<id>]"');
+
+/** `body` with its `[<id>]` placeholder (if any) replaced by a fresh id. */
+export const withFreshId = (body: string): string => body.replace("[<id>]", randomUUID());
+
 /** Rows that serve one `Mcp-Session-Id` session: the load opens it once (initialize), then calls on it. */
 export const STATEFUL_ROWS: readonly Row[] = ["sdk-stateful", "pmcp-stateful"];
 

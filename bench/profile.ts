@@ -29,6 +29,7 @@ import {
   signAccessToken,
   signDpopProof,
   startJwksServer,
+  SESSION_TOOLS_CALL_BODY,
   STATEFUL_ROWS,
   TOOLS_CALL_BODY,
   type Row,
@@ -143,11 +144,12 @@ async function main(): Promise<void> {
     duration: seconds,
     method: "POST",
     body: modern ? MODERN_TOOLS_CALL_BODY : TOOLS_CALL_BODY,
+    idReplacement: STATEFUL_ROWS.includes(row),
     requests: [
       {
         method: "POST",
         path: MCP_PATH,
-        body: modern ? MODERN_TOOLS_CALL_BODY : TOOLS_CALL_BODY,
+        body: modern ? MODERN_TOOLS_CALL_BODY : STATEFUL_ROWS.includes(row) ? SESSION_TOOLS_CALL_BODY : TOOLS_CALL_BODY,
         setupRequest: (req: autocannon.Request) => ({ ...req, headers: headers() }),
       },
     ],

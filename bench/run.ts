@@ -51,8 +51,10 @@ import {
   signAccessToken,
   signDpopProof,
   startJwksServer,
+  SESSION_TOOLS_CALL_BODY,
   STATEFUL_ROWS,
   TOOLS_CALL_BODY,
+  withFreshId,
   type Row,
 } from "./common.js";
 import type { MicroResults } from "./micro.js";
@@ -288,7 +290,8 @@ async function runLine(): Promise<void> {
     const url = `http://127.0.0.1:${ready.port}${MCP_PATH}`;
     const protectedRow = row !== "sdk" && row !== "sdk-parsed" && row !== "pmcp-open" && row !== "v2-parsed" && row !== "sdk-stateful";
     const modern = row === "v2-parsed" || row === "pmcp-v2-jwt";
-    const callBody = modern ? MODERN_TOOLS_CALL_BODY : TOOLS_CALL_BODY;
+    const stateful = STATEFUL_ROWS.includes(row);
+    const callBody = modern ? MODERN_TOOLS_CALL_BODY : stateful ? SESSION_TOOLS_CALL_BODY : TOOLS_CALL_BODY;
     let baseHeaders = modern ? MODERN_HEADERS : MCP_HEADERS;
 
     // What each request carries. The DPoP row signs a fresh proof per request (a replayed proof would
@@ -301,13 +304,13 @@ async function runLine(): Promise<void> {
     };
     try {
       // A stateful row: one session, opened before any load; every request then carries its id.
-      if (STATEFUL_ROWS.includes(row)) baseHeaders = { ...baseHeaders, ...(await openSession(url, headersFor())) };
+      if (stateful) baseHeaders = { ...baseHeaders, ...(await openSession(url, headersFor())) };
       // Sanity: the row answers the call, and a protected row refuses a request without a token.
-      const ok = await fetch(url, { method: "POST", headers: headersFor(), body: callBody });
+      const ok = await fetch(url, { method: "POST", headers: headersFor(), body: withFreshId(callBody) });
       const text = await ok.text();
       if (ok.status !== 200 || !text.includes("hello")) throw new Error(`sanity check failed: ${ok.status} ${text.slice(0, 200)}`);
       if (protectedRow) {
-        const anon = await fetch(url, { method: "POST", headers: baseHeaders, body: callBody });
+        const anon = await fetch(url, { method: "POST", headers: baseHeaders, body: withFreshId(callBody) });
         await anon.arrayBuffer();
         if (anon.status !== 401) throw new Error(`a request without a token got ${anon.status}, not 401`);
       }
@@ -330,7 +333,7 @@ async function runLine(): Promise<void> {
       let left = count;
       const worker = async (): Promise<void> => {
         while (left-- > 0) {
-          const res = await fetch(url, { method: "POST", headers: headersFor(), body: callBody });
+          const res = await fetch(url, { method: "POST", headers: headersFor(), body: withFreshId(callBody) });
           await res.arrayBuffer();
           if (res.status !== 200) throw new Error(`re-warm request got ${res.status}`);
         }
@@ -346,6 +349,7 @@ async function runLine(): Promise<void> {
         method: "POST",
         headers: headersFor(),
         body: callBody,
+        idReplacement: stateful,
         ...(dynamic
           ? {
               requests: [
