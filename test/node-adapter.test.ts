@@ -180,3 +180,49 @@ test("the Node request view lists headers exactly as Headers does (5,000 generat
     for (const n of names) assert.equal(view.headers.get(n), real.get(n), `${n} in ${JSON.stringify(rawHeaders)}`);
   }
 });
+
+test("the Node request view's signal: made once, aborts when the client leaves mid-request, never after a complete one or when not asked to", async () => {
+  const { EventEmitter } = await import("node:events");
+  const { nodeRequestView } = await import("../src/adapters/node-request.js");
+  const fakeRequest = (complete: boolean) =>
+    Object.assign(new EventEmitter(), {
+      rawHeaders: ["Host", "127.0.0.1", "Authorization", "Bearer x"],
+      method: "POST",
+      destroyed: false,
+      complete,
+    }) as unknown as import("node:http").IncomingMessage & InstanceType<typeof EventEmitter>;
+  const url = new URL("http://127.0.0.1/mcp");
+
+  // The client goes away before the request was complete: the signal aborts, and so does the real
+  // Request's (built later, by a member the view does not answer itself).
+  const early = fakeRequest(false);
+  const view = nodeRequestView(early, url, true);
+  const signal = view.signal;
+  assert.ok(signal instanceof AbortSignal);
+  assert.equal(view.signal, signal, "the same signal on every read");
+  assert.equal(early.listenerCount("close"), 1, "one listener, however often the signal is read");
+  const copy = view.clone();
+  assert.equal(signal.aborted, false);
+  early.emit("close");
+  assert.equal(signal.aborted, true);
+  assert.equal(copy.signal.aborted, true, "the real Request follows the view's signal");
+
+  // A complete request whose connection then closes: no abort.
+  const done = fakeRequest(true);
+  const doneView = nodeRequestView(done, url, true);
+  const doneSignal = doneView.signal;
+  done.emit("close");
+  assert.equal(doneSignal.aborted, false);
+
+  // Already gone when the signal is first read.
+  const gone = Object.assign(fakeRequest(false), { destroyed: true });
+  assert.equal(nodeRequestView(gone, url, true).signal.aborted, true);
+
+  // request_signal: false: a signal that never aborts, and no listener on the request.
+  const unfollowed = fakeRequest(false);
+  const quiet = nodeRequestView(unfollowed, url, false);
+  assert.equal(quiet.signal.aborted, false);
+  assert.equal(unfollowed.listenerCount("close"), 0);
+  unfollowed.emit("close");
+  assert.equal(quiet.signal.aborted, false);
+});

@@ -5,7 +5,7 @@
  * token is cached (a `Headers` filled header by header, a second URL parse, an `AbortSignal`, webidl
  * conversions). The gate reads the method, the URL and a few headers; the SDK's transports read the
  * same plus the header list. So the view answers those from the Node request directly and builds
- * the real `Request` only when something asks for more (`signal`, `clone()`, `cache`, …), at most once.
+ * the real `Request` only when something asks for more (`clone()`, `cache`, …; `signal` is answered here too), at most once.
  *
  * It is the technique the SDK's own Node transport relies on (through `@hono/node-server`'s
  * lightweight request): an object whose prototype chain ends in `Request.prototype`, so
@@ -32,6 +32,7 @@ interface ViewState {
   readonly url: string;
   readonly signal: boolean;
   headers: RawHeadersView | undefined;
+  abortSignal: AbortSignal | undefined;
   real: Request | undefined;
 }
 
@@ -152,24 +153,34 @@ class RawHeadersView {
 delegateTo(RawHeadersView.prototype, Headers.prototype, (view: RawHeadersView) => view.materialize());
 Object.setPrototypeOf(RawHeadersView.prototype, Headers.prototype);
 
-/** The lazily built real `Request`: no body (the gate reads bodies itself), a signal when asked for. */
+/**
+ * The request's `signal`, made on first read: it aborts when the client leaves before the request
+ * was complete (as `toWebRequest`'s), or never when the adapter was told not to follow the client.
+ * The SDK v2's handler reads it on every request, so it is answered here rather than by building the
+ * real `Request` (a `Headers` filled line by line, a URL parse and undici's signal that follows this one).
+ */
+function signalOf(state: ViewState): AbortSignal {
+  if (state.abortSignal) return state.abortSignal;
+  const controller = new AbortController();
+  if (state.signal) {
+    const req = state.req;
+    if (req.destroyed && !req.complete) controller.abort();
+    else
+      req.once("close", () => {
+        if (!req.complete) controller.abort();
+      });
+  }
+  return (state.abortSignal = controller.signal);
+}
+
+/** The lazily built real `Request`: no body (the gate reads bodies itself), the view's signal when it follows the client. */
 function realRequest(state: ViewState): Request {
   if (state.real) return state.real;
   const init: RequestInit = {
     method: state.method,
     headers: state.headers ? state.headers.materialize() : headersFromRaw(state.req.rawHeaders),
   };
-  if (state.signal) {
-    const controller = new AbortController();
-    const req = state.req;
-    // Aborts when the client leaves before the request was complete (as toWebRequest's signal).
-    if (req.destroyed && !req.complete) controller.abort();
-    else
-      req.once("close", () => {
-        if (!req.complete) controller.abort();
-      });
-    init.signal = controller.signal;
-  }
+  if (state.signal) init.signal = signalOf(state);
   return (state.real = new Request(state.url, init));
 }
 
@@ -193,6 +204,10 @@ class NodeRequestView {
     const state = this[kState];
     if (state.real) return state.real.headers;
     return (state.headers ??= new RawHeadersView(state.req.rawHeaders)) as unknown as Headers;
+  }
+
+  get signal(): AbortSignal {
+    return signalOf(this[kState]);
   }
 
   get body(): null {
@@ -249,6 +264,7 @@ export function nodeRequestView(req: IncomingMessage, url: URL, signal: boolean)
     url: url.href,
     signal,
     headers: undefined,
+    abortSignal: undefined,
     real: undefined,
   }) as unknown as Request;
 }
