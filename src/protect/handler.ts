@@ -58,31 +58,54 @@ interface Gate {
 /** The outcome of the authorize step: the principal, or the answer to send instead. */
 type Authorized = { auth: AuthContext | null } | { response: Response };
 
+const ANONYMOUS: Authorized = Object.freeze({ auth: null });
+
 /**
  * Authorize a request to the MCP endpoint. With authorization disabled everyone is anonymous. A
  * refusal becomes its challenge; anything else the provider throws becomes a 500 (never `fail_open`).
+ * Synchronous when the provider answered from its cache (no promise, no microtask turn).
  */
-async function authorizeStep(req: Request, view: ResourceView, g: Gate): Promise<Authorized> {
-  if (!g.config.enabled) return { auth: null };
+function authorizeStep(req: Request, view: ResourceView, g: Gate): Authorized | Promise<Authorized> {
+  if (!g.config.enabled) return ANONYMOUS;
+  let decided: AuthContext | null | Promise<AuthContext | null>;
   try {
-    const decided = authorize(req, {
+    decided = authorize(req, {
       config: g.config,
       provider: g.provider as AuthorizationProvider,
       resource: view.resource,
       dpop: g.dpop,
       on_auth_event: g.emit,
     });
-    const auth = decided instanceof Promise ? await decided : decided;
-    g.backend.checkSession?.(req, principalOf(auth));
-    if (auth && g.emit)
-      emitSafely(g.emit, { type: "accepted", subject: auth.subject, client_id: auth.client_id, scopes: auth.scopes, jkt: auth.jkt });
-    return { auth };
   } catch (e) {
-    if (e instanceof AuthError) return { response: refuse(e, req, view, g) };
-    const error_class = (e instanceof ProviderError ? e : new ProviderError(e)).error_class;
-    emitSafely(g.emit, { type: "provider_error", error_class });
-    return { response: providerFailed(g.cors.pairs(req, false) as [string, string][]) };
+    return { response: failed(e, req, view, g) };
   }
+  if (decided instanceof Promise) {
+    return decided.then(
+      (auth) => admit(auth, req, view, g),
+      (e: unknown) => ({ response: failed(e, req, view, g) }),
+    );
+  }
+  return admit(decided, req, view, g);
+}
+
+/** An authorized principal: checked against the session it names, reported as `accepted`. */
+function admit(auth: AuthContext | null, req: Request, view: ResourceView, g: Gate): Authorized {
+  try {
+    g.backend.checkSession?.(req, principalOf(auth));
+  } catch (e) {
+    return { response: failed(e, req, view, g) };
+  }
+  if (auth && g.emit)
+    emitSafely(g.emit, { type: "accepted", subject: auth.subject, client_id: auth.client_id, scopes: auth.scopes, jkt: auth.jkt });
+  return { auth };
+}
+
+/** What the authorize step answers for something thrown: an {@link AuthError}'s challenge, else a 500. */
+function failed(e: unknown, req: Request, view: ResourceView, g: Gate): Response {
+  if (e instanceof AuthError) return refuse(e, req, view, g);
+  const error_class = (e instanceof ProviderError ? e : new ProviderError(e)).error_class;
+  emitSafely(g.emit, { type: "provider_error", error_class });
+  return providerFailed(g.cors.pairs(req, false) as [string, string][]);
 }
 
 /** A refusal's challenge, with CORS, reported as a `refused` event. */
@@ -140,11 +163,15 @@ export function createHandler(backend: McpBackend, o: ResolvedProtectOptions): P
     if (path !== endpointPath) return notFound();
     if (req.method === "OPTIONS") return cors.preflight(req);
 
-    const authorized = await authorizeStep(req, view, g);
+    // Both steps answer without a promise when they can (a cached token, a body already parsed):
+    // each await of a settled value is still a turn of the microtask queue.
+    const step = authorizeStep(req, view, g);
+    const authorized = step instanceof Promise ? await step : step;
     if ("response" in authorized) return authorized.response;
     const { auth } = authorized;
     // Only an authorized request gets this far: the body is read now, once, bounded.
-    const read = await readJsonBody(req, extras, maxBody);
+    const reading = readJsonBody(req, extras, maxBody);
+    const read = reading instanceof Promise ? await reading : reading;
     const corsPairs = cors.pairs(req, false);
     if ("response" in read) return withHeaders(read.response, corsPairs);
     if (policy && config.step_up && auth) {

@@ -64,16 +64,16 @@ export function isJsonContentType(value: string | null): boolean {
   return (value.split(";", 1)[0] ?? "").trim().toLowerCase() === "application/json";
 }
 
+/** What {@link readJsonBody} gives: the parsed body, or the error answer to send instead. */
+export type JsonBodyRead = { body: unknown } | { response: Response };
+
 /**
- * Read and parse a POST's JSON body once, bounded by `limit`. Resolves to the parsed value (or
+ * Read and parse a POST's JSON body once, bounded by `limit`. Gives the parsed value (or
  * `undefined` when there is nothing to parse: not a POST, not JSON — the transport then answers), or
- * to a ready error `Response` (413 over the limit, 400 for invalid JSON).
+ * a ready error `Response` (413 over the limit, 400 for invalid JSON). Synchronous when there is
+ * nothing to read (a body a framework parsed, or none): a promise only around a read.
  */
-export async function readJsonBody(
-  req: Request,
-  extras: HandlerExtras | undefined,
-  limit: number,
-): Promise<{ body: unknown } | { response: Response }> {
+export function readJsonBody(req: Request, extras: HandlerExtras | undefined, limit: number): JsonBodyRead | Promise<JsonBodyRead> {
   if (req.method !== "POST" || !isJsonContentType(req.headers.get("content-type"))) return { body: undefined };
   if (extras?.parsedBody !== undefined) {
     const size = extras.parsedBodyBytes ?? Number(req.headers.get("content-length") ?? NaN);
@@ -81,13 +81,19 @@ export async function readJsonBody(
     return bytes > limit ? { response: bodyTooLarge(limit) } : { body: extras.parsedBody };
   }
   if (declaredTooLarge(req.headers.get("content-length"), limit)) return { response: bodyTooLarge(limit) };
-  let bytes: Uint8Array;
+  const unreadable = (e: unknown): JsonBodyRead => ({
+    response: e instanceof BodyTooLarge ? bodyTooLarge(limit) : parseError("unreadable"),
+  });
+  let reading: Promise<Uint8Array>;
   try {
-    bytes = extras?.readBody ? await extras.readBody(limit) : await readStreamBounded(req.body, limit);
+    reading = extras?.readBody ? extras.readBody(limit) : readStreamBounded(req.body, limit);
   } catch (e) {
-    if (e instanceof BodyTooLarge) return { response: bodyTooLarge(limit) };
-    return { response: parseError("unreadable") };
+    return unreadable(e);
   }
+  return reading.then(parseJson, unreadable);
+}
+
+function parseJson(bytes: Uint8Array): JsonBodyRead {
   try {
     return { body: JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8")) };
   } catch {

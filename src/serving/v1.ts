@@ -114,13 +114,14 @@ function statefulBackend(pool: ServerPool, limits: SessionLimits, transportOptio
 
   return {
     checkSession: (req, principal) => sessions.checkSession(req, principal),
-    async handle(exchange: McpExchange): Promise<Response> {
+    // Not async: a request on a session is the transport's promise itself, without another around it.
+    handle(exchange: McpExchange): Promise<Response> {
       const inSession = sessions.serve(exchange);
       if (inSession) return inSession;
       // No session: only an initialize request may open one.
       const body = exchange.parsedBody;
       const isInit = Array.isArray(body) ? body.some((m) => isInitializeRequest(m)) : isInitializeRequest(body);
-      return isInit ? open(exchange) : sessionRequired();
+      return isInit ? open(exchange) : Promise.resolve(sessionRequired());
     },
     async close() {
       sessions.clear();

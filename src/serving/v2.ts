@@ -165,17 +165,24 @@ export function loadSdkV2(): Promise<SdkV2Module> {
   return sdkV2;
 }
 
-/** Serve every authorized request through a v2 handler (modern requests and its own 2025-era fallback). */
+/**
+ * Serve every authorized request through a v2 handler (modern requests and its own 2025-era
+ * fallback). Once the handler exists it is called directly: no await of a settled promise per request.
+ */
 export function createV2Backend(handler: McpHttpHandlerLike | (() => Promise<McpHttpHandlerLike>)): McpBackend {
-  let ready: Promise<McpHttpHandlerLike> | undefined = typeof handler === "function" ? undefined : Promise.resolve(handler);
-  const get = () => (ready ??= (handler as () => Promise<McpHttpHandlerLike>)());
+  let built: McpHttpHandlerLike | undefined = typeof handler === "function" ? undefined : handler;
+  let building: Promise<McpHttpHandlerLike> | undefined;
+  const serve = (h: McpHttpHandlerLike, { req, authInfo, parsedBody, context }: McpExchange): Promise<Response> =>
+    runWithContext(context, () => h.fetch(req, { authInfo, parsedBody }));
   return {
-    async handle({ req, authInfo, parsedBody, context }: McpExchange): Promise<Response> {
-      const h = await get();
-      return runWithContext(context, () => h.fetch(req, { authInfo, parsedBody }));
+    handle(exchange: McpExchange): Promise<Response> {
+      if (built) return serve(built, exchange);
+      building ??= (handler as () => Promise<McpHttpHandlerLike>)().then((h) => (built = h));
+      return building.then((h) => serve(h, exchange));
     },
     async close() {
-      if (ready) await (await ready).close();
+      const h = built ?? (building ? await building : undefined);
+      if (h) await h.close();
     },
   };
 }

@@ -51,6 +51,10 @@ export interface AuthorizationProvider {
    * call on Node 24, more on Node 20, where every promise pays for `AsyncLocalStorage`). A provider
    * that caches must answer exactly as its `verify` would for the same token and context. The cost:
    * on a miss `verify` looks the token up again, next to a signature check or a network call.
+   *
+   * For the usual `Authorization: Bearer <token>` header the server probes with the token before
+   * checking its characters (see `plainBearer` in `src/authenticate.ts`): answer only for a token
+   * `verify` accepted, which was always checked first; never for a token merely seen.
    */
   verifyCached?(token: string, context: VerifyContext): AuthContext | undefined;
 }

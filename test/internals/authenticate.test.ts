@@ -139,3 +139,65 @@ describe("authorize: every refusal keeps the full path's exact error, cache or n
     assert.deepEqual(calls, { verifyCached: 0, verify: 3 });
   });
 });
+
+describe("authorize: the cache probe before the header is parsed", () => {
+  /** A provider whose cache knows `known` only (as a real cache: only tokens verify accepted). */
+  function cacheOf(known: string) {
+    const probes: string[] = [];
+    let verified = 0;
+    const provider: AuthorizationProvider = {
+      verifyCached: (token) => (probes.push(token), token === known ? principal() : undefined),
+      verify: async () => (verified++, principal()),
+    };
+    return { provider, probes, verified: () => verified };
+  }
+
+  test("`Bearer <token>` is probed once with the token as sent; a hit skips the parse, a miss is parsed and verified", async () => {
+    const hit = cacheOf("tok");
+    const decided = authorize(request("Bearer tok"), options(hit.provider));
+    assert.ok(!(decided instanceof Promise), "a hit is synchronous");
+    assert.equal(decided?.subject, "alice");
+    assert.deepEqual(hit.probes, ["tok"]);
+    const miss = cacheOf("other");
+    assert.equal((await authorize(request("Bearer tok"), options(miss.provider)))?.subject, "alice");
+    assert.deepEqual(miss.probes, ["tok"], "a miss is not probed a second time");
+    assert.equal(miss.verified(), 1);
+  });
+
+  test("a malformed token the cache does not know is refused by the full parse, before verify", () => {
+    for (const header of ["Bearer tok!", "Bearer tok\u00e9", "Bearer =tok", "Bearer "]) {
+      const c = cacheOf("tok");
+      assert.throws(
+        () => authorize(new Request(RESOURCE, { headers: { authorization: header } }), options(c.provider)),
+        (e) => code(e) === "ERR_INVALID_REQUEST" || code(e) === "ERR_MISSING_TOKEN",
+        header,
+      );
+      assert.equal(c.verified(), 0, header);
+    }
+  });
+
+  test("values that are not one plain bearer token are never probed: two headers, extra words, other spellings, an access_token query", () => {
+    const twoHeaders = new Headers();
+    twoHeaders.append("authorization", "Bearer tok");
+    twoHeaders.append("authorization", "Bearer tok");
+    const refused: Request[] = [
+      new Request(RESOURCE, { headers: twoHeaders }),
+      request("Bearer tok extra"),
+      request("Bearer tok,tok"),
+      new Request(`${RESOURCE}?access_token=tok`, { headers: { authorization: "Bearer tok" } }),
+    ];
+    for (const req of refused) {
+      const c = cacheOf("tok");
+      assert.throws(
+        () => authorize(req, options(c.provider)),
+        (e) => code(e) === "ERR_INVALID_REQUEST",
+      );
+      assert.deepEqual(c.probes, [], req.headers.get("authorization") ?? "");
+      assert.equal(c.verified(), 0);
+    }
+    // Another spelling of the scheme is parsed first, then probed: still accepted from the cache.
+    const lower = cacheOf("tok");
+    assert.equal((authorize(request("bearer tok"), options(lower.provider)) as AuthContext).subject, "alice");
+    assert.deepEqual(lower.probes, ["tok"]);
+  });
+});
