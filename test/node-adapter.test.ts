@@ -226,3 +226,53 @@ test("the Node request view's signal: made once, aborts when the client leaves m
   unfollowed.emit("close");
   assert.equal(quiet.signal.aborted, false);
 });
+
+test("CORS headers of a protect() handler: written by the Node adapter once each, replacing the transport's own, the same as a direct call sees", async () => {
+  const { protect } = await import("../src/index.js");
+  // A v2-style handler whose answer already carries an Access-Control-Allow-Origin of its own.
+  const inner = {
+    fetch: async () =>
+      new Response('{"jsonrpc":"2.0","id":1,"result":{}}', {
+        headers: { "content-type": "application/json", "Access-Control-Allow-Origin": "https://inner.example", "x-inner": "1" },
+      }),
+    close: async () => {},
+  };
+  for (const cors_origins of ["*", ["http://localhost:3000"]] as const) {
+    const handler = protect(inner, {
+      authorization: { enabled: false, resource: "http://127.0.0.1/mcp" },
+      cors_origins: cors_origins as never,
+    });
+    const server = createServer(toNodeHandler(handler));
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const body = '{"jsonrpc":"2.0","id":1,"method":"tools/list"}';
+      const headers = {
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+        origin: "http://localhost:3000",
+      };
+      const raw = await new Promise<string[]>((resolve, reject) => {
+        const req = request(
+          { port, host: "127.0.0.1", path: "/mcp", method: "POST", headers: { ...headers, host: `127.0.0.1:${port}` } },
+          (res) => {
+            res.resume();
+            res.on("end", () => resolve(res.rawHeaders));
+          },
+        );
+        req.on("error", reject);
+        req.end(body);
+      });
+      const named = (name: string) => raw.filter((_, i) => i % 2 === 1 && raw[i - 1]!.toLowerCase() === name);
+      const direct = await handler(new Request(`http://127.0.0.1:${port}/mcp`, { method: "POST", headers, body }));
+      for (const name of ["access-control-allow-origin", "access-control-expose-headers", "vary", "x-inner", "content-type"]) {
+        const expected = direct.headers.get(name);
+        assert.deepEqual(named(name), expected === null ? [] : [expected], `${name} with cors_origins ${JSON.stringify(cors_origins)}`);
+      }
+      assert.equal(direct.status, 200);
+      assert.deepEqual(named("access-control-allow-origin"), [cors_origins === "*" ? "*" : "http://localhost:3000"]);
+    } finally {
+      server.close();
+    }
+  }
+});

@@ -99,28 +99,27 @@ class RawHeadersView {
   #sorted(): [string, string][] {
     if (this.#real) return entriesOf(this.#real);
     const raw = this.#raw;
-    const joined = new Map<string, string>();
-    const cookies: string[] = [];
+    // Lower-cased pairs in arrival order, then a stable insertion sort by name (a request has a
+    // handful of headers) and one pass that joins repeats: no Map, no second array of names.
+    const out: [string, string][] = [];
     for (let i = 0; i + 1 < raw.length; i += 2) {
       const name = (raw[i] as string).toLowerCase();
       // Anything a Headers would refuse goes to one, which throws as it would have.
       if (!FIELD_NAME.test(name)) return entriesOf(this.materialize());
-      const value = trimHttpWhitespace(raw[i + 1] as string);
-      if (name === "set-cookie") {
-        cookies.push(value);
-        continue;
-      }
-      const before = joined.get(name);
-      joined.set(name, before === undefined ? value : `${before}${name === "cookie" ? "; " : ", "}${value}`);
+      const pair: [string, string] = [name, trimHttpWhitespace(raw[i + 1] as string)];
+      let j = out.length;
+      while (j > 0 && (out[j - 1] as [string, string])[0] > name) j--;
+      out.splice(j, 0, pair);
     }
-    const names = [...joined.keys()];
-    if (cookies.length > 0) names.push("set-cookie");
-    names.sort();
-    const out: [string, string][] = [];
-    for (const name of names) {
-      if (name === "set-cookie") for (const c of cookies) out.push([name, c]);
-      else out.push([name, joined.get(name) as string]);
+    let w = 0;
+    for (let r = 0; r < out.length; r++) {
+      const pair = out[r] as [string, string];
+      const last = w > 0 ? (out[w - 1] as [string, string]) : undefined;
+      if (last && last[0] === pair[0] && pair[0] !== "set-cookie") {
+        last[1] = `${last[1]}${pair[0] === "cookie" ? "; " : ", "}${pair[1]}`;
+      } else out[w++] = pair;
     }
+    out.length = w;
     return out;
   }
 

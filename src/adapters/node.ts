@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { Readable } from "node:stream";
 import { readNodeBodyBounded } from "../lib/body.js";
 import { nodeRequestView } from "./node-request.js";
-import { kReadsBodyLazily } from "../serving/backend.js";
+import { deferredHeaders, kReadsBodyLazily, kWritesHeaders } from "../serving/backend.js";
 import { internalError } from "../responses.js";
 import { z } from "zod";
 import { ConfigError } from "../errors.js";
@@ -119,12 +119,16 @@ export async function writeWebResponse(res: ServerResponse, response: Response):
   const headers: string[] = [];
   let contentType = "";
   let hasLength = false;
+  // Headers a protect() handler left for this adapter to write (kWritesHeaders): they replace any of the same name.
+  const extra = deferredHeaders(response);
   // `forEach` yields each Set-Cookie on its own (never joined), so they stay separate lines here.
   response.headers.forEach((value, key) => {
+    if (extra && extra.some(([name]) => name.length === key.length && name.toLowerCase() === key)) return;
     if (key === "content-type") contentType = value;
     else if (key === "content-length") hasLength = true;
     headers.push(key, value);
   });
+  if (extra) for (const [name, value] of extra) headers.push(name, value);
 
   if (!response.body) {
     res.writeHead(response.status, headers);
@@ -223,9 +227,9 @@ export function toNodeHandler(handler: FetchHandler, options: NodeHandlerOptions
       try {
         if ((handler as { [kReadsBodyLazily]?: boolean })[kReadsBodyLazily]) {
           const nodeReq = req as NodeRequest;
-          const extras: HandlerExtras = hasParsedBody(nodeReq)
-            ? { parsedBody: nodeReq.body }
-            : { readBody: (limit) => readNodeBodyBounded(req, limit) };
+          const extras: HandlerExtras & { [kWritesHeaders]: true } = hasParsedBody(nodeReq)
+            ? { parsedBody: nodeReq.body, [kWritesHeaders]: true }
+            : { readBody: (limit) => readNodeBodyBounded(req, limit), [kWritesHeaders]: true };
           response = await handler(nodeRequestView(req, url, signal), extras);
         } else {
           response = await handler(toWebRequest(req, origin, signal));

@@ -19,7 +19,15 @@ import { metadataPaths } from "../metadata.js";
 import { asksForList, buildScopePolicy, filterListResponse, stepUpScopes, unmetRequirement, type ScopePolicy } from "../policy.js";
 import { ambiguousForwardedHeader, notFound, providerFailed } from "../responses.js";
 import { ANONYMOUS_PRINCIPAL } from "../sessions.js";
-import { DEFAULT_MAX_BODY_BYTES, kReadsBodyLazily, readJsonBody, type HandlerExtras, type McpBackend } from "../serving/backend.js";
+import {
+  DEFAULT_MAX_BODY_BYTES,
+  deferHeaders,
+  kReadsBodyLazily,
+  kWritesHeaders,
+  readJsonBody,
+  type HandlerExtras,
+  type McpBackend,
+} from "../serving/backend.js";
 import { createTokenExchange } from "../token-exchange/exchanger.js";
 import type { AuthorizationProvider } from "../validators/provider.js";
 import { createCors, withHeaders, type Cors } from "./cors.js";
@@ -187,7 +195,9 @@ export function createHandler(backend: McpBackend, o: ResolvedProtectOptions): P
       context: createRequestContext(auth, config.enabled, exchange),
     });
     if (policy && config.hide_unauthorized_tools && asksForList(read.body)) res = await filterListResponse(res, policy, auth?.scopes ?? []);
-    return withHeaders(res, corsPairs);
+    return (extras as { [kWritesHeaders]?: boolean } | undefined)?.[kWritesHeaders]
+      ? deferHeaders(res, corsPairs)
+      : withHeaders(res, corsPairs);
   };
 
   return Object.assign(handler, {
