@@ -46,6 +46,23 @@ function trimHttpWhitespace(v: string): string {
 /** An RFC 9110 field name (`token`), lower-cased. Anything else goes to the real `Headers`, which throws. */
 const FIELD_NAME = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
 
+/**
+ * `name` lower-cased when it is a valid field name, else `undefined`. The names looked up are the
+ * code's own constants (`authorization`, `mcp-session-id`, …) and the request's own header names, a
+ * dozen or two per request: the answers for the first 256 distinct valid names are kept, so the usual
+ * name is neither lower-cased nor matched again. Names a client invents can only fill that table,
+ * after which lookups take the slower path; nothing else depends on it.
+ */
+function fieldName(name: string): string | undefined {
+  const known = checkedNames.get(name);
+  if (known !== undefined) return known;
+  const lower = String(name).toLowerCase();
+  if (!FIELD_NAME.test(lower)) return undefined;
+  if (typeof name === "string" && checkedNames.size < 256) checkedNames.set(name, lower);
+  return lower;
+}
+const checkedNames = new Map<string, string>();
+
 /** A real `Headers`' list, in its iteration order. */
 const entriesOf = (headers: Headers): [string, string][] => [...(headers as unknown as Iterable<[string, string]>)];
 
@@ -75,13 +92,14 @@ class RawHeadersView {
 
   get(name: string): string | null {
     if (this.#real) return this.#real.get(name);
-    const lower = String(name).toLowerCase();
-    if (!FIELD_NAME.test(lower)) return this.materialize().get(name);
+    const lower = fieldName(name);
+    if (lower === undefined) return this.materialize().get(name);
     const raw = this.#raw;
     let value: string | null = null;
     for (let i = 0; i + 1 < raw.length; i += 2) {
       const key = raw[i] as string;
-      if (key.length !== lower.length || key.toLowerCase() !== lower) continue;
+      // Most clients send lower-case names: equal strings need no lower-casing.
+      if (key !== lower && (key.length !== lower.length || key.toLowerCase() !== lower)) continue;
       const v = trimHttpWhitespace(raw[i + 1] as string);
       value = value === null ? v : `${value}${lower === "cookie" ? "; " : ", "}${v}`;
     }
@@ -103,9 +121,9 @@ class RawHeadersView {
     // handful of headers) and one pass that joins repeats: no Map, no second array of names.
     const out: [string, string][] = [];
     for (let i = 0; i + 1 < raw.length; i += 2) {
-      const name = (raw[i] as string).toLowerCase();
+      const name = fieldName(raw[i] as string);
       // Anything a Headers would refuse goes to one, which throws as it would have.
-      if (!FIELD_NAME.test(name)) return entriesOf(this.materialize());
+      if (name === undefined) return entriesOf(this.materialize());
       const pair: [string, string] = [name, trimHttpWhitespace(raw[i + 1] as string)];
       let j = out.length;
       while (j > 0 && (out[j - 1] as [string, string])[0] > name) j--;

@@ -28,6 +28,7 @@ import {
   type HandlerExtras,
   type McpBackend,
 } from "../serving/backend.js";
+import { pathnameOf } from "../lib/url-path.js";
 import { createTokenExchange } from "../token-exchange/exchanger.js";
 import type { AuthorizationProvider } from "../validators/provider.js";
 import { createCors, withHeaders, type Cors } from "./cors.js";
@@ -166,7 +167,7 @@ export function createHandler(backend: McpBackend, o: ResolvedProtectOptions): P
     if (refused) return refused;
     const view = viewFor(req);
     if (view === "ambiguous") return ambiguousForwardedHeader();
-    const path = new URL(req.url).pathname;
+    const path = pathnameOf(req.url);
     if (wellKnown.has(path)) return serveMetadata(req, view, cors, config.cache_ttl);
     if (path !== endpointPath) return notFound();
     if (req.method === "OPTIONS") return cors.preflight(req);

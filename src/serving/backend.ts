@@ -67,22 +67,24 @@ export const kReadsBodyLazily: unique symbol = Symbol.for("protected-mcp.reads-b
  */
 export const kWritesHeaders: unique symbol = Symbol("protected-mcp.writes-headers");
 
-const deferred = new WeakMap<Response, readonly (readonly [string, string])[]>();
+/** Where {@link deferHeaders} leaves the headers: a property, not a `WeakMap` entry (a `WeakMap.set` per response cost as much as the `Headers.set` it replaced, measured). */
+const kDeferred: unique symbol = Symbol("protected-mcp.deferred-headers");
 
 /** Leave `pairs` for the adapter that asked for it ({@link kWritesHeaders}) to write with `res`, replacing same-named headers. */
 export function deferHeaders(res: Response, pairs: readonly (readonly [string, string])[]): Response {
-  deferred.set(res, pairs);
+  (res as { [kDeferred]?: readonly (readonly [string, string])[] })[kDeferred] = pairs;
   return res;
 }
 
 /** The headers left with `res` by {@link deferHeaders}, if any. */
 export function deferredHeaders(res: Response): readonly (readonly [string, string])[] | undefined {
-  return deferred.get(res);
+  return (res as { [kDeferred]?: readonly (readonly [string, string])[] })[kDeferred];
 }
 
 /** `application/json`, with or without parameters: the only body type Streamable HTTP accepts. */
 export function isJsonContentType(value: string | null): boolean {
   if (!value) return false;
+  if (value === "application/json") return true;
   return (value.split(";", 1)[0] ?? "").trim().toLowerCase() === "application/json";
 }
 
