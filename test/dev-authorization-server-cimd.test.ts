@@ -43,7 +43,9 @@ function make(cimd: Record<string, unknown> = {}, extra: Partial<DevAuthorizatio
     scopes_supported: ["mcp:read", "files:delete"],
     clock: () => now,
     client_id_metadata_documents: {
-      timeout_ms: 300,
+      // Long enough for a loaded CI machine (300 ms failed a fetch of a served document there); the
+      // two slow-document refusals below set a short one of their own.
+      timeout_ms: 5000,
       // The document server listens on 127.0.0.1: loopback is refused unless allowed explicitly.
       allow_loopback: true,
       fetch: (url, init) => {
@@ -290,6 +292,7 @@ describe("refusals", () => {
         res.write('{"client_id":');
         slow.add(() => res.destroy());
       },
+      cimd: { timeout_ms: 300 },
       fetched: true,
     },
     {
@@ -298,6 +301,7 @@ describe("refusals", () => {
       route: () => (_req, res) => {
         slow.add(() => res.destroy());
       },
+      cimd: { timeout_ms: 300 },
       fetched: true,
     },
     {

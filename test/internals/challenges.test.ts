@@ -147,3 +147,21 @@ test("a challenge can always be built: arbitrary provider texts become printable
     assert.equal(res.headers.get("set-cookie"), null);
   }
 });
+
+test("the 512-character cut, at its edge: counted in code points before escaping, never splitting an escape or a surrogate pair", async () => {
+  const { toHeaderSafe, quote } = await import("../../src/challenges.js");
+  for (const n of [0, 1, 511, 512, 513, 10_000]) {
+    assert.equal(toHeaderSafe("a".repeat(n)), "a".repeat(Math.min(n, 512)), `length ${n}`);
+  }
+  // An astral character is one code point: at position 511 it is the 512th and last (one "?").
+  assert.equal(toHeaderSafe(`${"a".repeat(511)}😀b`), `${"a".repeat(511)}?`);
+  assert.equal(toHeaderSafe(`${"a".repeat(512)}😀`), "a".repeat(512));
+  // The cut comes before escaping: 512 quotes become 512 escaped quotes, none cut in half.
+  const quoted = quote('"'.repeat(600));
+  assert.equal(quoted, `"${'\\"'.repeat(512)}"`);
+  assert.equal(quote(`${"a".repeat(511)}\\x`), `"${"a".repeat(511)}\\\\"`);
+  // In a challenge the cut value stays inside its quoted parameter.
+  const header = challengeFor(new InvalidToken(`${"x".repeat(600)}", scope="admin`), o).headers["WWW-Authenticate"]!;
+  assert.ok(header.includes(`error_description="${"x".repeat(512)}"`), header.slice(0, 120));
+  assert.equal(header.includes('scope="admin'), false);
+});
