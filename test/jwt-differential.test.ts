@@ -17,14 +17,9 @@ import { test } from "node:test";
 import type { JWK } from "jose";
 import { JWTValidator, type AuthContext, type JWTValidatorOptions } from "../src/index.js";
 import { rng } from "./helpers/prng.js";
+import { differentialCases } from "./helpers/differential.js";
 
-/**
- * Cases per run: 8,000 under `npm test` (every mutation class is drawn many times over); `.ci/run`
- * runs this file again with `DIFFERENTIAL_CASES=50000`.
- */
-const TOTAL = Number(process.env.DIFFERENTIAL_CASES ?? 8_000);
-if (!Number.isSafeInteger(TOTAL) || TOTAL < 1000)
-  throw new Error(`DIFFERENTIAL_CASES must be an integer >= 1000, got ${process.env.DIFFERENTIAL_CASES}`);
+const TOTAL = differentialCases();
 /** A fixed instant with a fractional second (jose floors it). */
 const NOW_MS = 1_767_225_600_500;
 const NOW = Math.floor(NOW_MS / 1000);

@@ -13,18 +13,13 @@ import { test } from "node:test";
 import type { JWK } from "jose";
 import { createDpopKeyCache, verifyDpopProof, accessTokenHash, type DpopKeyCache } from "../../src/dpop/verify.js";
 import { rng } from "../helpers/prng.js";
+import { differentialCases } from "../helpers/differential.js";
 
 const HTU = "https://mcp.example.com/mcp";
 const TOKEN = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln";
 const NOW = Date.now();
 const NOW_S = Math.floor(NOW / 1000);
-/**
- * Cases per run: 8,000 under `npm test` (every mutation class is drawn many times over); `.ci/run`
- * runs this file again with `DIFFERENTIAL_CASES=50000`.
- */
-const TOTAL = Number(process.env.DIFFERENTIAL_CASES ?? 8_000);
-if (!Number.isSafeInteger(TOTAL) || TOTAL < 1000)
-  throw new Error(`DIFFERENTIAL_CASES must be an integer >= 1000, got ${process.env.DIFFERENTIAL_CASES}`);
+const TOTAL = differentialCases();
 
 const rand = rng(0x5eed);
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)] as T;
