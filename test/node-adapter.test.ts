@@ -276,3 +276,33 @@ test("CORS headers of a protect() handler: written by the Node adapter once each
     }
   }
 });
+
+test("the request view past its table of 256 remembered header names: 600 distinct names read and listed exactly as Headers does", async () => {
+  const { nodeRequestView } = await import("../src/adapters/node-request.js");
+  for (const round of [0, 1]) {
+    // Names a client invents, mixed case; the first round fills the table, the second reads past it.
+    const rawHeaders: string[] = [];
+    for (let i = 0; i < 600; i++) rawHeaders.push(`X-Invented-${round}-${i}${i % 2 ? "A" : "b"}`, `v${i}`);
+    rawHeaders.push("Authorization", "Bearer tok", "x-invented-0-1a", "again");
+    const fake = {
+      rawHeaders,
+      method: "POST",
+      destroyed: false,
+      complete: true,
+      once() {},
+    } as unknown as import("node:http").IncomingMessage;
+    const view = nodeRequestView(fake, new URL("http://127.0.0.1/mcp"), false);
+    const real = new Headers();
+    for (let k = 0; k < rawHeaders.length; k += 2) real.append(rawHeaders[k] as string, rawHeaders[k + 1] as string);
+    const list = (h: Headers) => [...(h as unknown as Iterable<[string, string]>)];
+    assert.deepEqual(list(view.headers), list(real), `round ${round}`);
+    for (let k = 0; k < rawHeaders.length; k += 2) {
+      const name = rawHeaders[k] as string;
+      assert.equal(view.headers.get(name), real.get(name), name);
+      assert.equal(view.headers.get(name.toUpperCase()), real.get(name), name.toUpperCase());
+    }
+    // An invalid name still goes to a real Headers, which throws as it would have.
+    assert.throws(() => real.get("bad name"), TypeError);
+    assert.throws(() => view.headers.get("bad name"), TypeError);
+  }
+});

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { authorize } from "../../src/authenticate.js";
 import { parseAuthorizationConfig } from "../../src/config.js";
 import { createAuthContext } from "../../src/context.js";
+import { MAX_TOKEN_LENGTH } from "../../src/credentials.js";
 import { authenticate, type AuthContext, type AuthorizationProvider, type DpopCheck } from "../../src/index.js";
 
 const RESOURCE = "https://mcp.example.com/mcp";
@@ -199,5 +200,34 @@ describe("authorize: the cache probe before the header is parsed", () => {
     const lower = cacheOf("tok");
     assert.equal((authorize(request("bearer tok"), options(lower.provider)) as AuthContext).subject, "alice");
     assert.deepEqual(lower.probes, ["tok"]);
+  });
+});
+
+describe("authorize: the cache probe at the header-length bound", () => {
+  const probing = (known: string) => {
+    const probes: string[] = [];
+    const provider: AuthorizationProvider = {
+      verifyCached: (token) => (probes.push(token), token === known ? principal() : undefined),
+      verify: async () => principal(),
+    };
+    return { provider, probes };
+  };
+
+  test("the longest header extractCredentials takes is probed and answered from the cache; one character more is never probed, and refused", () => {
+    // `Bearer ` + token: 7 characters; the bound on the header is MAX_TOKEN_LENGTH + 16, as in extractCredentials.
+    const atBound = "a".repeat(MAX_TOKEN_LENGTH + 16 - 7);
+    const ok = probing(atBound);
+    const decided = authorize(request(`Bearer ${atBound}`), options(ok.provider));
+    assert.ok(!(decided instanceof Promise), "answered from the cache");
+    assert.equal(decided?.subject, "alice");
+    assert.deepEqual(ok.probes, [atBound]);
+
+    const past = `${atBound}a`;
+    const no = probing(past);
+    assert.throws(
+      () => authorize(request(`Bearer ${past}`), options(no.provider)),
+      (e) => code(e) === "ERR_INVALID_REQUEST",
+    );
+    assert.deepEqual(no.probes, []);
   });
 });
