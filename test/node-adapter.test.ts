@@ -25,6 +25,26 @@ function get(url: string): Promise<{ status: number; headers: Record<string, str
   });
 }
 
+/** A request view over `rawHeaders` (a complete POST) and the real `Headers` built from the same lines. */
+function viewBeside(
+  nodeRequestView: typeof import("../src/adapters/node-request.js").nodeRequestView,
+  rawHeaders: string[],
+): { view: Request; real: Headers } {
+  const fake = {
+    rawHeaders,
+    method: "POST",
+    destroyed: false,
+    complete: true,
+    once() {},
+  } as unknown as import("node:http").IncomingMessage;
+  const real = new Headers();
+  for (let k = 0; k < rawHeaders.length; k += 2) real.append(rawHeaders[k] as string, rawHeaders[k + 1] as string);
+  return { view: nodeRequestView(fake, new URL("http://127.0.0.1/mcp"), false), real };
+}
+
+/** A `Headers`' list in its iteration order. */
+const list = (h: Headers) => [...(h as unknown as Iterable<[string, string]>)];
+
 test("a JSON response is sent whole, with Content-Length and every header (repeated Set-Cookie kept)", async () => {
   const { server, url } = await serve(async () => {
     const headers = new Headers({ "content-type": "application/json", "x-one": "1" });
@@ -161,17 +181,7 @@ test("the Node request view lists headers exactly as Headers does (5,000 generat
   for (let i = 0; i < 5000; i++) {
     const rawHeaders: string[] = [];
     for (let j = rnd(9); j > 0; j--) rawHeaders.push(names[rnd(names.length)] as string, values[rnd(values.length)] as string);
-    const fake = {
-      rawHeaders,
-      method: "POST",
-      destroyed: false,
-      complete: true,
-      once() {},
-    } as unknown as import("node:http").IncomingMessage;
-    const view = nodeRequestView(fake, new URL("http://127.0.0.1/mcp"), false);
-    const real = new Headers();
-    for (let k = 0; k < rawHeaders.length; k += 2) real.append(rawHeaders[k] as string, rawHeaders[k + 1] as string);
-    const list = (h: Headers) => [...(h as unknown as Iterable<[string, string]>)];
+    const { view, real } = viewBeside(nodeRequestView, rawHeaders);
     assert.deepEqual(list(view.headers), list(real), JSON.stringify(rawHeaders));
     assert.deepEqual(
       Object.fromEntries(view.headers as unknown as Iterable<[string, string]>),
@@ -284,17 +294,7 @@ test("the request view past its table of 256 remembered header names: 600 distin
     const rawHeaders: string[] = [];
     for (let i = 0; i < 600; i++) rawHeaders.push(`X-Invented-${round}-${i}${i % 2 ? "A" : "b"}`, `v${i}`);
     rawHeaders.push("Authorization", "Bearer tok", "x-invented-0-1a", "again");
-    const fake = {
-      rawHeaders,
-      method: "POST",
-      destroyed: false,
-      complete: true,
-      once() {},
-    } as unknown as import("node:http").IncomingMessage;
-    const view = nodeRequestView(fake, new URL("http://127.0.0.1/mcp"), false);
-    const real = new Headers();
-    for (let k = 0; k < rawHeaders.length; k += 2) real.append(rawHeaders[k] as string, rawHeaders[k + 1] as string);
-    const list = (h: Headers) => [...(h as unknown as Iterable<[string, string]>)];
+    const { view, real } = viewBeside(nodeRequestView, rawHeaders);
     assert.deepEqual(list(view.headers), list(real), `round ${round}`);
     for (let k = 0; k < rawHeaders.length; k += 2) {
       const name = rawHeaders[k] as string;
