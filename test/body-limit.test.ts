@@ -187,7 +187,7 @@ describe("Node adapter (MCPServer.serve)", () => {
           results.every((r) => r.status === 413 || r.error === "ECONNRESET" || r.error === "EPIPE"),
           JSON.stringify(results),
         );
-        assert.ok(results.filter((r) => r.status === 413).length >= 1);
+        assert.ok(results.filter((r) => r.status === 413).length >= 1, "at least one 413");
         for (const r of results.filter((r) => r.status === 413)) {
           assert.equal(JSON.parse(r.body!).error.code, -32000);
         }

@@ -63,7 +63,7 @@ test("a session is bound to its principal: another principal's token with that s
   const { client, transport } = await connect(await issuer.sign({ sub: "alice", aud: url }));
   try {
     const sessionId = transport.sessionId!;
-    assert.ok(sessionId);
+    assert.ok(sessionId, "the client got a session id");
     const before = events.length;
     const res = await fetch(url, {
       method: "POST",
@@ -159,7 +159,13 @@ test("events carry codes and identifiers, never the token", async () => {
   await client.close();
   await fetch(url, { method: "POST", headers: { ...MCP_HEADERS, authorization: `Bearer ${token}x` }, body: toolCall("x") });
   const dump = JSON.stringify(events);
-  assert.ok(!dump.includes(token.slice(0, 40)));
-  assert.ok(events.some((e) => e.type === "accepted" && e.subject === "alice"));
-  assert.ok(events.some((e) => e.type === "refused" && e.code === "ERR_INVALID_TOKEN" && e.status === 401));
+  assert.ok(!dump.includes(token.slice(0, 40)), "the token is not in the dump");
+  assert.ok(
+    events.some((e) => e.type === "accepted" && e.subject === "alice"),
+    "an accepted event for alice",
+  );
+  assert.ok(
+    events.some((e) => e.type === "refused" && e.code === "ERR_INVALID_TOKEN" && e.status === 401),
+    "a refused event with ERR_INVALID_TOKEN and 401",
+  );
 });

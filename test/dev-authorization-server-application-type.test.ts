@@ -117,7 +117,7 @@ describe("application_type at registration", () => {
     assert.equal(res.status, 303);
     const back = new URL(res.headers.get("location")!);
     assert.equal(back.protocol + back.pathname, "com.example.app:/oauth2redirect");
-    assert.ok(back.searchParams.get("code"));
+    assert.ok(back.searchParams.get("code"), "the redirect carries a code");
     assert.equal(back.searchParams.get("iss"), ISSUER);
   });
 

@@ -94,7 +94,7 @@ test("headless Chromium: sign in, approve, redirect with code; screenshot of the
     assert.equal(landed.searchParams.get("state"), "browser-state");
     assert.equal(landed.searchParams.get("iss"), as.issuer);
     const code = landed.searchParams.get("code");
-    assert.ok(code);
+    assert.ok(code, "the redirect carries a code");
     assert.deepEqual(violations, []);
 
     const token = await fetch(as.server.metadata.token_endpoint, {

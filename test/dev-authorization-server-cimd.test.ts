@@ -164,7 +164,7 @@ describe("a URL as client_id", () => {
     assert.equal(tokenRes.status, 200);
     const tokens = await tokenRes.json();
     assert.equal(decodeJwt(tokens.access_token).client_id, clientId);
-    assert.ok(tokens.refresh_token);
+    assert.ok(tokens.refresh_token, "the token answer carries a refresh token");
     assert.equal(docs.hits.get("/oauth/client.json"), 1, "authorize, consent and token share one fetch");
     assert.deepEqual(lookups, [], "an IP literal needs no DNS lookup");
 
@@ -231,7 +231,7 @@ describe("a URL as client_id", () => {
       fetch: async (u: string, init: RequestInit) => {
         fetches.push(u);
         assert.equal(init.redirect, "manual");
-        assert.ok(init.signal instanceof AbortSignal);
+        assert.ok(init.signal instanceof AbortSignal, "the document fetch has an abort signal");
         return Response.json(doc(id));
       },
     });

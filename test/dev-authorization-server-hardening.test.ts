@@ -116,7 +116,7 @@ describe("consent page: display controls", () => {
     const html = bytes.toString("utf8");
     const shown = "Evil\\u202EelgooG \\u2066x\\u2069 \\u001B[2J\\u0007 \\u009B1m &#60;b&#62;";
     assert.ok(html.includes(`<span class="client">${shown}</span> wants to access your account`), html);
-    assert.ok(html.includes(`<title>Authorize ${shown}</title>`));
+    assert.ok(html.includes(`<title>Authorize ${shown}</title>`), "the consent page's title names the client as shown");
     for (const raw of ["\u202e", "\u2066", "\u2069", "\u001b", "\u0007", "\u009b"])
       assert.ok(!html.includes(raw), `raw U+${raw.charCodeAt(0).toString(16)} on the page`);
     // No byte of the page is a C0 control other than the newline of the markup itself.

@@ -57,7 +57,7 @@ async function authorizationResponse(as: oauth.AuthorizationServer, decision: "a
 
 function isIssuerRefusal(expectedIssuer: string) {
   return (err: unknown) => {
-    assert.ok(err instanceof oauth.OperationProcessingError);
+    assert.ok(err instanceof oauth.OperationProcessingError, "an OperationProcessingError");
     assert.equal(err.code, oauth.INVALID_RESPONSE);
     assert.match(err.message, /"iss"/);
     if (expectedIssuer) assert.equal((err.cause as { expected?: string }).expected, expectedIssuer);
@@ -81,7 +81,7 @@ describe("RFC 9207 iss, checked by oauth4webapi", () => {
       }),
     );
     assert.equal(tokens.token_type.toLowerCase(), "bearer");
-    assert.ok(tokens.access_token);
+    assert.ok(tokens.access_token, "the token answer carries an access token");
   });
 
   test("mix-up: a response from server B validated as if from server A is refused", async () => {
@@ -90,7 +90,7 @@ describe("RFC 9207 iss, checked by oauth4webapi", () => {
     const { client, state, redirect } = await authorizationResponse(asB);
     assert.throws(() => oauth.validateAuthResponse(asA, client, redirect, state), isIssuerRefusal(a.issuer));
     // The very same response is fine for the server that sent it.
-    assert.ok(oauth.validateAuthResponse(asB, client, redirect, state).get("code"));
+    assert.ok(oauth.validateAuthResponse(asB, client, redirect, state).get("code"), "the authorization response carries a code");
   });
 
   test("a tampered or missing iss is refused", async () => {
@@ -112,7 +112,7 @@ describe("RFC 9207 iss, checked by oauth4webapi", () => {
     assert.throws(
       () => oauth.validateAuthResponse(asA, client, redirect, state),
       (err: unknown) => {
-        assert.ok(err instanceof oauth.AuthorizationResponseError);
+        assert.ok(err instanceof oauth.AuthorizationResponseError, "an AuthorizationResponseError");
         assert.equal(err.error, "access_denied");
         return true;
       },

@@ -147,9 +147,9 @@ describe("authorization endpoint", () => {
     assert.equal(res.headers.get("x-frame-options"), "DENY");
     assert.match(res.headers.get("set-cookie")!, /HttpOnly; SameSite=Strict/);
     const html = await res.text();
-    assert.ok(!html.includes("<script"));
-    assert.ok(html.includes("&#60;script&#62;alert(&#34;x&#34;)&#60;/script&#62;"));
-    assert.ok(!html.includes("<img src=x>"));
+    assert.ok(!html.includes("<script"), "no raw <script in the page");
+    assert.ok(html.includes("&#60;script&#62;alert(&#34;x&#34;)&#60;/script&#62;"), "the script text is shown escaped");
+    assert.ok(!html.includes("<img src=x>"), "no raw <img in the page");
   });
 });
 
@@ -189,7 +189,7 @@ describe("consent form", () => {
     }
     const ok = await post(f, { pending: f.pending, csrf_token: f.csrf, username: "alice", decision: "approve" }, f.cookie);
     assert.equal(ok.status, 303);
-    assert.ok(new URL(ok.headers.get("location")!).searchParams.get("code"));
+    assert.ok(new URL(ok.headers.get("location")!).searchParams.get("code"), "the redirect carries a code");
     // Single use: the same form cannot mint a second code.
     const again = await post(f, { pending: f.pending, csrf_token: f.csrf, username: "alice", decision: "approve" }, f.cookie);
     assert.equal(again.status, 400);
@@ -234,7 +234,7 @@ describe("consent form", () => {
       username_field: false,
     });
     const f = await page();
-    assert.ok(!f.html.includes('name="username"'));
+    assert.ok(!f.html.includes('name="username"'), "the page has no username field");
     const refused = await post(f, { pending: f.pending, csrf_token: f.csrf, decision: "approve" }, f.cookie);
     assert.equal(refused.status, 401);
     const ok = await post(f, { pending: f.pending, csrf_token: f.csrf, decision: "approve" }, `${f.cookie}; session=ok`);
@@ -433,6 +433,6 @@ describe("options", () => {
     as = await make({ issuer: "http://127.0.0.1:8001/oauth" });
     assert.equal(as.metadata.token_endpoint, "http://127.0.0.1:8001/oauth/token");
     assert.equal((await call(as, "/.well-known/oauth-authorization-server/oauth")).status, 200);
-    assert.ok(as.handles("/oauth/authorize") && !as.handles("/mcp"));
+    assert.ok(as.handles("/oauth/authorize") && !as.handles("/mcp"), "handles its own paths, not /mcp");
   });
 });

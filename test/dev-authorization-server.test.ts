@@ -59,7 +59,7 @@ describe("discovery documents", () => {
     const unauth = await fetch(demo.url, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
     assert.equal(unauth.status, 401);
     const prm = /resource_metadata="([^"]+)"/.exec(unauth.headers.get("www-authenticate") ?? "")?.[1];
-    assert.ok(prm);
+    assert.ok(prm, "the challenge names resource_metadata");
     const doc = await (await fetch(prm)).json();
     assert.deepEqual(doc.authorization_servers, [demo.as.issuer]);
     assert.equal(doc.resource, demo.url);
@@ -83,14 +83,14 @@ describe("official SDK client, whole flow", () => {
     } finally {
       await client.close();
     }
-    assert.ok(events.includes("refused") && events.includes("accepted"));
+    assert.ok(events.includes("refused") && events.includes("accepted"), "both refused and accepted events");
   });
 
   test("the access token is an RFC 9068 JWT bound to the resource", () => {
     const tokens = provider.tokens()!;
     assert.equal(tokens.token_type, "Bearer");
     assert.equal(tokens.expires_in, 3600);
-    assert.ok(tokens.refresh_token);
+    assert.ok(tokens.refresh_token, "the token answer carries a refresh token");
     firstRefresh = tokens.refresh_token!;
     const header = decodeProtectedHeader(tokens.access_token);
     assert.equal(header.typ, "at+jwt");
@@ -115,7 +115,7 @@ describe("official SDK client, whole flow", () => {
       refreshToken: firstRefresh,
       resource: new URL(demo.url),
     });
-    assert.ok(rotated.refresh_token && rotated.refresh_token !== firstRefresh);
+    assert.ok(rotated.refresh_token && rotated.refresh_token !== firstRefresh, "the refresh token was rotated");
     assert.equal(((await whoamiWith(rotated.access_token)) as any).subject, "alice");
 
     // Narrowing on refresh is allowed, widening is not.
@@ -132,7 +132,7 @@ describe("official SDK client, whole flow", () => {
     assert.equal(narrowed.status, 200);
     const third = await narrowed.json();
     assert.equal(third.scope, "mcp:read");
-    assert.ok(third.refresh_token);
+    assert.ok(third.refresh_token, "the third answer carries a refresh token");
 
     // The first refresh token was already rotated away: presenting it again is theft.
     await assert.rejects(

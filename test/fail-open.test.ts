@@ -88,7 +88,7 @@ describe("fail_open: true", () => {
       const r = await post(url, forged, "open");
       assert.equal(r.status, 401);
       assert.deepEqual(runs, []);
-      assert.ok(!events.some((e) => e.type === "fail_open"));
+      assert.ok(!events.some((e) => e.type === "fail_open"), "no fail_open event");
     } finally {
       await server.close();
     }
@@ -112,7 +112,10 @@ describe("fail_open: false", () => {
         error_description: "Token validation is temporarily unavailable",
       });
       assert.deepEqual(runs, []);
-      assert.ok(events.some((e) => e.type === "refused" && e.code === "ERR_AUTHORIZATION_UNAVAILABLE" && e.status === 503));
+      assert.ok(
+        events.some((e) => e.type === "refused" && e.code === "ERR_AUTHORIZATION_UNAVAILABLE" && e.status === 503),
+        "a refused event with ERR_AUTHORIZATION_UNAVAILABLE and 503",
+      );
     } finally {
       issuer.setDown(false);
       await server.close();

@@ -277,7 +277,7 @@ describe("a fleet: three stateless instances behind HAProxy round-robin, one red
     assert.equal(first.status, 401);
     assert.equal(first.headers.get("www-authenticate"), challenge("use_dpop_nonce", "Resource server requires nonce in DPoP proof"));
     const nonce = first.headers.get("dpop-nonce");
-    assert.ok(nonce);
+    assert.ok(nonce, "the 401 carries a DPoP-Nonce");
     const issuer = servedBy(first);
 
     // The next instance in the rotation accepts that nonce.
@@ -414,16 +414,19 @@ describe("a fleet: three stateless instances behind HAProxy round-robin, one red
 
       const failed = outcomes.filter((o) => !o.ok);
       assert.deepEqual(failed, [], `${failed.length} of ${outcomes.length} requests failed`);
-      assert.ok(inFlightAtStop >= 1);
+      assert.ok(inFlightAtStop >= 1, "requests were in flight when the instance stopped");
       assert.equal(old.inFlight, 0, "the stopped i2 answered every request it had read");
-      assert.ok(outcomes.filter((o) => o.servedBy === "i2#1").length > 0);
+      assert.ok(outcomes.filter((o) => o.servedBy === "i2#1").length > 0, "the restarted instance served requests");
       assert.ok(outcomes.filter((o) => o.servedBy === "i2#2").length >= 10, "the restarted i2 is back in the rotation");
       const whileDown = outcomes.filter((o) => o.startedAt >= downAt && o.startedAt < upAt);
       assert.ok(whileDown.length > 0, "requests kept coming while i2 was down");
       // The proxy retried what i2 could not take, on another instance, and every client saw a 200.
       const log = await proxy.log(outcomes.length, "stream");
       assert.equal(log.length, outcomes.length);
-      assert.ok(log.every((e) => e.status === 200));
+      assert.ok(
+        log.every((e) => e.status === 200),
+        "every logged request was served 200",
+      );
       const redispatched = log.filter((e) => e.redispatched);
       assert.ok(redispatched.length > 0, "some requests were redispatched away from the stopped instance");
       // Every answer is one execution: no request ran twice (or not at all) because of a retry.

@@ -165,7 +165,7 @@ test("a valid opaque token is accepted with subject, scopes, client_id, issuer a
   assert.deepEqual(auth.scopes, ["mcp", "files:delete"]);
   assert.equal(auth.issuer, as.issuer);
   assert.equal(auth.jkt, undefined);
-  assert.ok(auth.expires_at! > Date.now() / 1000 + 3000);
+  assert.ok(auth.expires_at! > Date.now() / 1000 + 3000, "expires_at comes from the introspection answer's exp");
   assert.equal(auth.token, access_token);
   assert.equal(JSON.stringify(auth).includes(access_token), false);
   for (let i = 0; i < 5; i++) assert.equal((await v.verify(access_token, { resource: url })).subject, "app");
@@ -203,7 +203,10 @@ test("single flight: 25 concurrent requests with one token make one introspectio
   const v = validator();
   const before = as.introspectionCalls();
   const results = await Promise.all(Array.from({ length: 25 }, () => v.verify(access_token, { resource: url })));
-  assert.ok(results.every((a) => a.subject === "app"));
+  assert.ok(
+    results.every((a) => a.subject === "app"),
+    "every result's subject is app",
+  );
   assert.equal(as.introspectionCalls() - before, 1);
 });
 
@@ -304,7 +307,7 @@ test("endpoint down: 503 with Retry-After, calls back off, cached tokens keep wo
 test("fail_open semantics apply: an unreachable endpoint is AuthorizationUnavailable, never an accepted token", async () => {
   const v = validator({ introspection_endpoint: "http://127.0.0.1:1/introspect" });
   const e = await refusal(v.verify("opaque-token", { resource: url }));
-  assert.ok(e instanceof AuthorizationUnavailable);
+  assert.ok(e instanceof AuthorizationUnavailable, "an AuthorizationUnavailable");
   assert.equal(e.retry_after, 1);
   assert.equal(e.message.includes("opaque-token"), false);
 });

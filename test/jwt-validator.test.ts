@@ -154,7 +154,7 @@ describe("claims and options", () => {
       assert.deepEqual(b.scopes, ["x", "y"]);
       assert.equal(b.client_id, "cli");
       assert.ok(!JSON.stringify(b).includes(b.token), "token is not serialised");
-      assert.ok(!Object.keys(b).includes("token"));
+      assert.ok(!Object.keys(b).includes("token"), "the principal carries no token member");
       assert.equal(typeof b.token, "string");
     } finally {
       await iss.close();

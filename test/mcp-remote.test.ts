@@ -188,7 +188,10 @@ describe("mcp-remote 0.15.1 over stdio, consent in headless Chromium", { timeout
         "200",
       );
       assert.equal(r.remote.openedUrls().length, 1);
-      assert.ok(r.events.some((e) => e.type === "accepted" && e.subject === "remote.user-1"));
+      assert.ok(
+        r.events.some((e) => e.type === "accepted" && e.subject === "remote.user-1"),
+        "an accepted event for remote.user-1",
+      );
       timing(r, "OAuth flow through whoami");
     } finally {
       await stop(r);
@@ -245,7 +248,10 @@ describe("mcp-remote 0.15.1 over stdio, consent in headless Chromium", { timeout
           r.events.filter((e) => e.type === "refused" && e.status === 403),
           Array(2).fill({ type: "refused", code: "ERR_INSUFFICIENT_SCOPE", reason: "insufficient_scope", status: 403 }),
         );
-        assert.ok(r.events.every((e) => e.type !== "accepted" || (e.scopes.length === 1 && e.scopes[0] === "mcp:read")));
+        assert.ok(
+          r.events.every((e) => e.type !== "accepted" || (e.scopes.length === 1 && e.scopes[0] === "mcp:read")),
+          "every accepted token carries only mcp:read",
+        );
         // Two code exchanges, no refresh grant, although mcp-remote holds a refresh token: the SDK skips
         // refresh when the union is wider than the token's scopes.
         assert.equal(r.remote.responses().filter((s) => s.url === r!.demo.as.server.metadata.token_endpoint).length, 2);

@@ -208,7 +208,7 @@ test("the Node request view's signal: made once, aborts when the client leaves m
   const early = fakeRequest(false);
   const view = nodeRequestView(early, url, true);
   const signal = view.signal;
-  assert.ok(signal instanceof AbortSignal);
+  assert.ok(signal instanceof AbortSignal, "the view's signal is an AbortSignal");
   assert.equal(view.signal, signal, "the same signal on every read");
   assert.equal(early.listenerCount("close"), 1, "one listener, however often the signal is read");
   const copy = view.clone();

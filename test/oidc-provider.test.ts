@@ -128,5 +128,5 @@ test("the metadata names the real authorization server, and its discovery works 
   assert.deepEqual(meta.authorization_servers, [as.issuer]);
   const asMeta = (await (await fetch(`${meta.authorization_servers[0]}/.well-known/openid-configuration`)).json()) as { jwks_uri: string };
   assert.equal(asMeta.jwks_uri, as.jwksUri);
-  assert.ok(as.jwksFetches() >= 1);
+  assert.ok(as.jwksFetches() >= 1, "the resource server fetched the provider's key set");
 });

@@ -48,7 +48,10 @@ describe("MemoryReplayStore never forgets a live identifier", () => {
       try {
         if (await store.remember(`mallory:${i}`, WINDOW_MS)) accepted++;
       } catch (e) {
-        assert.ok(e instanceof ReplayStoreFull && e.scope === "key" && e.retry_after === undefined);
+        assert.ok(
+          e instanceof ReplayStoreFull && e.scope === "key" && e.retry_after === undefined,
+          "ReplayStoreFull, scope key, no retry_after",
+        );
         refused++;
       }
     }

@@ -31,7 +31,7 @@ describe("MemoryReplayStore", () => {
       try {
         if (await s.remember(`jkt${i % 1000}:${i}`, 600_000)) accepted++;
       } catch (e) {
-        assert.ok(e instanceof ReplayStoreFull);
+        assert.ok(e instanceof ReplayStoreFull, "a ReplayStoreFull");
       }
       if (s.size > peak) peak = s.size;
     }
@@ -180,7 +180,10 @@ describe("RedisReplayStore with a real redis-server (two instances, one fleet)",
       assert.ok(slow.ms >= 950 && slow.ms < 2500, `the first request waited about timeout_ms: ${slow.ms.toFixed(0)} ms`);
       assert.equal(slow.retryAfter, "2");
       const fast = await Promise.all(Array.from({ length: 10 }, call));
-      assert.ok(fast.every((r) => r.status === 503 && r.retryAfter === "2"));
+      assert.ok(
+        fast.every((r) => r.status === 503 && r.retryAfter === "2"),
+        "every fail-fast answer is 503 with Retry-After: 2",
+      );
       const slowest = Math.max(...fast.map((r) => r.ms));
       // Far below timeout_ms (1000; large so that a loaded machine cannot blur the two): nobody waits for
       // Redis during the back-off (HTTP end to end, shared machine).

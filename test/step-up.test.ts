@@ -51,7 +51,10 @@ describe("step-up with the official SDK v1 client (1.32, protocol 2025-11-25)", 
       assert.equal(provider.tokens()?.scope, "mcp:read");
       events.length = 0;
       await assert.rejects(client.callTool({ name: "delete_file", arguments: { path: "/tmp/a" } }), UnauthorizedError);
-      assert.ok(events.some((e) => e.type === "refused" && e.code === "ERR_INSUFFICIENT_SCOPE" && e.status === 403));
+      assert.ok(
+        events.some((e) => e.type === "refused" && e.code === "ERR_INSUFFICIENT_SCOPE" && e.status === 403),
+        "a refused event with ERR_INSUFFICIENT_SCOPE and 403",
+      );
       // The app completes the redirect (consent was given for the wider scope) and retries.
       await (client.transport as StreamableHTTPClientTransport).finishAuth(provider.code!);
       const r = await client.callTool({ name: "delete_file", arguments: { path: "/tmp/a" } });
@@ -71,7 +74,7 @@ describe("step-up with the official SDK v1 client (1.32, protocol 2025-11-25)", 
     const { provider, asked } = countingProvider("bob");
     const client = await connectWithOAuth(demo.url, provider);
     try {
-      assert.ok(provider.tokens()?.refresh_token);
+      assert.ok(provider.tokens()?.refresh_token, "the client holds a refresh token");
       await assert.rejects(client.callTool({ name: "delete_file", arguments: { path: "/tmp/b" } }), /403 after trying upscoping/);
       assert.deepEqual(asked, ["mcp:read"], "no second authorization");
     } finally {

@@ -46,7 +46,7 @@ describe("dev authorization server: RFC 8693 grant", () => {
   const refusal = async (res: Response) => ({ status: res.status, error: ((await res.json()) as { error: string }).error });
 
   test("metadata lists the grant and the confidential client methods", () => {
-    assert.ok(as.metadata.grant_types_supported.includes(TE));
+    assert.ok(as.metadata.grant_types_supported.includes(TE), "the metadata lists the token-exchange grant");
     assert.deepEqual(as.metadata.token_endpoint_auth_methods_supported, ["none", "client_secret_basic", "client_secret_post"]);
   });
 
@@ -63,7 +63,7 @@ describe("dev authorization server: RFC 8693 grant", () => {
     assert.equal(claims.aud, API);
     assert.deepEqual(claims.act, { sub: "mcp-server" });
     assert.equal(claims.client_id, "mcp-server");
-    assert.ok(claims.exp! <= before.exp!);
+    assert.ok(claims.exp! <= before.exp!, "the exchanged token expires no later than the subject token");
     // client_secret_post works too; without scope, the subject's scopes; `resource` names the target as well.
     const post = await exchange({ client_id: "mcp-server", client_secret: SECRET, resource: API }, null);
     assert.equal(post.status, 200);
@@ -115,7 +115,7 @@ describe("dev authorization server: RFC 8693 grant", () => {
 
   test("without the token_exchange option the grant is unsupported", async () => {
     const plain = await createDevAuthorizationServer({ issuer: "http://127.0.0.1:8001", resources: [RESOURCE] });
-    assert.ok(!plain.metadata.grant_types_supported.includes(TE));
+    assert.ok(!plain.metadata.grant_types_supported.includes(TE), "without token_exchange the grant is not listed");
     const res = await call(plain, "/token", {
       ...form({ grant_type: TE, subject_token: subject, subject_token_type: AT, audience: API }),
       headers: { "content-type": "application/x-www-form-urlencoded", authorization: basic("mcp-server", SECRET) },
@@ -157,7 +157,7 @@ describe("npm start: downstream_whoami through a connection handle, both protoco
       assert.equal(text(second), text(first));
       // The second call used the cached exchanged token.
       assert.equal(events.filter((e) => e.type === "token_exchanged").length, 1);
-      assert.ok(!text(first).includes(access_token));
+      assert.ok(!text(first).includes(access_token), "the caller's access token is not in the answer");
     } finally {
       await client.close();
     }
@@ -312,7 +312,10 @@ describe("protect() on a v1 McpServer: exchangeToken() and connection() in tools
         apiSeen.map((s) => s.url),
         [`${API}/hop`, `${API}/me`],
       );
-      assert.ok(apiSeen.every((s) => s.authorization?.startsWith("Bearer ey")));
+      assert.ok(
+        apiSeen.every((s) => s.authorization?.startsWith("Bearer ey")),
+        "the API saw only bearer JWTs",
+      );
       assert.equal(decodeJwt(apiSeen[0]!.authorization!.slice(7)).aud, API);
 
       const elsewhere = await client.callTool({ name: "call_elsewhere", arguments: {} });
@@ -321,7 +324,7 @@ describe("protect() on a v1 McpServer: exchangeToken() and connection() in tools
       const away = await client.callTool({ name: "call_redirect_away", arguments: {} });
       assert.equal(away.isError, true);
       assert.match(text(away), /redirect outside the audience's origin/);
-      assert.ok(!apiSeen.some((s) => s.url.startsWith("https://evil")));
+      assert.ok(!apiSeen.some((s) => s.url.startsWith("https://evil")), "nothing was sent to https://evil");
 
       const opaque = await client.callTool({ name: "connect_opaque", arguments: {} });
       assert.equal(opaque.isError, true);
@@ -330,7 +333,10 @@ describe("protect() on a v1 McpServer: exchangeToken() and connection() in tools
       const wider = await client.callTool({ name: "wider", arguments: {} });
       assert.equal(wider.isError, true);
       assert.match(text(wider), /refused by the authorization server \(invalid_scope\)/);
-      assert.ok(![ex, called, elsewhere, away, opaque, wider].some((r) => JSON.stringify(r).includes(access_token)));
+      assert.ok(
+        ![ex, called, elsewhere, away, opaque, wider].some((r) => JSON.stringify(r).includes(access_token)),
+        "the caller's access token appears in no answer",
+      );
     } finally {
       await client.close();
     }

@@ -134,7 +134,7 @@ before(async () => {
     grant_types_supported: string[];
   };
   tokenEndpoint = discovery.token_endpoint;
-  assert.ok(discovery.grant_types_supported.includes(TE));
+  assert.ok(discovery.grant_types_supported.includes(TE), "discovery lists the token-exchange grant");
 
   server = new MCPServer("oidc-te", {
     authorization: { enabled: true, authorization_servers: [issuer], resource: mcpUrl },
@@ -205,7 +205,10 @@ test("oidc-provider exchanges the caller's token; refusals come back as typed er
     const elsewhere = await client.callTool({ name: "elsewhere", arguments: {} });
     assert.equal(elsewhere.isError, true);
     assert.match(JSON.stringify(elsewhere.content), /https:\/\/unknown\.example\.test.*invalid_target/);
-    assert.ok(!JSON.stringify([ok, wider, elsewhere, events]).includes(access_token));
+    assert.ok(
+      !JSON.stringify([ok, wider, elsewhere, events]).includes(access_token),
+      "the caller's access token appears in no answer and no event",
+    );
     assert.deepEqual(
       events.filter((e) => e.type.startsWith("token_exchange")).map((e) => [e.type, "error" in e ? e.error : undefined]),
       [

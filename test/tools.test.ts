@@ -71,7 +71,7 @@ test("an McpServer instance (not a factory) serves one session at a time", async
   const handler = protect(new McpServer({ name: "single", version: "1" }), { authorization: {} });
   const first = await handler(new Request("http://localhost/mcp", { method: "POST", headers: MCP_HEADERS, body: initialize() }));
   assert.equal(first.status, 200);
-  assert.ok(first.headers.get("mcp-session-id"));
+  assert.ok(first.headers.get("mcp-session-id"), "the first initialize gets an Mcp-Session-Id");
   const second = await handler(new Request("http://localhost/mcp", { method: "POST", headers: MCP_HEADERS, body: initialize() }));
   assert.equal(second.status, 409);
   await handler.close();

@@ -93,7 +93,7 @@ for (const engine of ["v1", "v2"] as const) {
       );
       assert.equal(init.status, 200);
       const sid = init.headers.get("mcp-session-id")!;
-      assert.ok(sid);
+      assert.ok(sid, "initialize answers with an Mcp-Session-Id");
       await init.text();
       const session = { "mcp-session-id": sid, "mcp-protocol-version": "2025-11-25" };
       const initialized = await handler(
@@ -119,7 +119,7 @@ for (const engine of ["v1", "v2"] as const) {
       // The priming event (SEP-1699): an id and no data, before anything else.
       assert.ok(first[0]?.id && first[0].data === "", `priming event first: ${JSON.stringify(first)}`);
       const lastId = first[first.length - 1]!.id!;
-      assert.ok(lastId);
+      assert.ok(lastId, "the last event has an id");
       // The client goes away mid-call; the tool then finishes.
       await reader.cancel();
       g.release();
@@ -188,7 +188,10 @@ describe("options protect() takes over are refused with a ConfigError", () => {
         "transport.supportedProtocolVersions",
       ],
     );
-    assert.ok(got.every((l) => l.includes("set by protect(), not configurable")));
+    assert.ok(
+      got.every((l) => l.includes("set by protect(), not configurable")),
+      "every warning says the option is set by protect()",
+    );
     assert.match(got[2]!, /dns_rebinding_protection/);
   });
 

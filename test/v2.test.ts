@@ -93,7 +93,7 @@ describe("npm start's server (MCPServer engine v2): both eras on one endpoint", 
       assert.equal((who.structuredContent as { subject: string }).subject, "alice");
       assert.deepEqual((await client.listTools()).tools.map((t) => t.name).sort(), ["delete_file", "downstream_whoami", "echo", "whoami"]);
       assert.ok(methods.includes("server/discover"), `methods: ${methods.join(",")}`);
-      assert.ok(!methods.includes("initialize"));
+      assert.ok(!methods.includes("initialize"), "no initialize was sent");
       // The demo's consent grants every requested scope: delete_file runs.
       assert.equal(text(await client.callTool({ name: "delete_file", arguments: { path: "/tmp/x" } })), '{"deleted":"/tmp/x"}');
     } finally {

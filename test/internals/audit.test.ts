@@ -66,7 +66,7 @@ test("demo with --token-command, --token2 and --json: every check PASS, tokens n
   assert.deepEqual(report.not_run, [{ id: "dpop.replay", needs: "dpop" }]);
   assert.equal(report.findings.find((f) => f.id === "session.binding")?.evidence, "the second principal on the first session: 404");
   assert.equal(report.exit_code, 0);
-  assert.ok(report.requests <= 60);
+  assert.ok(report.requests <= 60, "at most 60 requests");
   for (const t of [t1, t2, t1.split(".")[2] as string]) assert.ok(!stdout.includes(t) && !stderr.includes(t), "a token in the output");
 });
 
@@ -109,7 +109,7 @@ test("a real token goes to the target origin only: the authorization server and 
   );
   for (const s of elsewhere) {
     assert.equal(s.authorization, null);
-    assert.ok(!s.url.includes(t));
+    assert.ok(!s.url.includes(t), "the token is not in a URL");
   }
   // And the prober refuses outright to carry a real token to another origin.
   const prober = new Prober({ target: new URL(demo.url), maxRequests: 5, timeoutMs: 1000, allowHttp: false });
@@ -124,7 +124,10 @@ test("a real token goes to the target origin only: the authorization server and 
 test("the request budget bounds the audit: checks beyond it are SKIP", async () => {
   const report = await runAudit({ url: demo.url, maxRequests: 4 });
   assert.equal(report.requests, 4);
-  assert.ok(report.findings.some((f) => f.status === "SKIP" && /request limit \(4\) reached/.test(f.evidence)));
+  assert.ok(
+    report.findings.some((f) => f.status === "SKIP" && /request limit \(4\) reached/.test(f.evidence)),
+    "a SKIP finding for the request limit",
+  );
 });
 
 test("exit 2: plain http beyond loopback (no request sent), nothing listening, bad usage, a failing --token-command", async () => {

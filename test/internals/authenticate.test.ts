@@ -65,7 +65,7 @@ describe("authorize: a cached bearer token is accepted without a promise", () =>
   test("a miss goes to verify", async () => {
     const { provider, calls } = countingProvider(undefined);
     const decided = authorize(request("Bearer tok"), options(provider));
-    assert.ok(decided instanceof Promise);
+    assert.ok(decided instanceof Promise, "a miss answers with a promise");
     assert.equal((await decided)?.subject, "alice");
     assert.deepEqual(calls, { verifyCached: 1, verify: 1 });
   });

@@ -79,7 +79,7 @@ test("responses: JSON body without token material, Retry-After on 503, JSON-RPC 
   const r503 = challengeResponse(new AuthorizationUnavailable({ cause: new Error("secret internal detail") }), o);
   assert.equal(r503.headers.get("retry-after"), "5");
   const text = await r503.text();
-  assert.ok(!text.includes("secret internal detail"));
+  assert.ok(!text.includes("secret internal detail"), "the internal detail is not sent");
   const r404 = challengeResponse(new SessionMismatch(), o);
   assert.deepEqual(await r404.json(), { jsonrpc: "2.0", error: { code: -32001, message: "Session not found" }, id: null });
 });
@@ -108,10 +108,10 @@ test("a challenge can always be built: arbitrary provider texts become printable
         const c = challengeFor(err, { ...o, scopes: [text], dpopAlgorithms: ["ES256"] });
         const header = c.headers["WWW-Authenticate"]!;
         assert.match(header, printableQuoted);
-        assert.ok(header.length < 4_000);
+        assert.ok(header.length < 4_000, "the challenge stays under 4,000 characters");
         // The Headers constructor accepts it: what used to throw (and became a bare 500).
         const res = challengeResponse(err, o);
-        assert.ok(res.status === 400 || res.status === 401 || res.status === 403);
+        assert.ok(res.status === 400 || res.status === 401 || res.status === 403, "status 400, 401 or 403");
         assert.equal(res.headers.get("www-authenticate")?.includes("\n"), false);
       }
       assert.match(toHeaderSafe(text), printableQuoted);

@@ -106,7 +106,10 @@ describe("JWKS outage, cold start (no keys yet)", () => {
         `joiners: ${joined.map((r) => r.ms.toFixed(0)).join(",")} ms`,
       );
       const fast = [...during, ...afterFailure];
-      assert.ok(fast.every((r) => r.status === 503 && Number(r.retryAfter) >= 1));
+      assert.ok(
+        fast.every((r) => r.status === 503 && Number(r.retryAfter) >= 1),
+        "every fail-fast answer is 503 with Retry-After",
+      );
       // The wait the server adds (token check, without HTTP on a shared loopback): none. End to end,
       // including HTTP with client and server in one process, it stays far below any timeout.
       const serverWaits = waits.filter((w) => w.start >= fastFrom).map((w) => w.ms);
@@ -149,7 +152,10 @@ describe("JWKS outage, cold start (no keys yet)", () => {
       try {
         const tokens = await Promise.all(Array.from({ length: 20 }, (_, i) => issuer.sign({ aud: url, sub: `u${i}` })));
         const results = [...(await burst(url, tokens)), ...(await burst(url, tokens))];
-        assert.ok(results.every((r) => r.status === 503 && Number(r.retryAfter) >= 1));
+        assert.ok(
+          results.every((r) => r.status === 503 && Number(r.retryAfter) >= 1),
+          "every answer is 503 with Retry-After",
+        );
         assert.equal(issuer.jwksFetches() - before, 1);
         assert.ok(process.memoryUsage().rss - rss0 < 64 * 1024 * 1024, "RSS growth under 64 MB");
       } finally {
@@ -165,7 +171,10 @@ describe("JWKS outage with keys already known", () => {
     const { server, url, events } = await startServer({}, 1);
     try {
       const tokens = await Promise.all(Array.from({ length: 20 }, (_, i) => issuer.sign({ aud: url, sub: `u${i}` })));
-      assert.ok((await burst(url, tokens)).every((r) => r.status === 200));
+      assert.ok(
+        (await burst(url, tokens)).every((r) => r.status === 200),
+        "every request with fresh keys is served 200",
+      );
       const before = issuer.jwksFetches();
       issuer.setMode("500");
       await sleep(1100); // keys are now stale
@@ -190,11 +199,17 @@ describe("JWKS outage with keys already known", () => {
     const { server, url } = await startServer({ jwks_timeout: 3000 }, 1);
     try {
       const tokens = await Promise.all(Array.from({ length: 20 }, (_, i) => issuer.sign({ aud: url, sub: `u${i}` })));
-      assert.ok((await burst(url, tokens)).every((r) => r.status === 200));
+      assert.ok(
+        (await burst(url, tokens)).every((r) => r.status === 200),
+        "every request with fresh keys is served 200",
+      );
       issuer.setMode("hang");
       await sleep(1100);
       const results = [...(await burst(url, tokens)), ...(await burst(url, tokens))];
-      assert.ok(results.every((r) => r.status === 200));
+      assert.ok(
+        results.every((r) => r.status === 200),
+        "every request with known keys is served 200",
+      );
       const slowest = Math.max(...results.map((r) => r.ms));
       assert.ok(slowest < 500, `slowest ${slowest.toFixed(0)} ms`);
     } finally {

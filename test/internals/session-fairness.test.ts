@@ -102,7 +102,7 @@ describe("SessionRegistry", () => {
     r.add("u1", "user", "u1");
     for (let i = 0; i < 500; i++) r.add(`a${i}`, ANONYMOUS_PRINCIPAL, `a${i}`);
     assert.equal(r.countFor(ANONYMOUS_PRINCIPAL), 10);
-    assert.ok(r.peek("u1"));
+    assert.ok(r.peek("u1"), "u1's session survived the anonymous flood");
     assert.equal(r.size, 11);
     assert.equal(closed.length, 490);
     assert.deepEqual(new Set(closed), new Set(Array.from({ length: 490 }, (_, i) => `a${i}`)), "each evicted session closed exactly once");

@@ -204,7 +204,7 @@ test("cache: per caller token, audience and scope; until exp − 30 s (injected 
   await x.exchangeToken(a, { audience: "api", scope: "r" });
   assert.equal(seen.length, 5);
   assert.equal(events.filter((e) => e.type === "token_exchanged").length, 5);
-  assert.ok(!JSON.stringify(events).includes("tok-a") && !JSON.stringify(events).includes("xt-1"));
+  assert.ok(!JSON.stringify(events).includes("tok-a") && !JSON.stringify(events).includes("xt-1"), "no token appears in an event");
   // Without expires_in, the token's own exp decides; without either, it is not cached.
   const jwt = await new SignJWT({})
     .setProtectedHeader({ alg: "HS256" })
@@ -224,7 +224,10 @@ test("single flight: concurrent exchanges for one key share one call", async () 
   const a = caller();
   const all = await Promise.all(Array.from({ length: 20 }, () => x.exchangeToken(a, { audience: "api" })));
   assert.equal(seen.length, 1);
-  assert.ok(all.every((t) => t === all[0]));
+  assert.ok(
+    all.every((t) => t === all[0]),
+    "every concurrent caller got the same token",
+  );
 });
 
 test("refusals: the server's error fields, no token material; invalid answers", async () => {
@@ -237,7 +240,7 @@ test("refusals: the server's error fields, no token material; invalid answers", 
   assert.equal(e.status, 400);
   assert.equal(e.audience, "api");
   assert.match(e.message, /audience "api".*\(invalid_target\)/);
-  assert.ok(!`${e.message}${e.stack}`.includes("secret-caller-token"));
+  assert.ok(!`${e.message}${e.stack}`.includes("secret-caller-token"), "the caller's token is not in the error");
   assert.deepEqual(events.at(-1), {
     type: "token_exchange_failed",
     audience: "api",
@@ -274,7 +277,7 @@ test("an unreachable token endpoint backs off: one call, then fail fast with ret
   answer = () => ({ status: 503, body: { error: "temporarily_unavailable" } });
   await rejectsWith(x.exchangeToken(caller(), { audience: "api" }), "ERR_TOKEN_EXCHANGE_UNAVAILABLE", "unreachable");
   const e = await rejectsWith(x.exchangeToken(caller(), { audience: "api" }), "ERR_TOKEN_EXCHANGE_UNAVAILABLE", "backing_off");
-  assert.ok(e.retry_after! >= 1);
+  assert.ok(e.retry_after! >= 1, "retry_after is at least 1 s");
   assert.equal(seen.length, 1);
   now += 1001;
   answer = () => ({ status: 200, body: { access_token: "back", token_type: "Bearer", expires_in: 60 } });
