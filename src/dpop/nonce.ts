@@ -50,7 +50,15 @@ export function createDpopNonces(options: DpopNonceOptions): DpopNonces {
   const secret = typeof o.secret === "string" ? Buffer.from(o.secret) : Buffer.from(o.secret);
   const step = (o.step ?? 60) * 1000;
   const forStep = (n: number) => createHmac("sha256", secret).update(`dpop-nonce:${n}`).digest("base64url");
-  const equal = (a: string, b: string) => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
+  // Compared as bytes, and only at equal byte lengths: timingSafeEqual throws on buffers of different
+  // lengths, and a string's length in UTF-16 units says nothing about its length in UTF-8 bytes
+  // (`"é".repeat(43)` is 43 units, 86 bytes). A lone surrogate encodes as U+FFFD, never as the nonce's
+  // base64url characters, so it cannot make a wrong nonce compare equal.
+  const equal = (a: string, b: string) => {
+    const x = Buffer.from(a);
+    const y = Buffer.from(b);
+    return x.byteLength === y.byteLength && timingSafeEqual(x, y);
+  };
   return {
     current: (now = Date.now()) => forStep(Math.floor(now / step)),
     isValid(nonce, now = Date.now()) {
