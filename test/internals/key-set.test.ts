@@ -1,10 +1,13 @@
 /**
  * Key set resilience: what the server does while the identity provider's JWKS endpoint is down,
  * erroring, hanging, oversized or rotating. Counted fetches and per-request latencies through the
- * real HTTP server; the back-off schedule itself on an injected clock.
+ * real HTTP server. Time passes on the validator's injected clock (freshness, back-off, how long a
+ * request may still join a fetch), never by sleeping; the only real waits are the deadlines that are
+ * timers by nature (a fetch's `jwks_timeout`, a joiner's `jwks_max_wait`).
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { setImmediate as tick } from "node:timers/promises";
 import { JWTValidator, MCPServer, tool, type AuthEvent, type JWTValidatorOptions } from "../../src/index.js";
 import { Backoff } from "../../src/lib/backoff.js";
 import { RemoteKeySet } from "../../src/validators/key-set.js";
@@ -17,7 +20,12 @@ before(async () => {
 });
 after(() => issuer.close());
 
+/**
+ * A server whose validator runs on a test clock: `clock.advance(ms)` is how time passes for the key
+ * set. It starts at the real time, so the tokens' `iat`/`exp` (signed on the real clock) hold.
+ */
 async function startServer(validator: Partial<JWTValidatorOptions> = {}, cache_ttl = 300) {
+  const clock = testClock();
   const events: AuthEvent[] = [];
   /** How long each token check took (start time and duration, ms): the server-side wait, without HTTP. */
   const waits: { start: number; ms: number }[] = [];
@@ -26,7 +34,7 @@ async function startServer(validator: Partial<JWTValidatorOptions> = {}, cache_t
     authorization: { enabled: true, authorization_servers: [issuer.issuer], cache_ttl },
     on_auth_event: (e) => events.push(e),
   });
-  const jwt = new JWTValidator({ jwks_uri: issuer.jwksUri, issuer: issuer.issuer, token_cache_max: 0, ...validator });
+  const jwt = new JWTValidator({ jwks_uri: issuer.jwksUri, issuer: issuer.issuer, token_cache_max: 0, clock: clock.now, ...validator });
   server.setAuthorizationProvider({
     async verify(token, context) {
       const start = performance.now();
@@ -39,7 +47,27 @@ async function startServer(validator: Partial<JWTValidatorOptions> = {}, cache_t
   });
   server.collect(tool({ name: "ping", description: "pong" }, () => "pong"));
   const { url } = await server.serve({ port: 0 });
-  return { server, url, events, waits };
+  return { server, url, events, waits, clock };
+}
+
+/** A clock that only moves when told to, starting at the real time. */
+function testClock() {
+  let t = Date.now();
+  return {
+    now: () => t,
+    advance(ms: number) {
+      t += ms;
+    },
+  };
+}
+
+/** Wait (polling the event loop, at most 5 s) until `cond()` holds: for something the server does, not for time to pass. */
+async function until(what: string, cond: () => boolean) {
+  const deadline = performance.now() + 5000;
+  while (!cond()) {
+    if (performance.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
 }
 
 /** POST a tool call; resolves to status, Retry-After and how long the answer took (ms). */
@@ -51,19 +79,18 @@ async function call(url: string, token: string) {
 }
 
 const burst = (url: string, tokens: string[]) => Promise.all(tokens.map((t) => call(url, t)));
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("JWKS outage, cold start (no keys yet)", () => {
-  test("JWKS answering 500: 250 requests in 5 bursts cause at most 3 fetches, every answer a fast 503 with Retry-After", async () => {
+  test("JWKS answering 500: 250 requests in 5 bursts 100 ms apart cause one fetch, every answer a fast 503 with Retry-After", async () => {
     issuer.setMode("500");
-    const { server, url } = await startServer();
+    const { server, url, clock } = await startServer();
     const before = issuer.jwksFetches();
     try {
       const tokens = await Promise.all(Array.from({ length: 50 }, (_, i) => issuer.sign({ aud: url, sub: `u${i}` })));
       const results = [];
       for (let b = 0; b < 5; b++) {
         results.push(...(await burst(url, tokens)));
-        await sleep(100);
+        clock.advance(100);
       }
       assert.equal(results.length, 250);
       assert.deepEqual(new Set(results.map((r) => r.status)), new Set([503]));
@@ -71,8 +98,9 @@ describe("JWKS outage, cold start (no keys yet)", () => {
         results.every((r) => Number(r.retryAfter) >= 1),
         "every 503 says when to retry",
       );
+      // 0.5 s in all, within the first back-off (1 s, at least 0.8 s with its jitter): no second fetch.
       const fetches = issuer.jwksFetches() - before;
-      assert.ok(fetches >= 1 && fetches <= 3, `fetches: ${fetches}`);
+      assert.equal(fetches, 1, `fetches: ${fetches}`);
       console.log(`# JWKS 500: 250 requests → ${fetches} fetch(es)`);
     } finally {
       issuer.setMode("ok");
@@ -82,15 +110,18 @@ describe("JWKS outage, cold start (no keys yet)", () => {
 
   test("JWKS hanging: only the request that started the fetch waits for the timeout; later ones fail fast; recovery needs no restart", async () => {
     issuer.setMode("hang");
-    const { server, url, waits } = await startServer({ jwks_timeout: 2500 });
+    // The timeout is a real timer (the socket hangs for real); jwks_max_wait a real deadline too,
+    // while whether a request may still join the fetch is decided on the clock.
+    const { server, url, waits, clock } = await startServer({ jwks_timeout: 2500, jwks_max_wait: 300 });
     const before = issuer.jwksFetches();
     try {
       const tokens = await Promise.all(Array.from({ length: 20 }, (_, i) => issuer.sign({ aud: url, sub: `u${i}` })));
       const first = call(url, tokens[0]!);
-      await sleep(50);
-      // Joiners wait for the in-flight fetch at most jwks_max_wait (1 s), never the full timeout.
-      const joiners = burst(url, tokens.slice(1, 6));
-      await sleep(1200);
+      await until("the first request's fetch to reach the key set", () => issuer.jwksFetches() - before === 1);
+      clock.advance(50);
+      // Joiners wait for the in-flight fetch at most what is left of jwks_max_wait (250 ms), never the full timeout.
+      const joined = await burst(url, tokens.slice(1, 6));
+      clock.advance(1200);
       // Past jwks_max_wait: refused at once, while the fetch is still hanging.
       const fastFrom = performance.now();
       const during = await burst(url, tokens);
@@ -100,10 +131,9 @@ describe("JWKS outage, cold start (no keys yet)", () => {
 
       assert.equal(firstResult.status, 503);
       assert.ok(firstResult.ms >= 2400, `the first request waited the timeout (${firstResult.ms.toFixed(0)} ms)`);
-      const joined = await joiners;
       assert.ok(
-        joined.every((r) => r.status === 503 && r.ms < 1500),
-        `joiners: ${joined.map((r) => r.ms.toFixed(0)).join(",")} ms`,
+        joined.every((r) => r.status === 503 && r.ms >= 240 && r.ms < 1500),
+        `joiners waited for the fetch, not for the timeout: ${joined.map((r) => r.ms.toFixed(0)).join(",")} ms`,
       );
       const fast = [...during, ...afterFailure];
       assert.ok(
@@ -123,20 +153,12 @@ describe("JWKS outage, cold start (no keys yet)", () => {
         `# JWKS hanging: first ${firstResult.ms.toFixed(0)} ms, joiners ≤ ${Math.max(...joined.map((r) => r.ms)).toFixed(0)} ms, ${fast.length} others: token check ≤ ${slowestWait.toFixed(2)} ms, end to end ≤ ${slowest.toFixed(1)} ms`,
       );
 
-      // The key set comes back: the next attempt after the back-off succeeds, without a restart.
+      // The key set comes back: the first attempt once Retry-After has passed succeeds, without a restart.
       issuer.setMode("ok");
       const retryAfter = Number(afterFailure[0]!.retryAfter);
-      const deadline = Date.now() + (retryAfter + 1) * 1000;
-      let recovered: Awaited<ReturnType<typeof call>> | undefined;
-      while (Date.now() < deadline) {
-        const r = await call(url, tokens[0]!);
-        if (r.status === 200) {
-          recovered = r;
-          break;
-        }
-        await sleep(100);
-      }
-      assert.ok(recovered, `recovered within Retry-After (${retryAfter} s) + 1 s`);
+      assert.ok(retryAfter >= 1, `Retry-After: ${afterFailure[0]!.retryAfter}`);
+      clock.advance(retryAfter * 1000);
+      assert.equal((await call(url, tokens[0]!)).status, 200, `recovered once Retry-After (${retryAfter} s) passed`);
     } finally {
       issuer.setMode("ok");
       await server.close();
@@ -168,7 +190,7 @@ describe("JWKS outage, cold start (no keys yet)", () => {
 
 describe("JWKS outage with keys already known", () => {
   test("stale-if-error: after cache_ttl a failing JWKS does not stop known keys, nor cost a fetch per request", async () => {
-    const { server, url, events } = await startServer({}, 1);
+    const { server, url, events, clock } = await startServer({}, 1);
     try {
       const tokens = await Promise.all(Array.from({ length: 20 }, (_, i) => issuer.sign({ aud: url, sub: `u${i}` })));
       assert.ok(
@@ -177,15 +199,16 @@ describe("JWKS outage with keys already known", () => {
       );
       const before = issuer.jwksFetches();
       issuer.setMode("500");
-      await sleep(1100); // keys are now stale
+      clock.advance(1100); // keys are now stale
       const results = [];
       for (let b = 0; b < 5; b++) results.push(...(await burst(url, tokens)));
       assert.deepEqual(new Set(results.map((r) => r.status)), new Set([200]));
+      // The clock stands still during the bursts: one refresh, then its back-off.
       const fetches = issuer.jwksFetches() - before;
-      assert.ok(fetches >= 1 && fetches <= 2, `fetches while failing: ${fetches}`);
-      // A refresh may still be in flight when the last burst ends: its event comes when it fails.
+      assert.equal(fetches, 1, `fetches while failing: ${fetches}`);
+      // The refresh may still be in flight when the last burst ends: its event comes when it fails.
       const staleEvents = () => events.filter((e) => e.type === "jwks_stale");
-      for (let i = 0; i < 40 && staleEvents().length < issuer.jwksFetches() - before; i++) await sleep(50);
+      await until("the jwks_stale event of the failed refresh", () => staleEvents().length >= fetches);
       const stale = staleEvents();
       assert.equal(stale.length, issuer.jwksFetches() - before, "one jwks_stale event per failed refresh");
       assert.equal(stale[0]?.type === "jwks_stale" && stale[0].jwks_uri, issuer.jwksUri);
@@ -196,7 +219,7 @@ describe("JWKS outage with keys already known", () => {
   });
 
   test("a hanging JWKS after cache_ttl: requests with known keys are answered without waiting for the refresh", async () => {
-    const { server, url } = await startServer({ jwks_timeout: 3000 }, 1);
+    const { server, url, clock } = await startServer({ jwks_timeout: 3000 }, 1);
     try {
       const tokens = await Promise.all(Array.from({ length: 20 }, (_, i) => issuer.sign({ aud: url, sub: `u${i}` })));
       assert.ok(
@@ -204,7 +227,8 @@ describe("JWKS outage with keys already known", () => {
         "every request with fresh keys is served 200",
       );
       issuer.setMode("hang");
-      await sleep(1100);
+      const before = issuer.jwksFetches();
+      clock.advance(1100); // keys are now stale
       const results = [...(await burst(url, tokens)), ...(await burst(url, tokens))];
       assert.ok(
         results.every((r) => r.status === 200),
@@ -212,6 +236,7 @@ describe("JWKS outage with keys already known", () => {
       );
       const slowest = Math.max(...results.map((r) => r.ms));
       assert.ok(slowest < 500, `slowest ${slowest.toFixed(0)} ms`);
+      assert.equal(issuer.jwksFetches() - before, 1, "one background refresh, still hanging");
     } finally {
       issuer.setMode("ok");
       await server.close();
@@ -219,14 +244,16 @@ describe("JWKS outage with keys already known", () => {
   });
 
   test("a refresh for an unknown kid never blocks requests whose kid is known", async () => {
-    const { server, url } = await startServer({ jwks_timeout: 2000, jwks_cooldown: 0 });
+    // jwks_timeout is a real timer (the socket hangs for real): long enough for the burst to run meanwhile.
+    const { server, url } = await startServer({ jwks_timeout: 1500, jwks_cooldown: 0 });
     try {
       const known = await issuer.sign({ aud: url });
       assert.equal((await call(url, known)).status, 200);
       issuer.setMode("hang");
       const stranger = await makeKey("rotated-in");
+      const before = issuer.jwksFetches();
       const unknown = call(url, await issuer.sign({ aud: url }, { key: stranger }));
-      await sleep(50);
+      await until("the unknown kid's refetch to reach the key set", () => issuer.jwksFetches() > before);
       const meanwhile = await burst(
         url,
         Array.from({ length: 20 }, () => known),
@@ -331,21 +358,21 @@ describe("Backoff and RemoteKeySet on an injected clock", () => {
     fail = true;
     now += 61_000; // stale: a background refresh starts, the request uses the old keys
     await keySet.getKey(header, input);
-    await sleep(5);
+    await tick(); // the background refresh fails (its back-off starts)
     assert.equal(fetches, 2);
     // Within the back-off no new attempt, whatever the number of requests.
     for (let i = 0; i < 100; i++) await keySet.getKey(header, input);
     assert.equal(fetches, 2);
     now += 1000;
     await keySet.getKey(header, input);
-    await sleep(5);
+    await tick();
     assert.equal(fetches, 3);
     now += 1999;
     await keySet.getKey(header, input);
     assert.equal(fetches, 3, "second delay is 2 s");
     now += 1;
     await keySet.getKey(header, input);
-    await sleep(5);
+    await tick();
     assert.equal(fetches, 4);
     // Past stale_if_error the keys are dropped: without a successful fetch, no key at all.
     now += 600_000;
