@@ -144,15 +144,17 @@ describe("RedisReplayStore with a real redis-server (two instances, one fleet)",
     }
   });
 
-  test("Redis slow (DEBUG SLEEP): 503 after timeout_ms, then fail fast during the back-off, then recovery", async (t) => {
+  test("Redis not answering (CLIENT PAUSE): 503 after timeout_ms, then fail fast during the back-off, then recovery", async (t) => {
     if (!redis) return t.skip("needs redis-server on PATH (apt-get install redis-server); CI installs it and never skips");
     const client = new Redis(redis.url, { maxRetriesPerRequest: 0 });
     const admin = new Redis(redis.url);
     clients.push(client, admin);
+    let now = 0;
     const s = new MCPServer("slow", {
       session_mode: "stateless",
       authorization: { enabled: true, authorization_servers: [issuer.issuer] },
-      dpop: { replay_store: new RedisReplayStore({ client, timeout_ms: 1000, backoff: { initial_ms: 2000, jitter: 0 } }) },
+      // The back-off runs on a test clock; timeout_ms is a real timer (Redis really does not answer).
+      dpop: { replay_store: new RedisReplayStore({ client, timeout_ms: 1000, backoff: { initial_ms: 2000, jitter: 0, now: () => now } }) },
     });
     s.setAuthorizationProvider(new JWTValidator({ jwks_uri: issuer.jwksUri, issuer: issuer.issuer }));
     let runs = 0;
@@ -173,8 +175,8 @@ describe("RedisReplayStore with a real redis-server (two instances, one fleet)",
     };
     try {
       assert.equal((await call()).status, 200);
-      void admin.call("DEBUG", "SLEEP", "2.5").catch(() => {});
-      await new Promise((r) => setTimeout(r, 50));
+      // Writes are held until CLIENT UNPAUSE (10 s at most), at once and without sleeping.
+      await admin.call("CLIENT", "PAUSE", "10000", "WRITE");
       const slow = await call();
       assert.equal(slow.status, 503);
       assert.ok(slow.ms >= 950 && slow.ms < 2500, `the first request waited about timeout_ms: ${slow.ms.toFixed(0)} ms`);
@@ -188,10 +190,15 @@ describe("RedisReplayStore with a real redis-server (two instances, one fleet)",
       // Far below timeout_ms (1000; large so that a loaded machine cannot blur the two): nobody waits for
       // Redis during the back-off (HTTP end to end, shared machine).
       assert.ok(slowest < 500, `during the back-off, refused at once: ${slowest.toFixed(0)} ms`);
-      await new Promise((r) => setTimeout(r, 2600)); // Redis answers again and the back-off ran out
-      assert.equal((await call()).status, 200);
+      // Redis answers again, but the back-off has not run out: still refused at once.
+      await admin.call("CLIENT", "UNPAUSE");
+      now += 1999;
+      assert.equal((await call()).status, 503, "refused until the back-off has run out");
+      now += 1;
+      assert.equal((await call()).status, 200, "served once the back-off ran out");
       assert.equal(runs, 2);
     } finally {
+      await admin.call("CLIENT", "UNPAUSE").catch(() => {});
       await s.close();
     }
   });
