@@ -52,8 +52,9 @@ export class SessionRegistry<S> {
   /**
    * @param limits - see {@link SessionLimits}.
    * @param close - called once for every session that leaves the registry, whatever the reason.
+   * @param now - clock in milliseconds (any origin) for idle expiry; tests pass their own. Default `performance.now`.
    */
-  constructor(limits: SessionLimits, close: (session: S) => void) {
+  constructor(limits: SessionLimits, close: (session: S) => void, now?: () => number) {
     const max = limits.max_sessions ?? 1000;
     this.#perPrincipal = Math.min(limits.max_sessions_per_principal ?? 32, max);
     this.#anonymous = Math.min(limits.max_anonymous_sessions ?? 100, max);
@@ -64,6 +65,7 @@ export class SessionRegistry<S> {
       ttlAutopurge: true,
       // Read the clock on each lookup rather than arming a 1 ms timer per clock read (see JWTValidator).
       ttlResolution: 0,
+      ...(now ? { perf: { now } } : {}),
       // disposeAfter, not dispose: the callbacks touch the other cache, which must not happen while
       // either cache is in the middle of an eviction.
       disposeAfter: (entry, id, reason) => {

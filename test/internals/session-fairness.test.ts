@@ -121,13 +121,20 @@ describe("SessionRegistry", () => {
 
   test("delete, clear and idle expiry close sessions and forget empty principals", async () => {
     const closed: string[] = [];
-    const r = new SessionRegistry<string>({ idle_timeout_ms: 100 }, (s) => closed.push(s));
+    let now = 0;
+    const r = new SessionRegistry<string>(
+      { idle_timeout_ms: 100 },
+      (s) => closed.push(s),
+      () => now,
+    );
     r.add("x", "p", "x");
     r.add("y", "p", "y");
     r.delete("x");
     assert.deepEqual(closed, ["x"]);
     assert.equal(r.countFor("p"), 1);
-    await new Promise((res) => setTimeout(res, 250));
+    now += 99;
+    assert.notEqual(r.get("y"), undefined, "not idle yet (the lookup restarts its idle time)");
+    now += 101;
     assert.equal(r.get("y"), undefined);
     assert.deepEqual(closed, ["x", "y"]);
     assert.equal(r.countFor("p"), 0);
