@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { InMemoryEventStore } from "@modelcontextprotocol/sdk/examples/shared/inMemoryEventStore.js";
 import { McpServer as McpServerV2 } from "@modelcontextprotocol/server";
+import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
 import { ConfigError, JWTValidator, MCPServer, protect, type ProtectedHandler } from "../src/index.js";
 import { startLocalIssuer, type LocalIssuer } from "./helpers/issuer.js";
@@ -47,6 +48,24 @@ function v2Server(g: { released: Promise<void> }) {
   return s;
 }
 
+/** The SDK's in-memory event store, keeping a copy of what it stored: a test waits for the event it needs. */
+class RecordingEventStore extends InMemoryEventStore {
+  readonly stored: JSONRPCMessage[] = [];
+  override storeEvent(streamId: string, message: JSONRPCMessage): Promise<string> {
+    this.stored.push(message);
+    return super.storeEvent(streamId, message);
+  }
+}
+
+/** Wait (polling, at most 5 s) until `cond()` holds: for something the server does, not for time to pass. */
+async function until(what: string, cond: () => boolean) {
+  const deadline = performance.now() + 5000;
+  while (!cond()) {
+    if (performance.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
 /** SSE events (id and data) read from `reader` until `stop` says enough. */
 async function readEvents(reader: ReadableStreamDefaultReader<Uint8Array>, stop: (events: { id?: string; data: string }[]) => boolean) {
   const decoder = new TextDecoder();
@@ -75,13 +94,15 @@ for (const engine of ["v1", "v2"] as const) {
   describe(`engine ${engine}: transport.event_store through protect()`, () => {
     let handler: ProtectedHandler;
     let g: ReturnType<typeof gate>;
+    let store: RecordingEventStore;
     before(() => {
       g = gate();
+      store = new RecordingEventStore();
       handler = protect(engine === "v1" ? () => v1Server(g) : () => v2Server(g), {
         authorization: { enabled: true, authorization_servers: [issuer.issuer], resource: URL_ },
         provider: new JWTValidator({ jwks_uri: issuer.jwksUri, issuer: issuer.issuer, audience: URL_ }),
         engine,
-        transport: { event_store: new InMemoryEventStore(), retry_interval: 250 },
+        transport: { event_store: store, retry_interval: 250 },
       });
     });
     after(() => handler.close());
@@ -123,7 +144,7 @@ for (const engine of ["v1", "v2"] as const) {
       // The client goes away mid-call; the tool then finishes.
       await reader.cancel();
       g.release();
-      await new Promise((r) => setTimeout(r, 50));
+      await until("the tool's result in the event store", () => store.stored.some((m) => "id" in m && m.id === 5 && "result" in m));
 
       // Another principal with the session id and the event id: the same 404 as an unknown session.
       const stolen = await handler(
