@@ -22,7 +22,8 @@ interface Seen {
 let http: Server;
 let endpoint: string;
 let seen: Seen[] = [];
-let answer: (form: URLSearchParams) => { status: number; body?: unknown; delay?: number } = () => ({
+/** How the stub token endpoint answers; `hold`: it answers once that promise settles. */
+let answer: (form: URLSearchParams) => { status: number; body?: unknown; hold?: Promise<void> } = () => ({
   status: 200,
   body: { access_token: "xt-1", token_type: "Bearer", expires_in: 300, issued_token_type: "urn:ietf:params:oauth:token-type:access_token" },
 });
@@ -39,7 +40,7 @@ before(async () => {
     const form = new URLSearchParams(await read(req));
     seen.push({ form: Object.fromEntries(form), authorization: req.headers.authorization });
     const a = answer(form);
-    if (a.delay) await new Promise((r) => setTimeout(r, a.delay));
+    if (a.hold) await a.hold;
     res.writeHead(a.status, { "content-type": "application/json" }).end(a.body === undefined ? "" : JSON.stringify(a.body));
   });
   await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
@@ -219,10 +220,17 @@ test("cache: per caller token, audience and scope; until exp − 30 s (injected 
 });
 
 test("single flight: concurrent exchanges for one key share one call", async () => {
-  answer = () => ({ status: 200, delay: 100, body: { access_token: "xt-slow", token_type: "Bearer", expires_in: 300 } });
+  let release!: () => void;
+  const hold = new Promise<void>((r) => (release = r));
+  answer = () => ({ status: 200, hold, body: { access_token: "xt-slow", token_type: "Bearer", expires_in: 300 } });
   const x = exchanger({});
   const a = caller();
-  const all = await Promise.all(Array.from({ length: 20 }, () => x.exchangeToken(a, { audience: "api" })));
+  const pending = Promise.all(Array.from({ length: 20 }, () => x.exchangeToken(a, { audience: "api" })));
+  // The answer is held until the exchange reached the endpoint: every caller asked while it was in flight.
+  const deadline = performance.now() + 5000;
+  while (seen.length === 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 2));
+  release();
+  const all = await pending;
   assert.equal(seen.length, 1);
   assert.ok(
     all.every((t) => t === all[0]),
