@@ -78,6 +78,23 @@ export function forbiddenHost(what: "host" | "origin"): Response {
 }
 
 /**
+ * 400 for a `Host` header, or the authority of an absolute-form request target, that is not a valid
+ * `uri-host [":" port]` (RFC 9112 §3.2: a server MUST answer 400 to a `Host` with an invalid value or
+ * to several `Host` lines). A malformed request, not a refused host: hence 400, not
+ * {@link forbiddenHost}'s 403. The body names what was wrong, never the value sent.
+ */
+export function malformedHost(what: "host" | "target"): Response {
+  const description =
+    what === "host"
+      ? "The Host header must be one host[:port] (RFC 9112 section 3.2)"
+      : "The request target's authority must be host[:port], without userinfo (RFC 9112 section 3.2.2)";
+  return new Response(JSON.stringify({ error: "invalid_request", error_description: description }), {
+    status: 400,
+    headers: { "Content-Type": JSON_TYPE, "Cache-Control": "no-store" },
+  });
+}
+
+/**
  * 500 when the authorization provider (or the DPoP check) failed with something other than an
  * auth error: a bug, not an outage. Nobody is admitted, and `fail_open` does not apply.
  */

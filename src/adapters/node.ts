@@ -9,6 +9,7 @@ import { readNodeBodyBounded } from "../lib/body.js";
 import { nodeRequestView } from "./node-request.js";
 import { deferredHeaders, kReadsBodyLazily, kWritesHeaders } from "../serving/backend.js";
 import { internalError } from "../responses.js";
+import { kTargetAuthority } from "../protect/host-guard.js";
 import { z } from "zod";
 import { ConfigError } from "../errors.js";
 import { parseOptions } from "../lib/options.js";
@@ -19,7 +20,9 @@ export interface NodeHandlerOptions {
   /**
    * Origin used to build the `Request` URL, e.g. `http://127.0.0.1:8000`. Only the path and query
    * of the incoming request are used; the `Host` header never decides the origin, so it cannot
-   * influence anything security-relevant. Default `http://localhost`.
+   * influence anything security-relevant, and neither does the authority of an absolute-form target
+   * (`POST http://host/mcp`), which a handler from `protect()` checks like `Host` instead
+   * (DNS-rebinding protection). Default `http://localhost`.
    */
   origin?: string;
   /**
@@ -62,8 +65,9 @@ export function toWebRequest(req: NodeRequest, origin = "http://localhost", sign
     headers.append(req.rawHeaders[i] as string, req.rawHeaders[i + 1] as string);
   }
   const method = req.method ?? "GET";
-  const url = requestUrl(req.url, origin);
-  if (!url) throw new TypeError("The request target is not a path or an http(s) URL");
+  const target = requestTarget(req.url, origin);
+  if (!target) throw new TypeError("The request target is not a path or an http(s) URL");
+  const url = target.url;
   const init: RequestInit & { duplex?: "half" } = { method, headers };
   if (signal) {
     const controller = new AbortController();
@@ -82,21 +86,42 @@ export function toWebRequest(req: NodeRequest, origin = "http://localhost", sign
       init.duplex = "half";
     }
   }
-  return new Request(url, init);
+  const request = new Request(url, init);
+  if (target.authority !== undefined) Object.defineProperty(request, kTargetAuthority, { value: target.authority });
+  return request;
+}
+
+/** An absolute-form target (RFC 9112 §3.2.2): `http(s)://`, the authority as sent, then the path and query. */
+const ABSOLUTE_FORM = /^https?:\/\/([^/?#\\]*)([/?][^#\\]*)?$/i;
+
+/** A request target taken apart: the URL on the adapter's origin, and the authority an absolute-form target named. */
+export interface RequestTarget {
+  /** The request URL on `origin`: only the target's path and query count. */
+  url: URL;
+  /**
+   * For an absolute-form target, its authority exactly as sent (`evil.example`, `localhost:8000`,
+   * `user@host`): what the DNS-rebinding guard checks instead of `Host` (RFC 9112 §3.2.2: the
+   * server MUST ignore `Host` then). `undefined` for an origin-form target.
+   */
+  authority: string | undefined;
 }
 
 /**
  * The request URL on `origin`, from the request target: an origin-form path (`/mcp?x`, also `//x`,
- * which is a path here, never a host) or an absolute-form URL (of which only path and query count).
- * `undefined` when the target is neither: the caller answers 400.
+ * which is a path here, never a host) or an absolute-form `http(s)://authority[/path][?query]`, of
+ * which the path and query make the URL and the authority is kept apart for the guard. `undefined`
+ * when the target is neither (`*`, another scheme, `http:evil.example/mcp` without `//`, a
+ * backslash or a fragment in an absolute-form target, a path the URL parser refuses): the caller
+ * answers 400.
  */
-export function requestUrl(target: string | undefined, origin: string): URL | undefined {
+export function requestTarget(target: string | undefined, origin: string): RequestTarget | undefined {
   const t = target ?? "/";
   try {
-    if (t.startsWith("/")) return new URL(origin + t);
-    const absolute = new URL(t);
-    if (absolute.protocol !== "http:" && absolute.protocol !== "https:") return undefined;
-    return new URL(origin + absolute.pathname + absolute.search);
+    if (t.startsWith("/")) return { url: new URL(origin + t), authority: undefined };
+    const absolute = ABSOLUTE_FORM.exec(t);
+    if (!absolute) return undefined;
+    const rest = absolute[2] ?? "";
+    return { url: new URL(origin + (rest.startsWith("/") ? rest : `/${rest}`)), authority: absolute[1] ?? "" };
   } catch {
     return undefined;
   }
@@ -215,12 +240,13 @@ export function toNodeHandler(handler: FetchHandler, options: NodeHandlerOptions
   const signal = options.request_signal ?? true;
   return (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void): void => {
     // Under Express, paths the protected handler does not own go on to the next middleware.
-    const url = requestUrl(req.url, origin);
-    if (!url) {
+    const target = requestTarget(req.url, origin);
+    if (!target) {
       // Not a path nor an http(s) URL (e.g. `//[` or `*`): nothing here can serve it.
       res.writeHead(400, { "content-type": "text/plain", connection: "close" }).end("Bad Request");
       return;
     }
+    const { url } = target;
     if (next && routed.handles && !routed.handles(url.pathname)) return next();
     void (async () => {
       let response: Response;
@@ -230,7 +256,7 @@ export function toNodeHandler(handler: FetchHandler, options: NodeHandlerOptions
           const extras: HandlerExtras & { [kWritesHeaders]: true } = hasParsedBody(nodeReq)
             ? { parsedBody: nodeReq.body, [kWritesHeaders]: true }
             : { readBody: (limit) => readNodeBodyBounded(req, limit), [kWritesHeaders]: true };
-          response = await handler(nodeRequestView(req, url, signal), extras);
+          response = await handler(nodeRequestView(req, url, signal, target.authority), extras);
         } else {
           response = await handler(toWebRequest(req, origin, signal));
         }
