@@ -146,22 +146,58 @@ export async function connectWithOAuth(url: string, provider: HeadlessOAuthProvi
   return client;
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const url = process.argv[2] ?? "http://127.0.0.1:8000/mcp";
-  const username = process.argv[3] ?? "alice";
-  const provider = new HeadlessOAuthProvider(username);
-  const client = await connectWithOAuth(url, provider);
-  console.log(`Signed in as "${username}"; token scopes: ${provider.tokens()?.scope}`);
-  const { tools } = await client.listTools();
-  console.log(`tools/list → ${tools.map((t) => t.name).join(", ")}`);
-  for (const [name, args] of [
-    ["whoami", {}],
-    ["echo", { message: "hello" }],
-    ["delete_file", { path: "/tmp/x" }],
-  ] as const) {
-    const result = await client.callTool({ name, arguments: args });
-    const text = (result.content as { type: string; text?: string }[]).map((c) => c.text ?? "").join(" ");
-    console.log(`tools/call ${name} → ${result.isError ? "isError: " : ""}${text}`);
+/**
+ * `tools/call` with step-up: when the server answers 403 `insufficient_scope`, the SDK client asks for
+ * the challenge's wider scope (the consent page, through {@link HeadlessOAuthProvider}) and throws
+ * `UnauthorizedError`; this finishes that authorization and calls once more with the new token.
+ *
+ * The provider must hold no refresh token (`refresh_tokens: false`): SDK 1.x tries a refresh before
+ * a new authorization, a refresh cannot widen the scope, and the client would give up with
+ * "Server returned 403 after trying upscoping".
+ */
+export async function callToolWithStepUp(
+  client: Client,
+  provider: HeadlessOAuthProvider,
+  params: { name: string; arguments?: Record<string, unknown> },
+  log: (line: string) => void = console.log,
+): ReturnType<Client["callTool"]> {
+  provider.code = undefined;
+  try {
+    return await client.callTool(params);
+  } catch (err) {
+    if (!(err instanceof UnauthorizedError) || !provider.code) throw err;
   }
-  await client.close();
+  await (client.transport as StreamableHTTPClientTransport).finishAuth(provider.code);
+  log(`tools/call ${params.name} → 403 insufficient_scope; consented to "${provider.tokens()?.scope}", retrying`);
+  return client.callTool(params);
+}
+
+/**
+ * What `npx tsx examples/oauth-client.ts` does: sign in, list the tools, call `whoami`, `echo` and
+ * `delete_file` (stepping up when the server asks for `files:delete`), one line each.
+ */
+export async function runExample(url: string, username: string, log: (line: string) => void = console.log): Promise<void> {
+  // No refresh token: step-up then re-authorizes (see callToolWithStepUp).
+  const provider = new HeadlessOAuthProvider(username, undefined, { refresh_tokens: false });
+  const client = await connectWithOAuth(url, provider);
+  try {
+    log(`Signed in as "${username}"; token scopes: ${provider.tokens()?.scope}`);
+    const { tools } = await client.listTools();
+    log(`tools/list → ${tools.map((t) => t.name).join(", ")}`);
+    for (const [name, args] of [
+      ["whoami", {}],
+      ["echo", { message: "hello" }],
+      ["delete_file", { path: "/tmp/x" }],
+    ] as const) {
+      const result = await callToolWithStepUp(client, provider, { name, arguments: args }, log);
+      const text = (result.content as { type: string; text?: string }[]).map((c) => c.text ?? "").join(" ");
+      log(`tools/call ${name} → ${result.isError ? "isError: " : ""}${text}`);
+    }
+  } finally {
+    await client.close();
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  await runExample(process.argv[2] ?? "http://127.0.0.1:8000/mcp", process.argv[3] ?? "alice");
 }

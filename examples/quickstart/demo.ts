@@ -114,18 +114,25 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
   // The MCP server's own credentials at the authorization server, for token exchange only.
   const exchangeClient = { client_id: "protected-mcp-demo", client_secret: randomBytes(24).toString("base64url") };
 
-  const as = await startDevAuthorizationServer({
-    port: o.port + 1,
-    host,
-    issuer: `http://${urlHost}:${o.port + 1}`,
-    resources: [resource],
-    scopes_supported: ["mcp:read", "files:delete"],
-    scope_descriptions: { "mcp:read": "Use the demo's read-only tools", "files:delete": "Delete files (pretend)" },
-    title: "protected-mcp demo",
-    token_exchange: { clients: [exchangeClient], audiences: [apiUrl] },
-    ...(o.log ? { log: o.log } : {}),
-    ...(o.client_id_metadata_documents !== undefined ? { client_id_metadata_documents: o.client_id_metadata_documents } : {}),
-  });
+  const closeApi = () => new Promise<void>((r) => (apiHttp.closeAllConnections(), apiHttp.close(() => r())));
+  let as: RunningDevAuthorizationServer;
+  try {
+    as = await startDevAuthorizationServer({
+      port: o.port + 1,
+      host,
+      issuer: `http://${urlHost}:${o.port + 1}`,
+      resources: [resource],
+      scopes_supported: ["mcp:read", "files:delete"],
+      scope_descriptions: { "mcp:read": "Use the demo's read-only tools", "files:delete": "Delete files (pretend)" },
+      title: "protected-mcp demo",
+      token_exchange: { clients: [exchangeClient], audiences: [apiUrl] },
+      ...(o.log ? { log: o.log } : {}),
+      ...(o.client_id_metadata_documents !== undefined ? { client_id_metadata_documents: o.client_id_metadata_documents } : {}),
+    });
+  } catch (err) {
+    await closeApi(); // e.g. PORT+1 in use: nothing stays listening
+    throw err;
+  }
 
   const server = new MCPServer("protected-mcp-demo", {
     version: "0.1.0",
@@ -154,7 +161,6 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
   serveDownstreamApi(apiHttp, apiUrl, as);
   server.setAuthorizationProvider(new JWTValidator({ jwks_uri: as.server.metadata.jwks_uri, issuer: as.issuer, required_typ: "at+jwt" }));
   server.collect(whoami, echo, deleteFile, downstreamWhoami);
-  const closeApi = () => new Promise<void>((r) => (apiHttp.closeAllConnections(), apiHttp.close(() => r())));
   try {
     await server.serve({ port: o.port, host });
   } catch (err) {
@@ -173,6 +179,69 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
       await closeApi();
     },
   };
+}
+
+/**
+ * The MCP Inspector versions `npm start` names, pinned: a bare `npx @modelcontextprotocol/inspector`
+ * on Node 20 skips every release whose `engines` excludes it and falls back to 0.15, whose CLI takes
+ * no server URL. 1.0.3 is the last 1.x (its `engines` says Node >= 22.7.5, but its CLI runs on Node 20:
+ * `npm install` only warns, and the devDependency `@modelcontextprotocol/inspector-cli` 1.0.3, the same
+ * CLI, is what the tests run on Node 20); 2.x needs Node >= 22.19. Both take
+ * `--cli <url> --transport http --method … --header …`.
+ */
+export const INSPECTOR = { node20: "1.0.3", current: "2.12.0", current_needs_node: "22.19.0" } as const;
+
+/** Whether Node version `a` (e.g. "20.20.2") is at least `b`. */
+function nodeAtLeast(a: string, b: string): boolean {
+  const [x, y] = [a, b].map((v) => v.split(".").map(Number));
+  for (let i = 0; i < 3; i++) if (x![i] !== y![i]) return (x![i] ?? 0) > (y![i] ?? 0);
+  return true;
+}
+
+/** The Inspector CLI command that lists the demo's tools with `token`, for the Node that runs it. */
+export function inspectorCommand(url: string, token: string, nodeVersion: string = process.versions.node): string {
+  const version = nodeAtLeast(nodeVersion, INSPECTOR.current_needs_node) ? INSPECTOR.current : INSPECTOR.node20;
+  return `npx @modelcontextprotocol/inspector@${version} --cli ${url} --transport http --method tools/list --header "Authorization: Bearer ${token}"`;
+}
+
+/** What `npm start` prints once the demo listens: its URLs and commands that work as printed. */
+export function banner(demo: Demo, o: { step_up: boolean; access_token: string; node_version?: string }): string {
+  const node = o.node_version ?? process.versions.node;
+  return `
+protected-mcp demo: a protected MCP server (Streamable HTTP) + a DEVELOPMENT authorization server.
+
+MCP endpoint:
+${demo.url}
+
+Protocol revisions on that one endpoint: 2026-07-28 (stateless, server/discover; served by the SDK v2)
+and 2025-03-26 … 2025-11-25 (initialize, Mcp-Session-Id sessions bound to their principal; SDK v1).
+${
+  o.step_up
+    ? `Step-up is ON: tokens start with mcp:read; calling delete_file answers 403 insufficient_scope with
+scope="mcp:read files:delete". The OAuth client command below then consents to files:delete and retries.`
+    : `Step-up is off (delete_file without files:delete answers an isError result). To see step-up: STEP_UP=1 npm start`
+}
+
+Authorization server (any username signs in, no password):
+${demo.as.issuer}
+
+Downstream API (another resource; accepts only tokens exchanged for it, RFC 8693):
+${demo.api.url}
+The tool downstream_whoami calls it as you through getContext().connection(): the MCP token is exchanged
+for one whose audience is the API, with act.sub = "protected-mcp-demo". The MCP token itself is refused there:
+curl -i ${demo.api.url}/whoami -H "Authorization: Bearer ${o.access_token}"    (→ 401 invalid_token: wrong audience)
+
+List the tools with the MCP Inspector CLI (version chosen for Node ${node}), using a freshly minted token (subject "demo-user", scope "mcp:read", 1 hour):
+${inspectorCommand(demo.url, o.access_token, node)}
+
+Run the whole OAuth flow (discovery, registration, PKCE, consent, token, tool calls${o.step_up ? ", step-up" : ""}) with the official SDK client:
+npx tsx examples/oauth-client.ts ${demo.url}
+
+Or add ${demo.url} to any MCP client (MCP Inspector UI, Claude, …): it opens the consent page in your browser.
+
+Other ports: PORT=9000 npm start (the authorization server takes PORT+1, the downstream API PORT+2).
+
+Ctrl-C to stop.`;
 }
 
 /**
