@@ -27,7 +27,7 @@ const stepUp = process.env.STEP_UP === "1";
 // The authorization server's log lines (its "never expose it" warning) wait until every listener is
 // up: a refusal below stays one line.
 const early: string[] = [];
-let log = (message: string) => void early.push(message);
+let log: (message: string) => void = (message) => void early.push(message);
 let demo: Awaited<ReturnType<typeof startDemo>>;
 try {
   demo = await startDemo({
