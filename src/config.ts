@@ -9,7 +9,7 @@
  */
 import { z } from "zod";
 import { SCOPE_TOKEN } from "./lib/scope.js";
-import { parseOptions } from "./lib/options.js";
+import { parseOptions, urlOption } from "./lib/options.js";
 
 const scope = z.string().regex(SCOPE_TOKEN, "a scope is printable ASCII without space, '\"' or '\\'");
 
@@ -27,13 +27,14 @@ function isSecureUrl(value: string): boolean {
   return url.protocol === "https:" || (url.protocol === "http:" && isLoopbackHost(url.hostname));
 }
 
-const absoluteUrl = z.url({ protocol: /^https?$/, error: "must be an absolute http(s) URL" });
+/** An issuer identifier has neither query nor fragment (RFC 8414 §2); neither userinfo. */
+const issuerUrl = urlOption({ no_query: "an issuer identifier has none, RFC 8414 §2" });
 
 /** The zod schema behind {@link parseAuthorizationConfig}. */
 export const AuthorizationConfigSchema = z
   .strictObject({
     enabled: z.boolean().default(false),
-    authorization_servers: z.array(absoluteUrl).default([]),
+    authorization_servers: z.array(issuerUrl).default([]),
     required_scopes: z.array(scope).default([]),
     metadata_path: z
       .string()
@@ -44,10 +45,12 @@ export const AuthorizationConfigSchema = z
     cache_ttl: z.number().int().positive().max(86_400).default(300),
     fail_open: z.boolean().default(false),
     dpop_required: z.boolean().default(false),
-    resource: absoluteUrl.refine((u) => !u.includes("#"), { error: "must not contain a fragment (RFC 8707 §2)" }).optional(),
+    // RFC 8707 §2: a resource indicator "MUST NOT include a fragment component" and "SHOULD NOT include a
+    // query component"; refused here, as it is published as is in the RFC 9728 document.
+    resource: urlOption({ no_query: "RFC 8707 §2" }).optional(),
     scopes_supported: z.array(scope).optional(),
     resource_name: z.string().min(1).max(200).optional(),
-    resource_documentation: absoluteUrl.optional(),
+    resource_documentation: urlOption({ allow_fragment: true }).optional(),
     allow_insecure_http: z.boolean().default(false),
     step_up: z.boolean().default(false),
     step_up_scope: z.enum(["union", "operation"]).default("union"),
@@ -94,7 +97,10 @@ export const AuthorizationConfigSchema = z
 export interface AuthorizationConfig {
   /** Turn protection on. Default `false`: no checks at all, `getContext().auth` is `null`. */
   enabled?: boolean;
-  /** Issuer URLs of the authorization servers clients should use (RFC 9728 `authorization_servers`). */
+  /**
+   * Issuer URLs of the authorization servers clients should use (RFC 9728 `authorization_servers`).
+   * Neither userinfo, query nor fragment (RFC 8414 §2).
+   */
   authorization_servers?: string[];
   /** Scopes every request must carry; missing ones give 403 `insufficient_scope`. Default `[]`. */
   required_scopes?: string[];
@@ -114,14 +120,15 @@ export interface AuthorizationConfig {
    * The canonical URI of the MCP endpoint (RFC 8707 §2), e.g. `https://mcp.example.com/mcp`.
    * Used as `resource` in the metadata, as the default token audience and for DPoP `htu` checks.
    * It is configuration: it is never derived from the request's `Host` or `X-Forwarded-*` headers.
-   * {@link MCPServer.serve} fills it from the address it listens on when omitted.
+   * {@link MCPServer.serve} fills it from the address it listens on when omitted. Neither userinfo,
+   * query nor fragment (RFC 8707 §2).
    */
   resource?: string;
   /** Advertised scopes (RFC 9728 `scopes_supported`). Default: required scopes plus every tool's scopes. */
   scopes_supported?: string[];
   /** Human-readable name of this resource (RFC 9728 `resource_name`). */
   resource_name?: string;
-  /** URL of human-readable documentation (RFC 9728 `resource_documentation`). */
+  /** URL of human-readable documentation (RFC 9728 `resource_documentation`). No userinfo; a `#section` is fine. */
   resource_documentation?: string;
   /** Accept plain-http non-loopback URLs for `resource` and `authorization_servers`. Default `false`. */
   allow_insecure_http?: boolean;

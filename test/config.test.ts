@@ -46,7 +46,7 @@ test("the caller's object is copied, not mutated, and the result is frozen", () 
   const snapshot = structuredClone(input);
   const out = parseAuthorizationConfig(input);
   assert.deepEqual(input, snapshot);
-  assert.ok(Object.isFrozen(out));
+  assert.ok(Object.isFrozen(out), "the parsed config is frozen");
 });
 
 test("unknown keys are refused by name", () => {
@@ -128,4 +128,116 @@ test("protect() needs a resource and a provider when enabled", () => {
   assert.throws(() => protect(factory, { authorization: { ...authorization, resource: "https://mcp.example.com/mcp" } }), /provider/);
   assert.throws(() => protect(new McpServer({ name: "x", version: "1" }), { authorization: {}, session_mode: "stateless" }), /factory/);
   assert.throws(() => protect(factory, { authorization: { dpop_required: true }, dpop: false }), /dpop_required/);
+});
+
+/** Run `fn`, expect a ConfigError (`ERR_INVALID_CONFIG`), return its issues as `key: message` lines. */
+const issueLines = (fn: () => unknown): string[] => {
+  try {
+    fn();
+  } catch (e) {
+    assert.ok(e instanceof ConfigError, `expected ConfigError, got ${String(e)}`);
+    assert.equal(e.code, "ERR_INVALID_CONFIG");
+    return e.issues.map((i) => `${i.key}: ${i.message}`);
+  }
+  assert.fail("expected a config error");
+};
+const USERINFO = "must not contain userinfo (user:password@): credentials in a URL end up in logs and metadata";
+const FRAGMENT = "must not contain a fragment (#…)";
+
+test("resource refuses userinfo, a fragment and a query (RFC 8707 §2), each with its reason", () => {
+  const cases: [string, string][] = [
+    ["https://u:p@mcp.example.com/mcp", USERINFO],
+    ["https://u@mcp.example.com/mcp", USERINFO],
+    ["https://@mcp.example.com/mcp", USERINFO],
+    ["https://mcp.example.com/mcp#frag", FRAGMENT],
+    ["https://mcp.example.com/mcp#", FRAGMENT],
+    ["https://mcp.example.com/mcp?tenant=a", "must not contain a query (RFC 8707 §2)"],
+    ["https://mcp.example.com/mcp?", "must not contain a query (RFC 8707 §2)"],
+  ];
+  for (const [resource, message] of cases) {
+    assert.deepEqual(
+      issueLines(() => parseAuthorizationConfig({ resource })),
+      [`resource: ${message}`],
+      resource,
+    );
+  }
+  // All three at once: each named.
+  assert.deepEqual(
+    issueLines(() => parseAuthorizationConfig({ resource: "https://u:p@mcp.example.com/mcp?a=1#f" })),
+    [`resource: ${USERINFO}`, `resource: ${FRAGMENT}`, "resource: must not contain a query (RFC 8707 §2)"],
+  );
+  // A path that merely contains "@" is not userinfo.
+  assert.equal(
+    parseAuthorizationConfig({ resource: "https://mcp.example.com/team@acme/mcp" }).resource,
+    "https://mcp.example.com/team@acme/mcp",
+  );
+});
+
+test("authorization_servers are issuer identifiers: no userinfo, query or fragment (RFC 8414 §2)", () => {
+  const issuer = (u: string) =>
+    issueLines(() => parseAuthorizationConfig({ enabled: true, authorization_servers: ["https://auth.example.com", u] }));
+  assert.deepEqual(issuer("https://client:secret@auth.example.com"), [`authorization_servers.1: ${USERINFO}`]);
+  assert.deepEqual(issuer("https://auth.example.com/#x"), [`authorization_servers.1: ${FRAGMENT}`]);
+  assert.deepEqual(issuer("https://auth.example.com/?tenant=a"), [
+    "authorization_servers.1: must not contain a query (an issuer identifier has none, RFC 8414 §2)",
+  ]);
+});
+
+test("resource_documentation refuses userinfo but keeps a #section link", () => {
+  assert.deepEqual(
+    issueLines(() => parseAuthorizationConfig({ resource_documentation: "https://u:p@docs.example.com/" })),
+    [`resource_documentation: ${USERINFO}`],
+  );
+  const doc = "https://docs.example.com/mcp?lang=en#scopes";
+  assert.equal(parseAuthorizationConfig({ resource_documentation: doc }).resource_documentation, doc);
+});
+
+test("protect(): a resource with userinfo or a query is refused before anything is served or published", () => {
+  const factory = () => new McpServer({ name: "x", version: "1" });
+  const provider = { verify: async () => assert.fail("never called") } as never;
+  for (const [resource, message] of [
+    ["https://admin:hunter2@mcp.example.com/mcp", USERINFO],
+    ["https://mcp.example.com/mcp?x=1", "must not contain a query (RFC 8707 §2)"],
+  ] as const) {
+    const authorization = { enabled: true, authorization_servers: ["https://auth.example.com"], resource };
+    assert.deepEqual(
+      issueLines(() => protect(factory, { authorization, provider })),
+      [`authorization.resource: ${message}`],
+      resource,
+    );
+    // MCPServer checks its authorization config on its own ("Invalid authorization config options: …").
+    assert.deepEqual(
+      issueLines(() => new MCPServer("x", { authorization })),
+      [`resource: ${message}`],
+      resource,
+    );
+  }
+});
+
+test("a key named __proto__, constructor or prototype is refused by name, however it was written", () => {
+  const refused = "refused by name: __proto__, constructor and prototype are never option keys (prototype pollution)";
+  assert.deepEqual(
+    issueLines(() => parseAuthorizationConfig(JSON.parse('{"__proto__": {"enabled": true}}'))),
+    [`__proto__: ${refused}`],
+  );
+  assert.deepEqual(
+    issueLines(() => parseAuthorizationConfig({ ["__proto__"]: { enabled: true } })),
+    [`__proto__: ${refused}`],
+  );
+  assert.deepEqual(
+    issueLines(() => parseAuthorizationConfig({ constructor: 1 })),
+    [`constructor: ${refused}`],
+  );
+  assert.deepEqual(
+    issueLines(() => parseAuthorizationConfig({ prototype: {} })),
+    [`prototype: ${refused}`],
+  );
+  // An object literal's __proto__ sets the prototype: keys that are only inherited are not options.
+  assert.deepEqual(
+    issueLines(() => parseAuthorizationConfig({ __proto__: { enabled: true, authorization_servers: ["https://a.example"] } })),
+    [
+      "__proto__: refused: inherited keys (enabled, authorization_servers); { __proto__: … } sets the object's prototype, write the keys themselves",
+    ],
+  );
+  assert.equal(({} as Record<string, unknown>)["enabled"], undefined, "Object.prototype untouched");
 });

@@ -6,7 +6,7 @@
 import type { CryptoKey, KeyObject } from "jose";
 import { z } from "zod";
 import { isLoopbackHost } from "../config.js";
-import { parseOptions } from "../lib/options.js";
+import { parseOptions, urlOption } from "../lib/options.js";
 import { SCOPE_TOKEN } from "../lib/scope.js";
 import {
   defaultClientIdMetadataDocumentOptions,
@@ -43,10 +43,14 @@ export interface SigningKeyPair {
 
 /** Options of {@link createDevAuthorizationServer}. Seconds for every TTL. */
 export interface DevAuthorizationServerOptions {
-  /** Issuer identifier, e.g. `http://127.0.0.1:8001`. Endpoints live under its path. https, or http on loopback. */
+  /**
+   * Issuer identifier, e.g. `http://127.0.0.1:8001`. Endpoints live under its path. https, or http on
+   * loopback; neither userinfo, query nor fragment (RFC 8414 §2).
+   */
   issuer: string;
   /**
-   * The protected resources tokens may be issued for (RFC 8707), e.g. `["http://127.0.0.1:8000/mcp"]`.
+   * The protected resources tokens may be issued for (RFC 8707), e.g. `["http://127.0.0.1:8000/mcp"]`:
+   * neither userinfo, query nor fragment (RFC 8707 §2), like `protect()`'s `resource`.
    * With exactly one, the `resource` parameter may be omitted and defaults to it.
    */
   resources: string[];
@@ -100,16 +104,13 @@ export interface DevAuthorizationServerOptions {
 }
 
 const scope = z.string().regex(SCOPE_TOKEN, "a scope is printable ASCII without space, '\"' or '\\'");
-const url = z
-  .url({ protocol: /^https?$/, error: "must be an absolute http(s) URL" })
-  .refine((u) => !u.includes("#"), { error: "must not contain a fragment" });
 const ttl = (d: number) => z.number().int().positive().max(31_536_000).default(d);
 const fn = <T>(name: string) => z.custom<T>((v) => typeof v === "function", { error: `${name} must be a function` });
 
 const OptionsSchema = z
   .strictObject({
-    issuer: url.refine((u) => !new URL(u).search, { error: "must not contain a query" }),
-    resources: z.array(url).min(1, "at least one protected resource is required"),
+    issuer: urlOption({ no_query: "an issuer identifier has none, RFC 8414 §2" }),
+    resources: z.array(urlOption({ no_query: "RFC 8707 §2" })).min(1, "at least one protected resource is required"),
     scopes_supported: z.array(scope).min(1).default(["mcp"]),
     scope_descriptions: z.record(z.string(), z.string().max(500)).default({}),
     default_scopes: z.array(scope).optional(),

@@ -6,6 +6,7 @@
  */
 import { z } from "zod";
 import { ConfigError, type ConfigIssue } from "../errors.js";
+import { isSecureOrLoopback } from "../validators/remote-json.js";
 
 /**
  * Validate `input` against a strict schema and return the parsed value (defaults filled in, the
@@ -15,9 +16,103 @@ import { ConfigError, type ConfigIssue } from "../errors.js";
  * @throws {@link ConfigError} naming every problem, not only the first.
  */
 export function parseOptions<S extends z.ZodType>(schema: S, input: unknown, where: string): z.output<S> {
-  const result = schema.safeParse(input ?? {});
+  const result = checkOptions(schema, input);
   if (result.success) return result.data;
-  throw new ConfigError(where, issuesOf(schema, result.error.issues));
+  throw new ConfigError(where, result.issues);
+}
+
+/** What {@link checkOptions} found: the parsed value, or every problem as {@link ConfigIssue}s. */
+export type OptionsCheck<T> = { success: true; data: T } | { success: false; issues: ConfigIssue[] };
+
+/**
+ * {@link parseOptions} without the throw: the schema's problems (unknown keys with the closest valid
+ * name) and the keys refused by name (`__proto__`, `constructor`, `prototype`, and keys an object
+ * only inherits), all together.
+ */
+export function checkOptions<S extends z.ZodType>(schema: S, input: unknown): OptionsCheck<z.output<S>> {
+  const value = input ?? {};
+  const refused = refusedKeyIssues(schema, value);
+  const result = schema.safeParse(value);
+  if (result.success && refused.length === 0) return { success: true, data: result.data };
+  const named = new Set(refused.map((i) => i.key));
+  const others = result.success ? [] : issuesOf(schema, result.error.issues).filter((i) => !named.has(i.key));
+  return { success: false, issues: [...refused, ...others] };
+}
+
+/**
+ * Keys no option object may have, whatever its schema: an own key with one of these names is how a
+ * parsed JSON document or a computed key (`{ ["__proto__"]: x }`) reaches `Object.prototype`, and a
+ * record (`token_exchange.audiences`) would otherwise drop it without a word.
+ */
+const REFUSED_KEYS: ReadonlySet<string> = new Set(["__proto__", "constructor", "prototype"]);
+
+/**
+ * Walk `input` along `schema` and name every refused key of an object or record option: an own key
+ * in {@link REFUSED_KEYS}, and enumerable keys an object only inherits (an object literal's
+ * `{ __proto__: x }` sets its prototype: zod would read `x`'s keys as if they were the object's).
+ * Values the schema does not describe as objects (providers, stores, callbacks) are not entered.
+ */
+function refusedKeyIssues(schema: z.ZodType, input: unknown): ConfigIssue[] {
+  const issues = new Map<string, string>();
+  const add = (path: readonly PropertyKey[], message: string): void => {
+    const key = path.map(String).join(".");
+    if (!issues.has(key)) issues.set(key, message);
+  };
+  const visit = (s: z.core.$ZodType | undefined, value: unknown, path: readonly PropertyKey[]): void => {
+    if (!s || typeof value !== "object" || value === null) return;
+    const def = s._zod.def as unknown as Record<string, unknown> & { type: string };
+    switch (def.type) {
+      case "optional":
+      case "nullable":
+      case "default":
+      case "prefault":
+      case "readonly":
+      case "nonoptional":
+      case "catch":
+        return visit(def["innerType"] as z.core.$ZodType, value, path);
+      case "pipe":
+        return visit(def["in"] as z.core.$ZodType, value, path);
+      case "union":
+        for (const o of def["options"] as z.core.$ZodType[]) visit(o, value, path);
+        return;
+      case "intersection":
+        visit(def["left"] as z.core.$ZodType, value, path);
+        visit(def["right"] as z.core.$ZodType, value, path);
+        return;
+      case "array":
+        if (Array.isArray(value)) value.forEach((v, i) => visit(def["element"] as z.core.$ZodType, v, [...path, i]));
+        return;
+      case "object":
+      case "record": {
+        if (Array.isArray(value)) return;
+        const own = Object.keys(value);
+        for (const k of own) {
+          if (REFUSED_KEYS.has(k))
+            add([...path, k], `refused by name: __proto__, constructor and prototype are never option keys (prototype pollution)`);
+        }
+        const inherited: string[] = [];
+        for (const k in value) if (!Object.hasOwn(value, k)) inherited.push(k);
+        if (inherited.length) {
+          add(
+            [...path, "__proto__"],
+            `refused: inherited keys (${inherited.join(", ")}); { __proto__: … } sets the object's prototype, write the keys themselves`,
+          );
+        }
+        const record = value as Record<string, unknown>;
+        if (def.type === "object") {
+          const shape = def["shape"] as Record<string, z.core.$ZodType>;
+          for (const k of own) if (Object.hasOwn(shape, k) && !REFUSED_KEYS.has(k)) visit(shape[k], record[k], [...path, k]);
+        } else {
+          for (const k of own) if (!REFUSED_KEYS.has(k)) visit(def["valueType"] as z.core.$ZodType, record[k], [...path, k]);
+        }
+        return;
+      }
+      default:
+        return;
+    }
+  };
+  visit(schema, input, []);
+  return [...issues].map(([key, message]) => ({ key, message }));
 }
 
 /** zod issues → {@link ConfigIssue}s: one per unknown key (with a suggestion), one per other problem. */
@@ -34,7 +129,7 @@ export function issuesOf(schema: z.ZodType, issues: readonly z.core.$ZodIssue[])
   });
 }
 
-/** The keys an object schema accepts at `path` (through optional, default, nullable, union and array wrappers). */
+/** The keys an object schema accepts at `path` (through optional, default, nullable, union, array and record wrappers). */
 function keysAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
   const found = new Set<string>();
   const visit = (s: z.core.$ZodType | undefined, rest: readonly PropertyKey[]): void => {
@@ -60,6 +155,10 @@ function keysAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
         return;
       case "array":
         return visit(def["element"] as z.core.$ZodType, rest.slice(1));
+      case "record":
+        // `token_exchange.audiences.<any audience>.orign`: the record's own key is the user's.
+        if (rest.length > 0) visit(def["valueType"] as z.core.$ZodType, rest.slice(1));
+        return;
       case "object": {
         const shape = def["shape"] as Record<string, z.core.$ZodType>;
         if (rest.length === 0) for (const k of Object.keys(shape)) found.add(k);
@@ -75,11 +174,21 @@ function keysAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
 }
 
 /**
- * The known key nearest to `key`, when near enough to be a likely slip, else `undefined`: an edit
- * distance of at most a third of the key's length (at least 2), a difference of case only, or one
- * key being the start of the other (`grace` for `grace_ms`, at least 4 characters).
+ * The known key nearest to `key`, when near enough to be a likely slip, else `undefined`. In order:
+ *
+ * 1. the same words, whatever the case, separators, word order or URL synonym (`introspectionUrl`,
+ *    `url_jwks` and `token_url` name `introspection_endpoint`, `jwks_uri` and `token_endpoint`);
+ * 2. an edit distance of at most a third of the key's length (at least 2), a difference of case only,
+ *    or one key being the start of the other (`grace` for `grace_ms`, at least 4 characters);
+ * 3. the one known key whose words differ from `key`'s by one missing, one extra or one replaced
+ *    word (`allow_http` → `allow_insecure_http`, `token_cache_size` → `token_cache_max`), at least 4
+ *    characters in common; a single shared word out of two (`cache_size`, `cache_ttl`) is not near,
+ *    and two keys as near as each other get no suggestion rather than a guess.
  */
 export function closest(key: string, known: readonly string[]): string | undefined {
+  const words = wordsOf(key);
+  const same = known.filter((k) => sameWords(words, wordsOf(k)));
+  if (same.length === 1) return same[0];
   let best: string | undefined;
   let bestDistance = Math.max(2, Math.floor(key.length / 3)) + 1;
   const lower = key.toLowerCase();
@@ -89,7 +198,45 @@ export function closest(key: string, known: readonly string[]): string | undefin
     const d = kl === lower || prefix ? 1 : editDistance(key, k);
     if (d < bestDistance) [best, bestDistance] = [k, d];
   }
-  return best;
+  return best ?? sharedWords(words, known);
+}
+
+/** URL-ish words that name the same thing in an option key. */
+const SYNONYMS: Readonly<Record<string, string>> = { uri: "url", endpoint: "url", href: "url" };
+
+/** A key's words: split at `_`, `-`, `.` and camelCase humps, lower-cased, URL synonyms folded. */
+function wordsOf(key: string): string[] {
+  return key
+    .replace(/([a-z0-9])([A-Z])/g, "$1_$2")
+    .toLowerCase()
+    .split(/[_\-.\s]+/)
+    .filter(Boolean)
+    .map((w) => SYNONYMS[w] ?? w);
+}
+
+/** The same words, in any order. */
+function sameWords(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && [...a].sort().join("\0") === [...b].sort().join("\0");
+}
+
+/** Step 3 of {@link closest}: the one known key whose words are nearest to the typed key's. */
+function sharedWords(words: readonly string[], known: readonly string[]): string | undefined {
+  const mine = [...new Set(words)];
+  let best: string | undefined;
+  let bestScore = 0;
+  let tie = false;
+  for (const k of known) {
+    const theirs = [...new Set(wordsOf(k))];
+    const shared = mine.filter((w) => theirs.includes(w));
+    if (shared.reduce((n, w) => n + w.length, 0) < 4) continue;
+    const missing = shared.length === mine.length; // every typed word is in the key: one or more left out
+    const extra = shared.length === theirs.length && theirs.length >= 2; // the key's words and more
+    const replaced = shared.length >= 2 && mine.length - shared.length <= 1 && theirs.length - shared.length <= 1;
+    if (!missing && !extra && !replaced) continue;
+    if (shared.length > bestScore) [best, bestScore, tie] = [k, shared.length, false];
+    else if (shared.length === bestScore) tie = true;
+  }
+  return tie ? undefined : best;
 }
 
 /** Levenshtein distance with transpositions counted as one edit (optimal string alignment). */
@@ -106,6 +253,45 @@ function editDistance(a: string, b: string): number {
     }
   }
   return rows[a.length]![b.length]!;
+}
+
+/** What {@link urlOption} refuses besides userinfo and fragments. */
+export interface UrlOptionRules {
+  /** Refuse a query too (an empty `?` included), with this reason, e.g. `"RFC 8707 §2"`. */
+  no_query?: string;
+  /** Accept a fragment (a documentation link's `#section`; never an endpoint). Default `false`. */
+  allow_fragment?: boolean;
+  /** Refuse plain `http:` off loopback (`localhost`, `127.0.0.0/8`, `[::1]`). Default `false`. */
+  https?: boolean;
+}
+
+/** `scheme://user:password@` or `scheme://@`: an authority with a userinfo part, however empty. */
+const USERINFO = /^[a-z][a-z0-9+.-]*:[\\/]*[^\\/?#]*@/i;
+
+/**
+ * A URL option: an absolute `http(s)` URL with neither userinfo (credentials in a URL end up in logs
+ * and in published metadata) nor a fragment (RFC 3986 §3.5: never sent to a server), each refused with
+ * its own reason; a string that is no URL at all is one issue, never a `TypeError`. Every endpoint, issuer and resource URL option is this one schema.
+ */
+export function urlOption(rules: UrlOptionRules = {}) {
+  const error = (issue: { input?: unknown }) =>
+    issue.input === undefined ? "required: an absolute http(s) URL" : "must be an absolute http(s) URL";
+  return z.url({ protocol: /^https?$/, error }).superRefine((u, ctx) => {
+    if (!URL.canParse(u)) return;
+    const url = new URL(u);
+    if (url.protocol !== "https:" && url.protocol !== "http:") return; // refused by z.url already
+    if (url.username || url.password || USERINFO.test(u)) {
+      ctx.addIssue({
+        code: "custom",
+        message: "must not contain userinfo (user:password@): credentials in a URL end up in logs and metadata",
+      });
+    }
+    if (!rules.allow_fragment && u.includes("#")) ctx.addIssue({ code: "custom", message: "must not contain a fragment (#…)" });
+    if (rules.no_query && u.split("#")[0]!.includes("?")) {
+      ctx.addIssue({ code: "custom", message: `must not contain a query (${rules.no_query})` });
+    }
+    if (rules.https && !isSecureOrLoopback(url)) ctx.addIssue({ code: "custom", message: "must be https (plain http only on loopback)" });
+  });
 }
 
 /** A back-off window option (`initial_ms`, `max_ms`, each at most an hour, initial ≤ max), checked once. */

@@ -10,7 +10,7 @@ import { AuthorizationConfigSchema, type AuthorizationConfig, type ResolvedAutho
 import type { DpopOptions } from "../dpop/check.js";
 import { ConfigError, type ConfigIssue } from "../errors.js";
 import type { AuthEventListener } from "../events.js";
-import { functionSchema, issuesOf, withMethods } from "../lib/options.js";
+import { checkOptions, functionSchema, withMethods } from "../lib/options.js";
 import { SCOPE_TOKEN } from "../lib/scope.js";
 import type { ScopedDefinition } from "../policy.js";
 import type { TokenExchangeOptions } from "../token-exchange/options.js";
@@ -205,9 +205,10 @@ export interface ResolvedProtectOptions extends Omit<ProtectOptions, "authorizat
  * @throws {@link ConfigError}
  */
 export function resolveProtectOptions(options: ProtectOptions, where = "protect()"): ResolvedProtectOptions {
-  const input = options === null || typeof options !== "object" ? options : { ...options, authorization: withProviderIssuers(options) };
-  const parsed = ProtectOptionsSchema.safeParse(input ?? {});
-  if (!parsed.success) throw new ConfigError(where, issuesOf(ProtectOptionsSchema, parsed.error.issues));
+  const input =
+    options === null || typeof options !== "object" ? options : copyWith(options, { authorization: withProviderIssuers(options) });
+  const parsed = checkOptions(ProtectOptionsSchema, input);
+  if (!parsed.success) throw new ConfigError(where, parsed.issues);
   const config = Object.freeze(parsed.data.authorization) as Readonly<ResolvedAuthorizationConfig>;
   const issues = crossKeyIssues(options, config);
   if (issues.length) throw new ConfigError(where, issues);
@@ -265,5 +266,13 @@ function withProviderIssuers(o: ProtectOptions): AuthorizationConfig {
   if (authorization === null || typeof authorization !== "object" || authorization.authorization_servers?.length) return authorization;
   const issuers = (o.provider as { issuers?: unknown } | undefined)?.issuers;
   if (!Array.isArray(issuers) || issuers.length === 0 || !issuers.every((i) => typeof i === "string")) return authorization;
-  return { ...authorization, authorization_servers: [...issuers] };
+  return copyWith(authorization, { authorization_servers: [...issuers] });
+}
+
+/**
+ * `{ ...o, ...extra }` on `o`'s own prototype: the copy keeps what the checks must see — an own
+ * `__proto__` key stays a key, and keys `o` only inherits stay inherited (both are refused by name).
+ */
+function copyWith<T extends object>(o: T, extra: Partial<T>): T {
+  return Object.setPrototypeOf({ ...o, ...extra }, Object.getPrototypeOf(o) as object | null) as T;
 }

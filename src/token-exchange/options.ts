@@ -7,8 +7,7 @@
 import { z } from "zod";
 import type { BackoffWindow } from "../lib/backoff.js";
 import { clientCredentialShape, refineClientCredentials, type ClientCredentialOptions } from "../lib/client-auth.js";
-import { backoffWindowSchema, functionSchema, parseOptions } from "../lib/options.js";
-import { isSecureOrLoopback } from "../validators/remote-json.js";
+import { backoffWindowSchema, functionSchema, parseOptions, urlOption } from "../lib/options.js";
 
 /** RFC 8693 token type of an access token. */
 export const ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token";
@@ -52,7 +51,10 @@ export interface AudienceOptions {
  * ```
  */
 export interface TokenExchangeOptions extends ClientCredentialOptions {
-  /** The authorization server's token endpoint. `https:` (plain `http:` only on loopback). Redirects are not followed. */
+  /**
+   * The authorization server's token endpoint. `https:` (plain `http:` only on loopback), neither
+   * userinfo nor fragment. Redirects are not followed.
+   */
   token_endpoint: string;
   /**
    * Request shape: `"rfc8693"` (default; RFC 8693 token exchange with `subject_token`, `audience`,
@@ -86,10 +88,12 @@ export interface TokenExchangeOptions extends ClientCredentialOptions {
   now?: (() => number) | undefined;
 }
 
-const secureUrl = z
-  .url({ protocol: /^https?$/ })
-  .refine((u) => isSecureOrLoopback(new URL(u)), { error: "must be https (plain http only on loopback)" });
-const originSchema = secureUrl.refine((u) => new URL(u).origin === u.replace(/\/$/, ""), {
+/** An endpoint: https (http on loopback), neither userinfo nor fragment. */
+const secureUrl = urlOption({ https: true });
+/** An issuer identifier (the presets'): as {@link secureUrl}, and no query either (RFC 8414 §2). */
+const issuerUrl = urlOption({ https: true, no_query: "an issuer identifier has none, RFC 8414 §2" });
+// zod runs a refinement even after the URL check failed: a string that is no URL is that one issue.
+const originSchema = secureUrl.refine((u) => !URL.canParse(u) || new URL(u).origin === u.replace(/\/$/, ""), {
   error: "must be an origin (scheme, host and port only)",
 });
 
@@ -180,7 +184,7 @@ export const TokenExchange = Object.freeze({
    * ```
    */
   keycloak(o: TokenExchangePresetOptions & { issuer: string }): TokenExchangeOptions {
-    const p = preset("keycloak", { issuer: secureUrl }, o);
+    const p = preset("keycloak", { issuer: issuerUrl }, o);
     return {
       ...common(p, "issuer"),
       token_endpoint: p.token_endpoint ?? `${trimSlash(p.issuer)}/protocol/openid-connect/token`,
@@ -200,7 +204,7 @@ export const TokenExchange = Object.freeze({
    * ```
    */
   okta(o: TokenExchangePresetOptions & { issuer: string }): TokenExchangeOptions {
-    const p = preset("okta", { issuer: secureUrl }, o);
+    const p = preset("okta", { issuer: issuerUrl }, o);
     return {
       ...common(p, "issuer"),
       token_endpoint: p.token_endpoint ?? `${trimSlash(p.issuer)}/v1/token`,

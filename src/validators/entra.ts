@@ -15,7 +15,7 @@ import { RemoteKeySet } from "./key-set.js";
 import type { VerifyContext } from "./provider.js";
 import { JWS_COMPACT, verifyJwt } from "./jwt-checks.js";
 import { principalFromClaims, VerifiedTokenCache, type PrincipalProfile } from "./jwt-principal.js";
-import { backoffWindowSchema, parseOptions, principalOptionsShape } from "../lib/options.js";
+import { backoffWindowSchema, parseOptions, principalOptionsShape, urlOption } from "../lib/options.js";
 import type { BackoffWindow } from "../lib/backoff.js";
 
 /** Where Entra ID signs in, world-wide cloud. National clouds use another host (`authority_host`). */
@@ -57,7 +57,7 @@ export interface EntraMultiTenantOptions {
   audience: string | string[];
   /** Sign-in host. Default `login.microsoftonline.com`; e.g. `login.microsoftonline.us` for US Government. */
   authority_host?: string;
-  /** Key set. Default `https://{authority_host}/common/discovery/v2.0/keys` (shared by all tenants). */
+  /** Key set (neither userinfo nor fragment). Default `https://{authority_host}/common/discovery/v2.0/keys` (shared by all tenants). */
   jwks_uri?: string;
   /** Allowed JWS algorithms. Default `["RS256"]` (what Entra signs with). */
   algorithms?: string[];
@@ -104,7 +104,7 @@ const OptionsSchema = z
       .string()
       .regex(/^[a-z0-9.-]+(?::\d+)?$/i, { error: "must be a host name" })
       .optional(),
-    jwks_uri: z.url({ protocol: /^https?$/ }).optional(),
+    jwks_uri: urlOption().optional(),
     algorithms: z
       .array(z.string().regex(/^(?!none$)(?!HS\d+$)[A-Za-z0-9]+$/, { error: "'none' and HMAC algorithms are refused" }))
       .min(1)

@@ -16,8 +16,8 @@ import { AuthError, AuthorizationUnavailable, InvalidToken, TokenExpired, type R
 import { Backoff, type BackoffWindow } from "../lib/backoff.js";
 import { bindingOf, checkIssuedAt, extractScopes, subjectOf } from "./jwt-principal.js";
 import type { AuthorizationProvider, VerifyContext } from "./provider.js";
-import { fetchJson, isSecureOrLoopback, RemoteFetchFailed } from "./remote-json.js";
-import { backoffWindowSchema, parseOptions, principalOptionsShape } from "../lib/options.js";
+import { fetchJson, RemoteFetchFailed } from "./remote-json.js";
+import { backoffWindowSchema, parseOptions, principalOptionsShape, urlOption } from "../lib/options.js";
 import { ClientAuthentication, clientCredentialShape, refineClientCredentials } from "../lib/client-auth.js";
 
 /** Largest introspection response accepted, in bytes. Real ones are well under 4 KB. */
@@ -40,7 +40,7 @@ export type IntrospectionClientAuthMethod = "client_secret_basic" | "client_secr
  * ```
  */
 export interface IntrospectionValidatorOptions {
-  /** The authorization server's RFC 7662 endpoint. `https:` (plain `http:` only on loopback). Tokens are sent here and nowhere else; redirects are not followed. */
+  /** The authorization server's RFC 7662 endpoint. `https:` (plain `http:` only on loopback), neither userinfo nor fragment. Tokens are sent here and nowhere else; redirects are not followed. */
   introspection_endpoint: string;
   /** This resource server's client id at the authorization server. */
   client_id: string;
@@ -118,9 +118,7 @@ export interface IntrospectionValidatorOptions {
 
 const OptionsSchema = z
   .strictObject({
-    introspection_endpoint: z
-      .url({ protocol: /^https?$/ })
-      .refine((u) => isSecureOrLoopback(new URL(u)), { error: "must be https (plain http only on loopback)" }),
+    introspection_endpoint: urlOption({ https: true }),
     ...clientCredentialShape,
     audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
     allow_missing_aud: z.boolean().optional(),

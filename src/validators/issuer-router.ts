@@ -9,7 +9,7 @@ import type { AuthContext } from "../context.js";
 import { InvalidToken } from "../errors.js";
 import { JWS_COMPACT } from "./jwt-checks.js";
 import type { AuthorizationProvider, VerifyContext } from "./provider.js";
-import { parseOptions } from "../lib/options.js";
+import { parseOptions, urlOption } from "../lib/options.js";
 
 /**
  * A provider that accepts tokens from a *family* of issuers described by a pattern rather than a
@@ -59,9 +59,7 @@ const isFamily = (v: unknown): v is IssuerFamily =>
 
 const OptionsSchema = z
   .strictObject({
-    issuers: z
-      .record(z.url({ protocol: /^https?$/ }), z.custom<AuthorizationProvider>(isProvider, { error: "must be an AuthorizationProvider" }))
-      .optional(),
+    issuers: z.record(urlOption(), z.custom<AuthorizationProvider>(isProvider, { error: "must be an AuthorizationProvider" })).optional(),
     families: z.array(z.custom<IssuerFamily>(isFamily, { error: "must be an IssuerFamily (matchesIssuer, issuers, verify)" })).optional(),
     opaque: z.custom<AuthorizationProvider>(isProvider, { error: "must be an AuthorizationProvider" }).optional(),
   })

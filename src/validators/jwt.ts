@@ -14,7 +14,7 @@ import { JWS_COMPACT, verifyJwt } from "./jwt-checks.js";
 import { principalFromClaims, VerifiedTokenCache, type PrincipalProfile } from "./jwt-principal.js";
 import { RemoteKeySet } from "./key-set.js";
 import type { AuthorizationProvider, VerifyContext } from "./provider.js";
-import { backoffWindowSchema, parseOptions, principalOptionsShape } from "../lib/options.js";
+import { backoffWindowSchema, parseOptions, principalOptionsShape, urlOption } from "../lib/options.js";
 
 export { extractScopes } from "./jwt-principal.js";
 
@@ -47,7 +47,7 @@ const HMAC_ALGORITHMS = ["HS256", "HS384", "HS512"];
  * ```
  */
 export interface JWTValidatorOptions {
-  /** URL of the issuer's JSON Web Key Set. Required unless `secret` is given. */
+  /** URL of the issuer's JSON Web Key Set (neither userinfo nor fragment). Required unless `secret` is given. */
   jwks_uri?: string;
   /** Expected `iss`, compared exactly (no trailing-slash normalisation). An array allows several. */
   issuer: string | string[];
@@ -140,50 +140,56 @@ export interface JWTValidatorOptions {
 /** Back-off between failed key set fetches, in milliseconds (`initial_ms` default 1000, `max_ms` default 30000). */
 export type JwksBackoffOptions = BackoffWindow;
 
-const OptionsSchema = z
-  .strictObject({
-    jwks_uri: z.url({ protocol: /^https?$/ }).optional(),
-    issuer: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
-    audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
-    algorithms: z.array(z.string().min(1)).min(1).optional(),
-    clock_tolerance: z.number().min(0).max(300).optional(),
-    required_typ: z.string().min(1).optional(),
-    secret: z.union([z.string(), z.instanceof(Uint8Array)]).optional(),
-    scope_claims: z.array(z.string().min(1)).min(1).optional(),
-    client_id_claims: z.array(z.string().min(1)).min(1).optional(),
-    ...principalOptionsShape,
-    allowed_client_ids: z.array(z.string().min(1)).min(1).optional(),
-    required_claims: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
-    cache_ttl: z.number().int().positive().max(86_400).optional(),
-    jwks_cooldown: z.number().min(0).max(3600).optional(),
-    jwks_timeout: z.number().int().positive().max(60_000).optional(),
-    jwks_max_wait: z.number().int().min(0).max(60_000).optional(),
-    jwks_stale_if_error: z
-      .number()
-      .int()
-      .min(0)
-      .max(7 * 86_400)
-      .optional(),
-    jwks_backoff: backoffWindowSchema.optional(),
-    token_cache_max: z.number().int().min(0).max(1_000_000).optional(),
-    opaque_token_hint: z.string().max(200).optional(),
-    fetch: z.custom<FetchImplementation>((v) => typeof v === "function").optional(),
-    fast_path: z.boolean().optional(),
-    clock: z.custom<() => number>((v) => typeof v === "function").optional(),
-  })
-  .superRefine((o, ctx) => {
-    const add = (path: string, message: string) => ctx.addIssue({ code: "custom", path: [path], message });
-    if (!o.jwks_uri && o.secret === undefined) add("jwks_uri", "jwks_uri or secret is required");
-    if (o.jwks_uri && o.secret !== undefined) add("secret", "use either jwks_uri or secret, not both");
-    if (o.secret !== undefined) {
-      const len = typeof o.secret === "string" ? Buffer.byteLength(o.secret) : o.secret.byteLength;
-      if (len < 32) add("secret", "an HMAC secret must be at least 32 bytes");
-      if (o.algorithms?.some((a) => !HMAC_ALGORITHMS.includes(a))) add("algorithms", "only HS256/HS384/HS512 with a secret");
-    } else if (o.algorithms?.some((a) => a === "none" || HMAC_ALGORITHMS.includes(a))) {
-      add("algorithms", "'none' and HMAC algorithms are refused without a secret");
-    }
-    if (o.allowed_client_ids && o.audience) add("allowed_client_ids", "use audience or allowed_client_ids, not both");
-  });
+/**
+ * The schema of every {@link JWTValidatorOptions} key, one by one (the rules across keys are
+ * the constructor's). The `JWTValidatorConfig` presets check their overrides with it.
+ *
+ * @internal
+ */
+export const jwtOptionsShape = {
+  jwks_uri: urlOption().optional(),
+  issuer: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+  audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
+  algorithms: z.array(z.string().min(1)).min(1).optional(),
+  clock_tolerance: z.number().min(0).max(300).optional(),
+  required_typ: z.string().min(1).optional(),
+  secret: z.union([z.string(), z.instanceof(Uint8Array)]).optional(),
+  scope_claims: z.array(z.string().min(1)).min(1).optional(),
+  client_id_claims: z.array(z.string().min(1)).min(1).optional(),
+  ...principalOptionsShape,
+  allowed_client_ids: z.array(z.string().min(1)).min(1).optional(),
+  required_claims: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
+  cache_ttl: z.number().int().positive().max(86_400).optional(),
+  jwks_cooldown: z.number().min(0).max(3600).optional(),
+  jwks_timeout: z.number().int().positive().max(60_000).optional(),
+  jwks_max_wait: z.number().int().min(0).max(60_000).optional(),
+  jwks_stale_if_error: z
+    .number()
+    .int()
+    .min(0)
+    .max(7 * 86_400)
+    .optional(),
+  jwks_backoff: backoffWindowSchema.optional(),
+  token_cache_max: z.number().int().min(0).max(1_000_000).optional(),
+  opaque_token_hint: z.string().max(200).optional(),
+  fetch: z.custom<FetchImplementation>((v) => typeof v === "function").optional(),
+  fast_path: z.boolean().optional(),
+  clock: z.custom<() => number>((v) => typeof v === "function").optional(),
+};
+
+const OptionsSchema = z.strictObject(jwtOptionsShape).superRefine((o, ctx) => {
+  const add = (path: string, message: string) => ctx.addIssue({ code: "custom", path: [path], message });
+  if (!o.jwks_uri && o.secret === undefined) add("jwks_uri", "jwks_uri or secret is required");
+  if (o.jwks_uri && o.secret !== undefined) add("secret", "use either jwks_uri or secret, not both");
+  if (o.secret !== undefined) {
+    const len = typeof o.secret === "string" ? Buffer.byteLength(o.secret) : o.secret.byteLength;
+    if (len < 32) add("secret", "an HMAC secret must be at least 32 bytes");
+    if (o.algorithms?.some((a) => !HMAC_ALGORITHMS.includes(a))) add("algorithms", "only HS256/HS384/HS512 with a secret");
+  } else if (o.algorithms?.some((a) => a === "none" || HMAC_ALGORITHMS.includes(a))) {
+    add("algorithms", "'none' and HMAC algorithms are refused without a secret");
+  }
+  if (o.allowed_client_ids && o.audience) add("allowed_client_ids", "use audience or allowed_client_ids, not both");
+});
 
 /**
  * Validates JWT access tokens: signature against the issuer's JWKS (or an HMAC secret), explicit

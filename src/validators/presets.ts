@@ -4,13 +4,54 @@
  *
  * @module
  */
-import type { JWTValidatorOptions } from "./jwt.js";
+import { z } from "zod";
+import { parseOptions, urlOption } from "../lib/options.js";
+import { jwtOptionsShape, type JWTValidatorOptions } from "./jwt.js";
 
 /** Options every preset accepts on top of its tenant fields; they override the preset's choices. */
 export type PresetOverrides = Partial<Omit<JWTValidatorOptions, "jwks_uri" | "issuer">>;
 
 const trimSlash = (s: string): string => s.replace(/\/+$/, "");
 const hostOf = (domain: string): string => trimSlash(domain.replace(/^https?:\/\//, ""));
+
+// Every preset checks its own fields and the overrides (each with the validator's own schema) in
+// one strict schema: a misspelt tenant field is a ConfigError naming the closest key, never a
+// TypeError or a URL with "undefined" in it.
+const { jwks_uri: _jwksUri, issuer: _issuer, ...overrideShape } = jwtOptionsShape;
+const audience = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
+/** A host name as the IdP's console shows it: `tenant.eu.auth0.com`, optionally with `https://` and a port. */
+const domain = z
+  .string()
+  .regex(/^(?:https?:\/\/)?[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?(?::\d{1,5})?\/?$/i, "a host name, e.g. tenant.eu.auth0.com");
+
+const Auth0Schema = z.strictObject({ ...overrideShape, domain, audience });
+const OktaSchema = z.strictObject({
+  ...overrideShape,
+  domain,
+  authorization_server_id: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/, "an authorization server id, e.g. default or aus1…")
+    .optional(),
+  audience: audience.optional(),
+});
+const KeycloakSchema = z.strictObject({
+  ...overrideShape,
+  base_url: urlOption({ no_query: "the realm path is appended to it" }),
+  realm: z.string().min(1),
+  audience: audience.optional(),
+});
+const EntraSchema = z.strictObject({
+  ...overrideShape,
+  tenant_id: z.string().regex(/^[A-Za-z0-9.-]+$/, "a tenant id (GUID) or domain, e.g. contoso.onmicrosoft.com"),
+  audience,
+  version: z.union([z.literal(1), z.literal(2)]).optional(),
+});
+const CognitoSchema = z.strictObject({
+  ...overrideShape,
+  region: z.string().regex(/^[a-z]{2}(?:-[a-z]+)+-\d+$/, "an AWS region, e.g. eu-west-1"),
+  user_pool_id: z.string().regex(/^[\w-]+_[0-9A-Za-z]+$/, "a user pool id, e.g. eu-west-1_AbCdEfGhI"),
+  client_ids: z.array(z.string().min(1)).min(1),
+});
 
 /**
  * Presets for common identity providers. Each returns plain {@link JWTValidatorOptions}; spread
@@ -27,9 +68,11 @@ export const JWTValidatorConfig = Object.freeze({
    * `audience` is the API identifier (Auth0 may add its userinfo URL to `aud`; any match is enough).
    * Scopes come from `scope` and, with RBAC, `permissions`. Client id is `azp`.
    * Without `audience` in the authorize request Auth0 issues opaque tokens: the error says so.
+   *
+   * @throws {@link ConfigError} naming each bad or unknown key (with the closest valid name).
    */
   auth0(o: { domain: string; audience: string | string[] } & PresetOverrides): JWTValidatorOptions {
-    const { domain, ...rest } = o;
+    const { domain, ...rest } = parseOptions(Auth0Schema, o, "JWTValidatorConfig.auth0()");
     const host = hostOf(domain);
     return {
       jwks_uri: `https://${host}/.well-known/jwks.json`,
@@ -46,9 +89,16 @@ export const JWTValidatorConfig = Object.freeze({
    * Okta custom authorization server. Issuer `https://{domain}/oauth2/{authorization_server_id}`
    * (`default` by default); JWKS at `{issuer}/v1/keys`; audience `api://default` unless configured;
    * scopes in `scp` (array); client id in `cid`.
+   *
+   * @throws {@link ConfigError} naming each bad or unknown key (with the closest valid name).
    */
   okta(o: { domain: string; authorization_server_id?: string; audience?: string | string[] } & PresetOverrides): JWTValidatorOptions {
-    const { domain, authorization_server_id = "default", audience = "api://default", ...rest } = o;
+    const {
+      domain,
+      authorization_server_id = "default",
+      audience = "api://default",
+      ...rest
+    } = parseOptions(OktaSchema, o, "JWTValidatorConfig.okta()");
     const issuer = `https://${hostOf(domain)}/oauth2/${authorization_server_id}`;
     return {
       jwks_uri: `${issuer}/v1/keys`,
@@ -65,9 +115,11 @@ export const JWTValidatorConfig = Object.freeze({
    * Header `typ` is `JWT`, so no `typ` is required. `aud` is often `account` unless an audience mapper
    * is added: configure the mapper and pass its value as `audience` rather than accepting `account`.
    * Scopes from `scope`; roles stay in `claims` (`realm_access.roles`) unless added to `scope_claims`.
+   *
+   * @throws {@link ConfigError} naming each bad or unknown key (with the closest valid name).
    */
   keycloak(o: { base_url: string; realm: string; audience?: string | string[] } & PresetOverrides): JWTValidatorOptions {
-    const { base_url, realm, ...rest } = o;
+    const { base_url, realm, ...rest } = parseOptions(KeycloakSchema, o, "JWTValidatorConfig.keycloak()");
     const issuer = `${trimSlash(base_url)}/realms/${encodeURIComponent(realm)}`;
     return {
       jwks_uri: `${issuer}/protocol/openid-connect/certs`,
@@ -84,9 +136,11 @@ export const JWTValidatorConfig = Object.freeze({
    * is the application (client) ID GUID or its `api://…` URI, not the resource URL: pass it. Delegated
    * scopes in `scp` (space-separated), application permissions in `roles`. Client id `azp` (v2) or
    * `appid` (v1). Set `version: 1` for v1 tokens (issuer `https://sts.windows.net/{tenant}/`).
+   *
+   * @throws {@link ConfigError} naming each bad or unknown key (with the closest valid name).
    */
   entra(o: { tenant_id: string; audience: string | string[]; version?: 1 | 2 } & PresetOverrides): JWTValidatorOptions {
-    const { tenant_id, version = 2, ...rest } = o;
+    const { tenant_id, version = 2, ...rest } = parseOptions(EntraSchema, o, "JWTValidatorConfig.entra()");
     const tenant = encodeURIComponent(tenant_id);
     return {
       jwks_uri: `https://login.microsoftonline.com/${tenant}/discovery/v2.0/keys`,
@@ -103,9 +157,11 @@ export const JWTValidatorConfig = Object.freeze({
    * JWKS at `{issuer}/.well-known/jwks.json`. Cognito access tokens carry **no `aud`**: the token's
    * `client_id` must be one of `client_ids` instead, and `token_use` must be `access` (an ID token is
    * refused).
+   *
+   * @throws {@link ConfigError} naming each bad or unknown key (with the closest valid name).
    */
   cognito(o: { region: string; user_pool_id: string; client_ids: string[] } & PresetOverrides): JWTValidatorOptions {
-    const { region, user_pool_id, client_ids, ...rest } = o;
+    const { region, user_pool_id, client_ids, ...rest } = parseOptions(CognitoSchema, o, "JWTValidatorConfig.cognito()");
     const issuer = `https://cognito-idp.${region}.amazonaws.com/${user_pool_id}`;
     return {
       jwks_uri: `${issuer}/.well-known/jwks.json`,
