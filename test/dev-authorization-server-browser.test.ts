@@ -1,26 +1,19 @@
 /**
- * The consent page in a real browser: Debian's Chromium, headless, driven by playwright-core.
+ * The consent page in a real browser: Chromium (`CHROMIUM_PATH`, else Debian's /usr/bin/chromium),
+ * headless, driven by playwright-core.
  * Opens the authorization URL, signs in, approves, lands on the client's redirect with a code.
  * Saves a screenshot of the consent page to test-artifacts/consent.png.
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { startDevAuthorizationServer, type RunningDevAuthorizationServer } from "../src/dev-authorization-server/index.js";
+import { CHROMIUM_ARGS, DEFAULT_CHROMIUM, findChromium } from "./helpers/chromium.js";
 import { pkce } from "./helpers/dev-as.js";
 
-const CHROMIUM = "/usr/bin/chromium";
-const ARGS = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-  "--disable-quic",
-];
+const { path: CHROMIUM, missing: CHROMIUM_MISSING } = findChromium();
 
 let as: RunningDevAuthorizationServer;
 let callback: Server;
@@ -46,9 +39,9 @@ after(async () => {
 });
 
 test("headless Chromium: sign in, approve, redirect with code; screenshot of the consent page", async (t) => {
-  if (!existsSync(CHROMIUM)) {
-    if (process.env.CI === "true") assert.fail(`needs ${CHROMIUM} (apt-get install chromium)`);
-    t.skip("needs /usr/bin/chromium");
+  if (CHROMIUM_MISSING) {
+    if (process.env.CI === "true") assert.fail(CHROMIUM_MISSING);
+    t.skip(CHROMIUM_MISSING);
     return;
   }
   const { chromium } = await import("playwright-core");
@@ -72,7 +65,7 @@ test("headless Chromium: sign in, approve, redirect with code; screenshot of the
     resource: "http://127.0.0.1:8000/mcp",
   }).toString();
 
-  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
   try {
     const page = await browser.newPage({ viewport: { width: 720, height: 900 } });
     const violations: string[] = [];
@@ -113,4 +106,22 @@ test("headless Chromium: sign in, approve, redirect with code; screenshot of the
   } finally {
     await browser.close();
   }
+});
+
+test("findChromium: CHROMIUM_PATH first, then /usr/bin/chromium; a CHROMIUM_PATH naming no file is reported", () => {
+  const only =
+    (...paths: string[]) =>
+    (p: string) =>
+      paths.includes(p);
+  assert.deepEqual(findChromium({ CHROMIUM_PATH: "/opt/chrome" }, only("/opt/chrome", DEFAULT_CHROMIUM)), {
+    path: "/opt/chrome",
+    missing: undefined,
+  });
+  assert.deepEqual(findChromium({ CHROMIUM_PATH: "/opt/none" }, only(DEFAULT_CHROMIUM)), {
+    path: "/opt/none",
+    missing: "CHROMIUM_PATH=/opt/none does not exist",
+  });
+  assert.deepEqual(findChromium({ CHROMIUM_PATH: "" }, only(DEFAULT_CHROMIUM)), { path: DEFAULT_CHROMIUM, missing: undefined });
+  assert.deepEqual(findChromium({}, only(DEFAULT_CHROMIUM)), { path: DEFAULT_CHROMIUM, missing: undefined });
+  assert.match(findChromium({}, only()).missing ?? "", /needs \/usr\/bin\/chromium .*CHROMIUM_PATH/);
 });

@@ -32,30 +32,18 @@ import { existsSync } from "node:fs";
 import type { Browser, BrowserContext } from "playwright-core";
 import type { AuthEvent } from "../src/index.js";
 import { startDemo, type Demo, type DemoOptions } from "../examples/quickstart/demo.js";
+import { CHROMIUM_ARGS, findChromium } from "./helpers/chromium.js";
 import { freePortPair } from "./helpers/dev-as.js";
 import { freePort, McpRemote, MCP_REMOTE_BIN } from "./helpers/mcp-remote.js";
 
-const CHROMIUM = "/usr/bin/chromium";
-const ARGS = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-  "--disable-quic",
-];
-const missing = !existsSync(CHROMIUM)
-  ? `needs ${CHROMIUM} (apt-get install chromium)`
-  : !existsSync(MCP_REMOTE_BIN)
-    ? `needs ${MCP_REMOTE_BIN} (npm ci)`
-    : undefined;
+const { path: CHROMIUM, missing: CHROMIUM_MISSING } = findChromium();
+const missing = CHROMIUM_MISSING ? CHROMIUM_MISSING : !existsSync(MCP_REMOTE_BIN) ? `needs ${MCP_REMOTE_BIN} (npm ci)` : undefined;
 
 let browser: Browser | undefined;
 before(async () => {
   if (missing) return;
   const { chromium } = await import("playwright-core");
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
 });
 after(async () => {
   await browser?.close();
