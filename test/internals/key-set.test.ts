@@ -110,16 +110,16 @@ describe("JWKS outage, cold start (no keys yet)", () => {
 
   test("JWKS hanging: only the request that started the fetch waits for the timeout; later ones fail fast; recovery needs no restart", async () => {
     issuer.setMode("hang");
-    // The timeout is a real timer (the socket hangs for real); jwks_max_wait a real deadline too,
-    // while whether a request may still join the fetch is decided on the clock.
-    const { server, url, waits, clock } = await startServer({ jwks_timeout: 2500, jwks_max_wait: 300 });
+    // The timeout is a real timer (the socket hangs for real); jwks_max_wait (default 1 s) a real
+    // deadline too, while whether a request may still join the fetch is decided on the clock.
+    const { server, url, waits, clock } = await startServer({ jwks_timeout: 2500 });
     const before = issuer.jwksFetches();
     try {
       const tokens = await Promise.all(Array.from({ length: 20 }, (_, i) => issuer.sign({ aud: url, sub: `u${i}` })));
       const first = call(url, tokens[0]!);
       await until("the first request's fetch to reach the key set", () => issuer.jwksFetches() - before === 1);
       clock.advance(50);
-      // Joiners wait for the in-flight fetch at most what is left of jwks_max_wait (250 ms), never the full timeout.
+      // Joiners wait for the in-flight fetch at most what is left of jwks_max_wait (950 ms), never the full timeout.
       const joined = await burst(url, tokens.slice(1, 6));
       clock.advance(1200);
       // Past jwks_max_wait: refused at once, while the fetch is still hanging.
@@ -132,7 +132,7 @@ describe("JWKS outage, cold start (no keys yet)", () => {
       assert.equal(firstResult.status, 503);
       assert.ok(firstResult.ms >= 2400, `the first request waited the timeout (${firstResult.ms.toFixed(0)} ms)`);
       assert.ok(
-        joined.every((r) => r.status === 503 && r.ms >= 240 && r.ms < 1500),
+        joined.every((r) => r.status === 503 && r.ms >= 940 && r.ms < 2400),
         `joiners waited for the fetch, not for the timeout: ${joined.map((r) => r.ms.toFixed(0)).join(",")} ms`,
       );
       const fast = [...during, ...afterFailure];
@@ -140,12 +140,13 @@ describe("JWKS outage, cold start (no keys yet)", () => {
         fast.every((r) => r.status === 503 && Number(r.retryAfter) >= 1),
         "every fail-fast answer is 503 with Retry-After",
       );
-      // The wait the server adds (token check, without HTTP on a shared loopback): none. End to end,
-      // including HTTP with client and server in one process, it stays far below any timeout.
+      // The wait the server adds (token check, without HTTP on a shared loopback): none, far below
+      // jwks_max_wait (the bound leaves room for a loaded machine). End to end, including HTTP with
+      // client and server in one process, it stays far below any timeout.
       const serverWaits = waits.filter((w) => w.start >= fastFrom).map((w) => w.ms);
       assert.equal(serverWaits.length, fast.length);
       const slowestWait = Math.max(...serverWaits);
-      assert.ok(slowestWait < 50, `slowest token check while failing fast: ${slowestWait.toFixed(1)} ms`);
+      assert.ok(slowestWait < 250, `slowest token check while failing fast: ${slowestWait.toFixed(1)} ms`);
       const slowest = Math.max(...fast.map((r) => r.ms));
       assert.ok(slowest < 500, `slowest fail-fast answer end to end ${slowest.toFixed(1)} ms`);
       assert.equal(issuer.jwksFetches() - before, 1, "one fetch reached the hanging endpoint");
