@@ -66,26 +66,34 @@ async function until(what: string, cond: () => boolean) {
   }
 }
 
-/** SSE events (id and data) read from `reader` until `stop` says enough. */
+/** SSE events (id and data) read from `reader` until `stop` says enough; fails after 10 s rather than wait forever on an open stream. */
 async function readEvents(reader: ReadableStreamDefaultReader<Uint8Array>, stop: (events: { id?: string; data: string }[]) => boolean) {
   const decoder = new TextDecoder();
   let buf = "";
   const events: { id?: string; data: string }[] = [];
-  while (!stop(events)) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    buf += decoder.decode(value, { stream: true });
-    let at: number;
-    while ((at = buf.indexOf("\n\n")) >= 0) {
-      const block = buf.slice(0, at);
-      buf = buf.slice(at + 2);
-      const ev: { id?: string; data: string } = { data: "" };
-      for (const line of block.split("\n")) {
-        if (line.startsWith("id:")) ev.id = line.slice(3).trim();
-        else if (line.startsWith("data:")) ev.data += line.slice(5).trim();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no such event within 10 s; got ${JSON.stringify(events)}`)), 10_000);
+  });
+  try {
+    while (!stop(events)) {
+      const { value, done } = await Promise.race([reader.read(), expired]);
+      if (done) break;
+      buf += decoder.decode(value, { stream: true });
+      let at: number;
+      while ((at = buf.indexOf("\n\n")) >= 0) {
+        const block = buf.slice(0, at);
+        buf = buf.slice(at + 2);
+        const ev: { id?: string; data: string } = { data: "" };
+        for (const line of block.split("\n")) {
+          if (line.startsWith("id:")) ev.id = line.slice(3).trim();
+          else if (line.startsWith("data:")) ev.data += line.slice(5).trim();
+        }
+        if (ev.id !== undefined || ev.data) events.push(ev);
       }
-      if (ev.id !== undefined || ev.data) events.push(ev);
     }
+  } finally {
+    clearTimeout(timer);
   }
   return events;
 }
