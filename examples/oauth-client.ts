@@ -5,8 +5,9 @@
  *
  *   npx tsx examples/oauth-client.ts [MCP_URL] [USERNAME]
  *
- * Works against the embedded development authorization server (`npm start`). A real IdP's login
- * page is different: use a browser there.
+ * Works against the embedded development authorization server (`npm start`); with `STEP_UP=1 npm
+ * start`, `delete_file`'s 403 `insufficient_scope` is answered by consenting to the wider scope and
+ * retrying ({@link callToolWithStepUp}). A real IdP's login page is different: use a browser there.
  */
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { UnauthorizedError, type OAuthClientProvider, type OAuthDiscoveryState } from "@modelcontextprotocol/sdk/client/auth.js";
