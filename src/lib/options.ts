@@ -125,6 +125,22 @@ export function issuesOf(schema: z.ZodType, issues: readonly z.core.$ZodIssue[])
         return { key: [...issue.path, k].join("."), message: near ? `unknown key (did you mean "${near}"?)` : "unknown key" };
       });
     }
+    if (issue.code === "invalid_union" && issue.errors.length > 0) {
+      // A missing value of a union type: zod says only "Invalid input"; say what was expected, in zod's words.
+      const expected = issue.errors.map((branch) => {
+        const only = branch.length === 1 ? branch[0] : undefined;
+        return only?.code === "invalid_type" && only.message.endsWith("received undefined") ? only.expected : undefined;
+      });
+      if (expected.every((e) => e !== undefined)) {
+        const key = issue.path.join(".") || "(options)";
+        return [{ key, message: `Invalid input: expected ${[...new Set(expected)].join(" | ")}, received undefined` }];
+      }
+    }
+    if (issue.code === "invalid_key") {
+      // A record's key (an IssuerRouter issuer URL): say what is wrong with it, not only that it is.
+      const key = issue.path.join(".") || "(options)";
+      return issue.issues.map((inner) => ({ key, message: `invalid key: ${inner.message}` }));
+    }
     return [{ key: issue.path.join(".") || "(options)", message: issue.message }];
   });
 }
@@ -179,7 +195,8 @@ function keysAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
  * 1. the same words, whatever the case, separators, word order or URL synonym (`introspectionUrl`,
  *    `url_jwks` and `token_url` name `introspection_endpoint`, `jwks_uri` and `token_endpoint`);
  * 2. an edit distance of at most a third of the key's length (at least 2), a difference of case only,
- *    or one key being the start of the other (`grace` for `grace_ms`, at least 4 characters);
+ *    or one key being the start of the other (`grace` for `grace_ms`, at least 4 characters), the
+ *    fewer edits winning between equally near keys;
  * 3. the one known key whose words differ from `key`'s by one missing, one extra or one replaced
  *    word (`allow_http` → `allow_insecure_http`, `token_cache_size` → `token_cache_max`), at least 4
  *    characters in common; a single shared word out of two (`cache_size`, `cache_ttl`) is not near,
@@ -191,12 +208,16 @@ export function closest(key: string, known: readonly string[]): string | undefin
   if (same.length === 1) return same[0];
   let best: string | undefined;
   let bestDistance = Math.max(2, Math.floor(key.length / 3)) + 1;
+  let bestEdits = Infinity;
   const lower = key.toLowerCase();
   for (const k of known) {
     const kl = k.toLowerCase();
     const prefix = Math.min(k.length, key.length) >= 4 && (kl.startsWith(lower) || lower.startsWith(kl));
-    const d = kl === lower || prefix ? 1 : editDistance(key, k);
-    if (d < bestDistance) [best, bestDistance] = [k, d];
+    const edits = editDistance(key, k);
+    const d = kl === lower || prefix ? 1 : edits;
+    // Equally near (two keys starting with `client_id`): the fewer edits wins (`client_ids`, not `client_id_claims`).
+    if (d < bestDistance || (best !== undefined && d === bestDistance && edits < bestEdits))
+      [best, bestDistance, bestEdits] = [k, d, edits];
   }
   return best ?? sharedWords(words, known);
 }
