@@ -58,9 +58,20 @@ function npmCommand(): string {
   return existsSync(beside) ? beside : "npm";
 }
 
+/**
+ * The environment for the child processes: this one without what `npm test` (or any npm script)
+ * exports about *this* repository (`npm_config_local_prefix`, `npm_package_*`, `npm_lifecycle_*`,
+ * `npm_config_*` settings), so the npm runs in the clone and in the consumer see only their own
+ * directory. npm's cache and config files are kept.
+ */
+export function childEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const keep = new Set(["npm_config_cache", "npm_config_userconfig", "npm_config_globalconfig", "npm_config_cafile"]);
+  return Object.fromEntries(Object.entries(env).filter(([k]) => !/^npm_/i.test(k) || keep.has(k.toLowerCase())));
+}
+
 function run(file: string, args: string[], cwd: string, timeout = 60_000): Promise<{ stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    execFile(file, args, { cwd, timeout, maxBuffer: 32 * 1024 * 1024 }, (err, stdout, stderr) =>
+    execFile(file, args, { cwd, timeout, maxBuffer: 32 * 1024 * 1024, env: childEnv() }, (err, stdout, stderr) =>
       err
         ? reject(Object.assign(err, { message: `${file} ${args.join(" ")} failed: ${err.message}\n${stdout}\n${stderr}` }))
         : resolve({ stdout, stderr }),
@@ -210,6 +221,21 @@ test(
     assert.match(usage.stdout, /^Usage: protected-mcp audit <url>/, "audit --help prints the usage");
   },
 );
+
+test("childEnv: drops what an npm script exports about this package, keeps npm's cache and config files", () => {
+  assert.deepEqual(
+    childEnv({
+      PATH: "/bin",
+      npm_config_local_prefix: "/repo",
+      npm_package_name: "protected-mcp",
+      npm_lifecycle_event: "test",
+      NPM_CONFIG_PREFIX: "/usr",
+      npm_config_cache: "/home/u/.npm",
+      npm_config_userconfig: "/home/u/.npmrc",
+    }),
+    { PATH: "/bin", npm_config_cache: "/home/u/.npm", npm_config_userconfig: "/home/u/.npmrc" },
+  );
+});
 
 test("dependencyClosure: nested before hoisted, transitive, optional peers and foreign-platform optionals skipped, dev flags dropped", () => {
   const pkg: PackageJson = {
