@@ -8,8 +8,10 @@
  *
  * Configurations (see serve.ts): `v1-plain`, `v2-plain` (the SDKs' own transports, no protected-mcp:
  * the baselines), `v1-protect`, `v2-protect` (the same factories through `protect()`), `mcpserver`
- * (`MCPServer({ engine: "v2" })`: v1 sessions for the 2025 era, v2 for 2026-07-28). Each protected
- * configuration is compared check by check with its baseline for the same revision.
+ * (`MCPServer({ engine: "v2" })`: v1 sessions for the 2025 era, v2 for 2026-07-28); and two fixtures
+ * this project did not write (conformance/vendor/), each as its authors run it (`sdk-v2-fixture-plain`,
+ * `suite-v1-fixture-plain`) and through `protect()` (`sdk-v2-fixture-protect`, `suite-v1-fixture-protect`).
+ * Each protected configuration is compared check by check with its baseline for the same revision.
  *
  * Fails (exit 1) when
  * - a check fails that `expected-failures.json` does not list (for that revision, and that
@@ -39,7 +41,16 @@ const SUITE_BIN = process.env.CONFORMANCE_BIN ?? join(ROOT, ".tools/conformance/
 const SUITE_PKG = join(dirname(dirname(SUITE_BIN)), "@modelcontextprotocol/conformance");
 
 type Revision = "2025-11-25" | "2026-07-28";
-type ConfigName = "v1-plain" | "v2-plain" | "v1-protect" | "v2-protect" | "mcpserver";
+type ConfigName =
+  | "v1-plain"
+  | "v2-plain"
+  | "v1-protect"
+  | "v2-protect"
+  | "mcpserver"
+  | "sdk-v2-fixture-plain"
+  | "sdk-v2-fixture-protect"
+  | "suite-v1-fixture-plain"
+  | "suite-v1-fixture-protect";
 type Status = "SUCCESS" | "FAILURE" | "WARNING" | "SKIPPED" | "INFO" | "MISSING";
 
 interface Config {
@@ -67,6 +78,24 @@ const CONFIGS: Config[] = [
     args: ["--sdk", "v2", "--mode", "mcpserver"],
     revisions: ["2025-11-25", "2026-07-28"],
     baseline: { "2025-11-25": "v1-plain", "2026-07-28": "v2-plain" },
+  },
+  // Fixtures nobody on this project wrote (conformance/vendor/): each as its authors run it, and its
+  // McpServer factory through protect() with the same transport options (event store, retry interval).
+  // The SDK v2 repository's conformance everything-server: both eras.
+  { name: "sdk-v2-fixture-plain", args: ["--fixture", "sdk-v2", "--mode", "plain"], revisions: ["2025-11-25", "2026-07-28"] },
+  {
+    name: "sdk-v2-fixture-protect",
+    args: ["--fixture", "sdk-v2", "--mode", "protect"],
+    revisions: ["2025-11-25", "2026-07-28"],
+    baseline: { "2025-11-25": "sdk-v2-fixture-plain", "2026-07-28": "sdk-v2-fixture-plain" },
+  },
+  // The suite's own v1 everything-server (SDK v1: the 2025 era only).
+  { name: "suite-v1-fixture-plain", args: ["--fixture", "suite-v1", "--mode", "plain"], revisions: ["2025-11-25"] },
+  {
+    name: "suite-v1-fixture-protect",
+    args: ["--fixture", "suite-v1", "--mode", "protect"],
+    revisions: ["2025-11-25"],
+    baseline: { "2025-11-25": "suite-v1-fixture-plain" },
   },
 ];
 

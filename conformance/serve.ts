@@ -2,6 +2,7 @@
  * Serve the conformance fixture for `@modelcontextprotocol/conformance server --url …`.
  *
  *   tsx conformance/serve.ts --sdk v1|v2 --mode plain|protect|mcpserver --port N
+ *   tsx conformance/serve.ts --fixture sdk-v2|suite-v1 --mode plain|protect --port N
  *
  * - `plain`: no protected-mcp at all, the SDK's own transports (the baseline). v1: stateful
  *   `StreamableHTTPServerTransport` sessions. v2: `createMcpHandler` for 2026-07-28 requests and
@@ -12,6 +13,13 @@
  * - `mcpserver`: `MCPServer({ engine: "v2" })` serving both eras (v1 sessions for 2025, v2 for 2026),
  *   with the event store, the fixture's v2 `ServerOptions` (`v2_server_options`) and `server.notify`.
  *
+ * `--fixture` serves a vendored third-party fixture (conformance/vendor/, unchanged but for `export`s)
+ * instead of the project's own: `sdk-v2` (the SDK v2 repository's conformance everything-server) or
+ * `suite-v1` (the suite's own v1 everything-server). `plain` runs the fixture's own HTTP wiring as its
+ * file does it (it listens on `PORT` itself); `protect` puts its `createMcpServer` factory through
+ * `protect()` with the fixture's transport options (its event store, `retry_interval: 5000`; `sdk-v2`
+ * with `engine: "v2"`), see {@link vendoredFixture}.
+ *
  * With authorization, tokens come from the development authorization server and a small proxy on
  * `--port` adds `Authorization: Bearer …` (the suite sends none); Host and Origin pass untouched, so
  * the DNS-rebinding scenario sees the protected server itself.
@@ -21,8 +29,12 @@
  * @module
  */
 import { randomUUID } from "node:crypto";
+import { mkdtempSync } from "node:fs";
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { connect, type AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
@@ -36,15 +48,23 @@ import { SERVER_INFO } from "./fixture.js";
 const { values } = parseArgs({
   options: {
     sdk: { type: "string", default: "v1" },
+    fixture: { type: "string" },
     mode: { type: "string", default: "plain" },
     port: { type: "string", default: "3000" },
   },
 });
 const sdk = values.sdk as "v1" | "v2";
 const mode = values.mode as "plain" | "protect" | "mcpserver";
+const fixture = values.fixture as "sdk-v2" | "suite-v1" | undefined;
 const port = Number(values.port);
 if (!["v1", "v2"].includes(sdk) || !["plain", "protect", "mcpserver"].includes(mode) || !Number.isInteger(port)) {
-  console.error("usage: serve.ts --sdk v1|v2 --mode plain|protect|mcpserver --port N");
+  console.error(
+    "usage: serve.ts --sdk v1|v2 --mode plain|protect|mcpserver --port N | --fixture sdk-v2|suite-v1 --mode plain|protect --port N",
+  );
+  process.exit(2);
+}
+if (fixture !== undefined && (!["sdk-v2", "suite-v1"].includes(fixture) || mode === "mcpserver")) {
+  console.error("--fixture sdk-v2|suite-v1 with --mode plain|protect");
   process.exit(2);
 }
 if (mode === "mcpserver" && sdk !== "v2") {
@@ -249,6 +269,103 @@ async function protectedServer(): Promise<void> {
   await frontProxy(backendPort, token);
 }
 
-if (mode === "plain") await (sdk === "v1" ? plainV1() : plainV2());
+// ---------------------------------------------------------------- vendored fixtures
+/** What conformance/vendor's fixtures export (their `export` edits, conformance/vendor/README.md). */
+interface VendoredFixture {
+  /** The fixture's own factory: a new `McpServer` (SDK v1 or v2) per session or request. */
+  createMcpServer(): { server: FixtureLowLevelServer; connect(transport: unknown): Promise<void> };
+  /** The fixture's event store factory (SEP-1699), as its own wiring uses it. */
+  createEventStore(): {
+    storeEvent(streamId: string, message: unknown): Promise<string>;
+    replayEventsAfter(...args: never[]): Promise<string>;
+  };
+  /** Session id → transport: filled by the fixture's own wiring, read by its `test_reconnection` tool. */
+  transports: Record<string, unknown>;
+  /** `sdk-v2` only: the fixture's own `createMcpHandler(...)`, whose `notify` its listen triggers call. */
+  modernHandler?: { bus: { publish(event: unknown): void; subscribe(listener: (event: never) => void): () => void } };
+}
+interface FixtureLowLevelServer {
+  readonly transport?: { sessionId?: string | undefined } | undefined;
+  oninitialized?: (() => void) | undefined;
+  onclose?: (() => void) | undefined;
+}
+
+const VENDORED = {
+  "sdk-v2": "sdk-v2-everything-server.ts",
+  "suite-v1": "conformance-v1-everything-server.ts",
+} as const;
+
+/** Resolves once something accepts connections on 127.0.0.1:`p`. */
+async function waitForPort(p: number): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    const open = await new Promise<boolean>((resolve) => {
+      const s = connect(p, HOST);
+      s.once("connect", () => (s.destroy(), resolve(true)));
+      s.once("error", () => resolve(false));
+    });
+    if (open) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`the fixture did not listen on ${p} within 60 s`);
+}
+
+/**
+ * A vendored fixture. Its module starts its own Express app on `PORT` when imported (as its file does):
+ * - `plain`: on `--port` — the fixture exactly as its authors run it (its own sessions, event store,
+ *   `retryInterval: 5000`, and for `sdk-v2` its own `createMcpHandler` for 2026-07-28);
+ * - `protect`: on a Unix socket in a temporary directory (nothing listens on TCP but protect()), and
+ *   its `createMcpServer` goes through `protect()` with the same transport options.
+ *
+ * Two things the fixtures do through their own HTTP wiring, which `protect()` replaces, are wired the
+ * way a user of `protect()` would:
+ * - their `test_reconnection` tool (SEP-1699) closes the SSE stream through the session's transport
+ *   looked up in their `transports` map, filled by their wiring when a session initializes; here it is
+ *   filled from the server's own connected transport when the session initializes (the SDKs give
+ *   tools the same control directly: `extra.closeSSEStream` in v1, `ctx.http.closeSSE` in v2);
+ * - `sdk-v2`'s listen triggers publish on its own handler's bus (`modernHandler.notify`): that bus is
+ *   handed to `protect()` as `v2_handler_options.bus`.
+ */
+async function vendoredFixture(name: keyof typeof VENDORED): Promise<void> {
+  const here = dirname(fileURLToPath(import.meta.url));
+  process.env.PORT = mode === "plain" ? String(port) : join(mkdtempSync(join(tmpdir(), "conformance-fixture-")), "unused.sock");
+  // A computed specifier: the fixture is loaded, not type-checked against this project's settings.
+  const mod = (await import(pathToFileURL(join(here, "vendor", VENDORED[name])).href)) as VendoredFixture;
+  if (mode === "plain") return waitForPort(port);
+
+  const { issuer, token, provider } = await authorization();
+  const authz = { enabled: true, authorization_servers: [issuer], resource };
+  const transport = { event_store: mod.createEventStore(), retry_interval: 5000 };
+  const factory = () => {
+    const server = mod.createMcpServer();
+    const low = server.server;
+    let sessionId: string | undefined;
+    const { oninitialized, onclose } = low;
+    low.oninitialized = () => {
+      sessionId = low.transport?.sessionId;
+      if (sessionId) mod.transports[sessionId] = low.transport;
+      oninitialized?.();
+    };
+    low.onclose = () => {
+      if (sessionId) delete mod.transports[sessionId];
+      onclose?.();
+    };
+    return server;
+  };
+  const handler =
+    name === "suite-v1"
+      ? protect(factory, { authorization: authz, provider, transport })
+      : protect(factory, {
+          authorization: authz,
+          provider,
+          engine: "v2",
+          transport,
+          ...(mod.modernHandler && { v2_handler_options: { bus: mod.modernHandler.bus } }),
+        });
+  const backendPort = await listen(createServer(toNodeHandler(handler, { origin: `http://${HOST}:${port}` })), 0);
+  await frontProxy(backendPort, token);
+}
+
+if (fixture) await vendoredFixture(fixture);
+else if (mode === "plain") await (sdk === "v1" ? plainV1() : plainV2());
 else await protectedServer();
 console.log(`READY ${resource}`);
