@@ -13,6 +13,7 @@ import { createV1Backend, type McpServerSource } from "./serving/v1.js";
 import { DEFAULT_MAX_BODY_BYTES } from "./serving/backend.js";
 import { sdkHandlerOptions, sdkTransportOptions } from "./serving/transport-options.js";
 import {
+  createChangeFeed,
   createDualBackend,
   createEventBus,
   createV2Backend,
@@ -115,21 +116,24 @@ export function protect(source: McpServerSource | McpHttpHandlerLike | V2ServerF
  */
 function v2Serving(factory: V2Factory, o: ResolvedProtectOptions): { backend: McpBackend; notify: ServerNotifierLike } {
   const bus = o.v2_handler_options?.bus ?? createEventBus(o.v2_handler_options?.on_error);
+  // The list changes the user's servers emit reach the same principal's listen streams and sessions.
+  const feed = createChangeFeed(bus, o.v2_handler_options?.on_error);
   const handlerOptions = {
     ...sdkHandlerOptions(o.v2_handler_options),
-    bus,
+    bus: feed.bus,
     maxRequestBodySize: o.max_body_bytes ?? DEFAULT_MAX_BODY_BYTES,
   };
   const notify = notifierFor(bus);
+  const watched = feed.watch(factory);
   if (o.session_mode === "stateless") {
     return {
-      backend: createV2Backend(async () => (await loadSdkV2()).createMcpHandler(factory, { ...handlerOptions, legacy: "stateless" })),
+      backend: createV2Backend(async () => (await loadSdkV2()).createMcpHandler(watched, { ...handlerOptions, legacy: "stateless" }), feed),
       notify,
     };
   }
-  const modern = async () => (await loadSdkV2()).createMcpHandler(factory, { ...handlerOptions, legacy: "reject" });
+  const modern = async () => (await loadSdkV2()).createMcpHandler(watched, { ...handlerOptions, legacy: "reject" });
   return {
-    backend: createDualBackend(modern, createV2SessionBackend(factory, sessionLimits(o), sdkTransportOptions(o.transport))),
+    backend: createDualBackend(modern, createV2SessionBackend(factory, sessionLimits(o), sdkTransportOptions(o.transport), feed), feed),
     notify,
   };
 }
@@ -171,12 +175,13 @@ export function protectBothEras(
 ): ProtectedHandler {
   const o = resolveProtectOptions(options, "MCPServer");
   const bus = o.v2_handler_options?.bus ?? createEventBus(o.v2_handler_options?.on_error);
+  const feed = createChangeFeed(bus, o.v2_handler_options?.on_error);
   const handlerOptions = {
     ...sdkHandlerOptions(o.v2_handler_options),
-    bus,
+    bus: feed.bus,
     maxRequestBodySize: o.max_body_bytes ?? DEFAULT_MAX_BODY_BYTES,
     legacy: "reject",
   };
-  const modern = async () => (await loadSdkV2()).createMcpHandler(modernFactory, handlerOptions);
-  return Object.assign(createHandler(createDualBackend(modern, v1BackendFor(legacyFactory, o)), o), { notify: notifierFor(bus) });
+  const modern = async () => (await loadSdkV2()).createMcpHandler(feed.watch(modernFactory), handlerOptions);
+  return Object.assign(createHandler(createDualBackend(modern, v1BackendFor(legacyFactory, o), feed), o), { notify: notifierFor(bus) });
 }

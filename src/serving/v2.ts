@@ -12,7 +12,8 @@
  *
  * @module
  */
-import { runWithContext } from "../context.js";
+import { createHash, randomUUID } from "node:crypto";
+import { getContext, runWithContext, type RequestContext } from "../context.js";
 
 import { sessionRequired } from "../responses.js";
 import type { SessionLimits } from "../sessions.js";
@@ -169,11 +170,14 @@ export function loadSdkV2(): Promise<SdkV2Module> {
  * Serve every authorized request through a v2 handler (modern requests and its own 2025-era
  * fallback). Once the handler exists it is called directly: no await of a settled promise per request.
  */
-export function createV2Backend(handler: McpHttpHandlerLike | (() => Promise<McpHttpHandlerLike>)): McpBackend {
+export function createV2Backend(handler: McpHttpHandlerLike | (() => Promise<McpHttpHandlerLike>), feed?: ChangeFeed): McpBackend {
   let built: McpHttpHandlerLike | undefined = typeof handler === "function" ? undefined : handler;
   let building: Promise<McpHttpHandlerLike> | undefined;
-  const serve = (h: McpHttpHandlerLike, { req, authInfo, parsedBody, context }: McpExchange): Promise<Response> =>
-    runWithContext(context, () => h.fetch(req, { authInfo, parsedBody }));
+  const serve = (h: McpHttpHandlerLike, exchange: McpExchange): Promise<Response> => {
+    const { req, authInfo, parsedBody, context } = exchange;
+    feed?.enter(exchange);
+    return runWithContext(context, () => h.fetch(req, { authInfo, parsedBody }));
+  };
   return {
     handle(exchange: McpExchange): Promise<Response> {
       if (built) return serve(built, exchange);
@@ -193,8 +197,8 @@ export function createV2Backend(handler: McpHttpHandlerLike | (() => Promise<Mcp
  * sessions bound to their principal). The split uses the SDK's own `isLegacyRequest`, on the body
  * already parsed, so the two can never disagree.
  */
-export function createDualBackend(modern: () => Promise<McpHttpHandlerLike>, legacy: McpBackend): McpBackend {
-  const v2 = createV2Backend(modern);
+export function createDualBackend(modern: () => Promise<McpHttpHandlerLike>, legacy: McpBackend, feed?: ChangeFeed): McpBackend {
+  const v2 = createV2Backend(modern, feed);
   return {
     checkSession: legacy.checkSession?.bind(legacy),
     async handle(exchange: McpExchange): Promise<Response> {
@@ -221,12 +225,16 @@ interface V2Session {
  * them exactly like the v1 backend's: another principal's session id is a `SessionMismatch`
  * (answered like an unknown session).
  *
+ * With a {@link ChangeFeed}, each session's server publishes its list changes for its principal, and
+ * gets those published elsewhere (see {@link createChangeFeed}).
+ *
  * @param transportOptions - the user's SDK transport options (camelCase, already checked).
  */
 export function createV2SessionBackend(
   factory: V2Factory,
   limits: SessionLimits,
   transportOptions: Readonly<Record<string, unknown>> = {},
+  feed?: ChangeFeed,
 ): McpBackend {
   const closeSession = (s: V2Session): void => {
     void s.transport.close().catch(() => {});
@@ -244,6 +252,7 @@ export function createV2SessionBackend(
       const isInit = Array.isArray(parsedBody) ? parsedBody.some((m) => sdk.isInitializeRequest(m)) : sdk.isInitializeRequest(parsedBody);
       if (!isInit) return sessionRequired();
       const server = (await factory({ era: "legacy", ...(authInfo !== undefined && { authInfo }), requestInfo: req })) as V2ServerLike;
+      feed?.attachSession(server, principal);
       const transport: V2TransportLike = new sdk.WebStandardStreamableHTTPServerTransport(
         sessions.transportOptions(transportOptions, principal, () => ({ transport, server })),
       );
@@ -256,6 +265,221 @@ export function createV2SessionBackend(
 
     async close() {
       sessions.clear();
+      feed?.close();
+    },
+  };
+}
+
+// ---------------------------------------------------------------- list changes of the user's servers
+
+/** The notifications a server sends when its lists change, and the bus event each one is. */
+const CHANGE_KINDS: Readonly<Record<string, ServerEventLike["kind"]>> = {
+  "notifications/tools/list_changed": "tools_list_changed",
+  "notifications/prompts/list_changed": "prompts_list_changed",
+  "notifications/resources/list_changed": "resources_list_changed",
+  "notifications/resources/updated": "resource_updated",
+};
+
+/** The capability that says a server emits each list's changes (`capabilities.<list>.listChanged`). */
+const LIST_OF: Readonly<Partial<Record<ServerEventLike["kind"], "tools" | "prompts" | "resources">>> = {
+  tools_list_changed: "tools",
+  prompts_list_changed: "prompts",
+  resources_list_changed: "resources",
+};
+
+const METHOD_OF: Readonly<Record<ServerEventLike["kind"], string>> = {
+  tools_list_changed: "notifications/tools/list_changed",
+  prompts_list_changed: "notifications/prompts/list_changed",
+  resources_list_changed: "notifications/resources/list_changed",
+  resource_updated: "notifications/resources/updated",
+};
+
+/**
+ * The property of a bus event published for one principal's clients only (a server's own list change).
+ * A plain string-keyed object, so that it survives a bus that serializes events across processes: the
+ * principal travels as a SHA-256 digest of its key, never as issuer and subject.
+ */
+export const EVENT_SCOPE_KEY = "protected_mcp_scope";
+
+/** Who a scoped event is for, and which server sent it. */
+interface EventScope {
+  /** Digest of the principal's key. */
+  principal: string;
+  /** The server instance that emitted it (a session's server already told its own client). */
+  origin: string;
+}
+
+type ScopedEvent = ServerEventLike & { [EVENT_SCOPE_KEY]?: EventScope };
+
+/** A JSON-RPC notification as the SDKs' `Protocol.notification` takes it. */
+interface NotificationLike {
+  method: string;
+  params?: Record<string, unknown>;
+}
+
+/** The low-level server (`Server` of either SDK) behind what a factory returns, as far as list changes need it. */
+interface LowLevelServerLike {
+  notification: (this: LowLevelServerLike, notification: NotificationLike, options?: unknown) => Promise<void>;
+  getCapabilities?(): Record<string, { listChanged?: boolean } | undefined> | undefined;
+  onclose?: (() => void) | undefined;
+}
+
+const digest = (principal: string): string => createHash("sha256").update(principal).digest("base64url");
+
+/** `McpServer` → its `.server`; a low-level `Server` → itself; anything else → `undefined`. */
+function lowLevelServer(product: unknown): LowLevelServerLike | undefined {
+  if (typeof product !== "object" || product === null) return undefined;
+  const inner = (product as { server?: unknown }).server;
+  const low = typeof inner === "object" && inner !== null ? inner : product;
+  return typeof (low as LowLevelServerLike).notification === "function" ? (low as LowLevelServerLike) : undefined;
+}
+
+/**
+ * Make `server` report every list-change notification it sends (`registerTool` after connect,
+ * `sendToolListChanged()`, enabling, disabling, removing or updating a tool, prompt or resource,
+ * `sendResourceUpdated`) to `onChange`, before sending it as it would have. Returns the unwrapped
+ * `notification` bound to the server, to send without reporting.
+ */
+function reportChanges(server: LowLevelServerLike, onChange: (event: ServerEventLike) => void): (n: NotificationLike) => Promise<void> {
+  const send = server.notification;
+  server.notification = function (this: LowLevelServerLike, notification: NotificationLike, options?: unknown): Promise<void> {
+    const kind = typeof notification?.method === "string" ? CHANGE_KINDS[notification.method] : undefined;
+    if (kind) onChange(toEvent(kind, notification.params));
+    return send.call(this, notification, options);
+  };
+  return (n) => send.call(server, n);
+}
+
+function toEvent(kind: ServerEventLike["kind"], params: Record<string, unknown> | undefined): ServerEventLike {
+  if (kind === "resource_updated") {
+    const uri = params?.["uri"];
+    return { kind, uri: typeof uri === "string" ? uri : "", ...(params && { params }) };
+  }
+  return { kind, ...(params && { params }) };
+}
+
+/**
+ * One change feed for everything `protect()` serves from a v2 factory: the list changes the user's
+ * servers emit reach the clients of the same principal in both eras, with no call to `handler.notify`.
+ *
+ * - A server `protect()` made for principal P (a 2026-07-28 request's, or a 2025-era session's) that
+ *   sends `notifications/{tools,prompts,resources}/list_changed` or `notifications/resources/updated`
+ *   publishes it on the bus **for P only**: P's open `subscriptions/listen` streams get it (filtered
+ *   by their own subscription filter, as the SDK does), and so do P's other 2025-era sessions (list
+ *   changes only, and only where the session's server declares `listChanged` for that list; the
+ *   session that sent it told its own client already). Another principal's streams and sessions do not:
+ *   a server is built per principal (the factory gets its `authInfo`), and what it says about its lists
+ *   is about what that principal is served. To tell every client, use `handler.notify`.
+ * - An event published on the bus without a scope (`handler.notify.*`, or your own publisher on a
+ *   `v2_handler_options.bus`) reaches every listen stream, as before, and every 2025-era session whose
+ *   server declares `listChanged` for that list (`resource_updated` only reaches listen streams that
+ *   asked for that URI: a 2025 session's subscriptions are the server's own to track).
+ */
+export interface ChangeFeed {
+  /** The bus to give `createMcpHandler`: its subscribers see unscoped events and those of their own principal. */
+  readonly bus: ServerEventBusLike;
+  /** Wrap a v2 server factory: each server it returns publishes its list changes for the principal of the request. */
+  watch(factory: V2Factory): V2Factory;
+  /** Record the principal of a request about to reach the handler (read back in `watch` and `bus.subscribe`). */
+  enter(exchange: McpExchange): void;
+  /** A 2025-era session's server: publishes its changes for `principal`, and gets the changes published elsewhere. */
+  attachSession(server: unknown, principal: string): void;
+  /** Stop delivering to sessions. */
+  close(): void;
+}
+
+/** Build the {@link ChangeFeed} over `inner` (the user's `v2_handler_options.bus`, or an in-process bus). */
+export function createChangeFeed(inner: ServerEventBusLike, onerror?: (error: Error) => void): ChangeFeed {
+  const principals = new WeakMap<RequestContext, string>();
+  const current = (): string | undefined => principals.get(getContext());
+  const publishFor = (principal: string, origin: string, event: ServerEventLike): void => {
+    const scoped: ScopedEvent = { ...event, [EVENT_SCOPE_KEY]: { principal: digest(principal), origin } };
+    inner.publish(scoped);
+  };
+  const visibleTo = (event: ScopedEvent, principalDigest: string | undefined): boolean => {
+    const scope = event[EVENT_SCOPE_KEY];
+    return scope === undefined || (principalDigest !== undefined && scope.principal === principalDigest);
+  };
+
+  interface Sink {
+    principal: string;
+    origin: string;
+    server: LowLevelServerLike;
+    send: (n: NotificationLike) => Promise<void>;
+  }
+  const sinks = new Set<Sink>();
+  let unsubscribe: (() => void) | undefined;
+  const deliver = (event: ScopedEvent): void => {
+    const list = LIST_OF[event.kind];
+    if (!list) return;
+    const scope = event[EVENT_SCOPE_KEY];
+    for (const sink of sinks) {
+      if (scope && (scope.origin === sink.origin || scope.principal !== sink.principal)) continue;
+      let declared: boolean | undefined;
+      try {
+        declared = sink.server.getCapabilities?.()?.[list]?.listChanged;
+      } catch {
+        declared = undefined;
+      }
+      if (declared !== true) continue;
+      const { [EVENT_SCOPE_KEY]: _scope, ...plain } = event;
+      void _scope;
+      const params = (plain as { params?: Record<string, unknown> }).params;
+      sink.send({ method: METHOD_OF[event.kind], ...(params && { params }) }).catch((e: unknown) => {
+        onerror?.(e instanceof Error ? e : new Error(String(e)));
+      });
+    }
+  };
+
+  return {
+    bus: {
+      publish: (event) => inner.publish(event),
+      subscribe(listener) {
+        // Called by the SDK's listen router while it serves a request: the principal is that request's.
+        const mine = current();
+        const principalDigest = mine === undefined ? undefined : digest(mine);
+        return inner.subscribe((event: ScopedEvent) => {
+          if (visibleTo(event, principalDigest)) listener(event);
+        });
+      },
+    },
+    watch(factory) {
+      return async (ctx) => {
+        const principal = current();
+        const product = await factory(ctx);
+        const server = principal === undefined ? undefined : lowLevelServer(product);
+        if (server && principal !== undefined) {
+          const origin = randomUUID();
+          reportChanges(server, (event) => publishFor(principal, origin, event));
+        }
+        return product;
+      };
+    },
+    enter(exchange) {
+      principals.set(exchange.context, exchange.principal);
+    },
+    attachSession(product, principal) {
+      const server = lowLevelServer(product);
+      if (!server) return;
+      const origin = randomUUID();
+      const sink: Sink = {
+        principal: digest(principal),
+        origin,
+        server,
+        send: reportChanges(server, (event) => publishFor(principal, origin, event)),
+      };
+      sinks.add(sink);
+      const onclose = server.onclose;
+      server.onclose = () => {
+        sinks.delete(sink);
+        onclose?.();
+      };
+      unsubscribe ??= inner.subscribe((event: ScopedEvent) => deliver(event));
+    },
+    close() {
+      sinks.clear();
+      unsubscribe?.();
+      unsubscribe = undefined;
     },
   };
 }
