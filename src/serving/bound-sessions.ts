@@ -11,6 +11,8 @@ import { SessionMismatch } from "../errors.js";
 import { sessionNotFound } from "../responses.js";
 import { SessionRegistry, type SessionLimits } from "../sessions.js";
 import type { McpExchange } from "./backend.js";
+import { sessionEventStore } from "./session-event-store.js";
+import type { EventStoreLike } from "./transport-options.js";
 
 /** What a session transport offers, in both SDKs. */
 export interface SessionTransport {
@@ -31,6 +33,8 @@ export interface BoundSessions<S extends { transport: SessionTransport }> {
   /**
    * The transport options for a new session of `principal`: the user's (event store, …) first, then
    * ours, which register it once the transport has accepted the `initialize`. `session` is read then.
+   * The user's event store is given to the transport as this session's own view of it
+   * ({@link sessionEventStore}): `Last-Event-ID` resolves only within the session.
    */
   transportOptions(user: Readonly<Record<string, unknown>>, principal: string, session: () => S): Record<string, unknown>;
   /** Forget the session when its transport closes. */
@@ -60,8 +64,10 @@ export function boundSessions<S extends { transport: SessionTransport }>(
       return runWithContext(context, () => entry.session.transport.handleRequest(req, { authInfo: authInfo as never, parsedBody }));
     },
     transportOptions(user, principal, session) {
+      const eventStore = user["eventStore"] as EventStoreLike | undefined;
       return {
         ...user,
+        ...(eventStore ? { eventStore: sessionEventStore(eventStore) } : {}),
         sessionIdGenerator: () => randomUUID(),
         onsessioninitialized: (id: string): void => sessions.add(id, principal, session()),
         onsessionclosed: (id: string): void => sessions.delete(id),

@@ -51,6 +51,11 @@ export interface TransportOptions {
   /**
    * Resumability (SEP-1699): SSE events are stored, a priming event opens each stream, and a client
    * reconnecting with `Last-Event-ID` gets what it missed. Default: none.
+   *
+   * One store may serve every session: each session's transport gets its own view of it, under its
+   * own stream ids, and the event ids clients see are bound to the session (an HMAC only that view can
+   * make). An event id of another session, of one's own closed session, or a guessed one is answered
+   * as an unknown id and never reaches the store.
    */
   event_store?: EventStoreLike | undefined;
   /** Milliseconds suggested to clients in the SSE `retry` field (priming events). SDK `retryInterval`. */
