@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ConfigError, MCPServer, parseAuthorizationConfig, protect } from "../src/index.js";
+import { isLoopbackHost } from "../src/config.js";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 
 const keysOf = (fn: () => unknown): string[] => {
@@ -240,4 +241,44 @@ test("a key named __proto__, constructor or prototype is refused by name, howeve
     ],
   );
   assert.equal(({} as Record<string, unknown>)["enabled"], undefined, "Object.prototype untouched");
+});
+
+test("loopback is 127.0.0.0/8 with octets up to 255, localhost and [::1]: nothing that only looks like it", () => {
+  for (const host of ["localhost", "[::1]", "127.0.0.1", "127.255.255.255", "127.1.2.3"]) {
+    assert.equal(isLoopbackHost(host), true, host);
+  }
+  for (const host of ["127.999.0.1", "127.0.0.256", "127.0.0", "127.0.0.1.nip.io", "localhost.example", "128.0.0.1", "[::2]"]) {
+    assert.equal(isLoopbackHost(host), false, host);
+  }
+});
+
+test("hosts in allowed_hosts (trust_proxy, dns_rebinding_protection) have ports up to 65535", () => {
+  const factory = () => new McpServer({ name: "x", version: "1" });
+  const authorization = { enabled: false };
+  assert.deepEqual(
+    issueLines(() =>
+      protect(factory, {
+        authorization,
+        trust_proxy: { allowed_hosts: ["mcp.example.com:99999"] },
+      }),
+    ),
+    ["trust_proxy.allowed_hosts.0: a port is at most 65535"],
+  );
+  assert.deepEqual(
+    issueLines(() =>
+      protect(factory, {
+        authorization,
+        dns_rebinding_protection: { allowed_hosts: ["h:65536"] },
+      }),
+    ),
+    ["dns_rebinding_protection.allowed_hosts.0: a port is at most 65535"],
+  );
+  assert.doesNotThrow(
+    () =>
+      protect(factory, {
+        authorization,
+        dns_rebinding_protection: { allowed_hosts: ["h:65535"] },
+      }),
+    "port 65535 is a port",
+  );
 });

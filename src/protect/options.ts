@@ -154,7 +154,10 @@ export interface DnsRebindingOptions {
 }
 
 const positiveInt = z.number().int().positive();
-const hostName = z.string().regex(/^(?:[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::\d{1,5})?$/i, "a host name, optionally with :port");
+const hostName = z
+  .string()
+  .regex(/^(?:[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::\d{1,5})?$/i, "a host name, optionally with :port")
+  .refine((h) => !/:\d+$/.test(h) || Number(h.slice(h.lastIndexOf(":") + 1)) <= 65535, "a port is at most 65535");
 /** An origin as browsers send it: scheme, host, optional port, nothing else. */
 const exactOrigin = z
   .string()
