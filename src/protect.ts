@@ -57,8 +57,11 @@ export interface ProtectedHandler extends FetchHandler {
   close(): Promise<void>;
   /**
    * Under `engine: "v2"` (or for a `createMcpHandler(...)` handler that has one): publishes
-   * list-changed events to the open `subscriptions/listen` streams (2026-07-28), e.g.
-   * `handler.notify.toolsChanged()`. Undefined on the v1 path.
+   * list-changed events to every client, e.g. `handler.notify.toolsChanged()` — every open
+   * `subscriptions/listen` stream (2026-07-28) and, under `engine: "v2"`, every 2025-era session whose
+   * server declares `listChanged` for that list. Not needed for the changes a server makes itself
+   * (`registerTool` after connect, `sendToolListChanged()`, enable / disable / remove): those reach the
+   * same principal's streams and sessions by themselves. Undefined on the v1 path.
    */
   readonly notify?: ServerNotifierLike | undefined;
 }
