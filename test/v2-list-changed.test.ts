@@ -278,3 +278,63 @@ describe("engine v2: 2025-era sessions, same rules", () => {
     }
   });
 });
+
+describe("engine v2: a bus shared by two handlers (processes), events serialized on the way", () => {
+  test("Alice's change through one handler reaches Alice's stream on the other, not Bob's", LIMIT, async () => {
+    // A bus like a pub/sub across processes: every event is JSON on the wire.
+    const listeners = new Set<(event: unknown) => void>();
+    const wire = {
+      publish: (event: unknown) => {
+        const copy = JSON.stringify(event);
+        assert.ok(!copy.includes("alice") && !copy.includes("bob"), `no principal in clear on the bus: ${copy}`);
+        for (const l of listeners) l(JSON.parse(copy));
+      },
+      subscribe: (l: (event: unknown) => void) => (listeners.add(l), () => void listeners.delete(l)),
+    };
+    const [firstHttp, second] = [createServer(), createServer()];
+    await Promise.all([firstHttp, second].map((h) => new Promise<void>((r) => h.listen(0, "127.0.0.1", r))));
+    const [oneUrl, otherUrl] = [firstHttp, second].map((h) => `http://127.0.0.1:${(h.address() as AddressInfo).port}/mcp`) as [
+      string,
+      string,
+    ];
+    const options = (resource: string) => ({
+      authorization: { enabled: true, authorization_servers: [issuer.issuer], resource },
+      provider: new JWTValidator({ jwks_uri: issuer.jwksUri, issuer: issuer.issuer, audience: resource }),
+      engine: "v2" as const,
+      v2_handler_options: { bus: wire },
+    });
+    const one = protect(() => userServer(), options(oneUrl));
+    const two = protect(() => userServer(), options(otherUrl));
+    firstHttp.on("request", toNodeHandler(one));
+    second.on("request", toNodeHandler(two));
+    const open = async (sub: string, at: string) => {
+      const inbox = new Inbox();
+      const t = new TransportV2(new URL(at), {
+        requestInit: { headers: { authorization: `Bearer ${await issuer.sign({ sub, aud: at })}` } },
+      });
+      const client = new ClientV2({ name: `bus-${sub}`, version: "1" }, { versionNegotiation: { mode: { pin: MODERN } } });
+      client.setNotificationHandler("notifications/tools/list_changed", () => inbox.push("tools"));
+      client.setNotificationHandler("notifications/prompts/list_changed", () => inbox.push("prompts"));
+      await client.connect(t);
+      const subscription = await client.listen({ toolsListChanged: true, promptsListChanged: true });
+      return { client, inbox, close: async () => (await subscription.close(), await client.close()) };
+    };
+    const aliceCaller = await open("alice", oneUrl);
+    const aliceThere = await open("alice", otherUrl);
+    const bobThere = await open("bob", otherUrl);
+    try {
+      await aliceCaller.client.callTool({ name: "register_tool", arguments: {} });
+      await aliceThere.inbox.next("tools");
+      two.notify!.promptsChanged();
+      await bobThere.inbox.next("prompts");
+      assert.deepEqual(bobThere.inbox.seen, ["prompts"], "Bob's stream on the other handler got the broadcast only");
+    } finally {
+      await Promise.all([aliceCaller.close(), aliceThere.close(), bobThere.close()]);
+      await Promise.all([one.close(), two.close()]);
+      for (const h of [firstHttp, second]) {
+        h.closeAllConnections();
+        await new Promise<void>((r) => h.close(() => r()));
+      }
+    }
+  });
+});
