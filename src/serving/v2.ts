@@ -422,9 +422,7 @@ export function createChangeFeed(inner: ServerEventBusLike, onerror?: (error: Er
         declared = undefined;
       }
       if (declared !== true) continue;
-      const { [EVENT_SCOPE_KEY]: _scope, ...plain } = event;
-      void _scope;
-      const params = (plain as { params?: Record<string, unknown> }).params;
+      const params = event.params;
       sink.send({ method: METHOD_OF[event.kind], ...(params && { params }) }).catch((e: unknown) => {
         onerror?.(e instanceof Error ? e : new Error(String(e)));
       });
@@ -449,8 +447,9 @@ export function createChangeFeed(inner: ServerEventBusLike, onerror?: (error: Er
         const product = await factory(ctx);
         const server = principal === undefined ? undefined : lowLevelServer(product);
         if (server && principal !== undefined) {
-          const origin = randomUUID();
-          reportChanges(server, (event) => publishFor(principal, origin, event));
+          // Drawn on the first change only: most requests' servers change nothing.
+          let origin: string | undefined;
+          reportChanges(server, (event) => publishFor(principal, (origin ??= randomUUID()), event));
         }
         return product;
       };
