@@ -22,7 +22,7 @@ import {
   ToolListChangedNotificationSchema,
 } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
-import { JWTValidator, protect, toNodeHandler, type ProtectedHandler } from "../src/index.js";
+import { JWTValidator, MCPServer, protect, toNodeHandler, type ProtectedHandler } from "../src/index.js";
 import { startLocalIssuer, type LocalIssuer } from "./helpers/issuer.js";
 
 const MODERN = "2026-07-28";
@@ -335,6 +335,55 @@ describe("engine v2: a bus shared by two handlers (processes), events serialized
         h.closeAllConnections();
         await new Promise<void>((r) => h.close(() => r()));
       }
+    }
+  });
+});
+
+describe("MCPServer engine v2: its 2026-07-28 servers publish their changes the same way", () => {
+  test("a configureV2 tool that registers a tool: Alice's stream is told, Bob's is not", LIMIT, async () => {
+    const probe = createServer();
+    await new Promise<void>((r) => probe.listen(0, "127.0.0.1", r));
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    const resource = `http://127.0.0.1:${port}/mcp`;
+    const server = new MCPServer("list-changes", {
+      version: "1.0.0",
+      engine: "v2",
+      authorization: { enabled: true, authorization_servers: [issuer.issuer], resource },
+      v2_server_options: { capabilities: { tools: { listChanged: true }, prompts: { listChanged: true } } },
+      log: () => {},
+    });
+    server.setAuthorizationProvider(new JWTValidator({ jwks_uri: issuer.jwksUri, issuer: issuer.issuer, audience: resource }));
+    server.configureV2((s: McpServerV2) => {
+      s.registerTool("register_tool", { inputSchema: z.object({}) }, async () => {
+        s.registerTool(`added_${Math.random().toString(36).slice(2)}`, { inputSchema: z.object({}) }, async () => ({ content: [] }));
+        return { content: [{ type: "text" as const, text: "registered" }] };
+      });
+    });
+    const { url: served } = await server.serve({ port, host: "127.0.0.1" });
+    const open = async (sub: string) => {
+      const inbox = new Inbox();
+      const t = new TransportV2(new URL(served), {
+        requestInit: { headers: { authorization: `Bearer ${await issuer.sign({ sub, aud: resource })}` } },
+      });
+      const client = new ClientV2({ name: `mcpserver-${sub}`, version: "1" }, { versionNegotiation: { mode: { pin: MODERN } } });
+      client.setNotificationHandler("notifications/tools/list_changed", () => inbox.push("tools"));
+      client.setNotificationHandler("notifications/prompts/list_changed", () => inbox.push("prompts"));
+      await client.connect(t);
+      const subscription = await client.listen({ toolsListChanged: true, promptsListChanged: true });
+      return { client, inbox, close: async () => (await subscription.close(), await client.close()) };
+    };
+    const alice = await open("alice");
+    const bob = await open("bob");
+    try {
+      await alice.client.callTool({ name: "register_tool", arguments: {} });
+      await alice.inbox.next("tools");
+      server.notify.promptsChanged();
+      await bob.inbox.next("prompts");
+      assert.deepEqual(bob.inbox.seen, ["prompts"], "Bob's stream got the broadcast only");
+    } finally {
+      await Promise.all([alice.close(), bob.close()]);
+      await server.close();
     }
   });
 });
