@@ -387,3 +387,45 @@ describe("MCPServer engine v2: its 2026-07-28 servers publish their changes the 
     }
   });
 });
+
+describe('engine v2, session_mode "stateless": the SDK\'s stateless 2025 fallback servers publish too', () => {
+  test("a 2025-era call's server registers a tool: Alice's listen stream is told, Bob's is not", LIMIT, async () => {
+    const h = createServer();
+    await new Promise<void>((r) => h.listen(0, "127.0.0.1", r));
+    const at = `http://127.0.0.1:${(h.address() as AddressInfo).port}/mcp`;
+    const stateless = protect(() => userServer(), {
+      authorization: { enabled: true, authorization_servers: [issuer.issuer], resource: at },
+      provider: new JWTValidator({ jwks_uri: issuer.jwksUri, issuer: issuer.issuer, audience: at }),
+      engine: "v2",
+      session_mode: "stateless",
+    });
+    h.on("request", toNodeHandler(stateless));
+    const headers = async (sub: string) => ({ authorization: `Bearer ${await issuer.sign({ sub, aud: at })}` });
+    const open = async (sub: string) => {
+      const inbox = new Inbox();
+      const client = new ClientV2({ name: `stateless-${sub}`, version: "1" }, { versionNegotiation: { mode: { pin: MODERN } } });
+      client.setNotificationHandler("notifications/tools/list_changed", () => inbox.push("tools"));
+      client.setNotificationHandler("notifications/prompts/list_changed", () => inbox.push("prompts"));
+      await client.connect(new TransportV2(new URL(at), { requestInit: { headers: await headers(sub) } }));
+      const subscription = await client.listen({ toolsListChanged: true, promptsListChanged: true });
+      return { inbox, close: async () => (await subscription.close(), await client.close()) };
+    };
+    const alice = await open("alice");
+    const bob = await open("bob");
+    const legacy = new ClientV1({ name: "legacy-alice", version: "1" });
+    try {
+      await legacy.connect(new TransportV1(new URL(at), { requestInit: { headers: await headers("alice") } }));
+      await legacy.callTool({ name: "register_tool", arguments: {} });
+      await alice.inbox.next("tools");
+      stateless.notify!.promptsChanged();
+      await bob.inbox.next("prompts");
+      assert.deepEqual(bob.inbox.seen, ["prompts"], "Bob's stream got the broadcast only");
+    } finally {
+      await legacy.close();
+      await Promise.all([alice.close(), bob.close()]);
+      await stateless.close();
+      h.closeAllConnections();
+      await new Promise<void>((r) => h.close(() => r()));
+    }
+  });
+});
