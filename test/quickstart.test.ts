@@ -9,6 +9,7 @@ import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { createServer, type Server } from "node:net";
 import { fileURLToPath } from "node:url";
+import { startDemo } from "../examples/quickstart/demo.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const MAIN = "examples/quickstart/main.ts";
@@ -78,8 +79,18 @@ test("a busy PORT ends npm start with one line naming PORT, exit 1", { timeout: 
   } finally {
     busy.close();
   }
-  // Nothing stayed listening: the three ports are free again.
-  for (const p of [base + 1, base + 2]) (await listen(p)).close();
+});
+
+test("startDemo with PORT+1 taken rejects with EADDRINUSE and leaves nothing listening (the downstream API on PORT+2 is closed)", async () => {
+  const base = await freeTriple();
+  const busy = await listen(base + 1);
+  try {
+    await assert.rejects(startDemo({ port: base, api_port: base + 2, log: () => {} }), { code: "EADDRINUSE", port: base + 1 });
+    const api = await listen(base + 2); // EADDRINUSE here if the API had been left listening
+    api.close();
+  } finally {
+    busy.close();
+  }
 });
 
 test("a busy PORT+1 (the authorization server's) names PORT+1 and PORT, exit 1", { timeout: 90_000 }, async () => {
