@@ -1,24 +1,16 @@
 /**
  * The audit's checks, as data: each has an id, a title, a spec reference, what it needs (nothing, a
  * token, a DPoP key, a second token) and a `run` returning PASS / WARN / FAIL / SKIP with one line of
- * evidence. Protocol-era probes ({@link ERA_PROBES}) generate their own checks, so a new revision's
+ * evidence. Protocol-era probes (`ERA_PROBES`, in `probes.ts`) generate their own checks, so a new revision's
  * discovery call is one more entry in a list.
  *
  * @module
  */
 import type { AuditContext } from "./context.js";
 import { rpcMessage, safeJson, type ProbeResponse } from "./http.js";
+import { answered, ERA_PROBES, eraBody, REFERENCE_PROBE as REFERENCE, type Outcome, type Status } from "./probes.js";
 import { algNoneToken, expiredToken, garbageToken, peekClaims, tamperSignature } from "./tokens.js";
 import { findChallenge, parseWwwAuthenticate, type ParsedChallenge } from "./www-authenticate.js";
-
-/** A check's verdict. SKIP: it could not be judged (a prerequisite failed or does not apply). */
-export type Status = "PASS" | "WARN" | "FAIL" | "SKIP";
-
-/** A verdict with one line of evidence. */
-export interface Outcome {
-  status: Status;
-  evidence: string;
-}
 
 /** What a check needs beyond the URL. */
 export type Needs = "token" | "dpop" | "token2";
@@ -44,71 +36,6 @@ const warn = (evidence: string): Outcome => ({ status: "WARN", evidence });
 const fail = (evidence: string): Outcome => ({ status: "FAIL", evidence });
 const skip = (evidence: string): Outcome => ({ status: "SKIP", evidence });
 
-/** A protocol revision's unauthenticated request: what a client of that era sends first. */
-export interface EraProbe {
-  /** Protocol revision, e.g. `2026-07-28`. */
-  era: string;
-  /** Check id suffix, e.g. `server-discover` → `challenge.server-discover`. */
-  id: string;
-  /** JSON-RPC method. */
-  method: string;
-  /** Extra HTTP headers the revision requires. */
-  headers: Record<string, string>;
-  /** Request headers a browser client of this era names in a CORS preflight. */
-  corsHeaders: string[];
-  /** JSON-RPC params. */
-  params: Record<string, unknown>;
-  /** Spec reference. */
-  spec: string;
-}
-
-const META_2026 = {
-  "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-  "io.modelcontextprotocol/clientCapabilities": {},
-  "io.modelcontextprotocol/clientInfo": { name: "protected-mcp-audit", version: "1" },
-};
-
-/**
- * The first request of each protocol era. The first entry is the reference: its 401 challenge is the
- * one the others must repeat. Add an entry to probe a new revision.
- */
-export const ERA_PROBES: readonly EraProbe[] = [
-  {
-    era: "2025-11-25",
-    id: "initialize",
-    method: "initialize",
-    headers: {},
-    corsHeaders: ["authorization", "content-type", "mcp-protocol-version"],
-    params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "protected-mcp-audit", version: "1" } },
-    spec: "MCP authz §2.3.1; RFC 9728 §5.1",
-  },
-  {
-    era: "2026-07-28",
-    id: "server-discover",
-    method: "server/discover",
-    headers: { "mcp-protocol-version": "2026-07-28", "mcp-method": "server/discover" },
-    corsHeaders: ["authorization", "content-type", "mcp-protocol-version", "mcp-method", "mcp-name"],
-    params: { _meta: META_2026 },
-    spec: "MCP 2026-07-28 server/discover",
-  },
-  {
-    era: "2026-07-28",
-    id: "tools-call",
-    method: "tools/call",
-    headers: { "mcp-protocol-version": "2026-07-28", "mcp-method": "tools/call", "mcp-name": "protected_mcp_audit_probe" },
-    corsHeaders: ["authorization", "content-type", "mcp-protocol-version", "mcp-method", "mcp-name"],
-    params: { name: "protected_mcp_audit_probe", arguments: {}, _meta: META_2026 },
-    spec: "MCP 2026-07-28 Mcp-Method/Name",
-  },
-];
-
-/** The JSON body of an era probe. */
-export function eraBody(p: EraProbe, id: number | string = 1): string {
-  return JSON.stringify({ jsonrpc: "2.0", id, method: p.method, params: p.params });
-}
-
-const REFERENCE = ERA_PROBES[0] as EraProbe;
-
 /** Keep evidence on one line and short. */
 export function oneLine(s: string, max = 160): string {
   const t = s.replace(/\s+/g, " ").trim();
@@ -131,12 +58,6 @@ export function mainChallenge(res: ProbeResponse): ParsedChallenge | undefined {
   const all = parseWwwAuthenticate(res.headers.get("www-authenticate"));
   return findChallenge(all, "bearer") ?? findChallenge(all, "dpop");
 }
-
-/** Did the server do the work (a 2xx with a JSON-RPC result)? */
-export const answered = (res: ProbeResponse): boolean => {
-  const m = rpcMessage(res);
-  return res.status >= 200 && res.status < 300 && m !== undefined && "result" in m;
-};
 
 /** Judge a refusal: 401 or 400 with a challenge, nothing served. */
 function judgeRefusal(res: ProbeResponse, what: string): Outcome {

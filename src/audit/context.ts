@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { answered, ERA_PROBES, eraBody, type EraProbe, type Outcome } from "./checks.js";
+import { answered, eraBody, REFERENCE_PROBE as REFERENCE, type EraProbe, type Outcome } from "./probes.js";
 import { ProbeError, rpcMessage, safeJson, urlAllowed, type Prober, type ProbeResponse } from "./http.js";
 import { dpopProof, type DpopKey } from "./tokens.js";
 import { parseWwwAuthenticate, findChallenge } from "./www-authenticate.js";
@@ -43,8 +43,6 @@ export interface Session {
   /** The DPoP proof that was accepted on `initialize` (for the replay check). */
   proof?: string | undefined;
 }
-
-const REFERENCE = ERA_PROBES[0] as EraProbe;
 
 /** Authorization server metadata, or why it could not be had. */
 export type AsMetadataResult = { metadata: Record<string, unknown> } | { error: Outcome };

@@ -10,7 +10,7 @@
  * @module
  */
 import { stringifyInert, visibleControls as v } from "../lib/display.js";
-import type { Status } from "./checks.js";
+import type { Status } from "./probes.js";
 import type { AuditReport } from "./run.js";
 
 const COLOURS: Record<Status, string> = { PASS: "\x1b[32m", WARN: "\x1b[33m", FAIL: "\x1b[31m", SKIP: "\x1b[2m" };

@@ -3,7 +3,8 @@
  *
  * @module
  */
-import { CHECKS, type CheckDefinition, type Needs, type Status } from "./checks.js";
+import { CHECKS, type CheckDefinition, type Needs } from "./checks.js";
+import type { Status } from "./probes.js";
 import { AuditContext, type AuditOptions } from "./context.js";
 import { visibleControls } from "../lib/display.js";
 import { AuditRunError, ProbeError, Prober, urlAllowed } from "./http.js";

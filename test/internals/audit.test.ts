@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { exportJWK, generateKeyPair, calculateJwkThumbprint } from "jose";
 import { startDemo, type Demo } from "../../examples/quickstart/demo.js";
-import { ERA_PROBES } from "../../src/audit/checks.js";
+import { ERA_PROBES } from "../../src/audit/probes.js";
 import { Prober, ProbeError } from "../../src/audit/http.js";
 import { runAudit, type AuditReport } from "../../src/audit/run.js";
 import { parseWwwAuthenticate } from "../../src/audit/www-authenticate.js";
