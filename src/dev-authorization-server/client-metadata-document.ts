@@ -34,61 +34,14 @@
  * @see draft-ietf-oauth-client-id-metadata-document; MCP 2025-11-25 authorization, client registration
  * @module
  */
-import { lookup as dnsLookup } from "node:dns/promises";
 import { isIP } from "node:net";
 import { LRUCache } from "lru-cache";
 import { isForbiddenAddress, isLoopbackAddress, unbracket } from "./lib/address.js";
 import { isLoopbackHost, OAuthError } from "./lib/http.js";
-import { pinnedFetch } from "./lib/pinned-fetch.js";
 import type { ResolvedOptions } from "./options.js";
+import type { LookupAddress, ResolvedClientIdMetadataDocumentOptions } from "./types.js";
 import { publicClient, validateClientMetadata } from "./registration.js";
 import type { RegisteredClient } from "./storage.js";
-
-/** One resolved address, as `dns.promises.lookup` returns it. */
-export interface LookupAddress {
-  /** IPv4 or IPv6 address. */
-  address: string;
-  /** 4 or 6. */
-  family: number;
-}
-
-/** Resolve a hostname to every address, like `dns.promises.lookup(hostname, { all: true })`. */
-export type LookupAddresses = (hostname: string) => Promise<readonly LookupAddress[]>;
-
-/**
- * Gets a metadata document: `GET url` with `init` (`redirect: "manual"`, an abort signal, `accept`),
- * connecting only to `addresses`, the addresses already checked (the default does; the global `fetch`
- * fits the signature but resolves the name again, see the module notes).
- */
-export type FetchDocument = (url: string, init: RequestInit, addresses: readonly LookupAddress[]) => Promise<Response>;
-
-/** Options of Client ID Metadata Document support. Every field is optional. */
-export interface ClientIdMetadataDocumentOptions {
-  /** Fetches documents. Default: a `node:http(s)` GET that connects only to the checked addresses. See {@link FetchDocument}. */
-  fetch?: FetchDocument;
-  /** Resolves hostnames before fetching, for the address checks. Default: `node:dns` `lookup` (all addresses). */
-  lookup?: LookupAddresses;
-  /** Time limit of resolution, fetch and body together, in milliseconds. Default 3000. */
-  timeout_ms?: number;
-  /** Largest document accepted, in bytes. Default 5120. */
-  max_bytes?: number;
-  /** How long a document without `Cache-Control: max-age` is cached, in seconds. Default 300. */
-  default_cache_ttl?: number;
-  /** Upper bound of a document's cache lifetime, in seconds (`max-age` above it is capped). Default 3600. */
-  max_cache_ttl?: number;
-  /** Most documents cached. Default 100. */
-  max_cached?: number;
-  /**
-   * Fetch documents from loopback addresses (127.0.0.0/8, ::1): for local testing only, since it lets
-   * any client make this server request its own local services. Default `false`.
-   */
-  allow_loopback?: boolean;
-  /** With `allow_loopback`, also accept `http` client_id URLs on loopback hosts (local development clients). Default `true`. */
-  allow_http_loopback?: boolean;
-}
-
-/** Resolved {@link ClientIdMetadataDocumentOptions}. */
-export type ResolvedClientIdMetadataDocumentOptions = Required<ClientIdMetadataDocumentOptions>;
 
 /** Looks a client up by `client_id`: a registered client, or a metadata document. Throws {@link OAuthError} `invalid_client`. */
 export type ClientLookup = (clientId: string) => Promise<RegisteredClient>;
@@ -96,21 +49,6 @@ export type ClientLookup = (clientId: string) => Promise<RegisteredClient>;
 /** Whether a `client_id` is URL-shaped, i.e. names a Client ID Metadata Document. */
 export function isClientIdUrl(clientId: string): boolean {
   return /^https?:\/\//i.test(clientId);
-}
-
-/** The defaults of {@link ClientIdMetadataDocumentOptions}. */
-export function defaultClientIdMetadataDocumentOptions(): ResolvedClientIdMetadataDocumentOptions {
-  return {
-    fetch: pinnedFetch,
-    lookup: (hostname) => dnsLookup(hostname, { all: true, verbatim: true }),
-    timeout_ms: 3000,
-    max_bytes: 5120,
-    default_cache_ttl: 300,
-    max_cache_ttl: 3600,
-    max_cached: 100,
-    allow_loopback: false,
-    allow_http_loopback: true,
-  };
 }
 
 function refuse(description: string): OAuthError {

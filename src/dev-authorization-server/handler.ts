@@ -12,7 +12,8 @@ import { json, OAuthError, oauthErrorResponse, preflight, readBody } from "./lib
 import { buildMetadata, endpointPaths, type AuthorizationServerMetadata } from "./metadata.js";
 import { resolveOptions, type DevAuthorizationServerOptions } from "./options.js";
 import { register } from "./registration.js";
-import { issueAccessToken, token, type IssueAccessTokenOptions, type TokenResponse } from "./token.js";
+import { issueAccessToken, token } from "./token.js";
+import type { IssueAccessTokenOptions, TokenResponse } from "./types.js";
 
 /** The development authorization server: a {@link FetchHandler} with a few extras. */
 export interface DevAuthorizationServer extends FetchHandler {

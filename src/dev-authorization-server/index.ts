@@ -16,12 +16,12 @@ export type { DevAuthorizationServer } from "./handler.js";
 export { startDevAuthorizationServer } from "./start.js";
 export type { RunningDevAuthorizationServer, StartOptions } from "./start.js";
 export type { AuthenticateUser, DevAuthorizationServerOptions, SigningKeyPair, VerifyDpopProof } from "./options.js";
-export type { DevTokenExchangeOptions } from "./token-exchange.js";
+export type { DevTokenExchangeOptions } from "./options.js";
 export { developmentLogin } from "./authorize.js";
 export type { AuthorizationServerMetadata } from "./metadata.js";
-export type { ClientIdMetadataDocumentOptions, FetchDocument, LookupAddress, LookupAddresses } from "./client-metadata-document.js";
+export type { ClientIdMetadataDocumentOptions, FetchDocument, LookupAddress, LookupAddresses } from "./types.js";
 export type { JsonWebKeySet } from "./keys.js";
-export type { IssueAccessTokenOptions, TokenResponse } from "./token.js";
+export type { IssueAccessTokenOptions, TokenResponse } from "./types.js";
 export { ClientStoreFull, MemoryStorage } from "./storage.js";
 export type {
   ApplicationType,

@@ -7,7 +7,7 @@
 import { z } from "zod";
 import { parseOptions } from "../lib/options.js";
 import type { ResolvedOptions } from "./options.js";
-import type { IssueAccessTokenOptions } from "./token.js";
+import type { IssueAccessTokenOptions } from "./types.js";
 
 /** {@link IssueAccessTokenOptions} after validation: `scopes` and `resource` filled in. */
 export interface ResolvedIssueOptions {

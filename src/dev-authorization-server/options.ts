@@ -8,14 +8,32 @@ import { z } from "zod";
 import { isLoopbackHost } from "../config.js";
 import { parseOptions, urlOption } from "../lib/options.js";
 import { SCOPE_TOKEN } from "../lib/scope.js";
-import {
-  defaultClientIdMetadataDocumentOptions,
-  type ClientIdMetadataDocumentOptions,
-  type FetchDocument,
-  type LookupAddresses,
-} from "./client-metadata-document.js";
+import { lookup as dnsLookup } from "node:dns/promises";
+import { pinnedFetch } from "./lib/pinned-fetch.js";
+import type { ClientIdMetadataDocumentOptions, FetchDocument, LookupAddresses, ResolvedClientIdMetadataDocumentOptions } from "./types.js";
 import { MemoryStorage, type DevAuthorizationServerStorage } from "./storage.js";
-import { devTokenExchangeSchema, type DevTokenExchangeOptions } from "./token-exchange.js";
+
+/** The `token_exchange` option of the development authorization server. */
+export interface DevTokenExchangeOptions {
+  /** Confidential clients allowed to exchange tokens (e.g. your MCP server), authenticated with `client_secret_basic` or `client_secret_post`. */
+  clients: {
+    /** The client's id (`client_id` at the token endpoint). */
+    client_id: string;
+    /** Its secret, at least 16 characters. */
+    client_secret: string;
+  }[];
+  /** Audiences an exchanged token may be issued for (the downstream APIs), compared exactly. */
+  audiences: string[];
+}
+
+/** Schema of {@link DevTokenExchangeOptions} (strict). */
+export const devTokenExchangeSchema = z.strictObject({
+  clients: z
+    .array(z.strictObject({ client_id: z.string().min(1).max(200), client_secret: z.string().min(16, "at least 16 characters").max(500) }))
+    .min(1)
+    .refine((c) => new Set(c.map((x) => x.client_id)).size === c.length, { error: "client ids must be unique" }),
+  audiences: z.array(z.string().min(1).max(2000)).min(1),
+});
 
 /**
  * Decides who is logging in, from the consent form post. Return the subject (`sub`) or `null` to
@@ -200,3 +218,18 @@ export function resolveOptions(input: DevAuthorizationServerOptions): ResolvedOp
 
 /** The option names {@link DevAuthorizationServerOptions} has, for checks that wrap them (`startDevAuthorizationServer`). */
 export const DEV_OPTION_KEYS: readonly string[] = Object.keys(OptionsSchema.shape);
+
+/** The defaults of {@link ClientIdMetadataDocumentOptions}. */
+export function defaultClientIdMetadataDocumentOptions(): ResolvedClientIdMetadataDocumentOptions {
+  return {
+    fetch: pinnedFetch,
+    lookup: (hostname) => dnsLookup(hostname, { all: true, verbatim: true }),
+    timeout_ms: 3000,
+    max_bytes: 5120,
+    default_cache_ttl: 300,
+    max_cache_ttl: 3600,
+    max_cached: 100,
+    allow_loopback: false,
+    allow_http_loopback: true,
+  };
+}

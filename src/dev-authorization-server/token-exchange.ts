@@ -9,38 +9,15 @@
  * @module
  */
 import { createLocalJWKSet, jwtVerify, type JWTPayload } from "jose";
-import { z } from "zod";
 import type { Signer } from "./keys.js";
 import { OAuthError, safeEqual } from "./lib/http.js";
 import type { ResolvedOptions } from "./options.js";
-import type { TokenResponse } from "./token.js";
+import type { TokenResponse } from "./types.js";
 
 /** RFC 8693 grant type. */
 export const TOKEN_EXCHANGE_GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange";
 const ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token";
 const JWT_TYPE = "urn:ietf:params:oauth:token-type:jwt";
-
-/** The `token_exchange` option of the development authorization server. */
-export interface DevTokenExchangeOptions {
-  /** Confidential clients allowed to exchange tokens (e.g. your MCP server), authenticated with `client_secret_basic` or `client_secret_post`. */
-  clients: {
-    /** The client's id (`client_id` at the token endpoint). */
-    client_id: string;
-    /** Its secret, at least 16 characters. */
-    client_secret: string;
-  }[];
-  /** Audiences an exchanged token may be issued for (the downstream APIs), compared exactly. */
-  audiences: string[];
-}
-
-/** Schema of {@link DevTokenExchangeOptions} (strict). */
-export const devTokenExchangeSchema = z.strictObject({
-  clients: z
-    .array(z.strictObject({ client_id: z.string().min(1).max(200), client_secret: z.string().min(16, "at least 16 characters").max(500) }))
-    .min(1)
-    .refine((c) => new Set(c.map((x) => x.client_id)).size === c.length, { error: "client ids must be unique" }),
-  audiences: z.array(z.string().min(1).max(2000)).min(1),
-});
 
 /** What the grant needs from the server. */
 export interface TokenExchangeContext {

@@ -6,44 +6,13 @@
  * @module
  */
 import type { ClientLookup } from "./client-metadata-document.js";
-// eslint-disable-next-line @typescript-eslint/no-unused-vars -- named by {@link} in TSDoc
-import type { DevAuthorizationServer } from "./handler.js";
 import type { Signer } from "./keys.js";
 import { resolveIssueOptions } from "./issue-options.js";
 import { OAuthError, randomToken, readForm, safeEqual, sha256 } from "./lib/http.js";
 import type { ResolvedOptions } from "./options.js";
 import type { RefreshTokenRecord } from "./storage.js";
+import type { IssueAccessTokenOptions, TokenResponse } from "./types.js";
 import { TOKEN_EXCHANGE_GRANT_TYPE, tokenExchange } from "./token-exchange.js";
-
-/** A successful token response (RFC 6749 §5.1). */
-export interface TokenResponse {
-  /** RFC 9068 JWT access token. */
-  access_token: string;
-  /** `Bearer`, or `DPoP` when the token is bound to a DPoP key. */
-  token_type: "Bearer" | "DPoP";
-  /** Seconds until the access token expires. */
-  expires_in: number;
-  /** Granted scopes, space-separated. */
-  scope: string;
-  /** A new refresh token (rotated on every use), when the client may refresh. */
-  refresh_token?: string;
-  /** RFC 8693: the type of the issued token (token exchange only). */
-  issued_token_type?: string;
-}
-
-/** What {@link DevAuthorizationServer.issueAccessToken} needs to mint a token outside the OAuth flow. */
-export interface IssueAccessTokenOptions {
-  /** Subject (`sub`). */
-  subject: string;
-  /** Scopes; each must be supported. Default: every supported scope. */
-  scopes?: string[];
-  /** `client_id` claim. Default `"dev-cli"`. */
-  client_id?: string;
-  /** Audience. Default: the only configured resource (required when there are several). */
-  resource?: string;
-  /** Bind to this DPoP key thumbprint (`cnf.jkt`). */
-  jkt?: string;
-}
 
 /** What the token endpoint needs. */
 export interface TokenContext {
