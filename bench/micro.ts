@@ -22,7 +22,7 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { createLocalJWKSet, importJWK, jwtVerify } from "jose";
 import { JWTValidator } from "../src/index.js";
-import { createAuthContext } from "../src/context.js";
+import { createAuthContext } from "../src/context/request-context.js";
 import { envNumber, jwkThumbprint, makeKey, signAccessToken, signDpopProof, startJwksServer, type BenchKey } from "./common.js";
 
 const MS = envNumber("BENCH_MICRO_MS", 300);

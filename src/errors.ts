@@ -8,7 +8,7 @@
  * which is never sent to a client.
  *
  * The mapping from these classes to HTTP status and `WWW-Authenticate` lives in one place:
- * {@link challengeFor} in `challenges.ts`.
+ * {@link challengeFor} in `protect/challenges.ts`.
  *
  * @module
  */

@@ -12,7 +12,7 @@
  */
 
 // Serving
-export { protect } from "./protect.js";
+export { protect } from "./protect/index.js";
 export type {
   DnsRebindingOptions,
   EventBusOption,
@@ -32,29 +32,30 @@ export type {
   TrustProxyOptions,
   V2HandlerOptions,
   V2ServerFactory,
-} from "./protect.js";
+} from "./protect/index.js";
 export { MCPServer } from "./server.js";
 export type { MCPServerOptions, ServeOptions, ServeResult } from "./server.js";
 export { toNodeHandler } from "./adapters/node.js";
 export type { NodeHandlerOptions, NodeRequest } from "./adapters/node.js";
 export { parseAuthorizationConfig } from "./config.js";
 export type { AuthorizationConfig, ResolvedAuthorizationConfig } from "./config.js";
-export { authenticate } from "./authenticate.js";
-export type { AuthenticateOptions, DpopCheck } from "./authenticate.js";
-export { challengeResponse } from "./challenges.js";
-export type { ChallengeOptions } from "./challenges.js";
-export type { ProtectedResourceMetadata } from "./metadata.js";
+export { authenticate } from "./protect/authenticate.js";
+export type { AuthenticateOptions, DpopCheck } from "./protect/authenticate.js";
+export { challengeResponse } from "./protect/challenges.js";
+export type { ChallengeOptions } from "./protect/challenges.js";
+export type { ProtectedResourceMetadata } from "./protect/metadata.js";
 
 // Tools, resources, prompts and the request context
-export { tool, registerTools } from "./tools.js";
-export type { ToolDefinition, ToolHandler, ToolInputShape, ToolOptions, ToolRegistry } from "./tools.js";
-export { resource } from "./resources.js";
-export type { ResourceDefinition, ResourceHandler, ResourceOptions, ResourceRegistry } from "./resources.js";
-export { prompt } from "./prompts.js";
-export type { PromptArgsShape, PromptDefinition, PromptHandler, PromptOptions, PromptRegistry } from "./prompts.js";
-export type { ScopedDefinition } from "./policy.js";
-export { createAuthContext, getContext } from "./context.js";
-export type { AuthContext, RequestContext } from "./context.js";
+export { tool, registerTools } from "./items/tools.js";
+export type { ToolDefinition, ToolHandler, ToolInputShape, ToolOptions, ToolRegistry } from "./items/tools.js";
+export { resource } from "./items/resources.js";
+export type { ResourceDefinition, ResourceHandler, ResourceOptions, ResourceRegistry } from "./items/resources.js";
+export { prompt } from "./items/prompts.js";
+export type { PromptArgsShape, PromptDefinition, PromptHandler, PromptOptions, PromptRegistry } from "./items/prompts.js";
+export type { ScopedDefinition } from "./items/policy.js";
+export { createAuthContext } from "./context/request-context.js";
+export { getContext } from "./context/storage.js";
+export type { AuthContext, RequestContext } from "./context/types.js";
 
 // Validators and presets
 export type { AuthorizationProvider, VerifyContext } from "./validators/provider.js";
@@ -106,8 +107,8 @@ export {
   UseDpopNonce,
 } from "./errors.js";
 export type { AuthErrorCode, AuthErrorOptions, ConfigIssue, RefusalReason } from "./errors.js";
-export { MissingScopesError } from "./scope-errors.js";
-export type { MissingScopesData } from "./scope-errors.js";
+export { MissingScopesError } from "./items/scope-errors.js";
+export type { MissingScopesData } from "./items/scope-errors.js";
 export { ReplayStoreFull, ReplayStoreUnavailable } from "./stores/replay.js";
 export { AuthorizationServerMetadataError } from "./validators/discovery.js";
 export type {

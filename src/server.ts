@@ -12,14 +12,14 @@ import { isLoopbackHost, parseAuthorizationConfig, type AuthorizationConfig, typ
 import { z } from "zod";
 import { ConfigError } from "./errors.js";
 import { functionSchema, parseOptions } from "./lib/options.js";
-import { protect, protectBothEras, type ProtectedHandler, type ProtectOptions } from "./protect.js";
+import { protect, protectBothEras, type ProtectedHandler, type ProtectOptions } from "./protect/index.js";
 import { ProtectOptionsSchema } from "./protect/options.js";
 import { parseTokenExchangeOptions } from "./token-exchange/options.js";
 import { takenOverIssues } from "./serving/transport-options.js";
 import { createEventBus, loadSdkV2, notifierFor, type ServerEventBusLike, type ServerNotifierLike } from "./serving/v2.js";
-import type { ToolDefinition, ToolRegistry } from "./tools.js";
-import type { ResourceDefinition, ResourceRegistry } from "./resources.js";
-import type { PromptDefinition, PromptRegistry } from "./prompts.js";
+import type { ToolDefinition, ToolRegistry } from "./items/tools.js";
+import type { ResourceDefinition, ResourceRegistry } from "./items/resources.js";
+import type { PromptDefinition, PromptRegistry } from "./items/prompts.js";
 import type { AuthorizationProvider } from "./validators/provider.js";
 
 /**

@@ -8,12 +8,12 @@ import { Readable } from "node:stream";
 import { readNodeBodyBounded } from "../lib/body.js";
 import { nodeRequestView } from "./node-request.js";
 import { deferredHeaders, kReadsBodyLazily, kWritesHeaders } from "../serving/backend.js";
-import { internalError } from "../responses.js";
+import { internalError } from "../protect/responses.js";
 import { kTargetAuthority } from "../protect/host-guard.js";
 import { z } from "zod";
 import { ConfigError } from "../errors.js";
 import { parseOptions } from "../lib/options.js";
-import type { FetchHandler, HandlerExtras, ProtectedHandler } from "../protect.js";
+import type { FetchHandler, HandlerExtras, ProtectedHandler } from "../protect/index.js";
 
 /** Options of {@link toNodeHandler}. */
 export interface NodeHandlerOptions {

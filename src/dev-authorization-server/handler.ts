@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { FetchHandler } from "../protect.js";
+import type { FetchHandler } from "../protect/index.js";
 import { authorize, consent } from "./authorize.js";
 import { createClientLookup } from "./client-metadata-document.js";
 import { tokenEndpointDpop } from "./dpop.js";

@@ -6,8 +6,8 @@
  * @module
  */
 import { z } from "zod";
-import type { DpopCheck } from "../authenticate.js";
-import type { AuthContext } from "../context.js";
+import type { DpopCheck } from "../protect/authenticate.js";
+import type { AuthContext } from "../context/types.js";
 import { AuthError, AuthorizationUnavailable, InvalidDpopProof, UseDpopNonce } from "../errors.js";
 import { emitSafely, type AuthEventListener } from "../events.js";
 import { functionSchema, parseOptions, withMethods } from "../lib/options.js";

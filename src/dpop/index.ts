@@ -12,4 +12,4 @@ export { accessTokenHash, DEFAULT_DPOP_ALGORITHMS, verifyDpopProof } from "./ver
 export type { DpopKeyCache, DpopKeyEntry, VerifiedDpopProof, VerifyDpopProofOptions } from "./verify.js";
 export { createDpopNonces } from "./nonce.js";
 export type { DpopNonceOptions, DpopNonces } from "./nonce.js";
-export type { DpopCheck } from "../authenticate.js";
+export type { DpopCheck } from "../protect/authenticate.js";

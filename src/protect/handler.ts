@@ -8,17 +8,19 @@
  *
  * @module
  */
-import { authorize, type DpopCheck } from "../authenticate.js";
-import { challengeResponse } from "../challenges.js";
+import { authorize, type DpopCheck } from "./authenticate.js";
+import { challengeResponse } from "./challenges.js";
 import type { ResolvedAuthorizationConfig } from "../config.js";
-import { createRequestContext, toAuthInfo, type AuthContext } from "../context.js";
+import { createRequestContext } from "../context/request-context.js";
+import { toAuthInfo } from "../context/sdk-bridge.js";
+import { type AuthContext } from "../context/types.js";
 import { createDpopCheck, type DpopOptions } from "../dpop/check.js";
 import { AuthError, InsufficientScope, ProviderError } from "../errors.js";
 import { emitSafely, type AuthEventListener } from "../events.js";
-import { metadataPaths } from "../metadata.js";
-import { asksForList, buildScopePolicy, filterListResponse, stepUpScopes, unmetRequirement, type ScopePolicy } from "../policy.js";
-import { ambiguousForwardedHeader, notFound, providerFailed } from "../responses.js";
-import { ANONYMOUS_PRINCIPAL } from "../sessions.js";
+import { metadataPaths } from "./metadata.js";
+import { asksForList, buildScopePolicy, filterListResponse, stepUpScopes, unmetRequirement, type ScopePolicy } from "../items/policy.js";
+import { ambiguousForwardedHeader, notFound, providerFailed } from "./responses.js";
+import { ANONYMOUS_PRINCIPAL } from "../serving/sessions.js";
 import {
   DEFAULT_MAX_BODY_BYTES,
   deferHeaders,
@@ -36,7 +38,7 @@ import { createHostGuard } from "./host-guard.js";
 import { serveMetadata } from "./metadata-endpoint.js";
 import type { ProtectOptions, ResolvedProtectOptions } from "./options.js";
 import { forwardedViews, resourceView, type ResourceView } from "./resource-view.js";
-import type { ProtectedHandler } from "../protect.js";
+import type { ProtectedHandler } from "./types.js";
 
 function resolveDpop(o: ProtectOptions["dpop"]): DpopCheck | undefined {
   if (o === false) return undefined;

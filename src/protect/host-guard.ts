@@ -20,7 +20,7 @@
  * @module
  */
 import { isLoopbackHost } from "../config.js";
-import { forbiddenHost, malformedHost } from "../responses.js";
+import { forbiddenHost, malformedHost } from "./responses.js";
 import type { DnsRebindingOptions, TrustProxyOptions } from "./options.js";
 import { canonicalHost, normalizeHost, parseHost } from "./resource-view.js";
 

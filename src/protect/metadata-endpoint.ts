@@ -5,7 +5,7 @@
  * @see RFC 9728 §3
  * @module
  */
-import { methodNotAllowed } from "../responses.js";
+import { methodNotAllowed } from "./responses.js";
 import type { Cors } from "./cors.js";
 import type { ResourceView } from "./resource-view.js";
 

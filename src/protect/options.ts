@@ -5,14 +5,14 @@
  * @module
  */
 import { z } from "zod";
-import type { DpopCheck } from "../authenticate.js";
+import type { DpopCheck } from "./authenticate.js";
 import { AuthorizationConfigSchema, type AuthorizationConfig, type ResolvedAuthorizationConfig } from "../config.js";
 import type { DpopOptions } from "../dpop/check.js";
 import { ConfigError, type ConfigIssue } from "../errors.js";
 import type { AuthEventListener } from "../events.js";
 import { checkOptions, functionSchema, withMethods } from "../lib/options.js";
 import { SCOPE_TOKEN } from "../lib/scope.js";
-import type { ScopedDefinition } from "../policy.js";
+import type { ScopedDefinition } from "../items/policy.js";
 import type { TokenExchangeOptions } from "../token-exchange/options.js";
 import {
   takenOverIssues,

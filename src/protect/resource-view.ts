@@ -4,10 +4,10 @@
  *
  * @module
  */
-import type { DpopCheck } from "../authenticate.js";
-import type { ChallengeOptions } from "../challenges.js";
+import type { DpopCheck } from "./authenticate.js";
+import type { ChallengeOptions } from "./challenges.js";
 import { isLoopbackHost, type ResolvedAuthorizationConfig } from "../config.js";
-import { buildProtectedResourceMetadata, resourceMetadataUrl, type ProtectedResourceMetadata } from "../metadata.js";
+import { buildProtectedResourceMetadata, resourceMetadataUrl, type ProtectedResourceMetadata } from "./metadata.js";
 import type { TrustProxyOptions } from "./options.js";
 
 /** Everything that depends on the canonical resource URI, built once per URI. */

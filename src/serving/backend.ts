@@ -5,9 +5,9 @@
  * @module
  */
 import type { AuthInfo } from "@modelcontextprotocol/sdk/server/auth/types.js";
-import type { AuthContext, RequestContext } from "../context.js";
+import type { AuthContext, RequestContext } from "../context/types.js";
 import { BodyTooLarge, declaredTooLarge, readStreamBounded } from "../lib/body.js";
-import { bodyTooLarge, parseError } from "../responses.js";
+import { bodyTooLarge, parseError } from "../protect/responses.js";
 
 /** Default largest request body, in bytes: 4 MiB, the SDK transports' own limit. */
 export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;

@@ -6,10 +6,10 @@
  * @module
  */
 import { randomUUID } from "node:crypto";
-import { runWithContext } from "../context.js";
+import { runWithContext } from "../context/storage.js";
 import { SessionMismatch } from "../errors.js";
-import { sessionNotFound } from "../responses.js";
-import { SessionRegistry, type SessionLimits } from "../sessions.js";
+import { sessionNotFound } from "../protect/responses.js";
+import { SessionRegistry, type SessionLimits } from "./sessions.js";
 import type { McpExchange } from "./backend.js";
 import { sessionEventStore } from "./session-event-store.js";
 import type { EventStoreLike } from "./transport-options.js";

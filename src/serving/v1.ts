@@ -8,9 +8,9 @@
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
-import { runWithContext } from "../context.js";
-import type { SessionLimits } from "../sessions.js";
-import { oneSessionAtATime, sessionRequired } from "../responses.js";
+import { runWithContext } from "../context/storage.js";
+import type { SessionLimits } from "./sessions.js";
+import { oneSessionAtATime, sessionRequired } from "../protect/responses.js";
 import type { McpBackend, McpExchange } from "./backend.js";
 import { boundSessions } from "./bound-sessions.js";
 

@@ -13,10 +13,11 @@
  * @module
  */
 import { createHash, randomUUID } from "node:crypto";
-import { getContext, runWithContext, type RequestContext } from "../context.js";
+import { getContext, runWithContext } from "../context/storage.js";
+import { type RequestContext } from "../context/types.js";
 
-import { sessionRequired } from "../responses.js";
-import type { SessionLimits } from "../sessions.js";
+import { sessionRequired } from "../protect/responses.js";
+import type { SessionLimits } from "./sessions.js";
 import type { McpBackend, McpExchange } from "./backend.js";
 import { boundSessions } from "./bound-sessions.js";
 

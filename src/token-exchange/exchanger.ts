@@ -18,7 +18,7 @@
 import { decodeJwt } from "jose";
 import { LRUCache } from "lru-cache";
 import { z } from "zod";
-import type { AuthContext } from "../context.js";
+import type { AuthContext } from "../context/types.js";
 import { emitSafely, type AuthEventListener } from "../events.js";
 import { Backoff } from "../lib/backoff.js";
 import { ClientAuthentication } from "../lib/client-auth.js";
@@ -36,7 +36,8 @@ import {
   type ResolvedTokenExchangeOptions,
 } from "./options.js";
 import { ConfigError } from "../errors.js";
-import type { Connection, ConnectionRequest, ContextExchange, ExchangedToken, ExchangeTokenRequest } from "./types.js";
+import type { Connection, ConnectionRequest, ExchangedToken, ExchangeTokenRequest } from "./types.js";
+import type { ContextExchange } from "../context/types.js";
 
 /** Largest token endpoint answer accepted, in bytes. */
 const MAX_RESPONSE_BYTES = 64 * 1024;

@@ -59,14 +59,3 @@ export interface Connection {
    */
   fetch(input: string | URL | Request, init?: RequestInit): Promise<Response>;
 }
-
-/**
- * The capability behind `getContext().exchangeToken()` / `.connection()`, bound to a server's
- * `token_exchange` options. @internal
- */
-export interface ContextExchange {
-  /** Exchange the caller's token. */
-  exchangeToken(auth: import("../context.js").AuthContext | null, request: ExchangeTokenRequest): Promise<ExchangedToken>;
-  /** A connection handle for the caller. */
-  connection(auth: import("../context.js").AuthContext | null, request: ConnectionRequest): Connection;
-}

@@ -7,7 +7,7 @@
  */
 import { decodeJwt, type FetchImplementation, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions } from "jose";
 import { z } from "zod";
-import type { AuthContext } from "../context.js";
+import type { AuthContext } from "../context/types.js";
 import { AuthorizationUnavailable, InvalidToken } from "../errors.js";
 import { emitSafely, type AuthEventListener } from "../events.js";
 import type { IssuerFamily } from "./issuer-router.js";

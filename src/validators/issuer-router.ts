@@ -5,7 +5,7 @@
  */
 import { decodeJwt } from "jose";
 import { z } from "zod";
-import type { AuthContext } from "../context.js";
+import type { AuthContext } from "../context/types.js";
 import { InvalidToken } from "../errors.js";
 import { JWS_COMPACT } from "./jwt-checks.js";
 import type { AuthorizationProvider, VerifyContext } from "./provider.js";

@@ -11,7 +11,8 @@
  */
 import type { JWTPayload } from "jose";
 import { LRUCache } from "lru-cache";
-import { createAuthContext, type AuthContext } from "../context.js";
+import { createAuthContext } from "../context/request-context.js";
+import { type AuthContext } from "../context/types.js";
 import { InvalidToken } from "../errors.js";
 
 /** Walk a dotted claim path, e.g. `realm_access.roles`. */

@@ -6,7 +6,7 @@
  */
 import type { FetchImplementation, JWTVerifyGetKey, JWTVerifyOptions } from "jose";
 import { z } from "zod";
-import type { AuthContext } from "../context.js";
+import type { AuthContext } from "../context/types.js";
 import { InvalidToken } from "../errors.js";
 import { emitSafely, type AuthEventListener } from "../events.js";
 import type { BackoffWindow } from "../lib/backoff.js";

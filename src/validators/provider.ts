@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { AuthContext } from "../context.js";
+import type { AuthContext } from "../context/types.js";
 import type { AuthEventListener } from "../events.js";
 
 /** What the server tells a provider about the request being authorized. */
@@ -53,7 +53,7 @@ export interface AuthorizationProvider {
    * on a miss `verify` looks the token up again, next to a signature check or a network call.
    *
    * For the usual `Authorization: Bearer <token>` header the server probes with the token before
-   * checking its characters (see `cacheProbeToken` in `src/credentials.ts`): answer only for a token
+   * checking its characters (see `cacheProbeToken` in `src/protect/credentials.ts`): answer only for a token
    * `verify` accepted, which was always checked first; never for a token merely seen.
    */
   verifyCached?(token: string, context: VerifyContext): AuthContext | undefined;

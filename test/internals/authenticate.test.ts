@@ -1,9 +1,9 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { authorize } from "../../src/authenticate.js";
+import { authorize } from "../../src/protect/authenticate.js";
 import { parseAuthorizationConfig } from "../../src/config.js";
-import { createAuthContext } from "../../src/context.js";
-import { MAX_TOKEN_LENGTH } from "../../src/credentials.js";
+import { createAuthContext } from "../../src/context/request-context.js";
+import { MAX_TOKEN_LENGTH } from "../../src/protect/credentials.js";
 import { authenticate, type AuthContext, type AuthorizationProvider, type DpopCheck } from "../../src/index.js";
 
 const RESOURCE = "https://mcp.example.com/mcp";

@@ -12,7 +12,7 @@ import {
   TokenExpired,
   UseDpopNonce,
 } from "../../src/index.js";
-import { challengeFor } from "../../src/challenges.js";
+import { challengeFor } from "../../src/protect/challenges.js";
 
 const o = { resourceMetadataUrl: "https://mcp.example.com/.well-known/oauth-protected-resource/mcp" };
 const base = `realm="MCP", resource_metadata="${o.resourceMetadataUrl}"`;
@@ -88,7 +88,7 @@ test("a challenge can always be built: arbitrary provider texts become printable
   const { default: fc } = await import("fast-check");
   const { McpServer } = await import("@modelcontextprotocol/sdk/server/mcp.js");
   const { protect } = await import("../../src/index.js");
-  const { toHeaderSafe } = await import("../../src/challenges.js");
+  const { toHeaderSafe } = await import("../../src/protect/challenges.js");
   const printableQuoted = /^[\x20-\x7e]*$/;
   const hostile = fc.oneof(
     fc.string({ unit: "binary" }),
@@ -149,7 +149,7 @@ test("a challenge can always be built: arbitrary provider texts become printable
 });
 
 test("the 512-character cut, at its edge: counted in code points before escaping, never splitting an escape or a surrogate pair", async () => {
-  const { toHeaderSafe, quote } = await import("../../src/challenges.js");
+  const { toHeaderSafe, quote } = await import("../../src/protect/challenges.js");
   for (const n of [0, 1, 511, 512, 513, 10_000]) {
     assert.equal(toHeaderSafe("a".repeat(n)), "a".repeat(Math.min(n, 512)), `length ${n}`);
   }

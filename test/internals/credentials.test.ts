@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { extractCredentials, MAX_TOKEN_LENGTH } from "../../src/credentials.js";
+import { extractCredentials, MAX_TOKEN_LENGTH } from "../../src/protect/credentials.js";
 import { rng } from "../helpers/prng.js";
 
 /** The general parse alone, as it was before the one-pass case was added: the reference. */

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { metadataPaths, resourceMetadataUrl } from "../../src/metadata.js";
+import { metadataPaths, resourceMetadataUrl } from "../../src/protect/metadata.js";
 
 test("path helpers", () => {
   assert.deepEqual(metadataPaths("/.well-known/oauth-protected-resource", "https://a.example/mcp"), [

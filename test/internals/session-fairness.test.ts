@@ -7,7 +7,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { JWTValidator, protect } from "../../src/index.js";
-import { ANONYMOUS_PRINCIPAL, SessionRegistry } from "../../src/sessions.js";
+import { ANONYMOUS_PRINCIPAL, SessionRegistry } from "../../src/serving/sessions.js";
 import { startLocalIssuer, type LocalIssuer } from "../helpers/issuer.js";
 import { initialize, MCP_HEADERS, toolCall } from "../helpers/mcp.js";
 

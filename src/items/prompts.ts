@@ -6,8 +6,10 @@
  */
 import type { GetPromptResult } from "@modelcontextprotocol/sdk/types.js";
 import type { z } from "zod";
-import { callbackContext, missingScopesOf, runWithContext, type SdkCallbackExtra } from "./context.js";
-import { checkRequiredScopes } from "./lib/scope.js";
+import { callbackContext, type SdkCallbackExtra } from "../context/sdk-bridge.js";
+import { missingScopesOf } from "../context/request-context.js";
+import { runWithContext } from "../context/storage.js";
+import { checkRequiredScopes } from "../lib/scope.js";
 import { MissingScopesError } from "./scope-errors.js";
 
 /** A zod object shape of string arguments (MCP prompt arguments are strings). */

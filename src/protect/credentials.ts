@@ -4,7 +4,7 @@
  * @see RFC 6750 §2.1 (header), §2.3 (query: refused here), RFC 9449 §7.1 (`DPoP` scheme)
  * @module
  */
-import { InvalidRequest, MissingToken } from "./errors.js";
+import { InvalidRequest, MissingToken } from "../errors.js";
 
 /** A credential found in the request. */
 export interface Credentials {

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { missingFrom } from "./lib/scope.js";
+import { missingFrom } from "../lib/scope.js";
 
 /** Anything with a kind, a name (or URI) and required scopes: `tool()`, `resource()`, `prompt()` definitions. */
 export interface ScopedDefinition {

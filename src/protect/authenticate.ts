@@ -5,12 +5,12 @@
  *
  * @module
  */
-import type { ResolvedAuthorizationConfig } from "./config.js";
-import type { AuthContext } from "./context.js";
+import type { ResolvedAuthorizationConfig } from "../config.js";
+import type { AuthContext } from "../context/types.js";
 import { cacheProbeToken, extractCredentials, type Credentials } from "./credentials.js";
-import { AuthError, AuthorizationUnavailable, InsufficientScope, InvalidToken, ProviderError } from "./errors.js";
-import { emitSafely, type AuthEventListener } from "./events.js";
-import type { AuthorizationProvider } from "./validators/provider.js";
+import { AuthError, AuthorizationUnavailable, InsufficientScope, InvalidToken, ProviderError } from "../errors.js";
+import { emitSafely, type AuthEventListener } from "../events.js";
+import type { AuthorizationProvider } from "../validators/provider.js";
 
 /**
  * Sender-constraint check for DPoP (RFC 9449), plugged in by the server when DPoP is configured.

@@ -4,7 +4,7 @@
  * @see RFC 9728 §2 (fields), §3.1 (path-inserted well-known URL)
  * @module
  */
-import type { ResolvedAuthorizationConfig } from "./config.js";
+import type { ResolvedAuthorizationConfig } from "../config.js";
 
 const DEFAULT_METADATA_PATH = "/.well-known/oauth-protected-resource";
 

@@ -4,9 +4,9 @@
  *
  * @module
  */
-import { pyList } from "./lib/scope.js";
+import { pyList } from "../lib/scope.js";
 // eslint-disable-next-line @typescript-eslint/no-unused-vars -- named by {@link} in TSDoc
-import type { InsufficientScope } from "./errors.js";
+import type { InsufficientScope } from "../errors.js";
 
 /**
  * JSON-RPC error code for "the caller's token lacks the scopes this resource or prompt requires".

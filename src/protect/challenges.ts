@@ -4,7 +4,7 @@
  * @see RFC 6750 §3 (Bearer challenges), RFC 9728 §5.1 (`resource_metadata`), RFC 9449 §7.1 (DPoP).
  * @module
  */
-import { AuthError, AuthorizationUnavailable, InsufficientScope, UseDpopNonce } from "./errors.js";
+import { AuthError, AuthorizationUnavailable, InsufficientScope, UseDpopNonce } from "../errors.js";
 import { sessionNotFound } from "./responses.js";
 
 /** What a challenge needs to know about the resource. */

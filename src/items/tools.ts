@@ -6,9 +6,11 @@
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { CallToolResult, ToolAnnotations } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
-import { checkRequiredScopes, pyList } from "./lib/scope.js";
-import { callbackContext, missingScopesOf, runWithContext, type SdkCallbackExtra } from "./context.js";
-import { TokenExchangeError } from "./token-exchange/errors.js";
+import { checkRequiredScopes, pyList } from "../lib/scope.js";
+import { callbackContext, type SdkCallbackExtra } from "../context/sdk-bridge.js";
+import { missingScopesOf } from "../context/request-context.js";
+import { runWithContext } from "../context/storage.js";
+import { TokenExchangeError } from "../token-exchange/errors.js";
 
 /** A zod object shape: the tool's arguments. */
 export type ToolInputShape = Record<string, z.ZodType>;

@@ -4,14 +4,14 @@
  * @module
  */
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import { ConfigError } from "./errors.js";
-import type { ProtectedResourceMetadata } from "./metadata.js";
-import { createHandler } from "./protect/handler.js";
-import { resolveProtectOptions, type ProtectOptions, type ResolvedProtectOptions } from "./protect/options.js";
-import type { HandlerExtras, McpBackend } from "./serving/backend.js";
-import { createV1Backend, type McpServerSource } from "./serving/v1.js";
-import { DEFAULT_MAX_BODY_BYTES } from "./serving/backend.js";
-import { sdkHandlerOptions, sdkTransportOptions } from "./serving/transport-options.js";
+import { ConfigError } from "../errors.js";
+import { createHandler } from "./handler.js";
+import type { ProtectedHandler } from "./types.js";
+import { resolveProtectOptions, type ProtectOptions, type ResolvedProtectOptions } from "./options.js";
+import type { McpBackend } from "../serving/backend.js";
+import { createV1Backend, type McpServerSource } from "../serving/v1.js";
+import { DEFAULT_MAX_BODY_BYTES } from "../serving/backend.js";
+import { sdkHandlerOptions, sdkTransportOptions } from "../serving/transport-options.js";
 import {
   createChangeFeed,
   createDualBackend,
@@ -24,11 +24,12 @@ import {
   type McpHttpHandlerLike,
   type ServerNotifierLike,
   type V2Factory,
-} from "./serving/v2.js";
+} from "../serving/v2.js";
 
-export type { DnsRebindingOptions, ProtectOptions, TrustProxyOptions } from "./protect/options.js";
-export type { HandlerExtras } from "./serving/backend.js";
-export type { McpServerSource } from "./serving/v1.js";
+export type { DnsRebindingOptions, ProtectOptions, TrustProxyOptions } from "./options.js";
+export type { FetchHandler, ProtectedHandler } from "./types.js";
+export type { HandlerExtras } from "../serving/backend.js";
+export type { McpServerSource } from "../serving/v1.js";
 export type {
   ListChangedEvent,
   McpHttpHandlerLike,
@@ -36,35 +37,8 @@ export type {
   ServerEventBusLike,
   ServerEventLike,
   ServerNotifierLike,
-} from "./serving/v2.js";
-export type { EventBusOption, EventStoreLike, TransportOptions, V2HandlerOptions } from "./serving/transport-options.js";
-
-/**
- * A Web-standard request handler, usable with Hono, Bun, Deno, workers, or {@link toNodeHandler}.
- * `extras` is for adapters (see {@link HandlerExtras}); callers with a plain `Request` omit it.
- */
-export type FetchHandler = (req: Request, extras?: HandlerExtras) => Promise<Response>;
-
-/** The handler returned by {@link protect}: a {@link FetchHandler} with a few extras. */
-export interface ProtectedHandler extends FetchHandler {
-  /** The canonical resource URI the handler protects. */
-  readonly resource: string;
-  /** The RFC 9728 document it serves. */
-  readonly metadata: ProtectedResourceMetadata;
-  /** Whether a path is served by this handler (the MCP endpoint or a metadata path). */
-  handles(path: string): boolean;
-  /** Close every open session. */
-  close(): Promise<void>;
-  /**
-   * Under `engine: "v2"` (or for a `createMcpHandler(...)` handler that has one): publishes
-   * list-changed events to every client, e.g. `handler.notify.toolsChanged()` — every open
-   * `subscriptions/listen` stream (2026-07-28) and, under `engine: "v2"`, every 2025-era session whose
-   * server declares `listChanged` for that list. Not needed for the changes a server makes itself
-   * (`registerTool` after connect, `sendToolListChanged()`, enable / disable / remove): those reach the
-   * same principal's streams and sessions by themselves. Undefined on the v1 path.
-   */
-  readonly notify?: ServerNotifierLike | undefined;
-}
+} from "../serving/v2.js";
+export type { EventBusOption, EventStoreLike, TransportOptions, V2HandlerOptions } from "../serving/transport-options.js";
 
 /**
  * Put an MCP server behind OAuth 2.1 resource-server checks.

@@ -5,8 +5,10 @@
  * @module
  */
 import type { ReadResourceResult } from "@modelcontextprotocol/sdk/types.js";
-import { callbackContext, missingScopesOf, runWithContext, type SdkCallbackExtra } from "./context.js";
-import { checkRequiredScopes } from "./lib/scope.js";
+import { callbackContext, type SdkCallbackExtra } from "../context/sdk-bridge.js";
+import { missingScopesOf } from "../context/request-context.js";
+import { runWithContext } from "../context/storage.js";
+import { checkRequiredScopes } from "../lib/scope.js";
 import { MissingScopesError } from "./scope-errors.js";
 
 /** What `resource()` needs to know about a resource. */
