@@ -1,8 +1,10 @@
 /**
- * Typed errors with stable `code` strings.
+ * Typed errors with stable `code` strings: the resource server's family ({@link AuthError} and its
+ * subclasses, {@link InvalidConfig}, {@link ProviderFailed}, {@link InvalidAuthorizationServerMetadata}).
  *
  * Every refusal the library makes is one of these classes. Callers (and tests) branch on `code`,
- * never on `message`. Messages are short, fixed sentences: they never contain the token, a key, a
+ * never on `message`. Like jose's errors, every class carries its code twice: on the instance
+ * (`err.code`) and on the class (`TokenExpired.code`), so `err.code === TokenExpired.code` works. Messages are short, fixed sentences: they never contain the token, a key, a
  * claim value taken from the token or a stack trace, so they are safe to put in a
  * `WWW-Authenticate` `error_description` and in logs. Context useful for debugging goes in `cause`,
  * which is never sent to a client.
@@ -108,6 +110,8 @@ export interface AuthErrorOptions {
  * ```
  */
 export abstract class AuthError extends Error {
+  /** The family's generic code (`ERR_AUTH_GENERIC`); an instance carries its subclass's code. */
+  static readonly code: string = "ERR_AUTH_GENERIC";
   /** Stable machine-readable code. */
   abstract readonly code: AuthErrorCode;
   /** Why, for operators (carried by `refused` events); finer than `code`. */
@@ -129,6 +133,8 @@ export abstract class AuthError extends Error {
 
 /** No credentials were presented (RFC 6750 §3.1: the challenge carries no `error`). */
 export class MissingToken extends AuthError {
+  /** `ERR_MISSING_TOKEN`. */
+  static override readonly code: string = "ERR_MISSING_TOKEN";
   static override readonly defaultReason: RefusalReason = "missing_token";
   override readonly code = "ERR_MISSING_TOKEN" as const;
   constructor() {
@@ -141,17 +147,23 @@ export class MissingToken extends AuthError {
  * `Authorization` header, more than one credential, a token in the query string, an oversized token.
  */
 export class InvalidRequest extends AuthError {
+  /** `ERR_INVALID_REQUEST`. */
+  static override readonly code: string = "ERR_INVALID_REQUEST";
   static override readonly defaultReason: RefusalReason = "invalid_request";
   override readonly code = "ERR_INVALID_REQUEST" as const;
 }
 
 /** The token is not acceptable: malformed, forged, for another audience, from another issuer, … */
 export class InvalidToken extends AuthError {
+  /** `ERR_INVALID_TOKEN`. */
+  static override readonly code: string = "ERR_INVALID_TOKEN";
   override readonly code: "ERR_INVALID_TOKEN" | "ERR_TOKEN_EXPIRED" = "ERR_INVALID_TOKEN";
 }
 
 /** The token's `exp` has passed (beyond the clock tolerance). A subclass of {@link InvalidToken}. */
 export class TokenExpired extends InvalidToken {
+  /** `ERR_TOKEN_EXPIRED`. */
+  static override readonly code: string = "ERR_TOKEN_EXPIRED";
   static override readonly defaultReason: RefusalReason = "expired";
   override readonly code = "ERR_TOKEN_EXPIRED" as const;
   constructor(options?: AuthErrorOptions) {
@@ -161,6 +173,8 @@ export class TokenExpired extends InvalidToken {
 
 /** The token is valid but lacks scopes this resource requires (RFC 6750 §3.1 `insufficient_scope`). */
 export class InsufficientScope extends AuthError {
+  /** `ERR_INSUFFICIENT_SCOPE`. */
+  static override readonly code: string = "ERR_INSUFFICIENT_SCOPE";
   static override readonly defaultReason: RefusalReason = "insufficient_scope";
   override readonly code = "ERR_INSUFFICIENT_SCOPE" as const;
   /** The scopes that were required (all of them, not only the missing ones). */
@@ -177,6 +191,8 @@ export class InsufficientScope extends AuthError {
  * answered with an error. This is the only error `fail_open` may turn into an anonymous request.
  */
 export class AuthorizationUnavailable extends AuthError {
+  /** `ERR_AUTHORIZATION_UNAVAILABLE`. */
+  static override readonly code: string = "ERR_AUTHORIZATION_UNAVAILABLE";
   static override readonly defaultReason: RefusalReason = "unavailable";
   override readonly code = "ERR_AUTHORIZATION_UNAVAILABLE" as const;
   /** Whole seconds after which a retry may succeed (sent as `Retry-After`), when known. */
@@ -190,12 +206,16 @@ export class AuthorizationUnavailable extends AuthError {
 
 /** The DPoP proof is missing, malformed, replayed or does not match the request or token (RFC 9449). */
 export class InvalidDpopProof extends AuthError {
+  /** `ERR_INVALID_DPOP_PROOF`. */
+  static override readonly code: string = "ERR_INVALID_DPOP_PROOF";
   static override readonly defaultReason: RefusalReason = "dpop_invalid";
   override readonly code = "ERR_INVALID_DPOP_PROOF" as const;
 }
 
 /** The server requires a DPoP nonce the proof did not carry (RFC 9449 §8). */
 export class UseDpopNonce extends AuthError {
+  /** `ERR_USE_DPOP_NONCE`. */
+  static override readonly code: string = "ERR_USE_DPOP_NONCE";
   static override readonly defaultReason: RefusalReason = "dpop_nonce_required";
   override readonly code = "ERR_USE_DPOP_NONCE" as const;
   /** The nonce the client must use in its next proof. */
@@ -212,6 +232,8 @@ export class UseDpopNonce extends AuthError {
  * session (404), so a session id reveals nothing to whoever guessed or stole it.
  */
 export class SessionMismatch extends AuthError {
+  /** `ERR_SESSION_MISMATCH`. */
+  static override readonly code: string = "ERR_SESSION_MISMATCH";
   static override readonly defaultReason: RefusalReason = "session_mismatch";
   override readonly code = "ERR_SESSION_MISMATCH" as const;
   constructor() {
@@ -239,11 +261,13 @@ export interface ConfigIssue {
  * ```ts
  * try { protect(server, { authorization, sesion_mode: "stateless" } as never) }
  * catch (e) {
- *   if (e instanceof ConfigError) console.error(e.issues); // [{ key: "sesion_mode", message: 'unknown key (did you mean "session_mode"?)' }]
+ *   if (e instanceof InvalidConfig) console.error(e.issues); // [{ key: "sesion_mode", message: 'unknown key (did you mean "session_mode"?)' }]
  * }
  * ```
  */
-export class ConfigError extends TypeError {
+export class InvalidConfig extends TypeError {
+  /** `ERR_INVALID_CONFIG`. */
+  static readonly code: string = "ERR_INVALID_CONFIG";
   /** Always `ERR_INVALID_CONFIG`. */
   readonly code = "ERR_INVALID_CONFIG" as const;
   /** One entry per problem. */
@@ -254,10 +278,15 @@ export class ConfigError extends TypeError {
    */
   constructor(where: string, issues: readonly ConfigIssue[]) {
     super(`Invalid ${where} options: ${issues.map((i) => `${i.key}: ${i.message}`).join("; ")}`);
-    this.name = "ConfigError";
+    this.name = "InvalidConfig";
     this.issues = Object.freeze(issues.map((i) => Object.freeze({ ...i })));
   }
 }
+
+/** @deprecated Use {@link InvalidConfig} (the same class). Removed in 0.3. */
+export const ConfigError = InvalidConfig;
+/** @deprecated Use {@link InvalidConfig} (the same class). Removed in 0.3. */
+export type ConfigError = InvalidConfig;
 
 /**
  * The authorization provider (or the DPoP check) threw something that is not an {@link AuthError}:
@@ -266,7 +295,9 @@ export class ConfigError extends TypeError {
  * is the `cause`; `error_class` names its class for the `provider_error` event (never its message,
  * which might quote the token).
  */
-export class ProviderError extends Error {
+export class ProviderFailed extends Error {
+  /** `ERR_PROVIDER_FAILED`. */
+  static readonly code: string = "ERR_PROVIDER_FAILED";
   /** Always `ERR_PROVIDER_FAILED`. */
   readonly code = "ERR_PROVIDER_FAILED" as const;
   /** The thrown value's class name (`TypeError`, …), or its `typeof` when it is not an object. */
@@ -274,10 +305,47 @@ export class ProviderError extends Error {
   /** @param cause - what the provider threw. */
   constructor(cause: unknown) {
     super("The authorization provider failed", { cause });
-    this.name = "ProviderError";
+    this.name = "ProviderFailed";
     this.error_class = classNameOf(cause);
   }
 }
+
+/** @deprecated Use {@link ProviderFailed} (the same class). Removed in 0.3. */
+export const ProviderError = ProviderFailed;
+/** @deprecated Use {@link ProviderFailed} (the same class). Removed in 0.3. */
+export type ProviderError = ProviderFailed;
+
+/** Why discovery refused what it found (as opposed to not reaching the server: {@link AuthorizationUnavailable}). */
+export type DiscoveryFailure = "insecure" | "not_found" | "invalid" | "issuer_mismatch" | "missing_endpoint";
+
+/**
+ * Discovery found no usable metadata: the issuer URL is not https (nor loopback), no document
+ * exists, the document is malformed, names another issuer (RFC 8414 §3.3), or lacks the endpoint
+ * asked for. Retrying will not help until the configuration changes.
+ */
+export class InvalidAuthorizationServerMetadata extends Error {
+  /** `ERR_AS_METADATA`. */
+  static readonly code: string = "ERR_AS_METADATA";
+  /** Always `ERR_AS_METADATA`. */
+  readonly code = "ERR_AS_METADATA" as const;
+  /** What exactly is wrong. */
+  readonly reason: DiscoveryFailure;
+  /**
+   * @param reason - see {@link DiscoveryFailure}.
+   * @param message - a fixed sentence (no document content).
+   * @param options - `cause`: internal detail.
+   */
+  constructor(reason: DiscoveryFailure, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "InvalidAuthorizationServerMetadata";
+    this.reason = reason;
+  }
+}
+
+/** @deprecated Use {@link InvalidAuthorizationServerMetadata} (the same class). Removed in 0.3. */
+export const AuthorizationServerMetadataError = InvalidAuthorizationServerMetadata;
+/** @deprecated Use {@link InvalidAuthorizationServerMetadata} (the same class). Removed in 0.3. */
+export type AuthorizationServerMetadataError = InvalidAuthorizationServerMetadata;
 
 /** A class name fit for logs: letters, digits, `_` and `$`, at most 64 characters. */
 function classNameOf(value: unknown): string {

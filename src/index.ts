@@ -72,45 +72,45 @@ export type { EntraMultiTenantOptions } from "./validators/entra.js";
 export { AuthorizationServerDiscovery, discoverIntrospectionValidator, discoverValidator } from "./validators/discovery.js";
 export type {
   AuthorizationServerMetadata,
+  DiscoveredAuthorizationServerMetadata,
   DiscoverIntrospectionValidatorOptions,
   DiscoverValidatorOptions,
-  DiscoveryFailure,
   DiscoveryOptions,
 } from "./validators/discovery.js";
 export type { BackoffOptions, BackoffWindow } from "./lib/backoff.js";
+export type { Clock } from "./lib/clock.js";
+export type { Fetch } from "./lib/fetch.js";
 
 // DPoP options and replay stores (the primitives are at protected-mcp/dpop)
 export type { DpopOptions } from "./dpop/check.js";
 export type { DpopNonceOptions } from "./dpop/nonce.js";
 export { MemoryReplayStore, RedisReplayStore } from "./stores/replay.js";
-export type {
-  MemoryReplayStoreOptions,
-  RedisReplayStoreOptions,
-  RedisSetClient,
-  ReplayStore,
-  ReplayStoreFullScope,
-} from "./stores/replay.js";
+export type { MemoryReplayStoreOptions, RedisReplayStoreOptions, RedisSetClient, ReplayStore } from "./stores/replay.js";
 
 // Errors and events
 export {
   AuthError,
+  AuthorizationServerMetadataError,
   AuthorizationUnavailable,
   ConfigError,
   InsufficientScope,
+  InvalidAuthorizationServerMetadata,
+  InvalidConfig,
   InvalidDpopProof,
   InvalidRequest,
   InvalidToken,
   MissingToken,
   ProviderError,
+  ProviderFailed,
   SessionMismatch,
   TokenExpired,
   UseDpopNonce,
 } from "./errors.js";
-export type { AuthErrorCode, AuthErrorOptions, ConfigIssue, RefusalReason } from "./errors.js";
-export { MissingScopesError } from "./items/scope-errors.js";
+export type { AuthErrorCode, AuthErrorOptions, ConfigIssue, DiscoveryFailure, RefusalReason } from "./errors.js";
+export { MissingScopes, MissingScopesError } from "./items/scope-errors.js";
 export type { MissingScopesData } from "./items/scope-errors.js";
-export { ReplayStoreFull, ReplayStoreUnavailable } from "./stores/replay.js";
-export { AuthorizationServerMetadataError } from "./validators/discovery.js";
+export { ReplayStoreFull, ReplayStoreUnavailable } from "./stores/errors.js";
+export type { ReplayStoreFullScope } from "./stores/errors.js";
 export type {
   AcceptedEvent,
   AuthEvent,

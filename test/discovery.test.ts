@@ -8,7 +8,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import {
   AuthorizationServerDiscovery,
-  AuthorizationServerMetadataError,
+  InvalidAuthorizationServerMetadata,
   AuthorizationUnavailable,
   discoverIntrospectionValidator,
   discoverValidator,
@@ -95,46 +95,46 @@ test("falls back to OpenID Connect discovery (appended form) when there is no RF
 
 test("a document naming another issuer is refused (RFC 8414 §3.3), and nothing is built from it", async () => {
   reset({ "/.well-known/oauth-authorization-server": [200, { issuer: "https://evil.example.com", jwks_uri: keys.jwksUri }] });
-  let e = await rejects(discoverValidator(origin, { discovery: fresh() }), AuthorizationServerMetadataError);
+  let e = await rejects(discoverValidator(origin, { discovery: fresh() }), InvalidAuthorizationServerMetadata);
   assert.equal(e.code, "ERR_AS_METADATA");
   assert.equal(e.reason, "issuer_mismatch");
   assert.deepEqual(requests, ["/.well-known/oauth-authorization-server"], "no fallback to another document after a mismatch");
   // Exactly identical: a trailing slash is a different issuer.
   reset({ "/.well-known/oauth-authorization-server": [200, { issuer: `${origin}/`, jwks_uri: keys.jwksUri }] });
-  e = await rejects(fresh().metadata(origin), AuthorizationServerMetadataError);
+  e = await rejects(fresh().metadata(origin), InvalidAuthorizationServerMetadata);
   assert.equal(e.reason, "issuer_mismatch");
 });
 
 test("https only, except loopback: for the issuer and for the endpoints in the document", async () => {
   reset({});
-  const e = await rejects(fresh().metadata("http://as.example.com"), AuthorizationServerMetadataError);
+  const e = await rejects(fresh().metadata("http://as.example.com"), InvalidAuthorizationServerMetadata);
   assert.equal(e.reason, "insecure");
   assert.deepEqual(requests, []);
   reset({ "/.well-known/oauth-authorization-server": [200, { issuer: origin, jwks_uri: "http://as.example.com/jwks" }] });
-  assert.equal((await rejects(fresh().metadata(origin), AuthorizationServerMetadataError)).reason, "invalid");
+  assert.equal((await rejects(fresh().metadata(origin), InvalidAuthorizationServerMetadata)).reason, "invalid");
   reset({ "/.well-known/oauth-authorization-server": [200, { issuer: origin, jwks_uri: "https://as.example.com/jwks" }] });
   assert.equal((await fresh().metadata(origin)).jwks_uri, "https://as.example.com/jwks");
 });
 
 test("missing documents and missing endpoints are refused with their reason", async () => {
   reset({});
-  assert.equal((await rejects(fresh().metadata(origin), AuthorizationServerMetadataError)).reason, "not_found");
+  assert.equal((await rejects(fresh().metadata(origin), InvalidAuthorizationServerMetadata)).reason, "not_found");
   reset({ "/.well-known/oauth-authorization-server": [200, { issuer: origin }] });
   assert.equal(
-    (await rejects(discoverValidator(origin, { discovery: fresh() }), AuthorizationServerMetadataError)).reason,
+    (await rejects(discoverValidator(origin, { discovery: fresh() }), InvalidAuthorizationServerMetadata)).reason,
     "missing_endpoint",
   );
   assert.equal(
     (
       await rejects(
         discoverIntrospectionValidator(origin, { discovery: fresh(), client_id: "rs", client_secret: "s" }),
-        AuthorizationServerMetadataError,
+        InvalidAuthorizationServerMetadata,
       )
     ).reason,
     "missing_endpoint",
   );
   reset({ "/.well-known/oauth-authorization-server": [200, "[1,2]"] });
-  assert.equal((await rejects(fresh().metadata(origin), AuthorizationServerMetadataError)).reason, "invalid");
+  assert.equal((await rejects(fresh().metadata(origin), InvalidAuthorizationServerMetadata)).reason, "invalid");
 });
 
 test("documents are cached (bounded, TTL); concurrent discoveries share one fetch", async () => {

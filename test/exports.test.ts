@@ -50,13 +50,18 @@ function typeNames(files: string[]): Record<string, string[]> {
   return out;
 }
 
-test("the exported names of every entry point equal the snapshot; the root has at most 40 runtime values", async () => {
+/** How many distinct runtime values a module exports: a deprecated alias (the same object under its old name) is not counted. */
+const distinctValues = (mod: Record<string, unknown>): number => new Set(Object.values(mod)).size;
+
+test("the exported names of every entry point equal the snapshot; the root has at most 40 distinct runtime values", async () => {
   const entries = entryPoints();
   const types = typeNames(Object.values(entries));
   const surface: Record<string, { values: string[]; types: string[] }> = {};
+  let rootValues = 0;
   for (const [subpath, file] of Object.entries(entries)) {
-    const values = Object.keys(await import(file)).sort();
-    surface[subpath] = { values, types: types[file]! };
+    const mod = (await import(file)) as Record<string, unknown>;
+    surface[subpath] = { values: Object.keys(mod).sort(), types: types[file]! };
+    if (subpath === ".") rootValues = distinctValues(mod);
   }
   if (process.env.UPDATE_EXPORTS) writeFileSync(SNAPSHOT, `${JSON.stringify(surface, null, 2)}\n`);
   const expected = JSON.parse(readFileSync(SNAPSHOT, "utf8"));
@@ -65,8 +70,5 @@ test("the exported names of every entry point equal the snapshot; the root has a
     expected,
     "the public surface changed: update test/fixtures/exports.json on purpose (UPDATE_EXPORTS=1) and CHANGELOG.md",
   );
-  assert.ok(
-    surface["."]!.values.length <= MAX_ROOT_VALUES,
-    `root entry: ${surface["."]!.values.length} runtime exports (at most ${MAX_ROOT_VALUES})`,
-  );
+  assert.ok(rootValues <= MAX_ROOT_VALUES, `root entry: ${rootValues} distinct runtime exports (at most ${MAX_ROOT_VALUES})`);
 });

@@ -11,7 +11,7 @@ import { deferredHeaders, kReadsBodyLazily, kWritesHeaders } from "../serving/ba
 import { internalError } from "../protect/responses.js";
 import { kTargetAuthority } from "../protect/host-guard.js";
 import { z } from "zod";
-import { ConfigError } from "../errors.js";
+import { InvalidConfig } from "../errors.js";
 import { parseOptions } from "../lib/options.js";
 import type { FetchHandler, HandlerExtras, ProtectedHandler } from "../protect/index.js";
 
@@ -233,7 +233,7 @@ const isJson = (contentType: string): boolean => {
  */
 export function toNodeHandler(handler: FetchHandler, options: NodeHandlerOptions = {}) {
   if (typeof handler !== "function")
-    throw new ConfigError("toNodeHandler", [{ key: "handler", message: "must be a function (Request) => Promise<Response>" }]);
+    throw new InvalidConfig("toNodeHandler", [{ key: "handler", message: "must be a function (Request) => Promise<Response>" }]);
   parseOptions(NodeHandlerOptionsSchema, options, "toNodeHandler");
   const routed = handler as Partial<ProtectedHandler>;
   const origin = options.origin ?? (routed.resource ? new URL(routed.resource).origin : "http://localhost");

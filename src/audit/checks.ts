@@ -27,7 +27,7 @@ export interface CheckDefinition {
   era?: string;
   /** Inputs it needs; without them it is not run (and listed as such). */
   needs?: Needs;
-  /** Run it. May throw a `ProbeError`; the runner turns that into a finding. */
+  /** Run it. May throw a `ProbeFailed`; the runner turns that into a finding. */
   run(ctx: AuditContext): Promise<Outcome>;
 }
 

@@ -10,7 +10,7 @@ import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { z } from "zod";
-import { ConfigError, type ConfigIssue } from "../errors.js";
+import { InvalidConfig, type ConfigIssue } from "../errors.js";
 import { visibleControls } from "../lib/display.js";
 import { parseOptions } from "../lib/options.js";
 import type { JWK } from "jose";
@@ -108,7 +108,7 @@ function parseFlags(argv: string[]): { values: z.output<typeof FlagsSchema>; pos
   try {
     return { values: parseOptions(FlagsSchema, raw, "protected-mcp audit"), positionals };
   } catch (e) {
-    if (!(e instanceof ConfigError)) throw e;
+    if (!(e instanceof InvalidConfig)) throw e;
     // Flag names only: a value (possibly a token) is never echoed.
     throw new AuditRunError("ERR_AUDIT_USAGE", e.issues.map(flagIssue).join("; "));
   }

@@ -6,7 +6,7 @@
  * @module
  */
 import { answered, eraBody, REFERENCE_PROBE as REFERENCE, type EraProbe, type Outcome } from "./probes.js";
-import { ProbeError, rpcMessage, safeJson, urlAllowed, type Prober, type ProbeResponse } from "./http.js";
+import { ProbeFailed, rpcMessage, safeJson, urlAllowed, type Prober, type ProbeResponse } from "./http.js";
 import { dpopProof, type DpopKey } from "./tokens.js";
 import { parseWwwAuthenticate, findChallenge } from "./www-authenticate.js";
 
@@ -147,7 +147,7 @@ export class AuditContext {
         doc.authorization_servers.length > 0
       );
     } catch (e) {
-      if (e instanceof ProbeError) return false;
+      if (e instanceof ProbeFailed) return false;
       throw e;
     }
   }
@@ -167,7 +167,7 @@ export class AuditContext {
         try {
           res = await this.get(u);
         } catch (e) {
-          if (e instanceof ProbeError) continue;
+          if (e instanceof ProbeFailed) continue;
           throw e;
         }
         const doc = safeJson(res.text);

@@ -7,6 +7,8 @@
 
 /** Why the audit could not run (exit code 2), as opposed to a finding about the server. */
 export class AuditRunError extends Error {
+  /** The family's generic code (`ERR_AUDIT_GENERIC`); an instance carries one of the codes below. */
+  static readonly code: string = "ERR_AUDIT_GENERIC";
   /** Stable code: `ERR_AUDIT_USAGE`, `ERR_AUDIT_URL`, `ERR_AUDIT_UNREACHABLE`, `ERR_AUDIT_TOKEN`. */
   readonly code: "ERR_AUDIT_USAGE" | "ERR_AUDIT_URL" | "ERR_AUDIT_UNREACHABLE" | "ERR_AUDIT_TOKEN";
   /**
@@ -21,16 +23,16 @@ export class AuditRunError extends Error {
 }
 
 /** A request the prober refused to send, or one that failed on the wire. */
-export class ProbeError extends Error {
+export class ProbeFailed extends Error {
   /** `budget` (request limit reached), `policy` (URL not allowed), `timeout`, `network`. */
   readonly kind: "budget" | "policy" | "timeout" | "network";
   /**
    * @param kind - the failure kind.
    * @param message - one line, never a token.
    */
-  constructor(kind: ProbeError["kind"], message: string) {
+  constructor(kind: ProbeFailed["kind"], message: string) {
     super(message);
-    this.name = "ProbeError";
+    this.name = "ProbeFailed";
     this.kind = kind;
   }
 }
@@ -135,16 +137,16 @@ export class Prober {
     return out;
   }
 
-  /** Send one request. Throws {@link ProbeError}; never throws for an HTTP status. */
+  /** Send one request. Throws {@link ProbeFailed}; never throws for an HTTP status. */
   async send(r: ProbeRequest): Promise<ProbeResponse> {
     const url = new URL(r.url);
     if (!urlAllowed(url, this.#o.allowHttp))
-      throw new ProbeError("policy", `not fetched: ${url.origin} is neither https nor loopback (--allow-http)`);
+      throw new ProbeFailed("policy", `not fetched: ${url.origin} is neither https nor loopback (--allow-http)`);
     const outgoing = `${url.href}\n${Object.values(r.headers ?? {}).join("\n")}\n${r.body ?? ""}`;
     if (url.origin !== this.target.origin && [...this.#secrets].some((s) => outgoing.includes(s))) {
-      throw new ProbeError("policy", `not sent: a real token may only go to ${this.target.origin}`);
+      throw new ProbeFailed("policy", `not sent: a real token may only go to ${this.target.origin}`);
     }
-    if (this.#count >= this.#o.maxRequests) throw new ProbeError("budget", `request limit (${this.#o.maxRequests}) reached`);
+    if (this.#count >= this.#o.maxRequests) throw new ProbeFailed("budget", `request limit (${this.#o.maxRequests}) reached`);
     this.#count++;
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), this.#o.timeoutMs);
@@ -162,9 +164,9 @@ export class Prober {
       return probe;
     } catch (e) {
       if (controller.signal.aborted)
-        throw new ProbeError("timeout", `${r.method} ${url.pathname}: no complete answer within ${this.#o.timeoutMs} ms`);
+        throw new ProbeFailed("timeout", `${r.method} ${url.pathname}: no complete answer within ${this.#o.timeoutMs} ms`);
       const cause = e instanceof Error && e.cause instanceof Error ? e.cause.message : e instanceof Error ? e.message : String(e);
-      throw new ProbeError("network", `${r.method} ${url.origin}${url.pathname}: ${cause}`);
+      throw new ProbeFailed("network", `${r.method} ${url.origin}${url.pathname}: ${cause}`);
     } finally {
       clearTimeout(timer);
     }

@@ -7,7 +7,7 @@ import { CHECKS, type CheckDefinition, type Needs } from "./checks.js";
 import type { Status } from "./probes.js";
 import { AuditContext, type AuditOptions } from "./context.js";
 import { visibleControls } from "../lib/display.js";
-import { AuditRunError, ProbeError, Prober, urlAllowed } from "./http.js";
+import { AuditRunError, ProbeFailed, Prober, urlAllowed } from "./http.js";
 
 /** One check's result. */
 export interface Finding {
@@ -88,7 +88,7 @@ export async function runAudit(options: AuditOptions, checks: readonly CheckDefi
     try {
       ({ status, evidence } = await check.run(ctx));
     } catch (e) {
-      if (!(e instanceof ProbeError)) throw e;
+      if (!(e instanceof ProbeFailed)) throw e;
       if (index === 0 && (e.kind === "network" || e.kind === "timeout")) {
         throw new AuditRunError("ERR_AUDIT_UNREACHABLE", `cannot reach ${target.href}: ${visibleControls(prober.redact(e.message))}`);
       }

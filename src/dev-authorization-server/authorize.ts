@@ -9,12 +9,12 @@
  * @module
  */
 import { isClientIdUrl, type ClientLookup } from "./client-metadata-document.js";
-import { assertNoRepeats, getCookie, OAuthError, randomToken, readForm, safeEqual, sha256 } from "./lib/http.js";
+import { assertNoRepeats, getCookie, randomToken, readForm, safeEqual, sha256 } from "./lib/http.js";
+import { OAuthError, unsupportedScopeDescription } from "./errors.js";
 import type { EndpointPaths } from "./metadata.js";
 import type { AuthenticateUser, ResolvedOptions } from "./options.js";
 import { consentPage, errorPage, pageHeaders } from "./page.js";
 import { redirectUriMatches } from "./registration.js";
-import { unsupportedScopeDescription } from "./scope-error.js";
 import type { PendingAuthorization, RegisteredClient } from "./storage.js";
 
 /** What the authorization and consent endpoints need. */

@@ -37,7 +37,8 @@
 import { isIP } from "node:net";
 import { LRUCache } from "lru-cache";
 import { isForbiddenAddress, isLoopbackAddress, unbracket } from "./lib/address.js";
-import { isLoopbackHost, OAuthError } from "./lib/http.js";
+import { isLoopbackHost } from "./lib/http.js";
+import { OAuthError } from "./errors.js";
 import type { ResolvedOptions } from "./options.js";
 import type { LookupAddress, ResolvedClientIdMetadataDocumentOptions } from "./types.js";
 import { publicClient, validateClientMetadata } from "./registration.js";

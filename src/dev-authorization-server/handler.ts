@@ -8,8 +8,9 @@ import { authorize, consent } from "./authorize.js";
 import { createClientLookup } from "./client-metadata-document.js";
 import { tokenEndpointDpop } from "./dpop.js";
 import { createSigner, type JsonWebKeySet } from "./keys.js";
-import { json, OAuthError, oauthErrorResponse, preflight, readBody } from "./lib/http.js";
-import { buildMetadata, endpointPaths, type AuthorizationServerMetadata } from "./metadata.js";
+import { json, oauthErrorResponse, preflight, readBody } from "./lib/http.js";
+import { OAuthError } from "./errors.js";
+import { buildMetadata, endpointPaths, type DevAuthorizationServerMetadata } from "./metadata.js";
 import { resolveOptions, type DevAuthorizationServerOptions } from "./options.js";
 import { register } from "./registration.js";
 import { issueAccessToken, token } from "./token.js";
@@ -20,12 +21,12 @@ export interface DevAuthorizationServer extends FetchHandler {
   /** Issuer identifier. */
   readonly issuer: string;
   /** The RFC 8414 document it serves. */
-  readonly metadata: AuthorizationServerMetadata;
+  readonly metadata: DevAuthorizationServerMetadata;
   /** The public keys it serves at `jwks_uri`. */
   readonly jwks: JsonWebKeySet;
   /** Whether a path is served by this handler (to share a listener with other handlers). */
   handles(path: string): boolean;
-  /** Mint an access token without the OAuth flow (demo commands, tests). Throws `ConfigError` naming every invalid input. */
+  /** Mint an access token without the OAuth flow (demo commands, tests). Throws `InvalidConfig` naming every invalid input. */
   issueAccessToken(options: IssueAccessTokenOptions): Promise<TokenResponse>;
 }
 
@@ -53,7 +54,7 @@ const METADATA_HEADERS = { "cache-control": "public, max-age=300" };
  * });
  * http.createServer(toNodeHandler(as)).listen(8001, "127.0.0.1");
  * ```
- * @throws `ConfigError` (`ERR_INVALID_CONFIG`, a `TypeError`) naming every invalid option.
+ * @throws `InvalidConfig` (`ERR_INVALID_CONFIG`, a `TypeError`) naming every invalid option.
  */
 export async function createDevAuthorizationServer(options: DevAuthorizationServerOptions): Promise<DevAuthorizationServer> {
   const resolved = resolveOptions(options);

@@ -18,11 +18,12 @@ export type { RunningDevAuthorizationServer, StartOptions } from "./start.js";
 export type { AuthenticateUser, DevAuthorizationServerOptions, SigningKeyPair, VerifyDpopProof } from "./options.js";
 export type { DevTokenExchangeOptions } from "./options.js";
 export { developmentLogin } from "./authorize.js";
-export type { AuthorizationServerMetadata } from "./metadata.js";
+export type { AuthorizationServerMetadata, DevAuthorizationServerMetadata } from "./metadata.js";
 export type { ClientIdMetadataDocumentOptions, FetchDocument, LookupAddress, LookupAddresses } from "./types.js";
 export type { JsonWebKeySet } from "./keys.js";
 export type { IssueAccessTokenOptions, TokenResponse } from "./types.js";
-export { ClientStoreFull, MemoryStorage } from "./storage.js";
+export { ClientStoreFull } from "./errors.js";
+export { MemoryStorage } from "./storage.js";
 export type {
   ApplicationType,
   AuthorizationCodeRecord,

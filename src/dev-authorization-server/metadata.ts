@@ -6,8 +6,11 @@
  */
 import type { ResolvedOptions } from "./options.js";
 
-/** The RFC 8414 document this server publishes. */
-export interface AuthorizationServerMetadata {
+/**
+ * The RFC 8414 document the development authorization server publishes. Not the metadata a resource
+ * server discovers (`DiscoveredAuthorizationServerMetadata` in `protected-mcp`).
+ */
+export interface DevAuthorizationServerMetadata {
   /** Issuer identifier. */
   issuer: string;
   /** Where the user is sent to log in and consent. */
@@ -37,6 +40,9 @@ export interface AuthorizationServerMetadata {
   /** Client ID Metadata Documents: an https URL may serve as `client_id`. Present unless turned off. */
   client_id_metadata_document_supported?: true;
 }
+
+/** @deprecated Use {@link DevAuthorizationServerMetadata}. Removed in 0.3. */
+export type AuthorizationServerMetadata = DevAuthorizationServerMetadata;
 
 /** Endpoint paths under the issuer's path. */
 export interface EndpointPaths {
@@ -81,10 +87,10 @@ export function buildMetadata(
     "issuer" | "scopes_supported" | "verifyDpopProof" | "dpop_signing_alg_values_supported" | "client_id_metadata_documents"
   > &
     Partial<Pick<ResolvedOptions, "token_exchange">>,
-): AuthorizationServerMetadata {
+): DevAuthorizationServerMetadata {
   const origin = new URL(o.issuer).origin;
   const p = endpointPaths(o.issuer);
-  const doc: AuthorizationServerMetadata = {
+  const doc: DevAuthorizationServerMetadata = {
     issuer: o.issuer,
     authorization_endpoint: origin + p.authorize,
     token_endpoint: origin + p.token,

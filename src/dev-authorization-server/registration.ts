@@ -19,10 +19,10 @@
  * @module
  */
 import { z } from "zod";
-import { isLoopbackHost, OAuthError, randomToken } from "./lib/http.js";
+import { isLoopbackHost, randomToken } from "./lib/http.js";
+import { ClientStoreFull, OAuthError, unsupportedScopeDescription } from "./errors.js";
 import type { ResolvedOptions } from "./options.js";
-import { ClientStoreFull, type ApplicationType, type RegisteredClient } from "./storage.js";
-import { unsupportedScopeDescription } from "./scope-error.js";
+import type { ApplicationType, RegisteredClient } from "./storage.js";
 
 const RegistrationSchema = z.looseObject({
   redirect_uris: z.array(z.string().max(2000)).min(1).max(10),

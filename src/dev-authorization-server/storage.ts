@@ -8,6 +8,7 @@
 import { LRUCache } from "lru-cache";
 import { z } from "zod";
 import { functionSchema, parseOptions } from "../lib/options.js";
+import { ClientStoreFull } from "./errors.js";
 
 /** OpenID Connect `application_type`: `web` clients redirect to https only; `native` clients (RFC 8252) also to loopback http and private-use schemes. */
 export type ApplicationType = "native" | "web";
@@ -95,22 +96,6 @@ export interface RefreshTokenRecord {
   jkt?: string | undefined;
   /** Milliseconds since the epoch. */
   expires_at: number;
-}
-
-/**
- * Thrown by {@link DevAuthorizationServerStorage.saveClient} when no client can be added without
- * forgetting one that may still be in use. Registration answers `503 temporarily_unavailable` with
- * `Retry-After: retry_after`; no registered client is ever evicted to make room.
- */
-export class ClientStoreFull extends Error {
-  /** Seconds until a slot is expected to free up (at least 1). */
-  readonly retry_after: number;
-  /** @param retry_after - seconds until a slot is expected to free up. */
-  constructor(retry_after: number) {
-    super("The client store is full");
-    this.name = "ClientStoreFull";
-    this.retry_after = Math.max(1, Math.ceil(retry_after));
-  }
 }
 
 /** What consuming a single-use secret returned. */
@@ -218,7 +203,7 @@ export class MemoryStorage implements DevAuthorizationServerStorage {
 
   /**
    * @param options - bounds; see {@link MemoryStorageOptions}.
-   * @throws `ConfigError` (`ERR_INVALID_CONFIG`) naming every invalid option.
+   * @throws `InvalidConfig` (`ERR_INVALID_CONFIG`) naming every invalid option.
    */
   constructor(options: MemoryStorageOptions = {}) {
     const o = parseOptions(MemoryStorageSchema, options, "MemoryStorage");

@@ -10,7 +10,8 @@
  */
 import { createLocalJWKSet, jwtVerify, type JWTPayload } from "jose";
 import type { Signer } from "./keys.js";
-import { OAuthError, safeEqual } from "./lib/http.js";
+import { safeEqual } from "./lib/http.js";
+import { OAuthError } from "./errors.js";
 import type { ResolvedOptions } from "./options.js";
 import type { TokenResponse } from "./types.js";
 

@@ -8,7 +8,8 @@
 import type { ClientLookup } from "./client-metadata-document.js";
 import type { Signer } from "./keys.js";
 import { resolveIssueOptions } from "./issue-options.js";
-import { OAuthError, randomToken, readForm, safeEqual, sha256 } from "./lib/http.js";
+import { randomToken, readForm, safeEqual, sha256 } from "./lib/http.js";
+import { OAuthError } from "./errors.js";
 import type { ResolvedOptions } from "./options.js";
 import type { RefreshTokenRecord } from "./storage.js";
 import type { IssueAccessTokenOptions, TokenResponse } from "./types.js";
@@ -55,7 +56,7 @@ async function mint(
  * Mint an access token directly, without a client or a user interaction: for printing a ready
  * token in a demo or a test. Same claims as the flow's tokens.
  *
- * @throws `ConfigError` (`ERR_INVALID_CONFIG`) naming every invalid input.
+ * @throws `InvalidConfig` (`ERR_INVALID_CONFIG`) naming every invalid input.
  */
 export async function issueAccessToken(ctx: TokenContext, input: IssueAccessTokenOptions): Promise<TokenResponse> {
   return mint(ctx, resolveIssueOptions(input, ctx.o));

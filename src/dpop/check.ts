@@ -11,7 +11,8 @@ import type { AuthContext } from "../context/types.js";
 import { AuthError, AuthorizationUnavailable, InvalidDpopProof, UseDpopNonce } from "../errors.js";
 import { emitSafely, type AuthEventListener } from "../events.js";
 import { functionSchema, parseOptions, withMethods } from "../lib/options.js";
-import { MemoryReplayStore, ReplayStoreFull, ReplayStoreUnavailable, type ReplayStore } from "../stores/replay.js";
+import { ReplayStoreFull, ReplayStoreUnavailable } from "../stores/errors.js";
+import { MemoryReplayStore, type ReplayStore } from "../stores/replay.js";
 import { createDpopNonces, DpopNonceOptionsSchema, type DpopNonceOptions } from "./nonce.js";
 import { accessTokenHash, createDpopKeyCache, DEFAULT_DPOP_ALGORITHMS, verifyDpopProof } from "./verify.js";
 
@@ -66,7 +67,7 @@ export function replayStoreRefusal(e: unknown): AuthError {
 /**
  * Build the DPoP check for a protected server.
  *
- * @throws `ConfigError` naming each bad option (unknown keys with the closest valid name).
+ * @throws `InvalidConfig` naming each bad option (unknown keys with the closest valid name).
  * @example
  * ```ts
  * const dpop = createDpopCheck({ replay_store: new RedisReplayStore({ client: redis }) });

@@ -10,7 +10,7 @@ import { callbackContext, type SdkCallbackExtra } from "../context/sdk-bridge.js
 import { missingScopesOf } from "../context/request-context.js";
 import { runWithContext } from "../context/storage.js";
 import { checkRequiredScopes } from "../lib/scope.js";
-import { MissingScopesError } from "./scope-errors.js";
+import { MissingScopes, toJsonRpcError } from "./scope-errors.js";
 
 /** A zod object shape of string arguments (MCP prompt arguments are strings). */
 export type PromptArgsShape = Record<string, z.ZodType<string | undefined>>;
@@ -95,7 +95,7 @@ export function prompt<Args extends PromptArgsShape = Record<string, never>>(
           const [args, extra] = opts.args ? [params[0], params[1]] : [{}, params[0]];
           const context = callbackContext(extra as SdkCallbackExtra | undefined);
           const missing = missingScopesOf(context, required);
-          if (missing.length) throw new MissingScopesError("Prompt", opts.name, required, missing);
+          if (missing.length) throw toJsonRpcError(new MissingScopes("Prompt", opts.name, required, missing));
           return toPromptResult(await runWithContext(context, () => handler(args as z.infer<z.ZodObject<Args>>)));
         }) as never,
       );

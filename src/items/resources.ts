@@ -9,7 +9,7 @@ import { callbackContext, type SdkCallbackExtra } from "../context/sdk-bridge.js
 import { missingScopesOf } from "../context/request-context.js";
 import { runWithContext } from "../context/storage.js";
 import { checkRequiredScopes } from "../lib/scope.js";
-import { MissingScopesError } from "./scope-errors.js";
+import { MissingScopes, toJsonRpcError } from "./scope-errors.js";
 
 /** What `resource()` needs to know about a resource. */
 export interface ResourceOptions {
@@ -102,7 +102,7 @@ export function resource(options: ResourceOptions, handler: ResourceHandler): Re
         (async (u: URL, extra?: SdkCallbackExtra) => {
           const context = callbackContext(extra);
           const missing = missingScopesOf(context, required);
-          if (missing.length) throw new MissingScopesError("Resource", uri, required, missing);
+          if (missing.length) throw toJsonRpcError(new MissingScopes("Resource", uri, required, missing));
           return toReadResult(u, opts.mime_type, await runWithContext(context, () => handler(u)));
         }) as never,
       );

@@ -23,14 +23,20 @@ export interface MissingScopesData {
 }
 
 /**
- * Thrown inside a resource or prompt callback when the caller lacks its scopes (named apart from
- * {@link InsufficientScope}, the HTTP-level refusal); the SDK (v1 and v2)
- * turns it into a JSON-RPC error with `-32003`, the message naming the
- * required and missing scopes, and `data: { required, missing }`.
+ * A resource or prompt was read by a caller that lacks its scopes (named apart from
+ * {@link InsufficientScope}, the HTTP-level refusal). Its `code` is `ERR_MISSING_SCOPES`, like every
+ * error of this library; the JSON-RPC error code `-32003` is its `rpc_code`. The resource and prompt
+ * callbacks hand the SDK (v1 and v2) its JSON-RPC form (an `Error` with this one as its `cause`: the SDK reads a
+ * numeric `code`), so the client gets `-32003`, the message naming the required and missing scopes,
+ * and `data: { required, missing }`.
  */
-export class MissingScopesError extends Error {
-  /** Always `-32003`. */
-  readonly code = MISSING_SCOPES_RPC_CODE;
+export class MissingScopes extends Error {
+  /** `ERR_MISSING_SCOPES`. */
+  static readonly code: string = "ERR_MISSING_SCOPES";
+  /** Always `ERR_MISSING_SCOPES`. */
+  readonly code = "ERR_MISSING_SCOPES" as const;
+  /** The JSON-RPC error code sent to the client: always `-32003`. */
+  readonly rpc_code = MISSING_SCOPES_RPC_CODE;
   /** Sent to the client as the error's `data`. */
   readonly data: MissingScopesData;
   /**
@@ -41,7 +47,21 @@ export class MissingScopesError extends Error {
    */
   constructor(kind: "Resource" | "Prompt", name: string, required: readonly string[], missing: readonly string[]) {
     super(`${kind} "${name}" requires scopes: ${pyList(required)}. Missing: ${pyList(missing)}`);
-    this.name = "MissingScopesError";
+    this.name = "MissingScopes";
     this.data = { required: [...required], missing: [...missing] };
   }
+}
+
+/** @deprecated Use {@link MissingScopes} (the same class). Removed in 0.3. */
+export const MissingScopesError = MissingScopes;
+/** @deprecated Use {@link MissingScopes} (the same class). Removed in 0.3. */
+export type MissingScopesError = MissingScopes;
+
+/**
+ * What a resource or prompt callback throws to the SDK for a {@link MissingScopes}: the SDK (v1 and
+ * v2) answers a thrown value with a JSON-RPC error made of its numeric `code`, its `message` and its
+ * `data`. The {@link MissingScopes} is the `cause`.
+ */
+export function toJsonRpcError(err: MissingScopes): Error & { code: number; data: MissingScopesData } {
+  return Object.assign(new Error(err.message, { cause: err }), { code: err.rpc_code, data: err.data });
 }

@@ -1,11 +1,11 @@
 /**
  * One way to check options: a strict zod schema per options object, and {@link parseOptions} turning
- * every problem into a {@link ConfigError} issue (unknown keys with the closest valid name).
+ * every problem into an {@link InvalidConfig} issue (unknown keys with the closest valid name).
  *
  * @module
  */
 import { z } from "zod";
-import { ConfigError, type ConfigIssue } from "../errors.js";
+import { InvalidConfig, type ConfigIssue } from "../errors.js";
 import { isSecureOrLoopback } from "../validators/remote-json.js";
 
 /**
@@ -13,12 +13,12 @@ import { isSecureOrLoopback } from "../validators/remote-json.js";
  * caller's object never kept or mutated).
  *
  * @param where - the component, e.g. `protect()` or `MemoryReplayStore`; it starts the message.
- * @throws {@link ConfigError} naming every problem, not only the first.
+ * @throws {@link InvalidConfig} naming every problem, not only the first.
  */
 export function parseOptions<S extends z.ZodType>(schema: S, input: unknown, where: string): z.output<S> {
   const result = checkOptions(schema, input);
   if (result.success) return result.data;
-  throw new ConfigError(where, result.issues);
+  throw new InvalidConfig(where, result.issues);
 }
 
 /** What {@link checkOptions} found: the parsed value, or every problem as {@link ConfigIssue}s. */

@@ -8,7 +8,7 @@
 import type { ResolvedAuthorizationConfig } from "../config.js";
 import type { AuthContext } from "../context/types.js";
 import { cacheProbeToken, extractCredentials, type Credentials } from "./credentials.js";
-import { AuthError, AuthorizationUnavailable, InsufficientScope, InvalidToken, ProviderError } from "../errors.js";
+import { AuthError, AuthorizationUnavailable, InsufficientScope, InvalidToken, ProviderFailed } from "../errors.js";
 import { emitSafely, type AuthEventListener } from "../events.js";
 import type { AuthorizationProvider } from "../validators/provider.js";
 
@@ -45,7 +45,7 @@ export interface AuthenticateOptions {
  *
  * Resolves to the principal, or to `null` when validation could not be completed and `fail_open`
  * is on (a `fail_open` event is emitted). Throws an {@link AuthError} for every refusal; the caller
- * maps it with `challengeFor`. Throws a {@link ProviderError} when the provider throws anything that
+ * maps it with `challengeFor`. Throws a {@link ProviderFailed} when the provider throws anything that
  * is not an `AuthError` (a bug): that is never `fail_open`'s case.
  *
  * Order matters: the credential is read, the token verified, the DPoP binding checked, and only then
@@ -102,7 +102,7 @@ async function verifyCredentials(req: Request, credentials: Credentials, o: Auth
     auth = await o.provider.verify(credentials.token, verifyContext(req, o));
   } catch (e) {
     // Only an outage the provider reports as such may become anonymous; anything else it throws is a bug.
-    if (!(e instanceof AuthError)) throw new ProviderError(e);
+    if (!(e instanceof AuthError)) throw new ProviderFailed(e);
     const err = e;
     if (err instanceof AuthorizationUnavailable && config.fail_open) {
       emitSafely(o.on_auth_event, { type: "fail_open", code: err.code });

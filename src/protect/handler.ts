@@ -15,7 +15,7 @@ import { createRequestContext } from "../context/request-context.js";
 import { toAuthInfo } from "../context/sdk-bridge.js";
 import { type AuthContext } from "../context/types.js";
 import { createDpopCheck, type DpopOptions } from "../dpop/check.js";
-import { AuthError, InsufficientScope, ProviderError } from "../errors.js";
+import { AuthError, InsufficientScope, ProviderFailed } from "../errors.js";
 import { emitSafely, type AuthEventListener } from "../events.js";
 import { metadataPaths } from "./metadata.js";
 import { asksForList, buildScopePolicy, filterListResponse, stepUpScopes, unmetRequirement, type ScopePolicy } from "../items/policy.js";
@@ -114,7 +114,7 @@ function admit(auth: AuthContext | null, req: Request, view: ResourceView, g: Ga
 /** What the authorize step answers for something thrown: an {@link AuthError}'s challenge, else a 500. */
 function failed(e: unknown, req: Request, view: ResourceView, g: Gate): Response {
   if (e instanceof AuthError) return refuse(e, req, view, g);
-  const error_class = (e instanceof ProviderError ? e : new ProviderError(e)).error_class;
+  const error_class = (e instanceof ProviderFailed ? e : new ProviderFailed(e)).error_class;
   emitSafely(g.emit, { type: "provider_error", error_class });
   return providerFailed(g.cors.pairs(req, false) as [string, string][]);
 }

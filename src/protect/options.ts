@@ -1,6 +1,6 @@
 /**
  * The options of `protect()`, their one strict schema, and the checks across keys — every problem
- * reported at once as a {@link ConfigError}.
+ * reported at once as an {@link InvalidConfig}.
  *
  * @module
  */
@@ -8,7 +8,7 @@ import { z } from "zod";
 import type { DpopCheck } from "./authenticate.js";
 import { AuthorizationConfigSchema, type AuthorizationConfig, type ResolvedAuthorizationConfig } from "../config.js";
 import type { DpopOptions } from "../dpop/check.js";
-import { ConfigError, type ConfigIssue } from "../errors.js";
+import { InvalidConfig, type ConfigIssue } from "../errors.js";
 import type { AuthEventListener } from "../events.js";
 import { checkOptions, functionSchema, withMethods } from "../lib/options.js";
 import { SCOPE_TOKEN } from "../lib/scope.js";
@@ -126,7 +126,7 @@ export interface ProtectOptions {
    * sessions under `engine: "v2"`), snake_case: `event_store` (resumability: priming events and
    * `Last-Event-ID` replay), `retry_interval`, `json_response`, `keep_alive_ms`. The SDK options
    * `protect()` sets itself — session ids and callbacks, `Host`/`Origin` checks, body size, protocol
-   * versions — are refused with a {@link ConfigError} saying why (see {@link TransportOptions}).
+   * versions — are refused with an {@link InvalidConfig} saying why (see {@link TransportOptions}).
    * Not with `session_mode: "stateless"`, where every request has a fresh JSON-only transport.
    */
   transport?: TransportOptions | undefined;
@@ -205,16 +205,16 @@ export interface ResolvedProtectOptions extends Omit<ProtectOptions, "authorizat
  * found is reported together.
  *
  * @param where - the caller's name for messages (`protect()` or `MCPServer`).
- * @throws {@link ConfigError}
+ * @throws {@link InvalidConfig}
  */
 export function resolveProtectOptions(options: ProtectOptions, where = "protect()"): ResolvedProtectOptions {
   const input =
     options === null || typeof options !== "object" ? options : copyWith(options, { authorization: withProviderIssuers(options) });
   const parsed = checkOptions(ProtectOptionsSchema, input);
-  if (!parsed.success) throw new ConfigError(where, parsed.issues);
+  if (!parsed.success) throw new InvalidConfig(where, parsed.issues);
   const config = Object.freeze(parsed.data.authorization) as Readonly<ResolvedAuthorizationConfig>;
   const issues = crossKeyIssues(options, config);
-  if (issues.length) throw new ConfigError(where, issues);
+  if (issues.length) throw new InvalidConfig(where, issues);
   // Keep the caller's own objects (provider, stores, definitions): the schema only checked them.
   const { authorization: _authorization, ...rest } = options;
   return { ...rest, config };

@@ -9,6 +9,7 @@ import { LRUCache } from "lru-cache";
 import { z } from "zod";
 import { Backoff, type BackoffOptions } from "../lib/backoff.js";
 import { functionSchema, parseOptions, withMethods } from "../lib/options.js";
+import { ReplayStoreFull, ReplayStoreUnavailable } from "./errors.js";
 
 /** Where seen proof identifiers live. */
 export interface ReplayStore {
@@ -54,29 +55,6 @@ const MemoryOptionsSchema = z
     error: "must not exceed max",
   });
 
-/** Which limit a {@link ReplayStoreFull} hit. */
-export type ReplayStoreFullScope = "key" | "store";
-
-/**
- * The replay store cannot record one more identifier without forgetting a live one: one key's share
- * (`scope: "key"`) or the whole store (`scope: "store"`) is full of unexpired identifiers. The proof
- * is refused (key: 401 `invalid_dpop_proof`; store: 503 with `Retry-After`) and nothing is forgotten,
- * so a captured proof stays refused until its window ends. Carries no key or token material.
- */
-export class ReplayStoreFull extends Error {
-  /** The limit hit: this key's share or the whole store. */
-  readonly scope: ReplayStoreFullScope;
-  /** Whole seconds until the store's oldest identifier expires and frees a place (`scope: "store"`). */
-  readonly retry_after: number | undefined;
-  /** @param scope - the limit hit; @param retry_after - seconds until a place frees up, when known. */
-  constructor(scope: ReplayStoreFullScope, retry_after?: number) {
-    super(scope === "key" ? "The replay store share of this key is full" : "The replay store is full");
-    this.name = "ReplayStoreFull";
-    this.scope = scope;
-    this.retry_after = retry_after;
-  }
-}
-
 /** The share a key counts against: its prefix up to the first `:` (the proof's `jkt`), else the key itself. */
 const prefixOf = (key: string): string => {
   const i = key.indexOf(":");
@@ -117,7 +95,7 @@ export class MemoryReplayStore implements ReplayStore {
 
   /**
    * @param options - see {@link MemoryReplayStoreOptions}.
-   * @throws {@link ConfigError} naming each bad option.
+   * @throws {@link InvalidConfig} naming each bad option.
    */
   constructor(options: MemoryReplayStoreOptions = {}) {
     const o = parseOptions(MemoryOptionsSchema, options, "MemoryReplayStore");
@@ -256,21 +234,6 @@ const RedisOptionsSchema = z.strictObject({
   log: functionSchema.optional(),
 });
 
-/**
- * The replay store could not answer (down, slow, or backing off after a failure). The server refuses
- * the request with 503 and `Retry-After`: without the store a replayed proof could not be told apart.
- */
-export class ReplayStoreUnavailable extends Error {
-  /** Whole seconds until the store is tried again. */
-  readonly retry_after: number;
-  /** @param retry_after - seconds until the next attempt; @param options - `cause`, never sent to clients. */
-  constructor(retry_after: number, options?: { cause?: unknown }) {
-    super("The replay store is unavailable", options);
-    this.name = "ReplayStoreUnavailable";
-    this.retry_after = retry_after;
-  }
-}
-
 /** `promise`, or a rejection once `ms` have passed without an answer. */
 async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -334,7 +297,7 @@ export class RedisReplayStore implements ReplayStore {
 
   /**
    * @param options - see {@link RedisReplayStoreOptions}.
-   * @throws {@link ConfigError} naming each bad option.
+   * @throws {@link InvalidConfig} naming each bad option.
    */
   constructor(options: RedisReplayStoreOptions) {
     const o = parseOptions(RedisOptionsSchema, options, "RedisReplayStore");

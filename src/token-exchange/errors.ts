@@ -113,6 +113,8 @@ const cleanText = (v: string | undefined): string | undefined => (v !== undefine
  * ```
  */
 export class TokenExchangeError extends Error {
+  /** The family's generic code (`ERR_TOKEN_EXCHANGE_GENERIC`); an instance carries the code its `reason` decides. */
+  static readonly code: string = "ERR_TOKEN_EXCHANGE_GENERIC";
   /** Stable machine-readable code. */
   readonly code: TokenExchangeErrorCode;
   /** Why, finer than `code`. */

@@ -128,7 +128,7 @@ export type ResolvedTokenExchangeOptions = Readonly<TokenExchangeOptions>;
  * Validate `token_exchange` options (strict: unknown keys are named with the closest valid one).
  *
  * @param where - the component, e.g. `protect()`, for the message.
- * @throws {@link ConfigError}
+ * @throws {@link InvalidConfig}
  * @internal
  */
 export function parseTokenExchangeOptions(input: unknown, where: string): ResolvedTokenExchangeOptions {

@@ -9,7 +9,7 @@
  */
 import type { FetchImplementation } from "jose";
 import { LRUCache } from "lru-cache";
-import { AuthorizationUnavailable } from "../errors.js";
+import { AuthorizationUnavailable, InvalidAuthorizationServerMetadata } from "../errors.js";
 import { Backoff, type BackoffWindow } from "../lib/backoff.js";
 import { backoffWindowSchema, functionSchema, parseOptions } from "../lib/options.js";
 import { z } from "zod";
@@ -20,8 +20,12 @@ import { fetchJson, isSecureOrLoopback, RemoteFetchFailed } from "./remote-json.
 /** Largest metadata document accepted, in bytes. */
 export const MAX_METADATA_BYTES = 256 * 1024;
 
-/** RFC 8414 authorization server metadata (the members used here; the rest is kept as is). */
-export interface AuthorizationServerMetadata {
+/**
+ * RFC 8414 authorization server metadata as discovery found it (the members used here; the rest is
+ * kept as is). Not the document the development authorization server serves
+ * (`DevAuthorizationServerMetadata` in `protected-mcp/dev-authorization-server`).
+ */
+export interface DiscoveredAuthorizationServerMetadata {
   /** The issuer identifier; identical to the one discovery started from. */
   readonly issuer: string;
   /** The JSON Web Key Set URL. */
@@ -32,30 +36,8 @@ export interface AuthorizationServerMetadata {
   readonly [member: string]: unknown;
 }
 
-/** Why discovery refused what it found (as opposed to not reaching the server: {@link AuthorizationUnavailable}). */
-export type DiscoveryFailure = "insecure" | "not_found" | "invalid" | "issuer_mismatch" | "missing_endpoint";
-
-/**
- * Discovery found no usable metadata: the issuer URL is not https (nor loopback), no document
- * exists, the document is malformed, names another issuer (RFC 8414 §3.3), or lacks the endpoint
- * asked for. Retrying will not help until the configuration changes.
- */
-export class AuthorizationServerMetadataError extends Error {
-  /** Always `ERR_AS_METADATA`. */
-  readonly code = "ERR_AS_METADATA" as const;
-  /** What exactly is wrong. */
-  readonly reason: DiscoveryFailure;
-  /**
-   * @param reason - see {@link DiscoveryFailure}.
-   * @param message - a fixed sentence (no document content).
-   * @param options - `cause`: internal detail.
-   */
-  constructor(reason: DiscoveryFailure, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "AuthorizationServerMetadataError";
-    this.reason = reason;
-  }
-}
+/** @deprecated Use {@link DiscoveredAuthorizationServerMetadata}. Removed in 0.3. */
+export type AuthorizationServerMetadata = DiscoveredAuthorizationServerMetadata;
 
 /** Options of {@link AuthorizationServerDiscovery}. */
 export interface DiscoveryOptions {
@@ -119,11 +101,11 @@ const DiscoveryOptionsSchema = z.strictObject({
 export class AuthorizationServerDiscovery {
   readonly #o: Readonly<DiscoveryOptions>;
   readonly #now: () => number;
-  readonly #cache: LRUCache<string, AuthorizationServerMetadata>;
+  readonly #cache: LRUCache<string, DiscoveredAuthorizationServerMetadata>;
   readonly #backoffs: LRUCache<string, Backoff>;
-  readonly #inflight = new Map<string, Promise<AuthorizationServerMetadata>>();
+  readonly #inflight = new Map<string, Promise<DiscoveredAuthorizationServerMetadata>>();
 
-  /** @param options - see {@link DiscoveryOptions}; bad values throw a `ConfigError` naming every problem. */
+  /** @param options - see {@link DiscoveryOptions}; bad values throw an `InvalidConfig` naming every problem. */
   constructor(options: DiscoveryOptions = {}) {
     parseOptions(DiscoveryOptionsSchema, options, "AuthorizationServerDiscovery");
     const ttl = options.cache_ttl ?? 3600;
@@ -140,19 +122,19 @@ export class AuthorizationServerDiscovery {
   /**
    * The metadata of `issuer`, from the cache or the server.
    *
-   * @throws {@link AuthorizationServerMetadataError} (not https, not found, malformed, issuer mismatch),
+   * @throws {@link InvalidAuthorizationServerMetadata} (not https, not found, malformed, issuer mismatch),
    *   {@link AuthorizationUnavailable} (unreachable; `retry_after` set).
    */
-  async metadata(issuer: string): Promise<AuthorizationServerMetadata> {
+  async metadata(issuer: string): Promise<DiscoveredAuthorizationServerMetadata> {
     let u: URL;
     try {
       u = new URL(issuer);
     } catch (e) {
-      throw new AuthorizationServerMetadataError("invalid", "The issuer is not a URL", { cause: e });
+      throw new InvalidAuthorizationServerMetadata("invalid", "The issuer is not a URL", { cause: e });
     }
     if (!isSecureOrLoopback(u))
-      throw new AuthorizationServerMetadataError("insecure", "The issuer must be an https URL (http only on loopback)");
-    if (u.search || u.hash) throw new AuthorizationServerMetadataError("invalid", "The issuer must not have a query or fragment");
+      throw new InvalidAuthorizationServerMetadata("insecure", "The issuer must be an https URL (http only on loopback)");
+    if (u.search || u.hash) throw new InvalidAuthorizationServerMetadata("invalid", "The issuer must not have a query or fragment");
     const cached = this.#cache.get(issuer);
     if (cached) return cached;
     const running = this.#inflight.get(issuer);
@@ -170,7 +152,7 @@ export class AuthorizationServerDiscovery {
     return b;
   }
 
-  async #discover(issuer: string, backoff: Backoff): Promise<AuthorizationServerMetadata> {
+  async #discover(issuer: string, backoff: Backoff): Promise<DiscoveredAuthorizationServerMetadata> {
     const fetchImpl = this.#o.fetch ?? ((url, init) => fetch(url, init));
     const unreachable: unknown[] = [];
     try {
@@ -193,18 +175,18 @@ export class AuthorizationServerDiscovery {
         }
         const doc = res.json;
         if (typeof doc !== "object" || doc === null || Array.isArray(doc))
-          throw new AuthorizationServerMetadataError("invalid", "The authorization server metadata is not a JSON object");
+          throw new InvalidAuthorizationServerMetadata("invalid", "The authorization server metadata is not a JSON object");
         if ((doc as { issuer?: unknown }).issuer !== issuer) {
-          throw new AuthorizationServerMetadataError("issuer_mismatch", "The authorization server metadata names another issuer");
+          throw new InvalidAuthorizationServerMetadata("issuer_mismatch", "The authorization server metadata names another issuer");
         }
         for (const member of ["jwks_uri", "introspection_endpoint"] as const) {
           const v = (doc as Record<string, unknown>)[member];
           if (v === undefined) continue;
           if (typeof v !== "string" || !URL.canParse(v) || !isSecureOrLoopback(new URL(v))) {
-            throw new AuthorizationServerMetadataError("invalid", `The authorization server metadata ${member} is not an https URL`);
+            throw new InvalidAuthorizationServerMetadata("invalid", `The authorization server metadata ${member} is not an https URL`);
           }
         }
-        const metadata = Object.freeze({ ...(doc as AuthorizationServerMetadata) });
+        const metadata = Object.freeze({ ...(doc as DiscoveredAuthorizationServerMetadata) });
         this.#cache.set(issuer, metadata);
         backoff.succeeded();
         return metadata;
@@ -215,7 +197,7 @@ export class AuthorizationServerDiscovery {
     }
     backoff.failed();
     if (unreachable.length > 0) throw new AuthorizationUnavailable({ cause: unreachable[0], retry_after: backoff.retryAfterSeconds() });
-    throw new AuthorizationServerMetadataError("not_found", "No authorization server metadata was found for the issuer");
+    throw new InvalidAuthorizationServerMetadata("not_found", "No authorization server metadata was found for the issuer");
   }
 }
 
@@ -239,13 +221,13 @@ export interface DiscoverValidatorOptions extends Omit<JWTValidatorOptions, "iss
  * ```ts
  * server.setAuthorizationProvider(await discoverValidator("https://kc.example.com/realms/mcp", { audience: "mcp-server" }));
  * ```
- * @throws {@link AuthorizationServerMetadataError} (`reason` says why; `missing_endpoint` without `jwks_uri`),
- *   {@link AuthorizationUnavailable}, {@link ConfigError}
+ * @throws {@link InvalidAuthorizationServerMetadata} (`reason` says why; `missing_endpoint` without `jwks_uri`),
+ *   {@link AuthorizationUnavailable}, {@link InvalidConfig}
  */
 export async function discoverValidator(issuer: string, options: DiscoverValidatorOptions = {}): Promise<JWTValidator> {
   const { discovery, ...validator } = options;
   const meta = await (discovery ?? sharedDiscovery()).metadata(issuer);
-  if (!meta.jwks_uri) throw new AuthorizationServerMetadataError("missing_endpoint", "The authorization server metadata has no jwks_uri");
+  if (!meta.jwks_uri) throw new InvalidAuthorizationServerMetadata("missing_endpoint", "The authorization server metadata has no jwks_uri");
   return new JWTValidator({ ...validator, issuer: meta.issuer, jwks_uri: meta.jwks_uri });
 }
 
@@ -264,7 +246,7 @@ export interface DiscoverIntrospectionValidatorOptions extends Omit<Introspectio
  * ```ts
  * const v = await discoverIntrospectionValidator("https://as.example.com", { client_id: "mcp-rs", client_secret: process.env.RS_SECRET! });
  * ```
- * @throws {@link AuthorizationServerMetadataError}, {@link AuthorizationUnavailable}, {@link ConfigError}
+ * @throws {@link InvalidAuthorizationServerMetadata}, {@link AuthorizationUnavailable}, {@link InvalidConfig}
  */
 export async function discoverIntrospectionValidator(
   issuer: string,
@@ -273,7 +255,7 @@ export async function discoverIntrospectionValidator(
   const { discovery, ...validator } = options;
   const meta = await (discovery ?? sharedDiscovery()).metadata(issuer);
   if (!meta.introspection_endpoint)
-    throw new AuthorizationServerMetadataError("missing_endpoint", "The authorization server metadata has no introspection_endpoint");
+    throw new InvalidAuthorizationServerMetadata("missing_endpoint", "The authorization server metadata has no introspection_endpoint");
   return new IntrospectionValidator({
     ...validator,
     issuer: meta.issuer,

@@ -249,7 +249,7 @@ export class JWTValidator implements AuthorizationProvider {
 
   /**
    * @param options - see {@link JWTValidatorOptions}.
-   * @throws {@link ConfigError} naming each bad option.
+   * @throws {@link InvalidConfig} naming each bad option.
    */
   constructor(options: JWTValidatorOptions) {
     const parsed = parseOptions(OptionsSchema, options, "JWTValidator");

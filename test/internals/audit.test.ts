@@ -14,7 +14,7 @@ import { fileURLToPath } from "node:url";
 import { exportJWK, generateKeyPair, calculateJwkThumbprint } from "jose";
 import { startDemo, type Demo } from "../../examples/quickstart/demo.js";
 import { ERA_PROBES } from "../../src/audit/probes.js";
-import { Prober, ProbeError } from "../../src/audit/http.js";
+import { Prober, ProbeFailed } from "../../src/audit/http.js";
 import { runAudit, type AuditReport } from "../../src/audit/run.js";
 import { parseWwwAuthenticate } from "../../src/audit/www-authenticate.js";
 import { freePortPair } from "../helpers/dev-as.js";
@@ -116,7 +116,7 @@ test("a real token goes to the target origin only: the authorization server and 
   prober.addSecret(t);
   await assert.rejects(
     prober.send({ method: "GET", url: demo.as.issuer, headers: { authorization: `Bearer ${t}` } }),
-    (e: ProbeError) => e.kind === "policy",
+    (e: ProbeFailed) => e.kind === "policy",
   );
   assert.equal(prober.requests, 0);
 });

@@ -6,25 +6,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { BodyTooLarge, declaredTooLarge, readStreamBounded } from "../../lib/body.js";
-
-/** Thrown inside the endpoints; mapped to a JSON OAuth error response in one place. */
-export class OAuthError extends Error {
-  /**
-   * @param error - the RFC 6749 / 7591 error code.
-   * @param description - a short fixed sentence (no secrets, no echoed input).
-   * @param status - HTTP status. Default 400.
-   * @param headers - extra response headers (e.g. `Retry-After` on a 503).
-   */
-  constructor(
-    readonly error: string,
-    readonly description: string,
-    readonly status = 400,
-    readonly headers: Readonly<Record<string, string>> = {},
-  ) {
-    super(description);
-    this.name = "OAuthError";
-  }
-}
+import { OAuthError } from "../errors.js";
 
 /** Headers every JSON API response carries (token responses must not be cached: RFC 6749 §5.1). */
 export const API_HEADERS: Readonly<Record<string, string>> = {
