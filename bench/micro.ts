@@ -125,7 +125,7 @@ async function dpopMicro(tokenKey: BenchKey): Promise<Record<string, number>> {
       }),
   );
   const keyCache = createDpopKeyCache();
-  const proofOptions = { htu: RESOURCE, accessToken: token, keyCache };
+  const proofOptions = { htu: RESOURCE, access_token: token, key_cache: keyCache };
   // The store refuses rather than evicts when full (it never forgets a live jti), so each is sized for
   // what it is given: the replay contender starts a new store when one fills, the check gets n proofs.
   const STORE_MAX = 100_000;

@@ -281,7 +281,7 @@ async function approveConsent(authorizationUrl: string): Promise<void> {
 
 async function runAuthorizationServerScenarios(): Promise<{ name: string; pass: number; fail: number; warn: number; error?: string }[]> {
   const resource = "http://127.0.0.1:1/mcp";
-  const as = await startDevAuthorizationServer({ resources: [resource], log: () => {} });
+  const as = await startDevAuthorizationServer({ resources: [resource], on_warning: () => {} });
   const results = [];
   try {
     const callbackPort = await freePort();

@@ -211,7 +211,7 @@ async function plainV2(): Promise<void> {
 // ---------------------------------------------------------------- protected
 /** Start the dev AS, mint a token for `resource`, and return a validator trusting it. */
 async function authorization() {
-  const as = await startDevAuthorizationServer({ resources: [resource], log: quiet });
+  const as = await startDevAuthorizationServer({ resources: [resource], on_warning: quiet });
   const { access_token } = await as.server.issueAccessToken({ subject: "conformance", resource });
   const provider = new JWTValidator({ issuer: as.issuer, audience: resource, jwks_uri: as.server.metadata.jwks_uri });
   return { issuer: as.issuer, token: access_token, provider };
@@ -247,7 +247,7 @@ async function protectedServer(): Promise<void> {
       version: SERVER_INFO.version,
       engine: "v2",
       authorization: authz,
-      log: quiet,
+      on_warning: quiet,
       transport,
       v2_server_options: v2ServerOptions(),
     });
@@ -334,7 +334,7 @@ async function vendoredFixture(name: keyof typeof VENDORED): Promise<void> {
 
   const { issuer, token, provider } = await authorization();
   const authz = { enabled: true, authorization_servers: [issuer], resource };
-  const transport = { event_store: mod.createEventStore(), retry_interval: 5000 };
+  const transport = { event_store: mod.createEventStore(), retry_interval_ms: 5000 };
   const factory = () => {
     const server = mod.createMcpServer();
     const low = server.server;

@@ -69,7 +69,7 @@ export async function startTokenExchangeExample(o: { log?: (message: string) => 
     resources: [resource],
     scopes_supported: ["mcp:read", "reports:read"],
     token_exchange: { clients: [client], audiences: [REPORTS_AUDIENCE] },
-    ...(o.log ? { log: o.log } : {}),
+    ...(o.log ? { on_warning: o.log } : {}),
   });
 
   // The reports API checks its own audience: the MCP token (aud = the MCP resource) is refused.
@@ -97,7 +97,7 @@ export async function startTokenExchangeExample(o: { log?: (message: string) => 
           });
         } catch (e) {
           if (e instanceof AuthError)
-            return challengeResponse(e, { resourceMetadataUrl: `${reports}/.well-known/oauth-protected-resource/v1` });
+            return challengeResponse(e, { resource_metadata_url: `${reports}/.well-known/oauth-protected-resource/v1` });
           throw e;
         }
       },

@@ -9,7 +9,7 @@
  */
 import { z } from "zod";
 import { SCOPE_TOKEN } from "./lib/scope.js";
-import { parseOptions, urlOption } from "./lib/options.js";
+import { optionsSchema, parseOptions, urlOption } from "./lib/options.js";
 
 const scope = z.string().regex(SCOPE_TOKEN, "a scope is printable ASCII without space, '\"' or '\\'");
 
@@ -31,53 +31,56 @@ function isSecureUrl(value: string): boolean {
 const issuerUrl = urlOption({ no_query: "an issuer identifier has none, RFC 8414 §2" });
 
 /** The zod schema behind {@link parseAuthorizationConfig}. */
-export const AuthorizationConfigSchema = z
-  .strictObject({
-    enabled: z.boolean().default(false),
-    authorization_servers: z.array(issuerUrl).default([]),
-    required_scopes: z.array(scope).default([]),
-    metadata_path: z
-      .string()
-      .refine((p) => p === WELL_KNOWN_PRM || p.startsWith(`${WELL_KNOWN_PRM}/`), {
-        error: `must be "${WELL_KNOWN_PRM}" or start with "${WELL_KNOWN_PRM}/" (RFC 9728 §3)`,
-      })
-      .default(WELL_KNOWN_PRM),
-    cache_ttl: z.number().int().positive().max(86_400).default(300),
-    fail_open: z.boolean().default(false),
-    dpop_required: z.boolean().default(false),
-    // RFC 8707 §2: a resource indicator "MUST NOT include a fragment component" and "SHOULD NOT include a
-    // query component"; refused here, as it is published as is in the RFC 9728 document.
-    resource: urlOption({ no_query: "RFC 8707 §2" }).optional(),
-    scopes_supported: z.array(scope).optional(),
-    resource_name: z.string().min(1).max(200).optional(),
-    resource_documentation: urlOption({ allow_fragment: true }).optional(),
-    allow_insecure_http: z.boolean().default(false),
-    step_up: z.boolean().default(false),
-    step_up_scope: z.enum(["union", "operation"]).default("union"),
-    hide_unauthorized_tools: z.boolean().default(false),
-  })
-  .superRefine((c, ctx) => {
-    if (c.enabled && c.authorization_servers.length === 0) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["authorization_servers"],
-        message: "at least one authorization server is required when enabled is true",
-      });
-    }
-    if (!c.allow_insecure_http) {
-      const urls: [string, string][] = c.authorization_servers.map((u, i) => [`authorization_servers.${i}`, u]);
-      if (c.resource) urls.push(["resource", c.resource]);
-      for (const [path, u] of urls) {
-        if (!isSecureUrl(u)) {
-          ctx.addIssue({
-            code: "custom",
-            path: path.split(".").map((p) => (/^\d+$/.test(p) ? Number(p) : p)),
-            message: "must use https (http is allowed only on loopback; set allow_insecure_http to override)",
-          });
+export const AuthorizationConfigSchema = optionsSchema(
+  "authorization config",
+  z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      authorization_servers: z.array(issuerUrl).default([]),
+      required_scopes: z.array(scope).default([]),
+      metadata_path: z
+        .string()
+        .refine((p) => p === WELL_KNOWN_PRM || p.startsWith(`${WELL_KNOWN_PRM}/`), {
+          error: `must be "${WELL_KNOWN_PRM}" or start with "${WELL_KNOWN_PRM}/" (RFC 9728 §3)`,
+        })
+        .default(WELL_KNOWN_PRM),
+      cache_ttl: z.number().int().positive().max(86_400).default(300),
+      fail_open: z.boolean().default(false),
+      dpop_required: z.boolean().default(false),
+      // RFC 8707 §2: a resource indicator "MUST NOT include a fragment component" and "SHOULD NOT include a
+      // query component"; refused here, as it is published as is in the RFC 9728 document.
+      resource: urlOption({ no_query: "RFC 8707 §2" }).optional(),
+      scopes_supported: z.array(scope).optional(),
+      resource_name: z.string().min(1).max(200).optional(),
+      resource_documentation: urlOption({ allow_fragment: true }).optional(),
+      allow_insecure_http: z.boolean().default(false),
+      step_up: z.boolean().default(false),
+      step_up_scope: z.enum(["union", "operation"]).default("union"),
+      hide_unauthorized_tools: z.boolean().default(false),
+    })
+    .superRefine((c, ctx) => {
+      if (c.enabled && c.authorization_servers.length === 0) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["authorization_servers"],
+          message: "at least one authorization server is required when enabled is true",
+        });
+      }
+      if (!c.allow_insecure_http) {
+        const urls: [string, string][] = c.authorization_servers.map((u, i) => [`authorization_servers.${i}`, u]);
+        if (c.resource) urls.push(["resource", c.resource]);
+        for (const [path, u] of urls) {
+          if (!isSecureUrl(u)) {
+            ctx.addIssue({
+              code: "custom",
+              path: path.split(".").map((p) => (/^\d+$/.test(p) ? Number(p) : p)),
+              message: "must use https (http is allowed only on loopback; set allow_insecure_http to override)",
+            });
+          }
         }
       }
-    }
-  });
+    }),
+);
 
 /**
  * What the caller writes. Every key is optional except where `enabled: true` makes

@@ -78,6 +78,8 @@ export type {
   DiscoveryOptions,
 } from "./validators/discovery.js";
 export type { BackoffOptions, BackoffWindow } from "./lib/backoff.js";
+export type { Clock } from "./lib/clock.js";
+export type { Fetch } from "./lib/fetch.js";
 
 // DPoP options and replay stores (the primitives are at protected-mcp/dpop)
 export type { DpopOptions } from "./dpop/check.js";

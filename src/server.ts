@@ -11,7 +11,7 @@ import { LazyJsonSchemaValidator } from "./lib/json-schema-validator.js";
 import { isLoopbackHost, parseAuthorizationConfig, type AuthorizationConfig, type ResolvedAuthorizationConfig } from "./config.js";
 import { z } from "zod";
 import { InvalidConfig } from "./errors.js";
-import { functionSchema, parseOptions } from "./lib/options.js";
+import { functionSchema, optionsSchema, parseOptions, withNewNames } from "./lib/options.js";
 import { protect, protectBothEras, type ProtectedHandler, type ProtectOptions } from "./protect/index.js";
 import { ProtectOptionsSchema } from "./protect/options.js";
 import { parseTokenExchangeOptions } from "./token-exchange/options.js";
@@ -34,7 +34,9 @@ export interface MCPServerOptions extends Omit<ProtectOptions, "authorization" |
   instructions?: string | undefined;
   /** Authorization; see {@link AuthorizationConfig}. Default: disabled. */
   authorization?: AuthorizationConfig | undefined;
-  /** Where startup notices go. Default `console.warn`. */
+  /** Receives startup warnings (authorization disabled). Default `console.warn`. */
+  on_warning?: ((message: string) => void) | undefined;
+  /** @deprecated Use `on_warning`. Removed in 0.3. */
   log?: ((message: string) => void) | undefined;
   /**
    * Which SDK serves MCP. `"v1"` (default): `@modelcontextprotocol/sdk`, protocol revisions up to
@@ -53,23 +55,31 @@ export interface MCPServerOptions extends Omit<ProtectOptions, "authorization" |
 }
 
 /** {@link MCPServerOptions}' schema: derived from `protect()`'s, so the two cannot drift apart. */
-const MCPServerOptionsSchema = ProtectOptionsSchema.omit({ authorization: true, provider: true, definitions: true }).extend({
-  version: z.string().optional(),
-  instructions: z.string().optional(),
-  authorization: z.unknown().optional(), // checked by parseAuthorizationConfig, with its own messages
-  log: functionSchema.optional(),
-  v2_server_options: z.looseObject({}).optional(),
-});
+const MCPServerOptionsSchema = optionsSchema(
+  "MCPServer",
+  ProtectOptionsSchema.omit({ authorization: true, provider: true, definitions: true }).extend({
+    version: z.string().optional(),
+    instructions: z.string().optional(),
+    authorization: z.unknown().optional(), // checked by parseAuthorizationConfig, with its own messages
+    on_warning: functionSchema.optional(),
+    v2_server_options: z.looseObject({}).optional(),
+  }),
+  { session_idle_timeout: "session_idle_timeout_seconds", log: "on_warning" },
+);
 
-const ServeOptionsSchema = z.strictObject({
-  port: z.number().int().min(0).max(65_535).optional(),
-  host: z.string().min(1).optional(),
-  headers_timeout: z.number().int().positive().max(3_600_000).optional(),
-  request_timeout: z.number().int().positive().max(3_600_000).optional(),
-  keep_alive_timeout: z.number().int().positive().max(3_600_000).optional(),
-});
+const ServeOptionsSchema = optionsSchema(
+  "MCPServer.serve",
+  z.strictObject({
+    port: z.number().int().min(0).max(65_535).optional(),
+    host: z.string().min(1).optional(),
+    headers_timeout_ms: z.number().int().positive().max(3_600_000).optional(),
+    request_timeout_ms: z.number().int().positive().max(3_600_000).optional(),
+    keep_alive_timeout_ms: z.number().int().positive().max(3_600_000).optional(),
+  }),
+  { headers_timeout: "headers_timeout_ms", request_timeout: "request_timeout_ms", keep_alive_timeout: "keep_alive_timeout_ms" },
+);
 
-const CloseOptionsSchema = z.strictObject({ grace_ms: z.number().min(0).max(3_600_000).optional() });
+const CloseOptionsSchema = optionsSchema("MCPServer.close", z.strictObject({ grace_ms: z.number().min(0).max(3_600_000).optional() }));
 
 /** Where {@link MCPServer.serve} listens. */
 export interface ServeOptions {
@@ -81,13 +91,19 @@ export interface ServeOptions {
    * Milliseconds a client has to send the request headers (Node's `headersTimeout`): a
    * slowloris-style client trickling headers is cut with 408. Default 10,000.
    */
-  headers_timeout?: number;
+  headers_timeout_ms?: number;
   /**
    * Milliseconds a client has to send the whole request, body included (Node's `requestTimeout`): a
    * slow body is cut with 408. Long-lived SSE *responses* are not affected. Default 30,000.
    */
-  request_timeout?: number;
+  request_timeout_ms?: number;
   /** Milliseconds an idle keep-alive connection is kept (Node's `keepAliveTimeout`). Default 5,000. */
+  keep_alive_timeout_ms?: number;
+  /** @deprecated Use `headers_timeout_ms`. Removed in 0.3. */
+  headers_timeout?: number;
+  /** @deprecated Use `request_timeout_ms`. Removed in 0.3. */
+  request_timeout?: number;
+  /** @deprecated Use `keep_alive_timeout_ms`. Removed in 0.3. */
   keep_alive_timeout?: number;
 }
 
@@ -145,6 +161,7 @@ export class MCPServer {
     if (typeof name !== "string" || !name) throw new InvalidConfig("MCPServer", [{ key: "name", message: "must be a non-empty string" }]);
     this.name = name;
     parseOptions(MCPServerOptionsSchema, options, "MCPServer");
+    options = withNewNames(MCPServerOptionsSchema, options);
     const takenOver = takenOverIssues(options.transport, options.v2_handler_options);
     if (takenOver.length) throw new InvalidConfig("MCPServer", takenOver);
     // Checked here too, so a wrong token_exchange fails at construction rather than at serve().
@@ -246,7 +263,7 @@ export class MCPServer {
     const {
       version: _version,
       instructions: _instructions,
-      log: _log,
+      on_warning: _onWarning,
       authorization: _authorization,
       v2_server_options: _v2,
       ...rest
@@ -280,6 +297,7 @@ export class MCPServer {
   async serve(options: ServeOptions = {}): Promise<ServeResult> {
     if (this.#http) throw new Error("MCPServer.serve: already serving");
     parseOptions(ServeOptionsSchema, options, "MCPServer.serve");
+    options = withNewNames(ServeOptionsSchema, options);
     const host = options.host ?? "127.0.0.1";
     if (this.#config.enabled && !this.#config.resource && !isLoopbackHost(host.includes(":") ? `[${host}]` : host)) {
       throw new InvalidConfig("MCPServer.serve", [
@@ -293,11 +311,11 @@ export class MCPServer {
     }
     // engine "v2" needs the optional peer: say so at startup, not with a 500 on the first request.
     if (this.#options.engine === "v2") await loadSdkV2();
-    const headersTimeout = options.headers_timeout ?? 10_000;
-    const requestTimeout = options.request_timeout ?? 30_000;
-    const keepAliveTimeout = options.keep_alive_timeout ?? 5_000;
+    const headersTimeout = options.headers_timeout_ms ?? 10_000;
+    const requestTimeout = options.request_timeout_ms ?? 30_000;
+    const keepAliveTimeout = options.keep_alive_timeout_ms ?? 5_000;
     if (headersTimeout > requestTimeout) {
-      throw new InvalidConfig("MCPServer.serve", [{ key: "headers_timeout", message: "must not exceed request_timeout" }]);
+      throw new InvalidConfig("MCPServer.serve", [{ key: "headers_timeout_ms", message: "must not exceed request_timeout_ms" }]);
     }
     const http = createServer({
       headersTimeout,
@@ -328,7 +346,7 @@ export class MCPServer {
     this.#http = http;
     this.#handler = handler;
     if (!this.#config.enabled) {
-      (this.#options.log ?? console.warn)(
+      (this.#options.on_warning ?? console.warn)(
         `[protected-mcp] authorization is DISABLED for "${this.name}": every request is served without checks and getContext().auth is null`,
       );
     }

@@ -120,7 +120,7 @@ for (const engine of ["v1", "v2"] as const) {
       const options = {
         authorization: { enabled: true, authorization_servers: [issuer.issuer], resource: url },
         provider: new JWTValidator({ jwks_uri: issuer.jwksUri, issuer: issuer.issuer, audience: url }),
-        transport: { event_store: new InMemoryEventStore(), retry_interval: 1000 },
+        transport: { event_store: new InMemoryEventStore(), retry_interval_ms: 1000 },
       };
       const release = () => released.opened;
       handler =

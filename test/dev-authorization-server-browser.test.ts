@@ -29,7 +29,7 @@ before(async () => {
     scopes_supported: ["mcp:read", "files:delete"],
     scope_descriptions: { "mcp:read": "Use the read-only tools", "files:delete": "Delete files" },
     title: "protected-mcp demo",
-    log: () => {},
+    on_warning: () => {},
   });
 });
 after(async () => {

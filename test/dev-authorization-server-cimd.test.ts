@@ -178,7 +178,7 @@ describe("a URL as client_id", () => {
   });
 
   test("Cache-Control max-age is honoured and capped at max_cache_ttl; no-store is not cached; default without one", async () => {
-    const as = await make({ max_cache_ttl: 3600, default_cache_ttl: 300 });
+    const as = await make({ max_cache_ttl_seconds: 3600, default_cache_ttl_seconds: 300 });
     const long = url("/long.json");
     const nostore = url("/nostore.json");
     const plain = url("/plain.json");

@@ -77,8 +77,8 @@ describe("registration flood", () => {
   });
 
   test("a full store reclaims only idle clients: one with a live refresh token is kept, Retry-After is the wait for the next idle one", async () => {
-    const storage = new MemoryStorage({ max_clients: 3, client_idle_ttl: 100, clock: () => now });
-    const as = await make({ storage, refresh_token_ttl: 1000 });
+    const storage = new MemoryStorage({ max_clients: 3, client_idle_ttl_seconds: 100, clock: () => now });
+    const as = await make({ storage, refresh_token_ttl_seconds: 1000 });
     const live = await obtainCode(as); // registers client 1 and issues a code
     assert.equal((await exchange(as, live)).status, 200); // … and a refresh token living 1000 s
     now += 10_000;
@@ -95,7 +95,7 @@ describe("registration flood", () => {
   });
 
   test("being used keeps a client: a lookup at /authorize extends its idle time", async () => {
-    const storage = new MemoryStorage({ max_clients: 1, client_idle_ttl: 100, clock: () => now });
+    const storage = new MemoryStorage({ max_clients: 1, client_idle_ttl_seconds: 100, clock: () => now });
     const as = await make({ storage });
     const c = await (await registerClient(as)).json();
     now += 90_000;
@@ -173,12 +173,17 @@ describe("strict options", () => {
 
   test("server options: unknown key with its suggestion, wrong type, several problems listed together", async () => {
     const e = await configError(
-      make({ scope_supported: ["a"], access_token_ttl: "3600", title: 7, client_id_metadata_documents: { allow_loopbak: true } } as never),
+      make({
+        scope_supported: ["a"],
+        access_token_ttl_seconds: "3600",
+        title: 7,
+        client_id_metadata_documents: { allow_loopbak: true },
+      } as never),
     );
     assert.deepEqual(
       e.issues.map((i) => [i.key, i.message]).sort(),
       [
-        ["access_token_ttl", "Invalid input: expected number, received string"],
+        ["access_token_ttl_seconds", "Invalid input: expected number, received string"],
         ["client_id_metadata_documents.allow_loopbak", 'unknown key (did you mean "allow_loopback"?)'],
         ["scope_supported", 'unknown key (did you mean "scopes_supported"?)'],
         ["title", "Invalid input: expected string, received number"],
@@ -211,10 +216,10 @@ describe("strict options", () => {
   });
 
   test("MemoryStorage options: unknown key with suggestion and wrong type", async () => {
-    const e = await configError(() => new MemoryStorage({ max_client: 5, client_idle_ttl: -1 } as never));
+    const e = await configError(() => new MemoryStorage({ max_client: 5, client_idle_ttl_seconds: -1 } as never));
     assert.deepEqual(
       e.issues.map((i) => i.key),
-      ["client_idle_ttl", "max_client"],
+      ["client_idle_ttl_seconds", "max_client"],
     );
     assert.equal(e.issues.find((i) => i.key === "max_client")?.message, 'unknown key (did you mean "max_clients"?)');
   });

@@ -16,8 +16,8 @@ let a: RunningDevAuthorizationServer;
 let b: RunningDevAuthorizationServer;
 
 before(async () => {
-  a = await startDevAuthorizationServer({ resources: [RESOURCE], log: () => {} });
-  b = await startDevAuthorizationServer({ resources: [RESOURCE], log: () => {} });
+  a = await startDevAuthorizationServer({ resources: [RESOURCE], on_warning: () => {} });
+  b = await startDevAuthorizationServer({ resources: [RESOURCE], on_warning: () => {} });
 });
 after(async () => {
   await a.close();

@@ -230,7 +230,7 @@ describe("consent form", () => {
 
   test("a custom authenticateUser hook decides the subject", async () => {
     as = await make({
-      authenticateUser: (req) => (req.headers.get("cookie")?.includes("session=ok") ? "user-42" : null),
+      authenticate_user: (req) => (req.headers.get("cookie")?.includes("session=ok") ? "user-42" : null),
       username_field: false,
     });
     const f = await page();
@@ -399,7 +399,7 @@ describe("dynamic client registration", () => {
 describe("DPoP seam", () => {
   test("a verified proof binds the token (cnf.jkt, token_type DPoP) and its refresh family", async () => {
     let jkt: string | undefined = "thumbprint-A";
-    as = await make({ verifyDpopProof: async () => jkt });
+    as = await make({ verify_dpop_proof: async () => jkt });
     assert.deepEqual(as.metadata.dpop_signing_alg_values_supported, ["ES256", "EdDSA"]);
     const r = await obtainCode(as);
     const t = await (await exchange(as, r)).json();
@@ -412,7 +412,7 @@ describe("DPoP seam", () => {
 
   test("an invalid proof → 400 invalid_dpop_proof", async () => {
     as = await make({
-      verifyDpopProof: async () => {
+      verify_dpop_proof: async () => {
         throw new Error("bad proof");
       },
     });

@@ -182,7 +182,7 @@ before(async () => {
     session_mode: "stateless",
     authorization: { enabled: true, authorization_servers: [issuer.issuer], resource: RESOURCE },
     provider: new JWTValidator({ jwks_uri: issuer.jwksUri, issuer: issuer.issuer }),
-    dpop: { nonce: { secret: SECRET }, iat_window: IAT_WINDOW, clock: () => NOW },
+    dpop: { nonce: { secret: SECRET }, iat_window_seconds: IAT_WINDOW, clock: () => NOW },
     on_auth_event: (e) => events.push(e),
   });
 });

@@ -110,7 +110,7 @@ for (const engine of ["v1", "v2"] as const) {
           authorization: { enabled: true, authorization_servers: [issuer.issuer], resource: URL_ },
           provider: new JWTValidator({ jwks_uri: issuer.jwksUri, issuer: issuer.issuer, audience: URL_ }),
           engine,
-          transport: { event_store: store, retry_interval: 250 },
+          transport: { event_store: store, retry_interval_ms: 250 },
         });
       });
       after(() => handler.close());

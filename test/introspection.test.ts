@@ -140,7 +140,7 @@ test("options are validated at construction; errors name the key", () => {
       /private_key_alg: private_key_alg is required/,
     ],
     [{ ...base, client_secret: "s", private_key: { kty: "EC", d: "d" } }, /client_secret: use either client_secret or private_key/],
-    [{ ...base, client_secret: "s", negative_cache_ttl: 31 }, /negative_cache_ttl:/],
+    [{ ...base, client_secret: "s", negative_cache_ttl_seconds: 31 }, /negative_cache_ttl_seconds:/],
     [{ ...base, client_secret: "s", audience: [] }, /audience:/],
   ];
   for (const [options, message] of bad) {
@@ -331,7 +331,7 @@ test("outage shapes: 500, 503, 429, non-JSON, oversized, timeout: 503 and a back
         introspection_endpoint: ep.url,
         client_id: "rs",
         client_secret: "s",
-        timeout: 200,
+        timeout_ms: 200,
         clock: () => now,
       });
       const e = await refusal(v.verify(`token-${m}`, { resource: url }));
@@ -521,9 +521,9 @@ test("response checks: missing aud, issuer, expiry, token type, foreign binding,
     assert.equal((await v({ subject_claim: "oid" }).verify("tok-oid", { resource: url })).subject, "object-id");
     const iat = Math.floor(Date.now() / 1000) - 3600;
     answer = { ...ok, iat };
-    const old = await refusal(v({ max_token_age: 600 }).verify("tok-old", { resource: url }));
+    const old = await refusal(v({ max_token_age_seconds: 600 }).verify("tok-old", { resource: url }));
     assert.deepEqual([old.code, old.reason], ["ERR_INVALID_TOKEN", "too_old"]);
-    assert.equal((await v({ max_token_age: 7200 }).verify("tok-young", { resource: url })).subject, "alice");
+    assert.equal((await v({ max_token_age_seconds: 7200 }).verify("tok-young", { resource: url })).subject, "alice");
     answer = { ...ok, scope: ["mcp", "read"] };
     assert.deepEqual((await v().verify("tok-scope-array", { resource: url })).scopes, ["mcp", "read"]);
     answer = { ...ok, aud: undefined };
@@ -559,7 +559,7 @@ test("an active result is never cached beyond the token's exp", async () => {
       client_id: "rs",
       client_secret: "s",
       cache_ttl: 3600,
-      clock_tolerance: 0,
+      clock_tolerance_seconds: 0,
       clock: now,
     });
     await v.verify("short-lived", { resource: url });
@@ -585,7 +585,7 @@ test("verifyCached: only an active, unexpired result for this resource, never a 
       introspection_endpoint: ep.url,
       client_id: "rs",
       client_secret: "s",
-      clock_tolerance: 0,
+      clock_tolerance_seconds: 0,
       clock: now,
     });
     assert.equal(v.verifyCached("good", { resource: url }), undefined, "never introspected: a miss");

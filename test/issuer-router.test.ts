@@ -273,7 +273,7 @@ test("Entra multi-tenant refusals: unlisted tenant (no key fetch), tid mismatch,
 
 test("Entra any_tenant: explicit opt-in, warned once; the tid rule still holds", async () => {
   const warnings: string[] = [];
-  const any = entra({ tenants: undefined, any_tenant: true, log: (m) => warnings.push(m) });
+  const any = entra({ tenants: undefined, any_tenant: true, on_warning: (m) => warnings.push(m) });
   assert.equal(warnings.length, 1);
   assert.match(warnings[0]!, /any_tenant is on/);
   assert.equal((await any.verify(await entraToken(TENANT_X), { resource: url })).issuer, entraIss(TENANT_X));
@@ -370,7 +370,7 @@ test("Entra token shapes (the shared JWT core): cnf other than a DPoP jkt refuse
     "issued_in_future",
   ]);
   assert.deepEqual(
-    (await reasonOf(entra({ max_token_age: 600 }).verify(await entraToken(TENANT_A, { iat: now - 3600 }), ctx))).slice(0, 2),
+    (await reasonOf(entra({ max_token_age_seconds: 600 }).verify(await entraToken(TENANT_A, { iat: now - 3600 }), ctx))).slice(0, 2),
     ["ERR_INVALID_TOKEN", "too_old"],
   );
   assert.deepEqual((await reasonOf(entra().verify(await entraToken(TENANT_X), ctx))).slice(0, 2), [
@@ -405,7 +405,7 @@ test("Entra clock option: exp and the token cache follow the validator's clock, 
 
 test("Entra any_tenant excludes personal Microsoft accounts (MSA tenant) unless allow_personal_accounts", async () => {
   const MSA = "9188040d-6c67-4c5b-b112-36a304b66dad";
-  const quiet = { log: () => {} };
+  const quiet = { on_warning: () => {} };
   const any = entra({ tenants: undefined, any_tenant: true, ...quiet });
   assert.equal(any.matchesIssuer(entraIss(MSA)), false);
   assert.deepEqual((await reasonOf(any.verify(await entraToken(MSA), { resource: url }))).slice(0, 2), [

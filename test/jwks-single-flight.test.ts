@@ -26,9 +26,9 @@ test(`${N} concurrent first requests through the HTTP server cause exactly one J
   const validator = new JWTValidator({
     jwks_uri: issuer.jwksUri,
     issuer: issuer.issuer,
-    jwks_timeout: 60_000,
+    jwks_timeout_ms: 60_000,
     // The key set is held back until all requests arrived; let every one of them wait for it.
-    jwks_max_wait: 60_000,
+    jwks_max_wait_ms: 60_000,
     fetch: async (url, init) => {
       fetchCalls++;
       await allArrived;

@@ -140,12 +140,18 @@ const segment = (token: string, seg: number, f: (s: string) => string): string =
 /** Validator configurations: each runs as a pair (fast path on / off). */
 const CONFIGS: (Omit<JWTValidatorOptions, "jwks_uri"> & { name: string })[] = [
   { name: "defaults", issuer: ISS },
-  { name: "arrays, tolerance 0, typ at+jwt", issuer: [ISS2, ISS], audience: [AUD2, RESOURCE], clock_tolerance: 0, required_typ: "at+jwt" },
+  {
+    name: "arrays, tolerance 0, typ at+jwt",
+    issuer: [ISS2, ISS],
+    audience: [AUD2, RESOURCE],
+    clock_tolerance_seconds: 0,
+    required_typ: "at+jwt",
+  },
   {
     name: "ES256 only, tolerance 300, typ application/at+jwt",
     issuer: ISS,
     algorithms: ["ES256"],
-    clock_tolerance: 300,
+    clock_tolerance_seconds: 300,
     required_typ: "application/at+jwt",
   },
   {

@@ -38,7 +38,7 @@ describe("JWKS handling", () => {
     const iss = await startLocalIssuer();
     try {
       const events: AuthEvent[] = [];
-      const v = new JWTValidator({ jwks_uri: iss.jwksUri, issuer: iss.issuer, jwks_cooldown: 0 });
+      const v = new JWTValidator({ jwks_uri: iss.jwksUri, issuer: iss.issuer, jwks_cooldown_seconds: 0 });
       await v.verify(
         await iss.sign({ aud: RESOURCE }),
         ctx((e) => events.push(e)),
@@ -63,7 +63,7 @@ describe("JWKS handling", () => {
   test("unknown kids do not cause a fetch per request (refetch is rate limited)", async () => {
     const iss = await startLocalIssuer();
     try {
-      const v = new JWTValidator({ jwks_uri: iss.jwksUri, issuer: iss.issuer, jwks_cooldown: 60 });
+      const v = new JWTValidator({ jwks_uri: iss.jwksUri, issuer: iss.issuer, jwks_cooldown_seconds: 60 });
       await v.verify(await iss.sign({ aud: RESOURCE }), ctx());
       const stranger = await makeKey("unknown");
       for (let i = 0; i < 50; i++) {
@@ -383,7 +383,9 @@ describe("refusal reasons and token shapes", () => {
 
   test("wrong issuer, wrong audience, bad signature, unknown key, algorithm, times, type, subject and binding: one precise reason each, through protect()", async () => {
     const iss = await startLocalIssuer();
-    const p = protectedWith(new JWTValidator({ jwks_uri: iss.jwksUri, issuer: iss.issuer, required_typ: "at+jwt", jwks_cooldown: 60 }));
+    const p = protectedWith(
+      new JWTValidator({ jwks_uri: iss.jwksUri, issuer: iss.issuer, required_typ: "at+jwt", jwks_cooldown_seconds: 60 }),
+    );
     try {
       const now = Math.floor(Date.now() / 1000);
       const forger = await makeKey("k1"); // same kid as the issuer's key: found, signature fails
@@ -466,7 +468,7 @@ describe("refusal reasons and token shapes", () => {
     const iss = await startLocalIssuer();
     try {
       const now = Math.floor(Date.now() / 1000);
-      const v = new JWTValidator({ jwks_uri: iss.jwksUri, issuer: iss.issuer, max_token_age: 600 });
+      const v = new JWTValidator({ jwks_uri: iss.jwksUri, issuer: iss.issuer, max_token_age_seconds: 600 });
       assert.equal((await v.verify(await iss.sign({ aud: RESOURCE, cnf: { jkt: "thumb" } }), ctx())).jkt, "thumb");
       assert.equal(
         (await v.verify(await iss.sign({ aud: RESOURCE, iat: now + 20 }), ctx())).subject,

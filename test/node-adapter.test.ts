@@ -136,7 +136,7 @@ test("a response without a body ends at once", async () => {
 test("request targets that are not a path nor an http(s) URL get 400, never 500; odd paths are just paths", async () => {
   const { connect } = await import("node:net");
   const { MCPServer } = await import("../src/index.js");
-  const s = new MCPServer("t", { authorization: { enabled: false }, log: () => {} });
+  const s = new MCPServer("t", { authorization: { enabled: false }, on_warning: () => {} });
   const { address } = await s.serve({ port: 0 });
   const statusOf = (target: string) =>
     new Promise<string>((resolve) => {

@@ -238,12 +238,12 @@ describe("strict options", () => {
 
   test("RedisReplayStore: client needs set(), unknown keys suggested, bad values listed", () => {
     const found = issues(
-      () => new RedisReplayStore({ client: {}, timout_ms: 5, backoff: { initial_ms: 5000, max_ms: 1000 }, log: "console" } as never),
+      () => new RedisReplayStore({ client: {}, timout_ms: 5, backoff: { initial_ms: 5000, max_ms: 1000 }, on_warning: "console" } as never),
     );
     assert.deepEqual(found, [
       { key: "client", message: "must be an object with set()" },
       { key: "backoff", message: "initial_ms must not exceed max_ms" },
-      { key: "log", message: "must be a function" },
+      { key: "on_warning", message: "must be a function" },
       { key: "timout_ms", message: 'unknown key (did you mean "timeout_ms"?)' },
     ]);
     assert.deepEqual(
@@ -260,7 +260,7 @@ describe("strict options", () => {
     const found = issues(() =>
       createDpopCheck({
         algorithms: ["ES256", "HS256"],
-        iat_window: 0,
+        iat_window_seconds: 0,
         replay_store: {} as never,
         nonce: { secret: "short", stpe: 5 } as never,
         clock: 1 as never,
@@ -268,9 +268,9 @@ describe("strict options", () => {
     );
     assert.deepEqual(
       found.map((i) => i.key),
-      ["algorithms.1", "iat_window", "replay_store", "nonce.secret", "nonce.stpe", "clock"],
+      ["algorithms.1", "iat_window_seconds", "replay_store", "nonce.secret", "nonce.stpe", "clock"],
     );
-    assert.match(found.find((i) => i.key === "nonce.stpe")!.message, /did you mean "step"/);
+    assert.match(found.find((i) => i.key === "nonce.stpe")!.message, /did you mean "step_seconds"/);
   });
 
   test("createDpopNonces: secret length and unknown keys", () => {
@@ -278,7 +278,7 @@ describe("strict options", () => {
       issues(() => createDpopNonces({ secret: new Uint8Array(16), steps: 30 } as never)),
       [
         { key: "secret", message: "must be at least 32 bytes" },
-        { key: "steps", message: 'unknown key (did you mean "step"?)' },
+        { key: "steps", message: 'unknown key (did you mean "step_seconds"?)' },
       ],
     );
   });

@@ -154,7 +154,9 @@ describe("RedisReplayStore with a real redis-server (two instances, one fleet)",
       session_mode: "stateless",
       authorization: { enabled: true, authorization_servers: [issuer.issuer] },
       // The back-off runs on a test clock; timeout_ms is a real timer (Redis really does not answer).
-      dpop: { replay_store: new RedisReplayStore({ client, timeout_ms: 1000, backoff: { initial_ms: 2000, jitter: 0, now: () => now } }) },
+      dpop: {
+        replay_store: new RedisReplayStore({ client, timeout_ms: 1000, backoff: { initial_ms: 2000, jitter: 0, clock: () => now } }),
+      },
     });
     s.setAuthorizationProvider(new JWTValidator({ jwks_uri: issuer.jwksUri, issuer: issuer.issuer }));
     let runs = 0;
@@ -213,7 +215,8 @@ describe("RedisReplayStore with a real redis-server (two instances, one fleet)",
     const admin = new Redis(redis.url);
     clients.push(client, admin);
     const warnings: string[] = [];
-    const store = (prefix: string) => new RedisReplayStore({ client, prefix, log: (m) => warnings.push(m), check_eviction_policy: false });
+    const store = (prefix: string) =>
+      new RedisReplayStore({ client, prefix, on_warning: (m) => warnings.push(m), check_eviction_policy: false });
     try {
       await client.ping(); // connected first: the check's own timeout must not include the connection
       // Redis' default: nothing to say.
@@ -244,7 +247,7 @@ describe("RedisReplayStore with a real redis-server (two instances, one fleet)",
       // At first use, once, off the request's path.
       warnings.length = 0;
       await admin.config("SET", "maxmemory-policy", "allkeys-lru");
-      const auto = new RedisReplayStore({ client, prefix: "ev:d:", log: (m) => warnings.push(m) });
+      const auto = new RedisReplayStore({ client, prefix: "ev:d:", on_warning: (m) => warnings.push(m) });
       assert.equal(await auto.remember("jkt:1", 60_000), true);
       assert.equal(await auto.remember("jkt:2", 60_000), true);
       // The check runs off the request's path: wait for its warning (at most 5 s), not for a fixed time.
@@ -266,7 +269,7 @@ describe("RedisReplayStore with a real redis-server (two instances, one fleet)",
     clients.push(client);
     try {
       const warnings: string[] = [];
-      const s = new RedisReplayStore({ client, log: (m) => warnings.push(m), check_eviction_policy: false });
+      const s = new RedisReplayStore({ client, on_warning: (m) => warnings.push(m), check_eviction_policy: false });
       assert.equal(await s.checkEvictionPolicy(), undefined);
       assert.match(warnings[0]!, /could not read Redis maxmemory-policy/);
       assert.equal(await s.remember("jkt:1", 60_000), true, "the store still works");

@@ -11,7 +11,7 @@ import { trickle } from "./helpers/slow-client.js";
 test("slow headers and slow bodies are cut with 408; others are served meanwhile", async () => {
   const server = new MCPServer("t", { authorization: { enabled: false }, log: () => {} });
   server.collect(tool({ name: "ping", description: "" }, () => "pong"));
-  const { url } = await server.serve({ port: 0, headers_timeout: 500, request_timeout: 1000 });
+  const { url } = await server.serve({ port: 0, headers_timeout_ms: 500, request_timeout_ms: 1000 });
   try {
     const path = new URL(url).pathname;
     const slowHeaders = trickle(url, `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: `, 100);
@@ -37,6 +37,6 @@ test("slow headers and slow bodies are cut with 408; others are served meanwhile
 
 test("serve() validates its timeouts", async () => {
   const server = new MCPServer("t", { log: () => {} });
-  await assert.rejects(server.serve({ port: 0, request_timeout: 0 }), /request_timeout/);
-  await assert.rejects(server.serve({ port: 0, headers_timeout: 5000, request_timeout: 1000 }), /headers_timeout/);
+  await assert.rejects(server.serve({ port: 0, request_timeout_ms: 0 }), /request_timeout/);
+  await assert.rejects(server.serve({ port: 0, headers_timeout_ms: 5000, request_timeout_ms: 1000 }), /headers_timeout/);
 });

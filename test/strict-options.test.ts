@@ -140,14 +140,14 @@ test("MCPServer: options are derived from protect()'s and checked at constructio
 });
 
 test("MCPServer.serve() and close() options are strict", async () => {
-  const s = new MCPServer("x", { log: () => {} });
+  const s = new MCPServer("x", { on_warning: () => {} });
   await assert.rejects(
     s.serve({ prot: 0 } as never),
     (e: unknown) => e instanceof InvalidConfig && e.issues[0]!.message.includes('did you mean "port"?'),
   );
   await assert.rejects(
-    s.serve({ port: 0, headers_timeout: 5000, request_timeout: 1000 }),
-    (e: unknown) => e instanceof InvalidConfig && e.issues[0]!.key === "headers_timeout",
+    s.serve({ port: 0, headers_timeout_ms: 5000, request_timeout_ms: 1000 }),
+    (e: unknown) => e instanceof InvalidConfig && e.issues[0]!.key === "headers_timeout_ms",
   );
   await assert.rejects(
     s.close({ grace: 10 } as never),
@@ -189,8 +189,8 @@ test("startDevAuthorizationServer() and AuthorizationServerDiscovery: strict, wi
     (e: unknown) => e instanceof InvalidConfig && e.issues.length === 1 && e.issues[0]!.message === 'unknown key (did you mean "port"?)',
   );
   assert.deepEqual(
-    issuesOf(() => new AuthorizationServerDiscovery({ cache_tl: 60, timeout: 0 } as never)).sort(),
-    ['cache_tl: unknown key (did you mean "cache_ttl"?)', "timeout: Too small: expected number to be >0"].sort(),
+    issuesOf(() => new AuthorizationServerDiscovery({ cache_tl: 60, timeout_ms: 0 } as never)).sort(),
+    ['cache_tl: unknown key (did you mean "cache_ttl"?)', "timeout_ms: Too small: expected number to be >0"].sort(),
   );
 });
 
@@ -434,8 +434,8 @@ test("JWTValidatorConfig presets check their own input: InvalidConfig with did-y
       ['scope_claim: unknown key (did you mean "scope_claims"?)'],
     ],
     [
-      () => JWTValidatorConfig.okta({ domain: "acme.okta.com", clock_tolerance: 9999 }),
-      ["clock_tolerance: Too big: expected number to be <=300"],
+      () => JWTValidatorConfig.okta({ domain: "acme.okta.com", clock_tolerance_seconds: 9999 }),
+      ["clock_tolerance_seconds: Too big: expected number to be <=300"],
     ],
     [() => JWTValidatorConfig.okta({ domain: "acme.okta.com", jwks_uri: "https://evil.example/jwks" } as never), ["jwks_uri: unknown key"]],
   ];
@@ -531,7 +531,11 @@ test("an unknown key gets the closest valid name across option objects: typos, c
       "resource",
     ],
     ["sessionMode", () => protect(factory, { authorization: enabled, provider, sessionMode: "stateless" } as never), "session_mode"],
-    ["idle_timeout", () => protect(factory, { authorization: enabled, provider, idle_timeout: 5 } as never), "session_idle_timeout"],
+    [
+      "idle_timeout",
+      () => protect(factory, { authorization: enabled, provider, idle_timeout: 5 } as never),
+      "session_idle_timeout_seconds",
+    ],
     [
       "jwksUri",
       () => new EntraMultiTenantValidator({ any_tenant: true, audience: "a", jwksUri: "https://k.example" } as never),

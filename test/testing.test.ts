@@ -22,7 +22,7 @@ let url: string;
 before(async () => {
   // An issuer host that does not resolve: validation works only if the key set never goes over the network.
   issuer = await createTestIssuer({ issuer: "https://issuer.invalid" });
-  server = new MCPServer("kit", { authorization: { enabled: true, authorization_servers: [issuer.issuer] }, log: () => {} });
+  server = new MCPServer("kit", { authorization: { enabled: true, authorization_servers: [issuer.issuer] }, on_warning: () => {} });
   server.setAuthorizationProvider(issuer.validator());
   server.collect(whoami);
   ({ url } = await server.serve({ port: 0 }));

@@ -126,7 +126,7 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
       scope_descriptions: { "mcp:read": "Use the demo's read-only tools", "files:delete": "Delete files (pretend)" },
       title: "protected-mcp demo",
       token_exchange: { clients: [exchangeClient], audiences: [apiUrl] },
-      ...(o.log ? { log: o.log } : {}),
+      ...(o.log ? { on_warning: o.log } : {}),
       ...(o.client_id_metadata_documents !== undefined ? { client_id_metadata_documents: o.client_id_metadata_documents } : {}),
     });
   } catch (err) {
@@ -257,7 +257,7 @@ function serveDownstreamApi(http: Server, apiUrl: string, as: RunningDevAuthoriz
     required_typ: "at+jwt",
   });
   const config = parseAuthorizationConfig({ enabled: true, authorization_servers: [as.issuer], resource: apiUrl });
-  const challenge = { resourceMetadataUrl: `${new URL(apiUrl).origin}/.well-known/oauth-protected-resource` };
+  const challenge = { resource_metadata_url: `${new URL(apiUrl).origin}/.well-known/oauth-protected-resource` };
   http.on(
     "request",
     toNodeHandler(

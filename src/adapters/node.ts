@@ -12,7 +12,7 @@ import { internalError } from "../protect/responses.js";
 import { kTargetAuthority } from "../protect/host-guard.js";
 import { z } from "zod";
 import { InvalidConfig } from "../errors.js";
-import { parseOptions } from "../lib/options.js";
+import { optionsSchema, parseOptions } from "../lib/options.js";
 import type { FetchHandler, HandlerExtras, ProtectedHandler } from "../protect/index.js";
 
 /** Options of {@link toNodeHandler}. */
@@ -33,13 +33,16 @@ export interface NodeHandlerOptions {
   request_signal?: boolean;
 }
 
-const NodeHandlerOptionsSchema = z.strictObject({
-  origin: z
-    .url({ protocol: /^https?$/ })
-    .refine((o) => new URL(o).origin === o, { error: "an origin: scheme://host[:port]" })
-    .optional(),
-  request_signal: z.boolean().optional(),
-});
+const NodeHandlerOptionsSchema = optionsSchema(
+  "toNodeHandler",
+  z.strictObject({
+    origin: z
+      .url({ protocol: /^https?$/ })
+      .refine((o) => new URL(o).origin === o, { error: "an origin: scheme://host[:port]" })
+      .optional(),
+    request_signal: z.boolean().optional(),
+  }),
+);
 
 /** A Node request with whatever a framework may have attached (Express's `body`). */
 export type NodeRequest = IncomingMessage & {

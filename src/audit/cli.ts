@@ -12,7 +12,7 @@ import { parseArgs } from "node:util";
 import { z } from "zod";
 import { InvalidConfig, type ConfigIssue } from "../errors.js";
 import { visibleControls } from "../lib/display.js";
-import { parseOptions } from "../lib/options.js";
+import { optionsSchema, parseOptions } from "../lib/options.js";
 import type { JWK } from "jose";
 import { AuditRunError } from "./http.js";
 import { formatJson, formatTable } from "./report.js";
@@ -64,18 +64,21 @@ function positiveInt(value: string | undefined, flag: string): number | undefine
 }
 
 /** Every flag, as a strict schema: an unknown flag or a wrong type is an issue, all reported at once. */
-const FlagsSchema = z.strictObject({
-  token: z.string({ error: "needs a value" }).optional(),
-  "token-command": z.string({ error: "needs a value" }).optional(),
-  token2: z.string({ error: "needs a value" }).optional(),
-  "token2-command": z.string({ error: "needs a value" }).optional(),
-  "dpop-key": z.string({ error: "needs a value" }).optional(),
-  json: z.boolean({ error: "takes no value" }).default(false),
-  "allow-http": z.boolean({ error: "takes no value" }).default(false),
-  timeout: z.string({ error: "needs a value" }).optional(),
-  "max-requests": z.string({ error: "needs a value" }).optional(),
-  help: z.boolean({ error: "takes no value" }).default(false),
-});
+const FlagsSchema = optionsSchema(
+  "protected-mcp audit",
+  z.strictObject({
+    token: z.string({ error: "needs a value" }).optional(),
+    "token-command": z.string({ error: "needs a value" }).optional(),
+    token2: z.string({ error: "needs a value" }).optional(),
+    "token2-command": z.string({ error: "needs a value" }).optional(),
+    "dpop-key": z.string({ error: "needs a value" }).optional(),
+    json: z.boolean({ error: "takes no value" }).default(false),
+    "allow-http": z.boolean({ error: "takes no value" }).default(false),
+    timeout: z.string({ error: "needs a value" }).optional(),
+    "max-requests": z.string({ error: "needs a value" }).optional(),
+    help: z.boolean({ error: "takes no value" }).default(false),
+  }),
+);
 
 /** The flags parseArgs knows (types only; unknown flags are let through so the schema can name them all). */
 const FLAG_TYPES = {

@@ -7,6 +7,7 @@
  */
 import { answered, eraBody, REFERENCE_PROBE as REFERENCE, type EraProbe, type Outcome } from "./probes.js";
 import { ProbeFailed, rpcMessage, safeJson, urlAllowed, type Prober, type ProbeResponse } from "./http.js";
+import type { Fetch } from "../lib/fetch.js";
 import { dpopProof, type DpopKey } from "./tokens.js";
 import { parseWwwAuthenticate, findChallenge } from "./www-authenticate.js";
 
@@ -27,7 +28,7 @@ export interface AuditOptions {
   /** Most requests. Default 60. */
   maxRequests?: number | undefined;
   /** Fetch to use (tests). */
-  fetch?: typeof fetch | undefined;
+  fetch?: Fetch | undefined;
 }
 
 /** An MCP session (or a stateless exchange) opened with a token. */

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { Fetch } from "../lib/fetch.js";
 
 /** Why the audit could not run (exit code 2), as opposed to a finding about the server. */
 export class AuditRunError extends Error {
@@ -80,7 +81,7 @@ export interface ProberOptions {
   /** Plain http beyond loopback. */
   allowHttp: boolean;
   /** Fetch to use (tests). Default: global fetch. */
-  fetch?: typeof fetch;
+  fetch?: Fetch;
 }
 
 /** Body bytes read per response, at most. */
@@ -151,7 +152,7 @@ export class Prober {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), this.#o.timeoutMs);
     try {
-      const res = await (this.#o.fetch ?? fetch)(url, {
+      const res = await (this.#o.fetch ?? fetch)(url.href, {
         method: r.method,
         headers: r.headers ?? {},
         ...(r.body !== undefined ? { body: r.body } : {}),

@@ -187,10 +187,10 @@ export async function authorize(req: Request, ctx: AuthorizeContext): Promise<Re
     code_challenge: challenge,
     scopes,
     resource,
-    expires_at: o.clock() + o.consent_ttl * 1000,
+    expires_at: o.clock() + o.consent_ttl_seconds * 1000,
   };
   await o.storage.savePending(pending);
-  const headers = { ...pageHeaders(redirectTarget(redirectUri)), "set-cookie": csrfCookie(ctx, pending, o.consent_ttl) };
+  const headers = { ...pageHeaders(redirectTarget(redirectUri)), "set-cookie": csrfCookie(ctx, pending, o.consent_ttl_seconds) };
   return html(renderConsent(ctx, pending, client), 200, headers);
 }
 
@@ -238,7 +238,7 @@ export async function consent(req: Request, ctx: AuthorizeContext): Promise<Resp
   }
   if (decision !== "approve") return showError(ctx, "invalid_request", "Choose Approve or Deny.");
 
-  const subject = await (o.authenticateUser ?? developmentLogin)(req, form);
+  const subject = await (o.authenticate_user ?? developmentLogin)(req, form);
   if (typeof subject !== "string" || subject.length === 0 || subject.length > 255) {
     const headers = pageHeaders(redirectTarget(pending.redirect_uri));
     const username = (form.get("username") ?? "").slice(0, 64);
@@ -259,7 +259,7 @@ export async function consent(req: Request, ctx: AuthorizeContext): Promise<Resp
     subject,
     scopes: taken.scopes,
     resource: taken.resource,
-    expires_at: o.clock() + o.code_ttl * 1000,
+    expires_at: o.clock() + o.code_ttl_seconds * 1000,
     family_id: randomToken(16),
   });
   return back({ code });

@@ -24,7 +24,7 @@
  *    clients only), and the same redirect-URI / `application_type` rules as registration.
  *
  * Valid documents are cached in a bounded `lru-cache`, for the response's `Cache-Control: max-age`
- * capped at `max_cache_ttl` (1 h), `default_cache_ttl` (5 min) without one, and not at all with
+ * capped at `max_cache_ttl_seconds` (1 h), `default_cache_ttl_seconds` (5 min) without one, and not at all with
  * `no-store` / `no-cache`. Concurrent requests for one URL share one fetch.
  *
  * A custom `fetch` option receives the checked addresses as its third argument; one that resolves the
@@ -194,7 +194,7 @@ async function fetchDocument(
 /** Seconds to cache a document for, from its `Cache-Control` (0: do not cache). */
 export function cacheLifetime(
   cacheControl: string | null,
-  c: Pick<ResolvedClientIdMetadataDocumentOptions, "default_cache_ttl" | "max_cache_ttl">,
+  c: Pick<ResolvedClientIdMetadataDocumentOptions, "default_cache_ttl_seconds" | "max_cache_ttl_seconds">,
 ): number {
   let maxAge: number | undefined;
   for (const part of (cacheControl ?? "").split(",")) {
@@ -203,7 +203,7 @@ export function cacheLifetime(
     const m = /^max-age\s*=\s*"?(\d{1,10})"?$/.exec(directive);
     if (m) maxAge = Number(m[1]);
   }
-  return Math.min(maxAge ?? c.default_cache_ttl, c.max_cache_ttl);
+  return Math.min(maxAge ?? c.default_cache_ttl_seconds, c.max_cache_ttl_seconds);
 }
 
 /** Step 4: the document. */
@@ -244,7 +244,7 @@ export function createClientLookup(o: ResolvedOptions): ClientLookup {
   const cache = c
     ? new LRUCache<string, Cached>({
         max: c.max_cached,
-        ttl: c.max_cache_ttl * 1000,
+        ttl: c.max_cache_ttl_seconds * 1000,
         ttlResolution: 0,
         perf: { now: o.clock },
         fetchMethod: async (clientId, _stale, { signal, options }) => {

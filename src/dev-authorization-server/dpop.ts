@@ -36,9 +36,9 @@ export function tokenEndpointDpop(o: TokenEndpointDpopOptions): VerifyDpopProof 
     const proof = await verifyDpopProof(req, {
       htu: o.token_endpoint,
       algorithms: o.algorithms,
-      iatWindow: window,
-      now: (o.clock ?? Date.now)(),
-      keyCache,
+      iat_window_seconds: window,
+      now_ms: (o.clock ?? Date.now)(),
+      key_cache: keyCache,
     });
     if (!(await store.remember(`${proof.jkt}:${proof.jti}`, 2 * window * 1000))) throw new Error("replayed DPoP proof");
     return proof.jkt;

@@ -60,11 +60,11 @@ export async function createDevAuthorizationServer(options: DevAuthorizationServ
   const resolved = resolveOptions(options);
   const paths = endpointPaths(resolved.issuer);
   // DPoP-bound tokens out of the box: the same proof checks as the resource server, at /token.
-  const o = resolved.verifyDpopProof
+  const o = resolved.verify_dpop_proof
     ? resolved
     : {
         ...resolved,
-        verifyDpopProof: tokenEndpointDpop({
+        verify_dpop_proof: tokenEndpointDpop({
           token_endpoint: new URL(paths.token, resolved.issuer).href,
           algorithms: resolved.dpop_signing_alg_values_supported,
           clock: resolved.clock,

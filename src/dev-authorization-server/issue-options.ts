@@ -5,7 +5,7 @@
  * @module
  */
 import { z } from "zod";
-import { parseOptions } from "../lib/options.js";
+import { derivedSchema, optionsSchema, parseOptions } from "../lib/options.js";
 import type { ResolvedOptions } from "./options.js";
 import type { IssueAccessTokenOptions } from "./types.js";
 
@@ -18,19 +18,25 @@ export interface ResolvedIssueOptions {
   jkt?: string | undefined;
 }
 
+const IssueOptionsSchema = optionsSchema(
+  "issueAccessToken()",
+  z.strictObject({
+    subject: z.string().min(1, "subject is required"),
+    scopes: z.array(z.string()).optional(),
+    client_id: z.string().min(1).optional(),
+    resource: z.string().optional(),
+    jkt: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{43}$/, "must be a base64url SHA-256 JWK thumbprint")
+      .optional(),
+  }),
+);
+
+/** {@link IssueOptionsSchema} with the checks against one server's configuration. */
 function schemaFor(o: Pick<ResolvedOptions, "scopes_supported" | "resources">) {
-  return z
-    .strictObject({
-      subject: z.string().min(1, "subject is required"),
-      scopes: z.array(z.string()).optional(),
-      client_id: z.string().min(1).optional(),
-      resource: z.string().optional(),
-      jkt: z
-        .string()
-        .regex(/^[A-Za-z0-9_-]{43}$/, "must be a base64url SHA-256 JWK thumbprint")
-        .optional(),
-    })
-    .superRefine((i, ctx) => {
+  return derivedSchema(
+    IssueOptionsSchema,
+    IssueOptionsSchema.superRefine((i, ctx) => {
       for (const s of i.scopes ?? []) {
         if (!o.scopes_supported.includes(s)) {
           ctx.addIssue({
@@ -49,7 +55,8 @@ function schemaFor(o: Pick<ResolvedOptions, "scopes_supported" | "resources">) {
           message: "must be one of the configured resources (dev authorization server option `resources`)",
         });
       }
-    });
+    }),
+  );
 }
 
 /**

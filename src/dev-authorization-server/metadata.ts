@@ -84,7 +84,7 @@ export function endpointPaths(issuer: string): EndpointPaths {
 export function buildMetadata(
   o: Pick<
     ResolvedOptions,
-    "issuer" | "scopes_supported" | "verifyDpopProof" | "dpop_signing_alg_values_supported" | "client_id_metadata_documents"
+    "issuer" | "scopes_supported" | "verify_dpop_proof" | "dpop_signing_alg_values_supported" | "client_id_metadata_documents"
   > &
     Partial<Pick<ResolvedOptions, "token_exchange">>,
 ): DevAuthorizationServerMetadata {
@@ -104,7 +104,7 @@ export function buildMetadata(
     code_challenge_methods_supported: ["S256"],
     authorization_response_iss_parameter_supported: true,
   };
-  if (o.verifyDpopProof) doc.dpop_signing_alg_values_supported = [...o.dpop_signing_alg_values_supported];
+  if (o.verify_dpop_proof) doc.dpop_signing_alg_values_supported = [...o.dpop_signing_alg_values_supported];
   if (o.client_id_metadata_documents) doc.client_id_metadata_document_supported = true;
   if (o.token_exchange) {
     doc.grant_types_supported.push("urn:ietf:params:oauth:grant-type:token-exchange");

@@ -6,7 +6,8 @@
 import type { CryptoKey, KeyObject } from "jose";
 import { z } from "zod";
 import { isLoopbackHost } from "../config.js";
-import { parseOptions, urlOption } from "../lib/options.js";
+import type { Clock } from "../lib/clock.js";
+import { optionsSchema, parseOptions, urlOption } from "../lib/options.js";
 import { SCOPE_TOKEN } from "../lib/scope.js";
 import { lookup as dnsLookup } from "node:dns/promises";
 import { pinnedFetch } from "./lib/pinned-fetch.js";
@@ -78,22 +79,34 @@ export interface DevAuthorizationServerOptions {
   scope_descriptions?: Record<string, string>;
   /** Scopes granted when a request names none. Default: the client's registered `scope`, else every supported scope. */
   default_scopes?: string[];
-  /** Access-token lifetime. Default 3600. */
+  /** Access-token lifetime, in seconds. Default 3600. */
+  access_token_ttl_seconds?: number;
+  /** @deprecated Use `access_token_ttl_seconds`. Removed in 0.3. */
   access_token_ttl?: number;
-  /** Authorization-code lifetime. Default 120. */
+  /** Authorization-code lifetime, in seconds. Default 120. */
+  code_ttl_seconds?: number;
+  /** @deprecated Use `code_ttl_seconds`. Removed in 0.3. */
   code_ttl?: number;
-  /** Absolute lifetime of a refresh-token family (rotation does not extend it). Default 86 400. */
+  /** Absolute lifetime of a refresh-token family (rotation does not extend it), in seconds. Default 86 400. */
+  refresh_token_ttl_seconds?: number;
+  /** @deprecated Use `refresh_token_ttl_seconds`. Removed in 0.3. */
   refresh_token_ttl?: number;
-  /** How long the login/consent page stays valid. Default 600. */
+  /** How long the login/consent page stays valid, in seconds. Default 600. */
+  consent_ttl_seconds?: number;
+  /** @deprecated Use `consent_ttl_seconds`. Removed in 0.3. */
   consent_ttl?: number;
   /**
    * Who is logging in. Default: **development only** — whatever username is typed, no password.
    * Replace it (or the whole server) before anyone else can reach the port.
    */
+  authenticate_user?: AuthenticateUser;
+  /** @deprecated Use `authenticate_user`. Removed in 0.3. */
   authenticateUser?: AuthenticateUser;
   /** Show the username field on the consent page. Default `true`. */
   username_field?: boolean;
   /** DPoP at the token endpoint. Default: RFC 9449 proof checks (the resource server's own) with an in-memory replay store. See {@link VerifyDpopProof}. */
+  verify_dpop_proof?: VerifyDpopProof;
+  /** @deprecated Use `verify_dpop_proof`. Removed in 0.3. */
   verifyDpopProof?: VerifyDpopProof;
   /** Proof algorithms accepted and advertised as `dpop_signing_alg_values_supported`. Default `["ES256", "EdDSA"]`. */
   dpop_signing_alg_values_supported?: string[];
@@ -117,86 +130,104 @@ export interface DevAuthorizationServerOptions {
    * exchange an access token this server issued for one for an allowed audience. Default: off.
    */
   token_exchange?: DevTokenExchangeOptions;
-  /** Clock in milliseconds, for tests. Default `Date.now`. */
-  clock?: () => number;
+  /** Clock in epoch milliseconds, for tests. Default `Date.now`. */
+  clock?: Clock;
 }
 
 const scope = z.string().regex(SCOPE_TOKEN, "a scope is printable ASCII without space, '\"' or '\\'");
+/** The keys renamed in 0.2 (old → new), accepted with a deprecation warning; `startDevAuthorizationServer` takes them too. */
+export const DEV_RENAMED: Readonly<Record<string, string>> = {
+  access_token_ttl: "access_token_ttl_seconds",
+  code_ttl: "code_ttl_seconds",
+  refresh_token_ttl: "refresh_token_ttl_seconds",
+  consent_ttl: "consent_ttl_seconds",
+  authenticateUser: "authenticate_user",
+  verifyDpopProof: "verify_dpop_proof",
+};
+
 const ttl = (d: number) => z.number().int().positive().max(31_536_000).default(d);
 const fn = <T>(name: string) => z.custom<T>((v) => typeof v === "function", { error: `${name} must be a function` });
 
-const OptionsSchema = z
-  .strictObject({
-    issuer: urlOption({ no_query: "an issuer identifier has none, RFC 8414 §2" }),
-    resources: z.array(urlOption({ no_query: "RFC 8707 §2" })).min(1, "at least one protected resource is required"),
-    scopes_supported: z.array(scope).min(1).default(["mcp"]),
-    scope_descriptions: z.record(z.string(), z.string().max(500)).default({}),
-    default_scopes: z.array(scope).optional(),
-    access_token_ttl: ttl(3600),
-    code_ttl: ttl(120),
-    refresh_token_ttl: ttl(86_400),
-    consent_ttl: ttl(600),
-    authenticateUser: fn<AuthenticateUser>("authenticateUser").optional(),
-    username_field: z.boolean().default(true),
-    verifyDpopProof: fn<VerifyDpopProof>("verifyDpopProof").optional(),
-    dpop_signing_alg_values_supported: z.array(z.string().min(1)).min(1).default(["ES256", "EdDSA"]),
-    storage: z
-      .custom<DevAuthorizationServerStorage>((v) => typeof v === "object" && v !== null, { error: "storage must be an object" })
-      .optional(),
-    signing_key: z
-      .custom<SigningKeyPair>((v) => typeof v === "object" && v !== null && "privateKey" in v && "publicKey" in v, {
-        error: "signing_key must be { privateKey, publicKey }",
-      })
-      .optional(),
-    title: z.string().min(1).max(100).default("Development authorization server"),
-    allow_insecure_http: z.boolean().default(false),
-    client_id_metadata_documents: z
-      .union([
-        z.boolean(),
-        z.strictObject({
-          fetch: fn<FetchDocument>("client_id_metadata_documents.fetch").optional(),
-          lookup: fn<LookupAddresses>("client_id_metadata_documents.lookup").optional(),
-          timeout_ms: z.number().int().positive().max(60_000).optional(),
-          max_bytes: z.number().int().positive().max(1_048_576).optional(),
-          default_cache_ttl: z.number().int().nonnegative().max(86_400).optional(),
-          max_cache_ttl: z.number().int().nonnegative().max(86_400).optional(),
-          max_cached: z.number().int().positive().max(100_000).optional(),
-          allow_loopback: z.boolean().optional(),
-          allow_http_loopback: z.boolean().optional(),
+const OptionsSchema = optionsSchema(
+  "createDevAuthorizationServer()",
+  z
+    .strictObject({
+      issuer: urlOption({ no_query: "an issuer identifier has none, RFC 8414 §2" }),
+      resources: z.array(urlOption({ no_query: "RFC 8707 §2" })).min(1, "at least one protected resource is required"),
+      scopes_supported: z.array(scope).min(1).default(["mcp"]),
+      scope_descriptions: z.record(z.string(), z.string().max(500)).default({}),
+      default_scopes: z.array(scope).optional(),
+      access_token_ttl_seconds: ttl(3600),
+      code_ttl_seconds: ttl(120),
+      refresh_token_ttl_seconds: ttl(86_400),
+      consent_ttl_seconds: ttl(600),
+      authenticate_user: fn<AuthenticateUser>("authenticate_user").optional(),
+      username_field: z.boolean().default(true),
+      verify_dpop_proof: fn<VerifyDpopProof>("verify_dpop_proof").optional(),
+      dpop_signing_alg_values_supported: z.array(z.string().min(1)).min(1).default(["ES256", "EdDSA"]),
+      storage: z
+        .custom<DevAuthorizationServerStorage>((v) => typeof v === "object" && v !== null, { error: "storage must be an object" })
+        .optional(),
+      signing_key: z
+        .custom<SigningKeyPair>((v) => typeof v === "object" && v !== null && "privateKey" in v && "publicKey" in v, {
+          error: "signing_key must be { privateKey, publicKey }",
+        })
+        .optional(),
+      title: z.string().min(1).max(100).default("Development authorization server"),
+      allow_insecure_http: z.boolean().default(false),
+      client_id_metadata_documents: z
+        .union([
+          z.boolean(),
+          optionsSchema(
+            "createDevAuthorizationServer() client_id_metadata_documents",
+            z.strictObject({
+              fetch: fn<FetchDocument>("client_id_metadata_documents.fetch").optional(),
+              lookup: fn<LookupAddresses>("client_id_metadata_documents.lookup").optional(),
+              timeout_ms: z.number().int().positive().max(60_000).optional(),
+              max_bytes: z.number().int().positive().max(1_048_576).optional(),
+              default_cache_ttl_seconds: z.number().int().nonnegative().max(86_400).optional(),
+              max_cache_ttl_seconds: z.number().int().nonnegative().max(86_400).optional(),
+              max_cached: z.number().int().positive().max(100_000).optional(),
+              allow_loopback: z.boolean().optional(),
+              allow_http_loopback: z.boolean().optional(),
+            }),
+            { default_cache_ttl: "default_cache_ttl_seconds", max_cache_ttl: "max_cache_ttl_seconds" },
+          ),
+        ])
+        .default(true)
+        .transform((v) => {
+          if (v === false) return false as const;
+          const d = defaultClientIdMetadataDocumentOptions();
+          if (v === true) return d;
+          const defined = Object.fromEntries(Object.entries(v).filter(([, x]) => x !== undefined));
+          return { ...d, ...defined };
         }),
-      ])
-      .default(true)
-      .transform((v) => {
-        if (v === false) return false as const;
-        const d = defaultClientIdMetadataDocumentOptions();
-        if (v === true) return d;
-        const defined = Object.fromEntries(Object.entries(v).filter(([, x]) => x !== undefined));
-        return { ...d, ...defined };
-      }),
-    token_exchange: devTokenExchangeSchema.optional(),
-    clock: fn<() => number>("clock").default(() => Date.now),
-  })
-  .superRefine((o, ctx) => {
-    if (!o.allow_insecure_http) {
-      const check = (value: string, path: (string | number)[]) => {
-        if (!URL.canParse(value)) return;
-        const u = new URL(value);
-        if (u.protocol === "http:" && !isLoopbackHost(u.hostname)) {
-          ctx.addIssue({
-            code: "custom",
-            path,
-            message: "must use https (http is allowed only on loopback; set allow_insecure_http to override)",
-          });
-        }
-      };
-      check(o.issuer, ["issuer"]);
-      o.resources.forEach((r, i) => check(r, ["resources", i]));
-    }
-    for (const s of o.default_scopes ?? []) {
-      if (!o.scopes_supported.includes(s))
-        ctx.addIssue({ code: "custom", path: ["default_scopes"], message: `"${s}" is not in scopes_supported` });
-    }
-  });
+      token_exchange: devTokenExchangeSchema.optional(),
+      clock: fn<Clock>("clock").default(() => Date.now),
+    })
+    .superRefine((o, ctx) => {
+      if (!o.allow_insecure_http) {
+        const check = (value: string, path: (string | number)[]) => {
+          if (!URL.canParse(value)) return;
+          const u = new URL(value);
+          if (u.protocol === "http:" && !isLoopbackHost(u.hostname)) {
+            ctx.addIssue({
+              code: "custom",
+              path,
+              message: "must use https (http is allowed only on loopback; set allow_insecure_http to override)",
+            });
+          }
+        };
+        check(o.issuer, ["issuer"]);
+        o.resources.forEach((r, i) => check(r, ["resources", i]));
+      }
+      for (const s of o.default_scopes ?? []) {
+        if (!o.scopes_supported.includes(s))
+          ctx.addIssue({ code: "custom", path: ["default_scopes"], message: `"${s}" is not in scopes_supported` });
+      }
+    }),
+  DEV_RENAMED,
+);
 
 /** Options after validation, defaults filled in. */
 export type ResolvedOptions = Omit<z.output<typeof OptionsSchema>, "storage"> & { storage: DevAuthorizationServerStorage };
@@ -212,7 +243,9 @@ export function resolveOptions(input: DevAuthorizationServerOptions): ResolvedOp
   return {
     ...o,
     issuer,
-    storage: o.storage ?? new MemoryStorage({ clock: o.clock, client_idle_ttl: Math.max(o.access_token_ttl, o.consent_ttl) }),
+    storage:
+      o.storage ??
+      new MemoryStorage({ clock: o.clock, client_idle_ttl_seconds: Math.max(o.access_token_ttl_seconds, o.consent_ttl_seconds) }),
   };
 }
 
@@ -226,8 +259,8 @@ export function defaultClientIdMetadataDocumentOptions(): ResolvedClientIdMetada
     lookup: (hostname) => dnsLookup(hostname, { all: true, verbatim: true }),
     timeout_ms: 3000,
     max_bytes: 5120,
-    default_cache_ttl: 300,
-    max_cache_ttl: 3600,
+    default_cache_ttl_seconds: 300,
+    max_cache_ttl_seconds: 3600,
     max_cached: 100,
     allow_loopback: false,
     allow_http_loopback: true,

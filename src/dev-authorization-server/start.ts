@@ -8,8 +8,8 @@ import type { AddressInfo } from "node:net";
 import { toNodeHandler } from "../adapters/node.js";
 import { createDevAuthorizationServer, type DevAuthorizationServer } from "./handler.js";
 import { z } from "zod";
-import { functionSchema, parseOptions } from "../lib/options.js";
-import { DEV_OPTION_KEYS, type DevAuthorizationServerOptions } from "./options.js";
+import { functionSchema, optionsSchema, parseOptions, withNewNames } from "../lib/options.js";
+import { DEV_OPTION_KEYS, DEV_RENAMED, type DevAuthorizationServerOptions } from "./options.js";
 
 /** Options of {@link startDevAuthorizationServer}: the server's options plus where to listen. */
 export interface StartOptions extends Omit<DevAuthorizationServerOptions, "issuer"> {
@@ -19,17 +19,23 @@ export interface StartOptions extends Omit<DevAuthorizationServerOptions, "issue
   host?: string;
   /** Issuer identifier. Default `http://{host}:{port}` of the address actually bound. */
   issuer?: string;
-  /** Where the "development only" notice goes. Default `console.warn`. */
+  /** Receives the "development only" warning. Default `console.warn`. */
+  on_warning?: (message: string) => void;
+  /** @deprecated Use `on_warning`. Removed in 0.3. */
   log?: (message: string) => void;
 }
 
-const StartOptionsSchema = z.strictObject({
-  ...Object.fromEntries(DEV_OPTION_KEYS.map((k) => [k, z.unknown().optional()])),
-  port: z.number().int().min(0).max(65_535).optional(),
-  host: z.string().min(1).optional(),
-  issuer: z.string().optional(),
-  log: functionSchema.optional(),
-});
+const StartOptionsSchema = optionsSchema(
+  "startDevAuthorizationServer()",
+  z.strictObject({
+    ...Object.fromEntries(DEV_OPTION_KEYS.map((k) => [k, z.unknown().optional()])),
+    port: z.number().int().min(0).max(65_535).optional(),
+    host: z.string().min(1).optional(),
+    issuer: z.string().optional(),
+    on_warning: functionSchema.optional(),
+  }),
+  { ...DEV_RENAMED, log: "on_warning" },
+);
 
 /** A listening development authorization server. */
 export interface RunningDevAuthorizationServer {
@@ -53,7 +59,13 @@ export interface RunningDevAuthorizationServer {
 export async function startDevAuthorizationServer(options: StartOptions): Promise<RunningDevAuthorizationServer> {
   // Its own keys here; the rest are checked in full by createDevAuthorizationServer().
   parseOptions(StartOptionsSchema, options, "startDevAuthorizationServer()");
-  const { port = 0, host = "127.0.0.1", issuer: configured, log = console.warn, ...rest } = options;
+  const {
+    port = 0,
+    host = "127.0.0.1",
+    issuer: configured,
+    on_warning = console.warn,
+    ...rest
+  } = withNewNames(StartOptionsSchema, options);
   const http = createServer();
   await new Promise<void>((resolve, reject) => {
     http.once("error", reject);
@@ -69,7 +81,7 @@ export async function startDevAuthorizationServer(options: StartOptions): Promis
     throw err;
   }
   http.on("request", toNodeHandler(server, { origin: new URL(issuer).origin }));
-  log(
+  on_warning(
     `[protected-mcp] DEVELOPMENT authorization server at ${issuer}: any username signs in without a password. Never expose it to a network.`,
   );
   return {

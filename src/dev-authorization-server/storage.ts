@@ -7,7 +7,8 @@
  */
 import { LRUCache } from "lru-cache";
 import { z } from "zod";
-import { functionSchema, parseOptions } from "../lib/options.js";
+import type { Clock } from "../lib/clock.js";
+import { functionSchema, optionsSchema, parseOptions } from "../lib/options.js";
 import { ClientStoreFull } from "./errors.js";
 
 /** OpenID Connect `application_type`: `web` clients redirect to https only; `native` clients (RFC 8252) also to loopback http and private-use schemes. */
@@ -153,15 +154,17 @@ export interface MemoryStorageOptions {
   /**
    * Seconds a client stays protected from reclaiming after its registration, its last use, and the
    * expiry of its last pending authorization, code or refresh token. It covers the access tokens a
-   * code was exchanged for, so the server passes `max(access_token_ttl, consent_ttl)`. Default 3600.
+   * code was exchanged for, so the server passes `max(access_token_ttl_seconds, consent_ttl_seconds)`. Default 3600.
    */
+  client_idle_ttl_seconds?: number;
+  /** @deprecated Use `client_idle_ttl_seconds`. Removed in 0.3. */
   client_idle_ttl?: number;
   /** Most pending authorizations. Default 1000. */
   max_pending?: number;
   /** Most codes and most refresh tokens, each. Default 10 000. */
   max_tokens?: number;
-  /** Clock in milliseconds, for tests. Default `Date.now`. */
-  clock?: () => number;
+  /** Clock in epoch milliseconds, for tests. Default `Date.now`. */
+  clock?: Clock;
 }
 
 /** Milliseconds left until `expires_at`, at least 1 (lru-cache treats `ttl: 0` as "forever"). */
@@ -169,13 +172,17 @@ function ttlUntil(expires_at: number, now: number): number {
   return Math.max(1, Math.ceil(expires_at - now));
 }
 
-const MemoryStorageSchema = z.strictObject({
-  max_clients: z.number().int().positive().max(1_000_000).optional(),
-  max_pending: z.number().int().positive().max(1_000_000).optional(),
-  max_tokens: z.number().int().positive().max(10_000_000).optional(),
-  client_idle_ttl: z.number().int().nonnegative().max(31_536_000).optional(),
-  clock: functionSchema.optional(),
-});
+const MemoryStorageSchema = optionsSchema(
+  "MemoryStorage",
+  z.strictObject({
+    max_clients: z.number().int().positive().max(1_000_000).optional(),
+    max_pending: z.number().int().positive().max(1_000_000).optional(),
+    max_tokens: z.number().int().positive().max(10_000_000).optional(),
+    client_idle_ttl_seconds: z.number().int().nonnegative().max(31_536_000).optional(),
+    clock: functionSchema.optional(),
+  }),
+  { client_idle_ttl: "client_idle_ttl_seconds" },
+);
 
 /** A registered client and until when (milliseconds) it must not be reclaimed. */
 interface ClientEntry {
@@ -210,7 +217,7 @@ export class MemoryStorage implements DevAuthorizationServerStorage {
     this.#clock = (o.clock as (() => number) | undefined) ?? Date.now;
     const maxTokens = o.max_tokens ?? 10_000;
     this.#maxClients = o.max_clients ?? 1000;
-    this.#idleMs = (o.client_idle_ttl ?? 3600) * 1000;
+    this.#idleMs = (o.client_idle_ttl_seconds ?? 3600) * 1000;
     this.#pending = new LRUCache({ max: o.max_pending ?? 1000, ttl: 1 });
     this.#codes = new LRUCache({ max: maxTokens, ttl: 1 });
     this.#refresh = new LRUCache({ max: maxTokens, ttl: 1 });

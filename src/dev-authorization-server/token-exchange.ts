@@ -126,7 +126,7 @@ export async function tokenExchange(
 
   const iat = Math.floor(o.clock() / 1000);
   // Never outlive the subject token.
-  const exp = Math.min(iat + o.access_token_ttl, subject.exp!);
+  const exp = Math.min(iat + o.access_token_ttl_seconds, subject.exp!);
   const prior = typeof subject.act === "object" && subject.act !== null ? (subject.act as Record<string, unknown>) : undefined;
   const scope = scopes.join(" ");
   const access_token = await ctx.signer.sign({

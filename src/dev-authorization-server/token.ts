@@ -46,10 +46,10 @@ async function mint(
     client_id: c.client_id,
     scope,
     iat,
-    exp: iat + ctx.o.access_token_ttl,
+    exp: iat + ctx.o.access_token_ttl_seconds,
     jkt: c.jkt,
   });
-  return { access_token, token_type: c.jkt ? ("DPoP" as const) : ("Bearer" as const), expires_in: ctx.o.access_token_ttl, scope };
+  return { access_token, token_type: c.jkt ? ("DPoP" as const) : ("Bearer" as const), expires_in: ctx.o.access_token_ttl_seconds, scope };
 }
 
 /**
@@ -104,9 +104,9 @@ export async function token(req: Request, ctx: TokenContext): Promise<TokenRespo
     throw err;
   }
   let jkt: string | undefined;
-  if (o.verifyDpopProof) {
+  if (o.verify_dpop_proof) {
     try {
-      jkt = await o.verifyDpopProof(req);
+      jkt = await o.verify_dpop_proof(req);
     } catch {
       throw new OAuthError("invalid_dpop_proof", "The DPoP proof is invalid");
     }
@@ -130,7 +130,7 @@ async function authorizationCodeGrant(ctx: TokenContext, g: GrantRequest): Promi
   const { record } = consumed;
   if (!consumed.first_use) {
     // RFC 6749 §4.1.2: a replayed code revokes what it was exchanged for.
-    await o.storage.revokeFamily(record.family_id, now + o.refresh_token_ttl * 1000);
+    await o.storage.revokeFamily(record.family_id, now + o.refresh_token_ttl_seconds * 1000);
     throw new OAuthError("invalid_grant", "The authorization code was already used");
   }
   if (record.expires_at <= now) throw new OAuthError("invalid_grant", "The authorization code is invalid or expired");
@@ -156,7 +156,7 @@ async function authorizationCodeGrant(ctx: TokenContext, g: GrantRequest): Promi
       scopes: record.scopes,
       resource: record.resource,
       jkt,
-      expires_at: now + o.refresh_token_ttl * 1000,
+      expires_at: now + o.refresh_token_ttl_seconds * 1000,
     });
   }
   return issued;

@@ -65,8 +65,12 @@ export interface ClientIdMetadataDocumentOptions {
   /** Largest document accepted, in bytes. Default 5120. */
   max_bytes?: number;
   /** How long a document without `Cache-Control: max-age` is cached, in seconds. Default 300. */
+  default_cache_ttl_seconds?: number;
+  /** @deprecated Use `default_cache_ttl_seconds`. Removed in 0.3. */
   default_cache_ttl?: number;
   /** Upper bound of a document's cache lifetime, in seconds (`max-age` above it is capped). Default 3600. */
+  max_cache_ttl_seconds?: number;
+  /** @deprecated Use `max_cache_ttl_seconds`. Removed in 0.3. */
   max_cache_ttl?: number;
   /** Most documents cached. Default 100. */
   max_cached?: number;
@@ -80,4 +84,6 @@ export interface ClientIdMetadataDocumentOptions {
 }
 
 /** Resolved {@link ClientIdMetadataDocumentOptions}. */
-export type ResolvedClientIdMetadataDocumentOptions = Required<ClientIdMetadataDocumentOptions>;
+export type ResolvedClientIdMetadataDocumentOptions = Required<
+  Omit<ClientIdMetadataDocumentOptions, "default_cache_ttl" | "max_cache_ttl">
+>;

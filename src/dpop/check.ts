@@ -10,7 +10,8 @@ import type { DpopCheck } from "../protect/authenticate.js";
 import type { AuthContext } from "../context/types.js";
 import { AuthError, AuthorizationUnavailable, InvalidDpopProof, UseDpopNonce } from "../errors.js";
 import { emitSafely, type AuthEventListener } from "../events.js";
-import { functionSchema, parseOptions, withMethods } from "../lib/options.js";
+import type { Clock } from "../lib/clock.js";
+import { functionSchema, optionsSchema, parseOptions, withMethods } from "../lib/options.js";
 import { ReplayStoreFull, ReplayStoreUnavailable } from "../stores/errors.js";
 import { MemoryReplayStore, type ReplayStore } from "../stores/replay.js";
 import { createDpopNonces, DpopNonceOptionsSchema, type DpopNonceOptions } from "./nonce.js";
@@ -21,6 +22,8 @@ export interface DpopOptions {
   /** Accepted proof algorithms (asymmetric only). Default ES256, EdDSA, RS256, PS256. */
   algorithms?: string[];
   /** Seconds a proof's `iat` may differ from the server clock. Default 300. */
+  iat_window_seconds?: number;
+  /** @deprecated Use `iat_window_seconds`. Removed in 0.3. */
   iat_window?: number;
   /**
    * Where seen `jti`s are kept, each for twice `iat_window`. Default: a {@link MemoryReplayStore} per
@@ -30,22 +33,26 @@ export interface DpopOptions {
   replay_store?: ReplayStore;
   /** Require server nonces (RFC 9449 §8); stateless, shared through the secret. */
   nonce?: DpopNonceOptions;
-  /** Current time in milliseconds, for tests. Also the default replay store's clock. */
-  clock?: () => number;
+  /** Clock in epoch milliseconds, like `Date.now` (the default), for tests. Also the default replay store's clock. */
+  clock?: Clock;
 }
 
 const isAsymmetric = (alg: string): boolean => alg !== "none" && !alg.startsWith("HS");
 
-const DpopOptionsSchema = z.strictObject({
-  algorithms: z
-    .array(z.string().min(1).refine(isAsymmetric, { error: "must be an asymmetric algorithm (never none or HS*)" }))
-    .min(1)
-    .optional(),
-  iat_window: z.number().positive().max(3600).optional(),
-  replay_store: withMethods<ReplayStore>("remember").optional(),
-  nonce: DpopNonceOptionsSchema.optional(),
-  clock: functionSchema.optional(),
-});
+const DpopOptionsSchema = optionsSchema(
+  "dpop",
+  z.strictObject({
+    algorithms: z
+      .array(z.string().min(1).refine(isAsymmetric, { error: "must be an asymmetric algorithm (never none or HS*)" }))
+      .min(1)
+      .optional(),
+    iat_window_seconds: z.number().positive().max(3600).optional(),
+    replay_store: withMethods<ReplayStore>("remember").optional(),
+    nonce: DpopNonceOptionsSchema.optional(),
+    clock: functionSchema.optional(),
+  }),
+  { iat_window: "iat_window_seconds" },
+);
 
 /**
  * The refusal for a proof the replay store could not record (see {@link MemoryReplayStore}):
@@ -77,8 +84,8 @@ export function replayStoreRefusal(e: unknown): AuthError {
 export function createDpopCheck(options: DpopOptions = {}): DpopCheck {
   const o = parseOptions(DpopOptionsSchema, options, "dpop");
   const algorithms = Object.freeze([...(o.algorithms ?? DEFAULT_DPOP_ALGORITHMS)]);
-  const iatWindow = o.iat_window ?? 300;
-  const clock = (o.clock as (() => number) | undefined) ?? Date.now;
+  const iatWindow = o.iat_window_seconds ?? 300;
+  const clock = (o.clock as Clock | undefined) ?? Date.now;
   const store = o.replay_store ?? new MemoryReplayStore(o.clock ? { clock } : {});
   const nonces = o.nonce ? createDpopNonces(o.nonce) : undefined;
   const keyCache = createDpopKeyCache();
@@ -94,7 +101,15 @@ export function createDpopCheck(options: DpopOptions = {}): DpopCheck {
       let hashed = tokenHashes.get(auth);
       if (hashed?.token !== token) tokenHashes.set(auth, (hashed = { token, ath: accessTokenHash(token) }));
       const ath = hashed.ath;
-      const proof = await verifyDpopProof(req, { htu, accessToken: token, accessTokenHash: ath, algorithms, iatWindow, now, keyCache });
+      const proof = await verifyDpopProof(req, {
+        htu,
+        access_token: token,
+        access_token_hash: ath,
+        algorithms,
+        iat_window_seconds: iatWindow,
+        now_ms: now,
+        key_cache: keyCache,
+      });
       if (proof.jkt !== auth.jkt) throw new InvalidDpopProof("The DPoP proof key does not match the access token binding");
       if (nonces && !nonces.isValid(proof.nonce, now)) throw new UseDpopNonce(nonces.current(now));
       let first: boolean;

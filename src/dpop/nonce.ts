@@ -7,25 +7,31 @@
  */
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { z } from "zod";
-import { parseOptions } from "../lib/options.js";
+import { optionsSchema, parseOptions } from "../lib/options.js";
 
 /** Options of {@link createDpopNonces}. */
 export interface DpopNonceOptions {
   /** Shared secret, at least 32 bytes; the same on every instance. */
   secret: string | Uint8Array;
   /** Seconds a nonce stays current. The previous step's nonce is still accepted. Default 60. */
+  step_seconds?: number;
+  /** @deprecated Use `step_seconds`. Removed in 0.3. */
   step?: number;
 }
 
 const byteLength = (secret: string | Uint8Array): number => (typeof secret === "string" ? Buffer.byteLength(secret) : secret.byteLength);
 
 /** The schema of {@link DpopNonceOptions}, also used where the options are nested (`dpop.nonce`). */
-export const DpopNonceOptionsSchema = z.strictObject({
-  secret: z
-    .union([z.string(), z.instanceof(Uint8Array)], { error: "must be a string or a Uint8Array" })
-    .refine((v) => byteLength(v) >= 32, { error: "must be at least 32 bytes" }),
-  step: z.number().positive().max(86_400).optional(),
-});
+export const DpopNonceOptionsSchema = optionsSchema(
+  "createDpopNonces",
+  z.strictObject({
+    secret: z
+      .union([z.string(), z.instanceof(Uint8Array)], { error: "must be a string or a Uint8Array" })
+      .refine((v) => byteLength(v) >= 32, { error: "must be at least 32 bytes" }),
+    step_seconds: z.number().positive().max(86_400).optional(),
+  }),
+  { step: "step_seconds" },
+);
 
 /** Issues and checks nonces. */
 export interface DpopNonces {
@@ -48,7 +54,7 @@ export function createDpopNonces(options: DpopNonceOptions): DpopNonces {
   const o = parseOptions(DpopNonceOptionsSchema, options, "createDpopNonces");
   // A copy: the caller's buffer may change after construction.
   const secret = typeof o.secret === "string" ? Buffer.from(o.secret) : Buffer.from(o.secret);
-  const step = (o.step ?? 60) * 1000;
+  const step = (o.step_seconds ?? 60) * 1000;
   const forStep = (n: number) => createHmac("sha256", secret).update(`dpop-nonce:${n}`).digest("base64url");
   // Compared as bytes, and only at equal byte lengths: timingSafeEqual throws on buffers of different
   // lengths, and a string's length in UTF-16 units says nothing about its length in UTF-8 bytes

@@ -9,6 +9,7 @@ import { calculateJwkThumbprint, decodeProtectedHeader, importJWK, jwtVerify, ty
 import { LRUCache } from "lru-cache";
 import { InvalidDpopProof } from "../errors.js";
 import { sha256 } from "../lib/hash.js";
+import { renamedFields } from "../lib/options.js";
 import { checkClaimsSet, fastHeader, fastJwsAvailable, nodeKeyFor, verifyCompactSignature } from "../lib/fast-jws.js";
 
 /** Asymmetric algorithms accepted for proofs by default. */
@@ -38,31 +39,50 @@ export interface VerifyDpopProofOptions {
   /** The URL the proof must name (`htu`): the canonical resource, never the request's `Host`. */
   htu: string;
   /** The access token presented with the proof; its hash must be the proof's `ath`. */
-  accessToken?: string;
+  access_token?: string;
   /**
-   * `accessTokenHash(accessToken)`, when the caller already has it (a client sends the same token
-   * with every proof, so the caller can hash it once). Used instead of hashing `accessToken`.
+   * `accessTokenHash(access_token)`, when the caller already has it (a client sends the same token
+   * with every proof, so the caller can hash it once). Used instead of hashing `access_token`.
    */
-  accessTokenHash?: string;
+  access_token_hash?: string;
   /** Accepted algorithms. Default {@link DEFAULT_DPOP_ALGORITHMS}. */
   algorithms?: readonly string[];
   /** Seconds `iat` may differ from now. Default 300. */
-  iatWindow?: number;
-  /** Current time in milliseconds. Default `Date.now()`. */
-  now?: number;
+  iat_window_seconds?: number;
+  /** The current time in epoch milliseconds (one reading of a `Clock`). Default `Date.now()`. */
+  now_ms?: number;
   /**
    * Checked proof headers with their imported keys and thumbprints, by the header's base64url
    * segment. A client sends the same header with every proof (one key, one `alg`), so a hit saves
    * the header decode and checks, a key import and a hash per request.
    */
-  keyCache?: DpopKeyCache;
+  key_cache?: DpopKeyCache;
   /**
    * Use the `node:crypto` fast path for ES256 and Ed25519 proof signatures (see {@link verifyDpopProof}).
    * Default `true`; `false` sends every proof through `jose.jwtVerify`, the reference the fast path
    * is tested against.
    */
   fast_path?: boolean;
+  /** @deprecated Use `access_token`. Removed in 0.3. */
+  accessToken?: string;
+  /** @deprecated Use `access_token_hash`. Removed in 0.3. */
+  accessTokenHash?: string;
+  /** @deprecated Use `iat_window_seconds`. Removed in 0.3. */
+  iatWindow?: number;
+  /** @deprecated Use `now_ms`. Removed in 0.3. */
+  now?: number;
+  /** @deprecated Use `key_cache`. Removed in 0.3. */
+  keyCache?: DpopKeyCache;
 }
+
+/** The {@link VerifyDpopProofOptions} keys renamed in 0.2 (old → new), accepted with a deprecation warning. */
+const PROOF_RENAMED = {
+  accessToken: "access_token",
+  accessTokenHash: "access_token_hash",
+  iatWindow: "iat_window_seconds",
+  now: "now_ms",
+  keyCache: "key_cache",
+} as const;
 
 /** A checked proof header: its `alg`, its key imported, and the key's thumbprint. */
 export interface DpopKeyEntry {
@@ -195,7 +215,8 @@ function checkProofHeader(proof: string, algorithms: readonly string[]): { alg: 
  *
  * @throws `InvalidDpopProof`
  */
-export async function verifyDpopProof(req: Request, o: VerifyDpopProofOptions): Promise<VerifiedDpopProof> {
+export async function verifyDpopProof(req: Request, options: VerifyDpopProofOptions): Promise<VerifiedDpopProof> {
+  const o = renamedFields("verifyDpopProof()", options, PROOF_RENAMED);
   const header = req.headers.get("dpop");
   if (header === null) return fail("A DPoP proof is required");
   // A Web Request folds repeated headers with ", ": a comma means more than one proof.
@@ -205,8 +226,8 @@ export async function verifyDpopProof(req: Request, o: VerifyDpopProofOptions): 
 
   const algorithms = o.algorithms ?? DEFAULT_DPOP_ALGORITHMS;
   const segment = proof.slice(0, proof.indexOf("."));
-  const cacheable = o.keyCache !== undefined && segment.length <= MAX_CACHED_HEADER;
-  let entry = cacheable ? o.keyCache?.get(segment) : undefined;
+  const cacheable = o.key_cache !== undefined && segment.length <= MAX_CACHED_HEADER;
+  let entry = cacheable ? o.key_cache?.get(segment) : undefined;
   // `fast_path: false` is the reference the fast path is tested against: jose decodes and the header
   // is checked on every proof, and only the key import is reused.
   if (entry && o.fast_path !== false) {
@@ -219,7 +240,7 @@ export async function verifyDpopProof(req: Request, o: VerifyDpopProofOptions): 
       } catch (e) {
         return fail("The DPoP proof key is invalid", e);
       }
-      if (cacheable) o.keyCache?.set(segment, entry);
+      if (cacheable) o.key_cache?.set(segment, entry);
     }
   }
 
@@ -241,13 +262,13 @@ export async function verifyDpopProof(req: Request, o: VerifyDpopProofOptions): 
   if (typeof htu !== "string" || expectedHtu === undefined || (htu !== o.htu && normalizeHtu(htu) !== expectedHtu)) {
     return fail("The DPoP proof htu does not match the request URL");
   }
-  const now = Math.floor((o.now ?? Date.now()) / 1000);
-  const window = o.iatWindow ?? 300;
+  const now = Math.floor((o.now_ms ?? Date.now()) / 1000);
+  const window = o.iat_window_seconds ?? 300;
   if (typeof iat !== "number" || !Number.isFinite(iat)) return fail("The DPoP proof iat is missing");
   if (iat < now - window || iat > now + window) return fail("The DPoP proof iat is outside the acceptable window");
-  if (o.accessToken !== undefined) {
+  if (o.access_token !== undefined) {
     if (typeof ath !== "string") return fail("The DPoP proof ath is missing");
-    if (ath !== (o.accessTokenHash ?? accessTokenHash(o.accessToken))) return fail("The DPoP proof ath does not match the access token");
+    if (ath !== (o.access_token_hash ?? accessTokenHash(o.access_token))) return fail("The DPoP proof ath does not match the access token");
   }
   return { jkt: entry.jkt, jti, iat, nonce: typeof nonce === "string" ? nonce : undefined };
 }

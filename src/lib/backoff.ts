@@ -7,6 +7,7 @@
  *
  * @module
  */
+import type { Clock } from "./clock.js";
 
 /** Options of the back-off. Every value is in milliseconds. */
 export interface BackoffOptions {
@@ -17,7 +18,9 @@ export interface BackoffOptions {
   /** Fraction of each delay that is randomised downwards (0 – 1), so a fleet does not retry in step. Default 0.2. */
   jitter?: number;
   /** Clock, for tests. Default `Date.now`. */
-  now?: () => number;
+  clock?: Clock;
+  /** @deprecated Use `clock`. Removed in 0.3. */
+  now?: Clock;
   /** Randomness in [0, 1), for tests. Default `Math.random`. */
   random?: () => number;
 }
@@ -58,7 +61,7 @@ export class Backoff {
     this.#initial = initial;
     this.#max = max;
     this.#jitter = jitter;
-    this.#now = options.now ?? Date.now;
+    this.#now = options.clock ?? options.now ?? Date.now;
     this.#random = options.random ?? Math.random;
   }
 

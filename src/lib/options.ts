@@ -9,6 +9,201 @@ import { InvalidConfig, type ConfigIssue } from "../errors.js";
 import { isSecureOrLoopback } from "../validators/remote-json.js";
 
 /**
+ * Option keys renamed by the naming rule (CONTRIBUTING, "Option names"), in the order they were
+ * renamed: `[old, new]`. The old name is accepted for one minor with a `DeprecationWarning` whose
+ * code is `PROTECTED_MCP_DEP_<n>`, `n` the pair's place in this list (from 1), and is removed in 0.3.
+ * A schema takes a pair through its own rename table ({@link optionsSchema}).
+ */
+export const RENAMED_OPTIONS: readonly (readonly [string, string])[] = [
+  ["session_idle_timeout", "session_idle_timeout_seconds"],
+  ["headers_timeout", "headers_timeout_ms"],
+  ["request_timeout", "request_timeout_ms"],
+  ["keep_alive_timeout", "keep_alive_timeout_ms"],
+  ["jwks_timeout", "jwks_timeout_ms"],
+  ["timeout", "timeout_ms"],
+  ["now", "clock"],
+  ["log", "on_warning"],
+  ["authenticateUser", "authenticate_user"],
+  ["verifyDpopProof", "verify_dpop_proof"],
+  ["jwks_cooldown", "jwks_cooldown_seconds"],
+  ["jwks_max_wait", "jwks_max_wait_ms"],
+  ["jwks_stale_if_error", "jwks_stale_if_error_seconds"],
+  ["clock_tolerance", "clock_tolerance_seconds"],
+  ["max_token_age", "max_token_age_seconds"],
+  ["negative_cache_ttl", "negative_cache_ttl_seconds"],
+  ["iat_window", "iat_window_seconds"],
+  ["step", "step_seconds"],
+  ["expiry_skew", "expiry_skew_seconds"],
+  ["retry_interval", "retry_interval_ms"],
+  ["access_token_ttl", "access_token_ttl_seconds"],
+  ["code_ttl", "code_ttl_seconds"],
+  ["refresh_token_ttl", "refresh_token_ttl_seconds"],
+  ["consent_ttl", "consent_ttl_seconds"],
+  ["default_cache_ttl", "default_cache_ttl_seconds"],
+  ["max_cache_ttl", "max_cache_ttl_seconds"],
+  ["client_idle_ttl", "client_idle_ttl_seconds"],
+  ["resourceMetadataUrl", "resource_metadata_url"],
+  ["dpopAlgorithms", "dpop_algorithms"],
+  ["dpopRequired", "dpop_required"],
+  ["accessToken", "access_token"],
+  ["accessTokenHash", "access_token_hash"],
+  ["iatWindow", "iat_window_seconds"],
+  ["now", "now_ms"],
+  ["keyCache", "key_cache"],
+];
+
+/** An options schema registered with {@link optionsSchema}: its name for messages and its rename table. */
+export interface RegisteredOptionsSchema {
+  /** Whose options these are, e.g. `protect()` or `JWTValidator`. */
+  readonly name: string;
+  /** The schema. */
+  readonly schema: z.ZodType;
+  /** Old key → new key, for keys renamed within the last minor. */
+  readonly renamed: Readonly<Record<string, string>>;
+}
+
+const registry: RegisteredOptionsSchema[] = [];
+const renameTables = new WeakMap<z.core.$ZodType, RegisteredOptionsSchema>();
+
+/**
+ * Register an options schema: every schema handed to {@link parseOptions} or {@link checkOptions}
+ * (nested ones included) is defined through this, so `test/internals/option-names.test.ts` walks
+ * them all, and its `renamed` table (old key → new key, each pair in {@link RENAMED_OPTIONS}) is
+ * applied wherever the schema is met, at the top or nested.
+ *
+ * @throws `Error` when a rename is not in {@link RENAMED_OPTIONS} (a programming error).
+ */
+export function optionsSchema<S extends z.ZodType>(name: string, schema: S, renamed: Readonly<Record<string, string>> = {}): S {
+  for (const [from, to] of Object.entries(renamed)) {
+    if (!RENAMED_OPTIONS.some(([a, b]) => a === from && b === to))
+      throw new Error(`${name}: rename ${from} → ${to} is not in RENAMED_OPTIONS`);
+  }
+  const entry = Object.freeze({ name, schema, renamed: Object.freeze({ ...renamed }) });
+  registry.push(entry);
+  renameTables.set(schema, entry);
+  return schema;
+}
+
+/**
+ * `schema` with its cross-key checks, keeping the base's registration (rename table); for schemas
+ * built per call from a registered base (`issueAccessToken()` checks scopes against its server's).
+ */
+export function derivedSchema<S extends z.ZodType>(base: z.ZodType, derived: S): S {
+  const entry = renameTables.get(base);
+  if (entry) renameTables.set(derived, entry);
+  return derived;
+}
+
+/** Every registered options schema (those of the modules loaded so far). */
+export function registeredOptionsSchemas(): readonly RegisteredOptionsSchema[] {
+  return [...registry];
+}
+
+/** The old names a deprecation warning was emitted for in this process. */
+const warned = new Set<string>();
+
+/** Emit the `DeprecationWarning` of one renamed key, once per process. */
+function warnRenamed(where: string, from: string, to: string): void {
+  const n = RENAMED_OPTIONS.findIndex(([a, b]) => a === from && b === to) + 1;
+  const code = `PROTECTED_MCP_DEP_${n}`;
+  if (warned.has(code)) return;
+  warned.add(code);
+  process.emitWarning(`${where}: option "${from}" is renamed "${to}"; the old name is accepted until 0.3`, {
+    type: "DeprecationWarning",
+    code,
+  });
+}
+
+/**
+ * `input` with every renamed key (of every registered schema met along `schema`) under its new
+ * name: copies where something changed, the caller's objects never mutated. Old and new together is
+ * an issue (which one was meant cannot be told).
+ */
+function applyRenames(schema: z.core.$ZodType, input: unknown, issues: ConfigIssue[]): unknown {
+  const visit = (s: z.core.$ZodType | undefined, value: unknown, path: readonly PropertyKey[]): unknown => {
+    if (!s || typeof value !== "object" || value === null || Array.isArray(value)) return value;
+    let current = value as Record<string, unknown>;
+    const entry = renameTables.get(s);
+    if (entry) {
+      for (const [from, to] of Object.entries(entry.renamed)) {
+        if (!Object.hasOwn(current, from)) continue;
+        if (Object.hasOwn(current, to)) {
+          issues.push({ key: [...path, from].join("."), message: `renamed "${to}"; give only "${to}"` });
+          continue;
+        }
+        warnRenamed(entry.name, from, to);
+        const { [from]: moved, ...rest } = current;
+        current = { ...rest, [to]: moved };
+      }
+    }
+    const def = s._zod.def as unknown as Record<string, unknown> & { type: string };
+    switch (def.type) {
+      case "optional":
+      case "nullable":
+      case "default":
+      case "prefault":
+      case "readonly":
+      case "nonoptional":
+      case "catch":
+        return visit(def["innerType"] as z.core.$ZodType, current, path);
+      case "pipe":
+        return visit(def["in"] as z.core.$ZodType, current, path);
+      case "union": {
+        let out: unknown = current;
+        for (const o of def["options"] as z.core.$ZodType[]) out = visit(o, out, path);
+        return out;
+      }
+      case "object": {
+        const shape = def["shape"] as Record<string, z.core.$ZodType>;
+        let copy: Record<string, unknown> | undefined;
+        for (const k of Object.keys(current)) {
+          if (!Object.hasOwn(shape, k) || REFUSED_KEYS.has(k)) continue;
+          const next = visit(shape[k], current[k], [...path, k]);
+          if (next !== current[k]) (copy ??= { ...current })[k] = next;
+        }
+        return copy ?? current;
+      }
+      default:
+        return current;
+    }
+  };
+  return visit(schema, input, []);
+}
+
+/**
+ * The rename step of {@link checkOptions} for an options object no schema parses (a function called
+ * per request, such as `verifyDpopProof` or `challengeResponse`): `input` itself when it has none of
+ * the old keys (a few `in` checks), else a copy with them under their new names and the same
+ * deprecation warning, once per process.
+ *
+ * @param where - the function, e.g. `verifyDpopProof()`, for the warning and the error.
+ * @param renamed - old key → new key, each pair in {@link RENAMED_OPTIONS}.
+ * @throws {@link InvalidConfig} when an old key and its new key are both given.
+ */
+export function renamedFields<T extends object>(where: string, input: T, renamed: Readonly<Record<string, string>>): T {
+  let out: Record<string, unknown> | undefined;
+  for (const from in renamed) {
+    if (!(from in input)) continue;
+    const to = renamed[from]!;
+    if (to in input) throw new InvalidConfig(where, [{ key: from, message: `renamed "${to}"; give only "${to}"` }]);
+    warnRenamed(where, from, to);
+    out ??= { ...(input as Record<string, unknown>) };
+    out[to] = out[from];
+    delete out[from];
+  }
+  return (out ?? input) as T;
+}
+
+/**
+ * `input` with its renamed keys under their new names, for code that reads the caller's object
+ * after {@link parseOptions} accepted it (rather than the parsed copy): the same objects where nothing
+ * was renamed, copies where something was, never the caller's mutated.
+ */
+export function withNewNames<T>(schema: z.ZodType, input: T): T {
+  return applyRenames(schema, input, []) as T;
+}
+
+/**
  * Validate `input` against a strict schema and return the parsed value (defaults filled in, the
  * caller's object never kept or mutated).
  *
@@ -25,13 +220,17 @@ export function parseOptions<S extends z.ZodType>(schema: S, input: unknown, whe
 export type OptionsCheck<T> = { success: true; data: T } | { success: false; issues: ConfigIssue[] };
 
 /**
- * {@link parseOptions} without the throw: the schema's problems (unknown keys with the closest valid
- * name) and the keys refused by name (`__proto__`, `constructor`, `prototype`, and keys an object
+ * {@link parseOptions} without the throw: renamed keys taken under their new name (with a
+ * deprecation warning once per process; old and new together is an issue), the schema's problems
+ * (unknown keys with the closest valid name) and the keys refused by name (`__proto__`, `constructor`, `prototype`, and keys an object
  * only inherits), all together.
  */
 export function checkOptions<S extends z.ZodType>(schema: S, input: unknown): OptionsCheck<z.output<S>> {
-  const value = input ?? {};
-  const refused = refusedKeyIssues(schema, value);
+  // A programming error, not the caller's: every options schema is registered, so the naming test sees it.
+  if (!renameTables.has(schema)) throw new Error("checkOptions: options schema not registered with optionsSchema()");
+  // Refused keys first, on the caller's own objects: the renamed copies keep no inherited keys.
+  const refused = refusedKeyIssues(schema, input ?? {});
+  const value = applyRenames(schema, input ?? {}, refused);
   const result = schema.safeParse(value);
   if (result.success && refused.length === 0) return { success: true, data: result.data };
   const named = new Set(refused.map((i) => i.key));
@@ -119,9 +318,12 @@ function refusedKeyIssues(schema: z.ZodType, input: unknown): ConfigIssue[] {
 export function issuesOf(schema: z.ZodType, issues: readonly z.core.$ZodIssue[]): ConfigIssue[] {
   return issues.flatMap((issue): ConfigIssue[] => {
     if (issue.code === "unrecognized_keys") {
-      const known = keysAt(schema, issue.path);
+      const renamed = new Map<string, string>();
+      const known = keysAt(schema, issue.path, renamed);
       return issue.keys.map((k) => {
-        const near = closest(k, known);
+        // Else a slip on a renamed key's old name (`stpe` for `step`) suggests its new name.
+        const old = closest(k, [...renamed.keys()]);
+        const near = closest(k, known) ?? (old === undefined ? undefined : renamed.get(old));
         return { key: [...issue.path, k].join("."), message: near ? `unknown key (did you mean "${near}"?)` : "unknown key" };
       });
     }
@@ -145,11 +347,16 @@ export function issuesOf(schema: z.ZodType, issues: readonly z.core.$ZodIssue[])
   });
 }
 
-/** The keys an object schema accepts at `path` (through optional, default, nullable, union, array and record wrappers). */
-function keysAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
+/**
+ * The keys an object schema accepts at `path` (through optional, default, nullable, union, array and
+ * record wrappers); the old names of its renamed keys go into `renamed` (old → new).
+ */
+function keysAt(schema: z.ZodType, path: readonly PropertyKey[], renamed?: Map<string, string>): string[] {
   const found = new Set<string>();
   const visit = (s: z.core.$ZodType | undefined, rest: readonly PropertyKey[]): void => {
     if (!s) return;
+    const table = rest.length === 0 ? renameTables.get(s)?.renamed : undefined;
+    for (const [from, to] of Object.entries(table ?? {})) renamed?.set(from, to);
     const def = s._zod.def as unknown as Record<string, unknown> & { type: string };
     switch (def.type) {
       case "optional":
@@ -337,14 +544,18 @@ export function withMethods<T>(...methods: string[]) {
 /**
  * The principal options every token validator takes (JWT, Entra, introspection), checked the same
  * way: which claim is the subject, whether it may be missing, and the oldest `iat` accepted.
+ * {@link principalRenamed} goes with it into each validator's rename table.
  */
 export const principalOptionsShape = {
   subject_claim: z.string().min(1).optional(),
   allow_missing_subject: z.boolean().optional(),
-  max_token_age: z
+  max_token_age_seconds: z
     .number()
     .int()
     .positive()
     .max(365 * 86_400)
     .optional(),
 };
+
+/** The renamed keys of {@link principalOptionsShape} (old → new), for each validator's rename table. */
+export const principalRenamed = { max_token_age: "max_token_age_seconds" } as const;

@@ -5,21 +5,38 @@
  * @module
  */
 import { AuthError, AuthorizationUnavailable, InsufficientScope, UseDpopNonce } from "../errors.js";
+import { renamedFields } from "../lib/options.js";
 import { sessionNotFound } from "./responses.js";
 
 /** What a challenge needs to know about the resource. */
 export interface ChallengeOptions {
-  /** Absolute URL of the RFC 9728 metadata document. */
-  resourceMetadataUrl: string;
+  /**
+   * Absolute URL of the RFC 9728 metadata document. Required: optional in the type only while the
+   * deprecated `resourceMetadataUrl` is accepted in its place (until 0.3).
+   */
+  resource_metadata_url?: string;
   /** Scopes to advertise in `scope="…"` on 401 (what a client should ask for up front). */
   scopes?: readonly string[];
   /** When set, a `DPoP` challenge is added with these algorithms. */
-  dpopAlgorithms?: readonly string[];
+  dpop_algorithms?: readonly string[];
   /** When true, the `Bearer` challenge is omitted (only DPoP-bound tokens are accepted). */
-  dpopRequired?: boolean;
+  dpop_required?: boolean;
   /** Realm. Default `"MCP"`. */
   realm?: string;
+  /** @deprecated Use `resource_metadata_url`. Removed in 0.3. */
+  resourceMetadataUrl?: string;
+  /** @deprecated Use `dpop_algorithms`. Removed in 0.3. */
+  dpopAlgorithms?: readonly string[];
+  /** @deprecated Use `dpop_required`. Removed in 0.3. */
+  dpopRequired?: boolean;
 }
+
+/** The {@link ChallengeOptions} keys renamed in 0.2 (old → new), accepted with a deprecation warning. */
+const CHALLENGE_RENAMED = {
+  resourceMetadataUrl: "resource_metadata_url",
+  dpopAlgorithms: "dpop_algorithms",
+  dpopRequired: "dpop_required",
+} as const;
 
 /** Status and headers for a refusal, before a body is attached. */
 export interface Challenge {
@@ -124,32 +141,32 @@ export function challengeFor(err: AuthError, o: ChallengeOptions): Challenge {
   const isDpopError = err.code === "ERR_INVALID_DPOP_PROOF" || err.code === "ERR_USE_DPOP_NONCE";
   const challenges: string[] = [];
 
-  if (!o.dpopRequired) {
+  if (!o.dpop_required) {
     challenges.push(
       `Bearer ${authParams([
         ["realm", o.realm ?? "MCP"],
-        ["resource_metadata", o.resourceMetadataUrl],
+        ["resource_metadata", o.resource_metadata_url],
         ["scope", scope],
         ["error", isDpopError ? undefined : error],
         ["error_description", isDpopError ? undefined : description],
       ])}`,
     );
   }
-  if (o.dpopAlgorithms?.length) {
-    const dpopOwnsError = isDpopError || o.dpopRequired;
+  if (o.dpop_algorithms?.length) {
+    const dpopOwnsError = isDpopError || o.dpop_required;
     // Alongside a Bearer challenge the DPoP one only adds `algs` (and DPoP errors); when DPoP is
     // required it is the only challenge and carries the discovery parameters itself.
-    const discovery: [string, string | undefined][] = o.dpopRequired
+    const discovery: [string, string | undefined][] = o.dpop_required
       ? [
           ["realm", o.realm ?? "MCP"],
-          ["resource_metadata", o.resourceMetadataUrl],
+          ["resource_metadata", o.resource_metadata_url],
           ["scope", scope],
         ]
       : [];
     challenges.push(
       `DPoP ${authParams([
         ...discovery,
-        ["algs", o.dpopAlgorithms.join(" ")],
+        ["algs", o.dpop_algorithms.join(" ")],
         ["error", dpopOwnsError ? error : undefined],
         ["error_description", dpopOwnsError ? description : undefined],
       ])}`,
@@ -166,7 +183,7 @@ export function challengeFor(err: AuthError, o: ChallengeOptions): Challenge {
  *
  * @example
  * ```ts
- * return challengeResponse(new MissingToken(), { resourceMetadataUrl });
+ * return challengeResponse(new MissingToken(), { resource_metadata_url: resourceMetadataUrl });
  * ```
  */
 export function challengeResponse(err: AuthError, o: ChallengeOptions, extraHeaders?: HeadersInit): Response {
@@ -176,7 +193,7 @@ export function challengeResponse(err: AuthError, o: ChallengeOptions, extraHead
     new Headers(extraHeaders).forEach((v, k) => res.headers.set(k, v));
     return res;
   }
-  const c = challengeFor(err, o);
+  const c = challengeFor(err, renamedFields("challengeResponse()", o, CHALLENGE_RENAMED));
   const headers = new Headers(extraHeaders);
   for (const [k, v] of Object.entries(c.headers)) headers.set(k, v);
   headers.set("Content-Type", "application/json");

@@ -134,7 +134,7 @@ function sessionLimits(options: ResolvedProtectOptions) {
     max_sessions: options.max_sessions,
     max_sessions_per_principal: options.max_sessions_per_principal,
     max_anonymous_sessions: options.max_anonymous_sessions,
-    idle_timeout_ms: (options.session_idle_timeout ?? 1800) * 1000,
+    idle_timeout_ms: (options.session_idle_timeout_seconds ?? 1800) * 1000,
   };
 }
 

@@ -10,7 +10,7 @@ import { AuthorizationConfigSchema, type AuthorizationConfig, type ResolvedAutho
 import type { DpopOptions } from "../dpop/check.js";
 import { InvalidConfig, type ConfigIssue } from "../errors.js";
 import type { AuthEventListener } from "../events.js";
-import { checkOptions, functionSchema, withMethods } from "../lib/options.js";
+import { checkOptions, functionSchema, optionsSchema, withMethods, withNewNames } from "../lib/options.js";
 import { SCOPE_TOKEN } from "../lib/scope.js";
 import type { ScopedDefinition } from "../items/policy.js";
 import type { TokenExchangeOptions } from "../token-exchange/options.js";
@@ -55,6 +55,8 @@ export interface ProtectOptions {
   /** Most open anonymous sessions (authorization disabled, or `fail_open`), all together. Default 100. */
   max_anonymous_sessions?: number | undefined;
   /** Seconds an idle session is kept. Default 1800. */
+  session_idle_timeout_seconds?: number | undefined;
+  /** @deprecated Use `session_idle_timeout_seconds`. Removed in 0.3. */
   session_idle_timeout?: number | undefined;
   /**
    * Largest request body in bytes. Default 4 MiB (the SDK transports' limit). Bodies are read only
@@ -124,7 +126,7 @@ export interface ProtectOptions {
   /**
    * Options of the SDK's Streamable HTTP transport for stateful sessions (v1 sessions, and 2025-era
    * sessions under `engine: "v2"`), snake_case: `event_store` (resumability: priming events and
-   * `Last-Event-ID` replay), `retry_interval`, `json_response`, `keep_alive_ms`. The SDK options
+   * `Last-Event-ID` replay), `retry_interval_ms`, `json_response`, `keep_alive_ms`. The SDK options
    * `protect()` sets itself — session ids and callbacks, `Host`/`Origin` checks, body size, protocol
    * versions — are refused with an {@link InvalidConfig} saying why (see {@link TransportOptions}).
    * Not with `session_mode: "stateless"`, where every request has a fresh JSON-only transport.
@@ -169,30 +171,37 @@ const dpopCheckSchema = withMethods<DpopCheck>("verify");
 const dpopOptionsSchema = z.looseObject({}).refine((o) => typeof (o as { verify?: unknown }).verify !== "function");
 
 /** The schema behind {@link resolveProtectOptions}. Exported for {@link MCPServer}, which derives its own from it. */
-export const ProtectOptionsSchema = z.strictObject({
-  authorization: AuthorizationConfigSchema,
-  provider: withMethods<AuthorizationProvider>("verify").optional(),
-  engine: z.enum(["v1", "v2"]).optional(),
-  session_mode: z.enum(["stateful", "stateless"]).optional(),
-  max_sessions: positiveInt.optional(),
-  max_sessions_per_principal: positiveInt.optional(),
-  max_anonymous_sessions: positiveInt.optional(),
-  session_idle_timeout: z.number().positive().optional(),
-  max_body_bytes: positiveInt.max(1024 * 1024 * 1024).optional(),
-  cors_origins: z.union([z.literal("*"), z.array(exactOrigin)]).optional(),
-  tool_scopes: z.array(scope).optional(),
-  definitions: z.array(z.looseObject({ required_scopes: z.array(z.string()) })).optional(),
-  dpop: z.union([z.literal(false), dpopCheckSchema, dpopOptionsSchema]).optional(),
-  on_auth_event: functionSchema.optional(),
-  trust_proxy: z.union([z.literal(false), z.strictObject({ allowed_hosts: z.array(hostName).min(1) })]).optional(),
-  dns_rebinding_protection: z
-    .union([z.boolean(), z.strictObject({ allowed_hosts: z.array(hostName).optional(), allowed_origins: z.array(exactOrigin).optional() })])
-    .optional(),
-  // Checked in full (with its own schema) when the exchanger is built.
-  token_exchange: z.looseObject({}).optional(),
-  transport: TransportOptionsSchema.optional(),
-  v2_handler_options: V2HandlerOptionsSchema.optional(),
-});
+export const ProtectOptionsSchema = optionsSchema(
+  "protect()",
+  z.strictObject({
+    authorization: AuthorizationConfigSchema,
+    provider: withMethods<AuthorizationProvider>("verify").optional(),
+    engine: z.enum(["v1", "v2"]).optional(),
+    session_mode: z.enum(["stateful", "stateless"]).optional(),
+    max_sessions: positiveInt.optional(),
+    max_sessions_per_principal: positiveInt.optional(),
+    max_anonymous_sessions: positiveInt.optional(),
+    session_idle_timeout_seconds: z.number().positive().optional(),
+    max_body_bytes: positiveInt.max(1024 * 1024 * 1024).optional(),
+    cors_origins: z.union([z.literal("*"), z.array(exactOrigin)]).optional(),
+    tool_scopes: z.array(scope).optional(),
+    definitions: z.array(z.looseObject({ required_scopes: z.array(z.string()) })).optional(),
+    dpop: z.union([z.literal(false), dpopCheckSchema, dpopOptionsSchema]).optional(),
+    on_auth_event: functionSchema.optional(),
+    trust_proxy: z.union([z.literal(false), z.strictObject({ allowed_hosts: z.array(hostName).min(1) })]).optional(),
+    dns_rebinding_protection: z
+      .union([
+        z.boolean(),
+        z.strictObject({ allowed_hosts: z.array(hostName).optional(), allowed_origins: z.array(exactOrigin).optional() }),
+      ])
+      .optional(),
+    // Checked in full (with its own schema) when the exchanger is built.
+    token_exchange: z.looseObject({}).optional(),
+    transport: TransportOptionsSchema.optional(),
+    v2_handler_options: V2HandlerOptionsSchema.optional(),
+  }),
+  { session_idle_timeout: "session_idle_timeout_seconds" },
+);
 
 /** {@link ProtectOptions} after validation, with the authorization config resolved. */
 export interface ResolvedProtectOptions extends Omit<ProtectOptions, "authorization"> {
@@ -213,10 +222,11 @@ export function resolveProtectOptions(options: ProtectOptions, where = "protect(
   const parsed = checkOptions(ProtectOptionsSchema, input);
   if (!parsed.success) throw new InvalidConfig(where, parsed.issues);
   const config = Object.freeze(parsed.data.authorization) as Readonly<ResolvedAuthorizationConfig>;
-  const issues = crossKeyIssues(options, config);
+  const renamed = withNewNames(ProtectOptionsSchema, options);
+  const issues = crossKeyIssues(renamed, config);
   if (issues.length) throw new InvalidConfig(where, issues);
   // Keep the caller's own objects (provider, stores, definitions): the schema only checked them.
-  const { authorization: _authorization, ...rest } = options;
+  const { authorization: _authorization, ...rest } = renamed;
   return { ...rest, config };
 }
 

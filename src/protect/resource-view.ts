@@ -39,9 +39,9 @@ export function resourceView(
     metadata,
     metadataBody: JSON.stringify(metadata),
     challenge: {
-      resourceMetadataUrl: resourceMetadataUrl(config.metadata_path, uri),
+      resource_metadata_url: resourceMetadataUrl(config.metadata_path, uri),
       scopes: config.required_scopes,
-      ...(dpop ? { dpopAlgorithms: dpop.algorithms, dpopRequired: config.dpop_required } : {}),
+      ...(dpop ? { dpop_algorithms: dpop.algorithms, dpop_required: config.dpop_required } : {}),
     },
   };
 }

@@ -9,7 +9,7 @@
  */
 import { z } from "zod";
 import type { ConfigIssue } from "../errors.js";
-import { functionSchema, withMethods } from "../lib/options.js";
+import { functionSchema, optionsSchema, withMethods } from "../lib/options.js";
 
 /** A change-event bus given to {@link V2HandlerOptions.bus}: the SDK v2's `ServerEventBus`, or your pub/sub. */
 export interface EventBusOption {
@@ -59,6 +59,8 @@ export interface TransportOptions {
    */
   event_store?: EventStoreLike | undefined;
   /** Milliseconds suggested to clients in the SSE `retry` field (priming events). SDK `retryInterval`. */
+  retry_interval_ms?: number | undefined;
+  /** @deprecated Use `retry_interval_ms`. Removed in 0.3. */
   retry_interval?: number | undefined;
   /** Answer with a JSON body instead of an SSE stream. SDK `enableJsonResponse`. Default false. */
   json_response?: boolean | undefined;
@@ -95,7 +97,7 @@ export interface V2HandlerOptions {
 const TRANSPORT_TAKEN_OVER: Record<string, string> = {
   session_id_generator: "sessions are created and bound to their principal by protect()",
   on_session_initialized: "sessions are created and bound to their principal by protect()",
-  on_session_closed: "sessions are closed by protect() (DELETE, max_sessions, session_idle_timeout)",
+  on_session_closed: "sessions are closed by protect() (DELETE, max_sessions, session_idle_timeout_seconds)",
   allowed_hosts: "protect() checks Host and Origin itself: use dns_rebinding_protection",
   allowed_origins: "protect() checks Host and Origin itself: use dns_rebinding_protection",
   enable_dns_rebinding_protection: "protect() checks Host and Origin itself: use dns_rebinding_protection",
@@ -123,23 +125,30 @@ const refusedKeys = (m: Record<string, string>) => Object.fromEntries(Object.key
 const ms = z.number().int().min(0).max(3_600_000);
 
 /** `protect()`'s `transport` key. */
-export const TransportOptionsSchema = z.strictObject({
-  event_store: withMethods<EventStoreLike>("storeEvent", "replayEventsAfter").optional(),
-  retry_interval: ms.optional(),
-  json_response: z.boolean().optional(),
-  keep_alive_ms: ms.optional(),
-  ...refusedKeys(TRANSPORT_REFUSED),
-});
+export const TransportOptionsSchema = optionsSchema(
+  "protect() transport",
+  z.strictObject({
+    event_store: withMethods<EventStoreLike>("storeEvent", "replayEventsAfter").optional(),
+    retry_interval_ms: ms.optional(),
+    json_response: z.boolean().optional(),
+    keep_alive_ms: ms.optional(),
+    ...refusedKeys(TRANSPORT_REFUSED),
+  }),
+  { retry_interval: "retry_interval_ms" },
+);
 
 /** `protect()`'s `v2_handler_options` key. */
-export const V2HandlerOptionsSchema = z.strictObject({
-  bus: withMethods<NonNullable<V2HandlerOptions["bus"]>>("publish", "subscribe").optional(),
-  response_mode: z.enum(["auto", "sse", "json"]).optional(),
-  max_subscriptions: z.number().int().positive().optional(),
-  keep_alive_ms: ms.optional(),
-  on_error: functionSchema.optional(),
-  ...refusedKeys(HANDLER_REFUSED),
-});
+export const V2HandlerOptionsSchema = optionsSchema(
+  "protect() v2_handler_options",
+  z.strictObject({
+    bus: withMethods<NonNullable<V2HandlerOptions["bus"]>>("publish", "subscribe").optional(),
+    response_mode: z.enum(["auto", "sse", "json"]).optional(),
+    max_subscriptions: z.number().int().positive().optional(),
+    keep_alive_ms: ms.optional(),
+    on_error: functionSchema.optional(),
+    ...refusedKeys(HANDLER_REFUSED),
+  }),
+);
 
 /** The taken-over keys present in `transport` / `v2_handler_options`, each with its reason. */
 export function takenOverIssues(transport: unknown, handler: unknown): ConfigIssue[] {
@@ -161,7 +170,7 @@ export function sdkTransportOptions(o: TransportOptions | undefined): Record<str
   const out: Record<string, unknown> = {};
   if (!o) return out;
   if (o.event_store !== undefined) out["eventStore"] = o.event_store;
-  if (o.retry_interval !== undefined) out["retryInterval"] = o.retry_interval;
+  if (o.retry_interval_ms !== undefined) out["retryInterval"] = o.retry_interval_ms;
   if (o.json_response !== undefined) out["enableJsonResponse"] = o.json_response;
   if (o.keep_alive_ms !== undefined) out["keepAliveMs"] = o.keep_alive_ms;
   return out;

@@ -8,7 +8,8 @@
 import { LRUCache } from "lru-cache";
 import { z } from "zod";
 import { Backoff, type BackoffOptions } from "../lib/backoff.js";
-import { functionSchema, parseOptions, withMethods } from "../lib/options.js";
+import type { Clock } from "../lib/clock.js";
+import { functionSchema, optionsSchema, parseOptions, withMethods } from "../lib/options.js";
 import { ReplayStoreFull, ReplayStoreUnavailable } from "./errors.js";
 
 /** Where seen proof identifiers live. */
@@ -40,20 +41,26 @@ export interface MemoryReplayStoreOptions {
    * proofs one client key sends within two `iat` windows. Keys without `:` each count on their own.
    */
   max_per_key?: number;
-  /** Clock in milliseconds (any origin), for tests. Default `performance.now`. */
-  clock?: () => number;
+  /**
+   * Clock, for tests: a {@link Clock} (`Date.now`-like). Only differences between two readings are
+   * used, so the default is the monotonic `performance.now`.
+   */
+  clock?: Clock;
 }
 
-const MemoryOptionsSchema = z
-  .strictObject({
-    max: z.number().int().positive().max(10_000_000).optional(),
-    max_per_key: z.number().int().positive().optional(),
-    clock: functionSchema.optional(),
-  })
-  .refine((o) => o.max_per_key === undefined || o.max_per_key <= (o.max ?? 100_000), {
-    path: ["max_per_key"],
-    error: "must not exceed max",
-  });
+const MemoryOptionsSchema = optionsSchema(
+  "MemoryReplayStore",
+  z
+    .strictObject({
+      max: z.number().int().positive().max(10_000_000).optional(),
+      max_per_key: z.number().int().positive().optional(),
+      clock: functionSchema.optional(),
+    })
+    .refine((o) => o.max_per_key === undefined || o.max_per_key <= (o.max ?? 100_000), {
+      path: ["max_per_key"],
+      error: "must not exceed max",
+    }),
+);
 
 /** The share a key counts against: its prefix up to the first `:` (the proof's `jkt`), else the key itself. */
 const prefixOf = (key: string): string => {
@@ -207,32 +214,42 @@ export interface RedisReplayStoreOptions {
    */
   backoff?: BackoffOptions;
   /**
-   * After the first successful `SET`, read Redis' `maxmemory-policy` once and warn (through `log`)
+   * After the first successful `SET`, read Redis' `maxmemory-policy` once and warn (through `on_warning`)
    * unless it is `noeviction`. Default `true`. See {@link RedisReplayStore.checkEvictionPolicy}.
    */
   check_eviction_policy?: boolean;
   /** Receives the eviction-policy warning. Default `console.warn`. */
+  on_warning?: (message: string) => void;
+  /** @deprecated Use `on_warning`. Removed in 0.3. */
   log?: (message: string) => void;
 }
 
-const BackoffSchema = z
-  .strictObject({
-    initial_ms: z.number().positive().max(3_600_000).optional(),
-    max_ms: z.number().positive().max(3_600_000).optional(),
-    jitter: z.number().min(0).max(1).optional(),
-    now: functionSchema.optional(),
-    random: functionSchema.optional(),
-  })
-  .refine((b) => (b.initial_ms ?? 1000) <= (b.max_ms ?? 30_000), { error: "initial_ms must not exceed max_ms" });
+const BackoffSchema = optionsSchema(
+  "RedisReplayStore backoff",
+  z
+    .strictObject({
+      initial_ms: z.number().positive().max(3_600_000).optional(),
+      max_ms: z.number().positive().max(3_600_000).optional(),
+      jitter: z.number().min(0).max(1).optional(),
+      clock: functionSchema.optional(),
+      random: functionSchema.optional(),
+    })
+    .refine((b) => (b.initial_ms ?? 1000) <= (b.max_ms ?? 30_000), { error: "initial_ms must not exceed max_ms" }),
+  { now: "clock" },
+);
 
-const RedisOptionsSchema = z.strictObject({
-  client: withMethods<RedisSetClient>("set"),
-  prefix: z.string().optional(),
-  timeout_ms: z.number().positive().max(60_000).optional(),
-  backoff: BackoffSchema.optional(),
-  check_eviction_policy: z.boolean().optional(),
-  log: functionSchema.optional(),
-});
+const RedisOptionsSchema = optionsSchema(
+  "RedisReplayStore",
+  z.strictObject({
+    client: withMethods<RedisSetClient>("set"),
+    prefix: z.string().optional(),
+    timeout_ms: z.number().positive().max(60_000).optional(),
+    backoff: BackoffSchema.optional(),
+    check_eviction_policy: z.boolean().optional(),
+    on_warning: functionSchema.optional(),
+  }),
+  { log: "on_warning" },
+);
 
 /** `promise`, or a rejection once `ms` have passed without an answer. */
 async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
@@ -305,7 +322,7 @@ export class RedisReplayStore implements ReplayStore {
     this.#prefix = o.prefix ?? "protected-mcp:dpop:";
     this.#timeout = o.timeout_ms ?? 500;
     this.#backoff = new Backoff(o.backoff as BackoffOptions | undefined);
-    this.#log = (o.log as ((message: string) => void) | undefined) ?? console.warn;
+    this.#log = (o.on_warning as ((message: string) => void) | undefined) ?? console.warn;
     this.#policyChecked = o.check_eviction_policy === false;
   }
 

@@ -21,7 +21,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from "jose";
 import { z } from "zod";
-import { parseOptions } from "../lib/options.js";
+import { optionsSchema, parseOptions } from "../lib/options.js";
 import { JWTValidator, type JWTValidatorOptions } from "../validators/jwt.js";
 
 /** Options of {@link createTestIssuer}. */
@@ -114,31 +114,37 @@ export interface TestIssuer {
 
 const httpsOrHttpUrl = z.url({ protocol: /^https?$/, error: "must be an absolute http(s) URL" });
 
-const TestIssuerOptionsSchema = z.strictObject({
-  issuer: httpsOrHttpUrl.optional(),
-  audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
-  alg: z.enum(["ES256", "RS256", "PS256", "EdDSA"]).optional(),
-});
+const TestIssuerOptionsSchema = optionsSchema(
+  "createTestIssuer()",
+  z.strictObject({
+    issuer: httpsOrHttpUrl.optional(),
+    audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
+    alg: z.enum(["ES256", "RS256", "PS256", "EdDSA"]).optional(),
+  }),
+);
 
 // Loose on values (a test may want an odd `exp` or `typ`), strict on names: `scope` for `scopes`
 // would otherwise mint a token without scopes and the test would pass for the wrong reason.
-const TestTokenOptionsSchema = z.strictObject({
-  sub: z.string().optional(),
-  scopes: z.array(z.string()).optional(),
-  aud: z.union([z.string(), z.array(z.string())]).optional(),
-  exp: z.number().optional(),
-  dpop: z
-    .union([
-      z.string(),
-      z.custom<TestDpopKey>((v) => typeof v === "object" && v !== null && "jkt" in v, {
-        error: "must be a key from dpopKey() or a thumbprint",
-      }),
-    ])
-    .optional(),
-  client_id: z.string().optional(),
-  claims: z.record(z.string(), z.unknown()).optional(),
-  typ: z.string().optional(),
-});
+const TestTokenOptionsSchema = optionsSchema(
+  "TestIssuer.token()",
+  z.strictObject({
+    sub: z.string().optional(),
+    scopes: z.array(z.string()).optional(),
+    aud: z.union([z.string(), z.array(z.string())]).optional(),
+    exp: z.number().optional(),
+    dpop: z
+      .union([
+        z.string(),
+        z.custom<TestDpopKey>((v) => typeof v === "object" && v !== null && "jkt" in v, {
+          error: "must be a key from dpopKey() or a thumbprint",
+        }),
+      ])
+      .optional(),
+    client_id: z.string().optional(),
+    claims: z.record(z.string(), z.unknown()).optional(),
+    typ: z.string().optional(),
+  }),
+);
 
 /**
  * Create an issuer for tests: a signing key, tokens with any claims, and a validator that trusts it

@@ -6,7 +6,7 @@
  * @module
  */
 import type { TokenExchangeError, TokenExchangeFailureReason } from "./errors.js";
-import type { FetchLike } from "./options.js";
+import type { Fetch } from "../lib/fetch.js";
 import type { Connection } from "./types.js";
 
 /** Redirects followed within the origin, at most. */
@@ -18,7 +18,7 @@ export interface ConnectionParts {
   audience: string;
   /** The only origin requests may go to. */
   origin: string;
-  fetch: FetchLike;
+  fetch: Fetch;
   /** The exchanged token (cached by the exchanger). */
   token(): Promise<string>;
   /** Build (and report) a refusal. */

@@ -3,7 +3,7 @@
  * server, built from the `token_exchange` option.
  *
  * - **Cache**: exchanged tokens per (SHA-256 of the caller's token, audience, scope, resource), in a
- *   bounded LRU, until `expiry_skew` seconds before their `exp`; a token whose expiry is unknown is
+ *   bounded LRU, until `expiry_skew_seconds` before their `exp`; a token whose expiry is unknown is
  *   not cached.
  * - **Single flight**: concurrent exchanges for the same key share one call.
  * - **Outages** (network error, timeout, 5xx, oversized answer) back off like the key set does, and
@@ -21,6 +21,7 @@ import { z } from "zod";
 import type { AuthContext } from "../context/types.js";
 import { emitSafely, type AuthEventListener } from "../events.js";
 import { Backoff } from "../lib/backoff.js";
+import type { Fetch } from "../lib/fetch.js";
 import { ClientAuthentication } from "../lib/client-auth.js";
 import { sha256 } from "../lib/hash.js";
 import { fetchJson, isSecureOrLoopback } from "../validators/remote-json.js";
@@ -32,7 +33,6 @@ import {
   JWT_TOKEN_TYPE,
   parseTokenExchangeOptions,
   TOKEN_EXCHANGE_GRANT,
-  type FetchLike,
   type ResolvedTokenExchangeOptions,
 } from "./options.js";
 import { InvalidConfig } from "../errors.js";
@@ -86,7 +86,7 @@ export class TokenExchanger implements ContextExchange {
   readonly #o: ResolvedTokenExchangeOptions;
   readonly #emit: AuthEventListener | undefined;
   readonly #now: () => number;
-  readonly #fetch: FetchLike;
+  readonly #fetch: Fetch;
   readonly #backoff: Backoff;
   readonly #auth: ClientAuthentication;
   readonly #cache: LRUCache<string, ExchangedToken> | undefined;
@@ -100,11 +100,11 @@ export class TokenExchanger implements ContextExchange {
   constructor(options: ResolvedTokenExchangeOptions, on_auth_event?: AuthEventListener) {
     this.#o = options;
     this.#emit = on_auth_event;
-    this.#now = options.now ?? Date.now;
+    this.#now = options.clock ?? Date.now;
     this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
-    this.#backoff = new Backoff({ now: this.#now, ...options.backoff });
+    this.#backoff = new Backoff({ clock: this.#now, ...options.backoff });
     this.#auth = new ClientAuthentication(options, options.token_endpoint, this.#now);
-    this.#skewMs = (options.expiry_skew ?? 30) * 1000;
+    this.#skewMs = (options.expiry_skew_seconds ?? 30) * 1000;
     const max = options.cache_max ?? 1000;
     // Entries get their own ttl (up to exp − skew); the constructor ttl switches TTL tracking on.
     this.#cache =
@@ -220,7 +220,7 @@ export class TokenExchanger implements ContextExchange {
     try {
       const init = { method: "POST" as const, headers, body: body.toString() };
       res = await fetchJson(this.#fetch, o.token_endpoint, init, {
-        timeout_ms: o.timeout ?? 5000,
+        timeout_ms: o.timeout_ms ?? 5000,
         max_bytes: MAX_RESPONSE_BYTES,
         error_json: true,
       });

@@ -7,7 +7,9 @@
 import { z } from "zod";
 import type { BackoffWindow } from "../lib/backoff.js";
 import { clientCredentialShape, refineClientCredentials, type ClientCredentialOptions } from "../lib/client-auth.js";
-import { backoffWindowSchema, functionSchema, parseOptions, urlOption } from "../lib/options.js";
+import type { Clock } from "../lib/clock.js";
+import type { Fetch } from "../lib/fetch.js";
+import { backoffWindowSchema, functionSchema, optionsSchema, parseOptions, urlOption } from "../lib/options.js";
 
 /** RFC 8693 token type of an access token. */
 export const ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token";
@@ -18,8 +20,8 @@ export const TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exch
 /** RFC 7523 grant type (Entra's on-behalf-of request). */
 export const JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
-/** A `fetch` (the global one by default): used for the token endpoint and for connection handles. */
-export type FetchLike = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+/** @deprecated Use {@link Fetch} (from `protected-mcp`). Removed in 0.3. */
+export type FetchLike = Fetch;
 
 /** Per-audience settings of {@link TokenExchangeOptions.audiences}. */
 export interface AudienceOptions {
@@ -77,15 +79,21 @@ export interface TokenExchangeOptions extends ClientCredentialOptions {
   /** Exchanged tokens kept in memory (per caller token, audience, scope and resource). 0 disables the cache. Default 1000. */
   cache_max?: number | undefined;
   /** Seconds before `exp` a cached token stops being used. Default 30; at most 300. */
+  expiry_skew_seconds?: number | undefined;
+  /** @deprecated Use `expiry_skew_seconds`. Removed in 0.3. */
   expiry_skew?: number | undefined;
   /** Timeout of one call to the token endpoint (body included), in milliseconds. Default 5000. */
+  timeout_ms?: number | undefined;
+  /** @deprecated Use `timeout_ms`. Removed in 0.3. */
   timeout?: number | undefined;
   /** Back-off after the token endpoint could not be reached (1 s doubling to 30 s by default); calls fail fast meanwhile. */
   backoff?: BackoffWindow | undefined;
   /** Custom fetch (tests, proxies), for the token endpoint and connection handles. */
-  fetch?: FetchLike | undefined;
+  fetch?: Fetch | undefined;
   /** Clock in epoch milliseconds, for tests. Default `Date.now`. */
-  now?: (() => number) | undefined;
+  clock?: Clock | undefined;
+  /** @deprecated Use `clock`. Removed in 0.3. */
+  now?: Clock | undefined;
 }
 
 /** An endpoint: https (http on loopback), neither userinfo nor fragment. */
@@ -103,23 +111,30 @@ const commonShape = {
     .record(z.string().min(1), z.strictObject({ origin: originSchema.optional(), scope: z.string().min(1).optional() }))
     .optional(),
   cache_max: z.number().int().min(0).max(1_000_000).optional(),
-  expiry_skew: z.number().int().min(0).max(300).optional(),
-  timeout: z.number().int().positive().max(60_000).optional(),
+  expiry_skew_seconds: z.number().int().min(0).max(300).optional(),
+  timeout_ms: z.number().int().positive().max(60_000).optional(),
   backoff: backoffWindowSchema.optional(),
   fetch: functionSchema.optional(),
-  now: functionSchema.optional(),
+  clock: functionSchema.optional(),
 };
 
-const OptionsSchema = z
-  .strictObject({
-    ...commonShape,
-    token_endpoint: secureUrl,
-    profile: z.enum(["rfc8693", "entra_obo"]).optional(),
-    subject_token_type: z.string().min(1).optional(),
-    requested_token_type: z.string().min(1).optional(),
-    scope_required: z.boolean().optional(),
-  })
-  .superRefine(refineClientCredentials);
+/** The keys renamed in 0.2 (old → new), accepted with a deprecation warning. */
+const renamed = { expiry_skew: "expiry_skew_seconds", timeout: "timeout_ms", now: "clock" } as const;
+
+const OptionsSchema = optionsSchema(
+  "token_exchange",
+  z
+    .strictObject({
+      ...commonShape,
+      token_endpoint: secureUrl,
+      profile: z.enum(["rfc8693", "entra_obo"]).optional(),
+      subject_token_type: z.string().min(1).optional(),
+      requested_token_type: z.string().min(1).optional(),
+      scope_required: z.boolean().optional(),
+    })
+    .superRefine(refineClientCredentials),
+  renamed,
+);
 
 /** Validated options. @internal */
 export type ResolvedTokenExchangeOptions = Readonly<TokenExchangeOptions>;
@@ -147,6 +162,10 @@ export type TokenExchangePresetOptions = Omit<
 };
 
 const presetShape = { ...commonShape, token_endpoint: secureUrl.optional() };
+/** The keys every preset takes (each preset's schema adds its own, `issuer`, `domain` or `tenant`). */
+optionsSchema("TokenExchange presets", z.strictObject(presetShape), renamed);
+/** Each preset's schema, built on its first use. */
+const presetSchemas = new Map<string, z.ZodType>();
 const trimSlash = (s: string) => s.replace(/\/+$/, "");
 
 function preset<K extends string>(
@@ -154,9 +173,15 @@ function preset<K extends string>(
   key: Record<K, z.ZodType<string>>,
   input: unknown,
 ): TokenExchangePresetOptions & Record<K, string> {
-  const schema = z
-    .strictObject({ ...presetShape, ...key })
-    .superRefine((v, ctx) => refineClientCredentials(v as ClientCredentialOptions, ctx));
+  let schema = presetSchemas.get(name);
+  if (!schema) {
+    schema = optionsSchema(
+      `TokenExchange.${name}()`,
+      z.strictObject({ ...presetShape, ...key }).superRefine((v, ctx) => refineClientCredentials(v as ClientCredentialOptions, ctx)),
+      renamed,
+    );
+    presetSchemas.set(name, schema);
+  }
   return parseOptions(schema, input, `TokenExchange.${name}()`) as TokenExchangePresetOptions & Record<K, string>;
 }
 

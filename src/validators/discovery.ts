@@ -7,11 +7,12 @@
  *   OpenID Connect Discovery 1.0 §4
  * @module
  */
-import type { FetchImplementation } from "jose";
 import { LRUCache } from "lru-cache";
 import { AuthorizationUnavailable, InvalidAuthorizationServerMetadata } from "../errors.js";
 import { Backoff, type BackoffWindow } from "../lib/backoff.js";
-import { backoffWindowSchema, functionSchema, parseOptions } from "../lib/options.js";
+import type { Clock } from "../lib/clock.js";
+import type { Fetch } from "../lib/fetch.js";
+import { backoffWindowSchema, functionSchema, optionsSchema, parseOptions, withNewNames } from "../lib/options.js";
 import { z } from "zod";
 import { IntrospectionValidator, type IntrospectionValidatorOptions } from "./introspection.js";
 import { JWTValidator, type JWTValidatorOptions } from "./jwt.js";
@@ -46,13 +47,15 @@ export interface DiscoveryOptions {
   /** Documents cached (one per issuer). Default 100. */
   cache_max?: number;
   /** Timeout of one document fetch, ms. Default 5000. */
+  timeout_ms?: number;
+  /** @deprecated Use `timeout_ms`. Removed in 0.3. */
   timeout?: number;
   /** Back-off per issuer after a failed discovery, ms (default 1 s doubling up to 30 s). */
   backoff?: BackoffWindow;
   /** Custom fetch (tests, proxies). */
-  fetch?: FetchImplementation;
+  fetch?: Fetch;
   /** Clock in epoch milliseconds, like `Date.now` (the default): the document cache and the back-off. */
-  clock?: () => number;
+  clock?: Clock;
 }
 
 /**
@@ -71,14 +74,18 @@ export function metadataUrls(issuer: string): string[] {
   ];
 }
 
-const DiscoveryOptionsSchema = z.strictObject({
-  cache_ttl: z.number().int().positive().max(86_400).optional(),
-  cache_max: z.number().int().positive().max(10_000).optional(),
-  timeout: z.number().int().positive().max(60_000).optional(),
-  backoff: backoffWindowSchema.optional(),
-  fetch: functionSchema.optional(),
-  clock: functionSchema.optional(),
-});
+const DiscoveryOptionsSchema = optionsSchema(
+  "AuthorizationServerDiscovery",
+  z.strictObject({
+    cache_ttl: z.number().int().positive().max(86_400).optional(),
+    cache_max: z.number().int().positive().max(10_000).optional(),
+    timeout_ms: z.number().int().positive().max(60_000).optional(),
+    backoff: backoffWindowSchema.optional(),
+    fetch: functionSchema.optional(),
+    clock: functionSchema.optional(),
+  }),
+  { timeout: "timeout_ms" },
+);
 
 /**
  * Fetches and caches authorization server metadata.
@@ -110,7 +117,7 @@ export class AuthorizationServerDiscovery {
     parseOptions(DiscoveryOptionsSchema, options, "AuthorizationServerDiscovery");
     const ttl = options.cache_ttl ?? 3600;
     const max = options.cache_max ?? 100;
-    this.#o = Object.freeze({ ...options });
+    this.#o = Object.freeze({ ...withNewNames(DiscoveryOptionsSchema, options) });
     this.#now = options.clock ?? Date.now;
     const perf = { now: this.#now };
     this.#cache = new LRUCache({ max, ttl: ttl * 1000, ttlResolution: 0, perf });
@@ -148,7 +155,7 @@ export class AuthorizationServerDiscovery {
 
   #backoffFor(issuer: string): Backoff {
     let b = this.#backoffs.get(issuer);
-    if (!b) this.#backoffs.set(issuer, (b = new Backoff({ now: this.#now, ...this.#o.backoff })));
+    if (!b) this.#backoffs.set(issuer, (b = new Backoff({ clock: this.#now, ...this.#o.backoff })));
     return b;
   }
 
@@ -163,7 +170,7 @@ export class AuthorizationServerDiscovery {
             fetchImpl,
             url,
             { method: "GET", headers: new Headers({ accept: "application/json" }) },
-            { timeout_ms: this.#o.timeout ?? 5000, max_bytes: MAX_METADATA_BYTES },
+            { timeout_ms: this.#o.timeout_ms ?? 5000, max_bytes: MAX_METADATA_BYTES },
           );
         } catch (e) {
           unreachable.push(e);

@@ -5,7 +5,7 @@
  * @see https://learn.microsoft.com/entra/identity-platform/access-tokens#validate-tokens
  * @module
  */
-import { decodeJwt, type FetchImplementation, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions } from "jose";
+import { decodeJwt, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions } from "jose";
 import { z } from "zod";
 import type { AuthContext } from "../context/types.js";
 import { AuthorizationUnavailable, InvalidToken } from "../errors.js";
@@ -15,8 +15,10 @@ import { RemoteKeySet } from "./key-set.js";
 import type { VerifyContext } from "./provider.js";
 import { JWS_COMPACT, verifyJwt } from "./jwt-checks.js";
 import { principalFromClaims, VerifiedTokenCache, type PrincipalProfile } from "./jwt-principal.js";
-import { backoffWindowSchema, parseOptions, principalOptionsShape, urlOption } from "../lib/options.js";
+import { backoffWindowSchema, optionsSchema, parseOptions, principalOptionsShape, principalRenamed, urlOption } from "../lib/options.js";
 import type { BackoffWindow } from "../lib/backoff.js";
+import type { Clock } from "../lib/clock.js";
+import type { Fetch } from "../lib/fetch.js";
 
 /** Where Entra ID signs in, world-wide cloud. National clouds use another host (`authority_host`). */
 export const ENTRA_AUTHORITY_HOST = "login.microsoftonline.com";
@@ -62,6 +64,8 @@ export interface EntraMultiTenantOptions {
   /** Allowed JWS algorithms. Default `["RS256"]` (what Entra signs with). */
   algorithms?: string[];
   /** Clock skew tolerated, seconds. Default 30; at most 300. */
+  clock_tolerance_seconds?: number;
+  /** @deprecated Use `clock_tolerance_seconds`. Removed in 0.3. */
   clock_tolerance?: number;
   /** Scope claims. Default `["scp", "roles"]`: delegated scopes and application permissions. */
   scope_claims?: string[];
@@ -72,68 +76,78 @@ export interface EntraMultiTenantOptions {
   /** Accept a token without the subject claim (its subject is then its client id). Default `false`. */
   allow_missing_subject?: boolean;
   /** Refuse a token issued (`iat`) more than this many seconds ago (`too_old`). Default: not checked. */
+  max_token_age_seconds?: number;
+  /** @deprecated Use `max_token_age_seconds`. Removed in 0.3. */
   max_token_age?: number;
   /** Seconds keys and verified tokens are cached. Default: the server's `cache_ttl` (300). */
   cache_ttl?: number;
   /** Verified tokens kept in memory. 0 disables. Default 10000. */
   token_cache_max?: number;
   /** Key set fetch timeout, ms. Default 5000. */
+  jwks_timeout_ms?: number;
+  /** @deprecated Use `jwks_timeout_ms`. Removed in 0.3. */
   jwks_timeout?: number;
   /** Back-off between failed key set fetches, ms. */
   jwks_backoff?: BackoffWindow;
   /** Receives the one-time `any_tenant` warning. Default `console.warn`. */
+  on_warning?: (message: string) => void;
+  /** @deprecated Use `on_warning`. Removed in 0.3. */
   log?: (message: string) => void;
   /** Custom fetch for the key set (tests, proxies). */
-  fetch?: FetchImplementation;
+  fetch?: Fetch;
   /** Clock in epoch milliseconds, like `Date.now` (the default): `exp`/`nbf`/`iat`, the token cache, the key set. */
-  clock?: () => number;
+  clock?: Clock;
 }
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-const OptionsSchema = z
-  .strictObject({
-    tenants: z
-      .array(z.string().toLowerCase().regex(GUID, { error: "must be tenant ID GUIDs" }))
-      .min(1)
-      .optional(),
-    any_tenant: z.boolean().optional(),
-    allow_personal_accounts: z.boolean().optional(),
-    audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
-    authority_host: z
-      .string()
-      .regex(/^[a-z0-9.-]+(?::\d+)?$/i, { error: "must be a host name" })
-      .optional(),
-    jwks_uri: urlOption().optional(),
-    algorithms: z
-      .array(z.string().regex(/^(?!none$)(?!HS\d+$)[A-Za-z0-9]+$/, { error: "'none' and HMAC algorithms are refused" }))
-      .min(1)
-      .optional(),
-    clock_tolerance: z.number().min(0).max(300).optional(),
-    scope_claims: z.array(z.string().min(1)).min(1).optional(),
-    client_id_claims: z.array(z.string().min(1)).min(1).optional(),
-    ...principalOptionsShape,
-    cache_ttl: z.number().int().positive().max(86_400).optional(),
-    token_cache_max: z.number().int().min(0).max(1_000_000).optional(),
-    jwks_timeout: z.number().int().positive().max(60_000).optional(),
-    jwks_backoff: backoffWindowSchema.optional(),
-    log: z.custom<(m: string) => void>((v) => typeof v === "function").optional(),
-    fetch: z.custom<FetchImplementation>((v) => typeof v === "function").optional(),
-    clock: z.custom<() => number>((v) => typeof v === "function").optional(),
-  })
-  .superRefine((o, ctx) => {
-    if (o.any_tenant === true && o.tenants)
-      ctx.addIssue({ code: "custom", path: ["tenants"], message: "use tenants or any_tenant: true, not both" });
-    if (o.any_tenant !== true && !o.tenants)
-      ctx.addIssue({ code: "custom", path: ["tenants"], message: "a tenant allowlist is required (or an explicit any_tenant: true)" });
-    if (o.allow_personal_accounts !== undefined && o.any_tenant !== true) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["allow_personal_accounts"],
-        message: "only with any_tenant: true (list the personal-accounts tenant in tenants instead)",
-      });
-    }
-  });
+const OptionsSchema = optionsSchema(
+  "EntraMultiTenantValidator",
+  z
+    .strictObject({
+      tenants: z
+        .array(z.string().toLowerCase().regex(GUID, { error: "must be tenant ID GUIDs" }))
+        .min(1)
+        .optional(),
+      any_tenant: z.boolean().optional(),
+      allow_personal_accounts: z.boolean().optional(),
+      audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+      authority_host: z
+        .string()
+        .regex(/^[a-z0-9.-]+(?::\d+)?$/i, { error: "must be a host name" })
+        .optional(),
+      jwks_uri: urlOption().optional(),
+      algorithms: z
+        .array(z.string().regex(/^(?!none$)(?!HS\d+$)[A-Za-z0-9]+$/, { error: "'none' and HMAC algorithms are refused" }))
+        .min(1)
+        .optional(),
+      clock_tolerance_seconds: z.number().min(0).max(300).optional(),
+      scope_claims: z.array(z.string().min(1)).min(1).optional(),
+      client_id_claims: z.array(z.string().min(1)).min(1).optional(),
+      ...principalOptionsShape,
+      cache_ttl: z.number().int().positive().max(86_400).optional(),
+      token_cache_max: z.number().int().min(0).max(1_000_000).optional(),
+      jwks_timeout_ms: z.number().int().positive().max(60_000).optional(),
+      jwks_backoff: backoffWindowSchema.optional(),
+      on_warning: z.custom<(m: string) => void>((v) => typeof v === "function").optional(),
+      fetch: z.custom<Fetch>((v) => typeof v === "function").optional(),
+      clock: z.custom<Clock>((v) => typeof v === "function").optional(),
+    })
+    .superRefine((o, ctx) => {
+      if (o.any_tenant === true && o.tenants)
+        ctx.addIssue({ code: "custom", path: ["tenants"], message: "use tenants or any_tenant: true, not both" });
+      if (o.any_tenant !== true && !o.tenants)
+        ctx.addIssue({ code: "custom", path: ["tenants"], message: "a tenant allowlist is required (or an explicit any_tenant: true)" });
+      if (o.allow_personal_accounts !== undefined && o.any_tenant !== true) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["allow_personal_accounts"],
+          message: "only with any_tenant: true (list the personal-accounts tenant in tenants instead)",
+        });
+      }
+    }),
+  { ...principalRenamed, clock_tolerance: "clock_tolerance_seconds", jwks_timeout: "jwks_timeout_ms", log: "on_warning" },
+);
 
 const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 /**
@@ -197,13 +211,13 @@ export class EntraMultiTenantValidator implements IssuerFamily {
       client_id_claims: o.client_id_claims ?? ["azp", "appid"],
       subject_claim: o.subject_claim,
       allow_missing_subject: o.allow_missing_subject,
-      clock_tolerance: o.clock_tolerance ?? 30,
-      max_token_age: o.max_token_age,
+      clock_tolerance: o.clock_tolerance_seconds ?? 30,
+      max_token_age: o.max_token_age_seconds,
     });
     const max = o.token_cache_max ?? 10_000;
     this.#cache = max > 0 ? new VerifiedTokenCache(max, o.clock) : undefined;
     if (o.any_tenant) {
-      (o.log ?? console.warn)(
+      (o.on_warning ?? console.warn)(
         "[protected-mcp] EntraMultiTenantValidator: any_tenant is on — access tokens from EVERY Entra ID tenant are accepted when their audience matches; list the tenants you trust unless your tools authorize each tenant themselves",
       );
     }
@@ -242,7 +256,7 @@ export class EntraMultiTenantValidator implements IssuerFamily {
         url: o.jwks_uri ?? `https://${this.#host}/common/discovery/v2.0/keys`,
         cache_ttl_ms: this.#cacheTtlMs,
         cooldown_ms: 30_000,
-        timeout_ms: o.jwks_timeout ?? 5000,
+        timeout_ms: o.jwks_timeout_ms ?? 5000,
         ...(o.jwks_backoff ? { backoff: o.jwks_backoff } : {}),
         fetch: o.fetch ?? ((url, init) => fetch(url, init)),
         onEvent: (e) => emitSafely(this.#emit, e),
@@ -289,7 +303,7 @@ export class EntraMultiTenantValidator implements IssuerFamily {
       issuer: unverified.iss,
       audience: o.audience,
       algorithms: o.algorithms ?? ["RS256"],
-      clockTolerance: o.clock_tolerance ?? 30,
+      clockTolerance: o.clock_tolerance_seconds ?? 30,
       requiredClaims: ["exp", "iss", "tid"],
     };
     const nowMs = this.#clock();
@@ -300,7 +314,7 @@ export class EntraMultiTenantValidator implements IssuerFamily {
         options,
         fast: false,
         nowMs,
-        unverified: { audience: o.audience, maxTokenAge: o.max_token_age },
+        unverified: { audience: o.audience, maxTokenAge: o.max_token_age_seconds },
       });
     } catch (e) {
       // While keys cannot be had, a tenant-mismatched token is refused too (never let in by fail_open).

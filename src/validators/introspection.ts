@@ -8,17 +8,19 @@
  */
 import type { KeyObject } from "node:crypto";
 import { sha256 } from "../lib/hash.js";
-import type { CryptoKey, FetchImplementation, JWK, JWTPayload } from "jose";
+import type { CryptoKey, JWK, JWTPayload } from "jose";
 import { LRUCache } from "lru-cache";
 import { z } from "zod";
 import { createAuthContext } from "../context/request-context.js";
 import { type AuthContext } from "../context/types.js";
 import { AuthError, AuthorizationUnavailable, InvalidToken, TokenExpired, type RefusalReason } from "../errors.js";
 import { Backoff, type BackoffWindow } from "../lib/backoff.js";
+import type { Clock } from "../lib/clock.js";
+import type { Fetch } from "../lib/fetch.js";
 import { bindingOf, checkIssuedAt, extractScopes, subjectOf } from "./jwt-principal.js";
 import type { AuthorizationProvider, VerifyContext } from "./provider.js";
 import { fetchJson, RemoteFetchFailed } from "./remote-json.js";
-import { backoffWindowSchema, parseOptions, principalOptionsShape, urlOption } from "../lib/options.js";
+import { backoffWindowSchema, optionsSchema, parseOptions, principalOptionsShape, principalRenamed, urlOption } from "../lib/options.js";
 import { ClientAuthentication, clientCredentialShape, refineClientCredentials } from "../lib/client-auth.js";
 
 /** Largest introspection response accepted, in bytes. Real ones are well under 4 KB. */
@@ -86,8 +88,12 @@ export interface IntrospectionValidatorOptions {
    */
   allow_missing_subject?: boolean;
   /** Refuse a token issued (`iat`) more than this many seconds ago (`too_old`); a response without `iat` is then refused. Default: not checked. */
+  max_token_age_seconds?: number;
+  /** @deprecated Use `max_token_age_seconds`. Removed in 0.3. */
   max_token_age?: number;
   /** Clock skew tolerated for `exp` / `nbf` / `iat`, in seconds. Default 30; at most 300. */
+  clock_tolerance_seconds?: number;
+  /** @deprecated Use `clock_tolerance_seconds`. Removed in 0.3. */
   clock_tolerance?: number;
   /** Seconds an active result is cached (never beyond the token's `exp`). Default: the server's `cache_ttl` (300). */
   cache_ttl?: number;
@@ -98,10 +104,14 @@ export interface IntrospectionValidatorOptions {
    * bad token costs no call. Default 30, at most 30; 0 disables. Kept apart from active results, so a
    * flood of garbage tokens cannot evict them.
    */
+  negative_cache_ttl_seconds?: number;
+  /** @deprecated Use `negative_cache_ttl_seconds`. Removed in 0.3. */
   negative_cache_ttl?: number;
   /** Refused tokens remembered. Default 10000. */
   negative_cache_max?: number;
   /** Timeout of one introspection call (body included), in milliseconds. Default 5000. */
+  timeout_ms?: number;
+  /** @deprecated Use `timeout_ms`. Removed in 0.3. */
   timeout?: number;
   /**
    * Back-off after an outage (network error, timeout, 5xx, 429, a body that is not JSON or too
@@ -112,31 +122,40 @@ export interface IntrospectionValidatorOptions {
    */
   backoff?: BackoffWindow;
   /** Custom fetch (tests, proxies). */
-  fetch?: FetchImplementation;
+  fetch?: Fetch;
   /** Clock in epoch milliseconds, like `Date.now` (the default): `exp`/`nbf`/`iat`, caches, back-off, client assertions. */
-  clock?: () => number;
+  clock?: Clock;
 }
 
-const OptionsSchema = z
-  .strictObject({
-    introspection_endpoint: urlOption({ https: true }),
-    ...clientCredentialShape,
-    audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
-    allow_missing_aud: z.boolean().optional(),
-    issuer: z.string().min(1).optional(),
-    scope_claims: z.array(z.string().min(1)).min(1).optional(),
-    ...principalOptionsShape,
-    clock_tolerance: z.number().min(0).max(300).optional(),
-    cache_ttl: z.number().int().positive().max(86_400).optional(),
-    cache_max: z.number().int().min(0).max(1_000_000).optional(),
-    negative_cache_ttl: z.number().int().min(0).max(30).optional(),
-    negative_cache_max: z.number().int().positive().max(1_000_000).optional(),
-    timeout: z.number().int().positive().max(60_000).optional(),
-    backoff: backoffWindowSchema.optional(),
-    fetch: z.custom<FetchImplementation>((v) => typeof v === "function").optional(),
-    clock: z.custom<() => number>((v) => typeof v === "function").optional(),
-  })
-  .superRefine(refineClientCredentials);
+const OptionsSchema = optionsSchema(
+  "IntrospectionValidator",
+  z
+    .strictObject({
+      introspection_endpoint: urlOption({ https: true }),
+      ...clientCredentialShape,
+      audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
+      allow_missing_aud: z.boolean().optional(),
+      issuer: z.string().min(1).optional(),
+      scope_claims: z.array(z.string().min(1)).min(1).optional(),
+      ...principalOptionsShape,
+      clock_tolerance_seconds: z.number().min(0).max(300).optional(),
+      cache_ttl: z.number().int().positive().max(86_400).optional(),
+      cache_max: z.number().int().min(0).max(1_000_000).optional(),
+      negative_cache_ttl_seconds: z.number().int().min(0).max(30).optional(),
+      negative_cache_max: z.number().int().positive().max(1_000_000).optional(),
+      timeout_ms: z.number().int().positive().max(60_000).optional(),
+      backoff: backoffWindowSchema.optional(),
+      fetch: z.custom<Fetch>((v) => typeof v === "function").optional(),
+      clock: z.custom<Clock>((v) => typeof v === "function").optional(),
+    })
+    .superRefine(refineClientCredentials),
+  {
+    ...principalRenamed,
+    clock_tolerance: "clock_tolerance_seconds",
+    negative_cache_ttl: "negative_cache_ttl_seconds",
+    timeout: "timeout_ms",
+  },
+);
 
 /** RFC 7662 §2.2 response, as far as we read it (checked by {@link judgeResponse}); other members are kept in `claims`. */
 interface IntrospectionResponse {
@@ -263,13 +282,13 @@ export class IntrospectionValidator implements AuthorizationProvider {
     this.#clock = o.clock ?? Date.now;
     // RFC 7523bis: the assertion's audience is the issuer when known, else the endpoint.
     this.#clientAuth = new ClientAuthentication(o, o.client_assertion_audience ?? o.issuer ?? o.introspection_endpoint, this.#clock);
-    this.#backoff = new Backoff({ now: this.#clock, ...o.backoff });
+    this.#backoff = new Backoff({ clock: this.#clock, ...o.backoff });
     const perf = { now: this.#clock };
     const max = o.cache_max ?? 10_000;
     // Entries get their own ttl (never beyond exp nor cache_ttl); the constructor ttl switches TTL tracking on.
     this.#positive =
       max > 0 ? new LRUCache<string, Active>({ max, ttl: 86_400_000, ttlAutopurge: false, ttlResolution: 0, perf }) : undefined;
-    const negTtl = (o.negative_cache_ttl ?? 30) * 1000;
+    const negTtl = (o.negative_cache_ttl_seconds ?? 30) * 1000;
     this.#negative =
       negTtl > 0
         ? new LRUCache({ max: o.negative_cache_max ?? 10_000, ttl: negTtl, ttlAutopurge: false, ttlResolution: 0, perf })
@@ -384,7 +403,7 @@ export class IntrospectionValidator implements AuthorizationProvider {
     const o = this.#o;
     const nowMs = this.#clock();
     const now = nowMs / 1000;
-    const skew = o.clock_tolerance ?? 30;
+    const skew = o.clock_tolerance_seconds ?? 30;
     if (r.exp !== undefined && r.exp <= now - skew) return { refused: "", reason: "expired", expired: true };
     if (r.nbf !== undefined && r.nbf > now + skew) return { refused: "The access token is not yet valid", reason: "not_yet_valid" };
     if (o.issuer !== undefined && r.iss !== o.issuer)
@@ -393,7 +412,7 @@ export class IntrospectionValidator implements AuthorizationProvider {
       return { refused: "The access token type is not accepted", reason: "token_type" };
     let auth: AuthContext;
     try {
-      checkIssuedAt(r.iat, nowMs, skew, o.max_token_age);
+      checkIssuedAt(r.iat, nowMs, skew, o.max_token_age_seconds);
       const jkt = bindingOf(r.cnf);
       // `token_type: DPoP` without a `cnf.jkt` is bound to a key we were not told: no bearer use either.
       if (!jkt && r.token_type?.toLowerCase() === "dpop") bindingOf(null);
@@ -435,7 +454,7 @@ export class IntrospectionValidator implements AuthorizationProvider {
       o.introspection_endpoint,
       { method: "POST", headers, body: body.toString() },
       {
-        timeout_ms: o.timeout ?? 5000,
+        timeout_ms: o.timeout_ms ?? 5000,
         max_bytes: MAX_INTROSPECTION_RESPONSE_BYTES,
       },
     );

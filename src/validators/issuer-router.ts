@@ -9,7 +9,7 @@ import type { AuthContext } from "../context/types.js";
 import { InvalidToken } from "../errors.js";
 import { JWS_COMPACT } from "./jwt-checks.js";
 import type { AuthorizationProvider, VerifyContext } from "./provider.js";
-import { parseOptions, urlOption } from "../lib/options.js";
+import { optionsSchema, parseOptions, urlOption } from "../lib/options.js";
 
 /**
  * A provider that accepts tokens from a *family* of issuers described by a pattern rather than a
@@ -57,16 +57,19 @@ const isProvider = (v: unknown): v is AuthorizationProvider =>
 const isFamily = (v: unknown): v is IssuerFamily =>
   isProvider(v) && typeof (v as IssuerFamily).matchesIssuer === "function" && Array.isArray((v as IssuerFamily).issuers);
 
-const OptionsSchema = z
-  .strictObject({
-    issuers: z.record(urlOption(), z.custom<AuthorizationProvider>(isProvider, { error: "must be an AuthorizationProvider" })).optional(),
-    families: z.array(z.custom<IssuerFamily>(isFamily, { error: "must be an IssuerFamily (matchesIssuer, issuers, verify)" })).optional(),
-    opaque: z.custom<AuthorizationProvider>(isProvider, { error: "must be an AuthorizationProvider" }).optional(),
-  })
-  .refine((o) => Object.keys(o.issuers ?? {}).length > 0 || (o.families?.length ?? 0) > 0 || o.opaque !== undefined, {
-    error: "at least one of issuers, families or opaque is required",
-    path: ["issuers"],
-  });
+const OptionsSchema = optionsSchema(
+  "IssuerRouter",
+  z
+    .strictObject({
+      issuers: z.record(urlOption(), z.custom<AuthorizationProvider>(isProvider, { error: "must be an AuthorizationProvider" })).optional(),
+      families: z.array(z.custom<IssuerFamily>(isFamily, { error: "must be an IssuerFamily (matchesIssuer, issuers, verify)" })).optional(),
+      opaque: z.custom<AuthorizationProvider>(isProvider, { error: "must be an AuthorizationProvider" }).optional(),
+    })
+    .refine((o) => Object.keys(o.issuers ?? {}).length > 0 || (o.families?.length ?? 0) > 0 || o.opaque !== undefined, {
+      error: "at least one of issuers, families or opaque is required",
+      path: ["issuers"],
+    }),
+);
 
 /**
  * Routes each token to the provider of the authorization server that issued it, by the token's

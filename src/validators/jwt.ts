@@ -4,17 +4,19 @@
  * @see RFC 9068 §4 (validating JWT access tokens), RFC 8707 (audience = this resource), RFC 8725 (JWT BCP)
  * @module
  */
-import type { FetchImplementation, JWTVerifyGetKey, JWTVerifyOptions } from "jose";
+import type { JWTVerifyGetKey, JWTVerifyOptions } from "jose";
 import { z } from "zod";
 import type { AuthContext } from "../context/types.js";
 import { InvalidToken } from "../errors.js";
 import { emitSafely, type AuthEventListener } from "../events.js";
 import type { BackoffWindow } from "../lib/backoff.js";
+import type { Clock } from "../lib/clock.js";
+import type { Fetch } from "../lib/fetch.js";
 import { JWS_COMPACT, verifyJwt } from "./jwt-checks.js";
 import { principalFromClaims, VerifiedTokenCache, type PrincipalProfile } from "./jwt-principal.js";
 import { RemoteKeySet } from "./key-set.js";
 import type { AuthorizationProvider, VerifyContext } from "./provider.js";
-import { backoffWindowSchema, parseOptions, principalOptionsShape, urlOption } from "../lib/options.js";
+import { backoffWindowSchema, optionsSchema, parseOptions, principalOptionsShape, principalRenamed, urlOption } from "../lib/options.js";
 
 export { extractScopes } from "./jwt-principal.js";
 
@@ -59,6 +61,8 @@ export interface JWTValidatorOptions {
   /** Allowed JWS algorithms. Default: RS256-512, PS256-512, ES256-512, EdDSA and Ed25519; `["HS256"]` with `secret`. */
   algorithms?: string[];
   /** Clock skew tolerated for `exp`/`nbf`/`iat`, in seconds. Default 30; at most 300. */
+  clock_tolerance_seconds?: number;
+  /** @deprecated Use `clock_tolerance_seconds`. Removed in 0.3. */
   clock_tolerance?: number;
   /** Required JWT header `typ`, e.g. `"at+jwt"` (RFC 9068 §2.1). Default: not checked. */
   required_typ?: string;
@@ -80,6 +84,8 @@ export interface JWTValidatorOptions {
    */
   allow_missing_subject?: boolean;
   /** Refuse a token issued (`iat`) more than this many seconds ago (`too_old`); a token without `iat` is then refused. Default: not checked. */
+  max_token_age_seconds?: number;
+  /** @deprecated Use `max_token_age_seconds`. Removed in 0.3. */
   max_token_age?: number;
   /**
    * For IdPs whose access tokens carry no `aud` (Cognito): accept a token whose client id is in this
@@ -91,19 +97,27 @@ export interface JWTValidatorOptions {
   /** Seconds the key set (and a verified token) is cached. Default: the protected server's `cache_ttl` (300). */
   cache_ttl?: number;
   /** Minimum seconds between two key set fetches triggered by an unknown `kid`. Default 30. */
+  jwks_cooldown_seconds?: number;
+  /** @deprecated Use `jwks_cooldown_seconds`. Removed in 0.3. */
   jwks_cooldown?: number;
   /** Key set fetch timeout in milliseconds. Default 5000. Only the request that starts a fetch waits this long. */
+  jwks_timeout_ms?: number;
+  /** @deprecated Use `jwks_timeout_ms`. Removed in 0.3. */
   jwks_timeout?: number;
   /**
    * Longest, in milliseconds, a request waits for a key set fetch that another request started.
    * Default 1000. Past it the request is answered 503 with `Retry-After` at once, so a hanging
    * identity provider holds up one request, not all of them.
    */
+  jwks_max_wait_ms?: number;
+  /** @deprecated Use `jwks_max_wait_ms`. Removed in 0.3. */
   jwks_max_wait?: number;
   /**
    * Seconds the last good key set stays in use while refreshes fail (stale-if-error). Default 86400
    * (24 h); a `jwks_stale` event is emitted on each failed refresh. 0 drops the keys at `cache_ttl`.
    */
+  jwks_stale_if_error_seconds?: number;
+  /** @deprecated Use `jwks_stale_if_error_seconds`. Removed in 0.3. */
   jwks_stale_if_error?: number;
   /**
    * Back-off between failed key set fetches, in milliseconds: `initial_ms` (default 1000) doubling
@@ -116,12 +130,12 @@ export interface JWTValidatorOptions {
   /** Sentence used when an opaque (non-JWT) token arrives; presets explain IdP-specific causes. */
   opaque_token_hint?: string;
   /** Custom fetch for the key set (tests, proxies). */
-  fetch?: FetchImplementation;
+  fetch?: Fetch;
   /**
    * Clock in epoch milliseconds, like `Date.now` (the default). Every time decision uses it:
    * `exp`/`nbf`/`iat`, the verified-token cache, the key set's freshness and back-off.
    */
-  clock?: () => number;
+  clock?: Clock;
   /**
    * Check ES256 (P-256), EdDSA (Ed25519) and RS256 signatures with a one-shot `node:crypto` verify
    * and a `KeyObject` cached per key, instead of WebCrypto (see {@link JWTValidator}). Default `true`.
@@ -151,7 +165,7 @@ export const jwtOptionsShape = {
   issuer: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
   audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
   algorithms: z.array(z.string().min(1)).min(1).optional(),
-  clock_tolerance: z.number().min(0).max(300).optional(),
+  clock_tolerance_seconds: z.number().min(0).max(300).optional(),
   required_typ: z.string().min(1).optional(),
   secret: z.union([z.string(), z.instanceof(Uint8Array)]).optional(),
   scope_claims: z.array(z.string().min(1)).min(1).optional(),
@@ -160,10 +174,10 @@ export const jwtOptionsShape = {
   allowed_client_ids: z.array(z.string().min(1)).min(1).optional(),
   required_claims: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
   cache_ttl: z.number().int().positive().max(86_400).optional(),
-  jwks_cooldown: z.number().min(0).max(3600).optional(),
-  jwks_timeout: z.number().int().positive().max(60_000).optional(),
-  jwks_max_wait: z.number().int().min(0).max(60_000).optional(),
-  jwks_stale_if_error: z
+  jwks_cooldown_seconds: z.number().min(0).max(3600).optional(),
+  jwks_timeout_ms: z.number().int().positive().max(60_000).optional(),
+  jwks_max_wait_ms: z.number().int().min(0).max(60_000).optional(),
+  jwks_stale_if_error_seconds: z
     .number()
     .int()
     .min(0)
@@ -172,24 +186,38 @@ export const jwtOptionsShape = {
   jwks_backoff: backoffWindowSchema.optional(),
   token_cache_max: z.number().int().min(0).max(1_000_000).optional(),
   opaque_token_hint: z.string().max(200).optional(),
-  fetch: z.custom<FetchImplementation>((v) => typeof v === "function").optional(),
+  fetch: z.custom<Fetch>((v) => typeof v === "function").optional(),
   fast_path: z.boolean().optional(),
-  clock: z.custom<() => number>((v) => typeof v === "function").optional(),
+  clock: z.custom<Clock>((v) => typeof v === "function").optional(),
 };
 
-const OptionsSchema = z.strictObject(jwtOptionsShape).superRefine((o, ctx) => {
-  const add = (path: string, message: string) => ctx.addIssue({ code: "custom", path: [path], message });
-  if (!o.jwks_uri && o.secret === undefined) add("jwks_uri", "jwks_uri or secret is required");
-  if (o.jwks_uri && o.secret !== undefined) add("secret", "use either jwks_uri or secret, not both");
-  if (o.secret !== undefined) {
-    const len = typeof o.secret === "string" ? Buffer.byteLength(o.secret) : o.secret.byteLength;
-    if (len < 32) add("secret", "an HMAC secret must be at least 32 bytes");
-    if (o.algorithms?.some((a) => !HMAC_ALGORITHMS.includes(a))) add("algorithms", "only HS256/HS384/HS512 with a secret");
-  } else if (o.algorithms?.some((a) => a === "none" || HMAC_ALGORITHMS.includes(a))) {
-    add("algorithms", "'none' and HMAC algorithms are refused without a secret");
-  }
-  if (o.allowed_client_ids && o.audience) add("allowed_client_ids", "use audience or allowed_client_ids, not both");
-});
+/** The keys renamed in 0.2 (old → new), accepted with a deprecation warning; the presets take them too. @internal */
+export const jwtRenamed = {
+  ...principalRenamed,
+  jwks_timeout: "jwks_timeout_ms",
+  jwks_cooldown: "jwks_cooldown_seconds",
+  jwks_max_wait: "jwks_max_wait_ms",
+  jwks_stale_if_error: "jwks_stale_if_error_seconds",
+  clock_tolerance: "clock_tolerance_seconds",
+} as const;
+
+const OptionsSchema = optionsSchema(
+  "JWTValidator",
+  z.strictObject(jwtOptionsShape).superRefine((o, ctx) => {
+    const add = (path: string, message: string) => ctx.addIssue({ code: "custom", path: [path], message });
+    if (!o.jwks_uri && o.secret === undefined) add("jwks_uri", "jwks_uri or secret is required");
+    if (o.jwks_uri && o.secret !== undefined) add("secret", "use either jwks_uri or secret, not both");
+    if (o.secret !== undefined) {
+      const len = typeof o.secret === "string" ? Buffer.byteLength(o.secret) : o.secret.byteLength;
+      if (len < 32) add("secret", "an HMAC secret must be at least 32 bytes");
+      if (o.algorithms?.some((a) => !HMAC_ALGORITHMS.includes(a))) add("algorithms", "only HS256/HS384/HS512 with a secret");
+    } else if (o.algorithms?.some((a) => a === "none" || HMAC_ALGORITHMS.includes(a))) {
+      add("algorithms", "'none' and HMAC algorithms are refused without a secret");
+    }
+    if (o.allowed_client_ids && o.audience) add("allowed_client_ids", "use audience or allowed_client_ids, not both");
+  }),
+  jwtRenamed,
+);
 
 /**
  * Validates JWT access tokens: signature against the issuer's JWKS (or an HMAC secret), explicit
@@ -258,7 +286,7 @@ export class JWTValidator implements AuthorizationProvider {
     this.#verifyOptions = {
       issuer: o.issuer,
       algorithms: o.algorithms ?? (o.secret !== undefined ? ["HS256"] : [...DEFAULT_ASYMMETRIC_ALGORITHMS]),
-      clockTolerance: o.clock_tolerance ?? 30,
+      clockTolerance: o.clock_tolerance_seconds ?? 30,
       requiredClaims: ["exp", "iss"],
       ...(o.required_typ ? { typ: o.required_typ } : {}),
     };
@@ -267,8 +295,8 @@ export class JWTValidator implements AuthorizationProvider {
       client_id_claims: o.client_id_claims ?? ["client_id", "azp"],
       subject_claim: o.subject_claim,
       allow_missing_subject: o.allow_missing_subject,
-      clock_tolerance: o.clock_tolerance ?? 30,
-      max_token_age: o.max_token_age,
+      clock_tolerance: o.clock_tolerance_seconds ?? 30,
+      max_token_age: o.max_token_age_seconds,
       allowed_client_ids: o.allowed_client_ids,
       required_claims: o.required_claims,
     });
@@ -302,10 +330,10 @@ export class JWTValidator implements AuthorizationProvider {
       const keySet = new RemoteKeySet({
         url: o.jwks_uri as string,
         cache_ttl_ms: this.#cacheTtlMs,
-        cooldown_ms: (o.jwks_cooldown ?? 30) * 1000,
-        timeout_ms: o.jwks_timeout ?? 5000,
-        max_wait_ms: o.jwks_max_wait ?? 1000,
-        stale_if_error_ms: (o.jwks_stale_if_error ?? 86_400) * 1000,
+        cooldown_ms: (o.jwks_cooldown_seconds ?? 30) * 1000,
+        timeout_ms: o.jwks_timeout_ms ?? 5000,
+        max_wait_ms: o.jwks_max_wait_ms ?? 1000,
+        stale_if_error_ms: (o.jwks_stale_if_error_seconds ?? 86_400) * 1000,
         ...(o.jwks_backoff ? { backoff: o.jwks_backoff } : {}),
         fetch: o.fetch ?? ((url, init) => fetch(url, init)),
         onEvent: (e) => emitSafely(this.#emit, e),
@@ -361,7 +389,7 @@ export class JWTValidator implements AuthorizationProvider {
       options: this.#optionsFor(audience),
       fast: this.#fastPath,
       nowMs,
-      unverified: { issuer: o.issuer, audience, maxTokenAge: o.max_token_age },
+      unverified: { issuer: o.issuer, audience, maxTokenAge: o.max_token_age_seconds },
     });
     // jose's result is ours alone: frozen as the principal's claims, no copy needed.
     const auth = principalFromClaims(payload, token, this.#profile, nowMs);

@@ -21,17 +21,12 @@
  *
  * @module
  */
-import {
-  createLocalJWKSet,
-  errors,
-  type FetchImplementation,
-  type FlattenedJWSInput,
-  type JSONWebKeySet,
-  type JWSHeaderParameters,
-} from "jose";
+import { createLocalJWKSet, errors, type FlattenedJWSInput, type JSONWebKeySet, type JWSHeaderParameters } from "jose";
 import { AuthorizationUnavailable } from "../errors.js";
 import type { AuthEvent } from "../events.js";
 import { Backoff, type BackoffOptions } from "../lib/backoff.js";
+import type { Clock } from "../lib/clock.js";
+import type { Fetch } from "../lib/fetch.js";
 import { BodyTooLarge, declaredTooLarge, readStreamBounded } from "../lib/body.js";
 
 /** Largest key set accepted, in bytes. Real key sets are a few KB; a larger answer is a fault. */
@@ -54,11 +49,11 @@ export interface RemoteKeySetOptions {
   /** Back-off after failed fetches. Default 1 s doubling up to 30 s, 20 % jitter. */
   backoff?: BackoffOptions;
   /** Fetch implementation. */
-  fetch: FetchImplementation;
+  fetch: Fetch;
   /** Receives `jwks_refreshed` and `jwks_stale` events. */
   onEvent?: (event: AuthEvent) => void;
   /** Clock in epoch milliseconds, like `Date.now` (the default): freshness, cooldown and back-off. */
-  clock?: () => number;
+  clock?: Clock;
 }
 
 interface Keys {
@@ -96,7 +91,7 @@ export class RemoteKeySet {
       fetch: options.fetch,
       onEvent: options.onEvent,
     };
-    this.#backoff = new Backoff({ now: this.#now, ...options.backoff });
+    this.#backoff = new Backoff({ clock: this.#now, ...options.backoff });
   }
 
   /** Key resolver for `jwtVerify`. Throws {@link AuthorizationUnavailable} when no key can be had now. */

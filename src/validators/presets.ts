@@ -5,8 +5,8 @@
  * @module
  */
 import { z } from "zod";
-import { parseOptions, urlOption } from "../lib/options.js";
-import { jwtOptionsShape, type JWTValidatorOptions } from "./jwt.js";
+import { optionsSchema, parseOptions, urlOption } from "../lib/options.js";
+import { jwtOptionsShape, jwtRenamed, type JWTValidatorOptions } from "./jwt.js";
 
 /** Options every preset accepts on top of its tenant fields; they override the preset's choices. */
 export type PresetOverrides = Partial<Omit<JWTValidatorOptions, "jwks_uri" | "issuer">>;
@@ -24,34 +24,50 @@ const domain = z
   .string()
   .regex(/^(?:https?:\/\/)?[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?(?::\d{1,5})?\/?$/i, "a host name, e.g. tenant.eu.auth0.com");
 
-const Auth0Schema = z.strictObject({ ...overrideShape, domain, audience });
-const OktaSchema = z.strictObject({
-  ...overrideShape,
-  domain,
-  authorization_server_id: z
-    .string()
-    .regex(/^[A-Za-z0-9_-]+$/, "an authorization server id, e.g. default or aus1…")
-    .optional(),
-  audience: audience.optional(),
-});
-const KeycloakSchema = z.strictObject({
-  ...overrideShape,
-  base_url: urlOption({ no_query: "the realm path is appended to it" }),
-  realm: z.string().min(1),
-  audience: audience.optional(),
-});
-const EntraSchema = z.strictObject({
-  ...overrideShape,
-  tenant_id: z.string().regex(/^[A-Za-z0-9.-]+$/, "a tenant id (GUID) or domain, e.g. contoso.onmicrosoft.com"),
-  audience,
-  version: z.union([z.literal(1), z.literal(2)]).optional(),
-});
-const CognitoSchema = z.strictObject({
-  ...overrideShape,
-  region: z.string().regex(/^[a-z]{2}(?:-[a-z]+)+-\d+$/, "an AWS region, e.g. eu-west-1"),
-  user_pool_id: z.string().regex(/^[\w-]+_[0-9A-Za-z]+$/, "a user pool id, e.g. eu-west-1_AbCdEfGhI"),
-  client_ids: z.array(z.string().min(1)).min(1),
-});
+const Auth0Schema = optionsSchema("JWTValidatorConfig.auth0()", z.strictObject({ ...overrideShape, domain, audience }), jwtRenamed);
+const OktaSchema = optionsSchema(
+  "JWTValidatorConfig.okta()",
+  z.strictObject({
+    ...overrideShape,
+    domain,
+    authorization_server_id: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]+$/, "an authorization server id, e.g. default or aus1…")
+      .optional(),
+    audience: audience.optional(),
+  }),
+  jwtRenamed,
+);
+const KeycloakSchema = optionsSchema(
+  "JWTValidatorConfig.keycloak()",
+  z.strictObject({
+    ...overrideShape,
+    base_url: urlOption({ no_query: "the realm path is appended to it" }),
+    realm: z.string().min(1),
+    audience: audience.optional(),
+  }),
+  jwtRenamed,
+);
+const EntraSchema = optionsSchema(
+  "JWTValidatorConfig.entra()",
+  z.strictObject({
+    ...overrideShape,
+    tenant_id: z.string().regex(/^[A-Za-z0-9.-]+$/, "a tenant id (GUID) or domain, e.g. contoso.onmicrosoft.com"),
+    audience,
+    version: z.union([z.literal(1), z.literal(2)]).optional(),
+  }),
+  jwtRenamed,
+);
+const CognitoSchema = optionsSchema(
+  "JWTValidatorConfig.cognito()",
+  z.strictObject({
+    ...overrideShape,
+    region: z.string().regex(/^[a-z]{2}(?:-[a-z]+)+-\d+$/, "an AWS region, e.g. eu-west-1"),
+    user_pool_id: z.string().regex(/^[\w-]+_[0-9A-Za-z]+$/, "a user pool id, e.g. eu-west-1_AbCdEfGhI"),
+    client_ids: z.array(z.string().min(1)).min(1),
+  }),
+  jwtRenamed,
+);
 
 /**
  * Presets for common identity providers. Each returns plain {@link JWTValidatorOptions}; spread

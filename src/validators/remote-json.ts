@@ -7,7 +7,7 @@
  * @internal
  * @module
  */
-import type { FetchImplementation } from "jose";
+import type { Fetch } from "../lib/fetch.js";
 import { BodyTooLarge, declaredTooLarge, readStreamBounded } from "../lib/body.js";
 
 /** Why a remote answer was not usable; kept as `cause`, never sent to a client and never holding a token. */
@@ -39,7 +39,7 @@ export function isSecureOrLoopback(url: URL): boolean {
  * @throws {@link RemoteFetchFailed} on a network error, a timeout, an oversized body or non-JSON 200.
  */
 export async function fetchJson(
-  fetchImpl: FetchImplementation,
+  fetchImpl: Fetch,
   url: string,
   init: { method: "GET" | "POST"; headers: Headers; body?: string },
   o: { timeout_ms: number; max_bytes: number; error_json?: boolean },
@@ -49,7 +49,7 @@ export async function fetchJson(
   try {
     let res: Response;
     try {
-      res = await fetchImpl(url, { ...init, redirect: "manual", signal: controller.signal } as Parameters<FetchImplementation>[1]);
+      res = await fetchImpl(url, { ...init, redirect: "manual", signal: controller.signal });
     } catch (e) {
       throw new RemoteFetchFailed(controller.signal.aborted ? "timeout" : "network error", { cause: e });
     }

@@ -50,7 +50,7 @@ async function listen(handler?: (req: IncomingMessage, res: ServerResponse) => v
 }
 
 async function authorizationServer(url: string): Promise<RunningDevAuthorizationServer> {
-  return startDevAuthorizationServer({ resources: [url], scopes_supported: ["mcp:read"], log: () => {} });
+  return startDevAuthorizationServer({ resources: [url], scopes_supported: ["mcp:read"], on_warning: () => {} });
 }
 
 const closeHttp = (http: Server) =>

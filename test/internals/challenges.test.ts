@@ -14,8 +14,8 @@ import {
 } from "../../src/index.js";
 import { challengeFor } from "../../src/protect/challenges.js";
 
-const o = { resourceMetadataUrl: "https://mcp.example.com/.well-known/oauth-protected-resource/mcp" };
-const base = `realm="MCP", resource_metadata="${o.resourceMetadataUrl}"`;
+const o = { resource_metadata_url: "https://mcp.example.com/.well-known/oauth-protected-resource/mcp" };
+const base = `realm="MCP", resource_metadata="${o.resource_metadata_url}"`;
 
 test("status and error per code", () => {
   const rows: [Error & { code: string }, number, string | undefined][] = [
@@ -50,7 +50,7 @@ test("insufficient scope names the required scopes", () => {
 });
 
 test("quoted values are escaped: no parameter can be injected", () => {
-  const c = challengeFor(new InvalidToken('bad" error="x\\'), { resourceMetadataUrl: 'https://a.example/"x' });
+  const c = challengeFor(new InvalidToken('bad" error="x\\'), { resource_metadata_url: 'https://a.example/"x' });
   assert.equal(
     c.headers["WWW-Authenticate"],
     `Bearer realm="MCP", resource_metadata="https://a.example/\\"x", error="invalid_token", error_description="bad\\" error=\\"x\\\\"`,
@@ -58,13 +58,13 @@ test("quoted values are escaped: no parameter can be injected", () => {
 });
 
 test("DPoP: both challenges when Bearer is still accepted; the error goes where it belongs", () => {
-  const d = { ...o, dpopAlgorithms: ["ES256", "EdDSA"] };
+  const d = { ...o, dpop_algorithms: ["ES256", "EdDSA"] };
   assert.equal(challengeFor(new MissingToken(), d).headers["WWW-Authenticate"], `Bearer ${base}, DPoP algs="ES256 EdDSA"`);
   assert.equal(
     challengeFor(new InvalidDpopProof("The DPoP proof is invalid"), d).headers["WWW-Authenticate"],
     `Bearer ${base}, DPoP algs="ES256 EdDSA", error="invalid_dpop_proof", error_description="The DPoP proof is invalid"`,
   );
-  const required = { ...d, dpopRequired: true };
+  const required = { ...d, dpop_required: true };
   assert.equal(
     challengeFor(new InvalidToken("x"), required).headers["WWW-Authenticate"],
     `DPoP ${base}, algs="ES256 EdDSA", error="invalid_token", error_description="x"`,
@@ -105,7 +105,7 @@ test("a challenge can always be built: arbitrary provider texts become printable
   fc.assert(
     fc.property(hostile, (text) => {
       for (const err of errors(text)) {
-        const c = challengeFor(err, { ...o, scopes: [text], dpopAlgorithms: ["ES256"] });
+        const c = challengeFor(err, { ...o, scopes: [text], dpop_algorithms: ["ES256"] });
         const header = c.headers["WWW-Authenticate"]!;
         assert.match(header, printableQuoted);
         assert.ok(header.length < 4_000, "the challenge stays under 4,000 characters");

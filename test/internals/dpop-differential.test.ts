@@ -265,7 +265,10 @@ type Outcome = { ok: true; value: unknown } | { ok: false; code: string; message
 async function run(proof: string, fast: boolean, keyCache: DpopKeyCache | undefined): Promise<Outcome> {
   const req = new Request(HTU, { method: "POST", headers: { dpop: proof } });
   try {
-    return { ok: true, value: await verifyDpopProof(req, { htu: HTU, accessToken: TOKEN, now: NOW, keyCache, fast_path: fast }) };
+    return {
+      ok: true,
+      value: await verifyDpopProof(req, { htu: HTU, access_token: TOKEN, now_ms: NOW, key_cache: keyCache, fast_path: fast }),
+    };
   } catch (e) {
     const err = e as { code?: string; message?: string };
     return { ok: false, code: String(err.code), message: String(err.message) };
@@ -352,10 +355,13 @@ test("DPoP key cache: keyed by the header segment; a hit is still checked agains
   for (const fast_path of [true, false]) {
     for (const keyCache of [cache, undefined]) {
       const req = new Request(HTU, { method: "POST", headers: { dpop: proof() } });
-      await assert.rejects(verifyDpopProof(req, { htu: HTU, accessToken: TOKEN, now: NOW, keyCache, fast_path, algorithms: ["ES256"] }), {
-        code: "ERR_INVALID_DPOP_PROOF",
-        message: "The DPoP proof algorithm is not accepted",
-      });
+      await assert.rejects(
+        verifyDpopProof(req, { htu: HTU, access_token: TOKEN, now_ms: NOW, key_cache: keyCache, fast_path, algorithms: ["ES256"] }),
+        {
+          code: "ERR_INVALID_DPOP_PROOF",
+          message: "The DPoP proof algorithm is not accepted",
+        },
+      );
     }
   }
   assert.equal(cache.size, 1);

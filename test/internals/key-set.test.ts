@@ -112,7 +112,7 @@ describe("JWKS outage, cold start (no keys yet)", () => {
     issuer.setMode("hang");
     // The timeout is a real timer (the socket hangs for real); jwks_max_wait (default 1 s) a real
     // deadline too, while whether a request may still join the fetch is decided on the clock.
-    const { server, url, waits, clock } = await startServer({ jwks_timeout: 2500 });
+    const { server, url, waits, clock } = await startServer({ jwks_timeout_ms: 2500 });
     const before = issuer.jwksFetches();
     try {
       const tokens = await Promise.all(Array.from({ length: 20 }, (_, i) => issuer.sign({ aud: url, sub: `u${i}` })));
@@ -122,7 +122,7 @@ describe("JWKS outage, cold start (no keys yet)", () => {
       // Joiners wait for the in-flight fetch at most what is left of jwks_max_wait (950 ms), never the full timeout.
       const joined = await burst(url, tokens.slice(1, 6));
       clock.advance(1200);
-      // Past jwks_max_wait: refused at once, while the fetch is still hanging.
+      // Past jwks_max_wait_ms: refused at once, while the fetch is still hanging.
       const fastFrom = performance.now();
       const during = await burst(url, tokens);
       const firstResult = await first;
@@ -220,7 +220,7 @@ describe("JWKS outage with keys already known", () => {
   });
 
   test("a hanging JWKS after cache_ttl: requests with known keys are answered without waiting for the refresh", async () => {
-    const { server, url, clock } = await startServer({ jwks_timeout: 3000 }, 1);
+    const { server, url, clock } = await startServer({ jwks_timeout_ms: 3000 }, 1);
     try {
       const tokens = await Promise.all(Array.from({ length: 20 }, (_, i) => issuer.sign({ aud: url, sub: `u${i}` })));
       assert.ok(
@@ -246,7 +246,7 @@ describe("JWKS outage with keys already known", () => {
 
   test("a refresh for an unknown kid never blocks requests whose kid is known", async () => {
     // jwks_timeout is a real timer (the socket hangs for real): long enough for the burst to run meanwhile.
-    const { server, url } = await startServer({ jwks_timeout: 1500, jwks_cooldown: 0 });
+    const { server, url } = await startServer({ jwks_timeout_ms: 1500, jwks_cooldown_seconds: 0 });
     try {
       const known = await issuer.sign({ aud: url });
       assert.equal((await call(url, known)).status, 200);
@@ -272,7 +272,7 @@ describe("JWKS outage with keys already known", () => {
   });
 
   test("a rotating key set: the new kid is accepted after one refetch, the retired one still works until the keys are refreshed", async () => {
-    const { server, url } = await startServer({ jwks_cooldown: 0 });
+    const { server, url } = await startServer({ jwks_cooldown_seconds: 0 });
     const k1 = issuer.keys[0]!;
     try {
       assert.equal((await call(url, await issuer.sign({ aud: url }))).status, 200);
@@ -314,7 +314,7 @@ describe("JWKS outage with keys already known", () => {
 describe("Backoff and RemoteKeySet on an injected clock", () => {
   test("Backoff grows exponentially, is capped, jittered downwards only, and resets on success", () => {
     let now = 0;
-    const b = new Backoff({ initial_ms: 1000, max_ms: 8000, jitter: 0.2, now: () => now, random: () => 0.999 });
+    const b = new Backoff({ initial_ms: 1000, max_ms: 8000, jitter: 0.2, clock: () => now, random: () => 0.999 });
     const delays = Array.from({ length: 6 }, () => b.failed());
     assert.deepEqual(
       delays,
@@ -327,7 +327,7 @@ describe("Backoff and RemoteKeySet on an injected clock", () => {
     b.succeeded();
     assert.equal(b.failures, 0);
     assert.equal(b.failed(), Math.round(1000 * (1 - 0.2 * 0.999)));
-    const noJitter = new Backoff({ initial_ms: 500, max_ms: 500, jitter: 0, now: () => now });
+    const noJitter = new Backoff({ initial_ms: 500, max_ms: 500, jitter: 0, clock: () => now });
     assert.equal(noJitter.failed(), 500);
     assert.throws(() => new Backoff({ initial_ms: 0 }), /initial_ms/);
     assert.throws(() => new Backoff({ initial_ms: 10, max_ms: 5 }), /max_ms/);

@@ -188,7 +188,7 @@ test("private_key_jwt: an RFC 7523 assertion for the token endpoint", async () =
 test("cache: per caller token, audience and scope; until exp − 30 s (injected clock); one event per real exchange", async () => {
   let now = Date.now();
   const events: AuthEvent[] = [];
-  const x = exchanger({ now: () => now }, events);
+  const x = exchanger({ clock: () => now }, events);
   const a = caller("tok-a");
   const t1 = await x.exchangeToken(a, { audience: "api", scope: "r" });
   assert.equal(t1.expires_at, Math.floor(now / 1000) + 300);
@@ -281,7 +281,7 @@ test("refusals: the server's error fields, no token material; invalid answers", 
 
 test("an unreachable token endpoint backs off: one call, then fail fast with retry_after, then a retry", async () => {
   let now = Date.now();
-  const x = exchanger({ now: () => now, backoff: { initial_ms: 1000, max_ms: 5000 } });
+  const x = exchanger({ clock: () => now, backoff: { initial_ms: 1000, max_ms: 5000 } });
   answer = () => ({ status: 503, body: { error: "temporarily_unavailable" } });
   await rejectsWith(x.exchangeToken(caller(), { audience: "api" }), "ERR_TOKEN_EXCHANGE_UNAVAILABLE", "unreachable");
   const e = await rejectsWith(x.exchangeToken(caller(), { audience: "api" }), "ERR_TOKEN_EXCHANGE_UNAVAILABLE", "backing_off");
@@ -292,7 +292,7 @@ test("an unreachable token endpoint backs off: one call, then fail fast with ret
   assert.equal((await x.exchangeToken(caller(), { audience: "api" })).access_token, "back");
   // A closed port: a network error, also backed off.
   const closed = new TokenExchanger(
-    parseTokenExchangeOptions({ token_endpoint: "http://127.0.0.1:1/token", client_id: "c", client_secret: "s", timeout: 1000 }, "t"),
+    parseTokenExchangeOptions({ token_endpoint: "http://127.0.0.1:1/token", client_id: "c", client_secret: "s", timeout_ms: 1000 }, "t"),
   );
   await rejectsWith(closed.exchangeToken(caller(), { audience: "api" }), "ERR_TOKEN_EXCHANGE_UNAVAILABLE", "unreachable");
   await rejectsWith(closed.exchangeToken(caller(), { audience: "api" }), "ERR_TOKEN_EXCHANGE_UNAVAILABLE", "backing_off");

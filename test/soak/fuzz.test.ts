@@ -233,7 +233,7 @@ describe("property-based abuse", () => {
       provider: new JWTValidator({ jwks_uri: issuer.jwksUri, issuer: issuer.issuer }),
     });
     const expect: ChallengeExpectation = {
-      resourceMetadataUrl: "https://mcp.example.com/.well-known/oauth-protected-resource/mcp",
+      resource_metadata_url: "https://mcp.example.com/.well-known/oauth-protected-resource/mcp",
       scope: "mcp",
     };
     const post = (headers: Record<string, string>, body: string) => handler(new Request(resource, { method: "POST", headers, body }));
@@ -290,7 +290,7 @@ describe("property-based abuse", () => {
       provider: new JWTValidator({ jwks_uri: issuer.jwksUri, issuer: issuer.issuer }),
     });
     const expect: ChallengeExpectation = {
-      resourceMetadataUrl: "https://mcp.example.com/.well-known/oauth-protected-resource/mcp",
+      resource_metadata_url: "https://mcp.example.com/.well-known/oauth-protected-resource/mcp",
       dpopOnly: true,
     };
     try {
@@ -344,7 +344,7 @@ describe("property-based abuse", () => {
     server.setAuthorizationProvider(new JWTValidator({ jwks_uri: issuer.jwksUri, issuer: issuer.issuer }));
     server.collect(secretTool);
     const { url, address } = await server.serve({ port: 0 });
-    const expect: ChallengeExpectation = { resourceMetadataUrl: `${address}/.well-known/oauth-protected-resource/mcp`, scope: "mcp" };
+    const expect: ChallengeExpectation = { resource_metadata_url: `${address}/.well-known/oauth-protected-resource/mcp`, scope: "mcp" };
     const post = (headers: Record<string, string>, body: string) => fetch(url, { method: "POST", headers, body });
     try {
       const { ctx, legitRound } = await fixture(url, post);

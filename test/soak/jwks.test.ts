@@ -25,10 +25,10 @@ const runs: string[] = [];
 
 async function startServer() {
   const server = new MCPServer("jwks-soak", { authorization: { enabled: true, authorization_servers: [issuer.issuer], cache_ttl: 1 } });
-  server.setAuthorizationProvider(new JWTValidator({ jwks_uri: issuer.jwksUri, issuer: issuer.issuer, jwks_timeout: 1500 }));
+  server.setAuthorizationProvider(new JWTValidator({ jwks_uri: issuer.jwksUri, issuer: issuer.issuer, jwks_timeout_ms: 1500 }));
   server.collect(tool({ name: "secret", description: "" }, () => (runs.push(getContext().auth?.subject ?? "(anonymous)"), "ran")));
   const { url, address } = await server.serve({ port: 0 });
-  return { server, url, expect: { resourceMetadataUrl: `${address}/.well-known/oauth-protected-resource/mcp` } };
+  return { server, url, expect: { resource_metadata_url: `${address}/.well-known/oauth-protected-resource/mcp` } };
 }
 
 /** `n` distinct tokens whose `kid` no key set holds (a real signature by a key the issuer never published). */
@@ -74,7 +74,7 @@ async function legitimateUser(url: string, sub: string, key = issuer.keys[0]!) {
   };
 }
 
-async function flood(url: string, tokens: string[], expect: { resourceMetadataUrl: string }, concurrency = 64) {
+async function flood(url: string, tokens: string[], expect: { resource_metadata_url: string }, concurrency = 64) {
   const byStatus = new Map<number, number>();
   let maxMs = 0;
   await pool(tokens.length, concurrency, async (i) => {

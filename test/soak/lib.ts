@@ -92,7 +92,7 @@ export function parseChallenges(header: string): Challenge[] {
 
 /** What the server is expected to put in its challenges. */
 export interface ChallengeExpectation {
-  resourceMetadataUrl: string;
+  resource_metadata_url: string;
   /** `scope` advertised on 401 (server-wide required scopes), if any. */
   scope?: string;
   /** Only the DPoP challenge is sent (`dpop_required`). */
@@ -141,7 +141,7 @@ export function checkResponse(
   assert.ok(discovery, `the discovery challenge is present: ${www}`);
   if (expect.dpopOnly) assert.equal(bearer, undefined, "dpop_required: no Bearer challenge");
   assert.equal(discovery.params.realm, "MCP");
-  assert.equal(discovery.params.resource_metadata, expect.resourceMetadataUrl);
+  assert.equal(discovery.params.resource_metadata, expect.resource_metadata_url);
   if (status === 401 && expect.scope) assert.equal(discovery.params.scope, expect.scope);
   const errors = challenges.map((c) => c.params.error).filter((e): e is string => e !== undefined);
   for (const e of errors) assert.ok(OAUTH_ERRORS.has(e), `error code ${e}`);

@@ -5,7 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { checkResponse, parseChallenges } from "./lib.js";
 
-const expect = { resourceMetadataUrl: "https://mcp.example.com/.well-known/oauth-protected-resource/mcp", scope: "mcp" };
+const expect = { resource_metadata_url: "https://mcp.example.com/.well-known/oauth-protected-resource/mcp", scope: "mcp" };
 const good =
   'Bearer realm="MCP", resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp", scope="mcp", error="invalid_token", error_description="x", DPoP algs="ES256"';
 const h = (o: Record<string, string>) => new Headers(o);

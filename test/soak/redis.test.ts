@@ -49,7 +49,7 @@ test("Redis healthy → slow → killed → restarted, under a stolen-token proo
   server.setAuthorizationProvider(new JWTValidator({ jwks_uri: issuer.jwksUri, issuer: issuer.issuer }));
   server.collect(tool({ name: "secret", description: "" }, () => (runs.push(getContext().auth?.subject ?? "(anonymous)"), "ran")));
   const { url, address } = await server.serve({ port: 0 });
-  const expect = { resourceMetadataUrl: `${address}/.well-known/oauth-protected-resource/mcp`, dpopOnly: true };
+  const expect = { resource_metadata_url: `${address}/.well-known/oauth-protected-resource/mcp`, dpopOnly: true };
 
   const aliceKey = await clientKey();
   const attackerKey = await clientKey();

@@ -73,7 +73,7 @@ describe("resource abuse, combined", () => {
       open++;
       mcp.server.onclose = () => void open--;
     });
-    const { url } = await server.serve({ port: 0, headers_timeout: 1000, request_timeout: 2000 });
+    const { url } = await server.serve({ port: 0, headers_timeout_ms: 1000, request_timeout_ms: 2000 });
     const path = new URL(url).pathname;
     try {
       const alice = await issuer.sign({ aud: url, sub: "alice" });
