@@ -19,6 +19,7 @@ export type {
   EventStoreLike,
   FetchHandler,
   HandlerExtras,
+  HeaderPair,
   ListChangedEvent,
   McpHttpHandlerLike,
   McpServerSource,

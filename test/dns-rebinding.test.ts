@@ -12,7 +12,7 @@ import { createServer, request, type Server } from "node:http";
 import { connect, type AddressInfo } from "node:net";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { MCPServer, protect, type ProtectOptions } from "../src/index.js";
-import { toWebRequest, writeWebResponse } from "../src/adapters/node.js";
+import { requestTarget, toWebRequest, writeWebResponse } from "../src/adapters/node.js";
 import { initialize, MCP_HEADERS } from "./helpers/mcp.js";
 
 interface Raw {
@@ -179,6 +179,7 @@ const NODE_PATHS = [
       });
       const server: Server = createServer((req, res) => {
         let request: Request;
+        const target = requestTarget(req.url, "http://localhost");
         try {
           request = toWebRequest(req, "http://localhost");
         } catch {
@@ -186,7 +187,8 @@ const NODE_PATHS = [
           res.writeHead(400).end();
           return;
         }
-        void (async () => writeWebResponse(res, await handler(request)))();
+        // A Request cannot say its target was absolute-form: the adapter says so in HandlerExtras.
+        void (async () => writeWebResponse(res, await handler(request, { targetAuthority: target?.authority })))();
       });
       await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
       return {

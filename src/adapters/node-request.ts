@@ -23,7 +23,6 @@
  * @module
  */
 import type { IncomingMessage } from "node:http";
-import { kTargetAuthority } from "../protect/host-guard.js";
 
 const kState = Symbol("state");
 
@@ -32,8 +31,6 @@ interface ViewState {
   readonly method: string;
   readonly url: string;
   readonly signal: boolean;
-  /** The authority of an absolute-form request target, as sent; `undefined` for origin-form. */
-  readonly authority: string | undefined;
   headers: RawHeadersView | undefined;
   abortSignal: AbortSignal | undefined;
   real: Request | undefined;
@@ -234,11 +231,6 @@ class NodeRequestView {
     return null;
   }
 
-  /** The authority of an absolute-form request target, for the DNS-rebinding guard (not a `Request` member). */
-  get [kTargetAuthority](): string | undefined {
-    return this[kState].authority;
-  }
-
   get bodyUsed(): boolean {
     return false;
   }
@@ -279,18 +271,15 @@ function delegateTo<T extends object>(target: object, source: object, realOf: (v
 /**
  * A bodiless `Request` for `req` at `url`, built lazily (see the module comment). `signal`: whether
  * the real `Request`, when built, gets a signal that aborts when the client leaves early.
- * `authority`: an absolute-form target's authority, as sent, which the DNS-rebinding guard checks
- * instead of `Host`.
  *
  * @internal
  */
-export function nodeRequestView(req: IncomingMessage, url: URL, signal: boolean, authority?: string): Request {
+export function nodeRequestView(req: IncomingMessage, url: URL, signal: boolean): Request {
   return new NodeRequestView({
     req,
     method: req.method ?? "GET",
     url: url.href,
     signal,
-    authority,
     headers: undefined,
     abortSignal: undefined,
     real: undefined,

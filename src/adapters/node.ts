@@ -7,13 +7,12 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { Readable } from "node:stream";
 import { readNodeBodyBounded } from "../lib/body.js";
 import { nodeRequestView } from "./node-request.js";
-import { deferredHeaders, kReadsBodyLazily, kWritesHeaders } from "../serving/backend.js";
+import { readsBodyLazily, type HandlerExtras, type HeaderPair } from "./contract.js";
 import { internalError } from "../protect/responses.js";
-import { kTargetAuthority } from "../protect/host-guard.js";
 import { z } from "zod";
 import { InvalidConfig } from "../errors.js";
 import { optionsSchema, parseOptions } from "../lib/options.js";
-import type { FetchHandler, HandlerExtras, ProtectedHandler } from "../protect/index.js";
+import type { FetchHandler, ProtectedHandler } from "../protect/types.js";
 
 /** Options of {@link toNodeHandler}. */
 export interface NodeHandlerOptions {
@@ -89,9 +88,7 @@ export function toWebRequest(req: NodeRequest, origin = "http://localhost", sign
       init.duplex = "half";
     }
   }
-  const request = new Request(url, init);
-  if (target.authority !== undefined) Object.defineProperty(request, kTargetAuthority, { value: target.authority });
-  return request;
+  return new Request(url, init);
 }
 
 /** An absolute-form target (RFC 9112 §3.2.2): `http(s)://`, the authority as sent, then the path and query. */
@@ -141,14 +138,13 @@ const hasParsedBody = (req: NodeRequest): boolean => req.body !== undefined && r
  *   JSON document is of no use to a client before it is complete, and this is the common MCP reply;
  * - anything else: streamed chunk by chunk, headers going out with the first chunk.
  */
-export async function writeWebResponse(res: ServerResponse, response: Response): Promise<void> {
+export async function writeWebResponse(res: ServerResponse, response: Response, extra?: readonly HeaderPair[]): Promise<void> {
   // One writeHead with a flat list instead of a setHeader per header; repeated headers (Set-Cookie)
   // stay separate, and headers a framework set earlier on `res` are still merged (ours win).
   const headers: string[] = [];
   let contentType = "";
   let hasLength = false;
-  // Headers a protect() handler left for this adapter to write (kWritesHeaders): they replace any of the same name.
-  const extra = deferredHeaders(response);
+  // `extra`: headers a protect() handler gave this adapter to write (HandlerExtras.addHeaders); they replace any of the same name.
   // `forEach` yields each Set-Cookie on its own (never joined), so they stay separate lines here.
   response.headers.forEach((value, key) => {
     if (extra && extra.some(([name]) => name.length === key.length && name.toLowerCase() === key)) return;
@@ -253,21 +249,29 @@ export function toNodeHandler(handler: FetchHandler, options: NodeHandlerOptions
     if (next && routed.handles && !routed.handles(url.pathname)) return next();
     void (async () => {
       let response: Response;
+      let extra: readonly HeaderPair[] | undefined;
       try {
-        if ((handler as { [kReadsBodyLazily]?: boolean })[kReadsBodyLazily]) {
+        if (readsBodyLazily(handler)) {
           const nodeReq = req as NodeRequest;
-          const extras: HandlerExtras & { [kWritesHeaders]: true } = hasParsedBody(nodeReq)
-            ? { parsedBody: nodeReq.body, [kWritesHeaders]: true }
-            : { readBody: (limit) => readNodeBodyBounded(req, limit), [kWritesHeaders]: true };
-          response = await handler(nodeRequestView(req, url, signal, target.authority), extras);
+          const extras: HandlerExtras = hasParsedBody(nodeReq)
+            ? { parsedBody: nodeReq.body, targetAuthority: target.authority, addHeaders: (pairs) => void (extra = pairs) }
+            : {
+                readBody: (limit) => readNodeBodyBounded(req, limit),
+                targetAuthority: target.authority,
+                addHeaders: (pairs) => void (extra = pairs),
+              };
+          response = await handler(nodeRequestView(req, url, signal), extras);
         } else {
-          response = await handler(toWebRequest(req, origin, signal));
+          response = await handler(
+            toWebRequest(req, origin, signal),
+            target.authority === undefined ? undefined : { targetAuthority: target.authority },
+          );
         }
       } catch (err) {
         if (next) return next(err);
         response = internalError();
       }
-      await writeWebResponse(res, response);
+      await writeWebResponse(res, response, extra);
     })();
   };
 }

@@ -8,8 +8,7 @@
  * @module
  */
 
-/** A header as a name/value pair. */
-export type HeaderPair = readonly [string, string];
+import type { HeaderPair } from "../adapters/contract.js";
 
 // Mcp-Method / Mcp-Name: request headers of protocol revision 2026-07-28; a browser client's preflight must allow them.
 const ALLOW_HEADERS = "Authorization, Content-Type, DPoP, Mcp-Session-Id, Mcp-Protocol-Version, Mcp-Method, Mcp-Name, Last-Event-ID";

@@ -21,15 +21,8 @@ import { metadataPaths } from "./metadata.js";
 import { asksForList, buildScopePolicy, filterListResponse, stepUpScopes, unmetRequirement, type ScopePolicy } from "../items/policy.js";
 import { ambiguousForwardedHeader, notFound, providerFailed } from "./responses.js";
 import { ANONYMOUS_PRINCIPAL } from "../serving/sessions.js";
-import {
-  DEFAULT_MAX_BODY_BYTES,
-  deferHeaders,
-  kReadsBodyLazily,
-  kWritesHeaders,
-  readJsonBody,
-  type HandlerExtras,
-  type McpBackend,
-} from "../serving/backend.js";
+import { markReadsBodyLazily, type HandlerExtras } from "../adapters/contract.js";
+import { DEFAULT_MAX_BODY_BYTES, readJsonBody, type McpBackend } from "../serving/backend.js";
 import { pathnameOf } from "../lib/url-path.js";
 import { createTokenExchange } from "../token-exchange/exchanger.js";
 import type { AuthorizationProvider } from "../validators/provider.js";
@@ -165,7 +158,7 @@ export function createHandler(backend: McpBackend, o: ResolvedProtectOptions): P
   const g: Gate = { config, provider: o.provider, dpop, emit: o.on_auth_event, cors, backend };
 
   const handler = async (req: Request, extras?: HandlerExtras): Promise<Response> => {
-    const refused = guard?.(req);
+    const refused = guard?.(req, extras?.targetAuthority);
     if (refused) return refused;
     const view = viewFor(req);
     if (view === "ambiguous") return ambiguousForwardedHeader();
@@ -198,13 +191,12 @@ export function createHandler(backend: McpBackend, o: ResolvedProtectOptions): P
       context: createRequestContext(auth, config.enabled, exchange),
     });
     if (policy && config.hide_unauthorized_tools && asksForList(read.body)) res = await filterListResponse(res, policy, auth?.scopes ?? []);
-    return (extras as { [kWritesHeaders]?: boolean } | undefined)?.[kWritesHeaders]
-      ? deferHeaders(res, corsPairs)
-      : withHeaders(res, corsPairs);
+    if (!extras?.addHeaders) return withHeaders(res, corsPairs);
+    extras.addHeaders(corsPairs);
+    return res;
   };
 
-  return Object.assign(handler, {
-    [kReadsBodyLazily]: true,
+  return Object.assign(markReadsBodyLazily(handler), {
     resource,
     metadata: configured.metadata,
     handles: (path: string) => path === endpointPath || wellKnown.has(path),

@@ -13,8 +13,8 @@
  * absolute-form request target (`POST http://evil.example/mcp HTTP/1.1`) the target's authority is
  * what names the host (RFC 9112 §3.2.2: the server MUST ignore `Host` then), so that is what must be
  * allowed; `Host` must still be well-formed. A Web `Request` does not say which form its target had:
- * the Node adapter marks an absolute-form target with {@link kTargetAuthority}; a `Request` without
- * the mark is checked by its `Host` header, or by its URL's host when it has no `Host` header.
+ * the adapter passes an absolute-form target's authority as `HandlerExtras.targetAuthority`; without
+ * it, a request is checked by its `Host` header, or by its URL's host when it has no `Host` header.
  *
  * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#security-warning
  * @module
@@ -24,20 +24,15 @@ import { forbiddenHost, malformedHost } from "./responses.js";
 import type { DnsRebindingOptions, TrustProxyOptions } from "./options.js";
 import { canonicalHost, normalizeHost, parseHost } from "./resource-view.js";
 
-/**
- * The key under which an adapter puts, on the `Request` it hands to the handler, the authority of an
- * absolute-form request target exactly as sent (`evil.example`, `localhost:8000`, `user@host`). The
- * guard checks it instead of `Host`. Absent for an origin-form target.
- *
- * @internal
- */
-export const kTargetAuthority: unique symbol = Symbol("protected-mcp.targetAuthority");
-
 /** What the guard decided about one `Host` value or target authority. */
 type Verdict = "allowed" | "forbidden" | "malformed";
 
-/** Answers 400 for a malformed `Host` (or target authority), 403 for one not accepted or a refused `Origin`; `undefined` lets it through. */
-export type HostGuard = (req: Request) => Response | undefined;
+/**
+ * Answers 400 for a malformed `Host` (or target authority), 403 for one not accepted or a refused
+ * `Origin`; `undefined` lets it through. `targetAuthority`: an absolute-form target's authority, as
+ * the adapter read it (`HandlerExtras.targetAuthority`).
+ */
+export type HostGuard = (req: Request, targetAuthority?: string) => Response | undefined;
 
 /** What the guard is built from. */
 export interface HostGuardOptions {
@@ -107,10 +102,9 @@ export function createHostGuard(o: HostGuardOptions): HostGuard | undefined {
   };
   const originAllowed = (origin: string): boolean => anyOrigin || origins.has(origin) || (loopback && isLoopbackOrigin(origin));
 
-  return (req) => {
+  return (req, target) => {
     // Several Host lines reach here joined with ", " (a Headers, or the Node view reading rawHeaders): malformed.
     const host = req.headers.get("host");
-    const target = (req as { [kTargetAuthority]?: string })[kTargetAuthority];
     if (target !== undefined) {
       if (host !== null && verdictOf(host) === "malformed") return malformedHost("host");
       const refused = checkAuthority(target, "target");

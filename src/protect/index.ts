@@ -28,7 +28,7 @@ import {
 
 export type { DnsRebindingOptions, ProtectOptions, TrustProxyOptions } from "./options.js";
 export type { FetchHandler, ProtectedHandler } from "./types.js";
-export type { HandlerExtras } from "../serving/backend.js";
+export type { HandlerExtras, HeaderPair } from "../adapters/contract.js";
 export type { McpServerSource } from "../serving/v1.js";
 export type {
   ListChangedEvent,

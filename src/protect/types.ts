@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { HandlerExtras } from "../serving/backend.js";
+import type { HandlerExtras } from "../adapters/contract.js";
 import type { ServerNotifierLike } from "../serving/v2.js";
 import type { ProtectedResourceMetadata } from "./metadata.js";
 

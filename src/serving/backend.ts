@@ -6,6 +6,7 @@
  */
 import type { AuthInfo } from "@modelcontextprotocol/sdk/server/auth/types.js";
 import type { AuthContext, RequestContext } from "../context/types.js";
+import type { HandlerExtras } from "../adapters/contract.js";
 import { BodyTooLarge, declaredTooLarge, readStreamBounded } from "../lib/body.js";
 import { bodyTooLarge, parseError } from "../protect/responses.js";
 
@@ -36,49 +37,6 @@ export interface McpBackend {
   checkSession?(req: Request, principal: string): void;
   /** Close every open session and per-request server. */
   close(): Promise<void>;
-}
-
-/**
- * What an adapter may hand a handler besides the `Request`. Adapters use it to avoid Web streams:
- * the Node adapter passes `readBody`, which reads the socket directly; Express passes the body its
- * JSON parser already produced. The handler reads the body only after the request is authorized.
- */
-export interface HandlerExtras {
-  /** Read the whole request body, throwing `BodyTooLarge` past `limit` bytes (used instead of `request.body`). */
-  readBody?: (limit: number) => Promise<Uint8Array>;
-  /** A body a framework already parsed (e.g. `express.json()`). */
-  parsedBody?: unknown;
-  /** Size in bytes of the body behind `parsedBody`, when known. */
-  parsedBodyBytes?: number;
-}
-
-/**
- * Marks a handler that takes {@link HandlerExtras} and reads its body itself (a `protect()` handler),
- * so adapters may hand it a body reader instead of a streamed `Request` body.
- */
-export const kReadsBodyLazily: unique symbol = Symbol.for("protected-mcp.reads-body-lazily");
-
-/**
- * Set by an adapter on the {@link HandlerExtras} it passes when it writes the `Response` out itself
- * (the Node adapter): the handler then leaves the CORS headers for it to write, through
- * {@link deferHeaders}, instead of adding them to the transport's `Response`. A `Headers.set` on
- * undici's `Headers` validates the name and value and makes the next iteration sort the list again:
- * about 1.5 µs per request for two headers, measured.
- */
-export const kWritesHeaders: unique symbol = Symbol("protected-mcp.writes-headers");
-
-/** Where {@link deferHeaders} leaves the headers: a property, not a `WeakMap` entry (a `WeakMap.set` per response cost as much as the `Headers.set` it replaced, measured). */
-const kDeferred: unique symbol = Symbol("protected-mcp.deferred-headers");
-
-/** Leave `pairs` for the adapter that asked for it ({@link kWritesHeaders}) to write with `res`, replacing same-named headers. */
-export function deferHeaders(res: Response, pairs: readonly (readonly [string, string])[]): Response {
-  (res as { [kDeferred]?: readonly (readonly [string, string])[] })[kDeferred] = pairs;
-  return res;
-}
-
-/** The headers left with `res` by {@link deferHeaders}, if any. */
-export function deferredHeaders(res: Response): readonly (readonly [string, string])[] | undefined {
-  return (res as { [kDeferred]?: readonly (readonly [string, string])[] })[kDeferred];
 }
 
 /** `application/json`, with or without parameters: the only body type Streamable HTTP accepts. */
