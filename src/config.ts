@@ -189,7 +189,7 @@ void schemaMatchesType;
  * Validate an {@link AuthorizationConfig} and fill in defaults. Unknown keys and wrong types are
  * refused. The caller's object is never mutated; a frozen copy is returned.
  *
- * @throws {@link InvalidConfig} naming each bad key.
+ * @throws {@link ConfigError} naming each bad key.
  * @example
  * ```ts
  * parseAuthorizationConfig({ enabled: true, authorization_servers: ["https://auth.example.com"] });

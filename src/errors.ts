@@ -1,6 +1,6 @@
 /**
  * Typed errors with stable `code` strings: the resource server's family ({@link AuthError} and its
- * subclasses, {@link InvalidConfig}, {@link ProviderFailed}, {@link InvalidAuthorizationServerMetadata}).
+ * subclasses, {@link ConfigError}, {@link ProviderFailed}, {@link InvalidAuthorizationServerMetadata}).
  *
  * Every refusal the library makes is one of these classes. Callers (and tests) branch on `code`,
  * never on `message`. Like jose's errors, every class carries its code twice: on the instance
@@ -261,11 +261,11 @@ export interface ConfigIssue {
  * ```ts
  * try { protect(server, { authorization, sesion_mode: "stateless" } as never) }
  * catch (e) {
- *   if (e instanceof InvalidConfig) console.error(e.issues); // [{ key: "sesion_mode", message: 'unknown key (did you mean "session_mode"?)' }]
+ *   if (e instanceof ConfigError) console.error(e.issues); // [{ key: "sesion_mode", message: 'unknown key (did you mean "session_mode"?)' }]
  * }
  * ```
  */
-export class InvalidConfig extends TypeError {
+export class ConfigError extends TypeError {
   /** `ERR_INVALID_CONFIG`. */
   static readonly code: string = "ERR_INVALID_CONFIG";
   /** Always `ERR_INVALID_CONFIG`. */
@@ -278,15 +278,10 @@ export class InvalidConfig extends TypeError {
    */
   constructor(where: string, issues: readonly ConfigIssue[]) {
     super(`Invalid ${where} options: ${issues.map((i) => `${i.key}: ${i.message}`).join("; ")}`);
-    this.name = "InvalidConfig";
+    this.name = "ConfigError";
     this.issues = Object.freeze(issues.map((i) => Object.freeze({ ...i })));
   }
 }
-
-/** @deprecated Use {@link InvalidConfig} (the same class). Removed in 0.3. */
-export const ConfigError = InvalidConfig;
-/** @deprecated Use {@link InvalidConfig} (the same class). Removed in 0.3. */
-export type ConfigError = InvalidConfig;
 
 /**
  * The authorization provider (or the DPoP check) threw something that is not an {@link AuthError}:

@@ -96,7 +96,6 @@ export {
   ConfigError,
   InsufficientScope,
   InvalidAuthorizationServerMetadata,
-  InvalidConfig,
   InvalidDpopProof,
   InvalidRequest,
   InvalidToken,

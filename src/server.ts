@@ -10,7 +10,7 @@ import { toNodeHandler } from "./adapters/node.js";
 import { LazyJsonSchemaValidator } from "./lib/json-schema-validator.js";
 import { isLoopbackHost, parseAuthorizationConfig, type AuthorizationConfig, type ResolvedAuthorizationConfig } from "./config.js";
 import { z } from "zod";
-import { InvalidConfig } from "./errors.js";
+import { ConfigError } from "./errors.js";
 import { functionSchema, optionsSchema, parseOptions, withNewNames } from "./lib/options.js";
 import { protect, protectBothEras, type ProtectedHandler, type ProtectOptions } from "./protect/index.js";
 import { ProtectOptionsSchema } from "./protect/options.js";
@@ -155,15 +155,15 @@ export class MCPServer {
   /**
    * @param name - server name.
    * @param options - see {@link MCPServerOptions}.
-   * @throws {@link InvalidConfig} when an option is unknown or invalid.
+   * @throws {@link ConfigError} when an option is unknown or invalid.
    */
   constructor(name: string, options: MCPServerOptions = {}) {
-    if (typeof name !== "string" || !name) throw new InvalidConfig("MCPServer", [{ key: "name", message: "must be a non-empty string" }]);
+    if (typeof name !== "string" || !name) throw new ConfigError("MCPServer", [{ key: "name", message: "must be a non-empty string" }]);
     this.name = name;
     parseOptions(MCPServerOptionsSchema, options, "MCPServer");
     options = withNewNames(MCPServerOptionsSchema, options);
     const takenOver = takenOverIssues(options.transport, options.v2_handler_options);
-    if (takenOver.length) throw new InvalidConfig("MCPServer", takenOver);
+    if (takenOver.length) throw new ConfigError("MCPServer", takenOver);
     // Checked here too, so a wrong token_exchange fails at construction rather than at serve().
     if (options.token_exchange !== undefined) parseTokenExchangeOptions(options.token_exchange, "MCPServer");
     this.#options = { ...options };
@@ -180,7 +180,7 @@ export class MCPServer {
   /** Set the token checker (e.g. a {@link JWTValidator}). Required when authorization is enabled. */
   setAuthorizationProvider(provider: AuthorizationProvider): this {
     if (!provider || typeof provider.verify !== "function") {
-      throw new InvalidConfig("MCPServer.setAuthorizationProvider", [{ key: "provider", message: "must have a verify() method" }]);
+      throw new ConfigError("MCPServer.setAuthorizationProvider", [{ key: "provider", message: "must have a verify() method" }]);
     }
     this.#provider = provider;
     return this;
@@ -190,7 +190,7 @@ export class MCPServer {
   collect(...items: (ToolDefinition<any> | ResourceDefinition | PromptDefinition)[]): this {
     for (const t of items) {
       if (this.#tools.some((x) => x.kind === t.kind && x.name === t.name)) {
-        throw new InvalidConfig("MCPServer.collect", [{ key: t.name, message: `duplicate ${t.kind} name` }]);
+        throw new ConfigError("MCPServer.collect", [{ key: t.name, message: `duplicate ${t.kind} name` }]);
       }
       this.#tools.push(t);
     }
@@ -256,7 +256,7 @@ export class MCPServer {
     const effective = resource ?? this.#config.resource;
     if (effective) authorization.resource = effective;
     if (this.#config.enabled && !this.#provider) {
-      throw new InvalidConfig("MCPServer", [
+      throw new ConfigError("MCPServer", [
         { key: "provider", message: "authorization is enabled but no provider is set (call setAuthorizationProvider)" },
       ]);
     }
@@ -300,12 +300,12 @@ export class MCPServer {
     options = withNewNames(ServeOptionsSchema, options);
     const host = options.host ?? "127.0.0.1";
     if (this.#config.enabled && !this.#config.resource && !isLoopbackHost(host.includes(":") ? `[${host}]` : host)) {
-      throw new InvalidConfig("MCPServer.serve", [
+      throw new ConfigError("MCPServer.serve", [
         { key: "authorization.resource", message: "set it to the public URL of the MCP endpoint when listening on a non-loopback host" },
       ]);
     }
     if (this.#config.enabled && !this.#provider) {
-      throw new InvalidConfig("MCPServer", [
+      throw new ConfigError("MCPServer", [
         { key: "provider", message: "authorization is enabled but no provider is set (call setAuthorizationProvider)" },
       ]);
     }
@@ -315,7 +315,7 @@ export class MCPServer {
     const requestTimeout = options.request_timeout_ms ?? 30_000;
     const keepAliveTimeout = options.keep_alive_timeout_ms ?? 5_000;
     if (headersTimeout > requestTimeout) {
-      throw new InvalidConfig("MCPServer.serve", [{ key: "headers_timeout_ms", message: "must not exceed request_timeout_ms" }]);
+      throw new ConfigError("MCPServer.serve", [{ key: "headers_timeout_ms", message: "must not exceed request_timeout_ms" }]);
     }
     const http = createServer({
       headersTimeout,

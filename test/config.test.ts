@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { InvalidConfig, MCPServer, parseAuthorizationConfig, protect } from "../src/index.js";
+import { ConfigError, MCPServer, parseAuthorizationConfig, protect } from "../src/index.js";
 import { isLoopbackHost } from "../src/config.js";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 
@@ -8,7 +8,7 @@ const keysOf = (fn: () => unknown): string[] => {
   try {
     fn();
   } catch (e) {
-    assert.ok(e instanceof InvalidConfig, `expected InvalidConfig, got ${String(e)}`);
+    assert.ok(e instanceof ConfigError, `expected ConfigError, got ${String(e)}`);
     assert.equal(e.code, "ERR_INVALID_CONFIG");
     return e.issues.map((i) => i.key);
   }
@@ -117,7 +117,7 @@ test("plain http is refused off loopback unless allow_insecure_http", () => {
 });
 
 test("MCPServer validates at construction and needs a provider before serving", async () => {
-  assert.throws(() => new MCPServer("x", { authorization: { enabled: true, bogus: 1 } as never }), InvalidConfig);
+  assert.throws(() => new MCPServer("x", { authorization: { enabled: true, bogus: 1 } as never }), ConfigError);
   const s = new MCPServer("x", { authorization: { enabled: true, authorization_servers: ["https://auth.example.com"] } });
   await assert.rejects(s.serve({ port: 0 }), /no provider is set/);
 });
@@ -131,12 +131,12 @@ test("protect() needs a resource and a provider when enabled", () => {
   assert.throws(() => protect(factory, { authorization: { dpop_required: true }, dpop: false }), /dpop_required/);
 });
 
-/** Run `fn`, expect a InvalidConfig (`ERR_INVALID_CONFIG`), return its issues as `key: message` lines. */
+/** Run `fn`, expect a ConfigError (`ERR_INVALID_CONFIG`), return its issues as `key: message` lines. */
 const issueLines = (fn: () => unknown): string[] => {
   try {
     fn();
   } catch (e) {
-    assert.ok(e instanceof InvalidConfig, `expected InvalidConfig, got ${String(e)}`);
+    assert.ok(e instanceof ConfigError, `expected ConfigError, got ${String(e)}`);
     assert.equal(e.code, "ERR_INVALID_CONFIG");
     return e.issues.map((i) => `${i.key}: ${i.message}`);
   }

@@ -3,11 +3,11 @@
  * use (503 + Retry-After instead), the consent page shows display controls as visible text, an
  * unsupported scope is named together with the option that lists scopes, and every options object
  * (the server's, `issueAccessToken()`'s, `MemoryStorage`'s) is checked by one strict schema that
- * reports every problem as an `InvalidConfig`.
+ * reports every problem as an `ConfigError`.
  */
 import { beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { InvalidConfig } from "../src/index.js";
+import { ConfigError } from "../src/index.js";
 import {
   createDevAuthorizationServer,
   MemoryStorage,
@@ -160,11 +160,11 @@ describe("unsupported scopes are named, with the option that lists scopes", () =
 });
 
 describe("strict options", () => {
-  async function configError(p: Promise<unknown> | (() => unknown)): Promise<InvalidConfig> {
+  async function configError(p: Promise<unknown> | (() => unknown)): Promise<ConfigError> {
     try {
       await (typeof p === "function" ? p() : p);
     } catch (e) {
-      assert.ok(e instanceof InvalidConfig, `not a InvalidConfig: ${String(e)}`);
+      assert.ok(e instanceof ConfigError, `not a ConfigError: ${String(e)}`);
       assert.equal(e.code, "ERR_INVALID_CONFIG");
       return e;
     }

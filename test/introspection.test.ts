@@ -14,7 +14,7 @@ import {
   AuthorizationUnavailable,
   getContext,
   IntrospectionValidator,
-  InvalidConfig,
+  ConfigError,
   MCPServer,
   protect,
   tool,
@@ -146,7 +146,7 @@ test("options are validated at construction; errors name the key", () => {
   for (const [options, message] of bad) {
     assert.throws(
       () => new IntrospectionValidator(options as IntrospectionValidatorOptions),
-      (e: unknown) => e instanceof InvalidConfig && e.code === "ERR_INVALID_CONFIG" && message.test(e.message),
+      (e: unknown) => e instanceof ConfigError && e.code === "ERR_INVALID_CONFIG" && message.test(e.message),
     );
   }
   assert.doesNotThrow(

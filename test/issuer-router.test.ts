@@ -9,7 +9,7 @@ import type { AddressInfo } from "node:net";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import {
   AuthError,
-  InvalidConfig,
+  ConfigError,
   EntraMultiTenantValidator,
   getContext,
   IntrospectionValidator,
@@ -419,7 +419,7 @@ test("Entra any_tenant excludes personal Microsoft accounts (MSA tenant) unless 
   assert.equal(entra({ tenants: [MSA] }).matchesIssuer(entraIss(MSA)), true);
   assert.throws(
     () => entra({ allow_personal_accounts: true }),
-    (e: unknown) => e instanceof InvalidConfig && /allow_personal_accounts: only with any_tenant/.test(e.message),
+    (e: unknown) => e instanceof ConfigError && /allow_personal_accounts: only with any_tenant/.test(e.message),
   );
 });
 
@@ -427,31 +427,31 @@ test("configuration errors name the key", () => {
   const fake: AuthorizationProvider = { verify: async () => assert.fail("never called") };
   assert.throws(
     () => new IssuerRouter({}),
-    (e: unknown) => e instanceof InvalidConfig && /issuers: at least one of issuers, families or opaque/.test(e.message),
+    (e: unknown) => e instanceof ConfigError && /issuers: at least one of issuers, families or opaque/.test(e.message),
   );
   assert.throws(
     () => new IssuerRouter({ issuers: { "not a url": fake } }),
-    (e: unknown) => e instanceof InvalidConfig && /issuers/.test(e.message),
+    (e: unknown) => e instanceof ConfigError && /issuers/.test(e.message),
   );
   assert.throws(
     () => new IssuerRouter({ families: [fake as never] }),
-    (e: unknown) => e instanceof InvalidConfig && /families\.0: must be an IssuerFamily/.test(e.message),
+    (e: unknown) => e instanceof ConfigError && /families\.0: must be an IssuerFamily/.test(e.message),
   );
   assert.throws(
     () => new EntraMultiTenantValidator({ audience: APP_ID }),
-    (e: unknown) => e instanceof InvalidConfig && /tenants: a tenant allowlist is required/.test(e.message),
+    (e: unknown) => e instanceof ConfigError && /tenants: a tenant allowlist is required/.test(e.message),
   );
   assert.throws(
     () => new EntraMultiTenantValidator({ audience: APP_ID, tenants: ["contoso.onmicrosoft.com"] }),
-    (e: unknown) => e instanceof InvalidConfig && /tenants\.0: must be tenant ID GUIDs/.test(e.message),
+    (e: unknown) => e instanceof ConfigError && /tenants\.0: must be tenant ID GUIDs/.test(e.message),
   );
   assert.throws(
     () => new EntraMultiTenantValidator({ audience: APP_ID, tenants: [TENANT_A], any_tenant: true }),
-    (e: unknown) => e instanceof InvalidConfig && /not both/.test(e.message),
+    (e: unknown) => e instanceof ConfigError && /not both/.test(e.message),
   );
   assert.throws(
     () => new EntraMultiTenantValidator({ audience: APP_ID, tenants: [TENANT_A], algorithms: ["HS256"] }),
-    (e: unknown) => e instanceof InvalidConfig && /algorithms\.0/.test(e.message),
+    (e: unknown) => e instanceof ConfigError && /algorithms\.0/.test(e.message),
   );
   // Upper-case tenant IDs in configuration are normalised (Entra issues lower-case ones).
   assert.equal(

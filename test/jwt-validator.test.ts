@@ -7,7 +7,7 @@ import {
   InvalidToken,
   JWTValidator,
   JWTValidatorConfig,
-  InvalidConfig,
+  ConfigError,
   protect,
   registerTools,
   tool,
@@ -168,7 +168,7 @@ describe("claims and options", () => {
       .setProtectedHeader({ alg: "HS256" })
       .sign(new TextEncoder().encode(secret));
     assert.equal((await v.verify(t, ctx())).subject, "a");
-    assert.throws(() => new JWTValidator({ secret: "short", issuer: "x" }), InvalidConfig);
+    assert.throws(() => new JWTValidator({ secret: "short", issuer: "x" }), ConfigError);
     assert.throws(() => new JWTValidator({ secret, issuer: "x", algorithms: ["RS256"] }), /algorithms/);
     assert.throws(() => new JWTValidator({ jwks_uri: "https://x.example/jwks", issuer: "x", algorithms: ["HS256"] }), /algorithms/);
     assert.throws(() => new JWTValidator({ jwks_uri: "https://x.example/jwks", issuer: "x", algorithms: ["none"] }), /algorithms/);
@@ -457,7 +457,7 @@ describe("refusal reasons and token shapes", () => {
       assert.equal((await byUid.verify(await iss.sign({ aud: RESOURCE, uid: "00u1" }), ctx())).subject, "00u1");
       assert.throws(
         () => new JWTValidator({ jwks_uri: iss.jwksUri, issuer: iss.issuer, allow_missing_subject: "yes" } as never),
-        InvalidConfig,
+        ConfigError,
       );
     } finally {
       await iss.close();

@@ -7,7 +7,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createDpopCheck, createDpopNonces } from "../src/dpop/index.js";
 import {
-  InvalidConfig,
+  ConfigError,
   JWTValidator,
   MCPServer,
   MemoryReplayStore,
@@ -214,11 +214,11 @@ describe("strict options", () => {
     try {
       f();
     } catch (e) {
-      assert.ok(e instanceof InvalidConfig, String(e));
+      assert.ok(e instanceof ConfigError, String(e));
       assert.equal(e.code, "ERR_INVALID_CONFIG");
       return e.issues.map((i) => ({ ...i }));
     }
-    return assert.fail("no InvalidConfig");
+    return assert.fail("no ConfigError");
   };
 
   test("MemoryReplayStore: unknown key with a suggestion, wrong types, every problem listed", () => {

@@ -6,7 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import {
-  InvalidConfig,
+  ConfigError,
   EntraMultiTenantValidator,
   IntrospectionValidator,
   IssuerRouter,
@@ -28,17 +28,17 @@ const provider: AuthorizationProvider = {
 const enabled = { enabled: true, authorization_servers: ["https://auth.example.com"], resource: "https://mcp.example.com/mcp" };
 const factory = () => new McpServer({ name: "t", version: "1" });
 
-/** Run `fn`, expect a InvalidConfig, return its issues as `key: message` lines. */
+/** Run `fn`, expect a ConfigError, return its issues as `key: message` lines. */
 function issuesOf(fn: () => unknown): string[] {
   try {
     fn();
   } catch (e) {
-    assert.ok(e instanceof InvalidConfig, `expected InvalidConfig, got ${String(e)}`);
-    assert.ok(e instanceof TypeError, "a InvalidConfig is a TypeError");
+    assert.ok(e instanceof ConfigError, `expected ConfigError, got ${String(e)}`);
+    assert.ok(e instanceof TypeError, "a ConfigError is a TypeError");
     assert.equal(e.code, "ERR_INVALID_CONFIG");
     return e.issues.map((i) => `${i.key}: ${i.message}`);
   }
-  assert.fail("expected a InvalidConfig");
+  assert.fail("expected a ConfigError");
 }
 
 test("protect(): a misspelled key is refused with the closest valid name", () => {
@@ -114,7 +114,7 @@ test("cors_origins are compared exactly: a prefix or substring of an allowed ori
   assert.equal(ok.headers.get("access-control-allow-origin"), "https://a.example");
 });
 
-test("protect(): a provider without authorization.enabled is a InvalidConfig that explains both choices", () => {
+test("protect(): a provider without authorization.enabled is a ConfigError that explains both choices", () => {
   for (const authorization of [{}, { enabled: false }]) {
     const [issue] = issuesOf(() => protect(factory, { authorization, provider }));
     assert.match(issue!, /^provider: /);
@@ -143,15 +143,15 @@ test("MCPServer.serve() and close() options are strict", async () => {
   const s = new MCPServer("x", { on_warning: () => {} });
   await assert.rejects(
     s.serve({ prot: 0 } as never),
-    (e: unknown) => e instanceof InvalidConfig && e.issues[0]!.message.includes('did you mean "port"?'),
+    (e: unknown) => e instanceof ConfigError && e.issues[0]!.message.includes('did you mean "port"?'),
   );
   await assert.rejects(
     s.serve({ port: 0, headers_timeout_ms: 5000, request_timeout_ms: 1000 }),
-    (e: unknown) => e instanceof InvalidConfig && e.issues[0]!.key === "headers_timeout_ms",
+    (e: unknown) => e instanceof ConfigError && e.issues[0]!.key === "headers_timeout_ms",
   );
   await assert.rejects(
     s.close({ grace: 10 } as never),
-    (e: unknown) => e instanceof InvalidConfig && e.issues[0]!.message.includes('did you mean "grace_ms"?'),
+    (e: unknown) => e instanceof ConfigError && e.issues[0]!.message.includes('did you mean "grace_ms"?'),
   );
 });
 
@@ -186,7 +186,7 @@ test("startDevAuthorizationServer() and AuthorizationServerDiscovery: strict, wi
   const { AuthorizationServerDiscovery } = await import("../src/index.js");
   await assert.rejects(
     startDevAuthorizationServer({ resources: ["http://127.0.0.1:1/mcp"], prot: 0 } as never),
-    (e: unknown) => e instanceof InvalidConfig && e.issues.length === 1 && e.issues[0]!.message === 'unknown key (did you mean "port"?)',
+    (e: unknown) => e instanceof ConfigError && e.issues.length === 1 && e.issues[0]!.message === 'unknown key (did you mean "port"?)',
   );
   assert.deepEqual(
     issuesOf(() => new AuthorizationServerDiscovery({ cache_tl: 60, timeout_ms: 0 } as never)).sort(),
@@ -199,11 +199,11 @@ async function asyncIssuesOf(fn: () => Promise<unknown>): Promise<string[]> {
   try {
     await fn();
   } catch (e) {
-    assert.ok(e instanceof InvalidConfig, `expected InvalidConfig, got ${String(e)}`);
+    assert.ok(e instanceof ConfigError, `expected ConfigError, got ${String(e)}`);
     assert.equal(e.code, "ERR_INVALID_CONFIG");
     return e.issues.map((i) => `${i.key}: ${i.message}`);
   }
-  assert.fail("expected a InvalidConfig");
+  assert.fail("expected a ConfigError");
 }
 
 const USERINFO = "must not contain userinfo (user:password@): credentials in a URL end up in logs and metadata";
@@ -292,7 +292,7 @@ test("issuers and resources refuse a query too; endpoints may keep theirs", asyn
   new IntrospectionValidator({ introspection_endpoint: "https://auth.example.com/introspect?api-version=2", ...secret });
 });
 
-test("an endpoint that is no URL at all is a InvalidConfig, not a TypeError from new URL()", () => {
+test("an endpoint that is no URL at all is a ConfigError, not a TypeError from new URL()", () => {
   assert.deepEqual(
     issuesOf(() => new IntrospectionValidator({ introspection_endpoint: "not a url", ...secret })),
     ["introspection_endpoint: must be an absolute http(s) URL"],
@@ -392,7 +392,7 @@ test("refused key names reach every option object and record, at any depth", asy
   protect(factory, { authorization: enabled, provider: new Provider() });
 });
 
-test("JWTValidatorConfig presets check their own input: InvalidConfig with did-you-mean, never a TypeError or 'undefined' in a URL", () => {
+test("JWTValidatorConfig presets check their own input: ConfigError with did-you-mean, never a TypeError or 'undefined' in a URL", () => {
   const table: [() => unknown, string[]][] = [
     [
       () => JWTValidatorConfig.okta({ domian: "acme.okta.com" } as never),
@@ -451,7 +451,7 @@ test("JWTValidatorConfig presets check their own input: InvalidConfig with did-y
   );
 });
 
-test("TokenExchange presets check their own input with InvalidConfig and did-you-mean", () => {
+test("TokenExchange presets check their own input with ConfigError and did-you-mean", () => {
   assert.deepEqual(
     issuesOf(() => TokenExchange.auth0({ domian: "acme.auth0.com", ...secret } as never)),
     ["domain: Invalid input: expected string, received undefined", 'domian: unknown key (did you mean "domain"?)'],
@@ -549,7 +549,7 @@ test("an unknown key gets the closest valid name across option objects: typos, c
     } catch (e) {
       err = e;
     }
-    assert.ok(err instanceof InvalidConfig, `${key}: expected a InvalidConfig, got ${String(err)}`);
+    assert.ok(err instanceof ConfigError, `${key}: expected a ConfigError, got ${String(err)}`);
     const issue = err.issues.find((i) => i.key === key);
     assert.equal(issue?.message, `unknown key (did you mean "${suggestion}"?)`, `${key}: ${err.message}`);
   }

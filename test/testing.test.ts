@@ -6,7 +6,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { decodeJwt, decodeProtectedHeader } from "jose";
 import { getContext, MCPServer, tool } from "../src/index.js";
-import { InvalidConfig } from "../src/errors.js";
+import { ConfigError } from "../src/errors.js";
 import { connectClient, createTestIssuer, type TestIssuer } from "../src/testing/index.js";
 import { initialize, MCP_HEADERS } from "./helpers/mcp.js";
 
@@ -103,9 +103,9 @@ test("docs/testing.md's complete test file is test/testing-example.test.ts, word
   assert.equal(block, file);
 });
 
-test("createTestIssuer() options are strict: unknown key with its suggestion, wrong type, every problem at once (InvalidConfig)", async () => {
+test("createTestIssuer() options are strict: unknown key with its suggestion, wrong type, every problem at once (ConfigError)", async () => {
   await assert.rejects(createTestIssuer({ audiance: "http://127.0.0.1/mcp", alg: "HS256", issuer: 42 } as never), (e: unknown) => {
-    assert.ok(e instanceof InvalidConfig, "a InvalidConfig");
+    assert.ok(e instanceof ConfigError, "a ConfigError");
     assert.equal(e.code, "ERR_INVALID_CONFIG");
     assert.deepEqual(
       e.issues.map((i) => i.key),
@@ -119,7 +119,7 @@ test("createTestIssuer() options are strict: unknown key with its suggestion, wr
 
 test("token() option names are strict: `scope` for `scopes` is refused instead of minting a token without scopes", async () => {
   await assert.rejects(issuer.token({ scope: ["files:delete"] } as never), (e: unknown) => {
-    assert.ok(e instanceof InvalidConfig, "a InvalidConfig");
+    assert.ok(e instanceof ConfigError, "a ConfigError");
     assert.deepEqual(e.issues, [{ key: "scope", message: 'unknown key (did you mean "scopes"?)' }]);
     return true;
   });

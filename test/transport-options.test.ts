@@ -10,7 +10,7 @@ import { InMemoryEventStore } from "@modelcontextprotocol/sdk/examples/shared/in
 import { McpServer as McpServerV2 } from "@modelcontextprotocol/server";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
-import { InvalidConfig, JWTValidator, MCPServer, protect, type ProtectedHandler } from "../src/index.js";
+import { ConfigError, JWTValidator, MCPServer, protect, type ProtectedHandler } from "../src/index.js";
 import { startLocalIssuer, type LocalIssuer } from "./helpers/issuer.js";
 import { MCP_HEADERS, initialize, toolCall } from "./helpers/mcp.js";
 
@@ -180,16 +180,16 @@ for (const engine of ["v1", "v2"] as const) {
   });
 }
 
-describe("options protect() takes over are refused with a InvalidConfig", () => {
+describe("options protect() takes over are refused with a ConfigError", () => {
   const base = { authorization: {} };
   const issues = (fn: () => unknown): string[] => {
     try {
       fn();
     } catch (e) {
-      assert.ok(e instanceof InvalidConfig, String(e));
+      assert.ok(e instanceof ConfigError, String(e));
       return e.issues.map((i) => `${i.key}: ${i.message}`);
     }
-    return assert.fail("expected a InvalidConfig");
+    return assert.fail("expected a ConfigError");
   };
 
   test("session ids and callbacks, host checks, body size, protocol versions — in any spelling", () => {

@@ -10,7 +10,7 @@ import { nodeRequestView } from "./node-request.js";
 import { readsBodyLazily, type HandlerExtras, type HeaderPair } from "./contract.js";
 import { internalError } from "../protect/responses.js";
 import { z } from "zod";
-import { InvalidConfig } from "../errors.js";
+import { ConfigError } from "../errors.js";
 import { optionsSchema, parseOptions } from "../lib/options.js";
 import type { FetchHandler, ProtectedHandler } from "../protect/types.js";
 
@@ -232,7 +232,7 @@ const isJson = (contentType: string): boolean => {
  */
 export function toNodeHandler(handler: FetchHandler, options: NodeHandlerOptions = {}) {
   if (typeof handler !== "function")
-    throw new InvalidConfig("toNodeHandler", [{ key: "handler", message: "must be a function (Request) => Promise<Response>" }]);
+    throw new ConfigError("toNodeHandler", [{ key: "handler", message: "must be a function (Request) => Promise<Response>" }]);
   parseOptions(NodeHandlerOptionsSchema, options, "toNodeHandler");
   const routed = handler as Partial<ProtectedHandler>;
   const origin = options.origin ?? (routed.resource ? new URL(routed.resource).origin : "http://localhost");

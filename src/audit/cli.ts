@@ -10,7 +10,7 @@ import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { z } from "zod";
-import { InvalidConfig, type ConfigIssue } from "../errors.js";
+import { ConfigError, type ConfigIssue } from "../errors.js";
 import { visibleControls } from "../lib/display.js";
 import { optionsSchema, parseOptions } from "../lib/options.js";
 import type { JWK } from "jose";
@@ -111,7 +111,7 @@ function parseFlags(argv: string[]): { values: z.output<typeof FlagsSchema>; pos
   try {
     return { values: parseOptions(FlagsSchema, raw, "protected-mcp audit"), positionals };
   } catch (e) {
-    if (!(e instanceof InvalidConfig)) throw e;
+    if (!(e instanceof ConfigError)) throw e;
     // Flag names only: a value (possibly a token) is never echoed.
     throw new AuditRunError("ERR_AUDIT_USAGE", e.issues.map(flagIssue).join("; "));
   }

@@ -26,7 +26,7 @@ export interface DevAuthorizationServer extends FetchHandler {
   readonly jwks: JsonWebKeySet;
   /** Whether a path is served by this handler (to share a listener with other handlers). */
   handles(path: string): boolean;
-  /** Mint an access token without the OAuth flow (demo commands, tests). Throws `InvalidConfig` naming every invalid input. */
+  /** Mint an access token without the OAuth flow (demo commands, tests). Throws `ConfigError` naming every invalid input. */
   issueAccessToken(options: IssueAccessTokenOptions): Promise<TokenResponse>;
 }
 
@@ -54,7 +54,7 @@ const METADATA_HEADERS = { "cache-control": "public, max-age=300" };
  * });
  * http.createServer(toNodeHandler(as)).listen(8001, "127.0.0.1");
  * ```
- * @throws `InvalidConfig` (`ERR_INVALID_CONFIG`, a `TypeError`) naming every invalid option.
+ * @throws `ConfigError` (`ERR_INVALID_CONFIG`, a `TypeError`) naming every invalid option.
  */
 export async function createDevAuthorizationServer(options: DevAuthorizationServerOptions): Promise<DevAuthorizationServer> {
   const resolved = resolveOptions(options);

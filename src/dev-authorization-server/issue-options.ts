@@ -63,7 +63,7 @@ function schemaFor(o: Pick<ResolvedOptions, "scopes_supported" | "resources">) {
  * Validate `issueAccessToken()` inputs and fill in the defaults (every supported scope, the only
  * resource, `client_id` `"dev-cli"`).
  *
- * @throws `InvalidConfig` (`ERR_INVALID_CONFIG`) naming every problem.
+ * @throws `ConfigError` (`ERR_INVALID_CONFIG`) naming every problem.
  */
 export function resolveIssueOptions(
   input: IssueAccessTokenOptions,

@@ -235,7 +235,7 @@ export type ResolvedOptions = Omit<z.output<typeof OptionsSchema>, "storage"> & 
 /**
  * Validate options once, with one strict schema. The caller's object is copied, not kept.
  *
- * @throws `InvalidConfig` (`ERR_INVALID_CONFIG`) naming every problem (unknown keys with the closest valid name).
+ * @throws `ConfigError` (`ERR_INVALID_CONFIG`) naming every problem (unknown keys with the closest valid name).
  */
 export function resolveOptions(input: DevAuthorizationServerOptions): ResolvedOptions {
   const o = parseOptions(OptionsSchema, input, "createDevAuthorizationServer()");

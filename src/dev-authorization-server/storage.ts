@@ -210,7 +210,7 @@ export class MemoryStorage implements DevAuthorizationServerStorage {
 
   /**
    * @param options - bounds; see {@link MemoryStorageOptions}.
-   * @throws `InvalidConfig` (`ERR_INVALID_CONFIG`) naming every invalid option.
+   * @throws `ConfigError` (`ERR_INVALID_CONFIG`) naming every invalid option.
    */
   constructor(options: MemoryStorageOptions = {}) {
     const o = parseOptions(MemoryStorageSchema, options, "MemoryStorage");

@@ -56,7 +56,7 @@ async function mint(
  * Mint an access token directly, without a client or a user interaction: for printing a ready
  * token in a demo or a test. Same claims as the flow's tokens.
  *
- * @throws `InvalidConfig` (`ERR_INVALID_CONFIG`) naming every invalid input.
+ * @throws `ConfigError` (`ERR_INVALID_CONFIG`) naming every invalid input.
  */
 export async function issueAccessToken(ctx: TokenContext, input: IssueAccessTokenOptions): Promise<TokenResponse> {
   return mint(ctx, resolveIssueOptions(input, ctx.o));

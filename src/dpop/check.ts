@@ -74,7 +74,7 @@ export function replayStoreRefusal(e: unknown): AuthError {
 /**
  * Build the DPoP check for a protected server.
  *
- * @throws `InvalidConfig` naming each bad option (unknown keys with the closest valid name).
+ * @throws `ConfigError` naming each bad option (unknown keys with the closest valid name).
  * @example
  * ```ts
  * const dpop = createDpopCheck({ replay_store: new RedisReplayStore({ client: redis }) });

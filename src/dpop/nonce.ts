@@ -44,7 +44,7 @@ export interface DpopNonces {
 /**
  * Create a nonce source.
  *
- * @throws `InvalidConfig` naming each bad option (unknown keys, a secret under 32 bytes, a bad `step`).
+ * @throws `ConfigError` naming each bad option (unknown keys, a secret under 32 bytes, a bad `step`).
  * @example
  * ```ts
  * new MCPServer("x", { dpop: { nonce: { secret: process.env.DPOP_NONCE_SECRET! } } });

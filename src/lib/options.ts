@@ -1,11 +1,11 @@
 /**
  * One way to check options: a strict zod schema per options object, and {@link parseOptions} turning
- * every problem into an {@link InvalidConfig} issue (unknown keys with the closest valid name).
+ * every problem into an {@link ConfigError} issue (unknown keys with the closest valid name).
  *
  * @module
  */
 import { z } from "zod";
-import { InvalidConfig, type ConfigIssue } from "../errors.js";
+import { ConfigError, type ConfigIssue } from "../errors.js";
 import { isSecureOrLoopback } from "../validators/remote-json.js";
 
 /**
@@ -178,14 +178,14 @@ function applyRenames(schema: z.core.$ZodType, input: unknown, issues: ConfigIss
  *
  * @param where - the function, e.g. `verifyDpopProof()`, for the warning and the error.
  * @param renamed - old key → new key, each pair in {@link RENAMED_OPTIONS}.
- * @throws {@link InvalidConfig} when an old key and its new key are both given.
+ * @throws {@link ConfigError} when an old key and its new key are both given.
  */
 export function renamedFields<T extends object>(where: string, input: T, renamed: Readonly<Record<string, string>>): T {
   let out: Record<string, unknown> | undefined;
   for (const from in renamed) {
     if (!(from in input)) continue;
     const to = renamed[from]!;
-    if (to in input) throw new InvalidConfig(where, [{ key: from, message: `renamed "${to}"; give only "${to}"` }]);
+    if (to in input) throw new ConfigError(where, [{ key: from, message: `renamed "${to}"; give only "${to}"` }]);
     warnRenamed(where, from, to);
     out ??= { ...(input as Record<string, unknown>) };
     out[to] = out[from];
@@ -208,12 +208,12 @@ export function withNewNames<T>(schema: z.ZodType, input: T): T {
  * caller's object never kept or mutated).
  *
  * @param where - the component, e.g. `protect()` or `MemoryReplayStore`; it starts the message.
- * @throws {@link InvalidConfig} naming every problem, not only the first.
+ * @throws {@link ConfigError} naming every problem, not only the first.
  */
 export function parseOptions<S extends z.ZodType>(schema: S, input: unknown, where: string): z.output<S> {
   const result = checkOptions(schema, input);
   if (result.success) return result.data;
-  throw new InvalidConfig(where, result.issues);
+  throw new ConfigError(where, result.issues);
 }
 
 /** What {@link checkOptions} found: the parsed value, or every problem as {@link ConfigIssue}s. */

@@ -4,7 +4,7 @@
  * @module
  */
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import { InvalidConfig } from "../errors.js";
+import { ConfigError } from "../errors.js";
 import { createHandler } from "./handler.js";
 import type { ProtectedHandler } from "./types.js";
 import { resolveProtectOptions, type ProtectOptions, type ResolvedProtectOptions } from "./options.js";
@@ -71,7 +71,7 @@ export function protect(source: McpServerSource | McpHttpHandlerLike | V2ServerF
     notify = (source as { notify?: ServerNotifierLike }).notify;
   } else if (o.engine === "v2") {
     if (source instanceof McpServer) {
-      throw new InvalidConfig("protect()", [
+      throw new ConfigError("protect()", [
         { key: "engine", message: '"v2" needs a v2 server factory or createMcpHandler(...), not a v1 McpServer' },
       ]);
     }
@@ -124,7 +124,7 @@ export type V2ServerFactory = (ctx: { era: "legacy" | "modern"; authInfo?: unkno
 function v1BackendFor(source: McpServerSource, options: ResolvedProtectOptions): McpBackend {
   const mode = options.session_mode ?? "stateful";
   if (mode === "stateless" && source instanceof McpServer) {
-    throw new InvalidConfig("protect()", [{ key: "session_mode", message: '"stateless" needs a factory, not an McpServer instance' }]);
+    throw new ConfigError("protect()", [{ key: "session_mode", message: '"stateless" needs a factory, not an McpServer instance' }]);
   }
   return createV1Backend(source, mode, sessionLimits(options), sdkTransportOptions(options.transport));
 }

@@ -1,6 +1,6 @@
 /**
  * The options of `protect()`, their one strict schema, and the checks across keys — every problem
- * reported at once as an {@link InvalidConfig}.
+ * reported at once as an {@link ConfigError}.
  *
  * @module
  */
@@ -8,7 +8,7 @@ import { z } from "zod";
 import type { DpopCheck } from "./authenticate.js";
 import { AuthorizationConfigSchema, type AuthorizationConfig, type ResolvedAuthorizationConfig } from "../config.js";
 import type { DpopOptions } from "../dpop/check.js";
-import { InvalidConfig, type ConfigIssue } from "../errors.js";
+import { ConfigError, type ConfigIssue } from "../errors.js";
 import type { AuthEventListener } from "../events.js";
 import { checkOptions, functionSchema, optionsSchema, withMethods, withNewNames } from "../lib/options.js";
 import { SCOPE_TOKEN } from "../lib/scope.js";
@@ -128,7 +128,7 @@ export interface ProtectOptions {
    * sessions under `engine: "v2"`), snake_case: `event_store` (resumability: priming events and
    * `Last-Event-ID` replay), `retry_interval_ms`, `json_response`, `keep_alive_ms`. The SDK options
    * `protect()` sets itself — session ids and callbacks, `Host`/`Origin` checks, body size, protocol
-   * versions — are refused with an {@link InvalidConfig} saying why (see {@link TransportOptions}).
+   * versions — are refused with an {@link ConfigError} saying why (see {@link TransportOptions}).
    * Not with `session_mode: "stateless"`, where every request has a fresh JSON-only transport.
    */
   transport?: TransportOptions | undefined;
@@ -214,17 +214,17 @@ export interface ResolvedProtectOptions extends Omit<ProtectOptions, "authorizat
  * found is reported together.
  *
  * @param where - the caller's name for messages (`protect()` or `MCPServer`).
- * @throws {@link InvalidConfig}
+ * @throws {@link ConfigError}
  */
 export function resolveProtectOptions(options: ProtectOptions, where = "protect()"): ResolvedProtectOptions {
   const input =
     options === null || typeof options !== "object" ? options : copyWith(options, { authorization: withProviderIssuers(options) });
   const parsed = checkOptions(ProtectOptionsSchema, input);
-  if (!parsed.success) throw new InvalidConfig(where, parsed.issues);
+  if (!parsed.success) throw new ConfigError(where, parsed.issues);
   const config = Object.freeze(parsed.data.authorization) as Readonly<ResolvedAuthorizationConfig>;
   const renamed = withNewNames(ProtectOptionsSchema, options);
   const issues = crossKeyIssues(renamed, config);
-  if (issues.length) throw new InvalidConfig(where, issues);
+  if (issues.length) throw new ConfigError(where, issues);
   // Keep the caller's own objects (provider, stores, definitions): the schema only checked them.
   const { authorization: _authorization, ...rest } = renamed;
   return { ...rest, config };

@@ -3,7 +3,7 @@
  * transport of stateful sessions (`transport`) and the SDK v2's `createMcpHandler` (`v2_handler_options`),
  * snake_case here like every other option, mapped once to the SDKs' camelCase when the handler is built.
  *
- * Some SDK options are taken over by `protect()` and refused with an {@link InvalidConfig} naming why.
+ * Some SDK options are taken over by `protect()` and refused with an {@link ConfigError} naming why.
  *
  * @module
  */

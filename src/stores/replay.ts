@@ -102,7 +102,7 @@ export class MemoryReplayStore implements ReplayStore {
 
   /**
    * @param options - see {@link MemoryReplayStoreOptions}.
-   * @throws {@link InvalidConfig} naming each bad option.
+   * @throws {@link ConfigError} naming each bad option.
    */
   constructor(options: MemoryReplayStoreOptions = {}) {
     const o = parseOptions(MemoryOptionsSchema, options, "MemoryReplayStore");
@@ -314,7 +314,7 @@ export class RedisReplayStore implements ReplayStore {
 
   /**
    * @param options - see {@link RedisReplayStoreOptions}.
-   * @throws {@link InvalidConfig} naming each bad option.
+   * @throws {@link ConfigError} naming each bad option.
    */
   constructor(options: RedisReplayStoreOptions) {
     const o = parseOptions(RedisOptionsSchema, options, "RedisReplayStore");

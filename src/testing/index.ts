@@ -102,7 +102,7 @@ export interface TestIssuer {
   readonly jwks_uri: string;
   /** The public key set. */
   readonly jwks: TestJwks;
-  /** Mint an access token. Rejects with `InvalidConfig` on an unknown option name. */
+  /** Mint an access token. Rejects with `ConfigError` on an unknown option name. */
   token(o?: TestTokenOptions): Promise<string>;
   /** A {@link JWTValidator} trusting this issuer, with `overrides` applied (e.g. `audience`). */
   validator(overrides?: Partial<JWTValidatorOptions>): JWTValidator;
@@ -150,7 +150,7 @@ const TestTokenOptionsSchema = optionsSchema(
  * Create an issuer for tests: a signing key, tokens with any claims, and a validator that trusts it
  * without any network access.
  *
- * @throws `InvalidConfig` (`ERR_INVALID_CONFIG`) naming every invalid option (unknown keys with the
+ * @throws `ConfigError` (`ERR_INVALID_CONFIG`) naming every invalid option (unknown keys with the
  * closest valid name), before any key is generated.
  *
  * @example

@@ -35,7 +35,7 @@ import {
   TOKEN_EXCHANGE_GRANT,
   type ResolvedTokenExchangeOptions,
 } from "./options.js";
-import { InvalidConfig } from "../errors.js";
+import { ConfigError } from "../errors.js";
 import type { Connection, ConnectionRequest, ExchangedToken, ExchangeTokenRequest } from "./types.js";
 import type { ContextExchange } from "../context/types.js";
 
@@ -307,7 +307,7 @@ export class TokenExchanger implements ContextExchange {
  * The exchanger for a server's `token_exchange` option, or `undefined` without one. Token exchange
  * acts for an authorized caller: with authorization disabled it is a configuration error.
  *
- * @throws {@link InvalidConfig}
+ * @throws {@link ConfigError}
  * @internal
  */
 export function createTokenExchange(
@@ -319,7 +319,7 @@ export function createTokenExchange(
   if (input === undefined) return undefined;
   const options = parseTokenExchangeOptions(input, where);
   if (!authorizationEnabled)
-    throw new InvalidConfig(where, [
+    throw new ConfigError(where, [
       { key: "token_exchange", message: "needs authorization.enabled: an exchange acts for an authorized caller" },
     ]);
   return new TokenExchanger(options, on_auth_event);

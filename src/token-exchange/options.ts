@@ -143,7 +143,7 @@ export type ResolvedTokenExchangeOptions = Readonly<TokenExchangeOptions>;
  * Validate `token_exchange` options (strict: unknown keys are named with the closest valid one).
  *
  * @param where - the component, e.g. `protect()`, for the message.
- * @throws {@link InvalidConfig}
+ * @throws {@link ConfigError}
  * @internal
  */
 export function parseTokenExchangeOptions(input: unknown, where: string): ResolvedTokenExchangeOptions {

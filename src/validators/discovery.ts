@@ -112,7 +112,7 @@ export class AuthorizationServerDiscovery {
   readonly #backoffs: LRUCache<string, Backoff>;
   readonly #inflight = new Map<string, Promise<DiscoveredAuthorizationServerMetadata>>();
 
-  /** @param options - see {@link DiscoveryOptions}; bad values throw an `InvalidConfig` naming every problem. */
+  /** @param options - see {@link DiscoveryOptions}; bad values throw an `ConfigError` naming every problem. */
   constructor(options: DiscoveryOptions = {}) {
     parseOptions(DiscoveryOptionsSchema, options, "AuthorizationServerDiscovery");
     const ttl = options.cache_ttl ?? 3600;
@@ -229,7 +229,7 @@ export interface DiscoverValidatorOptions extends Omit<JWTValidatorOptions, "iss
  * server.setAuthorizationProvider(await discoverValidator("https://kc.example.com/realms/mcp", { audience: "mcp-server" }));
  * ```
  * @throws {@link InvalidAuthorizationServerMetadata} (`reason` says why; `missing_endpoint` without `jwks_uri`),
- *   {@link AuthorizationUnavailable}, {@link InvalidConfig}
+ *   {@link AuthorizationUnavailable}, {@link ConfigError}
  */
 export async function discoverValidator(issuer: string, options: DiscoverValidatorOptions = {}): Promise<JWTValidator> {
   const { discovery, ...validator } = options;
@@ -253,7 +253,7 @@ export interface DiscoverIntrospectionValidatorOptions extends Omit<Introspectio
  * ```ts
  * const v = await discoverIntrospectionValidator("https://as.example.com", { client_id: "mcp-rs", client_secret: process.env.RS_SECRET! });
  * ```
- * @throws {@link InvalidAuthorizationServerMetadata}, {@link AuthorizationUnavailable}, {@link InvalidConfig}
+ * @throws {@link InvalidAuthorizationServerMetadata}, {@link AuthorizationUnavailable}, {@link ConfigError}
  */
 export async function discoverIntrospectionValidator(
   issuer: string,

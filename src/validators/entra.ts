@@ -195,7 +195,7 @@ export class EntraMultiTenantValidator implements IssuerFamily {
 
   /**
    * @param options - see {@link EntraMultiTenantOptions}.
-   * @throws {@link InvalidConfig} naming each bad option.
+   * @throws {@link ConfigError} naming each bad option.
    */
   constructor(options: EntraMultiTenantOptions) {
     const parsed = parseOptions(OptionsSchema, options, "EntraMultiTenantValidator");

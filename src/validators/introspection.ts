@@ -274,7 +274,7 @@ export class IntrospectionValidator implements AuthorizationProvider {
 
   /**
    * @param options - see {@link IntrospectionValidatorOptions}.
-   * @throws {@link InvalidConfig} naming each bad option.
+   * @throws {@link ConfigError} naming each bad option.
    */
   constructor(options: IntrospectionValidatorOptions) {
     const parsed = parseOptions(OptionsSchema, options, "IntrospectionValidator");

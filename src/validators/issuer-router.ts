@@ -101,7 +101,7 @@ export class IssuerRouter implements AuthorizationProvider {
 
   /**
    * @param options - see {@link IssuerRouterOptions}.
-   * @throws {@link InvalidConfig} naming each bad option.
+   * @throws {@link ConfigError} naming each bad option.
    */
   constructor(options: IssuerRouterOptions) {
     const parsed = parseOptions(OptionsSchema, options, "IssuerRouter");

@@ -277,7 +277,7 @@ export class JWTValidator implements AuthorizationProvider {
 
   /**
    * @param options - see {@link JWTValidatorOptions}.
-   * @throws {@link InvalidConfig} naming each bad option.
+   * @throws {@link ConfigError} naming each bad option.
    */
   constructor(options: JWTValidatorOptions) {
     const parsed = parseOptions(OptionsSchema, options, "JWTValidator");

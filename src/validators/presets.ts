@@ -15,7 +15,7 @@ const trimSlash = (s: string): string => s.replace(/\/+$/, "");
 const hostOf = (domain: string): string => trimSlash(domain.replace(/^https?:\/\//, ""));
 
 // Every preset checks its own fields and the overrides (each with the validator's own schema) in
-// one strict schema: a misspelt tenant field is a InvalidConfig naming the closest key, never a
+// one strict schema: a misspelt tenant field is a ConfigError naming the closest key, never a
 // TypeError or a URL with "undefined" in it.
 const { jwks_uri: _jwksUri, issuer: _issuer, ...overrideShape } = jwtOptionsShape;
 const audience = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
@@ -85,7 +85,7 @@ export const JWTValidatorConfig = Object.freeze({
    * Scopes come from `scope` and, with RBAC, `permissions`. Client id is `azp`.
    * Without `audience` in the authorize request Auth0 issues opaque tokens: the error says so.
    *
-   * @throws {@link InvalidConfig} naming each bad or unknown key (with the closest valid name).
+   * @throws {@link ConfigError} naming each bad or unknown key (with the closest valid name).
    */
   auth0(o: { domain: string; audience: string | string[] } & PresetOverrides): JWTValidatorOptions {
     const { domain, ...rest } = parseOptions(Auth0Schema, o, "JWTValidatorConfig.auth0()");
@@ -106,7 +106,7 @@ export const JWTValidatorConfig = Object.freeze({
    * (`default` by default); JWKS at `{issuer}/v1/keys`; audience `api://default` unless configured;
    * scopes in `scp` (array); client id in `cid`.
    *
-   * @throws {@link InvalidConfig} naming each bad or unknown key (with the closest valid name).
+   * @throws {@link ConfigError} naming each bad or unknown key (with the closest valid name).
    */
   okta(o: { domain: string; authorization_server_id?: string; audience?: string | string[] } & PresetOverrides): JWTValidatorOptions {
     const {
@@ -132,7 +132,7 @@ export const JWTValidatorConfig = Object.freeze({
    * is added: configure the mapper and pass its value as `audience` rather than accepting `account`.
    * Scopes from `scope`; roles stay in `claims` (`realm_access.roles`) unless added to `scope_claims`.
    *
-   * @throws {@link InvalidConfig} naming each bad or unknown key (with the closest valid name).
+   * @throws {@link ConfigError} naming each bad or unknown key (with the closest valid name).
    */
   keycloak(o: { base_url: string; realm: string; audience?: string | string[] } & PresetOverrides): JWTValidatorOptions {
     const { base_url, realm, ...rest } = parseOptions(KeycloakSchema, o, "JWTValidatorConfig.keycloak()");
@@ -153,7 +153,7 @@ export const JWTValidatorConfig = Object.freeze({
    * scopes in `scp` (space-separated), application permissions in `roles`. Client id `azp` (v2) or
    * `appid` (v1). Set `version: 1` for v1 tokens (issuer `https://sts.windows.net/{tenant}/`).
    *
-   * @throws {@link InvalidConfig} naming each bad or unknown key (with the closest valid name).
+   * @throws {@link ConfigError} naming each bad or unknown key (with the closest valid name).
    */
   entra(o: { tenant_id: string; audience: string | string[]; version?: 1 | 2 } & PresetOverrides): JWTValidatorOptions {
     const { tenant_id, version = 2, ...rest } = parseOptions(EntraSchema, o, "JWTValidatorConfig.entra()");
@@ -174,7 +174,7 @@ export const JWTValidatorConfig = Object.freeze({
    * `client_id` must be one of `client_ids` instead, and `token_use` must be `access` (an ID token is
    * refused).
    *
-   * @throws {@link InvalidConfig} naming each bad or unknown key (with the closest valid name).
+   * @throws {@link ConfigError} naming each bad or unknown key (with the closest valid name).
    */
   cognito(o: { region: string; user_pool_id: string; client_ids: string[] } & PresetOverrides): JWTValidatorOptions {
     const { region, user_pool_id, client_ids, ...rest } = parseOptions(CognitoSchema, o, "JWTValidatorConfig.cognito()");

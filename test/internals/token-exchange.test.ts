@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, SignJWT } from "jose";
-import { InvalidConfig, getContext, MCPServer, type AuthEvent } from "../../src/index.js";
+import { ConfigError, getContext, MCPServer, type AuthEvent } from "../../src/index.js";
 import { createAuthContext } from "../../src/context/request-context.js";
 import { createRequestContext } from "../../src/context/request-context.js";
 import { createTokenExchange, TokenExchanger } from "../../src/token-exchange/exchanger.js";
@@ -339,12 +339,12 @@ test("connection: origin from a URL audience or configuration; never to another 
 test("options: strict, every problem named; presets check their own keys; needs authorization enabled", () => {
   assert.throws(
     () => parseTokenExchangeOptions({ token_endpoint: endpoint, client_id: "c", client_secret: "s", audience: {} }, "protect()"),
-    (e: unknown) => e instanceof InvalidConfig && e.issues.some((i) => i.key === "audience" && /did you mean "audiences"/.test(i.message)),
+    (e: unknown) => e instanceof ConfigError && e.issues.some((i) => i.key === "audience" && /did you mean "audiences"/.test(i.message)),
   );
   assert.throws(
     () => parseTokenExchangeOptions({ token_endpoint: "http://as.example.com/token", client_id: "c" }, "protect()"),
     (e: unknown) =>
-      e instanceof InvalidConfig && e.issues.some((i) => i.key === "token_endpoint") && e.issues.some((i) => i.key === "client_secret"),
+      e instanceof ConfigError && e.issues.some((i) => i.key === "token_endpoint") && e.issues.some((i) => i.key === "client_secret"),
   );
   assert.throws(
     () =>
@@ -352,16 +352,16 @@ test("options: strict, every problem named; presets check their own keys; needs 
         { token_endpoint: endpoint, client_id: "c", client_secret: "s", audiences: { a: { origin: "https://x.example/path" } } },
         "protect()",
       ),
-    InvalidConfig,
+    ConfigError,
   );
-  assert.throws(() => TokenExchange.auth0({ domain: "https://acme.auth0.com", client_id: "c", client_secret: "s" }), InvalidConfig);
-  assert.throws(() => TokenExchange.entra({ tenant: "t", client_id: "c" }), InvalidConfig);
+  assert.throws(() => TokenExchange.auth0({ domain: "https://acme.auth0.com", client_id: "c", client_secret: "s" }), ConfigError);
+  assert.throws(() => TokenExchange.entra({ tenant: "t", client_id: "c" }), ConfigError);
   assert.throws(
     () => createTokenExchange({ token_endpoint: endpoint, client_id: "c", client_secret: "s" }, false, undefined, "protect()"),
-    InvalidConfig,
+    ConfigError,
   );
   assert.throws(
     () => new MCPServer("x", { token_exchange: { token_endpoint: endpoint, client_id: "c", client_secret: "s", cache_maxx: 1 } as never }),
-    InvalidConfig,
+    ConfigError,
   );
 });
