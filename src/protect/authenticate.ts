@@ -41,7 +41,8 @@ export interface AuthenticateOptions {
 }
 
 /**
- * Authorize one request.
+ * Authenticate one request: read its credential (`Authorization`, `DPoP`), verify the token with the
+ * provider, check the DPoP binding, then the server-wide `required_scopes`.
  *
  * Resolves to the principal, or to `null` when validation could not be completed and `fail_open`
  * is on (a `fail_open` event is emitted). Throws an {@link AuthError} for every refusal; the caller
@@ -51,8 +52,8 @@ export interface AuthenticateOptions {
  * Order matters: the credential is read, the token verified, the DPoP binding checked, and only then
  * are scopes compared, so a forged token never learns which scopes it would need.
  */
-export async function authenticate(req: Request, o: AuthenticateOptions): Promise<AuthContext | null> {
-  return authorize(req, o);
+export async function authenticate(req: Request, options: AuthenticateOptions): Promise<AuthContext | null> {
+  return authenticateCachedFirst(req, options);
 }
 
 /**
@@ -64,48 +65,48 @@ export async function authenticate(req: Request, o: AuthenticateOptions): Promis
  *
  * @internal
  */
-export function authorize(req: Request, o: AuthenticateOptions): AuthContext | Promise<AuthContext | null> {
+export function authenticateCachedFirst(req: Request, options: AuthenticateOptions): AuthContext | Promise<AuthContext | null> {
   const probed = cacheProbeToken(req);
   if (probed !== undefined) {
-    const auth = acceptFromCache(req, { scheme: "bearer", token: probed }, o);
+    const auth = acceptFromCache(req, { scheme: "bearer", token: probed }, options);
     if (auth) return auth;
   }
   const credentials = extractCredentials(req);
   // A token already probed is not probed twice: verify() looks it up again anyway.
-  return (probed === undefined ? acceptFromCache(req, credentials, o) : undefined) ?? verifyCredentials(req, credentials, o);
+  return (probed === undefined ? acceptFromCache(req, credentials, options) : undefined) ?? verifyCredentials(req, credentials, options);
 }
 
 const hasScopes = (auth: AuthContext, required: readonly string[]): boolean => required.every((s) => auth.scopes.includes(s));
 
-function verifyContext(req: Request, o: AuthenticateOptions) {
-  return { resource: o.resource, request: req, cache_ttl: o.config.cache_ttl, emit: o.on_auth_event };
+function verifyContext(req: Request, options: AuthenticateOptions) {
+  return { resource: options.resource, request: req, cache_ttl: options.config.cache_ttl, emit: options.on_auth_event };
 }
 
 /** The principal of a cached bearer token that needs nothing more, else `undefined`. */
-function acceptFromCache(req: Request, credentials: Credentials, o: AuthenticateOptions): AuthContext | undefined {
-  if (credentials.scheme !== "bearer" || o.config.dpop_required || !o.provider.verifyCached) return undefined;
+function acceptFromCache(req: Request, credentials: Credentials, options: AuthenticateOptions): AuthContext | undefined {
+  if (credentials.scheme !== "bearer" || options.config.dpop_required || !options.provider.verifyCached) return undefined;
   let auth: AuthContext | undefined;
   try {
-    auth = o.provider.verifyCached(credentials.token, verifyContext(req, o));
+    auth = options.provider.verifyCached(credentials.token, verifyContext(req, options));
   } catch {
     return undefined; // a provider's probe that throws is only a miss: verify decides
   }
   // A DPoP-bound token, or one short of the required scopes, is refused by the full path.
-  if (!auth || auth.jkt !== undefined || !hasScopes(auth, o.config.required_scopes)) return undefined;
+  if (!auth || auth.jkt !== undefined || !hasScopes(auth, options.config.required_scopes)) return undefined;
   return auth;
 }
 
-async function verifyCredentials(req: Request, credentials: Credentials, o: AuthenticateOptions): Promise<AuthContext | null> {
-  const { config } = o;
+async function verifyCredentials(req: Request, credentials: Credentials, options: AuthenticateOptions): Promise<AuthContext | null> {
+  const { config } = options;
   let auth: AuthContext;
   try {
-    auth = await o.provider.verify(credentials.token, verifyContext(req, o));
+    auth = await options.provider.verify(credentials.token, verifyContext(req, options));
   } catch (e) {
     // Only an outage the provider reports as such may become anonymous; anything else it throws is a bug.
     if (!(e instanceof AuthError)) throw new ProviderFailed(e);
     const err = e;
     if (err instanceof AuthorizationUnavailable && config.fail_open) {
-      emitSafely(o.on_auth_event, { type: "fail_open", code: err.code });
+      emitSafely(options.on_auth_event, { type: "fail_open", code: err.code });
       return null;
     }
     throw err;
@@ -113,13 +114,13 @@ async function verifyCredentials(req: Request, credentials: Credentials, o: Auth
 
   const bound = auth.jkt !== undefined;
   if (bound || credentials.scheme === "dpop" || config.dpop_required) {
-    if (!o.dpop) throw new InvalidToken("DPoP-bound access tokens are not accepted by this resource");
+    if (!options.dpop) throw new InvalidToken("DPoP-bound access tokens are not accepted by this resource");
     if (bound && credentials.scheme !== "dpop") {
       // RFC 9449 §7.2: a bound token must not be downgraded to a bearer token.
       throw new InvalidToken("A DPoP-bound access token must use the DPoP authorization scheme");
     }
     if (!bound) throw new InvalidToken("The access token is not DPoP-bound");
-    await o.dpop.verify(req, credentials.token, auth, o.resource, o.on_auth_event);
+    await options.dpop.verify(req, credentials.token, auth, options.resource, options.on_auth_event);
   }
 
   if (!hasScopes(auth, config.required_scopes)) throw new InsufficientScope(config.required_scopes);

@@ -125,7 +125,7 @@ function statusFor(err: AuthError): number {
  *   re-authenticate would not help and would send it into a loop.
  * - `ERR_SESSION_MISMATCH` → 404, like an unknown session.
  */
-export function challengeFor(err: AuthError, o: ChallengeOptions): Challenge {
+export function challengeFor(err: AuthError, options: ChallengeOptions): Challenge {
   const status = statusFor(err);
   const headers: Record<string, string> = { "Cache-Control": "no-store" };
   const error = oauthError(err);
@@ -136,37 +136,37 @@ export function challengeFor(err: AuthError, o: ChallengeOptions): Challenge {
   }
   if (status === 404) return { status, headers };
 
-  const scope = err instanceof InsufficientScope ? err.required.join(" ") : o.scopes?.length ? o.scopes.join(" ") : undefined;
+  const scope = err instanceof InsufficientScope ? err.required.join(" ") : options.scopes?.length ? options.scopes.join(" ") : undefined;
   const description = error ? err.message : undefined;
   const isDpopError = err.code === "ERR_INVALID_DPOP_PROOF" || err.code === "ERR_USE_DPOP_NONCE";
   const challenges: string[] = [];
 
-  if (!o.dpop_required) {
+  if (!options.dpop_required) {
     challenges.push(
       `Bearer ${authParams([
-        ["realm", o.realm ?? "MCP"],
-        ["resource_metadata", o.resource_metadata_url],
+        ["realm", options.realm ?? "MCP"],
+        ["resource_metadata", options.resource_metadata_url],
         ["scope", scope],
         ["error", isDpopError ? undefined : error],
         ["error_description", isDpopError ? undefined : description],
       ])}`,
     );
   }
-  if (o.dpop_algorithms?.length) {
-    const dpopOwnsError = isDpopError || o.dpop_required;
+  if (options.dpop_algorithms?.length) {
+    const dpopOwnsError = isDpopError || options.dpop_required;
     // Alongside a Bearer challenge the DPoP one only adds `algs` (and DPoP errors); when DPoP is
     // required it is the only challenge and carries the discovery parameters itself.
-    const discovery: [string, string | undefined][] = o.dpop_required
+    const discovery: [string, string | undefined][] = options.dpop_required
       ? [
-          ["realm", o.realm ?? "MCP"],
-          ["resource_metadata", o.resource_metadata_url],
+          ["realm", options.realm ?? "MCP"],
+          ["resource_metadata", options.resource_metadata_url],
           ["scope", scope],
         ]
       : [];
     challenges.push(
       `DPoP ${authParams([
         ...discovery,
-        ["algs", o.dpop_algorithms.join(" ")],
+        ["algs", options.dpop_algorithms.join(" ")],
         ["error", dpopOwnsError ? error : undefined],
         ["error_description", dpopOwnsError ? description : undefined],
       ])}`,
@@ -186,14 +186,14 @@ export function challengeFor(err: AuthError, o: ChallengeOptions): Challenge {
  * return challengeResponse(new MissingToken(), { resource_metadata_url: resourceMetadataUrl });
  * ```
  */
-export function challengeResponse(err: AuthError, o: ChallengeOptions, extraHeaders?: HeadersInit): Response {
+export function challengeResponse(err: AuthError, options: ChallengeOptions, extraHeaders?: HeadersInit): Response {
   if (err.code === "ERR_SESSION_MISMATCH") {
     // Byte-identical to an unknown session's answer: a session id's existence is not revealed.
     const res = sessionNotFound();
     new Headers(extraHeaders).forEach((v, k) => res.headers.set(k, v));
     return res;
   }
-  const c = challengeFor(err, renamedFields("challengeResponse()", o, CHALLENGE_RENAMED));
+  const c = challengeFor(err, renamedFields("challengeResponse()", options, CHALLENGE_RENAMED));
   const headers = new Headers(extraHeaders);
   for (const [k, v] of Object.entries(c.headers)) headers.set(k, v);
   headers.set("Content-Type", "application/json");

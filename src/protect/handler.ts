@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { authorize, type DpopCheck } from "./authenticate.js";
+import { authenticateCachedFirst, type DpopCheck } from "./authenticate.js";
 import { challengeResponse } from "./challenges.js";
 import type { ResolvedAuthorizationConfig } from "../config.js";
 import { createRequestContext } from "../context/request-context.js";
@@ -33,10 +33,10 @@ import type { ProtectOptions, ResolvedProtectOptions } from "./options.js";
 import { forwardedViews, resourceView, type ResourceView } from "./resource-view.js";
 import type { ProtectedHandler } from "./types.js";
 
-function resolveDpop(o: ProtectOptions["dpop"]): DpopCheck | undefined {
-  if (o === false) return undefined;
-  if (o && typeof (o as DpopCheck).verify === "function") return o as DpopCheck;
-  return createDpopCheck((o ?? {}) as DpopOptions);
+function resolveDpop(dpopOptions: ProtectOptions["dpop"]): DpopCheck | undefined {
+  if (dpopOptions === false) return undefined;
+  if (dpopOptions && typeof (dpopOptions as DpopCheck).verify === "function") return dpopOptions as DpopCheck;
+  return createDpopCheck((dpopOptions ?? {}) as DpopOptions);
 }
 
 /** Who may use a session: issuer, subject and client together. */
@@ -69,53 +69,53 @@ const ANONYMOUS: Authorized = Object.freeze({ auth: null });
  * refusal becomes its challenge; anything else the provider throws becomes a 500 (never `fail_open`).
  * Synchronous when the provider answered from its cache (no promise, no microtask turn).
  */
-function authorizeStep(req: Request, view: ResourceView, g: Gate): Authorized | Promise<Authorized> {
-  if (!g.config.enabled) return ANONYMOUS;
+function authorizeStep(req: Request, view: ResourceView, gate: Gate): Authorized | Promise<Authorized> {
+  if (!gate.config.enabled) return ANONYMOUS;
   let decided: AuthContext | null | Promise<AuthContext | null>;
   try {
-    decided = authorize(req, {
-      config: g.config,
-      provider: g.provider as AuthorizationProvider,
+    decided = authenticateCachedFirst(req, {
+      config: gate.config,
+      provider: gate.provider as AuthorizationProvider,
       resource: view.resource,
-      dpop: g.dpop,
-      on_auth_event: g.emit,
+      dpop: gate.dpop,
+      on_auth_event: gate.emit,
     });
   } catch (e) {
-    return { response: failed(e, req, view, g) };
+    return { response: failed(e, req, view, gate) };
   }
   if (decided instanceof Promise) {
     return decided.then(
-      (auth) => admit(auth, req, view, g),
-      (e: unknown) => ({ response: failed(e, req, view, g) }),
+      (auth) => checkSessionAndAccept(auth, req, view, gate),
+      (e: unknown) => ({ response: failed(e, req, view, gate) }),
     );
   }
-  return admit(decided, req, view, g);
+  return checkSessionAndAccept(decided, req, view, gate);
 }
 
 /** An authorized principal: checked against the session it names, reported as `accepted`. */
-function admit(auth: AuthContext | null, req: Request, view: ResourceView, g: Gate): Authorized {
+function checkSessionAndAccept(auth: AuthContext | null, req: Request, view: ResourceView, gate: Gate): Authorized {
   try {
-    g.backend.checkSession?.(req, principalOf(auth));
+    gate.backend.checkSession?.(req, principalOf(auth));
   } catch (e) {
-    return { response: failed(e, req, view, g) };
+    return { response: failed(e, req, view, gate) };
   }
-  if (auth && g.emit)
-    emitSafely(g.emit, { type: "accepted", subject: auth.subject, client_id: auth.client_id, scopes: auth.scopes, jkt: auth.jkt });
+  if (auth && gate.emit)
+    emitSafely(gate.emit, { type: "accepted", subject: auth.subject, client_id: auth.client_id, scopes: auth.scopes, jkt: auth.jkt });
   return { auth };
 }
 
 /** What the authorize step answers for something thrown: an {@link AuthError}'s challenge, else a 500. */
-function failed(e: unknown, req: Request, view: ResourceView, g: Gate): Response {
-  if (e instanceof AuthError) return refuse(e, req, view, g);
+function failed(e: unknown, req: Request, view: ResourceView, gate: Gate): Response {
+  if (e instanceof AuthError) return refuse(e, req, view, gate);
   const error_class = (e instanceof ProviderFailed ? e : new ProviderFailed(e)).error_class;
-  emitSafely(g.emit, { type: "provider_error", error_class });
-  return providerFailed(g.cors.pairs(req, false) as [string, string][]);
+  emitSafely(gate.emit, { type: "provider_error", error_class });
+  return providerFailed(gate.cors.pairs(req, false) as [string, string][]);
 }
 
 /** A refusal's challenge, with CORS, reported as a `refused` event. */
-function refuse(err: AuthError, req: Request, view: ResourceView, g: Gate): Response {
-  const res = challengeResponse(err, view.challenge, g.cors.headers(req, false));
-  emitSafely(g.emit, { type: "refused", code: err.code, reason: err.reason, status: res.status });
+function refuse(err: AuthError, req: Request, view: ResourceView, gate: Gate): Response {
+  const res = challengeResponse(err, view.challenge, gate.cors.headers(req, false));
+  emitSafely(gate.emit, { type: "refused", code: err.code, reason: err.reason, status: res.status });
   return res;
 }
 
@@ -126,36 +126,38 @@ function stepUpRefusal(
   policy: ScopePolicy,
   req: Request,
   view: ResourceView,
-  g: Gate,
+  gate: Gate,
 ): Response | undefined {
   // The body decides, never Mcp-Name.
   const required = unmetRequirement(body, policy, auth.scopes);
-  return required ? refuse(new InsufficientScope(stepUpScopes(auth.scopes, required, g.config.step_up_scope)), req, view, g) : undefined;
+  return required
+    ? refuse(new InsufficientScope(stepUpScopes(auth.scopes, required, gate.config.step_up_scope)), req, view, gate)
+    : undefined;
 }
 
 /** Build the protected handler around `backend`. */
-export function createHandler(backend: McpBackend, o: ResolvedProtectOptions): ProtectedHandler {
-  const { config } = o;
+export function createHandler(backend: McpBackend, options: ResolvedProtectOptions): ProtectedHandler {
+  const { config } = options;
   const resource = config.resource ?? "http://localhost/mcp";
   const endpointPath = new URL(resource).pathname;
-  const dpop = resolveDpop(o.dpop);
+  const dpop = resolveDpop(options.dpop);
   // With authorization disabled there is nothing to advertise: no metadata is served.
   const wellKnown = new Set(config.enabled ? metadataPaths(config.metadata_path, resource) : []);
-  const toolScopes = [...new Set([...(o.tool_scopes ?? []), ...(o.definitions ?? []).flatMap((d) => d.required_scopes)])];
+  const toolScopes = [...new Set([...(options.tool_scopes ?? []), ...(options.definitions ?? []).flatMap((d) => d.required_scopes)])];
   const viewOf = (uri: string): ResourceView => resourceView(config, uri, toolScopes, dpop);
   const configured = viewOf(resource);
-  const viewFor = forwardedViews(o.trust_proxy, configured, endpointPath, viewOf, config.allow_insecure_http);
-  const cors = createCors(o.cors_origins ?? "*");
+  const viewFor = forwardedViews(options.trust_proxy, configured, endpointPath, viewOf, config.allow_insecure_http);
+  const cors = createCors(options.cors_origins ?? "*");
   const guard = createHostGuard({
     resource,
-    protection: o.dns_rebinding_protection,
-    trust_proxy: o.trust_proxy,
-    cors_origins: o.cors_origins ?? "*",
+    protection: options.dns_rebinding_protection,
+    trust_proxy: options.trust_proxy,
+    cors_origins: options.cors_origins ?? "*",
   });
-  const maxBody = o.max_body_bytes ?? DEFAULT_MAX_BODY_BYTES;
-  const policy = config.enabled && o.definitions?.length ? buildScopePolicy(o.definitions) : undefined;
-  const exchange = createTokenExchange(o.token_exchange, config.enabled, o.on_auth_event, "protect()");
-  const g: Gate = { config, provider: o.provider, dpop, emit: o.on_auth_event, cors, backend };
+  const maxBody = options.max_body_bytes ?? DEFAULT_MAX_BODY_BYTES;
+  const policy = config.enabled && options.definitions?.length ? buildScopePolicy(options.definitions) : undefined;
+  const tokenExchange = createTokenExchange(options.token_exchange, config.enabled, options.on_auth_event, "protect()");
+  const gate: Gate = { config, provider: options.provider, dpop, emit: options.on_auth_event, cors, backend };
 
   const handler = async (req: Request, extras?: HandlerExtras): Promise<Response> => {
     const refused = guard?.(req, extras?.targetAuthority);
@@ -169,7 +171,7 @@ export function createHandler(backend: McpBackend, o: ResolvedProtectOptions): P
 
     // Both steps answer without a promise when they can (a cached token, a body already parsed):
     // each await of a settled value is still a turn of the microtask queue.
-    const step = authorizeStep(req, view, g);
+    const step = authorizeStep(req, view, gate);
     const authorized = step instanceof Promise ? await step : step;
     if ("response" in authorized) return authorized.response;
     const { auth } = authorized;
@@ -179,7 +181,7 @@ export function createHandler(backend: McpBackend, o: ResolvedProtectOptions): P
     const corsPairs = cors.pairs(req, false);
     if ("response" in read) return withHeaders(read.response, corsPairs);
     if (policy && config.step_up && auth) {
-      const stepUp = stepUpRefusal(read.body, auth, policy, req, view, g);
+      const stepUp = stepUpRefusal(read.body, auth, policy, req, view, gate);
       if (stepUp) return stepUp;
     }
     let res = await backend.handle({
@@ -188,7 +190,7 @@ export function createHandler(backend: McpBackend, o: ResolvedProtectOptions): P
       authInfo: auth ? toAuthInfo(auth, view.resource) : undefined,
       principal: principalOf(auth),
       parsedBody: read.body,
-      context: createRequestContext(auth, config.enabled, exchange),
+      context: createRequestContext(auth, config.enabled, tokenExchange),
     });
     if (policy && config.hide_unauthorized_tools && asksForList(read.body)) res = await filterListResponse(res, policy, auth?.scopes ?? []);
     if (!extras?.addHeaders) return withHeaders(res, corsPairs);

@@ -63,20 +63,24 @@ function isLoopbackOrigin(origin: string): boolean {
 }
 
 /** Build the guard; `undefined` when the protection is off. */
-export function createHostGuard(o: HostGuardOptions): HostGuard | undefined {
-  if (o.protection === false) return undefined;
-  const widen = typeof o.protection === "object" ? o.protection : {};
-  const resource = new URL(o.resource);
+export function createHostGuard(options: HostGuardOptions): HostGuard | undefined {
+  if (options.protection === false) return undefined;
+  const widen = typeof options.protection === "object" ? options.protection : {};
+  const resource = new URL(options.resource);
   const scheme = resource.protocol === "https:" ? "https" : "http";
   const loopback = isLoopbackHost(resource.hostname);
   const hosts = new Set<string>();
-  for (const h of [resource.host, ...(o.trust_proxy ? o.trust_proxy.allowed_hosts : []), ...(widen.allowed_hosts ?? [])]) {
+  for (const h of [resource.host, ...(options.trust_proxy ? options.trust_proxy.allowed_hosts : []), ...(widen.allowed_hosts ?? [])]) {
     // A configured host that does not parse (a port over 65535) matches nothing.
     const normalized = normalizeHost(h, scheme);
     if (normalized !== undefined) hosts.add(normalized);
   }
-  const origins = new Set([resource.origin, ...(widen.allowed_origins ?? []), ...(o.cors_origins === "*" ? [] : o.cors_origins)]);
-  const anyOrigin = !loopback && o.cors_origins === "*";
+  const origins = new Set([
+    resource.origin,
+    ...(widen.allowed_origins ?? []),
+    ...(options.cors_origins === "*" ? [] : options.cors_origins),
+  ]);
+  const anyOrigin = !loopback && options.cors_origins === "*";
 
   /**
    * The verdict on one authority. The few values a server sees again and again (its own names) are

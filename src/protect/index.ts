@@ -62,26 +62,26 @@ export type { EventBusOption, EventStoreLike, TransportOptions, V2HandlerOptions
  * ```
  */
 export function protect(source: McpServerSource | McpHttpHandlerLike | V2ServerFactory, options: ProtectOptions): ProtectedHandler {
-  const o = resolveProtectOptions(options);
+  const resolved = resolveProtectOptions(options);
   let backend: McpBackend;
   let notify: ServerNotifierLike | undefined;
   if (isMcpHttpHandler(source)) {
     // A handler from the SDK v2's createMcpHandler(): it serves both eras itself, as it was built.
     backend = createV2Backend(source);
     notify = (source as { notify?: ServerNotifierLike }).notify;
-  } else if (o.engine === "v2") {
+  } else if (resolved.engine === "v2") {
     if (source instanceof McpServer) {
       throw new ConfigError("protect()", [
         { key: "engine", message: '"v2" needs a v2 server factory or createMcpHandler(...), not a v1 McpServer' },
       ]);
     }
-    const v2 = v2Serving(source, o);
+    const v2 = v2Serving(source, resolved);
     backend = v2.backend;
     notify = v2.notify;
   } else {
-    backend = v1BackendFor(source as McpServerSource, o);
+    backend = v1BackendFor(source as McpServerSource, resolved);
   }
-  const handler = createHandler(backend, o);
+  const handler = createHandler(backend, resolved);
   return notify ? Object.assign(handler, { notify }) : handler;
 }
 
@@ -91,18 +91,18 @@ export function protect(source: McpServerSource | McpHttpHandlerLike | V2ServerF
  * v2 sessions bound to their principal — or, with `session_mode: "stateless"`, the handler's own
  * stateless fallback (no server→client requests).
  */
-function v2Serving(factory: V2Factory, o: ResolvedProtectOptions): { backend: McpBackend; notify: ServerNotifierLike } {
-  const bus = o.v2_handler_options?.bus ?? createEventBus(o.v2_handler_options?.on_error);
+function v2Serving(factory: V2Factory, options: ResolvedProtectOptions): { backend: McpBackend; notify: ServerNotifierLike } {
+  const bus = options.v2_handler_options?.bus ?? createEventBus(options.v2_handler_options?.on_error);
   // The list changes the user's servers emit reach the same principal's listen streams and sessions.
-  const feed = createChangeFeed(bus, o.v2_handler_options?.on_error);
+  const feed = createChangeFeed(bus, options.v2_handler_options?.on_error);
   const handlerOptions = {
-    ...sdkHandlerOptions(o.v2_handler_options),
+    ...sdkHandlerOptions(options.v2_handler_options),
     bus: feed.bus,
-    maxRequestBodySize: o.max_body_bytes ?? DEFAULT_MAX_BODY_BYTES,
+    maxRequestBodySize: options.max_body_bytes ?? DEFAULT_MAX_BODY_BYTES,
   };
   const notify = notifierFor(bus);
   const watched = feed.watch(factory);
-  if (o.session_mode === "stateless") {
+  if (options.session_mode === "stateless") {
     return {
       backend: createV2Backend(async () => (await loadSdkV2()).createMcpHandler(watched, { ...handlerOptions, legacy: "stateless" }), feed),
       notify,
@@ -110,7 +110,11 @@ function v2Serving(factory: V2Factory, o: ResolvedProtectOptions): { backend: Mc
   }
   const modern = async () => (await loadSdkV2()).createMcpHandler(watched, { ...handlerOptions, legacy: "reject" });
   return {
-    backend: createDualBackend(modern, createV2SessionBackend(factory, sessionLimits(o), sdkTransportOptions(o.transport), feed), feed),
+    backend: createDualBackend(
+      modern,
+      createV2SessionBackend(factory, sessionLimits(options), sdkTransportOptions(options.transport), feed),
+      feed,
+    ),
     notify,
   };
 }
@@ -150,15 +154,17 @@ export function protectBothEras(
   legacyFactory: () => McpServer | Promise<McpServer>,
   options: ProtectOptions,
 ): ProtectedHandler {
-  const o = resolveProtectOptions(options, "MCPServer");
-  const bus = o.v2_handler_options?.bus ?? createEventBus(o.v2_handler_options?.on_error);
-  const feed = createChangeFeed(bus, o.v2_handler_options?.on_error);
+  const resolved = resolveProtectOptions(options, "MCPServer");
+  const bus = resolved.v2_handler_options?.bus ?? createEventBus(resolved.v2_handler_options?.on_error);
+  const feed = createChangeFeed(bus, resolved.v2_handler_options?.on_error);
   const handlerOptions = {
-    ...sdkHandlerOptions(o.v2_handler_options),
+    ...sdkHandlerOptions(resolved.v2_handler_options),
     bus: feed.bus,
-    maxRequestBodySize: o.max_body_bytes ?? DEFAULT_MAX_BODY_BYTES,
+    maxRequestBodySize: resolved.max_body_bytes ?? DEFAULT_MAX_BODY_BYTES,
     legacy: "reject",
   };
   const modern = async () => (await loadSdkV2()).createMcpHandler(feed.watch(modernFactory), handlerOptions);
-  return Object.assign(createHandler(createDualBackend(modern, v1BackendFor(legacyFactory, o), feed), o), { notify: notifierFor(bus) });
+  return Object.assign(createHandler(createDualBackend(modern, v1BackendFor(legacyFactory, resolved), feed), resolved), {
+    notify: notifierFor(bus),
+  });
 }

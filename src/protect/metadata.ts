@@ -47,19 +47,19 @@ export function buildProtectedResourceMetadata(
     ResolvedAuthorizationConfig,
     "authorization_servers" | "required_scopes" | "scopes_supported" | "resource_name" | "resource_documentation" | "dpop_required"
   >,
-  o: MetadataOptions,
+  options: MetadataOptions,
 ): ProtectedResourceMetadata {
-  const scopes = config.scopes_supported ?? [...new Set([...config.required_scopes, ...(o.toolScopes ?? [])])];
+  const scopes = config.scopes_supported ?? [...new Set([...config.required_scopes, ...(options.toolScopes ?? [])])];
   const doc: ProtectedResourceMetadata = {
-    resource: o.resource,
+    resource: options.resource,
     authorization_servers: [...config.authorization_servers],
     bearer_methods_supported: ["header"],
   };
   if (scopes.length) doc.scopes_supported = scopes;
   if (config.resource_name) doc.resource_name = config.resource_name;
   if (config.resource_documentation) doc.resource_documentation = config.resource_documentation;
-  if (o.dpopAlgorithms?.length) {
-    doc.dpop_signing_alg_values_supported = [...o.dpopAlgorithms];
+  if (options.dpopAlgorithms?.length) {
+    doc.dpop_signing_alg_values_supported = [...options.dpopAlgorithms];
     doc.dpop_bound_access_tokens_required = config.dpop_required;
   }
   return doc;

@@ -231,15 +231,15 @@ export function resolveProtectOptions(options: ProtectOptions, where = "protect(
 }
 
 /** Rules that involve more than one key. */
-function crossKeyIssues(o: ProtectOptions, config: Readonly<ResolvedAuthorizationConfig>): ConfigIssue[] {
-  const issues: ConfigIssue[] = takenOverIssues(o.transport, o.v2_handler_options);
-  if (o.transport && o.session_mode === "stateless") {
+function crossKeyIssues(options: ProtectOptions, config: Readonly<ResolvedAuthorizationConfig>): ConfigIssue[] {
+  const issues: ConfigIssue[] = takenOverIssues(options.transport, options.v2_handler_options);
+  if (options.transport && options.session_mode === "stateless") {
     issues.push({
       key: "transport",
       message: 'applies to stateful sessions: with session_mode "stateless" every request gets a fresh JSON-only transport',
     });
   }
-  if (o.v2_handler_options && o.engine !== "v2") {
+  if (options.v2_handler_options && options.engine !== "v2") {
     issues.push({
       key: "v2_handler_options",
       message: 'needs engine "v2" (a handler from createMcpHandler(...) is configured where you create it)',
@@ -248,20 +248,20 @@ function crossKeyIssues(o: ProtectOptions, config: Readonly<ResolvedAuthorizatio
   if (config.enabled && !config.resource) {
     issues.push({ key: "authorization.resource", message: "required when enabled: the canonical URL of the MCP endpoint" });
   }
-  if (config.enabled && !o.provider) {
+  if (config.enabled && !options.provider) {
     issues.push({ key: "provider", message: "required when authorization is enabled (e.g. a JWTValidator)" });
   }
-  if (!config.enabled && o.provider) {
+  if (!config.enabled && options.provider) {
     issues.push({
       key: "provider",
       message:
         "a provider is set but authorization.enabled is not true, so nothing would be checked: set authorization.enabled to true to protect the server, or remove the provider to serve it unprotected",
     });
   }
-  if (config.dpop_required && o.dpop === false) {
+  if (config.dpop_required && options.dpop === false) {
     issues.push({ key: "dpop", message: "authorization.dpop_required needs DPoP, but dpop is false" });
   }
-  if ((config.step_up || config.hide_unauthorized_tools) && config.enabled && !o.definitions) {
+  if ((config.step_up || config.hide_unauthorized_tools) && config.enabled && !options.definitions) {
     issues.push({
       key: "definitions",
       message: "authorization.step_up and hide_unauthorized_tools need the tool(), resource() and prompt() definitions served",
@@ -274,10 +274,10 @@ function crossKeyIssues(o: ProtectOptions, config: Readonly<ResolvedAuthorizatio
  * `authorization_servers` defaults to the provider's `issuers` (an `IssuerRouter`, an introspection
  * or discovered validator), so the RFC 9728 document lists every trusted server.
  */
-function withProviderIssuers(o: ProtectOptions): AuthorizationConfig {
-  const authorization = o.authorization;
+function withProviderIssuers(options: ProtectOptions): AuthorizationConfig {
+  const authorization = options.authorization;
   if (authorization === null || typeof authorization !== "object" || authorization.authorization_servers?.length) return authorization;
-  const issuers = (o.provider as { issuers?: unknown } | undefined)?.issuers;
+  const issuers = (options.provider as { issuers?: unknown } | undefined)?.issuers;
   if (!Array.isArray(issuers) || issuers.length === 0 || !issuers.every((i) => typeof i === "string")) return authorization;
   return copyWith(authorization, { authorization_servers: [...issuers] });
 }
@@ -286,6 +286,6 @@ function withProviderIssuers(o: ProtectOptions): AuthorizationConfig {
  * `{ ...o, ...extra }` on `o`'s own prototype: the copy keeps what the checks must see — an own
  * `__proto__` key stays a key, and keys `o` only inherits stay inherited (both are refused by name).
  */
-function copyWith<T extends object>(o: T, extra: Partial<T>): T {
-  return Object.setPrototypeOf({ ...o, ...extra }, Object.getPrototypeOf(o) as object | null) as T;
+function copyWith<T extends object>(base: T, extra: Partial<T>): T {
+  return Object.setPrototypeOf({ ...base, ...extra }, Object.getPrototypeOf(base) as object | null) as T;
 }

@@ -14,7 +14,7 @@ import { bodyTooLarge, parseError } from "../protect/responses.js";
 export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
 
 /** One authorized request on its way to the MCP server. */
-export interface McpExchange {
+export interface AuthorizedRequest {
   /** The request. Its body is not to be read again when `parsedBody` is set. */
   req: Request;
   /** The principal, or `null` (authorization disabled, or `fail_open`). */
@@ -32,7 +32,7 @@ export interface McpExchange {
 /** Serves authorized MCP requests. */
 export interface McpBackend {
   /** Answer one authorized request. */
-  handle(exchange: McpExchange): Promise<Response>;
+  handle(authorized: AuthorizedRequest): Promise<Response>;
   /** Throw {@link SessionMismatch} when the request names a session another principal opened. */
   checkSession?(req: Request, principal: string): void;
   /** Close every open session and per-request server. */

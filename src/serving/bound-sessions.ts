@@ -10,7 +10,7 @@ import { runWithContext } from "../context/storage.js";
 import { SessionMismatch } from "../errors.js";
 import { sessionNotFound } from "../protect/responses.js";
 import { SessionRegistry, type SessionLimits } from "./sessions.js";
-import type { McpExchange } from "./backend.js";
+import type { AuthorizedRequest } from "./backend.js";
 import { sessionEventStore } from "./session-event-store.js";
 import type { EventStoreLike } from "./transport-options.js";
 
@@ -29,7 +29,7 @@ export interface BoundSessions<S extends { transport: SessionTransport }> {
   /** Throw {@link SessionMismatch} when the request names a session another principal opened. */
   checkSession(req: Request, principal: string): void;
   /** Answer a request that names a session (404 when unknown); `undefined` when it names none. */
-  serve(exchange: McpExchange): Promise<Response> | undefined;
+  serve(authorized: AuthorizedRequest): Promise<Response> | undefined;
   /**
    * The transport options for a new session of `principal`: the user's (event store, …) first, then
    * ours, which register it once the transport has accepted the `initialize`. `session` is read then.

@@ -153,9 +153,9 @@ export const V2HandlerOptionsSchema = optionsSchema(
 /** The taken-over keys present in `transport` / `v2_handler_options`, each with its reason. */
 export function takenOverIssues(transport: unknown, handler: unknown): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
-  const check = (o: unknown, refused: Record<string, string>, key: string) => {
-    if (o === null || typeof o !== "object") return;
-    for (const k of Object.keys(o)) {
+  const check = (value: unknown, refused: Record<string, string>, key: string) => {
+    if (value === null || typeof value !== "object") return;
+    for (const k of Object.keys(value)) {
       const why = refused[k];
       if (why !== undefined) issues.push({ key: `${key}.${k}`, message: `set by protect(), not configurable: ${why}` });
     }
@@ -166,24 +166,24 @@ export function takenOverIssues(transport: unknown, handler: unknown): ConfigIss
 }
 
 /** The SDK transport's camelCase options (only those set), computed once per handler. */
-export function sdkTransportOptions(o: TransportOptions | undefined): Record<string, unknown> {
+export function sdkTransportOptions(options: TransportOptions | undefined): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  if (!o) return out;
-  if (o.event_store !== undefined) out["eventStore"] = o.event_store;
-  if (o.retry_interval_ms !== undefined) out["retryInterval"] = o.retry_interval_ms;
-  if (o.json_response !== undefined) out["enableJsonResponse"] = o.json_response;
-  if (o.keep_alive_ms !== undefined) out["keepAliveMs"] = o.keep_alive_ms;
+  if (!options) return out;
+  if (options.event_store !== undefined) out["eventStore"] = options.event_store;
+  if (options.retry_interval_ms !== undefined) out["retryInterval"] = options.retry_interval_ms;
+  if (options.json_response !== undefined) out["enableJsonResponse"] = options.json_response;
+  if (options.keep_alive_ms !== undefined) out["keepAliveMs"] = options.keep_alive_ms;
   return out;
 }
 
 /** `createMcpHandler`'s camelCase options (only those set; `bus` always: see {@link createEventBus}). */
-export function sdkHandlerOptions(o: V2HandlerOptions | undefined): Record<string, unknown> {
+export function sdkHandlerOptions(options: V2HandlerOptions | undefined): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  if (!o) return out;
-  if (o.bus !== undefined) out["bus"] = o.bus;
-  if (o.response_mode !== undefined) out["responseMode"] = o.response_mode;
-  if (o.max_subscriptions !== undefined) out["maxSubscriptions"] = o.max_subscriptions;
-  if (o.keep_alive_ms !== undefined) out["keepAliveMs"] = o.keep_alive_ms;
-  if (o.on_error !== undefined) out["onerror"] = o.on_error;
+  if (!options) return out;
+  if (options.bus !== undefined) out["bus"] = options.bus;
+  if (options.response_mode !== undefined) out["responseMode"] = options.response_mode;
+  if (options.max_subscriptions !== undefined) out["maxSubscriptions"] = options.max_subscriptions;
+  if (options.keep_alive_ms !== undefined) out["keepAliveMs"] = options.keep_alive_ms;
+  if (options.on_error !== undefined) out["onerror"] = options.on_error;
   return out;
 }

@@ -11,7 +11,7 @@ import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
 import { runWithContext } from "../context/storage.js";
 import type { SessionLimits } from "./sessions.js";
 import { oneSessionAtATime, sessionRequired } from "../protect/responses.js";
-import type { McpBackend, McpExchange } from "./backend.js";
+import type { McpBackend, AuthorizedRequest } from "./backend.js";
 import { boundSessions } from "./bound-sessions.js";
 
 /** Something that yields an SDK server: an instance, or a factory called once per session (stateful) or per request (stateless). */
@@ -68,7 +68,7 @@ function serverPool(source: McpServerSource): ServerPool {
 /** A fresh server and transport per request, answering in JSON. */
 function statelessBackend(pool: ServerPool): McpBackend {
   return {
-    async handle({ req, authInfo, parsedBody, context }: McpExchange): Promise<Response> {
+    async handle({ req, authInfo, parsedBody, context }: AuthorizedRequest): Promise<Response> {
       const acquired = pool.acquire();
       const server = (acquired instanceof Promise ? await acquired : acquired) as McpServer;
       const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
@@ -96,7 +96,7 @@ function statefulBackend(pool: ServerPool, limits: SessionLimits, transportOptio
   });
 
   /** Open a session for an `initialize` request (the transport registers it once it is accepted). */
-  const open = async ({ req, authInfo, parsedBody, context, principal }: McpExchange): Promise<Response> => {
+  const open = async ({ req, authInfo, parsedBody, context, principal }: AuthorizedRequest): Promise<Response> => {
     const server = await pool.acquire();
     if (!server) return oneSessionAtATime();
     const transport: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport(
@@ -115,13 +115,13 @@ function statefulBackend(pool: ServerPool, limits: SessionLimits, transportOptio
   return {
     checkSession: (req, principal) => sessions.checkSession(req, principal),
     // Not async: a request on a session is the transport's promise itself, without another around it.
-    handle(exchange: McpExchange): Promise<Response> {
-      const inSession = sessions.serve(exchange);
+    handle(authorized: AuthorizedRequest): Promise<Response> {
+      const inSession = sessions.serve(authorized);
       if (inSession) return inSession;
       // No session: only an initialize request may open one.
-      const body = exchange.parsedBody;
+      const body = authorized.parsedBody;
       const isInit = Array.isArray(body) ? body.some((m) => isInitializeRequest(m)) : isInitializeRequest(body);
-      return isInit ? open(exchange) : Promise.resolve(sessionRequired());
+      return isInit ? open(authorized) : Promise.resolve(sessionRequired());
     },
     async close() {
       sessions.clear();

@@ -18,7 +18,7 @@ import { type RequestContext } from "../context/types.js";
 
 import { sessionRequired } from "../protect/responses.js";
 import type { SessionLimits } from "./sessions.js";
-import type { McpBackend, McpExchange } from "./backend.js";
+import type { McpBackend, AuthorizedRequest } from "./backend.js";
 import { boundSessions } from "./bound-sessions.js";
 
 /**
@@ -28,7 +28,7 @@ import { boundSessions } from "./bound-sessions.js";
 export interface McpHttpHandlerLike {
   /** Serve one request; `authInfo` and `parsedBody` are passed through by the SDK. */
   fetch(request: Request, options?: { authInfo?: unknown; parsedBody?: unknown }): Promise<Response>;
-  /** Tear down in-flight exchanges. */
+  /** Tear down in-flight requests. */
   close(): Promise<void>;
 }
 
@@ -174,16 +174,16 @@ export function loadSdkV2(): Promise<SdkV2Module> {
 export function createV2Backend(handler: McpHttpHandlerLike | (() => Promise<McpHttpHandlerLike>), feed?: ChangeFeed): McpBackend {
   let built: McpHttpHandlerLike | undefined = typeof handler === "function" ? undefined : handler;
   let building: Promise<McpHttpHandlerLike> | undefined;
-  const serve = (h: McpHttpHandlerLike, exchange: McpExchange): Promise<Response> => {
-    const { req, authInfo, parsedBody, context } = exchange;
-    feed?.enter(exchange);
+  const serve = (h: McpHttpHandlerLike, authorized: AuthorizedRequest): Promise<Response> => {
+    const { req, authInfo, parsedBody, context } = authorized;
+    feed?.enter(authorized);
     return runWithContext(context, () => h.fetch(req, { authInfo, parsedBody }));
   };
   return {
-    handle(exchange: McpExchange): Promise<Response> {
-      if (built) return serve(built, exchange);
+    handle(authorized: AuthorizedRequest): Promise<Response> {
+      if (built) return serve(built, authorized);
       building ??= (handler as () => Promise<McpHttpHandlerLike>)().then((h) => (built = h));
-      return building.then((h) => serve(h, exchange));
+      return building.then((h) => serve(h, authorized));
     },
     async close() {
       const h = built ?? (building ? await building : undefined);
@@ -202,10 +202,10 @@ export function createDualBackend(modern: () => Promise<McpHttpHandlerLike>, leg
   const v2 = createV2Backend(modern, feed);
   return {
     checkSession: legacy.checkSession?.bind(legacy),
-    async handle(exchange: McpExchange): Promise<Response> {
+    async handle(authorized: AuthorizedRequest): Promise<Response> {
       const sdk = await loadSdkV2();
-      const isLegacy = await sdk.isLegacyRequest(exchange.req, exchange.parsedBody);
-      return isLegacy ? legacy.handle(exchange) : v2.handle(exchange);
+      const isLegacy = await sdk.isLegacyRequest(authorized.req, authorized.parsedBody);
+      return isLegacy ? legacy.handle(authorized) : v2.handle(authorized);
     },
     async close() {
       await Promise.all([v2.close(), legacy.close()]);
@@ -245,10 +245,10 @@ export function createV2SessionBackend(
   return {
     checkSession: (req, principal) => sessions.checkSession(req, principal),
 
-    async handle(exchange: McpExchange): Promise<Response> {
-      const inSession = sessions.serve(exchange);
+    async handle(authorized: AuthorizedRequest): Promise<Response> {
+      const inSession = sessions.serve(authorized);
       if (inSession) return inSession;
-      const { req, authInfo, parsedBody, context, principal } = exchange;
+      const { req, authInfo, parsedBody, context, principal } = authorized;
       const sdk = await loadSdkV2();
       const isInit = Array.isArray(parsedBody) ? parsedBody.some((m) => sdk.isInitializeRequest(m)) : sdk.isInitializeRequest(parsedBody);
       if (!isInit) return sessionRequired();
@@ -382,7 +382,7 @@ export interface ChangeFeed {
   /** Wrap a v2 server factory: each server it returns publishes its list changes for the principal of the request. */
   watch(factory: V2Factory): V2Factory;
   /** Record the principal of a request about to reach the handler (read back in `watch` and `bus.subscribe`). */
-  enter(exchange: McpExchange): void;
+  enter(authorized: AuthorizedRequest): void;
   /** A 2025-era session's server: publishes its changes for `principal`, and gets the changes published elsewhere. */
   attachSession(server: unknown, principal: string): void;
   /** Stop delivering to sessions. */
@@ -455,8 +455,8 @@ export function createChangeFeed(inner: ServerEventBusLike, onerror?: (error: Er
         return product;
       };
     },
-    enter(exchange) {
-      principals.set(exchange.context, exchange.principal);
+    enter(authorized) {
+      principals.set(authorized.context, authorized.principal);
     },
     attachSession(product, principal) {
       const server = lowLevelServer(product);

@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { authorize } from "../../src/protect/authenticate.js";
+import { authenticateCachedFirst } from "../../src/protect/authenticate.js";
 import { parseAuthorizationConfig } from "../../src/config.js";
 import { createAuthContext } from "../../src/context/request-context.js";
 import { MAX_TOKEN_LENGTH } from "../../src/protect/credentials.js";
@@ -57,14 +57,14 @@ describe("authorize: a cached bearer token is accepted without a promise", () =>
   test("a cache hit is returned as it is, synchronously, and verify is not called", () => {
     const auth = principal();
     const { provider, calls } = countingProvider(auth);
-    const decided = authorize(request("Bearer tok"), options(provider));
+    const decided = authenticateCachedFirst(request("Bearer tok"), options(provider));
     assert.equal(decided, auth);
     assert.deepEqual(calls, { verifyCached: 1, verify: 0 });
   });
 
   test("a miss goes to verify", async () => {
     const { provider, calls } = countingProvider(undefined);
-    const decided = authorize(request("Bearer tok"), options(provider));
+    const decided = authenticateCachedFirst(request("Bearer tok"), options(provider));
     assert.ok(decided instanceof Promise, "a miss answers with a promise");
     assert.equal((await decided)?.subject, "alice");
     assert.deepEqual(calls, { verifyCached: 1, verify: 1 });
@@ -73,13 +73,13 @@ describe("authorize: a cached bearer token is accepted without a promise", () =>
   test("a provider without verifyCached is asked verify only", async () => {
     let verified = 0;
     const provider: AuthorizationProvider = { verify: async () => (verified++, principal()) };
-    assert.equal((await authorize(request("Bearer tok"), options(provider)))?.subject, "alice");
+    assert.equal((await authenticateCachedFirst(request("Bearer tok"), options(provider)))?.subject, "alice");
     assert.equal(verified, 1);
   });
 
   test("a probe that throws is only a miss: verify decides", async () => {
     const { provider, calls } = countingProvider(principal(), { probeError: new Error("boom") });
-    assert.equal((await authorize(request("Bearer tok"), options(provider)))?.subject, "alice");
+    assert.equal((await authenticateCachedFirst(request("Bearer tok"), options(provider)))?.subject, "alice");
     assert.deepEqual(calls, { verifyCached: 1, verify: 1 });
   });
 });
@@ -88,7 +88,7 @@ describe("authorize: every refusal keeps the full path's exact error, cache or n
   test("a bad credential throws before any provider call", () => {
     const { provider, calls } = countingProvider(principal());
     assert.throws(
-      () => authorize(request("Bearer tok extra"), options(provider)),
+      () => authenticateCachedFirst(request("Bearer tok extra"), options(provider)),
       (e) => code(e) === "ERR_INVALID_REQUEST",
     );
     assert.deepEqual(calls, { verifyCached: 0, verify: 0 });
@@ -98,7 +98,7 @@ describe("authorize: every refusal keeps the full path's exact error, cache or n
     const { provider, calls } = countingProvider(principal({ scopes: ["read"] }));
     const o = options(provider, { required_scopes: ["read", "write"] });
     await assert.rejects(
-      Promise.resolve().then(() => authorize(request("Bearer tok"), o)),
+      Promise.resolve().then(() => authenticateCachedFirst(request("Bearer tok"), o)),
       (e) => {
         assert.equal(code(e), "ERR_INSUFFICIENT_SCOPE");
         assert.deepEqual((e as { required?: string[] }).required, ["read", "write"]);
@@ -114,7 +114,7 @@ describe("authorize: every refusal keeps the full path's exact error, cache or n
     const dpop: DpopCheck = { algorithms: ["ES256"], verify: async () => assert.fail("no proof is checked for a downgrade") };
     const { provider, calls } = countingProvider(principal({ jkt: "thumbprint" }));
     await assert.rejects(
-      Promise.resolve().then(() => authorize(request("Bearer tok"), options(provider, {}, dpop))),
+      Promise.resolve().then(() => authenticateCachedFirst(request("Bearer tok"), options(provider, {}, dpop))),
       (e) => code(e) === "ERR_INVALID_TOKEN" && /DPoP authorization scheme/.test((e as Error).message),
     );
     assert.equal(calls.verify, 1);
@@ -124,7 +124,7 @@ describe("authorize: every refusal keeps the full path's exact error, cache or n
     const dpop: DpopCheck = { algorithms: ["ES256"], verify: async () => {} };
     const { provider, calls } = countingProvider(principal());
     await assert.rejects(
-      Promise.resolve().then(() => authorize(request("Bearer tok"), options(provider, { dpop_required: true }, dpop))),
+      Promise.resolve().then(() => authenticateCachedFirst(request("Bearer tok"), options(provider, { dpop_required: true }, dpop))),
       (e) => code(e) === "ERR_INVALID_TOKEN",
     );
     assert.equal(calls.verifyCached, 0);
@@ -135,7 +135,7 @@ describe("authorize: every refusal keeps the full path's exact error, cache or n
     const dpop: DpopCheck = { algorithms: ["ES256"], verify: async () => void proofs++ };
     const bound = principal({ jkt: "thumbprint" });
     const { provider, calls } = countingProvider(bound);
-    for (let i = 0; i < 3; i++) assert.equal(await authorize(request("DPoP tok", "proof"), options(provider, {}, dpop)), bound);
+    for (let i = 0; i < 3; i++) assert.equal(await authenticateCachedFirst(request("DPoP tok", "proof"), options(provider, {}, dpop)), bound);
     assert.equal(proofs, 3);
     assert.deepEqual(calls, { verifyCached: 0, verify: 3 });
   });
@@ -155,12 +155,12 @@ describe("authorize: the cache probe before the header is parsed", () => {
 
   test("`Bearer <token>` is probed once with the token as sent; a hit skips the parse, a miss is parsed and verified", async () => {
     const hit = cacheOf("tok");
-    const decided = authorize(request("Bearer tok"), options(hit.provider));
+    const decided = authenticateCachedFirst(request("Bearer tok"), options(hit.provider));
     assert.ok(!(decided instanceof Promise), "a hit is synchronous");
     assert.equal(decided?.subject, "alice");
     assert.deepEqual(hit.probes, ["tok"]);
     const miss = cacheOf("other");
-    assert.equal((await authorize(request("Bearer tok"), options(miss.provider)))?.subject, "alice");
+    assert.equal((await authenticateCachedFirst(request("Bearer tok"), options(miss.provider)))?.subject, "alice");
     assert.deepEqual(miss.probes, ["tok"], "a miss is not probed a second time");
     assert.equal(miss.verified(), 1);
   });
@@ -169,7 +169,7 @@ describe("authorize: the cache probe before the header is parsed", () => {
     for (const header of ["Bearer tok!", "Bearer tok\u00e9", "Bearer =tok", "Bearer "]) {
       const c = cacheOf("tok");
       assert.throws(
-        () => authorize(new Request(RESOURCE, { headers: { authorization: header } }), options(c.provider)),
+        () => authenticateCachedFirst(new Request(RESOURCE, { headers: { authorization: header } }), options(c.provider)),
         (e) => code(e) === "ERR_INVALID_REQUEST" || code(e) === "ERR_MISSING_TOKEN",
         header,
       );
@@ -190,7 +190,7 @@ describe("authorize: the cache probe before the header is parsed", () => {
     for (const req of refused) {
       const c = cacheOf("tok");
       assert.throws(
-        () => authorize(req, options(c.provider)),
+        () => authenticateCachedFirst(req, options(c.provider)),
         (e) => code(e) === "ERR_INVALID_REQUEST",
       );
       assert.deepEqual(c.probes, [], req.headers.get("authorization") ?? "");
@@ -198,7 +198,7 @@ describe("authorize: the cache probe before the header is parsed", () => {
     }
     // Another spelling of the scheme is parsed first, then probed: still accepted from the cache.
     const lower = cacheOf("tok");
-    assert.equal((authorize(request("bearer tok"), options(lower.provider)) as AuthContext).subject, "alice");
+    assert.equal((authenticateCachedFirst(request("bearer tok"), options(lower.provider)) as AuthContext).subject, "alice");
     assert.deepEqual(lower.probes, ["tok"]);
   });
 });
@@ -217,7 +217,7 @@ describe("authorize: the cache probe at the header-length bound", () => {
     // `Bearer ` + token: 7 characters; the bound on the header is MAX_TOKEN_LENGTH + 16, as in extractCredentials.
     const atBound = "a".repeat(MAX_TOKEN_LENGTH + 16 - 7);
     const ok = probing(atBound);
-    const decided = authorize(request(`Bearer ${atBound}`), options(ok.provider));
+    const decided = authenticateCachedFirst(request(`Bearer ${atBound}`), options(ok.provider));
     assert.ok(!(decided instanceof Promise), "answered from the cache");
     assert.equal(decided?.subject, "alice");
     assert.deepEqual(ok.probes, [atBound]);
@@ -225,7 +225,7 @@ describe("authorize: the cache probe at the header-length bound", () => {
     const past = `${atBound}a`;
     const no = probing(past);
     assert.throws(
-      () => authorize(request(`Bearer ${past}`), options(no.provider)),
+      () => authenticateCachedFirst(request(`Bearer ${past}`), options(no.provider)),
       (e) => code(e) === "ERR_INVALID_REQUEST",
     );
     assert.deepEqual(no.probes, []);
