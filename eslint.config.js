@@ -62,6 +62,20 @@ export default tseslint.config(
       "@typescript-eslint/no-unsafe-call": "off",
       "@typescript-eslint/no-unsafe-member-access": "off",
       "@typescript-eslint/no-unsafe-return": "off",
+      // A failing assert.ok(x) / assert(x) without a message makes node:assert read and parse the
+      // test's source to print the expression, which under tsx can spin for minutes: say what failed.
+      "no-restricted-syntax": [
+        "error",
+        {
+          selector: "CallExpression[callee.type='Identifier'][callee.name='assert'][arguments.length<2]",
+          message: "Give assert(x) a message: assert(x, \"what was expected\").",
+        },
+        {
+          selector:
+            "CallExpression[callee.type='MemberExpression'][callee.object.name='assert'][callee.property.name='ok'][arguments.length<2]",
+          message: "Give assert.ok(x) a message: assert.ok(x, \"what was expected\").",
+        },
+      ],
     },
   },
   {

@@ -216,7 +216,7 @@ describe("DPoP refusal matrix", () => {
       assert.equal(res.headers.get("www-authenticate"), c.challenge());
       assert.equal(runs, before, "no tool ran");
       const token = headers.authorization?.split(" ")[1] ?? "";
-      assert.ok(!body.includes(token) && !(res.headers.get("www-authenticate") ?? "").includes(token));
+      assert.ok(!body.includes(token) && !(res.headers.get("www-authenticate") ?? "").includes(token), "the token is never echoed");
     });
   }
 
@@ -295,7 +295,7 @@ describe("dpop_required and nonces", () => {
       });
       assert.equal(r1.status, 401);
       const nonce = r1.headers.get("dpop-nonce");
-      assert.ok(nonce);
+      assert.ok(nonce, "a DPoP-Nonce header with the 401");
       assert.match(r1.headers.get("www-authenticate") ?? "", /DPoP algs="[^"]+", error="use_dpop_nonce"/);
       assert.match(r1.headers.get("access-control-expose-headers") ?? "", /DPoP-Nonce/);
       const r2 = await fetch(a.url, {
