@@ -8,7 +8,7 @@
  * it: jose's base64url decoder, strict UTF-8, top-level JSON objects only, the claims-set checks of
  * the options the callers use. Keys are still selected and imported by jose. The callers decide what
  * qualifies (algorithm, header members) and send everything else to jose; the differential tests
- * (test/dpop-differential.test.ts, test/jwt-differential.test.ts) hold both to jose's decisions.
+ * (test/dpop-differential.test.ts, test/validators/jwt-differential.test.ts) hold both to jose's decisions.
  *
  * @module
  */

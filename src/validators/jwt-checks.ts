@@ -108,7 +108,7 @@ const FAST_ALGORITHMS: ReadonlySet<string> = new Set(["ES256", "EdDSA", "Ed25519
  * a key that jose's resolver returns and jose would use as is. The resolver is called exactly as
  * `jwtVerify` calls it; once it has answered, a key that does not qualify goes to `jwtVerify` with
  * that key, so nothing is resolved twice. `undefined` when the token does not qualify (the caller
- * then asks jose). test/jwt-differential.test.ts holds it to jose's decisions.
+ * then asks jose). test/validators/jwt-differential.test.ts holds it to jose's decisions.
  */
 async function fastJwtVerify(token: string, getKey: JWTVerifyGetKey, o: JWTVerifyOptions, nowMs: number): Promise<JWTPayload | undefined> {
   const first = token.indexOf(".");

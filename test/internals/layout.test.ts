@@ -85,3 +85,17 @@ test("src/'s root holds at most 8 modules: the public nouns", () => {
   const root = readdirSync(SRC).filter((name) => name.endsWith(".ts"));
   assert.ok(root.length <= 8, `src/ root modules: ${root.join(", ")}`);
 });
+
+test("npm test runs every test folder (soak and runtimes have scripts of their own)", () => {
+  const TEST = resolve(SRC, "../test");
+  const pkg = JSON.parse(readFileSync(resolve(SRC, "../package.json"), "utf8")) as { scripts: Record<string, string> };
+  const folders = readdirSync(TEST).filter((name) => {
+    const path = join(TEST, name);
+    return statSync(path).isDirectory() && readdirSync(path).some((f) => f.endsWith(".test.ts"));
+  });
+  assert.ok(folders.includes("protect"), `the walk found the test folders (${folders.join(", ")})`);
+  for (const folder of folders) {
+    const script = folder === "soak" ? "soak" : folder === "runtimes" ? "test:runtimes" : "test";
+    assert.ok(pkg.scripts[script]?.includes(`test/${folder}/*.test.ts`), `npm run ${script} runs test/${folder}/`);
+  }
+});

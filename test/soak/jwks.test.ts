@@ -6,7 +6,7 @@
  * Then a key rotation under the same flood.
  *
  * Single-fault behaviour (fetch counts, back-off, timeouts, cold start) is proven by
- * test/key-set.test.ts and test/jwks-single-flight.test.ts; this file adds the concurrency.
+ * test/key-set.test.ts and test/validators/jwks-single-flight.test.ts; this file adds the concurrency.
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";

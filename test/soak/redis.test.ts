@@ -5,7 +5,7 @@
  * then restarted on the same port (with AOF persistence). Alice keeps calling in her session.
  *
  * Single faults (down → 503, slow → 503 after timeout_ms then fail fast, cross-instance replay) are
- * proven by test/replay-store.test.ts; this file adds the flood, the restart and the legitimate user.
+ * proven by test/stores/replay-store.test.ts; this file adds the flood, the restart and the legitimate user.
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";

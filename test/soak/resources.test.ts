@@ -5,7 +5,7 @@
  * slow-body defence on a plain `node:http` server configured by hand (for users who bring their own).
  *
  * Single abuses are proven by test/session-fairness.test.ts (1,100 sessions through protect()),
- * test/body-limit.test.ts (10 × 50 MB, exact limit, Express) and test/serve-timeouts.test.ts (one
+ * test/protect/body-limit.test.ts (10 × 50 MB, exact limit, Express) and test/serve-timeouts.test.ts (one
  * slow header, one slow body); this file adds the combination and the bystander.
  */
 import { after, before, describe, test } from "node:test";
