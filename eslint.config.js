@@ -9,7 +9,17 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/", "docs/", ".tools/", "test-artifacts/", "node_modules/", ".audit-build-*/", "conformance/vendor/"] },
+  {
+    ignores: [
+      "dist/",
+      "docs/",
+      ".tools/",
+      "test-artifacts/",
+      "node_modules/",
+      ".audit-build-*/",
+      "conformance/vendor/",
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -25,7 +35,10 @@ export default tseslint.config(
       // authorization server's storage) are `async` so that a throw becomes a rejection, as callers expect.
       "@typescript-eslint/require-await": "off",
       // `_`-prefixed names are deliberate placeholders (callbacks with fixed signatures).
-      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_", caughtErrors: "none" }],
+      "@typescript-eslint/no-unused-vars": [
+        "error",
+        { argsIgnorePattern: "^_", varsIgnorePattern: "^_", caughtErrors: "none" },
+      ],
       // Passing on a rejection received as `unknown` (a wrapped promise, a rethrow) is not inventing a non-Error.
       "@typescript-eslint/prefer-promise-reject-errors": ["error", { allowThrowingUnknown: true }],
       // node:test's test()/describe()/it() return promises the runner itself awaits.
@@ -68,12 +81,12 @@ export default tseslint.config(
         "error",
         {
           selector: "CallExpression[callee.type='Identifier'][callee.name='assert'][arguments.length<2]",
-          message: "Give assert(x) a message: assert(x, \"what was expected\").",
+          message: 'Give assert(x) a message: assert(x, "what was expected").',
         },
         {
           selector:
             "CallExpression[callee.type='MemberExpression'][callee.object.name='assert'][callee.property.name='ok'][arguments.length<2]",
-          message: "Give assert.ok(x) a message: assert.ok(x, \"what was expected\").",
+          message: 'Give assert.ok(x) a message: assert.ok(x, "what was expected").',
         },
       ],
     },

@@ -3,7 +3,15 @@
  * synchronously with `node:crypto` (so a load generator can sign inside autocannon's synchronous
  * `setupRequest` hook), the trivial tool every server exposes, and the request every row sends.
  */
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID, sign, type KeyObject } from "node:crypto";
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  randomUUID,
+  sign,
+  type KeyObject,
+} from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
@@ -53,7 +61,8 @@ export function envNumber(name: string, fallback: number): number {
   const raw = process.env[name];
   if (raw === undefined || raw === "") return fallback;
   const n = Number(raw);
-  if (!Number.isFinite(n) || n < 0) throw new TypeError(`${name} must be a non-negative number, got ${JSON.stringify(raw)}`);
+  if (!Number.isFinite(n) || n < 0)
+    throw new TypeError(`${name} must be a non-negative number, got ${JSON.stringify(raw)}`);
   return n;
 }
 
@@ -76,7 +85,12 @@ export function makeKey(kid = "bench-1"): BenchKey {
 
 export function keyFromPem(pem: string, kid = "bench-1"): BenchKey {
   const privateKey = createPrivateKey(pem);
-  const publicJwk = { ...(createPublicKey(privateKey).export({ format: "jwk" }) as JWK), kid, alg: "ES256", use: "sig" };
+  const publicJwk = {
+    ...(createPublicKey(privateKey).export({ format: "jwk" }) as JWK),
+    kid,
+    alg: "ES256",
+    use: "sig",
+  };
   return { kid, privateKey, publicJwk, pem };
 }
 
@@ -88,7 +102,12 @@ export function signJws(header: Record<string, unknown>, payload: Record<string,
 }
 
 /** An RFC 9068 access token for `audience`, valid for an hour. */
-export function signAccessToken(key: BenchKey, issuer: string, audience: string, extra: Record<string, unknown> = {}): string {
+export function signAccessToken(
+  key: BenchKey,
+  issuer: string,
+  audience: string,
+  extra: Record<string, unknown> = {},
+): string {
   const now = Math.floor(Date.now() / 1000);
   return signJws(
     { alg: "ES256", typ: "at+jwt", kid: key.kid },
@@ -121,7 +140,13 @@ export function signDpopProof(key: BenchKey, htm: string, htu: string, accessTok
   const { kty, crv, x, y } = key.publicJwk;
   return signJws(
     { typ: "dpop+jwt", alg: "ES256", jwk: { kty, crv, x, y } },
-    { jti: randomUUID(), htm, htu, iat: Math.floor(Date.now() / 1000), ath: createHash("sha256").update(accessToken).digest("base64url") },
+    {
+      jti: randomUUID(),
+      htm,
+      htu,
+      iat: Math.floor(Date.now() / 1000),
+      ath: createHash("sha256").update(accessToken).digest("base64url"),
+    },
     key.privateKey,
   );
 }
@@ -171,7 +196,10 @@ const echoInput = { text: z.string() };
  * same absolute amount and the ratios move towards 1.
  */
 export function makeMcpServer(): McpServer {
-  const server = new McpServer({ name: "bench", version: "0.0.0" }, { jsonSchemaValidator: new LazyJsonSchemaValidator() });
+  const server = new McpServer(
+    { name: "bench", version: "0.0.0" },
+    { jsonSchemaValidator: new LazyJsonSchemaValidator() },
+  );
   server.registerTool("echo", { description: "Echo the text back", inputSchema: echoInput }, async ({ text }) => ({
     content: [{ type: "text", text }],
   }));
@@ -219,9 +247,13 @@ export async function makeV2Handler(): Promise<{
   const { createMcpHandler, McpServer: McpServerV2 } = await import("@modelcontextprotocol/server");
   return createMcpHandler(() => {
     const server = new McpServerV2({ name: "bench", version: "0.0.0" });
-    server.registerTool("echo", { description: "Echo the text back", inputSchema: z.object(echoInput) }, async ({ text }) => ({
-      content: [{ type: "text", text }],
-    }));
+    server.registerTool(
+      "echo",
+      { description: "Echo the text back", inputSchema: z.object(echoInput) },
+      async ({ text }) => ({
+        content: [{ type: "text", text }],
+      }),
+    );
     return server;
   });
 }
@@ -256,7 +288,8 @@ export async function openSession(url: string, headers: Record<string, string>):
   });
   const text = await init.text();
   const id = init.headers.get("mcp-session-id");
-  if (init.status !== 200 || !id) throw new Error(`initialize answered ${init.status} without a session: ${text.slice(0, 200)}`);
+  if (init.status !== 200 || !id)
+    throw new Error(`initialize answered ${init.status} without a session: ${text.slice(0, 200)}`);
   const session = { "mcp-session-id": id };
   const initialized = await fetch(url, {
     method: "POST",

@@ -1,5 +1,6 @@
 /**
- * Memory under many distinct tokens: N tokens (default 100,000, ten times the default cache), each signed here and verified
+ * Memory under many distinct tokens: N tokens (default 100,000, ten times the default cache), each signed here and
+ * verified
  * once by a `JWTValidator` with its default verified-token cache, so the cache fills and then evicts.
  * Tokens are made and dropped as we go: what stays alive is what the validator keeps.
  * Run by bench/micro.ts (`node --import tsx --expose-gc bench/memory.ts N`); prints and sends the result.

@@ -7,7 +7,8 @@
  *   to select and import the key);
  * - cached verify: `JWTValidator` with its default cache, the same token again and again;
  * - DPoP proof verification and replay store: slots, skipped while `src/dpop/` is absent;
- * - memory: 100,000 distinct tokens (ten times the default cache) through a validator with the default cache (bench/memory.ts, in
+ * - memory: 100,000 distinct tokens (ten times the default cache) through a validator with the default cache
+ * (bench/memory.ts, in
  *   its own process so the RSS is its own).
  *
  * Each measurement runs for BENCH_MICRO_MS milliseconds, five rounds alternating between the
@@ -23,7 +24,15 @@ import { fileURLToPath } from "node:url";
 import { createLocalJWKSet, importJWK, jwtVerify } from "jose";
 import { JWTValidator } from "../src/index.js";
 import { createAuthContext } from "../src/context/request-context.js";
-import { envNumber, jwkThumbprint, makeKey, signAccessToken, signDpopProof, startJwksServer, type BenchKey } from "./common.js";
+import {
+  envNumber,
+  jwkThumbprint,
+  makeKey,
+  signAccessToken,
+  signDpopProof,
+  startJwksServer,
+  type BenchKey,
+} from "./common.js";
 
 const MS = envNumber("BENCH_MICRO_MS", 300);
 const MEMORY_TOKENS = envNumber("BENCH_MEMORY_TOKENS", 100_000);
@@ -79,7 +88,10 @@ async function opsPerSecond(fn: (i: number) => Promise<unknown>, inFlight: numbe
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 
 /** Alternate the contenders for five rounds; the median of each. */
-async function compare(contenders: Record<string, (i: number) => Promise<unknown>>, inFlight = 1): Promise<Record<string, number>> {
+async function compare(
+  contenders: Record<string, (i: number) => Promise<unknown>>,
+  inFlight = 1,
+): Promise<Record<string, number>> {
   const runs: Record<string, number[]> = {};
   for (const name of Object.keys(contenders)) runs[name] = [];
   for (let round = 0; round < 5; round++) {
@@ -133,7 +145,15 @@ async function dpopMicro(tokenKey: BenchKey): Promise<Record<string, number>> {
   let store = newStore();
   const check = createDpopCheck({ replay_store: new MemoryReplayStore({ max: n, max_per_key: n }) });
   const auth = createAuthContext(
-    { subject: "bench-user", scopes: ["read"], claims: {}, client_id: "bench-client", issuer: undefined, expires_at: undefined, jkt },
+    {
+      subject: "bench-user",
+      scopes: ["read"],
+      claims: {},
+      client_id: "bench-client",
+      issuer: undefined,
+      expires_at: undefined,
+      jkt,
+    },
     token,
   );
   let next = 0;
@@ -151,7 +171,8 @@ async function dpopMicro(tokenKey: BenchKey): Promise<Record<string, number>> {
   let done = 0;
   while (done < n && performance.now() - start < MS) {
     const batch: Promise<void>[] = [];
-    for (let k = 0; k < 16 && done < n; k++, done++) batch.push(check.verify(requests[done] as Request, token, auth, RESOURCE));
+    for (let k = 0; k < 16 && done < n; k++, done++)
+      batch.push(check.verify(requests[done] as Request, token, auth, RESOURCE));
     await Promise.all(batch);
   }
   const full = done / ((performance.now() - start) / 1000);
@@ -169,7 +190,12 @@ export async function runMicro(): Promise<MicroResults> {
   const pick = (i: number) => tokens[i % tokens.length] as string;
   const verifyOptions = { issuer: jwks.issuer, audience: RESOURCE, algorithms: ["ES256"] };
 
-  const cold = new JWTValidator({ jwks_uri: jwks.jwksUri, issuer: jwks.issuer, algorithms: ["ES256"], token_cache_max: 0 });
+  const cold = new JWTValidator({
+    jwks_uri: jwks.jwksUri,
+    issuer: jwks.issuer,
+    algorithms: ["ES256"],
+    token_cache_max: 0,
+  });
   const cached = new JWTValidator({ jwks_uri: jwks.jwksUri, issuer: jwks.issuer, algorithms: ["ES256"] });
   const publicKey = await importJWK(key.publicJwk, "ES256");
   const localSet = createLocalJWKSet({ keys: [key.publicJwk] });
@@ -206,12 +232,28 @@ export async function runMicro(): Promise<MicroResults> {
   const vs = (v: number, key: number, localOps: number) =>
     `${(v / key).toFixed(2)}× jose (key), ${(v / localOps).toFixed(2)}× jose (local JWKS)`;
   const rows: [string, string, string][] = [
-    ["cold verify, JWTValidator (token_cache_max: 0), 1 in flight", fmt(validatorOps), vs(validatorOps, joseKey, joseLocal)],
+    [
+      "cold verify, JWTValidator (token_cache_max: 0), 1 in flight",
+      fmt(validatorOps),
+      vs(validatorOps, joseKey, joseLocal),
+    ],
     ["raw jose.jwtVerify, same public key, 1 in flight", fmt(joseKey), "1.00×"],
-    ["raw jose.jwtVerify, createLocalJWKSet, 1 in flight", fmt(joseLocal), `${(joseLocal / joseKey).toFixed(2)}× jose (key)`],
-    ["cold verify, JWTValidator (token_cache_max: 0), 16 in flight", fmt(validator16), vs(validator16, joseKey16, joseLocal16)],
+    [
+      "raw jose.jwtVerify, createLocalJWKSet, 1 in flight",
+      fmt(joseLocal),
+      `${(joseLocal / joseKey).toFixed(2)}× jose (key)`,
+    ],
+    [
+      "cold verify, JWTValidator (token_cache_max: 0), 16 in flight",
+      fmt(validator16),
+      vs(validator16, joseKey16, joseLocal16),
+    ],
     ["raw jose.jwtVerify, same public key, 16 in flight", fmt(joseKey16), "1.00×"],
-    ["raw jose.jwtVerify, createLocalJWKSet, 16 in flight", fmt(joseLocal16), `${(joseLocal16 / joseKey16).toFixed(2)}× jose (key)`],
+    [
+      "raw jose.jwtVerify, createLocalJWKSet, 16 in flight",
+      fmt(joseLocal16),
+      `${(joseLocal16 / joseKey16).toFixed(2)}× jose (key)`,
+    ],
     [
       "cached verify, JWTValidator (default cache), same token",
       fmt(cachedOps),
@@ -226,8 +268,16 @@ export async function runMicro(): Promise<MicroResults> {
         fmt(dpop.proof_verify_ops ?? 0),
         "fresh proof each time; signing not measured",
       ],
-      ["DPoP replay store (MemoryReplayStore.remember), 1 in flight", fmt(dpop.replay_store_ops ?? 0), "distinct jti each time"],
-      ["DPoP check (proof + binding + replay), 16 in flight", fmt(dpop.dpop_check_ops_16_in_flight ?? 0), "createDpopCheck().verify"],
+      [
+        "DPoP replay store (MemoryReplayStore.remember), 1 in flight",
+        fmt(dpop.replay_store_ops ?? 0),
+        "distinct jti each time",
+      ],
+      [
+        "DPoP check (proof + binding + replay), 16 in flight",
+        fmt(dpop.dpop_check_ops_16_in_flight ?? 0),
+        "createDpopCheck().verify",
+      ],
     );
   }
   if (typeof memory === "string") rows.push([`memory, ${fmt(MEMORY_TOKENS)} distinct tokens`, "—", memory]);
@@ -238,7 +288,9 @@ export async function runMicro(): Promise<MicroResults> {
       `start ${memory.rss_start_mb.toFixed(0)} MB, end ${memory.rss_end_mb.toFixed(0)} MB, heap after GC ${memory.heap_after_gc_mb.toFixed(0)} MB; RSS at ${memory.checkpoints.map((p) => `${fmt(p.tokens)}: ${p.rss_mb.toFixed(0)}`).join(", ")} MB`,
     ]);
   }
-  const table = ["| measurement | ops/s | notes |", "|:--|--:|:--|", ...rows.map((r) => `| ${r.join(" | ")} |`)].join("\n");
+  const table = ["| measurement | ops/s | notes |", "|:--|--:|:--|", ...rows.map((r) => `| ${r.join(" | ")} |`)].join(
+    "\n",
+  );
 
   return {
     cold_validator_ops: Math.round(validatorOps),

@@ -90,7 +90,8 @@ export function summarize(profile: CpuProfile, requests: number, top = 25): stri
     const fn = `${functionName || "(anonymous)"} ${owner}${url ? `:${lineNumber + 1}` : ""}`;
     functions.set(fn, (functions.get(fn) ?? 0) + us);
   }
-  const pct = (us: number) => `${((us / total) * 100).toFixed(1)}%  ${(us / Math.max(1, requests)).toFixed(1).padStart(6)} µs/req`;
+  const pct = (us: number) =>
+    `${((us / total) * 100).toFixed(1)}%  ${(us / Math.max(1, requests)).toFixed(1).padStart(6)} µs/req`;
   const rows = (m: Map<string, number>, n: number) =>
     [...m.entries()]
       .sort((a, b) => b[1] - a[1])
@@ -132,9 +133,14 @@ async function main(): Promise<void> {
   let session: Record<string, string> = {};
   const headers = (): Record<string, string> => {
     if (row === "pmcp-dpop")
-      return { ...MCP_HEADERS, authorization: `DPoP ${dpopToken}`, dpop: signDpopProof(dpopKey, "POST", RESOURCE, dpopToken) };
+      return {
+        ...MCP_HEADERS,
+        authorization: `DPoP ${dpopToken}`,
+        dpop: signDpopProof(dpopKey, "POST", RESOURCE, dpopToken),
+      };
     const base = { ...(modern ? MODERN_HEADERS : MCP_HEADERS), ...session };
-    if (row === "sdk" || row === "sdk-parsed" || row === "pmcp-open" || row === "v2-parsed" || row === "sdk-stateful") return base;
+    if (row === "sdk" || row === "sdk-parsed" || row === "pmcp-open" || row === "v2-parsed" || row === "sdk-stateful")
+      return base;
     return { ...base, authorization: `Bearer ${token}` };
   };
   if (STATEFUL_ROWS.includes(row)) session = await openSession(`http://127.0.0.1:${port}${MCP_PATH}`, headers());

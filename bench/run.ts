@@ -15,7 +15,8 @@
  *
  * Environment:
  *   BENCH_DURATION     seconds of measured load per row (default 10)
- *   BENCH_WARMUP       seconds of unmeasured warm-up load per row, before any row is measured (default 11 on Node 24, 6 on 20)
+ * BENCH_WARMUP       seconds of unmeasured warm-up load per row, before any row is measured (default 11 on Node 24, 6
+ * on 20)
  *   BENCH_WARMUP_PARALLEL  rows warmed up at the same time (default 2)
  *   BENCH_ROUNDS       the measured seconds are split into this many slices, rows taking turns (default 5)
  *   BENCH_REWARM       unmeasured requests right before each measured slice (default 1000)
@@ -66,7 +67,10 @@ const DURATION = envNumber("BENCH_DURATION", 10);
  * server's CPU per request keeps falling for about 10 s on Node 24 when it shares the machine with
  * another warming row (6-8 s alone), and for 3-5 s on Node 20.
  */
-const WARMUP = Math.max(0, Math.floor(envNumber("BENCH_WARMUP", Number(process.versions.node.split(".")[0]) >= 22 ? 11 : 6)));
+const WARMUP = Math.max(
+  0,
+  Math.floor(envNumber("BENCH_WARMUP", Number(process.versions.node.split(".")[0]) >= 22 ? 11 : 6)),
+);
 /** Rows warmed up at the same time. */
 const WARMUP_PARALLEL = Math.max(1, Math.floor(envNumber("BENCH_WARMUP_PARALLEL", 2)));
 const ROUNDS = Math.max(1, Math.floor(envNumber("BENCH_ROUNDS", 5)));
@@ -130,7 +134,10 @@ interface RowResult {
   mainThreadCpuPerRequest: number | undefined;
   /** CPU of the load generator (autocannon, in this process) per request: it shares the machine with the server. */
   loadGenCpuPerRequest: number;
-  /** CPU used on the machine by processes other than the server and this load generator, in % of the row's wall time × cores. */
+  /**
+   * CPU used on the machine by processes other than the server and this load generator, in % of the row's wall time ×
+   * cores.
+   */
   otherLoadPct: number | undefined;
   /** Server CPU per request in each second of warm-up load. */
   warmupCpu: number[];
@@ -145,7 +152,11 @@ interface Skipped {
 /** Busy CPU time of the whole machine so far, in microseconds (Linux /proc/stat), or undefined elsewhere. */
 function machineBusyMicros(): number | undefined {
   try {
-    const fields = (readFileSync("/proc/stat", "utf8").split("\n", 1)[0] ?? "").trim().split(/\s+/).slice(1).map(Number);
+    const fields = (readFileSync("/proc/stat", "utf8").split("\n", 1)[0] ?? "")
+      .trim()
+      .split(/\s+/)
+      .slice(1)
+      .map(Number);
     const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = fields;
     return ((user + nice + system + irq + softirq + steal) * 1e6) / 100; // USER_HZ is 100 on Linux
   } catch {
@@ -191,7 +202,10 @@ class ProofPool {
   #rate = 4000;
   signedDuringLoad = 0;
   constructor(private readonly sign: () => string) {}
-  /** Sign enough proofs for a re-warm and `seconds` of load at 3× the fastest rate seen (a pool that runs dry signs on the fly, and says so). */
+  /**
+   * Sign enough proofs for a re-warm and `seconds` of load at 3× the fastest rate seen (a pool that runs dry signs on
+   * the fly, and says so).
+   */
   fill(seconds: number): void {
     this.#pool = [];
     this.#next = 0;
@@ -243,7 +257,12 @@ async function runLine(): Promise<void> {
   let coldNext = 0;
   const proofs = new ProofPool(() => signDpopProof(dpopKey, "POST", RESOURCE, dpopToken));
 
-  const childEnv = { ...process.env, BENCH_ISSUER: jwks.issuer, BENCH_JWKS_URI: jwks.jwksUri, BENCH_RESOURCE: RESOURCE };
+  const childEnv = {
+    ...process.env,
+    BENCH_ISSUER: jwks.issuer,
+    BENCH_JWKS_URI: jwks.jwksUri,
+    BENCH_RESOURCE: RESOURCE,
+  };
   const results: RowResult[] = [];
   const skipped: Skipped[] = [];
 
@@ -288,7 +307,8 @@ async function runLine(): Promise<void> {
       continue;
     }
     const url = `http://127.0.0.1:${ready.port}${MCP_PATH}`;
-    const protectedRow = row !== "sdk" && row !== "sdk-parsed" && row !== "pmcp-open" && row !== "v2-parsed" && row !== "sdk-stateful";
+    const protectedRow =
+      row !== "sdk" && row !== "sdk-parsed" && row !== "pmcp-open" && row !== "v2-parsed" && row !== "sdk-stateful";
     const modern = row === "v2-parsed" || row === "pmcp-v2-jwt";
     const stateful = STATEFUL_ROWS.includes(row);
     const callBody = modern ? MODERN_TOOLS_CALL_BODY : stateful ? SESSION_TOOLS_CALL_BODY : TOOLS_CALL_BODY;
@@ -298,7 +318,8 @@ async function runLine(): Promise<void> {
     // be refused, and would measure nothing).
     const headersFor = (): Record<string, string> => {
       if (row === "pmcp-dpop") return { ...MCP_HEADERS, authorization: `DPoP ${dpopToken}`, dpop: proofs.next() };
-      if (row === "pmcp-jwt-cold") return { ...MCP_HEADERS, authorization: `Bearer ${coldTokens[coldNext++ % coldTokens.length]}` };
+      if (row === "pmcp-jwt-cold")
+        return { ...MCP_HEADERS, authorization: `Bearer ${coldTokens[coldNext++ % coldTokens.length]}` };
       if (protectedRow) return { ...baseHeaders, authorization: `Bearer ${token}` };
       return { ...baseHeaders };
     };
@@ -308,7 +329,8 @@ async function runLine(): Promise<void> {
       // Sanity: the row answers the call, and a protected row refuses a request without a token.
       const ok = await fetch(url, { method: "POST", headers: headersFor(), body: withFreshId(callBody) });
       const text = await ok.text();
-      if (ok.status !== 200 || !text.includes("hello")) throw new Error(`sanity check failed: ${ok.status} ${text.slice(0, 200)}`);
+      if (ok.status !== 200 || !text.includes("hello"))
+        throw new Error(`sanity check failed: ${ok.status} ${text.slice(0, 200)}`);
       if (protectedRow) {
         const anon = await fetch(url, { method: "POST", headers: baseHeaders, body: withFreshId(callBody) });
         await anon.arrayBuffer();
@@ -372,7 +394,11 @@ async function runLine(): Promise<void> {
   // 2. Warm each up, then 3. measure in ROUNDS interleaved slices, one server under load at a time:
   // a slow minute on a shared machine then lands on every row instead of on one.
   /** One slice of load on `l` for `seconds`, with the server's CPU over exactly that slice. */
-  const measure = async (l: Live, seconds: number, prepared = false): Promise<Live["slices"][number] & { peakRss: number }> => {
+  const measure = async (
+    l: Live,
+    seconds: number,
+    prepared = false,
+  ): Promise<Live["slices"][number] & { peakRss: number }> => {
     if (!prepared) l.prepare(seconds);
     l.child.send({ type: "mark" });
     await once(l.child, "marked");
@@ -385,7 +411,10 @@ async function runLine(): Promise<void> {
     const busy1 = machineBusyMicros();
     l.child.send({ type: "stats" });
     const stats = await once<{ peakRss: number; cpuMicros: number; mainThreadMicros?: number }>(l.child, "stats");
-    const otherMicros = busy0 !== undefined && busy1 !== undefined ? busy1 - busy0 - stats.cpuMicros - self.user - self.system : undefined;
+    const otherMicros =
+      busy0 !== undefined && busy1 !== undefined
+        ? busy1 - busy0 - stats.cpuMicros - self.user - self.system
+        : undefined;
     return {
       r,
       cpuMicros: stats.cpuMicros,
@@ -415,7 +444,9 @@ async function runLine(): Promise<void> {
       for (const l of group) l.prepare(WARMUP);
       await Promise.all(group.map(warm));
     }
-    console.log(`warm-up, server CPU µs/req per second of load: ${live.map((l) => `${l.row} ${l.warmupCpu.join(" ")}`).join("; ")}`);
+    console.log(
+      `warm-up, server CPU µs/req per second of load: ${live.map((l) => `${l.row} ${l.warmupCpu.join(" ")}`).join("; ")}`,
+    );
     proofs.signedDuringLoad = 0;
     const slice = DURATION / ROUNDS;
     const inTurn = [...live].sort((x, y) => MEASURE_ORDER.indexOf(x.row) - MEASURE_ORDER.indexOf(y.row));
@@ -434,10 +465,13 @@ async function runLine(): Promise<void> {
       const sliceSummary = (l: Live): string => {
         const x = l.slices.at(-1);
         if (!x) return `${l.row} —`;
-        const perRequest = (us: number | undefined) => (us === undefined ? "—" : (us / Math.max(1, x.r.requests.total)).toFixed(0));
+        const perRequest = (us: number | undefined) =>
+          us === undefined ? "—" : (us / Math.max(1, x.r.requests.total)).toFixed(0);
         return `${l.row} ${Math.round(x.r.requests.average)} (${perRequest(x.cpuMicros)}/${perRequest(x.mainThreadMicros)} µs)`;
       };
-      console.log(`round ${round + 1}/${ROUNDS}, req/s (server CPU / main thread per request): ${live.map(sliceSummary).join(", ")}`);
+      console.log(
+        `round ${round + 1}/${ROUNDS}, req/s (server CPU / main thread per request): ${live.map(sliceSummary).join(", ")}`,
+      );
     }
   } finally {
     for (const l of live) await stopChild(l.child);
@@ -452,7 +486,9 @@ async function runLine(): Promise<void> {
     const mainThread = l.slices.every((x) => x.mainThreadMicros !== undefined)
       ? l.slices.reduce((n, x) => n + (x.mainThreadMicros ?? 0), 0)
       : undefined;
-    const other = l.slices.every((x) => x.otherMicros !== undefined) ? l.slices.reduce((n, x) => n + (x.otherMicros ?? 0), 0) : undefined;
+    const other = l.slices.every((x) => x.otherMicros !== undefined)
+      ? l.slices.reduce((n, x) => n + (x.otherMicros ?? 0), 0)
+      : undefined;
     results.push({
       row: l.row,
       label: l.label,
@@ -512,7 +548,8 @@ async function runLine(): Promise<void> {
     cold_verify_vs_jose: micro?.cold_vs_jose,
   };
   // The same ratios from server CPU per request (base / row): what req/s would be if CPU were the only limit.
-  const cpuRatio = (r: RowResult | undefined, to: RowResult | undefined) => (r && to ? to.cpuPerRequest / r.cpuPerRequest : undefined);
+  const cpuRatio = (r: RowResult | undefined, to: RowResult | undefined) =>
+    r && to ? to.cpuPerRequest / r.cpuPerRequest : undefined;
   const cpuRatios = {
     bearer_vs_sdk_parsed: cpuRatio(bearer, base),
     dpop_vs_sdk_parsed: cpuRatio(dpopRow, base),
@@ -538,7 +575,8 @@ async function runLine(): Promise<void> {
           p50_ms: r.p50,
           p99_ms: r.p99,
           cpu_us_per_req: Math.round(r.cpuPerRequest),
-          main_thread_cpu_us_per_req: r.mainThreadCpuPerRequest === undefined ? null : Math.round(r.mainThreadCpuPerRequest),
+          main_thread_cpu_us_per_req:
+            r.mainThreadCpuPerRequest === undefined ? null : Math.round(r.mainThreadCpuPerRequest),
           load_gen_cpu_us_per_req: Math.round(r.loadGenCpuPerRequest),
           errors: r.errors,
           non2xx: r.non2xx,
@@ -663,24 +701,36 @@ function renderMarkdown(lines: LineResult[], scaling: ScalingResults | string | 
 
 function runMicroChild(): Promise<MicroResults> {
   return new Promise((resolve, reject) => {
-    const child = fork(microFile, [], { execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    const child = fork(microFile, [], {
+      execArgv: ["--import", "tsx"],
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+    });
     let result: MicroResults | undefined;
     child.on("message", (m: { type?: string; result?: MicroResults }) => {
       if (m?.type === "micro" && m.result) result = m.result;
     });
-    child.once("exit", (code) => (result ? resolve(result) : reject(new Error(`bench/micro.ts exited ${code} without results`))));
+    child.once("exit", (code) =>
+      result ? resolve(result) : reject(new Error(`bench/micro.ts exited ${code} without results`)),
+    );
   });
 }
 
 /** Fork `file` with another Node binary and wait for its `{ type, result }` message. */
 function runChild<T>(execPath: string, file: string, type: string, env: NodeJS.ProcessEnv): Promise<T> {
   return new Promise((resolve, reject) => {
-    const child = fork(file, [], { execPath, env, execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    const child = fork(file, [], {
+      execPath,
+      env,
+      execArgv: ["--import", "tsx"],
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+    });
     let result: T | undefined;
     child.on("message", (m: { type?: string; result?: T }) => {
       if (m?.type === type && m.result) result = m.result;
     });
-    child.once("exit", (code) => (result ? resolve(result) : reject(new Error(`${file} on ${execPath} exited ${code} without a result`))));
+    child.once("exit", (code) =>
+      result ? resolve(result) : reject(new Error(`${file} on ${execPath} exited ${code} without a result`)),
+    );
   });
 }
 
@@ -688,11 +738,15 @@ const nodeVersion = (bin: string): string => execFileSync(bin, ["-v"], { encodin
 
 /** The Node 24 binary: BENCH_NODE24, else the one `.ci/install-tools node24` puts in `.tools/`. */
 function findNode24(): string | undefined {
-  const bin = process.env.BENCH_NODE24 ?? fileURLToPath(new URL("../.tools/node24/node_modules/node/bin/node", import.meta.url));
+  const bin =
+    process.env.BENCH_NODE24 ?? fileURLToPath(new URL("../.tools/node24/node_modules/node/bin/node", import.meta.url));
   return existsSync(bin) ? bin : undefined;
 }
 
-/** The machine's Node 20: BENCH_NODE20, else the first `node` on PATH that is not in a node_modules folder (npm puts node_modules/.bin first). */
+/**
+ * The machine's Node 20: BENCH_NODE20, else the first `node` on PATH that is not in a node_modules folder (npm puts
+ * node_modules/.bin first).
+ */
 function findNode20(): string | undefined {
   if (process.env.BENCH_NODE20) return process.env.BENCH_NODE20;
   for (const dir of (process.env.PATH ?? "").split(delimiter)) {
@@ -738,7 +792,12 @@ async function main(): Promise<void> {
     const bin = node24 ?? process.execPath;
     console.log(`\n=== scaling, Node ${nodeVersion(bin)} ===\n`);
     try {
-      scaling = await runChild<ScalingResults>(bin, fileURLToPath(new URL("./scaling.ts", import.meta.url)), "scaling", process.env);
+      scaling = await runChild<ScalingResults>(
+        bin,
+        fileURLToPath(new URL("./scaling.ts", import.meta.url)),
+        "scaling",
+        process.env,
+      );
       console.log(scaling.markdown);
     } catch (e) {
       scaling = `failed: ${e instanceof Error ? e.message : String(e)}`;

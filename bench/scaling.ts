@@ -39,7 +39,10 @@ import {
 } from "./common.js";
 
 const SECONDS = envNumber("BENCH_SCALING_SECONDS", 3);
-/** Seconds of load before a server's first measurement: a Node 24 server's CPU per request keeps falling for about 6 s under load. */
+/**
+ * Seconds of load before a server's first measurement: a Node 24 server's CPU per request keeps falling for about 6 s
+ * under load.
+ */
 const WARMUP = envNumber("BENCH_SCALING_WARMUP", 6);
 const RESOURCE = "http://127.0.0.1/mcp";
 const TOKEN_CACHE_MAX = 10_000; // JWTValidator's default
@@ -121,7 +124,13 @@ async function startRow(row: Row, env: NodeJS.ProcessEnv): Promise<{ child: Chil
 }
 
 /** Load `url` for `seconds` with `connections`; the server's CPU per request from its own counters. */
-async function measure(child: ChildProcess, url: string, connections: number, seconds: number, headers: () => Record<string, string>) {
+async function measure(
+  child: ChildProcess,
+  url: string,
+  connections: number,
+  seconds: number,
+  headers: () => Record<string, string>,
+) {
   child.send({ type: "mark" });
   await waitFor(child, "marked");
   const r = await autocannon({
@@ -141,13 +150,24 @@ async function measure(child: ChildProcess, url: string, connections: number, se
   });
   child.send({ type: "stats" });
   const stats = await waitFor<{ cpuMicros: number }>(child, "stats");
-  if (r.non2xx > 0 || r.errors > 0) throw new Error(`${url}: ${r.non2xx} non-2xx, ${r.errors} errors at ${connections} connections`);
+  if (r.non2xx > 0 || r.errors > 0)
+    throw new Error(`${url}: ${r.non2xx} non-2xx, ${r.errors} errors at ${connections} connections`);
   return { rps: r.requests.total / seconds, p99: r.latency.p99, cpu: stats.cpuMicros / Math.max(1, r.requests.total) };
 }
 
-async function sessionMemory(issuer: string, jwksUri: string, token: string, counts: number[]): Promise<SessionPoint[]> {
+async function sessionMemory(
+  issuer: string,
+  jwksUri: string,
+  token: string,
+  counts: number[],
+): Promise<SessionPoint[]> {
   const child = fork(fileURLToPath(import.meta.url), ["sessions-server"], {
-    env: { ...process.env, BENCH_ISSUER: issuer, BENCH_JWKS_URI: jwksUri, BENCH_SESSIONS_MAX: String(Math.max(...counts)) },
+    env: {
+      ...process.env,
+      BENCH_ISSUER: issuer,
+      BENCH_JWKS_URI: jwksUri,
+      BENCH_SESSIONS_MAX: String(Math.max(...counts)),
+    },
     execArgv: ["--import", "tsx", "--expose-gc"],
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
@@ -167,7 +187,8 @@ async function sessionMemory(issuer: string, jwksUri: string, token: string, cou
         while (left-- > 0) {
           const res = await fetch(url, { method: "POST", headers, body: init });
           await res.arrayBuffer();
-          if (res.status !== 200 || !res.headers.get("mcp-session-id")) throw new Error(`initialize answered ${res.status}`);
+          if (res.status !== 200 || !res.headers.get("mcp-session-id"))
+            throw new Error(`initialize answered ${res.status}`);
         }
       };
       await Promise.all(Array.from({ length: 16 }, worker));
@@ -203,7 +224,9 @@ async function sessionMemory(issuer: string, jwksUri: string, token: string, cou
   }
 }
 
-/** The child side of the session measurement: protect() stateful, JWT, a session count and memory after GC on request. */
+/**
+ * The child side of the session measurement: protect() stateful, JWT, a session count and memory after GC on request.
+ */
 async function sessionsServer(): Promise<void> {
   const { protect, toNodeHandler, JWTValidator } = await import("../src/index.js");
   const issuer = process.env.BENCH_ISSUER as string;
@@ -295,7 +318,8 @@ export async function runScaling(): Promise<ScalingResults> {
   for (const row of ["sdk-parsed", "pmcp-jwt"] as const) {
     const { child, url } = await startRow(row, env);
     try {
-      const headers = () => (row === "pmcp-jwt" ? { ...MCP_HEADERS, authorization: `Bearer ${token}` } : { ...MCP_HEADERS });
+      const headers = () =>
+        row === "pmcp-jwt" ? { ...MCP_HEADERS, authorization: `Bearer ${token}` } : { ...MCP_HEADERS };
       await measure(child, url, 10, WARMUP, headers);
       // 100 first: after 100 connections a server measured 10-20 % low for a few seconds at 10
       // (sockets and heap from the burst), which landed on whatever came next. Shown sorted.
@@ -322,7 +346,9 @@ export async function runScaling(): Promise<ScalingResults> {
       if (c100.rps < c10.rps * 0.75)
         flags.push(`${row}: req/s falls ${((1 - c100.rps / c10.rps) * 100).toFixed(0)} % from 10 to 100 connections`);
       if (c10.p99_ms > 0 && c100.p99_ms > c10.p99_ms * 20)
-        flags.push(`${row}: p99 grows ${(c100.p99_ms / c10.p99_ms).toFixed(0)}× from 10 to 100 connections (super-linear)`);
+        flags.push(
+          `${row}: p99 grows ${(c100.p99_ms / c10.p99_ms).toFixed(0)}× from 10 to 100 connections (super-linear)`,
+        );
     }
   }
 
@@ -347,7 +373,8 @@ export async function runScaling(): Promise<ScalingResults> {
   await jwks.close();
 
   const f0 = (n: number) => Math.round(n).toLocaleString("en-US");
-  const label = (row: string) => (row === "sdk-parsed" ? "(a*) SDK, pre-parsed body" : "(b) protected-mcp + JWTValidator");
+  const label = (row: string) =>
+    row === "sdk-parsed" ? "(a*) SDK, pre-parsed body" : "(b) protected-mcp + JWTValidator";
   const md = [
     `${SECONDS} s per measurement; each server gets ${WARMUP} s of load first, connections are measured in the order 100, 1, 10, and the token rows run on the (b) server after its connection rows (1 s of each token set first). Flags mark growth worse than linear (criteria in bench/scaling.ts).`,
     "",

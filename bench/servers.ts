@@ -170,7 +170,9 @@ async function build(row: Row): Promise<(req: IncomingMessage, res: ServerRespon
       const handler = await makeV2Handler();
       return parsedBodyHandler((req, res, body) => {
         (req as IncomingMessage & { body?: unknown }).body = body;
-        void handler.fetch(toWebRequest(req, `http://127.0.0.1`, false), { parsedBody: body }).then((r) => writeWebResponse(res, r));
+        void handler
+          .fetch(toWebRequest(req, `http://127.0.0.1`, false), { parsedBody: body })
+          .then((r) => writeWebResponse(res, r));
       });
     }
 
@@ -215,15 +217,21 @@ async function build(row: Row): Promise<(req: IncomingMessage, res: ServerRespon
       const app = express();
       app.use(mcpAuth.protectedResourceMetadataRouter());
       app.use(express.json());
-      app.post(MCP_PATH, mcpAuth.bearerAuth("jwt", { resource, audience: resource }), (req, res) => void sdkStateless(req, res, req.body));
+      app.post(
+        MCP_PATH,
+        mcpAuth.bearerAuth("jwt", { resource, audience: resource }),
+        (req, res) => void sdkStateless(req, res, req.body),
+      );
       return app;
     }
 
     case "pmcp-dpop": {
       // DPoP-bound tokens (cnf.jkt) with dpop_required, the default DPoP check (in-memory replay
-      // store sized for the load, per-key import cache). The load generator in run.ts signs a fresh proof (new jti, iat,
+      // store sized for the load, per-key import cache). The load generator in run.ts signs a fresh proof (new jti,
+      // iat,
       // ath) for every request: a replayed proof would be refused.
-      if (!existsSync(new URL("../src/dpop/", import.meta.url))) throw new Error("src/dpop/ does not exist on this branch");
+      if (!existsSync(new URL("../src/dpop/", import.meta.url)))
+        throw new Error("src/dpop/ does not exist on this branch");
       const { protect, toNodeHandler, JWTValidator, MemoryReplayStore } = await import("../src/index.js");
       const handler = protect(makeMcpServer, {
         authorization: { enabled: true, authorization_servers: [issuer], resource, dpop_required: true },
@@ -259,7 +267,9 @@ async function main(): Promise<void> {
   sampler.unref();
   // The main thread's own CPU (Node >= 23.9): the event loop is what saturates first; the rest of the
   // process CPU is libuv's thread pool (signature checks) and V8's helper threads.
-  const threadCpu = (process as { threadCpuUsage?: (prev?: NodeJS.CpuUsage) => NodeJS.CpuUsage }).threadCpuUsage?.bind(process);
+  const threadCpu = (process as { threadCpuUsage?: (prev?: NodeJS.CpuUsage) => NodeJS.CpuUsage }).threadCpuUsage?.bind(
+    process,
+  );
   let mark = process.cpuUsage();
   let threadMark = threadCpu?.();
   process.on("message", (m: { type?: string }) => {

@@ -58,14 +58,19 @@ export const CONTENT_TOOLS = {
   },
   test_embedded_resource: {
     description: "Returns one embedded text resource",
-    content: () => [{ type: "resource" as const, resource: { uri: TEXT.embeddedUri, mimeType: "text/plain", text: TEXT.embedded } }],
+    content: () => [
+      { type: "resource" as const, resource: { uri: TEXT.embeddedUri, mimeType: "text/plain", text: TEXT.embedded } },
+    ],
   },
   test_multiple_content_types: {
     description: "Returns text, an image and an embedded JSON resource",
     content: () => [
       text(TEXT.mixedIntro),
       { type: "image" as const, data: PNG_1X1, mimeType: "image/png" },
-      { type: "resource" as const, resource: { uri: TEXT.mixedUri, mimeType: "application/json", text: TEXT.mixedJson } },
+      {
+        type: "resource" as const,
+        resource: { uri: TEXT.mixedUri, mimeType: "application/json", text: TEXT.mixedJson },
+      },
     ],
   },
 } as const;
@@ -98,7 +103,12 @@ export const ELICIT_DEFAULTS = {
       name: { type: "string" as const, description: "User name", default: "John Doe" },
       age: { type: "integer" as const, description: "User age", default: 30 },
       score: { type: "number" as const, description: "User score", default: 95.5 },
-      status: { type: "string" as const, description: "User status", enum: ["active", "inactive", "pending"], default: "active" },
+      status: {
+        type: "string" as const,
+        description: "User status",
+        enum: ["active", "inactive", "pending"],
+        default: "active",
+      },
       verified: { type: "boolean" as const, description: "Verification status", default: true },
     },
     required: [] as string[],
@@ -111,7 +121,11 @@ export const ELICIT_ENUMS = {
   requestedSchema: {
     type: "object" as const,
     properties: {
-      untitledSingle: { type: "string" as const, description: "Select one option", enum: ["option1", "option2", "option3"] },
+      untitledSingle: {
+        type: "string" as const,
+        description: "Select one option",
+        enum: ["option1", "option2", "option3"],
+      },
       titledSingle: {
         type: "string" as const,
         description: "Select one option with titles",

@@ -65,7 +65,12 @@ const CONFIGS: Config[] = [
   // SDK v1 speaks the 2025 era only.
   { name: "v1-plain", args: ["--sdk", "v1", "--mode", "plain"], revisions: ["2025-11-25"] },
   { name: "v2-plain", args: ["--sdk", "v2", "--mode", "plain"], revisions: ["2025-11-25", "2026-07-28"] },
-  { name: "v1-protect", args: ["--sdk", "v1", "--mode", "protect"], revisions: ["2025-11-25"], baseline: { "2025-11-25": "v1-plain" } },
+  {
+    name: "v1-protect",
+    args: ["--sdk", "v1", "--mode", "protect"],
+    revisions: ["2025-11-25"],
+    baseline: { "2025-11-25": "v1-plain" },
+  },
   {
     name: "v2-protect",
     args: ["--sdk", "v2", "--mode", "protect"],
@@ -82,7 +87,11 @@ const CONFIGS: Config[] = [
   // Fixtures nobody on this project wrote (conformance/vendor/): each as its authors run it, and its
   // McpServer factory through protect() with the same transport options (event store, retry interval).
   // The SDK v2 repository's conformance everything-server: both eras.
-  { name: "sdk-v2-fixture-plain", args: ["--fixture", "sdk-v2", "--mode", "plain"], revisions: ["2025-11-25", "2026-07-28"] },
+  {
+    name: "sdk-v2-fixture-plain",
+    args: ["--fixture", "sdk-v2", "--mode", "plain"],
+    revisions: ["2025-11-25", "2026-07-28"],
+  },
   {
     name: "sdk-v2-fixture-protect",
     args: ["--fixture", "sdk-v2", "--mode", "protect"],
@@ -147,10 +156,14 @@ function freePort(): Promise<number> {
 
 /** Start one configuration's server; resolves once it prints READY. */
 function startServer(config: Config, port: number): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "conformance/serve.ts"), ...config.args, "--port", String(port)], {
-    cwd: ROOT,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", join(ROOT, "conformance/serve.ts"), ...config.args, "--port", String(port)],
+    {
+      cwd: ROOT,
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   let log = "";
   return new Promise((resolveP, reject) => {
     const timer = setTimeout(() => reject(new Error(`${config.name}: no READY within 120 s\n${log}`)), 120_000);
@@ -279,7 +292,9 @@ async function approveConsent(authorizationUrl: string): Promise<void> {
   await fetch(location); // the suite's callback server
 }
 
-async function runAuthorizationServerScenarios(): Promise<{ name: string; pass: number; fail: number; warn: number; error?: string }[]> {
+async function runAuthorizationServerScenarios(): Promise<
+  { name: string; pass: number; fail: number; warn: number; error?: string }[]
+> {
   const resource = "http://127.0.0.1:1/mcp";
   const as = await startDevAuthorizationServer({ resources: [resource], on_warning: () => {} });
   const results = [];
@@ -300,18 +315,37 @@ async function runAuthorizationServerScenarios(): Promise<{ name: string; pass: 
     let consent: Promise<void> | undefined;
     let buffer = "";
     const { out: log } = await suite(
-      ["authorization", "--url", as.issuer, "--client-id", client_id, "--resource", resource, "--port", String(callbackPort), "-o", out],
+      [
+        "authorization",
+        "--url",
+        as.issuer,
+        "--client-id",
+        client_id,
+        "--resource",
+        resource,
+        "--port",
+        String(callbackPort),
+        "-o",
+        out,
+      ],
       (chunk) => {
         buffer += chunk;
         const at = buffer.indexOf(`${as.server.metadata.authorization_endpoint}?`);
         const m = at >= 0 ? /^(\S+)\s/.exec(buffer.slice(at)) : null;
-        if (m && !consent) consent = approveConsent(m[1]!).catch((e: unknown) => void (buffer += `\nconsent failed: ${String(e)}`));
+        if (m && !consent)
+          consent = approveConsent(m[1]!).catch((e: unknown) => void (buffer += `\nconsent failed: ${String(e)}`));
       },
     );
     await consent;
     const checks = readChecks(out);
     if (checks.size === 0)
-      results.push({ name: "authorization", pass: 0, fail: 0, warn: 0, error: `no results\n${log.slice(-1500)}\n${buffer.slice(-500)}` });
+      results.push({
+        name: "authorization",
+        pass: 0,
+        fail: 0,
+        warn: 0,
+        error: `no results\n${log.slice(-1500)}\n${buffer.slice(-500)}`,
+      });
     for (const scenario of new Set([...checks.values()].map((c) => c.scenario))) {
       const mine = [...checks.values()].filter((c) => c.scenario === scenario);
       const count = (st: Status) => mine.filter((c) => c.status === st).length;
@@ -343,9 +377,14 @@ async function main(): Promise<number> {
   const started = Date.now();
   const only = opts.only ? new Set(opts.only.split(",")) : undefined;
   const configs = CONFIGS.filter(() => !opts["as-only"]).filter(
-    (c) => !only || only.has(c.name) || CONFIGS.some((o) => only.has(o.name) && Object.values(o.baseline ?? {}).includes(c.name)),
+    (c) =>
+      !only ||
+      only.has(c.name) ||
+      CONFIGS.some((o) => only.has(o.name) && Object.values(o.baseline ?? {}).includes(c.name)),
   );
-  const expectations = JSON.parse(readFileSync(join(ROOT, "conformance/expected-failures.json"), "utf8")) as ExpectationsFile;
+  const expectations = JSON.parse(
+    readFileSync(join(ROOT, "conformance/expected-failures.json"), "utf8"),
+  ) as ExpectationsFile;
 
   // Start every server at once (startup is mostly compiling), then run the suite one at a time.
   const servers = new Map<ConfigName, { child: ChildProcess; url: string }>();
@@ -379,19 +418,25 @@ async function main(): Promise<number> {
   // ---- compare
   const usedExpected = new Set<string>();
   const usedKnown = new Set<string>();
-  const find = (r: RunResult) => (name: ConfigName) => results.find((x) => x.config === name && x.revision === r.revision);
+  const find = (r: RunResult) => (name: ConfigName) =>
+    results.find((x) => x.config === name && x.revision === r.revision);
   for (const r of results) {
     const expected = expectations.expected_failures[r.revision] ?? {};
     const known = expectations.known_differences[r.revision] ?? {};
-    const knownFor = (checkKey: string) => Object.entries(known).find(([k, e]) => e.configs.includes(r.config) && covers(k, checkKey));
+    const knownFor = (checkKey: string) =>
+      Object.entries(known).find(([k, e]) => e.configs.includes(r.config) && covers(k, checkKey));
     for (const [key, check] of r.checks) {
       if (check.status !== "FAILURE") continue;
-      const exp = Object.entries(expected).find(([k, e]) => (!e.configs || e.configs.includes(r.config)) && covers(k, key));
+      const exp = Object.entries(expected).find(
+        ([k, e]) => (!e.configs || e.configs.includes(r.config)) && covers(k, key),
+      );
       const kd = knownFor(key);
       if (exp) usedExpected.add(`${r.revision}|${exp[0]}`);
       else if (kd) usedKnown.add(`${r.revision}|${kd[0]}|${r.config}`);
       else
-        problems.push(`UNEXPECTED FAILURE ${r.config} × ${r.revision}: ${key}${check.message ? ` — ${check.message.slice(0, 200)}` : ""}`);
+        problems.push(
+          `UNEXPECTED FAILURE ${r.config} × ${r.revision}: ${key}${check.message ? ` — ${check.message.slice(0, 200)}` : ""}`,
+        );
     }
     const baselineName = CONFIGS.find((c) => c.name === r.config)?.baseline?.[r.revision];
     const base = baselineName ? find(r)(baselineName) : undefined;
@@ -408,13 +453,18 @@ async function main(): Promise<number> {
       if (mine === theirs || (!verdict(mine) && !verdict(theirs))) continue;
       const kd = knownFor(key);
       if (kd) usedKnown.add(`${r.revision}|${kd[0]}|${r.config}`);
-      else problems.push(`DIFFERENCE ${r.config} vs ${baselineName} × ${r.revision}: ${key} is ${mine}, baseline ${theirs}`);
+      else
+        problems.push(
+          `DIFFERENCE ${r.config} vs ${baselineName} × ${r.revision}: ${key} is ${mine}, baseline ${theirs}`,
+        );
     }
   }
   const ran = new Set(results.map((r) => `${r.config}|${r.revision}`));
   for (const [revision, entries] of Object.entries(expectations.expected_failures)) {
     for (const [key, e] of Object.entries(entries)) {
-      const applicable = CONFIGS.filter((c) => (!e.configs || e.configs.includes(c.name)) && ran.has(`${c.name}|${revision}`));
+      const applicable = CONFIGS.filter(
+        (c) => (!e.configs || e.configs.includes(c.name)) && ran.has(`${c.name}|${revision}`),
+      );
       if (applicable.length && !usedExpected.has(`${revision}|${key}`))
         problems.push(`STALE expected failure ${revision} ${key}: nothing failed (remove the entry)`);
     }
@@ -432,7 +482,8 @@ async function main(): Promise<number> {
   let asResults: Awaited<ReturnType<typeof runAuthorizationServerScenarios>> = [];
   if (!opts["skip-as"] && !only) {
     asResults = await runAuthorizationServerScenarios();
-    for (const a of asResults) if (a.fail || a.error) problems.push(`authorization server ${a.name}: ${a.fail} failed ${a.error ?? ""}`);
+    for (const a of asResults)
+      if (a.fail || a.error) problems.push(`authorization server ${a.name}: ${a.fail} failed ${a.error ?? ""}`);
   }
 
   // ---- table
@@ -464,7 +515,9 @@ async function main(): Promise<number> {
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join("  ");
   console.log(`\n${line(head)}\n${widths.map((w) => "-".repeat(w)).join("  ")}`);
   for (const r of rows) console.log(line(r));
-  console.log(`\n(${((Date.now() - started) / 1000).toFixed(0)} s; "scored" = the scenarios the revision's requirement set scores)`);
+  console.log(
+    `\n(${((Date.now() - started) / 1000).toFixed(0)} s; "scored" = the scenarios the revision's requirement set scores)`,
+  );
   if (usedKnown.size) {
     const byKey = new Map<string, string[]>();
     for (const u of usedKnown) {

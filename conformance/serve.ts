@@ -30,7 +30,13 @@
  */
 import { randomUUID } from "node:crypto";
 import { mkdtempSync } from "node:fs";
-import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from "node:http";
 import { connect, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -98,7 +104,10 @@ function createEventStore() {
       if (events.length > 10_000) events.shift();
       return id;
     },
-    async replayEventsAfter(lastEventId: string, { send }: { send: (id: string, message: unknown) => Promise<void> }): Promise<string> {
+    async replayEventsAfter(
+      lastEventId: string,
+      { send }: { send: (id: string, message: unknown) => Promise<void> },
+    ): Promise<string> {
       const at = events.findIndex((e) => e.id === lastEventId);
       const stream = at >= 0 ? events[at]!.stream : lastEventId.slice(0, lastEventId.lastIndexOf("_"));
       for (const e of events.slice(at + 1)) if (e.stream === stream) await send(e.id, e.message);
@@ -126,7 +135,12 @@ async function plainV1(): Promise<void> {
     }
     const existing = sid ? sessions.get(sid) : undefined;
     if (existing) return void (await existing.handleRequest(req, res, body));
-    if (sid) return void sendJson(res, 404, { jsonrpc: "2.0", error: { code: -32001, message: "Session not found" }, id: null });
+    if (sid)
+      return void sendJson(res, 404, {
+        jsonrpc: "2.0",
+        error: { code: -32001, message: "Session not found" },
+        id: null,
+      });
     if (req.method !== "POST" || !isInitializeRequest(body)) {
       return void sendJson(res, 400, {
         jsonrpc: "2.0",
@@ -161,7 +175,10 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
 async function plainV2(): Promise<void> {
   const v2 = await import("@modelcontextprotocol/server");
   let modern: ReturnType<typeof v2.createMcpHandler> | undefined = undefined;
-  modern = v2.createMcpHandler(() => createV2Server({ notifier: () => modern?.notify }), { legacy: "reject", onerror: quiet });
+  modern = v2.createMcpHandler(() => createV2Server({ notifier: () => modern?.notify }), {
+    legacy: "reject",
+    onerror: quiet,
+  });
   const sessions = new Map<string, InstanceType<typeof v2.WebStandardStreamableHTTPServerTransport>>();
   const allowedHostnames = ["127.0.0.1", "localhost", "[::1]", "::1"];
 
@@ -192,12 +209,13 @@ async function plainV2(): Promise<void> {
     if (req.method !== "POST" || !v2.isInitializeRequest(parsedBody))
       return jsonRpcError(400, -32000, "Bad Request: Mcp-Session-Id header is required");
     const server = createV2Server();
-    const transport: InstanceType<typeof v2.WebStandardStreamableHTTPServerTransport> = new v2.WebStandardStreamableHTTPServerTransport({
-      sessionIdGenerator: () => randomUUID(),
-      eventStore: createEventStore(),
-      onsessioninitialized: (id: string) => void sessions.set(id, transport),
-      onsessionclosed: (id: string) => void sessions.delete(id),
-    });
+    const transport: InstanceType<typeof v2.WebStandardStreamableHTTPServerTransport> =
+      new v2.WebStandardStreamableHTTPServerTransport({
+        sessionIdGenerator: () => randomUUID(),
+        eventStore: createEventStore(),
+        onsessioninitialized: (id: string) => void sessions.set(id, transport),
+        onsessionclosed: (id: string) => void sessions.delete(id),
+      });
     transport.onclose = () => {
       if (transport.sessionId) sessions.delete(transport.sessionId);
       void server.close();
@@ -253,7 +271,9 @@ async function protectedServer(): Promise<void> {
     });
     server.setAuthorizationProvider(provider);
     server.configure((s) => void registerV1(s));
-    server.configureV2((s) => void registerV2(s as Parameters<typeof registerV2>[0], { notifier: () => server.notify }));
+    server.configureV2(
+      (s) => void registerV2(s as Parameters<typeof registerV2>[0], { notifier: () => server.notify }),
+    );
     const { address } = await server.serve({ port: 0, host: HOST });
     backendPort = Number(new URL(address).port);
   } else {
@@ -262,7 +282,12 @@ async function protectedServer(): Promise<void> {
     const handler =
       sdk === "v1"
         ? protect(() => createV1Server(), { authorization: authz, provider, transport })
-        : protect(() => createV2Server({ notifier: () => notify }), { authorization: authz, provider, engine: "v2", transport });
+        : protect(() => createV2Server({ notifier: () => notify }), {
+            authorization: authz,
+            provider,
+            engine: "v2",
+            transport,
+          });
     notify = handler.notify;
     backendPort = await listen(createServer(toNodeHandler(handler, { origin: `http://${HOST}:${port}` })), 0);
   }
@@ -327,7 +352,8 @@ async function waitForPort(p: number): Promise<void> {
  */
 async function vendoredFixture(name: keyof typeof VENDORED): Promise<void> {
   const here = dirname(fileURLToPath(import.meta.url));
-  process.env.PORT = mode === "plain" ? String(port) : join(mkdtempSync(join(tmpdir(), "conformance-fixture-")), "unused.sock");
+  process.env.PORT =
+    mode === "plain" ? String(port) : join(mkdtempSync(join(tmpdir(), "conformance-fixture-")), "unused.sock");
   // A computed specifier: the fixture is loaded, not type-checked against this project's settings.
   const mod = (await import(pathToFileURL(join(here, "vendor", VENDORED[name])).href)) as VendoredFixture;
   if (mode === "plain") return waitForPort(port);

@@ -44,7 +44,9 @@ export function registerV1(server: McpServer): McpServer {
     void server.server.sendLoggingMessage({ level, logger: "conformance", data }).catch(() => {});
 
   for (const [name, t] of Object.entries(CONTENT_TOOLS)) {
-    server.registerTool(name, { description: t.description }, async (): Promise<CallToolResult> => ({ content: t.content() }));
+    server.registerTool(name, { description: t.description }, async (): Promise<CallToolResult> => ({
+      content: t.content(),
+    }));
   }
 
   server.registerTool("test_error_handling", { description: "Always fails" }, async () => {
@@ -83,7 +85,10 @@ export function registerV1(server: McpServer): McpServer {
 
   server.registerTool(
     "test_sampling",
-    { description: "Asks the client's model", inputSchema: { prompt: z.string().describe("The prompt to send to the LLM") } },
+    {
+      description: "Asks the client's model",
+      inputSchema: { prompt: z.string().describe("The prompt to send to the LLM") },
+    },
     async ({ prompt }, extra) => {
       const result = await extra.sendRequest(
         { method: "sampling/createMessage", params: samplingParams(prompt) },
@@ -97,7 +102,10 @@ export function registerV1(server: McpServer): McpServer {
     "test_elicitation",
     { description: "Asks the user", inputSchema: { message: z.string().describe("The message to show the user") } },
     async ({ message }, extra) => {
-      const result = await extra.sendRequest({ method: "elicitation/create", params: elicitationParams(message) }, ElicitResultSchema);
+      const result = await extra.sendRequest(
+        { method: "elicitation/create", params: elicitationParams(message) },
+        ElicitResultSchema,
+      );
       return { content: [text(elicitationSummary("User response", result))] };
     },
   );
@@ -106,18 +114,29 @@ export function registerV1(server: McpServer): McpServer {
     ["test_elicitation_sep1034_defaults", ELICIT_DEFAULTS],
     ["test_elicitation_sep1330_enums", ELICIT_ENUMS],
   ] as const) {
-    server.registerTool(name, { description: `Elicitation (${name.slice(16)})`, inputSchema: {} }, async (_args, extra) => {
-      const result = await extra.sendRequest({ method: "elicitation/create", params: params as never }, ElicitResultSchema);
-      return { content: [text(elicitationSummary("Elicitation completed", result))] };
-    });
+    server.registerTool(
+      name,
+      { description: `Elicitation (${name.slice(16)})`, inputSchema: {} },
+      async (_args, extra) => {
+        const result = await extra.sendRequest(
+          { method: "elicitation/create", params: params as never },
+          ElicitResultSchema,
+        );
+        return { content: [text(elicitationSummary("Elicitation completed", result))] };
+      },
+    );
   }
 
   // SEP-1699: end the POST's SSE stream mid-call; the client reconnects with Last-Event-ID.
-  server.registerTool("test_reconnection", { description: "Closes the SSE stream mid-call", inputSchema: {} }, async (_args, extra) => {
-    extra.closeSSEStream?.();
-    await sleep(100);
-    return { content: [text("Reconnection test completed successfully.")] };
-  });
+  server.registerTool(
+    "test_reconnection",
+    { description: "Closes the SSE stream mid-call", inputSchema: {} },
+    async (_args, extra) => {
+      extra.closeSSEStream?.();
+      await sleep(100);
+      return { content: [text("Reconnection test completed successfully.")] };
+    },
+  );
 
   // SEP-1613 / SEP-2106: v1 lists zod schemas only, so the tool is registered with an open object and
   // its listing is rewritten to the raw 2020-12 schema (the SDK keeps list handlers private: reached by name).
@@ -135,7 +154,8 @@ export function registerV1(server: McpServer): McpServer {
   if (listTools) {
     handlers.set("tools/list", async (...a) => {
       const result = await listTools(...a);
-      for (const t of result.tools) if (t.name === "json_schema_2020_12_tool") t.inputSchema = structuredClone(JSON_SCHEMA_2020_12);
+      for (const t of result.tools)
+        if (t.name === "json_schema_2020_12_tool") t.inputSchema = structuredClone(JSON_SCHEMA_2020_12);
       return result;
     });
   }
@@ -168,7 +188,9 @@ export function registerV1(server: McpServer): McpServer {
     "template",
     new ResourceTemplate("test://template/{id}/data", { list: undefined }),
     { description: "A templated JSON resource", mimeType: "application/json" },
-    async (uri, { id }) => ({ contents: [{ uri: uri.href, mimeType: "application/json", text: templateJson(String(id)) }] }),
+    async (uri, { id }) => ({
+      contents: [{ uri: uri.href, mimeType: "application/json", text: templateJson(String(id)) }],
+    }),
   );
 
   server.server.setRequestHandler(SubscribeRequestSchema, async ({ params }) => {
@@ -192,14 +214,25 @@ export function registerV1(server: McpServer): McpServer {
         arg2: completable(z.string().describe("Second test argument"), (v) => completeWord(v)),
       },
     },
-    ({ arg1, arg2 }) => ({ messages: [{ role: "user", content: text(`Prompt with arguments: arg1='${arg1}', arg2='${arg2}'`) }] }),
+    ({ arg1, arg2 }) => ({
+      messages: [{ role: "user", content: text(`Prompt with arguments: arg1='${arg1}', arg2='${arg2}'`) }],
+    }),
   );
   server.registerPrompt(
     "test_prompt_with_embedded_resource",
-    { description: "A prompt embedding a resource", argsSchema: { resourceUri: z.string().describe("URI of the resource to embed") } },
+    {
+      description: "A prompt embedding a resource",
+      argsSchema: { resourceUri: z.string().describe("URI of the resource to embed") },
+    },
     ({ resourceUri }) => ({
       messages: [
-        { role: "user", content: { type: "resource", resource: { uri: resourceUri, mimeType: "text/plain", text: TEXT.embeddedPrompt } } },
+        {
+          role: "user",
+          content: {
+            type: "resource",
+            resource: { uri: resourceUri, mimeType: "text/plain", text: TEXT.embeddedPrompt },
+          },
+        },
         { role: "user", content: text(TEXT.embeddedPromptTail) },
       ],
     }),

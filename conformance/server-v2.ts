@@ -73,7 +73,9 @@ export function registerV2(server: McpServer, hooks: V2FixtureHooks = {}): McpSe
   const subscriptions = new Set<string>();
 
   for (const [name, t] of Object.entries(CONTENT_TOOLS)) {
-    server.registerTool(name, { description: t.description }, async (): Promise<CallToolResult> => ({ content: t.content() }));
+    server.registerTool(name, { description: t.description }, async (): Promise<CallToolResult> => ({
+      content: t.content(),
+    }));
   }
   server.registerTool("test_error_handling", { description: "Always fails" }, async (): Promise<CallToolResult> => {
     throw new Error(TEXT.error);
@@ -112,7 +114,10 @@ export function registerV2(server: McpServer, hooks: V2FixtureHooks = {}): McpSe
   // 2025-era server→client requests (a session carries the answer back).
   server.registerTool(
     "test_sampling",
-    { description: "Asks the client's model", inputSchema: z.object({ prompt: z.string().describe("The prompt to send to the LLM") }) },
+    {
+      description: "Asks the client's model",
+      inputSchema: z.object({ prompt: z.string().describe("The prompt to send to the LLM") }),
+    },
     async ({ prompt }, ctx) => {
       const result = await ctx.mcpReq.send({ method: "sampling/createMessage", params: samplingParams(prompt) });
       return { content: [text(`LLM response: ${samplingText(result)}`)] };
@@ -120,7 +125,10 @@ export function registerV2(server: McpServer, hooks: V2FixtureHooks = {}): McpSe
   );
   server.registerTool(
     "test_elicitation",
-    { description: "Asks the user", inputSchema: z.object({ message: z.string().describe("The message to show the user") }) },
+    {
+      description: "Asks the user",
+      inputSchema: z.object({ message: z.string().describe("The message to show the user") }),
+    },
     async ({ message }, ctx) => {
       const result = await ctx.mcpReq.send({ method: "elicitation/create", params: elicitationParams(message) });
       return { content: [text(elicitationSummary("User response", result))] };
@@ -130,10 +138,14 @@ export function registerV2(server: McpServer, hooks: V2FixtureHooks = {}): McpSe
     ["test_elicitation_sep1034_defaults", ELICIT_DEFAULTS],
     ["test_elicitation_sep1330_enums", ELICIT_ENUMS],
   ] as const) {
-    server.registerTool(name, { description: `Elicitation (${name.slice(16)})`, inputSchema: z.object({}) }, async (_args, ctx) => {
-      const result = await ctx.mcpReq.send({ method: "elicitation/create", params: params });
-      return { content: [text(elicitationSummary("Elicitation completed", result))] };
-    });
+    server.registerTool(
+      name,
+      { description: `Elicitation (${name.slice(16)})`, inputSchema: z.object({}) },
+      async (_args, ctx) => {
+        const result = await ctx.mcpReq.send({ method: "elicitation/create", params: params });
+        return { content: [text(elicitationSummary("Elicitation completed", result))] };
+      },
+    );
   }
 
   server.registerTool(
@@ -175,7 +187,12 @@ export function registerV2(server: McpServer, hooks: V2FixtureHooks = {}): McpSe
     async (_args, ctx) => {
       if (ctx.mcpReq.inputResponses?.["answer"] !== undefined) return { content: [text("sampled")] };
       return inputRequired({
-        inputRequests: { answer: inputRequired.createMessage({ messages: [{ role: "user", content: text("Say pong") }], maxTokens: 16 }) },
+        inputRequests: {
+          answer: inputRequired.createMessage({
+            messages: [{ role: "user", content: text("Say pong") }],
+            maxTokens: 16,
+          }),
+        },
       });
     },
   );
@@ -288,7 +305,10 @@ export function registerV2(server: McpServer, hooks: V2FixtureHooks = {}): McpSe
         return inputRequired({
           inputRequests: {
             user_name: askName(),
-            greeting: inputRequired.createMessage({ messages: [{ role: "user", content: text("Generate a greeting") }], maxTokens: 50 }),
+            greeting: inputRequired.createMessage({
+              messages: [{ role: "user", content: text("Generate a greeting") }],
+              maxTokens: 50,
+            }),
             client_roots: inputRequired.listRoots(),
           },
           requestState: await stateCodec.mint({ tool: "multiple_inputs" }),
@@ -332,10 +352,16 @@ export function registerV2(server: McpServer, hooks: V2FixtureHooks = {}): McpSe
     { description: "MRTR: refuses a tampered requestState", inputSchema: z.object({}) },
     async (_args, ctx) => {
       // A tampered state never reaches here: the server's requestState.verify refuses it first.
-      if (ctx.mcpReq.requestState() !== undefined && acceptedContent(ctx.mcpReq.inputResponses, "confirm") !== undefined) {
+      if (
+        ctx.mcpReq.requestState() !== undefined &&
+        acceptedContent(ctx.mcpReq.inputResponses, "confirm") !== undefined
+      ) {
         return { content: [text("integrity-ok")] };
       }
-      return inputRequired({ inputRequests: { confirm: confirm() }, requestState: await stateCodec.mint({ tool: "tampered_state" }) });
+      return inputRequired({
+        inputRequests: { confirm: confirm() },
+        requestState: await stateCodec.mint({ tool: "tampered_state" }),
+      });
     },
   );
 
@@ -344,10 +370,8 @@ export function registerV2(server: McpServer, hooks: V2FixtureHooks = {}): McpSe
     { description: "MRTR: asks only what the client declared", inputSchema: z.object({}) },
     async (_args, ctx) => {
       if (ctx.mcpReq.inputResponses !== undefined) return { content: [text("fulfilled")] };
-      const declared = ((ctx.mcpReq.envelope as Record<string, unknown> | undefined)?.[CLIENT_CAPABILITIES_META_KEY] ?? {}) as Record<
-        string,
-        unknown
-      >;
+      const declared = ((ctx.mcpReq.envelope as Record<string, unknown> | undefined)?.[CLIENT_CAPABILITIES_META_KEY] ??
+        {}) as Record<string, unknown>;
       const inputRequests: InputRequests = {};
       if (declared["elicitation"] !== undefined) inputRequests["user_name"] = askName();
       if (declared["sampling"] !== undefined) {
@@ -357,7 +381,8 @@ export function registerV2(server: McpServer, hooks: V2FixtureHooks = {}): McpSe
         });
       }
       if (declared["roots"] !== undefined) inputRequests["client_roots"] = inputRequired.listRoots();
-      if (Object.keys(inputRequests).length === 0) return { content: [text("the client declared nothing to ask through")] };
+      if (Object.keys(inputRequests).length === 0)
+        return { content: [text("the client declared nothing to ask through")] };
       return inputRequired({ inputRequests });
     },
   );
@@ -391,7 +416,9 @@ export function registerV2(server: McpServer, hooks: V2FixtureHooks = {}): McpSe
     "template",
     new ResourceTemplate("test://template/{id}/data", { list: undefined }),
     { description: "A templated JSON resource", mimeType: "application/json" },
-    async (uri, { id }) => ({ contents: [{ uri: uri.href, mimeType: "application/json", text: templateJson(String(id)) }] }),
+    async (uri, { id }) => ({
+      contents: [{ uri: uri.href, mimeType: "application/json", text: templateJson(String(id)) }],
+    }),
   );
   server.server.setRequestHandler("resources/subscribe", async (request) => {
     subscriptions.add(request.params.uri);
@@ -415,7 +442,9 @@ export function registerV2(server: McpServer, hooks: V2FixtureHooks = {}): McpSe
         arg2: completable(z.string().describe("Second test argument"), (v: string) => completeWord(v)),
       }),
     },
-    async ({ arg1, arg2 }) => ({ messages: [{ role: "user", content: text(`Prompt with arguments: arg1='${arg1}', arg2='${arg2}'`) }] }),
+    async ({ arg1, arg2 }) => ({
+      messages: [{ role: "user", content: text(`Prompt with arguments: arg1='${arg1}', arg2='${arg2}'`) }],
+    }),
   );
   server.registerPrompt(
     "test_prompt_with_embedded_resource",
@@ -425,7 +454,13 @@ export function registerV2(server: McpServer, hooks: V2FixtureHooks = {}): McpSe
     },
     async ({ resourceUri }) => ({
       messages: [
-        { role: "user", content: { type: "resource", resource: { uri: resourceUri, mimeType: "text/plain", text: TEXT.embeddedPrompt } } },
+        {
+          role: "user",
+          content: {
+            type: "resource",
+            resource: { uri: resourceUri, mimeType: "text/plain", text: TEXT.embeddedPrompt },
+          },
+        },
         { role: "user", content: text(TEXT.embeddedPromptTail) },
       ],
     }),

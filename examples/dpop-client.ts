@@ -37,7 +37,10 @@ export async function getDpopBoundToken(
     scopes_supported?: string[];
   };
   const issuer = new URL(prm.authorization_servers[0]!);
-  const as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { algorithm: "oauth2", ...insecure }));
+  const as = await oauth.processDiscoveryResponse(
+    issuer,
+    await oauth.discoveryRequest(issuer, { algorithm: "oauth2", ...insecure }),
+  );
 
   // 2. Register a public client (RFC 7591).
   const reg = await fetch(as.registration_endpoint!, {

@@ -24,9 +24,12 @@ export function buildMcpServer(): McpServer {
   registerTools(
     mcp,
     tool({ name: "whoami", description: "Caller" }, () => ({ subject: getContext().auth?.subject ?? null })),
-    tool({ name: "delete_file", description: "Delete", input: { path: z.string() }, required_scopes: ["files:delete"] }, ({ path }) => ({
-      deleted: path,
-    })),
+    tool(
+      { name: "delete_file", description: "Delete", input: { path: z.string() }, required_scopes: ["files:delete"] },
+      ({ path }) => ({
+        deleted: path,
+      }),
+    ),
   );
   return mcp;
 }

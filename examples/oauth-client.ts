@@ -10,9 +10,17 @@
  * retrying ({@link callToolWithStepUp}). A real IdP's login page is different: use a browser there.
  */
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { UnauthorizedError, type OAuthClientProvider, type OAuthDiscoveryState } from "@modelcontextprotocol/sdk/client/auth.js";
+import {
+  UnauthorizedError,
+  type OAuthClientProvider,
+  type OAuthDiscoveryState,
+} from "@modelcontextprotocol/sdk/client/auth.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from "@modelcontextprotocol/sdk/shared/auth.js";
+import type {
+  OAuthClientInformationMixed,
+  OAuthClientMetadata,
+  OAuthTokens,
+} from "@modelcontextprotocol/sdk/shared/auth.js";
 
 /** Where the authorization server sends the browser back. Nothing listens there: we read the redirect. */
 export const REDIRECT_URL = "http://127.0.0.1:33418/callback";
@@ -25,7 +33,10 @@ export class HeadlessOAuthProvider implements OAuthClientProvider {
   #state = "";
   /** The code from the last authorization, for `transport.finishAuth()`. */
   code: string | undefined;
-  /** The whole redirect query (code, state, RFC 9207 `iss`), for clients that check `iss` (SDK v2: `finishAuth(params)`). */
+  /**
+   * The whole redirect query (code, state, RFC 9207 `iss`), for clients that check `iss` (SDK v2:
+   * `finishAuth(params)`).
+   */
   callbackParams: URLSearchParams | undefined;
   #discovery: OAuthDiscoveryState | undefined;
 
@@ -48,7 +59,8 @@ export class HeadlessOAuthProvider implements OAuthClientProvider {
     return {
       client_name: "protected-mcp example client",
       redirect_uris: [REDIRECT_URL],
-      grant_types: this.options.refresh_tokens === false ? ["authorization_code"] : ["authorization_code", "refresh_token"],
+      grant_types:
+        this.options.refresh_tokens === false ? ["authorization_code"] : ["authorization_code", "refresh_token"],
       response_types: ["code"],
       token_endpoint_auth_method: "none",
     };
@@ -110,7 +122,11 @@ function hidden(html: string, name: string): string {
  * Do what a user does in the browser: open the authorization URL, type a username, press Approve.
  * Resolves to the redirect back to the client (with `code` and `state`, or `error`).
  */
-export async function approveConsent(authorizationUrl: URL, username: string, decision: "approve" | "deny" = "approve"): Promise<URL> {
+export async function approveConsent(
+  authorizationUrl: URL,
+  username: string,
+  decision: "approve" | "deny" = "approve",
+): Promise<URL> {
   const page = await fetch(authorizationUrl, { redirect: "manual" });
   if (page.status !== 200) {
     const location = page.headers.get("location");
@@ -120,7 +136,12 @@ export async function approveConsent(authorizationUrl: URL, username: string, de
   const html = await page.text();
   const action = /<form method="post" action="([^"]+)"/.exec(html)?.[1];
   if (!action) throw new Error("no consent form");
-  const body = new URLSearchParams({ pending: hidden(html, "pending"), csrf_token: hidden(html, "csrf_token"), username, decision });
+  const body = new URLSearchParams({
+    pending: hidden(html, "pending"),
+    csrf_token: hidden(html, "csrf_token"),
+    username,
+    decision,
+  });
   const res = await fetch(new URL(action, authorizationUrl), {
     method: "POST",
     redirect: "manual",
@@ -177,7 +198,11 @@ export async function callToolWithStepUp(
  * What `npx tsx examples/oauth-client.ts` does: sign in, list the tools, call `whoami`, `echo` and
  * `delete_file` (stepping up when the server asks for `files:delete`), one line each.
  */
-export async function runExample(url: string, username: string, log: (line: string) => void = console.log): Promise<void> {
+export async function runExample(
+  url: string,
+  username: string,
+  log: (line: string) => void = console.log,
+): Promise<void> {
   // No refresh token: step-up then re-authorizes (see callToolWithStepUp).
   const provider = new HeadlessOAuthProvider(username, undefined, { refresh_tokens: false });
   const client = await connectWithOAuth(url, provider);

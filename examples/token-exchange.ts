@@ -23,7 +23,10 @@ import {
   toNodeHandler,
   tool,
 } from "../src/index.js";
-import { startDevAuthorizationServer, type RunningDevAuthorizationServer } from "../src/dev-authorization-server/index.js";
+import {
+  startDevAuthorizationServer,
+  type RunningDevAuthorizationServer,
+} from "../src/dev-authorization-server/index.js";
 import { connectClient } from "../src/testing/index.js";
 
 /** The reports API's audience, as the authorization server names it (with Keycloak: the target client id). */
@@ -37,10 +40,16 @@ export const latestReport = tool({ name: "latest_report", description: "Your lat
 });
 
 // The guide's second tool: the exchanged token itself (here only its details are returned, never the token).
-export const reportsToken = tool({ name: "reports_token", description: "What an exchanged token for the reports API grants" }, async () => {
-  const { expires_at, scope, issued_token_type } = await getContext().exchangeToken({ audience: "reports-api", scope: "reports:read" });
-  return { scope, issued_token_type, expires_at: expires_at ?? null };
-});
+export const reportsToken = tool(
+  { name: "reports_token", description: "What an exchanged token for the reports API grants" },
+  async () => {
+    const { expires_at, scope, issued_token_type } = await getContext().exchangeToken({
+      audience: "reports-api",
+      scope: "reports:read",
+    });
+    return { scope, issued_token_type, expires_at: expires_at ?? null };
+  },
+);
 
 /** The running example. */
 export interface TokenExchangeExample {
@@ -53,7 +62,9 @@ export interface TokenExchangeExample {
 }
 
 /** Start the authorization server, the reports API and the MCP server on loopback (port 0: any free ports). */
-export async function startTokenExchangeExample(o: { log?: (message: string) => void } = {}): Promise<TokenExchangeExample> {
+export async function startTokenExchangeExample(
+  o: { log?: (message: string) => void } = {},
+): Promise<TokenExchangeExample> {
   const host = "127.0.0.1";
   // The MCP server's listener comes first, so its URL (the resource) is known to the authorization server.
   const mcpHttp = createServer();
@@ -79,12 +90,17 @@ export async function startTokenExchangeExample(o: { log?: (message: string) => 
     audience: REPORTS_AUDIENCE,
     required_typ: "at+jwt",
   });
-  const config = parseAuthorizationConfig({ enabled: true, authorization_servers: [as.issuer], resource: `${reports}/v1` });
+  const config = parseAuthorizationConfig({
+    enabled: true,
+    authorization_servers: [as.issuer],
+    resource: `${reports}/v1`,
+  });
   reportsHttp.on(
     "request",
     toNodeHandler(
       async (req: Request): Promise<Response> => {
-        if (new URL(req.url).pathname !== "/v1/reports/latest") return Response.json({ error: "not_found" }, { status: 404 });
+        if (new URL(req.url).pathname !== "/v1/reports/latest")
+          return Response.json({ error: "not_found" }, { status: 404 });
         try {
           const auth = (await authenticate(req, { config, provider: validator, resource: `${reports}/v1` }))!;
           const act = auth.claims.act as { sub?: unknown } | undefined;
@@ -97,7 +113,9 @@ export async function startTokenExchangeExample(o: { log?: (message: string) => 
           });
         } catch (e) {
           if (e instanceof AuthError)
-            return challengeResponse(e, { resource_metadata_url: `${reports}/.well-known/oauth-protected-resource/v1` });
+            return challengeResponse(e, {
+              resource_metadata_url: `${reports}/.well-known/oauth-protected-resource/v1`,
+            });
           throw e;
         }
       },
@@ -114,7 +132,9 @@ export async function startTokenExchangeExample(o: { log?: (message: string) => 
       audiences: { [REPORTS_AUDIENCE]: { origin: reports, scope: "reports:read" } },
     },
   });
-  server.setAuthorizationProvider(new JWTValidator({ issuer: as.issuer, jwks_uri: as.server.metadata.jwks_uri, required_typ: "at+jwt" }));
+  server.setAuthorizationProvider(
+    new JWTValidator({ issuer: as.issuer, jwks_uri: as.server.metadata.jwks_uri, required_typ: "at+jwt" }),
+  );
   server.collect(latestReport, reportsToken);
   const mcpPort = (mcpHttp.address() as AddressInfo).port;
   await new Promise<void>((r) => mcpHttp.close(() => r()));
@@ -137,18 +157,27 @@ export async function startTokenExchangeExample(o: { log?: (message: string) => 
 export async function runTokenExchangeExample(log: (line: string) => void = console.log): Promise<void> {
   const example = await startTokenExchangeExample({ log: () => {} });
   try {
-    const { access_token } = await example.as.server.issueAccessToken({ subject: "alice", scopes: ["mcp:read", "reports:read"] });
+    const { access_token } = await example.as.server.issueAccessToken({
+      subject: "alice",
+      scopes: ["mcp:read", "reports:read"],
+    });
     const client = await connectClient(example.url, { token: access_token });
     try {
       for (const name of ["latest_report", "reports_token"]) {
         const result = await client.callTool({ name, arguments: {} });
-        log(`tools/call ${name} → ${result.isError ? "isError: " : ""}${JSON.stringify(result.structuredContent ?? result.content)}`);
+        log(
+          `tools/call ${name} → ${result.isError ? "isError: " : ""}${JSON.stringify(result.structuredContent ?? result.content)}`,
+        );
       }
     } finally {
       await client.close();
     }
-    const direct = await fetch(`${example.reports}/v1/reports/latest`, { headers: { authorization: `Bearer ${access_token}` } });
-    log(`the MCP token sent to the reports API directly → ${direct.status} ${direct.headers.get("www-authenticate") ?? ""}`);
+    const direct = await fetch(`${example.reports}/v1/reports/latest`, {
+      headers: { authorization: `Bearer ${access_token}` },
+    });
+    log(
+      `the MCP token sent to the reports API directly → ${direct.status} ${direct.headers.get("www-authenticate") ?? ""}`,
+    );
   } finally {
     await example.close();
   }

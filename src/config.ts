@@ -17,7 +17,9 @@ const WELL_KNOWN_PRM = "/.well-known/oauth-protected-resource";
 
 /** True for `localhost`, `127.0.0.0/8` and `[::1]`: the hosts where plain `http` is acceptable (RFC 8252 §8.3). */
 export function isLoopbackHost(hostname: string): boolean {
-  return hostname === "localhost" || hostname === "[::1]" || /^127(?:\.(?:25[0-5]|2[0-4]\d|1?\d?\d)){3}$/.test(hostname);
+  return (
+    hostname === "localhost" || hostname === "[::1]" || /^127(?:\.(?:25[0-5]|2[0-4]\d|1?\d?\d)){3}$/.test(hostname)
+  );
 }
 
 function isSecureUrl(value: string): boolean {

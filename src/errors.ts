@@ -4,7 +4,8 @@
  *
  * Every refusal the library makes is one of these classes. Callers (and tests) branch on `code`,
  * never on `message`. Like jose's errors, every class carries its code twice: on the instance
- * (`err.code`) and on the class (`TokenExpired.code`), so `err.code === TokenExpired.code` works. Messages are short, fixed sentences: they never contain the token, a key, a
+ * (`err.code`) and on the class (`TokenExpired.code`), so `err.code === TokenExpired.code` works. Messages are short,
+ * fixed sentences: they never contain the token, a key, a
  * claim value taken from the token or a stack trace, so they are safe to put in a
  * `WWW-Authenticate` `error_description` and in logs. Context useful for debugging goes in `cause`,
  * which is never sent to a client.

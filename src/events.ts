@@ -94,7 +94,10 @@ export interface ReplayStoreFullEvent {
   retry_after?: number | undefined;
 }
 
-/** The authorization server exchanged a caller's token for one for another audience (RFC 8693). Not emitted for cache hits. */
+/**
+ * The authorization server exchanged a caller's token for one for another audience (RFC 8693). Not emitted for cache
+ * hits.
+ */
 export interface TokenExchangedEvent {
   /** Discriminator. */
   type: "token_exchanged";

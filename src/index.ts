@@ -52,7 +52,13 @@ export type { ToolDefinition, ToolHandler, ToolInputShape, ToolOptions, ToolRegi
 export { resource } from "./items/resources.js";
 export type { ResourceDefinition, ResourceHandler, ResourceOptions, ResourceRegistry } from "./items/resources.js";
 export { prompt } from "./items/prompts.js";
-export type { PromptArgsShape, PromptDefinition, PromptHandler, PromptOptions, PromptRegistry } from "./items/prompts.js";
+export type {
+  PromptArgsShape,
+  PromptDefinition,
+  PromptHandler,
+  PromptOptions,
+  PromptRegistry,
+} from "./items/prompts.js";
 export type { ScopedDefinition } from "./items/policy.js";
 export { createAuthContext } from "./context/request-context.js";
 export { getContext } from "./context/storage.js";
@@ -70,7 +76,11 @@ export { IssuerRouter } from "./validators/issuer-router.js";
 export type { IssuerFamily, IssuerRouterOptions } from "./validators/issuer-router.js";
 export { EntraMultiTenantValidator } from "./validators/entra.js";
 export type { EntraMultiTenantOptions } from "./validators/entra.js";
-export { AuthorizationServerDiscovery, discoverIntrospectionValidator, discoverValidator } from "./validators/discovery.js";
+export {
+  AuthorizationServerDiscovery,
+  discoverIntrospectionValidator,
+  discoverValidator,
+} from "./validators/discovery.js";
 export type {
   AuthorizationServerMetadata,
   DiscoveredAuthorizationServerMetadata,
@@ -86,7 +96,12 @@ export type { Fetch } from "./lib/fetch.js";
 export type { DpopOptions } from "./dpop/check.js";
 export type { DpopNonceOptions } from "./dpop/nonce.js";
 export { MemoryReplayStore, RedisReplayStore } from "./stores/replay.js";
-export type { MemoryReplayStoreOptions, RedisReplayStoreOptions, RedisSetClient, ReplayStore } from "./stores/replay.js";
+export type {
+  MemoryReplayStoreOptions,
+  RedisReplayStoreOptions,
+  RedisSetClient,
+  ReplayStore,
+} from "./stores/replay.js";
 
 // Errors and events
 export {

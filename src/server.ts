@@ -8,7 +8,12 @@ import type { AddressInfo } from "node:net";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { toNodeHandler } from "./adapters/node.js";
 import { LazyJsonSchemaValidator } from "./lib/json-schema-validator.js";
-import { isLoopbackHost, parseAuthorizationConfig, type AuthorizationConfig, type ResolvedAuthorizationConfig } from "./config.js";
+import {
+  isLoopbackHost,
+  parseAuthorizationConfig,
+  type AuthorizationConfig,
+  type ResolvedAuthorizationConfig,
+} from "./config.js";
 import { z } from "zod";
 import { ConfigError } from "./errors.js";
 import { functionSchema, optionsSchema, parseOptions, withNewNames } from "./lib/options.js";
@@ -16,7 +21,13 @@ import { protect, protectBothEras, type ProtectedHandler, type ProtectOptions } 
 import { ProtectOptionsSchema } from "./protect/options.js";
 import { parseTokenExchangeOptions } from "./token-exchange/options.js";
 import { takenOverIssues } from "./serving/transport-options.js";
-import { createEventBus, loadSdkV2, notifierFor, type ServerEventBusLike, type ServerNotifierLike } from "./serving/v2.js";
+import {
+  createEventBus,
+  loadSdkV2,
+  notifierFor,
+  type ServerEventBusLike,
+  type ServerNotifierLike,
+} from "./serving/v2.js";
 import type { ToolDefinition, ToolRegistry } from "./items/tools.js";
 import type { ResourceDefinition, ResourceRegistry } from "./items/resources.js";
 import type { PromptDefinition, PromptRegistry } from "./items/prompts.js";
@@ -27,7 +38,10 @@ import type { AuthorizationProvider } from "./validators/provider.js";
  * object builds (the tools come from {@link MCPServer.collect}, the provider from
  * {@link MCPServer.setAuthorizationProvider}), plus what `initialize` reports.
  */
-export interface MCPServerOptions extends Omit<ProtectOptions, "authorization" | "provider" | "definitions" | "engine"> {
+export interface MCPServerOptions extends Omit<
+  ProtectOptions,
+  "authorization" | "provider" | "definitions" | "engine"
+> {
   /** Server version reported in `initialize`. Default `"0.0.0"`. */
   version?: string | undefined;
   /** Instructions reported in `initialize`. */
@@ -76,10 +90,17 @@ const ServeOptionsSchema = optionsSchema(
     request_timeout_ms: z.number().int().positive().max(3_600_000).optional(),
     keep_alive_timeout_ms: z.number().int().positive().max(3_600_000).optional(),
   }),
-  { headers_timeout: "headers_timeout_ms", request_timeout: "request_timeout_ms", keep_alive_timeout: "keep_alive_timeout_ms" },
+  {
+    headers_timeout: "headers_timeout_ms",
+    request_timeout: "request_timeout_ms",
+    keep_alive_timeout: "keep_alive_timeout_ms",
+  },
 );
 
-const CloseOptionsSchema = optionsSchema("MCPServer.close", z.strictObject({ grace_ms: z.number().min(0).max(3_600_000).optional() }));
+const CloseOptionsSchema = optionsSchema(
+  "MCPServer.close",
+  z.strictObject({ grace_ms: z.number().min(0).max(3_600_000).optional() }),
+);
 
 /** Where {@link MCPServer.serve} listens. */
 export interface ServeOptions {
@@ -158,7 +179,8 @@ export class MCPServer {
    * @throws {@link ConfigError} when an option is unknown or invalid.
    */
   constructor(name: string, options: MCPServerOptions = {}) {
-    if (typeof name !== "string" || !name) throw new ConfigError("MCPServer", [{ key: "name", message: "must be a non-empty string" }]);
+    if (typeof name !== "string" || !name)
+      throw new ConfigError("MCPServer", [{ key: "name", message: "must be a non-empty string" }]);
     this.name = name;
     parseOptions(MCPServerOptionsSchema, options, "MCPServer");
     options = withNewNames(MCPServerOptionsSchema, options);
@@ -180,13 +202,18 @@ export class MCPServer {
   /** Set the token checker (e.g. a {@link JWTValidator}). Required when authorization is enabled. */
   setAuthorizationProvider(provider: AuthorizationProvider): this {
     if (!provider || typeof provider.verify !== "function") {
-      throw new ConfigError("MCPServer.setAuthorizationProvider", [{ key: "provider", message: "must have a verify() method" }]);
+      throw new ConfigError("MCPServer.setAuthorizationProvider", [
+        { key: "provider", message: "must have a verify() method" },
+      ]);
     }
     this.#provider = provider;
     return this;
   }
 
-  /** Add tools, resources and prompts defined with {@link tool}, {@link resource} and {@link prompt}. Names must be unique per kind. */
+  /**
+   * Add tools, resources and prompts defined with {@link tool}, {@link resource} and {@link prompt}. Names must be
+   * unique per kind.
+   */
   collect(...items: (ToolDefinition<any> | ResourceDefinition | PromptDefinition)[]): this {
     for (const t of items) {
       if (this.#tools.some((x) => x.kind === t.kind && x.name === t.name)) {
@@ -225,7 +252,10 @@ export class MCPServer {
     const sdk = await loadSdkV2();
     const server = new sdk.McpServer(
       { name: this.name, version: this.#options.version ?? "0.0.0" },
-      { ...this.#options.v2_server_options, ...(this.#options.instructions ? { instructions: this.#options.instructions } : {}) },
+      {
+        ...this.#options.v2_server_options,
+        ...(this.#options.instructions ? { instructions: this.#options.instructions } : {}),
+      },
     );
     for (const t of this.#tools) t.register(server as ToolRegistry & ResourceRegistry & PromptRegistry);
     for (const fn of this.#v2Configurers) fn(server);
@@ -301,7 +331,10 @@ export class MCPServer {
     const host = options.host ?? "127.0.0.1";
     if (this.#config.enabled && !this.#config.resource && !isLoopbackHost(host.includes(":") ? `[${host}]` : host)) {
       throw new ConfigError("MCPServer.serve", [
-        { key: "authorization.resource", message: "set it to the public URL of the MCP endpoint when listening on a non-loopback host" },
+        {
+          key: "authorization.resource",
+          message: "set it to the public URL of the MCP endpoint when listening on a non-loopback host",
+        },
       ]);
     }
     if (this.#config.enabled && !this.#provider) {
@@ -315,7 +348,9 @@ export class MCPServer {
     const requestTimeout = options.request_timeout_ms ?? 30_000;
     const keepAliveTimeout = options.keep_alive_timeout_ms ?? 5_000;
     if (headersTimeout > requestTimeout) {
-      throw new ConfigError("MCPServer.serve", [{ key: "headers_timeout_ms", message: "must not exceed request_timeout_ms" }]);
+      throw new ConfigError("MCPServer.serve", [
+        { key: "headers_timeout_ms", message: "must not exceed request_timeout_ms" },
+      ]);
     }
     const http = createServer({
       headersTimeout,

@@ -109,16 +109,26 @@ test("plain http is refused off loopback unless allow_insecure_http", () => {
     ["resource"],
   );
   assert.doesNotThrow(() =>
-    parseAuthorizationConfig({ enabled: true, authorization_servers: ["http://127.0.0.1:9000"], resource: "http://localhost:8000/mcp" }),
+    parseAuthorizationConfig({
+      enabled: true,
+      authorization_servers: ["http://127.0.0.1:9000"],
+      resource: "http://localhost:8000/mcp",
+    }),
   );
   assert.doesNotThrow(() =>
-    parseAuthorizationConfig({ enabled: true, authorization_servers: ["http://auth.internal"], allow_insecure_http: true }),
+    parseAuthorizationConfig({
+      enabled: true,
+      authorization_servers: ["http://auth.internal"],
+      allow_insecure_http: true,
+    }),
   );
 });
 
 test("MCPServer validates at construction and needs a provider before serving", async () => {
   assert.throws(() => new MCPServer("x", { authorization: { enabled: true, bogus: 1 } as never }), ConfigError);
-  const s = new MCPServer("x", { authorization: { enabled: true, authorization_servers: ["https://auth.example.com"] } });
+  const s = new MCPServer("x", {
+    authorization: { enabled: true, authorization_servers: ["https://auth.example.com"] },
+  });
   await assert.rejects(s.serve({ port: 0 }), /no provider is set/);
 });
 
@@ -126,8 +136,14 @@ test("protect() needs a resource and a provider when enabled", () => {
   const factory = () => new McpServer({ name: "x", version: "1" });
   const authorization = { enabled: true, authorization_servers: ["https://auth.example.com"] };
   assert.throws(() => protect(factory, { authorization }), /resource/);
-  assert.throws(() => protect(factory, { authorization: { ...authorization, resource: "https://mcp.example.com/mcp" } }), /provider/);
-  assert.throws(() => protect(new McpServer({ name: "x", version: "1" }), { authorization: {}, session_mode: "stateless" }), /factory/);
+  assert.throws(
+    () => protect(factory, { authorization: { ...authorization, resource: "https://mcp.example.com/mcp" } }),
+    /provider/,
+  );
+  assert.throws(
+    () => protect(new McpServer({ name: "x", version: "1" }), { authorization: {}, session_mode: "stateless" }),
+    /factory/,
+  );
   assert.throws(() => protect(factory, { authorization: { dpop_required: true }, dpop: false }), /dpop_required/);
 });
 
@@ -176,7 +192,9 @@ test("resource refuses userinfo, a fragment and a query (RFC 8707 §2), each wit
 
 test("authorization_servers are issuer identifiers: no userinfo, query or fragment (RFC 8414 §2)", () => {
   const issuer = (u: string) =>
-    issueLines(() => parseAuthorizationConfig({ enabled: true, authorization_servers: ["https://auth.example.com", u] }));
+    issueLines(() =>
+      parseAuthorizationConfig({ enabled: true, authorization_servers: ["https://auth.example.com", u] }),
+    );
   assert.deepEqual(issuer("https://client:secret@auth.example.com"), [`authorization_servers.1: ${USERINFO}`]);
   assert.deepEqual(issuer("https://auth.example.com/#x"), [`authorization_servers.1: ${FRAGMENT}`]);
   assert.deepEqual(issuer("https://auth.example.com/?tenant=a"), [
@@ -235,7 +253,9 @@ test("a key named __proto__, constructor or prototype is refused by name, howeve
   );
   // An object literal's __proto__ sets the prototype: keys that are only inherited are not options.
   assert.deepEqual(
-    issueLines(() => parseAuthorizationConfig({ __proto__: { enabled: true, authorization_servers: ["https://a.example"] } })),
+    issueLines(() =>
+      parseAuthorizationConfig({ __proto__: { enabled: true, authorization_servers: ["https://a.example"] } }),
+    ),
     [
       "__proto__: refused: inherited keys (enabled, authorization_servers); { __proto__: … } sets the object's prototype, write the keys themselves",
     ],
@@ -247,7 +267,15 @@ test("loopback is 127.0.0.0/8 with octets up to 255, localhost and [::1]: nothin
   for (const host of ["localhost", "[::1]", "127.0.0.1", "127.255.255.255", "127.1.2.3"]) {
     assert.equal(isLoopbackHost(host), true, host);
   }
-  for (const host of ["127.999.0.1", "127.0.0.256", "127.0.0", "127.0.0.1.nip.io", "localhost.example", "128.0.0.1", "[::2]"]) {
+  for (const host of [
+    "127.999.0.1",
+    "127.0.0.256",
+    "127.0.0",
+    "127.0.0.1.nip.io",
+    "localhost.example",
+    "128.0.0.1",
+    "[::2]",
+  ]) {
     assert.equal(isLoopbackHost(host), false, host);
   }
 });

@@ -57,7 +57,10 @@ export function extractBlocks(file: string, text: string): Block[] {
 
 /** `protected-mcp` and its exported subpaths → the source files behind them (from package.json `exports`). */
 function sourcePaths(): Record<string, string[]> {
-  const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { name: string; exports: Record<string, { types?: string }> };
+  const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as {
+    name: string;
+    exports: Record<string, { types?: string }>;
+  };
   const paths: Record<string, string[]> = {};
   for (const [subpath, target] of Object.entries(pkg.exports)) {
     const types = typeof target === "object" ? target.types : undefined;
@@ -94,7 +97,8 @@ test("every ```ts block in README.md and docs/*.md type-checks", { timeout: 300_
   );
 
   const virtual = new Map<string, Block>();
-  for (const b of checked) virtual.set(join(VIRTUAL_DIR, `${relative(ROOT, b.file).replace(/[\\/]/g, "_")}-L${b.line}.mts`), b);
+  for (const b of checked)
+    virtual.set(join(VIRTUAL_DIR, `${relative(ROOT, b.file).replace(/[\\/]/g, "_")}-L${b.line}.mts`), b);
 
   const options = compilerOptions();
   const host = ts.createCompilerHost(options, true);
@@ -115,7 +119,9 @@ test("every ```ts block in README.md and docs/*.md type-checks", { timeout: 300_
     const { line, character } = d.file.getLineAndCharacterOfPosition(d.start);
     const b = virtual.get(d.file.fileName);
     // The block's code starts on the line after its opening fence.
-    const where = b ? `${relative(ROOT, b.file)}:${b.line + 1 + line}` : `${relative(ROOT, d.file.fileName)}:${line + 1}`;
+    const where = b
+      ? `${relative(ROOT, b.file)}:${b.line + 1 + line}`
+      : `${relative(ROOT, d.file.fileName)}:${line + 1}`;
     return `${where}:${character + 1} TS${d.code}: ${text}`;
   });
   assert.equal(errors.length, 0, `code blocks that do not type-check:\n${errors.join("\n")}`);

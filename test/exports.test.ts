@@ -16,7 +16,9 @@ const MAX_ROOT_VALUES = 40;
 
 /** Entry point → its source file, from package.json's `exports` (./dist/x.js → src/x.ts). */
 function entryPoints(): Record<string, string> {
-  const pkg = JSON.parse(readFileSync(`${ROOT}package.json`, "utf8")) as { exports: Record<string, string | { default: string }> };
+  const pkg = JSON.parse(readFileSync(`${ROOT}package.json`, "utf8")) as {
+    exports: Record<string, string | { default: string }>;
+  };
   const out: Record<string, string> = {};
   for (const [subpath, target] of Object.entries(pkg.exports)) {
     if (typeof target === "string") continue; // ./package.json
@@ -50,7 +52,10 @@ function typeNames(files: string[]): Record<string, string[]> {
   return out;
 }
 
-/** How many distinct runtime values a module exports: a deprecated alias (the same object under its old name) is not counted. */
+/**
+ * How many distinct runtime values a module exports: a deprecated alias (the same object under its old name) is not
+ * counted.
+ */
 const distinctValues = (mod: Record<string, unknown>): number => new Set(Object.values(mod)).size;
 
 test("the exported names of every entry point equal the snapshot; the root has at most 40 distinct runtime values", async () => {
@@ -70,5 +75,8 @@ test("the exported names of every entry point equal the snapshot; the root has a
     expected,
     "the public surface changed: update test/fixtures/exports.json on purpose (UPDATE_EXPORTS=1) and CHANGELOG.md",
   );
-  assert.ok(rootValues <= MAX_ROOT_VALUES, `root entry: ${rootValues} distinct runtime exports (at most ${MAX_ROOT_VALUES})`);
+  assert.ok(
+    rootValues <= MAX_ROOT_VALUES,
+    `root entry: ${rootValues} distinct runtime exports (at most ${MAX_ROOT_VALUES})`,
+  );
 });

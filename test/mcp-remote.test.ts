@@ -37,7 +37,11 @@ import { freePortPair } from "./helpers/dev-as.js";
 import { freePort, McpRemote, MCP_REMOTE_BIN } from "./helpers/mcp-remote.js";
 
 const { path: CHROMIUM, missing: CHROMIUM_MISSING } = findChromium();
-const missing = CHROMIUM_MISSING ? CHROMIUM_MISSING : !existsSync(MCP_REMOTE_BIN) ? `needs ${MCP_REMOTE_BIN} (npm ci)` : undefined;
+const missing = CHROMIUM_MISSING
+  ? CHROMIUM_MISSING
+  : !existsSync(MCP_REMOTE_BIN)
+    ? `needs ${MCP_REMOTE_BIN} (npm ci)`
+    : undefined;
 
 let browser: Browser | undefined;
 before(async () => {
@@ -69,7 +73,12 @@ interface Run {
 async function start(o: Omit<DemoOptions, "port"> = {}): Promise<Run> {
   const started = Date.now();
   const events: AuthEvent[] = [];
-  const demo = await startDemo({ port: await freePortPair(), log: () => {}, on_auth_event: (e) => events.push(e), ...o });
+  const demo = await startDemo({
+    port: await freePortPair(),
+    log: () => {},
+    on_auth_event: (e) => events.push(e),
+    ...o,
+  });
   const remote = new McpRemote({ url: demo.url, callbackPort: await freePort() });
   const context = await browser!.newContext();
   return { demo, remote, events, context, started };
@@ -97,7 +106,10 @@ async function consent(r: Run, n: number, username: string): Promise<{ url: URL;
     const listed = await page.locator("ul.scopes li code").allTextContents();
     await page.getByLabel("Username").fill(username);
     const callback = url.searchParams.get("redirect_uri")!;
-    await Promise.all([page.waitForURL((u) => u.href.startsWith(callback)), page.getByRole("button", { name: "Approve" }).click()]);
+    await Promise.all([
+      page.waitForURL((u) => u.href.startsWith(callback)),
+      page.getByRole("button", { name: "Approve" }).click(),
+    ]);
     assert.match(await page.locator("body").innerText(), /Authorization successful!/);
     return { url, listed };
   } finally {
@@ -114,7 +126,12 @@ async function handshake(r: Run): Promise<void> {
   assert.equal(init.result?.serverInfo?.name, "protected-mcp-demo", JSON.stringify(init));
   r.remote.notify("notifications/initialized");
   const list = await r.remote.request("tools/list");
-  assert.deepEqual(list.result.tools.map((t: { name: string }) => t.name).sort(), ["delete_file", "downstream_whoami", "echo", "whoami"]);
+  assert.deepEqual(list.result.tools.map((t: { name: string }) => t.name).sort(), [
+    "delete_file",
+    "downstream_whoami",
+    "echo",
+    "whoami",
+  ]);
 }
 
 async function whoami(r: Run): Promise<{ subject: string; client_id: string; scopes: string[] }> {
@@ -159,7 +176,10 @@ describe("mcp-remote 0.15.1 over stdio, consent in headless Chromium", { timeout
       const seen = r.remote.responses();
       const mcp = seen.filter((s) => s.url === r!.demo.url);
       assert.equal(mcp[0]!.status, 401);
-      assert.equal(mcp[0]!.www_authenticate?.startsWith(`Bearer realm="MCP", resource_metadata="http://127.0.0.1:`), true);
+      assert.equal(
+        mcp[0]!.www_authenticate?.startsWith(`Bearer realm="MCP", resource_metadata="http://127.0.0.1:`),
+        true,
+      );
       assert.doesNotMatch(mcp[0]!.www_authenticate, /scope=/);
       assert.equal(
         seen
@@ -279,7 +299,10 @@ describe("mcp-remote 0.15.1 over stdio, consent in headless Chromium", { timeout
         assert.equal(r.remote.openedUrls().length, 2);
         const refusals = r.remote.responses().filter((s) => s.status === 403);
         assert.equal(refusals.length, 1);
-        assert.match(refusals[0]!.www_authenticate!, new RegExp(`scope="${challengeScope}", error="insufficient_scope"`));
+        assert.match(
+          refusals[0]!.www_authenticate!,
+          new RegExp(`scope="${challengeScope}", error="insufficient_scope"`),
+        );
         assert.equal(r.remote.responses().filter((s) => s.url === r!.demo.as.server.metadata.token_endpoint).length, 2);
 
         const me = await whoami(r);

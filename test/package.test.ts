@@ -17,7 +17,16 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -73,7 +82,9 @@ function run(file: string, args: string[], cwd: string, timeout = 60_000): Promi
   return new Promise((resolve, reject) => {
     execFile(file, args, { cwd, timeout, maxBuffer: 32 * 1024 * 1024, env: childEnv() }, (err, stdout, stderr) =>
       err
-        ? reject(Object.assign(err, { message: `${file} ${args.join(" ")} failed: ${err.message}\n${stdout}\n${stderr}` }))
+        ? reject(
+            Object.assign(err, { message: `${file} ${args.join(" ")} failed: ${err.message}\n${stdout}\n${stderr}` }),
+          )
         : resolve({ stdout, stderr }),
     );
   });
@@ -137,14 +148,22 @@ test(
     await run("git", ["clone", "--quiet", "--shared", "--no-checkout", ROOT, clone], tmp);
     await run(
       "git",
-      ["-c", "advice.detachedHead=false", "checkout", "--quiet", (await run("git", ["rev-parse", "HEAD"], ROOT)).stdout.trim()],
+      [
+        "-c",
+        "advice.detachedHead=false",
+        "checkout",
+        "--quiet",
+        (await run("git", ["rev-parse", "HEAD"], ROOT)).stdout.trim(),
+      ],
       clone,
     );
     symlinkSync(join(ROOT, "node_modules"), join(clone, "node_modules"), "dir");
     assert.equal(existsSync(join(clone, "dist")), false, "a clean clone has no dist/ (it is git-ignored)");
 
     // 2. npm pack: prepack builds. Script output goes to stderr, the JSON report to stdout.
-    const packed = JSON.parse((await run(npm, ["pack", "--json", "--pack-destination", tmp], clone, 120_000)).stdout) as {
+    const packed = JSON.parse(
+      (await run(npm, ["pack", "--json", "--pack-destination", tmp], clone, 120_000)).stdout,
+    ) as {
       filename: string;
       integrity: string;
       files: { path: string }[];
@@ -152,14 +171,25 @@ test(
     assert.equal(packed.length, 1, "one tarball");
     const { filename, integrity, files } = packed[0]!;
     const paths = files.map((f) => f.path);
-    for (const required of ["dist/index.js", "dist/index.d.ts", "dist/audit/cli.js", "package.json", "README.md", "LICENSE"])
+    for (const required of [
+      "dist/index.js",
+      "dist/index.d.ts",
+      "dist/audit/cli.js",
+      "package.json",
+      "README.md",
+      "LICENSE",
+    ])
       assert.ok(paths.includes(required), `the tarball holds ${required} (it holds ${paths.length} files)`);
-    const leaked = paths.filter((p) => /^(src|test|examples|bench|docs|node_modules|conformance)\//.test(p) || p.startsWith("."));
+    const leaked = paths.filter(
+      (p) => /^(src|test|examples|bench|docs|node_modules|conformance)\//.test(p) || p.startsWith("."),
+    );
     assert.deepEqual(leaked, [], "no sources, tests, examples, node_modules or dotfiles in the tarball");
 
     // 3. A fresh ESM project outside the repository, installed offline from a lockfile (see the top).
     const pkg = JSON.parse(readFileSync(join(clone, "package.json"), "utf8")) as PackageJson;
-    const lock = (JSON.parse(readFileSync(join(ROOT, "package-lock.json"), "utf8")) as { packages: Record<string, LockEntry> }).packages;
+    const lock = (
+      JSON.parse(readFileSync(join(ROOT, "package-lock.json"), "utf8")) as { packages: Record<string, LockEntry> }
+    ).packages;
     const consumer = join(tmp, "consumer");
     mkdirSync(consumer);
     copyFileSync(join(tmp, filename), join(consumer, filename));
@@ -168,7 +198,15 @@ test(
       join(consumer, "package.json"),
       JSON.stringify({ name: "consumer", private: true, type: "module", dependencies: { [pkg.name]: spec } }),
     );
-    const { name: _name, version, dependencies, optionalDependencies, peerDependencies, peerDependenciesMeta, bin } = pkg;
+    const {
+      name: _name,
+      version,
+      dependencies,
+      optionalDependencies,
+      peerDependencies,
+      peerDependenciesMeta,
+      bin,
+    } = pkg;
     const self: LockEntry = {
       version,
       resolved: spec,
@@ -200,7 +238,8 @@ test(
     assert.ok(specifiers.length >= 5, `exports lists every entry point (found ${specifiers.join(", ")})`);
     for (const [sub, target] of Object.entries(pkg.exports)) {
       const targets = typeof target === "string" ? [target] : Object.values(target);
-      for (const file of targets) assert.ok(existsSync(join(installed, file)), `exports["${sub}"] → ${file} is installed`);
+      for (const file of targets)
+        assert.ok(existsSync(join(installed, file)), `exports["${sub}"] → ${file} is installed`);
     }
     const script = `
     const out = {};
@@ -209,15 +248,18 @@ test(
       out[s] = Object.keys(m).length;
     }
     process.stdout.write(JSON.stringify(out));`;
-    const imported = JSON.parse((await run(process.execPath, ["--input-type=module", "-e", script], consumer)).stdout) as Record<
-      string,
-      number
-    >;
+    const imported = JSON.parse(
+      (await run(process.execPath, ["--input-type=module", "-e", script], consumer)).stdout,
+    ) as Record<string, number>;
     assert.deepEqual(Object.keys(imported), specifiers, "every entry point imported");
     for (const [s, n] of Object.entries(imported)) assert.ok(n > 0, `${s} exports something (it exported ${n} names)`);
 
     // 5. The bin, as npm linked it.
-    const usage = await run(process.execPath, [join(consumer, "node_modules", ".bin", "protected-mcp"), "audit", "--help"], consumer);
+    const usage = await run(
+      process.execPath,
+      [join(consumer, "node_modules", ".bin", "protected-mcp"), "audit", "--help"],
+      consumer,
+    );
     assert.match(usage.stdout, /^Usage: protected-mcp audit <url>/, "audit --help prints the usage");
   },
 );
@@ -247,7 +289,12 @@ test("dependencyClosure: nested before hoisted, transitive, optional peers and f
     peerDependenciesMeta: { opt: { optional: true } },
   };
   const lock: Record<string, LockEntry> = {
-    "node_modules/a": { version: "1.0.0", dependencies: { b: "^2" }, optionalDependencies: { "os-only": "1" }, dev: true },
+    "node_modules/a": {
+      version: "1.0.0",
+      dependencies: { b: "^2" },
+      optionalDependencies: { "os-only": "1" },
+      dev: true,
+    },
     "node_modules/a/node_modules/b": { version: "2.0.0", dependencies: { c: "^1" } },
     "node_modules/b": { version: "1.0.0" },
     "node_modules/c": { version: "1.0.0", devOptional: true },

@@ -85,7 +85,10 @@ test("startDemo with PORT+1 taken rejects with EADDRINUSE and leaves nothing lis
   const base = await freeTriple();
   const busy = await listen(base + 1);
   try {
-    await assert.rejects(startDemo({ port: base, api_port: base + 2, log: () => {} }), { code: "EADDRINUSE", port: base + 1 });
+    await assert.rejects(startDemo({ port: base, api_port: base + 2, log: () => {} }), {
+      code: "EADDRINUSE",
+      port: base + 1,
+    });
     const api = await listen(base + 2); // EADDRINUSE here if the API had been left listening
     api.close();
   } finally {
@@ -101,7 +104,9 @@ test("a busy PORT+1 (the authorization server's) names PORT+1 and PORT, exit 1",
     assertOneLine(
       r,
       1,
-      new RegExp(`^Port ${base + 1} \\(PORT\\+1, the authorization server's\\) is already in use .* PORT=9000 npm start`),
+      new RegExp(
+        `^Port ${base + 1} \\(PORT\\+1, the authorization server's\\) is already in use .* PORT=9000 npm start`,
+      ),
     );
   } finally {
     busy.close();
@@ -145,11 +150,17 @@ test(
       assert.match(banner, /Step-up is ON/);
       assert.match(banner, /Other ports: PORT=9000 npm start/);
       const command = banner.split("\n").find((l) => l.startsWith("npx tsx examples/oauth-client.ts "));
-      assert.equal(command, `npx tsx examples/oauth-client.ts http://127.0.0.1:${port}/mcp`, "the banner prints the OAuth client command");
+      assert.equal(
+        command,
+        `npx tsx examples/oauth-client.ts http://127.0.0.1:${port}/mcp`,
+        "the banner prints the OAuth client command",
+      );
       const [file, ...args] = command.split(" ");
       const { stdout } = await new Promise<{ stdout: string; stderr: string }>((resolve, reject) =>
         execFile(file!, args, { cwd: ROOT, timeout: 90_000 }, (e, stdout, stderr) =>
-          e ? reject(Object.assign(e, { message: `${command} failed: ${e.message}\n${stdout}\n${stderr}` })) : resolve({ stdout, stderr }),
+          e
+            ? reject(Object.assign(e, { message: `${command} failed: ${e.message}\n${stdout}\n${stderr}` }))
+            : resolve({ stdout, stderr }),
         ),
       );
       const lines = stdout.trim().split("\n");

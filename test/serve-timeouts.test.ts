@@ -29,7 +29,9 @@ test("slow headers and slow bodies are cut with 408; others are served meanwhile
     // Node checks every connectionsCheckingInterval (1 s here, 30 s by default).
     assert.ok(h.closedAfterMs < 2500, `headers cut after ${h.closedAfterMs.toFixed(0)} ms`);
     assert.ok(b.closedAfterMs < 3000, `body cut after ${b.closedAfterMs.toFixed(0)} ms`);
-    console.log(`# slowloris headers cut after ${h.closedAfterMs.toFixed(0)} ms, slow body after ${b.closedAfterMs.toFixed(0)} ms`);
+    console.log(
+      `# slowloris headers cut after ${h.closedAfterMs.toFixed(0)} ms, slow body after ${b.closedAfterMs.toFixed(0)} ms`,
+    );
   } finally {
     await server.close();
   }
@@ -38,5 +40,8 @@ test("slow headers and slow bodies are cut with 408; others are served meanwhile
 test("serve() validates its timeouts", async () => {
   const server = new MCPServer("t", { log: () => {} });
   await assert.rejects(server.serve({ port: 0, request_timeout_ms: 0 }), /request_timeout/);
-  await assert.rejects(server.serve({ port: 0, headers_timeout_ms: 5000, request_timeout_ms: 1000 }), /headers_timeout/);
+  await assert.rejects(
+    server.serve({ port: 0, headers_timeout_ms: 5000, request_timeout_ms: 1000 }),
+    /headers_timeout/,
+  );
 });

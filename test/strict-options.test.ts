@@ -25,7 +25,11 @@ import { TokenExchange } from "../src/token-exchange/index.js";
 const provider: AuthorizationProvider = {
   verify: async () => ({ subject: "s", scopes: [], claims: {}, client_id: undefined, token: "t" }) as never,
 };
-const enabled = { enabled: true, authorization_servers: ["https://auth.example.com"], resource: "https://mcp.example.com/mcp" };
+const enabled = {
+  enabled: true,
+  authorization_servers: ["https://auth.example.com"],
+  resource: "https://mcp.example.com/mcp",
+};
 const factory = () => new McpServer({ name: "t", version: "1" });
 
 /** Run `fn`, expect a ConfigError, return its issues as `key: message` lines. */
@@ -90,7 +94,9 @@ test("protect(): enums are enforced and every problem is listed at once", () => 
 
 test('protect(): cors_origins is "*" or a list of exact origins; a string is refused', () => {
   assert.match(
-    issuesOf(() => protect(factory, { authorization: enabled, provider, cors_origins: "https://a.example" } as never))[0]!,
+    issuesOf(() =>
+      protect(factory, { authorization: enabled, provider, cors_origins: "https://a.example" } as never),
+    )[0]!,
     /^cors_origins: /,
   );
   for (const bad of ["https://a.example/", "https://a.example/path", "a", ":", "https://a.exampl e"]) {
@@ -105,12 +111,20 @@ test('protect(): cors_origins is "*" or a list of exact origins; a string is ref
 
 test("cors_origins are compared exactly: a prefix or substring of an allowed origin gets no CORS grant", async () => {
   // DNS-rebinding protection off, so only the CORS matching decides.
-  const h = protect(factory, { authorization: { enabled: false }, cors_origins: ["https://a.example"], dns_rebinding_protection: false });
+  const h = protect(factory, {
+    authorization: { enabled: false },
+    cors_origins: ["https://a.example"],
+    dns_rebinding_protection: false,
+  });
   for (const origin of ["https://a.exampl", "a", ":", "https://a.example.evil", "https://A.example"]) {
-    const res = await h(new Request("https://x.invalid/mcp", { method: "OPTIONS", headers: { origin, host: "localhost" } }));
+    const res = await h(
+      new Request("https://x.invalid/mcp", { method: "OPTIONS", headers: { origin, host: "localhost" } }),
+    );
     assert.equal(res.headers.get("access-control-allow-origin"), null, origin);
   }
-  const ok = await h(new Request("http://localhost/mcp", { method: "OPTIONS", headers: { origin: "https://a.example" } }));
+  const ok = await h(
+    new Request("http://localhost/mcp", { method: "OPTIONS", headers: { origin: "https://a.example" } }),
+  );
   assert.equal(ok.headers.get("access-control-allow-origin"), "https://a.example");
 });
 
@@ -136,7 +150,10 @@ test("MCPServer: options are derived from protect()'s and checked at constructio
     tool_scopes: ["read"],
     dns_rebinding_protection: { allowed_hosts: ["mcp.internal"] },
   });
-  assert.match(issuesOf(() => new MCPServer("x", { cors_origins: "https://a.example" } as never))[0]!, /^cors_origins: /);
+  assert.match(
+    issuesOf(() => new MCPServer("x", { cors_origins: "https://a.example" } as never))[0]!,
+    /^cors_origins: /,
+  );
 });
 
 test("MCPServer.serve() and close() options are strict", async () => {
@@ -186,7 +203,10 @@ test("startDevAuthorizationServer() and AuthorizationServerDiscovery: strict, wi
   const { AuthorizationServerDiscovery } = await import("../src/index.js");
   await assert.rejects(
     startDevAuthorizationServer({ resources: ["http://127.0.0.1:1/mcp"], prot: 0 } as never),
-    (e: unknown) => e instanceof ConfigError && e.issues.length === 1 && e.issues[0]!.message === 'unknown key (did you mean "port"?)',
+    (e: unknown) =>
+      e instanceof ConfigError &&
+      e.issues.length === 1 &&
+      e.issues[0]!.message === 'unknown key (did you mean "port"?)',
   );
   assert.deepEqual(
     issuesOf(() => new AuthorizationServerDiscovery({ cache_tl: 60, timeout_ms: 0 } as never)).sort(),
@@ -214,7 +234,11 @@ const exchange = { token_endpoint: "https://auth.example.com/token", ...secret }
 
 test("every endpoint URL option refuses userinfo and a fragment, naming the key and the reason", async () => {
   const table: [string, (url: string) => unknown, string][] = [
-    ["jwks_uri", (u) => new JWTValidator({ jwks_uri: u, issuer: "https://auth.example.com" }), "https://auth.example.com/jwks"],
+    [
+      "jwks_uri",
+      (u) => new JWTValidator({ jwks_uri: u, issuer: "https://auth.example.com" }),
+      "https://auth.example.com/jwks",
+    ],
     [
       "jwks_uri",
       (u) => new EntraMultiTenantValidator({ any_tenant: true, audience: "api://mcp", jwks_uri: u }),
@@ -269,7 +293,9 @@ test("every endpoint URL option refuses userinfo and a fragment, naming the key 
   );
   // The development authorization server: issuer and resources.
   assert.deepEqual(
-    await asyncIssuesOf(() => createDevAuthorizationServer({ issuer: "http://u@127.0.0.1:1", resources: ["http://127.0.0.1:2/mcp#x"] })),
+    await asyncIssuesOf(() =>
+      createDevAuthorizationServer({ issuer: "http://u@127.0.0.1:1", resources: ["http://127.0.0.1:2/mcp#x"] }),
+    ),
     [`issuer: ${USERINFO}`, `resources.0: ${FRAGMENT}`],
   );
 });
@@ -289,7 +315,10 @@ test("issuers and resources refuse a query too; endpoints may keep theirs", asyn
     ],
   );
   // An endpoint's query is the authorization server's business (e.g. an API version parameter).
-  new IntrospectionValidator({ introspection_endpoint: "https://auth.example.com/introspect?api-version=2", ...secret });
+  new IntrospectionValidator({
+    introspection_endpoint: "https://auth.example.com/introspect?api-version=2",
+    ...secret,
+  });
 });
 
 test("an endpoint that is no URL at all is a ConfigError, not a TypeError from new URL()", () => {
@@ -299,13 +328,21 @@ test("an endpoint that is no URL at all is a ConfigError, not a TypeError from n
   );
   assert.deepEqual(
     issuesOf(
-      () => new MCPServer("x", { authorization: enabled, token_exchange: { ...exchange, token_endpoint: "ftp://auth.example.com/t" } }),
+      () =>
+        new MCPServer("x", {
+          authorization: enabled,
+          token_exchange: { ...exchange, token_endpoint: "ftp://auth.example.com/t" },
+        }),
     ),
     ["token_endpoint: must be an absolute http(s) URL"],
   );
   assert.deepEqual(
     issuesOf(
-      () => new MCPServer("x", { authorization: enabled, token_exchange: { ...exchange, audiences: { a: { origin: "not a url" } } } }),
+      () =>
+        new MCPServer("x", {
+          authorization: enabled,
+          token_exchange: { ...exchange, audiences: { a: { origin: "not a url" } } },
+        }),
     ),
     ["audiences.a.origin: must be an absolute http(s) URL"],
   );
@@ -322,7 +359,9 @@ test("token_exchange.audiences: a key named __proto__, constructor or prototype 
   assert.deepEqual(issuesOf(withAudiences(JSON.parse('{"__proto__": {"scope": "x"}, "api": {"scope": "y"}}'))), [
     `audiences.__proto__: ${REFUSED}`,
   ]);
-  assert.deepEqual(issuesOf(withAudiences({ ["__proto__"]: { scope: "x" }, api: { scope: "y" } })), [`audiences.__proto__: ${REFUSED}`]);
+  assert.deepEqual(issuesOf(withAudiences({ ["__proto__"]: { scope: "x" }, api: { scope: "y" } })), [
+    `audiences.__proto__: ${REFUSED}`,
+  ]);
   assert.deepEqual(issuesOf(withAudiences({ constructor: { scope: "x" } })), [`audiences.constructor: ${REFUSED}`]);
   assert.deepEqual(issuesOf(withAudiences({ prototype: { scope: "x" } })), [`audiences.prototype: ${REFUSED}`]);
   // An object literal's `__proto__:` is the prototype, not a key: an audience only inherited is refused.
@@ -331,10 +370,18 @@ test("token_exchange.audiences: a key named __proto__, constructor or prototype 
   ]);
   assert.equal(({} as Record<string, unknown>)["scope"], undefined, "Object.prototype untouched");
   // Ordinary audiences are fine, and the same check runs in MCPServer.
-  protect(factory, { authorization: enabled, provider, token_exchange: { ...exchange, audiences: { "api://reports": { scope: "r" } } } });
+  protect(factory, {
+    authorization: enabled,
+    provider,
+    token_exchange: { ...exchange, audiences: { "api://reports": { scope: "r" } } },
+  });
   assert.deepEqual(
     issuesOf(
-      () => new MCPServer("x", { authorization: enabled, token_exchange: { ...exchange, audiences: JSON.parse('{"__proto__": {}}') } }),
+      () =>
+        new MCPServer("x", {
+          authorization: enabled,
+          token_exchange: { ...exchange, audiences: JSON.parse('{"__proto__": {}}') },
+        }),
     ),
     [`audiences.__proto__: ${REFUSED}`],
   );
@@ -355,7 +402,12 @@ test("refused key names reach every option object and record, at any depth", asy
   );
   assert.deepEqual(
     issuesOf(
-      () => new JWTValidator({ jwks_uri: "https://a.example/jwks", issuer: "i", required_claims: JSON.parse('{"__proto__": {"a": 1}}') }),
+      () =>
+        new JWTValidator({
+          jwks_uri: "https://a.example/jwks",
+          issuer: "i",
+          required_claims: JSON.parse('{"__proto__": {"a": 1}}'),
+        }),
     ),
     [`required_claims.__proto__: ${REFUSED}`],
   );
@@ -380,8 +432,12 @@ test("refused key names reach every option object and record, at any depth", asy
   );
   // protect()'s top level, inherited through an object literal's __proto__: refused, not ignored.
   assert.deepEqual(
-    issuesOf(() => protect(factory, { authorization: { enabled: false }, __proto__: { session_mode: "stateless" } } as never)),
-    ["__proto__: refused: inherited keys (session_mode); { __proto__: … } sets the object's prototype, write the keys themselves"],
+    issuesOf(() =>
+      protect(factory, { authorization: { enabled: false }, __proto__: { session_mode: "stateless" } } as never),
+    ),
+    [
+      "__proto__: refused: inherited keys (session_mode); { __proto__: … } sets the object's prototype, write the keys themselves",
+    ],
   );
   // A provider that is a class instance is a value, not an options object: its prototype is its own business.
   class Provider implements AuthorizationProvider {
@@ -400,25 +456,38 @@ test("JWTValidatorConfig presets check their own input: ConfigError with did-you
     ],
     [
       () => JWTValidatorConfig.entra({ tenant: "contoso.onmicrosoft.com", audience: "api://mcp" } as never),
-      ["tenant_id: Invalid input: expected string, received undefined", 'tenant: unknown key (did you mean "tenant_id"?)'],
+      [
+        "tenant_id: Invalid input: expected string, received undefined",
+        'tenant: unknown key (did you mean "tenant_id"?)',
+      ],
     ],
     [
       () => JWTValidatorConfig.auth0({ domain: "acme.auth0.com" } as never),
       ["audience: Invalid input: expected string | array, received undefined"],
     ],
-    [() => JWTValidatorConfig.auth0({ domain: "acme.auth0.com/evil?", audience: "a" }), ["domain: a host name, e.g. tenant.eu.auth0.com"]],
+    [
+      () => JWTValidatorConfig.auth0({ domain: "acme.auth0.com/evil?", audience: "a" }),
+      ["domain: a host name, e.g. tenant.eu.auth0.com"],
+    ],
     [
       () => JWTValidatorConfig.keycloak({ base_url: "https://kc.example.com", realme: "acme" } as never),
       ["realm: Invalid input: expected string, received undefined", 'realme: unknown key (did you mean "realm"?)'],
     ],
-    [() => JWTValidatorConfig.keycloak({ base_url: "sso", realm: "acme" }), ["base_url: must be an absolute http(s) URL"]],
+    [
+      () => JWTValidatorConfig.keycloak({ base_url: "sso", realm: "acme" }),
+      ["base_url: must be an absolute http(s) URL"],
+    ],
     [
       () => JWTValidatorConfig.entra({ tenant_id: "a/b", audience: "api://mcp", version: 3 } as never),
       ["tenant_id: a tenant id (GUID) or domain, e.g. contoso.onmicrosoft.com", "version: Invalid input"],
     ],
     [
-      () => JWTValidatorConfig.cognito({ region: "eu-west-1", user_pool_id: "eu-west-1_AbC", client_id: ["app"] } as never),
-      ["client_ids: Invalid input: expected array, received undefined", 'client_id: unknown key (did you mean "client_ids"?)'],
+      () =>
+        JWTValidatorConfig.cognito({ region: "eu-west-1", user_pool_id: "eu-west-1_AbC", client_id: ["app"] } as never),
+      [
+        "client_ids: Invalid input: expected array, received undefined",
+        'client_id: unknown key (did you mean "client_ids"?)',
+      ],
     ],
     [
       () => JWTValidatorConfig.cognito({ region: "Europe", user_pool_id: "pool", client_ids: [] }),
@@ -437,14 +506,20 @@ test("JWTValidatorConfig presets check their own input: ConfigError with did-you
       () => JWTValidatorConfig.okta({ domain: "acme.okta.com", clock_tolerance_seconds: 9999 }),
       ["clock_tolerance_seconds: Too big: expected number to be <=300"],
     ],
-    [() => JWTValidatorConfig.okta({ domain: "acme.okta.com", jwks_uri: "https://evil.example/jwks" } as never), ["jwks_uri: unknown key"]],
+    [
+      () => JWTValidatorConfig.okta({ domain: "acme.okta.com", jwks_uri: "https://evil.example/jwks" } as never),
+      ["jwks_uri: unknown key"],
+    ],
   ];
   for (const [build, expected] of table) {
     const got = issuesOf(build);
     assert.deepEqual(got, expected, got.join("\n"));
   }
   // Valid input still gives what it gave.
-  assert.equal(JWTValidatorConfig.okta({ domain: "https://acme.okta.com/" }).issuer, "https://acme.okta.com/oauth2/default");
+  assert.equal(
+    JWTValidatorConfig.okta({ domain: "https://acme.okta.com/" }).issuer,
+    "https://acme.okta.com/oauth2/default",
+  );
   assert.equal(
     JWTValidatorConfig.entra({ tenant_id: "contoso.onmicrosoft.com", audience: "api://mcp", version: 1 }).issuer,
     "https://sts.windows.net/contoso.onmicrosoft.com/",
@@ -465,7 +540,9 @@ test("TokenExchange presets check their own input with ConfigError and did-you-m
     ["issuer: required: an absolute http(s) URL", 'issuer_url: unknown key (did you mean "issuer"?)'],
   );
   assert.deepEqual(
-    issuesOf(() => TokenExchange.okta({ issuer: "https://acme.okta.com/oauth2/default", audience: {}, ...secret } as never)),
+    issuesOf(() =>
+      TokenExchange.okta({ issuer: "https://acme.okta.com/oauth2/default", audience: {}, ...secret } as never),
+    ),
     ['audience: unknown key (did you mean "audiences"?)'],
   );
   assert.deepEqual(
@@ -494,7 +571,12 @@ test("an unknown key gets the closest valid name across option objects: typos, c
     ],
     [
       "clientSecret",
-      () => new IntrospectionValidator({ introspection_endpoint: "https://a.example/i", client_id: "c", clientSecret: "s" } as never),
+      () =>
+        new IntrospectionValidator({
+          introspection_endpoint: "https://a.example/i",
+          client_id: "c",
+          clientSecret: "s",
+        } as never),
       "client_secret",
     ],
     ["jwks_url", () => new JWTValidator({ jwks_url: "https://a.example/j", issuer: "i" } as never), "jwks_uri"],
@@ -507,12 +589,20 @@ test("an unknown key gets the closest valid name across option objects: typos, c
     ],
     [
       "token_url",
-      () => new MCPServer("x", { authorization: enabled, token_exchange: { ...secret, token_url: "https://a.example/t" } as never }),
+      () =>
+        new MCPServer("x", {
+          authorization: enabled,
+          token_exchange: { ...secret, token_url: "https://a.example/t" } as never,
+        }),
       "token_endpoint",
     ],
     [
       "tokenEndpoint",
-      () => new MCPServer("x", { authorization: enabled, token_exchange: { ...secret, tokenEndpoint: "https://a.example/t" } as never }),
+      () =>
+        new MCPServer("x", {
+          authorization: enabled,
+          token_exchange: { ...secret, tokenEndpoint: "https://a.example/t" } as never,
+        }),
       "token_endpoint",
     ],
     [
@@ -527,10 +617,15 @@ test("an unknown key gets the closest valid name across option objects: typos, c
     ],
     [
       "authorization.resource_uri",
-      () => protect(factory, { authorization: { ...enabled, resource_uri: "https://m.example/mcp" }, provider } as never),
+      () =>
+        protect(factory, { authorization: { ...enabled, resource_uri: "https://m.example/mcp" }, provider } as never),
       "resource",
     ],
-    ["sessionMode", () => protect(factory, { authorization: enabled, provider, sessionMode: "stateless" } as never), "session_mode"],
+    [
+      "sessionMode",
+      () => protect(factory, { authorization: enabled, provider, sessionMode: "stateless" } as never),
+      "session_mode",
+    ],
     [
       "idle_timeout",
       () => protect(factory, { authorization: enabled, provider, idle_timeout: 5 } as never),
@@ -558,7 +653,10 @@ test("an unknown key gets the closest valid name across option objects: typos, c
 test("the development authorization server's unknown keys get the closest name too", async () => {
   assert.deepEqual(
     await asyncIssuesOf(() =>
-      createDevAuthorizationServer({ issuer_uri: "http://127.0.0.1:1", resources: ["http://127.0.0.1:2/mcp"] } as never),
+      createDevAuthorizationServer({
+        issuer_uri: "http://127.0.0.1:1",
+        resources: ["http://127.0.0.1:2/mcp"],
+      } as never),
     ),
     ["issuer: required: an absolute http(s) URL", 'issuer_uri: unknown key (did you mean "issuer"?)'],
   );

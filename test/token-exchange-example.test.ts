@@ -55,7 +55,9 @@ test("docs/token-exchange.md: every audience its blocks name is the example's, a
   const guide = readFileSync(new URL("../docs/token-exchange.md", import.meta.url), "utf8");
   const blocks = [...guide.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!);
   assert.ok(blocks.length >= 3, `the guide has its ts blocks (found ${blocks.length})`);
-  const audiences = blocks.flatMap((b) => [...b.matchAll(/audience: "([^"]+)"|audiences: \{ "([^"]+)"/g)].map((m) => m[1] ?? m[2]!));
+  const audiences = blocks.flatMap((b) =>
+    [...b.matchAll(/audience: "([^"]+)"|audiences: \{ "([^"]+)"/g)].map((m) => m[1] ?? m[2]!),
+  );
   assert.ok(audiences.length >= 3, `the blocks name audiences (found ${audiences.join(", ")})`);
   assert.deepEqual([...new Set(audiences)], [REPORTS_AUDIENCE], "the tools call the audience the configuration allows");
   assert.match(guide, /npx tsx examples\/token-exchange\.ts/);

@@ -37,18 +37,29 @@ export const downstreamWhoami = tool(
   async () => {
     const api = getContext().connection({ audience: downstreamAudience });
     const res = await api.fetch("/whoami");
-    if (!res.ok) return { isError: true, content: [{ type: "text" as const, text: `Downstream API answered ${res.status}` }] };
+    if (!res.ok)
+      return { isError: true, content: [{ type: "text" as const, text: `Downstream API answered ${res.status}` }] };
     return JSON.stringify(await res.json());
   },
 );
 
 export const whoami = tool({ name: "whoami", description: "Who is calling, with which scopes" }, () => {
   const { auth } = getContext();
-  return { subject: auth?.subject ?? null, client_id: auth?.client_id ?? null, scopes: auth?.scopes ?? [], dpop_jkt: auth?.jkt ?? null };
+  return {
+    subject: auth?.subject ?? null,
+    client_id: auth?.client_id ?? null,
+    scopes: auth?.scopes ?? [],
+    dpop_jkt: auth?.jkt ?? null,
+  };
 });
 
 export const echo = tool(
-  { name: "echo", description: "Echo a message (needs mcp:read)", input: { message: z.string() }, required_scopes: ["mcp:read"] },
+  {
+    name: "echo",
+    description: "Echo a message (needs mcp:read)",
+    input: { message: z.string() },
+    required_scopes: ["mcp:read"],
+  },
   ({ message }) => message,
 );
 
@@ -76,9 +87,15 @@ export interface DemoOptions {
   step_up?: boolean;
   /** With `step_up`: which scopes the 403 names (AuthorizationConfig `step_up_scope`). Default "union". */
   step_up_scope?: "union" | "operation";
-  /** Advertised `scopes_supported` of the protected resource metadata. Default: required scopes plus every tool's scopes. */
+  /**
+   * Advertised `scopes_supported` of the protected resource metadata. Default: required scopes plus every tool's
+   * scopes.
+   */
   scopes_supported?: string[];
-  /** Which SDK serves MCP: "v2" (default; 2026-07-28 through SDK v2 and 2025-era through SDK v1) or "v1" (2025 era only). */
+  /**
+   * Which SDK serves MCP: "v2" (default; 2026-07-28 through SDK v2 and 2025-era through SDK v1) or "v1" (2025 era
+   * only).
+   */
   engine?: "v1" | "v2";
   /** Client ID Metadata Document settings of the authorization server (e.g. an injected fetch in tests). */
   client_id_metadata_documents?: StartOptions["client_id_metadata_documents"];
@@ -127,7 +144,9 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
       title: "protected-mcp demo",
       token_exchange: { clients: [exchangeClient], audiences: [apiUrl] },
       ...(o.log ? { on_warning: o.log } : {}),
-      ...(o.client_id_metadata_documents !== undefined ? { client_id_metadata_documents: o.client_id_metadata_documents } : {}),
+      ...(o.client_id_metadata_documents !== undefined
+        ? { client_id_metadata_documents: o.client_id_metadata_documents }
+        : {}),
     });
   } catch (err) {
     await closeApi(); // e.g. PORT+1 in use: nothing stays listening
@@ -156,10 +175,16 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
     },
     ...(o.on_auth_event ? { on_auth_event: o.on_auth_event } : {}),
     // RFC 8693 at the demo's authorization server; with a real IdP, use a preset (TokenExchange.keycloak(…), …).
-    token_exchange: { token_endpoint: as.server.metadata.token_endpoint, ...exchangeClient, audiences: { [apiUrl]: {} } },
+    token_exchange: {
+      token_endpoint: as.server.metadata.token_endpoint,
+      ...exchangeClient,
+      audiences: { [apiUrl]: {} },
+    },
   });
   serveDownstreamApi(apiHttp, apiUrl, as);
-  server.setAuthorizationProvider(new JWTValidator({ jwks_uri: as.server.metadata.jwks_uri, issuer: as.issuer, required_typ: "at+jwt" }));
+  server.setAuthorizationProvider(
+    new JWTValidator({ jwks_uri: as.server.metadata.jwks_uri, issuer: as.issuer, required_typ: "at+jwt" }),
+  );
   server.collect(whoami, echo, deleteFile, downstreamWhoami);
   try {
     await server.serve({ port: o.port, host });
@@ -266,7 +291,12 @@ function serveDownstreamApi(http: Server, apiUrl: string, as: RunningDevAuthoriz
         try {
           const auth = (await authenticate(req, { config, provider: validator, resource: apiUrl }))!;
           const act = auth.claims.act as { sub?: unknown } | undefined;
-          return Response.json({ subject: auth.subject, actor: act?.sub ?? null, audience: auth.claims.aud, scope: auth.scopes.join(" ") });
+          return Response.json({
+            subject: auth.subject,
+            actor: act?.sub ?? null,
+            audience: auth.claims.aud,
+            scope: auth.scopes.join(" "),
+          });
         } catch (e) {
           if (e instanceof AuthError) return challengeResponse(e, challenge);
           throw e;

@@ -36,25 +36,37 @@ try {
     step_up: stepUp,
     api_port: port + 2,
     log: (message) => log(message),
-    on_auth_event: (e) => console.log(`[auth] ${e.type}${"code" in e ? ` ${e.code}` : ""}${"subject" in e ? ` ${e.subject}` : ""}`),
+    on_auth_event: (e) =>
+      console.log(`[auth] ${e.type}${"code" in e ? ` ${e.code}` : ""}${"subject" in e ? ` ${e.subject}` : ""}`),
   });
 } catch (err) {
   const e = err as NodeJS.ErrnoException & { port?: number };
   if (e.code === "EADDRINUSE") {
     const which =
-      e.port === port + 1 ? "PORT+1, the authorization server's" : e.port === port + 2 ? "PORT+2, the downstream API's" : "PORT";
+      e.port === port + 1
+        ? "PORT+1, the authorization server's"
+        : e.port === port + 2
+          ? "PORT+2, the downstream API's"
+          : "PORT";
     fail(
       `Port ${e.port ?? port} (${which}) is already in use on ${host}: choose other ports with PORT, e.g. PORT=9000 npm start (the demo uses PORT, PORT+1 and PORT+2).`,
       1,
     );
   }
   if (e.code === "EACCES" || e.code === "EADDRNOTAVAIL")
-    fail(`Cannot listen on ${host}:${e.port ?? port} (${e.code}): choose another PORT (e.g. PORT=9000 npm start) or HOST.`, 1);
+    fail(
+      `Cannot listen on ${host}:${e.port ?? port} (${e.code}): choose another PORT (e.g. PORT=9000 npm start) or HOST.`,
+      1,
+    );
   throw err;
 }
 log = (message) => console.error(message);
 for (const message of early) log(message);
-const { access_token } = await demo.as.server.issueAccessToken({ subject: "demo-user", scopes: ["mcp:read"], client_id: "inspector-cli" });
+const { access_token } = await demo.as.server.issueAccessToken({
+  subject: "demo-user",
+  scopes: ["mcp:read"],
+  client_id: "inspector-cli",
+});
 
 console.log(banner(demo, { step_up: stepUp, access_token }));
 

@@ -5,7 +5,8 @@
  * token is cached (a `Headers` filled header by header, a second URL parse, an `AbortSignal`, webidl
  * conversions). The gate reads the method, the URL and a few headers; the SDK's transports read the
  * same plus the header list. So the view answers those from the Node request directly and builds
- * the real `Request` only when something asks for more (`clone()`, `cache`, …; `signal` is answered here too), at most once.
+ * the real `Request` only when something asks for more (`clone()`, `cache`, …; `signal` is answered here too), at most
+ * once.
  *
  * It is the technique the SDK's own Node transport relies on (through `@hono/node-server`'s
  * lightweight request): an object whose prototype chain ends in `Request.prototype`, so
@@ -190,7 +191,10 @@ function signalOf(state: ViewState): AbortSignal {
   return (state.abortSignal = controller.signal);
 }
 
-/** The lazily built real `Request`: no body (the gate reads bodies itself), the view's signal when it follows the client. */
+/**
+ * The lazily built real `Request`: no body (the gate reads bodies itself), the view's signal when it follows the
+ * client.
+ */
 function realRequest(state: ViewState): Request {
   if (state.real) return state.real;
   const init: RequestInit = {
@@ -245,7 +249,8 @@ Object.setPrototypeOf(NodeRequestView.prototype, Request.prototype);
  */
 function delegateTo<T extends object>(target: object, source: object, realOf: (view: T) => object): void {
   for (const key of Reflect.ownKeys(source)) {
-    if (key === "constructor" || key === Symbol.toStringTag || Object.prototype.hasOwnProperty.call(target, key)) continue;
+    if (key === "constructor" || key === Symbol.toStringTag || Object.prototype.hasOwnProperty.call(target, key))
+      continue;
     const descriptor = Object.getOwnPropertyDescriptor(source, key);
     if (!descriptor) continue;
     if (descriptor.get) {

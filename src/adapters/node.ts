@@ -82,7 +82,11 @@ export function toWebRequest(req: NodeRequest, origin = "http://localhost", sign
     if (hasParsedBody(req)) {
       // Express (or another framework) already parsed the body: hand the parsed value on as JSON.
       init.body =
-        typeof req.body === "string" ? req.body : req.body instanceof Uint8Array ? new Uint8Array(req.body) : JSON.stringify(req.body);
+        typeof req.body === "string"
+          ? req.body
+          : req.body instanceof Uint8Array
+            ? new Uint8Array(req.body)
+            : JSON.stringify(req.body);
     } else {
       init.body = Readable.toWeb(req) as ReadableStream<Uint8Array>;
       init.duplex = "half";
@@ -138,13 +142,18 @@ const hasParsedBody = (req: NodeRequest): boolean => req.body !== undefined && r
  *   JSON document is of no use to a client before it is complete, and this is the common MCP reply;
  * - anything else: streamed chunk by chunk, headers going out with the first chunk.
  */
-export async function writeWebResponse(res: ServerResponse, response: Response, extra?: readonly HeaderPair[]): Promise<void> {
+export async function writeWebResponse(
+  res: ServerResponse,
+  response: Response,
+  extra?: readonly HeaderPair[],
+): Promise<void> {
   // One writeHead with a flat list instead of a setHeader per header; repeated headers (Set-Cookie)
   // stay separate, and headers a framework set earlier on `res` are still merged (ours win).
   const headers: string[] = [];
   let contentType = "";
   let hasLength = false;
-  // `extra`: headers a protect() handler gave this adapter to write (HandlerExtras.addHeaders); they replace any of the same name.
+  // `extra`: headers a protect() handler gave this adapter to write (HandlerExtras.addHeaders); they replace any of the
+  // same name.
   // `forEach` yields each Set-Cookie on its own (never joined), so they stay separate lines here.
   response.headers.forEach((value, key) => {
     if (extra && extra.some(([name]) => name.length === key.length && name.toLowerCase() === key)) return;
@@ -201,7 +210,8 @@ async function readWhole(stream: ReadableStream<Uint8Array>): Promise<Buffer> {
     const { done, value } = await reader.read();
     if (done) break;
     // As arrayBuffer() would: a body stream must yield bytes.
-    if (!(value instanceof Uint8Array)) throw new TypeError("The response body yielded a chunk that is not a Uint8Array");
+    if (!(value instanceof Uint8Array))
+      throw new TypeError("The response body yielded a chunk that is not a Uint8Array");
     chunks.push(value);
     total += value.byteLength;
   }
@@ -232,7 +242,9 @@ const isJson = (contentType: string): boolean => {
  */
 export function toNodeHandler(handler: FetchHandler, options: NodeHandlerOptions = {}) {
   if (typeof handler !== "function")
-    throw new ConfigError("toNodeHandler", [{ key: "handler", message: "must be a function (Request) => Promise<Response>" }]);
+    throw new ConfigError("toNodeHandler", [
+      { key: "handler", message: "must be a function (Request) => Promise<Response>" },
+    ]);
   parseOptions(NodeHandlerOptionsSchema, options, "toNodeHandler");
   const routed = handler as Partial<ProtectedHandler>;
   const origin = options.origin ?? (routed.resource ? new URL(routed.resource).origin : "http://localhost");
@@ -254,7 +266,11 @@ export function toNodeHandler(handler: FetchHandler, options: NodeHandlerOptions
         if (readsBodyLazily(handler)) {
           const nodeReq = req as NodeRequest;
           const extras: HandlerExtras = hasParsedBody(nodeReq)
-            ? { parsedBody: nodeReq.body, targetAuthority: target.authority, addHeaders: (pairs) => void (extra = pairs) }
+            ? {
+                parsedBody: nodeReq.body,
+                targetAuthority: target.authority,
+                addHeaders: (pairs) => void (extra = pairs),
+              }
             : {
                 readBody: (limit) => readNodeBodyBounded(req, limit),
                 targetAuthority: target.authority,

@@ -62,7 +62,8 @@ export function mainChallenge(res: ProbeResponse): ParsedChallenge | undefined {
 /** Judge a refusal: 401 or 400 with a challenge, nothing served. */
 function judgeRefusal(res: ProbeResponse, what: string): Outcome {
   const line = refusalLine(res);
-  if (answered(res) || (res.status >= 200 && res.status < 300)) return fail(`${what} was accepted: ${res.status}, the request was served`);
+  if (answered(res) || (res.status >= 200 && res.status < 300))
+    return fail(`${what} was accepted: ${res.status}, the request was served`);
   const ch = parseWwwAuthenticate(res.headers.get("www-authenticate"));
   if (res.status === 401 && ch.length) return pass(line);
   if (res.status === 400 && ch.length) return pass(line);
@@ -96,7 +97,9 @@ const WELL_KNOWN = "/.well-known/oauth-protected-resource";
 const challengeChecks: CheckDefinition[] = ERA_PROBES.map((p, index) => ({
   id: `challenge.${p.id}`,
   title:
-    index === 0 ? `401 + Bearer challenge on unauthenticated ${p.method}` : `${p.era}: unauthenticated ${p.method} gets the same challenge`,
+    index === 0
+      ? `401 + Bearer challenge on unauthenticated ${p.method}`
+      : `${p.era}: unauthenticated ${p.method} gets the same challenge`,
   spec: p.spec,
   ...(index === 0 ? {} : { era: p.era }),
   async run(ctx) {
@@ -116,14 +119,16 @@ const challengeChecks: CheckDefinition[] = ERA_PROBES.map((p, index) => ({
     if (res.status !== 401) return fail(`${challengeLine(res)}: expected 401`);
     if (!ch) return fail(`${challengeLine(res)}: no Bearer challenge`);
     const rm = ch.params.resource_metadata;
-    if (rm === undefined) return warn(`${challengeLine(res)}: no resource_metadata, clients must guess the well-known URL`);
+    if (rm === undefined)
+      return warn(`${challengeLine(res)}: no resource_metadata, clients must guess the well-known URL`);
     let url: URL;
     try {
       url = new URL(rm);
     } catch {
       return fail(`resource_metadata "${rm}" is not an absolute URL`);
     }
-    if (url.protocol !== "https:" && url.protocol !== "http:") return fail(`resource_metadata "${rm}" is not an http(s) URL`);
+    if (url.protocol !== "https:" && url.protocol !== "http:")
+      return fail(`resource_metadata "${rm}" is not an http(s) URL`);
     return pass(challengeLine(res));
   },
 }));
@@ -210,7 +215,8 @@ const metadataChecks: CheckDefinition[] = [
       if (ch?.params.scope) return pass(`challenge scope="${ch.params.scope}"`);
       const doc = await ctx.metadata();
       const s = doc?.scopes_supported;
-      if (Array.isArray(s) && s.length) return pass(`no scope in the challenge; clients use scopes_supported: ${s.join(" ")}`);
+      if (Array.isArray(s) && s.length)
+        return pass(`no scope in the challenge; clients use scopes_supported: ${s.join(" ")}`);
       return warn("neither a challenge scope nor scopes_supported: clients cannot tell which scopes to request");
     },
   },
@@ -222,11 +228,15 @@ const metadataChecks: CheckDefinition[] = [
       const res = await ctx.unauthenticated(REFERENCE);
       const dpop = findChallenge(parseWwwAuthenticate(res.headers.get("www-authenticate")), "dpop");
       const doc = await ctx.metadata();
-      const meta = Array.isArray(doc?.dpop_signing_alg_values_supported) ? (doc.dpop_signing_alg_values_supported as string[]) : undefined;
+      const meta = Array.isArray(doc?.dpop_signing_alg_values_supported)
+        ? (doc.dpop_signing_alg_values_supported as string[])
+        : undefined;
       const algs = dpop?.params.algs?.split(" ").filter(Boolean);
       if (!dpop && !meta) return pass("DPoP not offered (no DPoP challenge, no dpop_signing_alg_values_supported)");
       if (dpop && !meta)
-        return warn(`challenge offers DPoP algs="${dpop.params.algs ?? ""}" but the metadata has no dpop_signing_alg_values_supported`);
+        return warn(
+          `challenge offers DPoP algs="${dpop.params.algs ?? ""}" but the metadata has no dpop_signing_alg_values_supported`,
+        );
       if (!dpop && meta) return warn(`metadata lists DPoP algs ${meta.join(" ")} but the 401 has no DPoP challenge`);
       if (!algs) return warn("DPoP challenge without algs");
       const a = [...new Set(algs)].sort().join(" ");
@@ -263,14 +273,17 @@ const corsChecks: CheckDefinition[] = [
         },
       });
       const allowOrigin = res.headers.get("access-control-allow-origin");
-      if (res.status < 200 || res.status >= 300) return warn(`OPTIONS ${res.status}: browser clients cannot call the endpoint`);
+      if (res.status < 200 || res.status >= 300)
+        return warn(`OPTIONS ${res.status}: browser clients cannot call the endpoint`);
       if (allowOrigin !== "*" && allowOrigin !== ctx.browserOrigin)
         return warn(`OPTIONS ${res.status} without Access-Control-Allow-Origin`);
       const allowed = (res.headers.get("access-control-allow-headers") ?? "")
         .toLowerCase()
         .split(",")
         .map((h) => h.trim());
-      const missing = p.corsHeaders.filter((h) => !allowed.includes(h) && !(allowed.includes("*") && h !== "authorization"));
+      const missing = p.corsHeaders.filter(
+        (h) => !allowed.includes(h) && !(allowed.includes("*") && h !== "authorization"),
+      );
       if (missing.length) return warn(`Access-Control-Allow-Headers lacks ${missing.join(", ")}`);
       const methods = (res.headers.get("access-control-allow-methods") ?? "").toUpperCase();
       if (methods && !methods.includes("POST") && !methods.includes("*"))
@@ -367,8 +380,10 @@ const asChecks: CheckDefinition[] = [
     spec: "MCP authz §2.4; RFC 7591",
     run: (ctx) =>
       perAuthorizationServer(ctx, (issuer, meta) => {
-        if (meta.client_id_metadata_document_supported === true) return pass(`${issuer}: client_id_metadata_document_supported`);
-        if (typeof meta.registration_endpoint === "string") return pass(`${issuer}: registration_endpoint ${meta.registration_endpoint}`);
+        if (meta.client_id_metadata_document_supported === true)
+          return pass(`${issuer}: client_id_metadata_document_supported`);
+        if (typeof meta.registration_endpoint === "string")
+          return pass(`${issuer}: registration_endpoint ${meta.registration_endpoint}`);
         return warn(
           `${issuer}: no registration_endpoint and no client_id_metadata_document_supported: clients need a pre-registered client_id`,
         );
@@ -404,7 +419,11 @@ const forgeClaims = async (ctx: AuditContext) => {
   const doc = await ctx.metadata();
   const issuers = await ctx.authorizationServers();
   const scopes = Array.isArray(doc?.scopes_supported) ? (doc.scopes_supported as string[]).join(" ") : undefined;
-  return { issuer: issuers[0], audience: typeof doc?.resource === "string" ? doc.resource : ctx.endpoint, scope: scopes };
+  return {
+    issuer: issuers[0],
+    audience: typeof doc?.resource === "string" ? doc.resource : ctx.endpoint,
+    scope: scopes,
+  };
 };
 
 const withQuery = (endpoint: string, token: string): string => {
@@ -422,15 +441,29 @@ const refusalChecks: CheckDefinition[] = [
     const t = ctx.made(algNoneToken(await forgeClaims(ctx)));
     return { headers: { authorization: `Bearer ${t}` }, what: "an alg:none token" };
   }),
-  refusal("refuse.expired", "an expired token from an unknown key is refused", "RFC 9068 §4; RFC 7519 §4.1.4", async (ctx) => {
-    const t = ctx.made(await expiredToken(await forgeClaims(ctx)));
-    return { headers: { authorization: `Bearer ${t}` }, what: "an expired, foreign-signed token" };
-  }),
-  refusal("refuse.two-credentials", "a request with two credentials is refused", "RFC 6750 §2 (one method per request)", async (ctx) => {
-    const a = ctx.made(garbageToken());
-    const b = ctx.made(garbageToken());
-    return { url: withQuery(ctx.endpoint, b), headers: { authorization: `Bearer ${a}` }, what: "a header and a query token together" };
-  }),
+  refusal(
+    "refuse.expired",
+    "an expired token from an unknown key is refused",
+    "RFC 9068 §4; RFC 7519 §4.1.4",
+    async (ctx) => {
+      const t = ctx.made(await expiredToken(await forgeClaims(ctx)));
+      return { headers: { authorization: `Bearer ${t}` }, what: "an expired, foreign-signed token" };
+    },
+  ),
+  refusal(
+    "refuse.two-credentials",
+    "a request with two credentials is refused",
+    "RFC 6750 §2 (one method per request)",
+    async (ctx) => {
+      const a = ctx.made(garbageToken());
+      const b = ctx.made(garbageToken());
+      return {
+        url: withQuery(ctx.endpoint, b),
+        headers: { authorization: `Bearer ${a}` },
+        what: "a header and a query token together",
+      };
+    },
+  ),
   refusal("refuse.query-token", "a token in the query string is refused", "RFC 6750 §2.3", async (ctx) => {
     const t = ctx.made(garbageToken());
     return { url: withQuery(ctx.endpoint, t), headers: {}, what: "a query-string token" };
@@ -451,7 +484,9 @@ const tokenChecks: CheckDefinition[] = [
       const tools = (m?.result as { tools?: { name?: string }[] } | undefined)?.tools;
       if (!Array.isArray(tools))
         return fail(`tools/list: ${challengeLine(res)}${m?.error ? ` ${oneLine(JSON.stringify(m.error), 80)}` : ""}`);
-      return pass(`tools/list → ${tools.length} tool${tools.length === 1 ? "" : "s"}${s.sessionId ? " (in a session)" : " (stateless)"}`);
+      return pass(
+        `tools/list → ${tools.length} tool${tools.length === 1 ? "" : "s"}${s.sessionId ? " (in a session)" : " (stateless)"}`,
+      );
     },
   },
   {
@@ -467,8 +502,11 @@ const tokenChecks: CheckDefinition[] = [
       const names = new Set([ctx.endpoint, ...(typeof doc?.resource === "string" ? [doc.resource] : [])]);
       if (aud.some((a) => names.has(a))) return pass(`aud names ${[...names].find((n) => aud.includes(n))}`);
       const s = await ctx.session("token");
-      if (s.ok) return fail(`the server accepted a token whose aud (${aud.join(" ") || "none"}) does not name ${ctx.endpoint}`);
-      return warn(`aud (${aud.join(" ") || "none"}) does not name ${ctx.endpoint}; request a token with resource=${ctx.endpoint}`);
+      if (s.ok)
+        return fail(`the server accepted a token whose aud (${aud.join(" ") || "none"}) does not name ${ctx.endpoint}`);
+      return warn(
+        `aud (${aud.join(" ") || "none"}) does not name ${ctx.endpoint}; request a token with resource=${ctx.endpoint}`,
+      );
     },
   },
   {
@@ -502,7 +540,9 @@ const tokenChecks: CheckDefinition[] = [
       });
       return judgeRefusal(
         res,
-        ctx.options.dpopKey ? "a DPoP-bound token sent as Bearer" : "a bearer token sent with the DPoP scheme and no proof",
+        ctx.options.dpopKey
+          ? "a DPoP-bound token sent as Bearer"
+          : "a bearer token sent with the DPoP scheme and no proof",
       );
     },
   },
@@ -560,10 +600,14 @@ const finalChecks: CheckDefinition[] = [
       const leaks = ctx.prober.responses.filter((r) => {
         let all = r.text;
         r.headers.forEach((v, k) => (all += `\n${k}: ${v}`));
-        return sent.some((t) => all.includes(t) || ((t.split(".")[2]?.length ?? 0) >= 20 && all.includes(t.split(".")[2] as string)));
+        return sent.some(
+          (t) => all.includes(t) || ((t.split(".")[2]?.length ?? 0) >= 20 && all.includes(t.split(".")[2] as string)),
+        );
       });
       if (leaks.length)
-        return fail(`${leaks.length} response(s) contained a token the audit sent, e.g. ${new URL(leaks[0]?.url as string).pathname}`);
+        return fail(
+          `${leaks.length} response(s) contained a token the audit sent, e.g. ${new URL(leaks[0]?.url as string).pathname}`,
+        );
       return pass(`${sent.length} credentials sent, none in ${ctx.prober.responses.length} responses`);
     },
   },

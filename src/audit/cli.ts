@@ -43,7 +43,8 @@ Exit status: 0 no FAIL, 1 at least one FAIL, 2 could not run.
 function runTokenCommand(command: string, flag: string): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile("/bin/sh", ["-c", command], { timeout: 30_000, maxBuffer: 1024 * 1024 }, (err, stdout) => {
-      if (err) return reject(new AuditRunError("ERR_AUDIT_TOKEN", `${flag} failed (${err.code ?? err.signal ?? "error"})`));
+      if (err)
+        return reject(new AuditRunError("ERR_AUDIT_TOKEN", `${flag} failed (${err.code ?? err.signal ?? "error"})`));
       resolve(stdout.trim());
     });
   });
@@ -107,7 +108,12 @@ function flagIssue(i: ConfigIssue): string {
  * @throws {@link AuditRunError} `ERR_AUDIT_USAGE` listing every problem (exit 2).
  */
 function parseFlags(argv: string[]): { values: z.output<typeof FlagsSchema>; positionals: string[] } {
-  const { values: raw, positionals } = parseArgs({ args: argv, allowPositionals: true, strict: false, options: FLAG_TYPES });
+  const { values: raw, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: false,
+    options: FLAG_TYPES,
+  });
   try {
     return { values: parseOptions(FlagsSchema, raw, "protected-mcp audit"), positionals };
   } catch (e) {
@@ -126,8 +132,10 @@ async function main(argv: string[]): Promise<number> {
   }
   if (positionals[0] !== "audit" || positionals.length !== 2)
     throw new AuditRunError("ERR_AUDIT_USAGE", "expected: protected-mcp audit <url>");
-  if (values.token && values["token-command"]) throw new AuditRunError("ERR_AUDIT_USAGE", "use --token or --token-command, not both");
-  if (values.token2 && values["token2-command"]) throw new AuditRunError("ERR_AUDIT_USAGE", "use --token2 or --token2-command, not both");
+  if (values.token && values["token-command"])
+    throw new AuditRunError("ERR_AUDIT_USAGE", "use --token or --token-command, not both");
+  if (values.token2 && values["token2-command"])
+    throw new AuditRunError("ERR_AUDIT_USAGE", "use --token2 or --token2-command, not both");
 
   const token = checkToken(
     values["token-command"] ? await runTokenCommand(values["token-command"], "--token-command") : values.token,
@@ -171,7 +179,9 @@ main(process.argv.slice(2)).then(
   },
   (e: unknown) => {
     if (e instanceof AuditRunError) {
-      process.stderr.write(`protected-mcp audit: ${visibleControls(e.message)}\n${e.code === "ERR_AUDIT_USAGE" ? `\n${USAGE}` : ""}`);
+      process.stderr.write(
+        `protected-mcp audit: ${visibleControls(e.message)}\n${e.code === "ERR_AUDIT_USAGE" ? `\n${USAGE}` : ""}`,
+      );
     } else {
       process.stderr.write(`protected-mcp audit: internal error: ${e instanceof Error ? e.name : "unknown"}\n`);
     }

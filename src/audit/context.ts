@@ -101,7 +101,12 @@ export class AuditContext {
   /** The era's first request without a token (memoised). */
   unauthenticated(p: EraProbe): Promise<ProbeResponse> {
     return this.once(`unauth:${p.era}:${p.id}`, () =>
-      this.prober.send({ method: "POST", url: this.endpoint, headers: { ...this.jsonHeaders(), ...p.headers }, body: eraBody(p) }),
+      this.prober.send({
+        method: "POST",
+        url: this.endpoint,
+        headers: { ...this.jsonHeaders(), ...p.headers },
+        body: eraBody(p),
+      }),
     );
   }
 
@@ -109,7 +114,11 @@ export class AuditContext {
   get(url: URL | string): Promise<ProbeResponse> {
     const href = new URL(url).href;
     return this.once(`get:${href}`, () =>
-      this.prober.send({ method: "GET", url: href, headers: { accept: "application/json", origin: this.browserOrigin } }),
+      this.prober.send({
+        method: "GET",
+        url: href,
+        headers: { accept: "application/json", origin: this.browserOrigin },
+      }),
     );
   }
 
@@ -132,7 +141,9 @@ export class AuditContext {
       new URL(`/.well-known/oauth-protected-resource${path}`, this.target.origin),
       new URL("/.well-known/oauth-protected-resource", this.target.origin),
     ];
-    return urls.filter((u): u is URL => u !== undefined).filter((u, i, a) => a.findIndex((v) => v.href === u.href) === i);
+    return urls
+      .filter((u): u is URL => u !== undefined)
+      .filter((u, i, a) => a.findIndex((v) => v.href === u.href) === i);
   }
 
   /** Whether a usable document for this endpoint is at `url`. */
@@ -200,7 +211,12 @@ export class AuditContext {
         return { error: { status: "FAIL", evidence: `issuer ${JSON.stringify(issuer)} is not a URL` } };
       }
       if (!urlAllowed(url, this.options.allowHttp ?? false))
-        return { error: { status: "FAIL", evidence: `${issuer}: plain http on a non-loopback host (OAuth 2.1 §1.5 requires TLS)` } };
+        return {
+          error: {
+            status: "FAIL",
+            evidence: `${issuer}: plain http on a non-loopback host (OAuth 2.1 §1.5 requires TLS)`,
+          },
+        };
       const path = url.pathname.replace(/\/$/, "");
       const candidates = path
         ? [
@@ -261,7 +277,8 @@ export class AuditContext {
       };
       const res = await this.prober.send({ method: "POST", url: this.endpoint, headers, body });
       const nonce = res.headers.get("dpop-nonce");
-      const askedNonce = res.status === 401 && nonce && /use_dpop_nonce/.test(res.headers.get("www-authenticate") ?? "");
+      const askedNonce =
+        res.status === 401 && nonce && /use_dpop_nonce/.test(res.headers.get("www-authenticate") ?? "");
       if (nonce) this.#dpopNonce = nonce;
       if (askedNonce && attempt === 0 && this.options.dpopKey) continue;
       return auth.proof ? { ...res, proof: auth.proof } : res;
@@ -289,6 +306,7 @@ export class AuditContext {
 
 /** See {@link AuditContext.browserOrigin}. */
 function browserOriginFor(target: URL): string {
-  const loopback = target.hostname === "localhost" || target.hostname === "[::1]" || /^127(?:\.\d{1,3}){3}$/.test(target.hostname);
+  const loopback =
+    target.hostname === "localhost" || target.hostname === "[::1]" || /^127(?:\.\d{1,3}){3}$/.test(target.hostname);
   return loopback ? "http://localhost:6274" : "https://protected-mcp-audit.invalid";
 }

@@ -42,7 +42,9 @@ const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]", "::1"]);
 
 /** Whether a URL's host is the loopback interface. */
 export function isLoopback(url: URL): boolean {
-  return LOOPBACK_HOSTS.has(url.hostname) || /^127\.\d+\.\d+\.\d+$/.test(url.hostname) || url.hostname.endsWith(".localhost");
+  return (
+    LOOPBACK_HOSTS.has(url.hostname) || /^127\.\d+\.\d+\.\d+$/.test(url.hostname) || url.hostname.endsWith(".localhost")
+  );
 }
 
 /** Whether the audit may talk to this URL: https, or http on loopback, or any http with `allowHttp`. */
@@ -134,7 +136,8 @@ export class Prober {
   /** Replace every credential in `text` by `[redacted]`. */
   redact(text: string): string {
     let out = text;
-    for (const s of this.sentCredentials.sort((a, b) => b.length - a.length)) if (s.length >= 8) out = out.split(s).join("[redacted]");
+    for (const s of this.sentCredentials.sort((a, b) => b.length - a.length))
+      if (s.length >= 8) out = out.split(s).join("[redacted]");
     return out;
   }
 
@@ -147,7 +150,8 @@ export class Prober {
     if (url.origin !== this.target.origin && [...this.#secrets].some((s) => outgoing.includes(s))) {
       throw new ProbeFailed("policy", `not sent: a real token may only go to ${this.target.origin}`);
     }
-    if (this.#count >= this.#o.maxRequests) throw new ProbeFailed("budget", `request limit (${this.#o.maxRequests}) reached`);
+    if (this.#count >= this.#o.maxRequests)
+      throw new ProbeFailed("budget", `request limit (${this.#o.maxRequests}) reached`);
     this.#count++;
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), this.#o.timeoutMs);
@@ -165,8 +169,12 @@ export class Prober {
       return probe;
     } catch (e) {
       if (controller.signal.aborted)
-        throw new ProbeFailed("timeout", `${r.method} ${url.pathname}: no complete answer within ${this.#o.timeoutMs} ms`);
-      const cause = e instanceof Error && e.cause instanceof Error ? e.cause.message : e instanceof Error ? e.message : String(e);
+        throw new ProbeFailed(
+          "timeout",
+          `${r.method} ${url.pathname}: no complete answer within ${this.#o.timeoutMs} ms`,
+        );
+      const cause =
+        e instanceof Error && e.cause instanceof Error ? e.cause.message : e instanceof Error ? e.message : String(e);
       throw new ProbeFailed("network", `${r.method} ${url.origin}${url.pathname}: ${cause}`);
     } finally {
       clearTimeout(timer);

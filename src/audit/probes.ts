@@ -51,7 +51,11 @@ export const ERA_PROBES: readonly EraProbe[] = [
     method: "initialize",
     headers: {},
     corsHeaders: ["authorization", "content-type", "mcp-protocol-version"],
-    params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "protected-mcp-audit", version: "1" } },
+    params: {
+      protocolVersion: "2025-11-25",
+      capabilities: {},
+      clientInfo: { name: "protected-mcp-audit", version: "1" },
+    },
     spec: "MCP authz §2.3.1; RFC 9728 §5.1",
   },
   {
@@ -67,7 +71,11 @@ export const ERA_PROBES: readonly EraProbe[] = [
     era: "2026-07-28",
     id: "tools-call",
     method: "tools/call",
-    headers: { "mcp-protocol-version": "2026-07-28", "mcp-method": "tools/call", "mcp-name": "protected_mcp_audit_probe" },
+    headers: {
+      "mcp-protocol-version": "2026-07-28",
+      "mcp-method": "tools/call",
+      "mcp-name": "protected_mcp_audit_probe",
+    },
     corsHeaders: ["authorization", "content-type", "mcp-protocol-version", "mcp-method", "mcp-name"],
     params: { name: "protected_mcp_audit_probe", arguments: {}, _meta: META_2026 },
     spec: "MCP 2026-07-28 Mcp-Method/Name",

@@ -50,14 +50,18 @@ const has = (o: AuditOptions, needs: Needs | undefined): boolean =>
  * Throws {@link AuditRunError} when the audit cannot run (bad URL, a URL the policy refuses, the
  * endpoint unreachable); every other problem is a finding.
  */
-export async function runAudit(options: AuditOptions, checks: readonly CheckDefinition[] = CHECKS): Promise<AuditReport> {
+export async function runAudit(
+  options: AuditOptions,
+  checks: readonly CheckDefinition[] = CHECKS,
+): Promise<AuditReport> {
   let target: URL;
   try {
     target = new URL(options.url);
   } catch {
     throw new AuditRunError("ERR_AUDIT_URL", `not an absolute URL: ${options.url}`);
   }
-  if (target.username || target.password) throw new AuditRunError("ERR_AUDIT_URL", "the URL must not carry credentials");
+  if (target.username || target.password)
+    throw new AuditRunError("ERR_AUDIT_URL", "the URL must not carry credentials");
   if (!urlAllowed(target, options.allowHttp ?? false)) {
     throw new AuditRunError(
       "ERR_AUDIT_URL",
@@ -90,7 +94,10 @@ export async function runAudit(options: AuditOptions, checks: readonly CheckDefi
     } catch (e) {
       if (!(e instanceof ProbeFailed)) throw e;
       if (index === 0 && (e.kind === "network" || e.kind === "timeout")) {
-        throw new AuditRunError("ERR_AUDIT_UNREACHABLE", `cannot reach ${target.href}: ${visibleControls(prober.redact(e.message))}`);
+        throw new AuditRunError(
+          "ERR_AUDIT_UNREACHABLE",
+          `cannot reach ${target.href}: ${visibleControls(prober.redact(e.message))}`,
+        );
       }
       status = e.kind === "budget" || e.kind === "policy" ? "SKIP" : "FAIL";
       evidence = e.message;
@@ -107,5 +114,12 @@ export async function runAudit(options: AuditOptions, checks: readonly CheckDefi
   }
   const summary: Record<Status, number> = { PASS: 0, WARN: 0, FAIL: 0, SKIP: 0 };
   for (const f of findings) summary[f.status]++;
-  return { target: target.href, findings, not_run: notRun, requests: prober.requests, summary, exit_code: summary.FAIL ? 1 : 0 };
+  return {
+    target: target.href,
+    findings,
+    not_run: notRun,
+    requests: prober.requests,
+    summary,
+    exit_code: summary.FAIL ? 1 : 0,
+  };
 }

@@ -40,11 +40,16 @@ class Context implements RequestContext {
 
 /**
  * Build a {@link RequestContext}. `exchange` is the server's token exchange (`token_exchange`
- * option); without it, `exchangeToken()` and `connection()` throw a `TokenExchangeError` (`protected-mcp/token-exchange`).
+ * option); without it, `exchangeToken()` and `connection()` throw a `TokenExchangeError`
+ * (`protected-mcp/token-exchange`).
  *
  * @internal
  */
-export function createRequestContext(auth: AuthContext | null, authorizationEnabled: boolean, exchange?: ContextExchange): RequestContext {
+export function createRequestContext(
+  auth: AuthContext | null,
+  authorizationEnabled: boolean,
+  exchange?: ContextExchange,
+): RequestContext {
   return new Context(auth, authorizationEnabled, exchange);
 }
 

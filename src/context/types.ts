@@ -50,7 +50,8 @@ export interface RequestContext {
    *
    * Prefer {@link RequestContext.connection}: it attaches the token itself, so the tool never holds it.
    *
-   * @throws `TokenExchangeError` (`protected-mcp/token-exchange`) — `ERR_TOKEN_EXCHANGE_NO_CALLER` without an authorized caller,
+   * @throws `TokenExchangeError` (`protected-mcp/token-exchange`) — `ERR_TOKEN_EXCHANGE_NO_CALLER` without an
+   * authorized caller,
    *   `ERR_TOKEN_EXCHANGE_FAILED` with the server's `error`, `ERR_TOKEN_EXCHANGE_UNAVAILABLE`, …
    * @example
    * ```ts
@@ -62,7 +63,8 @@ export interface RequestContext {
    * A handle on a downstream API as the caller: its `fetch()` exchanges the token, attaches it, and
    * refuses any URL or redirect outside the audience's origin. The token never reaches the tool.
    *
-   * @throws `TokenExchangeError` (`protected-mcp/token-exchange`) at once without a caller, for an audience that is not allowed
+   * @throws `TokenExchangeError` (`protected-mcp/token-exchange`) at once without a caller, for an audience that is not
+   * allowed
    *   or whose origin is unknown.
    * @example
    * ```ts

@@ -73,7 +73,10 @@ function csrfCookie(ctx: AuthorizeContext, pending: PendingAuthorization | strin
   return `${csrfCookieName(id)}=${value}; Path=${ctx.paths.consent}; Max-Age=${maxAge}; HttpOnly; SameSite=Strict${secure}`;
 }
 
-/** Where a redirect URI leads, for the page and the CSP `form-action`: the origin, or `scheme:` for a private-use scheme. */
+/**
+ * Where a redirect URI leads, for the page and the CSP `form-action`: the origin, or `scheme:` for a private-use
+ * scheme.
+ */
 function redirectTarget(redirectUri: string): string {
   const u = new URL(redirectUri);
   return u.protocol === "http:" || u.protocol === "https:" ? u.origin : u.protocol;
@@ -151,8 +154,10 @@ export async function authorize(req: Request, ctx: AuthorizeContext): Promise<Re
   if (params.get("response_type") !== "code") return fail("unsupported_response_type", 'response_type must be "code"');
   const challenge = params.get("code_challenge");
   if (!challenge) return fail("invalid_request", "PKCE is required: code_challenge is missing");
-  if (params.get("code_challenge_method") !== "S256") return fail("invalid_request", 'PKCE code_challenge_method must be "S256"');
-  if (!CODE_CHALLENGE.test(challenge)) return fail("invalid_request", "code_challenge is not a base64url SHA-256 value");
+  if (params.get("code_challenge_method") !== "S256")
+    return fail("invalid_request", 'PKCE code_challenge_method must be "S256"');
+  if (!CODE_CHALLENGE.test(challenge))
+    return fail("invalid_request", "code_challenge is not a base64url SHA-256 value");
 
   const resourceParam = params.get("resource");
   let resource: string;
@@ -190,11 +195,16 @@ export async function authorize(req: Request, ctx: AuthorizeContext): Promise<Re
     expires_at: o.clock() + o.consent_ttl_seconds * 1000,
   };
   await o.storage.savePending(pending);
-  const headers = { ...pageHeaders(redirectTarget(redirectUri)), "set-cookie": csrfCookie(ctx, pending, o.consent_ttl_seconds) };
+  const headers = {
+    ...pageHeaders(redirectTarget(redirectUri)),
+    "set-cookie": csrfCookie(ctx, pending, o.consent_ttl_seconds),
+  };
   return html(renderConsent(ctx, pending, client), 200, headers);
 }
 
-/** Handle `POST /consent`: check the CSRF token, authenticate the user, then redirect with a code or `access_denied`. */
+/**
+ * Handle `POST /consent`: check the CSRF token, authenticate the user, then redirect with a code or `access_denied`.
+ */
 export async function consent(req: Request, ctx: AuthorizeContext): Promise<Response> {
   const { o } = ctx;
   let form: URLSearchParams;
@@ -213,7 +223,11 @@ export async function consent(req: Request, ctx: AuthorizeContext): Promise<Resp
   const id = form.get("pending") ?? "";
   const pending = id ? await o.storage.getPending(id) : undefined;
   if (!pending || pending.expires_at <= o.clock()) {
-    return showError(ctx, "invalid_request", "This sign-in page has expired or was already used. Start again from the application.");
+    return showError(
+      ctx,
+      "invalid_request",
+      "This sign-in page has expired or was already used. Start again from the application.",
+    );
   }
   const token = form.get("csrf_token") ?? "";
   const cookie = getCookie(req, csrfCookieName(pending.id)) ?? "";

@@ -44,7 +44,10 @@ import type { LookupAddress, ResolvedClientIdMetadataDocumentOptions } from "./t
 import { publicClient, validateClientMetadata } from "./registration.js";
 import type { RegisteredClient } from "./storage.js";
 
-/** Looks a client up by `client_id`: a registered client, or a metadata document. Throws {@link OAuthError} `invalid_client`. */
+/**
+ * Looks a client up by `client_id`: a registered client, or a metadata document. Throws {@link OAuthError}
+ * `invalid_client`.
+ */
 export type ClientLookup = (clientId: string) => Promise<RegisteredClient>;
 
 /** Whether a `client_id` is URL-shaped, i.e. names a Client ID Metadata Document. */
@@ -93,7 +96,11 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
 }
 
 /** Step 2: where the URL points. Returns the checked addresses, the only ones the fetch may connect to. */
-async function checkAddresses(u: URL, c: ResolvedClientIdMetadataDocumentOptions, signal: AbortSignal): Promise<LookupAddress[]> {
+async function checkAddresses(
+  u: URL,
+  c: ResolvedClientIdMetadataDocumentOptions,
+  signal: AbortSignal,
+): Promise<LookupAddress[]> {
   const host = unbracket(u.hostname);
   let addresses: LookupAddress[];
   const literal = isIP(host);
@@ -102,7 +109,10 @@ async function checkAddresses(u: URL, c: ResolvedClientIdMetadataDocumentOptions
   } else {
     try {
       // The family is taken from the address itself: the connection must not trust the resolver's label.
-      addresses = (await abortable(c.lookup(host), signal)).map((a) => ({ address: a.address, family: isIP(a.address) }));
+      addresses = (await abortable(c.lookup(host), signal)).map((a) => ({
+        address: a.address,
+        family: isIP(a.address),
+      }));
     } catch (err) {
       if (err instanceof OAuthError) throw err;
       throw refuse("The client_id URL's host could not be resolved");
@@ -143,7 +153,11 @@ async function fetchDocument(
   let res: Response;
   try {
     res = await abortable(
-      c.fetch(u.href, { method: "GET", redirect: "manual", signal, headers: { accept: "application/json" } }, addresses),
+      c.fetch(
+        u.href,
+        { method: "GET", redirect: "manual", signal, headers: { accept: "application/json" } },
+        addresses,
+      ),
       signal,
     );
   } catch (err) {
@@ -207,19 +221,25 @@ export function cacheLifetime(
 }
 
 /** Step 4: the document. */
-function clientFromDocument(clientId: string, text: string, o: Pick<ResolvedOptions, "scopes_supported" | "clock">): RegisteredClient {
+function clientFromDocument(
+  clientId: string,
+  text: string,
+  o: Pick<ResolvedOptions, "scopes_supported" | "clock">,
+): RegisteredClient {
   let doc: unknown;
   try {
     doc = JSON.parse(text);
   } catch {
     throw refuse("The client metadata document is not JSON");
   }
-  if (typeof doc !== "object" || doc === null || Array.isArray(doc)) throw refuse("The client metadata document is not a JSON object");
+  if (typeof doc !== "object" || doc === null || Array.isArray(doc))
+    throw refuse("The client metadata document is not a JSON object");
   const d = doc as Record<string, unknown>;
   if (d.client_id !== clientId) throw refuse("The client metadata document's client_id does not match its URL");
   if (d.client_secret !== undefined || d.client_secret_expires_at !== undefined)
     throw refuse("A client metadata document must not contain a client secret");
-  if (typeof d.client_name !== "string" || d.client_name.trim() === "") throw refuse("The client metadata document has no client_name");
+  if (typeof d.client_name !== "string" || d.client_name.trim() === "")
+    throw refuse("The client metadata document has no client_name");
   let m;
   try {
     m = validateClientMetadata(d, o);

@@ -26,7 +26,10 @@ export interface DevAuthorizationServer extends FetchHandler {
   readonly jwks: JsonWebKeySet;
   /** Whether a path is served by this handler (to share a listener with other handlers). */
   handles(path: string): boolean;
-  /** Mint an access token without the OAuth flow (demo commands, tests). Throws `ConfigError` naming every invalid input. */
+  /**
+   * Mint an access token without the OAuth flow (demo commands, tests). Throws `ConfigError` naming every invalid
+   * input.
+   */
   issueAccessToken(options: IssueAccessTokenOptions): Promise<TokenResponse>;
 }
 
@@ -56,7 +59,9 @@ const METADATA_HEADERS = { "cache-control": "public, max-age=300" };
  * ```
  * @throws `ConfigError` (`ERR_INVALID_CONFIG`, a `TypeError`) naming every invalid option.
  */
-export async function createDevAuthorizationServer(options: DevAuthorizationServerOptions): Promise<DevAuthorizationServer> {
+export async function createDevAuthorizationServer(
+  options: DevAuthorizationServerOptions,
+): Promise<DevAuthorizationServer> {
   const resolved = resolveOptions(options);
   const paths = endpointPaths(resolved.issuer);
   // DPoP-bound tokens out of the box: the same proof checks as the resource server, at /token.
@@ -73,7 +78,14 @@ export async function createDevAuthorizationServer(options: DevAuthorizationServ
   const signer = await createSigner(o.signing_key);
   const metadata = Object.freeze(buildMetadata(o));
   const metadataPaths = new Set(paths.metadata);
-  const ownPaths = new Set([...paths.metadata, paths.authorize, paths.consent, paths.token, paths.register, paths.jwks]);
+  const ownPaths = new Set([
+    ...paths.metadata,
+    paths.authorize,
+    paths.consent,
+    paths.token,
+    paths.register,
+    paths.jwks,
+  ]);
   const ctx = { o, paths, signer, clients: createClientLookup(o) };
 
   async function route(req: Request): Promise<Response> {
@@ -87,11 +99,13 @@ export async function createDevAuthorizationServer(options: DevAuthorizationServ
     }
     if (path === paths.register || path === paths.token) {
       if (method === "OPTIONS") return preflight("POST, OPTIONS");
-      if (method !== "POST") return json({ error: "invalid_request", error_description: "Method not allowed" }, 405, { allow: "POST" });
+      if (method !== "POST")
+        return json({ error: "invalid_request", error_description: "Method not allowed" }, 405, { allow: "POST" });
       try {
         if (path === paths.token) return json(await token(req, ctx), 200, { pragma: "no-cache" });
         const type = (req.headers.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
-        if (type !== "application/json") throw new OAuthError("invalid_client_metadata", "Content-Type must be application/json");
+        if (type !== "application/json")
+          throw new OAuthError("invalid_client_metadata", "Content-Type must be application/json");
         return json(await register(await readBody(req), o), 201);
       } catch (err) {
         if (err instanceof OAuthError) return oauthErrorResponse(err);

@@ -27,7 +27,10 @@ export interface DevAuthorizationServerMetadata {
   response_types_supported: ["code"];
   /** `["query"]`. */
   response_modes_supported: ["query"];
-  /** `["authorization_code", "refresh_token"]`, plus `urn:ietf:params:oauth:grant-type:token-exchange` when token exchange is on. */
+  /**
+   * `["authorization_code", "refresh_token"]`, plus `urn:ietf:params:oauth:grant-type:token-exchange` when token
+   * exchange is on.
+   */
   grant_types_supported: string[];
   /** `["none"]` (public clients), plus `client_secret_basic` and `client_secret_post` when token exchange is on. */
   token_endpoint_auth_methods_supported: string[];
@@ -84,7 +87,11 @@ export function endpointPaths(issuer: string): EndpointPaths {
 export function buildMetadata(
   o: Pick<
     ResolvedOptions,
-    "issuer" | "scopes_supported" | "verify_dpop_proof" | "dpop_signing_alg_values_supported" | "client_id_metadata_documents"
+    | "issuer"
+    | "scopes_supported"
+    | "verify_dpop_proof"
+    | "dpop_signing_alg_values_supported"
+    | "client_id_metadata_documents"
   > &
     Partial<Pick<ResolvedOptions, "token_exchange">>,
 ): DevAuthorizationServerMetadata {

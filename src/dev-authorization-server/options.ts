@@ -11,12 +11,20 @@ import { optionsSchema, parseOptions, urlOption } from "../lib/options.js";
 import { SCOPE_TOKEN } from "../lib/scope.js";
 import { lookup as dnsLookup } from "node:dns/promises";
 import { pinnedFetch } from "./lib/pinned-fetch.js";
-import type { ClientIdMetadataDocumentOptions, FetchDocument, LookupAddresses, ResolvedClientIdMetadataDocumentOptions } from "./types.js";
+import type {
+  ClientIdMetadataDocumentOptions,
+  FetchDocument,
+  LookupAddresses,
+  ResolvedClientIdMetadataDocumentOptions,
+} from "./types.js";
 import { MemoryStorage, type DevAuthorizationServerStorage } from "./storage.js";
 
 /** The `token_exchange` option of the development authorization server. */
 export interface DevTokenExchangeOptions {
-  /** Confidential clients allowed to exchange tokens (e.g. your MCP server), authenticated with `client_secret_basic` or `client_secret_post`. */
+  /**
+   * Confidential clients allowed to exchange tokens (e.g. your MCP server), authenticated with `client_secret_basic` or
+   * `client_secret_post`.
+   */
   clients: {
     /** The client's id (`client_id` at the token endpoint). */
     client_id: string;
@@ -30,7 +38,12 @@ export interface DevTokenExchangeOptions {
 /** Schema of {@link DevTokenExchangeOptions} (strict). */
 export const devTokenExchangeSchema = z.strictObject({
   clients: z
-    .array(z.strictObject({ client_id: z.string().min(1).max(200), client_secret: z.string().min(16, "at least 16 characters").max(500) }))
+    .array(
+      z.strictObject({
+        client_id: z.string().min(1).max(200),
+        client_secret: z.string().min(16, "at least 16 characters").max(500),
+      }),
+    )
     .min(1)
     .refine((c) => new Set(c.map((x) => x.client_id)).size === c.length, { error: "client ids must be unique" }),
   audiences: z.array(z.string().min(1).max(2000)).min(1),
@@ -104,7 +117,10 @@ export interface DevAuthorizationServerOptions {
   authenticateUser?: AuthenticateUser;
   /** Show the username field on the consent page. Default `true`. */
   username_field?: boolean;
-  /** DPoP at the token endpoint. Default: RFC 9449 proof checks (the resource server's own) with an in-memory replay store. See {@link VerifyDpopProof}. */
+  /**
+   * DPoP at the token endpoint. Default: RFC 9449 proof checks (the resource server's own) with an in-memory replay
+   * store. See {@link VerifyDpopProof}.
+   */
   verify_dpop_proof?: VerifyDpopProof;
   /** @deprecated Use `verify_dpop_proof`. Removed in 0.3. */
   verifyDpopProof?: VerifyDpopProof;
@@ -135,7 +151,10 @@ export interface DevAuthorizationServerOptions {
 }
 
 const scope = z.string().regex(SCOPE_TOKEN, "a scope is printable ASCII without space, '\"' or '\\'");
-/** The keys renamed in 0.2 (old → new), accepted with a deprecation warning; `startDevAuthorizationServer` takes them too. */
+/**
+ * The keys renamed in 0.2 (old → new), accepted with a deprecation warning; `startDevAuthorizationServer` takes them
+ * too.
+ */
 export const DEV_RENAMED: Readonly<Record<string, string>> = {
   access_token_ttl: "access_token_ttl_seconds",
   code_ttl: "code_ttl_seconds",
@@ -166,7 +185,9 @@ const OptionsSchema = optionsSchema(
       verify_dpop_proof: fn<VerifyDpopProof>("verify_dpop_proof").optional(),
       dpop_signing_alg_values_supported: z.array(z.string().min(1)).min(1).default(["ES256", "EdDSA"]),
       storage: z
-        .custom<DevAuthorizationServerStorage>((v) => typeof v === "object" && v !== null, { error: "storage must be an object" })
+        .custom<DevAuthorizationServerStorage>((v) => typeof v === "object" && v !== null, {
+          error: "storage must be an object",
+        })
         .optional(),
       signing_key: z
         .custom<SigningKeyPair>((v) => typeof v === "object" && v !== null && "privateKey" in v && "publicKey" in v, {
@@ -230,7 +251,9 @@ const OptionsSchema = optionsSchema(
 );
 
 /** Options after validation, defaults filled in. */
-export type ResolvedOptions = Omit<z.output<typeof OptionsSchema>, "storage"> & { storage: DevAuthorizationServerStorage };
+export type ResolvedOptions = Omit<z.output<typeof OptionsSchema>, "storage"> & {
+  storage: DevAuthorizationServerStorage;
+};
 
 /**
  * Validate options once, with one strict schema. The caller's object is copied, not kept.
@@ -245,11 +268,17 @@ export function resolveOptions(input: DevAuthorizationServerOptions): ResolvedOp
     issuer,
     storage:
       o.storage ??
-      new MemoryStorage({ clock: o.clock, client_idle_ttl_seconds: Math.max(o.access_token_ttl_seconds, o.consent_ttl_seconds) }),
+      new MemoryStorage({
+        clock: o.clock,
+        client_idle_ttl_seconds: Math.max(o.access_token_ttl_seconds, o.consent_ttl_seconds),
+      }),
   };
 }
 
-/** The option names {@link DevAuthorizationServerOptions} has, for checks that wrap them (`startDevAuthorizationServer`). */
+/**
+ * The option names {@link DevAuthorizationServerOptions} has, for checks that wrap them
+ * (`startDevAuthorizationServer`).
+ */
 export const DEV_OPTION_KEYS: readonly string[] = Object.keys(OptionsSchema.shape);
 
 /** The defaults of {@link ClientIdMetadataDocumentOptions}. */

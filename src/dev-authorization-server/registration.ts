@@ -50,7 +50,9 @@ function isLoopbackHttp(u: URL): boolean {
  * `http` or a private-use scheme, otherwise `web`.
  */
 export function inferApplicationType(redirectUris: readonly string[]): ApplicationType {
-  const native = redirectUris.some((v) => URL.canParse(v) && (isLoopbackHttp(new URL(v)) || isPrivateUseScheme(new URL(v))));
+  const native = redirectUris.some(
+    (v) => URL.canParse(v) && (isLoopbackHttp(new URL(v)) || isPrivateUseScheme(new URL(v))),
+  );
   return native ? "native" : "web";
 }
 
@@ -89,7 +91,10 @@ export interface ValidatedClientMetadata {
  * Validate client metadata (RFC 7591 §2) for a public client. Throws {@link OAuthError} with
  * `invalid_redirect_uri` or `invalid_client_metadata`.
  */
-export function validateClientMetadata(raw: unknown, o: Pick<ResolvedOptions, "scopes_supported">): ValidatedClientMetadata {
+export function validateClientMetadata(
+  raw: unknown,
+  o: Pick<ResolvedOptions, "scopes_supported">,
+): ValidatedClientMetadata {
   const parsed = RegistrationSchema.safeParse(raw);
   if (!parsed.success) {
     const onRedirects = parsed.error.issues.some((i) => i.path[0] === "redirect_uris");
@@ -108,11 +113,20 @@ export function validateClientMetadata(raw: unknown, o: Pick<ResolvedOptions, "s
     if (problem) throw new OAuthError("invalid_redirect_uri", problem);
   }
   if (m.token_endpoint_auth_method !== undefined && m.token_endpoint_auth_method !== "none") {
-    throw new OAuthError("invalid_client_metadata", 'Only public clients are supported: token_endpoint_auth_method must be "none"');
+    throw new OAuthError(
+      "invalid_client_metadata",
+      'Only public clients are supported: token_endpoint_auth_method must be "none"',
+    );
   }
   const grantTypes = m.grant_types ?? ["authorization_code", "refresh_token"];
-  if (!grantTypes.includes("authorization_code") || grantTypes.some((g) => g !== "authorization_code" && g !== "refresh_token")) {
-    throw new OAuthError("invalid_client_metadata", "grant_types must be authorization_code, optionally with refresh_token");
+  if (
+    !grantTypes.includes("authorization_code") ||
+    grantTypes.some((g) => g !== "authorization_code" && g !== "refresh_token")
+  ) {
+    throw new OAuthError(
+      "invalid_client_metadata",
+      "grant_types must be authorization_code, optionally with refresh_token",
+    );
   }
   const responseTypes = m.response_types ?? ["code"];
   if (responseTypes.length !== 1 || responseTypes[0] !== "code") {

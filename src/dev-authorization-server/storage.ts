@@ -11,7 +11,10 @@ import type { Clock } from "../lib/clock.js";
 import { functionSchema, optionsSchema, parseOptions } from "../lib/options.js";
 import { ClientStoreFull } from "./errors.js";
 
-/** OpenID Connect `application_type`: `web` clients redirect to https only; `native` clients (RFC 8252) also to loopback http and private-use schemes. */
+/**
+ * OpenID Connect `application_type`: `web` clients redirect to https only; `native` clients (RFC 8252) also to loopback
+ * http and private-use schemes.
+ */
 export type ApplicationType = "native" | "web";
 
 /**

@@ -61,10 +61,12 @@ async function authenticateClient(req: Request, form: URLSearchParams, ctx: Toke
   const client = clients.find((c) => c.client_id === id);
   if (secret === null) {
     // A public client (registered, or unknown here) cannot act for anyone.
-    if (!client && (await ctx.isPublicClient(id))) throw new OAuthError("unauthorized_client", "Public clients may not use token exchange");
+    if (!client && (await ctx.isPublicClient(id)))
+      throw new OAuthError("unauthorized_client", "Public clients may not use token exchange");
     throw new OAuthError("invalid_client", "Client authentication failed", 401);
   }
-  if (!client || !safeEqual(secret, client.client_secret)) throw new OAuthError("invalid_client", "Client authentication failed", 401);
+  if (!client || !safeEqual(secret, client.client_secret))
+    throw new OAuthError("invalid_client", "Client authentication failed", 401);
   return client.client_id;
 }
 
@@ -89,7 +91,9 @@ export async function tokenExchange(
     throw new OAuthError("invalid_request", "Only access tokens can be issued");
 
   // The target: `audience` and/or `resource` (RFC 8693 §2.1), one value, on the allowlist.
-  const targets = [...new Set([form.get("audience"), form.get("resource")].filter((v): v is string => v !== null && v !== ""))];
+  const targets = [
+    ...new Set([form.get("audience"), form.get("resource")].filter((v): v is string => v !== null && v !== "")),
+  ];
   if (targets.length === 0) throw new OAuthError("invalid_target", "audience or resource is required");
   if (targets.length > 1) throw new OAuthError("invalid_target", "audience and resource name different targets");
   const audience = targets[0]!;
@@ -127,7 +131,8 @@ export async function tokenExchange(
   const iat = Math.floor(o.clock() / 1000);
   // Never outlive the subject token.
   const exp = Math.min(iat + o.access_token_ttl_seconds, subject.exp!);
-  const prior = typeof subject.act === "object" && subject.act !== null ? (subject.act as Record<string, unknown>) : undefined;
+  const prior =
+    typeof subject.act === "object" && subject.act !== null ? (subject.act as Record<string, unknown>) : undefined;
   const scope = scopes.join(" ");
   const access_token = await ctx.signer.sign({
     iss: o.issuer,

@@ -49,7 +49,12 @@ async function mint(
     exp: iat + ctx.o.access_token_ttl_seconds,
     jkt: c.jkt,
   });
-  return { access_token, token_type: c.jkt ? ("DPoP" as const) : ("Bearer" as const), expires_in: ctx.o.access_token_ttl_seconds, scope };
+  return {
+    access_token,
+    token_type: c.jkt ? ("DPoP" as const) : ("Bearer" as const),
+    expires_in: ctx.o.access_token_ttl_seconds,
+    scope,
+  };
 }
 
 /**
@@ -84,7 +89,8 @@ export async function token(req: Request, ctx: TokenContext): Promise<TokenRespo
   const form = await readForm(req);
   // RFC 8693: confidential clients only, authenticated their own way (token-exchange.ts).
   if (form.get("grant_type") === TOKEN_EXCHANGE_GRANT_TYPE) {
-    if (!o.token_exchange) throw new OAuthError("unsupported_grant_type", "Token exchange is not enabled on this server");
+    if (!o.token_exchange)
+      throw new OAuthError("unsupported_grant_type", "Token exchange is not enabled on this server");
     return tokenExchange(req, form, {
       o,
       signer: ctx.signer,
@@ -134,10 +140,14 @@ async function authorizationCodeGrant(ctx: TokenContext, g: GrantRequest): Promi
     throw new OAuthError("invalid_grant", "The authorization code was already used");
   }
   if (record.expires_at <= now) throw new OAuthError("invalid_grant", "The authorization code is invalid or expired");
-  if (record.client_id !== clientId) throw new OAuthError("invalid_grant", "The authorization code was issued to another client");
-  if (record.redirect_uri !== redirectUri) throw new OAuthError("invalid_grant", "redirect_uri does not match the authorization request");
-  if (!VERIFIER.test(verifier)) throw new OAuthError("invalid_request", "code_verifier must be 43-128 unreserved characters");
-  if (!safeEqual(sha256(verifier), record.code_challenge)) throw new OAuthError("invalid_grant", "PKCE verification failed");
+  if (record.client_id !== clientId)
+    throw new OAuthError("invalid_grant", "The authorization code was issued to another client");
+  if (record.redirect_uri !== redirectUri)
+    throw new OAuthError("invalid_grant", "redirect_uri does not match the authorization request");
+  if (!VERIFIER.test(verifier))
+    throw new OAuthError("invalid_request", "code_verifier must be 43-128 unreserved characters");
+  if (!safeEqual(sha256(verifier), record.code_challenge))
+    throw new OAuthError("invalid_grant", "PKCE verification failed");
   if (resourceParam !== null && resourceParam !== record.resource)
     throw new OAuthError("invalid_target", "resource does not match the authorization request");
 
@@ -166,7 +176,8 @@ async function authorizationCodeGrant(ctx: TokenContext, g: GrantRequest): Promi
 async function refreshTokenGrant(ctx: TokenContext, g: GrantRequest): Promise<TokenResponse> {
   const { o } = ctx;
   const { form, clientId, client, jkt, now, resourceParam } = g;
-  if (!client.grant_types.includes("refresh_token")) throw new OAuthError("unauthorized_client", "The client may not use refresh tokens");
+  if (!client.grant_types.includes("refresh_token"))
+    throw new OAuthError("unauthorized_client", "The client may not use refresh tokens");
   const consumed = await o.storage.consumeRefreshToken(sha256(required(form, "refresh_token")));
   if (!consumed) throw new OAuthError("invalid_grant", "The refresh token is invalid or expired");
   const { record } = consumed;
@@ -186,7 +197,8 @@ async function refreshTokenGrant(ctx: TokenContext, g: GrantRequest): Promise<To
   let scopes = record.scopes;
   if (scopeParam !== null) {
     const asked = [...new Set(scopeParam.split(" ").filter(Boolean))];
-    if (asked.some((s) => !record.scopes.includes(s))) throw new OAuthError("invalid_scope", "A refresh cannot widen the granted scopes");
+    if (asked.some((s) => !record.scopes.includes(s)))
+      throw new OAuthError("invalid_scope", "A refresh cannot widen the granted scopes");
     scopes = asked;
   }
   const issued: TokenResponse = await mint(ctx, {

@@ -56,7 +56,10 @@ export type FetchDocument = (url: string, init: RequestInit, addresses: readonly
 
 /** Options of Client ID Metadata Document support. Every field is optional. */
 export interface ClientIdMetadataDocumentOptions {
-  /** Fetches documents. Default: a `node:http(s)` GET that connects only to the checked addresses. See {@link FetchDocument}. */
+  /**
+   * Fetches documents. Default: a `node:http(s)` GET that connects only to the checked addresses. See {@link
+   * FetchDocument}.
+   */
   fetch?: FetchDocument;
   /** Resolves hostnames before fetching, for the address checks. Default: `node:dns` `lookup` (all addresses). */
   lookup?: LookupAddresses;
@@ -79,7 +82,10 @@ export interface ClientIdMetadataDocumentOptions {
    * any client make this server request its own local services. Default `false`.
    */
   allow_loopback?: boolean;
-  /** With `allow_loopback`, also accept `http` client_id URLs on loopback hosts (local development clients). Default `true`. */
+  /**
+   * With `allow_loopback`, also accept `http` client_id URLs on loopback hosts (local development clients). Default
+   * `true`.
+   */
   allow_http_loopback?: boolean;
 }
 

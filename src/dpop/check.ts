@@ -64,11 +64,17 @@ const DpopOptionsSchema = optionsSchema(
  */
 export function replayStoreRefusal(e: unknown): AuthError {
   if (e instanceof ReplayStoreFull && e.scope === "key") {
-    return new InvalidDpopProof("Too many DPoP proofs for this key; retry later", { cause: e, reason: "replay_store_full" });
+    return new InvalidDpopProof("Too many DPoP proofs for this key; retry later", {
+      cause: e,
+      reason: "replay_store_full",
+    });
   }
   if (e instanceof ReplayStoreFull)
     return new AuthorizationUnavailable({ cause: e, reason: "replay_store_full", retry_after: e.retry_after });
-  return new AuthorizationUnavailable({ cause: e, retry_after: e instanceof ReplayStoreUnavailable ? e.retry_after : undefined });
+  return new AuthorizationUnavailable({
+    cause: e,
+    retry_after: e instanceof ReplayStoreUnavailable ? e.retry_after : undefined,
+  });
 }
 
 /**
@@ -110,14 +116,16 @@ export function createDpopCheck(options: DpopOptions = {}): DpopCheck {
         now_ms: now,
         key_cache: keyCache,
       });
-      if (proof.jkt !== auth.jkt) throw new InvalidDpopProof("The DPoP proof key does not match the access token binding");
+      if (proof.jkt !== auth.jkt)
+        throw new InvalidDpopProof("The DPoP proof key does not match the access token binding");
       if (nonces && !nonces.isValid(proof.nonce, now)) throw new UseDpopNonce(nonces.current(now));
       let first: boolean;
       try {
         // A proof stays acceptable from iat - window to iat + window: remember it that long.
         first = await store.remember(`${proof.jkt}:${proof.jti}`, 2 * iatWindow * 1000);
       } catch (e) {
-        if (e instanceof ReplayStoreFull) emitSafely(emit, { type: "replay_store_full", scope: e.scope, retry_after: e.retry_after });
+        if (e instanceof ReplayStoreFull)
+          emitSafely(emit, { type: "replay_store_full", scope: e.scope, retry_after: e.retry_after });
         throw replayStoreRefusal(e);
       }
       if (!first) throw new InvalidDpopProof("The DPoP proof was already used", { reason: "dpop_replay" });

@@ -19,7 +19,8 @@ export interface DpopNonceOptions {
   step?: number;
 }
 
-const byteLength = (secret: string | Uint8Array): number => (typeof secret === "string" ? Buffer.byteLength(secret) : secret.byteLength);
+const byteLength = (secret: string | Uint8Array): number =>
+  typeof secret === "string" ? Buffer.byteLength(secret) : secret.byteLength;
 
 /** The schema of {@link DpopNonceOptions}, also used where the options are nested (`dpop.nonce`). */
 export const DpopNonceOptionsSchema = optionsSchema(

@@ -5,7 +5,15 @@
  * @module
  */
 import type { KeyObject } from "node:crypto";
-import { calculateJwkThumbprint, decodeProtectedHeader, importJWK, jwtVerify, type CryptoKey, type JWK, type JWTPayload } from "jose";
+import {
+  calculateJwkThumbprint,
+  decodeProtectedHeader,
+  importJWK,
+  jwtVerify,
+  type CryptoKey,
+  type JWK,
+  type JWTPayload,
+} from "jose";
 import { LRUCache } from "lru-cache";
 import { InvalidDpopProof } from "../errors.js";
 import { sha256 } from "../lib/hash.js";
@@ -150,7 +158,10 @@ const FAST_ALGORITHMS: ReadonlySet<string> = new Set(["ES256", "EdDSA", "Ed25519
 /** The claims-set checks `jose.jwtVerify` makes of a proof with the options used below. */
 const PROOF_CLAIMS = { typ: "dpop+jwt" } as const;
 
-/** `KeyObject` for a key the fast path handles (ECDSA P-256 for ES256, Ed25519 for EdDSA/Ed25519), else `null`; kept on the entry. */
+/**
+ * `KeyObject` for a key the fast path handles (ECDSA P-256 for ES256, Ed25519 for EdDSA/Ed25519), else `null`; kept on
+ * the entry.
+ */
 function nodeKeyOf(entry: DpopKeyEntry): KeyObject | null {
   if (entry.nodeKey === undefined) entry.nodeKey = nodeKeyFor(entry.key, entry.alg, FAST_ALGORITHMS);
   return entry.nodeKey;
@@ -194,7 +205,8 @@ function checkProofHeader(proof: string, algorithms: readonly string[]): { alg: 
   if (typ !== "dpop+jwt") return fail("The DPoP proof type must be dpop+jwt");
   if (typeof alg !== "string" || !algorithms.includes(alg)) return fail("The DPoP proof algorithm is not accepted");
   if (!jwk || typeof jwk !== "object" || Array.isArray(jwk)) return fail("The DPoP proof has no public key");
-  if (jwk.kty === "oct" || PRIVATE_JWK_MEMBERS.some((m) => m in jwk)) return fail("The DPoP proof key must be a public key");
+  if (jwk.kty === "oct" || PRIVATE_JWK_MEMBERS.some((m) => m in jwk))
+    return fail("The DPoP proof key must be a public key");
   return { alg, jwk: jwk };
 }
 
@@ -253,8 +265,14 @@ export async function verifyDpopProof(req: Request, options: VerifyDpopProofOpti
     return fail("The DPoP proof signature is invalid", e);
   }
 
-  const { jti, htm, htu, iat, ath, nonce } = payload as JWTPayload & { htm?: unknown; htu?: unknown; ath?: unknown; nonce?: unknown };
-  if (typeof jti !== "string" || jti.length === 0 || jti.length > 256) return fail("The DPoP proof jti is missing or invalid");
+  const { jti, htm, htu, iat, ath, nonce } = payload as JWTPayload & {
+    htm?: unknown;
+    htu?: unknown;
+    ath?: unknown;
+    nonce?: unknown;
+  };
+  if (typeof jti !== "string" || jti.length === 0 || jti.length > 256)
+    return fail("The DPoP proof jti is missing or invalid");
   if (htm !== req.method) return fail("The DPoP proof htm does not match the request method");
   // The expected htu is the same URL on every request: normalised once. A proof naming it verbatim
   // (what clients send) needs no parse; any other spelling is normalised and compared.
@@ -268,7 +286,8 @@ export async function verifyDpopProof(req: Request, options: VerifyDpopProofOpti
   if (iat < now - window || iat > now + window) return fail("The DPoP proof iat is outside the acceptable window");
   if (o.access_token !== undefined) {
     if (typeof ath !== "string") return fail("The DPoP proof ath is missing");
-    if (ath !== (o.access_token_hash ?? accessTokenHash(o.access_token))) return fail("The DPoP proof ath does not match the access token");
+    if (ath !== (o.access_token_hash ?? accessTokenHash(o.access_token)))
+      return fail("The DPoP proof ath does not match the access token");
   }
   return { jkt: entry.jkt, jti, iat, nonce: typeof nonce === "string" ? nonce : undefined };
 }

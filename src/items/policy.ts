@@ -74,7 +74,11 @@ export function scopesForMessage(message: unknown, policy: ScopePolicy): readonl
  * The first message of a request (or batch) whose item the caller's scopes do not cover: the scopes
  * it requires, or `undefined` when every message is covered.
  */
-export function unmetRequirement(body: unknown, policy: ScopePolicy, granted: readonly string[]): readonly string[] | undefined {
+export function unmetRequirement(
+  body: unknown,
+  policy: ScopePolicy,
+  granted: readonly string[],
+): readonly string[] | undefined {
   for (const m of messagesOf(body)) {
     const required = scopesForMessage(m, policy);
     if (required && missingFrom(required, granted).length) return required;
@@ -86,7 +90,11 @@ export function unmetRequirement(body: unknown, policy: ScopePolicy, granted: re
  * The scopes to name in a step-up challenge: the granted ones plus the required ones (`"union"`), or
  * only the required ones (`"operation"`, SEP-2350). Order: granted first, as the client had them.
  */
-export function stepUpScopes(granted: readonly string[], required: readonly string[], mode: "union" | "operation"): string[] {
+export function stepUpScopes(
+  granted: readonly string[],
+  required: readonly string[],
+  mode: "union" | "operation",
+): string[] {
   return mode === "operation" ? [...required] : [...new Set([...granted, ...required])];
 }
 
@@ -104,11 +112,14 @@ const visible = (required: readonly string[] | undefined, granted: readonly stri
 export function filterListResult(result: unknown, policy: ScopePolicy, granted: readonly string[]): unknown {
   if (typeof result !== "object" || result === null) return result;
   const r = { ...(result as Record<string, unknown>) };
-  if (Array.isArray(r.tools)) r.tools = r.tools.filter((t) => visible(policy.tools.get((t as { name?: string }).name ?? ""), granted));
+  if (Array.isArray(r.tools))
+    r.tools = r.tools.filter((t) => visible(policy.tools.get((t as { name?: string }).name ?? ""), granted));
   if (Array.isArray(r.prompts))
     r.prompts = r.prompts.filter((p) => visible(policy.prompts.get((p as { name?: string }).name ?? ""), granted));
   if (Array.isArray(r.resources))
-    r.resources = r.resources.filter((x) => visible(policy.resources.get(canonicalUri((x as { uri?: string }).uri ?? "")), granted));
+    r.resources = r.resources.filter((x) =>
+      visible(policy.resources.get(canonicalUri((x as { uri?: string }).uri ?? "")), granted),
+    );
   return r;
 }
 
@@ -121,14 +132,20 @@ function filterMessage(message: unknown, policy: ScopePolicy, granted: readonly 
  * Filter the list results in a response, JSON or a (finite) event stream, keeping status and
  * headers. Only called for requests that ask for a list, so only those responses are buffered.
  */
-export async function filterListResponse(res: Response, policy: ScopePolicy, granted: readonly string[]): Promise<Response> {
+export async function filterListResponse(
+  res: Response,
+  policy: ScopePolicy,
+  granted: readonly string[],
+): Promise<Response> {
   const type = (res.headers.get("content-type") ?? "").split(";", 1)[0]!.trim().toLowerCase();
   if (res.status !== 200 || !res.body) return res;
   const headers = new Headers(res.headers);
   headers.delete("content-length");
   if (type === "application/json") {
     const json: unknown = await res.json();
-    const out = Array.isArray(json) ? json.map((m) => filterMessage(m, policy, granted)) : filterMessage(json, policy, granted);
+    const out = Array.isArray(json)
+      ? json.map((m) => filterMessage(m, policy, granted))
+      : filterMessage(json, policy, granted);
     return new Response(JSON.stringify(out), { status: res.status, headers });
   }
   if (type === "text/event-stream") {

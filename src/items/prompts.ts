@@ -51,7 +51,8 @@ export interface PromptRegistry {
 }
 
 function toPromptResult(value: unknown): GetPromptResult {
-  if (typeof value === "object" && value !== null && Array.isArray((value as GetPromptResult).messages)) return value as GetPromptResult;
+  if (typeof value === "object" && value !== null && Array.isArray((value as GetPromptResult).messages))
+    return value as GetPromptResult;
   const text = typeof value === "string" ? value : JSON.stringify(value ?? null);
   return { messages: [{ role: "user", content: { type: "text", text } }] };
 }
@@ -73,7 +74,8 @@ export function prompt<Args extends PromptArgsShape = Record<string, never>>(
   options: PromptOptions<Args>,
   handler: PromptHandler<Args>,
 ): PromptDefinition {
-  if (typeof options?.name !== "string" || !options.name) throw new TypeError('prompt(): "name" must be a non-empty string');
+  if (typeof options?.name !== "string" || !options.name)
+    throw new TypeError('prompt(): "name" must be a non-empty string');
   if (typeof handler !== "function") throw new TypeError(`prompt("${options.name}"): handler must be a function`);
   const required = checkRequiredScopes(`prompt("${options.name}")`, options.required_scopes);
   const opts = Object.freeze({ ...options });

@@ -77,7 +77,8 @@ function toReadResult(uri: URL, mimeType: string | undefined, value: unknown): R
  * ```
  */
 export function resource(options: ResourceOptions, handler: ResourceHandler): ResourceDefinition {
-  if (typeof options?.name !== "string" || !options.name) throw new TypeError('resource(): "name" must be a non-empty string');
+  if (typeof options?.name !== "string" || !options.name)
+    throw new TypeError('resource(): "name" must be a non-empty string');
   if (typeof options.uri !== "string" || !URL.canParse(options.uri))
     throw new TypeError(`resource("${options.name}"): "uri" must be an absolute URI`);
   if (typeof handler !== "function") throw new TypeError(`resource("${options.name}"): handler must be a function`);

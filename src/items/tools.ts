@@ -62,10 +62,16 @@ export interface ToolDefinition<Input extends ToolInputShape = ToolInputShape> {
 }
 
 /** The exact refusal result for a call without the tool's scopes. */
-export function missingScopesResult(name: string, required: readonly string[], missing: readonly string[]): CallToolResult {
+export function missingScopesResult(
+  name: string,
+  required: readonly string[],
+  missing: readonly string[],
+): CallToolResult {
   return {
     isError: true,
-    content: [{ type: "text", text: `Tool "${name}" requires scopes: ${pyList(required)}. Missing: ${pyList(missing)}` }],
+    content: [
+      { type: "text", text: `Tool "${name}" requires scopes: ${pyList(required)}. Missing: ${pyList(missing)}` },
+    ],
   };
 }
 
@@ -103,7 +109,8 @@ export function tool<Input extends ToolInputShape = Record<string, never>>(
   options: ToolOptions<Input>,
   handler: ToolHandler<Input>,
 ): ToolDefinition<Input> {
-  if (typeof options?.name !== "string" || options.name.length === 0) throw new TypeError('tool(): "name" must be a non-empty string');
+  if (typeof options?.name !== "string" || options.name.length === 0)
+    throw new TypeError('tool(): "name" must be a non-empty string');
   if (typeof handler !== "function") throw new TypeError(`tool("${options.name}"): handler must be a function`);
   const required = checkRequiredScopes(`tool("${options.name}")`, options.required_scopes);
   const opts = Object.freeze({ ...options, required_scopes: [...required] });
@@ -116,7 +123,8 @@ export function tool<Input extends ToolInputShape = Record<string, never>>(
       return toResult(await runWithContext(context, () => handler(args as z.infer<z.ZodObject<Input>>)));
     } catch (e) {
       // A failed token exchange is the tool's answer, naming the audience (never a token).
-      if (e instanceof TokenExchangeError) return { isError: true, content: [{ type: "text", text: `Tool "${opts.name}": ${e.message}` }] };
+      if (e instanceof TokenExchangeError)
+        return { isError: true, content: [{ type: "text", text: `Tool "${opts.name}": ${e.message}` }] };
       throw e;
     }
   };
@@ -127,13 +135,22 @@ export function tool<Input extends ToolInputShape = Record<string, never>>(
     required_scopes: required,
     options: opts,
     register(server: McpServer | ToolRegistry) {
-      const config: { description: string; inputSchema: ToolInputShape; title?: string; annotations?: ToolAnnotations } = {
+      const config: {
+        description: string;
+        inputSchema: ToolInputShape;
+        title?: string;
+        annotations?: ToolAnnotations;
+      } = {
         description: opts.description,
         inputSchema: opts.input ?? {},
       };
       if (opts.title) config.title = opts.title;
       if (opts.annotations) config.annotations = opts.annotations;
-      server.registerTool(opts.name, config as never, (async (args: unknown, extra?: SdkCallbackExtra) => run(args, extra)) as never);
+      server.registerTool(
+        opts.name,
+        config as never,
+        (async (args: unknown, extra?: SdkCallbackExtra) => run(args, extra)) as never,
+      );
     },
   });
 }

@@ -55,8 +55,10 @@ export class Backoff {
     const initial = options.initial_ms ?? 1000;
     const max = options.max_ms ?? 30_000;
     const jitter = options.jitter ?? 0.2;
-    if (!(Number.isFinite(initial) && initial > 0)) throw new TypeError('Backoff: "initial_ms" must be a positive number');
-    if (!(Number.isFinite(max) && max >= initial)) throw new TypeError('Backoff: "max_ms" must be a number ≥ initial_ms');
+    if (!(Number.isFinite(initial) && initial > 0))
+      throw new TypeError('Backoff: "initial_ms" must be a positive number');
+    if (!(Number.isFinite(max) && max >= initial))
+      throw new TypeError('Backoff: "max_ms" must be a number ≥ initial_ms');
     if (!(jitter >= 0 && jitter <= 1)) throw new TypeError('Backoff: "jitter" must be between 0 and 1');
     this.#initial = initial;
     this.#max = max;

@@ -34,7 +34,8 @@ export interface ClientCredentialOptions {
 
 export const isPrivateJwk = (v: unknown): v is JWK =>
   typeof v === "object" && v !== null && typeof (v as JWK).kty === "string" && typeof (v as JWK).d === "string";
-const isCryptoKey = (v: unknown): v is CryptoKey => typeof globalThis.CryptoKey === "function" && v instanceof globalThis.CryptoKey;
+const isCryptoKey = (v: unknown): v is CryptoKey =>
+  typeof globalThis.CryptoKey === "function" && v instanceof globalThis.CryptoKey;
 
 /** The zod shape of {@link ClientCredentialOptions}, to spread into a strict options schema. */
 export const clientCredentialShape = {
@@ -52,7 +53,9 @@ export const clientCredentialShape = {
 };
 
 /** The method in effect for these options. */
-export function clientAuthMethodOf(o: Pick<ClientCredentialOptions, "client_auth_method" | "private_key">): ClientAuthMethod {
+export function clientAuthMethodOf(
+  o: Pick<ClientCredentialOptions, "client_auth_method" | "private_key">,
+): ClientAuthMethod {
   return o.client_auth_method ?? (o.private_key !== undefined ? "private_key_jwt" : "client_secret_basic");
 }
 

@@ -20,7 +20,10 @@ import { base64url, errors, type CryptoKey, type JWTPayload, type JWTVerifyOptio
 export type FastJwsAlgorithm = "ES256" | "EdDSA" | "Ed25519" | "RS256";
 
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
-/** Set when this runtime's `node:crypto` cannot do what the fast path needs (e.g. a partial polyfill): jose only from then on. */
+/**
+ * Set when this runtime's `node:crypto` cannot do what the fast path needs (e.g. a partial polyfill): jose only from
+ * then on.
+ */
 let unavailable = false;
 /** `KeyObject`s made from jose's imported keys, one per key. */
 const nodeKeys = new WeakMap<CryptoKey, KeyObject>();
@@ -55,7 +58,10 @@ export function isPlainObject(v: unknown): v is Record<string, unknown> {
  * and whose `alg` is a string. `undefined` for anything else (jose then decides, and words the
  * refusal). Never throws.
  */
-export function fastHeader(segment: string, allowed: ReadonlySet<string>): (Record<string, unknown> & { alg: string }) | undefined {
+export function fastHeader(
+  segment: string,
+  allowed: ReadonlySet<string>,
+): (Record<string, unknown> & { alg: string }) | undefined {
   let header: unknown;
   try {
     header = JSON.parse(strictUtf8.decode(decodeSegment(segment)));
@@ -68,7 +74,9 @@ export function fastHeader(segment: string, allowed: ReadonlySet<string>): (Reco
 }
 
 const isCryptoKey = (key: unknown): key is CryptoKey =>
-  typeof key === "object" && key !== null && (key as { [Symbol.toStringTag]?: unknown })[Symbol.toStringTag] === "CryptoKey";
+  typeof key === "object" &&
+  key !== null &&
+  (key as { [Symbol.toStringTag]?: unknown })[Symbol.toStringTag] === "CryptoKey";
 
 /** Whether jose would use `key` for `alg` as it is (its key-type, curve, hash, usage and RSA size checks). */
 function qualifies(key: CryptoKey, alg: FastJwsAlgorithm): boolean {
@@ -81,7 +89,12 @@ function qualifies(key: CryptoKey, alg: FastJwsAlgorithm): boolean {
     case "Ed25519":
       return a.name === "Ed25519";
     case "RS256":
-      return a.name === "RSASSA-PKCS1-v1_5" && a.hash?.name === "SHA-256" && typeof a.modulusLength === "number" && a.modulusLength >= 2048;
+      return (
+        a.name === "RSASSA-PKCS1-v1_5" &&
+        a.hash?.name === "SHA-256" &&
+        typeof a.modulusLength === "number" &&
+        a.modulusLength >= 2048
+      );
   }
 }
 
@@ -147,8 +160,15 @@ function ecdsaDer(signature: Uint8Array): Uint8Array {
 }
 
 /** One `node:crypto` verify on libuv's thread pool (the callback form), like WebCrypto's. */
-function verifyOnThreadPool(algorithm: string | null, data: Uint8Array, key: KeyObject, signature: Uint8Array): Promise<boolean> {
-  return new Promise((resolve, reject) => nodeVerify(algorithm, data, key, signature, (err, ok) => (err ? reject(err) : resolve(ok))));
+function verifyOnThreadPool(
+  algorithm: string | null,
+  data: Uint8Array,
+  key: KeyObject,
+  signature: Uint8Array,
+): Promise<boolean> {
+  return new Promise((resolve, reject) =>
+    nodeVerify(algorithm, data, key, signature, (err, ok) => (err ? reject(err) : resolve(ok))),
+  );
 }
 
 /**
@@ -163,7 +183,11 @@ function verifyOnThreadPool(algorithm: string | null, data: Uint8Array, key: Key
  * main thread instead gave the same CPU per request and about 20 % fewer requests per second than
  * jose's WebCrypto path; on the pool it is cheaper than WebCrypto per verify and keeps the parallelism.
  */
-export async function verifyCompactSignature(jws: string, alg: string, nodeKey: KeyObject): Promise<Uint8Array | undefined> {
+export async function verifyCompactSignature(
+  jws: string,
+  alg: string,
+  nodeKey: KeyObject,
+): Promise<Uint8Array | undefined> {
   const first = jws.indexOf(".");
   const last = jws.lastIndexOf(".");
   let signature: Uint8Array;
@@ -197,8 +221,13 @@ export async function verifyCompactSignature(jws: string, alg: string, nodeKey: 
   }
 }
 
-/** The claims-set options the fast path understands; `jwtVerify`'s others (`subject`, `maxTokenAge`, `currentDate`, `crit`, string `clockTolerance`) are not. */
-export type FastClaimsOptions = Pick<JWTVerifyOptions, "issuer" | "audience" | "typ" | "requiredClaims"> & { clockTolerance?: number };
+/**
+ * The claims-set options the fast path understands; `jwtVerify`'s others (`subject`, `maxTokenAge`, `currentDate`,
+ * `crit`, string `clockTolerance`) are not.
+ */
+export type FastClaimsOptions = Pick<JWTVerifyOptions, "issuer" | "audience" | "typ" | "requiredClaims"> & {
+  clockTolerance?: number;
+};
 
 /** `typ` compared as jose does: case-insensitive, `application/` implied when there is no `/`. */
 const normalizeTyp = (value: string): string => {
@@ -256,7 +285,8 @@ export function checkClaimsSet(
   if (o.audience !== undefined) {
     const wanted = typeof o.audience === "string" ? [o.audience] : o.audience;
     const aud: unknown = claims.aud;
-    const present = typeof aud === "string" ? wanted.includes(aud) : Array.isArray(aud) ? wanted.some((a) => aud.includes(a)) : false;
+    const present =
+      typeof aud === "string" ? wanted.includes(aud) : Array.isArray(aud) ? wanted.some((a) => aud.includes(a)) : false;
     if (!present) claimFailed(claims, "aud", "check_failed", 'unexpected "aud" claim value');
   }
   const tolerance = o.clockTolerance ?? 0;
@@ -264,7 +294,8 @@ export function checkClaimsSet(
   const now = Math.floor(nowMs / 1000);
   numericDate(claims, "iat");
   const nbf = numericDate(claims, "nbf");
-  if (nbf !== undefined && nbf > now + tolerance) claimFailed(claims, "nbf", "check_failed", '"nbf" claim timestamp check failed');
+  if (nbf !== undefined && nbf > now + tolerance)
+    claimFailed(claims, "nbf", "check_failed", '"nbf" claim timestamp check failed');
   const exp = numericDate(claims, "exp");
   if (exp !== undefined && exp <= now - tolerance)
     throw new errors.JWTExpired('"exp" claim timestamp check failed', claims, "exp", "check_failed");

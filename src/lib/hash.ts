@@ -5,7 +5,10 @@
  */
 import * as nodeCrypto from "node:crypto";
 
-/** One-shot `crypto.hash` (Node ≥ 20.12) is about twice as fast as a Hash object; older runtimes and polyfills get the Hash object. */
+/**
+ * One-shot `crypto.hash` (Node ≥ 20.12) is about twice as fast as a Hash object; older runtimes and polyfills get the
+ * Hash object.
+ */
 const oneShotHash = (nodeCrypto as { hash?: (algorithm: string, data: string, encoding: "base64url") => string }).hash;
 
 /** base64url(SHA-256(data)). */

@@ -7,7 +7,11 @@
  * elicits. Deferring it keeps the same validator, per server, with the same behaviour.
  */
 import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv";
-import type { JsonSchemaType, JsonSchemaValidator, jsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/types.js";
+import type {
+  JsonSchemaType,
+  JsonSchemaValidator,
+  jsonSchemaValidator,
+} from "@modelcontextprotocol/sdk/validation/types.js";
 
 export class LazyJsonSchemaValidator implements jsonSchemaValidator {
   #inner: AjvJsonSchemaValidator | undefined;

@@ -73,7 +73,11 @@ const renameTables = new WeakMap<z.core.$ZodType, RegisteredOptionsSchema>();
  *
  * @throws `Error` when a rename is not in {@link RENAMED_OPTIONS} (a programming error).
  */
-export function optionsSchema<S extends z.ZodType>(name: string, schema: S, renamed: Readonly<Record<string, string>> = {}): S {
+export function optionsSchema<S extends z.ZodType>(
+  name: string,
+  schema: S,
+  renamed: Readonly<Record<string, string>> = {},
+): S {
   for (const [from, to] of Object.entries(renamed)) {
     if (!RENAMED_OPTIONS.some(([a, b]) => a === from && b === to))
       throw new Error(`${name}: rename ${from} → ${to} is not in RENAMED_OPTIONS`);
@@ -222,7 +226,8 @@ export type OptionsCheck<T> = { success: true; data: T } | { success: false; iss
 /**
  * {@link parseOptions} without the throw: renamed keys taken under their new name (with a
  * deprecation warning once per process; old and new together is an issue), the schema's problems
- * (unknown keys with the closest valid name) and the keys refused by name (`__proto__`, `constructor`, `prototype`, and keys an object
+ * (unknown keys with the closest valid name) and the keys refused by name (`__proto__`, `constructor`, `prototype`, and
+ * keys an object
  * only inherits), all together.
  */
 export function checkOptions<S extends z.ZodType>(schema: S, input: unknown): OptionsCheck<z.output<S>> {
@@ -287,7 +292,10 @@ function refusedKeyIssues(schema: z.ZodType, input: unknown): ConfigIssue[] {
         const own = Object.keys(value);
         for (const k of own) {
           if (REFUSED_KEYS.has(k))
-            add([...path, k], `refused by name: __proto__, constructor and prototype are never option keys (prototype pollution)`);
+            add(
+              [...path, k],
+              `refused by name: __proto__, constructor and prototype are never option keys (prototype pollution)`,
+            );
         }
         const inherited: string[] = [];
         for (const k in value) if (!Object.hasOwn(value, k)) inherited.push(k);
@@ -300,9 +308,11 @@ function refusedKeyIssues(schema: z.ZodType, input: unknown): ConfigIssue[] {
         const record = value as Record<string, unknown>;
         if (def.type === "object") {
           const shape = def["shape"] as Record<string, z.core.$ZodType>;
-          for (const k of own) if (Object.hasOwn(shape, k) && !REFUSED_KEYS.has(k)) visit(shape[k], record[k], [...path, k]);
+          for (const k of own)
+            if (Object.hasOwn(shape, k) && !REFUSED_KEYS.has(k)) visit(shape[k], record[k], [...path, k]);
         } else {
-          for (const k of own) if (!REFUSED_KEYS.has(k)) visit(def["valueType"] as z.core.$ZodType, record[k], [...path, k]);
+          for (const k of own)
+            if (!REFUSED_KEYS.has(k)) visit(def["valueType"] as z.core.$ZodType, record[k], [...path, k]);
         }
         return;
       }
@@ -324,7 +334,10 @@ export function issuesOf(schema: z.ZodType, issues: readonly z.core.$ZodIssue[])
         // Else a slip on a renamed key's old name (`stpe` for `step`) suggests its new name.
         const old = closest(k, [...renamed.keys()]);
         const near = closest(k, known) ?? (old === undefined ? undefined : renamed.get(old));
-        return { key: [...issue.path, k].join("."), message: near ? `unknown key (did you mean "${near}"?)` : "unknown key" };
+        return {
+          key: [...issue.path, k].join("."),
+          message: near ? `unknown key (did you mean "${near}"?)` : "unknown key",
+        };
       });
     }
     if (issue.code === "invalid_union" && issue.errors.length > 0) {
@@ -499,7 +512,8 @@ const USERINFO = /^[a-z][a-z0-9+.-]*:[\\/]*[^\\/?#]*@/i;
 /**
  * A URL option: an absolute `http(s)` URL with neither userinfo (credentials in a URL end up in logs
  * and in published metadata) nor a fragment (RFC 3986 §3.5: never sent to a server), each refused with
- * its own reason; a string that is no URL at all is one issue, never a `TypeError`. Every endpoint, issuer and resource URL option is this one schema.
+ * its own reason; a string that is no URL at all is one issue, never a `TypeError`. Every endpoint, issuer and resource
+ * URL option is this one schema.
  */
 export function urlOption(rules: UrlOptionRules = {}) {
   const error = (issue: { input?: unknown }) =>
@@ -514,11 +528,13 @@ export function urlOption(rules: UrlOptionRules = {}) {
         message: "must not contain userinfo (user:password@): credentials in a URL end up in logs and metadata",
       });
     }
-    if (!rules.allow_fragment && u.includes("#")) ctx.addIssue({ code: "custom", message: "must not contain a fragment (#…)" });
+    if (!rules.allow_fragment && u.includes("#"))
+      ctx.addIssue({ code: "custom", message: "must not contain a fragment (#…)" });
     if (rules.no_query && u.split("#")[0]!.includes("?")) {
       ctx.addIssue({ code: "custom", message: `must not contain a query (${rules.no_query})` });
     }
-    if (rules.https && !isSecureOrLoopback(url)) ctx.addIssue({ code: "custom", message: "must be https (plain http only on loopback)" });
+    if (rules.https && !isSecureOrLoopback(url))
+      ctx.addIssue({ code: "custom", message: "must be https (plain http only on loopback)" });
   });
 }
 
@@ -531,12 +547,17 @@ export const backoffWindowSchema = z
   .refine((b) => (b.initial_ms ?? 1000) <= (b.max_ms ?? 30_000), { error: "initial_ms must not exceed max_ms" });
 
 /** A callback option: any function (zod 4's `z.function()` is not a schema). */
-export const functionSchema = z.custom<(...args: never[]) => unknown>((v) => typeof v === "function", { error: "must be a function" });
+export const functionSchema = z.custom<(...args: never[]) => unknown>((v) => typeof v === "function", {
+  error: "must be a function",
+});
 
 /** An object with the named methods (duck-typed interfaces such as a replay store or a provider). */
 export function withMethods<T>(...methods: string[]) {
   return z.custom<T>(
-    (v) => typeof v === "object" && v !== null && methods.every((m) => typeof (v as Record<string, unknown>)[m] === "function"),
+    (v) =>
+      typeof v === "object" &&
+      v !== null &&
+      methods.every((m) => typeof (v as Record<string, unknown>)[m] === "function"),
     { error: `must be an object with ${methods.map((m) => `${m}()`).join(" and ")}` },
   );
 }

@@ -5,7 +5,8 @@ export const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
 export function checkRequiredScopes(what: string, scopes: readonly string[] | undefined): readonly string[] {
   const copy = Object.freeze([...(scopes ?? [])]);
   for (const s of copy) {
-    if (typeof s !== "string" || !SCOPE_TOKEN.test(s)) throw new TypeError(`${what}: invalid scope in "required_scopes"`);
+    if (typeof s !== "string" || !SCOPE_TOKEN.test(s))
+      throw new TypeError(`${what}: invalid scope in "required_scopes"`);
   }
   return copy;
 }

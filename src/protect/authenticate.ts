@@ -65,7 +65,10 @@ export async function authenticate(req: Request, options: AuthenticateOptions): 
  *
  * @internal
  */
-export function authenticateCachedFirst(req: Request, options: AuthenticateOptions): AuthContext | Promise<AuthContext | null> {
+export function authenticateCachedFirst(
+  req: Request,
+  options: AuthenticateOptions,
+): AuthContext | Promise<AuthContext | null> {
   const probed = cacheProbeToken(req);
   if (probed !== undefined) {
     const auth = acceptFromCache(req, { scheme: "bearer", token: probed }, options);
@@ -73,18 +76,27 @@ export function authenticateCachedFirst(req: Request, options: AuthenticateOptio
   }
   const credentials = extractCredentials(req);
   // A token already probed is not probed twice: verify() looks it up again anyway.
-  return (probed === undefined ? acceptFromCache(req, credentials, options) : undefined) ?? verifyCredentials(req, credentials, options);
+  return (
+    (probed === undefined ? acceptFromCache(req, credentials, options) : undefined) ??
+    verifyCredentials(req, credentials, options)
+  );
 }
 
-const hasScopes = (auth: AuthContext, required: readonly string[]): boolean => required.every((s) => auth.scopes.includes(s));
+const hasScopes = (auth: AuthContext, required: readonly string[]): boolean =>
+  required.every((s) => auth.scopes.includes(s));
 
 function verifyContext(req: Request, options: AuthenticateOptions) {
   return { resource: options.resource, request: req, cache_ttl: options.config.cache_ttl, emit: options.on_auth_event };
 }
 
 /** The principal of a cached bearer token that needs nothing more, else `undefined`. */
-function acceptFromCache(req: Request, credentials: Credentials, options: AuthenticateOptions): AuthContext | undefined {
-  if (credentials.scheme !== "bearer" || options.config.dpop_required || !options.provider.verifyCached) return undefined;
+function acceptFromCache(
+  req: Request,
+  credentials: Credentials,
+  options: AuthenticateOptions,
+): AuthContext | undefined {
+  if (credentials.scheme !== "bearer" || options.config.dpop_required || !options.provider.verifyCached)
+    return undefined;
   let auth: AuthContext | undefined;
   try {
     auth = options.provider.verifyCached(credentials.token, verifyContext(req, options));
@@ -96,7 +108,11 @@ function acceptFromCache(req: Request, credentials: Credentials, options: Authen
   return auth;
 }
 
-async function verifyCredentials(req: Request, credentials: Credentials, options: AuthenticateOptions): Promise<AuthContext | null> {
+async function verifyCredentials(
+  req: Request,
+  credentials: Credentials,
+  options: AuthenticateOptions,
+): Promise<AuthContext | null> {
   const { config } = options;
   let auth: AuthContext;
   try {

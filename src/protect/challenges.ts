@@ -121,7 +121,8 @@ function statusFor(err: AuthError): number {
  * - `ERR_INVALID_REQUEST` → 400 `invalid_request`.
  * - token errors → 401 `invalid_token`; DPoP errors → 401 `invalid_dpop_proof` / `use_dpop_nonce`.
  * - `ERR_INSUFFICIENT_SCOPE` → 403 `insufficient_scope` with the required `scope`.
- * - `ERR_AUTHORIZATION_UNAVAILABLE` → 503 with `Retry-After` (the error's `retry_after`, else 5), no challenge: asking the client to
+ * - `ERR_AUTHORIZATION_UNAVAILABLE` → 503 with `Retry-After` (the error's `retry_after`, else 5), no challenge: asking
+ * the client to
  *   re-authenticate would not help and would send it into a loop.
  * - `ERR_SESSION_MISMATCH` → 404, like an unknown session.
  */
@@ -136,7 +137,12 @@ export function challengeFor(err: AuthError, options: ChallengeOptions): Challen
   }
   if (status === 404) return { status, headers };
 
-  const scope = err instanceof InsufficientScope ? err.required.join(" ") : options.scopes?.length ? options.scopes.join(" ") : undefined;
+  const scope =
+    err instanceof InsufficientScope
+      ? err.required.join(" ")
+      : options.scopes?.length
+        ? options.scopes.join(" ")
+        : undefined;
   const description = error ? err.message : undefined;
   const isDpopError = err.code === "ERR_INVALID_DPOP_PROOF" || err.code === "ERR_USE_DPOP_NONCE";
   const challenges: string[] = [];
@@ -197,6 +203,9 @@ export function challengeResponse(err: AuthError, options: ChallengeOptions, ext
   const headers = new Headers(extraHeaders);
   for (const [k, v] of Object.entries(c.headers)) headers.set(k, v);
   headers.set("Content-Type", "application/json");
-  const body = { error: c.error ?? (c.status === 503 ? "temporarily_unavailable" : "unauthorized"), error_description: err.message };
+  const body = {
+    error: c.error ?? (c.status === 503 ? "temporarily_unavailable" : "unauthorized"),
+    error_description: err.message,
+  };
   return new Response(JSON.stringify(body), { status: c.status, headers });
 }

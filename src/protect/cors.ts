@@ -11,8 +11,12 @@
 import type { HeaderPair } from "../adapters/contract.js";
 
 // Mcp-Method / Mcp-Name: request headers of protocol revision 2026-07-28; a browser client's preflight must allow them.
-const ALLOW_HEADERS = "Authorization, Content-Type, DPoP, Mcp-Session-Id, Mcp-Protocol-Version, Mcp-Method, Mcp-Name, Last-Event-ID";
-const EXPOSE: HeaderPair = ["Access-Control-Expose-Headers", "WWW-Authenticate, Mcp-Session-Id, DPoP-Nonce, Retry-After"];
+const ALLOW_HEADERS =
+  "Authorization, Content-Type, DPoP, Mcp-Session-Id, Mcp-Protocol-Version, Mcp-Method, Mcp-Name, Last-Event-ID";
+const EXPOSE: HeaderPair = [
+  "Access-Control-Expose-Headers",
+  "WWW-Authenticate, Mcp-Session-Id, DPoP-Nonce, Retry-After",
+];
 const ANY_ORIGIN: readonly HeaderPair[] = Object.freeze([["Access-Control-Allow-Origin", "*"], EXPOSE] as const);
 const NO_ORIGIN: readonly HeaderPair[] = Object.freeze([EXPOSE]);
 
@@ -32,10 +36,12 @@ export function createCors(origins: "*" | readonly string[]): Cors {
   const pairs = (req: Request, publicDocument: boolean): readonly HeaderPair[] => {
     if (publicDocument || !allowed) return ANY_ORIGIN;
     const origin = req.headers.get("origin");
-    if (origin !== null && allowed.has(origin)) return [["Access-Control-Allow-Origin", origin], ["Vary", "Origin"], EXPOSE];
+    if (origin !== null && allowed.has(origin))
+      return [["Access-Control-Allow-Origin", origin], ["Vary", "Origin"], EXPOSE];
     return NO_ORIGIN;
   };
-  const headers = (req: Request, publicDocument: boolean): Headers => new Headers(pairs(req, publicDocument) as [string, string][]);
+  const headers = (req: Request, publicDocument: boolean): Headers =>
+    new Headers(pairs(req, publicDocument) as [string, string][]);
   return {
     pairs,
     headers,

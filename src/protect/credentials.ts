@@ -53,7 +53,8 @@ export function extractCredentials(req: Request): Credentials {
   if (header === null) throw new MissingToken();
   if (header.length > MAX_HEADER_LENGTH) throw new InvalidRequest("The Authorization header is too large");
   const wellFormed = WELL_FORMED.exec(header);
-  if (wellFormed) return { scheme: (wellFormed[1] as string).length === 6 ? "bearer" : "dpop", token: wellFormed[2] as string };
+  if (wellFormed)
+    return { scheme: (wellFormed[1] as string).length === 6 ? "bearer" : "dpop", token: wellFormed[2] as string };
   const match = AUTHORIZATION.exec(header.trim());
   if (!match) throw new InvalidRequest("The Authorization header is malformed");
   const scheme = (match[1] ?? "").toLowerCase();
@@ -78,7 +79,8 @@ export function extractCredentials(req: Request): Credentials {
  */
 export function cacheProbeToken(req: Request): string | undefined {
   const header = req.headers.get("authorization");
-  if (header === null || header.length > MAX_HEADER_LENGTH || !header.startsWith("Bearer ") || mayCarryQueryToken(req)) return undefined;
+  if (header === null || header.length > MAX_HEADER_LENGTH || !header.startsWith("Bearer ") || mayCarryQueryToken(req))
+    return undefined;
   const token = header.slice(7);
   if (token.length === 0 || token.includes(" ") || token.includes(",") || token.includes("\t")) return undefined;
   return token;

@@ -18,7 +18,14 @@ import { createDpopCheck, type DpopOptions } from "../dpop/check.js";
 import { AuthError, InsufficientScope, ProviderFailed } from "../errors.js";
 import { emitSafely, type AuthEventListener } from "../events.js";
 import { metadataPaths } from "./metadata.js";
-import { asksForList, buildScopePolicy, filterListResponse, stepUpScopes, unmetRequirement, type ScopePolicy } from "../items/policy.js";
+import {
+  asksForList,
+  buildScopePolicy,
+  filterListResponse,
+  stepUpScopes,
+  unmetRequirement,
+  type ScopePolicy,
+} from "../items/policy.js";
 import { ambiguousForwardedHeader, notFound, providerFailed } from "./responses.js";
 import { ANONYMOUS_PRINCIPAL } from "../serving/sessions.js";
 import { markReadsBodyLazily, type HandlerExtras } from "../adapters/contract.js";
@@ -44,7 +51,8 @@ function principalOf(auth: AuthContext | null): string {
   if (!auth) return ANONYMOUS_PRINCIPAL;
   // A verified-token cache hit hands back the same AuthContext: compute its key once.
   let key = principalKeys.get(auth);
-  if (key === undefined) principalKeys.set(auth, (key = JSON.stringify([auth.issuer ?? "", auth.subject, auth.client_id ?? ""])));
+  if (key === undefined)
+    principalKeys.set(auth, (key = JSON.stringify([auth.issuer ?? "", auth.subject, auth.client_id ?? ""])));
   return key;
 }
 const principalKeys = new WeakMap<AuthContext, string>();
@@ -100,7 +108,13 @@ function checkSessionAndAccept(auth: AuthContext | null, req: Request, view: Res
     return { response: failed(e, req, view, gate) };
   }
   if (auth && gate.emit)
-    emitSafely(gate.emit, { type: "accepted", subject: auth.subject, client_id: auth.client_id, scopes: auth.scopes, jkt: auth.jkt });
+    emitSafely(gate.emit, {
+      type: "accepted",
+      subject: auth.subject,
+      client_id: auth.client_id,
+      scopes: auth.scopes,
+      jkt: auth.jkt,
+    });
   return { auth };
 }
 
@@ -119,7 +133,9 @@ function refuse(err: AuthError, req: Request, view: ResourceView, gate: Gate): R
   return res;
 }
 
-/** Step-up (before the handler runs): the scopes the body's operation needs and the caller lacks, as a 403 challenge. */
+/**
+ * Step-up (before the handler runs): the scopes the body's operation needs and the caller lacks, as a 403 challenge.
+ */
 function stepUpRefusal(
   body: unknown,
   auth: AuthContext,
@@ -143,7 +159,9 @@ export function createHandler(backend: McpBackend, options: ResolvedProtectOptio
   const dpop = resolveDpop(options.dpop);
   // With authorization disabled there is nothing to advertise: no metadata is served.
   const wellKnown = new Set(config.enabled ? metadataPaths(config.metadata_path, resource) : []);
-  const toolScopes = [...new Set([...(options.tool_scopes ?? []), ...(options.definitions ?? []).flatMap((d) => d.required_scopes)])];
+  const toolScopes = [
+    ...new Set([...(options.tool_scopes ?? []), ...(options.definitions ?? []).flatMap((d) => d.required_scopes)]),
+  ];
   const viewOf = (uri: string): ResourceView => resourceView(config, uri, toolScopes, dpop);
   const configured = viewOf(resource);
   const viewFor = forwardedViews(options.trust_proxy, configured, endpointPath, viewOf, config.allow_insecure_http);
@@ -192,7 +210,8 @@ export function createHandler(backend: McpBackend, options: ResolvedProtectOptio
       parsedBody: read.body,
       context: createRequestContext(auth, config.enabled, tokenExchange),
     });
-    if (policy && config.hide_unauthorized_tools && asksForList(read.body)) res = await filterListResponse(res, policy, auth?.scopes ?? []);
+    if (policy && config.hide_unauthorized_tools && asksForList(read.body))
+      res = await filterListResponse(res, policy, auth?.scopes ?? []);
     if (!extras?.addHeaders) return withHeaders(res, corsPairs);
     extras.addHeaders(corsPairs);
     return res;

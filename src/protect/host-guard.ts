@@ -70,7 +70,11 @@ export function createHostGuard(options: HostGuardOptions): HostGuard | undefine
   const scheme = resource.protocol === "https:" ? "https" : "http";
   const loopback = isLoopbackHost(resource.hostname);
   const hosts = new Set<string>();
-  for (const h of [resource.host, ...(options.trust_proxy ? options.trust_proxy.allowed_hosts : []), ...(widen.allowed_hosts ?? [])]) {
+  for (const h of [
+    resource.host,
+    ...(options.trust_proxy ? options.trust_proxy.allowed_hosts : []),
+    ...(widen.allowed_hosts ?? []),
+  ]) {
     // A configured host that does not parse (a port over 65535) matches nothing.
     const normalized = normalizeHost(h, scheme);
     if (normalized !== undefined) hosts.add(normalized);
@@ -104,7 +108,8 @@ export function createHostGuard(options: HostGuardOptions): HostGuard | undefine
     const verdict = verdictOf(authority);
     return verdict === "allowed" ? undefined : verdict === "malformed" ? malformedHost(what) : forbiddenHost("host");
   };
-  const originAllowed = (origin: string): boolean => anyOrigin || origins.has(origin) || (loopback && isLoopbackOrigin(origin));
+  const originAllowed = (origin: string): boolean =>
+    anyOrigin || origins.has(origin) || (loopback && isLoopbackOrigin(origin));
 
   return (req, target) => {
     // Several Host lines reach here joined with ", " (a Headers, or the Node view reading rawHeaders): malformed.

@@ -38,7 +38,12 @@ export type {
   ServerEventLike,
   ServerNotifierLike,
 } from "../serving/v2.js";
-export type { EventBusOption, EventStoreLike, TransportOptions, V2HandlerOptions } from "../serving/transport-options.js";
+export type {
+  EventBusOption,
+  EventStoreLike,
+  TransportOptions,
+  V2HandlerOptions,
+} from "../serving/transport-options.js";
 
 /**
  * Put an MCP server behind OAuth 2.1 resource-server checks.
@@ -61,7 +66,10 @@ export type { EventBusOption, EventStoreLike, TransportOptions, V2HandlerOptions
  * http.createServer(toNodeHandler(handler)).listen(8000);
  * ```
  */
-export function protect(source: McpServerSource | McpHttpHandlerLike | V2ServerFactory, options: ProtectOptions): ProtectedHandler {
+export function protect(
+  source: McpServerSource | McpHttpHandlerLike | V2ServerFactory,
+  options: ProtectOptions,
+): ProtectedHandler {
   const resolved = resolveProtectOptions(options);
   let backend: McpBackend;
   let notify: ServerNotifierLike | undefined;
@@ -91,7 +99,10 @@ export function protect(source: McpServerSource | McpHttpHandlerLike | V2ServerF
  * v2 sessions bound to their principal — or, with `session_mode: "stateless"`, the handler's own
  * stateless fallback (no server→client requests).
  */
-function v2Serving(factory: V2Factory, options: ResolvedProtectOptions): { backend: McpBackend; notify: ServerNotifierLike } {
+function v2Serving(
+  factory: V2Factory,
+  options: ResolvedProtectOptions,
+): { backend: McpBackend; notify: ServerNotifierLike } {
   const bus = options.v2_handler_options?.bus ?? createEventBus(options.v2_handler_options?.on_error);
   // The list changes the user's servers emit reach the same principal's listen streams and sessions.
   const feed = createChangeFeed(bus, options.v2_handler_options?.on_error);
@@ -104,7 +115,10 @@ function v2Serving(factory: V2Factory, options: ResolvedProtectOptions): { backe
   const watched = feed.watch(factory);
   if (options.session_mode === "stateless") {
     return {
-      backend: createV2Backend(async () => (await loadSdkV2()).createMcpHandler(watched, { ...handlerOptions, legacy: "stateless" }), feed),
+      backend: createV2Backend(
+        async () => (await loadSdkV2()).createMcpHandler(watched, { ...handlerOptions, legacy: "stateless" }),
+        feed,
+      ),
       notify,
     };
   }
@@ -128,7 +142,9 @@ export type V2ServerFactory = (ctx: { era: "legacy" | "modern"; authInfo?: unkno
 function v1BackendFor(source: McpServerSource, options: ResolvedProtectOptions): McpBackend {
   const mode = options.session_mode ?? "stateful";
   if (mode === "stateless" && source instanceof McpServer) {
-    throw new ConfigError("protect()", [{ key: "session_mode", message: '"stateless" needs a factory, not an McpServer instance' }]);
+    throw new ConfigError("protect()", [
+      { key: "session_mode", message: '"stateless" needs a factory, not an McpServer instance' },
+    ]);
   }
   return createV1Backend(source, mode, sessionLimits(options), sdkTransportOptions(options.transport));
 }
@@ -164,7 +180,10 @@ export function protectBothEras(
     legacy: "reject",
   };
   const modern = async () => (await loadSdkV2()).createMcpHandler(feed.watch(modernFactory), handlerOptions);
-  return Object.assign(createHandler(createDualBackend(modern, v1BackendFor(legacyFactory, resolved), feed), resolved), {
-    notify: notifierFor(bus),
-  });
+  return Object.assign(
+    createHandler(createDualBackend(modern, v1BackendFor(legacyFactory, resolved), feed), resolved),
+    {
+      notify: notifierFor(bus),
+    },
+  );
 }

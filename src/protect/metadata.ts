@@ -45,7 +45,12 @@ export interface MetadataOptions {
 export function buildProtectedResourceMetadata(
   config: Pick<
     ResolvedAuthorizationConfig,
-    "authorization_servers" | "required_scopes" | "scopes_supported" | "resource_name" | "resource_documentation" | "dpop_required"
+    | "authorization_servers"
+    | "required_scopes"
+    | "scopes_supported"
+    | "resource_name"
+    | "resource_documentation"
+    | "dpop_required"
   >,
   options: MetadataOptions,
 ): ProtectedResourceMetadata {

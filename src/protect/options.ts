@@ -161,9 +161,9 @@ const hostName = z
   .regex(/^(?:[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::\d{1,5})?$/i, "a host name, optionally with :port")
   .refine((h) => !/:\d+$/.test(h) || Number(h.slice(h.lastIndexOf(":") + 1)) <= 65535, "a port is at most 65535");
 /** An origin as browsers send it: scheme, host, optional port, nothing else. */
-const exactOrigin = z
-  .string()
-  .refine((o) => URL.canParse(o) && new URL(o).origin === o, { error: "an origin: scheme://host[:port], no path or trailing slash" });
+const exactOrigin = z.string().refine((o) => URL.canParse(o) && new URL(o).origin === o, {
+  error: "an origin: scheme://host[:port], no path or trailing slash",
+});
 const scope = z.string().regex(SCOPE_TOKEN, "a scope is printable ASCII without space, '\"' or '\\'");
 
 const dpopCheckSchema = withMethods<DpopCheck>("verify");
@@ -192,7 +192,10 @@ export const ProtectOptionsSchema = optionsSchema(
     dns_rebinding_protection: z
       .union([
         z.boolean(),
-        z.strictObject({ allowed_hosts: z.array(hostName).optional(), allowed_origins: z.array(exactOrigin).optional() }),
+        z.strictObject({
+          allowed_hosts: z.array(hostName).optional(),
+          allowed_origins: z.array(exactOrigin).optional(),
+        }),
       ])
       .optional(),
     // Checked in full (with its own schema) when the exchanger is built.
@@ -218,7 +221,9 @@ export interface ResolvedProtectOptions extends Omit<ProtectOptions, "authorizat
  */
 export function resolveProtectOptions(options: ProtectOptions, where = "protect()"): ResolvedProtectOptions {
   const input =
-    options === null || typeof options !== "object" ? options : copyWith(options, { authorization: withProviderIssuers(options) });
+    options === null || typeof options !== "object"
+      ? options
+      : copyWith(options, { authorization: withProviderIssuers(options) });
   const parsed = checkOptions(ProtectOptionsSchema, input);
   if (!parsed.success) throw new ConfigError(where, parsed.issues);
   const config = Object.freeze(parsed.data.authorization) as Readonly<ResolvedAuthorizationConfig>;
@@ -236,7 +241,8 @@ function crossKeyIssues(options: ProtectOptions, config: Readonly<ResolvedAuthor
   if (options.transport && options.session_mode === "stateless") {
     issues.push({
       key: "transport",
-      message: 'applies to stateful sessions: with session_mode "stateless" every request gets a fresh JSON-only transport',
+      message:
+        'applies to stateful sessions: with session_mode "stateless" every request gets a fresh JSON-only transport',
     });
   }
   if (options.v2_handler_options && options.engine !== "v2") {
@@ -246,7 +252,10 @@ function crossKeyIssues(options: ProtectOptions, config: Readonly<ResolvedAuthor
     });
   }
   if (config.enabled && !config.resource) {
-    issues.push({ key: "authorization.resource", message: "required when enabled: the canonical URL of the MCP endpoint" });
+    issues.push({
+      key: "authorization.resource",
+      message: "required when enabled: the canonical URL of the MCP endpoint",
+    });
   }
   if (config.enabled && !options.provider) {
     issues.push({ key: "provider", message: "required when authorization is enabled (e.g. a JWTValidator)" });
@@ -264,7 +273,8 @@ function crossKeyIssues(options: ProtectOptions, config: Readonly<ResolvedAuthor
   if ((config.step_up || config.hide_unauthorized_tools) && config.enabled && !options.definitions) {
     issues.push({
       key: "definitions",
-      message: "authorization.step_up and hide_unauthorized_tools need the tool(), resource() and prompt() definitions served",
+      message:
+        "authorization.step_up and hide_unauthorized_tools need the tool(), resource() and prompt() definitions served",
     });
   }
   return issues;
@@ -276,9 +286,11 @@ function crossKeyIssues(options: ProtectOptions, config: Readonly<ResolvedAuthor
  */
 function withProviderIssuers(options: ProtectOptions): AuthorizationConfig {
   const authorization = options.authorization;
-  if (authorization === null || typeof authorization !== "object" || authorization.authorization_servers?.length) return authorization;
+  if (authorization === null || typeof authorization !== "object" || authorization.authorization_servers?.length)
+    return authorization;
   const issuers = (options.provider as { issuers?: unknown } | undefined)?.issuers;
-  if (!Array.isArray(issuers) || issuers.length === 0 || !issuers.every((i) => typeof i === "string")) return authorization;
+  if (!Array.isArray(issuers) || issuers.length === 0 || !issuers.every((i) => typeof i === "string"))
+    return authorization;
   return copyWith(authorization, { authorization_servers: [...issuers] });
 }
 

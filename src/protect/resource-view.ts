@@ -46,7 +46,9 @@ export function resourceView(
   };
 }
 
-/** A `uri-host [":" port]` value taken apart: the host lower-cased (IPv6 in brackets, canonical), the port as a number. */
+/**
+ * A `uri-host [":" port]` value taken apart: the host lower-cased (IPv6 in brackets, canonical), the port as a number.
+ */
 export interface ParsedHost {
   /** `reg-name` or IPv4 address lower-cased, or `[IPv6]` in its canonical form. */
   hostname: string;
@@ -114,7 +116,9 @@ export function normalizeHost(host: string, scheme: "http" | "https"): string | 
 /** A parsed host in the spelling {@link normalizeHost} gives: `hostname[:port]`, without `scheme`'s default port. */
 export function canonicalHost(parsed: ParsedHost, scheme: "http" | "https"): string {
   const defaultPort = scheme === "https" ? 443 : 80;
-  return parsed.port === undefined || parsed.port === defaultPort ? parsed.hostname : `${parsed.hostname}:${parsed.port}`;
+  return parsed.port === undefined || parsed.port === defaultPort
+    ? parsed.hostname
+    : `${parsed.hostname}:${parsed.port}`;
 }
 
 /** The one value of a forwarded header; `null` when absent, `undefined` when it carries more than one. */

@@ -102,10 +102,13 @@ export function providerFailed(headers?: HeadersInit): Response {
   const h = new Headers(headers);
   h.set("Content-Type", JSON_TYPE);
   h.set("Cache-Control", "no-store");
-  return new Response(JSON.stringify({ error: "server_error", error_description: "The access token could not be checked" }), {
-    status: 500,
-    headers: h,
-  });
+  return new Response(
+    JSON.stringify({ error: "server_error", error_description: "The access token could not be checked" }),
+    {
+      status: 500,
+      headers: h,
+    },
+  );
 }
 
 /** 500 from an adapter when the handler itself threw: no body detail at all. */
@@ -116,7 +119,10 @@ export function internalError(): Response {
 /** 400 for a forwarded header with several values while `trust_proxy` is on (no value of the list can be trusted). */
 export function ambiguousForwardedHeader(): Response {
   return new Response(
-    JSON.stringify({ error: "invalid_request", error_description: "X-Forwarded-Host and X-Forwarded-Proto must carry one value each" }),
+    JSON.stringify({
+      error: "invalid_request",
+      error_description: "X-Forwarded-Host and X-Forwarded-Proto must carry one value each",
+    }),
     { status: 400, headers: { "Content-Type": JSON_TYPE, "Cache-Control": "no-store" } },
   );
 }

@@ -55,7 +55,11 @@ export type JsonBodyRead = { body: unknown } | { response: Response };
  * a ready error `Response` (413 over the limit, 400 for invalid JSON). Synchronous when there is
  * nothing to read (a body a framework parsed, or none): a promise only around a read.
  */
-export function readJsonBody(req: Request, extras: HandlerExtras | undefined, limit: number): JsonBodyRead | Promise<JsonBodyRead> {
+export function readJsonBody(
+  req: Request,
+  extras: HandlerExtras | undefined,
+  limit: number,
+): JsonBodyRead | Promise<JsonBodyRead> {
   if (req.method !== "POST" || !isJsonContentType(req.headers.get("content-type"))) return { body: undefined };
   if (extras?.parsedBody !== undefined) {
     const size = extras.parsedBodyBytes ?? Number(req.headers.get("content-length") ?? NaN);

@@ -36,7 +36,11 @@ export interface BoundSessions<S extends { transport: SessionTransport }> {
    * The user's event store is given to the transport as this session's own view of it
    * ({@link sessionEventStore}): `Last-Event-ID` resolves only within the session.
    */
-  transportOptions(user: Readonly<Record<string, unknown>>, principal: string, session: () => S): Record<string, unknown>;
+  transportOptions(
+    user: Readonly<Record<string, unknown>>,
+    principal: string,
+    session: () => S,
+  ): Record<string, unknown>;
   /** Forget the session when its transport closes. */
   forgetOnClose(transport: SessionTransport): void;
   /** Close every session. */
@@ -61,7 +65,9 @@ export function boundSessions<S extends { transport: SessionTransport }>(
       if (!id) return undefined;
       const entry = sessions.get(id);
       if (!entry) return Promise.resolve(sessionNotFound());
-      return runWithContext(context, () => entry.session.transport.handleRequest(req, { authInfo: authInfo as never, parsedBody }));
+      return runWithContext(context, () =>
+        entry.session.transport.handleRequest(req, { authInfo: authInfo as never, parsedBody }),
+      );
     },
     transportOptions(user, principal, session) {
       const eventStore = user["eventStore"] as EventStoreLike | undefined;

@@ -30,7 +30,10 @@ export interface EventStoreLike {
   /** The stream an event id belongs to (optional). */
   getStreamIdForEventId?(eventId: string): Promise<string | undefined>;
   /** Replay the events after `lastEventId` through `send`; resolves to their stream id. */
-  replayEventsAfter(lastEventId: string, opts: { send: (eventId: string, message: unknown) => Promise<void> }): Promise<string>;
+  replayEventsAfter(
+    lastEventId: string,
+    opts: { send: (eventId: string, message: unknown) => Promise<void> },
+  ): Promise<string>;
 }
 
 /**
@@ -105,14 +108,17 @@ const TRANSPORT_TAKEN_OVER: Record<string, string> = {
   supported_protocol_versions: "the server passes its own when it connects",
 };
 const HANDLER_TAKEN_OVER: Record<string, string> = {
-  legacy: 'protect() serves 2025-era clients itself: stateful sessions, or session_mode: "stateless" for the SDK\'s stateless fallback',
+  legacy:
+    'protect() serves 2025-era clients itself: stateful sessions, or session_mode: "stateless" for the SDK\'s stateless fallback',
   max_request_body_size: "protect() reads the body itself: use max_body_bytes",
 };
 const camel = (k: string) => k.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
 /** Each taken-over key under its snake_case name, its camelCase name, and the SDK's own spelling. */
 const withSdkNames = (m: Record<string, string>, sdkNames: Record<string, string> = {}) =>
   Object.fromEntries(
-    Object.entries(m).flatMap(([k, why]) => [k, camel(k), sdkNames[k] ?? camel(k)].map((n) => [n, why] as [string, string])),
+    Object.entries(m).flatMap(([k, why]) =>
+      [k, camel(k), sdkNames[k] ?? camel(k)].map((n) => [n, why] as [string, string]),
+    ),
   );
 const TRANSPORT_REFUSED = withSdkNames(TRANSPORT_TAKEN_OVER, {
   on_session_initialized: "onsessioninitialized",
@@ -121,7 +127,8 @@ const TRANSPORT_REFUSED = withSdkNames(TRANSPORT_TAKEN_OVER, {
 const HANDLER_REFUSED = withSdkNames(HANDLER_TAKEN_OVER);
 
 /** Accept the taken-over keys in the schema, so the cross-key check reports them with their reason. */
-const refusedKeys = (m: Record<string, string>) => Object.fromEntries(Object.keys(m).map((k) => [k, z.unknown().optional()]));
+const refusedKeys = (m: Record<string, string>) =>
+  Object.fromEntries(Object.keys(m).map((k) => [k, z.unknown().optional()]));
 const ms = z.number().int().min(0).max(3_600_000);
 
 /** `protect()`'s `transport` key. */

@@ -14,12 +14,17 @@ import { oneSessionAtATime, sessionRequired } from "../protect/responses.js";
 import type { McpBackend, AuthorizedRequest } from "./backend.js";
 import { boundSessions } from "./bound-sessions.js";
 
-/** Something that yields an SDK server: an instance, or a factory called once per session (stateful) or per request (stateless). */
+/**
+ * Something that yields an SDK server: an instance, or a factory called once per session (stateful) or per request
+ * (stateless).
+ */
 export type McpServerSource = McpServer | (() => McpServer | Promise<McpServer>);
 
 /** `setImmediate` where it exists (Node, Bun, Deno), else a zero timeout (workers). */
 const nextMacrotask: (fn: () => void) => void =
-  typeof globalThis.setImmediate === "function" ? (fn) => void globalThis.setImmediate(fn) : (fn) => void setTimeout(fn, 0);
+  typeof globalThis.setImmediate === "function"
+    ? (fn) => void globalThis.setImmediate(fn)
+    : (fn) => void setTimeout(fn, 0);
 
 interface Session {
   transport: WebStandardStreamableHTTPServerTransport;
@@ -43,7 +48,10 @@ export function createV1Backend(
 
 /** Where servers come from: a factory (one per request or session), or one instance serving one session at a time. */
 interface ServerPool {
-  /** The server for a request: synchronous unless the factory is async (a promise less per request); `undefined` while the instance is busy. */
+  /**
+   * The server for a request: synchronous unless the factory is async (a promise less per request); `undefined` while
+   * the instance is busy.
+   */
   acquire(): McpServer | undefined | Promise<McpServer>;
   /** Give a server back: the instance becomes free again, a factory's server is closed. */
   release(server: McpServer): void;
@@ -71,7 +79,10 @@ function statelessBackend(pool: ServerPool): McpBackend {
     async handle({ req, authInfo, parsedBody, context }: AuthorizedRequest): Promise<Response> {
       const acquired = pool.acquire();
       const server = (acquired instanceof Promise ? await acquired : acquired) as McpServer;
-      const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+      const transport = new WebStandardStreamableHTTPServerTransport({
+        sessionIdGenerator: undefined,
+        enableJsonResponse: true,
+      });
       await server.connect(transport);
       try {
         return await runWithContext(context, () => transport.handleRequest(req, { authInfo, parsedBody }));
@@ -89,7 +100,11 @@ function statelessBackend(pool: ServerPool): McpBackend {
 }
 
 /** `Mcp-Session-Id` sessions, each bound to the principal that opened it. */
-function statefulBackend(pool: ServerPool, limits: SessionLimits, transportOptions: Readonly<Record<string, unknown>>): McpBackend {
+function statefulBackend(
+  pool: ServerPool,
+  limits: SessionLimits,
+  transportOptions: Readonly<Record<string, unknown>>,
+): McpBackend {
   const sessions = boundSessions<Session>(limits, (session) => {
     void session.transport.close().catch(() => {});
     pool.release(session.server);

@@ -171,7 +171,10 @@ export function loadSdkV2(): Promise<SdkV2Module> {
  * Serve every authorized request through a v2 handler (modern requests and its own 2025-era
  * fallback). Once the handler exists it is called directly: no await of a settled promise per request.
  */
-export function createV2Backend(handler: McpHttpHandlerLike | (() => Promise<McpHttpHandlerLike>), feed?: ChangeFeed): McpBackend {
+export function createV2Backend(
+  handler: McpHttpHandlerLike | (() => Promise<McpHttpHandlerLike>),
+  feed?: ChangeFeed,
+): McpBackend {
   let built: McpHttpHandlerLike | undefined = typeof handler === "function" ? undefined : handler;
   let building: Promise<McpHttpHandlerLike> | undefined;
   const serve = (h: McpHttpHandlerLike, authorized: AuthorizedRequest): Promise<Response> => {
@@ -198,7 +201,11 @@ export function createV2Backend(handler: McpHttpHandlerLike | (() => Promise<Mcp
  * sessions bound to their principal). The split uses the SDK's own `isLegacyRequest`, on the body
  * already parsed, so the two can never disagree.
  */
-export function createDualBackend(modern: () => Promise<McpHttpHandlerLike>, legacy: McpBackend, feed?: ChangeFeed): McpBackend {
+export function createDualBackend(
+  modern: () => Promise<McpHttpHandlerLike>,
+  legacy: McpBackend,
+  feed?: ChangeFeed,
+): McpBackend {
   const v2 = createV2Backend(modern, feed);
   return {
     checkSession: legacy.checkSession?.bind(legacy),
@@ -250,9 +257,15 @@ export function createV2SessionBackend(
       if (inSession) return inSession;
       const { req, authInfo, parsedBody, context, principal } = authorized;
       const sdk = await loadSdkV2();
-      const isInit = Array.isArray(parsedBody) ? parsedBody.some((m) => sdk.isInitializeRequest(m)) : sdk.isInitializeRequest(parsedBody);
+      const isInit = Array.isArray(parsedBody)
+        ? parsedBody.some((m) => sdk.isInitializeRequest(m))
+        : sdk.isInitializeRequest(parsedBody);
       if (!isInit) return sessionRequired();
-      const server = (await factory({ era: "legacy", ...(authInfo !== undefined && { authInfo }), requestInfo: req })) as V2ServerLike;
+      const server = (await factory({
+        era: "legacy",
+        ...(authInfo !== undefined && { authInfo }),
+        requestInfo: req,
+      })) as V2ServerLike;
       feed?.attachSession(server, principal);
       const transport: V2TransportLike = new sdk.WebStandardStreamableHTTPServerTransport(
         sessions.transportOptions(transportOptions, principal, () => ({ transport, server })),
@@ -341,9 +354,16 @@ function lowLevelServer(product: unknown): LowLevelServerLike | undefined {
  * `sendResourceUpdated`) to `onChange`, before sending it as it would have. Returns the unwrapped
  * `notification` bound to the server, to send without reporting.
  */
-function reportChanges(server: LowLevelServerLike, onChange: (event: ServerEventLike) => void): (n: NotificationLike) => Promise<void> {
+function reportChanges(
+  server: LowLevelServerLike,
+  onChange: (event: ServerEventLike) => void,
+): (n: NotificationLike) => Promise<void> {
   const send = server.notification;
-  server.notification = function (this: LowLevelServerLike, notification: NotificationLike, options?: unknown): Promise<void> {
+  server.notification = function (
+    this: LowLevelServerLike,
+    notification: NotificationLike,
+    options?: unknown,
+  ): Promise<void> {
     const kind = typeof notification?.method === "string" ? CHANGE_KINDS[notification.method] : undefined;
     if (kind) onChange(toEvent(kind, notification.params));
     return send.call(this, notification, options);

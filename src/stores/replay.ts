@@ -35,7 +35,8 @@ export interface MemoryReplayStoreOptions {
   max?: number;
   /**
    * Most identifiers kept for one key prefix (the part of the key before the first `:`, i.e. the
-   * proof's `jkt`, so one client key). Default `max / 10` (10,000: a client key may send about 16 proofs a second, sustained), at least 1. A key over its share
+   * proof's `jkt`, so one client key). Default `max / 10` (10,000: a client key may send about 16 proofs a second,
+   * sustained), at least 1. A key over its share
    * has its new proofs refused (401 `invalid_dpop_proof`, reason `replay_store_full`) until its own
    * oldest identifiers expire, so one client cannot fill the store for everybody. Size it above the
    * proofs one client key sends within two `iat` windows. Keys without `:` each count on their own.
@@ -336,7 +337,10 @@ export class RedisReplayStore implements ReplayStore {
     if (!this.#backoff.ready()) throw new ReplayStoreUnavailable(this.#backoff.retryAfterSeconds());
     let reply: string | null;
     try {
-      reply = await withTimeout(this.#client.set(this.#prefix + key, "1", "PX", Math.max(1, Math.ceil(ttlMs)), "NX"), this.#timeout);
+      reply = await withTimeout(
+        this.#client.set(this.#prefix + key, "1", "PX", Math.max(1, Math.ceil(ttlMs)), "NX"),
+        this.#timeout,
+      );
     } catch (e) {
       this.#backoff.failed();
       throw new ReplayStoreUnavailable(this.#backoff.retryAfterSeconds(), { cause: e });

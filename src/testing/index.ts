@@ -19,7 +19,15 @@
 import { createHash, randomUUID } from "node:crypto";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from "jose";
+import {
+  calculateJwkThumbprint,
+  exportJWK,
+  generateKeyPair,
+  SignJWT,
+  type CryptoKey,
+  type JWK,
+  type JWTPayload,
+} from "jose";
 import { z } from "zod";
 import { optionsSchema, parseOptions } from "../lib/options.js";
 import { JWTValidator, type JWTValidatorOptions } from "../validators/jwt.js";
@@ -252,7 +260,10 @@ export async function connectClient(url: string, o: ConnectClientOptions = {}): 
     if (token && dpop) {
       const target = input instanceof Request ? input.url : String(input);
       headers.set("authorization", `DPoP ${token}`);
-      headers.set("dpop", await dpop.issuer.dpopProof({ key: dpop.key, htu: target, htm: init?.method ?? "GET", token }));
+      headers.set(
+        "dpop",
+        await dpop.issuer.dpopProof({ key: dpop.key, htu: target, htm: init?.method ?? "GET", token }),
+      );
     } else if (token) {
       headers.set("authorization", `Bearer ${token}`);
     }

@@ -43,7 +43,13 @@ export function createConnection(p: ConnectionParts): Connection {
     let body: ArrayBuffer | undefined = template.body ? await template.arrayBuffer() : undefined;
     headers.set("authorization", `Bearer ${await p.token()}`);
     for (let hop = 0; ; hop++) {
-      const res = await p.fetch(url, { method, headers, body: body ?? null, redirect: "manual", signal: template.signal });
+      const res = await p.fetch(url, {
+        method,
+        headers,
+        body: body ?? null,
+        redirect: "manual",
+        signal: template.signal,
+      });
       const location = REDIRECT_STATUSES.has(res.status) ? res.headers.get("location") : null;
       if (location === null) return res;
       void res.body?.cancel().catch(() => {});

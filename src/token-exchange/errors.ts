@@ -24,11 +24,15 @@ export type TokenExchangeErrorCode =
  * | `invalid_response` | `ERR_TOKEN_EXCHANGE_FAILED` | it answered something that is not a usable token response |
  * | `unreachable` | `ERR_TOKEN_EXCHANGE_UNAVAILABLE` | network error, timeout or 5xx; the calls back off |
  * | `backing_off` | `ERR_TOKEN_EXCHANGE_UNAVAILABLE` | an earlier failure is still being waited out (`retry_after`) |
- * | `no_caller` | `ERR_TOKEN_EXCHANGE_NO_CALLER` | no authorized caller: outside a request, authorization disabled, or `fail_open` |
- * | `caller_expired` | `ERR_TOKEN_EXCHANGE_NO_CALLER` | the caller's token has expired since the request was authorized |
+ * | `no_caller` | `ERR_TOKEN_EXCHANGE_NO_CALLER` | no authorized caller: outside a request, authorization disabled, or
+ * `fail_open` |
+ * | `caller_expired` | `ERR_TOKEN_EXCHANGE_NO_CALLER` | the caller's token has expired since the request was authorized
+ * |
  * | `not_configured` | `ERR_TOKEN_EXCHANGE_NOT_CONFIGURED` | the server has no `token_exchange` option |
- * | `audience_not_allowed` | `ERR_TOKEN_EXCHANGE_AUDIENCE_NOT_ALLOWED` | the audience is not in `token_exchange.audiences` |
- * | `origin_unknown` | `ERR_TOKEN_EXCHANGE_AUDIENCE_NOT_ALLOWED` | a connection to an audience that is not a URL and has no configured `origin` |
+ * | `audience_not_allowed` | `ERR_TOKEN_EXCHANGE_AUDIENCE_NOT_ALLOWED` | the audience is not in
+ * `token_exchange.audiences` |
+ * | `origin_unknown` | `ERR_TOKEN_EXCHANGE_AUDIENCE_NOT_ALLOWED` | a connection to an audience that is not a URL and
+ * has no configured `origin` |
  * | `origin_mismatch` | `ERR_CONNECTION_URL_REFUSED` | `connection.fetch()` to a URL outside the audience's origin |
  * | `redirect_off_origin` | `ERR_CONNECTION_URL_REFUSED` | the API redirected outside the audience's origin |
  * | `too_many_redirects` | `ERR_CONNECTION_URL_REFUSED` | more than 5 redirects |
@@ -95,7 +99,8 @@ export interface TokenExchangeErrorOptions {
 
 /** RFC 6749 §5.2: `error` and `error_description` are printable ASCII without `"` and `\`. Anything else is dropped. */
 const OAUTH_TEXT = /^[\x20\x21\x23-\x5B\x5D-\x7E]{1,512}$/;
-const cleanText = (v: string | undefined): string | undefined => (v !== undefined && OAUTH_TEXT.test(v) ? v : undefined);
+const cleanText = (v: string | undefined): string | undefined =>
+  v !== undefined && OAUTH_TEXT.test(v) ? v : undefined;
 
 /**
  * A token exchange (or a connection handle) failed. Branch on `code` (or `reason`), never on the
@@ -136,7 +141,10 @@ export class TokenExchangeError extends Error {
    */
   constructor(reason: TokenExchangeFailureReason, options: TokenExchangeErrorOptions = {}) {
     const error = cleanText(options.error);
-    const target = options.audience !== undefined ? ` for audience "${options.audience.replace(/[\\"\r\n]/g, "?").slice(0, 200)}"` : "";
+    const target =
+      options.audience !== undefined
+        ? ` for audience "${options.audience.replace(/[\\"\r\n]/g, "?").slice(0, 200)}"`
+        : "";
     super(
       `Token exchange${target} ${SENTENCE[reason]}${error ? ` (${error})` : ""}`,
       options.cause === undefined ? undefined : { cause: options.cause },

@@ -65,12 +65,16 @@ const USABLE_TOKEN_TYPES = new Set([ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE]);
 function normalizeScope(scope: string | readonly string[] | undefined): string | undefined {
   if (scope === undefined) return undefined;
   const list = typeof scope === "string" ? scope.split(" ") : [...scope];
-  if (list.some((s) => typeof s !== "string")) throw new TypeError("exchangeToken: scope must be a string or a list of strings");
+  if (list.some((s) => typeof s !== "string"))
+    throw new TypeError("exchangeToken: scope must be a string or a list of strings");
   const set = [...new Set(list.filter(Boolean))].sort();
   return set.length ? set.join(" ") : undefined;
 }
 
-function checkRequest(r: unknown, what: string): asserts r is { audience: string; scope?: unknown; resource?: unknown } {
+function checkRequest(
+  r: unknown,
+  what: string,
+): asserts r is { audience: string; scope?: unknown; resource?: unknown } {
   if (
     typeof r !== "object" ||
     r === null ||
@@ -109,7 +113,13 @@ export class TokenExchanger implements ContextExchange {
     // Entries get their own ttl (up to exp − skew); the constructor ttl switches TTL tracking on.
     this.#cache =
       max > 0
-        ? new LRUCache<string, ExchangedToken>({ max, ttl: 86_400_000, ttlAutopurge: false, ttlResolution: 0, perf: { now: this.#now } })
+        ? new LRUCache<string, ExchangedToken>({
+            max,
+            ttl: 86_400_000,
+            ttlAutopurge: false,
+            ttlResolution: 0,
+            perf: { now: this.#now },
+          })
         : undefined;
   }
 
@@ -124,13 +134,16 @@ export class TokenExchanger implements ContextExchange {
     this.#checkAudience(audience);
     const scope = normalizeScope(request.scope ?? this.#o.audiences?.[audience]?.scope);
     if (!scope && this.#o.scope_required)
-      throw new TypeError(`exchangeToken: this authorization server needs a "scope" (or token_exchange.audiences["${audience}"].scope)`);
+      throw new TypeError(
+        `exchangeToken: this authorization server needs a "scope" (or token_exchange.audiences["${audience}"].scope)`,
+      );
     const key = JSON.stringify([sha256(auth.token), audience, scope ?? "", resource ?? ""]);
     const cached = this.#cached(key);
     if (cached) return cached;
     const running = this.#inflight.get(key);
     if (running) return running;
-    if (!this.#backoff.ready()) throw this.#fail("backing_off", { audience, retry_after: this.#backoff.retryAfterSeconds() });
+    if (!this.#backoff.ready())
+      throw this.#fail("backing_off", { audience, retry_after: this.#backoff.retryAfterSeconds() });
     const promise = this.#exchange(auth, audience, scope, resource, key).finally(() => this.#inflight.delete(key));
     this.#inflight.set(key, promise);
     return promise;
@@ -155,7 +168,8 @@ export class TokenExchanger implements ContextExchange {
 
   #checkCaller(auth: AuthContext | null, audience: string): asserts auth is AuthContext {
     if (!auth) throw this.#fail("no_caller", { audience });
-    if (auth.expires_at !== undefined && auth.expires_at * 1000 <= this.#now()) throw this.#fail("caller_expired", { audience });
+    if (auth.expires_at !== undefined && auth.expires_at * 1000 <= this.#now())
+      throw this.#fail("caller_expired", { audience });
   }
 
   #checkAudience(audience: string): void {
@@ -186,12 +200,23 @@ export class TokenExchanger implements ContextExchange {
   /** Build a {@link TokenExchangeError} and report it. */
   #fail(reason: TokenExchangeFailureReason, options: TokenExchangeErrorOptions): TokenExchangeError {
     const err = new TokenExchangeError(reason, options);
-    emitSafely(this.#emit, { type: "token_exchange_failed", audience: err.audience, code: err.code, reason: err.reason, error: err.error });
+    emitSafely(this.#emit, {
+      type: "token_exchange_failed",
+      audience: err.audience,
+      code: err.code,
+      reason: err.reason,
+      error: err.error,
+    });
     return err;
   }
 
   /** The token request's form: RFC 8693 token exchange, or Entra's on-behalf-of `jwt-bearer` grant. */
-  #requestBody(auth: AuthContext, audience: string, scope: string | undefined, resource: string | undefined): URLSearchParams {
+  #requestBody(
+    auth: AuthContext,
+    audience: string,
+    scope: string | undefined,
+    resource: string | undefined,
+  ): URLSearchParams {
     const o = this.#o;
     const body = new URLSearchParams();
     if (o.profile === "entra_obo") {
@@ -242,7 +267,12 @@ export class TokenExchanger implements ContextExchange {
     if (res.status !== 200) {
       const err = ErrorSchema.safeParse(res.json);
       if (res.status >= 400 && err.success) {
-        throw this.#fail("refused", { audience, status: res.status, error: err.data.error, error_description: err.data.error_description });
+        throw this.#fail("refused", {
+          audience,
+          status: res.status,
+          error: err.data.error,
+          error_description: err.data.error_description,
+        });
       }
       throw this.#fail("invalid_response", { audience, status: res.status });
     }
@@ -258,7 +288,11 @@ export class TokenExchanger implements ContextExchange {
     }
     const issued = r.issued_token_type ?? ACCESS_TOKEN_TYPE;
     if (!USABLE_TOKEN_TYPES.has(issued)) {
-      throw this.#fail("invalid_response", { audience, status: 200, cause: new Error("issued_token_type is not an access token") });
+      throw this.#fail("invalid_response", {
+        audience,
+        status: 200,
+        cause: new Error("issued_token_type is not an access token"),
+      });
     }
     return Object.freeze({
       access_token: r.access_token,

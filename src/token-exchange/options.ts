@@ -31,7 +31,9 @@ export interface AudienceOptions {
    * Required for a connection when the audience is not a URL (a Keycloak client id, an Entra `api://…`).
    */
   origin?: string | undefined;
-  /** Scopes asked for when a call names none (space-separated). Okta needs one; Entra defaults to `{audience}/.default`. */
+  /**
+   * Scopes asked for when a call names none (space-separated). Okta needs one; Entra defaults to `{audience}/.default`.
+   */
   scope?: string | undefined;
 }
 
@@ -68,7 +70,10 @@ export interface TokenExchangeOptions extends ClientCredentialOptions {
   subject_token_type?: string | undefined;
   /** `requested_token_type` sent (rfc8693). Default: not sent (the server issues an access token). */
   requested_token_type?: string | undefined;
-  /** Refuse an exchange that names no scope (Okta needs one; Entra's defaults to `{audience}/.default`). Default `false`. */
+  /**
+   * Refuse an exchange that names no scope (Okta needs one; Entra's defaults to `{audience}/.default`). Default
+   * `false`.
+   */
   scope_required?: boolean | undefined;
   /**
    * The audiences tools may ask for, with their settings. When set, any other audience is refused
@@ -76,7 +81,10 @@ export interface TokenExchangeOptions extends ClientCredentialOptions {
    * connection derives its origin from an audience that is a URL.
    */
   audiences?: Record<string, AudienceOptions> | undefined;
-  /** Exchanged tokens kept in memory (per caller token, audience, scope and resource). 0 disables the cache. Default 1000. */
+  /**
+   * Exchanged tokens kept in memory (per caller token, audience, scope and resource). 0 disables the cache. Default
+   * 1000.
+   */
   cache_max?: number | undefined;
   /** Seconds before `exp` a cached token stops being used. Default 30; at most 300. */
   expiry_skew_seconds?: number | undefined;
@@ -86,7 +94,10 @@ export interface TokenExchangeOptions extends ClientCredentialOptions {
   timeout_ms?: number | undefined;
   /** @deprecated Use `timeout_ms`. Removed in 0.3. */
   timeout?: number | undefined;
-  /** Back-off after the token endpoint could not be reached (1 s doubling to 30 s by default); calls fail fast meanwhile. */
+  /**
+   * Back-off after the token endpoint could not be reached (1 s doubling to 30 s by default); calls fail fast
+   * meanwhile.
+   */
   backoff?: BackoffWindow | undefined;
   /** Custom fetch (tests, proxies), for the token endpoint and connection handles. */
   fetch?: Fetch | undefined;
@@ -177,7 +188,9 @@ function preset<K extends string>(
   if (!schema) {
     schema = optionsSchema(
       `TokenExchange.${name}()`,
-      z.strictObject({ ...presetShape, ...key }).superRefine((v, ctx) => refineClientCredentials(v as ClientCredentialOptions, ctx)),
+      z
+        .strictObject({ ...presetShape, ...key })
+        .superRefine((v, ctx) => refineClientCredentials(v as ClientCredentialOptions, ctx)),
       renamed,
     );
     presetSchemas.set(name, schema);
@@ -250,7 +263,11 @@ export const TokenExchange = Object.freeze({
    * ```
    */
   auth0(o: TokenExchangePresetOptions & { domain: string }): TokenExchangeOptions {
-    const p = preset("auth0", { domain: z.string().regex(/^[a-z0-9.-]+(?::\d{1,5})?$/i, "a host name, e.g. acme.eu.auth0.com") }, o);
+    const p = preset(
+      "auth0",
+      { domain: z.string().regex(/^[a-z0-9.-]+(?::\d{1,5})?$/i, "a host name, e.g. acme.eu.auth0.com") },
+      o,
+    );
     return {
       client_auth_method: p.private_key ? "private_key_jwt" : "client_secret_post",
       ...common(p, "domain"),

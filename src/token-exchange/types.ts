@@ -11,7 +11,10 @@ export interface ExchangeTokenRequest {
    * Keycloak: the target client id; Auth0: the API identifier; Entra: the App ID URI, e.g. `api://…`).
    */
   audience: string;
-  /** Scopes to ask for (space-separated or a list). Default: the audience's `scope` in `token_exchange.audiences`, else none (the server decides). Never wider than the caller's. */
+  /**
+   * Scopes to ask for (space-separated or a list). Default: the audience's `scope` in `token_exchange.audiences`, else
+   * none (the server decides). Never wider than the caller's.
+   */
   scope?: string | readonly string[] | undefined;
   /** RFC 8693 `resource`: the URL of the target service, when the authorization server uses it. */
   resource?: string | undefined;
@@ -23,17 +26,25 @@ export interface ExchangedToken {
   readonly access_token: string;
   /** Always `Bearer` (anything else is refused). */
   readonly token_type: "Bearer";
-  /** When it expires (seconds since the epoch), from `expires_in` or the token's `exp`; `undefined` when unknown (then it is not cached). */
+  /**
+   * When it expires (seconds since the epoch), from `expires_in` or the token's `exp`; `undefined` when unknown (then
+   * it is not cached).
+   */
   readonly expires_at: number | undefined;
   /** Granted scopes: the answer's `scope`, else the scopes asked for, else `undefined`. */
   readonly scope: string | undefined;
-  /** `urn:ietf:params:oauth:token-type:access_token` (or `…:jwt`); Entra OBO, which does not say, gets `…:access_token`. */
+  /**
+   * `urn:ietf:params:oauth:token-type:access_token` (or `…:jwt`); Entra OBO, which does not say, gets `…:access_token`.
+   */
   readonly issued_token_type: string;
 }
 
 /** What {@link RequestContext.connection} takes. */
 export interface ConnectionRequest {
-  /** The API to call: see {@link ExchangeTokenRequest.audience}. A URL, or an audience with an `origin` in `token_exchange.audiences`. */
+  /**
+   * The API to call: see {@link ExchangeTokenRequest.audience}. A URL, or an audience with an `origin` in
+   * `token_exchange.audiences`.
+   */
   audience: string;
   /** Scopes to ask for; see {@link ExchangeTokenRequest.scope}. */
   scope?: string | readonly string[] | undefined;
@@ -54,7 +65,8 @@ export interface Connection {
    * `origin`. An `Authorization` header in `init` is replaced. Redirects within `origin` are followed
    * (at most 5, token re-attached); one leaving it is refused.
    *
-   * @throws `TokenExchangeError` (`protected-mcp/token-exchange`) `ERR_CONNECTION_URL_REFUSED` before anything is sent to a URL
+   * @throws `TokenExchangeError` (`protected-mcp/token-exchange`) `ERR_CONNECTION_URL_REFUSED` before anything is sent
+   * to a URL
    *   outside `origin`; any exchange failure.
    */
   fetch(input: string | URL | Request, init?: RequestInit): Promise<Response>;

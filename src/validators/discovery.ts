@@ -66,7 +66,8 @@ export interface DiscoveryOptions {
 export function metadataUrls(issuer: string): string[] {
   const u = new URL(issuer);
   const path = u.pathname.replace(/\/+$/, "");
-  if (!path) return [`${u.origin}/.well-known/oauth-authorization-server`, `${u.origin}/.well-known/openid-configuration`];
+  if (!path)
+    return [`${u.origin}/.well-known/oauth-authorization-server`, `${u.origin}/.well-known/openid-configuration`];
   return [
     `${u.origin}/.well-known/oauth-authorization-server${path}`,
     `${u.origin}/.well-known/openid-configuration${path}`,
@@ -140,8 +141,12 @@ export class AuthorizationServerDiscovery {
       throw new InvalidAuthorizationServerMetadata("invalid", "The issuer is not a URL", { cause: e });
     }
     if (!isSecureOrLoopback(u))
-      throw new InvalidAuthorizationServerMetadata("insecure", "The issuer must be an https URL (http only on loopback)");
-    if (u.search || u.hash) throw new InvalidAuthorizationServerMetadata("invalid", "The issuer must not have a query or fragment");
+      throw new InvalidAuthorizationServerMetadata(
+        "insecure",
+        "The issuer must be an https URL (http only on loopback)",
+      );
+    if (u.search || u.hash)
+      throw new InvalidAuthorizationServerMetadata("invalid", "The issuer must not have a query or fragment");
     const cached = this.#cache.get(issuer);
     if (cached) return cached;
     const running = this.#inflight.get(issuer);
@@ -182,15 +187,24 @@ export class AuthorizationServerDiscovery {
         }
         const doc = res.json;
         if (typeof doc !== "object" || doc === null || Array.isArray(doc))
-          throw new InvalidAuthorizationServerMetadata("invalid", "The authorization server metadata is not a JSON object");
+          throw new InvalidAuthorizationServerMetadata(
+            "invalid",
+            "The authorization server metadata is not a JSON object",
+          );
         if ((doc as { issuer?: unknown }).issuer !== issuer) {
-          throw new InvalidAuthorizationServerMetadata("issuer_mismatch", "The authorization server metadata names another issuer");
+          throw new InvalidAuthorizationServerMetadata(
+            "issuer_mismatch",
+            "The authorization server metadata names another issuer",
+          );
         }
         for (const member of ["jwks_uri", "introspection_endpoint"] as const) {
           const v = (doc as Record<string, unknown>)[member];
           if (v === undefined) continue;
           if (typeof v !== "string" || !URL.canParse(v) || !isSecureOrLoopback(new URL(v))) {
-            throw new InvalidAuthorizationServerMetadata("invalid", `The authorization server metadata ${member} is not an https URL`);
+            throw new InvalidAuthorizationServerMetadata(
+              "invalid",
+              `The authorization server metadata ${member} is not an https URL`,
+            );
           }
         }
         const metadata = Object.freeze({ ...(doc as DiscoveredAuthorizationServerMetadata) });
@@ -203,8 +217,12 @@ export class AuthorizationServerDiscovery {
       throw e;
     }
     backoff.failed();
-    if (unreachable.length > 0) throw new AuthorizationUnavailable({ cause: unreachable[0], retry_after: backoff.retryAfterSeconds() });
-    throw new InvalidAuthorizationServerMetadata("not_found", "No authorization server metadata was found for the issuer");
+    if (unreachable.length > 0)
+      throw new AuthorizationUnavailable({ cause: unreachable[0], retry_after: backoff.retryAfterSeconds() });
+    throw new InvalidAuthorizationServerMetadata(
+      "not_found",
+      "No authorization server metadata was found for the issuer",
+    );
   }
 }
 
@@ -234,12 +252,22 @@ export interface DiscoverValidatorOptions extends Omit<JWTValidatorOptions, "iss
 export async function discoverValidator(issuer: string, options: DiscoverValidatorOptions = {}): Promise<JWTValidator> {
   const { discovery, ...validator } = options;
   const meta = await (discovery ?? sharedDiscovery()).metadata(issuer);
-  if (!meta.jwks_uri) throw new InvalidAuthorizationServerMetadata("missing_endpoint", "The authorization server metadata has no jwks_uri");
+  if (!meta.jwks_uri)
+    throw new InvalidAuthorizationServerMetadata(
+      "missing_endpoint",
+      "The authorization server metadata has no jwks_uri",
+    );
   return new JWTValidator({ ...validator, issuer: meta.issuer, jwks_uri: meta.jwks_uri });
 }
 
-/** Options of {@link discoverIntrospectionValidator}: client credentials and other options besides the endpoint and issuer. */
-export interface DiscoverIntrospectionValidatorOptions extends Omit<IntrospectionValidatorOptions, "introspection_endpoint" | "issuer"> {
+/**
+ * Options of {@link discoverIntrospectionValidator}: client credentials and other options besides the endpoint and
+ * issuer.
+ */
+export interface DiscoverIntrospectionValidatorOptions extends Omit<
+  IntrospectionValidatorOptions,
+  "introspection_endpoint" | "issuer"
+> {
   /** Discovery (and its cache) to use. Default: one shared by the process, with default options. */
   discovery?: AuthorizationServerDiscovery;
 }
@@ -262,7 +290,10 @@ export async function discoverIntrospectionValidator(
   const { discovery, ...validator } = options;
   const meta = await (discovery ?? sharedDiscovery()).metadata(issuer);
   if (!meta.introspection_endpoint)
-    throw new InvalidAuthorizationServerMetadata("missing_endpoint", "The authorization server metadata has no introspection_endpoint");
+    throw new InvalidAuthorizationServerMetadata(
+      "missing_endpoint",
+      "The authorization server metadata has no introspection_endpoint",
+    );
   return new IntrospectionValidator({
     ...validator,
     issuer: meta.issuer,

@@ -15,7 +15,14 @@ import { RemoteKeySet } from "./key-set.js";
 import type { VerifyContext } from "./provider.js";
 import { JWS_COMPACT, verifyJwt } from "./jwt-checks.js";
 import { principalFromClaims, VerifiedTokenCache, type PrincipalProfile } from "./jwt-principal.js";
-import { backoffWindowSchema, optionsSchema, parseOptions, principalOptionsShape, principalRenamed, urlOption } from "../lib/options.js";
+import {
+  backoffWindowSchema,
+  optionsSchema,
+  parseOptions,
+  principalOptionsShape,
+  principalRenamed,
+  urlOption,
+} from "../lib/options.js";
 import type { BackoffWindow } from "../lib/backoff.js";
 import type { Clock } from "../lib/clock.js";
 import type { Fetch } from "../lib/fetch.js";
@@ -46,7 +53,8 @@ export interface EntraMultiTenantOptions {
   tenants?: string[];
   /**
    * Accept tokens from **every** Entra tenant (anyone with a Microsoft work or school account whose
-   * tenant consented to your app; personal accounts only with `allow_personal_accounts`). Only for apps that authorize per user or per tenant themselves;
+   * tenant consented to your app; personal accounts only with `allow_personal_accounts`). Only for apps that authorize
+   * per user or per tenant themselves;
    * a warning is logged once, through `log`.
    */
   any_tenant?: boolean;
@@ -59,7 +67,10 @@ export interface EntraMultiTenantOptions {
   audience: string | string[];
   /** Sign-in host. Default `login.microsoftonline.com`; e.g. `login.microsoftonline.us` for US Government. */
   authority_host?: string;
-  /** Key set (neither userinfo nor fragment). Default `https://{authority_host}/common/discovery/v2.0/keys` (shared by all tenants). */
+  /**
+   * Key set (neither userinfo nor fragment). Default `https://{authority_host}/common/discovery/v2.0/keys` (shared by
+   * all tenants).
+   */
   jwks_uri?: string;
   /** Allowed JWS algorithms. Default `["RS256"]` (what Entra signs with). */
   algorithms?: string[];
@@ -71,7 +82,10 @@ export interface EntraMultiTenantOptions {
   scope_claims?: string[];
   /** Client id claims. Default `["azp", "appid"]`. */
   client_id_claims?: string[];
-  /** Claim holding the subject. Default `"sub"` (Entra always sets it; app-only tokens carry the service principal's id). */
+  /**
+   * Claim holding the subject. Default `"sub"` (Entra always sets it; app-only tokens carry the service principal's
+   * id).
+   */
   subject_claim?: string;
   /** Accept a token without the subject claim (its subject is then its client id). Default `false`. */
   allow_missing_subject?: boolean;
@@ -118,7 +132,9 @@ const OptionsSchema = optionsSchema(
         .optional(),
       jwks_uri: urlOption().optional(),
       algorithms: z
-        .array(z.string().regex(/^(?!none$)(?!HS\d+$)[A-Za-z0-9]+$/, { error: "'none' and HMAC algorithms are refused" }))
+        .array(
+          z.string().regex(/^(?!none$)(?!HS\d+$)[A-Za-z0-9]+$/, { error: "'none' and HMAC algorithms are refused" }),
+        )
         .min(1)
         .optional(),
       clock_tolerance_seconds: z.number().min(0).max(300).optional(),
@@ -137,7 +153,11 @@ const OptionsSchema = optionsSchema(
       if (o.any_tenant === true && o.tenants)
         ctx.addIssue({ code: "custom", path: ["tenants"], message: "use tenants or any_tenant: true, not both" });
       if (o.any_tenant !== true && !o.tenants)
-        ctx.addIssue({ code: "custom", path: ["tenants"], message: "a tenant allowlist is required (or an explicit any_tenant: true)" });
+        ctx.addIssue({
+          code: "custom",
+          path: ["tenants"],
+          message: "a tenant allowlist is required (or an explicit any_tenant: true)",
+        });
       if (o.allow_personal_accounts !== undefined && o.any_tenant !== true) {
         ctx.addIssue({
           code: "custom",
@@ -146,7 +166,12 @@ const OptionsSchema = optionsSchema(
         });
       }
     }),
-  { ...principalRenamed, clock_tolerance: "clock_tolerance_seconds", jwks_timeout: "jwks_timeout_ms", log: "on_warning" },
+  {
+    ...principalRenamed,
+    clock_tolerance: "clock_tolerance_seconds",
+    jwks_timeout: "jwks_timeout_ms",
+    log: "on_warning",
+  },
 );
 
 const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
@@ -284,7 +309,8 @@ export class EntraMultiTenantValidator implements IssuerFamily {
     const o = this.#o;
     const cached = this.#cache?.get(token, o.audience);
     if (cached) return cached;
-    if (!JWS_COMPACT.test(token)) throw new InvalidToken("The access token is not a signed JWT", { reason: "malformed" });
+    if (!JWS_COMPACT.test(token))
+      throw new InvalidToken("The access token is not a signed JWT", { reason: "malformed" });
     let unverified: JWTPayload;
     try {
       unverified = decodeJwt(token);

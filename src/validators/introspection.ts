@@ -20,7 +20,14 @@ import type { Fetch } from "../lib/fetch.js";
 import { bindingOf, checkIssuedAt, extractScopes, subjectOf } from "./jwt-principal.js";
 import type { AuthorizationProvider, VerifyContext } from "./provider.js";
 import { fetchJson, RemoteFetchFailed } from "./remote-json.js";
-import { backoffWindowSchema, optionsSchema, parseOptions, principalOptionsShape, principalRenamed, urlOption } from "../lib/options.js";
+import {
+  backoffWindowSchema,
+  optionsSchema,
+  parseOptions,
+  principalOptionsShape,
+  principalRenamed,
+  urlOption,
+} from "../lib/options.js";
 import { ClientAuthentication, clientCredentialShape, refineClientCredentials } from "../lib/client-auth.js";
 
 /** Largest introspection response accepted, in bytes. Real ones are well under 4 KB. */
@@ -43,7 +50,10 @@ export type IntrospectionClientAuthMethod = "client_secret_basic" | "client_secr
  * ```
  */
 export interface IntrospectionValidatorOptions {
-  /** The authorization server's RFC 7662 endpoint. `https:` (plain `http:` only on loopback), neither userinfo nor fragment. Tokens are sent here and nowhere else; redirects are not followed. */
+  /**
+   * The authorization server's RFC 7662 endpoint. `https:` (plain `http:` only on loopback), neither userinfo nor
+   * fragment. Tokens are sent here and nowhere else; redirects are not followed.
+   */
   introspection_endpoint: string;
   /** This resource server's client id at the authorization server. */
   client_id: string;
@@ -60,7 +70,9 @@ export interface IntrospectionValidatorOptions {
   private_key_alg?: string;
   /** `kid` header of the client assertion. Default: the JWK's `kid`, if any. */
   private_key_kid?: string;
-  /** `aud` of the client assertion. Default: `issuer` when set (as RFC 7523bis asks), else the introspection endpoint. */
+  /**
+   * `aud` of the client assertion. Default: `issuer` when set (as RFC 7523bis asks), else the introspection endpoint.
+   */
   client_assertion_audience?: string;
   /**
    * Audiences this resource answers to: the response's `aud` (string or array) must contain one.
@@ -87,7 +99,10 @@ export interface IntrospectionValidatorOptions {
    * optional). Default `false`.
    */
   allow_missing_subject?: boolean;
-  /** Refuse a token issued (`iat`) more than this many seconds ago (`too_old`); a response without `iat` is then refused. Default: not checked. */
+  /**
+   * Refuse a token issued (`iat`) more than this many seconds ago (`too_old`); a response without `iat` is then
+   * refused. Default: not checked.
+   */
   max_token_age_seconds?: number;
   /** @deprecated Use `max_token_age_seconds`. Removed in 0.3. */
   max_token_age?: number;
@@ -123,7 +138,9 @@ export interface IntrospectionValidatorOptions {
   backoff?: BackoffWindow;
   /** Custom fetch (tests, proxies). */
   fetch?: Fetch;
-  /** Clock in epoch milliseconds, like `Date.now` (the default): `exp`/`nbf`/`iat`, caches, back-off, client assertions. */
+  /**
+   * Clock in epoch milliseconds, like `Date.now` (the default): `exp`/`nbf`/`iat`, caches, back-off, client assertions.
+   */
   clock?: Clock;
 }
 
@@ -157,7 +174,9 @@ const OptionsSchema = optionsSchema(
   },
 );
 
-/** RFC 7662 §2.2 response, as far as we read it (checked by {@link judgeResponse}); other members are kept in `claims`. */
+/**
+ * RFC 7662 §2.2 response, as far as we read it (checked by {@link judgeResponse}); other members are kept in `claims`.
+ */
 interface IntrospectionResponse {
   active: true;
   client_id?: string;
@@ -197,7 +216,10 @@ const NOT_ACTIVE = "The access token is not active";
 const ACCEPTED_TOKEN_TYPES = new Set(["bearer", "dpop"]);
 
 /** A response member of the wrong type: that token is refused, as a JWT with a mistyped claim is. */
-const invalidMember = (m: string): Refusal => ({ refused: `The access token ${m} claim is invalid`, reason: "claim_invalid" });
+const invalidMember = (m: string): Refusal => ({
+  refused: `The access token ${m} claim is invalid`,
+  reason: "claim_invalid",
+});
 const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === "string");
 /** Member types of RFC 7662 §2.2 (null counts as absent); `scope` may be a string or an array of strings. */
 const MEMBER_TYPES: readonly [string, (v: unknown) => boolean][] = [
@@ -281,17 +303,29 @@ export class IntrospectionValidator implements AuthorizationProvider {
     const o = (this.#o = Object.freeze({ ...parsed }) as IntrospectionValidatorOptions);
     this.#clock = o.clock ?? Date.now;
     // RFC 7523bis: the assertion's audience is the issuer when known, else the endpoint.
-    this.#clientAuth = new ClientAuthentication(o, o.client_assertion_audience ?? o.issuer ?? o.introspection_endpoint, this.#clock);
+    this.#clientAuth = new ClientAuthentication(
+      o,
+      o.client_assertion_audience ?? o.issuer ?? o.introspection_endpoint,
+      this.#clock,
+    );
     this.#backoff = new Backoff({ clock: this.#clock, ...o.backoff });
     const perf = { now: this.#clock };
     const max = o.cache_max ?? 10_000;
     // Entries get their own ttl (never beyond exp nor cache_ttl); the constructor ttl switches TTL tracking on.
     this.#positive =
-      max > 0 ? new LRUCache<string, Active>({ max, ttl: 86_400_000, ttlAutopurge: false, ttlResolution: 0, perf }) : undefined;
+      max > 0
+        ? new LRUCache<string, Active>({ max, ttl: 86_400_000, ttlAutopurge: false, ttlResolution: 0, perf })
+        : undefined;
     const negTtl = (o.negative_cache_ttl_seconds ?? 30) * 1000;
     this.#negative =
       negTtl > 0
-        ? new LRUCache({ max: o.negative_cache_max ?? 10_000, ttl: negTtl, ttlAutopurge: false, ttlResolution: 0, perf })
+        ? new LRUCache({
+            max: o.negative_cache_max ?? 10_000,
+            ttl: negTtl,
+            ttlAutopurge: false,
+            ttlResolution: 0,
+            perf,
+          })
         : undefined;
   }
 
@@ -373,7 +407,10 @@ export class IntrospectionValidator implements AuthorizationProvider {
   }
 
   #unavailable(cause?: unknown): AuthorizationUnavailable {
-    return new AuthorizationUnavailable({ cause, retry_after: this.#backoff.ready() ? 1 : this.#backoff.retryAfterSeconds() });
+    return new AuthorizationUnavailable({
+      cause,
+      retry_after: this.#backoff.ready() ? 1 : this.#backoff.retryAfterSeconds(),
+    });
   }
 
   async #introspect(key: string, token: string): Promise<Outcome> {
@@ -390,7 +427,10 @@ export class IntrospectionValidator implements AuthorizationProvider {
     const outcome = "refused" in answer ? answer : this.#judge(answer.response, token);
     if ("active" in outcome) {
       const exp = outcome.active.auth.expires_at;
-      const ttl = Math.min(this.#cacheTtlMs ?? 300_000, exp !== undefined ? exp * 1000 - this.#clock() : Number.POSITIVE_INFINITY);
+      const ttl = Math.min(
+        this.#cacheTtlMs ?? 300_000,
+        exp !== undefined ? exp * 1000 - this.#clock() : Number.POSITIVE_INFINITY,
+      );
       if (ttl > 0) this.#positive?.set(key, outcome.active, { ttl });
     } else {
       this.#negative?.set(key, outcome);
@@ -405,9 +445,13 @@ export class IntrospectionValidator implements AuthorizationProvider {
     const now = nowMs / 1000;
     const skew = o.clock_tolerance_seconds ?? 30;
     if (r.exp !== undefined && r.exp <= now - skew) return { refused: "", reason: "expired", expired: true };
-    if (r.nbf !== undefined && r.nbf > now + skew) return { refused: "The access token is not yet valid", reason: "not_yet_valid" };
+    if (r.nbf !== undefined && r.nbf > now + skew)
+      return { refused: "The access token is not yet valid", reason: "not_yet_valid" };
     if (o.issuer !== undefined && r.iss !== o.issuer)
-      return { refused: "The access token issuer is not trusted", reason: r.iss === undefined ? "claim_missing" : "issuer_untrusted" };
+      return {
+        refused: "The access token issuer is not trusted",
+        reason: r.iss === undefined ? "claim_missing" : "issuer_untrusted",
+      };
     if (r.token_type !== undefined && !ACCEPTED_TOKEN_TYPES.has(r.token_type.toLowerCase()))
       return { refused: "The access token type is not accepted", reason: "token_type" };
     let auth: AuthContext;
@@ -418,7 +462,11 @@ export class IntrospectionValidator implements AuthorizationProvider {
       if (!jkt && r.token_type?.toLowerCase() === "dpop") bindingOf(null);
       const client_id = r.client_id !== undefined && r.client_id.length > 0 ? r.client_id : undefined;
       const claims = Object.freeze(structuredClone(r)) as unknown as Readonly<JWTPayload>;
-      const subject = subjectOf(claims, { subject_claim: o.subject_claim, allow_missing_subject: o.allow_missing_subject }, client_id);
+      const subject = subjectOf(
+        claims,
+        { subject_claim: o.subject_claim, allow_missing_subject: o.allow_missing_subject },
+        client_id,
+      );
       auth = createAuthContext(
         {
           subject,

@@ -55,14 +55,20 @@ export interface IssuerRouterOptions {
 const isProvider = (v: unknown): v is AuthorizationProvider =>
   typeof v === "object" && v !== null && typeof (v as AuthorizationProvider).verify === "function";
 const isFamily = (v: unknown): v is IssuerFamily =>
-  isProvider(v) && typeof (v as IssuerFamily).matchesIssuer === "function" && Array.isArray((v as IssuerFamily).issuers);
+  isProvider(v) &&
+  typeof (v as IssuerFamily).matchesIssuer === "function" &&
+  Array.isArray((v as IssuerFamily).issuers);
 
 const OptionsSchema = optionsSchema(
   "IssuerRouter",
   z
     .strictObject({
-      issuers: z.record(urlOption(), z.custom<AuthorizationProvider>(isProvider, { error: "must be an AuthorizationProvider" })).optional(),
-      families: z.array(z.custom<IssuerFamily>(isFamily, { error: "must be an IssuerFamily (matchesIssuer, issuers, verify)" })).optional(),
+      issuers: z
+        .record(urlOption(), z.custom<AuthorizationProvider>(isProvider, { error: "must be an AuthorizationProvider" }))
+        .optional(),
+      families: z
+        .array(z.custom<IssuerFamily>(isFamily, { error: "must be an IssuerFamily (matchesIssuer, issuers, verify)" }))
+        .optional(),
       opaque: z.custom<AuthorizationProvider>(isProvider, { error: "must be an AuthorizationProvider" }).optional(),
     })
     .refine((o) => Object.keys(o.issuers ?? {}).length > 0 || (o.families?.length ?? 0) > 0 || o.opaque !== undefined, {

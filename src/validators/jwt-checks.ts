@@ -24,8 +24,10 @@ export const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
 /** The claim-specific sentence and reason of a failed jose claim check. Sentences never hold claim values. */
 function claimRefusal(claim: string, missing: boolean): [string, RefusalReason] {
-  if (claim === "aud") return ["The access token is not intended for this resource", missing ? "claim_missing" : "audience_mismatch"];
-  if (claim === "iss") return ["The access token issuer is not trusted", missing ? "claim_missing" : "issuer_untrusted"];
+  if (claim === "aud")
+    return ["The access token is not intended for this resource", missing ? "claim_missing" : "audience_mismatch"];
+  if (claim === "iss")
+    return ["The access token issuer is not trusted", missing ? "claim_missing" : "issuer_untrusted"];
   if (claim === "nbf") return ["The access token is not yet valid", missing ? "claim_missing" : "not_yet_valid"];
   if (claim === "typ") return ["The access token type is not accepted", "token_type"];
   return missing
@@ -43,10 +45,16 @@ export function toAuthError(e: unknown): AuthError {
   if (e instanceof errors.JWTClaimValidationFailed) {
     // A wrongly typed iat/nbf/exp is "invalid"; jose's nbf check failing is "check_failed".
     const [message, reason] = claimRefusal(e.claim, e.reason === "missing");
-    return new InvalidToken(message, { cause: e, reason: e.claim === "nbf" && e.reason === "invalid" ? "claim_invalid" : reason });
+    return new InvalidToken(message, {
+      cause: e,
+      reason: e.claim === "nbf" && e.reason === "invalid" ? "claim_invalid" : reason,
+    });
   }
   if (e instanceof errors.JOSEAlgNotAllowed)
-    return new InvalidToken("The access token algorithm is not accepted", { cause: e, reason: "algorithm_not_allowed" });
+    return new InvalidToken("The access token algorithm is not accepted", {
+      cause: e,
+      reason: "algorithm_not_allowed",
+    });
   if (e instanceof errors.JWKSNoMatchingKey)
     return new InvalidToken("The access token signing key is unknown", { cause: e, reason: "key_unknown" });
   if (e instanceof errors.JWSSignatureVerificationFailed)
@@ -110,10 +118,16 @@ const FAST_ALGORITHMS: ReadonlySet<string> = new Set(["ES256", "EdDSA", "Ed25519
  * that key, so nothing is resolved twice. `undefined` when the token does not qualify (the caller
  * then asks jose). test/validators/jwt-differential.test.ts holds it to jose's decisions.
  */
-async function fastJwtVerify(token: string, getKey: JWTVerifyGetKey, o: JWTVerifyOptions, nowMs: number): Promise<JWTPayload | undefined> {
+async function fastJwtVerify(
+  token: string,
+  getKey: JWTVerifyGetKey,
+  o: JWTVerifyOptions,
+  nowMs: number,
+): Promise<JWTPayload | undefined> {
   const first = token.indexOf(".");
   const header = fastHeader(token.slice(0, first), FAST_HEADER_MEMBERS);
-  if (!header || !FAST_ALGORITHMS.has(header.alg) || (o.algorithms !== undefined && !o.algorithms.includes(header.alg))) return undefined;
+  if (!header || !FAST_ALGORITHMS.has(header.alg) || (o.algorithms !== undefined && !o.algorithms.includes(header.alg)))
+    return undefined;
   const last = token.lastIndexOf(".");
   const key = await getKey(header, {
     protected: token.slice(0, first),
@@ -151,7 +165,10 @@ export async function verifyJwt(token: string, v: JwtVerification): Promise<JWTP
   const options: JWTVerifyOptions = { ...v.options, currentDate: new Date(v.nowMs) };
   try {
     return (
-      (v.fast && typeof v.key === "function" && fastJwsAvailable() && (await fastJwtVerify(token, v.key, options, v.nowMs))) ||
+      (v.fast &&
+        typeof v.key === "function" &&
+        fastJwsAvailable() &&
+        (await fastJwtVerify(token, v.key, options, v.nowMs))) ||
       (await jwtVerify(token, v.key as JWTVerifyGetKey, options)).payload
     );
   } catch (e) {
@@ -161,7 +178,9 @@ export async function verifyJwt(token: string, v: JwtVerification): Promise<JWTP
   }
 }
 
-/** {@link refuseByUnverifiedClaims} on the token's own (unverified) payload; a token that does not decode is malformed. */
+/**
+ * {@link refuseByUnverifiedClaims} on the token's own (unverified) payload; a token that does not decode is malformed.
+ */
 function refuseByTokenClaims(token: string, o: UnverifiedChecks, nowMs: number): void {
   let p: JWTPayload;
   try {

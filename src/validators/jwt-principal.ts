@@ -65,7 +65,8 @@ export const BINDING_UNSUPPORTED = "The access token is bound by a method this r
  */
 export function bindingOf(cnf: unknown): string | undefined {
   if (cnf === undefined) return undefined;
-  const jkt = typeof cnf === "object" && cnf !== null && !Array.isArray(cnf) ? (cnf as { jkt?: unknown }).jkt : undefined;
+  const jkt =
+    typeof cnf === "object" && cnf !== null && !Array.isArray(cnf) ? (cnf as { jkt?: unknown }).jkt : undefined;
   if (typeof jkt === "string" && jkt.length > 0) return jkt;
   throw new InvalidToken(BINDING_UNSUPPORTED, { reason: "binding_unsupported" });
 }
@@ -83,14 +84,17 @@ export function bindingOf(cnf: unknown): string | undefined {
  */
 export function checkIssuedAt(iat: unknown, nowMs: number, tolerance: number, maxAge?: number): void {
   if (iat === undefined || iat === null) {
-    if (maxAge !== undefined) throw new InvalidToken("The access token lacks the required iat claim", { reason: "claim_missing" });
+    if (maxAge !== undefined)
+      throw new InvalidToken("The access token lacks the required iat claim", { reason: "claim_missing" });
     return;
   }
   if (typeof iat !== "number" || !Number.isFinite(iat))
     throw new InvalidToken("The access token iat claim is invalid", { reason: "claim_invalid" });
   const now = Math.floor(nowMs / 1000);
-  if (iat > now + tolerance) throw new InvalidToken("The access token was issued in the future", { reason: "issued_in_future" });
-  if (maxAge !== undefined && now - iat > maxAge + tolerance) throw new InvalidToken("The access token is too old", { reason: "too_old" });
+  if (iat > now + tolerance)
+    throw new InvalidToken("The access token was issued in the future", { reason: "issued_in_future" });
+  if (maxAge !== undefined && now - iat > maxAge + tolerance)
+    throw new InvalidToken("The access token is too old", { reason: "too_old" });
 }
 
 /** How a validator reads the subject: the claim, and whether a token without it is accepted. */
@@ -152,14 +156,21 @@ function requiredClaimRefusal(claim: string, present: boolean): InvalidToken {
  * @param nowMs - the validator's clock, epoch milliseconds.
  * @throws {@link InvalidToken} with the reason of the first failed check.
  */
-export function principalFromClaims(payload: JWTPayload, token: string, profile: PrincipalProfile, nowMs: number): AuthContext {
+export function principalFromClaims(
+  payload: JWTPayload,
+  token: string,
+  profile: PrincipalProfile,
+  nowMs: number,
+): AuthContext {
   checkIssuedAt(payload.iat, nowMs, profile.clock_tolerance, profile.max_token_age);
   for (const [claim, expected] of Object.entries(profile.required_claims ?? {})) {
     if (payload[claim] !== expected) throw requiredClaimRefusal(claim, payload[claim] !== undefined);
   }
   const client_id = firstString(payload, profile.client_id_claims);
   if (profile.allowed_client_ids && (!client_id || !profile.allowed_client_ids.includes(client_id))) {
-    throw new InvalidToken("The access token was issued to a client that is not accepted", { reason: "audience_mismatch" });
+    throw new InvalidToken("The access token was issued to a client that is not accepted", {
+      reason: "audience_mismatch",
+    });
   }
   const subject = subjectOf(payload, profile, client_id);
   const jkt = bindingOf(payload.cnf);
@@ -216,7 +227,10 @@ export class VerifiedTokenCache {
     });
   }
 
-  /** The principal of a token verified before for `audience` and not expired since; drops an expired entry. Synchronous and cheap. */
+  /**
+   * The principal of a token verified before for `audience` and not expired since; drops an expired entry. Synchronous
+   * and cheap.
+   */
   get(token: string, audience: unknown): AuthContext | undefined {
     // A hit is a string equal to a token verified before, so no shape check is needed for it.
     const cached = this.#cache.get(token);

@@ -16,7 +16,14 @@ import { JWS_COMPACT, verifyJwt } from "./jwt-checks.js";
 import { principalFromClaims, VerifiedTokenCache, type PrincipalProfile } from "./jwt-principal.js";
 import { RemoteKeySet } from "./key-set.js";
 import type { AuthorizationProvider, VerifyContext } from "./provider.js";
-import { backoffWindowSchema, optionsSchema, parseOptions, principalOptionsShape, principalRenamed, urlOption } from "../lib/options.js";
+import {
+  backoffWindowSchema,
+  optionsSchema,
+  parseOptions,
+  principalOptionsShape,
+  principalRenamed,
+  urlOption,
+} from "../lib/options.js";
 
 export { extractScopes } from "./jwt-principal.js";
 
@@ -71,7 +78,10 @@ export interface JWTValidatorOptions {
    * together with asymmetric algorithms, so a public key can never be used as an HMAC secret.
    */
   secret?: string | Uint8Array;
-  /** Claims holding scopes, in order. A string is split on spaces; an array is used as is. Dotted paths reach nested claims. Default `["scope", "scp"]`. */
+  /**
+   * Claims holding scopes, in order. A string is split on spaces; an array is used as is. Dotted paths reach nested
+   * claims. Default `["scope", "scp"]`.
+   */
   scope_claims?: string[];
   /** Claims holding the client id, first present wins. Default `["client_id", "azp"]`. */
   client_id_claims?: string[];
@@ -83,7 +93,10 @@ export interface JWTValidatorOptions {
    * Default `false`.
    */
   allow_missing_subject?: boolean;
-  /** Refuse a token issued (`iat`) more than this many seconds ago (`too_old`); a token without `iat` is then refused. Default: not checked. */
+  /**
+   * Refuse a token issued (`iat`) more than this many seconds ago (`too_old`); a token without `iat` is then refused.
+   * Default: not checked.
+   */
   max_token_age_seconds?: number;
   /** @deprecated Use `max_token_age_seconds`. Removed in 0.3. */
   max_token_age?: number;
@@ -125,7 +138,10 @@ export interface JWTValidatorOptions {
    * refused at once (503, `Retry-After`).
    */
   jwks_backoff?: JwksBackoffOptions;
-  /** Verified tokens kept in memory (keyed by the token itself, see {@link JWTValidator}). 0 disables the cache. Default 10000. */
+  /**
+   * Verified tokens kept in memory (keyed by the token itself, see {@link JWTValidator}). 0 disables the cache. Default
+   * 10000.
+   */
   token_cache_max?: number;
   /** Sentence used when an opaque (non-JWT) token arrives; presets explain IdP-specific causes. */
   opaque_token_hint?: string;
@@ -210,7 +226,8 @@ const OptionsSchema = optionsSchema(
     if (o.secret !== undefined) {
       const len = typeof o.secret === "string" ? Buffer.byteLength(o.secret) : o.secret.byteLength;
       if (len < 32) add("secret", "an HMAC secret must be at least 32 bytes");
-      if (o.algorithms?.some((a) => !HMAC_ALGORITHMS.includes(a))) add("algorithms", "only HS256/HS384/HS512 with a secret");
+      if (o.algorithms?.some((a) => !HMAC_ALGORITHMS.includes(a)))
+        add("algorithms", "only HS256/HS384/HS512 with a secret");
     } else if (o.algorithms?.some((a) => a === "none" || HMAC_ALGORITHMS.includes(a))) {
       add("algorithms", "'none' and HMAC algorithms are refused without a secret");
     }
@@ -226,7 +243,8 @@ const OptionsSchema = optionsSchema(
  * unless `allow_missing_subject`), a `cnf` that is absent or a DPoP `jkt` (any other binding is
  * refused), scopes from `scope`/`scp`. Every refusal carries a precise `reason` for operators.
  *
- * Keys come from a `RemoteKeySet` (`src/validators/key-set.ts`): cached for `cache_ttl` and refreshed in the background,
+ * Keys come from a `RemoteKeySet` (`src/validators/key-set.ts`): cached for `cache_ttl` and refreshed in the
+ * background,
  * refetched on an unknown `kid` at most once per `jwks_cooldown`, one fetch in flight at a time; when
  * the identity provider fails, the last good keys stay in use (up to `jwks_stale_if_error`) and
  * fetches back off, so an outage neither hangs requests nor hammers the provider.
@@ -374,9 +392,12 @@ export class JWTValidator implements AuthorizationProvider {
     if (cached) return cached;
     if (!JWS_COMPACT.test(token)) {
       const hint = o.opaque_token_hint ?? "The access token is not a signed JWT";
-      throw new InvalidToken(token.split(".").length === 5 ? `The access token is encrypted or opaque. ${hint}`.trim() : hint, {
-        reason: "malformed",
-      });
+      throw new InvalidToken(
+        token.split(".").length === 5 ? `The access token is encrypted or opaque. ${hint}`.trim() : hint,
+        {
+          reason: "malformed",
+        },
+      );
     }
 
     // No header pre-check: jose checks `alg` against the allowlist (which never holds `none`, nor

@@ -71,7 +71,8 @@ class KeySetFetchFailed extends Error {
  * as the key resolver of `jose`'s `jwtVerify`.
  */
 export class RemoteKeySet {
-  readonly #o: Required<Omit<RemoteKeySetOptions, "onEvent" | "backoff" | "clock">> & Pick<RemoteKeySetOptions, "onEvent">;
+  readonly #o: Required<Omit<RemoteKeySetOptions, "onEvent" | "backoff" | "clock">> &
+    Pick<RemoteKeySetOptions, "onEvent">;
   readonly #backoff: Backoff;
   readonly #now: () => number;
   #keys: Keys | undefined;
@@ -136,7 +137,10 @@ export class RemoteKeySet {
   }
 
   #unavailable(cause?: unknown): AuthorizationUnavailable {
-    return new AuthorizationUnavailable({ cause, retry_after: this.#backoff.ready() ? 1 : this.#backoff.retryAfterSeconds() });
+    return new AuthorizationUnavailable({
+      cause,
+      retry_after: this.#backoff.ready() ? 1 : this.#backoff.retryAfterSeconds(),
+    });
   }
 
   async #fetch(): Promise<Keys> {
@@ -153,7 +157,12 @@ export class RemoteKeySet {
       this.#o.onEvent?.({ type: "jwks_refreshed", jwks_uri: url, ok: false });
       if (this.#keys) {
         const age = Math.floor((this.#now() - this.#keys.fetchedAt) / 1000);
-        this.#o.onEvent?.({ type: "jwks_stale", jwks_uri: url, age_seconds: age, retry_after: this.#backoff.retryAfterSeconds() });
+        this.#o.onEvent?.({
+          type: "jwks_stale",
+          jwks_uri: url,
+          age_seconds: age,
+          retry_after: this.#backoff.retryAfterSeconds(),
+        });
       }
       throw this.#unavailable(e);
     }
@@ -199,7 +208,10 @@ function isKeySet(v: unknown): v is JSONWebKeySet {
   );
 }
 
-/** `promise`, or a rejection with `onTimeout()` after `ms` — whichever comes first. The timer never keeps the process alive. */
+/**
+ * `promise`, or a rejection with `onTimeout()` after `ms` — whichever comes first. The timer never keeps the process
+ * alive.
+ */
 function withDeadline<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const deadline = new Promise<never>((_, reject) => {

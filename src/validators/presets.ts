@@ -22,9 +22,16 @@ const audience = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)])
 /** A host name as the IdP's console shows it: `tenant.eu.auth0.com`, optionally with `https://` and a port. */
 const domain = z
   .string()
-  .regex(/^(?:https?:\/\/)?[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?(?::\d{1,5})?\/?$/i, "a host name, e.g. tenant.eu.auth0.com");
+  .regex(
+    /^(?:https?:\/\/)?[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?(?::\d{1,5})?\/?$/i,
+    "a host name, e.g. tenant.eu.auth0.com",
+  );
 
-const Auth0Schema = optionsSchema("JWTValidatorConfig.auth0()", z.strictObject({ ...overrideShape, domain, audience }), jwtRenamed);
+const Auth0Schema = optionsSchema(
+  "JWTValidatorConfig.auth0()",
+  z.strictObject({ ...overrideShape, domain, audience }),
+  jwtRenamed,
+);
 const OktaSchema = optionsSchema(
   "JWTValidatorConfig.okta()",
   z.strictObject({
@@ -108,7 +115,9 @@ export const JWTValidatorConfig = Object.freeze({
    *
    * @throws {@link ConfigError} naming each bad or unknown key (with the closest valid name).
    */
-  okta(o: { domain: string; authorization_server_id?: string; audience?: string | string[] } & PresetOverrides): JWTValidatorOptions {
+  okta(
+    o: { domain: string; authorization_server_id?: string; audience?: string | string[] } & PresetOverrides,
+  ): JWTValidatorOptions {
     const {
       domain,
       authorization_server_id = "default",
@@ -134,7 +143,9 @@ export const JWTValidatorConfig = Object.freeze({
    *
    * @throws {@link ConfigError} naming each bad or unknown key (with the closest valid name).
    */
-  keycloak(o: { base_url: string; realm: string; audience?: string | string[] } & PresetOverrides): JWTValidatorOptions {
+  keycloak(
+    o: { base_url: string; realm: string; audience?: string | string[] } & PresetOverrides,
+  ): JWTValidatorOptions {
     const { base_url, realm, ...rest } = parseOptions(KeycloakSchema, o, "JWTValidatorConfig.keycloak()");
     const issuer = `${trimSlash(base_url)}/realms/${encodeURIComponent(realm)}`;
     return {
@@ -177,7 +188,11 @@ export const JWTValidatorConfig = Object.freeze({
    * @throws {@link ConfigError} naming each bad or unknown key (with the closest valid name).
    */
   cognito(o: { region: string; user_pool_id: string; client_ids: string[] } & PresetOverrides): JWTValidatorOptions {
-    const { region, user_pool_id, client_ids, ...rest } = parseOptions(CognitoSchema, o, "JWTValidatorConfig.cognito()");
+    const { region, user_pool_id, client_ids, ...rest } = parseOptions(
+      CognitoSchema,
+      o,
+      "JWTValidatorConfig.cognito()",
+    );
     const issuer = `https://cognito-idp.${region}.amazonaws.com/${user_pool_id}`;
     return {
       jwks_uri: `${issuer}/.well-known/jwks.json`,

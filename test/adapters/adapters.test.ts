@@ -17,7 +17,9 @@ before(async () => {
 after(() => issuer.close());
 
 /** Listen first (port 0), then build the app for the now-known resource URL. */
-async function listen(build: (resource: string) => (req: any, res: any) => void): Promise<{ server: Server; resource: string }> {
+async function listen(
+  build: (resource: string) => (req: any, res: any) => void,
+): Promise<{ server: Server; resource: string }> {
   const server = createServer();
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const resource = `http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`;
@@ -27,7 +29,8 @@ async function listen(build: (resource: string) => (req: any, res: any) => void)
 
 const frameworks = {
   express: (resource: string) => createExpressApp({ issuer: issuer.issuer, jwksUri: issuer.jwksUri, resource }),
-  hono: (resource: string) => getRequestListener(createHonoApp({ issuer: issuer.issuer, jwksUri: issuer.jwksUri, resource }).fetch),
+  hono: (resource: string) =>
+    getRequestListener(createHonoApp({ issuer: issuer.issuer, jwksUri: issuer.jwksUri, resource }).fetch),
 };
 
 for (const [name, build] of Object.entries(frameworks)) {
@@ -43,7 +46,11 @@ for (const [name, build] of Object.entries(frameworks)) {
     });
 
     test("401 with the challenge, metadata, and other routes untouched", async () => {
-      const res = await fetch(resource, { method: "POST", body: "{}", headers: { "content-type": "application/json" } });
+      const res = await fetch(resource, {
+        method: "POST",
+        body: "{}",
+        headers: { "content-type": "application/json" },
+      });
       assert.equal(res.status, 401);
       assert.equal(
         res.headers.get("www-authenticate"),
@@ -58,13 +65,19 @@ for (const [name, build] of Object.entries(frameworks)) {
       const token = await issuer.sign({ aud: resource, scope: "mcp", client_id: "app" });
       const client = new Client({ name: "t", version: "1" });
       await client.connect(
-        new StreamableHTTPClientTransport(new URL(resource), { requestInit: { headers: { authorization: `Bearer ${token}` } } }),
+        new StreamableHTTPClientTransport(new URL(resource), {
+          requestInit: { headers: { authorization: `Bearer ${token}` } },
+        }),
       );
       try {
         const { tools } = await client.listTools();
         assert.deepEqual(tools.map((t) => t.name).sort(), ["delete_file", "ping", "whoami"]);
-        assert.deepEqual((await client.callTool({ name: "whoami", arguments: {} })).structuredContent, { subject: "alice" });
-        assert.deepEqual((await client.callTool({ name: "ping", arguments: {} })).content, [{ type: "text", text: "pong for app" }]);
+        assert.deepEqual((await client.callTool({ name: "whoami", arguments: {} })).structuredContent, {
+          subject: "alice",
+        });
+        assert.deepEqual((await client.callTool({ name: "ping", arguments: {} })).content, [
+          { type: "text", text: "pong for app" },
+        ]);
         const denied = await client.callTool({ name: "delete_file", arguments: { path: "/x" } });
         assert.equal(denied.isError, true);
         assert.deepEqual(denied.content, [

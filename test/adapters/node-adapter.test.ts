@@ -12,7 +12,9 @@ async function serve(handler: (req: Request) => Promise<Response>): Promise<{ se
   return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/` };
 }
 
-function get(url: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+function get(
+  url: string,
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
   return new Promise((resolve, reject) => {
     request(url, (res) => {
       let body = "";
@@ -76,14 +78,22 @@ test("a JSON body in several chunks is sent whole; a body that yields something 
       },
     });
   let body: () => ReadableStream = () => streamOf([enc.encode('{"a":'), enc.encode('"é",'), enc.encode('"b":2}')]);
-  const { server, url } = await serve(async () => new Response(body(), { headers: { "content-type": "application/json" } }));
+  const { server, url } = await serve(
+    async () => new Response(body(), { headers: { "content-type": "application/json" } }),
+  );
   try {
     const res = await get(url);
     assert.equal(res.headers["content-length"], String(Buffer.byteLength('{"a":"é","b":2}')));
     assert.deepEqual(JSON.parse(res.body), { a: "é", b: 2 });
-    for (const broken of [() => streamOf([enc.encode("{"), '"a string chunk"}']), () => streamOf([enc.encode("{")], true)]) {
+    for (const broken of [
+      () => streamOf([enc.encode("{"), '"a string chunk"}']),
+      () => streamOf([enc.encode("{")], true),
+    ]) {
       body = broken;
-      await assert.rejects(get(url), (e: NodeJS.ErrnoException) => e.code === "ECONNRESET" || /socket hang up/.test(e.message));
+      await assert.rejects(
+        get(url),
+        (e: NodeJS.ErrnoException) => e.code === "ECONNRESET" || /socket hang up/.test(e.message),
+      );
     }
   } finally {
     server.close();
@@ -140,16 +150,20 @@ test("request targets that are not a path nor an http(s) URL get 400, never 500;
   const { address } = await s.serve({ port: 0 });
   const statusOf = (target: string) =>
     new Promise<string>((resolve) => {
-      const c = connect(Number(new URL(address).port), "127.0.0.1", () => c.end(`GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`));
+      const c = connect(Number(new URL(address).port), "127.0.0.1", () =>
+        c.end(`GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`),
+      );
       let out = "";
       c.on("data", (d) => (out += d))
         .on("error", () => {})
         .on("close", () => resolve(out.split("\r\n", 1)[0]!));
     });
   try {
-    for (const target of ["http://[/mcp", "*", "ftp://x/mcp"]) assert.match(await statusOf(target), /^HTTP\/1\.1 400 /, target);
+    for (const target of ["http://[/mcp", "*", "ftp://x/mcp"])
+      assert.match(await statusOf(target), /^HTTP\/1\.1 400 /, target);
     // Origin-form targets are paths, whatever they look like: not this endpoint → 404.
-    for (const target of ["//[", "//[/mcp", "//user:pass@host/mcp"]) assert.match(await statusOf(target), /^HTTP\/1\.1 404 /, target);
+    for (const target of ["//[", "//[/mcp", "//user:pass@host/mcp"])
+      assert.match(await statusOf(target), /^HTTP\/1\.1 404 /, target);
   } finally {
     await s.close();
   }
@@ -180,7 +194,8 @@ test("the Node request view lists headers exactly as Headers does (5,000 generat
   const values = ["1", " 2", "3 ", "\t4\t", "a, b", "", "x=y", "é", "Bearer abc", "  "];
   for (let i = 0; i < 5000; i++) {
     const rawHeaders: string[] = [];
-    for (let j = rnd(9); j > 0; j--) rawHeaders.push(names[rnd(names.length)] as string, values[rnd(values.length)] as string);
+    for (let j = rnd(9); j > 0; j--)
+      rawHeaders.push(names[rnd(names.length)] as string, values[rnd(values.length)] as string);
     const { view, real } = viewBeside(nodeRequestView, rawHeaders);
     assert.deepEqual(list(view.headers), list(real), JSON.stringify(rawHeaders));
     assert.deepEqual(
@@ -243,7 +258,11 @@ test("CORS headers of a protect() handler: written by the Node adapter once each
   const inner = {
     fetch: async () =>
       new Response('{"jsonrpc":"2.0","id":1,"result":{}}', {
-        headers: { "content-type": "application/json", "Access-Control-Allow-Origin": "https://inner.example", "x-inner": "1" },
+        headers: {
+          "content-type": "application/json",
+          "Access-Control-Allow-Origin": "https://inner.example",
+          "x-inner": "1",
+        },
       }),
     close: async () => {},
   };
@@ -275,9 +294,19 @@ test("CORS headers of a protect() handler: written by the Node adapter once each
       });
       const named = (name: string) => raw.filter((_, i) => i % 2 === 1 && raw[i - 1]!.toLowerCase() === name);
       const direct = await handler(new Request(`http://127.0.0.1:${port}/mcp`, { method: "POST", headers, body }));
-      for (const name of ["access-control-allow-origin", "access-control-expose-headers", "vary", "x-inner", "content-type"]) {
+      for (const name of [
+        "access-control-allow-origin",
+        "access-control-expose-headers",
+        "vary",
+        "x-inner",
+        "content-type",
+      ]) {
         const expected = direct.headers.get(name);
-        assert.deepEqual(named(name), expected === null ? [] : [expected], `${name} with cors_origins ${JSON.stringify(cors_origins)}`);
+        assert.deepEqual(
+          named(name),
+          expected === null ? [] : [expected],
+          `${name} with cors_origins ${JSON.stringify(cors_origins)}`,
+        );
       }
       assert.equal(direct.status, 200);
       assert.deepEqual(named("access-control-allow-origin"), [cors_origins === "*" ? "*" : "http://localhost:3000"]);

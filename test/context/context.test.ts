@@ -14,11 +14,14 @@ const events: AuthEvent[] = [];
 
 before(async () => {
   issuer = await startLocalIssuer();
-  const whoamiLater = tool({ name: "whoami_later", description: "Yields several times, then reports the caller" }, async () => {
-    const first = getContext().auth?.subject;
-    for (let i = 0; i < 1 + Math.floor(Math.random() * 20); i++) await tick();
-    return { first, last: getContext().auth?.subject, scopes: getContext().auth?.scopes };
-  });
+  const whoamiLater = tool(
+    { name: "whoami_later", description: "Yields several times, then reports the caller" },
+    async () => {
+      const first = getContext().auth?.subject;
+      for (let i = 0; i < 1 + Math.floor(Math.random() * 20); i++) await tick();
+      return { first, last: getContext().auth?.subject, scopes: getContext().auth?.scopes };
+    },
+  );
   server = new MCPServer("ctx", {
     authorization: { enabled: true, authorization_servers: [issuer.issuer] },
     on_auth_event: (e) => events.push(e),
@@ -34,7 +37,9 @@ after(async () => {
 
 async function connect(token: string) {
   const client = new Client({ name: "t", version: "1" });
-  const transport = new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { authorization: `Bearer ${token}` } } });
+  const transport = new StreamableHTTPClientTransport(new URL(url), {
+    requestInit: { headers: { authorization: `Bearer ${token}` } },
+  });
   await client.connect(transport);
   return { client, transport };
 }
@@ -157,7 +162,11 @@ test("events carry codes and identifiers, never the token", async () => {
   const token = await issuer.sign({ sub: "alice", aud: url });
   const { client } = await connect(token);
   await client.close();
-  await fetch(url, { method: "POST", headers: { ...MCP_HEADERS, authorization: `Bearer ${token}x` }, body: toolCall("x") });
+  await fetch(url, {
+    method: "POST",
+    headers: { ...MCP_HEADERS, authorization: `Bearer ${token}x` },
+    body: toolCall("x"),
+  });
   const dump = JSON.stringify(events);
   assert.ok(!dump.includes(token.slice(0, 40)), "the token is not in the dump");
   assert.ok(

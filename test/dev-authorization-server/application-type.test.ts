@@ -33,28 +33,46 @@ describe("application_type at registration", () => {
       (await registered({ application_type: "native", redirect_uris: ["http://127.0.0.1:5000/cb"] })).application_type,
       "native",
     );
-    assert.equal((await registered({ application_type: "web", redirect_uris: ["https://app.example.com/cb"] })).application_type, "web");
     assert.equal(
-      (await registered({ application_type: "native", redirect_uris: ["https://app.example.com/cb"] })).application_type,
+      (await registered({ application_type: "web", redirect_uris: ["https://app.example.com/cb"] })).application_type,
+      "web",
+    );
+    assert.equal(
+      (await registered({ application_type: "native", redirect_uris: ["https://app.example.com/cb"] }))
+        .application_type,
       "native",
       "claimed https (RFC 8252 §7.2)",
     );
-    assert.equal((await registered({ redirect_uris: ["http://localhost:6274/oauth/callback"] })).application_type, "native");
+    assert.equal(
+      (await registered({ redirect_uris: ["http://localhost:6274/oauth/callback"] })).application_type,
+      "native",
+    );
     assert.equal((await registered({ redirect_uris: ["com.example.app:/oauth2redirect"] })).application_type, "native");
     assert.equal((await registered({ redirect_uris: ["https://app.example.com/cb"] })).application_type, "web");
-    assert.equal((await registered({ redirect_uris: ["https://app.example.com/cb", "http://[::1]/cb"] })).application_type, "native");
+    assert.equal(
+      (await registered({ redirect_uris: ["https://app.example.com/cb", "http://[::1]/cb"] })).application_type,
+      "native",
+    );
   });
 
   test("web: https only → loopback http and private-use schemes are 400 invalid_redirect_uri", async () => {
-    for (const uri of ["http://127.0.0.1:5000/cb", "http://localhost/cb", "com.example.app:/cb", "http://example.com/cb"]) {
-      assert.deepEqual(await refused({ application_type: "web", redirect_uris: [uri] }), [400, "invalid_redirect_uri", undefined], uri);
+    for (const uri of [
+      "http://127.0.0.1:5000/cb",
+      "http://localhost/cb",
+      "com.example.app:/cb",
+      "http://example.com/cb",
+    ]) {
+      assert.deepEqual(
+        await refused({ application_type: "web", redirect_uris: [uri] }),
+        [400, "invalid_redirect_uri", undefined],
+        uri,
+      );
     }
     // One bad URI among good ones refuses the whole registration.
-    assert.deepEqual(await refused({ application_type: "web", redirect_uris: ["https://app.example.com/cb", "http://127.0.0.1/cb"] }), [
-      400,
-      "invalid_redirect_uri",
-      undefined,
-    ]);
+    assert.deepEqual(
+      await refused({ application_type: "web", redirect_uris: ["https://app.example.com/cb", "http://127.0.0.1/cb"] }),
+      [400, "invalid_redirect_uri", undefined],
+    );
   });
 
   test("native: loopback http (any port), reverse-domain private-use schemes and https; nothing else", async () => {
@@ -78,7 +96,11 @@ describe("application_type at registration", () => {
       "file:///tmp/cb",
       "com.example.app:/cb#x",
     ]) {
-      assert.deepEqual(await refused({ application_type: "native", redirect_uris: [uri] }), [400, "invalid_redirect_uri", undefined], uri);
+      assert.deepEqual(
+        await refused({ application_type: "native", redirect_uris: [uri] }),
+        [400, "invalid_redirect_uri", undefined],
+        uri,
+      );
     }
   });
 
@@ -129,7 +151,12 @@ describe("application_type at registration", () => {
       client_id_metadata_documents: {
         lookup: async () => [{ address: "93.184.215.14", family: 4 }],
         fetch: async () =>
-          Response.json({ client_id: id, client_name: "W", application_type: "web", redirect_uris: ["http://127.0.0.1:9999/callback"] }),
+          Response.json({
+            client_id: id,
+            client_name: "W",
+            application_type: "web",
+            redirect_uris: ["http://127.0.0.1:9999/callback"],
+          }),
       },
     });
     const { challenge } = pkce();

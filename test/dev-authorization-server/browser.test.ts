@@ -9,7 +9,10 @@ import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { startDevAuthorizationServer, type RunningDevAuthorizationServer } from "../../src/dev-authorization-server/index.js";
+import {
+  startDevAuthorizationServer,
+  type RunningDevAuthorizationServer,
+} from "../../src/dev-authorization-server/index.js";
 import { CHROMIUM_ARGS, DEFAULT_CHROMIUM, findChromium } from "../helpers/chromium.js";
 import { pkce } from "../helpers/dev-as.js";
 
@@ -74,7 +77,10 @@ test("headless Chromium: sign in, approve, redirect with code; screenshot of the
     });
     await page.goto(url.href);
     assert.equal(await page.title(), "Authorize MCP Inspector");
-    assert.equal(await page.getByRole("heading", { level: 1 }).textContent(), "MCP Inspector wants to access your account");
+    assert.equal(
+      await page.getByRole("heading", { level: 1 }).textContent(),
+      "MCP Inspector wants to access your account",
+    );
     // The inline stylesheet applied (the CSP allows it by hash): the primary button has the accent colour.
     const bg = await page.getByRole("button", { name: "Approve" }).evaluate((b) => getComputedStyle(b).backgroundColor);
     assert.notEqual(bg, "rgba(0, 0, 0, 0)");
@@ -82,7 +88,10 @@ test("headless Chromium: sign in, approve, redirect with code; screenshot of the
     await page.screenshot({ path: "test-artifacts/consent.png", fullPage: true });
 
     await page.getByLabel("Username").fill("alice");
-    await Promise.all([page.waitForURL((u) => u.href.startsWith(callbackUrl)), page.getByRole("button", { name: "Approve" }).click()]);
+    await Promise.all([
+      page.waitForURL((u) => u.href.startsWith(callbackUrl)),
+      page.getByRole("button", { name: "Approve" }).click(),
+    ]);
     const landed = new URL(page.url());
     assert.equal(landed.searchParams.get("state"), "browser-state");
     assert.equal(landed.searchParams.get("iss"), as.issuer);
@@ -121,7 +130,10 @@ test("findChromium: CHROMIUM_PATH first, then /usr/bin/chromium; a CHROMIUM_PATH
     path: "/opt/none",
     missing: "CHROMIUM_PATH=/opt/none does not exist",
   });
-  assert.deepEqual(findChromium({ CHROMIUM_PATH: "" }, only(DEFAULT_CHROMIUM)), { path: DEFAULT_CHROMIUM, missing: undefined });
+  assert.deepEqual(findChromium({ CHROMIUM_PATH: "" }, only(DEFAULT_CHROMIUM)), {
+    path: DEFAULT_CHROMIUM,
+    missing: undefined,
+  });
   assert.deepEqual(findChromium({}, only(DEFAULT_CHROMIUM)), { path: DEFAULT_CHROMIUM, missing: undefined });
   assert.match(findChromium({}, only()).missing ?? "", /needs \/usr\/bin\/chromium .*CHROMIUM_PATH/);
 });

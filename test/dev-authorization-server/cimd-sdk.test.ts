@@ -10,7 +10,14 @@ import { decodeJwt } from "jose";
 import { startDemo, type Demo } from "../../examples/quickstart/demo.js";
 import { connectWithOAuth, HeadlessOAuthProvider, REDIRECT_URL } from "../../examples/oauth-client.js";
 import { freePortPair } from "../helpers/dev-as.js";
-import { hasOpenssl, httpsFetchTrusting, jsonRoute, selfSignedCertificate, startDocServer, type DocServer } from "../helpers/cimd.js";
+import {
+  hasOpenssl,
+  httpsFetchTrusting,
+  jsonRoute,
+  selfSignedCertificate,
+  startDocServer,
+  type DocServer,
+} from "../helpers/cimd.js";
 
 const available = hasOpenssl();
 let demo: Demo | undefined;
@@ -19,7 +26,8 @@ const fetched: string[] = [];
 
 before(async () => {
   if (!available) {
-    if (process.env.CI === "true") throw new Error("openssl is required in CI to make the test certificate: not found on PATH");
+    if (process.env.CI === "true")
+      throw new Error("openssl is required in CI to make the test certificate: not found on PATH");
     return;
   }
   const tls = selfSignedCertificate();
@@ -44,7 +52,8 @@ after(async () => {
 });
 
 test("SDK client with clientMetadataUrl: no registration, the URL is the client_id end to end", async (t) => {
-  if (!demo || !docs) return t.skip("needs openssl on PATH to make a test certificate (apt-get install openssl); CI never skips");
+  if (!demo || !docs)
+    return t.skip("needs openssl on PATH to make a test certificate (apt-get install openssl); CI never skips");
   const clientId = `${docs.origin}/oauth/client-metadata.json`;
   docs.routes.set(
     "/oauth/client-metadata.json",
@@ -63,7 +72,10 @@ test("SDK client with clientMetadataUrl: no registration, the URL is the client_
   const provider = new HeadlessOAuthProvider("carol", clientId);
   const client = await connectWithOAuth(demo.url, provider);
   try {
-    const who = (await client.callTool({ name: "whoami", arguments: {} })).structuredContent as { subject: string; client_id: string };
+    const who = (await client.callTool({ name: "whoami", arguments: {} })).structuredContent as {
+      subject: string;
+      client_id: string;
+    };
     assert.equal(who.subject, "carol");
     assert.equal(who.client_id, clientId, "the resource server sees the URL as client_id");
   } finally {
@@ -76,7 +88,8 @@ test("SDK client with clientMetadataUrl: no registration, the URL is the client_
 });
 
 test("SDK client whose document lists another redirect URI never gets a code", async (t) => {
-  if (!demo || !docs) return t.skip("needs openssl on PATH to make a test certificate (apt-get install openssl); CI never skips");
+  if (!demo || !docs)
+    return t.skip("needs openssl on PATH to make a test certificate (apt-get install openssl); CI never skips");
   const clientId = `${docs.origin}/oauth/foreign.json`;
   docs.routes.set(
     "/oauth/foreign.json",

@@ -67,7 +67,13 @@ function url(path: string): string {
 }
 
 function doc(clientId: string, extra: Record<string, unknown> = {}) {
-  return { client_id: clientId, client_name: "CIMD test client", redirect_uris: [REDIRECT], token_endpoint_auth_method: "none", ...extra };
+  return {
+    client_id: clientId,
+    client_name: "CIMD test client",
+    redirect_uris: [REDIRECT],
+    token_endpoint_auth_method: "none",
+    ...extra,
+  };
 }
 
 function authorizeRequest(as: DevAuthorizationServer, clientId: string, redirectUri = REDIRECT) {
@@ -146,7 +152,10 @@ describe("a URL as client_id", () => {
     assert.equal(page.status, 200);
     const f = await consentForm(page);
     assert.match(f.html, /<span class="client">Acme &#60;MCP&#62; Client<\/span> wants to access your account/);
-    assert.match(f.html, new RegExp(`<strong class="client-host">127\\.0\\.0\\.1:${new URL(docs.origin).port}</strong>`));
+    assert.match(
+      f.html,
+      new RegExp(`<strong class="client-host">127\\.0\\.0\\.1:${new URL(docs.origin).port}</strong>`),
+    );
     const approved = await call(as, f.action, {
       ...form({ pending: f.pending, csrf_token: f.csrf, username: "alice", decision: "approve" }),
       headers: { "content-type": "application/x-www-form-urlencoded", cookie: f.cookie },
@@ -159,7 +168,13 @@ describe("a URL as client_id", () => {
     const tokenRes = await call(
       as,
       "/token",
-      form({ grant_type: "authorization_code", code, client_id: clientId, redirect_uri: REDIRECT, code_verifier: verifier }),
+      form({
+        grant_type: "authorization_code",
+        code,
+        client_id: clientId,
+        redirect_uri: REDIRECT,
+        code_verifier: verifier,
+      }),
     );
     assert.equal(tokenRes.status, 200);
     const tokens = await tokenRes.json();
@@ -370,15 +385,30 @@ describe("refusals", () => {
       clientId: "https://169.254.169.254/latest/meta-data/",
       fetched: false,
     },
-    { name: "literal IPv6 link-local address", path: "/client.json", clientId: "https://[fe80::1]/client.json", fetched: false },
+    {
+      name: "literal IPv6 link-local address",
+      path: "/client.json",
+      clientId: "https://[fe80::1]/client.json",
+      fetched: false,
+    },
     {
       name: "literal IPv4-mapped link-local address",
       path: "/client.json",
       clientId: "https://[::ffff:a9fe:a9fe]/client.json",
       fetched: false,
     },
-    { name: "AWS IPv6 metadata address", path: "/client.json", clientId: "https://[fd00:ec2::254]/client.json", fetched: false },
-    { name: "http on a non-loopback host", path: "/client.json", clientId: "http://example.com/client.json", fetched: false },
+    {
+      name: "AWS IPv6 metadata address",
+      path: "/client.json",
+      clientId: "https://[fd00:ec2::254]/client.json",
+      fetched: false,
+    },
+    {
+      name: "http on a non-loopback host",
+      path: "/client.json",
+      clientId: "http://example.com/client.json",
+      fetched: false,
+    },
     {
       name: "http on loopback when allow_http_loopback is false",
       path: "/client.json",
@@ -392,8 +422,18 @@ describe("refusals", () => {
       clientId: "https://example.com/a/../client.json",
       fetched: false,
     },
-    { name: "URL with userinfo", path: "/client.json", clientId: "https://user@example.com/client.json", fetched: false },
-    { name: "URL with a fragment", path: "/client.json", clientId: "https://example.com/client.json#x", fetched: false },
+    {
+      name: "URL with userinfo",
+      path: "/client.json",
+      clientId: "https://user@example.com/client.json",
+      fetched: false,
+    },
+    {
+      name: "URL with a fragment",
+      path: "/client.json",
+      clientId: "https://example.com/client.json#x",
+      fetched: false,
+    },
   ];
 
   for (const c of cases) {
@@ -421,7 +461,11 @@ describe("refusals", () => {
     const as = await make();
     const clientId = url("/listed.json");
     docs.routes.set("/listed.json", jsonRoute(doc(clientId)));
-    for (const foreign of ["https://evil.example/callback", "http://127.0.0.1:9999/other", "http://127.0.0.2:9999/callback"]) {
+    for (const foreign of [
+      "https://evil.example/callback",
+      "http://127.0.0.1:9999/other",
+      "http://127.0.0.2:9999/callback",
+    ]) {
       await assertAuthorizeRefused(await authorizeRequest(as, clientId, foreign).res, "invalid_request");
     }
     // A listed loopback redirect URI may change its port only (RFC 8252 §7.3).

@@ -25,7 +25,9 @@ after(() => demo.close());
 async function whoamiWith(accessToken: string): Promise<unknown> {
   const client = new Client({ name: "t", version: "1" });
   await client.connect(
-    new StreamableHTTPClientTransport(new URL(demo.url), { requestInit: { headers: { authorization: `Bearer ${accessToken}` } } }),
+    new StreamableHTTPClientTransport(new URL(demo.url), {
+      requestInit: { headers: { authorization: `Bearer ${accessToken}` } },
+    }),
   );
   try {
     return (await client.callTool({ name: "whoami", arguments: {} })).structuredContent;
@@ -47,7 +49,11 @@ describe("discovery documents", () => {
     assert.deepEqual(meta.response_types_supported, ["code"]);
     assert.deepEqual(meta.scopes_supported, ["mcp:read", "files:delete"]);
     assert.equal(meta.registration_endpoint, `${demo.as.issuer}/register`);
-    assert.deepEqual(meta.dpop_signing_alg_values_supported, ["ES256", "EdDSA"], "DPoP proofs are checked at /token by default");
+    assert.deepEqual(
+      meta.dpop_signing_alg_values_supported,
+      ["ES256", "EdDSA"],
+      "DPoP proofs are checked at /token by default",
+    );
     assert.deepEqual(await (await fetch(`${demo.as.issuer}/.well-known/openid-configuration`)).json(), meta);
     const jwks = await (await fetch(meta.jwks_uri)).json();
     assert.equal(jwks.keys.length, 1);
@@ -56,7 +62,11 @@ describe("discovery documents", () => {
   });
 
   test("the protected resource points at the embedded server", async () => {
-    const unauth = await fetch(demo.url, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+    const unauth = await fetch(demo.url, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "{}",
+    });
     assert.equal(unauth.status, 401);
     const prm = /resource_metadata="([^"]+)"/.exec(unauth.headers.get("www-authenticate") ?? "")?.[1];
     assert.ok(prm, "the challenge names resource_metadata");
@@ -79,7 +89,9 @@ describe("official SDK client, whole flow", () => {
       assert.equal(who.subject, "alice");
       assert.equal(who.client_id, provider.clientInformation()?.client_id);
       assert.deepEqual([...who.scopes].sort(), ["files:delete", "mcp:read"]);
-      assert.deepEqual((await client.callTool({ name: "echo", arguments: { message: "hi" } })).content, [{ type: "text", text: "hi" }]);
+      assert.deepEqual((await client.callTool({ name: "echo", arguments: { message: "hi" } })).content, [
+        { type: "text", text: "hi" },
+      ]);
     } finally {
       await client.close();
     }
@@ -136,12 +148,22 @@ describe("official SDK client, whole flow", () => {
 
     // The first refresh token was already rotated away: presenting it again is theft.
     await assert.rejects(
-      refreshAuthorization(demo.as.issuer, { metadata, clientInformation, refreshToken: firstRefresh, resource: new URL(demo.url) }),
+      refreshAuthorization(demo.as.issuer, {
+        metadata,
+        clientInformation,
+        refreshToken: firstRefresh,
+        resource: new URL(demo.url),
+      }),
       InvalidGrantError,
     );
     // ...and the legitimate latest token of that family is now dead too.
     await assert.rejects(
-      refreshAuthorization(demo.as.issuer, { metadata, clientInformation, refreshToken: third.refresh_token, resource: new URL(demo.url) }),
+      refreshAuthorization(demo.as.issuer, {
+        metadata,
+        clientInformation,
+        refreshToken: third.refresh_token,
+        resource: new URL(demo.url),
+      }),
       InvalidGrantError,
     );
   });
@@ -150,7 +172,9 @@ describe("official SDK client, whole flow", () => {
     const { access_token } = await demo.as.server.issueAccessToken({ subject: "demo-user", scopes: ["mcp:read"] });
     const client = new Client({ name: "t", version: "1" });
     await client.connect(
-      new StreamableHTTPClientTransport(new URL(demo.url), { requestInit: { headers: { authorization: `Bearer ${access_token}` } } }),
+      new StreamableHTTPClientTransport(new URL(demo.url), {
+        requestInit: { headers: { authorization: `Bearer ${access_token}` } },
+      }),
     );
     try {
       const denied = await client.callTool({ name: "delete_file", arguments: { path: "/x" } });

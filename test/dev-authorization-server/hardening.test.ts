@@ -90,7 +90,11 @@ describe("registration flood", () => {
     now += 91_000;
     assert.equal((await registerClient(as)).status, 201, "client 2 was idle and is reclaimed");
     assert.equal((await authorizeRequest(as, idle.client_id)).status, 400, "only the idle client is gone");
-    assert.equal((await authorizeRequest(as, live.clientId)).status, 200, "the client with a live refresh token is kept");
+    assert.equal(
+      (await authorizeRequest(as, live.clientId)).status,
+      200,
+      "the client with a live refresh token is kept",
+    );
     await assertFull(await registerClient(as), "9"); // now +111 s; client 3 (registered at +20 s) is idle at +120 s
   });
 
@@ -147,7 +151,8 @@ describe("unsupported scopes are named, with the option that lists scopes", () =
     const back = new URL(res.headers.get("location")!);
     assert.deepEqual(Object.fromEntries(back.searchParams), {
       error: "invalid_scope",
-      error_description: "Unsupported scope 'files:write': not in scopes_supported (dev authorization server option `scopes_supported`)",
+      error_description:
+        "Unsupported scope 'files:write': not in scopes_supported (dev authorization server option `scopes_supported`)",
       state: "s",
       iss: ISSUER,
     });
@@ -195,7 +200,12 @@ describe("strict options", () => {
   test("issueAccessToken(): unknown key, unsupported scope, foreign resource and empty subject, all at once", async () => {
     const as = await make();
     const e = await configError(
-      as.issueAccessToken({ subject: "", scope: ["mcp:read"], scopes: ["admin"], resource: "http://elsewhere/mcp" } as never),
+      as.issueAccessToken({
+        subject: "",
+        scope: ["mcp:read"],
+        scopes: ["admin"],
+        resource: "http://elsewhere/mcp",
+      } as never),
     );
     assert.deepEqual(
       e.issues.map((i) => [i.key, i.message]),

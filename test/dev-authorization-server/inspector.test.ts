@@ -44,12 +44,24 @@ function json(stdout: string): any {
 
 test("the Inspector version npm start names for Node 20 is the installed CLI's; Node >= 22.19 gets 2.x", () => {
   const installed = (
-    JSON.parse(readFileSync(new URL("../../node_modules/@modelcontextprotocol/inspector-cli/package.json", import.meta.url), "utf8")) as {
+    JSON.parse(
+      readFileSync(
+        new URL("../../node_modules/@modelcontextprotocol/inspector-cli/package.json", import.meta.url),
+        "utf8",
+      ),
+    ) as {
       version: string;
     }
   ).version;
-  assert.equal(INSPECTOR.node20, installed, "the devDependency @modelcontextprotocol/inspector-cli is the version printed for Node 20");
-  assert.match(inspectorCommand("http://x/mcp", "t", "20.20.2"), /^npx @modelcontextprotocol\/inspector@1\.0\.3 --cli http:\/\/x\/mcp /);
+  assert.equal(
+    INSPECTOR.node20,
+    installed,
+    "the devDependency @modelcontextprotocol/inspector-cli is the version printed for Node 20",
+  );
+  assert.match(
+    inspectorCommand("http://x/mcp", "t", "20.20.2"),
+    /^npx @modelcontextprotocol\/inspector@1\.0\.3 --cli http:\/\/x\/mcp /,
+  );
   assert.match(inspectorCommand("http://x/mcp", "t", "22.18.9"), /inspector@1\.0\.3 /);
   assert.match(inspectorCommand("http://x/mcp", "t", "22.19.0"), /inspector@2\.\d+\.\d+ /);
   assert.match(inspectorCommand("http://x/mcp", "t", "24.1.0"), /inspector@2\.\d+\.\d+ /);
@@ -60,43 +72,47 @@ test("the Inspector version npm start names for Node 20 is the installed CLI's; 
   );
 });
 
-test("inspector-cli runs the printed command's arguments with a token from the embedded server", { timeout: 120_000 }, async () => {
-  const { access_token } = await demo.as.server.issueAccessToken({
-    subject: "demo-user",
-    scopes: ["mcp:read"],
-    client_id: "inspector-cli",
-  });
-  const [npx, spec, ...args] = words(inspectorCommand(demo.url, access_token));
-  assert.equal(npx, "npx");
-  assert.match(spec!, /^@modelcontextprotocol\/inspector@\d+\.\d+\.\d+$/, "a pinned version");
-  assert.deepEqual(args.slice(0, 6), ["--cli", demo.url, "--transport", "http", "--method", "tools/list"]);
-  const { stdout } = await inspector(args);
-  assert.deepEqual(
-    json(stdout)
-      .tools.map((t: { name: string }) => t.name)
-      .sort(),
-    ["delete_file", "downstream_whoami", "echo", "whoami"],
-  );
+test(
+  "inspector-cli runs the printed command's arguments with a token from the embedded server",
+  { timeout: 120_000 },
+  async () => {
+    const { access_token } = await demo.as.server.issueAccessToken({
+      subject: "demo-user",
+      scopes: ["mcp:read"],
+      client_id: "inspector-cli",
+    });
+    const [npx, spec, ...args] = words(inspectorCommand(demo.url, access_token));
+    assert.equal(npx, "npx");
+    assert.match(spec!, /^@modelcontextprotocol\/inspector@\d+\.\d+\.\d+$/, "a pinned version");
+    assert.deepEqual(args.slice(0, 6), ["--cli", demo.url, "--transport", "http", "--method", "tools/list"]);
+    const { stdout } = await inspector(args);
+    assert.deepEqual(
+      json(stdout)
+        .tools.map((t: { name: string }) => t.name)
+        .sort(),
+      ["delete_file", "downstream_whoami", "echo", "whoami"],
+    );
 
-  const who = await inspector([
-    "--cli",
-    demo.url,
-    "--transport",
-    "http",
-    "--method",
-    "tools/call",
-    "--tool-name",
-    "whoami",
-    "--header",
-    `Authorization: Bearer ${access_token}`,
-  ]);
-  assert.deepEqual(json(who.stdout).structuredContent, {
-    subject: "demo-user",
-    client_id: "inspector-cli",
-    scopes: ["mcp:read"],
-    dpop_jkt: null,
-  });
-});
+    const who = await inspector([
+      "--cli",
+      demo.url,
+      "--transport",
+      "http",
+      "--method",
+      "tools/call",
+      "--tool-name",
+      "whoami",
+      "--header",
+      `Authorization: Bearer ${access_token}`,
+    ]);
+    assert.deepEqual(json(who.stdout).structuredContent, {
+      subject: "demo-user",
+      client_id: "inspector-cli",
+      scopes: ["mcp:read"],
+      dpop_jkt: null,
+    });
+  },
+);
 
 test("inspector-cli without a token is refused", { timeout: 120_000 }, async () => {
   await assert.rejects(

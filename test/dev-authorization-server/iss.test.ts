@@ -6,7 +6,10 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import * as oauth from "oauth4webapi";
-import { startDevAuthorizationServer, type RunningDevAuthorizationServer } from "../../src/dev-authorization-server/index.js";
+import {
+  startDevAuthorizationServer,
+  type RunningDevAuthorizationServer,
+} from "../../src/dev-authorization-server/index.js";
 import { approveConsent } from "../../examples/oauth-client.js";
 
 const RESOURCE = "http://127.0.0.1:8000/mcp";
@@ -34,7 +37,12 @@ async function authorizationResponse(as: oauth.AuthorizationServer, decision: "a
   const client = (await oauth.processDynamicClientRegistrationResponse(
     await oauth.dynamicClientRegistrationRequest(
       as,
-      { redirect_uris: [REDIRECT], token_endpoint_auth_method: "none", application_type: "native", client_name: "oauth4webapi" },
+      {
+        redirect_uris: [REDIRECT],
+        token_endpoint_auth_method: "none",
+        application_type: "native",
+        client_name: "oauth4webapi",
+      },
       insecure,
     ),
   )) as oauth.Client;
@@ -90,7 +98,10 @@ describe("RFC 9207 iss, checked by oauth4webapi", () => {
     const { client, state, redirect } = await authorizationResponse(asB);
     assert.throws(() => oauth.validateAuthResponse(asA, client, redirect, state), isIssuerRefusal(a.issuer));
     // The very same response is fine for the server that sent it.
-    assert.ok(oauth.validateAuthResponse(asB, client, redirect, state).get("code"), "the authorization response carries a code");
+    assert.ok(
+      oauth.validateAuthResponse(asB, client, redirect, state).get("code"),
+      "the authorization response carries a code",
+    );
   });
 
   test("a tampered or missing iss is refused", async () => {

@@ -1,4 +1,7 @@
-/** Every refusal of the development authorization server, with exact status and error code (handler-level, injected clock). */
+/**
+ * Every refusal of the development authorization server, with exact status and error code (handler-level, injected
+ * clock).
+ */
 import { beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { decodeJwt } from "jose";
@@ -7,7 +10,16 @@ import {
   type DevAuthorizationServer,
   type DevAuthorizationServerOptions,
 } from "../../src/dev-authorization-server/index.js";
-import { authorizeUrl, call, consentForm, exchange, form, obtainCode, pkce, registerClient } from "../helpers/dev-as.js";
+import {
+  authorizeUrl,
+  call,
+  consentForm,
+  exchange,
+  form,
+  obtainCode,
+  pkce,
+  registerClient,
+} from "../helpers/dev-as.js";
 
 const ISSUER = "http://127.0.0.1:8001";
 const RESOURCE = "http://127.0.0.1:8000/mcp";
@@ -75,7 +87,11 @@ describe("authorization endpoint", () => {
   });
 
   test("redirect URI not registered → 400 error page, no redirect", async () => {
-    for (const redirect_uri of ["http://127.0.0.1:9999/other", "https://evil.example/callback", "http://127.0.0.1:9999/callback?x=1"]) {
+    for (const redirect_uri of [
+      "http://127.0.0.1:9999/other",
+      "https://evil.example/callback",
+      "http://127.0.0.1:9999/callback?x=1",
+    ]) {
       const res = await authorizeWith({ redirect_uri });
       assert.equal(res.status, 400);
       assert.equal(res.headers.get("location"), null);
@@ -108,8 +124,14 @@ describe("authorization endpoint", () => {
   });
 
   test("resource not served here → invalid_target; omitted → defaults to the one resource", async () => {
-    assert.equal(redirectError(await authorizeWith({ resource: "http://127.0.0.1:8000/other" })).error, "invalid_target");
-    assert.equal(redirectError(await authorizeWith({ resource: "https://mcp.example.com/mcp" })).error, "invalid_target");
+    assert.equal(
+      redirectError(await authorizeWith({ resource: "http://127.0.0.1:8000/other" })).error,
+      "invalid_target",
+    );
+    assert.equal(
+      redirectError(await authorizeWith({ resource: "https://mcp.example.com/mcp" })).error,
+      "invalid_target",
+    );
     const r = await obtainCode(as);
     const claims = decodeJwt((await (await exchange(as, r)).json()).access_token);
     assert.equal(claims.aud, RESOURCE);
@@ -181,17 +203,29 @@ describe("consent form", () => {
       post(f, { pending: f.pending, username: "alice", decision: "approve" }, f.cookie),
       post(f, { pending: f.pending, csrf_token: "forged", username: "alice", decision: "approve" }, f.cookie),
       post(f, { pending: f.pending, csrf_token: f.csrf, username: "alice", decision: "approve" }),
-      post(f, { pending: f.pending, csrf_token: f.csrf, username: "alice", decision: "approve" }, f.cookie.replace(/=.*/, "=other")),
+      post(
+        f,
+        { pending: f.pending, csrf_token: f.csrf, username: "alice", decision: "approve" },
+        f.cookie.replace(/=.*/, "=other"),
+      ),
     ];
     for (const res of await Promise.all(cases)) {
       assert.equal(res.status, 403);
       assert.equal(res.headers.get("location"), null);
     }
-    const ok = await post(f, { pending: f.pending, csrf_token: f.csrf, username: "alice", decision: "approve" }, f.cookie);
+    const ok = await post(
+      f,
+      { pending: f.pending, csrf_token: f.csrf, username: "alice", decision: "approve" },
+      f.cookie,
+    );
     assert.equal(ok.status, 303);
     assert.ok(new URL(ok.headers.get("location")!).searchParams.get("code"), "the redirect carries a code");
     // Single use: the same form cannot mint a second code.
-    const again = await post(f, { pending: f.pending, csrf_token: f.csrf, username: "alice", decision: "approve" }, f.cookie);
+    const again = await post(
+      f,
+      { pending: f.pending, csrf_token: f.csrf, username: "alice", decision: "approve" },
+      f.cookie,
+    );
     assert.equal(again.status, 400);
   });
 
@@ -199,7 +233,11 @@ describe("consent form", () => {
     const f = await page();
     const res = await call(as, f.action, {
       ...form({ pending: f.pending, csrf_token: f.csrf, username: "a", decision: "approve" }),
-      headers: { "content-type": "application/x-www-form-urlencoded", cookie: f.cookie, "sec-fetch-site": "cross-site" },
+      headers: {
+        "content-type": "application/x-www-form-urlencoded",
+        cookie: f.cookie,
+        "sec-fetch-site": "cross-site",
+      },
     });
     assert.equal(res.status, 403);
   });
@@ -216,16 +254,28 @@ describe("consent form", () => {
 
   test("sign-in failure re-renders the page (401), the authorization stays pending", async () => {
     const f = await page();
-    const res = await post(f, { pending: f.pending, csrf_token: f.csrf, username: "not a valid name!", decision: "approve" }, f.cookie);
+    const res = await post(
+      f,
+      { pending: f.pending, csrf_token: f.csrf, username: "not a valid name!", decision: "approve" },
+      f.cookie,
+    );
     assert.equal(res.status, 401);
     assert.match(await res.text(), /Sign-in failed/);
-    assert.equal((await post(f, { pending: f.pending, csrf_token: f.csrf, username: "bob", decision: "approve" }, f.cookie)).status, 303);
+    assert.equal(
+      (await post(f, { pending: f.pending, csrf_token: f.csrf, username: "bob", decision: "approve" }, f.cookie))
+        .status,
+      303,
+    );
   });
 
   test("expired consent page → 400", async () => {
     const f = await page();
     now += 601_000;
-    assert.equal((await post(f, { pending: f.pending, csrf_token: f.csrf, username: "bob", decision: "approve" }, f.cookie)).status, 400);
+    assert.equal(
+      (await post(f, { pending: f.pending, csrf_token: f.csrf, username: "bob", decision: "approve" }, f.cookie))
+        .status,
+      400,
+    );
   });
 
   test("a custom authenticateUser hook decides the subject", async () => {
@@ -237,7 +287,11 @@ describe("consent form", () => {
     assert.ok(!f.html.includes('name="username"'), "the page has no username field");
     const refused = await post(f, { pending: f.pending, csrf_token: f.csrf, decision: "approve" }, f.cookie);
     assert.equal(refused.status, 401);
-    const ok = await post(f, { pending: f.pending, csrf_token: f.csrf, decision: "approve" }, `${f.cookie}; session=ok`);
+    const ok = await post(
+      f,
+      { pending: f.pending, csrf_token: f.csrf, decision: "approve" },
+      `${f.cookie}; session=ok`,
+    );
     assert.equal(ok.status, 303);
   });
 });
@@ -299,12 +353,18 @@ describe("token endpoint", () => {
 
   test("redirect_uri different from the authorization request → invalid_grant", async () => {
     const r = await obtainCode(as);
-    assert.deepEqual(await tokenError(await exchange(as, { ...r, redirectUri: "http://127.0.0.1:9999/other" })), [400, "invalid_grant"]);
+    assert.deepEqual(await tokenError(await exchange(as, { ...r, redirectUri: "http://127.0.0.1:9999/other" })), [
+      400,
+      "invalid_grant",
+    ]);
   });
 
   test("mismatched resource at the token endpoint → invalid_target", async () => {
     const r = await obtainCode(as);
-    assert.deepEqual(await tokenError(await exchange(as, r, { resource: "http://127.0.0.1:8000/other" })), [400, "invalid_target"]);
+    assert.deepEqual(await tokenError(await exchange(as, r, { resource: "http://127.0.0.1:8000/other" })), [
+      400,
+      "invalid_target",
+    ]);
   });
 
   test("unknown client → 401 invalid_client; code of another client → invalid_grant", async () => {
@@ -316,11 +376,15 @@ describe("token endpoint", () => {
 
   test("unsupported grant type, wrong content type, repeated parameter", async () => {
     const r = await obtainCode(as);
-    assert.deepEqual(await tokenError(await call(as, "/token", form({ grant_type: "client_credentials", client_id: r.clientId }))), [
-      400,
-      "unsupported_grant_type",
-    ]);
-    const json = await call(as, "/token", { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+    assert.deepEqual(
+      await tokenError(await call(as, "/token", form({ grant_type: "client_credentials", client_id: r.clientId }))),
+      [400, "unsupported_grant_type"],
+    );
+    const json = await call(as, "/token", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "{}",
+    });
     assert.deepEqual(await tokenError(json), [400, "invalid_request"]);
     const repeated = await call(as, "/token", {
       method: "POST",
@@ -336,7 +400,12 @@ describe("token endpoint", () => {
     const widen = await call(
       as,
       "/token",
-      form({ grant_type: "refresh_token", refresh_token: t.refresh_token, client_id: r.clientId, scope: "mcp:read files:delete" }),
+      form({
+        grant_type: "refresh_token",
+        refresh_token: t.refresh_token,
+        client_id: r.clientId,
+        scope: "mcp:read files:delete",
+      }),
     );
     assert.deepEqual(await tokenError(widen), [400, "invalid_scope"]);
 
@@ -380,13 +449,20 @@ describe("dynamic client registration", () => {
   });
 
   test("confidential clients → 400 invalid_client_metadata; unknown scopes → 400 invalid_scope", async () => {
-    assert.deepEqual(await tokenError(await registerClient(as, { token_endpoint_auth_method: "client_secret_basic" })), [
+    assert.deepEqual(
+      await tokenError(await registerClient(as, { token_endpoint_auth_method: "client_secret_basic" })),
+      [400, "invalid_client_metadata"],
+    );
+    assert.deepEqual(await tokenError(await registerClient(as, { scope: "admin" })), [400, "invalid_scope"]);
+    assert.deepEqual(await tokenError(await registerClient(as, { grant_types: ["client_credentials"] })), [
       400,
       "invalid_client_metadata",
     ]);
-    assert.deepEqual(await tokenError(await registerClient(as, { scope: "admin" })), [400, "invalid_scope"]);
-    assert.deepEqual(await tokenError(await registerClient(as, { grant_types: ["client_credentials"] })), [400, "invalid_client_metadata"]);
-    const notJson = await call(as, "/register", { method: "POST", headers: { "content-type": "application/json" }, body: "{" });
+    const notJson = await call(as, "/register", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "{",
+    });
     assert.deepEqual(await tokenError(notJson), [400, "invalid_client_metadata"]);
   });
 
@@ -406,7 +482,11 @@ describe("DPoP seam", () => {
     assert.equal(t.token_type, "DPoP");
     assert.deepEqual(decodeJwt(t.access_token).cnf, { jkt: "thumbprint-A" });
     jkt = "thumbprint-B";
-    const stolen = await call(as, "/token", form({ grant_type: "refresh_token", refresh_token: t.refresh_token, client_id: r.clientId }));
+    const stolen = await call(
+      as,
+      "/token",
+      form({ grant_type: "refresh_token", refresh_token: t.refresh_token, client_id: r.clientId }),
+    );
     assert.deepEqual(await tokenError(stolen), [400, "invalid_grant"]);
   });
 

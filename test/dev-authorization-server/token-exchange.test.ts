@@ -13,7 +13,15 @@ import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { decodeJwt } from "jose";
 import { startDemo, type Demo } from "../../examples/quickstart/demo.js";
 import { createDevAuthorizationServer, type DevAuthorizationServer } from "../../src/dev-authorization-server/index.js";
-import { getContext, JWTValidator, protect, registerTools, toNodeHandler, tool, type AuthEvent } from "../../src/index.js";
+import {
+  getContext,
+  JWTValidator,
+  protect,
+  registerTools,
+  toNodeHandler,
+  tool,
+  type AuthEvent,
+} from "../../src/index.js";
 import { call, form, freePortPair, registerClient } from "../helpers/dev-as.js";
 
 const TE = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -36,18 +44,27 @@ describe("dev authorization server: RFC 8693 grant", () => {
       token_exchange: { clients: [{ client_id: "mcp-server", client_secret: SECRET }], audiences: [API] },
       clock: () => now,
     });
-    subject = (await as.issueAccessToken({ subject: "alice", scopes: ["mcp:read", "reports:read"], client_id: "inspector" })).access_token;
+    subject = (
+      await as.issueAccessToken({ subject: "alice", scopes: ["mcp:read", "reports:read"], client_id: "inspector" })
+    ).access_token;
   });
   const exchange = (fields: Record<string, string>, auth: string | null = basic("mcp-server", SECRET)) =>
     call(as, "/token", {
       ...form({ grant_type: TE, subject_token: subject, subject_token_type: AT, audience: API, ...fields }),
       headers: { "content-type": "application/x-www-form-urlencoded", ...(auth ? { authorization: auth } : {}) },
     });
-  const refusal = async (res: Response) => ({ status: res.status, error: ((await res.json()) as { error: string }).error });
+  const refusal = async (res: Response) => ({
+    status: res.status,
+    error: ((await res.json()) as { error: string }).error,
+  });
 
   test("metadata lists the grant and the confidential client methods", () => {
     assert.ok(as.metadata.grant_types_supported.includes(TE), "the metadata lists the token-exchange grant");
-    assert.deepEqual(as.metadata.token_endpoint_auth_methods_supported, ["none", "client_secret_basic", "client_secret_post"]);
+    assert.deepEqual(as.metadata.token_endpoint_auth_methods_supported, [
+      "none",
+      "client_secret_basic",
+      "client_secret_post",
+    ]);
   });
 
   test("a confidential client exchanges a token: sub kept, aud = target, act.sub = client, scopes narrowed, never outlives the subject", async () => {
@@ -68,26 +85,51 @@ describe("dev authorization server: RFC 8693 grant", () => {
     const post = await exchange({ client_id: "mcp-server", client_secret: SECRET, resource: API }, null);
     assert.equal(post.status, 200);
     assert.equal(((await post.json()) as { scope: string }).scope, "mcp:read reports:read");
-    // An exchanged token exchanged again nests the earlier actor… but only tokens for a protected resource are subject tokens here.
+    // An exchanged token exchanged again nests the earlier actor… but only tokens for a protected resource are subject
+    // tokens here.
   });
 
   test("refusals carry the RFC's errors", async () => {
     const { client_id: publicId } = (await (await registerClient(as)).json()) as { client_id: string };
-    assert.deepEqual(await refusal(await exchange({ client_id: publicId }, null)), { status: 400, error: "unauthorized_client" });
+    assert.deepEqual(await refusal(await exchange({ client_id: publicId }, null)), {
+      status: 400,
+      error: "unauthorized_client",
+    });
     assert.deepEqual(await refusal(await exchange({}, basic("mcp-server", "wrong-secret-0123456789"))), {
       status: 401,
       error: "invalid_client",
     });
-    assert.deepEqual(await refusal(await exchange({}, basic("nobody", SECRET))), { status: 401, error: "invalid_client" });
-    assert.deepEqual(await refusal(await exchange({ client_id: "mcp-server" }, null)), { status: 401, error: "invalid_client" });
-    assert.deepEqual(await refusal(await exchange({ audience: "https://elsewhere.example" })), { status: 400, error: "invalid_target" });
-    assert.deepEqual(await refusal(await exchange({ resource: "https://elsewhere.example" })), { status: 400, error: "invalid_target" });
-    assert.deepEqual(await refusal(await exchange({ scope: "reports:read files:delete" })), { status: 400, error: "invalid_scope" });
-    assert.deepEqual(await refusal(await exchange({ subject_token_type: "urn:ietf:params:oauth:token-type:id_token" })), {
+    assert.deepEqual(await refusal(await exchange({}, basic("nobody", SECRET))), {
+      status: 401,
+      error: "invalid_client",
+    });
+    assert.deepEqual(await refusal(await exchange({ client_id: "mcp-server" }, null)), {
+      status: 401,
+      error: "invalid_client",
+    });
+    assert.deepEqual(await refusal(await exchange({ audience: "https://elsewhere.example" })), {
+      status: 400,
+      error: "invalid_target",
+    });
+    assert.deepEqual(await refusal(await exchange({ resource: "https://elsewhere.example" })), {
+      status: 400,
+      error: "invalid_target",
+    });
+    assert.deepEqual(await refusal(await exchange({ scope: "reports:read files:delete" })), {
+      status: 400,
+      error: "invalid_scope",
+    });
+    assert.deepEqual(
+      await refusal(await exchange({ subject_token_type: "urn:ietf:params:oauth:token-type:id_token" })),
+      {
+        status: 400,
+        error: "invalid_request",
+      },
+    );
+    assert.deepEqual(await refusal(await exchange({ actor_token: "x", actor_token_type: AT })), {
       status: 400,
       error: "invalid_request",
     });
-    assert.deepEqual(await refusal(await exchange({ actor_token: "x", actor_token_type: AT })), { status: 400, error: "invalid_request" });
     assert.deepEqual(await refusal(await exchange({ subject_token: `${subject.slice(0, -4)}AAAA` })), {
       status: 400,
       error: "invalid_grant",
@@ -99,10 +141,16 @@ describe("dev authorization server: RFC 8693 grant", () => {
       scopes_supported: ["mcp:read"],
     });
     const foreign = (await other.issueAccessToken({ subject: "alice", scopes: ["mcp:read"] })).access_token;
-    assert.deepEqual(await refusal(await exchange({ subject_token: foreign })), { status: 400, error: "invalid_grant" });
+    assert.deepEqual(await refusal(await exchange({ subject_token: foreign })), {
+      status: 400,
+      error: "invalid_grant",
+    });
     // An exchanged token (aud = the API) is not a subject token here.
     const exchanged = ((await (await exchange({})).json()) as { access_token: string }).access_token;
-    assert.deepEqual(await refusal(await exchange({ subject_token: exchanged })), { status: 400, error: "invalid_grant" });
+    assert.deepEqual(await refusal(await exchange({ subject_token: exchanged })), {
+      status: 400,
+      error: "invalid_grant",
+    });
     // Expired subject token.
     const saved = now;
     now += 2 * 3600 * 1000;
@@ -140,10 +188,16 @@ describe("npm start: downstream_whoami through a connection handle, both protoco
   after(() => demo.close());
 
   test("2025 era (SDK v1 client): the API saw the user, the MCP server as actor, its own audience", async () => {
-    const { access_token } = await demo.as.server.issueAccessToken({ subject: "alice", scopes: ["mcp:read"], client_id: "inspector-cli" });
+    const { access_token } = await demo.as.server.issueAccessToken({
+      subject: "alice",
+      scopes: ["mcp:read"],
+      client_id: "inspector-cli",
+    });
     const client = new Client({ name: "te", version: "1" });
     await client.connect(
-      new StreamableHTTPClientTransport(new URL(demo.url), { requestInit: { headers: { authorization: `Bearer ${access_token}` } } }),
+      new StreamableHTTPClientTransport(new URL(demo.url), {
+        requestInit: { headers: { authorization: `Bearer ${access_token}` } },
+      }),
     );
     try {
       const first = await client.callTool({ name: "downstream_whoami", arguments: {} });
@@ -206,7 +260,11 @@ describe("npm start: downstream_whoami through a connection handle, both protoco
   });
 
   test("the MCP token sent to the API directly is refused (401): no passthrough", async () => {
-    const { access_token } = await demo.as.server.issueAccessToken({ subject: "alice", scopes: ["mcp:read"], client_id: "inspector-cli" });
+    const { access_token } = await demo.as.server.issueAccessToken({
+      subject: "alice",
+      scopes: ["mcp:read"],
+      client_id: "inspector-cli",
+    });
     const res = await fetch(`${demo.api.url}/whoami`, { headers: { authorization: `Bearer ${access_token}` } });
     assert.equal(res.status, 401);
     assert.equal(((await res.json()) as { error: string }).error, "invalid_token");
@@ -240,7 +298,8 @@ describe("protect() on a v1 McpServer: exchangeToken() and connection() in tools
       if (target.origin !== API) return fetch(input, init);
       apiSeen.push({ url: target.href, authorization: new Headers(init?.headers).get("authorization") });
       if (target.pathname === "/hop") return new Response(null, { status: 302, headers: { location: "/me" } });
-      if (target.pathname === "/away") return new Response(null, { status: 302, headers: { location: "https://evil.example/steal" } });
+      if (target.pathname === "/away")
+        return new Response(null, { status: 302, headers: { location: "https://evil.example/steal" } });
       return Response.json({ ok: true, path: target.pathname });
     };
     const handler = protect(
@@ -268,9 +327,13 @@ describe("protect() on a v1 McpServer: exchangeToken() and connection() in tools
           tool({ name: "call_elsewhere", description: "" }, async () =>
             getContext().connection({ audience: API }).fetch("https://evil.example/x"),
           ),
-          tool({ name: "call_redirect_away", description: "" }, async () => getContext().connection({ audience: API }).fetch("/away")),
+          tool({ name: "call_redirect_away", description: "" }, async () =>
+            getContext().connection({ audience: API }).fetch("/away"),
+          ),
           tool({ name: "connect_opaque", description: "" }, () => getContext().connection({ audience: "reports" })),
-          tool({ name: "wider", description: "" }, async () => getContext().exchangeToken({ audience: API, scope: "files:delete" })),
+          tool({ name: "wider", description: "" }, async () =>
+            getContext().exchangeToken({ audience: API, scope: "files:delete" }),
+          ),
         );
         return mcp;
       },
@@ -278,7 +341,12 @@ describe("protect() on a v1 McpServer: exchangeToken() and connection() in tools
         authorization: { enabled: true, authorization_servers: [issuer], resource: url },
         provider: new JWTValidator({ jwks_uri: as.metadata.jwks_uri, issuer, required_typ: "at+jwt" }),
         session_mode: "stateless",
-        token_exchange: { token_endpoint: as.metadata.token_endpoint, client_id: "mcp-server", client_secret: SECRET, fetch: routed },
+        token_exchange: {
+          token_endpoint: as.metadata.token_endpoint,
+          client_id: "mcp-server",
+          client_secret: SECRET,
+          fetch: routed,
+        },
       },
     );
     mcpHttp.on("request", toNodeHandler(handler));
@@ -289,10 +357,16 @@ describe("protect() on a v1 McpServer: exchangeToken() and connection() in tools
   });
 
   test("tools exchange, call through the handle, and every refusal is an isError result naming the audience", async () => {
-    const { access_token } = await as.issueAccessToken({ subject: "carol", scopes: ["mcp:read", "reports:read"], client_id: "inspector" });
+    const { access_token } = await as.issueAccessToken({
+      subject: "carol",
+      scopes: ["mcp:read", "reports:read"],
+      client_id: "inspector",
+    });
     const client = new Client({ name: "te", version: "1" });
     await client.connect(
-      new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { authorization: `Bearer ${access_token}` } } }),
+      new StreamableHTTPClientTransport(new URL(url), {
+        requestInit: { headers: { authorization: `Bearer ${access_token}` } },
+      }),
     );
     try {
       const ex = await client.callTool({ name: "exchange", arguments: {} });
@@ -306,7 +380,10 @@ describe("protect() on a v1 McpServer: exchangeToken() and connection() in tools
       });
 
       const called = await client.callTool({ name: "call_api", arguments: {} });
-      assert.deepEqual(called.structuredContent, { body: { ok: true, path: "/me" }, keys: ["audience", "fetch", "origin"] });
+      assert.deepEqual(called.structuredContent, {
+        body: { ok: true, path: "/me" },
+        keys: ["audience", "fetch", "origin"],
+      });
       // The same-origin redirect was followed with the token re-attached; it went nowhere else.
       assert.deepEqual(
         apiSeen.map((s) => s.url),

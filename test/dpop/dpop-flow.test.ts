@@ -18,7 +18,10 @@ after(() => demo.close());
 test("oauth4webapi gets a DPoP-bound token from the dev AS and calls tools through the SDK client", async () => {
   const { client, token, jkt } = await connectWithDpop(demo.url, "alice");
   try {
-    const who = (await client.callTool({ name: "whoami", arguments: {} })).structuredContent as { subject: string; dpop_jkt: string };
+    const who = (await client.callTool({ name: "whoami", arguments: {} })).structuredContent as {
+      subject: string;
+      dpop_jkt: string;
+    };
     assert.equal(who.subject, "alice");
     assert.equal(who.dpop_jkt, jkt);
     // The same token without the key: as Bearer, or as DPoP without a proof, it is worthless.

@@ -56,7 +56,9 @@ async function es256Key(): Promise<Key> {
  */
 function jsonBytes(value: unknown, raw: boolean): Buffer {
   const text = JSON.stringify(value);
-  return Buffer.from(raw ? text.replace(/\\u(d[89a-f][0-9a-f]{2})/gi, (_, h: string) => String.fromCharCode(parseInt(h, 16))) : text);
+  return Buffer.from(
+    raw ? text.replace(/\\u(d[89a-f][0-9a-f]{2})/gi, (_, h: string) => String.fromCharCode(parseInt(h, 16))) : text,
+  );
 }
 
 /** A compact JWS over exactly these header and payload bytes, signed with `key` (ES256). */
@@ -65,15 +67,36 @@ function signProof(header: Buffer, payload: Buffer, key: Key): string {
   return `${input}.${b64u(sign("sha256", Buffer.from(input), { key: key.privateKey, dsaEncoding: "ieee-p1363" }))}`;
 }
 
-/** What the server sees of a string a client wrote into a header: its UTF-8 bytes, read as Latin-1 (Node's parser, undici). */
+/**
+ * What the server sees of a string a client wrote into a header: its UTF-8 bytes, read as Latin-1 (Node's parser,
+ * undici).
+ */
 const onTheWire = (s: string): string => Buffer.from(s, "utf8").toString("latin1");
 /** Bytes no header value may hold at all (a `Headers` throws, Node's parser answers 400 itself): left out. */
 const withoutForbiddenBytes = (s: string): string => s.replace(/[\0\r\n]/g, "");
 const HTTP_WS = /^[\t\n\r ]+|[\t\n\r ]+$/g;
 
-/** Characters the generators draw from: lone surrogates, multi-byte and astral characters, JSON and header syntax, anything. */
+/**
+ * Characters the generators draw from: lone surrogates, multi-byte and astral characters, JSON and header syntax,
+ * anything.
+ */
 const unit = fc.oneof(
-  { weight: 3, arbitrary: fc.constantFrom("é", "\ud800", "\udbff", "\udc00", "\udfff", "𝄞", "\u0000", "\uffff", "\ufeff", "ß", "İ") },
+  {
+    weight: 3,
+    arbitrary: fc.constantFrom(
+      "é",
+      "\ud800",
+      "\udbff",
+      "\udc00",
+      "\udfff",
+      "𝄞",
+      "\u0000",
+      "\uffff",
+      "\ufeff",
+      "ß",
+      "İ",
+    ),
+  },
   { weight: 2, arbitrary: fc.constantFrom(",", " ", '"', "\\", ".", "=", ":", "\t", "\u007f", "\u0085", "\u00a0") },
   { weight: 3, arbitrary: fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c)) },
   { weight: 2, arbitrary: fc.string({ unit: "binary", minLength: 1, maxLength: 1 }) },
@@ -132,7 +155,10 @@ const fieldChange = fc.oneof(
 /** Up to three fields changed (none about one time in ten: the valid proof, which must be served). */
 const proofCase: fc.Arbitrary<ProofCase> = fc
   .tuple(
-    fc.oneof({ weight: 1, arbitrary: fc.constant([]) }, { weight: 9, arbitrary: fc.array(fieldChange, { minLength: 1, maxLength: 3 }) }),
+    fc.oneof(
+      { weight: 1, arbitrary: fc.constant([]) },
+      { weight: 9, arbitrary: fc.array(fieldChange, { minLength: 1, maxLength: 3 }) },
+    ),
     fc.boolean(),
   )
   .map(([changes, raw]) => {
@@ -230,7 +256,10 @@ function build(c: ProofCase): { proof: string; valid: boolean; jti: unknown } {
 }
 
 /** Send through the Web-standard handler; header values as they arrive from the wire. */
-async function send(headers: { authorization?: string; dpop?: string }): Promise<{ res: Response; events: AuthEvent[]; body: string }> {
+async function send(headers: {
+  authorization?: string;
+  dpop?: string;
+}): Promise<{ res: Response; events: AuthEvent[]; body: string }> {
   const from = events.length;
   const h = new Headers(MCP_HEADERS);
   if (headers.authorization !== undefined) h.set("authorization", headers.authorization);
@@ -275,7 +304,13 @@ describe("a proof whose nonce has the nonce's length in characters but not in by
 
   test("createDpopNonces().isValid answers false, without throwing, for strings whose byte length differs from a nonce's", () => {
     const nonces = createDpopNonces({ secret: SECRET });
-    for (const nonce of ["é".repeat(43), "\ud800".repeat(43), "𝄞".repeat(21) + "a", NONCE.slice(0, 42) + "é", NONCE + "é"]) {
+    for (const nonce of [
+      "é".repeat(43),
+      "\ud800".repeat(43),
+      "𝄞".repeat(21) + "a",
+      NONCE.slice(0, 42) + "é",
+      NONCE + "é",
+    ]) {
       assert.equal(nonces.isValid(nonce, NOW), false, JSON.stringify(nonce));
     }
     assert.equal(nonces.isValid(NONCE, NOW), true, "the current nonce");
@@ -385,7 +420,10 @@ describe("fuzz over a real Node server: header bytes on a socket", () => {
         const proof = signProof(jsonBytes(baseHeader(), false), jsonBytes(baseClaims(), false), key);
         // Control characters other than tab end the line or are refused by Node's parser itself
         // (a 400 without a challenge, from Node, before any handler): left out here.
-        const value = Buffer.from([...s].filter((ch) => ch === "\t" || (ch.charCodeAt(0) >= 0x20 && ch !== "\x7f")).join(""), "utf8");
+        const value = Buffer.from(
+          [...s].filter((ch) => ch === "\t" || (ch.charCodeAt(0) >= 0x20 && ch !== "\x7f")).join(""),
+          "utf8",
+        );
         const lines =
           target === "authorization"
             ? [Buffer.concat([Buffer.from("Authorization: DPoP "), value]), Buffer.from(`DPoP: ${proof}`)]

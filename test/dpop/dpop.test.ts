@@ -73,10 +73,14 @@ type Case = {
 };
 
 const meta = () => `realm="MCP", resource_metadata="${new URL(url).origin}/.well-known/oauth-protected-resource/mcp"`;
-const proofError = (d: string) => `Bearer ${meta()}, DPoP ${ALGS}, error="invalid_dpop_proof", error_description="${d}"`;
+const proofError = (d: string) =>
+  `Bearer ${meta()}, DPoP ${ALGS}, error="invalid_dpop_proof", error_description="${d}"`;
 const tokenError = (d: string) => `Bearer ${meta()}, error="invalid_token", error_description="${d}", DPoP ${ALGS}`;
 
-async function bound(proofParts: Partial<Parameters<typeof makeProof>[0]> = {}, opts: { scheme?: string; extraProof?: boolean } = {}) {
+async function bound(
+  proofParts: Partial<Parameters<typeof makeProof>[0]> = {},
+  opts: { scheme?: string; extraProof?: boolean } = {},
+) {
   const token = await boundToken();
   const proof = await makeProof({ key, htu: url, token, ...proofParts });
   const headers: Record<string, string> = { authorization: `${opts.scheme ?? "DPoP"} ${token}`, dpop: proof };
@@ -210,22 +214,37 @@ describe("DPoP refusal matrix", () => {
     test(c.name, async () => {
       const { headers } = await c.request();
       const before = runs;
-      const res = await fetch(url, { method: "POST", headers: { ...MCP_HEADERS, ...headers }, body: toolCall("whoami") });
+      const res = await fetch(url, {
+        method: "POST",
+        headers: { ...MCP_HEADERS, ...headers },
+        body: toolCall("whoami"),
+      });
       const body = await res.text();
       assert.equal(res.status, c.status);
       assert.equal(res.headers.get("www-authenticate"), c.challenge());
       assert.equal(runs, before, "no tool ran");
       const token = headers.authorization?.split(" ")[1] ?? "";
-      assert.ok(!body.includes(token) && !(res.headers.get("www-authenticate") ?? "").includes(token), "the token is never echoed");
+      assert.ok(
+        !body.includes(token) && !(res.headers.get("www-authenticate") ?? "").includes(token),
+        "the token is never echoed",
+      );
     });
   }
 
   test("replayed jti: the same proof twice is refused the second time", async () => {
     const { headers } = await bound();
-    const first = await fetch(url, { method: "POST", headers: { ...MCP_HEADERS, ...headers }, body: toolCall("whoami") });
+    const first = await fetch(url, {
+      method: "POST",
+      headers: { ...MCP_HEADERS, ...headers },
+      body: toolCall("whoami"),
+    });
     assert.equal(first.status, 200);
     const before = runs;
-    const again = await fetch(url, { method: "POST", headers: { ...MCP_HEADERS, ...headers }, body: toolCall("whoami") });
+    const again = await fetch(url, {
+      method: "POST",
+      headers: { ...MCP_HEADERS, ...headers },
+      body: toolCall("whoami"),
+    });
     assert.equal(again.status, 401);
     assert.equal(again.headers.get("www-authenticate"), proofError("The DPoP proof was already used"));
     assert.equal(runs, before);
@@ -247,7 +266,11 @@ describe("dpop_required and nonces", () => {
       const before = runs;
       const r1 = await fetch(u, {
         method: "POST",
-        headers: { ...MCP_HEADERS, authorization: `Bearer ${unbound}`, dpop: await makeProof({ key, htu: u, token: unbound }) },
+        headers: {
+          ...MCP_HEADERS,
+          authorization: `Bearer ${unbound}`,
+          dpop: await makeProof({ key, htu: u, token: unbound }),
+        },
         body: toolCall("whoami"),
       });
       assert.equal(r1.status, 401);
@@ -290,7 +313,11 @@ describe("dpop_required and nonces", () => {
       const tokenA = await issuer.sign({ aud: a.url, cnf: { jkt: key.jkt } });
       const r1 = await fetch(a.url, {
         method: "POST",
-        headers: { ...MCP_HEADERS, authorization: `DPoP ${tokenA}`, dpop: await makeProof({ key, htu: a.url, token: tokenA }) },
+        headers: {
+          ...MCP_HEADERS,
+          authorization: `DPoP ${tokenA}`,
+          dpop: await makeProof({ key, htu: a.url, token: tokenA }),
+        },
         body: toolCall("whoami"),
       });
       assert.equal(r1.status, 401);
@@ -300,7 +327,11 @@ describe("dpop_required and nonces", () => {
       assert.match(r1.headers.get("access-control-expose-headers") ?? "", /DPoP-Nonce/);
       const r2 = await fetch(a.url, {
         method: "POST",
-        headers: { ...MCP_HEADERS, authorization: `DPoP ${tokenA}`, dpop: await makeProof({ key, htu: a.url, token: tokenA, nonce }) },
+        headers: {
+          ...MCP_HEADERS,
+          authorization: `DPoP ${tokenA}`,
+          dpop: await makeProof({ key, htu: a.url, token: tokenA, nonce }),
+        },
         body: toolCall("whoami"),
       });
       assert.equal(r2.status, 200);
@@ -308,7 +339,11 @@ describe("dpop_required and nonces", () => {
       const tokenB = await issuer.sign({ aud: b.url, cnf: { jkt: key.jkt } });
       const r3 = await fetch(b.url, {
         method: "POST",
-        headers: { ...MCP_HEADERS, authorization: `DPoP ${tokenB}`, dpop: await makeProof({ key, htu: b.url, token: tokenB, nonce }) },
+        headers: {
+          ...MCP_HEADERS,
+          authorization: `DPoP ${tokenB}`,
+          dpop: await makeProof({ key, htu: b.url, token: tokenB, nonce }),
+        },
         body: toolCall("whoami"),
       });
       assert.equal(r3.status, 200);

@@ -25,7 +25,8 @@ export function findChromium(
   exists: (path: string) => boolean = existsSync,
 ): { path: string; missing: string | undefined } {
   const configured = env.CHROMIUM_PATH;
-  if (configured) return { path: configured, missing: exists(configured) ? undefined : `CHROMIUM_PATH=${configured} does not exist` };
+  if (configured)
+    return { path: configured, missing: exists(configured) ? undefined : `CHROMIUM_PATH=${configured} does not exist` };
   return {
     path: DEFAULT_CHROMIUM,
     missing: exists(DEFAULT_CHROMIUM)

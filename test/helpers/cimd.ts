@@ -54,7 +54,9 @@ export async function startDocServer(tls?: { key: string; cert: string }): Promi
 export function jsonRoute(body: unknown, headers: Record<string, string> = {}): Route {
   return (_req, res) => {
     const text = JSON.stringify(body);
-    res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(text), ...headers }).end(text);
+    res
+      .writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(text), ...headers })
+      .end(text);
   };
 }
 
@@ -105,10 +107,16 @@ export function httpsFetchTrusting(ca: string): (url: string, init: RequestInit)
     new Promise<Response>((resolve, reject) => {
       const req = httpsRequest(
         url,
-        { method: "GET", ca, headers: { ...(init.headers as Record<string, string>) }, signal: init.signal ?? undefined },
+        {
+          method: "GET",
+          ca,
+          headers: { ...(init.headers as Record<string, string>) },
+          signal: init.signal ?? undefined,
+        },
         (res) => {
           const headers = new Headers();
-          for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(", ") : v);
+          for (const [k, v] of Object.entries(res.headers))
+            if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(", ") : v);
           const status = res.statusCode ?? 500;
           const body = status === 204 || status === 304 ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>);
           resolve(new Response(body, { status, headers }));

@@ -35,14 +35,25 @@ export function call(as: DevAuthorizationServer, path: string, init: RequestInit
 }
 
 export function form(fields: Record<string, string>): RequestInit {
-  return { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: new URLSearchParams(fields) };
+  return {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams(fields),
+  };
 }
 
-export async function registerClient(as: DevAuthorizationServer, metadata: Record<string, unknown> = {}): Promise<Response> {
+export async function registerClient(
+  as: DevAuthorizationServer,
+  metadata: Record<string, unknown> = {},
+): Promise<Response> {
   return call(as, "/register", {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ client_name: "test client", redirect_uris: ["http://127.0.0.1:9999/callback"], ...metadata }),
+    body: JSON.stringify({
+      client_name: "test client",
+      redirect_uris: ["http://127.0.0.1:9999/callback"],
+      ...metadata,
+    }),
   });
 }
 
@@ -53,7 +64,9 @@ export function authorizeUrl(as: DevAuthorizationServer, params: Record<string, 
 }
 
 /** Parse the consent page: form action, hidden fields and the CSRF cookie. */
-export async function consentForm(res: Response): Promise<{ action: string; pending: string; csrf: string; cookie: string; html: string }> {
+export async function consentForm(
+  res: Response,
+): Promise<{ action: string; pending: string; csrf: string; cookie: string; html: string }> {
   const html = await res.text();
   const field = (name: string) => new RegExp(`name="${name}" value="([^"]*)"`).exec(html)?.[1] ?? "";
   return {
@@ -108,7 +121,11 @@ export async function obtainCode(
   return { code, clientId: reg.client_id, redirectUri, verifier };
 }
 
-export function exchange(as: DevAuthorizationServer, r: FlowResult, extra: Record<string, string> = {}): Promise<Response> {
+export function exchange(
+  as: DevAuthorizationServer,
+  r: FlowResult,
+  extra: Record<string, string> = {},
+): Promise<Response> {
   return call(
     as,
     "/token",

@@ -23,7 +23,10 @@ export interface LocalIssuer {
   jwksUri: string;
   keys: TestKey[];
   /** Sign with the first key (or `key`), defaults: iss, sub, iat, exp +1h, typ at+jwt. */
-  sign(claims: JWTPayload, opts?: { key?: TestKey; typ?: string; alg?: string; noExp?: boolean; kid?: string }): Promise<string>;
+  sign(
+    claims: JWTPayload,
+    opts?: { key?: TestKey; typ?: string; alg?: string; noExp?: boolean; kid?: string },
+  ): Promise<string>;
   /** Serve these keys from now on. */
   setKeys(keys: TestKey[]): void;
   jwksFetches(): number;
@@ -43,8 +46,10 @@ export async function startLocalIssuer(): Promise<LocalIssuer> {
     if (req.url === "/jwks") {
       fetches++;
       if (mode === "down") return void res.writeHead(503).end();
-      if (mode === "500") return void res.writeHead(500, { "content-type": "application/json" }).end('{"error":"internal"}');
-      if (mode === "html") return void res.writeHead(200, { "content-type": "text/html" }).end("<html><body>Maintenance</body></html>");
+      if (mode === "500")
+        return void res.writeHead(500, { "content-type": "application/json" }).end('{"error":"internal"}');
+      if (mode === "html")
+        return void res.writeHead(200, { "content-type": "text/html" }).end("<html><body>Maintenance</body></html>");
       if (mode === "hang") return; // never answers
       if (mode === "huge") {
         // 5 MB of valid-looking JSON, streamed without a Content-Length.
@@ -54,7 +59,9 @@ export async function startLocalIssuer(): Promise<LocalIssuer> {
         for (let i = 0; i < 5000; i++) res.write((i ? "," : "") + filler);
         return void res.end("]}");
       }
-      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ keys: keys.map((k) => k.publicJwk) }));
+      res
+        .writeHead(200, { "content-type": "application/json" })
+        .end(JSON.stringify({ keys: keys.map((k) => k.publicJwk) }));
       return;
     }
     res.writeHead(404).end();

@@ -16,7 +16,16 @@
  * a token: no request header and no body is written.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -129,7 +138,8 @@ export class McpRemote {
     });
     this.#child.once("exit", (code, signal) => {
       this.#exited = { code, signal };
-      for (const p of this.#pending.values()) p.reject(new Error(`mcp-remote exited (${code ?? signal}); stderr:\n${this.#stderr}`));
+      for (const p of this.#pending.values())
+        p.reject(new Error(`mcp-remote exited (${code ?? signal}); stderr:\n${this.#stderr}`));
       this.#pending.clear();
       for (const w of this.#stderrWaiters) w();
     });

@@ -21,7 +21,11 @@ export interface IntrospectingAuthorizationServer {
     jwt: { client_id: string; private_key: JWK };
   };
   /** An opaque client_credentials token for `resource` (DPoP-bound when `dpopKey` is given). */
-  getToken(o: { resource: string; scope?: string; dpopKey?: ClientKey }): Promise<{ access_token: string; token_type: string }>;
+  getToken(o: {
+    resource: string;
+    scope?: string;
+    dpopKey?: ClientKey;
+  }): Promise<{ access_token: string; token_type: string }>;
   /** Revoke a token (RFC 7009) as the client it was issued to. */
   revoke(token: string): Promise<void>;
   /** Calls that reached the introspection endpoint. */
@@ -33,7 +37,10 @@ export interface IntrospectingAuthorizationServer {
   close(): Promise<void>;
 }
 
-export async function startIntrospectingProvider(o: { resources: string[]; scopes: string[] }): Promise<IntrospectingAuthorizationServer> {
+export async function startIntrospectingProvider(o: {
+  resources: string[];
+  scopes: string[];
+}): Promise<IntrospectingAuthorizationServer> {
   const http: Server = createServer();
   await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
   const issuer = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
@@ -44,11 +51,27 @@ export async function startIntrospectingProvider(o: { resources: string[]; scope
   const rsPublic: JWK = { ...(await exportJWK(rsKey.publicKey)), kid: "rs-jwt-1", alg: "ES256", use: "sig" };
   const scope = o.scopes.join(" ");
   const secret = (id: string) => `${id}-secret-${"x".repeat(32)}`;
-  const base = { grant_types: ["client_credentials"], redirect_uris: [], response_types: [], id_token_signed_response_alg: "ES256", scope };
+  const base = {
+    grant_types: ["client_credentials"],
+    redirect_uris: [],
+    response_types: [],
+    id_token_signed_response_alg: "ES256",
+    scope,
+  };
   const clients = [
     { ...base, client_id: "app", client_secret: secret("app"), token_endpoint_auth_method: "client_secret_post" },
-    { ...base, client_id: "rs-basic", client_secret: secret("rs-basic"), token_endpoint_auth_method: "client_secret_basic" },
-    { ...base, client_id: "rs-post", client_secret: secret("rs-post"), token_endpoint_auth_method: "client_secret_post" },
+    {
+      ...base,
+      client_id: "rs-basic",
+      client_secret: secret("rs-basic"),
+      token_endpoint_auth_method: "client_secret_basic",
+    },
+    {
+      ...base,
+      client_id: "rs-post",
+      client_secret: secret("rs-post"),
+      token_endpoint_auth_method: "client_secret_post",
+    },
     { ...base, client_id: "rs-jwt", token_endpoint_auth_method: "private_key_jwt", jwks: { keys: [rsPublic] } },
   ];
   const provider = new Provider(issuer, {
@@ -92,7 +115,13 @@ export async function startIntrospectingProvider(o: { resources: string[]; scope
       const res = await fetch(server.tokenEndpoint, {
         method: "POST",
         headers,
-        body: new URLSearchParams({ grant_type: "client_credentials", client_id: "app", client_secret: secret("app"), resource, scope: s }),
+        body: new URLSearchParams({
+          grant_type: "client_credentials",
+          client_id: "app",
+          client_secret: secret("app"),
+          resource,
+          scope: s,
+        }),
       });
       const body = (await res.json()) as { access_token: string; token_type: string; error?: string };
       if (!res.ok) throw new Error(`token endpoint ${res.status} ${body.error}`);

@@ -13,12 +13,19 @@ export interface RealAuthorizationServer {
   jwksUri: string;
   tokenEndpoint: string;
   /** client_credentials token for `resource`, from the token endpoint. */
-  getToken(o: { resource: string; scope?: string; clientId?: string }): Promise<{ access_token: string; token_type: string }>;
+  getToken(o: {
+    resource: string;
+    scope?: string;
+    clientId?: string;
+  }): Promise<{ access_token: string; token_type: string }>;
   jwksFetches(): number;
   close(): Promise<void>;
 }
 
-export async function startOidcProvider(o: { resources: string[]; scopes: string[] }): Promise<RealAuthorizationServer> {
+export async function startOidcProvider(o: {
+  resources: string[];
+  scopes: string[];
+}): Promise<RealAuthorizationServer> {
   const http: Server = createServer();
   await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
   const issuer = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
@@ -49,7 +56,13 @@ export async function startOidcProvider(o: { resources: string[]; scopes: string
         useGrantedResource: () => true,
         getResourceServerInfo: (_ctx: unknown, resourceIndicator: string) => {
           if (!o.resources.includes(resourceIndicator)) throw new errors.InvalidTarget();
-          return { scope, audience: resourceIndicator, accessTokenTTL: 3600, accessTokenFormat: "jwt", jwt: { sign: { alg: "ES256" } } };
+          return {
+            scope,
+            audience: resourceIndicator,
+            accessTokenTTL: 3600,
+            accessTokenFormat: "jwt",
+            jwt: { sign: { alg: "ES256" } },
+          };
         },
       },
     },

@@ -12,7 +12,10 @@ import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/
 import express from "express";
 import { createRemoteJWKSet, jwtVerify } from "jose";
 import { z } from "zod";
-import { startDevAuthorizationServer, type RunningDevAuthorizationServer } from "../../src/dev-authorization-server/index.js";
+import {
+  startDevAuthorizationServer,
+  type RunningDevAuthorizationServer,
+} from "../../src/dev-authorization-server/index.js";
 import { freePortPair } from "./dev-as.js";
 
 export interface PeerSetup {
@@ -43,7 +46,9 @@ async function sdkStateless(req: IncomingMessage, res: ServerResponse, body?: un
   await transport.handleRequest(req, res, body);
 }
 
-async function listen(handler?: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ http: Server; url: string }> {
+async function listen(
+  handler?: (req: IncomingMessage, res: ServerResponse) => void,
+): Promise<{ http: Server; url: string }> {
   const http = createServer(handler);
   await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
   return { http, url: `http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp` };
@@ -67,7 +72,8 @@ function verifier(as: RunningDevAuthorizationServer, audience: string) {
 /** (b) @modelcontextprotocol/sdk: requireBearerAuth + mcpAuthMetadataRouter, as the SDK's examples do. */
 export async function startSdkSetup(): Promise<PeerSetup> {
   const { requireBearerAuth } = await import("@modelcontextprotocol/sdk/server/auth/middleware/bearerAuth.js");
-  const { mcpAuthMetadataRouter, getOAuthProtectedResourceMetadataUrl } = await import("@modelcontextprotocol/sdk/server/auth/router.js");
+  const { mcpAuthMetadataRouter, getOAuthProtectedResourceMetadataUrl } =
+    await import("@modelcontextprotocol/sdk/server/auth/router.js");
   const { http, url } = await listen();
   const as = await authorizationServer(url);
   const verify = verifier(as, url);
@@ -100,7 +106,8 @@ export async function startSdkSetup(): Promise<PeerSetup> {
   return {
     url,
     as,
-    token: async (subject = "alice") => (await as.server.issueAccessToken({ subject, scopes: ["mcp:read"] })).access_token,
+    token: async (subject = "alice") =>
+      (await as.server.issueAccessToken({ subject, scopes: ["mcp:read"] })).access_token,
     close: async () => (await closeHttp(http), await as.close()),
   };
 }
@@ -146,12 +153,17 @@ export async function startMcpAuthSetup(): Promise<PeerSetup> {
   const app = express();
   app.use(mcpAuthMetadataRouterOf(mcpAuth));
   app.use(express.json());
-  app.post("/mcp", mcpAuth.bearerAuth("jwt", { resource: url, audience: url }), (req, res) => void sdkStateless(req, res, req.body));
+  app.post(
+    "/mcp",
+    mcpAuth.bearerAuth("jwt", { resource: url, audience: url }),
+    (req, res) => void sdkStateless(req, res, req.body),
+  );
   http.on("request", app);
   return {
     url,
     as,
-    token: async (subject = "alice") => (await as.server.issueAccessToken({ subject, scopes: ["mcp:read"] })).access_token,
+    token: async (subject = "alice") =>
+      (await as.server.issueAccessToken({ subject, scopes: ["mcp:read"] })).access_token,
     close: async () => (await closeHttp(http), await as.close()),
   };
 }
@@ -168,10 +180,14 @@ export async function startFastMcpSetup(): Promise<PeerSetup> {
     name: "peer",
     version: "1.0.0",
     logger: { debug() {}, error() {}, info() {}, log() {}, warn() {} },
-    oauth: { enabled: true, protectedResource: { resource: url, authorizationServers: [as.issuer], scopesSupported: ["mcp:read"] } },
+    oauth: {
+      enabled: true,
+      protectedResource: { resource: url, authorizationServers: [as.issuer], scopesSupported: ["mcp:read"] },
+    },
     authenticate: async (request) => {
       const header = request.headers.authorization;
-      if (!header?.startsWith("Bearer ")) throw new Response(null, { status: 401, statusText: "Missing or invalid authorization header" });
+      if (!header?.startsWith("Bearer "))
+        throw new Response(null, { status: 401, statusText: "Missing or invalid authorization header" });
       try {
         return { sub: String((await verify(header.slice(7))).sub) };
       } catch {
@@ -189,7 +205,8 @@ export async function startFastMcpSetup(): Promise<PeerSetup> {
   return {
     url,
     as,
-    token: async (subject = "alice") => (await as.server.issueAccessToken({ subject, scopes: ["mcp:read"] })).access_token,
+    token: async (subject = "alice") =>
+      (await as.server.issueAccessToken({ subject, scopes: ["mcp:read"] })).access_token,
     close: async () => (await server.stop(), await as.close()),
   };
 }

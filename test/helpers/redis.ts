@@ -14,7 +14,10 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** `port`: listen there (e.g. to restart on the same port); `args`: extra redis-server arguments (later ones win, e.g. `--appendonly yes`). */
+/**
+ * `port`: listen there (e.g. to restart on the same port); `args`: extra redis-server arguments (later ones win, e.g.
+ * `--appendonly yes`).
+ */
 export async function startRedis(
   options: { port?: number; args?: string[] } = {},
 ): Promise<{ url: string; port: number; stop(): Promise<void> }> {

@@ -14,7 +14,10 @@ import { formatJson, formatTable } from "../../src/audit/report.js";
 import type { AuditReport } from "../../src/audit/run.js";
 
 const CLI = fileURLToPath(new URL("../../src/audit/cli.ts", import.meta.url));
-/** What a terminal must never receive raw from a target: C0 (but the newline), DEL, C1, bidi and direction marks, line separators. */
+/**
+ * What a terminal must never receive raw from a target: C0 (but the newline), DEL, C1, bidi and direction marks, line
+ * separators.
+ */
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
 const RAW_CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
 const TITLE = "\u001b]0;pwned\u0007";
@@ -31,17 +34,28 @@ before(async () => {
     const cors = { "access-control-allow-origin": "*", "access-control-expose-headers": "WWW-Authenticate" };
     if (path === "/mcp") {
       if (req.method === "OPTIONS") {
-        res.writeHead(204, { ...cors, "access-control-allow-methods": "POST, GET", "access-control-allow-headers": "*" }).end();
+        res
+          .writeHead(204, { ...cors, "access-control-allow-methods": "POST, GET", "access-control-allow-headers": "*" })
+          .end();
         return;
       }
       res
-        .writeHead(401, { ...cors, "www-authenticate": `Bearer resource_metadata="${origin}/.well-known/oauth-protected-resource/mcp"` })
+        .writeHead(401, {
+          ...cors,
+          "www-authenticate": `Bearer resource_metadata="${origin}/.well-known/oauth-protected-resource/mcp"`,
+        })
         .end();
       return;
     }
     if (path.startsWith("/.well-known/oauth-protected-resource")) {
       res.writeHead(200, { ...cors, "content-type": "application/json" });
-      res.end(JSON.stringify({ resource: `${origin}/mcp`, authorization_servers: [origin], scopes_supported: [TITLE, CLEAR, CSI, RLO] }));
+      res.end(
+        JSON.stringify({
+          resource: `${origin}/mcp`,
+          authorization_servers: [origin],
+          scopes_supported: [TITLE, CLEAR, CSI, RLO],
+        }),
+      );
       return;
     }
     if (path === "/.well-known/oauth-authorization-server") {
@@ -75,7 +89,9 @@ function run(args: string[]): Promise<{ code: number; stdout: string; stderr: st
 function assertInert(output: string) {
   output
     .split("\n")
-    .forEach((line, i) => assert.ok(!RAW_CONTROL.test(line), `raw control character on line ${i + 1}: ${JSON.stringify(line)}`));
+    .forEach((line, i) =>
+      assert.ok(!RAW_CONTROL.test(line), `raw control character on line ${i + 1}: ${JSON.stringify(line)}`),
+    );
 }
 
 describe("a target's text is never printed raw", () => {
@@ -104,7 +120,10 @@ describe("a target's text is never printed raw", () => {
       evidence("scope.advice"),
       "no scope in the challenge; clients use scopes_supported: \\u001B]0;pwned\\u0007 \\u001B[2J \\u009B31m \\u202Eevil",
     );
-    assert.equal(evidence("as.registration"), `${origin}: registration_endpoint ${origin}/register\\u001B]0;pwned\\u0007`);
+    assert.equal(
+      evidence("as.registration"),
+      `${origin}: registration_endpoint ${origin}/register\\u001B]0;pwned\\u0007`,
+    );
     for (const f of report.findings) assert.ok(!RAW_CONTROL.test(JSON.stringify(f)), f.id);
   });
 });
@@ -143,7 +162,15 @@ describe("strict flags", () => {
   });
 
   test("several problems are listed together: a missing value, two unknown flags, a value on a switch", async () => {
-    const { code, stderr } = await run(["audit", `${origin}/mcp`, "--jsn", "--allow-http=yes", "--tiemout", "5", "--token"]);
+    const { code, stderr } = await run([
+      "audit",
+      `${origin}/mcp`,
+      "--jsn",
+      "--allow-http=yes",
+      "--tiemout",
+      "5",
+      "--token",
+    ]);
     assert.equal(code, 2);
     assert.equal(
       stderr.split("\n")[0],

@@ -15,7 +15,11 @@ const CLI = fileURLToPath(new URL("../../src/audit/cli.ts", import.meta.url));
 async function audit(start: () => Promise<PeerSetup>): Promise<{ report: AuditReport; setup: PeerSetup }> {
   const setup = await start();
   try {
-    const report = await runAudit({ url: setup.url, token: await setup.token("alice"), token2: await setup.token("bob") });
+    const report = await runAudit({
+      url: setup.url,
+      token: await setup.token("alice"),
+      token2: await setup.token("bob"),
+    });
     return { report, setup };
   } catch (e) {
     await setup.close();
@@ -57,7 +61,13 @@ test("(b) SDK requireBearerAuth + mcpAuthMetadataRouter: root well-known 404, no
     assert.equal(s["cors.expose"], "WARN");
     assert.match(evidence(report, "cors.expose"), /without Access-Control-Allow-Origin/);
     // A verifier that throws what jose throws (the SDK's own example throws a plain Error) is a 500, not a 401.
-    for (const id of ["refuse.garbage", "refuse.alg-none", "refuse.expired", "refuse.two-credentials", "token.tampered"]) {
+    for (const id of [
+      "refuse.garbage",
+      "refuse.alg-none",
+      "refuse.expired",
+      "refuse.two-credentials",
+      "token.tampered",
+    ]) {
       assert.equal(s[id], "FAIL", id);
       assert.match(evidence(report, id), /^500, no WWW-Authenticate/);
     }

@@ -30,8 +30,12 @@ after(() => demo.close());
 
 function run(args: string[], o: { node?: string[] } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [...(o.node ?? ["--import", "tsx", CLI]), ...args], { cwd: ROOT, timeout: 60_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? Number((err as { code?: number }).code ?? -1) : 0, stdout, stderr }),
+    execFile(
+      process.execPath,
+      [...(o.node ?? ["--import", "tsx", CLI]), ...args],
+      { cwd: ROOT, timeout: 60_000 },
+      (err, stdout, stderr) =>
+        resolve({ code: err ? Number((err as { code?: number }).code ?? -1) : 0, stdout, stderr }),
     );
   });
 }
@@ -59,15 +63,27 @@ test("demo, no token, CLI from source: a table, every check PASS, exit 0, no col
 test("demo with --token-command, --token2 and --json: every check PASS, tokens nowhere in the output", async () => {
   const t1 = await token("alice");
   const t2 = await token("bob");
-  const { code, stdout, stderr } = await run(["audit", demo.url, "--json", "--token-command", `printf %s ${t1}`, "--token2", t2]);
+  const { code, stdout, stderr } = await run([
+    "audit",
+    demo.url,
+    "--json",
+    "--token-command",
+    `printf %s ${t1}`,
+    "--token2",
+    t2,
+  ]);
   assert.equal(code, 0, stderr);
   const report = JSON.parse(stdout) as AuditReport;
   assertAllPass(report);
   assert.deepEqual(report.not_run, [{ id: "dpop.replay", needs: "dpop" }]);
-  assert.equal(report.findings.find((f) => f.id === "session.binding")?.evidence, "the second principal on the first session: 404");
+  assert.equal(
+    report.findings.find((f) => f.id === "session.binding")?.evidence,
+    "the second principal on the first session: 404",
+  );
   assert.equal(report.exit_code, 0);
   assert.ok(report.requests <= 60, "at most 60 requests");
-  for (const t of [t1, t2, t1.split(".")[2] as string]) assert.ok(!stdout.includes(t) && !stderr.includes(t), "a token in the output");
+  for (const t of [t1, t2, t1.split(".")[2] as string])
+    assert.ok(!stdout.includes(t) && !stderr.includes(t), "a token in the output");
 });
 
 test("demo with a DPoP-bound token and --dpop-key: replay and Bearer downgrade refused", async () => {
@@ -168,7 +184,10 @@ test("the built CLI (tsc → dist layout) runs with node: shebang, same verdicts
     const { code, stdout } = await run(["audit", demo.url], { node: [join(out, "audit/cli.js")] });
     assert.equal(code, 0);
     assert.match(stdout, /^22 checks: 22 PASS, 0 WARN, 0 FAIL/m);
-    assert.match((await import("node:fs")).readFileSync(join(out, "audit/cli.js"), "utf8"), /^#!\/usr\/bin\/env node\n/);
+    assert.match(
+      (await import("node:fs")).readFileSync(join(out, "audit/cli.js"), "utf8"),
+      /^#!\/usr\/bin\/env node\n/,
+    );
   } finally {
     rmSync(out, { recursive: true, force: true });
   }
@@ -192,7 +211,12 @@ test("parseWwwAuthenticate: several challenges, quoted values with escapes, toke
     [
       {
         scheme: "bearer",
-        params: { realm: "MCP", resource_metadata: "https://a/b", error: "invalid_token", error_description: 'say "hi", ok' },
+        params: {
+          realm: "MCP",
+          resource_metadata: "https://a/b",
+          error: "invalid_token",
+          error_description: 'say "hi", ok',
+        },
       },
       { scheme: "dpop", params: { algs: "ES256 PS256" } },
     ],
@@ -201,6 +225,8 @@ test("parseWwwAuthenticate: several challenges, quoted values with escapes, toke
     { scheme: "basic", params: {}, token68: "abc==" },
     { scheme: "bearer", params: {} },
   ]);
-  assert.deepEqual(parseWwwAuthenticate("Bearer error=invalid_token"), [{ scheme: "bearer", params: { error: "invalid_token" } }]);
+  assert.deepEqual(parseWwwAuthenticate("Bearer error=invalid_token"), [
+    { scheme: "bearer", params: { error: "invalid_token" } },
+  ]);
   assert.deepEqual(parseWwwAuthenticate(null), []);
 });

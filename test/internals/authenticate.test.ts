@@ -47,7 +47,12 @@ const request = (authorization: string, dpop?: string) =>
   new Request(RESOURCE, { method: "POST", headers: { authorization, ...(dpop ? { dpop } : {}) } });
 
 const options = (provider: AuthorizationProvider, config: Record<string, unknown> = {}, dpop?: DpopCheck) => ({
-  config: parseAuthorizationConfig({ enabled: true, authorization_servers: ["https://as.example"], resource: RESOURCE, ...config }),
+  config: parseAuthorizationConfig({
+    enabled: true,
+    authorization_servers: ["https://as.example"],
+    resource: RESOURCE,
+    ...config,
+  }),
   provider,
   resource: RESOURCE,
   dpop,
@@ -111,7 +116,10 @@ describe("authorize: every refusal keeps the full path's exact error, cache or n
   });
 
   test("a cached DPoP-bound principal sent as Bearer: refused as a downgrade (RFC 9449 §7.2)", async () => {
-    const dpop: DpopCheck = { algorithms: ["ES256"], verify: async () => assert.fail("no proof is checked for a downgrade") };
+    const dpop: DpopCheck = {
+      algorithms: ["ES256"],
+      verify: async () => assert.fail("no proof is checked for a downgrade"),
+    };
     const { provider, calls } = countingProvider(principal({ jkt: "thumbprint" }));
     await assert.rejects(
       Promise.resolve().then(() => authenticateCachedFirst(request("Bearer tok"), options(provider, {}, dpop))),
@@ -124,7 +132,9 @@ describe("authorize: every refusal keeps the full path's exact error, cache or n
     const dpop: DpopCheck = { algorithms: ["ES256"], verify: async () => {} };
     const { provider, calls } = countingProvider(principal());
     await assert.rejects(
-      Promise.resolve().then(() => authenticateCachedFirst(request("Bearer tok"), options(provider, { dpop_required: true }, dpop))),
+      Promise.resolve().then(() =>
+        authenticateCachedFirst(request("Bearer tok"), options(provider, { dpop_required: true }, dpop)),
+      ),
       (e) => code(e) === "ERR_INVALID_TOKEN",
     );
     assert.equal(calls.verifyCached, 0);
@@ -135,7 +145,8 @@ describe("authorize: every refusal keeps the full path's exact error, cache or n
     const dpop: DpopCheck = { algorithms: ["ES256"], verify: async () => void proofs++ };
     const bound = principal({ jkt: "thumbprint" });
     const { provider, calls } = countingProvider(bound);
-    for (let i = 0; i < 3; i++) assert.equal(await authenticateCachedFirst(request("DPoP tok", "proof"), options(provider, {}, dpop)), bound);
+    for (let i = 0; i < 3; i++)
+      assert.equal(await authenticateCachedFirst(request("DPoP tok", "proof"), options(provider, {}, dpop)), bound);
     assert.equal(proofs, 3);
     assert.deepEqual(calls, { verifyCached: 0, verify: 3 });
   });
@@ -169,7 +180,8 @@ describe("authorize: the cache probe before the header is parsed", () => {
     for (const header of ["Bearer tok!", "Bearer tok\u00e9", "Bearer =tok", "Bearer "]) {
       const c = cacheOf("tok");
       assert.throws(
-        () => authenticateCachedFirst(new Request(RESOURCE, { headers: { authorization: header } }), options(c.provider)),
+        () =>
+          authenticateCachedFirst(new Request(RESOURCE, { headers: { authorization: header } }), options(c.provider)),
         (e) => code(e) === "ERR_INVALID_REQUEST" || code(e) === "ERR_MISSING_TOKEN",
         header,
       );
@@ -198,7 +210,10 @@ describe("authorize: the cache probe before the header is parsed", () => {
     }
     // Another spelling of the scheme is parsed first, then probed: still accepted from the cache.
     const lower = cacheOf("tok");
-    assert.equal((authenticateCachedFirst(request("bearer tok"), options(lower.provider)) as AuthContext).subject, "alice");
+    assert.equal(
+      (authenticateCachedFirst(request("bearer tok"), options(lower.provider)) as AuthContext).subject,
+      "alice",
+    );
     assert.deepEqual(lower.probes, ["tok"]);
   });
 });

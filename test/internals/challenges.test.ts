@@ -39,7 +39,10 @@ test("status and error per code", () => {
 
 test("missing token: no error attribute, scope when required", () => {
   assert.equal(challengeFor(new MissingToken(), o).headers["WWW-Authenticate"], `Bearer ${base}`);
-  assert.equal(challengeFor(new MissingToken(), { ...o, scopes: ["a", "b"] }).headers["WWW-Authenticate"], `Bearer ${base}, scope="a b"`);
+  assert.equal(
+    challengeFor(new MissingToken(), { ...o, scopes: ["a", "b"] }).headers["WWW-Authenticate"],
+    `Bearer ${base}, scope="a b"`,
+  );
 });
 
 test("insufficient scope names the required scopes", () => {
@@ -59,7 +62,10 @@ test("quoted values are escaped: no parameter can be injected", () => {
 
 test("DPoP: both challenges when Bearer is still accepted; the error goes where it belongs", () => {
   const d = { ...o, dpop_algorithms: ["ES256", "EdDSA"] };
-  assert.equal(challengeFor(new MissingToken(), d).headers["WWW-Authenticate"], `Bearer ${base}, DPoP algs="ES256 EdDSA"`);
+  assert.equal(
+    challengeFor(new MissingToken(), d).headers["WWW-Authenticate"],
+    `Bearer ${base}, DPoP algs="ES256 EdDSA"`,
+  );
   assert.equal(
     challengeFor(new InvalidDpopProof("The DPoP proof is invalid"), d).headers["WWW-Authenticate"],
     `Bearer ${base}, DPoP algs="ES256 EdDSA", error="invalid_dpop_proof", error_description="The DPoP proof is invalid"`,
@@ -81,7 +87,11 @@ test("responses: JSON body without token material, Retry-After on 503, JSON-RPC 
   const text = await r503.text();
   assert.ok(!text.includes("secret internal detail"), "the internal detail is not sent");
   const r404 = challengeResponse(new SessionMismatch(), o);
-  assert.deepEqual(await r404.json(), { jsonrpc: "2.0", error: { code: -32001, message: "Session not found" }, id: null });
+  assert.deepEqual(await r404.json(), {
+    jsonrpc: "2.0",
+    error: { code: -32001, message: "Session not found" },
+    id: null,
+  });
 });
 
 test("a challenge can always be built: arbitrary provider texts become printable ASCII, never a 500 or a second header", async () => {
@@ -93,7 +103,18 @@ test("a challenge can always be built: arbitrary provider texts become printable
   const hostile = fc.oneof(
     fc.string({ unit: "binary" }),
     fc.string({ unit: "grapheme" }),
-    fc.constantFrom("\n", "\r\nX-Injected: 1", "\0", "😀", "a\u202eb", '\\"', '"', "\u0085", "\ud800", "x".repeat(10_000)),
+    fc.constantFrom(
+      "\n",
+      "\r\nX-Injected: 1",
+      "\0",
+      "😀",
+      "a\u202eb",
+      '\\"',
+      '"',
+      "\u0085",
+      "\ud800",
+      "x".repeat(10_000),
+    ),
   );
   const errors = (text: string) => [
     new InvalidToken(text),
@@ -124,7 +145,11 @@ test("a challenge can always be built: arbitrary provider texts become printable
   for (const text of texts) {
     const h = protect(() => new McpServer({ name: "p", version: "1" }), {
       session_mode: "stateless",
-      authorization: { enabled: true, authorization_servers: ["http://127.0.0.1:1"], resource: "http://127.0.0.1:9/mcp" },
+      authorization: {
+        enabled: true,
+        authorization_servers: ["http://127.0.0.1:1"],
+        resource: "http://127.0.0.1:9/mcp",
+      },
       provider: {
         verify: async () => {
           throw new InvalidToken(text);

@@ -195,7 +195,10 @@ describe("at the server", () => {
     // The first answer is the one checked; a rebinding resolver would answer differently next time,
     // which the default fetch must never ask.
     const answers = [[{ address: "127.0.0.1", family: 4 }], [{ address: "10.0.0.1", family: 4 }]];
-    const as = await make({ allow_loopback: true, lookup: async (h: string) => (lookups.push(h), answers[lookups.length - 1] ?? []) });
+    const as = await make({
+      allow_loopback: true,
+      lookup: async (h: string) => (lookups.push(h), answers[lookups.length - 1] ?? []),
+    });
     const page = await call(
       as,
       authorizeUrl(as, {

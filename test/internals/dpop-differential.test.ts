@@ -65,14 +65,25 @@ const KEYS = {
 
 function signRaw(headerJson: string, payloadJson: string | Uint8Array, key: Key, der = false): string {
   const input = `${b64u(headerJson)}.${b64u(payloadJson)}`;
-  const sig = sign(key.digest, Buffer.from(input), key.p1363 && !der ? { key: key.privateKey, dsaEncoding: "ieee-p1363" } : key.privateKey);
+  const sig = sign(
+    key.digest,
+    Buffer.from(input),
+    key.p1363 && !der ? { key: key.privateKey, dsaEncoding: "ieee-p1363" } : key.privateKey,
+  );
   return `${input}.${b64u(sig)}`;
 }
 
 const header = (key: Key, extra: Record<string, unknown> = {}, alg = key.alg, jwk: unknown = key.jwk) =>
   JSON.stringify({ typ: "dpop+jwt", alg, jwk, ...extra });
 const claims = (extra: Record<string, unknown> = {}) =>
-  JSON.stringify({ jti: `j-${Math.floor(rand() * 1e12)}`, htm: "POST", htu: HTU, iat: NOW_S, ath: accessTokenHash(TOKEN), ...extra });
+  JSON.stringify({
+    jti: `j-${Math.floor(rand() * 1e12)}`,
+    htm: "POST",
+    htu: HTU,
+    iat: NOW_S,
+    ath: accessTokenHash(TOKEN),
+    ...extra,
+  });
 
 /** Flip one bit of one character of segment `seg` (0 header, 1 payload, 2 signature) and keep it base64url. */
 function flipChar(proof: string, seg: number): string {
@@ -106,14 +117,22 @@ function generate(): Case {
   const r = rand();
   const mutations: [string, () => string][] = [
     ["valid", valid],
-    ["valid, Ed25519 alg name", () => (key.alg === "EdDSA" ? signRaw(header(key, {}, "Ed25519"), claims(), key) : valid())],
+    [
+      "valid, Ed25519 alg name",
+      () => (key.alg === "EdDSA" ? signRaw(header(key, {}, "Ed25519"), claims(), key) : valid()),
+    ],
     ["signature bit flip", () => flipSignatureBit(valid())],
     ["signature char flip", () => flipChar(valid(), 2)],
     ["payload char flip", () => flipChar(valid(), 1)],
     ["header char flip", () => flipChar(valid(), 0)],
     [
       "wrong alg in header",
-      () => signRaw(header(key, {}, pick(["ES256", "EdDSA", "Ed25519", "ES384", "RS256", "PS256", "HS256", "none"])), claims(), key),
+      () =>
+        signRaw(
+          header(key, {}, pick(["ES256", "EdDSA", "Ed25519", "ES384", "RS256", "PS256", "HS256", "none"])),
+          claims(),
+          key,
+        ),
     ],
     ["wrong key in header", () => signRaw(header(key, {}, key.alg, other.jwk), claims(), key)],
     ["other key's alg and jwk", () => signRaw(header(other), claims(), key)],
@@ -165,13 +184,19 @@ function generate(): Case {
         const p = valid().split(".");
         const s = p[2] as string;
         const last = s.at(-1) as string;
-        p[2] = s.slice(0, -1) + (last === "A" ? "B" : last === "Q" ? "R" : last === "g" ? "h" : last === "w" ? "x" : last);
+        p[2] =
+          s.slice(0, -1) + (last === "A" ? "B" : last === "Q" ? "R" : last === "g" ? "h" : last === "w" ? "x" : last);
         return p.join(".");
       },
     ],
     [
       "duplicate header members",
-      () => signRaw(`{"typ":"dpop+jwt","alg":"${key.alg}","alg":"${other.alg}","jwk":${JSON.stringify(key.jwk)}}`, claims(), key),
+      () =>
+        signRaw(
+          `{"typ":"dpop+jwt","alg":"${key.alg}","alg":"${other.alg}","jwk":${JSON.stringify(key.jwk)}}`,
+          claims(),
+          key,
+        ),
     ],
     [
       "duplicate header members, last wins",
@@ -195,21 +220,36 @@ function generate(): Case {
     ["crit header", () => signRaw(header(key, { crit: ["b64"], b64: false }), claims(), key)],
     ["crit unknown", () => signRaw(header(key, { crit: ["exp"] }), claims(), key)],
     ["b64 without crit", () => signRaw(header(key, { b64: true }), claims(), key)],
-    ["typ variants", () => signRaw(header(key, { typ: pick(["DPOP+JWT", "application/dpop+jwt", "dpop+jwt ", "JWT"]) }), claims(), key)],
+    [
+      "typ variants",
+      () =>
+        signRaw(header(key, { typ: pick(["DPOP+JWT", "application/dpop+jwt", "dpop+jwt ", "JWT"]) }), claims(), key),
+    ],
     ["jwk key_ops empty", () => signRaw(header(key, {}, key.alg, { ...key.jwk, key_ops: [] }), claims(), key)],
     ["jwk key_ops verify", () => signRaw(header(key, {}, key.alg, { ...key.jwk, key_ops: ["verify"] }), claims(), key)],
     ["jwk key_ops sign", () => signRaw(header(key, {}, key.alg, { ...key.jwk, key_ops: ["sign"] }), claims(), key)],
     ["jwk use enc", () => signRaw(header(key, {}, key.alg, { ...key.jwk, use: pick(["enc", "sig"]) }), claims(), key)],
     [
       "jwk alg member",
-      () => signRaw(header(key, {}, key.alg, { ...key.jwk, alg: pick(["ES256", "ES384", "EdDSA", "Ed25519", "RS256"]) }), claims(), key),
+      () =>
+        signRaw(
+          header(key, {}, key.alg, { ...key.jwk, alg: pick(["ES256", "ES384", "EdDSA", "Ed25519", "RS256"]) }),
+          claims(),
+          key,
+        ),
     ],
     ["jwk ext false", () => signRaw(header(key, {}, key.alg, { ...key.jwk, ext: pick([false, "no"]) }), claims(), key)],
     ["jwk private member", () => signRaw(header(key, {}, key.alg, { ...key.jwk, d: "AAAA" }), claims(), key)],
     ["jwk huge x", () => signRaw(header(key, {}, key.alg, { ...key.jwk, x: "A".repeat(5000) }), claims(), key)],
-    ["jwk missing y", () => signRaw(header(key, {}, key.alg, { kty: key.jwk.kty, crv: key.jwk.crv, x: key.jwk.x }), claims(), key)],
+    [
+      "jwk missing y",
+      () => signRaw(header(key, {}, key.alg, { kty: key.jwk.kty, crv: key.jwk.crv, x: key.jwk.x }), claims(), key),
+    ],
     ["huge jti", () => signRaw(header(key), claims({ jti: "j".repeat(pick([256, 257, 10_000])) }), key)],
-    ["huge iat", () => signRaw(header(key), claims({ iat: pick([1e308, -1e308, 2 ** 53, NOW_S + 301, NOW_S - 301]) }), key)],
+    [
+      "huge iat",
+      () => signRaw(header(key), claims({ iat: pick([1e308, -1e308, 2 ** 53, NOW_S + 301, NOW_S - 301]) }), key),
+    ],
     ["huge payload", () => signRaw(header(key), claims({ pad: "x".repeat(100_000) }), key)],
     ["iat as string", () => signRaw(header(key), claims({ iat: String(NOW_S) }), key)],
     ["exp in the past", () => signRaw(header(key), claims({ exp: NOW_S - 10 }), key)],
@@ -242,19 +282,32 @@ function generate(): Case {
           Buffer.from(`","jwk":${JSON.stringify(key.jwk)}}`),
         ]);
         const input = `${b64u(h)}.${b64u(claims())}`;
-        const sig = sign(key.digest, Buffer.from(input), key.p1363 ? { key: key.privateKey, dsaEncoding: "ieee-p1363" } : key.privateKey);
+        const sig = sign(
+          key.digest,
+          Buffer.from(input),
+          key.p1363 ? { key: key.privateKey, dsaEncoding: "ieee-p1363" } : key.privateKey,
+        );
         return `${input}.${b64u(sig)}`;
       },
     ],
     [
       "header __proto__",
-      () => signRaw(`{"typ":"dpop+jwt","alg":"${key.alg}","jwk":${JSON.stringify(key.jwk)},"__proto__":{"x":1}}`, claims(), key),
+      () =>
+        signRaw(
+          `{"typ":"dpop+jwt","alg":"${key.alg}","jwk":${JSON.stringify(key.jwk)},"__proto__":{"x":1}}`,
+          claims(),
+          key,
+        ),
     ],
     [
       "wrong htm / htu / ath",
-      () => signRaw(header(key), claims(pick([{ htm: "GET" }, { htu: "https://other.example/mcp" }, { ath: "x" }])), key),
+      () =>
+        signRaw(header(key), claims(pick([{ htm: "GET" }, { htu: "https://other.example/mcp" }, { ath: "x" }])), key),
     ],
-    ["signed by other key", () => signRaw(header(key), claims(), pick((key.alg === "ES256" ? KEYS.es : KEYS.ed).filter((k) => k !== key)))],
+    [
+      "signed by other key",
+      () => signRaw(header(key), claims(), pick((key.alg === "ES256" ? KEYS.es : KEYS.ed).filter((k) => k !== key))),
+    ],
   ];
   const [name, make] = r < 0.3 ? (mutations[0] as [string, () => string]) : pick(mutations.slice(1));
   return { name, proof: make() };
@@ -267,7 +320,13 @@ async function run(proof: string, fast: boolean, keyCache: DpopKeyCache | undefi
   try {
     return {
       ok: true,
-      value: await verifyDpopProof(req, { htu: HTU, access_token: TOKEN, now_ms: NOW, key_cache: keyCache, fast_path: fast }),
+      value: await verifyDpopProof(req, {
+        htu: HTU,
+        access_token: TOKEN,
+        now_ms: NOW,
+        key_cache: keyCache,
+        fast_path: fast,
+      }),
     };
   } catch (e) {
     const err = e as { code?: string; message?: string };
@@ -288,7 +347,11 @@ test(
       const cached = i % 4 !== 0;
       const fast = await run(proof, true, cached ? fastCache : undefined);
       const ref = await run(proof, false, cached ? refCache : undefined);
-      assert.deepEqual(fast, ref, `case ${i} (${name}) differs: fast ${JSON.stringify(fast)} vs jose ${JSON.stringify(ref)}`);
+      assert.deepEqual(
+        fast,
+        ref,
+        `case ${i} (${name}) differs: fast ${JSON.stringify(fast)} vs jose ${JSON.stringify(ref)}`,
+      );
       const t = tally.get(name) ?? { accepted: 0, refused: 0 };
       if (ref.ok) t.accepted++;
       else t.refused++;
@@ -306,7 +369,10 @@ test(
       "crit header",
       "jwk key_ops empty",
     ]) {
-      assert.ok((tally.get(must)?.accepted ?? 0) + (tally.get(must)?.refused ?? 0) > TOTAL / 420, `mutation "${must}" ran too rarely`); // 50 at 21,000 cases
+      assert.ok(
+        (tally.get(must)?.accepted ?? 0) + (tally.get(must)?.refused ?? 0) > TOTAL / 420,
+        `mutation "${must}" ran too rarely`,
+      ); // 50 at 21,000 cases
     }
     for (const never of [
       "signature bit flip",
@@ -327,7 +393,8 @@ test("DPoP fast path: used for ES256 and Ed25519 keys (a KeyObject is cached), n
   const cache = createDpopKeyCache();
   const es = KEYS.es[0] as Key;
   const ed = KEYS.ed[0] as Key;
-  for (const key of [es, ed, KEYS.rsa]) assert.equal((await run(signRaw(header(key), claims(), key), true, cache)).ok, true);
+  for (const key of [es, ed, KEYS.rsa])
+    assert.equal((await run(signRaw(header(key), claims(), key), true, cache)).ok, true);
   const entries = [...cache.values()].map((v) => [v.alg, v.nodeKey?.asymmetricKeyType ?? v.nodeKey]);
   assert.deepEqual(entries.sort(), [
     ["ES256", "ec"],
@@ -356,7 +423,14 @@ test("DPoP key cache: keyed by the header segment; a hit is still checked agains
     for (const keyCache of [cache, undefined]) {
       const req = new Request(HTU, { method: "POST", headers: { dpop: proof() } });
       await assert.rejects(
-        verifyDpopProof(req, { htu: HTU, access_token: TOKEN, now_ms: NOW, key_cache: keyCache, fast_path, algorithms: ["ES256"] }),
+        verifyDpopProof(req, {
+          htu: HTU,
+          access_token: TOKEN,
+          now_ms: NOW,
+          key_cache: keyCache,
+          fast_path,
+          algorithms: ["ES256"],
+        }),
         {
           code: "ERR_INVALID_DPOP_PROOF",
           message: "The DPoP proof algorithm is not accepted",

@@ -18,9 +18,14 @@ const CODE = /^ERR_[A-Z0-9_]+$/;
 
 type ErrorClass = (abstract new (...args: never[]) => Error) & { code?: unknown };
 
-/** Entry point → its source file, from package.json's `exports` (./dist/x.js → src/x.ts), as test/exports.test.ts reads it. */
+/**
+ * Entry point → its source file, from package.json's `exports` (./dist/x.js → src/x.ts), as test/exports.test.ts reads
+ * it.
+ */
 function entryPoints(): Record<string, string> {
-  const pkg = JSON.parse(readFileSync(`${ROOT}package.json`, "utf8")) as { exports: Record<string, string | { default: string }> };
+  const pkg = JSON.parse(readFileSync(`${ROOT}package.json`, "utf8")) as {
+    exports: Record<string, string | { default: string }>;
+  };
   const out: Record<string, string> = {};
   for (const [subpath, target] of Object.entries(pkg.exports)) {
     if (typeof target === "string") continue; // ./package.json
@@ -85,7 +90,10 @@ async function exportedErrors(): Promise<Map<ErrorClass, string[]>> {
 }
 
 const isBase = (cls: ErrorClass): boolean => typeof cls.code === "string" && cls.code.endsWith("_GENERIC");
-/** Names the design card fixes (DESIGN.md: "`ConfigError` … the one base of every configuration error"): kept as they are. */
+/**
+ * Names the design card fixes (DESIGN.md: "`ConfigError` … the one base of every configuration error"): kept as they
+ * are.
+ */
 const CARD_NAMES = new Set(["ConfigError"]);
 
 test("every exported error class has its own static string code ERR_…, unique per class", async () => {
@@ -93,10 +101,17 @@ test("every exported error class has its own static string code ERR_…, unique 
   assert.ok(errors.size >= 18, `the walk found the exported errors (${errors.size})`);
   const owner = new Map<string, string>();
   for (const cls of errors.keys()) {
-    assert.ok(Object.hasOwn(cls, "code"), `${cls.name} declares its own static code (like jose: \`static code = "ERR_…"\`)`);
+    assert.ok(
+      Object.hasOwn(cls, "code"),
+      `${cls.name} declares its own static code (like jose: \`static code = "ERR_…"\`)`,
+    );
     assert.equal(typeof cls.code, "string", `${cls.name}.code is a string`);
     assert.match(cls.code as string, CODE, `${cls.name}.code has the ERR_ form`);
-    assert.equal(owner.get(cls.code as string), undefined, `${cls.name}.code ${String(cls.code)} is not also another class's`);
+    assert.equal(
+      owner.get(cls.code as string),
+      undefined,
+      `${cls.name}.code ${String(cls.code)} is not also another class's`,
+    );
     owner.set(cls.code as string, cls.name);
   }
 });
@@ -104,7 +119,8 @@ test("every exported error class has its own static string code ERR_…, unique 
 test("class names follow the rule: a family's base ends in Error, a class that names one condition does not", async () => {
   for (const [cls, names] of await exportedErrors()) {
     if (CARD_NAMES.has(cls.name)) assert.ok(cls.name.endsWith("Error"), `${cls.name} keeps the card's name`);
-    else if (isBase(cls)) assert.match(cls.name, /Error$/, `${cls.name} is a family base (${String(cls.code)}): its name ends in Error`);
+    else if (isBase(cls))
+      assert.match(cls.name, /Error$/, `${cls.name} is a family base (${String(cls.code)}): its name ends in Error`);
     else assert.doesNotMatch(cls.name, /Error$/, `${cls.name} names one condition: no Error suffix`);
     const own = names.filter((n) => n.endsWith(`:${cls.name}`));
     assert.ok(own.length > 0, `${cls.name} is exported under its own name (exported as ${names.join(", ")})`);

@@ -34,7 +34,13 @@ async function startServer(validator: Partial<JWTValidatorOptions> = {}, cache_t
     authorization: { enabled: true, authorization_servers: [issuer.issuer], cache_ttl },
     on_auth_event: (e) => events.push(e),
   });
-  const jwt = new JWTValidator({ jwks_uri: issuer.jwksUri, issuer: issuer.issuer, token_cache_max: 0, clock: clock.now, ...validator });
+  const jwt = new JWTValidator({
+    jwks_uri: issuer.jwksUri,
+    issuer: issuer.issuer,
+    token_cache_max: 0,
+    clock: clock.now,
+    ...validator,
+  });
   server.setAuthorizationProvider({
     async verify(token, context) {
       const start = performance.now();
@@ -61,7 +67,9 @@ function testClock() {
   };
 }
 
-/** Wait (polling the event loop, at most 5 s) until `cond()` holds: for something the server does, not for time to pass. */
+/**
+ * Wait (polling the event loop, at most 5 s) until `cond()` holds: for something the server does, not for time to pass.
+ */
 async function until(what: string, cond: () => boolean) {
   const deadline = performance.now() + 5000;
   while (!cond()) {
@@ -73,7 +81,11 @@ async function until(what: string, cond: () => boolean) {
 /** POST a tool call; resolves to status, Retry-After and how long the answer took (ms). */
 async function call(url: string, token: string) {
   const t0 = performance.now();
-  const res = await fetch(url, { method: "POST", headers: { ...MCP_HEADERS, authorization: `Bearer ${token}` }, body: toolCall("ping") });
+  const res = await fetch(url, {
+    method: "POST",
+    headers: { ...MCP_HEADERS, authorization: `Bearer ${token}` },
+    body: toolCall("ping"),
+  });
   await res.arrayBuffer();
   return { status: res.status, retryAfter: res.headers.get("retry-after"), ms: performance.now() - t0 };
 }
@@ -301,7 +313,9 @@ describe("JWKS outage with keys already known", () => {
     const [, payload, sig] = base.split(".");
     let refused = 0;
     for (let i = 0; i < 10_000; i++) {
-      const header = Buffer.from(JSON.stringify({ alg: "ES256", typ: "at+jwt", kid: `unknown-${i}` })).toString("base64url");
+      const header = Buffer.from(JSON.stringify({ alg: "ES256", typ: "at+jwt", kid: `unknown-${i}` })).toString(
+        "base64url",
+      );
       await v.verify(`${header}.${payload}.${sig}`, ctx).catch((e) => {
         if ((e as { code?: string }).code === "ERR_INVALID_TOKEN") refused++;
       });
@@ -377,7 +391,10 @@ describe("Backoff and RemoteKeySet on an injected clock", () => {
     assert.equal(fetches, 4);
     // Past stale_if_error the keys are dropped: without a successful fetch, no key at all.
     now += 600_000;
-    await assert.rejects(keySet.getKey(header, input), (e) => (e as { code?: string }).code === "ERR_AUTHORIZATION_UNAVAILABLE");
+    await assert.rejects(
+      keySet.getKey(header, input),
+      (e) => (e as { code?: string }).code === "ERR_AUTHORIZATION_UNAVAILABLE",
+    );
     fail = false;
     now += 4000;
     await keySet.getKey(header, input);

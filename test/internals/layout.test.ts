@@ -21,7 +21,9 @@ function sourceFiles(dir: string): string[] {
 /** Every relative module a file imports or re-exports, statically or with `import("…")`. */
 function importsOf(file: string): string[] {
   const text = readFileSync(file, "utf8");
-  const specs = [...text.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|^\s*import\s+)["'](\.{1,2}\/[^"']+)["']/gm)].map((m) => m[1]!);
+  const specs = [...text.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|^\s*import\s+)["'](\.{1,2}\/[^"']+)["']/gm)].map(
+    (m) => m[1]!,
+  );
   return specs.map((spec) => resolve(dirname(file), spec.replace(/\.js$/, ".ts")));
 }
 
@@ -53,7 +55,8 @@ function circles(graph: Map<string, string[]>): string[][] {
         onStack.delete(w);
         component.push(w);
       } while (w !== v);
-      if (component.length > 1 || (graph.get(v) ?? []).includes(v)) found.push(component.map((f) => relative(SRC, f)).sort());
+      if (component.length > 1 || (graph.get(v) ?? []).includes(v))
+        found.push(component.map((f) => relative(SRC, f)).sort());
     }
   };
   for (const v of graph.keys()) if (!indices.has(v)) visit(v);

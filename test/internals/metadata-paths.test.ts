@@ -7,7 +7,9 @@ test("path helpers", () => {
     "/.well-known/oauth-protected-resource",
     "/.well-known/oauth-protected-resource/mcp",
   ]);
-  assert.deepEqual(metadataPaths("/.well-known/oauth-protected-resource", "https://a.example/"), ["/.well-known/oauth-protected-resource"]);
+  assert.deepEqual(metadataPaths("/.well-known/oauth-protected-resource", "https://a.example/"), [
+    "/.well-known/oauth-protected-resource",
+  ]);
   assert.equal(
     resourceMetadataUrl("/.well-known/oauth-protected-resource", "https://a.example/t/mcp"),
     "https://a.example/.well-known/oauth-protected-resource/t/mcp",

@@ -22,7 +22,10 @@ import {
 } from "../../src/lib/options.js";
 
 const SRC = resolve(dirname(fileURLToPath(import.meta.url)), "../../src");
-/** Modules that act when imported: the CLI entry runs `main()`. Its flags are command-line flags (kebab-case), not options. */
+/**
+ * Modules that act when imported: the CLI entry runs `main()`. Its flags are command-line flags (kebab-case), not
+ * options.
+ */
 const NOT_IMPORTED = new Set(["audit/cli.ts"]);
 
 function sourceFiles(dir: string): string[] {
@@ -40,7 +43,10 @@ async function allSchemas(): Promise<readonly RegisteredOptionsSchema[]> {
   return registeredOptionsSchemas();
 }
 
-/** The card's names, kept as the card spells them (DESIGN.md: `AuthorizationConfig`); `cache_ttl` is seconds wherever it appears. */
+/**
+ * The card's names, kept as the card spells them (DESIGN.md: `AuthorizationConfig`); `cache_ttl` is seconds wherever it
+ * appears.
+ */
 const CARD_NAMES = new Set(["cache_ttl"]);
 /**
  * Functions the library calls for an answer (an implementation injected for tests or a platform), as
@@ -194,7 +200,8 @@ function sampleFor(schema: z.core.$ZodType, key: string): unknown {
 
 test("each renamed key: the old name is read as the new one, warns once per process, and old + new together is refused", async () => {
   const warnings: { code?: string; name: string; message: string }[] = [];
-  const listen = (w: Error & { code?: string }) => void warnings.push({ code: w.code, name: w.name, message: w.message });
+  const listen = (w: Error & { code?: string }) =>
+    void warnings.push({ code: w.code, name: w.name, message: w.message });
   process.on("warning", listen);
   try {
     const schemas = (await allSchemas()).filter((s) => Object.keys(s.renamed).length > 0);
@@ -205,8 +212,12 @@ test("each renamed key: the old name is read as the new one, warns once per proc
         for (let i = 0; i < 2; i++) {
           const result = checkOptions(schema, { [from]: value });
           const issues = result.success ? [] : result.issues;
-          assert.ok(!issues.some((issue) => issue.key === from), `${name}: ${from} is accepted (${JSON.stringify(issues)})`);
-          if (result.success) assert.equal((result.data as Record<string, unknown>)[to], value, `${name}: ${from} is read as ${to}`);
+          assert.ok(
+            !issues.some((issue) => issue.key === from),
+            `${name}: ${from} is accepted (${JSON.stringify(issues)})`,
+          );
+          if (result.success)
+            assert.equal((result.data as Record<string, unknown>)[to], value, `${name}: ${from} is read as ${to}`);
         }
         const both = checkOptions(schema, { [from]: value, [to]: value });
         assert.equal(both.success, false, `${name}: ${from} and ${to} together are refused`);
@@ -220,7 +231,9 @@ test("each renamed key: the old name is read as the new one, warns once per proc
       }
     }
     await new Promise((r) => setImmediate(r));
-    const deprecations = warnings.filter((w) => w.name === "DeprecationWarning" && w.code?.startsWith("PROTECTED_MCP_DEP_"));
+    const deprecations = warnings.filter(
+      (w) => w.name === "DeprecationWarning" && w.code?.startsWith("PROTECTED_MCP_DEP_"),
+    );
     for (const code of used) {
       assert.equal(deprecations.filter((w) => w.code === code).length, 1, `${code} is emitted exactly once`);
     }
@@ -234,7 +247,11 @@ test("every renamed pair is taken by some schema or by a function's own options"
   const schemas = await allSchemas();
   const taken = new Set(schemas.flatMap((s) => Object.entries(s.renamed).map(([a, b]) => `${a}→${b}`)));
   // Options no schema parses (functions called per request): their own rename tables.
-  for (const pair of ["resourceMetadataUrl→resource_metadata_url", "dpopAlgorithms→dpop_algorithms", "dpopRequired→dpop_required"])
+  for (const pair of [
+    "resourceMetadataUrl→resource_metadata_url",
+    "dpopAlgorithms→dpop_algorithms",
+    "dpopRequired→dpop_required",
+  ])
     taken.add(pair);
   for (const pair of [
     "accessToken→access_token",
@@ -257,8 +274,16 @@ test("options no schema parses (challengeResponse, verifyDpopProof): old names a
   const { challengeResponse, MissingToken } = await import("../../src/index.js");
   const { verifyDpopProof } = await import("../../src/dpop/index.js");
   const url = "https://mcp.example.com/.well-known/oauth-protected-resource/mcp";
-  const legacy = challengeResponse(new MissingToken(), { resourceMetadataUrl: url, dpopAlgorithms: ["ES256"], dpopRequired: true });
-  const current = challengeResponse(new MissingToken(), { resource_metadata_url: url, dpop_algorithms: ["ES256"], dpop_required: true });
+  const legacy = challengeResponse(new MissingToken(), {
+    resourceMetadataUrl: url,
+    dpopAlgorithms: ["ES256"],
+    dpopRequired: true,
+  });
+  const current = challengeResponse(new MissingToken(), {
+    resource_metadata_url: url,
+    dpop_algorithms: ["ES256"],
+    dpop_required: true,
+  });
   assert.equal(legacy.headers.get("www-authenticate"), current.headers.get("www-authenticate"));
   assert.match(current.headers.get("www-authenticate") ?? "", /^DPoP .*resource_metadata=".*algs="ES256"/);
   assert.throws(
@@ -271,8 +296,9 @@ test("options no schema parses (challengeResponse, verifyDpopProof): old names a
     (e: unknown) => (e as { code?: string }).code === "ERR_INVALID_CONFIG",
   );
   // Old names alone: accepted (the missing proof is what is refused).
-  await assert.rejects(verifyDpopProof(req, { htu: "https://mcp.example.com/mcp", now: 1, iatWindow: 5 }), (e: unknown) =>
-    /DPoP proof is required/.test((e as Error).message),
+  await assert.rejects(
+    verifyDpopProof(req, { htu: "https://mcp.example.com/mcp", now: 1, iatWindow: 5 }),
+    (e: unknown) => /DPoP proof is required/.test((e as Error).message),
   );
 });
 

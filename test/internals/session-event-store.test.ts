@@ -38,7 +38,11 @@ test("ids are minted per view: the same store id under another view, a tampered 
   await b.storeEvent("_GET_stream", { n: 2 });
   const [sa, sb] = stored.map((s) => s.streamId);
   assert.ok(sa !== sb && sa !== "_GET_stream" && /^[0-9a-f]+$/.test(sa!), `per-session hex stream ids: ${sa} ${sb}`);
-  await assert.rejects(a.replayEventsAfter("e1", { send: async () => {} }), /Invalid event ID/, "a raw store id is never replayed");
+  await assert.rejects(
+    a.replayEventsAfter("e1", { send: async () => {} }),
+    /Invalid event ID/,
+    "a raw store id is never replayed",
+  );
 });
 
 test("a replay of another stream than the event's sends nothing and keeps the client on its own stream", async () => {

@@ -60,7 +60,11 @@ describe("through protect()", () => {
       const alices: string[] = [];
       for (let i = 0; i < 1100; i++) alices.push(await openSession(alice));
 
-      assert.equal((await post(handler, toolCall("ping"), bob, bobs)).status, 200, "bob's session survived alice's flood");
+      assert.equal(
+        (await post(handler, toolCall("ping"), bob, bobs)).status,
+        200,
+        "bob's session survived alice's flood",
+      );
       const alive = [];
       for (const id of alices) if ((await post(handler, toolCall("ping"), alice, id)).status === 200) alive.push(id);
       assert.deepEqual(alive, alices.slice(-32), "alice keeps exactly her 32 most recent sessions");
@@ -72,7 +76,8 @@ describe("through protect()", () => {
 
   test("max_sessions_per_principal is configurable and validated", async () => {
     assert.throws(
-      () => protect(() => new McpServer({ name: "s", version: "1" }), { authorization: {}, max_sessions_per_principal: 0 }),
+      () =>
+        protect(() => new McpServer({ name: "s", version: "1" }), { authorization: {}, max_sessions_per_principal: 0 }),
       /max_sessions_per_principal/,
     );
     const handler = protect(() => new McpServer({ name: "s", version: "1" }), {
@@ -96,8 +101,9 @@ describe("through protect()", () => {
 describe("SessionRegistry", () => {
   test("anonymous sessions share one bucket and never push out authenticated ones", () => {
     const closed: string[] = [];
-    const r = new SessionRegistry<string>({ max_sessions: 1000, max_sessions_per_principal: 4, max_anonymous_sessions: 10 }, (s) =>
-      closed.push(s),
+    const r = new SessionRegistry<string>(
+      { max_sessions: 1000, max_sessions_per_principal: 4, max_anonymous_sessions: 10 },
+      (s) => closed.push(s),
     );
     r.add("u1", "user", "u1");
     for (let i = 0; i < 500; i++) r.add(`a${i}`, ANONYMOUS_PRINCIPAL, `a${i}`);
@@ -105,7 +111,11 @@ describe("SessionRegistry", () => {
     assert.ok(r.peek("u1"), "u1's session survived the anonymous flood");
     assert.equal(r.size, 11);
     assert.equal(closed.length, 490);
-    assert.deepEqual(new Set(closed), new Set(Array.from({ length: 490 }, (_, i) => `a${i}`)), "each evicted session closed exactly once");
+    assert.deepEqual(
+      new Set(closed),
+      new Set(Array.from({ length: 490 }, (_, i) => `a${i}`)),
+      "each evicted session closed exactly once",
+    );
   });
 
   test("the global cap is the last line: least recently used across principals", () => {

@@ -25,7 +25,12 @@ let seen: Seen[] = [];
 /** How the stub token endpoint answers; `hold`: it answers once that promise settles. */
 let answer: (form: URLSearchParams) => { status: number; body?: unknown; hold?: Promise<void> } = () => ({
   status: 200,
-  body: { access_token: "xt-1", token_type: "Bearer", expires_in: 300, issued_token_type: "urn:ietf:params:oauth:token-type:access_token" },
+  body: {
+    access_token: "xt-1",
+    token_type: "Bearer",
+    expires_in: 300,
+    issued_token_type: "urn:ietf:params:oauth:token-type:access_token",
+  },
 });
 
 const read = (req: IncomingMessage) =>
@@ -41,7 +46,9 @@ before(async () => {
     seen.push({ form: Object.fromEntries(form), authorization: req.headers.authorization });
     const a = answer(form);
     if (a.hold) await a.hold;
-    res.writeHead(a.status, { "content-type": "application/json" }).end(a.body === undefined ? "" : JSON.stringify(a.body));
+    res
+      .writeHead(a.status, { "content-type": "application/json" })
+      .end(a.body === undefined ? "" : JSON.stringify(a.body));
   });
   await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
   endpoint = `http://127.0.0.1:${(http.address() as AddressInfo).port}/token`;
@@ -62,7 +69,14 @@ beforeEach(() => {
 
 const caller = (token = "caller-token-1", exp = Math.floor(Date.now() / 1000) + 3600) =>
   createAuthContext(
-    { subject: "alice", scopes: ["mcp"], claims: { sub: "alice" }, client_id: "cli", issuer: "https://as", expires_at: exp },
+    {
+      subject: "alice",
+      scopes: ["mcp"],
+      claims: { sub: "alice" },
+      client_id: "cli",
+      issuer: "https://as",
+      expires_at: exp,
+    },
     token,
   );
 const exchanger = (o: Partial<TokenExchangeOptions> | TokenExchangeOptions, events?: AuthEvent[]) =>
@@ -104,7 +118,8 @@ test("RFC 8693 (Keycloak preset): every form field, client_secret_basic", async 
   });
   assert.equal(seen[0]!.authorization, basicOf("mcp", "s3cret"));
   assert.equal(
-    TokenExchange.keycloak({ issuer: "https://sso.example.com/realms/acme/", client_id: "c", client_secret: "s" }).token_endpoint,
+    TokenExchange.keycloak({ issuer: "https://sso.example.com/realms/acme/", client_id: "c", client_secret: "s" })
+      .token_endpoint,
     "https://sso.example.com/realms/acme/protocol/openid-connect/token",
   );
 });
@@ -152,7 +167,13 @@ test("Entra preset: jwt-bearer on-behalf-of shape; no issued_token_type in the a
   assert.equal(o.token_endpoint, "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token");
   answer = () => ({
     status: 200,
-    body: { token_type: "Bearer", scope: "api://reports/read", expires_in: 3599, ext_expires_in: 3599, access_token: "entra-at" },
+    body: {
+      token_type: "Bearer",
+      scope: "api://reports/read",
+      expires_in: 3599,
+      ext_expires_in: 3599,
+      access_token: "entra-at",
+    },
   });
   const x = exchanger({ ...o, token_endpoint: endpoint });
   const t = await x.exchangeToken(caller(), { audience: "api://reports" });
@@ -205,7 +226,10 @@ test("cache: per caller token, audience and scope; until exp − 30 s (injected 
   await x.exchangeToken(a, { audience: "api", scope: "r" });
   assert.equal(seen.length, 5);
   assert.equal(events.filter((e) => e.type === "token_exchanged").length, 5);
-  assert.ok(!JSON.stringify(events).includes("tok-a") && !JSON.stringify(events).includes("xt-1"), "no token appears in an event");
+  assert.ok(
+    !JSON.stringify(events).includes("tok-a") && !JSON.stringify(events).includes("xt-1"),
+    "no token appears in an event",
+  );
   // Without expires_in, the token's own exp decides; without either, it is not cached.
   const jwt = await new SignJWT({})
     .setProtectedHeader({ alg: "HS256" })
@@ -241,8 +265,15 @@ test("single flight: concurrent exchanges for one key share one call", async () 
 test("refusals: the server's error fields, no token material; invalid answers", async () => {
   const events: AuthEvent[] = [];
   const x = exchanger({}, events);
-  answer = () => ({ status: 400, body: { error: "invalid_target", error_description: "The target API is not allowed" } });
-  const e = await rejectsWith(x.exchangeToken(caller("secret-caller-token"), { audience: "api" }), "ERR_TOKEN_EXCHANGE_FAILED", "refused");
+  answer = () => ({
+    status: 400,
+    body: { error: "invalid_target", error_description: "The target API is not allowed" },
+  });
+  const e = await rejectsWith(
+    x.exchangeToken(caller("secret-caller-token"), { audience: "api" }),
+    "ERR_TOKEN_EXCHANGE_FAILED",
+    "refused",
+  );
   assert.equal(e.error, "invalid_target");
   assert.equal(e.error_description, "The target API is not allowed");
   assert.equal(e.status, 400);
@@ -263,7 +294,11 @@ test("refusals: the server's error fields, no token material; invalid answers", 
   await rejectsWith(x.exchangeToken(caller(), { audience: "api" }), "ERR_TOKEN_EXCHANGE_FAILED", "invalid_response");
   answer = () => ({
     status: 200,
-    body: { access_token: "x", token_type: "Bearer", issued_token_type: "urn:ietf:params:oauth:token-type:refresh_token" },
+    body: {
+      access_token: "x",
+      token_type: "Bearer",
+      issued_token_type: "urn:ietf:params:oauth:token-type:refresh_token",
+    },
   });
   await rejectsWith(x.exchangeToken(caller(), { audience: "api" }), "ERR_TOKEN_EXCHANGE_FAILED", "invalid_response");
   answer = () => ({ status: 200, body: { token_type: "Bearer" } });
@@ -284,7 +319,11 @@ test("an unreachable token endpoint backs off: one call, then fail fast with ret
   const x = exchanger({ clock: () => now, backoff: { initial_ms: 1000, max_ms: 5000 } });
   answer = () => ({ status: 503, body: { error: "temporarily_unavailable" } });
   await rejectsWith(x.exchangeToken(caller(), { audience: "api" }), "ERR_TOKEN_EXCHANGE_UNAVAILABLE", "unreachable");
-  const e = await rejectsWith(x.exchangeToken(caller(), { audience: "api" }), "ERR_TOKEN_EXCHANGE_UNAVAILABLE", "backing_off");
+  const e = await rejectsWith(
+    x.exchangeToken(caller(), { audience: "api" }),
+    "ERR_TOKEN_EXCHANGE_UNAVAILABLE",
+    "backing_off",
+  );
   assert.ok(e.retry_after! >= 1, "retry_after is at least 1 s");
   assert.equal(seen.length, 1);
   now += 1001;
@@ -292,10 +331,21 @@ test("an unreachable token endpoint backs off: one call, then fail fast with ret
   assert.equal((await x.exchangeToken(caller(), { audience: "api" })).access_token, "back");
   // A closed port: a network error, also backed off.
   const closed = new TokenExchanger(
-    parseTokenExchangeOptions({ token_endpoint: "http://127.0.0.1:1/token", client_id: "c", client_secret: "s", timeout_ms: 1000 }, "t"),
+    parseTokenExchangeOptions(
+      { token_endpoint: "http://127.0.0.1:1/token", client_id: "c", client_secret: "s", timeout_ms: 1000 },
+      "t",
+    ),
   );
-  await rejectsWith(closed.exchangeToken(caller(), { audience: "api" }), "ERR_TOKEN_EXCHANGE_UNAVAILABLE", "unreachable");
-  await rejectsWith(closed.exchangeToken(caller(), { audience: "api" }), "ERR_TOKEN_EXCHANGE_UNAVAILABLE", "backing_off");
+  await rejectsWith(
+    closed.exchangeToken(caller(), { audience: "api" }),
+    "ERR_TOKEN_EXCHANGE_UNAVAILABLE",
+    "unreachable",
+  );
+  await rejectsWith(
+    closed.exchangeToken(caller(), { audience: "api" }),
+    "ERR_TOKEN_EXCHANGE_UNAVAILABLE",
+    "backing_off",
+  );
 });
 
 test("outside a request, or on a server without token_exchange: typed errors", async () => {
@@ -311,7 +361,9 @@ test("outside a request, or on a server without token_exchange: typed errors", a
 });
 
 test("connection: origin from a URL audience or configuration; never to another origin", async () => {
-  const x = exchanger({ audiences: { "https://api.example.com/v1": {}, reports: { origin: "https://reports.example.com" }, opaque: {} } });
+  const x = exchanger({
+    audiences: { "https://api.example.com/v1": {}, reports: { origin: "https://reports.example.com" }, opaque: {} },
+  });
   assert.equal(x.connection(caller(), { audience: "https://api.example.com/v1" }).origin, "https://api.example.com");
   assert.equal(x.connection(caller(), { audience: "reports" }).origin, "https://reports.example.com");
   assert.throws(
@@ -323,7 +375,12 @@ test("connection: origin from a URL audience or configuration; never to another 
     (e: unknown) => e instanceof TokenExchangeError && e.reason === "audience_not_allowed",
   );
   const c = x.connection(caller(), { audience: "reports" });
-  for (const url of ["https://evil.example/x", "http://reports.example.com/x", "https://reports.example.com:8443/x", "//evil.example/x"]) {
+  for (const url of [
+    "https://evil.example/x",
+    "http://reports.example.com/x",
+    "https://reports.example.com:8443/x",
+    "//evil.example/x",
+  ]) {
     await rejectsWith(c.fetch(url), "ERR_CONNECTION_URL_REFUSED", "origin_mismatch");
   }
   assert.equal(seen.length, 0, "nothing exchanged for a refused URL");
@@ -338,30 +395,55 @@ test("connection: origin from a URL audience or configuration; never to another 
 
 test("options: strict, every problem named; presets check their own keys; needs authorization enabled", () => {
   assert.throws(
-    () => parseTokenExchangeOptions({ token_endpoint: endpoint, client_id: "c", client_secret: "s", audience: {} }, "protect()"),
-    (e: unknown) => e instanceof ConfigError && e.issues.some((i) => i.key === "audience" && /did you mean "audiences"/.test(i.message)),
+    () =>
+      parseTokenExchangeOptions(
+        { token_endpoint: endpoint, client_id: "c", client_secret: "s", audience: {} },
+        "protect()",
+      ),
+    (e: unknown) =>
+      e instanceof ConfigError &&
+      e.issues.some((i) => i.key === "audience" && /did you mean "audiences"/.test(i.message)),
   );
   assert.throws(
     () => parseTokenExchangeOptions({ token_endpoint: "http://as.example.com/token", client_id: "c" }, "protect()"),
     (e: unknown) =>
-      e instanceof ConfigError && e.issues.some((i) => i.key === "token_endpoint") && e.issues.some((i) => i.key === "client_secret"),
+      e instanceof ConfigError &&
+      e.issues.some((i) => i.key === "token_endpoint") &&
+      e.issues.some((i) => i.key === "client_secret"),
   );
   assert.throws(
     () =>
       parseTokenExchangeOptions(
-        { token_endpoint: endpoint, client_id: "c", client_secret: "s", audiences: { a: { origin: "https://x.example/path" } } },
+        {
+          token_endpoint: endpoint,
+          client_id: "c",
+          client_secret: "s",
+          audiences: { a: { origin: "https://x.example/path" } },
+        },
         "protect()",
       ),
     ConfigError,
   );
-  assert.throws(() => TokenExchange.auth0({ domain: "https://acme.auth0.com", client_id: "c", client_secret: "s" }), ConfigError);
+  assert.throws(
+    () => TokenExchange.auth0({ domain: "https://acme.auth0.com", client_id: "c", client_secret: "s" }),
+    ConfigError,
+  );
   assert.throws(() => TokenExchange.entra({ tenant: "t", client_id: "c" }), ConfigError);
   assert.throws(
-    () => createTokenExchange({ token_endpoint: endpoint, client_id: "c", client_secret: "s" }, false, undefined, "protect()"),
+    () =>
+      createTokenExchange(
+        { token_endpoint: endpoint, client_id: "c", client_secret: "s" },
+        false,
+        undefined,
+        "protect()",
+      ),
     ConfigError,
   );
   assert.throws(
-    () => new MCPServer("x", { token_exchange: { token_endpoint: endpoint, client_id: "c", client_secret: "s", cache_maxx: 1 } as never }),
+    () =>
+      new MCPServer("x", {
+        token_exchange: { token_endpoint: endpoint, client_id: "c", client_secret: "s", cache_maxx: 1 } as never,
+      }),
     ConfigError,
   );
 });

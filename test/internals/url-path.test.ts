@@ -9,7 +9,15 @@ test("pathnameOf equals new URL(href).pathname on 20,000 generated request URLs,
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)] as T;
   const schemes = ["http://", "https://", "HTTP://", "ws://", "file://"];
   const userinfo = ["", "u@", "u:p@", "a%2Fb@", "x/y:z@"];
-  const hosts = ["127.0.0.1", "localhost", "[::1]", "example.com", "EXAMPLE.com", "xn--bcher-kva.example", "bücher.example"];
+  const hosts = [
+    "127.0.0.1",
+    "localhost",
+    "[::1]",
+    "example.com",
+    "EXAMPLE.com",
+    "xn--bcher-kva.example",
+    "bücher.example",
+  ];
   const ports = ["", ":80", ":443", ":8080", ":"];
   const paths = [
     "",
@@ -30,7 +38,8 @@ test("pathnameOf equals new URL(href).pathname on 20,000 generated request URLs,
   const fragments = ["", "#", "#x", "#/y?z"];
   let checked = 0;
   for (let i = 0; i < 20_000; i++) {
-    const raw = pick(schemes) + pick(userinfo) + pick(hosts) + pick(ports) + pick(paths) + pick(queries) + pick(fragments);
+    const raw =
+      pick(schemes) + pick(userinfo) + pick(hosts) + pick(ports) + pick(paths) + pick(queries) + pick(fragments);
     if (!URL.canParse(raw)) continue;
     const href = new URL(raw).href; // what Request.url and the Node adapter's view hold
     assert.equal(pathnameOf(href), new URL(href).pathname, href);

@@ -17,7 +17,17 @@ import type { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/cl
 import { z } from "zod";
 import { startDemo, type Demo } from "../../examples/quickstart/demo.js";
 import { connectWithOAuth, HeadlessOAuthProvider } from "../../examples/oauth-client.js";
-import { getContext, JWTValidator, MCPServer, prompt, protect, registerTools, resource, tool, type AuthEvent } from "../../src/index.js";
+import {
+  getContext,
+  JWTValidator,
+  MCPServer,
+  prompt,
+  protect,
+  registerTools,
+  resource,
+  tool,
+  type AuthEvent,
+} from "../../src/index.js";
 import { freePortPair } from "../helpers/dev-as.js";
 import { startLocalIssuer, type LocalIssuer } from "../helpers/issuer.js";
 import { initialize, MCP_HEADERS, readRpc, toolCall } from "../helpers/mcp.js";
@@ -40,7 +50,12 @@ describe("step-up with the official SDK v1 client (1.32, protocol 2025-11-25)", 
   let demo: Demo;
   const events: AuthEvent[] = [];
   before(async () => {
-    demo = await startDemo({ port: await freePortPair(), log: () => {}, step_up: true, on_auth_event: (e) => events.push(e) });
+    demo = await startDemo({
+      port: await freePortPair(),
+      log: () => {},
+      step_up: true,
+      on_auth_event: (e) => events.push(e),
+    });
   });
   after(() => demo.close());
 
@@ -59,7 +74,11 @@ describe("step-up with the official SDK v1 client (1.32, protocol 2025-11-25)", 
       await (client.transport as StreamableHTTPClientTransport).finishAuth(provider.code!);
       const r = await client.callTool({ name: "delete_file", arguments: { path: "/tmp/a" } });
       assert.deepEqual(structured(r), { deleted: "/tmp/a" });
-      assert.deepEqual(asked, ["mcp:read", "mcp:read files:delete"], "exactly two authorizations; the second kept mcp:read");
+      assert.deepEqual(
+        asked,
+        ["mcp:read", "mcp:read files:delete"],
+        "exactly two authorizations; the second kept mcp:read",
+      );
       assert.equal(provider.tokens()?.scope, "mcp:read files:delete");
       // The session survived the new token: same principal.
       assert.equal(structured(await client.callTool({ name: "whoami", arguments: {} }))?.subject, "alice");
@@ -75,7 +94,10 @@ describe("step-up with the official SDK v1 client (1.32, protocol 2025-11-25)", 
     const client = await connectWithOAuth(demo.url, provider);
     try {
       assert.ok(provider.tokens()?.refresh_token, "the client holds a refresh token");
-      await assert.rejects(client.callTool({ name: "delete_file", arguments: { path: "/tmp/b" } }), /403 after trying upscoping/);
+      await assert.rejects(
+        client.callTool({ name: "delete_file", arguments: { path: "/tmp/b" } }),
+        /403 after trying upscoping/,
+      );
       assert.deepEqual(asked, ["mcp:read"], "no second authorization");
     } finally {
       await client.close();
@@ -99,12 +121,17 @@ describe("step_up_scope: union (default) vs operation, with the v1 client that r
       },
     });
     await demo.server.close(); // free the port for the operation-mode server on the same resource URL
-    server.setAuthorizationProvider(new JWTValidator({ jwks_uri: demo.as.server.metadata.jwks_uri, issuer: demo.as.issuer }));
+    server.setAuthorizationProvider(
+      new JWTValidator({ jwks_uri: demo.as.server.metadata.jwks_uri, issuer: demo.as.issuer }),
+    );
     server.collect(
       tool({ name: "whoami", description: "" }, () => ({ subject: getContext().auth?.subject })),
-      tool({ name: "delete_file", description: "", input: { path: z.string() }, required_scopes: ["files:delete"] }, ({ path }) => ({
-        deleted: path,
-      })),
+      tool(
+        { name: "delete_file", description: "", input: { path: z.string() }, required_scopes: ["files:delete"] },
+        ({ path }) => ({
+          deleted: path,
+        }),
+      ),
     );
     await server.serve({ port });
     const { provider, asked } = countingProvider("carol", { refresh_tokens: false });
@@ -147,11 +174,16 @@ describe("step-up with the SDK v2 client (protocol 2026-07-28)", () => {
               step_up_scope: "operation",
             },
           });
-          s.setAuthorizationProvider(new JWTValidator({ jwks_uri: demo.as.server.metadata.jwks_uri, issuer: demo.as.issuer }));
+          s.setAuthorizationProvider(
+            new JWTValidator({ jwks_uri: demo.as.server.metadata.jwks_uri, issuer: demo.as.issuer }),
+          );
           s.collect(
-            tool({ name: "delete_file", description: "", input: { path: z.string() }, required_scopes: ["files:delete"] }, ({ path }) => ({
-              deleted: path,
-            })),
+            tool(
+              { name: "delete_file", description: "", input: { path: z.string() }, required_scopes: ["files:delete"] },
+              ({ path }) => ({
+                deleted: path,
+              }),
+            ),
           );
           await s.serve({ port });
           handler = { close: () => s.close() } as never;
@@ -170,7 +202,9 @@ describe("step-up with the SDK v2 client (protocol 2026-07-28)", () => {
         assert.equal(provider.tokens()?.scope, "mcp:read");
         await assert.rejects(client.callTool({ name: "delete_file", arguments: { path: "/d" } }), UnauthorizedErrorV2);
         await transport.finishAuth(provider.callbackParams!);
-        assert.deepEqual(structured(await client.callTool({ name: "delete_file", arguments: { path: "/d" } })), { deleted: "/d" });
+        assert.deepEqual(structured(await client.callTool({ name: "delete_file", arguments: { path: "/d" } })), {
+          deleted: "/d",
+        });
         assert.equal(asked.length, 2, `authorizations: ${JSON.stringify(asked)}`);
         // SEP-2350: the v2 client unions the challenge's scopes with what it had, whatever the server names.
         assert.deepEqual(asked[1]!.split(" ").sort(), ["files:delete", "mcp:read"]);
@@ -224,7 +258,8 @@ describe("raw requests: exact refusals, the default path byte for byte, resource
       },
     );
   }
-  const rpc = (method: string, params: Record<string, unknown>, id = 1) => JSON.stringify({ jsonrpc: "2.0", id, method, params });
+  const rpc = (method: string, params: Record<string, unknown>, id = 1) =>
+    JSON.stringify({ jsonrpc: "2.0", id, method, params });
   const send = (h: ReturnType<typeof handler>, body: string, token: string, session?: string) =>
     h(
       new Request(RESOURCE, {
@@ -241,12 +276,18 @@ describe("raw requests: exact refusals, the default path byte for byte, resource
 
   test("step_up off (default): the isError result, byte for byte as before", async () => {
     const h = handler({});
-    const res = await send(h, toolCall("delete_file", { path: "/x" }), await issuer.sign({ aud: RESOURCE, scope: "mcp" }));
+    const res = await send(
+      h,
+      toolCall("delete_file", { path: "/x" }),
+      await issuer.sign({ aud: RESOURCE, scope: "mcp" }),
+    );
     assert.equal(res.status, 200);
     assert.equal(
       JSON.stringify((await readRpc(res)).result),
       JSON.stringify({
-        content: [{ type: "text", text: "Tool \"delete_file\" requires scopes: ['files:delete']. Missing: ['files:delete']" }],
+        content: [
+          { type: "text", text: "Tool \"delete_file\" requires scopes: ['files:delete']. Missing: ['files:delete']" },
+        ],
         isError: true,
       }),
     );
@@ -266,11 +307,18 @@ describe("raw requests: exact refusals, the default path byte for byte, resource
         res.headers.get("www-authenticate"),
         `${base}, scope="${scope}", error="insufficient_scope", error_description="The access token lacks a required scope", DPoP algs="ES256 EdDSA Ed25519 RS256 PS256"`,
       );
-      assert.deepEqual(await res.json(), { error: "insufficient_scope", error_description: "The access token lacks a required scope" });
+      assert.deepEqual(await res.json(), {
+        error: "insufficient_scope",
+        error_description: "The access token lacks a required scope",
+      });
       assert.deepEqual(ran, []);
       // Covered scopes pass; an item without scopes passes.
       assert.equal((await send(h, toolCall("open"), token)).status, 200);
-      const ok = await send(h, toolCall("delete_file", { path: "/y" }), await issuer.sign({ aud: RESOURCE, scope: "files:delete" }));
+      const ok = await send(
+        h,
+        toolCall("delete_file", { path: "/y" }),
+        await issuer.sign({ aud: RESOURCE, scope: "files:delete" }),
+      );
       assert.deepEqual((await readRpc(ok)).result.structuredContent, { deleted: "/y" });
     }
   });
@@ -302,16 +350,20 @@ describe("raw requests: exact refusals, the default path byte for byte, resource
     });
     const get = await readRpc(await send(h, rpc("prompts/get", { name: "review", arguments: { code: "x" } }), token));
     assert.equal(get.error.code, -32003);
-    assert.equal(get.error.message, "Prompt \"review\" requires scopes: ['prompts:review']. Missing: ['prompts:review']");
+    assert.equal(
+      get.error.message,
+      "Prompt \"review\" requires scopes: ['prompts:review']. Missing: ['prompts:review']",
+    );
     assert.deepEqual(ran, []);
     const full = await issuer.sign({ aud: RESOURCE, scope: "reports:read prompts:review", sub: "erin" });
     assert.equal(
-      (await readRpc(await send(h, rpc("resources/read", { uri: "file:///reports/q3.txt" }), full))).result.contents[0].text,
+      (await readRpc(await send(h, rpc("resources/read", { uri: "file:///reports/q3.txt" }), full))).result.contents[0]
+        .text,
       "q3 for erin",
     );
     assert.equal(
-      (await readRpc(await send(h, rpc("prompts/get", { name: "review", arguments: { code: "x" } }), full))).result.messages[0].content
-        .text,
+      (await readRpc(await send(h, rpc("prompts/get", { name: "review", arguments: { code: "x" } }), full))).result
+        .messages[0].content.text,
       "Review: x",
     );
   });
@@ -319,7 +371,9 @@ describe("raw requests: exact refusals, the default path byte for byte, resource
   test("hide_unauthorized_tools: lists omit what the caller cannot use (JSON, stateless)", async () => {
     const h = handler({ hide_unauthorized_tools: true });
     const token = await issuer.sign({ aud: RESOURCE, scope: "files:delete" });
-    const tools = (await readRpc(await send(h, rpc("tools/list", {}), token))).result.tools.map((t: { name: string }) => t.name);
+    const tools = (await readRpc(await send(h, rpc("tools/list", {}), token))).result.tools.map(
+      (t: { name: string }) => t.name,
+    );
     assert.deepEqual(tools, ["open", "delete_file"]);
     const narrow = await issuer.sign({ aud: RESOURCE, scope: "mcp" });
     assert.deepEqual(
@@ -327,7 +381,9 @@ describe("raw requests: exact refusals, the default path byte for byte, resource
       ["open"],
     );
     assert.deepEqual(
-      (await readRpc(await send(h, rpc("resources/list", {}), narrow))).result.resources.map((r: { uri: string }) => r.uri),
+      (await readRpc(await send(h, rpc("resources/list", {}), narrow))).result.resources.map(
+        (r: { uri: string }) => r.uri,
+      ),
       ["file:///README"],
     );
     assert.deepEqual((await readRpc(await send(h, rpc("prompts/list", {}), narrow))).result.prompts, []);

@@ -40,7 +40,10 @@ test("results: strings become text, objects JSON + structuredContent, CallToolRe
     structuredContent: { n: 2 },
   });
   assert.deepEqual(await client.callTool({ name: "a", arguments: {} }), { content: [{ type: "text", text: "[1,2]" }] });
-  assert.deepEqual(await client.callTool({ name: "r", arguments: {} }), { content: [{ type: "text", text: "raw" }], isError: true });
+  assert.deepEqual(await client.callTool({ name: "r", arguments: {} }), {
+    content: [{ type: "text", text: "raw" }],
+    isError: true,
+  });
   // Outside any protected request the caller is anonymous and enforced: a scoped tool refuses.
   registerTools(
     mcp,
@@ -69,10 +72,14 @@ test("a scoped tool on an unprotected transport refuses anonymous callers (secur
 
 test("an McpServer instance (not a factory) serves one session at a time", async () => {
   const handler = protect(new McpServer({ name: "single", version: "1" }), { authorization: {} });
-  const first = await handler(new Request("http://localhost/mcp", { method: "POST", headers: MCP_HEADERS, body: initialize() }));
+  const first = await handler(
+    new Request("http://localhost/mcp", { method: "POST", headers: MCP_HEADERS, body: initialize() }),
+  );
   assert.equal(first.status, 200);
   assert.ok(first.headers.get("mcp-session-id"), "the first initialize gets an Mcp-Session-Id");
-  const second = await handler(new Request("http://localhost/mcp", { method: "POST", headers: MCP_HEADERS, body: initialize() }));
+  const second = await handler(
+    new Request("http://localhost/mcp", { method: "POST", headers: MCP_HEADERS, body: initialize() }),
+  );
   assert.equal(second.status, 409);
   await handler.close();
 });
@@ -99,7 +106,9 @@ test("tools on a server authorized by the SDK's own middleware see the SDK's Aut
       const mcp = new McpServer({ name: "sdk", version: "1" });
       registerTools(
         mcp,
-        tool({ name: "rm", description: "", required_scopes: ["files:delete"] }, () => ({ by: getContext().auth?.client_id })),
+        tool({ name: "rm", description: "", required_scopes: ["files:delete"] }, () => ({
+          by: getContext().auth?.client_id,
+        })),
       );
       const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
       await mcp.connect(transport);
@@ -116,7 +125,12 @@ test("tools on a server authorized by the SDK's own middleware see the SDK's Aut
           await fetch(url, {
             method: "POST",
             headers: { ...MCP_HEADERS, authorization: `Bearer ${token}` },
-            body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "rm", arguments: {} } }),
+            body: JSON.stringify({
+              jsonrpc: "2.0",
+              id: 1,
+              method: "tools/call",
+              params: { name: "rm", arguments: {} },
+            }),
           })
         ).json()
       ).result;

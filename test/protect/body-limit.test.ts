@@ -129,7 +129,11 @@ describe("Web-standard handler", () => {
 });
 
 /** Send `size` bytes over a raw HTTP request; resolve with the status (or the socket error). */
-function rawPost(url: string, token: string, size: number): Promise<{ status?: number; error?: string; body?: string }> {
+function rawPost(
+  url: string,
+  token: string,
+  size: number,
+): Promise<{ status?: number; error?: string; body?: string }> {
   return new Promise((resolve) => {
     const u = new URL(url);
     const req = httpRequest({
@@ -166,7 +170,10 @@ function rawPost(url: string, token: string, size: number): Promise<{ status?: n
 describe("Node adapter (MCPServer.serve)", () => {
   for (const session_mode of ["stateful", "stateless"] as const)
     test(`${session_mode}: ten 50 MB bodies in parallel: each 413, RSS grows by far less than the bodies`, async () => {
-      const server = new MCPServer("b", { session_mode, authorization: { enabled: true, authorization_servers: [issuer.issuer] } });
+      const server = new MCPServer("b", {
+        session_mode,
+        authorization: { enabled: true, authorization_servers: [issuer.issuer] },
+      });
       server.setAuthorizationProvider(new JWTValidator({ jwks_uri: issuer.jwksUri, issuer: issuer.issuer }));
       server.collect(tool({ name: "echo", description: "echo" }, () => "ok"));
       const { url } = await server.serve({ port: 0 });
@@ -228,10 +235,18 @@ describe("Express", () => {
       method: "tools/call",
       params: { name: "echo", arguments: { pad: "x".repeat(100 * 1024) } },
     });
-    const res = await fetch(url, { method: "POST", headers: { ...MCP_HEADERS, authorization: `Bearer ${token}` }, body: big });
+    const res = await fetch(url, {
+      method: "POST",
+      headers: { ...MCP_HEADERS, authorization: `Bearer ${token}` },
+      body: big,
+    });
     assert.equal(res.status, 413);
     assert.equal((await res.json()).error.code, -32000);
-    const ok = await fetch(url, { method: "POST", headers: { ...MCP_HEADERS, authorization: `Bearer ${token}` }, body: toolCall("echo") });
+    const ok = await fetch(url, {
+      method: "POST",
+      headers: { ...MCP_HEADERS, authorization: `Bearer ${token}` },
+      body: toolCall("echo"),
+    });
     assert.equal(ok.status, 200);
   });
 });

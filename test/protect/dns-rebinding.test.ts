@@ -22,7 +22,13 @@ interface Raw {
 }
 
 /** A raw HTTP request, so the Host header is exactly what the test says. */
-function raw(port: number, path: string, headers: Record<string, string>, method = "POST", body?: string): Promise<Raw> {
+function raw(
+  port: number,
+  path: string,
+  headers: Record<string, string>,
+  method = "POST",
+  body?: string,
+): Promise<Raw> {
   return new Promise((resolve, reject) => {
     const req = request({ host: "127.0.0.1", port, path, method, headers, setHost: false }, (res) => {
       let text = "";
@@ -35,8 +41,14 @@ function raw(port: number, path: string, headers: Record<string, string>, method
   });
 }
 
-/** One request written byte for byte on its own connection; the answer's status, headers (lower-cased names, repeats kept) and body. */
-function rawBytes(port: number, bytes: string): Promise<{ status: number; headers: Map<string, string[]>; body: string }> {
+/**
+ * One request written byte for byte on its own connection; the answer's status, headers (lower-cased names, repeats
+ * kept) and body.
+ */
+function rawBytes(
+  port: number,
+  bytes: string,
+): Promise<{ status: number; headers: Map<string, string[]>; body: string }> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     const socket = connect(port, "127.0.0.1", () => socket.end(Buffer.from(bytes, "latin1")));
@@ -80,7 +92,10 @@ const initializeBytes = (target: string, hostLines: string[]) => {
   );
 };
 
-const MALFORMED_HOST = { error: "invalid_request", error_description: "The Host header must be one host[:port] (RFC 9112 section 3.2)" };
+const MALFORMED_HOST = {
+  error: "invalid_request",
+  error_description: "The Host header must be one host[:port] (RFC 9112 section 3.2)",
+};
 const MALFORMED_TARGET = {
   error: "invalid_request",
   error_description: "The request target's authority must be host[:port], without userinfo (RFC 9112 section 3.2.2)",
@@ -92,7 +107,8 @@ const FORBIDDEN_HOST = {
 };
 const FORBIDDEN_ORIGIN = {
   error: "forbidden",
-  error_description: "The Origin of this request is not allowed (see the dns_rebinding_protection and cors_origins options)",
+  error_description:
+    "The Origin of this request is not allowed (see the dns_rebinding_protection and cors_origins options)",
 };
 
 describe("a loopback server (defaults)", () => {
@@ -103,7 +119,8 @@ describe("a loopback server (defaults)", () => {
     port = Number(new URL((await server.serve({ port: 0 })).address).port);
   });
   after(() => server.close());
-  const init = (headers: Record<string, string>) => raw(port, "/mcp", { ...MCP_HEADERS, ...headers }, "POST", initialize());
+  const init = (headers: Record<string, string>) =>
+    raw(port, "/mcp", { ...MCP_HEADERS, ...headers }, "POST", initialize());
 
   test("the conformance suite's request (Host and Origin evil.example.com) is refused 403, before the server sees it", async () => {
     const res = await init({ host: "evil.example.com", origin: "http://evil.example.com" });
@@ -131,7 +148,12 @@ describe("a loopback server (defaults)", () => {
   });
 
   test("a loopback Host with a foreign Origin is refused (a page elsewhere calling localhost)", async () => {
-    for (const origin of ["http://evil.example.com", "https://evil.example.com", "null", `http://127.0.0.1.evil.example:${port}`]) {
+    for (const origin of [
+      "http://evil.example.com",
+      "https://evil.example.com",
+      "null",
+      `http://127.0.0.1.evil.example:${port}`,
+    ]) {
       const res = await init({ host: `127.0.0.1:${port}`, origin });
       assert.equal(res.status, 403, origin);
       assert.deepEqual(JSON.parse(res.body), FORBIDDEN_ORIGIN);
@@ -152,7 +174,12 @@ describe("a loopback server (defaults)", () => {
   });
 
   test("preflight and the metadata document are guarded too", async () => {
-    const preflight = await raw(port, "/mcp", { host: "evil.example.com", origin: "http://evil.example.com" }, "OPTIONS");
+    const preflight = await raw(
+      port,
+      "/mcp",
+      { host: "evil.example.com", origin: "http://evil.example.com" },
+      "OPTIONS",
+    );
     assert.equal(preflight.status, 403);
     assert.equal(preflight.headers["access-control-allow-origin"], undefined);
     const unknownPath = await raw(port, "/other", { host: "evil.example.com" }, "GET");
@@ -160,7 +187,10 @@ describe("a loopback server (defaults)", () => {
   });
 });
 
-/** The two ways the Node adapter hands a request to protect(): the lazy request view (MCPServer.serve), and toWebRequest's full Request. */
+/**
+ * The two ways the Node adapter hands a request to protect(): the lazy request view (MCPServer.serve), and
+ * toWebRequest's full Request.
+ */
 const NODE_PATHS = [
   {
     name: "MCPServer.serve (toNodeHandler's request view)",
@@ -244,7 +274,12 @@ for (const path of NODE_PATHS) {
     });
 
     test("two Host lines are 400, even when both name this server (RFC 9112 §3.2)", async () => {
-      assertRefused(await send("/mcp", ["Host: localhost", "Host: evil.example"]), 400, MALFORMED_HOST, "localhost, evil.example");
+      assertRefused(
+        await send("/mcp", ["Host: localhost", "Host: evil.example"]),
+        400,
+        MALFORMED_HOST,
+        "localhost, evil.example",
+      );
       assertRefused(await send("/mcp", ["Host: localhost", "Host: localhost"]), 400, MALFORMED_HOST, "localhost twice");
     });
 
@@ -303,11 +338,17 @@ for (const path of NODE_PATHS) {
         assert.equal(res.status, 200, `${target} Host: ${host}`);
         assert.match(res.body, /"protocolVersion"/, `${target}: the server answered initialize`);
       }
-      assertRefused(await send(`http://localhost:${port}/mcp`, ["Host: localhost:1@evil.example"]), 400, MALFORMED_HOST, "malformed Host");
+      assertRefused(
+        await send(`http://localhost:${port}/mcp`, ["Host: localhost:1@evil.example"]),
+        400,
+        MALFORMED_HOST,
+        "malformed Host",
+      );
     });
 
     test("absolute-form targets with a fragment or another scheme are 400 and reach nothing", async () => {
-      // (Node's parser itself answers 400 to `http:evil.example/mcp`, `http:/x` and backslashes: see the unit test below.)
+      // (Node's parser itself answers 400 to `http:evil.example/mcp`, `http:/x` and backslashes: see the unit test
+      // below.)
       for (const target of [`http://localhost:${port}/mcp#fragment`, "http://localhost#x", "ftp://localhost/mcp"]) {
         const res = await send(target, ["Host: localhost"]);
         assert.equal(res.status, 400, target);
@@ -326,12 +367,22 @@ test("requestTarget: origin-form is a path; absolute-form keeps its authority as
     return r && { href: r.url.href, authority: r.authority };
   };
   assert.deepEqual(parts("/mcp?x=1"), { href: "http://127.0.0.1:8000/mcp?x=1", authority: undefined });
-  assert.deepEqual(parts("//evil.example/mcp"), { href: "http://127.0.0.1:8000//evil.example/mcp", authority: undefined });
-  assert.deepEqual(parts("http://evil.example/mcp?x"), { href: "http://127.0.0.1:8000/mcp?x", authority: "evil.example" });
-  assert.deepEqual(parts("HTTPS://User@Evil.example:1/a/../mcp"), { href: "http://127.0.0.1:8000/mcp", authority: "User@Evil.example:1" });
+  assert.deepEqual(parts("//evil.example/mcp"), {
+    href: "http://127.0.0.1:8000//evil.example/mcp",
+    authority: undefined,
+  });
+  assert.deepEqual(parts("http://evil.example/mcp?x"), {
+    href: "http://127.0.0.1:8000/mcp?x",
+    authority: "evil.example",
+  });
+  assert.deepEqual(parts("HTTPS://User@Evil.example:1/a/../mcp"), {
+    href: "http://127.0.0.1:8000/mcp",
+    authority: "User@Evil.example:1",
+  });
   assert.deepEqual(parts("http://localhost?x"), { href: "http://127.0.0.1:8000/?x", authority: "localhost" });
   assert.deepEqual(parts("http://localhost"), { href: "http://127.0.0.1:8000/", authority: "localhost" });
-  // What a URL parser would read as http://evil.example/mcp, but an http URI needs `//` and an authority (RFC 9110 §4.2.1).
+  // What a URL parser would read as http://evil.example/mcp, but an http URI needs `//` and an authority (RFC 9110
+  // §4.2.1).
   for (const t of [
     "http:evil.example/mcp",
     "http:/evil.example/mcp",
@@ -352,13 +403,25 @@ describe("a public resource", () => {
   const handler = (extra: Partial<ProtectOptions> = {}) =>
     protect(factory, { authorization: { enabled: false, resource: RESOURCE }, session_mode: "stateless", ...extra });
   const send = (h: ReturnType<typeof handler>, headers: Record<string, string>, path = "/mcp") =>
-    h(new Request(`https://mcp.example.com${path}`, { method: "POST", headers: { ...MCP_HEADERS, ...headers }, body: initialize() }));
+    h(
+      new Request(`https://mcp.example.com${path}`, {
+        method: "POST",
+        headers: { ...MCP_HEADERS, ...headers },
+        body: initialize(),
+      }),
+    );
 
   test("Host must be the resource's host (a default port is the same host)", async () => {
     const h = handler();
     for (const host of ["mcp.example.com", "MCP.example.com", "mcp.example.com:443"])
       assert.equal((await send(h, { host })).status, 200, host);
-    for (const host of ["evil.example.com", "mcp.example.com:8443", "localhost", "127.0.0.1", "mcp.example.com.evil.example"]) {
+    for (const host of [
+      "evil.example.com",
+      "mcp.example.com:8443",
+      "localhost",
+      "127.0.0.1",
+      "mcp.example.com.evil.example",
+    ]) {
       const res = await send(h, { host });
       assert.equal(res.status, 403, host);
       assert.deepEqual(await res.json(), FORBIDDEN_HOST);
@@ -382,7 +445,11 @@ describe("a public resource", () => {
   });
 
   test("trust_proxy's allowed hosts and dns_rebinding_protection.allowed_hosts widen the Host check", async () => {
-    assert.equal((await send(handler({ trust_proxy: { allowed_hosts: ["mcp.example.org"] } }), { host: "mcp.example.org" })).status, 200);
+    assert.equal(
+      (await send(handler({ trust_proxy: { allowed_hosts: ["mcp.example.org"] } }), { host: "mcp.example.org" }))
+        .status,
+      200,
+    );
     const h = handler({ dns_rebinding_protection: { allowed_hosts: ["backend.internal:8000"] } });
     assert.equal((await send(h, { host: "backend.internal:8000" })).status, 200);
     assert.equal((await send(h, { host: "backend.internal:8001" })).status, 403);

@@ -55,7 +55,9 @@ describe("fail_open: true", () => {
       const scoped = await readRpc(await post(url, token, "scoped"));
       assert.deepEqual(scoped.result, {
         isError: true,
-        content: [{ type: "text", text: "Tool \"scoped\" requires scopes: ['files:delete']. Missing: ['files:delete']" }],
+        content: [
+          { type: "text", text: "Tool \"scoped\" requires scopes: ['files:delete']. Missing: ['files:delete']" },
+        ],
       });
       assert.deepEqual(runs, ["open"]);
 

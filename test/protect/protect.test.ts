@@ -34,7 +34,9 @@ before(async () => {
     session_mode: "stateless",
     authorization: { enabled: true, authorization_servers: [issuer.issuer], required_scopes: ["mcp"] },
   });
-  server.setAuthorizationProvider(new JWTValidator({ jwks_uri: issuer.jwksUri, issuer: issuer.issuer, required_typ: "at+jwt" }));
+  server.setAuthorizationProvider(
+    new JWTValidator({ jwks_uri: issuer.jwksUri, issuer: issuer.issuer, required_typ: "at+jwt" }),
+  );
   server.collect(touch, deleteFile);
   ({ url } = await server.serve({ port: 0 }));
 });
@@ -57,7 +59,8 @@ const plain = () => `Bearer realm="MCP", resource_metadata="${metadataUrl()}", s
 const invalid = (description: string, error = "invalid_token") =>
   `Bearer realm="MCP", resource_metadata="${metadataUrl()}", scope="mcp", error="${error}", error_description="${description}", ${DPOP}`;
 
-const good = (claims: Record<string, unknown> = {}) => issuer.sign({ aud: url, scope: "mcp files:read", client_id: "c1", ...claims });
+const good = (claims: Record<string, unknown> = {}) =>
+  issuer.sign({ aud: url, scope: "mcp files:read", client_id: "c1", ...claims });
 
 test("positive control: a good token runs the tool and reaches getContext()", async () => {
   const before = runs;
@@ -91,7 +94,12 @@ const cases: Case[] = [
     status: 400,
     challenge: () => invalid("The Authorization header has no token", "invalid_request"),
   },
-  { name: "non-Bearer scheme", headers: async () => ({ authorization: "Basic dXNlcjpwYXNz" }), status: 401, challenge: plain },
+  {
+    name: "non-Bearer scheme",
+    headers: async () => ({ authorization: "Basic dXNlcjpwYXNz" }),
+    status: 401,
+    challenge: plain,
+  },
   {
     name: "garbage token",
     headers: async () => ({ authorization: "Bearer not-a-jwt" }),
@@ -102,7 +110,9 @@ const cases: Case[] = [
     name: "alg none",
     headers: async () => {
       const h = base64url.encode(JSON.stringify({ alg: "none", typ: "at+jwt" }));
-      const p = base64url.encode(JSON.stringify({ iss: issuer.issuer, sub: "alice", aud: url, scope: "mcp", exp: now() + 60 }));
+      const p = base64url.encode(
+        JSON.stringify({ iss: issuer.issuer, sub: "alice", aud: url, scope: "mcp", exp: now() + 60 }),
+      );
       return { authorization: `Bearer ${h}.${p}.` };
     },
     status: 401,
@@ -110,13 +120,17 @@ const cases: Case[] = [
   },
   {
     name: "signed by another key under a known kid",
-    headers: async () => ({ authorization: `Bearer ${await issuer.sign({ aud: url, scope: "mcp" }, { key: await makeKey("k1") })}` }),
+    headers: async () => ({
+      authorization: `Bearer ${await issuer.sign({ aud: url, scope: "mcp" }, { key: await makeKey("k1") })}`,
+    }),
     status: 401,
     challenge: () => invalid("The access token signature is invalid"),
   },
   {
     name: "unknown kid",
-    headers: async () => ({ authorization: `Bearer ${await issuer.sign({ aud: url, scope: "mcp" }, { key: await makeKey("nope") })}` }),
+    headers: async () => ({
+      authorization: `Bearer ${await issuer.sign({ aud: url, scope: "mcp" }, { key: await makeKey("nope") })}`,
+    }),
     status: 401,
     challenge: () => invalid("The access token signing key is unknown"),
   },
@@ -152,7 +166,9 @@ const cases: Case[] = [
   },
   {
     name: "missing exp",
-    headers: async () => ({ authorization: `Bearer ${await issuer.sign({ aud: url, scope: "mcp" }, { noExp: true })}` }),
+    headers: async () => ({
+      authorization: `Bearer ${await issuer.sign({ aud: url, scope: "mcp" }, { noExp: true })}`,
+    }),
     status: 401,
     challenge: () => invalid("The access token lacks the required exp claim"),
   },
@@ -274,7 +290,10 @@ describe("refusal matrix", () => {
       }),
     );
     assert.equal(direct.status, 400);
-    assert.equal(direct.headers.get("www-authenticate"), invalid("The Authorization header is too large", "invalid_request"));
+    assert.equal(
+      direct.headers.get("www-authenticate"),
+      invalid("The Authorization header is too large", "invalid_request"),
+    );
     assert.equal(runs, before);
   });
 });
@@ -287,7 +306,9 @@ describe("per-tool scopes", () => {
     const msg = await readRpc(res);
     assert.deepEqual(msg.result, {
       isError: true,
-      content: [{ type: "text", text: "Tool \"delete_file\" requires scopes: ['files:delete']. Missing: ['files:delete']" }],
+      content: [
+        { type: "text", text: "Tool \"delete_file\" requires scopes: ['files:delete']. Missing: ['files:delete']" },
+      ],
     });
     assert.equal(runs, before);
   });

@@ -37,7 +37,13 @@ const call = (h: ReturnType<typeof serverWith>) =>
 
 for (const fail_open of [true, false]) {
   test(`fail_open: ${fail_open}: a provider throwing a plain error is 500 JSON, a provider_error event, nobody admitted`, async () => {
-    const thrown: unknown[] = [new TypeError("boom secret-token-value"), new RangeError("x"), "a string", null, Object.create(null)];
+    const thrown: unknown[] = [
+      new TypeError("boom secret-token-value"),
+      new RangeError("x"),
+      "a string",
+      null,
+      Object.create(null),
+    ];
     for (const value of thrown) {
       const events: AuthEvent[] = [];
       const provider: AuthorizationProvider = {
@@ -50,7 +56,10 @@ for (const fail_open of [true, false]) {
       assert.equal(res.headers.get("content-type"), "application/json");
       assert.equal(res.headers.get("www-authenticate"), null);
       const text = await res.text();
-      assert.deepEqual(JSON.parse(text), { error: "server_error", error_description: "The access token could not be checked" });
+      assert.deepEqual(JSON.parse(text), {
+        error: "server_error",
+        error_description: "The access token could not be checked",
+      });
       assert.ok(
         !text.includes("secret-token-value") && !text.includes("boom"),
         "neither the token nor the provider's error text reaches the client",

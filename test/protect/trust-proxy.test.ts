@@ -44,7 +44,8 @@ const call = (h: ReturnType<typeof handler>, headers: Record<string, string>, to
     }),
   );
 const metadata = async (h: ReturnType<typeof handler>, headers: Record<string, string>) =>
-  (await (await h(new Request("http://127.0.0.1:9/.well-known/oauth-protected-resource/mcp", { headers }))).json()).resource;
+  (await (await h(new Request("http://127.0.0.1:9/.well-known/oauth-protected-resource/mcp", { headers }))).json())
+    .resource;
 
 describe("trust_proxy off (default)", () => {
   test("X-Forwarded-* change nothing: metadata, challenge and audience stay the configured resource", async () => {

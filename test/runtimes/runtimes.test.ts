@@ -37,8 +37,12 @@ function unavailable(t: { skip: (msg: string) => void }, reason: string): void {
 
 function run(bin: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(bin, args, { cwd: ROOT, timeout: 120_000, env: { ...process.env, NO_COLOR: "1" } }, (err, stdout, stderr) =>
-      resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr }),
+    execFile(
+      bin,
+      args,
+      { cwd: ROOT, timeout: 120_000, env: { ...process.env, NO_COLOR: "1" } },
+      (err, stdout, stderr) =>
+        resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr }),
     );
   });
 }
@@ -95,46 +99,58 @@ test("Bun: the Web-standard handler passes the smoke suite", { timeout: 150_000 
   assertSmoke(parseSmoke(r.stdout, r.stderr), /^bun /);
 });
 
-test("Deno: the Web-standard handler passes the smoke suite (esbuild bundle, no permissions)", { timeout: 150_000 }, async (t) => {
-  if (!existsSync(DENO)) return unavailable(t, `Deno is not installed: no ${DENO} (${INSTALL} deno, or set DENO_BIN)`);
-  const file = await bundle("entry-cli.ts", "deno.mjs", "deno");
-  const r = await run(DENO, ["run", "--no-prompt", file]);
-  assert.equal(r.code, 0, r.stderr.slice(-2000));
-  assertSmoke(parseSmoke(r.stdout, r.stderr), /^deno /);
-});
+test(
+  "Deno: the Web-standard handler passes the smoke suite (esbuild bundle, no permissions)",
+  { timeout: 150_000 },
+  async (t) => {
+    if (!existsSync(DENO))
+      return unavailable(t, `Deno is not installed: no ${DENO} (${INSTALL} deno, or set DENO_BIN)`);
+    const file = await bundle("entry-cli.ts", "deno.mjs", "deno");
+    const r = await run(DENO, ["run", "--no-prompt", file]);
+    assert.equal(r.code, 0, r.stderr.slice(-2000));
+    assertSmoke(parseSmoke(r.stdout, r.stderr), /^deno /);
+  },
+);
 
-test("workerd (Miniflare, nodejs_compat): the Web-standard handler passes the smoke suite", { timeout: 150_000 }, async (t) => {
-  // miniflare is installed by .ci/install-tools outside package.json, so it is typed loosely here.
-  type MiniflareLike = new (o: Record<string, unknown>) => {
-    dispatchFetch(url: string, init?: RequestInit): Promise<Response>;
-    dispose(): Promise<void>;
-  };
-  if (!existsSync(join(MINIFLARE_DIR, "node_modules/miniflare/package.json"))) {
-    return unavailable(
-      t,
-      `Miniflare is not installed: no ${join(MINIFLARE_DIR, "node_modules/miniflare")} (${INSTALL} miniflare, or set MINIFLARE_DIR)`,
-    );
-  }
-  let Miniflare: MiniflareLike;
-  try {
-    const entry = createRequire(join(MINIFLARE_DIR, "package.json")).resolve("miniflare");
-    ({ Miniflare } = (await import(pathToFileURL(entry).href)) as { Miniflare: MiniflareLike });
-  } catch (e) {
-    return unavailable(t, `miniflare cannot be loaded from ${MINIFLARE_DIR}: ${e instanceof Error ? e.message : String(e)}`);
-  }
-  const file = await bundle("entry-worker.ts", "worker.mjs", "workerd");
-  const mf = new Miniflare({
-    cf: false,
-    modules: true,
-    scriptPath: relative(process.cwd(), file),
-    compatibilityDate: "2026-04-01",
-    compatibilityFlags: ["nodejs_compat"],
-  });
-  try {
-    const res = await mf.dispatchFetch("http://localhost/");
-    assert.equal(res.status, 200);
-    assertSmoke((await res.json()) as SmokeResult, /^workerd$/);
-  } finally {
-    await mf.dispose();
-  }
-});
+test(
+  "workerd (Miniflare, nodejs_compat): the Web-standard handler passes the smoke suite",
+  { timeout: 150_000 },
+  async (t) => {
+    // miniflare is installed by .ci/install-tools outside package.json, so it is typed loosely here.
+    type MiniflareLike = new (o: Record<string, unknown>) => {
+      dispatchFetch(url: string, init?: RequestInit): Promise<Response>;
+      dispose(): Promise<void>;
+    };
+    if (!existsSync(join(MINIFLARE_DIR, "node_modules/miniflare/package.json"))) {
+      return unavailable(
+        t,
+        `Miniflare is not installed: no ${join(MINIFLARE_DIR, "node_modules/miniflare")} (${INSTALL} miniflare, or set MINIFLARE_DIR)`,
+      );
+    }
+    let Miniflare: MiniflareLike;
+    try {
+      const entry = createRequire(join(MINIFLARE_DIR, "package.json")).resolve("miniflare");
+      ({ Miniflare } = (await import(pathToFileURL(entry).href)) as { Miniflare: MiniflareLike });
+    } catch (e) {
+      return unavailable(
+        t,
+        `miniflare cannot be loaded from ${MINIFLARE_DIR}: ${e instanceof Error ? e.message : String(e)}`,
+      );
+    }
+    const file = await bundle("entry-worker.ts", "worker.mjs", "workerd");
+    const mf = new Miniflare({
+      cf: false,
+      modules: true,
+      scriptPath: relative(process.cwd(), file),
+      compatibilityDate: "2026-04-01",
+      compatibilityFlags: ["nodejs_compat"],
+    });
+    try {
+      const res = await mf.dispatchFetch("http://localhost/");
+      assert.equal(res.status, 200);
+      assertSmoke((await res.json()) as SmokeResult, /^workerd$/);
+    } finally {
+      await mf.dispose();
+    }
+  },
+);

@@ -4,7 +4,8 @@
  * network: the key set is served from memory by the test issuer.
  *
  * Checks: the 401 challenge (exact status and `WWW-Authenticate`, the tool not run), a valid token →
- * the tool's result with `getContext()`, the same with a tampered signature refused, a DPoP-bound call (and the same token sent as Bearer refused),
+ * the tool's result with `getContext()`, the same with a tampered signature refused, a DPoP-bound call (and the same
+ * token sent as Bearer refused),
  * the body limit (413, the tool not run).
  */
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
@@ -50,7 +51,11 @@ export async function runSmoke(): Promise<SmokeResult> {
       server.registerTool("whoami", { description: "who is calling" }, async () => {
         toolRuns++;
         const auth = getContext().auth;
-        return { content: [{ type: "text" as const, text: `${auth?.subject ?? "anonymous"} ${auth?.jkt ? "dpop" : "bearer"}` }] };
+        return {
+          content: [
+            { type: "text" as const, text: `${auth?.subject ?? "anonymous"} ${auth?.jkt ? "dpop" : "bearer"}` },
+          ],
+        };
       });
       return server;
     },
@@ -62,8 +67,17 @@ export async function runSmoke(): Promise<SmokeResult> {
       max_body_bytes: 2048,
     },
   );
-  const call = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "whoami", arguments: {} } });
-  const base = { "content-type": "application/json", accept: "application/json, text/event-stream", "mcp-protocol-version": "2025-06-18" };
+  const call = JSON.stringify({
+    jsonrpc: "2.0",
+    id: 1,
+    method: "tools/call",
+    params: { name: "whoami", arguments: {} },
+  });
+  const base = {
+    "content-type": "application/json",
+    accept: "application/json, text/event-stream",
+    "mcp-protocol-version": "2025-06-18",
+  };
   const post = (headers: Record<string, string>, body = call) =>
     handler(new Request(RESOURCE, { method: "POST", headers: { ...base, ...headers }, body }));
   const text = async (res: Response): Promise<string> => {
@@ -119,7 +133,11 @@ export async function runSmoke(): Promise<SmokeResult> {
     const www = asBearer.headers.get("www-authenticate");
     const want = `Bearer realm="MCP", resource_metadata="${METADATA}", error="invalid_token", error_description="A DPoP-bound access token must use the DPoP authorization scheme", DPoP algs="ES256 EdDSA Ed25519 RS256 PS256"`;
     await asBearer.arrayBuffer();
-    check("DPoP-bound token as Bearer refused", asBearer.status === 401 && www === want && toolRuns === 2, `${asBearer.status} ${www}`);
+    check(
+      "DPoP-bound token as Bearer refused",
+      asBearer.status === 401 && www === want && toolRuns === 2,
+      `${asBearer.status} ${www}`,
+    );
   }
   // 4. The body limit: 413 after authorization, the tool never runs.
   {

@@ -124,7 +124,9 @@ for (const engine of ["v1", "v2"] as const) {
       };
       const release = () => released.opened;
       handler =
-        engine === "v1" ? protect(() => v1Server(release), options) : protect(() => v2Server(release), { ...options, engine: "v2" });
+        engine === "v1"
+          ? protect(() => v1Server(release), options)
+          : protect(() => v2Server(release), { ...options, engine: "v2" });
       http.on("request", toNodeHandler(handler));
       auth = `Bearer ${await issuer.sign({ sub: "alice", aud: url })}`;
     });
@@ -169,11 +171,21 @@ for (const engine of ["v1", "v2"] as const) {
     test("closeSSE: the POST stream ends before the result; Last-Event-ID on the session gets it", LIMIT, async () => {
       released = gate();
       const sid = await openSession();
-      const call = await fetch(url, { method: "POST", headers: headers(sid), body: toolCall("close_my_stream", {}, 7) });
+      const call = await fetch(url, {
+        method: "POST",
+        headers: headers(sid),
+        body: toolCall("close_my_stream", {}, 7),
+      });
       assert.equal(call.status, 200, "the call is answered on an SSE stream");
       const first = parseSse(await call.text()); // resolves only because the tool closed the stream
-      assert.ok(first.length >= 1 && first[0]!.id, `a priming event with an id opens the stream: ${JSON.stringify(first)}`);
-      assert.ok(!first.some((e) => e.data.includes('"id":7')), `no result on the closed stream: ${JSON.stringify(first)}`);
+      assert.ok(
+        first.length >= 1 && first[0]!.id,
+        `a priming event with an id opens the stream: ${JSON.stringify(first)}`,
+      );
+      assert.ok(
+        !first.some((e) => e.data.includes('"id":7')),
+        `no result on the closed stream: ${JSON.stringify(first)}`,
+      );
       released.open();
 
       const resumed = await fetch(url, {
@@ -199,7 +211,11 @@ for (const engine of ["v1", "v2"] as const) {
       const sid = await openSession();
       const get = await fetch(url, { method: "GET", headers: headers(sid, { accept: "text/event-stream" }) });
       assert.equal(get.status, 200, "the GET stream opens");
-      const call = await fetch(url, { method: "POST", headers: headers(sid), body: toolCall("close_get_stream", {}, 8) });
+      const call = await fetch(url, {
+        method: "POST",
+        headers: headers(sid),
+        body: toolCall("close_get_stream", {}, 8),
+      });
       assert.match(await call.text(), /closed the GET stream/, "the tool had the control");
       const rest = await get.text(); // resolves only because the tool closed the GET stream
       assert.ok(!rest.includes('"id":8'), "the GET stream carried no result of the call");

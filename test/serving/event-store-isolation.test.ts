@@ -34,7 +34,10 @@ class SequentialEventStore implements EventStoreLike {
     this.events.push({ id, streamId, message });
     return id;
   }
-  async replayEventsAfter(lastEventId: string, { send }: { send: (id: string, m: unknown) => Promise<void> }): Promise<string> {
+  async replayEventsAfter(
+    lastEventId: string,
+    { send }: { send: (id: string, m: unknown) => Promise<void> },
+  ): Promise<string> {
     const at = this.events.findIndex((e) => e.id === lastEventId);
     if (at === -1) return "";
     const { streamId } = this.events[at]!;
@@ -76,7 +79,10 @@ interface SseEvent {
 }
 
 /** SSE events read from `reader` until `stop` says enough (or the stream ends). */
-async function readEvents(reader: ReadableStreamDefaultReader<Uint8Array>, stop: (events: SseEvent[]) => boolean): Promise<SseEvent[]> {
+async function readEvents(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  stop: (events: SseEvent[]) => boolean,
+): Promise<SseEvent[]> {
   const decoder = new TextDecoder();
   let buf = "";
   const events: SseEvent[] = [];
@@ -156,7 +162,11 @@ for (const engine of ["v1", "v2"] as const) {
           }),
         );
         assert.equal(res.status, 200, `${name} for ${sub}`);
-        assert.match(res.headers.get("content-type") ?? "", /text\/event-stream/, "an SSE answer (the event store primes it)");
+        assert.match(
+          res.headers.get("content-type") ?? "",
+          /text\/event-stream/,
+          "an SSE answer (the event store primes it)",
+        );
         return readEvents(res.body!.getReader(), () => false);
       }
 
@@ -181,7 +191,8 @@ for (const engine of ["v1", "v2"] as const) {
        * should not have happened fails the test instead of hanging it.
        */
       async function answerOf(res: Response): Promise<{ status: number; body: string }> {
-        if (!(res.headers.get("content-type") ?? "").includes("text/event-stream")) return { status: res.status, body: await res.text() };
+        if (!(res.headers.get("content-type") ?? "").includes("text/event-stream"))
+          return { status: res.status, body: await res.text() };
         const reader = res.body!.getReader();
         const decoder = new TextDecoder();
         let body = "";
@@ -214,7 +225,9 @@ for (const engine of ["v1", "v2"] as const) {
         // Control: on her own session, alice's first (priming) id replays her result.
         const own = await get("alice", alice, aliceIds[0]);
         assert.equal(own.status, 200, "alice resumes her own stream");
-        const replay = await readEvents(own.body!.getReader(), (evs) => evs.some((e) => e.data.includes("alice-secret")));
+        const replay = await readEvents(own.body!.getReader(), (evs) =>
+          evs.some((e) => e.data.includes("alice-secret")),
+        );
         assert.ok(
           replay.some((e) => e.data.includes("alice-secret")),
           `alice's own resume replays her result: ${JSON.stringify(replay)}`,
@@ -243,7 +256,11 @@ for (const engine of ["v1", "v2"] as const) {
             : ["_GET_stream_0_x", `${alice["mcp-session-id"]}_1_x`, "1", "0"];
         assert.ok(guesses.length > 0, "there is something to guess");
         for (const guess of guesses) {
-          assert.deepEqual(await answerOf(await get("mallory", mallory, guess)), expected, `guess ${guess} answers as an unknown id`);
+          assert.deepEqual(
+            await answerOf(await get("mallory", mallory, guess)),
+            expected,
+            `guess ${guess} answers as an unknown id`,
+          );
         }
       });
 
@@ -252,7 +269,9 @@ for (const engine of ["v1", "v2"] as const) {
         const events = await call("alice", first, "secret", 3);
         const oldId = events.find((e) => e.id !== undefined)?.id;
         assert.ok(oldId, "the first session was sent an event id");
-        const closed = await handler(new Request(URL_, { method: "DELETE", headers: { ...first, ...(await auth("alice")) } }));
+        const closed = await handler(
+          new Request(URL_, { method: "DELETE", headers: { ...first, ...(await auth("alice")) } }),
+        );
         assert.equal(closed.status, 200, "the first session is closed");
 
         const second = await openSession("alice");

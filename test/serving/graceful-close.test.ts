@@ -16,7 +16,9 @@ test("a graceful close lets requests in flight finish with Connection: close, th
   await inTool;
   const closing = server.close({ grace_ms: 5000 });
   // The listener is closed: a new connection is refused.
-  await assert.rejects(fetch(url, { method: "POST", headers: { ...MCP_HEADERS, connection: "close" }, body: toolCall("slow") }));
+  await assert.rejects(
+    fetch(url, { method: "POST", headers: { ...MCP_HEADERS, connection: "close" }, body: toolCall("slow") }),
+  );
   // The server is closing (its listener refused the connection above): the tool may finish now.
   release();
   const res = await inflight;

@@ -8,7 +8,10 @@ const post = (handler: (r: Request) => Promise<Response>, body: string, sessionI
   handler(
     new Request("http://localhost/mcp", {
       method: "POST",
-      headers: { ...MCP_HEADERS, ...(sessionId ? { "mcp-session-id": sessionId, "mcp-protocol-version": "2025-06-18" } : {}) },
+      headers: {
+        ...MCP_HEADERS,
+        ...(sessionId ? { "mcp-session-id": sessionId, "mcp-protocol-version": "2025-06-18" } : {}),
+      },
       body,
     }),
   );
@@ -25,7 +28,10 @@ test("DELETE ends a session; the session table is bounded by max_sessions (LRU)"
   const open = async () => (await post(handler, initialize())).headers.get("mcp-session-id")!;
   const a = await open();
   const del = await handler(
-    new Request("http://localhost/mcp", { method: "DELETE", headers: { "mcp-session-id": a, "mcp-protocol-version": "2025-06-18" } }),
+    new Request("http://localhost/mcp", {
+      method: "DELETE",
+      headers: { "mcp-session-id": a, "mcp-protocol-version": "2025-06-18" },
+    }),
   );
   assert.equal(del.status, 200);
   assert.equal((await post(handler, toolCall("x"), a)).status, 404);

@@ -66,8 +66,14 @@ async function until(what: string, cond: () => boolean) {
   }
 }
 
-/** SSE events (id and data) read from `reader` until `stop` says enough; fails after 10 s rather than wait forever on an open stream. */
-async function readEvents(reader: ReadableStreamDefaultReader<Uint8Array>, stop: (events: { id?: string; data: string }[]) => boolean) {
+/**
+ * SSE events (id and data) read from `reader` until `stop` says enough; fails after 10 s rather than wait forever on an
+ * open stream.
+ */
+async function readEvents(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  stop: (events: { id?: string; data: string }[]) => boolean,
+) {
   const decoder = new TextDecoder();
   let buf = "";
   const events: { id?: string; data: string }[] = [];
@@ -118,7 +124,11 @@ for (const engine of ["v1", "v2"] as const) {
     test("an interrupted tool-call stream resumes with Last-Event-ID; another principal gets 404", async () => {
       const auth = async (sub: string) => ({ authorization: `Bearer ${await issuer.sign({ sub, aud: URL_ })}` });
       const init = await handler(
-        new Request(URL_, { method: "POST", headers: { ...MCP_HEADERS, ...(await auth("alice")) }, body: initialize() }),
+        new Request(URL_, {
+          method: "POST",
+          headers: { ...MCP_HEADERS, ...(await auth("alice")) },
+          body: initialize(),
+        }),
       );
       assert.equal(init.status, 200);
       const sid = init.headers.get("mcp-session-id")!;
@@ -152,7 +162,9 @@ for (const engine of ["v1", "v2"] as const) {
       // The client goes away mid-call; the tool then finishes.
       await reader.cancel();
       g.release();
-      await until("the tool's result in the event store", () => store.stored.some((m) => "id" in m && m.id === 5 && "result" in m));
+      await until("the tool's result in the event store", () =>
+        store.stored.some((m) => "id" in m && m.id === 5 && "result" in m),
+      );
 
       // Another principal with the session id and the event id: the same 404 as an unknown session.
       const stolen = await handler(
@@ -226,11 +238,15 @@ describe("options protect() takes over are refused with a ConfigError", () => {
 
   test("unknown transport keys get the usual suggestion; wrong types are named", () => {
     assert.deepEqual(
-      issues(() => protect(() => new McpServer({ name: "s", version: "1" }), { ...base, transport: { event_stor: {} } as never })),
+      issues(() =>
+        protect(() => new McpServer({ name: "s", version: "1" }), { ...base, transport: { event_stor: {} } as never }),
+      ),
       ['transport.event_stor: unknown key (did you mean "event_store"?)'],
     );
     assert.deepEqual(
-      issues(() => protect(() => new McpServer({ name: "s", version: "1" }), { ...base, transport: { event_store: {} } as never })),
+      issues(() =>
+        protect(() => new McpServer({ name: "s", version: "1" }), { ...base, transport: { event_store: {} } as never }),
+      ),
       ["transport.event_store: must be an object with storeEvent() and replayEventsAfter()"],
     );
   });
@@ -248,21 +264,26 @@ describe("options protect() takes over are refused with a ConfigError", () => {
     );
     assert.deepEqual(
       issues(() =>
-        protect(() => new McpServer({ name: "s", version: "1" }), { ...base, v2_handler_options: { response_mode: "sse" } }),
+        protect(() => new McpServer({ name: "s", version: "1" }), {
+          ...base,
+          v2_handler_options: { response_mode: "sse" },
+        }),
       ).map((l) => l.split(":")[0]),
       ["v2_handler_options"],
     );
     assert.deepEqual(
-      issues(() => protect(() => ({}), { ...base, engine: "v2", v2_handler_options: { legacy: "stateless" } as never })).map(
-        (l) => l.split(":")[0],
-      ),
+      issues(() =>
+        protect(() => ({}), { ...base, engine: "v2", v2_handler_options: { legacy: "stateless" } as never }),
+      ).map((l) => l.split(":")[0]),
       ["v2_handler_options.legacy"],
     );
   });
 
   test("MCPServer refuses them at construction", () => {
     assert.deepEqual(
-      issues(() => new MCPServer("s", { transport: { onsessionclosed: () => {} } as never })).map((l) => l.split(":")[0]),
+      issues(() => new MCPServer("s", { transport: { onsessionclosed: () => {} } as never })).map(
+        (l) => l.split(":")[0],
+      ),
       ["transport.onsessionclosed"],
     );
   });

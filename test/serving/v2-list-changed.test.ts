@@ -33,11 +33,19 @@ const SENTINEL = "test://sentinel";
 function userServer(): McpServerV2 {
   const server = new McpServerV2(
     { name: "list-changes", version: "1.0.0" },
-    { capabilities: { tools: { listChanged: true }, prompts: { listChanged: true }, resources: { listChanged: true, subscribe: true } } },
+    {
+      capabilities: {
+        tools: { listChanged: true },
+        prompts: { listChanged: true },
+        resources: { listChanged: true, subscribe: true },
+      },
+    },
   );
   const ok = (text: string) => ({ content: [{ type: "text" as const, text }] });
   server.registerTool("register_tool", { inputSchema: z.object({}) }, async () => {
-    server.registerTool(`added_${Math.random().toString(36).slice(2)}`, { inputSchema: z.object({}) }, async () => ok("added"));
+    server.registerTool(`added_${Math.random().toString(36).slice(2)}`, { inputSchema: z.object({}) }, async () =>
+      ok("added"),
+    );
     return ok("registered");
   });
   server.registerTool("send_tool_list_changed", { inputSchema: z.object({}) }, async () => {
@@ -117,8 +125,13 @@ const token = (sub: string) => issuer.sign({ sub, aud: url });
 /** A 2026-07-28 client (SDK v2) with a `subscriptions/listen` stream open. */
 async function listener(sub: string, filter: Record<string, unknown>) {
   const inbox = new Inbox();
-  const transport = new TransportV2(new URL(url), { requestInit: { headers: { authorization: `Bearer ${await token(sub)}` } } });
-  const client = new ClientV2({ name: `modern-${sub}`, version: "1" }, { versionNegotiation: { mode: { pin: MODERN } } });
+  const transport = new TransportV2(new URL(url), {
+    requestInit: { headers: { authorization: `Bearer ${await token(sub)}` } },
+  });
+  const client = new ClientV2(
+    { name: `modern-${sub}`, version: "1" },
+    { versionNegotiation: { mode: { pin: MODERN } } },
+  );
   client.setNotificationHandler("notifications/tools/list_changed", () => inbox.push("tools"));
   client.setNotificationHandler("notifications/prompts/list_changed", () => inbox.push("prompts"));
   client.setNotificationHandler("notifications/resources/list_changed", () => inbox.push("resources"));
@@ -157,10 +170,20 @@ async function session(sub: string) {
   });
   await client.connect(transport);
   await opened;
-  return { client, inbox, call: (name: string) => client.callTool({ name, arguments: {} }), close: () => client.close() };
+  return {
+    client,
+    inbox,
+    call: (name: string) => client.callTool({ name, arguments: {} }),
+    close: () => client.close(),
+  };
 }
 
-const ALL = { toolsListChanged: true, promptsListChanged: true, resourcesListChanged: true, resourceSubscriptions: [WATCHED, SENTINEL] };
+const ALL = {
+  toolsListChanged: true,
+  promptsListChanged: true,
+  resourcesListChanged: true,
+  resourceSubscriptions: [WATCHED, SENTINEL],
+};
 
 const LIMIT = { timeout: 15_000 };
 
@@ -175,7 +198,11 @@ describe("engine v2: a server's own list changes reach the same principal's list
       await bob.inbox.next("prompts");
       assert.deepEqual(bob.inbox.seen, ["prompts"], "Bob's stream got the broadcast and nothing of Alice's server");
       await alice.inbox.next("prompts");
-      assert.deepEqual(alice.inbox.seen, ["tools", "prompts"], "Alice's stream: her server's change, then the broadcast");
+      assert.deepEqual(
+        alice.inbox.seen,
+        ["tools", "prompts"],
+        "Alice's stream: her server's change, then the broadcast",
+      );
     } finally {
       await alice.close();
       await bob.close();
@@ -192,7 +219,11 @@ describe("engine v2: a server's own list changes reach the same principal's list
       await second.inbox.next("tools");
       handler.notify!.promptsChanged();
       await caller.inbox.next("prompts");
-      assert.deepEqual(caller.inbox.seen, ["prompts"], "each stream's own filter still applies (this one asked for prompts only)");
+      assert.deepEqual(
+        caller.inbox.seen,
+        ["prompts"],
+        "each stream's own filter still applies (this one asked for prompts only)",
+      );
     } finally {
       await Promise.all([first.close(), second.close(), caller.close()]);
     }
@@ -216,20 +247,24 @@ describe("engine v2: a server's own list changes reach the same principal's list
     }
   });
 
-  test("a resource update of Alice's server does not reach Bob's stream subscribed to the same URI", LIMIT, async () => {
-    const alice = await listener("alice", ALL);
-    const bob = await listener("bob", ALL);
-    try {
-      await alice.call("touch_watched");
-      await alice.inbox.next(`updated ${WATCHED}`);
-      handler.notify!.resourceUpdated(SENTINEL);
-      await bob.inbox.next(`updated ${SENTINEL}`);
-      assert.deepEqual(bob.inbox.seen, [`updated ${SENTINEL}`], "Bob got the broadcast update only");
-    } finally {
-      await alice.close();
-      await bob.close();
-    }
-  });
+  test(
+    "a resource update of Alice's server does not reach Bob's stream subscribed to the same URI",
+    LIMIT,
+    async () => {
+      const alice = await listener("alice", ALL);
+      const bob = await listener("bob", ALL);
+      try {
+        await alice.call("touch_watched");
+        await alice.inbox.next(`updated ${WATCHED}`);
+        handler.notify!.resourceUpdated(SENTINEL);
+        await bob.inbox.next(`updated ${SENTINEL}`);
+        assert.deepEqual(bob.inbox.seen, [`updated ${SENTINEL}`], "Bob got the broadcast update only");
+      } finally {
+        await alice.close();
+        await bob.close();
+      }
+    },
+  );
 });
 
 describe("engine v2: 2025-era sessions, same rules", () => {
@@ -252,31 +287,35 @@ describe("engine v2: 2025-era sessions, same rules", () => {
     }
   });
 
-  test("a 2025 session's own change: its client is told once, Alice's listen stream is told, Bob's session is not", LIMIT, async () => {
-    const aliceSession = await session("alice");
-    const bobSession = await session("bob");
-    const alice = await listener("alice", ALL);
-    try {
-      const a0 = aliceSession.inbox.seen.length;
-      const b0 = bobSession.inbox.seen.length;
-      await aliceSession.call("register_prompt");
-      await alice.inbox.next("prompts");
-      await aliceSession.inbox.next("prompts", a0);
-      handler.notify!.toolsChanged();
-      await aliceSession.inbox.next("tools", a0);
-      await bobSession.inbox.next("tools", b0);
-      assert.deepEqual(
-        aliceSession.inbox.seen.slice(a0),
-        ["prompts", "tools"],
-        "the session's own change arrived once, then the broadcast",
-      );
-      assert.deepEqual(bobSession.inbox.seen.slice(b0), ["tools"], "Bob's session got the broadcast only");
-    } finally {
-      await alice.close();
-      await aliceSession.close();
-      await bobSession.close();
-    }
-  });
+  test(
+    "a 2025 session's own change: its client is told once, Alice's listen stream is told, Bob's session is not",
+    LIMIT,
+    async () => {
+      const aliceSession = await session("alice");
+      const bobSession = await session("bob");
+      const alice = await listener("alice", ALL);
+      try {
+        const a0 = aliceSession.inbox.seen.length;
+        const b0 = bobSession.inbox.seen.length;
+        await aliceSession.call("register_prompt");
+        await alice.inbox.next("prompts");
+        await aliceSession.inbox.next("prompts", a0);
+        handler.notify!.toolsChanged();
+        await aliceSession.inbox.next("tools", a0);
+        await bobSession.inbox.next("tools", b0);
+        assert.deepEqual(
+          aliceSession.inbox.seen.slice(a0),
+          ["prompts", "tools"],
+          "the session's own change arrived once, then the broadcast",
+        );
+        assert.deepEqual(bobSession.inbox.seen.slice(b0), ["tools"], "Bob's session got the broadcast only");
+      } finally {
+        await alice.close();
+        await aliceSession.close();
+        await bobSession.close();
+      }
+    },
+  );
 });
 
 describe("engine v2: a bus shared by two handlers (processes), events serialized on the way", () => {
@@ -293,10 +332,9 @@ describe("engine v2: a bus shared by two handlers (processes), events serialized
     };
     const [firstHttp, second] = [createServer(), createServer()];
     await Promise.all([firstHttp, second].map((h) => new Promise<void>((r) => h.listen(0, "127.0.0.1", r))));
-    const [oneUrl, otherUrl] = [firstHttp, second].map((h) => `http://127.0.0.1:${(h.address() as AddressInfo).port}/mcp`) as [
-      string,
-      string,
-    ];
+    const [oneUrl, otherUrl] = [firstHttp, second].map(
+      (h) => `http://127.0.0.1:${(h.address() as AddressInfo).port}/mcp`,
+    ) as [string, string];
     const options = (resource: string) => ({
       authorization: { enabled: true, authorization_servers: [issuer.issuer], resource },
       provider: new JWTValidator({ jwks_uri: issuer.jwksUri, issuer: issuer.issuer, audience: resource }),
@@ -312,7 +350,10 @@ describe("engine v2: a bus shared by two handlers (processes), events serialized
       const t = new TransportV2(new URL(at), {
         requestInit: { headers: { authorization: `Bearer ${await issuer.sign({ sub, aud: at })}` } },
       });
-      const client = new ClientV2({ name: `bus-${sub}`, version: "1" }, { versionNegotiation: { mode: { pin: MODERN } } });
+      const client = new ClientV2(
+        { name: `bus-${sub}`, version: "1" },
+        { versionNegotiation: { mode: { pin: MODERN } } },
+      );
       client.setNotificationHandler("notifications/tools/list_changed", () => inbox.push("tools"));
       client.setNotificationHandler("notifications/prompts/list_changed", () => inbox.push("prompts"));
       await client.connect(t);
@@ -353,10 +394,14 @@ describe("MCPServer engine v2: its 2026-07-28 servers publish their changes the 
       v2_server_options: { capabilities: { tools: { listChanged: true }, prompts: { listChanged: true } } },
       log: () => {},
     });
-    server.setAuthorizationProvider(new JWTValidator({ jwks_uri: issuer.jwksUri, issuer: issuer.issuer, audience: resource }));
+    server.setAuthorizationProvider(
+      new JWTValidator({ jwks_uri: issuer.jwksUri, issuer: issuer.issuer, audience: resource }),
+    );
     server.configureV2((s: McpServerV2) => {
       s.registerTool("register_tool", { inputSchema: z.object({}) }, async () => {
-        s.registerTool(`added_${Math.random().toString(36).slice(2)}`, { inputSchema: z.object({}) }, async () => ({ content: [] }));
+        s.registerTool(`added_${Math.random().toString(36).slice(2)}`, { inputSchema: z.object({}) }, async () => ({
+          content: [],
+        }));
         return { content: [{ type: "text" as const, text: "registered" }] };
       });
     });
@@ -366,7 +411,10 @@ describe("MCPServer engine v2: its 2026-07-28 servers publish their changes the 
       const t = new TransportV2(new URL(served), {
         requestInit: { headers: { authorization: `Bearer ${await issuer.sign({ sub, aud: resource })}` } },
       });
-      const client = new ClientV2({ name: `mcpserver-${sub}`, version: "1" }, { versionNegotiation: { mode: { pin: MODERN } } });
+      const client = new ClientV2(
+        { name: `mcpserver-${sub}`, version: "1" },
+        { versionNegotiation: { mode: { pin: MODERN } } },
+      );
       client.setNotificationHandler("notifications/tools/list_changed", () => inbox.push("tools"));
       client.setNotificationHandler("notifications/prompts/list_changed", () => inbox.push("prompts"));
       await client.connect(t);
@@ -403,7 +451,10 @@ describe('engine v2, session_mode "stateless": the SDK\'s stateless 2025 fallbac
     const headers = async (sub: string) => ({ authorization: `Bearer ${await issuer.sign({ sub, aud: at })}` });
     const open = async (sub: string) => {
       const inbox = new Inbox();
-      const client = new ClientV2({ name: `stateless-${sub}`, version: "1" }, { versionNegotiation: { mode: { pin: MODERN } } });
+      const client = new ClientV2(
+        { name: `stateless-${sub}`, version: "1" },
+        { versionNegotiation: { mode: { pin: MODERN } } },
+      );
       client.setNotificationHandler("notifications/tools/list_changed", () => inbox.push("tools"));
       client.setNotificationHandler("notifications/prompts/list_changed", () => inbox.push("prompts"));
       await client.connect(new TransportV2(new URL(at), { requestInit: { headers: await headers(sub) } }));

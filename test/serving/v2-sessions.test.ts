@@ -20,18 +20,29 @@ const MODERN = "2026-07-28";
 
 /** The v2 fixture: tools that ask the client (2025 era) and report who called. */
 function v2Server(): McpServerV2 {
-  const server = new McpServerV2({ name: "v2-sessions", version: "1.0.0" }, { capabilities: { tools: { listChanged: true } } });
-  server.registerTool("ask_model", { description: "sampling", inputSchema: z.object({ prompt: z.string() }) }, async ({ prompt }, ctx) => {
-    const r = (await ctx.mcpReq.send({
-      method: "sampling/createMessage",
-      params: { messages: [{ role: "user", content: { type: "text", text: prompt } }], maxTokens: 10 },
-    })) as { content: { text: string } };
-    return { content: [{ type: "text", text: `model said ${r.content.text} to ${getContext().auth?.subject}` }] };
-  });
+  const server = new McpServerV2(
+    { name: "v2-sessions", version: "1.0.0" },
+    { capabilities: { tools: { listChanged: true } } },
+  );
+  server.registerTool(
+    "ask_model",
+    { description: "sampling", inputSchema: z.object({ prompt: z.string() }) },
+    async ({ prompt }, ctx) => {
+      const r = (await ctx.mcpReq.send({
+        method: "sampling/createMessage",
+        params: { messages: [{ role: "user", content: { type: "text", text: prompt } }], maxTokens: 10 },
+      })) as { content: { text: string } };
+      return { content: [{ type: "text", text: `model said ${r.content.text} to ${getContext().auth?.subject}` }] };
+    },
+  );
   server.registerTool("ask_user", { description: "elicitation", inputSchema: z.object({}) }, async (_args, ctx) => {
     const r = (await ctx.mcpReq.send({
       method: "elicitation/create",
-      params: { mode: "form", message: "name?", requestedSchema: { type: "object", properties: { name: { type: "string" } } } },
+      params: {
+        mode: "form",
+        message: "name?",
+        requestedSchema: { type: "object", properties: { name: { type: "string" } } },
+      },
     })) as { action: string; content?: { name?: string } };
     return { content: [{ type: "text", text: `${r.action}:${r.content?.name}` }] };
   });
@@ -63,7 +74,10 @@ after(async () => {
 });
 
 async function connect(sub: string) {
-  const client = new Client({ name: "legacy", version: "1" }, { capabilities: { sampling: {}, elicitation: { form: {} } } });
+  const client = new Client(
+    { name: "legacy", version: "1" },
+    { capabilities: { sampling: {}, elicitation: { form: {} } } },
+  );
   client.setRequestHandler(CreateMessageRequestSchema, async () => ({
     role: "assistant",
     content: { type: "text", text: "42" },
@@ -84,7 +98,10 @@ describe("engine v2, 2025-era clients: stateful sessions bound to the principal"
     const { client, transport } = await connect("alice");
     try {
       assert.match(transport.sessionId ?? "", /^[0-9a-f-]{36}$/);
-      assert.equal(text(await client.callTool({ name: "ask_model", arguments: { prompt: "hi" } })), "model said 42 to alice");
+      assert.equal(
+        text(await client.callTool({ name: "ask_model", arguments: { prompt: "hi" } })),
+        "model said 42 to alice",
+      );
       assert.equal(text(await client.callTool({ name: "ask_user", arguments: {} })), "accept:Ada");
     } finally {
       await client.close();

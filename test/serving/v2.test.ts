@@ -18,7 +18,10 @@ import { StreamableHTTPClientTransport as TransportV1 } from "@modelcontextproto
 import { z } from "zod";
 import { startDemo, type Demo } from "../../examples/quickstart/demo.js";
 import { HeadlessOAuthProvider } from "../../examples/oauth-client.js";
-import { startDevAuthorizationServer, type RunningDevAuthorizationServer } from "../../src/dev-authorization-server/index.js";
+import {
+  startDevAuthorizationServer,
+  type RunningDevAuthorizationServer,
+} from "../../src/dev-authorization-server/index.js";
 import { getContext, JWTValidator, protect, toNodeHandler } from "../../src/index.js";
 import { freePortPair } from "../helpers/dev-as.js";
 import { clientKey } from "../helpers/dpop.js";
@@ -51,7 +54,10 @@ function modernRequest(
   };
 }
 
-/** Connect a v2 client over 2026-07-28, running the OAuth flow (discovery, registration, PKCE, consent, token) on the first 401. */
+/**
+ * Connect a v2 client over 2026-07-28, running the OAuth flow (discovery, registration, PKCE, consent, token) on the
+ * first 401.
+ */
 async function connectModern(url: string, provider: HeadlessOAuthProvider, log?: string[]): Promise<ClientV2> {
   const fetchLogged: typeof fetch = async (input, init) => {
     const method = new Headers(init?.headers).get("mcp-method");
@@ -91,25 +97,46 @@ describe("npm start's server (MCPServer engine v2): both eras on one endpoint", 
       assert.equal(client.getNegotiatedProtocolVersion?.() ?? MODERN, MODERN);
       const who = await client.callTool({ name: "whoami", arguments: {} });
       assert.equal((who.structuredContent as { subject: string }).subject, "alice");
-      assert.deepEqual((await client.listTools()).tools.map((t) => t.name).sort(), ["delete_file", "downstream_whoami", "echo", "whoami"]);
+      assert.deepEqual((await client.listTools()).tools.map((t) => t.name).sort(), [
+        "delete_file",
+        "downstream_whoami",
+        "echo",
+        "whoami",
+      ]);
       assert.ok(methods.includes("server/discover"), `methods: ${methods.join(",")}`);
       assert.ok(!methods.includes("initialize"), "no initialize was sent");
       // The demo's consent grants every requested scope: delete_file runs.
-      assert.equal(text(await client.callTool({ name: "delete_file", arguments: { path: "/tmp/x" } })), '{"deleted":"/tmp/x"}');
+      assert.equal(
+        text(await client.callTool({ name: "delete_file", arguments: { path: "/tmp/x" } })),
+        '{"deleted":"/tmp/x"}',
+      );
     } finally {
       await client.close();
     }
   });
 
   test("the v1 client on the same endpoint: 2025-era initialize and a session bound to its principal", async () => {
-    const { access_token: alice } = await demo.as.server.issueAccessToken({ subject: "alice", scopes: ["mcp:read"], client_id: "c1" });
-    const { access_token: bob } = await demo.as.server.issueAccessToken({ subject: "bob", scopes: ["mcp:read"], client_id: "c1" });
-    const transport = new TransportV1(new URL(demo.url), { requestInit: { headers: { authorization: `Bearer ${alice}` } } });
+    const { access_token: alice } = await demo.as.server.issueAccessToken({
+      subject: "alice",
+      scopes: ["mcp:read"],
+      client_id: "c1",
+    });
+    const { access_token: bob } = await demo.as.server.issueAccessToken({
+      subject: "bob",
+      scopes: ["mcp:read"],
+      client_id: "c1",
+    });
+    const transport = new TransportV1(new URL(demo.url), {
+      requestInit: { headers: { authorization: `Bearer ${alice}` } },
+    });
     const client = new ClientV1({ name: "v1", version: "1" });
     await client.connect(transport);
     try {
       assert.ok(transport.sessionId, "a 2025-era session");
-      assert.equal(((await client.callTool({ name: "whoami", arguments: {} })).structuredContent as { subject: string }).subject, "alice");
+      assert.equal(
+        ((await client.callTool({ name: "whoami", arguments: {} })).structuredContent as { subject: string }).subject,
+        "alice",
+      );
       const stolen = await fetch(demo.url, {
         method: "POST",
         headers: {
@@ -119,7 +146,12 @@ describe("npm start's server (MCPServer engine v2): both eras on one endpoint", 
           "mcp-protocol-version": "2025-11-25",
           authorization: `Bearer ${bob}`,
         },
-        body: JSON.stringify({ jsonrpc: "2.0", id: 9, method: "tools/call", params: { name: "whoami", arguments: {} } }),
+        body: JSON.stringify({
+          jsonrpc: "2.0",
+          id: 9,
+          method: "tools/call",
+          params: { name: "whoami", arguments: {} },
+        }),
       });
       assert.equal(stolen.status, 404, "another principal cannot use the session");
     } finally {
@@ -132,7 +164,12 @@ describe("npm start's server (MCPServer engine v2): both eras on one endpoint", 
     const base = `Bearer realm="MCP", resource_metadata="${metadataUrl}"`;
     const dpopAlgs = `DPoP algs="ES256 EdDSA Ed25519 RS256 PS256"`;
     const { access_token: other } = await demo.as.server
-      .issueAccessToken({ subject: "eve", scopes: ["mcp:read"], client_id: "c", resource: "https://elsewhere.example/mcp" })
+      .issueAccessToken({
+        subject: "eve",
+        scopes: ["mcp:read"],
+        client_id: "c",
+        resource: "https://elsewhere.example/mcp",
+      })
       .catch(() => ({ access_token: "" }));
     const key = await clientKey();
     const { access_token: bound } = await demo.as.server.issueAccessToken({
@@ -188,7 +225,11 @@ describe("npm start's server (MCPServer engine v2): both eras on one endpoint", 
   });
 
   test("Mcp-Method/Mcp-Name never decide: a header naming whoami over a body calling delete_file does not run delete_file", async () => {
-    const { access_token } = await demo.as.server.issueAccessToken({ subject: "mallory", scopes: ["mcp:read"], client_id: "c" });
+    const { access_token } = await demo.as.server.issueAccessToken({
+      subject: "mallory",
+      scopes: ["mcp:read"],
+      client_id: "c",
+    });
     const init = modernRequest(
       "tools/call",
       { name: "delete_file", arguments: { path: "/etc" } },
@@ -199,11 +240,18 @@ describe("npm start's server (MCPServer engine v2): both eras on one endpoint", 
     const body = await res.text();
     assert.ok(!body.includes('"deleted"'), body);
     // The SDK refuses the disagreement outright, or the per-tool check refuses delete_file: either way, not served.
-    assert.ok(res.status === 400 || body.includes("requires scopes: ['files:delete']"), `${res.status} ${body.slice(0, 200)}`);
+    assert.ok(
+      res.status === 400 || body.includes("requires scopes: ['files:delete']"),
+      `${res.status} ${body.slice(0, 200)}`,
+    );
   });
 
   test("caller-dependent results are not shareable: list results carry cacheScope private", async () => {
-    const { access_token } = await demo.as.server.issueAccessToken({ subject: "alice", scopes: ["mcp:read"], client_id: "c" });
+    const { access_token } = await demo.as.server.issueAccessToken({
+      subject: "alice",
+      scopes: ["mcp:read"],
+      client_id: "c",
+    });
     const res = await fetch(demo.url, modernRequest("tools/list", {}, { authorization: `Bearer ${access_token}` }));
     assert.equal(res.status, 200);
     const json = (await res.json()) as { result: { cacheScope?: string; tools: unknown[] } };
@@ -230,9 +278,13 @@ describe("protect(createMcpHandler(...)): a server as the SDK v2 README builds i
     // From the SDK v2 README: a factory of McpServer instances, served by createMcpHandler.
     const mcp = createMcpHandler(() => {
       const server = new McpServerV2({ name: "readme-server", version: "1.0.0" });
-      server.registerTool("greet", { description: "Greet someone", inputSchema: z.object({ name: z.string() }) }, async ({ name }) => ({
-        content: [{ type: "text", text: `Hello, ${name}! (as ${getContext().auth?.subject})` }],
-      }));
+      server.registerTool(
+        "greet",
+        { description: "Greet someone", inputSchema: z.object({ name: z.string() }) },
+        async ({ name }) => ({
+          content: [{ type: "text", text: `Hello, ${name}! (as ${getContext().auth?.subject})` }],
+        }),
+      );
       return server;
     });
     handler = protect(mcp, {
@@ -252,7 +304,10 @@ describe("protect(createMcpHandler(...)): a server as the SDK v2 README builds i
   test("the v2 client's whole OAuth flow, and getContext() inside the v2 tool", async () => {
     const client = await connectModern(url, new HeadlessOAuthProvider("carol"));
     try {
-      assert.equal(text(await client.callTool({ name: "greet", arguments: { name: "world" } })), "Hello, world! (as carol)");
+      assert.equal(
+        text(await client.callTool({ name: "greet", arguments: { name: "world" } })),
+        "Hello, world! (as carol)",
+      );
     } finally {
       await client.close();
     }
@@ -275,7 +330,9 @@ describe("protect(createMcpHandler(...)): a server as the SDK v2 README builds i
     assert.equal(unauth.headers.get("www-authenticate"), modern.headers.get("www-authenticate"));
     const { access_token } = await as.server.issueAccessToken({ subject: "dan", scopes: ["mcp:read"], client_id: "c" });
     const client = new ClientV1({ name: "v1", version: "1" });
-    await client.connect(new TransportV1(new URL(url), { requestInit: { headers: { authorization: `Bearer ${access_token}` } } }));
+    await client.connect(
+      new TransportV1(new URL(url), { requestInit: { headers: { authorization: `Bearer ${access_token}` } } }),
+    );
     try {
       assert.equal(text(await client.callTool({ name: "greet", arguments: { name: "v1" } })), "Hello, v1! (as dan)");
     } finally {

@@ -76,15 +76,36 @@ const scheme = fc.constantFrom(
 );
 const sep = fc.constantFrom(" ", "  ", "\t", "", ", ", " , ", " \t ");
 
-/** A JWT-looking string whose parts are random: JSON headers with hostile members, random claims, random or borrowed signatures. */
+/**
+ * A JWT-looking string whose parts are random: JSON headers with hostile members, random claims, random or borrowed
+ * signatures.
+ */
 function jwtShaped(ctx: FuzzContext) {
   const realSig = ctx.aliceToken.split(".")[2]!;
   const header = fc.oneof(
     fc.record(
       {
-        alg: fc.constantFrom("none", "None", "HS256", "HS512", "ES256", "ES384", "RS256", "PS256", "EdDSA", "RSA-OAEP", "", "ES256K"),
+        alg: fc.constantFrom(
+          "none",
+          "None",
+          "HS256",
+          "HS512",
+          "ES256",
+          "ES384",
+          "RS256",
+          "PS256",
+          "EdDSA",
+          "RSA-OAEP",
+          "",
+          "ES256K",
+        ),
         typ: fc.constantFrom("at+jwt", "JWT", "dpop+jwt", "application/at+jwt"),
-        kid: fc.oneof(fc.constant("k1"), fc.string({ maxLength: 40 }), fc.constant("../../etc/passwd"), fc.constant("k1' OR '1'='1")),
+        kid: fc.oneof(
+          fc.constant("k1"),
+          fc.string({ maxLength: 40 }),
+          fc.constant("../../etc/passwd"),
+          fc.constant("k1' OR '1'='1"),
+        ),
         jku: fc.constant("http://127.0.0.1:1/evil-jwks"),
         x5u: fc.constant("http://127.0.0.1:1/evil.pem"),
         jwk: fc.constant({ kty: "oct", k: "c2VjcmV0" }),
@@ -101,9 +122,19 @@ function jwtShaped(ctx: FuzzContext) {
     fc.record(
       {
         iss: fc.oneof(fc.constant(ctx.issuer.issuer), fc.string({ maxLength: 30 }), fc.constant(null)),
-        aud: fc.oneof(fc.constant(ctx.resource), fc.string({ maxLength: 30 }), fc.array(fc.string({ maxLength: 30 }), { maxLength: 3 })),
+        aud: fc.oneof(
+          fc.constant(ctx.resource),
+          fc.string({ maxLength: 30 }),
+          fc.array(fc.string({ maxLength: 30 }), { maxLength: 3 }),
+        ),
         sub: fc.string({ maxLength: 30 }).map((s) => `fuzz-${s}`),
-        exp: fc.oneof(fc.constant(now + 3600), fc.constant(now - 3600), fc.string({ maxLength: 10 }), fc.double(), fc.constant(1e308)),
+        exp: fc.oneof(
+          fc.constant(now + 3600),
+          fc.constant(now - 3600),
+          fc.string({ maxLength: 10 }),
+          fc.double(),
+          fc.constant(1e308),
+        ),
         nbf: fc.oneof(fc.constant(now + 3600), fc.integer()),
         scope: fc.oneof(fc.constant("mcp"), fc.string({ maxLength: 30 }), fc.array(fc.string())),
         cnf: fc.record({ jkt: fc.oneof(fc.constant(ctx.attackerKey.jkt), fc.string({ maxLength: 43 })) }),
@@ -118,13 +149,19 @@ function jwtShaped(ctx: FuzzContext) {
       { weight: 4, arbitrary: json.map((v) => b64url(JSON.stringify(v) ?? "null")) },
       { weight: 1, arbitrary: fc.uint8Array({ maxLength: 64 }).map(b64url) },
     );
-  const signature = fc.oneof(fc.constant(""), fc.constant(realSig), fc.uint8Array({ minLength: 1, maxLength: 96 }).map(b64url));
+  const signature = fc.oneof(
+    fc.constant(""),
+    fc.constant(realSig),
+    fc.uint8Array({ minLength: 1, maxLength: 96 }).map(b64url),
+  );
   const parts = fc.oneof(
     { weight: 8, arbitrary: fc.tuple(segment(header), segment(claims), signature).map((p) => p.join(".")) },
     // Wrong number of parts: JWE-like (5), too few, too many.
     {
       weight: 1,
-      arbitrary: fc.array(fc.uint8Array({ maxLength: 24 }).map(b64url), { minLength: 1, maxLength: 7 }).map((p) => p.join(".")),
+      arbitrary: fc
+        .array(fc.uint8Array({ maxLength: 24 }).map(b64url), { minLength: 1, maxLength: 7 })
+        .map((p) => p.join(".")),
     },
   );
   return parts;
@@ -144,19 +181,27 @@ export function authorizationCases(ctx: FuzzContext): fc.Arbitrary<FuzzCase> {
         .map(([s, a, j, b]) => `${s} ${a}${j}${b}`),
     },
     // Around the size limit.
-    { weight: 1, arbitrary: fc.tuple(scheme, fc.integer({ min: 16_300, max: 17_000 })).map(([s, n]) => `${s} ${"A".repeat(n)}`) },
-    { weight: 4, arbitrary: fc.tuple(fc.constantFrom("Bearer ", "DPoP ", "bearer "), jwtShaped(ctx)).map((p) => p.join("")) },
+    {
+      weight: 1,
+      arbitrary: fc.tuple(scheme, fc.integer({ min: 16_300, max: 17_000 })).map(([s, n]) => `${s} ${"A".repeat(n)}`),
+    },
+    {
+      weight: 4,
+      arbitrary: fc.tuple(fc.constantFrom("Bearer ", "DPoP ", "bearer "), jwtShaped(ctx)).map((p) => p.join("")),
+    },
   );
-  return fc.tuple(header, fc.option(jwtShaped(ctx), { nil: undefined }), bodyText(ctx)).map(([authorization, dpop, body]) => ({
-    family: "authorization",
-    method: "POST" as const,
-    authorization,
-    ...(dpop ? { dpop } : {}),
-    contentType: "application/json",
-    body,
-    secrets: [authorization, ...(dpop ? [dpop] : [])],
-    expect: "refused" as const,
-  }));
+  return fc
+    .tuple(header, fc.option(jwtShaped(ctx), { nil: undefined }), bodyText(ctx))
+    .map(([authorization, dpop, body]) => ({
+      family: "authorization",
+      method: "POST" as const,
+      authorization,
+      ...(dpop ? { dpop } : {}),
+      contentType: "application/json",
+      body,
+      secrets: [authorization, ...(dpop ? [dpop] : [])],
+      expect: "refused" as const,
+    }));
 }
 
 /** Tokens signed by the real issuer key that must nevertheless be refused (at least one defect each). */
@@ -214,7 +259,11 @@ export function signedDefectCases(ctx: FuzzContext): fc.Arbitrary<Promise<FuzzCa
         .catch(() => undefined);
       // jose refuses to sign ES384 with a P-256 key: then forge the header by hand over a real signature.
       const final =
-        token ?? (await ctx.issuer.sign(claims)).replace(/^[^.]+/, b64url(JSON.stringify({ alg: "ES384", typ: "at+jwt", kid: "k1" })));
+        token ??
+        (await ctx.issuer.sign(claims)).replace(
+          /^[^.]+/,
+          b64url(JSON.stringify({ alg: "ES384", typ: "at+jwt", kid: "k1" })),
+        );
       // A bound token sent as Bearer is refused whatever the proof; sent as DPoP, the attacker has no proof for it.
       const scheme = has("bound_as_bearer") ? "Bearer" : schemeName;
       return {
@@ -222,7 +271,12 @@ export function signedDefectCases(ctx: FuzzContext): fc.Arbitrary<Promise<FuzzCa
         method: "POST" as const,
         authorization: `${scheme} ${final}`,
         contentType: "application/json",
-        body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "secret", arguments: {} } }),
+        body: JSON.stringify({
+          jsonrpc: "2.0",
+          id: 1,
+          method: "tools/call",
+          params: { name: "secret", arguments: {} },
+        }),
         secrets: [final],
         expect: "refused" as const,
       };
@@ -324,7 +378,12 @@ export function stolenDpopCases(ctx: FuzzContext): fc.Arbitrary<Promise<FuzzCase
         ...(dpop !== undefined ? { dpop } : {}),
         sessionId: ctx.carolSession,
         contentType: "application/json",
-        body: JSON.stringify({ jsonrpc: "2.0", id: n, method: "tools/call", params: { name: "secret", arguments: {} } }),
+        body: JSON.stringify({
+          jsonrpc: "2.0",
+          id: n,
+          method: "tools/call",
+          params: { name: "secret", arguments: {} },
+        }),
         secrets: [token, ...(dpop ? [dpop] : [])],
         expect: "refused" as const,
       };
@@ -391,7 +450,13 @@ export function bodyText(ctx: Pick<FuzzContext, "resource">): fc.Arbitrary<strin
  * Carol's session (whose id he learned), on a made-up session, or on none.
  */
 export function bodyCases(ctx: FuzzContext): fc.Arbitrary<FuzzCase> {
-  const session = fc.oneof(fc.constant("dave"), fc.constant("carol"), fc.uuid(), fc.constant(undefined), headerText(40));
+  const session = fc.oneof(
+    fc.constant("dave"),
+    fc.constant("carol"),
+    fc.uuid(),
+    fc.constant(undefined),
+    headerText(40),
+  );
   const contentType = fc.constantFrom(
     "application/json",
     "application/json; charset=utf-8",

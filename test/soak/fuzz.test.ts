@@ -33,7 +33,15 @@ import {
   type FuzzCase,
   type FuzzContext,
 } from "./arbitraries.js";
-import { assertMemory, checkResponse, measureMemory, memoryFigures, pool, summary, type ChallengeExpectation } from "./lib.js";
+import {
+  assertMemory,
+  checkResponse,
+  measureMemory,
+  memoryFigures,
+  pool,
+  summary,
+  type ChallengeExpectation,
+} from "./lib.js";
 
 const SEED = Number(process.env.SOAK_SEED ?? 20_261_125);
 const LEGIT = new Set(["alice", "carol", "dave"]);
@@ -101,7 +109,9 @@ async function text(res: Response, label: string): Promise<string> {
   try {
     return await Promise.race([
       res.text(),
-      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`response body of ${label} never ended`)), 10_000))),
+      new Promise<never>(
+        (_, reject) => (timer = setTimeout(() => reject(new Error(`response body of ${label} never ended`)), 10_000)),
+      ),
     ]);
   } finally {
     clearTimeout(timer);
@@ -111,7 +121,12 @@ async function text(res: Response, label: string): Promise<string> {
 async function sendWeb(handler: ProtectedHandler, resource: string, c: FuzzCase): Promise<Sent> {
   const body = countingBody(c.body);
   const res = await handler(
-    new Request(resource, { method: c.method, headers: requestHeaders(c), body: body.stream, duplex: "half" } as RequestInit),
+    new Request(resource, {
+      method: c.method,
+      headers: requestHeaders(c),
+      body: body.stream,
+      duplex: "half",
+    } as RequestInit),
   );
   return { status: res.status, headers: res.headers, body: await text(res, c.family), pulled: body.pulled() };
 }
@@ -133,7 +148,10 @@ class Tally {
       .join(",");
 }
 
-/** The per-request properties. `ranDuring`: subjects whose tool ran while this request was handled (exact when sequential). */
+/**
+ * The per-request properties. `ranDuring`: subjects whose tool ran while this request was handled (exact when
+ * sequential).
+ */
 function checkCase(c: FuzzCase, r: Sent, expect: ChallengeExpectation, ranDuring: string[] | undefined): void {
   const where = `[${c.family}] ${JSON.stringify({ ...c, body: c.body.slice(0, 120), authorization: c.authorization?.slice(0, 120), dpop: c.dpop?.slice(0, 120) })}`;
   try {
@@ -143,7 +161,8 @@ function checkCase(c: FuzzCase, r: Sent, expect: ChallengeExpectation, ranDuring
       if (r.status >= 400) assert.deepEqual(ranDuring, [], `a tool ran for a request refused with ${r.status}`);
       for (const s of ranDuring) assert.ok(LEGIT.has(s), `a tool ran as ${s}`);
     }
-    // A refusal by the authorization layer (a challenge, or 503, or a session of another principal) never reads the body.
+    // A refusal by the authorization layer (a challenge, or 503, or a session of another principal) never reads the
+    // body.
     if (r.headers.has("www-authenticate") || r.status === 503 || c.family === "body:other-principal-session") {
       assert.equal(r.pulled, 0, `the body of a refused request was read (${r.pulled} bytes)`);
     }
@@ -159,7 +178,10 @@ interface Fixture {
 }
 
 /** Open sessions for Alice (DPoP), Carol (bearer) and Dave (bearer, the attacker) on `send`. */
-async function fixture(resource: string, post: (headers: Record<string, string>, body: string) => Promise<Response>): Promise<Fixture> {
+async function fixture(
+  resource: string,
+  post: (headers: Record<string, string>, body: string) => Promise<Response>,
+): Promise<Fixture> {
   const aliceKey: ClientKey = await clientKey();
   const attackerKey = await clientKey();
   const aliceToken = await issuer.sign({ aud: resource, sub: "alice", scope: "mcp", cnf: { jkt: aliceKey.jkt } });
@@ -195,7 +217,10 @@ async function fixture(resource: string, post: (headers: Record<string, string>,
       assert.equal(runs.filter((s) => s === who).length, before + 1, `${who}'s tool ran once`);
     }
     // Dave's own session may have been closed by his own fuzzed DELETEs or pushed out by his initializes: reopen it.
-    const probe = await post({ ...MCP_HEADERS, authorization: `Bearer ${daveToken}`, ...session(daveSession) }, toolCall("secret"));
+    const probe = await post(
+      { ...MCP_HEADERS, authorization: `Bearer ${daveToken}`, ...session(daveSession) },
+      toolCall("secret"),
+    );
     await probe.arrayBuffer();
     if (probe.status !== 200) daveSession = await open({ ...MCP_HEADERS, authorization: `Bearer ${daveToken}` });
   };
@@ -236,7 +261,8 @@ describe("property-based abuse", () => {
       resource_metadata_url: "https://mcp.example.com/.well-known/oauth-protected-resource/mcp",
       scope: "mcp",
     };
-    const post = (headers: Record<string, string>, body: string) => handler(new Request(resource, { method: "POST", headers, body }));
+    const post = (headers: Record<string, string>, body: string) =>
+      handler(new Request(resource, { method: "POST", headers, body }));
     try {
       const { ctx, legitRound } = await fixture(resource, post);
       const fetches0 = issuer.jwksFetches();
@@ -344,7 +370,10 @@ describe("property-based abuse", () => {
     server.setAuthorizationProvider(new JWTValidator({ jwks_uri: issuer.jwksUri, issuer: issuer.issuer }));
     server.collect(secretTool);
     const { url, address } = await server.serve({ port: 0 });
-    const expect: ChallengeExpectation = { resource_metadata_url: `${address}/.well-known/oauth-protected-resource/mcp`, scope: "mcp" };
+    const expect: ChallengeExpectation = {
+      resource_metadata_url: `${address}/.well-known/oauth-protected-resource/mcp`,
+      scope: "mcp",
+    };
     const post = (headers: Record<string, string>, body: string) => fetch(url, { method: "POST", headers, body });
     try {
       const { ctx, legitRound } = await fixture(url, post);
@@ -365,7 +394,9 @@ describe("property-based abuse", () => {
       const { memory } = await measureMemory(
         () =>
           pool(200, 16, (i) =>
-            fetch(url, { method: cases[i]!.method, headers: requestHeaders(cases[i]!), body: cases[i]!.body }).then((r) => r.arrayBuffer()),
+            fetch(url, { method: cases[i]!.method, headers: requestHeaders(cases[i]!), body: cases[i]!.body }).then(
+              (r) => r.arrayBuffer(),
+            ),
           ),
         () =>
           pool(cases.length, 16, async (i) => {
@@ -387,7 +418,10 @@ describe("property-based abuse", () => {
         `tools ran as: ${[...new Set(during)].join(",")}`,
       );
       // Warm-up requests are Dave's too: they may add runs, bounded by his successful requests.
-      assert.ok(during.filter((s) => s === "dave").length <= daveOk + 200 + 20, "Dave's tool ran only for his successful requests");
+      assert.ok(
+        during.filter((s) => s === "dave").length <= daveOk + 200 + 20,
+        "Dave's tool ran only for his successful requests",
+      );
 
       const raw = await rawHeaderFuzz(address, expect, [ctx.aliceToken, ctx.daveToken]);
       summary("fuzz/http-server", {
@@ -434,7 +468,9 @@ async function rawHeaderFuzz(address: string, expect: ChallengeExpectation, real
       (c.dpop !== undefined ? `DPoP: ${c.dpop}\r\n` : "") +
       `Content-Length: ${body.byteLength}\r\nConnection: close\r\n\r\n`;
     const response = await new Promise<string>((resolve) => {
-      const socket = connect(Number(port), "127.0.0.1", () => socket.end(Buffer.concat([Buffer.from(head, "latin1"), body])));
+      const socket = connect(Number(port), "127.0.0.1", () =>
+        socket.end(Buffer.concat([Buffer.from(head, "latin1"), body])),
+      );
       const chunks: Buffer[] = [];
       socket.on("data", (d) => chunks.push(d));
       socket.on("error", () => {});
@@ -450,7 +486,9 @@ async function rawHeaderFuzz(address: string, expect: ChallengeExpectation, real
       const at = line.indexOf(":");
       headers.append(line.slice(0, at), line.slice(at + 1).trim());
     }
-    const secrets = [c.authorization, c.second, c.dpop].filter((s): s is string => !!s).flatMap((s) => s.split(/[\r\n]/));
+    const secrets = [c.authorization, c.second, c.dpop]
+      .filter((s): s is string => !!s)
+      .flatMap((s) => s.split(/[\r\n]/));
     try {
       checkResponse(status, headers, rest.join("\r\n\r\n"), secrets, expect);
     } catch (e) {

@@ -24,9 +24,15 @@ after(() => issuer.close());
 const runs: string[] = [];
 
 async function startServer() {
-  const server = new MCPServer("jwks-soak", { authorization: { enabled: true, authorization_servers: [issuer.issuer], cache_ttl: 1 } });
-  server.setAuthorizationProvider(new JWTValidator({ jwks_uri: issuer.jwksUri, issuer: issuer.issuer, jwks_timeout_ms: 1500 }));
-  server.collect(tool({ name: "secret", description: "" }, () => (runs.push(getContext().auth?.subject ?? "(anonymous)"), "ran")));
+  const server = new MCPServer("jwks-soak", {
+    authorization: { enabled: true, authorization_servers: [issuer.issuer], cache_ttl: 1 },
+  });
+  server.setAuthorizationProvider(
+    new JWTValidator({ jwks_uri: issuer.jwksUri, issuer: issuer.issuer, jwks_timeout_ms: 1500 }),
+  );
+  server.collect(
+    tool({ name: "secret", description: "" }, () => (runs.push(getContext().auth?.subject ?? "(anonymous)"), "ran")),
+  );
   const { url, address } = await server.serve({ port: 0 });
   return { server, url, expect: { resource_metadata_url: `${address}/.well-known/oauth-protected-resource/mcp` } };
 }
@@ -63,7 +69,12 @@ async function legitimateUser(url: string, sub: string, key = issuer.keys[0]!) {
       const t0 = performance.now();
       const r = await fetch(url, {
         method: "POST",
-        headers: { ...MCP_HEADERS, authorization: `Bearer ${t}`, "mcp-session-id": session, "mcp-protocol-version": "2025-06-18" },
+        headers: {
+          ...MCP_HEADERS,
+          authorization: `Bearer ${t}`,
+          "mcp-session-id": session,
+          "mcp-protocol-version": "2025-06-18",
+        },
         body: toolCall("secret"),
       });
       await r.arrayBuffer();
@@ -159,8 +170,12 @@ describe("JWKS faults × unknown-kid flood × a legitimate user", () => {
           `legitimate statuses: ${[...new Set(bob.statuses)].join(",")}`,
         );
         // A 1,000-request flood lasts well under a second: a few calls of his fall inside it.
-        assert.ok(bob.statuses.length >= 3, `the legitimate user kept calling during the flood (${bob.statuses.length} calls)`);
-        // Every legitimate call was answered 200, which a request needing the failing key set could not be (it gets 503):
+        assert.ok(
+          bob.statuses.length >= 3,
+          `the legitimate user kept calling during the flood (${bob.statuses.length} calls)`,
+        );
+        // Every legitimate call was answered 200, which a request needing the failing key set could not be (it gets
+        // 503):
         // none waited for a fetch. The latency (printed above) is queueing behind the flood in this one process, which
         // also runs the fake IdP; the bound only catches a hang.
         assert.ok(legitMax < 5000, `legitimate latency max ${legitMax.toFixed(0)} ms`);
@@ -169,8 +184,12 @@ describe("JWKS faults × unknown-kid flood × a legitimate user", () => {
           [],
           "the flood gets 401 or 503 only",
         );
-        // Failed refreshes back off 1 s, 2 s, 4 s … (−20 % jitter): over T seconds at most about 2 + log2(1 + T) attempts.
-        assert.ok(fetches <= 2 + Math.log2(1 + floodSeconds), `JWKS fetches during a ${floodSeconds.toFixed(1)} s flood: ${fetches}`);
+        // Failed refreshes back off 1 s, 2 s, 4 s … (−20 % jitter): over T seconds at most about 2 + log2(1 + T)
+        // attempts.
+        assert.ok(
+          fetches <= 2 + Math.log2(1 + floodSeconds),
+          `JWKS fetches during a ${floodSeconds.toFixed(1)} s flood: ${fetches}`,
+        );
         assert.ok(
           runs.slice(runs0).every((s) => s === `bob-${mode}`),
           "no tool ran for the flood",
@@ -234,7 +253,10 @@ describe("JWKS faults × unknown-kid flood × a legitimate user", () => {
         jwks_fetches: fetches,
         elapsed_s: elapsed,
       });
-      assert.ok(acceptedAfterMs <= 2000, `k2 accepted ${acceptedAfterMs.toFixed(0)} ms after publication (cache_ttl 1 s)`);
+      assert.ok(
+        acceptedAfterMs <= 2000,
+        `k2 accepted ${acceptedAfterMs.toFixed(0)} ms after publication (cache_ttl 1 s)`,
+      );
       assert.ok(
         carolStatuses.every((s) => s === 200 || s === 401),
         `before acceptance k2 tokens were refused 401, never 5xx: ${carolStatuses.join(",")}`,

@@ -99,7 +99,13 @@ export interface ChallengeExpectation {
   dpopOnly?: boolean;
 }
 
-const OAUTH_ERRORS = new Set(["invalid_request", "invalid_token", "insufficient_scope", "invalid_dpop_proof", "use_dpop_nonce"]);
+const OAUTH_ERRORS = new Set([
+  "invalid_request",
+  "invalid_token",
+  "insufficient_scope",
+  "invalid_dpop_proof",
+  "use_dpop_nonce",
+]);
 
 /**
  * Check one response to a request carrying `secrets` (tokens, proofs): no secret (nor any
@@ -120,7 +126,10 @@ export function checkResponse(
   for (const secret of secrets) {
     for (const part of [secret, ...secret.split(/[.,\s]+/)]) {
       if (part.length >= 12)
-        assert.ok(!all.includes(part), `response (${status}) echoes a sent credential: ${JSON.stringify(part.slice(0, 40))}`);
+        assert.ok(
+          !all.includes(part),
+          `response (${status}) echoes a sent credential: ${JSON.stringify(part.slice(0, 40))}`,
+        );
     }
   }
   assert.ok(!/\n\s+at .+:\d+:\d+/.test(all), `response (${status}) carries a stack trace`);
@@ -207,8 +216,14 @@ export async function measureMemory<T>(
 
 /** Assert memory stayed within budget (MB). */
 export function assertMemory(m: MemoryFigures, budget: { peakMb: number; heapMb: number }): void {
-  assert.ok(m.peakGrowthMb < budget.peakMb, `RSS peak growth ${m.peakGrowthMb.toFixed(1)} MB ≥ budget ${budget.peakMb} MB`);
-  assert.ok(m.heapGrowthMb < budget.heapMb, `heap growth after GC ${m.heapGrowthMb.toFixed(1)} MB ≥ budget ${budget.heapMb} MB`);
+  assert.ok(
+    m.peakGrowthMb < budget.peakMb,
+    `RSS peak growth ${m.peakGrowthMb.toFixed(1)} MB ≥ budget ${budget.peakMb} MB`,
+  );
+  assert.ok(
+    m.heapGrowthMb < budget.heapMb,
+    `heap growth after GC ${m.heapGrowthMb.toFixed(1)} MB ≥ budget ${budget.heapMb} MB`,
+  );
 }
 
 /** Run `fn` for 0 … n-1 with at most `concurrency` in flight; results in order. */

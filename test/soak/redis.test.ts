@@ -24,7 +24,8 @@ const available = hasRedisServer();
 let issuer: LocalIssuer;
 const dir = mkdtempSync(join(tmpdir(), "soak-redis-"));
 before(async () => {
-  if (!available && process.env.CI === "true") throw new Error("redis-server is required in CI (.ci/run installs it): not found on PATH");
+  if (!available && process.env.CI === "true")
+    throw new Error("redis-server is required in CI (.ci/run installs it): not found on PATH");
   issuer = await startLocalIssuer();
 });
 after(async () => {
@@ -33,7 +34,8 @@ after(async () => {
 });
 
 test("Redis healthy → slow → killed → restarted, under a stolen-token proof flood: Alice is served or refused 503 (never let through unchecked), the flood never gets in, replays stay refused after the restart", async (t) => {
-  if (!available) return t.skip("needs redis-server on PATH (apt-get install redis-server); CI installs it and never skips");
+  if (!available)
+    return t.skip("needs redis-server on PATH (apt-get install redis-server); CI installs it and never skips");
   const persist = ["--appendonly", "yes", "--appendfsync", "always", "--dir", dir];
   let redis = await startRedis({ args: persist });
   const port = redis.port;
@@ -44,10 +46,14 @@ test("Redis healthy → slow → killed → restarted, under a stolen-token proo
   const runs: string[] = [];
   const server = new MCPServer("redis-soak", {
     authorization: { enabled: true, authorization_servers: [issuer.issuer], dpop_required: true },
-    dpop: { replay_store: new RedisReplayStore({ client, timeout_ms: 300, backoff: { initial_ms: 500, max_ms: 2000 } }) },
+    dpop: {
+      replay_store: new RedisReplayStore({ client, timeout_ms: 300, backoff: { initial_ms: 500, max_ms: 2000 } }),
+    },
   });
   server.setAuthorizationProvider(new JWTValidator({ jwks_uri: issuer.jwksUri, issuer: issuer.issuer }));
-  server.collect(tool({ name: "secret", description: "" }, () => (runs.push(getContext().auth?.subject ?? "(anonymous)"), "ran")));
+  server.collect(
+    tool({ name: "secret", description: "" }, () => (runs.push(getContext().auth?.subject ?? "(anonymous)"), "ran")),
+  );
   const { url, address } = await server.serve({ port: 0 });
   const expect = { resource_metadata_url: `${address}/.well-known/oauth-protected-resource/mcp`, dpopOnly: true };
 

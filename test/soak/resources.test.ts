@@ -26,7 +26,10 @@ before(async () => {
 });
 after(() => issuer.close());
 
-/** POST `size` bytes in 1 MB chunks; resolves with the status, or the socket error a client still writing sees when the server closes. */
+/**
+ * POST `size` bytes in 1 MB chunks; resolves with the status, or the socket error a client still writing sees when the
+ * server closes.
+ */
 function bigPost(url: string, size: number, token?: string): Promise<{ status?: number; error?: string }> {
   const u = new URL(url);
   return new Promise((resolve) => {
@@ -36,7 +39,11 @@ function bigPost(url: string, size: number, token?: string): Promise<{ status?: 
         port: u.port,
         path: u.pathname,
         method: "POST",
-        headers: { ...MCP_HEADERS, "content-length": String(size), ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        headers: {
+          ...MCP_HEADERS,
+          "content-length": String(size),
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+        },
       },
       (res) => {
         res.resume();
@@ -66,9 +73,13 @@ describe("resource abuse, combined", () => {
   test("2,000 sessions by one principal + 20 × 50 MB bodies + 60 slowloris connections, while Bob keeps calling in his session", async () => {
     const runs: string[] = [];
     let open = 0;
-    const server = new MCPServer("resources", { authorization: { enabled: true, authorization_servers: [issuer.issuer] } });
+    const server = new MCPServer("resources", {
+      authorization: { enabled: true, authorization_servers: [issuer.issuer] },
+    });
     server.setAuthorizationProvider(new JWTValidator({ jwks_uri: issuer.jwksUri, issuer: issuer.issuer }));
-    server.collect(tool({ name: "secret", description: "" }, () => (runs.push(getContext().auth?.subject ?? "(anonymous)"), "ran")));
+    server.collect(
+      tool({ name: "secret", description: "" }, () => (runs.push(getContext().auth?.subject ?? "(anonymous)"), "ran")),
+    );
     server.configure((mcp) => {
       open++;
       mcp.server.onclose = () => void open--;
@@ -119,8 +130,12 @@ describe("resource abuse, combined", () => {
             }
           })();
           const slowOnes = Promise.all([
-            ...Array.from({ length: 30 }, () => trickle(url, slowHeaders(path), 100).then((r) => ({ ...r, kind: "headers" }))),
-            ...Array.from({ length: 30 }, () => trickle(url, slowBody(path, alice), 100).then((r) => ({ ...r, kind: "body" }))),
+            ...Array.from({ length: 30 }, () =>
+              trickle(url, slowHeaders(path), 100).then((r) => ({ ...r, kind: "headers" })),
+            ),
+            ...Array.from({ length: 30 }, () =>
+              trickle(url, slowBody(path, alice), 100).then((r) => ({ ...r, kind: "body" })),
+            ),
           ]);
           const big = Promise.all([
             ...Array.from({ length: 10 }, () => bigPost(url, 50 * MB, alice).then((r) => ({ ...r, who: "alice" }))),
@@ -163,7 +178,11 @@ describe("resource abuse, combined", () => {
         bob_latency_max_ms: bobMax,
         ...memoryFigures(memory),
       });
-      assert.deepEqual([...sessionStatuses.keys()], [200], "every initialize is served (the principal's own oldest sessions make room)");
+      assert.deepEqual(
+        [...sessionStatuses.keys()],
+        [200],
+        "every initialize is served (the principal's own oldest sessions make room)",
+      );
       assert.equal(open, 33, "Alice holds her 32 newest sessions, Bob his one: every evicted server was closed");
       assert.ok(
         bob.every((b) => b.status === 200),
@@ -173,7 +192,10 @@ describe("resource abuse, combined", () => {
       assert.equal(runs.length, bob.length, "no other tool ran");
       for (const b of bodies) {
         const expected = b.who === "alice" ? 413 : 401;
-        assert.ok(b.status === expected || b.error === "ECONNRESET" || b.error === "EPIPE", `${b.who}: ${b.status ?? b.error}`);
+        assert.ok(
+          b.status === expected || b.error === "ECONNRESET" || b.error === "EPIPE",
+          `${b.who}: ${b.status ?? b.error}`,
+        );
       }
       assert.ok(
         slow.every((s) => s.statusLine.startsWith("HTTP/1.1 408")),
@@ -198,7 +220,10 @@ describe("resource abuse, combined", () => {
       { authorization: { enabled: false }, session_mode: "stateless" },
     );
     // The settings SECURITY.md recommends for a server you create yourself.
-    const http = createServer({ requestTimeout: 2000, headersTimeout: 1000, connectionsCheckingInterval: 500 }, toNodeHandler(handler));
+    const http = createServer(
+      { requestTimeout: 2000, headersTimeout: 1000, connectionsCheckingInterval: 500 },
+      toNodeHandler(handler),
+    );
     await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
     const url = `http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp`;
     try {

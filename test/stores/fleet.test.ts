@@ -19,9 +19,20 @@ import { z } from "zod";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import { getContext, JWTValidator, protect, RedisReplayStore, registerTools, toNodeHandler, tool } from "../../src/index.js";
+import {
+  getContext,
+  JWTValidator,
+  protect,
+  RedisReplayStore,
+  registerTools,
+  toNodeHandler,
+  tool,
+} from "../../src/index.js";
 import { DEFAULT_DPOP_ALGORITHMS } from "../../src/dpop/index.js";
-import { startDevAuthorizationServer, type RunningDevAuthorizationServer } from "../../src/dev-authorization-server/index.js";
+import {
+  startDevAuthorizationServer,
+  type RunningDevAuthorizationServer,
+} from "../../src/dev-authorization-server/index.js";
 import { connectWithOAuth, HeadlessOAuthProvider } from "../../examples/oauth-client.js";
 import { getDpopBoundToken } from "../../examples/dpop-client.js";
 import { clientKey, makeProof, type ClientKey } from "../helpers/dpop.js";
@@ -63,7 +74,11 @@ function tools(name: string) {
   });
   // A request that takes a little while, so a stopping instance has requests in flight to finish.
   const work = tool(
-    { name: "work", description: "Pretend to work for a few milliseconds", input: { ms: z.number().int().min(0).max(200) } },
+    {
+      name: "work",
+      description: "Pretend to work for a few milliseconds",
+      input: { ms: z.number().int().min(0).max(200) },
+    },
     async ({ ms }) => {
       await sleep(ms);
       ran(name);
@@ -73,7 +88,9 @@ function tools(name: string) {
   return [whoami, work];
 }
 
-const missing = [haproxyBinary() ? undefined : "haproxy", hasRedisServer() ? undefined : "redis-server"].filter((m) => m !== undefined);
+const missing = [haproxyBinary() ? undefined : "haproxy", hasRedisServer() ? undefined : "redis-server"].filter(
+  (m) => m !== undefined,
+);
 const SKIP = missing.length
   ? `needs ${missing.join(" and ")} (apt-get install ${missing.join(" ")}); CI installs them and never skips`
   : undefined;
@@ -101,8 +118,15 @@ describe("a fleet: three stateless instances behind HAProxy round-robin, one red
       {
         session_mode: "stateless",
         authorization: { enabled: true, authorization_servers: [as.issuer], resource },
-        provider: new JWTValidator({ jwks_uri: as.server.metadata.jwks_uri, issuer: as.issuer, required_typ: "at+jwt" }),
-        dpop: { replay_store: new RedisReplayStore({ client, prefix: REPLAY_PREFIX }), nonce: { secret: NONCE_SECRET } },
+        provider: new JWTValidator({
+          jwks_uri: as.server.metadata.jwks_uri,
+          issuer: as.issuer,
+          required_typ: "at+jwt",
+        }),
+        dpop: {
+          replay_store: new RedisReplayStore({ client, prefix: REPLAY_PREFIX }),
+          nonce: { secret: NONCE_SECRET },
+        },
       },
     );
     const node = toNodeHandler(handler);
@@ -187,7 +211,10 @@ describe("a fleet: three stateless instances behind HAProxy round-robin, one red
     const answeredBy: string[] = [];
     try {
       for (let i = 0; i < 6; i++) {
-        const who = (await client.callTool({ name: "whoami", arguments: {} })).structuredContent as { instance: string; subject: string };
+        const who = (await client.callTool({ name: "whoami", arguments: {} })).structuredContent as {
+          instance: string;
+          subject: string;
+        };
         assert.equal(who.subject, "alice");
         answeredBy.push(who.instance);
       }
@@ -201,7 +228,10 @@ describe("a fleet: three stateless instances behind HAProxy round-robin, one red
     const perInstance = snapshot().map((n, i) => n - start[i]!);
     const total = perInstance.reduce((a, b) => a + b, 0);
     assert.ok(Math.min(...perInstance) >= 3, `per instance: ${perInstance}`);
-    assert.ok(Math.max(...perInstance) - Math.min(...perInstance) <= 1, `round-robin over ${total} requests: ${perInstance}`);
+    assert.ok(
+      Math.max(...perInstance) - Math.min(...perInstance) <= 1,
+      `round-robin over ${total} requests: ${perInstance}`,
+    );
     // The proxy saw the same requests: discovery of the resource metadata, the first 401, the calls.
     const log = (await proxy.log(logStart + total)).slice(logStart);
     assert.equal(log.length, total);
@@ -220,7 +250,10 @@ describe("a fleet: three stateless instances behind HAProxy round-robin, one red
     assert.equal(log.filter((e) => e.retries > 0).length, 0, "no retries while every instance is up");
   });
 
-  /** Discovery through the proxy, registration, PKCE, and a DPoP-bound token for `key` (the example's oauth4webapi flow). */
+  /**
+   * Discovery through the proxy, registration, PKCE, and a DPoP-bound token for `key` (the example's oauth4webapi
+   * flow).
+   */
   async function dpopToken(key: ClientKey, username: string): Promise<string> {
     const { token, resource: named } = await getDpopBoundToken(resource, username, {
       privateKey: key.privateKey,
@@ -242,11 +275,18 @@ describe("a fleet: three stateless instances behind HAProxy round-robin, one red
       const send = () => {
         const headers = new Headers(init?.headers);
         headers.delete("authorization");
-        return oauth.protectedResourceRequest(token, init?.method ?? "GET", url, headers, (init?.body ?? null) as never, {
-          DPoP: handle,
-          ...(init?.signal ? { signal: init.signal } : {}),
-          ...insecure,
-        });
+        return oauth.protectedResourceRequest(
+          token,
+          init?.method ?? "GET",
+          url,
+          headers,
+          (init?.body ?? null) as never,
+          {
+            DPoP: handle,
+            ...(init?.signal ? { signal: init.signal } : {}),
+            ...insecure,
+          },
+        );
       };
       try {
         return await send();
@@ -273,9 +313,15 @@ describe("a fleet: three stateless instances behind HAProxy round-robin, one red
     const runsBefore = totalRuns();
 
     // No nonce yet: the instance that answers issues one.
-    const first = await post({ authorization: `DPoP ${token}`, dpop: await makeProof({ key, htu: resource, token }) }, toolCall("whoami"));
+    const first = await post(
+      { authorization: `DPoP ${token}`, dpop: await makeProof({ key, htu: resource, token }) },
+      toolCall("whoami"),
+    );
     assert.equal(first.status, 401);
-    assert.equal(first.headers.get("www-authenticate"), challenge("use_dpop_nonce", "Resource server requires nonce in DPoP proof"));
+    assert.equal(
+      first.headers.get("www-authenticate"),
+      challenge("use_dpop_nonce", "Resource server requires nonce in DPoP proof"),
+    );
     const nonce = first.headers.get("dpop-nonce");
     assert.ok(nonce, "the 401 carries a DPoP-Nonce");
     const issuer = servedBy(first);
@@ -301,9 +347,15 @@ describe("a fleet: three stateless instances behind HAProxy round-robin, one red
     for (let i = 0; i < 2; i++) {
       const replay = await post({ authorization: `DPoP ${token}`, dpop: proof }, toolCall("whoami"));
       assert.equal(replay.status, 401);
-      assert.equal(replay.headers.get("www-authenticate"), challenge("invalid_dpop_proof", "The DPoP proof was already used"));
+      assert.equal(
+        replay.headers.get("www-authenticate"),
+        challenge("invalid_dpop_proof", "The DPoP proof was already used"),
+      );
       assert.equal(replay.headers.get("dpop-nonce"), null);
-      assert.deepEqual(await replay.json(), { error: "invalid_dpop_proof", error_description: "The DPoP proof was already used" });
+      assert.deepEqual(await replay.json(), {
+        error: "invalid_dpop_proof",
+        error_description: "The DPoP proof was already used",
+      });
       refusedBy.push(servedBy(replay).split("#")[0]!);
     }
     assert.deepEqual([servedBy(accepted).split("#")[0]!, ...refusedBy].sort(), ["i1", "i2", "i3"]);
@@ -312,7 +364,9 @@ describe("a fleet: three stateless instances behind HAProxy round-robin, one red
     // The official SDK client with DPoP through the proxy: one nonce round trip, then every instance accepts.
     const nonceRetries = { count: 0 };
     const sdk = new Client({ name: "fleet-dpop", version: "1.0.0" });
-    await sdk.connect(new StreamableHTTPClientTransport(new URL(resource), { fetch: dpopNonceFetch(token, key, nonceRetries) }));
+    await sdk.connect(
+      new StreamableHTTPClientTransport(new URL(resource), { fetch: dpopNonceFetch(token, key, nonceRetries) }),
+    );
     const answeredBy = new Set<string>();
     try {
       // Six calls in a row cover the three instances even with the one GET (SSE stream) the client
@@ -399,7 +453,9 @@ describe("a fleet: three stateless instances behind HAProxy round-robin, one red
     const servedBy1 = (incarnation: string) => outcomes.filter((o) => o.servedBy === incarnation).length;
 
     try {
-      await waitFor("stream requests answered by every instance", () => ["i1#1", "i2#1", "i3#1"].every((n) => servedBy1(n) >= 3));
+      await waitFor("stream requests answered by every instance", () =>
+        ["i1#1", "i2#1", "i3#1"].every((n) => servedBy1(n) >= 3),
+      );
       const old = instances[1]!;
       // Stop i2 while it is serving: the requests it already read must complete.
       await waitFor("a request in flight at i2", () => old.inFlight > 0);

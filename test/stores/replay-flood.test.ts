@@ -91,7 +91,11 @@ describe("MemoryReplayStore never forgets a live identifier", () => {
     assert.equal(await store.remember("c:0", WINDOW_MS), true);
     assert.equal(await store.remember("b:0", WINDOW_MS), false, "b:0 is still live and still refused");
     clock.now += WINDOW_MS;
-    assert.equal(await store.remember("b:0", WINDOW_MS), true, "after its window a proof would be refused by iat anyway");
+    assert.equal(
+      await store.remember("b:0", WINDOW_MS),
+      true,
+      "after its window a proof would be refused by iat anyway",
+    );
   });
 
   test("a full store is swept at most once a second (a flood does not buy a full walk per request)", async () => {
@@ -150,7 +154,11 @@ describe("over HTTP: a proof flood through a protected server", () => {
     return {
       key,
       async headers() {
-        return { ...MCP_HEADERS, authorization: `DPoP ${token}`, dpop: await makeProof({ key, htu: url, token, iat: iat() }) };
+        return {
+          ...MCP_HEADERS,
+          authorization: `DPoP ${token}`,
+          dpop: await makeProof({ key, htu: url, token, iat: iat() }),
+        };
       },
     };
   }
@@ -238,7 +246,13 @@ describe("strict options", () => {
 
   test("RedisReplayStore: client needs set(), unknown keys suggested, bad values listed", () => {
     const found = issues(
-      () => new RedisReplayStore({ client: {}, timout_ms: 5, backoff: { initial_ms: 5000, max_ms: 1000 }, on_warning: "console" } as never),
+      () =>
+        new RedisReplayStore({
+          client: {},
+          timout_ms: 5,
+          backoff: { initial_ms: 5000, max_ms: 1000 },
+          on_warning: "console",
+        } as never),
     );
     assert.deepEqual(found, [
       { key: "client", message: "must be an object with set()" },

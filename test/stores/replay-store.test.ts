@@ -56,7 +56,8 @@ describe("RedisReplayStore with a real redis-server (two instances, one fleet)",
 
   before(async () => {
     if (!available) {
-      if (process.env.CI === "true") throw new Error("redis-server is required in CI (.ci/run installs it): not found on PATH");
+      if (process.env.CI === "true")
+        throw new Error("redis-server is required in CI (.ci/run installs it): not found on PATH");
       return;
     }
     redis = await startRedis();
@@ -69,7 +70,8 @@ describe("RedisReplayStore with a real redis-server (two instances, one fleet)",
   });
 
   test("a proof accepted by instance A is refused when replayed to instance B", async (t) => {
-    if (!redis) return t.skip("needs redis-server on PATH (apt-get install redis-server); CI installs it and never skips");
+    if (!redis)
+      return t.skip("needs redis-server on PATH (apt-get install redis-server); CI installs it and never skips");
     const resource = "http://127.0.0.1:1/mcp"; // the canonical resource both instances serve (behind one load balancer)
     const instances: MCPServer[] = [];
     const urls: string[] = [];
@@ -89,7 +91,11 @@ describe("RedisReplayStore with a real redis-server (two instances, one fleet)",
     try {
       const key = await clientKey();
       const token = await issuer.sign({ aud: resource, cnf: { jkt: key.jkt } });
-      const headers = { ...MCP_HEADERS, authorization: `DPoP ${token}`, dpop: await makeProof({ key, htu: resource, token }) };
+      const headers = {
+        ...MCP_HEADERS,
+        authorization: `DPoP ${token}`,
+        dpop: await makeProof({ key, htu: resource, token }),
+      };
       const a = await fetch(urls[0]!, { method: "POST", headers, body: toolCall("whoami") });
       assert.equal(a.status, 200);
       const b = await fetch(urls[1]!, { method: "POST", headers, body: toolCall("whoami") });
@@ -112,7 +118,8 @@ describe("RedisReplayStore with a real redis-server (two instances, one fleet)",
   });
 
   test("Redis down: the request is refused with 503 (fail closed), never let through", async (t) => {
-    if (!redis) return t.skip("needs redis-server on PATH (apt-get install redis-server); CI installs it and never skips");
+    if (!redis)
+      return t.skip("needs redis-server on PATH (apt-get install redis-server); CI installs it and never skips");
     const dead = new Redis("redis://127.0.0.1:1", {
       lazyConnect: true,
       maxRetriesPerRequest: 0,
@@ -145,7 +152,8 @@ describe("RedisReplayStore with a real redis-server (two instances, one fleet)",
   });
 
   test("Redis not answering (CLIENT PAUSE): 503 after timeout_ms, then fail fast during the back-off, then recovery", async (t) => {
-    if (!redis) return t.skip("needs redis-server on PATH (apt-get install redis-server); CI installs it and never skips");
+    if (!redis)
+      return t.skip("needs redis-server on PATH (apt-get install redis-server); CI installs it and never skips");
     const client = new Redis(redis.url, { maxRetriesPerRequest: 0 });
     const admin = new Redis(redis.url);
     clients.push(client, admin);
@@ -155,7 +163,11 @@ describe("RedisReplayStore with a real redis-server (two instances, one fleet)",
       authorization: { enabled: true, authorization_servers: [issuer.issuer] },
       // The back-off runs on a test clock; timeout_ms is a real timer (Redis really does not answer).
       dpop: {
-        replay_store: new RedisReplayStore({ client, timeout_ms: 1000, backoff: { initial_ms: 2000, jitter: 0, clock: () => now } }),
+        replay_store: new RedisReplayStore({
+          client,
+          timeout_ms: 1000,
+          backoff: { initial_ms: 2000, jitter: 0, clock: () => now },
+        }),
       },
     });
     s.setAuthorizationProvider(new JWTValidator({ jwks_uri: issuer.jwksUri, issuer: issuer.issuer }));
@@ -181,7 +193,10 @@ describe("RedisReplayStore with a real redis-server (two instances, one fleet)",
       await admin.call("CLIENT", "PAUSE", "10000", "WRITE");
       const slow = await call();
       assert.equal(slow.status, 503);
-      assert.ok(slow.ms >= 950 && slow.ms < 2500, `the first request waited about timeout_ms: ${slow.ms.toFixed(0)} ms`);
+      assert.ok(
+        slow.ms >= 950 && slow.ms < 2500,
+        `the first request waited about timeout_ms: ${slow.ms.toFixed(0)} ms`,
+      );
       assert.equal(slow.retryAfter, "2");
       const fast = await Promise.all(Array.from({ length: 10 }, call));
       assert.ok(
@@ -210,7 +225,8 @@ describe("RedisReplayStore with a real redis-server (two instances, one fleet)",
   });
 
   test("eviction: only noeviction keeps remembered proofs; the store reads the policy once and warns otherwise", async (t) => {
-    if (!redis) return t.skip("needs redis-server on PATH (apt-get install redis-server); CI installs it and never skips");
+    if (!redis)
+      return t.skip("needs redis-server on PATH (apt-get install redis-server); CI installs it and never skips");
     const client = new Redis(redis.url, { maxRetriesPerRequest: 0 });
     const admin = new Redis(redis.url);
     clients.push(client, admin);
@@ -232,7 +248,11 @@ describe("RedisReplayStore with a real redis-server (two instances, one fleet)",
       const flood = admin.pipeline();
       for (let i = 0; i < 20_000; i++) flood.set(`ev:b:mallory:${i}`, "1", "PX", 600_000, "NX");
       await flood.exec();
-      assert.equal(await evicting.remember("jkt:captured", 600_000), true, "volatile-lru evicted it: the replay was accepted");
+      assert.equal(
+        await evicting.remember("jkt:captured", 600_000),
+        true,
+        "volatile-lru evicted it: the replay was accepted",
+      );
       assert.equal(await evicting.checkEvictionPolicy(), "volatile-lru");
       assert.equal(warnings.length, 1);
       assert.match(warnings[0]!, /maxmemory-policy is "volatile-lru".*noeviction/);
@@ -263,7 +283,8 @@ describe("RedisReplayStore with a real redis-server (two instances, one fleet)",
   });
 
   test("eviction check tolerates a Redis that refuses CONFIG (managed Redis) and a client without call()", async (t) => {
-    if (!redis) return t.skip("needs redis-server on PATH (apt-get install redis-server); CI installs it and never skips");
+    if (!redis)
+      return t.skip("needs redis-server on PATH (apt-get install redis-server); CI installs it and never skips");
     const managed = await startRedis({ args: ["--rename-command", "CONFIG", ""] });
     const client = new Redis(managed.url, { maxRetriesPerRequest: 0 });
     clients.push(client);

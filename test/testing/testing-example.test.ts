@@ -23,7 +23,9 @@ before(async () => {
 after(() => server.close());
 
 test("a token with files:delete deletes", async () => {
-  const client = await connectClient(url, { token: await issuer.token({ sub: "alice", scopes: ["files:delete"], aud: url }) });
+  const client = await connectClient(url, {
+    token: await issuer.token({ sub: "alice", scopes: ["files:delete"], aud: url }),
+  });
   const result = await client.callTool({ name: "delete_file", arguments: { path: "/tmp/x" } });
   assert.deepEqual(result.structuredContent, { deleted: "/tmp/x" });
   await client.close();

@@ -22,7 +22,10 @@ let url: string;
 before(async () => {
   // An issuer host that does not resolve: validation works only if the key set never goes over the network.
   issuer = await createTestIssuer({ issuer: "https://issuer.invalid" });
-  server = new MCPServer("kit", { authorization: { enabled: true, authorization_servers: [issuer.issuer] }, on_warning: () => {} });
+  server = new MCPServer("kit", {
+    authorization: { enabled: true, authorization_servers: [issuer.issuer] },
+    on_warning: () => {},
+  });
   server.setAuthorizationProvider(issuer.validator());
   server.collect(whoami);
   ({ url } = await server.serve({ port: 0 }));
@@ -35,7 +38,14 @@ const post = (headers: Record<string, string>) =>
 test("token(): the claims asked for, RFC 9068 header", async () => {
   const key = await issuer.dpopKey();
   const exp = Math.floor(Date.now() / 1000) + 120;
-  const t = await issuer.token({ sub: "alice", scopes: ["a", "b"], aud: url, exp, dpop: key, claims: { tenant: "t1" } });
+  const t = await issuer.token({
+    sub: "alice",
+    scopes: ["a", "b"],
+    aud: url,
+    exp,
+    dpop: key,
+    claims: { tenant: "t1" },
+  });
   const c = decodeJwt(t);
   assert.equal(c.iss, "https://issuer.invalid");
   assert.equal(c.sub, "alice");
@@ -51,7 +61,9 @@ test("token(): the claims asked for, RFC 9068 header", async () => {
 });
 
 test("validator(): accepts the issuer's token, no network", async () => {
-  const client = await connectClient(url, { token: await issuer.token({ sub: "alice", scopes: ["files:read"], aud: url }) });
+  const client = await connectClient(url, {
+    token: await issuer.token({ sub: "alice", scopes: ["files:read"], aud: url }),
+  });
   const r = await client.callTool({ name: "whoami", arguments: {} });
   assert.deepEqual(r.structuredContent, { subject: "alice", scopes: ["files:read"], jkt: null });
   await client.close();
@@ -67,7 +79,10 @@ test("validator(): refuses an expired token, another audience, and another issue
   ]) {
     const res = await post({ authorization: `Bearer ${token}` });
     assert.equal(res.status, 401);
-    assert.match(res.headers.get("www-authenticate") ?? "", /^Bearer realm="MCP", resource_metadata="[^"]+", error="invalid_token"/);
+    assert.match(
+      res.headers.get("www-authenticate") ?? "",
+      /^Bearer realm="MCP", resource_metadata="[^"]+", error="invalid_token"/,
+    );
     assert.equal((await res.json()).error, "invalid_token");
   }
 });
@@ -104,17 +119,20 @@ test("docs/testing.md's complete test file is test/testing/testing-example.test.
 });
 
 test("createTestIssuer() options are strict: unknown key with its suggestion, wrong type, every problem at once (ConfigError)", async () => {
-  await assert.rejects(createTestIssuer({ audiance: "http://127.0.0.1/mcp", alg: "HS256", issuer: 42 } as never), (e: unknown) => {
-    assert.ok(e instanceof ConfigError, "a ConfigError");
-    assert.equal(e.code, "ERR_INVALID_CONFIG");
-    assert.deepEqual(
-      e.issues.map((i) => i.key),
-      ["issuer", "alg", "audiance"],
-    );
-    assert.equal(e.issues.find((i) => i.key === "audiance")?.message, 'unknown key (did you mean "audience"?)');
-    assert.match(e.message, /^Invalid createTestIssuer\(\) options: /);
-    return true;
-  });
+  await assert.rejects(
+    createTestIssuer({ audiance: "http://127.0.0.1/mcp", alg: "HS256", issuer: 42 } as never),
+    (e: unknown) => {
+      assert.ok(e instanceof ConfigError, "a ConfigError");
+      assert.equal(e.code, "ERR_INVALID_CONFIG");
+      assert.deepEqual(
+        e.issues.map((i) => i.key),
+        ["issuer", "alg", "audiance"],
+      );
+      assert.equal(e.issues.find((i) => i.key === "audiance")?.message, 'unknown key (did you mean "audience"?)');
+      assert.match(e.message, /^Invalid createTestIssuer\(\) options: /);
+      return true;
+    },
+  );
 });
 
 test("token() option names are strict: `scope` for `scopes` is refused instead of minting a token without scopes", async () => {

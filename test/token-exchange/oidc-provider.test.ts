@@ -122,7 +122,13 @@ before(async () => {
       };
       ctx.state.exchangedFor = subject.sub;
       const value = await token.save();
-      ctx.body = { access_token: value, issued_token_type: AT, token_type: "Bearer", expires_in: token.expiration, scope: token.scope };
+      ctx.body = {
+        access_token: value,
+        issued_token_type: AT,
+        token_type: "Bearer",
+        expires_in: token.expiration,
+        scope: token.scope,
+      };
     },
     ["subject_token", "subject_token_type", "audience", "scope", "resource", "requested_token_type"],
   );
@@ -139,14 +145,25 @@ before(async () => {
   server = new MCPServer("oidc-te", {
     authorization: { enabled: true, authorization_servers: [issuer], resource: mcpUrl },
     on_auth_event: (e) => events.push(e),
-    token_exchange: { token_endpoint: tokenEndpoint, client_id: "mcp-server", client_secret: "mcp-secret-xxxxxxxxxxxxxxxxxxxxxxxxxxxx" },
+    token_exchange: {
+      token_endpoint: tokenEndpoint,
+      client_id: "mcp-server",
+      client_secret: "mcp-secret-xxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+    },
   });
   server.setAuthorizationProvider(new JWTValidator({ jwks_uri: discovery.jwks_uri, issuer, required_typ: "at+jwt" }));
   server.collect(
     tool({ name: "reports_token", description: "" }, async () => {
       const t = await getContext().exchangeToken({ audience: REPORTS, scope: "reports:read" });
       const c = decodeJwt(t.access_token);
-      return { aud: c.aud, act: c.act, on_behalf_of: c.on_behalf_of, scope: t.scope, issued_token_type: t.issued_token_type, iss: c.iss };
+      return {
+        aud: c.aud,
+        act: c.act,
+        on_behalf_of: c.on_behalf_of,
+        scope: t.scope,
+        issued_token_type: t.issued_token_type,
+        iss: c.iss,
+      };
     }),
     tool({ name: "wider", description: "" }, async () => {
       try {
@@ -157,7 +174,9 @@ before(async () => {
         throw e;
       }
     }),
-    tool({ name: "elsewhere", description: "" }, () => getContext().exchangeToken({ audience: "https://unknown.example.test" })),
+    tool({ name: "elsewhere", description: "" }, () =>
+      getContext().exchangeToken({ audience: "https://unknown.example.test" }),
+    ),
   );
   await server.serve({ port, host: "127.0.0.1" });
 });
@@ -184,7 +203,9 @@ test("oidc-provider exchanges the caller's token; refusals come back as typed er
   assert.ok(access_token?.split(".").length === 3, JSON.stringify(issued));
   const client = new Client({ name: "te", version: "1" });
   await client.connect(
-    new StreamableHTTPClientTransport(new URL(mcpUrl), { requestInit: { headers: { authorization: `Bearer ${access_token}` } } }),
+    new StreamableHTTPClientTransport(new URL(mcpUrl), {
+      requestInit: { headers: { authorization: `Bearer ${access_token}` } },
+    }),
   );
   try {
     const ok = await client.callTool({ name: "reports_token", arguments: {} });
@@ -200,7 +221,11 @@ test("oidc-provider exchanges the caller's token; refusals come back as typed er
     assert.equal(seenByGrant[0]!.audience, REPORTS);
 
     const wider = await client.callTool({ name: "wider", arguments: {} });
-    assert.deepEqual(wider.structuredContent, { code: "ERR_TOKEN_EXCHANGE_FAILED", error: "invalid_scope", status: 400 });
+    assert.deepEqual(wider.structuredContent, {
+      code: "ERR_TOKEN_EXCHANGE_FAILED",
+      error: "invalid_scope",
+      status: 400,
+    });
 
     const elsewhere = await client.callTool({ name: "elsewhere", arguments: {} });
     assert.equal(elsewhere.isError, true);
@@ -210,7 +235,9 @@ test("oidc-provider exchanges the caller's token; refusals come back as typed er
       "the caller's access token appears in no answer and no event",
     );
     assert.deepEqual(
-      events.filter((e) => e.type.startsWith("token_exchange")).map((e) => [e.type, "error" in e ? e.error : undefined]),
+      events
+        .filter((e) => e.type.startsWith("token_exchange"))
+        .map((e) => [e.type, "error" in e ? e.error : undefined]),
       [
         ["token_exchanged", undefined],
         ["token_exchange_failed", "invalid_scope"],

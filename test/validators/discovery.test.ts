@@ -34,7 +34,9 @@ before(async () => {
     const r = routes[req.url!];
     if (r === "hang") return;
     if (!r) return void res.writeHead(404).end();
-    res.writeHead(r[0], { "content-type": "application/json" }).end(typeof r[1] === "string" ? r[1] : JSON.stringify(r[1]));
+    res
+      .writeHead(r[0], { "content-type": "application/json" })
+      .end(typeof r[1] === "string" ? r[1] : JSON.stringify(r[1]));
   });
   await new Promise<void>((r) => docs.listen(0, "127.0.0.1", r));
   origin = `http://127.0.0.1:${(docs.address() as AddressInfo).port}`;
@@ -68,7 +70,10 @@ async function rejects<T extends Error>(p: Promise<unknown>, type: new (...a: ne
 test("an issuer with a path: the RFC 8414 path-inserted document is used, and the validator it builds verifies tokens", async () => {
   const issuer = `${origin}/tenant1`;
   reset({
-    "/.well-known/oauth-authorization-server/tenant1": [200, { issuer, jwks_uri: keys.jwksUri, token_endpoint: `${issuer}/token` }],
+    "/.well-known/oauth-authorization-server/tenant1": [
+      200,
+      { issuer, jwks_uri: keys.jwksUri, token_endpoint: `${issuer}/token` },
+    ],
   });
   const validator = await discoverValidator(issuer, { discovery: fresh() });
   assert.deepEqual(requests, ["/.well-known/oauth-authorization-server/tenant1"]);
@@ -94,11 +99,17 @@ test("falls back to OpenID Connect discovery (appended form) when there is no RF
 });
 
 test("a document naming another issuer is refused (RFC 8414 §3.3), and nothing is built from it", async () => {
-  reset({ "/.well-known/oauth-authorization-server": [200, { issuer: "https://evil.example.com", jwks_uri: keys.jwksUri }] });
+  reset({
+    "/.well-known/oauth-authorization-server": [200, { issuer: "https://evil.example.com", jwks_uri: keys.jwksUri }],
+  });
   let e = await rejects(discoverValidator(origin, { discovery: fresh() }), InvalidAuthorizationServerMetadata);
   assert.equal(e.code, "ERR_AS_METADATA");
   assert.equal(e.reason, "issuer_mismatch");
-  assert.deepEqual(requests, ["/.well-known/oauth-authorization-server"], "no fallback to another document after a mismatch");
+  assert.deepEqual(
+    requests,
+    ["/.well-known/oauth-authorization-server"],
+    "no fallback to another document after a mismatch",
+  );
   // Exactly identical: a trailing slash is a different issuer.
   reset({ "/.well-known/oauth-authorization-server": [200, { issuer: `${origin}/`, jwks_uri: keys.jwksUri }] });
   e = await rejects(fresh().metadata(origin), InvalidAuthorizationServerMetadata);
@@ -110,9 +121,13 @@ test("https only, except loopback: for the issuer and for the endpoints in the d
   const e = await rejects(fresh().metadata("http://as.example.com"), InvalidAuthorizationServerMetadata);
   assert.equal(e.reason, "insecure");
   assert.deepEqual(requests, []);
-  reset({ "/.well-known/oauth-authorization-server": [200, { issuer: origin, jwks_uri: "http://as.example.com/jwks" }] });
+  reset({
+    "/.well-known/oauth-authorization-server": [200, { issuer: origin, jwks_uri: "http://as.example.com/jwks" }],
+  });
   assert.equal((await rejects(fresh().metadata(origin), InvalidAuthorizationServerMetadata)).reason, "invalid");
-  reset({ "/.well-known/oauth-authorization-server": [200, { issuer: origin, jwks_uri: "https://as.example.com/jwks" }] });
+  reset({
+    "/.well-known/oauth-authorization-server": [200, { issuer: origin, jwks_uri: "https://as.example.com/jwks" }],
+  });
   assert.equal((await fresh().metadata(origin)).jwks_uri, "https://as.example.com/jwks");
 });
 
@@ -153,7 +168,10 @@ test("documents are cached (bounded, TTL); concurrent discoveries share one fetc
 });
 
 test("an unreachable server: AuthorizationUnavailable with Retry-After, then fail fast during the back-off", async () => {
-  reset({ "/.well-known/oauth-authorization-server": [503, { error: "down" }], "/.well-known/openid-configuration": "hang" });
+  reset({
+    "/.well-known/oauth-authorization-server": [503, { error: "down" }],
+    "/.well-known/openid-configuration": "hang",
+  });
   const d = fresh(1000);
   const e = await rejects(d.metadata(origin), AuthorizationUnavailable);
   assert.ok(e.retry_after! >= 48 && e.retry_after! <= 60, String(e.retry_after));
@@ -172,7 +190,10 @@ test("an unreachable server: AuthorizationUnavailable with Retry-After, then fai
 test("oidc-provider: discoverValidator verifies its real JWT access tokens (OpenID Connect fallback)", async () => {
   const as = await startOidcProvider({ resources: [resource], scopes: ["mcp"] });
   try {
-    const validator = await discoverValidator(as.issuer, { discovery: new AuthorizationServerDiscovery(), required_typ: "at+jwt" });
+    const validator = await discoverValidator(as.issuer, {
+      discovery: new AuthorizationServerDiscovery(),
+      required_typ: "at+jwt",
+    });
     const { access_token } = await as.getToken({ resource, scope: "mcp" });
     const auth = await validator.verify(access_token, { resource });
     assert.equal(auth.subject, "test-client");

@@ -61,7 +61,12 @@ before(async () => {
   server.collect(
     tool({ name: "whoami", description: "caller" }, () => {
       const auth = getContext().auth!;
-      return { subject: auth.subject, client_id: auth.client_id ?? null, scopes: [...auth.scopes], jkt: auth.jkt ?? null };
+      return {
+        subject: auth.subject,
+        client_id: auth.client_id ?? null,
+        scopes: [...auth.scopes],
+        jkt: auth.jkt ?? null,
+      };
     }),
   );
   await server.serve({ port, host: "127.0.0.1" });
@@ -133,13 +138,23 @@ test("options are validated at construction; errors name the key", () => {
   const base = { introspection_endpoint: "https://as.example.com/introspect", client_id: "rs" };
   const bad: [unknown, RegExp][] = [
     [base, /client_secret: client_secret is required for client_secret_basic/],
-    [{ ...base, client_secret: "s", introspection_endpoint: "http://as.example.com/introspect" }, /introspection_endpoint: must be https/],
+    [
+      { ...base, client_secret: "s", introspection_endpoint: "http://as.example.com/introspect" },
+      /introspection_endpoint: must be https/,
+    ],
     [{ ...base, client_secret: "s", extra: 1 }, /extra: unknown key/],
     [
-      { ...base, client_auth_method: "private_key_jwt", private_key: { kty: "EC", crv: "P-256", x: "x", y: "y", d: "d" } },
+      {
+        ...base,
+        client_auth_method: "private_key_jwt",
+        private_key: { kty: "EC", crv: "P-256", x: "x", y: "y", d: "d" },
+      },
       /private_key_alg: private_key_alg is required/,
     ],
-    [{ ...base, client_secret: "s", private_key: { kty: "EC", d: "d" } }, /client_secret: use either client_secret or private_key/],
+    [
+      { ...base, client_secret: "s", private_key: { kty: "EC", d: "d" } },
+      /client_secret: use either client_secret or private_key/,
+    ],
     [{ ...base, client_secret: "s", negative_cache_ttl_seconds: 31 }, /negative_cache_ttl_seconds:/],
     [{ ...base, client_secret: "s", audience: [] }, /audience:/],
   ];
@@ -150,7 +165,12 @@ test("options are validated at construction; errors name the key", () => {
     );
   }
   assert.doesNotThrow(
-    () => new IntrospectionValidator({ ...base, client_secret: "s", introspection_endpoint: "http://127.0.0.1:1/introspect" }),
+    () =>
+      new IntrospectionValidator({
+        ...base,
+        client_secret: "s",
+        introspection_endpoint: "http://127.0.0.1:1/introspect",
+      }),
   );
 });
 
@@ -356,7 +376,8 @@ test("an answer about one token (4xx, redirect, a 200 of the wrong shape) refuse
   });
   const exp = Math.floor(Date.now() / 1000) + 600;
   const ep = await cannedEndpoint((_req, res, body) => {
-    if (new URLSearchParams(body).get("token") === "good") return json(res, { active: true, aud: url, sub: "alice", exp });
+    if (new URLSearchParams(body).get("token") === "good")
+      return json(res, { active: true, aud: url, sub: "alice", exp });
     if (bad.location) return res.writeHead(bad.status, { location: bad.location }).end();
     json(res, bad.body ?? {}, bad.status);
   });
@@ -386,7 +407,12 @@ test("an answer about one token (4xx, redirect, a 200 of the wrong shape) refuse
       "inactive",
       "The access token is not active",
     ],
-    ["active 1", { status: 200, body: { active: 1, aud: url, sub: "mallory", exp } }, "inactive", "The access token is not active"],
+    [
+      "active 1",
+      { status: 200, body: { active: 1, aud: url, sub: "mallory", exp } },
+      "inactive",
+      "The access token is not active",
+    ],
     ["no active", { status: 200, body: { status: "ok" } }, "inactive", "The access token is not active"],
     ["an array", { status: 200, body: [{ active: true }] }, "inactive", "The access token is not active"],
     [
@@ -419,7 +445,12 @@ test("an answer about one token (4xx, redirect, a 200 of the wrong shape) refuse
         backoff: { initial_ms: 60_000, max_ms: 60_000 },
       });
       const handler = protect(() => new McpServer({ name: "shapes", version: "1" }), {
-        authorization: { enabled: true, authorization_servers: ["https://as.example.com"], resource: url, fail_open: failOpen },
+        authorization: {
+          enabled: true,
+          authorization_servers: ["https://as.example.com"],
+          resource: url,
+          fail_open: failOpen,
+        },
         provider: v,
         on_auth_event: (e) => events.push(e),
       });
@@ -427,7 +458,11 @@ test("an answer about one token (4xx, redirect, a 200 of the wrong shape) refuse
         bad = answer;
         events.length = 0;
         const res = await handler(
-          new Request(url, { method: "POST", headers: { ...MCP_HEADERS, authorization: `Bearer bad-${i}` }, body: initialize() }),
+          new Request(url, {
+            method: "POST",
+            headers: { ...MCP_HEADERS, authorization: `Bearer bad-${i}` },
+            body: initialize(),
+          }),
         );
         assert.equal(res.status, 401, `${name}: ${res.status} ${await res.clone().text()}`);
         assert.equal(
@@ -447,7 +482,11 @@ test("an answer about one token (4xx, redirect, a 200 of the wrong shape) refuse
         );
         // The next user's good token is not affected: no back-off was started.
         const good = await handler(
-          new Request(url, { method: "POST", headers: { ...MCP_HEADERS, authorization: "Bearer good" }, body: initialize() }),
+          new Request(url, {
+            method: "POST",
+            headers: { ...MCP_HEADERS, authorization: "Bearer good" },
+            body: initialize(),
+          }),
         );
         assert.equal(good.status, 200, `${name}: the next token`);
         await good.body?.cancel();
@@ -477,22 +516,45 @@ test("response checks: missing aud, issuer, expiry, token type, foreign binding,
       issuer: "https://as.example.com",
       ...extra,
     });
-  const ok = { active: true, iss: "https://as.example.com", aud: [other, url], sub: "alice", client_id: "app", scope: "mcp read", exp };
+  const ok = {
+    active: true,
+    iss: "https://as.example.com",
+    aud: [other, url],
+    sub: "alice",
+    client_id: "app",
+    scope: "mcp read",
+    exp,
+  };
   const BOUND = "The access token is bound by a method this resource does not support";
   const cases: [Record<string, unknown>, string, string, string][] = [
-    [{ ...ok, aud: undefined }, "ERR_INVALID_TOKEN", "claim_missing", "The access token is not intended for this resource"],
+    [
+      { ...ok, aud: undefined },
+      "ERR_INVALID_TOKEN",
+      "claim_missing",
+      "The access token is not intended for this resource",
+    ],
     [
       { ...ok, aud: "https://elsewhere.example.com" },
       "ERR_INVALID_TOKEN",
       "audience_mismatch",
       "The access token is not intended for this resource",
     ],
-    [{ ...ok, iss: "https://evil.example.com" }, "ERR_INVALID_TOKEN", "issuer_untrusted", "The access token issuer is not trusted"],
+    [
+      { ...ok, iss: "https://evil.example.com" },
+      "ERR_INVALID_TOKEN",
+      "issuer_untrusted",
+      "The access token issuer is not trusted",
+    ],
     [{ ...ok, iss: undefined }, "ERR_INVALID_TOKEN", "claim_missing", "The access token issuer is not trusted"],
     [{ ...ok, exp: exp - 7200 }, "ERR_TOKEN_EXPIRED", "expired", "The access token expired"],
     [{ ...ok, nbf: exp }, "ERR_INVALID_TOKEN", "not_yet_valid", "The access token is not yet valid"],
     [{ ...ok, iat: exp }, "ERR_INVALID_TOKEN", "issued_in_future", "The access token was issued in the future"],
-    [{ ...ok, token_type: "refresh_token" }, "ERR_INVALID_TOKEN", "token_type", "The access token type is not accepted"],
+    [
+      { ...ok, token_type: "refresh_token" },
+      "ERR_INVALID_TOKEN",
+      "token_type",
+      "The access token type is not accepted",
+    ],
     [{ ...ok, cnf: { "x5t#S256": "abc" } }, "ERR_INVALID_TOKEN", "binding_unsupported", BOUND],
     [{ ...ok, cnf: { jkt: 123 } }, "ERR_INVALID_TOKEN", "binding_unsupported", BOUND],
     [{ ...ok, cnf: { jkt: "" } }, "ERR_INVALID_TOKEN", "binding_unsupported", BOUND],
@@ -544,7 +606,10 @@ test("response checks: missing aud, issuer, expiry, token type, foreign binding,
       },
     );
     // What went over the wire: the token, the hint, nothing else (Basic auth carries the client).
-    assert.deepEqual(Object.fromEntries(new URLSearchParams(ep.bodies.at(-1))), { token: "tok-ok", token_type_hint: "access_token" });
+    assert.deepEqual(Object.fromEntries(new URLSearchParams(ep.bodies.at(-1))), {
+      token: "tok-ok",
+      token_type_hint: "access_token",
+    });
   } finally {
     await ep.close();
   }
@@ -578,7 +643,12 @@ test("an active result is never cached beyond the token's exp", async () => {
 test("verifyCached: only an active, unexpired result for this resource, never a refusal, never a call", async () => {
   const exp = Math.floor(now() / 1000) + 40;
   const ep = await cannedEndpoint((_req, res, body) =>
-    json(res, new URLSearchParams(body).get("token") === "good" ? { active: true, aud: url, sub: "bob", exp } : { active: false }),
+    json(
+      res,
+      new URLSearchParams(body).get("token") === "good"
+        ? { active: true, aud: url, sub: "bob", exp }
+        : { active: false },
+    ),
   );
   try {
     const v = new IntrospectionValidator({
@@ -591,7 +661,11 @@ test("verifyCached: only an active, unexpired result for this resource, never a 
     assert.equal(v.verifyCached("good", { resource: url }), undefined, "never introspected: a miss");
     const auth = await v.verify("good", { resource: url });
     assert.equal(v.verifyCached("good", { resource: url }), auth);
-    assert.equal(v.verifyCached("good", { resource: other }), undefined, "another resource: verify refuses it, the probe only misses");
+    assert.equal(
+      v.verifyCached("good", { resource: other }),
+      undefined,
+      "another resource: verify refuses it, the probe only misses",
+    );
     await refusal(v.verify("bad", { resource: url }));
     assert.equal(v.verifyCached("bad", { resource: url }), undefined, "a cached refusal is a miss");
     assert.equal(ep.calls(), 2);
@@ -632,7 +706,10 @@ test("a DPoP-bound opaque token: cnf.jkt from introspection, accepted with proof
 
   const asBearer = await post(access_token);
   assert.equal(asBearer.status, 401);
-  assert.equal(asBearer.headers.get("www-authenticate"), challenge("A DPoP-bound access token must use the DPoP authorization scheme"));
+  assert.equal(
+    asBearer.headers.get("www-authenticate"),
+    challenge("A DPoP-bound access token must use the DPoP authorization scheme"),
+  );
   const noProof = await post(access_token, "DPoP");
   assert.equal(noProof.status, 401);
   assert.match(noProof.headers.get("www-authenticate") ?? "", /DPoP algs="[^"]+", error="invalid_dpop_proof"/);

@@ -53,7 +53,15 @@ const entra = (o: Partial<EntraMultiTenantOptions> = {}) =>
 
 async function entraToken(tenant: string, claims: Record<string, unknown> = {}): Promise<string> {
   return entraKeys.sign(
-    { iss: entraIss(tenant), tid: tenant, aud: APP_ID, sub: "user-oid", azp: "client-app", scp: "mcp Files.Read", ...claims },
+    {
+      iss: entraIss(tenant),
+      tid: tenant,
+      aud: APP_ID,
+      sub: "user-oid",
+      azp: "client-app",
+      scp: "mcp Files.Read",
+      ...claims,
+    },
     { typ: "JWT" },
   );
 }
@@ -75,7 +83,11 @@ before(async () => {
       res
         .writeHead(200, { "content-type": "application/json" })
         .end(
-          JSON.stringify(active ? { active, sub: "opaque-user", scope: "mcp", aud: url, iss: "https://opaque.example.com" } : { active }),
+          JSON.stringify(
+            active
+              ? { active, sub: "opaque-user", scope: "mcp", aud: url, iss: "https://opaque.example.com" }
+              : { active },
+          ),
         );
     });
   });
@@ -111,7 +123,11 @@ before(async () => {
       return s;
     },
     // authorization_servers left out: protect() lists the router's issuers in the RFC 9728 document.
-    { authorization: { enabled: true, required_scopes: ["mcp"], resource: url }, provider: router, session_mode: "stateless" },
+    {
+      authorization: { enabled: true, required_scopes: ["mcp"], resource: url },
+      provider: router,
+      session_mode: "stateless",
+    },
   );
   http.on("request", toNodeHandler(handler));
 });
@@ -125,7 +141,11 @@ after(async () => {
 });
 
 const call = (token: string) =>
-  fetch(url, { method: "POST", headers: { ...MCP_HEADERS, authorization: `Bearer ${token}` }, body: toolCall("whoami") });
+  fetch(url, {
+    method: "POST",
+    headers: { ...MCP_HEADERS, authorization: `Bearer ${token}` },
+    body: toolCall("whoami"),
+  });
 const challenge = (description: string) =>
   `Bearer realm="MCP", resource_metadata="${new URL(url).origin}/.well-known/oauth-protected-resource/mcp", scope="mcp", error="invalid_token", error_description="${description}", DPoP algs="ES256 EdDSA Ed25519 RS256 PS256"`;
 
@@ -147,7 +167,11 @@ async function accepted(token: string): Promise<{ subject: string; issuer: strin
 test("each issuer's tokens go to its own validator; only that issuer's key set is fetched", async () => {
   const fa = a.jwksFetches();
   const fb = b.jwksFetches();
-  assert.deepEqual(await accepted(await a.sign({ aud: url, scope: "mcp" })), { subject: "alice", issuer: a.issuer, scopes: ["mcp"] });
+  assert.deepEqual(await accepted(await a.sign({ aud: url, scope: "mcp" })), {
+    subject: "alice",
+    issuer: a.issuer,
+    scopes: ["mcp"],
+  });
   assert.equal(a.jwksFetches() - fa, 1);
   assert.equal(b.jwksFetches() - fb, 0);
   assert.deepEqual(await accepted(await b.sign({ aud: url, scope: "mcp", sub: "bob" })), {
@@ -166,10 +190,16 @@ test("an unconfigured issuer is refused 401 'issuer not trusted' with zero key s
   const stranger = await startLocalIssuer();
   try {
     await refused(await stranger.sign({ aud: url, scope: "mcp" }), "The access token issuer is not trusted");
-    await refused(await a.sign({ aud: url, scope: "mcp", iss: `${a.issuer}/` }), "The access token issuer is not trusted"); // exact match: no slash normalisation
+    await refused(
+      await a.sign({ aud: url, scope: "mcp", iss: `${a.issuer}/` }),
+      "The access token issuer is not trusted",
+    ); // exact match: no slash normalisation
     for (const iss of ["__proto__", "constructor", "toString"])
       await refused(await a.sign({ aud: url, scope: "mcp", iss }), "The access token issuer is not trusted");
-    await refused(await a.sign({ aud: url, scope: "mcp", iss: undefined }), "The access token lacks the required iss claim");
+    await refused(
+      await a.sign({ aud: url, scope: "mcp", iss: undefined }),
+      "The access token lacks the required iss claim",
+    );
     assert.equal(stranger.jwksFetches(), 0);
     assert.equal(totalJwksFetches(), before);
   } finally {
@@ -179,7 +209,11 @@ test("an unconfigured issuer is refused 401 'issuer not trusted' with zero key s
 
 test("opaque tokens go to the opaque provider (introspection); inactive ones are refused", async () => {
   const calls = introspectionCalls;
-  assert.deepEqual(await accepted("opaque-good"), { subject: "opaque-user", issuer: "https://opaque.example.com", scopes: ["mcp"] });
+  assert.deepEqual(await accepted("opaque-good"), {
+    subject: "opaque-user",
+    issuer: "https://opaque.example.com",
+    scopes: ["mcp"],
+  });
   await refused("opaque-bad", "The access token is not active");
   assert.equal(introspectionCalls - calls, 2);
   // A JWT never goes to the introspection endpoint, even from an unknown issuer.
@@ -191,7 +225,9 @@ test("opaque tokens go to the opaque provider (introspection); inactive ones are
     await stranger.close();
   }
   // Without an opaque provider, an opaque token is refused without any call.
-  const jwtOnly = new IssuerRouter({ issuers: { [a.issuer]: new JWTValidator({ jwks_uri: a.jwksUri, issuer: a.issuer }) } });
+  const jwtOnly = new IssuerRouter({
+    issuers: { [a.issuer]: new JWTValidator({ jwks_uri: a.jwksUri, issuer: a.issuer }) },
+  });
   await assert.rejects(
     jwtOnly.verify("opaque-good", { resource: url }),
     (e: AuthError) => e.code === "ERR_INVALID_TOKEN" && e.message === "The access token is not a signed JWT",
@@ -224,7 +260,13 @@ test("verifyCached routes by iss like verify: each provider's cache answers for 
 });
 
 test("issuers lists every configured authorization server for the RFC 9728 metadata", async () => {
-  assert.deepEqual(router.issuers, [a.issuer, b.issuer, entraIss(TENANT_A), entraIss(TENANT_B), "https://opaque.example.com"]);
+  assert.deepEqual(router.issuers, [
+    a.issuer,
+    b.issuer,
+    entraIss(TENANT_A),
+    entraIss(TENANT_B),
+    "https://opaque.example.com",
+  ]);
   const meta = (await (await fetch(`${new URL(url).origin}/.well-known/oauth-protected-resource/mcp`)).json()) as {
     authorization_servers: string[];
   };
@@ -258,7 +300,10 @@ test("Entra multi-tenant refusals: unlisted tenant (no key fetch), tid mismatch,
   const fetches = entraKeys.jwksFetches();
   await refused(await entraToken(TENANT_X), "The access token issuer is not trusted");
   await refused(await entraToken(TENANT_A.toUpperCase()), "The access token issuer is not trusted");
-  await refused(await entraToken(TENANT_A, { iss: `https://sts.windows.net/${TENANT_A}/` }), "The access token issuer is not trusted");
+  await refused(
+    await entraToken(TENANT_A, { iss: `https://sts.windows.net/${TENANT_A}/` }),
+    "The access token issuer is not trusted",
+  );
   await refused(
     await entraToken(TENANT_A, { iss: `https://login.microsoftonline.com.evil.example/${TENANT_A}/v2.0` }),
     "The access token issuer is not trusted",
@@ -296,9 +341,18 @@ test("Entra: key set down → 503 unavailable only for tokens that might be vali
     const v = entra({ jwks_uri: down.jwksUri, jwks_backoff: { initial_ms: 60_000, max_ms: 60_000 } });
     const sign = (claims: Record<string, unknown>) =>
       down.sign({ iss: entraIss(TENANT_A), tid: TENANT_A, aud: APP_ID, sub: "u", ...claims }, { typ: "JWT" });
-    await assert.rejects(v.verify(await sign({}), { resource: url }), (e: AuthError) => e.code === "ERR_AUTHORIZATION_UNAVAILABLE");
-    await assert.rejects(v.verify(await sign({ tid: TENANT_B }), { resource: url }), (e: AuthError) => e.code === "ERR_INVALID_TOKEN");
-    await assert.rejects(v.verify(await sign({ exp: 1 }), { resource: url }), (e: AuthError) => e.code === "ERR_TOKEN_EXPIRED");
+    await assert.rejects(
+      v.verify(await sign({}), { resource: url }),
+      (e: AuthError) => e.code === "ERR_AUTHORIZATION_UNAVAILABLE",
+    );
+    await assert.rejects(
+      v.verify(await sign({ tid: TENANT_B }), { resource: url }),
+      (e: AuthError) => e.code === "ERR_INVALID_TOKEN",
+    );
+    await assert.rejects(
+      v.verify(await sign({ exp: 1 }), { resource: url }),
+      (e: AuthError) => e.code === "ERR_TOKEN_EXPIRED",
+    );
     assert.equal(down.jwksFetches(), 1, "one fetch, then back-off");
   } finally {
     await down.close();
@@ -317,12 +371,18 @@ const reasonOf = async (p: Promise<unknown>): Promise<[string, string, string]> 
 
 test("IssuerRouter: a dotted token whose parts are not base64url JSON is opaque, not a malformed JWT", async () => {
   const calls = introspectionCalls;
-  assert.deepEqual(await accepted("opaque.good.token"), { subject: "opaque-user", issuer: "https://opaque.example.com", scopes: ["mcp"] });
+  assert.deepEqual(await accepted("opaque.good.token"), {
+    subject: "opaque-user",
+    issuer: "https://opaque.example.com",
+    scopes: ["mcp"],
+  });
   assert.equal(introspectionCalls - calls, 1);
   assert.equal(router.verifyCached("opaque.good.token", { resource: url })?.subject, "opaque-user");
   await refused("opaque.bad.token", "The access token is not active");
   // Without an opaque provider it is refused as malformed, with no call anywhere.
-  const jwtOnly = new IssuerRouter({ issuers: { [a.issuer]: new JWTValidator({ jwks_uri: a.jwksUri, issuer: a.issuer }) } });
+  const jwtOnly = new IssuerRouter({
+    issuers: { [a.issuer]: new JWTValidator({ jwks_uri: a.jwksUri, issuer: a.issuer }) },
+  });
   assert.deepEqual(await reasonOf(jwtOnly.verify("opaque.good.token", { resource: url })), [
     "ERR_INVALID_TOKEN",
     "malformed",
@@ -344,7 +404,14 @@ test("IssuerRouter: a dotted token whose parts are not base64url JSON is opaque,
 test("Entra token shapes (the shared JWT core): cnf other than a DPoP jkt refused, jkt surfaced, sub required, iat, reasons", async () => {
   const ctx = { resource: url };
   const BOUND = "The access token is bound by a method this resource does not support";
-  for (const cnf of [{ "x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2" }, { jkt: 123 }, { jkt: "" }, "x", [], null]) {
+  for (const cnf of [
+    { "x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2" },
+    { jkt: 123 },
+    { jkt: "" },
+    "x",
+    [],
+    null,
+  ]) {
     assert.deepEqual(
       await reasonOf(entra().verify(await entraToken(TENANT_A, { cnf }), ctx)),
       ["ERR_INVALID_TOKEN", "binding_unsupported", BOUND],
@@ -363,14 +430,19 @@ test("Entra token shapes (the shared JWT core): cnf other than a DPoP jkt refuse
     "The access token lacks the required sub claim",
   ]);
   assert.equal((await entra({ allow_missing_subject: true }).verify(noSub, ctx)).subject, "client-app");
-  assert.equal((await entra({ subject_claim: "oid" }).verify(await entraToken(TENANT_A, { oid: "object-id" }), ctx)).subject, "object-id");
+  assert.equal(
+    (await entra({ subject_claim: "oid" }).verify(await entraToken(TENANT_A, { oid: "object-id" }), ctx)).subject,
+    "object-id",
+  );
   const now = Math.floor(Date.now() / 1000);
   assert.deepEqual((await reasonOf(entra().verify(await entraToken(TENANT_A, { iat: now + 3600 }), ctx))).slice(0, 2), [
     "ERR_INVALID_TOKEN",
     "issued_in_future",
   ]);
   assert.deepEqual(
-    (await reasonOf(entra({ max_token_age_seconds: 600 }).verify(await entraToken(TENANT_A, { iat: now - 3600 }), ctx))).slice(0, 2),
+    (
+      await reasonOf(entra({ max_token_age_seconds: 600 }).verify(await entraToken(TENANT_A, { iat: now - 3600 }), ctx))
+    ).slice(0, 2),
     ["ERR_INVALID_TOKEN", "too_old"],
   );
   assert.deepEqual((await reasonOf(entra().verify(await entraToken(TENANT_X), ctx))).slice(0, 2), [
@@ -397,10 +469,10 @@ test("Entra clock option: exp and the token cache follow the validator's clock, 
   assert.equal(v.verifyCached(t, { resource: url }), undefined, "expired by the clock: a miss");
   assert.deepEqual((await reasonOf(v.verify(t, { resource: url }))).slice(0, 2), ["ERR_TOKEN_EXPIRED", "expired"]);
   offset = -3_600_000;
-  assert.deepEqual((await reasonOf(entra({ clock: () => Date.now() + offset }).verify(t, { resource: url }))).slice(0, 2), [
-    "ERR_INVALID_TOKEN",
-    "issued_in_future",
-  ]);
+  assert.deepEqual(
+    (await reasonOf(entra({ clock: () => Date.now() + offset }).verify(t, { resource: url }))).slice(0, 2),
+    ["ERR_INVALID_TOKEN", "issued_in_future"],
+  );
 });
 
 test("Entra any_tenant excludes personal Microsoft accounts (MSA tenant) unless allow_personal_accounts", async () => {
@@ -455,7 +527,9 @@ test("configuration errors name the key", () => {
   );
   // Upper-case tenant IDs in configuration are normalised (Entra issues lower-case ones).
   assert.equal(
-    new EntraMultiTenantValidator({ audience: APP_ID, tenants: [TENANT_B.toUpperCase()] }).matchesIssuer(entraIss(TENANT_B)),
+    new EntraMultiTenantValidator({ audience: APP_ID, tenants: [TENANT_B.toUpperCase()] }).matchesIssuer(
+      entraIss(TENANT_B),
+    ),
     true,
   );
 });

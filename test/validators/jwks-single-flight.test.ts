@@ -57,7 +57,11 @@ test(`${N} concurrent first requests through the HTTP server cause exactly one J
 
     const responses = await Promise.all(
       tokens.map((token, i) =>
-        fetch(url, { method: "POST", headers: { ...MCP_HEADERS, authorization: `Bearer ${token}` }, body: toolCall("ping", {}, i) }),
+        fetch(url, {
+          method: "POST",
+          headers: { ...MCP_HEADERS, authorization: `Bearer ${token}` },
+          body: toolCall("ping", {}, i),
+        }),
       ),
     );
     const statuses = responses.map((r) => r.status);

@@ -42,7 +42,11 @@ interface Key {
   p1363: boolean;
 }
 
-function makeKey(kind: "P-256" | "P-384" | "Ed25519" | "RSA" | "RSA-1024", kid: string, jwkExtra: Partial<JWK> = {}): Key {
+function makeKey(
+  kind: "P-256" | "P-384" | "Ed25519" | "RSA" | "RSA-1024",
+  kid: string,
+  jwkExtra: Partial<JWK> = {},
+): Key {
   const pair =
     kind === "Ed25519"
       ? generateKeyPairSync("ed25519")
@@ -80,7 +84,11 @@ const SIGNERS = [...ES, ...ES, ...ED, ...ED, ...RS];
 
 function signWith(key: Key, input: string, der = false): string {
   return b64u(
-    sign(key.digest, Buffer.from(input), key.p1363 && !der ? { key: key.privateKey, dsaEncoding: "ieee-p1363" } : key.privateKey),
+    sign(
+      key.digest,
+      Buffer.from(input),
+      key.p1363 && !der ? { key: key.privateKey, dsaEncoding: "ieee-p1363" } : key.privateKey,
+    ),
   );
 }
 /** A compact JWS of raw header and payload text (so duplicate members and odd JSON survive). */
@@ -93,7 +101,8 @@ function signHmac(headerJson: string, payloadJson: string, secret: string = SECR
   return `${input}.${b64u(createHmac("sha256", secret).update(input).digest())}`;
 }
 
-const header = (key: Key, extra: Record<string, unknown> = {}) => JSON.stringify({ alg: key.alg, typ: "at+jwt", kid: key.kid, ...extra });
+const header = (key: Key, extra: Record<string, unknown> = {}) =>
+  JSON.stringify({ alg: key.alg, typ: "at+jwt", kid: key.kid, ...extra });
 const claims = (extra: Record<string, unknown> = {}) =>
   JSON.stringify({
     iss: ISS,
@@ -179,7 +188,10 @@ function generate(): Case {
   };
   const mutations: [string, () => string][] = [
     ["valid", valid],
-    ["valid, Ed25519 alg name", () => (key.alg === "EdDSA" ? signRaw(header(key, { alg: "Ed25519" }), claims(), key) : valid())],
+    [
+      "valid, Ed25519 alg name",
+      () => (key.alg === "EdDSA" ? signRaw(header(key, { alg: "Ed25519" }), claims(), key) : valid()),
+    ],
     ["valid, no kid", () => signRaw(JSON.stringify({ alg: key.alg, typ: "at+jwt" }), claims(), key)],
     ["signature bit flip", () => flipDecodedBit(valid(), 2)],
     ["signature char flip", () => flipChar(valid(), 2)],
@@ -192,7 +204,22 @@ function generate(): Case {
       () =>
         signRaw(
           header(key, {
-            alg: pick(["ES256", "EdDSA", "Ed25519", "ES384", "ES512", "RS256", "RS384", "PS256", "HS256", "none", "", "RSA-OAEP", 1, null]),
+            alg: pick([
+              "ES256",
+              "EdDSA",
+              "Ed25519",
+              "ES384",
+              "ES512",
+              "RS256",
+              "RS384",
+              "PS256",
+              "HS256",
+              "none",
+              "",
+              "RSA-OAEP",
+              1,
+              null,
+            ]),
           }),
           claims(),
           key,
@@ -200,7 +227,10 @@ function generate(): Case {
     ],
     ["alg none, empty signature", () => `${b64u(header(key, { alg: "none" }))}.${b64u(claims())}.`],
     ["empty signature", () => segment(valid(), 2, () => "")],
-    ["HS256 with the public key as secret", () => signHmac(header(key, { alg: "HS256" }), claims(), JSON.stringify(key.jwk))],
+    [
+      "HS256 with the public key as secret",
+      () => signHmac(header(key, { alg: "HS256" }), claims(), JSON.stringify(key.jwk)),
+    ],
     ["HS256 with the secret", () => signHmac(JSON.stringify({ alg: "HS256", typ: "at+jwt" }), claims())],
     ["wrong key, same kid", () => signRaw(header(key), claims(), STRANGERS[key.alg] as Key)],
     [
@@ -209,12 +239,19 @@ function generate(): Case {
         signRaw(
           header(key),
           claims(),
-          pick(SIGNERS.filter((k) => k.alg === key.alg && k !== key).concat(key.alg === "RS256" ? [STRANGERS.RS256 as Key] : [])),
+          pick(
+            SIGNERS.filter((k) => k.alg === key.alg && k !== key).concat(
+              key.alg === "RS256" ? [STRANGERS.RS256 as Key] : [],
+            ),
+          ),
         ),
     ],
     ["unknown kid", () => signRaw(header(key, { kid: pick(["nope", "ES-1", "", "es-1 "]) }), claims(), key)],
     ["kid not a string", () => signRaw(header(key, { kid: pick([1, null, ["es-1"], { k: 1 }, true]) }), claims(), key)],
-    ["kid of another key type", () => signRaw(header(key, { kid: pick(["es-1", "ed-1", "rs-1", "p384"]) }), claims(), key)],
+    [
+      "kid of another key type",
+      () => signRaw(header(key, { kid: pick(["es-1", "ed-1", "rs-1", "p384"]) }), claims(), key),
+    ],
     ["duplicate kid in the set", () => signRaw(header(DUP[0] as Key), claims(), pick(DUP))],
     ["RSA 1024-bit key", () => signRaw(header(RS_SMALL), claims(), RS_SMALL)],
     ["P-384 key claiming ES256", () => signRaw(header(P384, { alg: "ES256" }), claims(), P384)],
@@ -234,8 +271,14 @@ function generate(): Case {
       },
     ],
     ["signature extended", () => `${valid()}${pick(["A", "AA", "AAA", "AAAA", "Q", "_w"])}`],
-    ["signature one byte longer", () => segment(valid(), 2, (s) => b64u(Buffer.concat([Buffer.from(s, "base64url"), Buffer.from([0])])))],
-    ["signature leading zero byte dropped", () => segment(valid(), 2, (s) => b64u(Buffer.from(s, "base64url").subarray(1)))],
+    [
+      "signature one byte longer",
+      () => segment(valid(), 2, (s) => b64u(Buffer.concat([Buffer.from(s, "base64url"), Buffer.from([0])]))),
+    ],
+    [
+      "signature leading zero byte dropped",
+      () => segment(valid(), 2, (s) => b64u(Buffer.from(s, "base64url").subarray(1))),
+    ],
     ["padding", () => segment(valid(), pick([0, 1, 2]), (s) => `${s}${pick(["=", "=="])}`)],
     [
       "standard base64 alphabet",
@@ -256,7 +299,18 @@ function generate(): Case {
         segment(valid(), pick([0, 1, 2]), (s) => {
           const last = s.at(-1) as string;
           return (
-            s.slice(0, -1) + (last === "A" ? "B" : last === "Q" ? "R" : last === "g" ? "h" : last === "w" ? "x" : last === "E" ? "F" : last)
+            s.slice(0, -1) +
+            (last === "A"
+              ? "B"
+              : last === "Q"
+                ? "R"
+                : last === "g"
+                  ? "h"
+                  : last === "w"
+                    ? "x"
+                    : last === "E"
+                      ? "F"
+                      : last)
           );
         }),
     ],
@@ -264,14 +318,27 @@ function generate(): Case {
       "malformed payload segment, validly signed",
       () => {
         const p = b64u(claims());
-        const bad = pick([`${p}${"A".repeat((5 - (p.length % 4)) % 4)}`, p.slice(0, -1) + (p.endsWith("A") ? "B" : "A"), `${p}Q`]);
+        const bad = pick([
+          `${p}${"A".repeat((5 - (p.length % 4)) % 4)}`,
+          p.slice(0, -1) + (p.endsWith("A") ? "B" : "A"),
+          `${p}Q`,
+        ]);
         const input = `${b64u(header(key))}.${bad}`;
         return `${input}.${signWith(key, input)}`;
       },
     ],
-    ["four or five segments", () => pick([`${valid()}.${b64u("x")}`, `${valid()}.a.b`, valid().split(".").slice(0, 2).join(".")])],
-    ["header not an object", () => signRaw(pick(["[1]", "null", "123", '"alg"', "true", "{", "", `{"alg":"${key.alg}"`]), claims(), key)],
-    ["payload not an object", () => signRaw(header(key), pick(["[1,2]", "123", "null", '"s"', "true", "{", "", "{}x"]), key)],
+    [
+      "four or five segments",
+      () => pick([`${valid()}.${b64u("x")}`, `${valid()}.a.b`, valid().split(".").slice(0, 2).join(".")]),
+    ],
+    [
+      "header not an object",
+      () => signRaw(pick(["[1]", "null", "123", '"alg"', "true", "{", "", `{"alg":"${key.alg}"`]), claims(), key),
+    ],
+    [
+      "payload not an object",
+      () => signRaw(header(key), pick(["[1,2]", "123", "null", '"s"', "true", "{", "", "{}x"]), key),
+    ],
     [
       "payload invalid UTF-8",
       () =>
@@ -287,17 +354,32 @@ function generate(): Case {
     ],
     [
       "header invalid UTF-8",
-      () => signRaw(Buffer.concat([Buffer.from(`{"alg":"${key.alg}","kid":"`), Buffer.from([0xc3]), Buffer.from('"}')]), claims(), key),
+      () =>
+        signRaw(
+          Buffer.concat([Buffer.from(`{"alg":"${key.alg}","kid":"`), Buffer.from([0xc3]), Buffer.from('"}')]),
+          claims(),
+          key,
+        ),
     ],
     ["payload BOM", () => signRaw(header(key), `\ufeff${claims()}`, key)],
     ["header BOM", () => signRaw(`\ufeff${header(key)}`, claims(), key)],
     [
       "duplicate header alg",
-      () => signRaw(`{"alg":"${pick(["HS256", "none", "ES384", key.alg])}","kid":"${key.kid}","alg":"${key.alg}"}`, claims(), key),
+      () =>
+        signRaw(
+          `{"alg":"${pick(["HS256", "none", "ES384", key.alg])}","kid":"${key.kid}","alg":"${key.alg}"}`,
+          claims(),
+          key,
+        ),
     ],
     [
       "duplicate header kid",
-      () => signRaw(`{"alg":"${key.alg}","kid":"${key.kid}","kid":"${pick(["nope", key.kid, "es-1", "ed-1"])}"}`, claims(), key),
+      () =>
+        signRaw(
+          `{"alg":"${key.alg}","kid":"${key.kid}","kid":"${pick(["nope", key.kid, "es-1", "ed-1"])}"}`,
+          claims(),
+          key,
+        ),
     ],
     [
       "duplicate payload members",
@@ -308,7 +390,10 @@ function generate(): Case {
           key,
         ),
     ],
-    ["header __proto__", () => signRaw(`{"alg":"${key.alg}","kid":"${key.kid}","__proto__":{"typ":"at+jwt"}}`, claims(), key)],
+    [
+      "header __proto__",
+      () => signRaw(`{"alg":"${key.alg}","kid":"${key.kid}","__proto__":{"typ":"at+jwt"}}`, claims(), key),
+    ],
     [
       "payload __proto__",
       () =>
@@ -338,16 +423,24 @@ function generate(): Case {
           key,
         ),
     ],
-    ["exp as 1e400 (Infinity)", () => signRaw(header(key), claims().replace(/"exp":\d+/, `"exp":${pick(["1e400", "-1e400"])}`), key)],
+    [
+      "exp as 1e400 (Infinity)",
+      () => signRaw(header(key), claims().replace(/"exp":\d+/, `"exp":${pick(["1e400", "-1e400"])}`), key),
+    ],
     ["exp boundary", () => boundary("exp")],
     ["nbf boundary", () => boundary("nbf")],
-    ["iat boundary / future", () => pick([boundary("iat"), signRaw(header(key), claims({ iat: NOW + pick([3600, 1e9]) }), key)])],
+    [
+      "iat boundary / future",
+      () => pick([boundary("iat"), signRaw(header(key), claims({ iat: NOW + pick([3600, 1e9]) }), key)]),
+    ],
     [
       "exp / nbf / iat not a number",
       () =>
         signRaw(
           header(key),
-          claims({ [pick(["exp", "nbf", "iat"])]: pick(["1", String(NOW + 600), null, true, [NOW + 600], { v: 1 }, ""]) }),
+          claims({
+            [pick(["exp", "nbf", "iat"])]: pick(["1", String(NOW + 600), null, true, [NOW + 600], { v: 1 }, ""]),
+          }),
           key,
         ),
     ],
@@ -357,7 +450,16 @@ function generate(): Case {
         signRaw(
           header(key),
           without(
-            ...pick([["exp"], ["iss"], ["aud"], ["sub"], ["sub", "client_id"], ["exp", "iss"], ["iss", "aud"], ["exp", "iss", "aud"]]),
+            ...pick([
+              ["exp"],
+              ["iss"],
+              ["aud"],
+              ["sub"],
+              ["sub", "client_id"],
+              ["exp", "iss"],
+              ["iss", "aud"],
+              ["exp", "iss", "aud"],
+            ]),
           ),
           key,
         ),
@@ -367,7 +469,9 @@ function generate(): Case {
       () =>
         signRaw(
           header(key),
-          claims({ iss: pick([ISS2, `${ISS}/`, "", null, 1, [ISS], "HTTPS://ISSUER.EXAMPLE.COM", "https://evil.example.com"]) }),
+          claims({
+            iss: pick([ISS2, `${ISS}/`, "", null, 1, [ISS], "HTTPS://ISSUER.EXAMPLE.COM", "https://evil.example.com"]),
+          }),
           key,
         ),
     ],
@@ -487,7 +591,11 @@ async function run(v: JWTValidator, token: string): Promise<Outcome> {
     const value = await v.verify(token, { resource: RESOURCE });
     return { ok: true, value, token: value.token };
   } catch (e) {
-    const err = e as Error & { code?: string; reason?: string; cause?: { name?: string; code?: string; claim?: string; reason?: string } };
+    const err = e as Error & {
+      code?: string;
+      reason?: string;
+      cause?: { name?: string; code?: string; claim?: string; reason?: string };
+    };
     const c = err.cause;
     return {
       ok: false,
@@ -557,7 +665,11 @@ test(
       const pair = pick(validators);
       const fast = await run(pair.fast, token);
       const ref = await run(pair.ref, token);
-      assert.deepEqual(fast, ref, `case ${i} (${name}, ${pair.name}) differs: fast ${JSON.stringify(fast)} vs jose ${JSON.stringify(ref)}`);
+      assert.deepEqual(
+        fast,
+        ref,
+        `case ${i} (${name}, ${pair.name}) differs: fast ${JSON.stringify(fast)} vs jose ${JSON.stringify(ref)}`,
+      );
       const key = `${name}|${pair.name}`;
       const entry = tally.get(key) ?? { accepted: 0, refused: 0 };
       if (ref.ok) entry.accepted++;
@@ -594,7 +706,10 @@ test(
       "extra header members",
     ]) {
       const e = count(both);
-      assert.ok(e.accepted > 10 && e.refused > 10, `"${both}" should be both accepted and refused (${JSON.stringify(e)})`);
+      assert.ok(
+        e.accepted > 10 && e.refused > 10,
+        `"${both}" should be both accepted and refused (${JSON.stringify(e)})`,
+      );
     }
     for (const never of [
       "signature bit flip",
@@ -624,9 +739,11 @@ test("JWT fast path: taken for ES256, EdDSA, Ed25519 and RS256 (no WebCrypto ver
   const jwks = await startJwksServer();
   t.after(() => jwks.close());
   const verify = t.mock.method(globalThis.crypto.subtle, "verify");
-  const make = (fast_path: boolean) => new JWTValidator({ jwks_uri: jwks.uri, issuer: ISS, token_cache_max: 0, fast_path });
+  const make = (fast_path: boolean) =>
+    new JWTValidator({ jwks_uri: jwks.uri, issuer: ISS, token_cache_max: 0, fast_path });
   const now = Math.floor(Date.now() / 1000);
-  const fresh = (extra: Record<string, unknown> = {}) => JSON.stringify({ iss: ISS, sub: "u", aud: RESOURCE, exp: now + 600, ...extra });
+  const fresh = (extra: Record<string, unknown> = {}) =>
+    JSON.stringify({ iss: ISS, sub: "u", aud: RESOURCE, exp: now + 600, ...extra });
   const es = ES[0] as Key;
   const ed = ED[0] as Key;
   const rs = RS[0] as Key;
@@ -659,7 +776,11 @@ test("JWT fast path: ES256 signatures with short r or s, zero, out-of-range and 
   // Valid signatures whose r, s or both start with a zero byte (shorter DER integers), found by signing again.
   const found = new Map<string, string>();
   for (let i = 0; i < 20_000 && !(found.has("r") && found.has("s")); i++) {
-    const token = signRaw(header(key), JSON.stringify({ iss: ISS, sub: "u", aud: RESOURCE, exp: now + 600, n: i }), key);
+    const token = signRaw(
+      header(key),
+      JSON.stringify({ iss: ISS, sub: "u", aud: RESOURCE, exp: now + 600, n: i }),
+      key,
+    );
     const sig = Buffer.from(token.split(".")[2] as string, "base64url");
     if (sig[0] === 0) found.set(sig[32] === 0 ? "both" : "r", token);
     else if (sig[32] === 0) found.set("s", token);

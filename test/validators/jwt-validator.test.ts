@@ -111,17 +111,24 @@ describe("JWKS handling", () => {
     const clock = () => Date.now() + offset;
     try {
       const v = new JWTValidator({ jwks_uri: iss.jwksUri, issuer: iss.issuer, clock });
-      const t = await iss.sign({ aud: [RESOURCE, "https://other.example/mcp"], exp: Math.floor(Date.now() / 1000) + 120 });
+      const t = await iss.sign({
+        aud: [RESOURCE, "https://other.example/mcp"],
+        exp: Math.floor(Date.now() / 1000) + 120,
+      });
       assert.equal(v.verifyCached(t, ctx()), undefined, "never verified: a miss");
       const a = await v.verify(t, ctx());
       assert.equal(v.verifyCached(t, ctx()), a);
       // The entry is for the audience it was verified for: another resource gets a miss (verify decides).
       assert.equal(v.verifyCached(t, { resource: "https://other.example/mcp" }), undefined);
       assert.equal(v.verifyCached(`${t}x`, ctx()), undefined);
-      // Past exp (and the 30 s clock tolerance) by the validator's clock: a miss, the entry is dropped, and verify refuses.
+      // Past exp (and the 30 s clock tolerance) by the validator's clock: a miss, the entry is dropped, and verify
+      // refuses.
       offset = 200_000;
       assert.equal(v.verifyCached(t, ctx()), undefined);
-      await assert.rejects(v.verify(t, ctx()), (e) => code(e) === "ERR_TOKEN_EXPIRED" && (e as InvalidToken).reason === "expired");
+      await assert.rejects(
+        v.verify(t, ctx()),
+        (e) => code(e) === "ERR_TOKEN_EXPIRED" && (e as InvalidToken).reason === "expired",
+      );
       offset = 0;
       assert.equal(v.verifyCached(t, ctx()), undefined, "the expired entry was dropped");
     } finally {
@@ -164,16 +171,30 @@ describe("claims and options", () => {
   test("HMAC only with a secret, and never mixed with asymmetric algorithms", async () => {
     const secret = "s".repeat(32);
     const v = new JWTValidator({ secret, issuer: "https://as.example" });
-    const t = await new SignJWT({ iss: "https://as.example", sub: "a", aud: RESOURCE, exp: Math.floor(Date.now() / 1000) + 60 })
+    const t = await new SignJWT({
+      iss: "https://as.example",
+      sub: "a",
+      aud: RESOURCE,
+      exp: Math.floor(Date.now() / 1000) + 60,
+    })
       .setProtectedHeader({ alg: "HS256" })
       .sign(new TextEncoder().encode(secret));
     assert.equal((await v.verify(t, ctx())).subject, "a");
     assert.throws(() => new JWTValidator({ secret: "short", issuer: "x" }), ConfigError);
     assert.throws(() => new JWTValidator({ secret, issuer: "x", algorithms: ["RS256"] }), /algorithms/);
-    assert.throws(() => new JWTValidator({ jwks_uri: "https://x.example/jwks", issuer: "x", algorithms: ["HS256"] }), /algorithms/);
-    assert.throws(() => new JWTValidator({ jwks_uri: "https://x.example/jwks", issuer: "x", algorithms: ["none"] }), /algorithms/);
+    assert.throws(
+      () => new JWTValidator({ jwks_uri: "https://x.example/jwks", issuer: "x", algorithms: ["HS256"] }),
+      /algorithms/,
+    );
+    assert.throws(
+      () => new JWTValidator({ jwks_uri: "https://x.example/jwks", issuer: "x", algorithms: ["none"] }),
+      /algorithms/,
+    );
     assert.throws(() => new JWTValidator({ issuer: "x" }), /jwks_uri/);
-    assert.throws(() => new JWTValidator({ jwks_uri: "https://x.example/jwks", issuer: "x", bogus: 1 } as never), /bogus: unknown key/);
+    assert.throws(
+      () => new JWTValidator({ jwks_uri: "https://x.example/jwks", issuer: "x", bogus: 1 } as never),
+      /bogus: unknown key/,
+    );
   });
 });
 
@@ -291,7 +312,10 @@ describe("identity-provider presets absorb each IdP's token shape", () => {
     const h = await presetHarness();
     const tenant = "72f988bf-86f1-41af-91ab-2d7cd011db47";
     const app = "6e74172b-be56-4843-9ff4-e66a39bb12e3";
-    const v = new JWTValidator({ ...JWTValidatorConfig.entra({ tenant_id: tenant, audience: app }), fetch: h.fetchImpl });
+    const v = new JWTValidator({
+      ...JWTValidatorConfig.entra({ tenant_id: tenant, audience: app }),
+      fetch: h.fetchImpl,
+    });
     const a = await v.verify(
       await h.sign({
         iss: `https://login.microsoftonline.com/${tenant}/v2.0`,
@@ -311,7 +335,13 @@ describe("identity-provider presets absorb each IdP's token shape", () => {
       fetch: h.fetchImpl,
     });
     const b = await v1.verify(
-      await h.sign({ iss: `https://sts.windows.net/${tenant}/`, sub: "s", aud: `api://${app}`, scp: "mcp", appid: "legacy" }),
+      await h.sign({
+        iss: `https://sts.windows.net/${tenant}/`,
+        sub: "s",
+        aud: `api://${app}`,
+        scp: "mcp",
+        appid: "legacy",
+      }),
       ctx(),
     );
     assert.equal(b.client_id, "legacy");
@@ -324,10 +354,16 @@ describe("identity-provider presets absorb each IdP's token shape", () => {
       ...JWTValidatorConfig.cognito({ region: "eu-west-1", user_pool_id: "eu-west-1_AbC", client_ids: ["app1"] }),
       fetch: h.fetchImpl,
     });
-    const a = await v.verify(await h.sign({ iss, sub: "u", client_id: "app1", token_use: "access", scope: "mcp/read" }), ctx());
+    const a = await v.verify(
+      await h.sign({ iss, sub: "u", client_id: "app1", token_use: "access", scope: "mcp/read" }),
+      ctx(),
+    );
     assert.deepEqual([a.client_id, [...a.scopes]], ["app1", ["mcp/read"]]);
     assert.equal(h.fetched[0], `${iss}/.well-known/jwks.json`);
-    await assert.rejects(v.verify(await h.sign({ iss, sub: "u", client_id: "app1", token_use: "id" }), ctx()), /token_use/);
+    await assert.rejects(
+      v.verify(await h.sign({ iss, sub: "u", client_id: "app1", token_use: "id" }), ctx()),
+      /token_use/,
+    );
     await assert.rejects(
       v.verify(await h.sign({ iss, sub: "u", client_id: "app2", token_use: "access" }), ctx()),
       /client that is not accepted/,
@@ -363,7 +399,11 @@ describe("refusal reasons and token shapes", () => {
       events.length = 0;
       const before = runs;
       const res = await handler(
-        new Request(RESOURCE, { method: "POST", headers: { ...MCP_HEADERS, authorization: `Bearer ${token}` }, body: toolCall("whoami") }),
+        new Request(RESOURCE, {
+          method: "POST",
+          headers: { ...MCP_HEADERS, authorization: `Bearer ${token}` },
+          body: toolCall("whoami"),
+        }),
       );
       assert.equal(res.status, 401, description);
       assert.equal(res.headers.get("www-authenticate"), challenge(description));
@@ -384,7 +424,12 @@ describe("refusal reasons and token shapes", () => {
   test("wrong issuer, wrong audience, bad signature, unknown key, algorithm, times, type, subject and binding: one precise reason each, through protect()", async () => {
     const iss = await startLocalIssuer();
     const p = protectedWith(
-      new JWTValidator({ jwks_uri: iss.jwksUri, issuer: iss.issuer, required_typ: "at+jwt", jwks_cooldown_seconds: 60 }),
+      new JWTValidator({
+        jwks_uri: iss.jwksUri,
+        issuer: iss.issuer,
+        required_typ: "at+jwt",
+        jwks_cooldown_seconds: 60,
+      }),
     );
     try {
       const now = Math.floor(Date.now() / 1000);
@@ -395,19 +440,35 @@ describe("refusal reasons and token shapes", () => {
         .sign(new TextEncoder().encode("s".repeat(32)));
       const BOUND = "The access token is bound by a method this resource does not support";
       const cases: [string, string, string][] = [
-        [await iss.sign({ aud: RESOURCE, iss: "https://evil.example.com" }), "issuer_untrusted", "The access token issuer is not trusted"],
+        [
+          await iss.sign({ aud: RESOURCE, iss: "https://evil.example.com" }),
+          "issuer_untrusted",
+          "The access token issuer is not trusted",
+        ],
         [
           await iss.sign({ aud: "https://other.example.com/mcp" }),
           "audience_mismatch",
           "The access token is not intended for this resource",
         ],
-        [await iss.sign({ aud: RESOURCE }, { key: forger }), "signature_invalid", "The access token signature is invalid"],
-        [await iss.sign({ aud: RESOURCE }, { key: stranger }), "key_unknown", "The access token signing key is unknown"],
+        [
+          await iss.sign({ aud: RESOURCE }, { key: forger }),
+          "signature_invalid",
+          "The access token signature is invalid",
+        ],
+        [
+          await iss.sign({ aud: RESOURCE }, { key: stranger }),
+          "key_unknown",
+          "The access token signing key is unknown",
+        ],
         [hs, "algorithm_not_allowed", "The access token algorithm is not accepted"],
         ["not-a-jwt", "malformed", "The access token is not a signed JWT"],
         [await iss.sign({ aud: RESOURCE, exp: now - 3600 }), "expired", "The access token expired"],
         [await iss.sign({ aud: RESOURCE, nbf: now + 3600 }), "not_yet_valid", "The access token is not yet valid"],
-        [await iss.sign({ aud: RESOURCE, iat: now + 3600 }), "issued_in_future", "The access token was issued in the future"],
+        [
+          await iss.sign({ aud: RESOURCE, iat: now + 3600 }),
+          "issued_in_future",
+          "The access token was issued in the future",
+        ],
         [await iss.sign({ aud: RESOURCE }, { typ: "JWT" }), "token_type", "The access token type is not accepted"],
         [
           await iss.sign({ aud: RESOURCE, sub: undefined, client_id: "app" }),
@@ -429,7 +490,11 @@ describe("refusal reasons and token shapes", () => {
         assert.equal(got, reason, description);
         reasons.push(got);
       }
-      assert.equal(new Set(reasons.slice(0, 5)).size, 5, "issuer, audience, signature, key and algorithm are told apart");
+      assert.equal(
+        new Set(reasons.slice(0, 5)).size,
+        5,
+        "issuer, audience, signature, key and algorithm are told apart",
+      );
     } finally {
       await p.close();
       await iss.close();
@@ -443,7 +508,8 @@ describe("refusal reasons and token shapes", () => {
       const strict = new JWTValidator({ jwks_uri: iss.jwksUri, issuer: iss.issuer });
       await assert.rejects(
         strict.verify(noSub, ctx()),
-        (e: InvalidToken) => e.reason === "claim_missing" && e.message === "The access token lacks the required sub claim",
+        (e: InvalidToken) =>
+          e.reason === "claim_missing" && e.message === "The access token lacks the required sub claim",
       );
       const lenient = new JWTValidator({ jwks_uri: iss.jwksUri, issuer: iss.issuer, allow_missing_subject: true });
       const auth = await lenient.verify(noSub, ctx());
@@ -498,13 +564,22 @@ describe("refusal reasons and token shapes", () => {
       const token = await iss.sign({ aud: RESOURCE, iat: now, nbf: now, exp: now + 600 });
       for (const fast_path of [true, false]) {
         const at = (offsetMs: number) =>
-          new JWTValidator({ jwks_uri: iss.jwksUri, issuer: iss.issuer, fast_path, clock: () => Date.now() + offsetMs });
+          new JWTValidator({
+            jwks_uri: iss.jwksUri,
+            issuer: iss.issuer,
+            fast_path,
+            clock: () => Date.now() + offsetMs,
+          });
         assert.equal((await at(0).verify(token, ctx())).subject, "alice");
         await assert.rejects(at(3_600_000).verify(token, ctx()), (e: InvalidToken) => e.reason === "expired");
         await assert.rejects(at(-3_600_000).verify(token, ctx()), (e: InvalidToken) => e.reason === "not_yet_valid");
       }
       const noNbf = await iss.sign({ aud: RESOURCE, iat: now, exp: now + 7200 });
-      const behind = new JWTValidator({ jwks_uri: iss.jwksUri, issuer: iss.issuer, clock: () => Date.now() - 3_600_000 });
+      const behind = new JWTValidator({
+        jwks_uri: iss.jwksUri,
+        issuer: iss.issuer,
+        clock: () => Date.now() - 3_600_000,
+      });
       await assert.rejects(behind.verify(noNbf, ctx()), (e: InvalidToken) => e.reason === "issued_in_future");
     } finally {
       await iss.close();
@@ -515,7 +590,11 @@ describe("refusal reasons and token shapes", () => {
     const iss = await startLocalIssuer();
     try {
       iss.setDown(true);
-      const v = new JWTValidator({ jwks_uri: iss.jwksUri, issuer: iss.issuer, jwks_backoff: { initial_ms: 60_000, max_ms: 60_000 } });
+      const v = new JWTValidator({
+        jwks_uri: iss.jwksUri,
+        issuer: iss.issuer,
+        jwks_backoff: { initial_ms: 60_000, max_ms: 60_000 },
+      });
       const now = Math.floor(Date.now() / 1000);
       const reason = async (claims: JWTPayload) => {
         try {

@@ -31,15 +31,25 @@ before(async () => {
   server = new MCPServer("oidc", {
     authorization: { enabled: true, authorization_servers: [as.issuer], required_scopes: ["mcp"], resource: url },
   });
-  server.setAuthorizationProvider(new JWTValidator({ jwks_uri: as.jwksUri, issuer: as.issuer, required_typ: "at+jwt" }));
+  server.setAuthorizationProvider(
+    new JWTValidator({ jwks_uri: as.jwksUri, issuer: as.issuer, required_typ: "at+jwt" }),
+  );
   server.collect(
     tool({ name: "whoami", description: "caller" }, () => {
       const auth = getContext().auth!;
-      return { subject: auth.subject, client_id: auth.client_id ?? null, scopes: [...auth.scopes], issuer: auth.issuer ?? null };
+      return {
+        subject: auth.subject,
+        client_id: auth.client_id ?? null,
+        scopes: [...auth.scopes],
+        issuer: auth.issuer ?? null,
+      };
     }),
-    tool({ name: "delete_file", description: "rm", input: { path: z.string() }, required_scopes: ["files:delete"] }, ({ path }) => ({
-      deleted: path,
-    })),
+    tool(
+      { name: "delete_file", description: "rm", input: { path: z.string() }, required_scopes: ["files:delete"] },
+      ({ path }) => ({
+        deleted: path,
+      }),
+    ),
   );
   await server.serve({ port, host: "127.0.0.1" });
 });
@@ -51,7 +61,9 @@ after(async () => {
 
 async function connect(token: string) {
   const client = new Client({ name: "oidc-test", version: "1" });
-  await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }),
+  );
   return client;
 }
 
@@ -73,11 +85,18 @@ test("the official SDK client lists and calls tools with a real token; getContex
     assert.deepEqual(tools.map((t) => t.name).sort(), ["delete_file", "whoami"]);
     const who = await client.callTool({ name: "whoami", arguments: {} });
     // client_credentials tokens have no end user: the subject is the client.
-    assert.deepEqual(who.structuredContent, { subject: "test-client", client_id: "test-client", scopes: ["mcp"], issuer: as.issuer });
+    assert.deepEqual(who.structuredContent, {
+      subject: "test-client",
+      client_id: "test-client",
+      scopes: ["mcp"],
+      issuer: as.issuer,
+    });
     const denied = await client.callTool({ name: "delete_file", arguments: { path: "/x" } });
     assert.deepEqual(denied, {
       isError: true,
-      content: [{ type: "text", text: "Tool \"delete_file\" requires scopes: ['files:delete']. Missing: ['files:delete']" }],
+      content: [
+        { type: "text", text: "Tool \"delete_file\" requires scopes: ['files:delete']. Missing: ['files:delete']" },
+      ],
     });
   } finally {
     await client.close();
@@ -85,7 +104,9 @@ test("the official SDK client lists and calls tools with a real token; getContex
   const { access_token: wide } = await as.getToken({ resource: url, scope: "mcp files:delete" });
   const c2 = await connect(wide);
   try {
-    assert.deepEqual((await c2.callTool({ name: "delete_file", arguments: { path: "/x" } })).structuredContent, { deleted: "/x" });
+    assert.deepEqual((await c2.callTool({ name: "delete_file", arguments: { path: "/x" } })).structuredContent, {
+      deleted: "/x",
+    });
   } finally {
     await c2.close();
   }
@@ -95,7 +116,11 @@ test("a real token for another resource is refused (RFC 8707: no token passthrou
   const { access_token } = await as.getToken({ resource: otherResource, scope: "mcp" });
   const res = await fetch(url, {
     method: "POST",
-    headers: { authorization: `Bearer ${access_token}`, "content-type": "application/json", accept: "application/json, text/event-stream" },
+    headers: {
+      authorization: `Bearer ${access_token}`,
+      "content-type": "application/json",
+      accept: "application/json, text/event-stream",
+    },
     body: JSON.stringify({
       jsonrpc: "2.0",
       id: 1,
@@ -114,7 +139,11 @@ test("a real token without the server-wide scope gets 403 insufficient_scope", a
   const { access_token } = await as.getToken({ resource: url, scope: "files:delete" });
   const res = await fetch(url, {
     method: "POST",
-    headers: { authorization: `Bearer ${access_token}`, "content-type": "application/json", accept: "application/json, text/event-stream" },
+    headers: {
+      authorization: `Bearer ${access_token}`,
+      "content-type": "application/json",
+      accept: "application/json, text/event-stream",
+    },
     body: "{}",
   });
   assert.equal(res.status, 403);
@@ -126,7 +155,9 @@ test("the metadata names the real authorization server, and its discovery works 
     authorization_servers: string[];
   };
   assert.deepEqual(meta.authorization_servers, [as.issuer]);
-  const asMeta = (await (await fetch(`${meta.authorization_servers[0]}/.well-known/openid-configuration`)).json()) as { jwks_uri: string };
+  const asMeta = (await (await fetch(`${meta.authorization_servers[0]}/.well-known/openid-configuration`)).json()) as {
+    jwks_uri: string;
+  };
   assert.equal(asMeta.jwks_uri, as.jwksUri);
   assert.ok(as.jwksFetches() >= 1, "the resource server fetched the provider's key set");
 });

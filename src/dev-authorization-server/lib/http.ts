@@ -44,7 +44,8 @@ export const MAX_BODY = 64 * 1024;
 
 /** Read a body up to {@link MAX_BODY} bytes; larger bodies are refused without reading them all. */
 export async function readBody(req: Request): Promise<string> {
-  if (declaredTooLarge(req.headers.get("content-length"), MAX_BODY)) throw new OAuthError("invalid_request", "Request body too large", 413);
+  if (declaredTooLarge(req.headers.get("content-length"), MAX_BODY))
+    throw new OAuthError("invalid_request", "Request body too large", 413);
   try {
     return Buffer.from(await readStreamBounded(req.body, MAX_BODY)).toString("utf8");
   } catch (e) {

@@ -58,11 +58,14 @@ export function pinnedFetch(url: string, init: RequestInit, addresses: readonly 
       },
       (res: IncomingMessage) => {
         const headers = new Headers();
-        for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(", ") : v);
+        for (const [k, v] of Object.entries(res.headers))
+          if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(", ") : v);
         const status = res.statusCode ?? 502;
         const nullBody = status === 204 || status === 304;
         if (nullBody) res.resume();
-        resolve(new Response(nullBody ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>), { status, headers }));
+        resolve(
+          new Response(nullBody ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>), { status, headers }),
+        );
       },
     );
     req.once("error", reject);
