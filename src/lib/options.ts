@@ -118,6 +118,24 @@ function warnRenamed(where: string, from: string, to: string): void {
   });
 }
 
+/** The schema a wrapper (optional, nullable, default, readonly, catch, pipe, …) stands for; `undefined` for any other. */
+function wrappedSchema(s: z.core.$ZodType): z.core.$ZodType | undefined {
+  const def = s._zod.def as unknown as Record<string, unknown> & { type: string };
+  switch (def.type) {
+    case "optional":
+    case "nullable":
+    case "default":
+    case "prefault":
+    case "readonly":
+    case "nonoptional":
+    case "catch":
+      return def["innerType"] as z.core.$ZodType;
+    case "pipe":
+      return def["in"] as z.core.$ZodType;
+    default:
+      return undefined;
+  }
+}
 /**
  * `input` with every renamed key (of every registered schema met along `schema`) under its new
  * name: copies where something changed, the caller's objects never mutated. Old and new together is
@@ -140,18 +158,10 @@ function applyRenames(schema: z.core.$ZodType, input: unknown, issues: ConfigIss
         current = { ...rest, [to]: moved };
       }
     }
+    const inner = wrappedSchema(s);
+    if (inner) return visit(inner, current, path);
     const def = s._zod.def as unknown as Record<string, unknown> & { type: string };
     switch (def.type) {
-      case "optional":
-      case "nullable":
-      case "default":
-      case "prefault":
-      case "readonly":
-      case "nonoptional":
-      case "catch":
-        return visit(def["innerType"] as z.core.$ZodType, current, path);
-      case "pipe":
-        return visit(def["in"] as z.core.$ZodType, current, path);
       case "union": {
         let out: unknown = current;
         for (const o of def["options"] as z.core.$ZodType[]) out = visit(o, out, path);
@@ -264,18 +274,10 @@ function refusedKeyIssues(schema: z.ZodType, input: unknown): ConfigIssue[] {
   };
   const visit = (s: z.core.$ZodType | undefined, value: unknown, path: readonly PropertyKey[]): void => {
     if (!s || typeof value !== "object" || value === null) return;
+    const inner = wrappedSchema(s);
+    if (inner) return visit(inner, value, path);
     const def = s._zod.def as unknown as Record<string, unknown> & { type: string };
     switch (def.type) {
-      case "optional":
-      case "nullable":
-      case "default":
-      case "prefault":
-      case "readonly":
-      case "nonoptional":
-      case "catch":
-        return visit(def["innerType"] as z.core.$ZodType, value, path);
-      case "pipe":
-        return visit(def["in"] as z.core.$ZodType, value, path);
       case "union":
         for (const o of def["options"] as z.core.$ZodType[]) visit(o, value, path);
         return;
@@ -370,18 +372,10 @@ function keysAt(schema: z.ZodType, path: readonly PropertyKey[], renamed?: Map<s
     if (!s) return;
     const table = rest.length === 0 ? renameTables.get(s)?.renamed : undefined;
     for (const [from, to] of Object.entries(table ?? {})) renamed?.set(from, to);
+    const inner = wrappedSchema(s);
+    if (inner) return visit(inner, rest);
     const def = s._zod.def as unknown as Record<string, unknown> & { type: string };
     switch (def.type) {
-      case "optional":
-      case "nullable":
-      case "default":
-      case "prefault":
-      case "readonly":
-      case "nonoptional":
-      case "catch":
-        return visit(def["innerType"] as z.core.$ZodType, rest);
-      case "pipe":
-        return visit(def["in"] as z.core.$ZodType, rest);
       case "union":
         for (const o of def["options"] as z.core.$ZodType[]) visit(o, rest);
         return;

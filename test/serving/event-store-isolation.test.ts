@@ -15,6 +15,7 @@ import { JWTValidator, protect, type ProtectedHandler } from "../../src/index.js
 import type { EventStoreLike } from "../../src/serving/transport-options.js";
 import { startLocalIssuer, type LocalIssuer } from "../helpers/issuer.js";
 import { MCP_HEADERS, toolCall } from "../helpers/mcp.js";
+import { readEvents, type SseEvent } from "../helpers/sse.js";
 
 const URL_ = "http://localhost/mcp";
 let issuer: LocalIssuer;
@@ -71,38 +72,6 @@ function v2Server() {
     return { content: [{ type: "text", text: "ok" }] };
   });
   return s;
-}
-
-interface SseEvent {
-  id?: string;
-  data: string;
-}
-
-/** SSE events read from `reader` until `stop` says enough (or the stream ends). */
-async function readEvents(
-  reader: ReadableStreamDefaultReader<Uint8Array>,
-  stop: (events: SseEvent[]) => boolean,
-): Promise<SseEvent[]> {
-  const decoder = new TextDecoder();
-  let buf = "";
-  const events: SseEvent[] = [];
-  while (!stop(events)) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    buf += decoder.decode(value, { stream: true });
-    let at: number;
-    while ((at = buf.indexOf("\n\n")) >= 0) {
-      const block = buf.slice(0, at);
-      buf = buf.slice(at + 2);
-      const ev: SseEvent = { data: "" };
-      for (const line of block.split("\n")) {
-        if (line.startsWith("id:")) ev.id = line.slice(3).trim();
-        else if (line.startsWith("data:")) ev.data += line.slice(5).trim();
-      }
-      if (ev.id !== undefined || ev.data) events.push(ev);
-    }
-  }
-  return events;
 }
 
 for (const engine of ["v1", "v2"] as const) {

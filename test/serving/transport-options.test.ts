@@ -13,6 +13,7 @@ import { z } from "zod";
 import { ConfigError, JWTValidator, MCPServer, protect, type ProtectedHandler } from "../../src/index.js";
 import { startLocalIssuer, type LocalIssuer } from "../helpers/issuer.js";
 import { MCP_HEADERS, initialize, toolCall } from "../helpers/mcp.js";
+import { readEvents } from "../helpers/sse.js";
 
 const URL_ = "http://localhost/mcp";
 let issuer: LocalIssuer;
@@ -64,44 +65,6 @@ async function until(what: string, cond: () => boolean) {
     if (performance.now() > deadline) assert.fail(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 2));
   }
-}
-
-/**
- * SSE events (id and data) read from `reader` until `stop` says enough; fails after 10 s rather than wait forever on an
- * open stream.
- */
-async function readEvents(
-  reader: ReadableStreamDefaultReader<Uint8Array>,
-  stop: (events: { id?: string; data: string }[]) => boolean,
-) {
-  const decoder = new TextDecoder();
-  let buf = "";
-  const events: { id?: string; data: string }[] = [];
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no such event within 10 s; got ${JSON.stringify(events)}`)), 10_000);
-  });
-  try {
-    while (!stop(events)) {
-      const { value, done } = await Promise.race([reader.read(), expired]);
-      if (done) break;
-      buf += decoder.decode(value, { stream: true });
-      let at: number;
-      while ((at = buf.indexOf("\n\n")) >= 0) {
-        const block = buf.slice(0, at);
-        buf = buf.slice(at + 2);
-        const ev: { id?: string; data: string } = { data: "" };
-        for (const line of block.split("\n")) {
-          if (line.startsWith("id:")) ev.id = line.slice(3).trim();
-          else if (line.startsWith("data:")) ev.data += line.slice(5).trim();
-        }
-        if (ev.id !== undefined || ev.data) events.push(ev);
-      }
-    }
-  } finally {
-    clearTimeout(timer);
-  }
-  return events;
 }
 
 for (const engine of ["v1", "v2"] as const) {
