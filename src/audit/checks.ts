@@ -23,6 +23,8 @@ export interface CheckDefinition {
   title: string;
   /** Where the requirement comes from. */
   spec: string;
+  /** The requirement level (RFC 2119) of the spec sentence the check tests: a FAIL breaks a requirement of this level. */
+  level: "MUST" | "SHOULD" | "MAY";
   /** The MCP protocol revision the probe speaks, when it is era-specific. */
   era?: string;
   /** Inputs it needs; without them it is not run (and listed as such). */
@@ -101,6 +103,9 @@ const challengeChecks: CheckDefinition[] = ERA_PROBES.map((p, index) => ({
       ? `401 + Bearer challenge on unauthenticated ${p.method}`
       : `${p.era}: unauthenticated ${p.method} gets the same challenge`,
   spec: p.spec,
+  // RFC 6750 §3: a request without credentials MUST get a WWW-Authenticate challenge; MCP authz: a 401. (A missing
+  // resource_metadata is only a WARN: MCP 2025-11-25 lets the well-known URI be the discovery mechanism instead.)
+  level: "MUST",
   ...(index === 0 ? {} : { era: p.era }),
   async run(ctx) {
     const res = await ctx.unauthenticated(p);
@@ -138,6 +143,8 @@ const metadataChecks: CheckDefinition[] = [
     id: "prm.advertised",
     title: "RFC 9728 document at the advertised resource_metadata",
     spec: "RFC 9728 §3, §5.1",
+    // RFC 9728 §3.3: the resource value MUST be identical to the resource identifier; MCP: authorization_servers MUST.
+    level: "MUST",
     async run(ctx) {
       const rm = mainChallenge(await ctx.unauthenticated(REFERENCE))?.params.resource_metadata;
       if (!rm) return skip("the challenge names no resource_metadata");
@@ -154,6 +161,9 @@ const metadataChecks: CheckDefinition[] = [
     id: "prm.path-inserted",
     title: "RFC 9728 document at the path-inserted well-known URL",
     spec: "RFC 9728 §3.1; MCP authz §2.3.2",
+    // MCP authz: servers MUST offer one discovery mechanism (challenge or well-known URI); a 404 here is a FAIL only
+    // when the challenge's document is not usable either.
+    level: "MUST",
     async run(ctx) {
       const path = ctx.target.pathname.replace(/\/$/, "");
       const url = new URL(`${WELL_KNOWN}${path}`, ctx.target.origin);
@@ -168,6 +178,9 @@ const metadataChecks: CheckDefinition[] = [
     id: "prm.root",
     title: "RFC 9728 document at the root well-known URL",
     spec: "MCP authz §2.3.2 (fallback)",
+    // No sentence requires the root document; the check FAILs only when no document is found anywhere, which breaks
+    // MCP's MUST of one discovery mechanism. Its other outcomes are WARNs.
+    level: "MUST",
     async run(ctx) {
       const url = new URL(WELL_KNOWN, ctx.target.origin);
       const res = await ctx.get(url);
@@ -189,6 +202,9 @@ const metadataChecks: CheckDefinition[] = [
     id: "resource.indicator",
     title: "resource usable as an RFC 8707 resource indicator",
     spec: "RFC 8707 §2",
+    // RFC 8707 §2: the indicator MUST be an absolute URI and MUST NOT have a fragment (FAIL); SHOULD NOT have a query
+    // (WARN).
+    level: "MUST",
     async run(ctx) {
       const doc = await ctx.metadata();
       if (!doc) return skip("no protected resource metadata found");
@@ -210,6 +226,8 @@ const metadataChecks: CheckDefinition[] = [
     id: "scope.advice",
     title: "scopes to request: challenge scope or scopes_supported",
     spec: "MCP authz §2.4; RFC 6750 §3",
+    // MCP authz 2025-11-25: servers SHOULD include a scope parameter in the challenge (scopes_supported otherwise).
+    level: "SHOULD",
     async run(ctx) {
       const ch = mainChallenge(await ctx.unauthenticated(REFERENCE));
       if (ch?.params.scope) return pass(`challenge scope="${ch.params.scope}"`);
@@ -224,6 +242,9 @@ const metadataChecks: CheckDefinition[] = [
     id: "dpop.advertised",
     title: "DPoP advertised consistently (metadata vs challenge)",
     spec: "RFC 9449 §5.1, §7.1",
+    // Best practice, no normative sentence: the challenge's algs and the metadata's lists are each OPTIONAL, but a
+    // client reading either should learn the same thing. SHOULD (it only WARNs).
+    level: "SHOULD",
     async run(ctx) {
       const res = await ctx.unauthenticated(REFERENCE);
       const dpop = findChallenge(parseWwwAuthenticate(res.headers.get("www-authenticate")), "dpop");
@@ -261,6 +282,8 @@ const corsChecks: CheckDefinition[] = [
         ? "CORS preflight on the endpoint"
         : `${p.era}: CORS preflight with ${p.corsHeaders.filter((h) => !REFERENCE.corsHeaders.includes(h)).join(", ")}`,
     spec: "Fetch: CORS protocol",
+    // Best practice, no normative sentence (MCP does not mention CORS): browser-based clients need it. SHOULD.
+    level: "SHOULD",
     ...(index === 0 ? {} : { era: p.era }),
     async run(ctx) {
       const res = await ctx.prober.send({
@@ -295,6 +318,8 @@ const corsChecks: CheckDefinition[] = [
     id: "cors.expose",
     title: "401 readable by browser clients (WWW-Authenticate exposed)",
     spec: "Fetch: CORS expose",
+    // Best practice, no normative sentence: a browser client cannot read the challenge otherwise. SHOULD.
+    level: "SHOULD",
     async run(ctx) {
       const res = await ctx.prober.send({
         method: "POST",
@@ -321,6 +346,8 @@ const corsChecks: CheckDefinition[] = [
     id: "cors.metadata",
     title: "metadata document readable cross-origin",
     spec: "RFC 9728 §3; Fetch: CORS",
+    // Best practice, no normative sentence: browser clients cannot discover the authorization server otherwise.
+    level: "SHOULD",
     async run(ctx) {
       const found = await ctx.metadataResponse();
       if (!found) return skip("no protected resource metadata found");
@@ -359,12 +386,16 @@ const asChecks: CheckDefinition[] = [
     id: "as.metadata",
     title: "authorization server metadata reachable (RFC 8414 / OIDC)",
     spec: "RFC 8414 §3; OIDC Discovery §4",
+    // MCP authz: authorization servers MUST provide RFC 8414 metadata or OpenID Connect Discovery.
+    level: "MUST",
     run: (ctx) => perAuthorizationServer(ctx, (issuer, meta) => pass(`${issuer}: ${String(meta.__found_at)}`)),
   },
   {
     id: "as.pkce-s256",
     title: "S256 in code_challenge_methods_supported",
     spec: "MCP authz §2.6; RFC 7636",
+    // MCP authz: without code_challenge_methods_supported clients MUST refuse to proceed; OAuth 2.1 makes PKCE a MUST.
+    level: "MUST",
     run: (ctx) =>
       perAuthorizationServer(ctx, (issuer, meta) => {
         const m = meta.code_challenge_methods_supported;
@@ -378,6 +409,9 @@ const asChecks: CheckDefinition[] = [
     id: "as.registration",
     title: "a way to register: CIMD or dynamic registration",
     spec: "MCP authz §2.4; RFC 7591",
+    // MCP authz 2025-11-25: authorization servers SHOULD support Client ID Metadata Documents, MAY support dynamic
+    // registration; pre-registration stays allowed, so this only WARNs.
+    level: "SHOULD",
     run: (ctx) =>
       perAuthorizationServer(ctx, (issuer, meta) => {
         if (meta.client_id_metadata_document_supported === true)
@@ -402,6 +436,10 @@ function refusal(
     id,
     title,
     spec,
+    // A forged or unknown credential that is served means the server does not validate tokens (MCP authz and OAuth 2.1
+    // §5.2: MUST; RFC 9068 §4: MUST reject alg none and a bad signature), and a refusal without a challenge breaks RFC
+    // 6750 §3's MUST. (RFC 6750 §3.1's status codes, 401 vs 400, are SHOULDs: either passes.)
+    level: "MUST",
     async run(ctx) {
       const { url, headers, what } = await build(ctx);
       const res = await ctx.prober.send({
@@ -475,6 +513,8 @@ const tokenChecks: CheckDefinition[] = [
     id: "token.tools-list",
     title: "the token works: initialize + tools/list",
     spec: "MCP authz §2.5.2",
+    // RFC 6750 §2.1: resource servers MUST support the Authorization request header field.
+    level: "MUST",
     needs: "token",
     async run(ctx) {
       const s = await ctx.session("token");
@@ -493,6 +533,8 @@ const tokenChecks: CheckDefinition[] = [
     id: "token.audience",
     title: "the token is for this resource (aud)",
     spec: "RFC 8707 §2; RFC 9068 §4",
+    // MCP authz: servers MUST validate that tokens were issued for them as the audience (RFC 8707); RFC 9068 §4 MUST.
+    level: "MUST",
     needs: "token",
     async run(ctx) {
       const claims = peekClaims(ctx.options.token as string);
@@ -513,6 +555,8 @@ const tokenChecks: CheckDefinition[] = [
     id: "token.tampered",
     title: "the token with a changed signature is refused",
     spec: "RFC 9068 §4; RFC 7515 §5.2",
+    // RFC 9068 §4: the resource server MUST validate the signature.
+    level: "MUST",
     needs: "token",
     async run(ctx) {
       const s = await ctx.session("token");
@@ -526,6 +570,8 @@ const tokenChecks: CheckDefinition[] = [
     id: "token.scheme-swap",
     title: "the token under the other scheme (Bearer ⇄ DPoP) is refused",
     spec: "RFC 9449 §7.1, §7.2",
+    // RFC 9449 §7.1: a DPoP-bound token MUST come with a valid proof; §7.2: it MUST NOT be accepted as a bearer token.
+    level: "MUST",
     needs: "token",
     async run(ctx) {
       const s = await ctx.session("token");
@@ -550,6 +596,8 @@ const tokenChecks: CheckDefinition[] = [
     id: "dpop.replay",
     title: "a replayed DPoP proof is refused",
     spec: "RFC 9449 §11.1 (jti)",
+    // RFC 9449 §11.1: servers SHOULD store each proof's jti for the time window it would be accepted, to detect replay.
+    level: "SHOULD",
     needs: "dpop",
     async run(ctx) {
       const s = await ctx.session("token");
@@ -567,6 +615,9 @@ const tokenChecks: CheckDefinition[] = [
     id: "session.binding",
     title: "a session id is bound to the principal that opened it",
     spec: "MCP security: session hijacking",
+    // MCP security best practices: servers SHOULD bind session IDs to user-specific information (a second principal is
+    // authenticated by its own token here; taking identity from the session alone would be the MUST NOT).
+    level: "SHOULD",
     needs: "token2",
     async run(ctx) {
       const s1 = await ctx.session("token");
@@ -595,6 +646,9 @@ const finalChecks: CheckDefinition[] = [
     id: "tokens.not-echoed",
     title: "no token echoed in any response",
     spec: "RFC 6750 §5.3",
+    // RFC 6750 §5.3's "MUST ensure bearer tokens are not leaked" binds clients; for a server echoing a token back it is
+    // best practice without a normative sentence. SHOULD.
+    level: "SHOULD",
     async run(ctx) {
       const sent = ctx.prober.sentCredentials.filter((t) => t.length >= 16);
       const leaks = ctx.prober.responses.filter((r) => {

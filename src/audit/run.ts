@@ -9,11 +9,30 @@ import { AuditContext, type AuditOptions } from "./context.js";
 import { visibleControls } from "../lib/display.js";
 import { AuditRunError, ProbeFailed, Prober, urlAllowed } from "./http.js";
 
+/** A requirement level (RFC 2119) as the spec sentence a check tests states it. */
+export type Level = CheckDefinition["level"];
+
+/**
+ * The strictest level whose FAILs set the exit status: `must` counts FAILs of MUST checks only, `should` those of MUST
+ * and SHOULD checks. A WARN never counts: it is not a violation of the sentence the check tests.
+ */
+export type FailOn = "must" | "should";
+
+/** The levels each {@link FailOn} counts. */
+const COUNTED: Record<FailOn, readonly Level[]> = { must: ["MUST"], should: ["MUST", "SHOULD"] };
+
+/** Whether a finding makes the audit fail at `failOn`: a FAIL of a check whose level `failOn` counts. */
+export function failsAt(finding: Pick<Finding, "status" | "level">, failOn: FailOn): boolean {
+  return finding.status === "FAIL" && COUNTED[failOn].includes(finding.level);
+}
+
 /** One check's result. */
 export interface Finding {
   id: string;
   title: string;
   spec: string;
+  /** The requirement level of the spec sentence the check tests (a FAIL breaks a requirement of this level). */
+  level: Level;
   era?: string | undefined;
   status: Status;
   /**
@@ -34,8 +53,16 @@ export interface AuditReport {
   requests: number;
   /** Counts per status. */
   summary: Record<Status, number>;
-  /** 0: no FAIL; 1: at least one FAIL. */
+  /** The level the exit status was judged at. */
+  fail_on: FailOn;
+  /** 0: no finding {@link failsAt} `fail_on`; 1: at least one. */
   exit_code: 0 | 1;
+}
+
+/** {@link runAudit}'s inputs: the audit's, and the level that sets the exit status. */
+export interface RunAuditOptions extends AuditOptions {
+  /** FAILs of which levels set `exit_code` to 1. Default `"must"`. */
+  failOn?: FailOn | undefined;
 }
 
 const has = (o: AuditOptions, needs: Needs | undefined): boolean =>
@@ -51,7 +78,7 @@ const has = (o: AuditOptions, needs: Needs | undefined): boolean =>
  * endpoint unreachable); every other problem is a finding.
  */
 export async function runAudit(
-  options: AuditOptions,
+  options: RunAuditOptions,
   checks: readonly CheckDefinition[] = CHECKS,
 ): Promise<AuditReport> {
   let target: URL;
@@ -106,6 +133,7 @@ export async function runAudit(
       id: check.id,
       title: check.title,
       spec: check.spec,
+      level: check.level,
       ...(check.era ? { era: check.era } : {}),
       status,
       // The target wrote part of this: nothing it sent may reach a terminal as a control sequence.
@@ -114,12 +142,14 @@ export async function runAudit(
   }
   const summary: Record<Status, number> = { PASS: 0, WARN: 0, FAIL: 0, SKIP: 0 };
   for (const f of findings) summary[f.status]++;
+  const failOn = options.failOn ?? "must";
   return {
     target: target.href,
     findings,
     not_run: notRun,
     requests: prober.requests,
     summary,
-    exit_code: summary.FAIL ? 1 : 0,
+    fail_on: failOn,
+    exit_code: findings.some((f) => failsAt(f, failOn)) ? 1 : 0,
   };
 }

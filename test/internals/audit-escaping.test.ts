@@ -132,10 +132,11 @@ describe("the formatters on their own (defence in depth)", () => {
   const raw = `a${TITLE}b${CSI}c${RLO}\u2028d\u007f`;
   const report: AuditReport = {
     target: "http://127.0.0.1/mcp",
-    findings: [{ id: "x.raw", title: raw, spec: "spec", status: "PASS", evidence: raw }],
+    findings: [{ id: "x.raw", title: raw, spec: "spec", level: "MUST", status: "PASS", evidence: raw }],
     not_run: [],
     requests: 1,
     summary: { PASS: 1, WARN: 0, FAIL: 0, SKIP: 0 },
+    fail_on: "must",
     exit_code: 0,
   };
 
