@@ -6,10 +6,11 @@
  *
  * @module
  */
-import type { AuditContext } from "./context.js";
+import type { AuditContext, Session } from "./context.js";
 import { rpcMessage, safeJson, type ProbeResponse } from "./http.js";
 import { answered, ERA_PROBES, eraBody, REFERENCE_PROBE as REFERENCE, type Outcome, type Status } from "./probes.js";
-import { algNoneToken, expiredToken, garbageToken, peekClaims, tamperSignature } from "./tokens.js";
+import { judgeChallengeSyntax, judgeErrorCodes, judgeNoErrorWithoutCredentials } from "./checks-challenge.js";
+import { algNoneToken, expiredToken, garbageToken, isB64Token, peekClaims, tamperSignature } from "./tokens.js";
 import { findChallenge, parseWwwAuthenticate, type ParsedChallenge } from "./www-authenticate.js";
 
 /** What a check needs beyond the URL. */
@@ -74,8 +75,11 @@ function judgeRefusal(res: ProbeResponse, what: string): Outcome {
   return fail(`${line}: expected 401 (or 400) with a challenge`);
 }
 
-/** Check that an RFC 9728 document is usable for this endpoint. */
-function judgeMetadata(ctx: AuditContext, res: ProbeResponse, where: string): Outcome {
+/**
+ * Check that an RFC 9728 document is usable for this endpoint. With `originAllowed`, a `resource` that is
+ * the endpoint's origin is a WARN rather than a FAIL (see `prm.advertised`).
+ */
+function judgeMetadata(ctx: AuditContext, res: ProbeResponse, where: string, originAllowed = false): Outcome {
   if (res.status !== 200) return fail(`${where}: ${res.status}`);
   const doc = safeJson(res.text) as Record<string, unknown> | undefined;
   if (!doc || typeof doc !== "object") return fail(`${where}: 200 but not JSON`);
@@ -87,6 +91,11 @@ function judgeMetadata(ctx: AuditContext, res: ProbeResponse, where: string): Ou
     if (typeof resource === "string" && resource.replace(/\/$/, "") === ctx.endpoint.replace(/\/$/, "")) {
       return warn(
         `${where}: resource "${resource}" differs from the endpoint only by a trailing slash (RFC 9728 §3.3 wants them identical)`,
+      );
+    }
+    if (originAllowed && typeof resource === "string" && resource.replace(/\/$/, "") === ctx.target.origin) {
+      return warn(
+        `${where}: resource is the origin ${resource}, not the endpoint: MCP 2025-11-25 counts the origin as a valid canonical URI (a path only "when necessary to identify individual MCP server"), but RFC 9728 §3.3 wants the URL the client requested, and strict clients refuse the document`,
       );
     }
     return fail(`${where}: resource ${JSON.stringify(resource)} is not the endpoint ${ctx.endpoint} (RFC 9728 §3.3)`);
@@ -154,7 +163,7 @@ const metadataChecks: CheckDefinition[] = [
       } catch {
         return skip("resource_metadata is not an absolute URL");
       }
-      return judgeMetadata(ctx, await ctx.get(url), url.origin === ctx.target.origin ? url.pathname : url.href);
+      return judgeMetadata(ctx, await ctx.get(url), url.origin === ctx.target.origin ? url.pathname : url.href, true);
     },
   },
   {
@@ -185,6 +194,11 @@ const metadataChecks: CheckDefinition[] = [
       const url = new URL(WELL_KNOWN, ctx.target.origin);
       const res = await ctx.get(url);
       if (res.status === 404) {
+        const pathInserted = new URL(`${WELL_KNOWN}${ctx.target.pathname.replace(/\/$/, "")}`, ctx.target.origin);
+        if (pathInserted.href !== url.href && (await ctx.validDocAt(pathInserted)))
+          return pass(
+            `${url.pathname}: 404; clients try the path-inserted ${pathInserted.pathname} first and find the document there`,
+          );
         return (await ctx.advertisedMetadataOk())
           ? warn(`${url.pathname}: 404; clients that skip the challenge and the path-inserted URL find nothing`)
           : fail(`${url.pathname}: 404, and no other document was found`);
@@ -423,6 +437,23 @@ const asChecks: CheckDefinition[] = [
         );
       }),
   },
+  {
+    id: "as.pkce-plain",
+    title: "the plain PKCE method is not advertised",
+    spec: "OAuth 2.1 §4.1.1; MCP authz (PKCE: S256)",
+    // OAuth 2.1 / MCP: clients MUST use S256 when they can; an authorization server still offering plain invites a
+    // downgrade. No sentence forbids listing it: a SHOULD-level smell, so a WARN.
+    level: "SHOULD",
+    run: (ctx) =>
+      perAuthorizationServer(ctx, (issuer, meta) => {
+        const m = meta.code_challenge_methods_supported;
+        if (Array.isArray(m) && m.includes("plain"))
+          return warn(
+            `${issuer}: code_challenge_methods_supported includes plain (${m.join(" ")}); S256 is the method MCP clients must use`,
+          );
+        return pass(`${issuer}: plain not advertised`);
+      }),
+  },
 ];
 
 /** A forged-credential refusal check. */
@@ -507,6 +538,31 @@ const refusalChecks: CheckDefinition[] = [
     return { url: withQuery(ctx.endpoint, t), headers: {}, what: "a query-string token" };
   }),
 ];
+
+/** The two principals' sessions, or why the session checks cannot judge. */
+async function sessionPair(
+  ctx: AuditContext,
+): Promise<{ s1: Session; s2: Session; sameSubject: boolean } | { outcome: Outcome }> {
+  const s1 = await ctx.session("token");
+  if (!s1.ok) return { outcome: skip("the first token is refused") };
+  if (!s1.sessionId) return { outcome: pass("stateless: the server issues no Mcp-Session-Id") };
+  const s2 = await ctx.session("token2");
+  if (!s2.ok) return { outcome: skip(`--token2 is refused on its own (${s2.response.status})`) };
+  const c1 = peekClaims(ctx.options.token as string);
+  const c2 = peekClaims(ctx.options.token2 as string);
+  return { s1, s2, sameSubject: c1?.sub !== undefined && c1.sub === c2?.sub && c1.iss === c2?.iss };
+}
+
+/** The sorted tool names of a tools/list answer, space-joined; `undefined` when there is no list. */
+function toolNames(res: ProbeResponse): string | undefined {
+  if (!answered(res)) return undefined;
+  const tools = (rpcMessage(res)?.result as { tools?: { name?: unknown }[] } | undefined)?.tools;
+  if (!Array.isArray(tools)) return undefined;
+  return tools
+    .map((t) => String(t.name))
+    .sort()
+    .join(" ");
+}
 
 const tokenChecks: CheckDefinition[] = [
   {
@@ -612,34 +668,152 @@ const tokenChecks: CheckDefinition[] = [
     },
   },
   {
-    id: "session.binding",
-    title: "a session id is bound to the principal that opened it",
+    id: "session.joinable",
+    title: "another principal cannot use a session id (POST)",
     spec: "MCP security: session hijacking",
-    // MCP security best practices: servers SHOULD bind session IDs to user-specific information (a second principal is
-    // authenticated by its own token here; taking identity from the session alone would be the MUST NOT).
+    // MCP security best practices: servers SHOULD bind session IDs to user-specific information. (The second principal
+    // is authenticated by its own token here; being served as the first is session.identity, the MUST NOT.)
     level: "SHOULD",
     needs: "token2",
     async run(ctx) {
-      const s1 = await ctx.session("token");
-      if (!s1.ok) return skip("the first token is refused");
-      if (!s1.sessionId) return pass("stateless: the server issues no Mcp-Session-Id");
-      const s2 = await ctx.session("token2");
-      if (!s2.ok) return skip(`--token2 is refused on its own (${s2.response.status})`);
-      const res = await ctx.authed("token2", { method: "tools/list", params: {} }, s1);
-      const c1 = peekClaims(ctx.options.token as string);
-      const c2 = peekClaims(ctx.options.token2 as string);
-      const sameSubject = c1?.sub !== undefined && c1.sub === c2?.sub && c1.iss === c2?.iss;
+      const pair = await sessionPair(ctx);
+      if ("outcome" in pair) return pair.outcome;
+      const res = await ctx.toolsList("token2", pair.s1);
       if (answered(res)) {
-        return sameSubject
+        return pair.sameSubject
           ? warn("the second token (same sub) could use the first one's session; give a token of another principal")
           : fail(`another principal's token used the first token's session: tools/list answered ${res.status}`);
       }
       return pass(`the second principal on the first session: ${res.status}`);
     },
   },
+  {
+    id: "session.joinable-get",
+    title: "another principal cannot open a session's GET event stream",
+    spec: "MCP security: session hijacking; MCP transports (GET stream)",
+    // The stream carries the first principal's server-to-client messages: served on the session id alone, that is
+    // the session used for authentication (MCP security best practices: MUST NOT).
+    level: "MUST",
+    needs: "token2",
+    async run(ctx) {
+      const pair = await sessionPair(ctx);
+      if ("outcome" in pair) return pair.outcome;
+      const res = await ctx.stream("token2", pair.s1);
+      const type = res.headers.get("content-type") ?? "";
+      if (res.status >= 200 && res.status < 300) {
+        const what = `GET with the first session's id and another token: ${res.status}${type ? ` ${type.split(";")[0]}` : ""}`;
+        return pair.sameSubject
+          ? warn(`${what}; the second token has the same sub: give a token of another principal`)
+          : fail(`${what}, the first principal's event stream was opened`);
+      }
+      if (res.status === 405) return pass("405: the server offers no GET stream");
+      if (res.status >= 500) return warn(`${res.status}: not served, but a server error rather than a refusal`);
+      return pass(`GET with the first session's id and another token: ${res.status}`);
+    },
+  },
+  {
+    id: "session.identity",
+    title: "a request is served as its own token's principal, not the session's",
+    spec: "MCP security: session hijacking (MUST NOT use sessions for authentication)",
+    // MCP security best practices: MCP servers MUST NOT use sessions for authentication.
+    level: "MUST",
+    needs: "token2",
+    async run(ctx) {
+      const pair = await sessionPair(ctx);
+      if ("outcome" in pair) return pair.outcome;
+      const crossed = await ctx.toolsList("token2", pair.s1);
+      if (!answered(crossed))
+        return pass(`the second principal's request on the first session was not served: ${crossed.status}`);
+      const first = toolNames(await ctx.toolsList("token", pair.s1));
+      const second = toolNames(await ctx.toolsList("token2", pair.s2));
+      const got = toolNames(crossed);
+      if (first === undefined || second === undefined || got === undefined)
+        return skip("tools/list gave no tool list to compare");
+      if (first === second)
+        return skip(
+          `both principals see the same ${first ? first.split(" ").length : 0} tools: whose identity served the request cannot be told from outside`,
+        );
+      if (got === first)
+        return fail(
+          "the second token's tools/list on the first session listed the first principal's tools: the session's identity was used, not the token's",
+        );
+      if (got === second)
+        return pass("the second token's request on the first session was served as the second principal");
+      return skip("the tool list on the first session matches neither principal's");
+    },
+  },
 ];
 
 const REFERENCE_INIT = { method: REFERENCE.method, params: REFERENCE.params };
+
+/** The challenges themselves (see `checks-challenge.ts`); run late, so that they see every challenge received. */
+const challengeSyntaxChecks: CheckDefinition[] = [
+  {
+    id: "challenge.syntax",
+    title: "every WWW-Authenticate is well-formed (quoting, escaping, attribute values)",
+    spec: "RFC 9110 §11.6.1; RFC 6750 §3",
+    // The header grammar (RFC 9110 §11.6.1, §5.6.4) and RFC 6750 §3: error and error_description values MUST NOT
+    // include characters outside %x20-21 / %x23-5B / %x5D-7E.
+    level: "MUST",
+    run: judgeChallengeSyntax,
+  },
+  {
+    id: "challenge.error-codes",
+    title: "only registered error codes in challenges",
+    spec: "RFC 6750 §3.1, §6.2; RFC 9449 §7.1",
+    // RFC 6750 §3: the server SHOULD include the error attribute, whose values are the registered codes of §3.1.
+    level: "SHOULD",
+    run: judgeErrorCodes,
+  },
+];
+
+const foreignTokenChecks: CheckDefinition[] = [
+  {
+    id: "token.syntax",
+    title: "the tokens are RFC 6750 b64token",
+    spec: "RFC 6750 §2.1",
+    // RFC 6750 §2.1's credentials grammar; the token is the authorization server's, sent as is, so only a WARN.
+    level: "MUST",
+    needs: "token",
+    async run(ctx) {
+      const given = [
+        ["--token", ctx.options.token],
+        ["--token2", ctx.options.token2],
+        ["--foreign-token", ctx.options.foreignToken],
+      ] as const;
+      const odd = given.filter(([, t]) => t !== undefined && !isB64Token(t)).map(([flag]) => flag);
+      if (odd.length)
+        return warn(
+          `${odd.join(", ")}: characters outside the b64token set (e.g. ":"); sent as is, but clients and proxies that check the syntax refuse it`,
+        );
+      return pass(`${given.filter(([, t]) => t !== undefined).length} token(s), all b64token`);
+    },
+  },
+  {
+    id: "token.foreign-audience",
+    title: "a token for another resource is refused",
+    spec: "RFC 8707 §2; MCP authz: token audience binding and validation",
+    // MCP 2025-11-25: servers MUST validate that access tokens were issued specifically for them (audience).
+    level: "MUST",
+    async run(ctx) {
+      const foreign = ctx.options.foreignToken;
+      if (!foreign)
+        return skip(
+          "not tested: give --foreign-token, a token from the same authorization server for another resource",
+        );
+      const claims = peekClaims(foreign);
+      const aud = claims?.aud === undefined ? [] : Array.isArray(claims.aud) ? claims.aud : [claims.aud];
+      const doc = await ctx.metadata();
+      const names = [ctx.endpoint, ...(typeof doc?.resource === "string" ? [doc.resource] : [])];
+      if (aud.some((a) => names.includes(a)))
+        return skip(
+          `not tested: the --foreign-token's aud names this server (${aud.join(" ")}); give one for another resource`,
+        );
+      const res = await ctx.authed("token", REFERENCE_INIT, undefined, { token: foreign });
+      return judgeRefusal(res, `a token for another resource${aud.length ? ` (aud ${aud.join(" ")})` : ""}`);
+    },
+  },
+];
 
 const finalChecks: CheckDefinition[] = [
   {
@@ -670,10 +844,20 @@ const finalChecks: CheckDefinition[] = [
 /** Every check, in the order they run (the echo check last, so it sees every response). */
 export const CHECKS: readonly CheckDefinition[] = [
   ...challengeChecks,
+  {
+    id: "challenge.no-error-unauthenticated",
+    title: "no error code in the challenge to a request without credentials",
+    spec: "RFC 6750 §3.1",
+    // RFC 6750 §3.1: if the request lacks any authentication information, the server SHOULD NOT include an error code.
+    level: "SHOULD",
+    run: judgeNoErrorWithoutCredentials,
+  },
   ...metadataChecks,
   ...corsChecks,
   ...asChecks,
   ...refusalChecks,
   ...tokenChecks,
+  ...foreignTokenChecks,
+  ...challengeSyntaxChecks,
   ...finalChecks,
 ];

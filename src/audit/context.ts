@@ -19,6 +19,11 @@ export interface AuditOptions {
   token?: string | undefined;
   /** A second principal's token, for the session-binding check. */
   token2?: string | undefined;
+  /**
+   * A token from the same authorization server for another resource: the server must refuse it (RFC 8707,
+   * MCP token audience binding). Without it that check says "not tested".
+   */
+  foreignToken?: string | undefined;
   /** The private key the tokens are DPoP-bound to. */
   dpopKey?: DpopKey | undefined;
   /** Plain http beyond loopback. Default false. */
@@ -245,10 +250,10 @@ export class AuditContext {
   }
 
   /** Authorization headers for `token`: Bearer, or DPoP with a fresh proof when a key is given. */
-  async authHeaders(token: string): Promise<{ headers: Record<string, string>; proof?: string }> {
+  async authHeaders(token: string, method = "POST"): Promise<{ headers: Record<string, string>; proof?: string }> {
     const key = this.options.dpopKey;
     if (!key) return { headers: { authorization: `Bearer ${token}` } };
-    const proof = await dpopProof(key, "POST", this.endpoint, token, this.#dpopNonce);
+    const proof = await dpopProof(key, method, this.endpoint, token, this.#dpopNonce);
     return { headers: { authorization: `DPoP ${token}`, dpop: proof }, proof };
   }
 
@@ -283,6 +288,32 @@ export class AuditContext {
       if (askedNonce && attempt === 0 && this.options.dpopKey) continue;
       return auth.proof ? { ...res, proof: auth.proof } : res;
     }
+  }
+
+  /**
+   * `GET` the endpoint's event stream with a token on a session: status and headers only, the stream
+   * closed at once (so a stream that is served sends nothing the audit waits for).
+   */
+  async stream(which: "token" | "token2", session: Session): Promise<ProbeResponse> {
+    const auth = await this.authHeaders(this.options[which] ?? "", "GET");
+    return this.prober.send({
+      method: "GET",
+      url: this.endpoint,
+      headers: {
+        accept: "text/event-stream",
+        ...auth.headers,
+        ...(session.sessionId ? { "mcp-session-id": session.sessionId } : {}),
+        ...(session.protocolVersion ? { "mcp-protocol-version": session.protocolVersion } : {}),
+      },
+      headersOnly: true,
+    });
+  }
+
+  /** `tools/list` with a token on a session (memoised per token and session). */
+  toolsList(which: "token" | "token2", session: Session): Promise<ProbeResponse> {
+    return this.once(`tools/list:${which}:${session.sessionId ?? ""}`, () =>
+      this.authed(which, { method: "tools/list", params: {} }, session),
+    );
   }
 
   /** `initialize` (+ `notifications/initialized`) with a token (memoised per token). */

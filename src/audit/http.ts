@@ -70,6 +70,8 @@ export interface ProbeRequest {
   url: string | URL;
   headers?: Record<string, string>;
   body?: string;
+  /** Read the status and headers only, then close the body (an event stream that may stay open). */
+  headersOnly?: boolean;
 }
 
 /** Options of {@link Prober}. */
@@ -163,7 +165,9 @@ export class Prober {
         redirect: "manual",
         signal: controller.signal,
       });
-      const text = await readBody(res);
+      let text = "";
+      if (r.headersOnly) void res.body?.cancel().catch(() => {});
+      else text = await readBody(res);
       const probe: ProbeResponse = { status: res.status, headers: res.headers, text, url: url.href };
       this.#responses.push(probe);
       return probe;

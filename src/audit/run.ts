@@ -8,6 +8,7 @@ import type { Status } from "./probes.js";
 import { AuditContext, type AuditOptions } from "./context.js";
 import { visibleControls } from "../lib/display.js";
 import { AuditRunError, ProbeFailed, Prober, urlAllowed } from "./http.js";
+import { isSendableToken } from "./tokens.js";
 
 /** A requirement level (RFC 2119) as the spec sentence a check tests states it. */
 export type Level = CheckDefinition["level"];
@@ -103,8 +104,20 @@ export async function runAudit(
     allowHttp: options.allowHttp ?? false,
     ...(options.fetch ? { fetch: options.fetch } : {}),
   });
-  if (options.token) prober.addSecret(options.token);
-  if (options.token2) prober.addSecret(options.token2);
+  for (const [flag, t] of [
+    ["token", options.token],
+    ["token2", options.token2],
+    ["foreignToken", options.foreignToken],
+  ] as const) {
+    // Any visible ASCII is sent as is (token.syntax WARNs outside RFC 6750's b64token); a space, a control
+    // character or an empty value cannot go in a header.
+    if (t !== undefined && !isSendableToken(t))
+      throw new AuditRunError(
+        "ERR_AUDIT_TOKEN",
+        `${flag}: not a token (empty, or contains spaces or control characters)`,
+      );
+    if (t) prober.addSecret(t);
+  }
   const ctx = new AuditContext(prober, options);
 
   const findings: Finding[] = [];

@@ -123,3 +123,13 @@ export function dpopProof(key: DpopKey, htm: string, htu: string, token?: string
     .setProtectedHeader({ alg: key.alg, typ: "dpop+jwt", jwk: key.publicJwk })
     .sign(key.privateKey);
 }
+
+/** RFC 6750 §2.1 `b64token`: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`. */
+export function isB64Token(token: string): boolean {
+  return /^[A-Za-z0-9\-._~+/]+=*$/.test(token);
+}
+
+/** Whether a token can be sent in an `Authorization` header at all: visible ASCII only (no space, no control). */
+export function isSendableToken(token: string): boolean {
+  return /^[\x21-\x7e]+$/.test(token);
+}

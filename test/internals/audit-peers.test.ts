@@ -32,7 +32,7 @@ function statuses(r: AuditReport): Record<string, string> {
 }
 const evidence = (r: AuditReport, id: string) => r.findings.find((f) => f.id === id)?.evidence ?? "";
 
-test("(b) SDK requireBearerAuth + mcpAuthMetadataRouter: root well-known 404, no CORS on /mcp, bad tokens → 500", async () => {
+test("(b) SDK requireBearerAuth + mcpAuthMetadataRouter: an error code without credentials, no CORS on /mcp, bad tokens → 500", async () => {
   const { report, setup } = await audit(startSdkSetup);
   try {
     const s = statuses(report);
@@ -50,13 +50,26 @@ test("(b) SDK requireBearerAuth + mcpAuthMetadataRouter: root well-known 404, no
       "token.tools-list",
       "token.audience",
       "token.scheme-swap",
-      "session.binding",
+      "session.joinable",
+      "session.joinable-get",
+      "session.identity",
+      "challenge.syntax",
+      "challenge.error-codes",
       "tokens.not-echoed",
     ]) {
       assert.equal(s[id], "PASS", `${id}: ${evidence(report, id)}`);
     }
-    assert.equal(s["prm.root"], "WARN");
-    assert.match(evidence(report, "prm.root"), /^\/\.well-known\/oauth-protected-resource: 404/);
+    // The root well-known URL is a 404, but the path-inserted document (which clients try first) is fine.
+    assert.equal(s["prm.root"], "PASS");
+    assert.match(
+      evidence(report, "prm.root"),
+      /^\/\.well-known\/oauth-protected-resource: 404; clients try the path-inserted/,
+    );
+    assert.equal(s["challenge.no-error-unauthenticated"], "FAIL");
+    assert.match(
+      evidence(report, "challenge.no-error-unauthenticated"),
+      /^401 Bearer error="invalid_token" to initialize/,
+    );
     assert.equal(s["cors.preflight"], "WARN");
     assert.equal(s["cors.expose"], "WARN");
     assert.match(evidence(report, "cors.expose"), /without Access-Control-Allow-Origin/);
@@ -77,25 +90,34 @@ test("(b) SDK requireBearerAuth + mcpAuthMetadataRouter: root well-known 404, no
   }
 });
 
-test("(c) mcp-auth Express: refusals right, root well-known 404, no CORS on /mcp", async () => {
+test("(c) mcp-auth Express: refusals right, but an unescaped quote in error_description and unregistered error codes; no CORS on /mcp", async () => {
   const { report, setup } = await audit(startMcpAuthSetup);
   try {
     const s = statuses(report);
     assert.deepEqual(
       report.findings.filter((f) => f.status !== "PASS").map((f) => [f.id, f.status]),
       [
-        ["prm.root", "WARN"],
+        ["challenge.no-error-unauthenticated", "FAIL"],
         ["cors.preflight", "WARN"],
         ["cors.preflight.2026-07-28", "WARN"],
         ["cors.expose", "WARN"],
+        ["token.foreign-audience", "SKIP"],
+        ["challenge.syntax", "FAIL"],
+        ["challenge.error-codes", "FAIL"],
       ],
+    );
+    // Its error_description quotes "Bearer <token>" without escaping the quotes.
+    assert.match(evidence(report, "challenge.syntax"), /^401 from \/mcp: unescaped '"' inside the quoted-string/);
+    assert.match(
+      evidence(report, "challenge.error-codes"),
+      /Bearer error="missing_auth_header" is not a registered code/,
     );
     assert.equal(s["refuse.alg-none"], "PASS");
     assert.match(
       evidence(report, "challenge.initialize"),
       /^401 Bearer error="missing_auth_header" resource_metadata="http:\/\/127\.0\.0\.1:\d+\/\.well-known\/oauth-protected-resource\/mcp"$/,
     );
-    assert.equal(report.exit_code, 0);
+    assert.equal(report.exit_code, 1);
   } finally {
     await setup.close();
   }
@@ -125,8 +147,13 @@ test("(d) fastmcp oauth + authenticate (throwing a Response, as its README shows
       assert.match(evidence(report, id), /^401, no WWW-Authenticate/);
     }
     assert.equal(s["token.tools-list"], "PASS");
-    assert.equal(s["session.binding"], "FAIL");
-    assert.match(evidence(report, "session.binding"), /another principal's token used the first token's session/);
+    assert.equal(s["session.joinable"], "FAIL");
+    assert.match(evidence(report, "session.joinable"), /another principal's token used the first token's session/);
+    assert.equal(s["session.joinable-get"], "FAIL");
+    assert.match(
+      evidence(report, "session.joinable-get"),
+      /200 text\/event-stream, the first principal's event stream/,
+    );
     assert.equal(report.exit_code, 1);
   } finally {
     await setup.close();
