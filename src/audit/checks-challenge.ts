@@ -35,11 +35,12 @@ interface Challenged {
 
 const where = (res: ProbeResponse): string => `${res.status} from ${new URL(res.url).pathname}`;
 
-/** Every response so far that carries `WWW-Authenticate`, each header value once. */
+/** Every response from the audited server so far that carries `WWW-Authenticate`, each header value once. */
 function challenged(ctx: AuditContext): Challenged[] {
   const seen = new Set<string>();
   const out: Challenged[] = [];
   for (const res of ctx.prober.responses) {
+    if (new URL(res.url).origin !== ctx.target.origin) continue;
     const header = res.headers.get("www-authenticate");
     if (header === null || seen.has(header)) continue;
     seen.add(header);

@@ -17,11 +17,12 @@ export interface AuditOptions {
   url: string;
   /** An access token for the endpoint (never sent anywhere else, never printed). */
   token?: string | undefined;
-  /** A second principal's token, for the session-binding check. */
+  /** A second principal's token, for the session checks (joinable, GET stream, identity). */
   token2?: string | undefined;
   /**
    * A token from the same authorization server for another resource: the server must refuse it (RFC 8707,
-   * MCP token audience binding). Without it that check says "not tested".
+   * MCP token audience binding). Sent like `token` (Bearer, or DPoP with `dpopKey`). Without it that check says
+   * "not tested".
    */
   foreignToken?: string | undefined;
   /** The private key the tokens are DPoP-bound to. */
