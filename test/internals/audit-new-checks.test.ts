@@ -241,25 +241,33 @@ describe("token checks", () => {
     assert.equal(finding(ok, "token.syntax").status, "PASS");
   });
 
-  test("the CLI takes user:grant:secret (exit 0) and refuses a token with a space or a newline (exit 2)", async () => {
+  test("the CLI takes user:grant:secret (exit 0), wires --foreign-token through, refuses a space or a newline (exit 2)", async () => {
     const fake = await startFake({});
     try {
-      const run = (token: string) =>
-        new Promise<{ code: number; stderr: string }>((resolve) => {
+      const run = (args: string[]) =>
+        new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
           execFile(
             process.execPath,
-            ["--import", "tsx", CLI, "audit", fake.url, "--json", "--token", token],
+            ["--import", "tsx", CLI, "audit", fake.url, "--json", ...args],
             { timeout: 60_000 },
-            (err, _stdout, stderr) =>
-              resolve({ code: err ? Number((err as { code?: number }).code ?? -1) : 0, stderr }),
+            (err, stdout, stderr) =>
+              resolve({ code: err ? Number((err as { code?: number }).code ?? -1) : 0, stdout, stderr }),
           );
         });
-      const odd = await run("user:grant:secret");
+      const odd = await run(["--token", "user:grant:secret", "--foreign-token", FOREIGN]);
       assert.notEqual(odd.code, 2, odd.stderr);
-      for (const bad of ["has space", "line\nbreak"]) {
-        const r = await run(bad);
-        assert.equal(r.code, 2);
-        assert.match(r.stderr, /--token: not a token/);
+      const report = JSON.parse(odd.stdout) as AuditReport;
+      assert.equal(finding(report, "token.syntax").status, "WARN");
+      assert.equal(finding(report, "token.tools-list").status, "PASS");
+      assert.equal(finding(report, "token.foreign-audience").status, "PASS");
+      for (const [flag, bad] of [
+        ["--token", "has space"],
+        ["--token", "line\nbreak"],
+        ["--foreign-token", "tab\there"],
+      ] as const) {
+        const r = await run(flag === "--token" ? [flag, bad] : ["--token", "tok-alice", flag, bad]);
+        assert.equal(r.code, 2, `${flag} ${JSON.stringify(bad)}`);
+        assert.match(r.stderr, new RegExp(`${flag}: not a token`));
       }
     } finally {
       await fake.close();
