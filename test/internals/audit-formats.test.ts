@@ -486,3 +486,18 @@ describe("the formatters on their own", () => {
     assert.match(out, /^Exit 1: 1 FAIL at MUST or SHOULD \(x\.fail\); --fail-on should\.$/m);
   });
 });
+
+test("docs/audit.md's level table names every check once, with the level the check has", async () => {
+  const { readFile } = await import("node:fs/promises");
+  const doc = await readFile(new URL("../../docs/audit.md", import.meta.url), "utf8");
+  const section = doc.slice(doc.indexOf("## Requirement levels"), doc.indexOf("## `--fail-on`"));
+  const documented = new Map<string, string>();
+  for (const m of section.matchAll(/^\| (`[^|]+`) \| (MUST|SHOULD|MAY) \|/gm)) {
+    for (const id of (m[1] as string).split(", ")) {
+      const bare = id.replace(/`/g, "");
+      assert.ok(!documented.has(bare), `${bare} documented twice`);
+      documented.set(bare, m[2] as string);
+    }
+  }
+  assert.deepEqual([...documented].sort(), CHECKS.map((c) => [c.id, c.level]).sort());
+});
