@@ -6,6 +6,7 @@
  * - `fastmcp` with `oauth.protectedResource` and an `authenticate` function.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
@@ -23,6 +24,8 @@ export interface PeerSetup {
   as: RunningDevAuthorizationServer;
   /** A token for `url` (aud = url), signed by the authorization server. */
   token(subject?: string): Promise<string>;
+  /** A token from the same authorization server for another resource ({@link FOREIGN_RESOURCE}): to be refused. */
+  foreignToken(): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -54,8 +57,26 @@ async function listen(
   return { http, url: `http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp` };
 }
 
+/** The other resource the authorization servers issue foreign tokens for (nothing listens there). */
+export const FOREIGN_RESOURCE = "http://127.0.0.1:9/another-resource";
+
 async function authorizationServer(url: string): Promise<RunningDevAuthorizationServer> {
-  return startDevAuthorizationServer({ resources: [url], scopes_supported: ["mcp:read"], on_warning: () => {} });
+  return startDevAuthorizationServer({
+    resources: [url, FOREIGN_RESOURCE],
+    scopes_supported: ["mcp:read"],
+    on_warning: () => {},
+  });
+}
+
+/** `token` and `foreignToken` of a {@link PeerSetup} from the embedded authorization server. */
+function tokensOf(as: RunningDevAuthorizationServer, url: string): Pick<PeerSetup, "token" | "foreignToken"> {
+  return {
+    token: async (subject = "alice") =>
+      (await as.server.issueAccessToken({ subject, scopes: ["mcp:read"], resource: url })).access_token,
+    foreignToken: async () =>
+      (await as.server.issueAccessToken({ subject: "alice", scopes: ["mcp:read"], resource: FOREIGN_RESOURCE }))
+        .access_token,
+  };
 }
 
 const closeHttp = (http: Server) =>
@@ -106,8 +127,7 @@ export async function startSdkSetup(): Promise<PeerSetup> {
   return {
     url,
     as,
-    token: async (subject = "alice") =>
-      (await as.server.issueAccessToken({ subject, scopes: ["mcp:read"] })).access_token,
+    ...tokensOf(as, url),
     close: async () => (await closeHttp(http), await as.close()),
   };
 }
@@ -162,8 +182,7 @@ export async function startMcpAuthSetup(): Promise<PeerSetup> {
   return {
     url,
     as,
-    token: async (subject = "alice") =>
-      (await as.server.issueAccessToken({ subject, scopes: ["mcp:read"] })).access_token,
+    ...tokensOf(as, url),
     close: async () => (await closeHttp(http), await as.close()),
   };
 }
@@ -205,8 +224,116 @@ export async function startFastMcpSetup(): Promise<PeerSetup> {
   return {
     url,
     as,
-    token: async (subject = "alice") =>
-      (await as.server.issueAccessToken({ subject, scopes: ["mcp:read"] })).access_token,
+    ...tokensOf(as, url),
     close: async () => (await server.stop(), await as.close()),
   };
 }
+
+/**
+ * protected-mcp itself: `MCPServer` (protect() underneath) with a `JWTValidator` requiring `at+jwt`, the embedded
+ * authorization server issuing its tokens, as the quickstart demo sets it up.
+ */
+export async function startProtectedMcpSetup(): Promise<PeerSetup> {
+  const { MCPServer, JWTValidator, tool } = await import("../../src/index.js");
+  const port = await freePortPair();
+  const url = `http://127.0.0.1:${port}/mcp`;
+  const as = await authorizationServer(url);
+  const server = new MCPServer("peer", {
+    version: "1.0.0",
+    authorization: { enabled: true, authorization_servers: [as.issuer], resource: url, scopes_supported: ["mcp:read"] },
+  });
+  server.setAuthorizationProvider(
+    new JWTValidator({ jwks_uri: as.server.metadata.jwks_uri, issuer: as.issuer, required_typ: "at+jwt" }),
+  );
+  server.collect(tool({ name: "echo", description: "Echo", input: { message: z.string() } }, ({ message }) => message));
+  try {
+    await server.serve({ port, host: "127.0.0.1" });
+  } catch (err) {
+    await as.close();
+    throw err;
+  }
+  return { url, as, ...tokensOf(as, url), close: async () => (await server.close(), await as.close()) };
+}
+
+/** A setup the audit is run against in CI, with the package whose installed version its verdicts are pinned to. */
+export interface PeerDefinition {
+  /** A stable key (test names, `test/fixtures/audit-expected.json`). */
+  id: string;
+  /** The npm package whose version the expectations are pinned to (`protected-mcp`: this repository). */
+  package: string;
+  /** How it is set up, one line of Markdown. */
+  setup: string;
+  start(): Promise<PeerSetup>;
+}
+
+/** Every setup the audit is run against in CI, protected-mcp first. */
+export const PEERS: readonly PeerDefinition[] = [
+  {
+    id: "protected-mcp",
+    package: "protected-mcp",
+    setup:
+      "`MCPServer` (`protect()`) with a `JWTValidator` (`at+jwt`), as the quickstart demo; the embedded authorization server",
+    start: startProtectedMcpSetup,
+  },
+  {
+    id: "sdk-v1-require-bearer-auth",
+    package: "@modelcontextprotocol/sdk",
+    setup: "`requireBearerAuth` + `mcpAuthMetadataRouter` (Express), a `jose` JWT verifier, stateless transport",
+    start: startSdkSetup,
+  },
+  {
+    id: "mcp-auth",
+    package: "mcp-auth",
+    setup: '`protectedResourceMetadataRouter()` + `bearerAuth("jwt")` (Express), as its README shows',
+    start: startMcpAuthSetup,
+  },
+  {
+    id: "fastmcp-jwks",
+    package: "fastmcp",
+    setup: "`oauth.protectedResource` + an `authenticate` function throwing a `Response` (its README), `jose` JWKS",
+    start: startFastMcpSetup,
+  },
+];
+
+/** The installed version of `name` (this repository's own for `protected-mcp`), read from its package.json. */
+export function installedVersion(name: string): string {
+  const root = new URL("../../", import.meta.url);
+  const file =
+    name === "protected-mcp" ? new URL("package.json", root) : new URL(`node_modules/${name}/package.json`, root);
+  return (JSON.parse(readFileSync(file, "utf8")) as { version: string }).version;
+}
+
+/** A setup issue 29 names that the CI run does not audit, with the reason (printed by the test, published). */
+export interface NotRunPeer {
+  id: string;
+  package: string;
+  /** Completes "not run here, because …". */
+  reason: string;
+}
+
+/** The setups not audited here, each with why. */
+export const NOT_RUN_PEERS: readonly NotRunPeer[] = [
+  {
+    id: "sdk-v1-example-oauth",
+    package: "@modelcontextprotocol/sdk",
+    reason:
+      "the example server (`dist/esm/examples/server/simpleStreamableHttp.js --oauth`) is not yet wired into this run: it brings its own demo authorization server, whose browser-consent flow has no scripted path here yet.",
+  },
+  {
+    id: "sdk-v2-require-bearer-auth",
+    package: "@modelcontextprotocol/server",
+    reason:
+      "the SDK v2 setup (`@modelcontextprotocol/server` + `@modelcontextprotocol/express`) is not yet wired into this run.",
+  },
+  {
+    id: "fastmcp-github",
+    package: "fastmcp",
+    reason:
+      "its GitHub provider validates tokens against api.github.com: only its metadata is auditable offline, and that partial setup is not yet wired into this run.",
+  },
+  {
+    id: "cloudflare-workers-oauth-provider",
+    package: "@cloudflare/workers-oauth-provider",
+    reason: "the Miniflare setup (Workers runtime, `.tools/miniflare`) is not yet wired into this run.",
+  },
+];

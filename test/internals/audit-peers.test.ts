@@ -1,41 +1,110 @@
 /**
- * The audit judged on servers nobody here wrote, each set up as its documentation shows and started
- * on 127.0.0.1 with real tokens from the embedded authorization server: the findings asserted here are
- * the ones the "What the audit found on popular setups" table of docs/audit.md reports.
+ * The audit judged on servers nobody here wrote, each set up as its documentation shows and started on 127.0.0.1
+ * with real tokens from the embedded authorization server (`test/helpers/peer-servers.ts`), and on protected-mcp
+ * itself. Every verdict is compared with the pinned `test/fixtures/audit-expected.json` (keyed by the peer
+ * package's installed version), and `docs/audit-results.md` must be what this run renders. After a deliberate
+ * change (an audit fix, a peer upgrade): `UPDATE_AUDIT_RESULTS=1 node --import tsx --test
+ * test/internals/audit-peers.test.ts` rewrites both, to review in the diff.
  */
-import { test } from "node:test";
+import { before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { runAudit, type AuditReport } from "../../src/audit/run.js";
-import { startFastMcpSetup, startMcpAuthSetup, startSdkSetup, type PeerSetup } from "../helpers/peer-servers.js";
+import { failsAt, type AuditReport } from "../../src/audit/run.js";
+import { NOT_RUN_PEERS, PEERS, startFastMcpSetup } from "../helpers/peer-servers.js";
+import {
+  auditPeers,
+  expectationsJson,
+  expectationsOf,
+  readExpectations,
+  renderResults,
+  RESULTS_FILE,
+  verdicts,
+  writeResults,
+  type PeerRun,
+} from "../../scripts/audit-results.js";
 
 const CLI = fileURLToPath(new URL("../../src/audit/cli.ts", import.meta.url));
+const UPDATE = process.env.UPDATE_AUDIT_RESULTS === "1";
 
-async function audit(start: () => Promise<PeerSetup>): Promise<{ report: AuditReport; setup: PeerSetup }> {
-  const setup = await start();
-  try {
-    const report = await runAudit({
-      url: setup.url,
-      token: await setup.token("alice"),
-      token2: await setup.token("bob"),
-    });
-    return { report, setup };
-  } catch (e) {
-    await setup.close();
-    throw e;
-  }
+let runs: PeerRun[];
+before(async () => {
+  runs = await auditPeers();
+  if (UPDATE) writeResults(runs);
+});
+
+const run = (id: string): PeerRun => {
+  const r = runs.find((x) => x.peer.id === id);
+  assert.ok(r, `no run of ${id}`);
+  return r;
+};
+
+for (const peer of PEERS) {
+  test(`${peer.id}: every verdict as pinned in test/fixtures/audit-expected.json`, () => {
+    const r = run(peer.id);
+    const pinned = readExpectations()[peer.id];
+    assert.ok(pinned, `${peer.id} has no entry in test/fixtures/audit-expected.json: re-pin (UPDATE_AUDIT_RESULTS=1)`);
+    const expected = pinned.versions[r.version];
+    assert.ok(
+      expected,
+      `${peer.package} is ${r.version} here but pinned for ${Object.keys(pinned.versions).join(", ")}: ` +
+        "re-pin with UPDATE_AUDIT_RESULTS=1 and review the verdicts that changed",
+    );
+    const actual = verdicts(r);
+    const diffs: string[] = [];
+    for (const id of new Set([...Object.keys(expected), ...Object.keys(actual)])) {
+      const e = expected[id];
+      const a = actual[id];
+      if (e?.status !== a?.status || e?.level !== a?.level)
+        diffs.push(
+          `${id}: expected ${e ? `${e.status} (${e.level})` : "no verdict"}, got ${a ? `${a.status} (${a.level})` : "no verdict"}` +
+            (a ? ` — ${r.report.findings.find((f) => f.id === id)?.evidence ?? "not run"}` : ""),
+        );
+    }
+    assert.deepEqual(diffs, [], `${peer.id} ${peer.package}@${r.version}:\n${diffs.join("\n")}`);
+  });
 }
 
-function statuses(r: AuditReport): Record<string, string> {
-  return Object.fromEntries(r.findings.map((f) => [f.id, f.status]));
-}
+test("the pinned file holds exactly this run's setups and verdicts", () => {
+  assert.equal(
+    readFileSync(fileURLToPath(new URL("../fixtures/audit-expected.json", import.meta.url)), "utf8"),
+    expectationsJson(expectationsOf(runs)),
+    "test/fixtures/audit-expected.json is not this run's: re-pin with UPDATE_AUDIT_RESULTS=1",
+  );
+});
+
+test("protected-mcp audits clean at --fail-on should (and must): no FAIL at MUST or SHOULD", () => {
+  const { report } = run("protected-mcp");
+  const failing = report.findings.filter((f) => failsAt(f, "should"));
+  assert.deepEqual(
+    failing.map((f) => `${f.id}: ${f.evidence}`),
+    [],
+    "protected-mcp FAILs a MUST or SHOULD check",
+  );
+  assert.equal(report.fail_on, "should");
+  assert.equal(report.exit_code, 0);
+  // The foreign token was given, so audience binding was tested (not the "not tested" SKIP).
+  assert.match(evidence(report, "token.foreign-audience"), /^401 Bearer error="invalid_token"/);
+});
+
+test("docs/audit-results.md is what this run renders (ports, session ids normalised)", (t) => {
+  for (const n of NOT_RUN_PEERS) t.diagnostic(`not run here: ${n.id} (${n.package}), because ${n.reason}`);
+  assert.equal(
+    readFileSync(RESULTS_FILE, "utf8"),
+    renderResults(runs),
+    "docs/audit-results.md differs from this run: regenerate with UPDATE_AUDIT_RESULTS=1 (or scripts/audit-results.ts)",
+  );
+});
+
+const statusesOf = (r: AuditReport): Record<string, string> =>
+  Object.fromEntries(r.findings.map((f) => [f.id, f.status]));
 const evidence = (r: AuditReport, id: string) => r.findings.find((f) => f.id === id)?.evidence ?? "";
 
-test("(b) SDK requireBearerAuth + mcpAuthMetadataRouter: an error code without credentials, no CORS on /mcp, bad tokens → 500", async () => {
-  const { report, setup } = await audit(startSdkSetup);
-  try {
-    const s = statuses(report);
+test("sdk-v1-require-bearer-auth: SDK requireBearerAuth + mcpAuthMetadataRouter: an error code without credentials, no CORS on /mcp, bad or foreign tokens → 500", () => {
+  const { report } = run("sdk-v1-require-bearer-auth");
+  {
+    const s = statusesOf(report);
     for (const id of [
       "challenge.initialize",
       "challenge.server-discover",
@@ -80,20 +149,19 @@ test("(b) SDK requireBearerAuth + mcpAuthMetadataRouter: an error code without c
       "refuse.expired",
       "refuse.two-credentials",
       "token.tampered",
+      "token.foreign-audience",
     ]) {
       assert.equal(s[id], "FAIL", id);
       assert.match(evidence(report, id), /^500, no WWW-Authenticate/);
     }
     assert.equal(report.exit_code, 1);
-  } finally {
-    await setup.close();
   }
 });
 
-test("(c) mcp-auth Express: refusals right, but an unescaped quote in error_description and unregistered error codes; no CORS on /mcp", async () => {
-  const { report, setup } = await audit(startMcpAuthSetup);
-  try {
-    const s = statuses(report);
+test("mcp-auth: Express: refusals right, but an unescaped quote in error_description and unregistered error codes; no CORS on /mcp", () => {
+  const { report } = run("mcp-auth");
+  {
+    const s = statusesOf(report);
     assert.deepEqual(
       report.findings.filter((f) => f.status !== "PASS").map((f) => [f.id, f.status]),
       [
@@ -101,7 +169,6 @@ test("(c) mcp-auth Express: refusals right, but an unescaped quote in error_desc
         ["cors.preflight", "WARN"],
         ["cors.preflight.2026-07-28", "WARN"],
         ["cors.expose", "WARN"],
-        ["token.foreign-audience", "SKIP"],
         ["challenge.syntax", "FAIL"],
         ["challenge.error-codes", "FAIL"],
       ],
@@ -118,15 +185,13 @@ test("(c) mcp-auth Express: refusals right, but an unescaped quote in error_desc
       /^401 Bearer error="missing_auth_header" resource_metadata="http:\/\/127\.0\.0\.1:\d+\/\.well-known\/oauth-protected-resource\/mcp"$/,
     );
     assert.equal(report.exit_code, 1);
-  } finally {
-    await setup.close();
   }
 });
 
-test("(d) fastmcp oauth + authenticate (throwing a Response, as its README shows): 401s without a challenge, sessions not bound", async () => {
-  const { report, setup } = await audit(startFastMcpSetup);
-  try {
-    const s = statuses(report);
+test("fastmcp-jwks: oauth + authenticate (throwing a Response, as its README shows): 401s without a challenge, sessions not bound", () => {
+  const { report } = run("fastmcp-jwks");
+  {
+    const s = statusesOf(report);
     assert.equal(s["challenge.initialize"], "FAIL");
     assert.equal(evidence(report, "challenge.initialize"), "401, no WWW-Authenticate: no Bearer challenge");
     assert.equal(s["prm.advertised"], "SKIP");
@@ -155,8 +220,6 @@ test("(d) fastmcp oauth + authenticate (throwing a Response, as its README shows
       /200 text\/event-stream, the first principal's event stream/,
     );
     assert.equal(report.exit_code, 1);
-  } finally {
-    await setup.close();
   }
 });
 
