@@ -9,7 +9,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { CHECKS } from "../src/audit/checks.js";
 import { failsAt, runAudit, type AuditReport, type Level } from "../src/audit/run.js";
-import { installedVersion, NOT_RUN_PEERS, PEERS, type PeerDefinition } from "../test/helpers/peer-servers.js";
+import { peerVersion, NOT_RUN_PEERS, PEERS, type PeerDefinition } from "../test/helpers/peer-servers.js";
 
 /** The file of pinned verdicts. */
 export const EXPECTED_FILE = fileURLToPath(new URL("../test/fixtures/audit-expected.json", import.meta.url));
@@ -34,7 +34,7 @@ export type Expectations = Record<string, { package: string; versions: Record<st
 
 /** Start `peer`, audit it with two principals' tokens and a foreign token (judged at `should`), stop it. */
 export async function auditPeer(peer: PeerDefinition): Promise<PeerRun> {
-  const version = installedVersion(peer.package);
+  const version = peerVersion(peer);
   const setup = await peer.start();
   try {
     const report = await runAudit({

@@ -230,6 +230,73 @@ export async function startFastMcpSetup(): Promise<PeerSetup> {
 }
 
 /**
+ * SDK v2: `@modelcontextprotocol/express`'s `createMcpExpressApp` + `mcpAuthMetadataRouter` + `requireBearerAuth`
+ * with `expectedResource`, a verifier throwing `OAuthError(InvalidToken)` as `OAuthTokenVerifier`'s TSDoc asks and
+ * filling `resource` from `aud`, and the README's stateless `NodeStreamableHTTPServerTransport` endpoint.
+ */
+export async function startSdkV2Setup(): Promise<PeerSetup> {
+  const { createMcpExpressApp, getOAuthProtectedResourceMetadataUrl, mcpAuthMetadataRouter, requireBearerAuth } =
+    await import("@modelcontextprotocol/express");
+  const { McpServer: McpServerV2, OAuthError, OAuthErrorCode } = await import("@modelcontextprotocol/server");
+  const { NodeStreamableHTTPServerTransport } = await import("@modelcontextprotocol/node");
+  const { http, url } = await listen();
+  const as = await authorizationServer(url);
+  const jwks = createRemoteJWKSet(new URL(as.server.metadata.jwks_uri));
+  const app = createMcpExpressApp({ host: "127.0.0.1" });
+  app.use(
+    mcpAuthMetadataRouter({
+      oauthMetadata: as.server.metadata as never,
+      resourceServerUrl: new URL(url),
+      scopesSupported: ["mcp:read"],
+      resourceName: "peer",
+    }),
+  );
+  const auth = requireBearerAuth({
+    verifier: {
+      async verifyAccessToken(token: string) {
+        let p;
+        try {
+          ({ payload: p } = await jwtVerify(token, jwks, { issuer: as.issuer }));
+        } catch {
+          throw new OAuthError(OAuthErrorCode.InvalidToken, "invalid access token");
+        }
+        const aud = Array.isArray(p.aud) ? p.aud[0] : p.aud;
+        return {
+          token,
+          clientId: String(p.client_id ?? ""),
+          scopes: typeof p.scope === "string" ? p.scope.split(" ") : [],
+          expiresAt: p.exp,
+          ...(aud && URL.canParse(aud) ? { resource: new URL(aud) } : {}),
+        };
+      },
+    },
+    expectedResource: new URL(url),
+    resourceMetadataUrl: getOAuthProtectedResourceMetadataUrl(new URL(url)),
+  });
+  app.post("/mcp", auth, (req, res) => {
+    void (async () => {
+      const server = new McpServerV2({ name: "peer", version: "1.0.0" });
+      server.registerTool(
+        "echo",
+        { description: "Echo", inputSchema: z.object({ message: z.string() }) },
+        ({ message }) => ({
+          content: [{ type: "text", text: message }],
+        }),
+      );
+      const transport = new NodeStreamableHTTPServerTransport({ sessionIdGenerator: undefined });
+      res.on("close", () => {
+        void transport.close();
+        void server.close();
+      });
+      await server.connect(transport);
+      await transport.handleRequest(req, res, req.body);
+    })();
+  });
+  http.on("request", app);
+  return { url, as, ...tokensOf(as, url), close: async () => (await closeHttp(http), await as.close()) };
+}
+
+/**
  * protected-mcp itself: `MCPServer` (protect() underneath) with a `JWTValidator` requiring `at+jwt`, the embedded
  * authorization server issuing its tokens, as the quickstart demo sets it up.
  */
@@ -261,6 +328,8 @@ export interface PeerDefinition {
   id: string;
   /** The npm package whose version the expectations are pinned to (`protected-mcp`: this repository). */
   package: string;
+  /** Other packages whose code the verdicts depend on: their versions are part of the pinned version. */
+  with?: readonly string[];
   /** How it is set up, one line of Markdown. */
   setup: string;
   start(): Promise<PeerSetup>;
@@ -282,6 +351,14 @@ export const PEERS: readonly PeerDefinition[] = [
     start: startSdkSetup,
   },
   {
+    id: "sdk-v2-require-bearer-auth",
+    package: "@modelcontextprotocol/express",
+    with: ["@modelcontextprotocol/server"],
+    setup:
+      "`createMcpExpressApp` + `mcpAuthMetadataRouter` + `requireBearerAuth` with `expectedResource` (`@modelcontextprotocol/server` 2.x), a verifier throwing `OAuthError(InvalidToken)`, the README's stateless `NodeStreamableHTTPServerTransport`",
+    start: startSdkV2Setup,
+  },
+  {
     id: "mcp-auth",
     package: "mcp-auth",
     setup: '`protectedResourceMetadataRouter()` + `bearerAuth("jwt")` (Express), as its README shows',
@@ -294,6 +371,11 @@ export const PEERS: readonly PeerDefinition[] = [
     start: startFastMcpSetup,
   },
 ];
+
+/** The version `peer`'s verdicts are pinned to: its package's, then ` + name@version` for each of `with`. */
+export function peerVersion(peer: PeerDefinition): string {
+  return [installedVersion(peer.package), ...(peer.with ?? []).map((n) => `${n}@${installedVersion(n)}`)].join(" + ");
+}
 
 /** The installed version of `name` (this repository's own for `protected-mcp`), read from its package.json. */
 export function installedVersion(name: string): string {
@@ -318,12 +400,6 @@ export const NOT_RUN_PEERS: readonly NotRunPeer[] = [
     package: "@modelcontextprotocol/sdk",
     reason:
       "the example server (`dist/esm/examples/server/simpleStreamableHttp.js --oauth`) is not yet wired into this run: it brings its own demo authorization server, whose browser-consent flow has no scripted path here yet.",
-  },
-  {
-    id: "sdk-v2-require-bearer-auth",
-    package: "@modelcontextprotocol/server",
-    reason:
-      "the SDK v2 setup (`@modelcontextprotocol/server` + `@modelcontextprotocol/express`) is not yet wired into this run.",
   },
   {
     id: "fastmcp-github",
