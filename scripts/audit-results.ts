@@ -114,6 +114,22 @@ const WHY: Record<string, string> = {
     "RFC 9068 §4: the signature MUST be validated; it is (the request is not served), but the refusal is a 500 without the challenge RFC 6750 §3 requires.",
   "sdk-v1-require-bearer-auth token.foreign-audience":
     "MCP authorization (token audience binding): a token for another resource MUST be refused; it is not served, but the refusal is a 500 without the challenge RFC 6750 §3 requires, the same mapping bug as `refuse.garbage`.",
+  "sdk-v1-example-oauth refuse.garbage":
+    "RFC 9110 §15.5.2 / RFC 6750 §3: a request without a usable token MUST get a 401 (or 400) with `WWW-Authenticate`. The example's verifier throws a plain `Error` when introspection says the token is inactive, and `requireBearerAuth` turns anything but `InvalidTokenError` into a 500 with no challenge.",
+  "sdk-v1-example-oauth refuse.alg-none":
+    "As `refuse.garbage`: refused, but with a 500 and no challenge (RFC 6750 §3 MUST).",
+  "sdk-v1-example-oauth refuse.expired":
+    "As `refuse.garbage`: refused, but with a 500 and no challenge (RFC 6750 §3 MUST).",
+  "sdk-v1-example-oauth refuse.two-credentials":
+    "RFC 6750 §3.1 answers a request with two credentials with 400 `invalid_request`; the example answers 500 with no challenge (RFC 6750 §3 MUST).",
+  "sdk-v1-example-oauth token.tampered":
+    "The altered token is refused (introspection does not know it), but with a 500 and no challenge (RFC 6750 §3 MUST).",
+  "sdk-v1-example-oauth token.foreign-audience":
+    "MCP authorization (token audience binding): servers MUST validate that a token was issued for them (RFC 8707). Without `--oauth-strict` the example sets no `expectedResource`, its demo authorization server issues tokens for any `resource`, and one issued for `http://localhost:9/another-resource` was served.",
+  "sdk-v1-example-oauth session.joinable":
+    "MCP security best practices: servers SHOULD bind session ids to user-specific information. The demo authorization server has one user, so the two principals are two registered clients; the example keys sessions by id alone, and the second client's token used the first one's session.",
+  "sdk-v1-example-oauth session.joinable-get":
+    "MCP security best practices: servers MUST NOT use sessions for authentication; a GET with the first client's session id and the second client's token opened the first session's SSE stream: the id alone decides whose stream it is.",
   "mcp-auth challenge.syntax":
     'RFC 6750 §3: `error_description` values \u201cMUST NOT include characters outside the set %x20-21 / %x23-5B / %x5D-7E\u201d (no `"`), and RFC 9110 §5.6.4 ends a quoted-string at an unescaped `"`: its description `Expected "Bearer <token>".` breaks the header, so strict parsers see a second, bogus challenge.',
   "mcp-auth challenge.error-codes":

@@ -8,6 +8,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
+import { fileURLToPath } from "node:url";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import express from "express";
@@ -21,7 +22,8 @@ import { freePortPair } from "./dev-as.js";
 
 export interface PeerSetup {
   url: string;
-  as: RunningDevAuthorizationServer;
+  /** The embedded authorization server, when the setup's tokens come from it (not from the peer's own). */
+  as?: RunningDevAuthorizationServer;
   /** A token for `url` (aud = url), signed by the authorization server. */
   token(subject?: string): Promise<string>;
   /** A token from the same authorization server for another resource ({@link FOREIGN_RESOURCE}): to be refused. */
@@ -296,6 +298,126 @@ export async function startSdkV2Setup(): Promise<PeerSetup> {
   return { url, as, ...tokensOf(as, url), close: async () => (await closeHttp(http), await as.close()) };
 }
 
+/** Makes `listen(port[, cb])` without a host listen on 127.0.0.1 (a peer's own script would listen on every interface). */
+const LOOPBACK_LISTEN =
+  "data:text/javascript," +
+  encodeURIComponent(
+    'import net from "node:net"; const listen = net.Server.prototype.listen; ' +
+      "net.Server.prototype.listen = function (...a) { " +
+      'if ((typeof a[0] === "number" || typeof a[0] === "string") && typeof a[1] !== "string") a.splice(1, 0, "127.0.0.1"); ' +
+      "return listen.apply(this, a); };",
+  );
+
+/**
+ * The official SDK v1 example server, `simpleStreamableHttp.js --oauth` as shipped in `@modelcontextprotocol/sdk`
+ * (its README's `--oauth` demo): run as a child process on free ports (`MCP_PORT`, `MCP_AUTH_PORT`), its
+ * listeners held to 127.0.0.1; tokens from its own demo authorization server through its flow (dynamic client
+ * registration, `/authorize` with PKCE, which approves at once as "Demo User", `/token` with the RFC 8707
+ * `resource`). Each principal is its own registered client; the foreign token names another resource, which the
+ * demo authorization server accepts without `--oauth-strict`.
+ */
+export async function startSdkV1ExampleSetup(): Promise<PeerSetup> {
+  const { spawn } = await import("node:child_process");
+  const { createHash, randomBytes } = await import("node:crypto");
+  const script = fileURLToPath(
+    new URL(
+      "../../node_modules/@modelcontextprotocol/sdk/dist/esm/examples/server/simpleStreamableHttp.js",
+      import.meta.url,
+    ),
+  );
+  const port = await freePortPair();
+  const url = `http://localhost:${port}/mcp`;
+  const auth = `http://localhost:${port + 1}`;
+  const child = spawn(process.execPath, ["--import", LOOPBACK_LISTEN, script, "--oauth"], {
+    env: { ...process.env, MCP_PORT: String(port), MCP_AUTH_PORT: String(port + 1) },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  const close = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill("SIGKILL");
+      await exited;
+    }
+  };
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let out = "";
+      let err = "";
+      const timer = setTimeout(
+        () => reject(new Error(`the SDK example did not start within 20 s: ${out}${err}`)),
+        20_000,
+      );
+      child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+      child.stdout.on("data", (d: Buffer) => {
+        out += d.toString();
+        if (
+          out.includes("MCP Streamable HTTP Server listening") &&
+          out.includes("OAuth Authorization Server listening")
+        ) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      child.once("exit", (code) => {
+        clearTimeout(timer);
+        reject(new Error(`the SDK example exited (${code}): ${out}${err}`));
+      });
+    });
+  } catch (e) {
+    await close();
+    throw e;
+  }
+  const redirectUri = "http://localhost:9/callback";
+  const post = async (path: string, body: Record<string, string> | object, form = false) => {
+    const res = await fetch(new URL(path, auth), {
+      method: "POST",
+      headers: { "content-type": form ? "application/x-www-form-urlencoded" : "application/json" },
+      body: form ? new URLSearchParams(body as Record<string, string>).toString() : JSON.stringify(body),
+    });
+    if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
+    return (await res.json()) as Record<string, string>;
+  };
+  const flow = async (name: string, resource: string): Promise<string> => {
+    const client = await post("/register", { client_name: name, redirect_uris: [redirectUri] });
+    const verifier = randomBytes(32).toString("base64url");
+    const authorize = new URL("/authorize", auth);
+    for (const [k, v] of Object.entries({
+      response_type: "code",
+      client_id: client.client_id ?? "",
+      redirect_uri: redirectUri,
+      code_challenge: createHash("sha256").update(verifier).digest("base64url"),
+      code_challenge_method: "S256",
+      scope: "mcp:tools",
+      resource,
+    }))
+      authorize.searchParams.set(k, v);
+    const res = await fetch(authorize, { redirect: "manual" });
+    const code = new URL(res.headers.get("location") ?? "", auth).searchParams.get("code");
+    if (!code) throw new Error(`/authorize: ${res.status}, no code`);
+    const token = await post(
+      "/token",
+      {
+        grant_type: "authorization_code",
+        code,
+        code_verifier: verifier,
+        redirect_uri: redirectUri,
+        client_id: client.client_id ?? "",
+        ...(client.client_secret ? { client_secret: client.client_secret } : {}),
+        resource,
+      },
+      true,
+    );
+    if (!token.access_token) throw new Error("/token: no access_token");
+    return token.access_token;
+  };
+  return {
+    url,
+    token: (subject = "alice") => flow(subject, url),
+    foreignToken: () => flow("foreign", "http://localhost:9/another-resource"),
+    close,
+  };
+}
+
 /**
  * protected-mcp itself: `MCPServer` (protect() underneath) with a `JWTValidator` requiring `at+jwt`, the embedded
  * authorization server issuing its tokens, as the quickstart demo sets it up.
@@ -351,6 +473,13 @@ export const PEERS: readonly PeerDefinition[] = [
     start: startSdkSetup,
   },
   {
+    id: "sdk-v1-example-oauth",
+    package: "@modelcontextprotocol/sdk",
+    setup:
+      "the shipped example server `dist/esm/examples/server/simpleStreamableHttp.js --oauth` with its own demo authorization server (tokens through its registration, `/authorize` and `/token` flow; its listeners held to 127.0.0.1)",
+    start: startSdkV1ExampleSetup,
+  },
+  {
     id: "sdk-v2-require-bearer-auth",
     package: "@modelcontextprotocol/express",
     with: ["@modelcontextprotocol/server"],
@@ -395,12 +524,6 @@ export interface NotRunPeer {
 
 /** The setups not audited here, each with why. */
 export const NOT_RUN_PEERS: readonly NotRunPeer[] = [
-  {
-    id: "sdk-v1-example-oauth",
-    package: "@modelcontextprotocol/sdk",
-    reason:
-      "the example server (`dist/esm/examples/server/simpleStreamableHttp.js --oauth`) is not yet wired into this run: it brings its own demo authorization server, whose browser-consent flow has no scripted path here yet.",
-  },
   {
     id: "fastmcp-github",
     package: "fastmcp",
