@@ -31,6 +31,8 @@
  *   BENCH_SCALING=0    skip the scaling runs
  *   BENCH_MEMORY_REDUCER=1  keep V8's memory reducer in the servers (see SERVER_NODE_FLAGS in common.ts)
  *   BENCH_SERVER_FLAGS extra Node flags for every server process, space-separated (experiments)
+ *   BENCH_FLOOR_N      ES256 verifications per batch of the DPoP floor, measured after every round (default 1000; 0
+ * skips)
  */
 import { execFileSync, fork, type ChildProcess } from "node:child_process";
 import { cpus } from "node:os";
@@ -58,6 +60,7 @@ import {
   withFreshId,
   type Row,
 } from "./common.js";
+import type { FloorResult } from "./dpop-floor.js";
 import type { MicroResults } from "./micro.js";
 import type { ScalingResults } from "./scaling.js";
 
@@ -98,6 +101,7 @@ const MEASURE_ORDER: readonly Row[] = [
 const REWARM = Math.max(0, Math.floor(envNumber("BENCH_REWARM", 1000)));
 const CONNECTIONS = envNumber("BENCH_CONNECTIONS", 10);
 const COLD_TOKENS = envNumber("BENCH_COLD_TOKENS", 20_000);
+const FLOOR_N = Math.floor(envNumber("BENCH_FLOOR_N", 1000));
 const RESOURCE = "http://127.0.0.1/mcp";
 const SELECTED = (process.env.BENCH_ROWS ? process.env.BENCH_ROWS.split(",").map((s) => s.trim()) : [...ROWS]) as Row[];
 
@@ -122,6 +126,8 @@ interface RowResult {
   rps: number;
   /** req/s of each measured slice, round by round (the ratios pair them up). */
   sliceRps: number[];
+  /** Server CPU µs per request of each measured slice, round by round (the CPU ratios pair them up). */
+  sliceCpu: number[];
   p50: number;
   p99: number;
   requests: number;
@@ -166,6 +172,7 @@ function machineBusyMicros(): number | undefined {
 
 const serverFile = fileURLToPath(new URL("./servers.ts", import.meta.url));
 const microFile = fileURLToPath(new URL("./micro.ts", import.meta.url));
+const floorFile = fileURLToPath(new URL("./dpop-floor.ts", import.meta.url));
 
 function once<T>(child: ChildProcess, type: string): Promise<T> {
   return new Promise((resolve, reject) => {
@@ -239,6 +246,18 @@ interface LineSummary {
   connections: number;
   ratios: Record<string, number | null>;
   cpu_ratios: Record<string, number | null>;
+  /** Server CPU µs per request of every measured row (also under `rows`), the figure issue 30 is judged by. */
+  cpu_us_per_req: Record<string, number>;
+  /** One ES256 proof-signature verification, µs of CPU, tight loop, this Node, this run (median over rounds). */
+  dpop_floor_us: number | null;
+  /** The same with the proof's JWK imported each time. */
+  dpop_floor_import_us: number | null;
+  /** (e) − (b) server CPU µs per request, median over rounds of the difference in each round. */
+  dpop_minus_bearer_us: number | null;
+  /** `dpop_minus_bearer_us / dpop_floor_us` (issue 30's target: ≤ 1.1). */
+  dpop_minus_bearer_vs_floor: number | null;
+  /** The floor of each round, µs (key imported once / JWK imported each time). */
+  dpop_floor_rounds: { floor_us: number; import_us: number }[];
   rows: Record<string, unknown>;
   skipped: Record<string, string>;
   micro: unknown;
@@ -426,6 +445,21 @@ async function runLine(): Promise<void> {
     };
   };
 
+  // The DPoP floor (bench/dpop-floor.ts): one ES256 verification in a tight loop, in a child process on
+  // this Node line, measured after every round while the servers idle, so that it sees the machine the
+  // round saw; the median over rounds is the figure.
+  const floorChild =
+    FLOOR_N > 0
+      ? fork(floorFile, [], { execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] })
+      : undefined;
+  if (floorChild) await once(floorChild, "ready");
+  const floorRounds: FloorResult[] = [];
+  const measureFloor = async (): Promise<void> => {
+    if (!floorChild) return;
+    floorChild.send({ type: "floor", n: FLOOR_N, batches: 3 });
+    floorRounds.push((await once<{ result: FloorResult }>(floorChild, "floor")).result);
+  };
+
   try {
     // 2. Warm every row up to its steady state: WARMUP seconds of unmeasured load, in 1 s slices so
     // that the curve can be printed. A server on Node 24 needs 6-8 s of load before its CPU per
@@ -469,12 +503,15 @@ async function runLine(): Promise<void> {
           us === undefined ? "—" : (us / Math.max(1, x.r.requests.total)).toFixed(0);
         return `${l.row} ${Math.round(x.r.requests.average)} (${perRequest(x.cpuMicros)}/${perRequest(x.mainThreadMicros)} µs)`;
       };
+      await measureFloor();
+      const floor = floorRounds.at(-1);
       console.log(
-        `round ${round + 1}/${ROUNDS}, req/s (server CPU / main thread per request): ${live.map(sliceSummary).join(", ")}`,
+        `round ${round + 1}/${ROUNDS}, req/s (server CPU / main thread per request): ${live.map(sliceSummary).join(", ")}${floor ? `; DPoP floor ${floor.floor_us} µs (JWK imported each time ${floor.import_us})` : ""}`,
       );
     }
   } finally {
     for (const l of live) await stopChild(l.child);
+    if (floorChild) await stopChild(floorChild);
   }
 
   // 4. Per row: req/s over all its slices, the median slice's p50/p99, CPU per request over all.
@@ -494,6 +531,7 @@ async function runLine(): Promise<void> {
       label: l.label,
       rps: total / (wall / 1e6),
       sliceRps: l.slices.map((x) => x.r.requests.total / (x.wallMicros / 1e6)),
+      sliceCpu: l.slices.map((x) => x.cpuMicros / Math.max(1, x.r.requests.total)),
       p50: median(l.slices.map((x) => x.r.latency.p50)),
       p99: median(l.slices.map((x) => x.r.latency.p99)),
       requests: total,
@@ -548,8 +586,9 @@ async function runLine(): Promise<void> {
     cold_verify_vs_jose: micro?.cold_vs_jose,
   };
   // The same ratios from server CPU per request (base / row): what req/s would be if CPU were the only limit.
+  // Paired like the req/s ratios: the median over rounds of the two rows' CPU per request in the same round.
   const cpuRatio = (r: RowResult | undefined, to: RowResult | undefined) =>
-    r && to ? to.cpuPerRequest / r.cpuPerRequest : undefined;
+    r && to ? pairedMedian(r.sliceCpu, to.sliceCpu, (x, y) => y / x, to.cpuPerRequest / r.cpuPerRequest) : undefined;
   const cpuRatios = {
     bearer_vs_sdk_parsed: cpuRatio(bearer, base),
     dpop_vs_sdk_parsed: cpuRatio(dpopRow, base),
@@ -561,12 +600,25 @@ async function runLine(): Promise<void> {
     cold_vs_unprotected: cpuRatio(byRow("pmcp-jwt-cold"), sdkStream),
   };
   const round = (v: number | undefined) => (v === undefined ? null : Math.round(v * 1000) / 1000);
+  // Issue 30's DPoP figures: (e) − (b) in server CPU per request (paired per round) against the floor.
+  const dpopFloor = floorRounds.length ? median(floorRounds.map((f) => f.floor_us)) : undefined;
+  const dpopFloorImport = floorRounds.length ? median(floorRounds.map((f) => f.import_us)) : undefined;
+  const dpopMinusBearer =
+    dpopRow && bearer
+      ? pairedMedian(dpopRow.sliceCpu, bearer.sliceCpu, (e, b) => e - b, dpopRow.cpuPerRequest - bearer.cpuPerRequest)
+      : undefined;
   const summary: LineSummary = {
     node: process.version,
     duration_s: DURATION,
     connections: CONNECTIONS,
     ratios: Object.fromEntries(Object.entries(ratios).map(([k, v]) => [k, round(v)])),
     cpu_ratios: Object.fromEntries(Object.entries(cpuRatios).map(([k, v]) => [k, round(v)])),
+    cpu_us_per_req: Object.fromEntries(results.map((r) => [r.row, Math.round(r.cpuPerRequest)])),
+    dpop_floor_us: dpopFloor ?? null,
+    dpop_floor_import_us: dpopFloorImport ?? null,
+    dpop_minus_bearer_us: dpopMinusBearer === undefined ? null : Math.round(dpopMinusBearer),
+    dpop_minus_bearer_vs_floor: dpopMinusBearer === undefined || !dpopFloor ? null : round(dpopMinusBearer / dpopFloor),
+    dpop_floor_rounds: floorRounds.map(({ floor_us, import_us }) => ({ floor_us, import_us })),
     rows: Object.fromEntries(
       results.map((r) => [
         r.row,
@@ -589,9 +641,19 @@ async function runLine(): Promise<void> {
     micro: micro ? { ...micro, table: undefined } : null,
   };
 
+  const dpopLine = dpopSummaryLine(summary);
+  if (dpopLine) console.log(dpopLine);
   const line: LineResult = { node: process.version, table, skipped, micro, summary, warning };
   if (process.send) process.send({ type: "line", result: line });
   else console.log(`LINE ${JSON.stringify(summary)}`);
+}
+
+/** Issue 30's DPoP figures in one sentence, or `undefined` when the floor was not measured. */
+function dpopSummaryLine(s: LineSummary): string | undefined {
+  if (s.dpop_floor_us === null) return undefined;
+  const floor = `DPoP floor (one ES256 verification, tight loop, this Node, this run): ${s.dpop_floor_us} µs CPU (JWK imported each time: ${s.dpop_floor_import_us} µs)`;
+  if (s.dpop_minus_bearer_us === null) return `${floor}.`;
+  return `${floor}; (e) − (b) server CPU per request ${s.dpop_minus_bearer_us} µs (paired per round) = ${s.dpop_minus_bearer_vs_floor}× the floor (target ≤ 1.1).`;
 }
 
 /**
@@ -600,8 +662,16 @@ async function runLine(): Promise<void> {
  * drops a round in which the machine changed speed between the two slices.
  */
 function pairedRatio(r: RowResult, to: RowResult): number {
-  const perRound = r.sliceRps.map((rps, i) => rps / (to.sliceRps[i] ?? Number.NaN)).filter(Number.isFinite);
-  if (perRound.length === 0) return r.rps / to.rps;
+  return pairedMedian(r.sliceRps, to.sliceRps, (x, y) => x / y, r.rps / to.rps);
+}
+
+/**
+ * The median over rounds of `pair(xs[i], ys[i])`, two rows' figures in the same round; `whole` (the
+ * same from whole-run figures) when no round has both.
+ */
+function pairedMedian(xs: number[], ys: number[], pair: (x: number, y: number) => number, whole: number): number {
+  const perRound = xs.map((x, i) => pair(x, ys[i] ?? Number.NaN)).filter(Number.isFinite);
+  if (perRound.length === 0) return whole;
   const sorted = perRound.sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
@@ -688,6 +758,8 @@ function renderMarkdown(lines: LineResult[], scaling: ScalingResults | string | 
   ];
   for (const l of lines) {
     out.push(`## Node ${l.node}`, "", l.table, "");
+    const dpopLine = dpopSummaryLine(l.summary);
+    if (dpopLine) out.push(dpopLine, "");
     for (const s of l.skipped) out.push(`- skipped ${s.label}: ${s.reason}`);
     if (l.warning) out.push(`- warning: ${l.warning}`);
     if (l.skipped.length || l.warning) out.push("");
@@ -812,6 +884,12 @@ async function main(): Promise<void> {
     connections: CONNECTIONS,
     ratios: primary?.summary.ratios ?? {},
     cpu_ratios: primary?.summary.cpu_ratios ?? {},
+    cpu_us_per_req: primary?.summary.cpu_us_per_req ?? {},
+    dpop_floor_us: primary?.summary.dpop_floor_us ?? null,
+    dpop_floor_import_us: primary?.summary.dpop_floor_import_us ?? null,
+    dpop_minus_bearer_us: primary?.summary.dpop_minus_bearer_us ?? null,
+    dpop_minus_bearer_vs_floor: primary?.summary.dpop_minus_bearer_vs_floor ?? null,
+    dpop_floor_rounds: primary?.summary.dpop_floor_rounds ?? [],
     rows: primary?.summary.rows ?? {},
     skipped: primary?.summary.skipped ?? {},
     micro: primary?.summary.micro ?? null,
