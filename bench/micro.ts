@@ -7,6 +7,7 @@
  *   to select and import the key);
  * - cached verify: `JWTValidator` with its default cache, the same token again and again;
  * - DPoP proof verification and replay store: slots, skipped while `src/dpop/` is absent;
+ * - the DPoP proof check step by step, next to the floor (bench/dpop-steps.ts, BENCH_DPOP_STEPS_MS a step a round);
  * - memory: 100,000 distinct tokens (ten times the default cache) through a validator with the default cache
  * (bench/memory.ts, in
  *   its own process so the RSS is its own).
@@ -24,6 +25,7 @@ import { fileURLToPath } from "node:url";
 import { createLocalJWKSet, importJWK, jwtVerify } from "jose";
 import { JWTValidator } from "../src/index.js";
 import { createAuthContext } from "../src/context/request-context.js";
+import { runDpopSteps, type DpopStep } from "./dpop-steps.js";
 import {
   envNumber,
   jwkThumbprint,
@@ -61,6 +63,8 @@ export interface MicroResults {
   cold16_vs_jose_local_jwks: number;
   cached_validator_ops: number;
   dpop: string | Record<string, number>;
+  /** The DPoP proof check step by step (bench/dpop-steps.ts). */
+  dpop_steps: DpopStep[] | string;
   memory: MemoryResult | string;
   table: string;
 }
@@ -219,6 +223,14 @@ export async function runMicro(): Promise<MicroResults> {
   const dpop = existsSync(new URL("../src/dpop/", import.meta.url))
     ? await dpopMicro(key)
     : "skipped: src/dpop/ does not exist on this branch (DPoP proof verification and replay-store ops/s go here)";
+  let dpopSteps: DpopStep[] | string;
+  let dpopStepsTable = "";
+  if (typeof dpop === "string") dpopSteps = dpop;
+  else {
+    const steps = await runDpopSteps(envNumber("BENCH_DPOP_STEPS_MS", 100));
+    dpopSteps = steps.steps;
+    dpopStepsTable = `\n\nDPoP proof check step by step (bench/dpop-steps.ts):\n\n${steps.table}`;
+  }
   const memory = await runMemoryChild();
 
   const validatorOps = c.validator ?? 0;
@@ -288,9 +300,9 @@ export async function runMicro(): Promise<MicroResults> {
       `start ${memory.rss_start_mb.toFixed(0)} MB, end ${memory.rss_end_mb.toFixed(0)} MB, heap after GC ${memory.heap_after_gc_mb.toFixed(0)} MB; RSS at ${memory.checkpoints.map((p) => `${fmt(p.tokens)}: ${p.rss_mb.toFixed(0)}`).join(", ")} MB`,
     ]);
   }
-  const table = ["| measurement | ops/s | notes |", "|:--|--:|:--|", ...rows.map((r) => `| ${r.join(" | ")} |`)].join(
-    "\n",
-  );
+  const table =
+    ["| measurement | ops/s | notes |", "|:--|--:|:--|", ...rows.map((r) => `| ${r.join(" | ")} |`)].join("\n") +
+    dpopStepsTable;
 
   return {
     cold_validator_ops: Math.round(validatorOps),
@@ -304,6 +316,7 @@ export async function runMicro(): Promise<MicroResults> {
     cold16_vs_jose_local_jwks: Math.round((validator16 / joseLocal16) * 1000) / 1000,
     cached_validator_ops: Math.round(cachedOps),
     dpop,
+    dpop_steps: dpopSteps,
     memory,
     table,
   };
