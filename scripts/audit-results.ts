@@ -39,9 +39,8 @@ export async function auditPeer(peer: PeerDefinition): Promise<PeerRun> {
   try {
     const report = await runAudit({
       url: setup.url,
-      token: await setup.token("alice"),
-      token2: await setup.token("bob"),
-      foreignToken: await setup.foreignToken(),
+      ...(setup.token ? { token: await setup.token("alice"), token2: await setup.token("bob") } : {}),
+      ...(setup.foreignToken ? { foreignToken: await setup.foreignToken() } : {}),
       failOn: "should",
     });
     return { peer, version, report };
@@ -130,6 +129,8 @@ const WHY: Record<string, string> = {
     "MCP security best practices: servers SHOULD bind session ids to user-specific information. The demo authorization server has one user, so the two principals are two registered clients; the example keys sessions by id alone, and the second client's token used the first one's session.",
   "sdk-v1-example-oauth session.joinable-get":
     "MCP security best practices: servers MUST NOT use sessions for authentication; a GET with the first client's session id and the second client's token opened the first session's SSE stream: the id alone decides whose stream it is.",
+  "fastmcp-github prm.path-inserted":
+    "RFC 9728 §3.3: the `resource` in the metadata \u201cMUST be identical to the protected resource's resource identifier value into which the well-known URI path suffix was inserted\u201d; fetched at `/.well-known/oauth-protected-resource/mcp` (the URL MCP clients try first for `/mcp`), the document says `resource` is the origin, so a client following RFC 9728 must discard it. (The root document with the origin is allowed by MCP and only WARNs.)",
   "mcp-auth challenge.syntax":
     'RFC 6750 §3: `error_description` values \u201cMUST NOT include characters outside the set %x20-21 / %x23-5B / %x5D-7E\u201d (no `"`), and RFC 9110 §5.6.4 ends a quoted-string at an unescaped `"`: its description `Expected "Bearer <token>".` breaks the header, so strict parsers see a second, bogus challenge.',
   "mcp-auth challenge.error-codes":
@@ -189,7 +190,7 @@ export function renderResults(runs: readonly PeerRun[]): string {
     "compares every verdict with `test/fixtures/audit-expected.json`; this page is generated from the same run",
     "(`node --import tsx scripts/audit-results.ts`) and the test fails when it differs. Ports, session ids and",
     "offsets are replaced by placeholders; evidence in the tables is shortened (the FAIL sections quote it whole).",
-    "`dpop.replay` is not run: none of these setups binds tokens with DPoP.",
+    "`dpop.replay` is not run: none of these setups binds tokens with DPoP. A setup audited without tokens says why.",
     "",
     "| setup | package | MUST FAIL | SHOULD FAIL | WARN |",
     "|---|---|---|---|---|",
@@ -204,6 +205,7 @@ export function renderResults(runs: readonly PeerRun[]): string {
   for (const n of NOT_RUN_PEERS) out.push(`| ${n.id} | \`${n.package}\` | not run here | | |`);
   for (const r of runs) {
     out.push("", `## ${r.peer.id}`, "", `\`${r.peer.package}\` ${r.version}: ${r.peer.setup}.`, "");
+    if (r.peer.limits) out.push(r.peer.limits, "");
     out.push("| check | level | verdict | evidence |", "|---|---|---|---|");
     for (const [id, v] of Object.entries(verdicts(r))) {
       const ev = r.report.findings.find((x) => x.id === id)?.evidence;

@@ -24,10 +24,10 @@ export interface PeerSetup {
   url: string;
   /** The embedded authorization server, when the setup's tokens come from it (not from the peer's own). */
   as?: RunningDevAuthorizationServer;
-  /** A token for `url` (aud = url), signed by the authorization server. */
-  token(subject?: string): Promise<string>;
-  /** A token from the same authorization server for another resource ({@link FOREIGN_RESOURCE}): to be refused. */
-  foreignToken(): Promise<string>;
+  /** A token for `url` (aud = url), signed by the authorization server; absent when none can be had offline. */
+  token?: (subject?: string) => Promise<string>;
+  /** A token from the same authorization server for another resource: to be refused. Absent as `token`. */
+  foreignToken?: () => Promise<string>;
   close(): Promise<void>;
 }
 
@@ -71,7 +71,7 @@ async function authorizationServer(url: string): Promise<RunningDevAuthorization
 }
 
 /** `token` and `foreignToken` of a {@link PeerSetup} from the embedded authorization server. */
-function tokensOf(as: RunningDevAuthorizationServer, url: string): Pick<PeerSetup, "token" | "foreignToken"> {
+function tokensOf(as: RunningDevAuthorizationServer, url: string): Required<Pick<PeerSetup, "token" | "foreignToken">> {
   return {
     token: async (subject = "alice") =>
       (await as.server.issueAccessToken({ subject, scopes: ["mcp:read"], resource: url })).access_token,
@@ -298,6 +298,55 @@ export async function startSdkV2Setup(): Promise<PeerSetup> {
   return { url, as, ...tokensOf(as, url), close: async () => (await closeHttp(http), await as.close()) };
 }
 
+/**
+ * fastmcp with its GitHub provider (`auth: new GitHubProvider({ baseUrl, clientId, clientSecret })`, as its TSDoc
+ * shows), without network: placeholder client credentials, and `fetch` refusing every host but loopback while it
+ * runs, so nothing reaches GitHub. No token: GitHub would issue it. What is audited is what needs none: the
+ * challenges, the metadata fastmcp serves (its own OAuth proxy's included), CORS and the refusals.
+ */
+export async function startFastMcpGitHubSetup(): Promise<PeerSetup> {
+  const { FastMCP, GitHubProvider } = await import("fastmcp");
+  const realFetch = globalThis.fetch;
+  globalThis.fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
+    const target = new URL(input instanceof Request ? input.url : input);
+    if (target.hostname !== "127.0.0.1" && target.hostname !== "localhost")
+      throw new Error(`offline peer setup: no request to ${target.origin}`);
+    return realFetch(input, init);
+  }) as typeof fetch;
+  const port = await freePortPair();
+  const provider = new GitHubProvider({
+    baseUrl: `http://127.0.0.1:${port}`,
+    clientId: "offline-client-id",
+    clientSecret: "offline-client-secret",
+  });
+  const server = new FastMCP({
+    name: "peer",
+    version: "1.0.0",
+    logger: { debug() {}, error() {}, info() {}, log() {}, warn() {} },
+    auth: provider,
+  });
+  server.addTool({
+    name: "echo",
+    description: "Echo",
+    parameters: z.object({ message: z.string() }),
+    execute: async ({ message }) => message,
+  });
+  const close = async () => {
+    await server.stop();
+    // Its OAuth proxy's cleanup timers keep the process alive until destroyed.
+    provider.getProxy().destroy();
+    globalThis.fetch = realFetch;
+  };
+  try {
+    await server.start({ transportType: "httpStream", httpStream: { port, host: "127.0.0.1", endpoint: "/mcp" } });
+  } catch (err) {
+    provider.getProxy().destroy();
+    globalThis.fetch = realFetch;
+    throw err;
+  }
+  return { url: `http://127.0.0.1:${port}/mcp`, close };
+}
+
 /** Makes `listen(port[, cb])` without a host listen on 127.0.0.1 (a peer's own script would listen on every interface). */
 const LOOPBACK_LISTEN =
   "data:text/javascript," +
@@ -454,6 +503,8 @@ export interface PeerDefinition {
   with?: readonly string[];
   /** How it is set up, one line of Markdown. */
   setup: string;
+  /** What this setup leaves unaudited and why, one sentence of Markdown (published under its table). */
+  limits?: string;
   start(): Promise<PeerSetup>;
 }
 
@@ -499,6 +550,15 @@ export const PEERS: readonly PeerDefinition[] = [
     setup: "`oauth.protectedResource` + an `authenticate` function throwing a `Response` (its README), `jose` JWKS",
     start: startFastMcpSetup,
   },
+  {
+    id: "fastmcp-github",
+    package: "fastmcp",
+    setup:
+      "`auth: new GitHubProvider({ baseUrl, clientId, clientSecret })` (its TSDoc's example), placeholder client credentials",
+    limits:
+      "No network here: no token (GitHub issues them), so only what needs none is audited (challenges, metadata, CORS, refusals); the token and session checks are not run.",
+    start: startFastMcpGitHubSetup,
+  },
 ];
 
 /** The version `peer`'s verdicts are pinned to: its package's, then ` + name@version` for each of `with`. */
@@ -524,12 +584,6 @@ export interface NotRunPeer {
 
 /** The setups not audited here, each with why. */
 export const NOT_RUN_PEERS: readonly NotRunPeer[] = [
-  {
-    id: "fastmcp-github",
-    package: "fastmcp",
-    reason:
-      "its GitHub provider validates tokens against api.github.com: only its metadata is auditable offline, and that partial setup is not yet wired into this run.",
-  },
   {
     id: "cloudflare-workers-oauth-provider",
     package: "@cloudflare/workers-oauth-provider",
