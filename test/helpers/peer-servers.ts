@@ -307,12 +307,12 @@ export async function startSdkV2Setup(): Promise<PeerSetup> {
 export async function startFastMcpGitHubSetup(): Promise<PeerSetup> {
   const { FastMCP, GitHubProvider } = await import("fastmcp");
   const realFetch = globalThis.fetch;
-  globalThis.fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
+  globalThis.fetch = async (input: RequestInfo | URL, init?: RequestInit) => {
     const target = new URL(input instanceof Request ? input.url : input);
     if (target.hostname !== "127.0.0.1" && target.hostname !== "localhost")
       throw new Error(`offline peer setup: no request to ${target.origin}`);
     return realFetch(input, init);
-  }) as typeof fetch;
+  };
   const port = await freePortPair();
   const provider = new GitHubProvider({
     baseUrl: `http://127.0.0.1:${port}`,
