@@ -49,11 +49,22 @@ export async function auditPeer(peer: PeerDefinition): Promise<PeerRun> {
   }
 }
 
-/** Every peer of `PEERS`, one after the other. */
-export async function auditPeers(): Promise<PeerRun[]> {
+/** A peer that could not run in this environment, and why. */
+export interface PeerUnavailable {
+  peer: PeerDefinition;
+  reason: string;
+}
+
+/** Every peer of `PEERS` that can run here, one after the other; the others with the reason they cannot. */
+export async function auditPeers(): Promise<{ runs: PeerRun[]; unavailable: PeerUnavailable[] }> {
   const runs: PeerRun[] = [];
-  for (const peer of PEERS) runs.push(await auditPeer(peer));
-  return runs;
+  const unavailable: PeerUnavailable[] = [];
+  for (const peer of PEERS) {
+    const reason = peer.unavailable?.();
+    if (reason) unavailable.push({ peer, reason });
+    else runs.push(await auditPeer(peer));
+  }
+  return { runs, unavailable };
 }
 
 const levelOf = (id: string): Level => {
@@ -252,6 +263,9 @@ export function readExpectations(): Expectations {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  writeResults(await auditPeers());
+  const { runs, unavailable } = await auditPeers();
+  if (unavailable.length > 0)
+    throw new Error(`cannot publish a partial run: ${unavailable.map((u) => `${u.peer.id}: ${u.reason}`).join("; ")}`);
+  writeResults(runs);
   console.log(`wrote ${EXPECTED_FILE} and ${RESULTS_FILE}`);
 }

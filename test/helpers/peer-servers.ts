@@ -6,7 +6,7 @@
  * - `fastmcp` with `oauth.protectedResource` and an `authenticate` function.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
@@ -347,6 +347,150 @@ export async function startFastMcpGitHubSetup(): Promise<PeerSetup> {
   return { url: `http://127.0.0.1:${port}/mcp`, close };
 }
 
+/**
+ * The Worker for {@link startWorkersOAuthProviderSetup}: `OAuthProvider` in its one-Worker shape (its README), with
+ * dynamic client registration, a `/authorize` that signs in the user named by `login_hint` and approves at once
+ * (`parseAuthRequest()` then `completeAuthorization()`), and a minimal stateless MCP handler (JSON-RPC `initialize`,
+ * `tools/list`, `tools/call`) as `apiHandler`. `__RESOURCE__` and `__ORIGIN__` are defined at bundling.
+ */
+const WORKERS_OAUTH_ENTRY = `
+import { OAuthProvider } from "@cloudflare/workers-oauth-provider";
+const mcp = {
+  async fetch(request) {
+    if (request.method !== "POST") return new Response(null, { status: 405, headers: { allow: "POST" } });
+    const msg = await request.json().catch(() => null);
+    if (!msg || typeof msg.method !== "string") return Response.json({ jsonrpc: "2.0", id: null, error: { code: -32700, message: "Parse error" } }, { status: 400 });
+    if (msg.id === undefined) return new Response(null, { status: 202 });
+    const reply = (result) => Response.json({ jsonrpc: "2.0", id: msg.id, result });
+    if (msg.method === "initialize")
+      return reply({ protocolVersion: "2025-11-25", capabilities: { tools: {} }, serverInfo: { name: "peer", version: "1.0.0" } });
+    if (msg.method === "tools/list")
+      return reply({ tools: [{ name: "echo", description: "Echo", inputSchema: { type: "object", properties: { message: { type: "string" } } } }] });
+    if (msg.method === "tools/call") return reply({ content: [{ type: "text", text: String(msg.params?.arguments?.message ?? "") }] });
+    return Response.json({ jsonrpc: "2.0", id: msg.id, error: { code: -32601, message: "Method not found" } });
+  },
+};
+const authorize = {
+  async fetch(request, env) {
+    const url = new URL(request.url);
+    if (url.pathname !== "/authorize") return new Response("not found", { status: 404 });
+    const info = await env.OAUTH_PROVIDER.parseAuthRequest(request);
+    const userId = url.searchParams.get("login_hint") || "alice";
+    const { redirectTo } = await env.OAUTH_PROVIDER.completeAuthorization({ request: info, userId, metadata: {}, scope: info.scope, props: { userId } });
+    return Response.redirect(redirectTo, 302);
+  },
+};
+export default new OAuthProvider({
+  apiRoute: "/mcp",
+  apiHandler: mcp,
+  defaultHandler: authorize,
+  authorizeEndpoint: "/authorize",
+  tokenEndpoint: "/oauth/token",
+  clientRegistrationEndpoint: "/register",
+  scopesSupported: ["mcp:read"],
+  resourceMetadata: { resource: __RESOURCE__, authorization_servers: [__ORIGIN__] },
+  requiredScopes: ["mcp:read"],
+});
+`;
+
+/**
+ * `@cloudflare/workers-oauth-provider` under Miniflare (workerd, installed by `.ci/install-tools` into
+ * `.tools/miniflare`, or `MINIFLARE_DIR`), listening on 127.0.0.1, its KV in memory. Tokens through its own flow:
+ * dynamic registration, `/authorize` with PKCE and a `login_hint` naming the principal, `/oauth/token` with the
+ * RFC 8707 `resource`. Its tokens (`user:grant:secret`) are outside RFC 6750's `b64token`: `token.syntax` WARNs.
+ */
+export async function startWorkersOAuthProviderSetup(): Promise<PeerSetup> {
+  const { build } = await import("esbuild");
+  const { createRequire } = await import("node:module");
+  const { createHash, randomBytes } = await import("node:crypto");
+  const { pathToFileURL } = await import("node:url");
+  const root = fileURLToPath(new URL("../../", import.meta.url));
+  const dir = process.env.MINIFLARE_DIR || `${root}.tools/miniflare`;
+  const entry = createRequire(`${dir}/package.json`).resolve("miniflare");
+  // Installed outside package.json, so typed loosely here (as in test/runtimes/runtimes.test.ts).
+  const { Miniflare } = (await import(pathToFileURL(entry).href)) as {
+    Miniflare: new (o: Record<string, unknown>) => { ready: Promise<URL>; dispose(): Promise<void> };
+  };
+  const port = await freePortPair();
+  const origin = `http://127.0.0.1:${port}`;
+  const url = `${origin}/mcp`;
+  const bundled = await build({
+    stdin: { contents: WORKERS_OAUTH_ENTRY, resolveDir: root, loader: "js" },
+    bundle: true,
+    write: false,
+    format: "esm",
+    target: "es2022",
+    platform: "browser",
+    conditions: ["workerd", "worker", "browser"],
+    external: ["node:*", "cloudflare:*"],
+    define: { __RESOURCE__: JSON.stringify(url), __ORIGIN__: JSON.stringify(origin) },
+    logLevel: "error",
+  });
+  const mf = new Miniflare({
+    cf: false,
+    modules: true,
+    script: bundled.outputFiles[0]!.text,
+    compatibilityDate: "2026-04-01",
+    compatibilityFlags: ["nodejs_compat"],
+    kvNamespaces: ["OAUTH_KV"],
+    // The Worker's console (its refusals, the CIMD notice) is not the test's output.
+    handleRuntimeStdio: (stdout: NodeJS.ReadableStream, stderr: NodeJS.ReadableStream) => (
+      stdout.resume(),
+      stderr.resume()
+    ),
+    host: "127.0.0.1",
+    port,
+  });
+  await mf.ready;
+  const redirectUri = "http://127.0.0.1:9/callback";
+  const flow = async (user: string, resource: string): Promise<string> => {
+    const reg = await fetch(`${origin}/register`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ client_name: user, redirect_uris: [redirectUri], token_endpoint_auth_method: "none" }),
+    });
+    const client = (await reg.json()) as { client_id?: string };
+    if (!client.client_id) throw new Error(`/register: ${reg.status}`);
+    const verifier = randomBytes(32).toString("base64url");
+    const authorize = new URL(`${origin}/authorize`);
+    for (const [k, v] of Object.entries({
+      response_type: "code",
+      client_id: client.client_id,
+      redirect_uri: redirectUri,
+      code_challenge: createHash("sha256").update(verifier).digest("base64url"),
+      code_challenge_method: "S256",
+      scope: "mcp:read",
+      resource,
+      login_hint: user,
+    }))
+      authorize.searchParams.set(k, v);
+    const res = await fetch(authorize, { redirect: "manual" });
+    const code = new URL(res.headers.get("location") ?? "", origin).searchParams.get("code");
+    if (!code) throw new Error(`/authorize: ${res.status} ${await res.text()}`);
+    const tok = await fetch(`${origin}/oauth/token`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({
+        grant_type: "authorization_code",
+        code,
+        code_verifier: verifier,
+        redirect_uri: redirectUri,
+        client_id: client.client_id,
+        resource,
+      }).toString(),
+    });
+    const body = (await tok.json()) as { access_token?: string };
+    if (!body.access_token) throw new Error(`/oauth/token: ${tok.status} ${JSON.stringify(body)}`);
+    return body.access_token;
+  };
+  return {
+    url,
+    token: (user = "alice") => flow(user, url),
+    // No foreignToken: its authorization server refuses a `resource` other than its own.
+    close: () => mf.dispose(),
+  };
+}
+
 /** Makes `listen(port[, cb])` without a host listen on 127.0.0.1 (a peer's own script would listen on every interface). */
 const LOOPBACK_LISTEN =
   "data:text/javascript," +
@@ -505,6 +649,8 @@ export interface PeerDefinition {
   setup: string;
   /** What this setup leaves unaudited and why, one sentence of Markdown (published under its table). */
   limits?: string;
+  /** Why it cannot run in this environment (a tool not installed), or undefined when it can. */
+  unavailable?: () => string | undefined;
   start(): Promise<PeerSetup>;
 }
 
@@ -559,6 +705,21 @@ export const PEERS: readonly PeerDefinition[] = [
       "No network here: no token (GitHub issues them), so only what needs none is audited (challenges, metadata, CORS, refusals); the token and session checks are not run.",
     start: startFastMcpGitHubSetup,
   },
+  {
+    id: "cloudflare-workers-oauth-provider",
+    package: "@cloudflare/workers-oauth-provider",
+    setup:
+      "`OAuthProvider` in its one-Worker shape (README) with dynamic registration, a `/authorize` calling `parseAuthRequest()` and `completeAuthorization()` at once, KV in memory, under Miniflare (workerd)",
+    limits:
+      "The MCP handler behind `apiHandler` is a minimal stateless JSON-RPC one written here (the library protects a handler, it brings none), so the session checks judge it, not the library. Its authorization server issues tokens for its own resource only (`/authorize` refuses another `resource`), so there is no foreign token: `token.foreign-audience` is not tested.",
+    unavailable: () => {
+      const dir = process.env.MINIFLARE_DIR || fileURLToPath(new URL("../../.tools/miniflare", import.meta.url));
+      return existsSync(`${dir}/node_modules/miniflare/package.json`)
+        ? undefined
+        : `Miniflare is not installed in ${dir} (run .ci/install-tools miniflare, or set MINIFLARE_DIR)`;
+    },
+    start: startWorkersOAuthProviderSetup,
+  },
 ];
 
 /** The version `peer`'s verdicts are pinned to: its package's, then ` + name@version` for each of `with`. */
@@ -582,11 +743,5 @@ export interface NotRunPeer {
   reason: string;
 }
 
-/** The setups not audited here, each with why. */
-export const NOT_RUN_PEERS: readonly NotRunPeer[] = [
-  {
-    id: "cloudflare-workers-oauth-provider",
-    package: "@cloudflare/workers-oauth-provider",
-    reason: "the Miniflare setup (Workers runtime, `.tools/miniflare`) is not yet wired into this run.",
-  },
-];
+/** The setups not audited here, each with why (none today: each of issue 29's setups runs). */
+export const NOT_RUN_PEERS: readonly NotRunPeer[] = [];
