@@ -1,9 +1,9 @@
 /**
- * MCP servers protected by other people's code, set up as their documentation shows, on 127.0.0.1,
- * with the embedded development authorization server issuing real tokens for them:
- * - the SDK's `requireBearerAuth` + `mcpAuthMetadataRouter` (Express),
- * - `mcp-auth`'s Express setup (`protectedResourceMetadataRouter` + `bearerAuth("jwt")`),
- * - `fastmcp` with `oauth.protectedResource` and an `authenticate` function.
+ * MCP servers protected by other people's code, set up as their documentation shows, on 127.0.0.1, and
+ * protected-mcp itself: the setups `test/internals/audit-peers.test.ts` audits and `docs/audit-results.md`
+ * publishes ({@link PEERS}). Where a setup has no authorization server of its own, the embedded development
+ * authorization server issues real tokens for it; where it has one (the SDK's example server, Cloudflare's
+ * `OAuthProvider`), tokens come through that server's own flow.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { existsSync, readFileSync } from "node:fs";
