@@ -306,11 +306,6 @@ export class ProviderFailed extends Error {
   }
 }
 
-/** @deprecated Use {@link ProviderFailed} (the same class). Removed in 0.3. */
-export const ProviderError = ProviderFailed;
-/** @deprecated Use {@link ProviderFailed} (the same class). Removed in 0.3. */
-export type ProviderError = ProviderFailed;
-
 /** Why discovery refused what it found (as opposed to not reaching the server: {@link AuthorizationUnavailable}). */
 export type DiscoveryFailure = "insecure" | "not_found" | "invalid" | "issuer_mismatch" | "missing_endpoint";
 
@@ -337,11 +332,6 @@ export class InvalidAuthorizationServerMetadata extends Error {
     this.reason = reason;
   }
 }
-
-/** @deprecated Use {@link InvalidAuthorizationServerMetadata} (the same class). Removed in 0.3. */
-export const AuthorizationServerMetadataError = InvalidAuthorizationServerMetadata;
-/** @deprecated Use {@link InvalidAuthorizationServerMetadata} (the same class). Removed in 0.3. */
-export type AuthorizationServerMetadataError = InvalidAuthorizationServerMetadata;
 
 /** A class name fit for logs: letters, digits, `_` and `$`, at most 64 characters. */
 function classNameOf(value: unknown): string {

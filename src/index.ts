@@ -106,7 +106,6 @@ export type {
 // Errors and events
 export {
   AuthError,
-  AuthorizationServerMetadataError,
   AuthorizationUnavailable,
   ConfigError,
   InsufficientScope,
@@ -115,14 +114,13 @@ export {
   InvalidRequest,
   InvalidToken,
   MissingToken,
-  ProviderError,
   ProviderFailed,
   SessionMismatch,
   TokenExpired,
   UseDpopNonce,
 } from "./errors.js";
 export type { AuthErrorCode, AuthErrorOptions, ConfigIssue, DiscoveryFailure, RefusalReason } from "./errors.js";
-export { MissingScopes, MissingScopesError } from "./items/scope-errors.js";
+export { MissingScopes } from "./items/scope-errors.js";
 export type { MissingScopesData } from "./items/scope-errors.js";
 export { ReplayStoreFull, ReplayStoreUnavailable } from "./stores/errors.js";
 export type { ReplayStoreFullScope } from "./stores/errors.js";

@@ -52,13 +52,7 @@ function typeNames(files: string[]): Record<string, string[]> {
   return out;
 }
 
-/**
- * How many distinct runtime values a module exports: a deprecated alias (the same object under its old name) is not
- * counted.
- */
-const distinctValues = (mod: Record<string, unknown>): number => new Set(Object.values(mod)).size;
-
-test("the exported names of every entry point equal the snapshot; the root has at most 40 distinct runtime values", async () => {
+test("the exported names of every entry point equal the snapshot; the root has at most 40 runtime exports", async () => {
   const entries = entryPoints();
   const types = typeNames(Object.values(entries));
   const surface: Record<string, { values: string[]; types: string[] }> = {};
@@ -66,7 +60,7 @@ test("the exported names of every entry point equal the snapshot; the root has a
   for (const [subpath, file] of Object.entries(entries)) {
     const mod = (await import(file)) as Record<string, unknown>;
     surface[subpath] = { values: Object.keys(mod).sort(), types: types[file]! };
-    if (subpath === ".") rootValues = distinctValues(mod);
+    if (subpath === ".") rootValues = Object.keys(mod).length;
   }
   if (process.env.UPDATE_EXPORTS) writeFileSync(SNAPSHOT, `${JSON.stringify(surface, null, 2)}\n`);
   const expected = JSON.parse(readFileSync(SNAPSHOT, "utf8"));
@@ -77,6 +71,6 @@ test("the exported names of every entry point equal the snapshot; the root has a
   );
   assert.ok(
     rootValues <= MAX_ROOT_VALUES,
-    `root entry: ${rootValues} distinct runtime exports (at most ${MAX_ROOT_VALUES})`,
+    `root entry: ${rootValues} runtime exports, deprecated aliases included (at most ${MAX_ROOT_VALUES})`,
   );
 });

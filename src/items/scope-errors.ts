@@ -52,11 +52,6 @@ export class MissingScopes extends Error {
   }
 }
 
-/** @deprecated Use {@link MissingScopes} (the same class). Removed in 0.3. */
-export const MissingScopesError = MissingScopes;
-/** @deprecated Use {@link MissingScopes} (the same class). Removed in 0.3. */
-export type MissingScopesError = MissingScopes;
-
 /**
  * What a resource or prompt callback throws to the SDK for a {@link MissingScopes}: the SDK (v1 and
  * v2) answers a thrown value with a JSON-RPC error made of its numeric `code`, its `message` and its
