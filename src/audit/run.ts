@@ -72,16 +72,8 @@ const has = (o: AuditOptions, needs: Needs | undefined): boolean =>
   (needs === "dpop" && !!o.token && !!o.dpopKey) ||
   (needs === "token2" && !!o.token && !!o.token2);
 
-/**
- * Audit an MCP endpoint's authorization from outside.
- *
- * Throws {@link AuditRunError} when the audit cannot run (bad URL, a URL the policy refuses, the
- * endpoint unreachable); every other problem is a finding.
- */
-export async function runAudit(
-  options: RunAuditOptions,
-  checks: readonly CheckDefinition[] = CHECKS,
-): Promise<AuditReport> {
+/** The URL to audit, checked: absolute, no credentials, https or loopback http (unless `allowHttp`); no fragment. */
+function auditTarget(options: RunAuditOptions): URL {
   let target: URL;
   try {
     target = new URL(options.url);
@@ -97,6 +89,11 @@ export async function runAudit(
     );
   }
   target.hash = "";
+  return target;
+}
+
+/** The prober of one audit, knowing every token given (so that it redacts them); a token it cannot send throws. */
+function createProber(target: URL, options: RunAuditOptions): Prober {
   const prober = new Prober({
     target,
     maxRequests: options.maxRequests ?? 60,
@@ -118,6 +115,21 @@ export async function runAudit(
       );
     if (t) prober.addSecret(t);
   }
+  return prober;
+}
+
+/**
+ * Audit an MCP endpoint's authorization from outside.
+ *
+ * Throws {@link AuditRunError} when the audit cannot run (bad URL, a URL the policy refuses, the
+ * endpoint unreachable); every other problem is a finding.
+ */
+export async function runAudit(
+  options: RunAuditOptions,
+  checks: readonly CheckDefinition[] = CHECKS,
+): Promise<AuditReport> {
+  const target = auditTarget(options);
+  const prober = createProber(target, options);
   const ctx = new AuditContext(prober, options);
 
   const findings: Finding[] = [];

@@ -47,142 +47,176 @@ const QUOTED_PAIR = /[\t \x21-\x7e\x80-\xff]/;
 const show = (c: string): string =>
   /[\x21-\x7e]/.test(c) ? `"${c}"` : `U+${c.charCodeAt(0).toString(16).padStart(4, "0")}`;
 
-/** Read a `WWW-Authenticate` value: the lenient reading and the grammar problems (RFC 9110 §11.6.1). */
-export function readWwwAuthenticate(header: string | null): WwwAuthenticateReading {
-  const challenges: ParsedChallenge[] = [];
-  const problems: SyntaxProblem[] = [];
-  if (header === null) return { challenges, problems };
-  if (!header.trim()) return { challenges, problems: [{ offset: 0, message: "empty value" }] };
-  let i = 0;
-  const problem = (message: string, offset = i) => problems.push({ offset, message });
-  const at = (re: RegExp, from = i): boolean => {
+/** What the reading loop does after one element: go on, or stop (the rest cannot be read). */
+type Next = "continue" | "stop";
+
+/** A position in one header value, with the helpers the grammar needs and the problems met so far. */
+class Scanner {
+  i = 0;
+  readonly problems: SyntaxProblem[] = [];
+  readonly challenges: ParsedChallenge[] = [];
+  /** The challenge parameters are added to. */
+  current: ParsedChallenge | undefined;
+  /** Whether the last element (challenge or parameter) is complete, so that a comma must come next. */
+  needComma = false;
+
+  constructor(readonly header: string) {}
+
+  problem(message: string, offset = this.i): void {
+    this.problems.push({ offset, message });
+  }
+
+  at(re: RegExp, from = this.i): boolean {
     re.lastIndex = from;
-    return re.test(header);
-  };
-  const skip = () => {
-    SPACES.lastIndex = i;
-    SPACES.exec(header);
-    i = SPACES.lastIndex;
-  };
-  const read = (re: RegExp): string | undefined => {
-    re.lastIndex = i;
-    const m = re.exec(header);
+    return re.test(this.header);
+  }
+
+  skip(): void {
+    SPACES.lastIndex = this.i;
+    SPACES.exec(this.header);
+    this.i = SPACES.lastIndex;
+  }
+
+  read(re: RegExp): string | undefined {
+    re.lastIndex = this.i;
+    const m = re.exec(this.header);
     if (!m) return undefined;
-    i = re.lastIndex;
+    this.i = re.lastIndex;
     return m[0];
-  };
+  }
+
   /** The index of a later `"` that closes properly (followed by OWS and a comma or the end), or -1. */
-  const properClose = (from: number): number => {
-    for (let j = from; j < header.length; j++) {
-      if (header[j] === "\\") j++;
-      else if (header[j] === '"' && at(CLOSES, j + 1)) return j;
+  properClose(from: number): number {
+    const h = this.header;
+    for (let j = from; j < h.length; j++) {
+      if (h[j] === "\\") j++;
+      else if (h[j] === '"' && this.at(CLOSES, j + 1)) return j;
     }
     return -1;
-  };
+  }
+
   /** A quoted-string at `i`; `undefined` when it is not terminated. */
-  const quoted = (): string | undefined => {
-    const open = i;
+  quoted(): string | undefined {
+    const h = this.header;
+    const open = this.i;
     let v = "";
     let broken = false;
-    for (i++; i < header.length; i++) {
-      const c = header[i] as string;
+    for (this.i++; this.i < h.length; this.i++) {
+      const c = h[this.i] as string;
       if (c === "\\") {
-        const next = header[i + 1];
+        const next = h[this.i + 1];
         if (next === undefined) break;
-        if (!QUOTED_PAIR.test(next)) problem(`${show(next)} cannot be escaped in a quoted-string`, i + 1);
+        if (!QUOTED_PAIR.test(next)) this.problem(`${show(next)} cannot be escaped in a quoted-string`, this.i + 1);
         v += next;
-        i++;
+        this.i++;
       } else if (c === '"') {
         // A closing quote is followed by a comma, the end, or (a missing comma, reported by the caller) whitespace.
-        if (at(CLOSES, i + 1) || (!broken && /[ \t]/.test(header[i + 1] ?? ""))) {
-          i++;
+        if (this.at(CLOSES, this.i + 1) || (!broken && /[ \t]/.test(h[this.i + 1] ?? ""))) {
+          this.i++;
           return v;
         }
-        if (!broken) problem(`unescaped '"' inside the quoted-string opened at offset ${open}`);
+        if (!broken) this.problem(`unescaped '"' inside the quoted-string opened at offset ${open}`);
         broken = true;
-        if (properClose(i + 1) < 0) {
-          i++;
+        if (this.properClose(this.i + 1) < 0) {
+          this.i++;
           return v;
         }
         v += c;
       } else {
-        if (!QDTEXT.test(c)) problem(`${show(c)} is not allowed in a quoted-string`);
+        if (!QDTEXT.test(c)) this.problem(`${show(c)} is not allowed in a quoted-string`);
         v += c;
       }
     }
-    problem(`the quoted-string opened at offset ${open} is not terminated`, open);
+    this.problem(`the quoted-string opened at offset ${open} is not terminated`, open);
     return undefined;
-  };
-
-  let current: ParsedChallenge | undefined;
-  /** Whether the last element (challenge or parameter) is complete, so that a comma must come next. */
-  let needComma = false;
-  while (i < header.length) {
-    skip();
-    if (i >= header.length) break;
-    if (header[i] === ",") {
-      i++;
-      needComma = false;
-      continue;
-    }
-    const start = i;
-    const name = read(TOKEN);
-    if (!name) {
-      problem(`unexpected ${show(header[i] as string)}`);
-      break;
-    }
-    skip();
-    if (header[i] === "=" && header[i + 1] !== "=") {
-      // name=value: a parameter of the current challenge
-      if (!current) {
-        problem(`parameter "${name}" before any auth-scheme`, start);
-        break;
-      }
-      if (needComma) problem(`missing "," before parameter "${name}"`, start);
-      i++;
-      skip();
-      const isQuoted = header[i] === '"';
-      const value = isQuoted ? quoted() : read(TOKEN);
-      if (value === undefined) {
-        if (!isQuoted) problem(`parameter "${name}" has no value (a token or a quoted-string)`);
-        break;
-      }
-      const key = name.toLowerCase();
-      if (key in current.params) problem(`parameter "${name}" appears twice in one challenge`, start);
-      current.params[key] = value;
-      needComma = true;
-      if (i < header.length && !/[ \t,]/.test(header[i] as string)) {
-        problem(`unexpected ${show(header[i] as string)} after the value of "${name}"`);
-        break;
-      }
-      continue;
-    }
-    // A new challenge: scheme [ 1*SP ( token68 / #auth-param ) ]
-    if (needComma) problem(`missing "," before the challenge "${name}"`, start);
-    current = { scheme: name.toLowerCase(), params: {} };
-    challenges.push(current);
-    needComma = true;
-    skip();
-    const afterScheme = i;
-    const maybeName = read(TOKEN);
-    skip();
-    const isParam = maybeName !== undefined && header[i] === "=" && !/^=*[ \t]*(,|$)/.test(header.slice(i));
-    i = afterScheme;
-    if (isParam) {
-      needComma = false;
-      continue;
-    }
-    const t68 = read(TOKEN68);
-    if (t68) {
-      current.token68 = t68;
-      if (!at(CLOSES)) {
-        skip();
-        problem(`unexpected ${show(header[i] as string)} after the token68 of "${name}"`);
-        break;
-      }
-    }
   }
-  return { challenges, problems };
+
+  /** `name=value` at `i` (after the `=`'s position): a parameter of the current challenge. */
+  param(name: string, start: number): Next {
+    const h = this.header;
+    if (!this.current) {
+      this.problem(`parameter "${name}" before any auth-scheme`, start);
+      return "stop";
+    }
+    if (this.needComma) this.problem(`missing "," before parameter "${name}"`, start);
+    this.i++;
+    this.skip();
+    const isQuoted = h[this.i] === '"';
+    const value = isQuoted ? this.quoted() : this.read(TOKEN);
+    if (value === undefined) {
+      if (!isQuoted) this.problem(`parameter "${name}" has no value (a token or a quoted-string)`);
+      return "stop";
+    }
+    const key = name.toLowerCase();
+    if (key in this.current.params) this.problem(`parameter "${name}" appears twice in one challenge`, start);
+    this.current.params[key] = value;
+    this.needComma = true;
+    if (this.i < h.length && !/[ \t,]/.test(h[this.i] as string)) {
+      this.problem(`unexpected ${show(h[this.i] as string)} after the value of "${name}"`);
+      return "stop";
+    }
+    return "continue";
+  }
+
+  /** A new challenge: scheme [ 1*SP ( token68 / #auth-param ) ]. */
+  challenge(name: string, start: number): Next {
+    const h = this.header;
+    if (this.needComma) this.problem(`missing "," before the challenge "${name}"`, start);
+    this.current = { scheme: name.toLowerCase(), params: {} };
+    this.challenges.push(this.current);
+    this.needComma = true;
+    this.skip();
+    const afterScheme = this.i;
+    const maybeName = this.read(TOKEN);
+    this.skip();
+    const isParam = maybeName !== undefined && h[this.i] === "=" && !/^=*[ \t]*(,|$)/.test(h.slice(this.i));
+    this.i = afterScheme;
+    if (isParam) {
+      this.needComma = false;
+      return "continue";
+    }
+    const t68 = this.read(TOKEN68);
+    if (t68) {
+      this.current.token68 = t68;
+      if (!this.at(CLOSES)) {
+        this.skip();
+        this.problem(`unexpected ${show(h[this.i] as string)} after the token68 of "${name}"`);
+        return "stop";
+      }
+    }
+    return "continue";
+  }
+
+  /** One element at `i`: a comma, a parameter or a challenge. */
+  element(): Next {
+    const h = this.header;
+    if (h[this.i] === ",") {
+      this.i++;
+      this.needComma = false;
+      return "continue";
+    }
+    const start = this.i;
+    const name = this.read(TOKEN);
+    if (!name) {
+      this.problem(`unexpected ${show(h[this.i] as string)}`);
+      return "stop";
+    }
+    this.skip();
+    if (h[this.i] === "=" && h[this.i + 1] !== "=") return this.param(name, start);
+    return this.challenge(name, start);
+  }
+}
+
+/** Read a `WWW-Authenticate` value: the lenient reading and the grammar problems (RFC 9110 §11.6.1). */
+export function readWwwAuthenticate(header: string | null): WwwAuthenticateReading {
+  if (header === null) return { challenges: [], problems: [] };
+  if (!header.trim()) return { challenges: [], problems: [{ offset: 0, message: "empty value" }] };
+  const scanner = new Scanner(header);
+  while (scanner.i < header.length) {
+    scanner.skip();
+    if (scanner.i >= header.length || scanner.element() === "stop") break;
+  }
+  return { challenges: scanner.challenges, problems: scanner.problems };
 }
 
 /** Parse a `WWW-Authenticate` value leniently (see the module comment). Malformed input yields what could be read. */

@@ -119,6 +119,23 @@ function renderConsent(
   });
 }
 
+/**
+ * The redirect URI of an authorization request: the one asked for when the client registered it, the
+ * only registered one when none is asked for; else the error page (never a redirect to an unchecked URI).
+ */
+function resolveRedirectUri(
+  ctx: AuthorizeContext,
+  client: RegisteredClient,
+  requested: string | null,
+): string | Response {
+  if (requested === null) {
+    if (client.redirect_uris.length !== 1) return showError(ctx, "invalid_request", "redirect_uri is required.");
+    return client.redirect_uris[0]!;
+  }
+  if (redirectUriMatches(client.redirect_uris, requested)) return requested;
+  return showError(ctx, "invalid_request", "The redirect_uri is not registered for this client.");
+}
+
 /** Handle `GET /authorize`: validate the request, then show the login + consent page. */
 export async function authorize(req: Request, ctx: AuthorizeContext): Promise<Response> {
   const { o } = ctx;
@@ -130,16 +147,8 @@ export async function authorize(req: Request, ctx: AuthorizeContext): Promise<Re
   }
   const client = await findClient(ctx, params.get("client_id"));
   if (client instanceof Response) return client;
-  const requested = params.get("redirect_uri");
-  let redirectUri: string;
-  if (requested === null) {
-    if (client.redirect_uris.length !== 1) return showError(ctx, "invalid_request", "redirect_uri is required.");
-    redirectUri = client.redirect_uris[0]!;
-  } else if (redirectUriMatches(client.redirect_uris, requested)) {
-    redirectUri = requested;
-  } else {
-    return showError(ctx, "invalid_request", "The redirect_uri is not registered for this client.");
-  }
+  const redirectUri = resolveRedirectUri(ctx, client, params.get("redirect_uri"));
+  if (redirectUri instanceof Response) return redirectUri;
 
   // From here on the redirect URI is trusted: errors go back to the client.
   const state = params.get("state") ?? undefined;

@@ -409,6 +409,43 @@ export interface ChangeFeed {
   close(): void;
 }
 
+/** A 2025-era session on the change feed: whose it is, which server sent what it says itself, how to tell it. */
+interface SessionSink {
+  /** Digest of the session's principal. */
+  principal: string;
+  /** Tags the events its own server published (its client was told already). */
+  origin: string;
+  server: LowLevelServerLike;
+  send: (n: NotificationLike) => Promise<void>;
+}
+
+/** Whether a session's server declares `listChanged` for `list` (a throwing server does not). */
+function declaresListChanged(server: LowLevelServerLike, list: string): boolean {
+  try {
+    return server.getCapabilities?.()?.[list]?.listChanged === true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Deliver a list change to the 2025-era sessions that should see it: every session for an unscoped event,
+ * else the principal's other sessions; only where the session's server declares `listChanged` for the list.
+ */
+function deliverToSessions(sinks: Iterable<SessionSink>, event: ScopedEvent, onerror?: (error: Error) => void): void {
+  const list = LIST_OF[event.kind];
+  if (!list) return;
+  const scope = event[EVENT_SCOPE_KEY];
+  for (const sink of sinks) {
+    if (scope && (scope.origin === sink.origin || scope.principal !== sink.principal)) continue;
+    if (!declaresListChanged(sink.server, list)) continue;
+    const params = event.params;
+    sink.send({ method: METHOD_OF[event.kind], ...(params && { params }) }).catch((e: unknown) => {
+      onerror?.(e instanceof Error ? e : new Error(String(e)));
+    });
+  }
+}
+
 /** Build the {@link ChangeFeed} over `inner` (the user's `v2_handler_options.bus`, or an in-process bus). */
 export function createChangeFeed(inner: ServerEventBusLike, onerror?: (error: Error) => void): ChangeFeed {
   const principals = new WeakMap<RequestContext, string>();
@@ -422,33 +459,8 @@ export function createChangeFeed(inner: ServerEventBusLike, onerror?: (error: Er
     return scope === undefined || (principalDigest !== undefined && scope.principal === principalDigest);
   };
 
-  interface Sink {
-    principal: string;
-    origin: string;
-    server: LowLevelServerLike;
-    send: (n: NotificationLike) => Promise<void>;
-  }
-  const sinks = new Set<Sink>();
+  const sinks = new Set<SessionSink>();
   let unsubscribe: (() => void) | undefined;
-  const deliver = (event: ScopedEvent): void => {
-    const list = LIST_OF[event.kind];
-    if (!list) return;
-    const scope = event[EVENT_SCOPE_KEY];
-    for (const sink of sinks) {
-      if (scope && (scope.origin === sink.origin || scope.principal !== sink.principal)) continue;
-      let declared: boolean | undefined;
-      try {
-        declared = sink.server.getCapabilities?.()?.[list]?.listChanged;
-      } catch {
-        declared = undefined;
-      }
-      if (declared !== true) continue;
-      const params = event.params;
-      sink.send({ method: METHOD_OF[event.kind], ...(params && { params }) }).catch((e: unknown) => {
-        onerror?.(e instanceof Error ? e : new Error(String(e)));
-      });
-    }
-  };
 
   return {
     bus: {
@@ -482,7 +494,7 @@ export function createChangeFeed(inner: ServerEventBusLike, onerror?: (error: Er
       const server = lowLevelServer(product);
       if (!server) return;
       const origin = randomUUID();
-      const sink: Sink = {
+      const sink: SessionSink = {
         principal: digest(principal),
         origin,
         server,
@@ -494,7 +506,7 @@ export function createChangeFeed(inner: ServerEventBusLike, onerror?: (error: Er
         sinks.delete(sink);
         onclose?.();
       };
-      unsubscribe ??= inner.subscribe((event: ScopedEvent) => deliver(event));
+      unsubscribe ??= inner.subscribe((event: ScopedEvent) => deliverToSessions(sinks, event, onerror));
     },
     close() {
       sinks.clear();
