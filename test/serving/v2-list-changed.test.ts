@@ -10,7 +10,7 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { createServer, type Server } from "node:http";
+import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from "@modelcontextprotocol/client";
 import { McpServer as McpServerV2 } from "@modelcontextprotocol/server";
@@ -23,7 +23,8 @@ import {
 } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
 import { JWTValidator, MCPServer, protect, toNodeHandler, type ProtectedHandler } from "../../src/index.js";
-import { startLocalIssuer, type LocalIssuer } from "../helpers/issuer.js";
+import type { LocalIssuer } from "../helpers/issuer.js";
+import { startProtectedV2, type ProtectedV2 } from "../helpers/protected-v2.js";
 
 const MODERN = "2026-07-28";
 const WATCHED = "test://watched";
@@ -77,29 +78,16 @@ function userServer(): McpServerV2 {
   return server;
 }
 
+let setup: ProtectedV2;
 let issuer: LocalIssuer;
-let http: Server;
 let url: string;
 let handler: ProtectedHandler;
 
 before(async () => {
-  issuer = await startLocalIssuer();
-  http = createServer();
-  await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
-  url = `http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp`;
-  handler = protect(() => userServer(), {
-    authorization: { enabled: true, authorization_servers: [issuer.issuer], resource: url },
-    provider: new JWTValidator({ jwks_uri: issuer.jwksUri, issuer: issuer.issuer, audience: url }),
-    engine: "v2",
-  });
-  http.on("request", toNodeHandler(handler));
+  setup = await startProtectedV2(() => userServer());
+  ({ issuer, url, handler } = setup);
 });
-after(async () => {
-  await handler.close();
-  http.closeAllConnections();
-  await new Promise<void>((r) => http.close(() => r()));
-  await issuer.close();
-});
+after(() => setup.close());
 
 /** What a client has been told, in order, with a way to wait for the next matching entry. */
 class Inbox {

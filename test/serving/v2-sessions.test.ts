@@ -5,15 +5,14 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { McpServer as McpServerV2 } from "@modelcontextprotocol/server";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { CreateMessageRequestSchema, ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
-import { getContext, JWTValidator, protect, toNodeHandler, type ProtectedHandler } from "../../src/index.js";
-import { startLocalIssuer, type LocalIssuer } from "../helpers/issuer.js";
+import { getContext, type ProtectedHandler } from "../../src/index.js";
+import type { LocalIssuer } from "../helpers/issuer.js";
+import { startProtectedV2, type ProtectedV2 } from "../helpers/protected-v2.js";
 import { MCP_HEADERS, toolCall } from "../helpers/mcp.js";
 
 const MODERN = "2026-07-28";
@@ -49,29 +48,16 @@ function v2Server(): McpServerV2 {
   return server;
 }
 
+let setup: ProtectedV2;
 let issuer: LocalIssuer;
-let http: Server;
 let url: string;
 let handler: ProtectedHandler;
 
 before(async () => {
-  issuer = await startLocalIssuer();
-  http = createServer();
-  await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
-  url = `http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp`;
-  handler = protect(() => v2Server(), {
-    authorization: { enabled: true, authorization_servers: [issuer.issuer], resource: url },
-    provider: new JWTValidator({ jwks_uri: issuer.jwksUri, issuer: issuer.issuer, audience: url }),
-    engine: "v2",
-  });
-  http.on("request", toNodeHandler(handler));
+  setup = await startProtectedV2(() => v2Server());
+  ({ issuer, url, handler } = setup);
 });
-after(async () => {
-  await handler.close();
-  http.closeAllConnections();
-  await new Promise<void>((r) => http.close(() => r()));
-  await issuer.close();
-});
+after(() => setup.close());
 
 async function connect(sub: string) {
   const client = new Client(
