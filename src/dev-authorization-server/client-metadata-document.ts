@@ -42,6 +42,7 @@ import { OAuthError } from "./errors.js";
 import type { ResolvedOptions } from "./options.js";
 import type { LookupAddress, ResolvedClientIdMetadataDocumentOptions } from "./types.js";
 import { publicClient, validateClientMetadata } from "./registration.js";
+import { staticClientRecord } from "./clients.js";
 import type { RegisteredClient } from "./storage.js";
 
 /**
@@ -256,8 +257,8 @@ interface Cached {
 }
 
 /**
- * Build the client lookup of the server: URL-shaped `client_id`s are resolved through their metadata
- * document (when enabled), every other one through the storage.
+ * Build the client lookup of the server: clients of the `clients` option first, then URL-shaped
+ * `client_id`s through their metadata document (when enabled), every other one through the storage.
  */
 export function createClientLookup(o: ResolvedOptions): ClientLookup {
   const c = o.client_id_metadata_documents;
@@ -289,7 +290,10 @@ export function createClientLookup(o: ResolvedOptions): ClientLookup {
       })
     : undefined;
 
+  const configured = new Map((o.clients ?? []).map((d) => [d.client_id, staticClientRecord(d)]));
   return async (clientId) => {
+    const known = configured.get(clientId);
+    if (known) return known;
     if (cache && isClientIdUrl(clientId)) {
       const entry = await cache.fetch(clientId);
       if (!entry) throw refuse("The client metadata document could not be fetched");

@@ -14,6 +14,7 @@ import { buildMetadata, endpointPaths, type DevAuthorizationServerMetadata } fro
 import { resolveOptions, type DevAuthorizationServerOptions } from "./options.js";
 import { register } from "./registration.js";
 import { issueAccessToken, token } from "./token.js";
+import { createWhoamiApi, whoamiPath } from "./whoami-api.js";
 import type { IssueAccessTokenOptions, TokenResponse } from "./types.js";
 
 /** The development authorization server: a {@link FetchHandler} with a few extras. */
@@ -78,15 +79,10 @@ export async function createDevAuthorizationServer(
   const signer = await createSigner(o.signing_key);
   const metadata = Object.freeze(buildMetadata(o));
   const metadataPaths = new Set(paths.metadata);
-  const ownPaths = new Set([
-    ...paths.metadata,
-    paths.authorize,
-    paths.consent,
-    paths.token,
-    paths.register,
-    paths.jwks,
-  ]);
   const ctx = { o, paths, signer, clients: createClientLookup(o) };
+  const whoami = o.whoami_api ? { path: whoamiPath(o.issuer), handle: createWhoamiApi(o, signer) } : undefined;
+  const ownPaths = new Set([...paths.metadata, paths.authorize, paths.consent, paths.token, paths.register]);
+  for (const extra of [paths.jwks, whoami?.path]) if (extra) ownPaths.add(extra);
 
   async function route(req: Request): Promise<Response> {
     const path = new URL(req.url).pathname;
@@ -112,6 +108,7 @@ export async function createDevAuthorizationServer(
         throw err;
       }
     }
+    if (path === whoami?.path) return whoami.handle(req);
     if (path === paths.authorize) {
       if (method !== "GET") return new Response(null, { status: 405, headers: { allow: "GET" } });
       return authorize(req, ctx);

@@ -32,7 +32,10 @@ export interface DevAuthorizationServerMetadata {
    * exchange is on.
    */
   grant_types_supported: string[];
-  /** `["none"]` (public clients), plus `client_secret_basic` and `client_secret_post` when token exchange is on. */
+  /**
+   * `["none"]` (public clients), plus `client_secret_basic` and `client_secret_post` when token exchange is on or a
+   * confidential client is configured (`clients`).
+   */
   token_endpoint_auth_methods_supported: string[];
   /** `["S256"]`: PKCE is required, `plain` is refused. */
   code_challenge_methods_supported: ["S256"];
@@ -93,7 +96,7 @@ export function buildMetadata(
     | "dpop_signing_alg_values_supported"
     | "client_id_metadata_documents"
   > &
-    Partial<Pick<ResolvedOptions, "token_exchange">>,
+    Partial<Pick<ResolvedOptions, "token_exchange" | "clients">>,
 ): DevAuthorizationServerMetadata {
   const origin = new URL(o.issuer).origin;
   const p = endpointPaths(o.issuer);
@@ -113,9 +116,8 @@ export function buildMetadata(
   };
   if (o.verify_dpop_proof) doc.dpop_signing_alg_values_supported = [...o.dpop_signing_alg_values_supported];
   if (o.client_id_metadata_documents) doc.client_id_metadata_document_supported = true;
-  if (o.token_exchange) {
-    doc.grant_types_supported.push("urn:ietf:params:oauth:grant-type:token-exchange");
+  if (o.token_exchange) doc.grant_types_supported.push("urn:ietf:params:oauth:grant-type:token-exchange");
+  if (o.token_exchange || o.clients?.some((c) => c.client_secret !== undefined))
     doc.token_endpoint_auth_methods_supported.push("client_secret_basic", "client_secret_post");
-  }
   return doc;
 }

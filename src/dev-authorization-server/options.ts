@@ -18,6 +18,7 @@ import type {
   ResolvedClientIdMetadataDocumentOptions,
 } from "./types.js";
 import { MemoryStorage, type DevAuthorizationServerStorage } from "./storage.js";
+import { devClientsSchema, type DevClientOptions } from "./clients.js";
 
 /** The `token_exchange` option of the development authorization server. */
 export interface DevTokenExchangeOptions {
@@ -48,6 +49,12 @@ export const devTokenExchangeSchema = z.strictObject({
     .refine((c) => new Set(c.map((x) => x.client_id)).size === c.length, { error: "client ids must be unique" }),
   audiences: z.array(z.string().min(1).max(2000)).min(1),
 });
+
+/** The `whoami_api` option of the development authorization server. */
+export interface DevWhoamiApiOptions {
+  /** The audience its tokens must have: one of `resources`. Default: the only configured resource. */
+  resource?: string | undefined;
+}
 
 /**
  * Decides who is logging in, from the consent form post. Return the subject (`sub`) or `null` to
@@ -146,6 +153,20 @@ export interface DevAuthorizationServerOptions {
    * exchange an access token this server issued for one for an allowed audience. Default: off.
    */
   token_exchange?: DevTokenExchangeOptions;
+  /**
+   * Pre-registered clients with fixed redirect URIs: confidential (with a `client_secret`, authenticated
+   * at the token endpoint with `client_secret_basic` or `client_secret_post`) or public. For web
+   * applications that are this server's OAuth clients (an MCP server's connect page, or an MCP server
+   * calling the API this server stands in for). Default: none (dynamic registration and metadata
+   * documents only).
+   */
+  clients?: DevClientOptions[];
+  /**
+   * Serve `GET {issuer path}/api/whoami`, a small API that accepts this server's own access tokens for
+   * `resource` (default: the only configured resource) and answers whom the token belongs to, so that
+   * this server can play a third-party service (its users, its consent page, its API). Default: off.
+   */
+  whoami_api?: DevWhoamiApiOptions;
   /** Clock in epoch milliseconds, for tests. Default `Date.now`. */
   clock?: Clock;
 }
@@ -224,6 +245,11 @@ const OptionsSchema = optionsSchema(
           return { ...d, ...defined };
         }),
       token_exchange: devTokenExchangeSchema.optional(),
+      clients: devClientsSchema.optional(),
+      whoami_api: optionsSchema(
+        "createDevAuthorizationServer() whoami_api",
+        z.strictObject({ resource: z.string().optional() }),
+      ).optional(),
       clock: fn<Clock>("clock").default(() => Date.now),
     })
     .superRefine((o, ctx) => {
@@ -242,6 +268,7 @@ const OptionsSchema = optionsSchema(
         check(o.issuer, ["issuer"]);
         o.resources.forEach((r, i) => check(r, ["resources", i]));
       }
+      checkClientsAndApi(o, ctx);
       for (const s of o.default_scopes ?? []) {
         if (!o.scopes_supported.includes(s))
           ctx.addIssue({ code: "custom", path: ["default_scopes"], message: `"${s}" is not in scopes_supported` });
@@ -249,6 +276,29 @@ const OptionsSchema = optionsSchema(
     }),
   DEV_RENAMED,
 );
+
+/** The cross-field checks of `clients` and `whoami_api`. */
+function checkClientsAndApi(
+  o: {
+    resources: string[];
+    clients?: DevClientOptions[] | undefined;
+    token_exchange?: DevTokenExchangeOptions | undefined;
+    whoami_api?: DevWhoamiApiOptions | undefined;
+  },
+  ctx: z.RefinementCtx,
+): void {
+  const exchangeIds = new Set((o.token_exchange?.clients ?? []).map((c) => c.client_id));
+  (o.clients ?? []).forEach((c, i) => {
+    // One id, one secret: a client in both lists would authenticate differently per grant.
+    if (exchangeIds.has(c.client_id))
+      ctx.addIssue({ code: "custom", path: ["clients", i, "client_id"], message: "is also a token_exchange client" });
+  });
+  const api = o.whoami_api;
+  if (api?.resource === undefined && api !== undefined && o.resources.length !== 1)
+    ctx.addIssue({ code: "custom", path: ["whoami_api", "resource"], message: "required with several resources" });
+  if (api?.resource !== undefined && !o.resources.includes(api.resource))
+    ctx.addIssue({ code: "custom", path: ["whoami_api", "resource"], message: "must be one of resources" });
+}
 
 /** Options after validation, defaults filled in. */
 export type ResolvedOptions = Omit<z.output<typeof OptionsSchema>, "storage"> & {

@@ -19,7 +19,8 @@ export type ApplicationType = "native" | "web";
 
 /**
  * A client registered with RFC 7591 dynamic client registration, or described by a Client ID
- * Metadata Document (then `client_id` is the document's URL). Public clients only.
+ * Metadata Document (then `client_id` is the document's URL): public clients only. Clients of the
+ * `clients` option are looked up as one too (never stored).
  */
 export interface RegisteredClient {
   /** Issued client identifier, or the URL of the client's metadata document. */
@@ -34,8 +35,11 @@ export interface RegisteredClient {
   grant_types: string[];
   /** Always `["code"]`. */
   response_types: string[];
-  /** Always `"none"`: public clients. */
-  token_endpoint_auth_method: "none";
+  /**
+   * `"none"`: a public client (every registered or metadata-document client). `"client_secret_basic"`: a
+   * confidential client of the `clients` option (which may also use `client_secret_post`).
+   */
+  token_endpoint_auth_method: "none" | "client_secret_basic";
   /** Scopes the client may request (space-separated), when it registered some. */
   scope?: string | undefined;
   /** `native` or `web`, as sent or inferred at registration. Absent on clients stored by earlier versions. */

@@ -10,6 +10,7 @@
  */
 import { createLocalJWKSet, jwtVerify, type JWTPayload } from "jose";
 import type { Signer } from "./keys.js";
+import { basicCredentials } from "./clients.js";
 import { safeEqual } from "./lib/http.js";
 import { OAuthError } from "./errors.js";
 import type { ResolvedOptions } from "./options.js";
@@ -29,23 +30,6 @@ export interface TokenExchangeContext {
 }
 
 const keySets = new WeakMap<Signer, ReturnType<typeof createLocalJWKSet>>();
-
-/** RFC 6749 §2.3.1 Basic credentials: form-encoded id and secret. `undefined` when the header is not Basic. */
-function basicCredentials(header: string | null): { id: string; secret: string } | undefined {
-  const m = /^Basic[ ]+([A-Za-z0-9+/=]+)$/i.exec(header ?? "");
-  if (!m) return undefined;
-  const decoded = Buffer.from(m[1]!, "base64").toString("utf8");
-  const colon = decoded.indexOf(":");
-  if (colon < 0) throw new OAuthError("invalid_client", "Client authentication failed", 401);
-  const formDecode = (s: string) => {
-    try {
-      return decodeURIComponent(s.replace(/\+/g, " "));
-    } catch {
-      throw new OAuthError("invalid_client", "Client authentication failed", 401);
-    }
-  };
-  return { id: formDecode(decoded.slice(0, colon)), secret: formDecode(decoded.slice(colon + 1)) };
-}
 
 /** The authenticated confidential client's id; public and unknown clients are refused. */
 async function authenticateClient(req: Request, form: URLSearchParams, ctx: TokenExchangeContext): Promise<string> {

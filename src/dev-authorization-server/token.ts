@@ -1,6 +1,7 @@
 /**
  * The token endpoint: `authorization_code` (PKCE S256 verified, codes single-use) and
- * `refresh_token` (rotation; a reused refresh token revokes its whole family).
+ * `refresh_token` (rotation; a reused refresh token revokes its whole family), for public clients and
+ * the confidential clients of the `clients` option (authenticated first, see clients.ts).
  *
  * @see RFC 6749 §4.1.3, §6; RFC 7636 §4.6; RFC 8707 §2.2; RFC 9700 §4.14 (refresh-token rotation)
  * @module
@@ -14,6 +15,7 @@ import type { ResolvedOptions } from "./options.js";
 import type { RefreshTokenRecord } from "./storage.js";
 import type { IssueAccessTokenOptions, TokenResponse } from "./types.js";
 import { TOKEN_EXCHANGE_GRANT_TYPE, tokenExchange } from "./token-exchange.js";
+import { authenticateTokenClient } from "./clients.js";
 
 /** What the token endpoint needs. */
 export interface TokenContext {
@@ -101,7 +103,7 @@ export async function token(req: Request, ctx: TokenContext): Promise<TokenRespo
         ),
     });
   }
-  const clientId = required(form, "client_id");
+  const clientId = authenticateTokenClient(req, form, o.clients ?? []);
   let client;
   try {
     client = await ctx.clients(clientId);
