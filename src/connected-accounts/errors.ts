@@ -155,3 +155,24 @@ export class ProviderRefused extends ConnectedAccountError {
     this.error = code;
   }
 }
+
+/**
+ * The token vault could not answer: its store (Redis) failed, did not answer within `timeout_ms`, or
+ * is being backed off after a failure (calls then fail at once until `retry_after` has passed). Not a
+ * reason to connect again: nothing was read, and nothing stored is lost. `provider` is `""` (the vault
+ * serves every provider). The message carries no key, token or record; the store's error is the `cause`.
+ */
+export class VaultUnavailable extends ConnectedAccountError {
+  /** `ERR_VAULT_UNAVAILABLE`. */
+  static override readonly code: string = "ERR_VAULT_UNAVAILABLE";
+  /** Always `ERR_VAULT_UNAVAILABLE`. */
+  readonly code = "ERR_VAULT_UNAVAILABLE" as const;
+  /** Whole seconds until the store is asked again. */
+  readonly retry_after: number;
+  /** @param retry_after - seconds until the next attempt; @param options - `cause`, never sent to clients. */
+  constructor(retry_after: number, options?: { cause?: unknown }) {
+    super("", `The token vault is unavailable; try again in ${retry_after} s`, options);
+    this.name = "VaultUnavailable";
+    this.retry_after = retry_after;
+  }
+}
