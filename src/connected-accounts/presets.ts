@@ -19,14 +19,19 @@ export type RevocationStyle =
 export interface ProviderPreset {
   /** Shown on pages when `display_name` is not set. */
   readonly display_name: string;
+  /** The authorization endpoint. */
   readonly authorization_endpoint: string;
+  /** The token endpoint. */
   readonly token_endpoint: string;
   /** The revocation URL for a client id, when the provider has one. */
   readonly revocation_endpoint?: (client_id: string) => string;
+  /** How {@link ProviderPreset.revocation_endpoint} is called. */
   readonly revocation: RevocationStyle;
+  /** The client authentication the provider expects when `client_auth_method` is not given. */
   readonly client_auth_method: ClientAuthMethod;
   /** Added to the authorization request (the user's `authorization_params` win). */
   readonly authorization_params: Readonly<Record<string, string>>;
+  /** Where its tokens may be sent when `api_origins` is not given. */
   readonly api_origins: readonly string[];
   /** A token response may omit `token_type`. */
   readonly token_type_optional: boolean;

@@ -198,7 +198,7 @@ class OAuthProvider implements ResolvedOAuthProvider {
   async #revokeOne(endpoint: string, token: string, hint: string): Promise<boolean> {
     const headers = new Headers({ "content-type": "application/x-www-form-urlencoded", accept: "application/json" });
     const body = new URLSearchParams({ token, token_type_hint: hint });
-    await this.#authenticate(headers, body, endpoint);
+    await this.#authenticate(headers, body);
     const answer = await this.#send(endpoint, { method: "POST", headers, body: body.toString() });
     return answer.status === 200;
   }
@@ -257,7 +257,8 @@ class OAuthProvider implements ResolvedOAuthProvider {
     return new ProviderUnavailable(this.name, this.display_name, this.#backoff.retryAfterSeconds(), { cause });
   }
 
-  async #authenticate(headers: Headers, body: URLSearchParams, endpoint: string): Promise<void> {
+  /** Client authentication per the method; a `private_key_jwt` assertion is addressed to the issuer, else the token endpoint. */
+  async #authenticate(headers: Headers, body: URLSearchParams): Promise<void> {
     const o = this.#o;
     const method = effectiveAuthMethod(o);
     if (method === "none") {
@@ -266,7 +267,7 @@ class OAuthProvider implements ResolvedOAuthProvider {
     }
     this.#auth ??= new ClientAuthentication(
       { ...(o as ClientCredentialOptions), client_auth_method: method },
-      o.issuer ?? endpoint,
+      o.issuer ?? (await this.#resolveEndpoints()).token_endpoint,
       this.#shared.clock,
     );
     await this.#auth.apply(headers, body);
@@ -282,7 +283,7 @@ class OAuthProvider implements ResolvedOAuthProvider {
     // GitHub answers form-encoded unless asked for JSON (see the preset); others ignore it or agree.
     const headers = new Headers({ accept: "application/json", "content-type": "application/x-www-form-urlencoded" });
     const body = new URLSearchParams(grant);
-    await this.#authenticate(headers, body, token_endpoint);
+    await this.#authenticate(headers, body);
     let answer: Answer;
     try {
       answer = await this.#send(token_endpoint, { method: "POST", headers, body: body.toString() });

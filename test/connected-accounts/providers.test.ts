@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { exportJWK, generateKeyPair } from "jose";
+import { exportJWK, generateKeyPair, jwtVerify } from "jose";
 import Provider from "oidc-provider";
 import { ConfigError } from "../../src/errors.js";
 import { ProviderRefused, ProviderUnavailable } from "../../src/connected-accounts/errors.js";
@@ -524,6 +524,25 @@ describe("against stubs", () => {
     );
     assert.equal(seen[1]!.headers.authorization, undefined, "no Authorization header");
     assert.equal(new URLSearchParams(seen[1]!.body).get("client_id"), "pub", "client_id in the body");
+  });
+
+  test("private_key_jwt: an RFC 7523 assertion addressed to the token endpoint, also for revocation", async () => {
+    const { privateKey, publicKey } = await generateKeyPair("ES256", { extractable: true });
+    const jwk = { ...(await exportJWK(privateKey)), alg: "ES256", kid: "ck1" };
+    const p = plain({ client_secret: undefined, private_key: jwk });
+    answer = (_q, res) => res.writeHead(200).end();
+    await p.revoke({ kind: "oauth", access_token: "at", obtained_at: 0 });
+    answer = json(200, { access_token: "a", token_type: "bearer" });
+    await exchange(p);
+    for (const q of seen) {
+      const sent = new URLSearchParams(q.body);
+      assert.equal(sent.get("client_assertion_type"), "urn:ietf:params:oauth:client-assertion-type:jwt-bearer", "type");
+      const { payload, protectedHeader } = await jwtVerify(sent.get("client_assertion")!, publicKey);
+      assert.equal(protectedHeader.kid, "ck1", "kid");
+      assert.deepEqual([payload.iss, payload.sub], ["acme", "acme"], "iss = sub = client_id");
+      assert.equal(payload.aud, `${base}/token`, "aud: the token endpoint, whichever endpoint is called");
+      assert.equal(q.headers.authorization, undefined, "no Basic header");
+    }
   });
 
   test("token responses that are not bearer token responses are refused (invalid_response)", async () => {
