@@ -75,7 +75,7 @@ function apiKeyProvider(name: string, p: ApiKeyProviderOptions): ResolvedApiKeyP
     type: "api_key",
     name,
     display_name: p.display_name ?? name,
-    api_origins: Object.freeze([...p.api_origins]),
+    api_origins: origins(p.api_origins),
     header: p.header ?? "authorization",
     prefix: p.prefix ?? "",
     key_label: p.key_label ?? "API key",
@@ -125,7 +125,7 @@ class OAuthProvider implements ResolvedOAuthProvider {
     const preset = o.preset ? PRESETS[o.preset] : undefined;
     this.name = name;
     this.display_name = o.display_name ?? preset?.display_name ?? name;
-    this.api_origins = Object.freeze([...(o.api_origins ?? preset?.api_origins ?? [])]);
+    this.api_origins = origins(o.api_origins ?? preset?.api_origins ?? []);
     this.scopes = Object.freeze([...(o.scopes ?? [])]);
     this.#o = o;
     this.#quirks = preset ?? { ...STANDARD, client_auth_method: "client_secret_basic", api_origins: [] };
@@ -364,6 +364,11 @@ class OAuthProvider implements ResolvedOAuthProvider {
       obtained_at: now,
     };
   }
+}
+
+/** Origins as `URL.origin` spells them (a trailing `/` given in the options dropped), for exact comparison. */
+function origins(list: readonly string[]): readonly string[] {
+  return Object.freeze(list.map((o) => new URL(o).origin));
 }
 
 /** `expires_in`: a non-negative integer, or its decimal text (GitHub, form answers); `null` when malformed. */

@@ -990,6 +990,7 @@ describe("connected_accounts.providers options", () => {
     const st = resolved.get("stripe_like") as Extract<ResolvedProvider, { type: "api_key" }>;
     assert.equal(st.prefix, "", "no prefix outside authorization");
     assert.equal(st.key_label, "Secret key", "key_label");
+    assert.deepEqual(resolved.get("kc")!.api_origins, ["https://api.example.com"], "origins without a trailing /");
     const gh = resolved.get("github")!;
     assert.deepEqual([gh.header, gh.prefix], ["authorization", "Bearer "], "OAuth tokens are bearer tokens");
   });
