@@ -8,6 +8,7 @@
  */
 import type { AuthErrorCode, RefusalReason } from "./errors.js";
 import type { TokenExchangeErrorCode, TokenExchangeFailureReason } from "./token-exchange/errors.js";
+import type { ConnectionRequiredReason } from "./connected-accounts/errors.js";
 
 /** A request was authorized. */
 export interface AcceptedEvent {
@@ -127,6 +128,52 @@ export interface TokenExchangeFailedEvent {
   error: string | undefined;
 }
 
+/** A user connected a third-party account through the connect page (no token, code or key). */
+export interface AccountConnectedEvent {
+  /** Discriminator. */
+  type: "account_connected";
+  /** The provider's name in `connected_accounts.providers`. */
+  provider: string;
+  /** The MCP principal (`sub`) the account is now bound to. */
+  subject: string;
+}
+
+/** A connected account was removed (`getContext().disconnect()`, or a refresh token the provider refused). */
+export interface AccountDisconnectedEvent {
+  /** Discriminator. */
+  type: "account_disconnected";
+  /** The provider's name. */
+  provider: string;
+  /** The MCP principal (`sub`). */
+  subject: string;
+  /** Whether the provider confirmed revocation (RFC 7009); `false` when it has nowhere to revoke or failed. */
+  revoked: boolean;
+}
+
+/** A tool needed a connected account the caller has no usable credential for; a connect link was made. */
+export interface ConnectionRequiredEvent {
+  /** Discriminator. */
+  type: "connection_required";
+  /** The provider's name. */
+  provider: string;
+  /** The MCP principal (`sub`). */
+  subject: string;
+  /** Why: `not_connected`, `refresh_failed`, `revoked` or `insufficient_scope`. */
+  reason: ConnectionRequiredReason;
+}
+
+/** Refreshing a connected account's token failed. */
+export interface ConnectionRefreshFailedEvent {
+  /** Discriminator. */
+  type: "connection_refresh_failed";
+  /** The provider's name. */
+  provider: string;
+  /** The MCP principal (`sub`). */
+  subject: string;
+  /** `invalid_grant` (the record was removed; the next call asks to connect again) or `unavailable` (kept). */
+  reason: "invalid_grant" | "unavailable";
+}
+
 /** Any auth event. Switch on `type`. */
 export type AuthEvent =
   | AcceptedEvent
@@ -137,7 +184,11 @@ export type AuthEvent =
   | ProviderErrorEvent
   | ReplayStoreFullEvent
   | TokenExchangedEvent
-  | TokenExchangeFailedEvent;
+  | TokenExchangeFailedEvent
+  | AccountConnectedEvent
+  | AccountDisconnectedEvent
+  | ConnectionRequiredEvent
+  | ConnectionRefreshFailedEvent;
 
 /** Receives {@link AuthEvent}s. Must not throw; exceptions are caught and ignored. */
 export type AuthEventListener = (event: AuthEvent) => void;

@@ -166,6 +166,12 @@ export interface ConnectedAccountsOptions {
   base_path?: string | undefined;
   /** Lifetime of a connect link. Default 600, at most 600 (the spec's "short-lived"). */
   handle_ttl_seconds?: number | undefined;
+  /**
+   * A 2026-07-28 client retries the tool call as soon as the user accepted to open the connect URL, long
+   * before they finish in the browser: the retry waits this long for the account before it asks again.
+   * Default 120, at most 600; 0 asks again at once.
+   */
+  retry_wait_seconds?: number | undefined;
   /** `fetch` for providers and the sign-in (tests, proxies). Default `globalThis.fetch`. */
   fetch?: Fetch | undefined;
   /** Clock for expiry decisions. Default `Date.now`. */

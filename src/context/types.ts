@@ -5,7 +5,13 @@
  * @module
  */
 import type { JWTPayload } from "jose";
-import type { Connection, ConnectionRequest, ExchangedToken, ExchangeTokenRequest } from "../token-exchange/types.js";
+import type {
+  Connection,
+  ConnectionRequest,
+  ExchangedToken,
+  ExchangeTokenRequest,
+  ProviderConnectionRequest,
+} from "../token-exchange/types.js";
 
 /**
  * The verified principal of the current request.
@@ -60,19 +66,46 @@ export interface RequestContext {
    */
   exchangeToken(request: ExchangeTokenRequest): Promise<ExchangedToken>;
   /**
-   * A handle on a downstream API as the caller: its `fetch()` exchanges the token, attaches it, and
-   * refuses any URL or redirect outside the audience's origin. The token never reaches the tool.
+   * A handle on a downstream API as the caller; the credential never reaches the tool.
    *
-   * @throws `TokenExchangeError` (`protected-mcp/token-exchange`) at once without a caller, for an audience that is not
-   * allowed
-   *   or whose origin is unknown.
+   * - `{ audience }`: token exchange — `fetch()` exchanges the caller's token, attaches it, and refuses any
+   *   URL or redirect outside the audience's origin.
+   * - `{ provider }`: a connected account (`connected_accounts` option) — `fetch()` attaches the caller's
+   *   stored third-party credential (refreshed when due, and once after a 401) and refuses any URL or
+   *   redirect outside the provider's API origins. Without a usable credential it throws
+   *   `ConnectionRequired`, which `tool()` answers for you: a URL-mode elicitation of a connect
+   *   link bound to the caller (`-32042` on 2025-11-25, `InputRequiredResult` on 2026-07-28), or an
+   *   `isError` result naming the provider and the link for a client without URL elicitation.
+   *
+   * @throws `TokenExchangeError` / `ConnectionRefused` at once without a caller, for an audience or provider
+   *   that is not configured, or whose origin is unknown.
    * @example
    * ```ts
    * const api = getContext().connection({ audience: "https://api.example.com" });
    * const me = await (await api.fetch("/v1/me")).json();
+   * const github = getContext().connection({ provider: "github" });
+   * const repos = await (await github.fetch("/user/repos")).json();
    * ```
    */
-  connection(request: ConnectionRequest): Connection;
+  connection(request: ConnectionRequest | ProviderConnectionRequest): Connection;
+  /**
+   * Forget the caller's connected account for `provider`: the vault record is removed and the token
+   * revoked at the provider when it has a revocation endpoint. Resolves `true` when there was a record.
+   *
+   * @throws `ConnectionRefused` without a caller or for an unknown provider.
+   */
+  disconnect(provider: string): Promise<boolean>;
+}
+
+/**
+ * The capability behind `getContext().connection({ provider })` / `.disconnect()`, bound to a server's
+ * `connected_accounts`. @internal
+ */
+export interface ContextAccounts {
+  /** A connection handle on `provider` for the caller. */
+  connection(auth: AuthContext | null, provider: unknown): Connection;
+  /** Forget the caller's account at `provider`. */
+  disconnect(auth: AuthContext | null, provider: unknown): Promise<boolean>;
 }
 
 /**

@@ -11,6 +11,13 @@ import { callbackContext, type SdkCallbackExtra } from "../context/sdk-bridge.js
 import { missingScopesOf } from "../context/request-context.js";
 import { runWithContext } from "../context/storage.js";
 import { TokenExchangeError } from "../token-exchange/errors.js";
+import { ConnectedAccountError, ConnectionRequired } from "../connected-accounts/errors.js";
+import {
+  answerConnectionRequired,
+  mayResume,
+  resumeAfterElicitation,
+  type ToolCall,
+} from "../connected-accounts/elicitation.js";
 
 /** A zod object shape: the tool's arguments. */
 export type ToolInputShape = Record<string, z.ZodType>;
@@ -115,15 +122,22 @@ export function tool<Input extends ToolInputShape = Record<string, never>>(
   const required = checkRequiredScopes(`tool("${options.name}")`, options.required_scopes);
   const opts = Object.freeze({ ...options, required_scopes: [...required] });
 
-  const run = async (args: unknown, extra: SdkCallbackExtra | undefined): Promise<CallToolResult> => {
+  const run = async (args: unknown, extra: SdkCallbackExtra | undefined, server: unknown): Promise<CallToolResult> => {
     const context = callbackContext(extra);
     const missing = missingScopesOf(context, required);
     if (missing.length) return missingScopesResult(opts.name, required, missing);
+    const call: ToolCall = { name: opts.name, args, extra, server };
     try {
+      if (mayResume(context, extra)) {
+        const answer = await resumeAfterElicitation(context, call);
+        if (answer) return answer as CallToolResult;
+      }
       return toResult(await runWithContext(context, () => handler(args as z.infer<z.ZodObject<Input>>)));
     } catch (e) {
-      // A failed token exchange is the tool's answer, naming the audience (never a token).
-      if (e instanceof TokenExchangeError)
+      // No usable third-party credential: a URL-mode elicitation in the client's words (or its fallback).
+      if (e instanceof ConnectionRequired) return (await answerConnectionRequired(e, context, call)) as CallToolResult;
+      // A failed token exchange or connection is the tool's answer, naming the audience (never a token).
+      if (e instanceof TokenExchangeError || e instanceof ConnectedAccountError)
         return { isError: true, content: [{ type: "text", text: `Tool "${opts.name}": ${e.message}` }] };
       throw e;
     }
@@ -149,7 +163,7 @@ export function tool<Input extends ToolInputShape = Record<string, never>>(
       server.registerTool(
         opts.name,
         config as never,
-        (async (args: unknown, extra?: SdkCallbackExtra) => run(args, extra)) as never,
+        (async (args: unknown, extra?: SdkCallbackExtra) => run(args, extra, server)) as never,
       );
     },
   });

@@ -32,6 +32,7 @@ import { markReadsBodyLazily, type HandlerExtras } from "../adapters/contract.js
 import { DEFAULT_MAX_BODY_BYTES, readJsonBody, type McpBackend } from "../serving/backend.js";
 import { pathnameOf } from "../lib/url-path.js";
 import { createTokenExchange } from "../token-exchange/exchanger.js";
+import { connectedAccountsFor } from "../connected-accounts/accounts.js";
 import type { AuthorizationProvider } from "../validators/provider.js";
 import { createCors, withHeaders, type Cors } from "./cors.js";
 import { createHostGuard } from "./host-guard.js";
@@ -175,6 +176,15 @@ export function createHandler(backend: McpBackend, options: ResolvedProtectOptio
   const maxBody = options.max_body_bytes ?? DEFAULT_MAX_BODY_BYTES;
   const policy = config.enabled && options.definitions?.length ? buildScopePolicy(options.definitions) : undefined;
   const tokenExchange = createTokenExchange(options.token_exchange, config.enabled, options.on_auth_event, "protect()");
+  const accounts = connectedAccountsFor(options.connected_accounts, {
+    resource,
+    enabled: config.enabled,
+    authorization_servers: config.authorization_servers,
+    provider: options.provider,
+    cache_ttl: config.cache_ttl,
+    emit: options.on_auth_event,
+    where: "protect()",
+  });
   const gate: Gate = { config, provider: options.provider, dpop, emit: options.on_auth_event, cors, backend };
 
   const handler = async (req: Request, extras?: HandlerExtras): Promise<Response> => {
@@ -184,6 +194,7 @@ export function createHandler(backend: McpBackend, options: ResolvedProtectOptio
     if (view === "ambiguous") return ambiguousForwardedHeader();
     const path = pathnameOf(req.url);
     if (wellKnown.has(path)) return serveMetadata(req, view, cors, config.cache_ttl);
+    if (accounts?.handles(path)) return accounts.handle(req);
     if (path !== endpointPath) return notFound();
     if (req.method === "OPTIONS") return cors.preflight(req);
 
@@ -208,7 +219,7 @@ export function createHandler(backend: McpBackend, options: ResolvedProtectOptio
       authInfo: auth ? toAuthInfo(auth, view.resource) : undefined,
       principal: principalOf(auth),
       parsedBody: read.body,
-      context: createRequestContext(auth, config.enabled, tokenExchange),
+      context: createRequestContext(auth, config.enabled, tokenExchange, accounts),
     });
     if (policy && config.hide_unauthorized_tools && asksForList(read.body))
       res = await filterListResponse(res, policy, auth?.scopes ?? []);
@@ -220,7 +231,7 @@ export function createHandler(backend: McpBackend, options: ResolvedProtectOptio
   return Object.assign(markReadsBodyLazily(handler), {
     resource,
     metadata: configured.metadata,
-    handles: (path: string) => path === endpointPath || wellKnown.has(path),
+    handles: (path: string) => path === endpointPath || wellKnown.has(path) || (accounts?.handles(path) ?? false),
     close: () => backend.close(),
   });
 }

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { ConnectedAccountsOptions } from "../connected-accounts/types.js";
 import { z } from "zod";
 import type { DpopCheck } from "./authenticate.js";
 import { AuthorizationConfigSchema, type AuthorizationConfig, type ResolvedAuthorizationConfig } from "../config.js";
@@ -124,6 +125,15 @@ export interface ProtectOptions {
    */
   token_exchange?: TokenExchangeOptions | undefined;
   /**
+   * Connected accounts: third-party APIs (GitHub, Google, an API-key service) called as the user through
+   * `getContext().connection({ provider })`. The server is the OAuth client of each provider, keeps each
+   * user's credential sealed in `vault` keyed by (issuer, subject, provider), and serves the connect
+   * pages under `base_path` (default `/connect`) on the resource's origin: they sign the browser user in
+   * at this server's own authorization server (`sign_in`) and refuse anyone but the user the connect
+   * link was made for. See the connected-accounts guide. Needs `authorization.enabled`. Default: none.
+   */
+  connected_accounts?: ConnectedAccountsOptions | undefined;
+  /**
    * Options of the SDK's Streamable HTTP transport for stateful sessions (v1 sessions, and 2025-era
    * sessions under `engine: "v2"`), snake_case: `event_store` (resumability: priming events and
    * `Last-Event-ID` replay), `retry_interval_ms`, `json_response`, `keep_alive_ms`. The SDK options
@@ -200,6 +210,8 @@ export const ProtectOptionsSchema = optionsSchema(
       .optional(),
     // Checked in full (with its own schema) when the exchanger is built.
     token_exchange: z.looseObject({}).optional(),
+    // Checked in full (with its own schema) when the handler is built.
+    connected_accounts: z.looseObject({}).optional(),
     transport: TransportOptionsSchema.optional(),
     v2_handler_options: V2HandlerOptionsSchema.optional(),
   }),

@@ -50,14 +50,22 @@ export interface ConnectionRequest {
   scope?: string | readonly string[] | undefined;
 }
 
+/** A connected account to call as the current caller: a provider of the server's `connected_accounts`. */
+export interface ProviderConnectionRequest {
+  /** The provider's name in `connected_accounts.providers` (`"github"`). */
+  provider: string;
+}
+
 /**
  * A handle on a downstream API, as the current caller: `fetch()` exchanges the caller's token for
  * one for `audience` (cached), attaches it as `Authorization: Bearer`, and refuses any URL — and any
  * redirect — outside `origin`. The token itself is never visible to the tool.
  */
 export interface Connection {
-  /** The audience the token is for. */
+  /** The audience the token is for (a connected account: its API's first origin). */
   readonly audience: string;
+  /** A connected account's provider name (`getContext().connection({ provider })`); absent for token exchange. */
+  readonly provider?: string | undefined;
   /** The only origin requests may go to (`https://api.example.com`). */
   readonly origin: string;
   /**

@@ -72,6 +72,23 @@ const SAMPLES: Readonly<Record<string, readonly (readonly unknown[])[] | "abstra
   ReplayStoreFull: [["key"], ["store", 3]],
   ReplayStoreUnavailable: [[2]],
   ClientStoreFull: [[1]],
+  ConnectedAccountError: "abstract",
+  ConnectionRequired: [
+    [
+      {
+        provider: "github",
+        display_name: "GitHub",
+        reason: "not_connected",
+        url: "https://mcp.example.com/connect/start?handle=h",
+        elicitation_id: "e",
+        expires_at: 1,
+      },
+    ],
+  ],
+  ProviderUnavailable: [["github", "GitHub", 5]],
+  ProviderRefused: [["github", "GitHub", "invalid_grant"]],
+  ConnectionRefused: [["github", "unknown_provider"]],
+  VaultUnavailable: [[3]],
   TokenExchangeError: REASONS.map((reason) => [reason, { audience: "https://api.example.com" }]),
 };
 

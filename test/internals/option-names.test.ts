@@ -52,7 +52,15 @@ const CARD_NAMES = new Set(["cache_ttl"]);
  * Functions the library calls for an answer (an implementation injected for tests or a platform), as
  * opposed to callbacks it only notifies (their return value ignored), which are `on_<event>`.
  */
-const DEPENDENCIES = new Set(["fetch", "clock", "random", "lookup", "authenticate_user", "verify_dpop_proof"]);
+const DEPENDENCIES = new Set([
+  "fetch",
+  "clock",
+  "random",
+  "lookup",
+  "authenticate_user",
+  "verify_dpop_proof",
+  "identify",
+]);
 /** Words that make a number a duration. */
 const DURATION_WORDS = new Set([
   "timeout",
