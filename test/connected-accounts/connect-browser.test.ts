@@ -62,7 +62,7 @@ async function approve(page: Page, username: string, next: string): Promise<void
 
 test("the whole connect flow in Chromium: sign-in, confirmation, provider consent, done; stored for exactly alice", async (t) => {
   if (!ready(t)) return;
-  s.vault.credentials.clear();
+  await s.vault.clearCredentials();
   s.connected.length = 0;
   const { context, page, csp, confirmHeaders } = await open(t);
   const handle = await s.mintHandle("alice");
@@ -106,7 +106,7 @@ test("the whole connect flow in Chromium: sign-in, confirmation, provider consen
 
 test("phishing in Chromium: alice's link opened by bob, signed in as bob → 403 fixed text, nothing stored, handle burnt", async (t) => {
   if (!ready(t)) return;
-  s.vault.credentials.clear();
+  await s.vault.clearCredentials();
   const { page } = await open(t);
   const handle = await s.mintHandle("alice");
   await page.goto(`${s.origin}${s.base}/start?handle=${handle}`);
@@ -121,14 +121,14 @@ test("phishing in Chromium: alice's link opened by bob, signed in as bob → 403
     "the fixed text",
   );
   assert.equal(s.vault.credentials.size, 0, "nothing stored for alice or bob");
-  assert.equal(s.vault.count(`handle:`), 0, "the handle is burnt");
+  assert.equal(await s.vault.count(`handle:`), 0, "the handle is burnt");
   const again = await page.goto(`${s.origin}${s.base}/start?handle=${handle}`);
   assert.equal(again?.status(), 410, "the link is dead");
 });
 
 test("an API key in Chromium: the password field, the post, the done page", async (t) => {
   if (!ready(t)) return;
-  s.vault.credentials.clear();
+  await s.vault.clearCredentials();
   const { page, csp } = await open(t);
   const handle = await s.mintHandle("carol", { provider: "keyed" });
   await page.goto(`${s.origin}${s.base}/start?handle=${handle}`);

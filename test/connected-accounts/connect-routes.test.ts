@@ -67,9 +67,9 @@ function escapeText(t: string): string {
   return t.replace(/[&<>"'`=]/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-function reset(): void {
-  s.vault.credentials.clear();
-  s.vault.transients.clear();
+async function reset(): Promise<void> {
+  await s.vault.clearCredentials();
+  await s.vault.clearTransients();
   s.connected.length = 0;
   s.refused.length = 0;
 }
@@ -102,7 +102,7 @@ test("connectUrl is the start route with the handle and nothing else", () => {
 });
 
 test("happy path over HTTP: sign-in at the MCP AS, confirmation, provider consent, credential stored for exactly that account", async () => {
-  reset();
+  await reset();
   const { b, handle, html, csrf } = await identified("alice");
   assert.match(
     html,
@@ -111,13 +111,13 @@ test("happy path over HTTP: sign-in at the MCP AS, confirmation, provider consen
   );
   assert.match(csrf, /^[A-Za-z0-9_-]{43}$/, "a CSRF token on the form");
   assert.ok(b.jar.has(COOKIE), "the flow cookie (no __Host- prefix on http)");
-  assert.equal(s.vault.count("handle:"), 1, "the handle is not taken before the confirmation");
+  assert.equal(await s.vault.count("handle:"), 1, "the handle is not taken before the confirmation");
   const res = await confirm(b, { csrf_token: csrf });
   assert.equal(res.status, 303, "confirm redirects to the provider");
   const location = res.headers.get("location")!;
   assert.equal(new URL(location).origin, s.providerAs.issuer, "to the provider's authorization endpoint");
   assert.equal(new URL(location).searchParams.get("redirect_uri"), `${s.origin}${s.base}/callback`, "callback URI");
-  assert.equal(s.vault.count("handle:"), 0, "the handle is taken at the confirmation");
+  assert.equal(await s.vault.count("handle:"), 0, "the handle is taken at the confirmation");
   const back = await consent(b, location, "alice-at-acme");
   const done = await b.request(back);
   const donePage = await done.text();
@@ -139,14 +139,14 @@ test("happy path over HTTP: sign-in at the MCP AS, confirmation, provider consen
     ],
     "on_connected once, with the account and the elicitation id",
   );
-  assert.equal(s.vault.count("flow:"), 0, "the flow is gone");
+  assert.equal(await s.vault.count("flow:"), 0, "the flow is gone");
   assert.ok(!b.jar.has(COOKIE), "the cookie is cleared");
   assert.ok(!donePage.includes(stored.access_token) && !donePage.includes(handle), "no token or handle on the page");
   assert.deepEqual(s.refused, [], "nothing refused");
 });
 
 test("the flow cookie: HttpOnly, SameSite=Lax, Path=/, Max-Age within the handle's remaining life", async () => {
-  reset();
+  await reset();
   const handle = await s.mintHandle("alice", { ttl_seconds: 120 });
   const res = await new Browser().request(`${s.origin}${s.base}/start?handle=${handle}`);
   assert.equal(res.status, 303, "to the sign-in");
@@ -166,13 +166,13 @@ test("the flow cookie: HttpOnly, SameSite=Lax, Path=/, Max-Age within the handle
 });
 
 test("phishing: the link made for alice opened by signed-in bob → 403, nothing stored for anyone, the handle burnt", async () => {
-  reset();
+  await reset();
   const handle = await s.mintHandle("alice");
   const b = new Browser();
   const res = await openAndSignIn(s, b, handle, "bob");
   await assertRefused(res, 403, T.mismatch, "bob on alice's link");
-  assert.equal(s.vault.count("handle:"), 0, "the handle is burnt");
-  assert.equal(s.vault.count("flow:"), 0, "the flow is burnt");
+  assert.equal(await s.vault.count("handle:"), 0, "the handle is burnt");
+  assert.equal(await s.vault.count("flow:"), 0, "the flow is burnt");
   assert.ok(!b.jar.has(COOKIE), "the cookie is cleared");
   assert.deepEqual(s.refused, ["identity_mismatch"], "one refusal event");
   assert.deepEqual(s.connected, [], "nothing connected");
@@ -188,7 +188,7 @@ test("phishing: the link made for alice opened by signed-in bob → 403, nothing
 });
 
 test("replay: a second confirmation of a used handle, and start after consumption → 410", async () => {
-  reset();
+  await reset();
   // Two browsers of alice on the same link: the first confirmation takes the handle.
   const one = await identified("alice");
   const handle = one.handle;
@@ -207,7 +207,7 @@ test("replay: a second confirmation of a used handle, and start after consumptio
 });
 
 test("expired handle (injected clock) → 410; unknown and malformed handles → the same 410, never reflected", async () => {
-  reset();
+  await reset();
   const handle = await s.mintHandle("alice", { ttl_seconds: 60 });
   s.advance(61_000);
   await assertRefused(
@@ -235,24 +235,24 @@ test("expired handle (injected clock) → 410; unknown and malformed handles →
 });
 
 test("a handle that expires between sign-in and confirmation → refused, nothing stored", async () => {
-  reset();
+  await reset();
   const { b, csrf } = await identified("alice");
   s.advance(601_000);
   await assertRefused(await confirm(b, { csrf_token: csrf }), 400, T.flow, "expired flow at confirm");
 });
 
 test("confirm: missing or wrong CSRF token → 403, the handle is not taken", async () => {
-  reset();
+  await reset();
   const { b, csrf } = await identified("alice");
   await assertRefused(await confirm(b, {}), 403, T.csrf, "missing CSRF");
   await assertRefused(await confirm(b, { csrf_token: `${csrf.slice(0, -1)}A` }), 403, T.csrf, "wrong CSRF");
   await assertRefused(await confirm(b, { csrf_token: csrf.slice(1) }), 403, T.csrf, "short CSRF");
-  assert.equal(s.vault.count("handle:"), 1, "the handle is still there");
+  assert.equal(await s.vault.count("handle:"), 1, "the handle is still there");
   assert.equal((await confirm(b, { csrf_token: csrf })).status, 303, "the right token still works");
 });
 
 test("confirm: another Origin or a cross-site Sec-Fetch-Site → 403 before anything is read", async () => {
-  reset();
+  await reset();
   const { b, csrf } = await identified("alice");
   await assertRefused(
     await confirm(b, { csrf_token: csrf }, { origin: "http://evil.example" }),
@@ -273,23 +273,23 @@ test("confirm: another Origin or a cross-site Sec-Fetch-Site → 403 before anyt
     T.cross,
     "Sec-Fetch-Site same-site",
   );
-  assert.equal(s.vault.count("handle:"), 1, "the handle is still there");
+  assert.equal(await s.vault.count("handle:"), 1, "the handle is still there");
   assert.deepEqual(new Set(s.refused), new Set(["cross_origin"]), "refusal reasons");
 });
 
 test("confirm: a body that is not a form, too large, or repeats a field → 400/413", async () => {
-  reset();
+  await reset();
   const { b, csrf } = await identified("alice");
   const post = (body: string, type = "application/x-www-form-urlencoded") =>
     b.request(`${s.origin}${s.base}/confirm`, { method: "POST", headers: { "content-type": type }, body });
   await assertRefused(await post(`{"csrf_token":"${csrf}"}`, "application/json"), 400, T.badForm, "JSON");
   await assertRefused(await post(`csrf_token=${csrf}&x=${"a".repeat(20_000)}`), 413, T.tooLarge, "too large");
   await assertRefused(await post(`csrf_token=${csrf}&csrf_token=${csrf}`), 400, T.badForm, "repeated");
-  assert.equal(s.vault.count("handle:"), 1, "the handle is still there");
+  assert.equal(await s.vault.count("handle:"), 1, "the handle is still there");
 });
 
 test("missing cookie on every step → 400, nothing stored", async () => {
-  reset();
+  await reset();
   const { b, csrf } = await identified("alice");
   const bare = new Browser();
   await assertRefused(await bare.post(`${s.origin}${s.base}/confirm`, { csrf_token: csrf }), 400, T.flow, "confirm");
@@ -307,7 +307,7 @@ test("missing cookie on every step → 400, nothing stored", async () => {
 });
 
 test("wrong state on the sign-in callback → 400; the flow survives for the real response", async () => {
-  reset();
+  await reset();
   const handle = await s.mintHandle("alice");
   const b = new Browser();
   const start = await b.request(`${s.origin}${s.base}/start?handle=${handle}`);
@@ -323,7 +323,7 @@ test("wrong state on the sign-in callback → 400; the flow survives for the rea
 });
 
 test("the user denies the sign-in at the MCP AS → 403 fixed text, the flow over, the handle kept for a retry", async () => {
-  reset();
+  await reset();
   const handle = await s.mintHandle("alice");
   const b = new Browser();
   const start = await b.request(`${s.origin}${s.base}/start?handle=${handle}`);
@@ -334,13 +334,13 @@ test("the user denies the sign-in at the MCP AS → 403 fixed text, the flow ove
     "The sign-in was not completed. Nothing was connected.",
     "sign-in denied",
   );
-  assert.equal(s.vault.count("flow:"), 0, "the flow is over");
-  assert.equal(s.vault.count("handle:"), 1, "the link may be opened again");
+  assert.equal(await s.vault.count("flow:"), 0, "the flow is over");
+  assert.equal(await s.vault.count("handle:"), 1, "the link may be opened again");
   assert.ok(!b.jar.has(COOKIE), "the cookie is cleared");
 });
 
 test("wrong state on the provider callback → 400, nothing stored; a replayed callback → 400", async () => {
-  reset();
+  await reset();
   const { b, csrf } = await identified("alice");
   const res = await confirm(b, { csrf_token: csrf });
   const back = new URL(await consent(b, res.headers.get("location")!, "alice-at-acme"));
@@ -349,13 +349,13 @@ test("wrong state on the provider callback → 400, nothing stored; a replayed c
   await assertRefused(await b.request(forged.href), 400, T.state, "wrong state");
   const cookie = b.cookieHeader();
   assert.equal((await b.request(back.href)).status, 200, "the genuine callback connects");
-  s.vault.credentials.clear();
+  await s.vault.clearCredentials();
   const replay = await fetch(back.href, { headers: { cookie } });
   await assertRefused(replay, 400, T.flow, "replayed callback");
 });
 
 test("provider error=access_denied → 403 naming only the code; an unknown error code is not shown", async () => {
-  reset();
+  await reset();
   const { b, csrf } = await identified("alice");
   const res = await confirm(b, { csrf_token: csrf });
   const back = await consent(b, res.headers.get("location")!, "alice-at-acme", "deny");
@@ -366,7 +366,7 @@ test("provider error=access_denied → 403 naming only the code; an unknown erro
     "Acme did not grant access (access_denied). Nothing was connected.",
     "access_denied",
   );
-  assert.equal(s.vault.count("flow:"), 0, "the flow is over");
+  assert.equal(await s.vault.count("flow:"), 0, "the flow is over");
 
   const two = await identified("alice");
   const res2 = await confirm(two.b, { csrf_token: two.csrf });
@@ -382,7 +382,7 @@ test("provider error=access_denied → 403 naming only the code; an unknown erro
 });
 
 test("an API-key provider: a password field labelled key_label; bad keys refused before the handle is taken", async () => {
-  reset();
+  await reset();
   const { b, html, csrf } = await identified("alice", { provider: "keyed" });
   assert.match(html, /<label for="api_key">Service role key<\/label>/, "the label");
   assert.match(html, /<input type="password" id="api_key" name="api_key" required maxlength="4096"/, "the input");
@@ -391,7 +391,7 @@ test("an API-key provider: a password field labelled key_label; bad keys refused
   await assertRefused(await confirm(b, { csrf_token: csrf, api_key: "k".repeat(4097) }), 400, T.apiKey, "too long");
   await assertRefused(await confirm(b, { csrf_token: csrf, api_key: "sk-\u0007x" }), 400, T.apiKey, "control");
   await assertRefused(await confirm(b, { csrf_token: csrf, api_key: "sk-\u202ex" }), 400, T.apiKey, "bidi");
-  assert.equal(s.vault.count("handle:"), 1, "the handle is still there");
+  assert.equal(await s.vault.count("handle:"), 1, "the handle is still there");
   const cookie = b.cookieHeader();
   const done = await confirm(b, { csrf_token: csrf, api_key: "sk-live-123" });
   const page = await done.text();
@@ -407,7 +407,7 @@ test("an API-key provider: a password field labelled key_label; bad keys refused
   );
   assert.equal(s.connected.length, 1, "on_connected once");
   assert.ok(!b.jar.has(COOKIE), "the cookie is cleared");
-  s.vault.credentials.clear();
+  await s.vault.clearCredentials();
   const replay = await fetch(`${s.origin}${s.base}/confirm`, {
     method: "POST",
     headers: { "content-type": "application/x-www-form-urlencoded", cookie },
@@ -467,10 +467,10 @@ test("identify(): an app session identifies the user; null → 401; another user
   };
   const h1 = await app.mintHandle("alice");
   await expectText(await open(h1), 401, T.notSignedIn, "not signed in");
-  assert.equal(app.vault.count("handle:"), 1, "not signed in leaves the handle");
+  assert.equal(await app.vault.count("handle:"), 1, "not signed in leaves the handle");
   who = { issuer: app.mcpAs.issuer, subject: "bob" };
   await expectText(await open(h1), 403, T.mismatch, "bob");
-  assert.equal(app.vault.count("handle:"), 0, "burnt");
+  assert.equal(await app.vault.count("handle:"), 0, "burnt");
   who = { issuer: "https://other-issuer.example", subject: "alice" };
   await expectText(await open(await app.mintHandle("alice")), 403, T.mismatch, "same subject, other issuer");
 
@@ -489,6 +489,6 @@ test("identify(): an app session identifies the user; null → 401; another user
   who = { issuer: app.mcpAs.issuer, subject: "mallory" };
   const res = await b.post(`${app.origin}${app.base}/confirm`, { csrf_token: csrfOf(html) });
   await expectText(res, 403, T.mismatch, "session changed");
-  assert.equal(app.vault.count("handle:"), 0, "burnt");
-  assert.equal(app.vault.count("flow:"), 0, "flow burnt");
+  assert.equal(await app.vault.count("handle:"), 0, "burnt");
+  assert.equal(await app.vault.count("flow:"), 0, "flow burnt");
 });

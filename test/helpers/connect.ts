@@ -1,7 +1,7 @@
 /**
  * The connect routes on a loopback server, for the connect tests: the development authorization
  * server twice (the MCP server's own AS, and a third-party provider wrapped in a small
- * `ResolvedOAuthProvider`), an in-test `TokenVault` on an injected clock, handles minted as the
+ * `ResolvedOAuthProvider`), the `MemoryTokenVault` on an injected clock (recorded), handles minted as the
  * runtime would, and an HTTP client that walks both consent pages with a cookie jar.
  */
 import { randomBytes } from "node:crypto";
@@ -9,6 +9,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { toNodeHandler } from "../../src/adapters/node.js";
 import { ProviderRefused, ProviderUnavailable } from "../../src/connected-accounts/errors.js";
+import { MemoryTokenVault } from "../../src/connected-accounts/vault.js";
 import { createConnectRoutes, type ConnectRoutes } from "../../src/connected-accounts/connect-routes.js";
 import type {
   ConnectedNotice,
@@ -23,49 +24,64 @@ import {
 } from "../../src/dev-authorization-server/index.js";
 import { JWTValidator } from "../../src/validators/jwt.js";
 
-/** A `TokenVault` in a Map, on the test's clock; it records every credential write. */
-export class FakeVault implements TokenVault {
-  readonly credentials = new Map<string, StoredCredential>();
-  readonly transients = new Map<string, { value: Record<string, unknown>; until: number }>();
-  constructor(readonly clock: () => number) {}
+/**
+ * The real `MemoryTokenVault` (sealed records, TTLs on the test's clock), recording which credentials
+ * were written and which transient records were put, so that a test can say "nothing was stored".
+ */
+export class RecordingVault implements TokenVault {
+  /** Every credential written and not deleted since the last {@link RecordingVault.clearCredentials}. */
+  readonly credentials = new Map<string, AccountKey>();
+  readonly #ids = new Set<string>();
+  readonly inner: MemoryTokenVault;
+  constructor(clock: () => number) {
+    this.inner = new MemoryTokenVault({ clock });
+  }
   static key(a: AccountKey): string {
     return JSON.stringify([a.issuer, a.subject, a.provider]);
   }
   get(a: AccountKey) {
-    return Promise.resolve(this.credentials.get(FakeVault.key(a)));
+    return this.inner.get(a);
   }
   set(a: AccountKey, c: StoredCredential) {
-    this.credentials.set(FakeVault.key(a), structuredClone(c));
-    return Promise.resolve();
+    this.credentials.set(RecordingVault.key(a), { ...a });
+    return this.inner.set(a, c);
   }
   delete(a: AccountKey) {
-    return Promise.resolve(this.credentials.delete(FakeVault.key(a)));
+    this.credentials.delete(RecordingVault.key(a));
+    return this.inner.delete(a);
   }
-  lock() {
-    return Promise.resolve(async () => {});
+  lock(a: AccountKey, ttl_ms: number) {
+    return this.inner.lock(a, ttl_ms);
   }
   putTransient(id: string, value: Readonly<Record<string, unknown>>, ttl_ms: number) {
-    this.transients.set(id, { value: structuredClone(value), until: this.clock() + ttl_ms });
-    return Promise.resolve();
+    this.#ids.add(id);
+    return this.inner.putTransient(id, value, ttl_ms);
   }
   peekTransient(id: string) {
-    const e = this.transients.get(id);
-    return Promise.resolve(e && e.until > this.clock() ? structuredClone(e.value) : undefined);
+    return this.inner.peekTransient(id);
   }
   takeTransient(id: string) {
-    const e = this.transients.get(id);
-    this.transients.delete(id);
-    return Promise.resolve(e && e.until > this.clock() ? e.value : undefined);
+    return this.inner.takeTransient(id);
   }
-  seal(): Promise<string> {
-    return Promise.reject(new Error("not used"));
+  seal(purpose: string, value: Readonly<Record<string, unknown>>) {
+    return this.inner.seal(purpose, value);
   }
-  open(): Promise<Record<string, unknown> | undefined> {
-    return Promise.reject(new Error("not used"));
+  open(purpose: string, sealed: string) {
+    return this.inner.open(purpose, sealed);
   }
-  /** Transient records of one kind (`handle:` or `flow:`). */
-  count(prefix: string): number {
-    return [...this.transients.keys()].filter((k) => k.startsWith(prefix)).length;
+  /** Live transient records of one kind (`handle:` or `flow:`). */
+  async count(prefix: string): Promise<number> {
+    let n = 0;
+    for (const id of this.#ids) if (id.startsWith(prefix) && (await this.inner.peekTransient(id))) n++;
+    return n;
+  }
+  async clearCredentials(): Promise<void> {
+    for (const a of this.credentials.values()) await this.inner.delete(a);
+    this.credentials.clear();
+  }
+  async clearTransients(): Promise<void> {
+    for (const id of this.#ids) await this.inner.takeTransient(id);
+    this.#ids.clear();
   }
 }
 
@@ -139,7 +155,7 @@ export interface ConnectSetup {
   resource: string;
   mcpAs: RunningDevAuthorizationServer;
   providerAs: RunningDevAuthorizationServer;
-  vault: FakeVault;
+  vault: RecordingVault;
   routes: ConnectRoutes;
   connected: ConnectedNotice[];
   refused: string[];
@@ -187,7 +203,7 @@ export async function startConnect(
   const provider = devProvider(providerAs, providerClient);
   const providers = new Map((o.providers?.(provider) ?? [provider, keyProvider]).map((p) => [p.name, p]));
   const validator = new JWTValidator({ issuer: mcpAs.issuer, jwks_uri: mcpAs.server.metadata.jwks_uri });
-  const vault = new FakeVault(clock);
+  const vault = new RecordingVault(clock);
   const connected: ConnectedNotice[] = [];
   const refused: string[] = [];
   const routes = createConnectRoutes({
