@@ -136,7 +136,7 @@ export function jwkThumbprint(jwk: JWK): string {
  * A DPoP proof (RFC 9449 §4.2) for one request: fresh `jti` and `iat` every call, `ath` bound to the
  * access token. Synchronous, so it fits autocannon's `setupRequest`.
  */
-export function signDpopProof(key: BenchKey, htm: string, htu: string, accessToken: string): string {
+export function signDpopProof(key: BenchKey, htm: string, htu: string, accessToken: string, nonce?: string): string {
   const { kty, crv, x, y } = key.publicJwk;
   return signJws(
     { typ: "dpop+jwt", alg: "ES256", jwk: { kty, crv, x, y } },
@@ -146,6 +146,7 @@ export function signDpopProof(key: BenchKey, htm: string, htu: string, accessTok
       htu,
       iat: Math.floor(Date.now() / 1000),
       ath: createHash("sha256").update(accessToken).digest("base64url"),
+      ...(nonce === undefined ? {} : { nonce }),
     },
     key.privateKey,
   );
