@@ -3,12 +3,21 @@
  * 401 → RFC 9728 resource metadata → RFC 8414 AS metadata → RFC 7591 registration → authorization
  * with PKCE (the consent form is driven over HTTP, as a browser would) → code exchange → tool calls.
  *
- *   npx tsx examples/oauth-client.ts [MCP_URL] [USERNAME]
+ *   npx tsx examples/oauth-client.ts [MCP_URL] [USERNAME] [--open]
  *
  * Works against the embedded development authorization server (`npm start`); with `STEP_UP=1 npm
  * start`, `delete_file`'s 403 `insufficient_scope` is answered by consenting to the wider scope and
  * retrying ({@link callToolWithStepUp}). A real IdP's login page is different: use a browser there.
+ *
+ * URL-mode elicitation (MCP 2025-11-25): the client declares `elicitation: { url: {} }`. When a tool
+ * needs the user to do something in a browser — connect a third-party account — the server answers
+ * `-32042` (`UrlElicitationRequiredError`); {@link callToolWithConnect} prints the message and the URL
+ * with its domain, opens it only when the user agrees (or `--open` was given), waits for
+ * `notifications/elicitation/complete` (or Enter, or a timeout) and calls the tool again.
  */
+import { spawn } from "node:child_process";
+import { createInterface, type Interface } from "node:readline/promises";
+import { domainToUnicode } from "node:url";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import {
   UnauthorizedError,
@@ -21,6 +30,12 @@ import type {
   OAuthClientMetadata,
   OAuthTokens,
 } from "@modelcontextprotocol/sdk/shared/auth.js";
+import {
+  ElicitationCompleteNotificationSchema,
+  ElicitRequestSchema,
+  UrlElicitationRequiredError,
+  type ElicitRequestURLParams,
+} from "@modelcontextprotocol/sdk/types.js";
 
 /** Where the authorization server sends the browser back. Nothing listens there: we read the redirect. */
 export const REDIRECT_URL = "http://127.0.0.1:33418/callback";
@@ -154,8 +169,12 @@ export async function approveConsent(
 }
 
 /** Connect with OAuth: the first attempt gets a 401 and runs the flow, the second one is authorized. */
-export async function connectWithOAuth(url: string, provider: HeadlessOAuthProvider): Promise<Client> {
-  const client = new Client({ name: "protected-mcp-example", version: "1.0.0" });
+export async function connectWithOAuth(
+  url: string,
+  provider: HeadlessOAuthProvider,
+  elicitation: UrlElicitationOptions = {},
+): Promise<Client> {
+  const client = createClient(elicitation);
   try {
     await client.connect(new StreamableHTTPClientTransport(new URL(url), { authProvider: provider }));
     return client;
@@ -166,6 +185,223 @@ export async function connectWithOAuth(url: string, provider: HeadlessOAuthProvi
   await transport.finishAuth(provider.code);
   await client.connect(transport);
   return client;
+}
+
+/** How {@link callToolWithConnect} and the client's `elicitation/create` handler treat a URL elicitation. */
+export interface UrlElicitationOptions {
+  /**
+   * Open URLs without asking (`--open`). Default: ask on a terminal, never open otherwise. Opening means
+   * {@link UrlElicitationOptions.browser}; nothing is ever fetched by the client itself.
+   */
+  open?: boolean;
+  /** Asks the user whether to open `url`. Default: a yes/no question on a terminal, `false` elsewhere. */
+  confirm?: (url: URL) => Promise<boolean>;
+  /** Opens a URL the user agreed to. Default: the system browser (`open`, `xdg-open`, `start`). */
+  browser?: (url: URL) => Promise<void>;
+  /**
+   * Resolves when the user asks to retry by hand. Default: Enter on a terminal; never elsewhere (then
+   * only the completion notification or the timeout ends the wait).
+   */
+  manual_retry?: (signal: AbortSignal) => Promise<void>;
+  /** How long to wait for `notifications/elicitation/complete`, in milliseconds. Default 600 000 (the link's lifetime). */
+  timeout_ms?: number;
+  /** Where the messages go. Default `console.log`. */
+  log?: (line: string) => void;
+}
+
+/**
+ * An SDK v1 client that declares URL-mode elicitation (2025-11-25) and keeps track of
+ * `notifications/elicitation/complete`. It also answers a server-sent URL-mode `elicitation/create`
+ * the same way (show, ask, open; `accept` or `decline`); form mode is not declared.
+ */
+export function createClient(o: UrlElicitationOptions = {}): Client {
+  const client = new Client(
+    { name: "protected-mcp-example", version: "1.0.0" },
+    { capabilities: { elicitation: { url: {} } } },
+  );
+  const completions = completionsOf(client);
+  client.setNotificationHandler(ElicitationCompleteNotificationSchema, (n) =>
+    completions.complete(n.params.elicitationId),
+  );
+  client.setRequestHandler(ElicitRequestSchema, async (request) => {
+    const p = request.params;
+    if (p.mode !== "url") return { action: "decline" as const };
+    return { action: (await presentAndOpen(p, o)) ? ("accept" as const) : ("decline" as const) };
+  });
+  return client;
+}
+
+/** Completion notifications per client: those already received, and the waits for the others. */
+interface Completions {
+  complete(id: string): void;
+  wait(id: string): Promise<void>;
+}
+
+const COMPLETIONS = new WeakMap<Client, Completions>();
+
+function completionsOf(client: Client): Completions {
+  let c = COMPLETIONS.get(client);
+  if (!c) {
+    // A notification may arrive before anyone waits for it (the user was quick): remember it.
+    const done = new Set<string>();
+    const waiting = new Map<string, () => void>();
+    c = {
+      complete(id) {
+        const resolve = waiting.get(id);
+        if (resolve) {
+          waiting.delete(id);
+          resolve();
+        } else if (done.size < 100) done.add(id); // unknown ids are ignored by the spec; bounded anyway
+      },
+      wait(id) {
+        if (done.delete(id)) return Promise.resolve();
+        return new Promise((resolve) => waiting.set(id, resolve));
+      },
+    };
+    COMPLETIONS.set(client, c);
+  }
+  return c;
+}
+
+/** The host as a person should read it: Unicode for an IDN, with a warning when it is one (homograph risk). */
+function describeHost(url: URL): string {
+  const unicode = domainToUnicode(url.hostname);
+  const idn = url.hostname.split(".").some((label) => label.startsWith("xn--"));
+  return idn ? `${url.host}  (WARNING: internationalized domain, shown as "${unicode}"; check it carefully)` : url.host;
+}
+
+/**
+ * Show a URL elicitation (the server's message, the full URL and its domain), then open the URL if the
+ * user agrees (or `open` says so). `false` when it was not opened: declined, no terminal to ask on, or
+ * not an http(s) URL (never opened).
+ */
+export async function presentAndOpen(e: ElicitRequestURLParams, o: UrlElicitationOptions = {}): Promise<boolean> {
+  const log = o.log ?? console.log;
+  let url: URL;
+  try {
+    url = new URL(e.url);
+  } catch {
+    log(`The server asked to open something that is not a URL; ignored.`);
+    return false;
+  }
+  log(`\nThe server asks you to open a page in your browser:`);
+  log(`  ${e.message}`);
+  log(`  URL:    ${url.href}`);
+  log(`  Domain: ${describeHost(url)}`);
+  if (url.protocol !== "https:" && url.protocol !== "http:") {
+    log(`Not an http(s) URL: it will not be opened.`);
+    return false;
+  }
+  const agreed = o.open === true || (await (o.confirm ?? askOnTerminal)(url));
+  if (!agreed) {
+    log(`Not opened. Open it yourself if you trust ${url.host}.`);
+    return false;
+  }
+  await (o.browser ?? systemBrowser)(url);
+  return true;
+}
+
+/** One readline interface for the terminal, created when first needed (so the process can exit without one). */
+let terminal: Interface | undefined;
+function readlineOnTerminal(): Interface | undefined {
+  if (!process.stdin.isTTY) return undefined;
+  terminal ??= createInterface({ input: process.stdin, output: process.stdout });
+  return terminal;
+}
+
+/** Close the terminal prompt, if one was opened. */
+export function closeTerminal(): void {
+  terminal?.close();
+  terminal = undefined;
+}
+
+async function askOnTerminal(url: URL): Promise<boolean> {
+  const rl = readlineOnTerminal();
+  if (!rl) return false;
+  const answer = await rl.question(`Open ${url.host} in your browser? [y/N] `);
+  return /^y(es)?$/i.test(answer.trim());
+}
+
+function enterOnTerminal(signal: AbortSignal): Promise<void> {
+  const rl = readlineOnTerminal();
+  if (!rl) return new Promise(() => {}); // no terminal: only the notification or the timeout ends the wait
+  // Aborted once the wait is over, so the question does not swallow the next answer.
+  return rl.question("(Press Enter to retry now.)\n", { signal }).then(
+    () => undefined,
+    () => new Promise<void>(() => {}),
+  );
+}
+
+/** Open `url` in the system browser, detached; the URL is one argument, never parsed by a shell. */
+function systemBrowser(url: URL): Promise<void> {
+  const [command, args] =
+    process.platform === "darwin"
+      ? ["open", [url.href]]
+      : process.platform === "win32"
+        ? ["rundll32", ["url.dll,FileProtocolHandler", url.href]]
+        : ["xdg-open", [url.href]];
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { stdio: "ignore", detached: true });
+    child.once("error", () => {
+      console.log(`Could not start a browser (${command}); open the URL yourself.`);
+      resolve();
+    });
+    child.once("spawn", () => {
+      child.unref();
+      resolve();
+    });
+  });
+}
+
+/**
+ * `tools/call` that handles URL-mode elicitation (`-32042`, MCP 2025-11-25): show each elicitation's
+ * URL, open it with the user's consent, wait until the server sends
+ * `notifications/elicitation/complete` for it (or the user presses Enter, or `timeout_ms` passes), then
+ * call again — at most `attempts` times in all. A declined or unopenable URL ends it with the
+ * server's `UrlElicitationRequiredError`.
+ */
+export async function callToolWithConnect(
+  client: Client,
+  params: { name: string; arguments?: Record<string, unknown> },
+  o: UrlElicitationOptions & { attempts?: number } = {},
+): ReturnType<Client["callTool"]> {
+  const log = o.log ?? console.log;
+  const completions = completionsOf(client);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await client.callTool(params);
+    } catch (err) {
+      if (!(err instanceof UrlElicitationRequiredError) || attempt >= (o.attempts ?? 3)) throw err;
+      for (const e of err.elicitations) {
+        const completed = completions.wait(e.elicitationId);
+        if (!(await presentAndOpen(e, o))) throw err;
+        log(`Waiting for the server to say it is done…`);
+        const outcome = await waitFor(completed, o);
+        log(
+          outcome === "completed"
+            ? `Done (notifications/elicitation/complete); calling ${params.name} again`
+            : `${outcome === "timeout" ? "No completion notification in time" : "Retrying"}; calling ${params.name} again`,
+        );
+      }
+    }
+  }
+}
+
+/** The first of: the completion notification, a manual retry, the timeout. */
+function waitFor(completed: Promise<void>, o: UrlElicitationOptions): Promise<"completed" | "manual" | "timeout"> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const over = new AbortController();
+  const timeout = new Promise<"timeout">((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), o.timeout_ms ?? 600_000);
+  });
+  return Promise.race([
+    completed.then(() => "completed" as const),
+    (o.manual_retry ?? enterOnTerminal)(over.signal).then(() => "manual" as const),
+    timeout,
+  ]).finally(() => {
+    clearTimeout(timer);
+    over.abort();
+  });
 }
 
 /**
@@ -194,18 +430,23 @@ export async function callToolWithStepUp(
   return client.callTool(params);
 }
 
+/** The tool of `npm start` that calls a third-party API through a connected account. */
+export const CONNECTED_TOOL = "upstream_whoami";
+
 /**
  * What `npx tsx examples/oauth-client.ts` does: sign in, list the tools, call `whoami`, `echo` and
- * `delete_file` (stepping up when the server asks for `files:delete`), one line each.
+ * `delete_file` (stepping up when the server asks for `files:delete`), then `upstream_whoami` when the
+ * server has it (connecting the account through a URL elicitation first), one line each.
  */
 export async function runExample(
   url: string,
   username: string,
   log: (line: string) => void = console.log,
+  elicitation: UrlElicitationOptions = {},
 ): Promise<void> {
   // No refresh token: step-up then re-authorizes (see callToolWithStepUp).
   const provider = new HeadlessOAuthProvider(username, undefined, { refresh_tokens: false });
-  const client = await connectWithOAuth(url, provider);
+  const client = await connectWithOAuth(url, provider, { log, ...elicitation });
   try {
     log(`Signed in as "${username}"; token scopes: ${provider.tokens()?.scope}`);
     const { tools } = await client.listTools();
@@ -216,14 +457,30 @@ export async function runExample(
       ["delete_file", { path: "/tmp/x" }],
     ] as const) {
       const result = await callToolWithStepUp(client, provider, { name, arguments: args }, log);
-      const text = (result.content as { type: string; text?: string }[]).map((c) => c.text ?? "").join(" ");
-      log(`tools/call ${name} → ${result.isError ? "isError: " : ""}${text}`);
+      log(`tools/call ${name} → ${resultText(result)}`);
+    }
+    if (tools.some((t) => t.name === CONNECTED_TOOL)) {
+      try {
+        const result = await callToolWithConnect(client, { name: CONNECTED_TOOL }, { log, ...elicitation });
+        log(`tools/call ${CONNECTED_TOOL} → ${resultText(result)}`);
+      } catch (err) {
+        if (!(err instanceof UrlElicitationRequiredError)) throw err;
+        log(`tools/call ${CONNECTED_TOOL} → not connected (open the URL above, or run again with --open)`);
+      }
     }
   } finally {
+    closeTerminal();
     await client.close();
   }
 }
 
+function resultText(result: Awaited<ReturnType<Client["callTool"]>>): string {
+  const text = (result.content as { type: string; text?: string }[]).map((c) => c.text ?? "").join(" ");
+  return `${result.isError ? "isError: " : ""}${text}`;
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
-  await runExample(process.argv[2] ?? "http://127.0.0.1:8000/mcp", process.argv[3] ?? "alice");
+  const args = process.argv.slice(2);
+  const [url = "http://127.0.0.1:8000/mcp", username = "alice"] = args.filter((a) => !a.startsWith("--"));
+  await runExample(url, username, console.log, { open: args.includes("--open") });
 }
