@@ -100,7 +100,7 @@ export class ConnectedAccounts {
       sign_in: options.sign_in,
       authorization_server: deps.authorization_server,
       resource: deps.resource,
-      verify_token: deps.verify_token,
+      verify_token: (token) => deps.verify_token(token),
       fetch,
       clock: this.#now,
       on_connected: (notice) => this.#connected(notice),

@@ -152,6 +152,28 @@ function stepUpRefusal(
     : undefined;
 }
 
+/** Largest body a connect page's form may have; past it the page answers with its fixed text. */
+const MAX_CONNECT_FORM_BYTES = 16 * 1024;
+
+/**
+ * The connect pages read their form from `request.body`; an adapter that hands the body through
+ * {@link HandlerExtras} instead (the Node adapter) gets it put back, bounded. A body a framework already
+ * parsed (`express.urlencoded()`) becomes the form again.
+ */
+async function withStreamedBody(req: Request, extras: HandlerExtras | undefined): Promise<Request> {
+  if (req.method !== "POST" || (!extras?.readBody && extras?.parsedBody === undefined)) return req;
+  let body: Uint8Array | string = "";
+  if (extras.parsedBody !== undefined) {
+    const parsed = extras.parsedBody;
+    if (typeof parsed === "object" && parsed !== null)
+      body = new URLSearchParams(parsed as Record<string, string>).toString();
+  } else {
+    // Too large or unreadable: an empty body, which the page refuses with its fixed text.
+    body = await extras.readBody!(MAX_CONNECT_FORM_BYTES).catch(() => "");
+  }
+  return new Request(req.url, { method: "POST", headers: req.headers, body: body as BodyInit });
+}
+
 /** Build the protected handler around `backend`. */
 export function createHandler(backend: McpBackend, options: ResolvedProtectOptions): ProtectedHandler {
   const { config } = options;
@@ -194,7 +216,7 @@ export function createHandler(backend: McpBackend, options: ResolvedProtectOptio
     if (view === "ambiguous") return ambiguousForwardedHeader();
     const path = pathnameOf(req.url);
     if (wellKnown.has(path)) return serveMetadata(req, view, cors, config.cache_ttl);
-    if (accounts?.handles(path)) return accounts.handle(req);
+    if (accounts?.handles(path)) return accounts.handle(await withStreamedBody(req, extras));
     if (path !== endpointPath) return notFound();
     if (req.method === "OPTIONS") return cors.preflight(req);
 
