@@ -19,6 +19,7 @@ import { ConfigError } from "./errors.js";
 import { functionSchema, optionsSchema, parseOptions, withNewNames } from "./lib/options.js";
 import { protect, protectBothEras, type ProtectedHandler, type ProtectOptions } from "./protect/index.js";
 import { ProtectOptionsSchema } from "./protect/options.js";
+import { checkConnectedAccountsOptions } from "./connected-accounts/options.js";
 import { parseTokenExchangeOptions } from "./token-exchange/options.js";
 import { takenOverIssues } from "./serving/transport-options.js";
 import {
@@ -188,6 +189,8 @@ export class MCPServer {
     if (takenOver.length) throw new ConfigError("MCPServer", takenOver);
     // Checked here too, so a wrong token_exchange fails at construction rather than at serve().
     if (options.token_exchange !== undefined) parseTokenExchangeOptions(options.token_exchange, "MCPServer");
+    if (options.connected_accounts !== undefined)
+      checkConnectedAccountsOptions(options.connected_accounts, "MCPServer");
     this.#options = { ...options };
     this.#config = parseAuthorizationConfig(options.authorization ?? {});
     this.#bus = options.v2_handler_options?.bus ?? createEventBus(options.v2_handler_options?.on_error);

@@ -8,6 +8,7 @@
 import { z } from "zod";
 import { functionSchema, optionsSchema, parseOptions, withMethods } from "../lib/options.js";
 import type { ConnectedAccountsOptions, TokenVault } from "./types.js";
+import { parseProviders } from "./provider-options.js";
 
 /** Default lifetime of a connect link, and the most allowed: the spec's "short-lived". */
 export const MAX_HANDLE_TTL_SECONDS = 600;
@@ -56,6 +57,12 @@ const ConnectedAccountsSchema = optionsSchema(
     clock: functionSchema.optional(),
   }),
 );
+
+/** Check `connected_accounts` and its providers at construction, without building anything. */
+export function checkConnectedAccountsOptions(input: unknown, where: string): void {
+  const options = parseConnectedAccountsOptions(input, where);
+  parseProviders(options.providers, `${where} connected_accounts`);
+}
 
 /** Check `connected_accounts` (providers are checked by their own schema when resolved). */
 export function parseConnectedAccountsOptions(input: unknown, where: string): ConnectedAccountsOptions {
