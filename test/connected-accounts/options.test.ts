@@ -94,7 +94,7 @@ test("the connect routes are the handler's (handles()), under base_path; MCPServ
   const server = new MCPServer("t", { authorization, connected_accounts: { providers: { acme } } });
   assert.ok(server, "MCPServer accepts it");
   assert.throws(
-    () => new MCPServer("t", { authorization, connected_accounts: { providers: {} } as never }),
+    () => new MCPServer("t", { authorization, connected_accounts: { providers: {} } }),
     ConfigError,
     "and checks it",
   );
