@@ -232,10 +232,22 @@ export class ConnectedAccounts {
     if (c.scopes && p.scopes.some((s) => !c.scopes!.includes(s)))
       throw await this.required(account, p, "insufficient_scope");
     if (c.expires_at === undefined || c.expires_at * 1000 - EXPIRY_SKEW_MS > this.#now()) return c;
-    if (p.canRefresh(c)) return this.#refresh(account, p, c);
+    if (p.canRefresh(c)) return this.#refreshEarly(account, p, c);
     if (c.expires_at * 1000 > this.#now()) return c;
-    await this.#vault.delete(account);
-    throw await this.required(account, p, "revoked");
+    throw await this.#forget(account, p);
+  }
+
+  /**
+   * Refresh a credential that is expired or about to expire. A provider that cannot be reached right now is
+   * no reason to fail a call its access token still covers: the refresh is tried again by the next call.
+   */
+  async #refreshEarly(account: AccountKey, p: ResolvedOAuthProvider, c: StoredCredential): Promise<StoredCredential> {
+    try {
+      return await this.#refresh(account, p, c);
+    } catch (e) {
+      if (e instanceof ProviderUnavailable && c.expires_at !== undefined && c.expires_at * 1000 > this.#now()) return c;
+      throw e;
+    }
   }
 
   /** After a 401 from the API: refresh once (then send again), or forget the credential and ask to connect. */
@@ -245,8 +257,19 @@ export class ConnectedAccounts {
       await this.#refresh(account, p, used);
       return true;
     }
-    await this.#vault.delete(account);
-    throw await this.required(account, p, "revoked");
+    throw await this.#forget(account, p);
+  }
+
+  /** A credential nothing can renew stopped working: remove it, say so, and ask to connect again. */
+  async #forget(account: AccountKey, p: ResolvedProvider): Promise<ConnectionRequired> {
+    if (await this.#vault.delete(account))
+      emitSafely(this.#emit, {
+        type: "account_disconnected",
+        provider: p.name,
+        subject: account.subject,
+        revoked: false,
+      });
+    return this.required(account, p, "revoked");
   }
 
   /** One refresh per account in this process; the vault lease makes it one across the fleet. */
