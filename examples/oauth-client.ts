@@ -3,7 +3,7 @@
  * 401 → RFC 9728 resource metadata → RFC 8414 AS metadata → RFC 7591 registration → authorization
  * with PKCE (the consent form is driven over HTTP, as a browser would) → code exchange → tool calls.
  *
- *   npx tsx examples/oauth-client.ts [MCP_URL] [USERNAME] [--open]
+ *   npx tsx examples/oauth-client.ts [MCP_URL] [USERNAME] [--open | --browser=headless]
  *
  * Works against the embedded development authorization server (`npm start`); with `STEP_UP=1 npm
  * start`, `delete_file`'s 403 `insufficient_scope` is answered by consenting to the wider scope and
@@ -14,6 +14,7 @@
  * `-32042` (`UrlElicitationRequiredError`); {@link callToolWithConnect} prints the message and the URL
  * with its domain, opens it only when the user agrees (or `--open` was given), waits for
  * `notifications/elicitation/complete` (or Enter, or a timeout) and calls the tool again.
+ * `--browser=headless` walks the development servers' connect pages over HTTP instead ({@link headlessBrowser}).
  */
 import { spawn } from "node:child_process";
 import { createInterface, type Interface } from "node:readline/promises";
@@ -166,6 +167,54 @@ export async function approveConsent(
   const location = res.headers.get("location");
   if (res.status !== 303 || !location) throw new Error(`consent failed: HTTP ${res.status}`);
   return new URL(location);
+}
+
+/**
+ * A "browser" for connect links on development servers (`--browser=headless`): it does over HTTP what
+ * a person does in a browser — open the link, sign in as `username` at the MCP server's authorization
+ * server, press Connect on the confirmation page, approve at the third party — keeping the connect
+ * page's cookie. Only for the development authorization server's pages; use a real browser elsewhere.
+ */
+export function headlessBrowser(username: string): (url: URL) => Promise<void> {
+  return async (start) => {
+    const jar = new Map<string, string>();
+    const get = async (url: URL, init: RequestInit = {}) => {
+      const res = await fetch(url, {
+        ...init,
+        redirect: "manual",
+        headers: {
+          ...(init.headers as Record<string, string>),
+          cookie: [...jar].map(([k, v]) => `${k}=${v}`).join("; "),
+        },
+      });
+      for (const c of res.headers.getSetCookie()) {
+        const [pair = ""] = c.split(";");
+        const eq = pair.indexOf("=");
+        if (eq > 0) jar.set(pair.slice(0, eq).trim(), pair.slice(eq + 1).trim());
+      }
+      return res;
+    };
+    const next = (res: Response, from: URL) => {
+      const location = res.headers.get("location");
+      if (!location) throw new Error(`connect page: HTTP ${res.status} without a redirect`);
+      return new URL(location, from);
+    };
+    const opened = await get(start); // → sign-in at the MCP server's authorization server
+    const signedIn = await approveConsent(next(opened, start), username); // → {base}/signed-in
+    const confirmation = await get(signedIn);
+    const html = await confirmation.text();
+    const action = /<form method="post" action="([^"]+)"/.exec(html)?.[1];
+    if (confirmation.status !== 200 || !action) throw new Error(`confirmation page: HTTP ${confirmation.status}`);
+    const confirmUrl = new URL(action, signedIn);
+    const confirmed = await get(confirmUrl, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", origin: confirmUrl.origin },
+      body: new URLSearchParams({ csrf_token: hidden(html, "csrf_token") }),
+    }); // → the third party's authorization page
+    const callback = await approveConsent(next(confirmed, confirmUrl), username); // → {base}/callback
+    const done = await get(callback);
+    if (done.status !== 200) throw new Error(`connect callback: HTTP ${done.status}`);
+  };
 }
 
 /** Connect with OAuth: the first attempt gets a 401 and runs the flow, the second one is authorized. */
@@ -482,5 +531,10 @@ function resultText(result: Awaited<ReturnType<Client["callTool"]>>): string {
 if (import.meta.url === `file://${process.argv[1]}`) {
   const args = process.argv.slice(2);
   const [url = "http://127.0.0.1:8000/mcp", username = "alice"] = args.filter((a) => !a.startsWith("--"));
-  await runExample(url, username, console.log, { open: args.includes("--open") });
+  // --browser=headless: connect links are walked over HTTP as `username` (development servers only).
+  const headless = args.includes("--browser=headless");
+  await runExample(url, username, console.log, {
+    open: args.includes("--open") || headless,
+    ...(headless ? { browser: headlessBrowser(username) } : {}),
+  });
 }

@@ -130,6 +130,7 @@ async function handshake(r: Run): Promise<void> {
     "delete_file",
     "downstream_whoami",
     "echo",
+    "upstream_whoami",
     "whoami",
   ]);
 }

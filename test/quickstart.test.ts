@@ -1,7 +1,8 @@
 /**
  * `npm start` (examples/quickstart/main.ts) as a newcomer runs it, in a child process: the commands
  * it prints work as printed (the OAuth client with STEP_UP=1 consents to the wider scope and
- * retries), and a bad or busy PORT ends it with one line naming PORT, without a stack trace.
+ * retries; with --browser=headless it walks the connect link and upstream_whoami answers with the
+ * third-party account), and a bad or busy PORT ends it with one line naming PORT, without a stack trace.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -22,17 +23,17 @@ function listen(port: number): Promise<Server> {
   });
 }
 
-/** A port P such that P, P+1 and P+2 were free a moment ago (the demo's three listeners). */
-async function freeTriple(): Promise<number> {
+/** A port P such that P … P+3 were free a moment ago (the demo's four listeners). */
+async function freePorts(): Promise<number> {
   for (;;) {
     const probe = await listen(0);
     const base = (probe.address() as { port: number }).port;
     probe.close();
     await once(probe, "close");
-    if (base > 65533) continue;
+    if (base > 65532) continue;
     const held: Server[] = [];
     try {
-      for (const p of [base, base + 1, base + 2]) held.push(await listen(p));
+      for (const p of [base, base + 1, base + 2, base + 3]) held.push(await listen(p));
       return base;
     } catch {
       // one of them is taken: try another base
@@ -65,7 +66,7 @@ function assertOneLine(r: { code: number | null; stdout: string; stderr: string 
 }
 
 test("a busy PORT ends npm start with one line naming PORT, exit 1", { timeout: 90_000 }, async () => {
-  const base = await freeTriple();
+  const base = await freePorts();
   const busy = await listen(base);
   try {
     const r = await runMain({ PORT: String(base) });
@@ -82,7 +83,7 @@ test("a busy PORT ends npm start with one line naming PORT, exit 1", { timeout: 
 });
 
 test("startDemo with PORT+1 taken rejects with EADDRINUSE and leaves nothing listening (the downstream API on PORT+2 is closed)", async () => {
-  const base = await freeTriple();
+  const base = await freePorts();
   const busy = await listen(base + 1);
   try {
     await assert.rejects(startDemo({ port: base, api_port: base + 2, log: () => {} }), {
@@ -97,7 +98,7 @@ test("startDemo with PORT+1 taken rejects with EADDRINUSE and leaves nothing lis
 });
 
 test("a busy PORT+1 (the authorization server's) names PORT+1 and PORT, exit 1", { timeout: 90_000 }, async () => {
-  const base = await freeTriple();
+  const base = await freePorts();
   const busy = await listen(base + 1);
   try {
     const r = await runMain({ PORT: String(base) });
@@ -114,9 +115,9 @@ test("a busy PORT+1 (the authorization server's) names PORT+1 and PORT, exit 1",
 });
 
 test("a PORT that is not a port ends npm start with one line naming PORT, exit 2", { timeout: 90_000 }, async () => {
-  for (const value of ["abc", "0", "65534", "80.5"]) {
+  for (const value of ["abc", "0", "65533", "80.5"]) {
     const r = await runMain({ PORT: value });
-    assertOneLine(r, 2, new RegExp(`^PORT must be an integer from 1 to 65533 .*, not "${value.replace(".", "\\.")}"$`));
+    assertOneLine(r, 2, new RegExp(`^PORT must be an integer from 1 to 65532 .*, not "${value.replace(".", "\\.")}"$`));
   }
 });
 
@@ -144,10 +145,14 @@ test(
   "STEP_UP=1 npm start: the printed OAuth client command consents to files:delete and retries delete_file",
   { timeout: 120_000 },
   async () => {
-    const port = await freeTriple();
+    const port = await freePorts();
     const { child, banner } = await startMain({ PORT: String(port), STEP_UP: "1" });
     try {
       assert.match(banner, /Step-up is ON/);
+      const printed = banner.split("\n");
+      const thirdParty = printed.findIndex((l) => l.includes("Third-party service"));
+      assert.ok(thirdParty > 0, "the banner names the third-party service");
+      assert.equal(printed[thirdParty + 1], `http://127.0.0.1:${port + 3}`, "its URL on the next line");
       assert.match(banner, /Other ports: PORT=9000 npm start/);
       const command = banner.split("\n").find((l) => l.startsWith("npx tsx examples/oauth-client.ts "));
       assert.equal(
@@ -165,10 +170,63 @@ test(
       );
       const lines = stdout.trim().split("\n");
       assert.equal(lines[0], 'Signed in as "alice"; token scopes: mcp:read');
-      assert.deepEqual(lines.slice(-2), [
+      const stepUp = lines.findIndex((l) => l.startsWith("tools/call delete_file → 403"));
+      assert.deepEqual(lines.slice(stepUp, stepUp + 2), [
         'tools/call delete_file → 403 insufficient_scope; consented to "mcp:read files:delete", retrying',
         'tools/call delete_file → {"deleted":"/tmp/x"}',
       ]);
+      // No terminal to ask on and no --open: the connect link is shown, never opened.
+      assert.ok(lines.includes("Not opened. Open it yourself if you trust 127.0.0.1:" + port + "."), stdout);
+      assert.equal(
+        lines.at(-1),
+        "tools/call upstream_whoami → not connected (open the URL above, or run again with --open)",
+        "upstream_whoami without a connected account",
+      );
+    } finally {
+      child.kill("SIGTERM");
+      await once(child, "exit");
+    }
+  },
+);
+
+/** Run one command the banner printed; resolves to its stdout lines. */
+function runPrinted(command: string): Promise<string[]> {
+  const [file, ...args] = command.split(" ");
+  return new Promise((resolve, reject) =>
+    execFile(file!, args, { cwd: ROOT, timeout: 90_000 }, (e, stdout, stderr) =>
+      e
+        ? reject(Object.assign(e, { message: `${command} failed: ${e.message}\n${stdout}\n${stderr}` }))
+        : resolve(stdout.trim().split("\n")),
+    ),
+  );
+}
+
+test(
+  "npm start: the printed --browser=headless command connects the third-party account and upstream_whoami answers with it",
+  {
+    timeout: 120_000,
+  },
+  async () => {
+    const port = await freePorts();
+    const { child, banner } = await startMain({ PORT: String(port) });
+    try {
+      const command = banner.split("\n").find((l) => l.endsWith(" alice --browser=headless"));
+      assert.equal(
+        command,
+        `npx tsx examples/oauth-client.ts http://127.0.0.1:${port}/mcp alice --browser=headless`,
+        "the banner prints the headless command",
+      );
+      const lines = await runPrinted(command);
+      assert.ok(lines.includes(`  Domain: 127.0.0.1:${port}`), "the connect link's domain is shown");
+      assert.ok(
+        lines.includes("Done (notifications/elicitation/complete); calling upstream_whoami again"),
+        lines.join("\n"),
+      );
+      assert.equal(
+        lines.at(-1),
+        'tools/call upstream_whoami → {"subject":"alice","scopes":["profile:read"],"client_id":"protected-mcp-demo"}',
+        "the third-party API saw alice's account there, through the MCP server's client",
+      );
     } finally {
       child.kill("SIGTERM");
       await once(child, "exit");

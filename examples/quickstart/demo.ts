@@ -1,6 +1,8 @@
 /**
  * The demo behind `npm start`: a protected MCP server and the embedded development authorization
- * server, side by side on localhost. Exported so the tests run exactly what users run.
+ * server, side by side on localhost, with a downstream API (token exchange) and a second development
+ * authorization server playing a third-party service (connected accounts). Exported so the tests run
+ * exactly what users run.
  */
 import { randomBytes } from "node:crypto";
 import { createServer, type Server } from "node:http";
@@ -19,7 +21,9 @@ import {
   type AuthEventListener,
 } from "../../src/index.js";
 import {
+  createDevAuthorizationServer,
   startDevAuthorizationServer,
+  type DevAuthorizationServer,
   type RunningDevAuthorizationServer,
   type StartOptions,
 } from "../../src/dev-authorization-server/index.js";
@@ -39,6 +43,28 @@ export const downstreamWhoami = tool(
     const res = await api.fetch("/whoami");
     if (!res.ok)
       return { isError: true, content: [{ type: "text" as const, text: `Downstream API answered ${res.status}` }] };
+    return JSON.stringify(await res.json());
+  },
+);
+
+/** The connected-accounts provider of the demo: the stand-in third-party service. */
+export const THIRD_PARTY = "example";
+
+/**
+ * Calls the third-party service's API as the caller, through a connected account: the library attaches
+ * the caller's token *at the third party* (obtained through the connect page, kept in the vault), and
+ * answers with a URL elicitation to connect when there is none — the tool never sees a token.
+ */
+export const upstreamWhoami = tool(
+  {
+    name: "upstream_whoami",
+    description: "Call the third-party service's API as you (connected account): which account it saw",
+  },
+  async () => {
+    const api = getContext().connection({ provider: THIRD_PARTY });
+    const res = await api.fetch("/api/whoami");
+    if (!res.ok)
+      return { isError: true, content: [{ type: "text" as const, text: `Third-party API answered ${res.status}` }] };
     return JSON.stringify(await res.json());
   },
 );
@@ -101,6 +127,8 @@ export interface DemoOptions {
   client_id_metadata_documents?: StartOptions["client_id_metadata_documents"];
   /** Port of the downstream API (`downstream_whoami`). Default 0: any free port. */
   api_port?: number;
+  /** Port of the third-party service (`upstream_whoami`). Default 0: any free port. */
+  third_party_port?: number;
 }
 
 export interface Demo {
@@ -110,6 +138,8 @@ export interface Demo {
   as: RunningDevAuthorizationServer;
   /** The downstream API (its URL is also its audience): accepts only tokens exchanged for it. */
   api: { url: string };
+  /** The third-party service: its own authorization server (users, consent page) and `GET /api/whoami`. */
+  third_party: { url: string; server: DevAuthorizationServer };
   server: MCPServer;
   close(): Promise<void>;
 }
@@ -130,6 +160,8 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
   downstreamAudience = apiUrl;
   // The MCP server's own credentials at the authorization server, for token exchange only.
   const exchangeClient = { client_id: "protected-mcp-demo", client_secret: randomBytes(24).toString("base64url") };
+  // The connect page's client at the same authorization server: it signs the browser user in (connected accounts).
+  const signInClient = { client_id: "protected-mcp-connect", client_secret: randomBytes(24).toString("base64url") };
 
   const closeApi = () => new Promise<void>((r) => (apiHttp.closeAllConnections(), apiHttp.close(() => r())));
   let as: RunningDevAuthorizationServer;
@@ -143,6 +175,13 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
       scope_descriptions: { "mcp:read": "Use the demo's read-only tools", "files:delete": "Delete files (pretend)" },
       title: "protected-mcp demo",
       token_exchange: { clients: [exchangeClient], audiences: [apiUrl] },
+      clients: [
+        {
+          ...signInClient,
+          redirect_uris: [`http://${urlHost}:${o.port}/connect/signed-in`],
+          client_name: "protected-mcp demo: connect page",
+        },
+      ],
       ...(o.log ? { on_warning: o.log } : {}),
       ...(o.client_id_metadata_documents !== undefined
         ? { client_id_metadata_documents: o.client_id_metadata_documents }
@@ -150,6 +189,19 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
     });
   } catch (err) {
     await closeApi(); // e.g. PORT+1 in use: nothing stays listening
+    throw err;
+  }
+  let thirdParty: ThirdParty;
+  try {
+    thirdParty = await startThirdParty(
+      host,
+      urlHost,
+      o.third_party_port ?? 0,
+      `http://${urlHost}:${o.port}/connect/callback`,
+    );
+  } catch (err) {
+    await as.close();
+    await closeApi();
     throw err;
   }
 
@@ -180,15 +232,32 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
       ...exchangeClient,
       audiences: { [apiUrl]: {} },
     },
+    // The MCP server as the OAuth client of a third party (here a second development authorization server).
+    connected_accounts: {
+      providers: {
+        [THIRD_PARTY]: {
+          display_name: "Example third-party service",
+          authorization_endpoint: thirdParty.server.metadata.authorization_endpoint,
+          token_endpoint: thirdParty.server.metadata.token_endpoint,
+          ...thirdParty.client,
+          client_auth_method: "client_secret_basic",
+          scopes: ["profile:read"],
+          api_origins: [thirdParty.url],
+        },
+      },
+      // The connect page signs the browser user in at the demo's authorization server with this client.
+      sign_in: { ...signInClient, scopes: ["mcp:read"] },
+    },
   });
   serveDownstreamApi(apiHttp, apiUrl, as);
   server.setAuthorizationProvider(
     new JWTValidator({ jwks_uri: as.server.metadata.jwks_uri, issuer: as.issuer, required_typ: "at+jwt" }),
   );
-  server.collect(whoami, echo, deleteFile, downstreamWhoami);
+  server.collect(whoami, echo, deleteFile, downstreamWhoami, upstreamWhoami);
   try {
     await server.serve({ port: o.port, host });
   } catch (err) {
+    await thirdParty.close();
     await as.close();
     await closeApi();
     throw err;
@@ -197,13 +266,57 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
     url: resource,
     as,
     api: { url: apiUrl },
+    third_party: { url: thirdParty.url, server: thirdParty.server },
     server,
     async close() {
       await server.close();
+      await thirdParty.close();
       await as.close();
       await closeApi();
     },
   };
+}
+
+/** The stand-in third-party service, listening: its URL (= issuer), handler, the MCP server's client there. */
+interface ThirdParty {
+  url: string;
+  server: DevAuthorizationServer;
+  client: { client_id: string; client_secret: string };
+  close(): Promise<void>;
+}
+
+/**
+ * A second development authorization server playing a third-party service (GitHub, Google, …): its own
+ * users and consent page, the MCP server as its confidential client with `redirect_uri` = the MCP
+ * server's connect callback, and `GET /api/whoami` accepting only its own tokens for its API. It
+ * listens first, so its URL (its issuer, and its API's audience) is known before it is configured.
+ */
+async function startThirdParty(host: string, urlHost: string, port: number, callback: string): Promise<ThirdParty> {
+  const http = createServer();
+  await new Promise<void>((resolve, reject) => {
+    http.once("error", reject);
+    http.listen(port, host, () => resolve());
+  });
+  const close = () => new Promise<void>((r) => (http.closeAllConnections(), http.close(() => r())));
+  const url = `http://${urlHost}:${(http.address() as AddressInfo).port}`;
+  const client = { client_id: "protected-mcp-demo", client_secret: randomBytes(24).toString("base64url") };
+  let server: DevAuthorizationServer;
+  try {
+    server = await createDevAuthorizationServer({
+      issuer: url,
+      resources: [`${url}/api`],
+      scopes_supported: ["profile:read"],
+      scope_descriptions: { "profile:read": "See your username on the example service" },
+      title: "Example third-party service (development)",
+      clients: [{ ...client, redirect_uris: [callback], client_name: "protected-mcp demo (an MCP server)" }],
+      whoami_api: {},
+    });
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  http.on("request", toNodeHandler(server, { origin: url }));
+  return { url, server, client, close };
 }
 
 /**
@@ -256,15 +369,25 @@ The tool downstream_whoami calls it as you through getContext().connection(): th
 for one whose audience is the API, with act.sub = "protected-mcp-demo". The MCP token itself is refused there:
 curl -i ${demo.api.url}/whoami -H "Authorization: Bearer ${o.access_token}"    (→ 401 invalid_token: wrong audience)
 
+Third-party service (a second development authorization server: its own users, consent page, and an API at /api/whoami):
+${demo.third_party.url}
+The tool upstream_whoami calls that API as you through a connected account (getContext().connection({ provider: "${THIRD_PARTY}" })).
+Its first call answers with a connect link (URL-mode elicitation): open it, sign in, press Connect, approve at the
+third-party service; the client retries and gets the account the API saw. The MCP server is that service's OAuth
+client; neither your MCP client nor the tool ever sees its token.
+
 List the tools with the MCP Inspector CLI (version chosen for Node ${node}), using a freshly minted token (subject "demo-user", scope "mcp:read", 1 hour):
 ${inspectorCommand(demo.url, o.access_token, node)}
 
-Run the whole OAuth flow (discovery, registration, PKCE, consent, token, tool calls${o.step_up ? ", step-up" : ""}) with the official SDK client:
+Run the whole OAuth flow (discovery, registration, PKCE, consent, token, tool calls${o.step_up ? ", step-up" : ""}, connect link) with the official SDK client:
 npx tsx examples/oauth-client.ts ${demo.url}
+(It asks before opening the connect link in your browser; add --open to open it without asking, or
+--browser=headless to walk the connect pages over HTTP as "alice":)
+npx tsx examples/oauth-client.ts ${demo.url} alice --browser=headless
 
 Or add ${demo.url} to any MCP client (MCP Inspector UI, Claude, …): it opens the consent page in your browser.
 
-Other ports: PORT=9000 npm start (the authorization server takes PORT+1, the downstream API PORT+2).
+Other ports: PORT=9000 npm start (the authorization server takes PORT+1, the downstream API PORT+2, the third-party service PORT+3).
 
 Ctrl-C to stop.`;
 }

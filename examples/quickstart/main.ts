@@ -1,7 +1,8 @@
 /**
  * `npm start`: a protected MCP server and the embedded development authorization server on
  * localhost, with ready commands to connect. PORT (default 8000) and HOST (default 127.0.0.1) are
- * honoured; the authorization server listens on PORT+1, the downstream API (token exchange) on PORT+2.
+ * honoured; the authorization server listens on PORT+1, the downstream API (token exchange) on PORT+2,
+ * the third-party service (connected accounts) on PORT+3.
  * STEP_UP=1 turns step-up authorization on.
  *
  * A bad PORT or a port in use ends the process with one line on stderr (no stack trace): exit 2 for
@@ -17,9 +18,9 @@ function fail(message: string, code: number): never {
 
 const host = process.env.HOST ?? "127.0.0.1";
 const port = Number(process.env.PORT ?? 8000);
-if (!Number.isInteger(port) || port < 1 || port > 65533)
+if (!Number.isInteger(port) || port < 1 || port > 65532)
   fail(
-    `PORT must be an integer from 1 to 65533 (the authorization server uses PORT+1, the downstream API PORT+2), not "${process.env.PORT}"`,
+    `PORT must be an integer from 1 to 65532 (the authorization server uses PORT+1, the downstream API PORT+2, the third-party service PORT+3), not "${process.env.PORT}"`,
     2,
   );
 
@@ -35,6 +36,7 @@ try {
     host,
     step_up: stepUp,
     api_port: port + 2,
+    third_party_port: port + 3,
     log: (message) => log(message),
     on_auth_event: (e) =>
       console.log(`[auth] ${e.type}${"code" in e ? ` ${e.code}` : ""}${"subject" in e ? ` ${e.subject}` : ""}`),
@@ -47,9 +49,11 @@ try {
         ? "PORT+1, the authorization server's"
         : e.port === port + 2
           ? "PORT+2, the downstream API's"
-          : "PORT";
+          : e.port === port + 3
+            ? "PORT+3, the third-party service's"
+            : "PORT";
     fail(
-      `Port ${e.port ?? port} (${which}) is already in use on ${host}: choose other ports with PORT, e.g. PORT=9000 npm start (the demo uses PORT, PORT+1 and PORT+2).`,
+      `Port ${e.port ?? port} (${which}) is already in use on ${host}: choose other ports with PORT, e.g. PORT=9000 npm start (the demo uses PORT, PORT+1, PORT+2 and PORT+3).`,
       1,
     );
   }

@@ -84,7 +84,13 @@ describe("official SDK client, whole flow", () => {
     const client = await connectWithOAuth(demo.url, provider);
     try {
       const { tools } = await client.listTools();
-      assert.deepEqual(tools.map((t) => t.name).sort(), ["delete_file", "downstream_whoami", "echo", "whoami"]);
+      assert.deepEqual(tools.map((t) => t.name).sort(), [
+        "delete_file",
+        "downstream_whoami",
+        "echo",
+        "upstream_whoami",
+        "whoami",
+      ]);
       const who = (await client.callTool({ name: "whoami", arguments: {} })).structuredContent as any;
       assert.equal(who.subject, "alice");
       assert.equal(who.client_id, provider.clientInformation()?.client_id);

@@ -90,7 +90,7 @@ test(
       json(stdout)
         .tools.map((t: { name: string }) => t.name)
         .sort(),
-      ["delete_file", "downstream_whoami", "echo", "whoami"],
+      ["delete_file", "downstream_whoami", "echo", "upstream_whoami", "whoami"],
     );
 
     const who = await inspector([

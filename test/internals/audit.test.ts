@@ -102,7 +102,7 @@ test("demo with a DPoP-bound token and --dpop-key: replay and Bearer downgrade r
     const ev = (id: string) => report.findings.find((f) => f.id === id)?.evidence;
     assert.match(ev("dpop.replay") ?? "", /^401 Bearer; DPoP error="invalid_dpop_proof"$/);
     assert.match(ev("token.scheme-swap") ?? "", /^401 Bearer error="invalid_token"/);
-    assert.match(ev("token.tools-list") ?? "", /^tools\/list → 4 tools/);
+    assert.match(ev("token.tools-list") ?? "", /^tools\/list → 5 tools/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -101,6 +101,7 @@ describe("npm start's server (MCPServer engine v2): both eras on one endpoint", 
         "delete_file",
         "downstream_whoami",
         "echo",
+        "upstream_whoami",
         "whoami",
       ]);
       assert.ok(methods.includes("server/discover"), `methods: ${methods.join(",")}`);
