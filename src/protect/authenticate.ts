@@ -61,6 +61,8 @@ export async function authenticate(req: Request, options: AuthenticateOptions): 
  * verified before ({@link AuthorizationProvider.verifyCached}), with the required scopes, is
  * returned as it is. Every other case (a miss, DPoP, a refusal) takes the full path, so the cache
  * only ever shortens an acceptance the full path would give, and every refusal keeps its exact error.
+ * On the full path a DPoP token's verification may come from the same cache (no `verify` call), but its
+ * proof is checked on every request.
  * Throws an {@link AuthError} for a bad credential, as the full path would first.
  *
  * @internal
@@ -95,17 +97,25 @@ function acceptFromCache(
   credentials: Credentials,
   options: AuthenticateOptions,
 ): AuthContext | undefined {
-  if (credentials.scheme !== "bearer" || options.config.dpop_required || !options.provider.verifyCached)
-    return undefined;
-  let auth: AuthContext | undefined;
-  try {
-    auth = options.provider.verifyCached(credentials.token, verifyContext(req, options));
-  } catch {
-    return undefined; // a provider's probe that throws is only a miss: verify decides
-  }
+  if (credentials.scheme !== "bearer" || options.config.dpop_required) return undefined;
+  const auth = cachedPrincipal(req, credentials, options);
   // A DPoP-bound token, or one short of the required scopes, is refused by the full path.
   if (!auth || auth.jkt !== undefined || !hasScopes(auth, options.config.required_scopes)) return undefined;
   return auth;
+}
+
+/** The provider's cached answer for the token (any scheme), or `undefined` for a miss or a probe that throws. */
+function cachedPrincipal(
+  req: Request,
+  credentials: Credentials,
+  options: AuthenticateOptions,
+): AuthContext | undefined {
+  if (!options.provider.verifyCached) return undefined;
+  try {
+    return options.provider.verifyCached(credentials.token, verifyContext(req, options));
+  } catch {
+    return undefined;
+  }
 }
 
 async function verifyCredentials(
@@ -116,7 +126,11 @@ async function verifyCredentials(
   const { config } = options;
   let auth: AuthContext;
   try {
-    auth = await options.provider.verify(credentials.token, verifyContext(req, options));
+    // A DPoP token the provider already verified needs no verify call (a bearer token was probed before);
+    // the DPoP binding below is still checked on every request.
+    auth =
+      (credentials.scheme === "dpop" ? cachedPrincipal(req, credentials, options) : undefined) ??
+      (await options.provider.verify(credentials.token, verifyContext(req, options)));
   } catch (e) {
     // Only an outage the provider reports as such may become anonymous; anything else it throws is a bug.
     if (!(e instanceof AuthError)) throw new ProviderFailed(e);

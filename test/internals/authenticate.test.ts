@@ -4,6 +4,7 @@ import { authenticateCachedFirst } from "../../src/protect/authenticate.js";
 import { parseAuthorizationConfig } from "../../src/config.js";
 import { createAuthContext } from "../../src/context/request-context.js";
 import { MAX_TOKEN_LENGTH } from "../../src/protect/credentials.js";
+import { InvalidDpopProof } from "../../src/errors.js";
 import { authenticate, type AuthContext, type AuthorizationProvider, type DpopCheck } from "../../src/index.js";
 
 const RESOURCE = "https://mcp.example.com/mcp";
@@ -140,15 +141,31 @@ describe("authorize: every refusal keeps the full path's exact error, cache or n
     assert.equal(calls.verifyCached, 0);
   });
 
-  test("the DPoP scheme always takes the full path: the proof is checked on every request", async () => {
+  test("the DPoP scheme: a token the provider has cached skips verify, never the proof (checked on every request)", async () => {
     let proofs = 0;
     const dpop: DpopCheck = { algorithms: ["ES256"], verify: async () => void proofs++ };
     const bound = principal({ jkt: "thumbprint" });
     const { provider, calls } = countingProvider(bound);
     for (let i = 0; i < 3; i++)
       assert.equal(await authenticateCachedFirst(request("DPoP tok", "proof"), options(provider, {}, dpop)), bound);
-    assert.equal(proofs, 3);
-    assert.deepEqual(calls, { verifyCached: 0, verify: 3 });
+    assert.equal(proofs, 3, "the proof is checked on every request");
+    assert.deepEqual(calls, { verifyCached: 3, verify: 0 }, "the token's verification comes from the cache");
+    // A bad proof is refused on a cache hit too.
+    const refusing: DpopCheck = {
+      algorithms: ["ES256"],
+      verify: async () => {
+        throw new InvalidDpopProof("The DPoP proof signature is invalid");
+      },
+    };
+    await assert.rejects(
+      Promise.resolve(authenticateCachedFirst(request("DPoP tok", "proof"), options(provider, {}, refusing))),
+      InvalidDpopProof,
+      "a cached token with a bad proof is refused",
+    );
+    // A miss still goes to verify.
+    const miss = countingProvider(undefined, { verified: bound });
+    await authenticateCachedFirst(request("DPoP tok", "proof"), options(miss.provider, {}, dpop));
+    assert.deepEqual(miss.calls, { verifyCached: 1, verify: 1 }, "a miss is verified");
   });
 });
 
