@@ -12,7 +12,7 @@
 import { z } from "zod";
 import { OAuthError } from "./errors.js";
 import { safeEqual } from "./lib/http.js";
-import { inferApplicationType, redirectUriProblem } from "./registration.js";
+import { inferApplicationType, redirectUriProblem } from "./redirect-uris.js";
 import type { RegisteredClient } from "./storage.js";
 
 /** One entry of the development authorization server's `clients` option. */
