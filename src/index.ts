@@ -136,8 +136,18 @@ export type {
   ReplayStoreFullEvent,
   TokenExchangedEvent,
   TokenExchangeFailedEvent,
+  AccountConnectedEvent,
+  AccountDisconnectedEvent,
+  ConnectionRequiredEvent,
+  ConnectionRefreshFailedEvent,
 } from "./events.js";
 
 // Token exchange (RFC 8693) from tools: options and types here, presets and the error at protected-mcp/token-exchange
 export type { TokenExchangeOptions } from "./token-exchange/options.js";
-export type { Connection, ConnectionRequest, ExchangedToken, ExchangeTokenRequest } from "./token-exchange/types.js";
+export type {
+  Connection,
+  ConnectionRequest,
+  ExchangedToken,
+  ExchangeTokenRequest,
+  ProviderConnectionRequest,
+} from "./token-exchange/types.js";

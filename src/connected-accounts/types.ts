@@ -44,7 +44,15 @@ export interface StoredCredential {
  * record it seals (so a record names the key that opens it). A bare string is a key whose id is
  * derived from it (the first 8 base64url characters of its SHA-256).
  */
-export type VaultKey = string | Uint8Array | { id: string; key: string | Uint8Array };
+export type VaultKey =
+  | string
+  | Uint8Array
+  | {
+      /** The key's id, stored with every record it seals (`[A-Za-z0-9_-]{1,32}`). */
+      id: string;
+      /** 32 bytes, as base64url text or bytes. */
+      key: string | Uint8Array;
+    };
 
 /**
  * Where connected-account credentials live, sealed (AES-256-GCM, WebCrypto) under a key ring whose
@@ -80,7 +88,11 @@ export interface TokenVault {
 }
 
 /** An OAuth 2.0 provider (GitHub, Google, Slack, …): the server is its client. */
-export interface OAuthProviderOptions extends Partial<Omit<ClientCredentialOptions, "client_auth_method">> {
+export interface OAuthProviderOptions extends Partial<
+  Omit<ClientCredentialOptions, "client_auth_method" | "client_id">
+> {
+  /** The server's client id at the provider. */
+  client_id: string;
   /** `"oauth"` (the default). */
   type?: "oauth" | undefined;
   /** Start from a preset: `"github"` or `"google"` (their endpoints, quirks and API origin). */
@@ -95,7 +107,7 @@ export interface OAuthProviderOptions extends Partial<Omit<ClientCredentialOptio
   token_endpoint?: string | undefined;
   /** RFC 7009 revocation endpoint: `disconnect()` revokes there when set. */
   revocation_endpoint?: string | undefined;
-  /** `"none"`: a public client (PKCE only). Default: as {@link ClientCredentialOptions}. */
+  /** `"none"`: a public client (PKCE only). Default: `client_secret_basic`, or `private_key_jwt` with a `private_key`. */
   client_auth_method?: ClientCredentialOptions["client_auth_method"] | "none" | undefined;
   /** Scopes to ask for. */
   scopes?: string[] | undefined;

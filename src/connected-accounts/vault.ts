@@ -192,7 +192,7 @@ export class MemoryTokenVault implements TokenVault {
 
   /**
    * @param options - see {@link MemoryTokenVaultOptions}.
-   * @throws {@link ConfigError} naming each bad option (a bad key by its position, never its value).
+   * @throws `ConfigError` naming each bad option (a bad key by its position, never its value).
    */
   constructor(options: MemoryTokenVaultOptions = {}) {
     const o = parseOptions(MemoryOptionsSchema, options, "MemoryTokenVault");
@@ -398,7 +398,7 @@ export class RedisTokenVault implements TokenVault {
 
   /**
    * @param options - see {@link RedisTokenVaultOptions}.
-   * @throws {@link ConfigError} naming each bad option (a bad key by its position, never its value).
+   * @throws `ConfigError` naming each bad option (a bad key by its position, never its value).
    */
   constructor(options: RedisTokenVaultOptions) {
     const o = parseOptions(RedisOptionsSchema, options, "RedisTokenVault");
@@ -454,8 +454,9 @@ export class RedisTokenVault implements TokenVault {
   }
 
   /**
-   * {@inheritDoc TokenVault.lock}
-   * The release never throws: when Redis cannot be reached the lease simply runs out.
+   * A lease on `account` for `ttl_ms` (`SET NX PX` with a random value): a function that releases it (a
+   * compare-and-delete, so a stale holder never frees a newer lease), or `undefined` when another holder
+   * has it. The release never throws: when Redis cannot be reached the lease simply runs out.
    * @throws {@link VaultUnavailable} when Redis fails or is slow.
    */
   async lock(account: AccountKey, ttl_ms: number): Promise<(() => Promise<void>) | undefined> {

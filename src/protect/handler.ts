@@ -174,6 +174,20 @@ async function withStreamedBody(req: Request, extras: HandlerExtras | undefined)
   return new Request(req.url, { method: "POST", headers: req.headers, body: body as BodyInit });
 }
 
+/** The server's connected accounts (`connected_accounts`), bound to its resource, validator and events. */
+function accountsOf(options: ResolvedProtectOptions, resource: string) {
+  const { config } = options;
+  return connectedAccountsFor(options.connected_accounts, {
+    resource,
+    enabled: config.enabled,
+    authorization_servers: config.authorization_servers,
+    provider: options.provider,
+    cache_ttl: config.cache_ttl,
+    emit: options.on_auth_event,
+    where: "protect()",
+  });
+}
+
 /** Build the protected handler around `backend`. */
 export function createHandler(backend: McpBackend, options: ResolvedProtectOptions): ProtectedHandler {
   const { config } = options;
@@ -198,15 +212,7 @@ export function createHandler(backend: McpBackend, options: ResolvedProtectOptio
   const maxBody = options.max_body_bytes ?? DEFAULT_MAX_BODY_BYTES;
   const policy = config.enabled && options.definitions?.length ? buildScopePolicy(options.definitions) : undefined;
   const tokenExchange = createTokenExchange(options.token_exchange, config.enabled, options.on_auth_event, "protect()");
-  const accounts = connectedAccountsFor(options.connected_accounts, {
-    resource,
-    enabled: config.enabled,
-    authorization_servers: config.authorization_servers,
-    provider: options.provider,
-    cache_ttl: config.cache_ttl,
-    emit: options.on_auth_event,
-    where: "protect()",
-  });
+  const accounts = accountsOf(options, resource);
   const gate: Gate = { config, provider: options.provider, dpop, emit: options.on_auth_event, cors, backend };
 
   const handler = async (req: Request, extras?: HandlerExtras): Promise<Response> => {
