@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { withTimeout } from "../lib/timeout.js";
 import { LRUCache } from "lru-cache";
 import { z } from "zod";
 import { base64url } from "jose";
@@ -353,21 +354,6 @@ const RedisOptionsSchema = optionsSchema(
 const RELEASE_SCRIPT = `if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`;
 /** GET then DEL in one step: of two takes, one gets the value. */
 const TAKE_SCRIPT = `local v = redis.call("GET", KEYS[1]) if v then redis.call("DEL", KEYS[1]) end return v`;
-
-/** `promise`, or a rejection once `ms` have passed without an answer. */
-async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /**
  * A {@link TokenVault} in Redis, shared by a fleet: every instance with the same `keys` and `prefix`

@@ -5,6 +5,7 @@
  * @see RFC 9449 §11.1 (replay of DPoP proofs)
  * @module
  */
+import { withTimeout } from "../lib/timeout.js";
 import { LRUCache } from "lru-cache";
 import { z } from "zod";
 import { Backoff, type BackoffOptions } from "../lib/backoff.js";
@@ -251,21 +252,6 @@ const RedisOptionsSchema = optionsSchema(
   }),
   { log: "on_warning" },
 );
-
-/** `promise`, or a rejection once `ms` have passed without an answer. */
-async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** The value of `CONFIG GET maxmemory-policy` in any reply shape (RESP2 array, RESP3 map, node-redis object). */
 function policyFrom(reply: unknown): string | undefined {
