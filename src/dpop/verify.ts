@@ -18,13 +18,7 @@ import { LRUCache } from "lru-cache";
 import { InvalidDpopProof } from "../errors.js";
 import { sha256 } from "../lib/hash.js";
 import { renamedFields } from "../lib/options.js";
-import {
-  checkClaimsSet,
-  fastHeader,
-  fastJwsAvailable,
-  nodeKeyFor,
-  verifyCompactSignatureSync,
-} from "../lib/fast-jws.js";
+import { checkClaimsSet, fastHeader, fastJwsAvailable, nodeKeyFor, verifyCompactSignature } from "../lib/fast-jws.js";
 
 /** Asymmetric algorithms accepted for proofs by default. */
 export const DEFAULT_DPOP_ALGORITHMS = Object.freeze(["ES256", "EdDSA", "Ed25519", "RS256", "PS256"]);
@@ -181,7 +175,7 @@ function nodeKeyOf(entry: DpopKeyEntry): KeyObject | null {
  * Returns `undefined` when the proof does not qualify (jose then decides); throws when the proof is
  * refused. test/dpop-differential.test.ts holds it to jose's decisions.
  */
-function fastVerify(proof: string, segment: string, entry: DpopKeyEntry): JWTPayload | undefined {
+async function fastVerify(proof: string, segment: string, entry: DpopKeyEntry): Promise<JWTPayload | undefined> {
   if (!fastJwsAvailable()) return undefined;
   const nodeKey = nodeKeyOf(entry);
   if (!nodeKey) return undefined;
@@ -191,7 +185,7 @@ function fastVerify(proof: string, segment: string, entry: DpopKeyEntry): JWTPay
   }
   const header = entry.fastHeader;
   if (!header) return undefined;
-  const payloadBytes = verifyCompactSignatureSync(proof, entry.alg, nodeKey);
+  const payloadBytes = await verifyCompactSignature(proof, entry.alg, nodeKey);
   if (!payloadBytes) return undefined;
   return checkClaimsSet(header, payloadBytes, PROOF_CLAIMS);
 }
@@ -265,7 +259,7 @@ export async function verifyDpopProof(req: Request, options: VerifyDpopProofOpti
   let payload: JWTPayload;
   try {
     payload =
-      (o.fast_path !== false && fastVerify(proof, segment, entry)) ||
+      (o.fast_path !== false && (await fastVerify(proof, segment, entry))) ||
       (await jwtVerify(proof, entry.key, { typ: "dpop+jwt", algorithms: [entry.alg] })).payload;
   } catch (e) {
     return fail("The DPoP proof signature is invalid", e);

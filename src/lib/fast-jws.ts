@@ -220,7 +220,7 @@ function payloadOf(jws: string, ok: boolean): Uint8Array {
  * bench's DPoP row (a fresh ES256 proof per request, 10 connections, 2 cores), running it on the
  * main thread instead gave the same CPU per request and about 20 % fewer requests per second than
  * jose's WebCrypto path; on the pool it is cheaper than WebCrypto per verify and keeps the
- * parallelism. {@link verifyCompactSignatureSync} is the same step on the calling thread.
+ * parallelism (measured again for DPoP proofs on 2026-12-06: see {@link verifyCompactSignatureSync}).
  */
 export async function verifyCompactSignature(
   jws: string,
@@ -242,8 +242,10 @@ export async function verifyCompactSignature(
 
 /**
  * {@link verifyCompactSignature} on the calling thread: the same decisions, errors and order, without
- * the round trip to libuv's pool, which costs 25–45 µs of CPU per verify on Node 24 (the thread hand-off
- * and the callback's turn of the event loop), a third to a half of an ES256 verify itself.
+ * the round trip to libuv's pool (25–45 µs of CPU per verify on Node 24 in a tight loop). Not used on the
+ * request path: in the server's DPoP row it cost more than the hop it saves ((e) − (b) 168 µs against
+ * 143 µs on the pool, bench/README.md), because a synchronous verify stalls the event loop other
+ * requests need. Kept as the step `bench/dpop-steps.ts` measures next to the floor.
  */
 export function verifyCompactSignatureSync(jws: string, alg: string, nodeKey: KeyObject): Uint8Array | undefined {
   const check = signatureCheck(jws, alg, nodeKey);
