@@ -46,7 +46,10 @@ const ConnectedAccountsSchema = optionsSchema(
       "seal",
       "open",
     ).optional(),
-    sign_in: SignInSchema.optional(),
+    // Without it the connect page could not tell who opened a link: refused here rather than on every link.
+    sign_in: SignInSchema.refine((s) => s.identify !== undefined || s.client_id !== undefined, {
+      error: "give client_id (a sign-in at this server's authorization server) or identify (your app's session)",
+    }),
     base_path: z
       .string()
       .regex(/^(\/[A-Za-z0-9._~-]+)+$/, { error: 'a path such as "/connect" (no trailing slash, no query)' })

@@ -172,8 +172,8 @@ export interface ConnectedAccountsOptions {
   providers: Record<string, ProviderOptions>;
   /** Where credentials live. Default: a `MemoryTokenVault` with a random key (one process; lost on restart). */
   vault?: TokenVault | undefined;
-  /** How the connect page identifies the browser user. */
-  sign_in?: SignInOptions | undefined;
+  /** How the connect page identifies the browser user: `client_id` (a sign-in) or `identify`. Required. */
+  sign_in: SignInOptions;
   /** Path prefix of the connect routes, on the resource's origin. Default `"/connect"`. */
   base_path?: string | undefined;
   /** Lifetime of a connect link. Default 600, at most 600 (the spec's "short-lived"). */

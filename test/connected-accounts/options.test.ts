@@ -59,17 +59,30 @@ test("bad connected_accounts options are refused, each problem named", () => {
     "a secret without a client",
   );
   assert.ok(
-    issues(() => make({ providers: { acme: { ...acme, api_origins: ["https://api.acme.example/v1"] } } })).some((l) =>
-      l.includes("providers.acme.api_origins"),
-    ),
+    issues(() =>
+      make({
+        providers: { acme: { ...acme, api_origins: ["https://api.acme.example/v1"] } },
+        sign_in: { client_id: "c" },
+      }),
+    ).some((l) => l.includes("providers.acme.api_origins")),
     "a provider problem is named by its path",
   );
   assert.ok(
-    issues(() => make({ providers: { acme }, vault: { get() {} } })).some((l) => l.startsWith("vault")),
+    issues(() => make({ providers: { acme } })).some((l) => l.startsWith("sign_in:")),
+    "a connect page must know how to identify the browser user",
+  );
+  assert.ok(
+    issues(() => make({ providers: { acme }, sign_in: {} })).some((l) => l.includes("give client_id")),
+    "sign_in names one way",
+  );
+  assert.ok(
+    issues(() => make({ providers: { acme }, sign_in: { client_id: "c" }, vault: { get() {} } })).some((l) =>
+      l.startsWith("vault"),
+    ),
     "a vault without the TokenVault methods",
   );
   assert.ok(
-    issues(() => make({ providers: { acme } }, { enabled: false })).some((l) =>
+    issues(() => make({ providers: { acme }, sign_in: { client_id: "c" } }, { enabled: false })).some((l) =>
       l.includes("needs authorization enabled"),
     ),
     "connected accounts need authorization",
@@ -91,10 +104,13 @@ test("the connect routes are the handler's (handles()), under base_path; MCPServ
   await handler.close();
   await custom.close();
 
-  const server = new MCPServer("t", { authorization, connected_accounts: { providers: { acme } } });
+  const server = new MCPServer("t", {
+    authorization,
+    connected_accounts: { providers: { acme }, sign_in: { client_id: "connect" } },
+  });
   assert.ok(server, "MCPServer accepts it");
   assert.throws(
-    () => new MCPServer("t", { authorization, connected_accounts: { providers: {} } }),
+    () => new MCPServer("t", { authorization, connected_accounts: { providers: {}, sign_in: { client_id: "c" } } }),
     ConfigError,
     "and checks it",
   );
