@@ -134,7 +134,7 @@ class OAuthProvider implements ResolvedOAuthProvider {
     this.#backoff = shared.backoff();
     const authorization_endpoint = o.authorization_endpoint ?? preset?.authorization_endpoint;
     const token_endpoint = o.token_endpoint ?? preset?.token_endpoint;
-    const revocation_endpoint = o.revocation_endpoint ?? preset?.revocation_endpoint?.(o.client_id!);
+    const revocation_endpoint = o.revocation_endpoint ?? preset?.revocation_endpoint?.(o.client_id);
     // With an issuer, discovery fills in what is neither explicit nor the preset's (revocation included).
     if (authorization_endpoint && token_endpoint && (revocation_endpoint || !o.issuer))
       this.#endpoints = { authorization_endpoint, token_endpoint, revocation_endpoint };
@@ -147,7 +147,7 @@ class OAuthProvider implements ResolvedOAuthProvider {
     const url = new URL((await this.#resolveEndpoints()).authorization_endpoint);
     const q = url.searchParams;
     q.set("response_type", "code");
-    q.set("client_id", this.#o.client_id!);
+    q.set("client_id", this.#o.client_id);
     q.set("redirect_uri", p.redirect_uri);
     if (this.scopes.length > 0) q.set("scope", this.scopes.join(" "));
     q.set("state", p.state);
@@ -238,7 +238,7 @@ class OAuthProvider implements ResolvedOAuthProvider {
       found = {
         authorization_endpoint: pick("authorization_endpoint", preset?.authorization_endpoint)!,
         token_endpoint: pick("token_endpoint", preset?.token_endpoint)!,
-        revocation_endpoint: pick("revocation_endpoint", preset?.revocation_endpoint?.(o.client_id!)),
+        revocation_endpoint: pick("revocation_endpoint", preset?.revocation_endpoint?.(o.client_id)),
       };
     } catch (e) {
       throw this.#unavailable(e);
@@ -262,7 +262,7 @@ class OAuthProvider implements ResolvedOAuthProvider {
     const o = this.#o;
     const method = effectiveAuthMethod(o);
     if (method === "none") {
-      body.set("client_id", o.client_id!);
+      body.set("client_id", o.client_id);
       return;
     }
     this.#auth ??= new ClientAuthentication(
