@@ -8,13 +8,13 @@
  * @module
  */
 import { randomBytes, randomUUID } from "node:crypto";
-import { LRUCache } from "lru-cache";
 import type { AuthContext } from "../context/types.js";
 import { emitSafely, type AuthEventListener } from "../events.js";
 import type { Clock } from "../lib/clock.js";
 import type { Fetch } from "../lib/fetch.js";
 import { pinnedFetch } from "../lib/pinned-fetch.js";
 import type { Connection } from "../token-exchange/types.js";
+import { PendingCompletions } from "./completions.js";
 import { connectUrl, createConnectRoutes } from "./connect-routes.js";
 import {
   ConnectionRefused,
@@ -72,8 +72,8 @@ export class ConnectedAccounts {
   readonly #emit: AuthEventListener | undefined;
   /** The connection's one refresh per account in this process (the vault lease covers the fleet). */
   readonly #refreshing = new Map<string, Promise<StoredCredential>>();
-  /** elicitationId → the session's `notifications/elicitation/complete` sender, while its link lives. */
-  readonly #completions: LRUCache<string, () => Promise<void>>;
+  /** Elicitations whose session waits for `notifications/elicitation/complete`. */
+  readonly #completions: PendingCompletions;
   /** Account key → retries waiting for it in this process. */
   readonly #waiters = new Map<string, Set<() => void>>();
   /** How long an accepted 2026-07-28 retry waits for the account. */
@@ -91,7 +91,7 @@ export class ConnectedAccounts {
     this.#ttlSeconds = options.handle_ttl_seconds ?? MAX_HANDLE_TTL_SECONDS;
     this.retry_wait_ms = (options.retry_wait_seconds ?? DEFAULT_RETRY_WAIT_SECONDS) * 1000;
     this.#emit = deps.emit;
-    this.#completions = new LRUCache({ max: 10_000, ttl: this.#ttlSeconds * 1000 });
+    this.#completions = new PendingCompletions(this.#vault, this.#now, this.#ttlSeconds * 1000);
     this.#routes = createConnectRoutes({
       base_path: this.#basePath,
       origin: this.#origin,
@@ -161,9 +161,17 @@ export class ConnectedAccounts {
     return removed;
   }
 
-  /** Let `notify` send `notifications/elicitation/complete` once the link of `elicitation_id` is used. */
-  onCompletion(elicitation_id: string, notify: () => Promise<void>): void {
-    this.#completions.set(elicitation_id, notify);
+  /**
+   * Let `notify` send `notifications/elicitation/complete` once the link of `elicitation_id` has stored a
+   * credential for `account` — on this instance or, through the vault, on another.
+   */
+  onCompletion(elicitation_id: string, account: AccountKey, notify: () => Promise<void>): void {
+    this.#completions.add(elicitation_id, account, notify);
+  }
+
+  /** Stop watching for completions (the server closes). */
+  close(): void {
+    this.#completions.close();
   }
 
   /** Whether `account` has a credential, waiting up to `ms` for a connect flow to store one. */
@@ -356,10 +364,7 @@ export class ConnectedAccounts {
       subject: notice.account.subject,
     });
     for (const wake of [...(this.#waiters.get(keyOf(notice.account)) ?? [])]) wake();
-    const notify = this.#completions.get(notice.elicitation_id);
-    this.#completions.delete(notice.elicitation_id);
-    // The session may be gone; the client then simply retries by hand.
-    if (notify) await notify().catch(() => {});
+    await this.#completions.complete(notice.elicitation_id);
   }
 }
 

@@ -115,7 +115,7 @@ export async function answerConnectionRequired(
   const low = (call.server as { server?: LowServer } | undefined)?.server;
   try {
     const notify = low?.createElicitationCompletionNotifier?.(e.elicitation_id);
-    if (notify) accounts.onCompletion(e.elicitation_id, notify);
+    if (notify) accounts.onCompletion(e.elicitation_id, accountOf(context.auth, e.provider), notify);
   } catch {
     // The client declared URL mode on initialize; a server that cannot notify still answers -32042.
   }

@@ -260,6 +260,9 @@ export function createHandler(backend: McpBackend, options: ResolvedProtectOptio
     resource,
     metadata: configured.metadata,
     handles: (path: string) => path === endpointPath || wellKnown.has(path) || (accounts?.handles(path) ?? false),
-    close: () => backend.close(),
+    close: () => {
+      accounts?.close();
+      return backend.close();
+    },
   });
 }

@@ -123,3 +123,34 @@ test("phishing: Alice's link opened by Bob is refused (403), nothing is stored f
     await s.close();
   }
 });
+
+test("a fleet: the connect flow ends on another instance, the session's completion notification still comes (via the vault)", async () => {
+  const s = await startConnectedServer({ connect_on_second_instance: true });
+  try {
+    const client = await connectClient(s, "ivy", true);
+    const completed: string[] = [];
+    client.setNotificationHandler(ElicitationCompleteNotificationSchema, (n) => {
+      completed.push(n.params.elicitationId);
+    });
+    const err = await client.callTool({ name: "acme_whoami", arguments: {} }).then(
+      () => assert.fail("the first call must need a connection"),
+      (e: unknown) => e as McpError,
+    );
+    const e = (err.data as { elicitations: Record<string, string>[] }).elicitations[0]!;
+    assert.equal((await s.connect(e.url!, "ivy", "ivy-at-acme")).status, 200, "connected on the other instance");
+    assert.ok(
+      !s.events.some((ev) => ev.type === "account_connected" && ev.subject !== "ivy"),
+      "only Ivy's account is connected",
+    );
+    // The other instance stored the credential in the shared vault; this one sees it within a watch period.
+    for (let i = 0; i < 150 && completed.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(completed, [e.elicitationId], "the notification for that elicitation, once");
+    const retried = (await client.callTool({ name: "acme_whoami", arguments: {} })) as CallToolResult;
+    assert.equal((JSON.parse(textOf(retried)) as { subject: string }).subject, "ivy-at-acme", "the retry works");
+    await new Promise((r) => setTimeout(r, 2100));
+    assert.equal(completed.length, 1, "never notified twice");
+    await client.close();
+  } finally {
+    await s.close();
+  }
+});

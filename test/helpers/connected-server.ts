@@ -10,6 +10,8 @@ import { McpServer as McpServerV1 } from "@modelcontextprotocol/sdk/server/mcp.j
 import { getContext, JWTValidator, protect, tool, toNodeHandler, type ProtectedHandler } from "../../src/index.js";
 import type { AuthEvent } from "../../src/events.js";
 import type { TokenVault } from "../../src/connected-accounts/types.js";
+import { MemoryTokenVault } from "../../src/connected-accounts/vault.js";
+import type { ProtectOptions } from "../../src/protect/options.js";
 import {
   startDevAuthorizationServer,
   type RunningDevAuthorizationServer,
@@ -46,11 +48,22 @@ export interface ConnectedServer {
 
 /** Start it all; `factory` builds the per-session SDK server (default: SDK v1 with {@link acmeWhoami}). */
 export async function startConnectedServer(
-  o: { factory?: () => unknown; engine?: "v1" | "v2"; vault?: TokenVault; clock?: () => number } = {},
+  o: {
+    factory?: () => unknown;
+    engine?: "v1" | "v2";
+    vault?: TokenVault;
+    clock?: () => number;
+    /** Serve the connect pages from a second `protect()` instance sharing the vault (a fleet of two). */
+    connect_on_second_instance?: boolean;
+  } = {},
 ): Promise<ConnectedServer> {
   // eslint-disable-next-line prefer-const -- assigned once the ports are known, read by the server before
   let handler: ProtectedHandler | undefined;
-  const http: Server = createServer((req, res) => void toNodeHandler(handler!)(req, res));
+  let second: ProtectedHandler | undefined;
+  const http: Server = createServer((req, res) => {
+    const target = second && req.url?.startsWith("/connect/") ? second : handler!;
+    void toNodeHandler(target)(req, res);
+  });
   await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
   const origin = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
   const url = `${origin}/mcp`;
@@ -84,7 +97,7 @@ export async function startConnectedServer(
       acmeWhoami.register(s);
       return s;
     });
-  handler = protect(factory, {
+  const options = {
     authorization: { enabled: true, authorization_servers: [mcpAs.issuer], resource: url },
     provider: new JWTValidator({ issuer: mcpAs.issuer, jwks_uri: mcpAs.server.metadata.jwks_uri, audience: url }),
     ...(o.engine ? { engine: o.engine } : {}),
@@ -101,10 +114,12 @@ export async function startConnectedServer(
         },
       },
       sign_in: { client_id: "connect-page" },
-      ...(o.vault ? { vault: o.vault } : {}),
+      vault: o.vault ?? new MemoryTokenVault(),
       ...(o.clock ? { clock: o.clock } : {}),
     },
-  });
+  } satisfies ProtectOptions;
+  handler = protect(factory, options);
+  if (o.connect_on_second_instance) second = protect(factory, options);
   return {
     url,
     origin,
@@ -129,6 +144,7 @@ export async function startConnectedServer(
     },
     async close() {
       await handler?.close();
+      await second?.close();
       http.closeAllConnections();
       await new Promise<void>((r) => http.close(() => r()));
       await mcpAs.close();
