@@ -8,20 +8,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { visibleControls } from "../lib/display.js";
-
-/** Escape text for HTML element content and double-quoted attribute values. */
-function escapeHtml(value: string): string {
-  return value.replace(/[&<>"'`=]/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
-/**
- * Every interpolated value goes through here: bidi overrides and other display controls shown as
- * `\uXXXX` (so `"Evil\u202eelgooG"` cannot pose as another name), then HTML escaping.
- */
-function e(value: string): string {
-  return escapeHtml(visibleControls(value));
-}
+import { htmlDocument, htmlText as e } from "../lib/display.js";
 
 const CSS = `
 :root{color-scheme:light dark;--bg:#f4f5f7;--card:#fff;--fg:#1c1e21;--muted:#5a6270;--line:#d9dde3;--accent:#1f5fd1;--accent-fg:#fff;--err-bg:#fde8e8;--err-fg:#8a1c1c;--ok-bg:#e5f5ea;--ok-fg:#14532d}
@@ -72,21 +59,7 @@ export function pageHeaders(
 }
 
 function layout(title: string, inner: string): string {
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="robots" content="noindex">
-<title>${e(title)}</title>
-<style>${CSS}</style>
-</head>
-<body>
-<main>
-${inner}
-</main>
-</body>
-</html>`;
+  return htmlDocument(title, CSS, inner);
 }
 
 /** What the confirmation page shows. */

@@ -6,8 +6,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { visibleControls } from "../lib/display.js";
-import { escapeHtml } from "./lib/http.js";
+import { htmlDocument, htmlText } from "../lib/display.js";
 
 /**
  * Every interpolated value goes through here: display controls (bidi overrides and isolates, C0/C1)
@@ -15,7 +14,7 @@ import { escapeHtml } from "./lib/http.js";
  * escaping. Client-supplied names and URIs reach the page; the user decides on what they read.
  */
 function e(value: string): string {
-  return escapeHtml(visibleControls(value));
+  return htmlText(value);
 }
 
 const CSS = `
@@ -71,25 +70,15 @@ export function pageHeaders(formTarget?: string): Record<string, string> {
 }
 
 function layout(title: string, product: string, inner: string): string {
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="robots" content="noindex">
-<title>${e(title)}</title>
-<style>${CSS}</style>
-</head>
-<body>
-<main>
-<p class="banner" role="note">Development only — do not expose this server to a network</p>
+  return htmlDocument(
+    title,
+    CSS,
+    `<p class="banner" role="note">Development only — do not expose this server to a network</p>
 <div class="body">
 <p class="product">${e(product)}</p>
 ${inner}
-</div>
-</main>
-</body>
-</html>`;
+</div>`,
+  );
 }
 
 /** What the consent page shows. Every string is escaped, display controls made visible. */

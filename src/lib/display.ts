@@ -47,3 +47,39 @@ export function stringifyInert(value: unknown, space?: number): string {
 
 /** {@link DISPLAY_CONTROL} minus C0, which `JSON.stringify` already escapes. */
 const RAW_IN_JSON = /[\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/** Escape text for HTML element content and double-quoted attribute values. */
+export function escapeHtml(value: string): string {
+  return value.replace(/[&<>"'`=]/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/**
+ * Untrusted text for an HTML page: display controls made visible first (so `"Evil\u202eelgooG"` cannot
+ * pose as another name), then HTML-escaped. What every value interpolated into a page goes through.
+ */
+export function htmlText(value: string): string {
+  return escapeHtml(visibleControls(value));
+}
+
+/**
+ * A self-contained page: no scripts, no external assets, its one stylesheet inline (served with a CSP
+ * that allows exactly that stylesheet by hash). `title` is untrusted text; `main` is markup already built
+ * with {@link htmlText}.
+ */
+export function htmlDocument(title: string, css: string, main: string): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex">
+<title>${htmlText(title)}</title>
+<style>${css}</style>
+</head>
+<body>
+<main>
+${main}
+</main>
+</body>
+</html>`;
+}
