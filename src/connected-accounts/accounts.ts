@@ -265,6 +265,10 @@ export class ConnectedAccounts {
       await this.#refresh(account, p, used);
       return true;
     }
+    // The user may have connected again (or another request refreshed) while this one was in flight:
+    // a newer credential is tried once; only the one that failed is forgotten.
+    const current = await this.#vault.get(account);
+    if (current && current.access_token !== used.access_token) return true;
     throw await this.#forget(account, p);
   }
 

@@ -406,6 +406,35 @@ test("an API key answered with 401: the record is removed, a connect link, accou
   }
 });
 
+test("a 401 for a key the user replaced meanwhile: the newer key is tried once, nothing is forgotten", async () => {
+  const s = await start();
+  try {
+    const c = await s.client("hana");
+    const link = linkOf(await call(c, "keyed"));
+    assert.equal((await s.connect(link, "hana", "", "an-old-key-0123456789")).status, 200, "an old key is taken");
+    // While the call with the old key is in flight, the user connects again with the good key.
+    const get = s.vault.get.bind(s.vault);
+    let reads = 0;
+    s.vault.get = async (a) => {
+      if (++reads === 2)
+        await s.vault.set(a, { kind: "api_key", access_token: GOOD_API_KEY, obtained_at: Math.floor(s.now() / 1000) });
+      return get(a);
+    };
+    const before = s.events.length;
+    const r = await call(c, "keyed");
+    assert.deepEqual(
+      apiAnswer(r),
+      { status: 200, body: { project: "keyed-project" } },
+      "the retry with the new key works",
+    );
+    assert.equal(s.tp.api401, 1, "one 401 (the old key), then the new key");
+    assert.ok(await get(s.account("hana", "keyed")), "the new record is kept");
+    assert.deepEqual(accountEvents(s, before), [], "nothing disconnected, no link");
+  } finally {
+    await s.close();
+  }
+});
+
 test("disconnect(): the record is gone, the grant revoked at the provider (revoked true); an API key (revoked false); nothing to disconnect", async () => {
   const s = await start();
   try {
