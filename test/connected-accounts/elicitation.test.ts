@@ -154,3 +154,35 @@ test("a fleet: the connect flow ends on another instance, the session's completi
     await s.close();
   }
 });
+
+test("a confidential sign-in client at the MCP authorization server: connects; a wrong secret refuses the sign-in, nothing stored", async () => {
+  const secret = "connect-page-secret-0123456789";
+  const good = await startConnectedServer({ sign_in_secret: secret });
+  try {
+    const client = await connectClient(good, "jade", false);
+    const link = /(http:\S+)$/.exec(textOf((await client.callTool({ name: "acme_whoami" })) as CallToolResult))![1]!;
+    assert.equal((await good.connect(link, "jade", "jade-at-acme")).status, 200, "connected with client_secret_basic");
+    const r = (await client.callTool({ name: "acme_whoami" })) as CallToolResult;
+    assert.equal((JSON.parse(textOf(r)) as { subject: string }).subject, "jade-at-acme", "the tool works");
+    await client.close();
+  } finally {
+    await good.close();
+  }
+  const bad = await startConnectedServer({ sign_in_secret: secret, sign_in_secret_sent: "not-the-secret-0123456789" });
+  try {
+    const client = await connectClient(bad, "kai", false);
+    const link = /(http:\S+)$/.exec(textOf((await client.callTool({ name: "acme_whoami" })) as CallToolResult))![1]!;
+    const refused = await bad.connect(link, "kai", "kai-at-acme");
+    // The authorization server refused this server's own credentials: a gateway failure, not the user's.
+    assert.equal(refused.status, 502, "the sign-in is refused");
+    const text = await refused.text();
+    assert.match(text, /The sign-in could not be completed\. Nothing was connected\./, "with the fixed text");
+    assert.doesNotMatch(text, /not-the-secret|connect-page-secret/, "no secret on the page");
+    assert.ok(!bad.events.some((e) => e.type === "account_connected"), "nothing connected");
+    const r = (await client.callTool({ name: "acme_whoami" })) as CallToolResult;
+    assert.equal(r.isError, true, "still not connected");
+    await client.close();
+  } finally {
+    await bad.close();
+  }
+});

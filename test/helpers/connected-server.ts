@@ -55,6 +55,10 @@ export async function startConnectedServer(
     clock?: () => number;
     /** Serve the connect pages from a second `protect()` instance sharing the vault (a fleet of two). */
     connect_on_second_instance?: boolean;
+    /** The connect page's sign-in client is confidential with this secret at the MCP AS. */
+    sign_in_secret?: string;
+    /** The secret the connect page sends (default: `sign_in_secret`). */
+    sign_in_secret_sent?: string;
   } = {},
 ): Promise<ConnectedServer> {
   // eslint-disable-next-line prefer-const -- assigned once the ports are known, read by the server before
@@ -71,7 +75,14 @@ export async function startConnectedServer(
   const mcpAs = await startDevAuthorizationServer({
     resources: [url],
     scopes_supported: ["mcp:read"],
-    clients: [{ client_id: "connect-page", redirect_uris: [`${origin}/connect/signed-in`], client_name: "Connect" }],
+    clients: [
+      {
+        client_id: "connect-page",
+        redirect_uris: [`${origin}/connect/signed-in`],
+        client_name: "Connect",
+        ...(o.sign_in_secret ? { client_secret: o.sign_in_secret } : {}),
+      },
+    ],
     ...quiet,
   });
   const providerAs = await startDevAuthorizationServer({
@@ -113,7 +124,10 @@ export async function startConnectedServer(
           api_origins: [new URL(providerAs.issuer).origin],
         },
       },
-      sign_in: { client_id: "connect-page" },
+      sign_in: {
+        client_id: "connect-page",
+        ...(o.sign_in_secret ? { client_secret: o.sign_in_secret_sent ?? o.sign_in_secret } : {}),
+      },
       vault: o.vault ?? new MemoryTokenVault(),
       ...(o.clock ? { clock: o.clock } : {}),
     },
