@@ -7,7 +7,8 @@
  * @internal
  * @module
  */
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
+import { randomToken } from "../lib/secrets.js";
 import type { AuthContext } from "../context/types.js";
 import { emitSafely, type AuthEventListener } from "../events.js";
 import type { Clock } from "../lib/clock.js";
@@ -213,7 +214,7 @@ export class ConnectedAccounts {
     p: ResolvedProvider,
     reason: ConnectionRequiredReason,
   ): Promise<ConnectionRequired> {
-    const handle = randomBytes(32).toString("base64url");
+    const handle = randomToken();
     const elicitation_id = randomUUID();
     const expires_at = Math.floor(this.#now() / 1000) + this.#ttlSeconds;
     await this.#vault.putTransient(

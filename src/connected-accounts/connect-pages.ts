@@ -7,8 +7,7 @@
  * @internal
  * @module
  */
-import { createHash } from "node:crypto";
-import { htmlDocument, htmlText as e } from "../lib/display.js";
+import { htmlDocument, htmlPageHeaders, htmlText as e, styleSource } from "../lib/display.js";
 
 const CSS = `
 :root{color-scheme:light dark;--bg:#f4f5f7;--card:#fff;--fg:#1c1e21;--muted:#5a6270;--line:#d9dde3;--accent:#1f5fd1;--accent-fg:#fff;--err-bg:#fde8e8;--err-fg:#8a1c1c;--ok-bg:#e5f5ea;--ok-fg:#14532d}
@@ -28,16 +27,11 @@ button:focus-visible,input:focus-visible{outline:3px solid var(--accent);outline
 .ok{margin:0;padding:12px 14px;border-radius:8px;background:var(--ok-bg);color:var(--ok-fg)}
 `.trim();
 
-let styleHash: string | undefined;
-function cssHash(): string {
-  styleHash ??= createHash("sha256").update(CSS, "utf8").digest("base64");
-  return styleHash;
-}
+let style: string | undefined;
 
 /**
- * Headers of every connect page: no scripts, the stylesheet by hash, forms only to this origin (and,
- * for the confirmation of an OAuth provider, the origin its authorization endpoint redirects to),
- * never framed, never cached.
+ * Headers of every connect page: {@link htmlPageHeaders} with this stylesheet; forms go to this origin
+ * and, for the confirmation of an OAuth provider, the origin its authorization endpoint redirects to.
  *
  * `referrer` is `no-referrer` everywhere except on the confirmation page, which needs `same-origin`:
  * under `no-referrer` a browser sends `Origin: null` with a form post (Fetch §"serializing a request
@@ -47,15 +41,7 @@ export function pageHeaders(
   formTarget?: string,
   referrer: "no-referrer" | "same-origin" = "no-referrer",
 ): Record<string, string> {
-  const formAction = ["'self'", ...(formTarget ? [formTarget] : [])].join(" ");
-  return {
-    "content-type": "text/html; charset=utf-8",
-    "content-security-policy": `default-src 'none'; style-src 'sha256-${cssHash()}'; form-action ${formAction}; frame-ancestors 'none'; base-uri 'none'`,
-    "x-frame-options": "DENY",
-    "x-content-type-options": "nosniff",
-    "referrer-policy": referrer,
-    "cache-control": "no-store",
-  };
+  return htmlPageHeaders((style ??= styleSource(CSS)), formTarget, referrer);
 }
 
 function layout(title: string, inner: string): string {

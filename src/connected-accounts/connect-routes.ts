@@ -18,7 +18,6 @@
  * @internal
  * @module
  */
-import { timingSafeEqual } from "node:crypto";
 import { z } from "zod";
 import { BodyTooLarge, declaredTooLarge, readStreamBounded } from "../lib/body.js";
 import type { Clock } from "../lib/clock.js";
@@ -27,7 +26,10 @@ import type { Fetch } from "../lib/fetch.js";
 import { confirmPage, donePage, messagePage, pageHeaders } from "./connect-pages.js";
 import { ProviderRefused } from "./errors.js";
 import type { ConnectedNotice, ResolvedOAuthProvider, ResolvedProvider } from "./internal-types.js";
-import { AuthorizationServerSignIn, pkceChallenge, randomId, SignInFailed } from "./sign-in.js";
+import { AuthorizationServerSignIn, SignInFailed } from "./sign-in.js";
+import { getCookie } from "../lib/cookie.js";
+import { sha256 } from "../lib/hash.js";
+import { randomToken, safeEqual } from "../lib/secrets.js";
 import type { AccountKey, BrowserIdentity, SignInOptions, TokenVault } from "./types.js";
 
 /** What {@link createConnectRoutes} needs (built by the connected-accounts runtime, options already checked). */
@@ -152,13 +154,6 @@ const FlowSchema = z.object({
 });
 type Flow = z.infer<typeof FlowSchema>;
 
-/** Constant-time string comparison (lengths are not secret: every value compared is 43 characters). */
-function safeEqual(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-}
-
 function sameUser(a: { issuer: string; subject: string }, b: { issuer: string; subject: string }): boolean {
   return a.issuer === b.issuer && a.subject === b.subject;
 }
@@ -268,7 +263,7 @@ class Routes {
    * confirm replayed after the handle was taken is told so: the link is used up).
    */
   async #flow(req: Request, stage: Flow["stage"]): Promise<{ id: string; flow: Flow }> {
-    const id = readCookie(req, this.#cookie);
+    const id = getCookie(req, this.#cookie);
     if (id === undefined || !RANDOM_ID.test(id)) throw new Refusal("flow_missing");
     const parsed = FlowSchema.safeParse(await this.#o.vault.peekTransient(`flow:${id}`));
     if (!parsed.success || parsed.data.expires_at <= this.#o.clock()) throw new Refusal("flow_missing");
@@ -302,7 +297,7 @@ class Routes {
     const handle = await this.#handle(handleId, false);
     const provider = this.#o.providers.get(handle.provider);
     if (!provider) throw new Refusal("handle_unknown");
-    const id = randomId();
+    const id = randomToken();
     const base = { handle: handleId!, provider: provider.name, expires_at: handle.expires_at * 1000 };
     const maxAge = Math.max(1, Math.floor((base.expires_at - this.#o.clock()) / 1000));
     const identify = this.#o.sign_in?.identify;
@@ -310,7 +305,7 @@ class Routes {
       const identity = await identify(req);
       if (identity === null) throw new Refusal("not_signed_in");
       if (!sameUser(identity, handle)) return this.#burn(handleId!, undefined);
-      const flow: Flow = { ...base, stage: "identified", identity: plainIdentity(identity), csrf: randomId() };
+      const flow: Flow = { ...base, stage: "identified", identity: plainIdentity(identity), csrf: randomToken() };
       await this.#putFlow(id, flow);
       return this.#confirmation(flow, provider, { "set-cookie": this.#setCookie(id, maxAge) });
     }
@@ -363,7 +358,7 @@ class Routes {
       ...flow,
       stage: "identified",
       identity,
-      csrf: randomId(),
+      csrf: randomToken(),
       state: undefined,
       verifier: undefined,
     };
@@ -407,10 +402,11 @@ class Routes {
     const provider = this.#o.providers.get(flow.provider);
     if (!provider) throw new Refusal("handle_unknown");
     if (provider.type === "api_key") return this.#confirmApiKey(id, flow, provider.display_name, form);
-    const state = randomId();
-    const verifier = randomId();
+    const state = randomToken();
+    // PKCE S256: the challenge is the verifier's SHA-256, base64url (RFC 7636 §4.2).
+    const verifier = randomToken();
     const location = await provider
-      .authorizationUrl({ redirect_uri: this.#callbackUri(), state, code_challenge: pkceChallenge(verifier) })
+      .authorizationUrl({ redirect_uri: this.#callbackUri(), state, code_challenge: sha256(verifier) })
       .catch(() => {
         throw new Refusal("provider_unavailable");
       });
@@ -502,7 +498,7 @@ function plainIdentity(i: BrowserIdentity): BrowserIdentity {
 /** The origin the provider's authorization URL lives on (for the confirmation page's `form-action`). */
 async function authorizationOrigin(provider: ResolvedOAuthProvider, redirect_uri: string): Promise<string | undefined> {
   try {
-    const probe = randomId();
+    const probe = randomToken();
     return new URL(await provider.authorizationUrl({ redirect_uri, state: probe, code_challenge: probe })).origin;
   } catch {
     return undefined;
@@ -523,14 +519,6 @@ async function readForm(req: Request): Promise<URLSearchParams> {
   const keys = [...form.keys()];
   if (new Set(keys).size !== keys.length) throw new Refusal("bad_form");
   return form;
-}
-
-function readCookie(req: Request, name: string): string | undefined {
-  for (const part of (req.headers.get("cookie") ?? "").split(";")) {
-    const eq = part.indexOf("=");
-    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
-  }
-  return undefined;
 }
 
 function html(

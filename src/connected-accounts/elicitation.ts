@@ -12,7 +12,7 @@
  * @internal
  * @module
  */
-import { createHash } from "node:crypto";
+import { sha256 } from "../lib/hash.js";
 import { UrlElicitationRequiredError } from "@modelcontextprotocol/sdk/types.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import type { RequestContext } from "../context/types.js";
@@ -76,10 +76,8 @@ function eraOf(call: ToolCall): { modern: boolean; url_mode: boolean } {
   return { modern: false, url_mode: low?.getClientCapabilities?.()?.elicitation?.url !== undefined };
 }
 
-const digest = (args: unknown): string =>
-  createHash("sha256")
-    .update(JSON.stringify(args ?? {}))
-    .digest("base64url");
+/** The arguments' digest bound into `requestState` (a retry must repeat the same call). */
+const digest = (args: unknown): string => sha256(JSON.stringify(args ?? {}));
 
 const textResult = (text: string): CallToolResult => ({ isError: true, content: [{ type: "text", text }] });
 

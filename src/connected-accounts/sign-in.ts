@@ -8,9 +8,10 @@
  * @internal
  * @module
  */
-import { createHash, randomBytes } from "node:crypto";
 import type { Clock } from "../lib/clock.js";
 import { ClientAuthentication } from "../lib/client-auth.js";
+import { sha256 } from "../lib/hash.js";
+import { randomToken } from "../lib/secrets.js";
 import type { Fetch } from "../lib/fetch.js";
 import { AuthorizationServerDiscovery } from "../validators/discovery.js";
 import { fetchJson, isSecureOrLoopback } from "../validators/remote-json.js";
@@ -29,16 +30,6 @@ export class SignInFailed extends Error {
     this.name = "SignInFailed";
     this.reason = reason;
   }
-}
-
-/** `n` random bytes, base64url. */
-export function randomId(bytes = 32): string {
-  return randomBytes(bytes).toString("base64url");
-}
-
-/** The PKCE S256 challenge of `verifier` (RFC 7636 §4.2). */
-export function pkceChallenge(verifier: string): string {
-  return createHash("sha256").update(verifier, "ascii").digest("base64url");
 }
 
 /** What a started sign-in keeps (in the flow record) until the browser comes back. */
@@ -111,15 +102,15 @@ export class AuthorizationServerSignIn {
   /** Start: a fresh state and PKCE verifier, and the authorization request URL. */
   async start(): Promise<SignInStart> {
     const ep = await this.#endpoints();
-    const state = randomId();
-    const verifier = randomId();
+    const state = randomToken();
+    const verifier = randomToken();
     const url = new URL(ep.authorization_endpoint);
     const params: Record<string, string> = {
       response_type: "code",
       client_id: this.#o.sign_in.client_id,
       redirect_uri: this.#o.redirect_uri,
       state,
-      code_challenge: pkceChallenge(verifier),
+      code_challenge: sha256(verifier),
       code_challenge_method: "S256",
       resource: this.#o.resource,
     };

@@ -9,7 +9,7 @@
 import { withTimeout } from "../lib/timeout.js";
 import { LRUCache } from "lru-cache";
 import { z } from "zod";
-import { base64url } from "jose";
+import { randomToken } from "../lib/secrets.js";
 import { Backoff, type BackoffWindow } from "../lib/backoff.js";
 import type { Clock } from "../lib/clock.js";
 import { backoffWindowSchema, functionSchema, optionsSchema, parseOptions, withMethods } from "../lib/options.js";
@@ -108,9 +108,6 @@ class RecordCodec {
     return jsonObject(await this.#ring.open(`state:${purpose}`, sealed, `state:${purpose}`));
   }
 }
-
-/** 128 random bits, base64url: a lock holder's token. */
-const randomToken = (): string => base64url.encode(globalThis.crypto.getRandomValues(new Uint8Array(16)));
 
 /** The vault key option, checked by the key ring (every bad position named, no key material quoted). */
 const keysSchema = z.custom<VaultKey[]>().superRefine((keys, ctx) => {
@@ -242,7 +239,7 @@ export class MemoryTokenVault implements TokenVault {
     const slot = await this.#codec.lockSlot(account);
     // From here to the set, no await: the check and the claim are one step for this process.
     if (this.#live(this.#locks, slot)) return undefined;
-    const token = randomToken();
+    const token = randomToken(16); // a lease holder's token
     this.#locks.set(slot, { value: token, expires_at: this.#now() + ttl });
     return async () => {
       // Only our own lease: after it expired another holder's may be there.
@@ -448,7 +445,7 @@ export class RedisTokenVault implements TokenVault {
   async lock(account: AccountKey, ttl_ms: number): Promise<(() => Promise<void>) | undefined> {
     const ttl = ttlOf(ttl_ms);
     const key = this.#prefix + (await this.#codec.lockSlot(account));
-    const token = randomToken();
+    const token = randomToken(16); // a lease holder's token
     const reply = await this.#run(() => this.#client.set(key, token, "PX", ttl, "NX"));
     if (reply !== "OK") return undefined;
     let released = false;

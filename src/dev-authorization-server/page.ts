@@ -5,8 +5,7 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
-import { htmlDocument, htmlText } from "../lib/display.js";
+import { htmlDocument, htmlPageHeaders, htmlText, styleSource } from "../lib/display.js";
 
 /**
  * Every interpolated value goes through here: display controls (bidi overrides and isolates, C0/C1)
@@ -47,26 +46,14 @@ button:focus-visible,input:focus-visible{outline:3px solid var(--accent);outline
 code.err{font:600 14px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
 `.trim();
 
-let styleHash: string | undefined;
-function cssHash(): string {
-  styleHash ??= createHash("sha256").update(CSS, "utf8").digest("base64");
-  return styleHash;
-}
+let style: string | undefined;
 
 /**
- * Security headers of every HTML page: no scripts at all, only the inline stylesheet (by hash),
- * forms may post to this origin and, for the consent page, redirect to `formTarget`.
+ * Security headers of every HTML page ({@link htmlPageHeaders} with this stylesheet): forms may post to
+ * this origin and, for the consent page, redirect to `formTarget`.
  */
 export function pageHeaders(formTarget?: string): Record<string, string> {
-  const formAction = ["'self'", ...(formTarget ? [formTarget] : [])].join(" ");
-  return {
-    "content-type": "text/html; charset=utf-8",
-    "content-security-policy": `default-src 'none'; style-src 'sha256-${cssHash()}'; form-action ${formAction}; frame-ancestors 'none'; base-uri 'none'`,
-    "x-frame-options": "DENY",
-    "x-content-type-options": "nosniff",
-    "referrer-policy": "no-referrer",
-    "cache-control": "no-store",
-  };
+  return htmlPageHeaders((style ??= styleSource(CSS)), formTarget);
 }
 
 function layout(title: string, product: string, inner: string): string {

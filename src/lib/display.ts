@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { createHash } from "node:crypto";
 
 /**
  * Characters that change how surrounding text is displayed rather than being text: C0 controls and
@@ -82,4 +83,30 @@ ${main}
 </main>
 </body>
 </html>`;
+}
+
+/** The CSP `style-src` source of an inline stylesheet: `'sha256-…'` (base64). */
+export function styleSource(css: string): string {
+  return `'sha256-${createHash("sha256").update(css, "utf8").digest("base64")}'`;
+}
+
+/**
+ * Security headers of a page built with {@link htmlDocument}: no scripts at all, only its stylesheet (by
+ * `style_source`), forms post to this origin and `form_target` when given, never framed, sniffed or
+ * cached, and no referrer beyond `referrer` (default `no-referrer`).
+ */
+export function htmlPageHeaders(
+  style_source: string,
+  form_target?: string,
+  referrer: "no-referrer" | "same-origin" = "no-referrer",
+): Record<string, string> {
+  const formAction = ["'self'", ...(form_target ? [form_target] : [])].join(" ");
+  return {
+    "content-type": "text/html; charset=utf-8",
+    "content-security-policy": `default-src 'none'; style-src ${style_source}; form-action ${formAction}; frame-ancestors 'none'; base-uri 'none'`,
+    "x-frame-options": "DENY",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": referrer,
+    "cache-control": "no-store",
+  };
 }

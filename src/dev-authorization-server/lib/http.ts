@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHash } from "node:crypto";
 import { BodyTooLarge, declaredTooLarge, readStreamBounded } from "../../lib/body.js";
 import { OAuthError } from "../errors.js";
 
@@ -74,30 +74,12 @@ export function assertNoRepeats(params: URLSearchParams): void {
   }
 }
 
-/** `n` random bytes, base64url: identifiers, codes, tokens. */
-export function randomToken(bytes = 32): string {
-  return randomBytes(bytes).toString("base64url");
-}
+export { randomToken, safeEqual } from "../../lib/secrets.js";
+export { getCookie } from "../../lib/cookie.js";
 
 /** SHA-256, base64url: storage keys for secrets, and the PKCE S256 transform (RFC 7636 §4.2). */
 export function sha256(value: string): string {
   return createHash("sha256").update(value, "ascii").digest("base64url");
-}
-
-/** Constant-time string comparison. */
-export function safeEqual(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-}
-
-/** Read one cookie from a request. */
-export function getCookie(req: Request, name: string): string | undefined {
-  for (const part of (req.headers.get("cookie") ?? "").split(";")) {
-    const eq = part.indexOf("=");
-    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
-  }
-  return undefined;
 }
 
 /** True for `localhost`, `127.0.0.0/8` and `[::1]` (re-exported so endpoints import from one place). */
