@@ -11,12 +11,11 @@
  * @module
  */
 import { Backoff, type BackoffWindow } from "../lib/backoff.js";
-import { BodyTooLarge, declaredTooLarge, readStreamBounded } from "../lib/body.js";
 import { ClientAuthentication, type ClientCredentialOptions } from "../lib/client-auth.js";
 import type { Clock } from "../lib/clock.js";
 import type { Fetch } from "../lib/fetch.js";
 import { AuthorizationServerDiscovery } from "../validators/discovery.js";
-import { isSecureOrLoopback } from "../validators/remote-json.js";
+import { fetchJson, isSecureOrLoopback, RemoteFetchFailed } from "../validators/remote-json.js";
 import { ProviderRefused, ProviderUnavailable } from "./errors.js";
 import type { ResolvedApiKeyProvider, ResolvedOAuthProvider, ResolvedProvider } from "./internal-types.js";
 import { PRESETS, STANDARD, type ProviderPreset } from "./presets.js";
@@ -288,7 +287,7 @@ class OAuthProvider implements ResolvedOAuthProvider {
     try {
       answer = await this.#send(token_endpoint, { method: "POST", headers, body: body.toString() });
     } catch (e) {
-      if (e instanceof BodyTooLarge) throw this.#refused("invalid_response");
+      if (e instanceof RemoteFetchFailed && e.too_large) throw this.#refused("invalid_response");
       throw this.#unavailable(e);
     }
     if (answer.status >= 500 || answer.status === 429)
@@ -306,35 +305,19 @@ class OAuthProvider implements ResolvedOAuthProvider {
   }
 
   /**
-   * One request, its body read whole within the timeout and at most {@link MAX_TOKEN_RESPONSE_BYTES}.
-   * Redirects are not followed: a code or secret goes only to the configured URL.
-   * @throws `BodyTooLarge`, or an `Error` naming only what failed (network, timeout).
+   * One request, its body read whole within the timeout and at most {@link MAX_TOKEN_RESPONSE_BYTES}, as
+   * JSON or form members (GitHub). Redirects are not followed: a code or secret goes only to the
+   * configured URL.
+   * @throws `RemoteFetchFailed` (network, timeout, or `too_large`).
    */
-  async #send(url: string, init: { method: string; headers: Headers; body: string }): Promise<Answer> {
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), this.#shared.timeout_ms);
-    try {
-      let res: Response;
-      try {
-        res = await this.#shared.fetch(url, { ...init, redirect: "manual", signal: controller.signal });
-      } catch (e) {
-        throw new Error(controller.signal.aborted ? "timeout" : "network error", { cause: e });
-      }
-      if (declaredTooLarge(res.headers.get("content-length"), MAX_TOKEN_RESPONSE_BYTES)) {
-        void res.body?.cancel().catch(() => {});
-        throw new BodyTooLarge(MAX_TOKEN_RESPONSE_BYTES);
-      }
-      let bytes: Uint8Array;
-      try {
-        bytes = await readStreamBounded(res.body, MAX_TOKEN_RESPONSE_BYTES);
-      } catch (e) {
-        if (e instanceof BodyTooLarge) throw e;
-        throw new Error(controller.signal.aborted ? "timeout" : "network error", { cause: e });
-      }
-      return { status: res.status, members: parseMembers(res.headers.get("content-type"), bytes) };
-    } finally {
-      clearTimeout(timer);
-    }
+  async #send(url: string, init: { method: "POST" | "DELETE"; headers: Headers; body: string }): Promise<Answer> {
+    const res = await fetchJson(this.#shared.fetch, url, init, {
+      timeout_ms: this.#shared.timeout_ms,
+      max_bytes: MAX_TOKEN_RESPONSE_BYTES,
+      error_json: true,
+      parse: (bytes, contentType) => parseMembers(contentType, bytes),
+    });
+    return { status: res.status, members: res.json as Record<string, unknown> | undefined };
   }
 
   /** A token response → a credential; `previous` is the credential refreshed (its refresh token and scopes kept). */

@@ -13,6 +13,12 @@ import { BodyTooLarge, declaredTooLarge, readStreamBounded } from "../lib/body.j
 /** Why a remote answer was not usable; kept as `cause`, never sent to a client and never holding a token. */
 export class RemoteFetchFailed extends Error {
   override name = "RemoteFetchFailed";
+  /** `true` when the answer came but was larger than allowed (not an outage of the peer's network). */
+  readonly too_large: boolean;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.too_large = message === "too large";
+  }
 }
 
 /** The outcome of {@link fetchJson}: `json` for a 200 (and, with `error_json`, for a 4xx answering JSON). */
@@ -34,16 +40,23 @@ export function isSecureOrLoopback(url: URL): boolean {
 }
 
 /**
- * Fetch `url` and parse a 200 answer as JSON.
+ * Fetch `url` and parse a 200 answer as JSON — or with `parse`, which sees the bytes and the content type
+ * (a token endpoint that may answer form-encoded) and answers `undefined` for what it cannot read.
  *
  * @throws {@link RemoteFetchFailed} on a network error, a timeout, an oversized body or non-JSON 200.
  */
 export async function fetchJson(
   fetchImpl: Fetch,
   url: string,
-  init: { method: "GET" | "POST"; headers: Headers; body?: string },
-  o: { timeout_ms: number; max_bytes: number; error_json?: boolean },
+  init: { method: "GET" | "POST" | "DELETE"; headers: Headers; body?: string },
+  o: {
+    timeout_ms: number;
+    max_bytes: number;
+    error_json?: boolean;
+    parse?: (bytes: Uint8Array, content_type: string | null) => unknown;
+  },
 ): Promise<RemoteJson> {
+  const parse = o.parse ?? ((bytes: Uint8Array) => JSON.parse(utf8(bytes)) as unknown);
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), o.timeout_ms);
   try {
@@ -56,7 +69,7 @@ export async function fetchJson(
     if (res.status !== 200) {
       // An OAuth error answer (RFC 6749 §5.2) is JSON on a 4xx: read it, bounded, when asked to.
       if (o.error_json && res.status >= 400 && res.status < 500)
-        return { status: res.status, json: await errorJson(res, o.max_bytes), headers: res.headers };
+        return { status: res.status, json: await errorJson(res, o.max_bytes, parse), headers: res.headers };
       void res.body?.cancel().catch(() => {});
       return { status: res.status, headers: res.headers };
     }
@@ -72,11 +85,7 @@ export async function fetchJson(
       throw new RemoteFetchFailed(controller.signal.aborted ? "timeout" : "network error", { cause: e });
     }
     try {
-      return {
-        status: 200,
-        json: JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8")),
-        headers: res.headers,
-      };
+      return { status: 200, json: parse(bytes, res.headers.get("content-type")), headers: res.headers };
     } catch {
       throw new RemoteFetchFailed("not JSON");
     }
@@ -85,15 +94,21 @@ export async function fetchJson(
   }
 }
 
-/** The JSON body of an error answer, or `undefined` when it is missing, too large or not JSON. */
-async function errorJson(res: Response, maxBytes: number): Promise<unknown> {
+const utf8 = (bytes: Uint8Array): string =>
+  Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8");
+
+/** The parsed body of an error answer, or `undefined` when it is missing, too large or unreadable. */
+async function errorJson(
+  res: Response,
+  maxBytes: number,
+  parse: (bytes: Uint8Array, content_type: string | null) => unknown,
+): Promise<unknown> {
   if (declaredTooLarge(res.headers.get("content-length"), maxBytes)) {
     void res.body?.cancel().catch(() => {});
     return undefined;
   }
   try {
-    const bytes = await readStreamBounded(res.body, maxBytes);
-    return JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8"));
+    return parse(await readStreamBounded(res.body, maxBytes), res.headers.get("content-type"));
   } catch {
     return undefined;
   }
