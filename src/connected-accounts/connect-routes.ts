@@ -19,7 +19,7 @@
  * @module
  */
 import { z } from "zod";
-import { BodyTooLarge, declaredTooLarge, readStreamBounded } from "../lib/body.js";
+import { readFormBody } from "../lib/body.js";
 import type { Clock } from "../lib/clock.js";
 import { visibleControls } from "../lib/display.js";
 import type { Fetch } from "../lib/fetch.js";
@@ -506,19 +506,14 @@ async function authorizationOrigin(provider: ResolvedOAuthProvider, redirect_uri
 }
 
 async function readForm(req: Request): Promise<URLSearchParams> {
-  const type = (req.headers.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
-  if (type !== "application/x-www-form-urlencoded") throw new Refusal("bad_form");
-  if (declaredTooLarge(req.headers.get("content-length"), MAX_FORM_BYTES)) throw new Refusal("body_too_large");
-  let bytes: Uint8Array;
+  let read: Awaited<ReturnType<typeof readFormBody>>;
   try {
-    bytes = await readStreamBounded(req.body, MAX_FORM_BYTES);
-  } catch (e) {
-    throw new Refusal(e instanceof BodyTooLarge ? "body_too_large" : "bad_form");
+    read = await readFormBody(req, MAX_FORM_BYTES);
+  } catch {
+    throw new Refusal("bad_form");
   }
-  const form = new URLSearchParams(Buffer.from(bytes).toString("utf8"));
-  const keys = [...form.keys()];
-  if (new Set(keys).size !== keys.length) throw new Refusal("bad_form");
-  return form;
+  if ("form" in read) return read.form;
+  throw new Refusal(read.problem === "too_large" ? "body_too_large" : "bad_form");
 }
 
 function html(

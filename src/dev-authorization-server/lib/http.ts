@@ -5,7 +5,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { BodyTooLarge, declaredTooLarge, readStreamBounded } from "../../lib/body.js";
+import { BodyTooLarge, declaredTooLarge, readFormBody, readStreamBounded } from "../../lib/body.js";
 import { OAuthError } from "../errors.js";
 
 /** Headers every JSON API response carries (token responses must not be cached: RFC 6749 §5.1). */
@@ -56,13 +56,12 @@ export async function readBody(req: Request): Promise<string> {
 
 /** Parse an `application/x-www-form-urlencoded` body; repeated parameters are refused (RFC 6749 §3.1). */
 export async function readForm(req: Request): Promise<URLSearchParams> {
-  const type = (req.headers.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
-  if (type !== "application/x-www-form-urlencoded") {
+  const read = await readFormBody(req, MAX_BODY);
+  if ("form" in read) return read.form;
+  if (read.problem === "not_form")
     throw new OAuthError("invalid_request", "Content-Type must be application/x-www-form-urlencoded");
-  }
-  const form = new URLSearchParams(await readBody(req));
-  assertNoRepeats(form);
-  return form;
+  if (read.problem === "too_large") throw new OAuthError("invalid_request", "Request body too large", 413);
+  throw new OAuthError("invalid_request", "A parameter was repeated");
 }
 
 /** RFC 6749 §3.1 / §3.2: request parameters must not be included more than once. */
