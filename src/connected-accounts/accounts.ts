@@ -135,15 +135,15 @@ export class ConnectedAccounts {
     const p = this.provider(name);
     if (!auth) throw new ConnectionRefused(p.name, "no_caller");
     const account = accountOf(auth, p.name);
-    let used: StoredCredential | undefined;
     const send = pinnedFetch({
       origins: p.api_origins,
       fetch: this.#fetch,
       authorize: async (headers) => {
-        used = await this.#usable(account, p);
+        const used = await this.#usable(account, p);
         headers.set(p.header, `${p.prefix}${used.access_token}`);
+        return used;
       },
-      on_unauthorized: () => this.#renewAfter401(account, p, used),
+      on_unauthorized: (used) => this.#renewAfter401(account, p, used),
       refuse: (reason) => new ConnectionRefused(p.name, reason),
     });
     return Object.freeze({ audience: p.api_origins[0]!, origin: p.api_origins[0]!, provider: p.name, fetch: send });
@@ -260,8 +260,7 @@ export class ConnectedAccounts {
   }
 
   /** After a 401 from the API: refresh once (then send again), or forget the credential and ask to connect. */
-  async #renewAfter401(account: AccountKey, p: ResolvedProvider, used: StoredCredential | undefined): Promise<boolean> {
-    if (!used) return false;
+  async #renewAfter401(account: AccountKey, p: ResolvedProvider, used: StoredCredential): Promise<boolean> {
     if (p.type === "oauth" && p.canRefresh(used)) {
       await this.#refresh(account, p, used);
       return true;

@@ -15,25 +15,29 @@ const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 /** What can be refused before anything is sent. */
 export type PinnedFetchRefusal = "origin_mismatch" | "redirect_off_origin" | "too_many_redirects";
 
-/** What a pinned fetch needs. */
-export interface PinnedFetchParts {
+/**
+ * What a pinned fetch needs. `T` is what `authorize` attached (e.g. the credential), handed back to
+ * `on_unauthorized` for that same request: concurrent requests on one handle never mix theirs up.
+ */
+export interface PinnedFetchParts<T = void> {
   /** The origins requests may go to; the first resolves relative paths. */
   origins: readonly string[];
   fetch: Fetch;
-  /** Set the credential on the outgoing headers (called again before a retry). */
-  authorize(headers: Headers): Promise<void>;
+  /** Set the credential on the outgoing headers (called again before a retry); answers what it attached. */
+  authorize(headers: Headers): Promise<T>;
   /**
-   * Called once when the API answers 401: `true` when the credential was renewed and the request is to
-   * be sent again (once), `false` to hand the 401 to the caller. May throw instead.
+   * Called once when the API answers 401, with what `authorize` attached to that request: `true` when the
+   * credential was renewed and the request is to be sent again (once), `false` to hand the 401 to the
+   * caller. May throw instead.
    */
-  on_unauthorized?: (() => Promise<boolean>) | undefined;
+  on_unauthorized?: ((attached: T) => Promise<boolean>) | undefined;
   /** Build the refusal to throw. */
   refuse(reason: PinnedFetchRefusal): Error;
 }
 
 /** `fetch(input, init)` with the credential attached, refusing any URL or redirect outside `origins`. */
-export function pinnedFetch(
-  p: PinnedFetchParts,
+export function pinnedFetch<T>(
+  p: PinnedFetchParts<T>,
 ): (input: string | URL | Request, init?: RequestInit) => Promise<Response> {
   const allowed = new Set(p.origins);
   const resolve = (input: string | URL | Request): string => {
@@ -54,10 +58,10 @@ export function pinnedFetch(
       body,
       signal: template.signal,
     };
-    await p.authorize(request.headers);
+    const attached = await p.authorize(request.headers);
     const res = await follow(request, allowed, p);
     if (res.status !== 401 || !p.on_unauthorized) return res;
-    if (!(await p.on_unauthorized())) return res;
+    if (!(await p.on_unauthorized(attached))) return res;
     void res.body?.cancel().catch(() => {});
     const retry = { ...request, headers: new Headers(template.headers) };
     await p.authorize(retry.headers);
@@ -74,7 +78,11 @@ interface Outgoing {
 }
 
 /** Send, following redirects only within `allowed`, by fetch's method rules. */
-async function follow(start: Outgoing, allowed: ReadonlySet<string>, p: PinnedFetchParts): Promise<Response> {
+async function follow(
+  start: Outgoing,
+  allowed: ReadonlySet<string>,
+  p: Pick<PinnedFetchParts<unknown>, "fetch" | "refuse">,
+): Promise<Response> {
   let { url, method, body } = start;
   const { headers, signal } = start;
   for (let hop = 0; ; hop++) {
