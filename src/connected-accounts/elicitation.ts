@@ -66,14 +66,20 @@ interface SealedState {
   exp: number;
 }
 
+/** The SDK server the tool was registered through (`McpServer.server`), when it has one. */
+const lowServerOf = (call: ToolCall): LowServer | undefined =>
+  (call.server as { server?: LowServer } | undefined)?.server;
+
+/** What every URL elicitation of a provider says. */
+const connectMessage = (display_name: string): string => `Connect your ${display_name} account to continue.`;
+
 function eraOf(call: ToolCall): { modern: boolean; url_mode: boolean } {
   const envelope = (call.extra as CallbackExtra | undefined)?.mcpReq?.envelope;
   if (envelope && (PROTOCOL_VERSION_KEY in envelope || CLIENT_CAPABILITIES_KEY in envelope)) {
     const caps = envelope[CLIENT_CAPABILITIES_KEY] as { elicitation?: { url?: unknown } } | undefined;
     return { modern: true, url_mode: caps?.elicitation?.url !== undefined };
   }
-  const low = (call.server as { server?: LowServer } | undefined)?.server;
-  return { modern: false, url_mode: low?.getClientCapabilities?.()?.elicitation?.url !== undefined };
+  return { modern: false, url_mode: lowServerOf(call)?.getClientCapabilities?.()?.elicitation?.url !== undefined };
 }
 
 /** The arguments' digest bound into `requestState` (a retry must repeat the same call). */
@@ -92,7 +98,6 @@ export async function answerConnectionRequired(
 ): Promise<Record<string, unknown>> {
   const accounts = contextAccounts(context);
   const era = eraOf(call);
-  const message = `Connect your ${e.display_name} account to continue.`;
   if (!(accounts instanceof ConnectedAccounts) || !context.auth || !era.url_mode)
     return textResult(`Tool "${call.name}": ${e.message}`);
   if (era.modern) {
@@ -110,13 +115,13 @@ export async function answerConnectionRequired(
     };
     return inputRequired(state, e.display_name, STATE_PREFIX + (await accounts.seal(STATE_PURPOSE, { ...state })));
   }
-  const low = (call.server as { server?: LowServer } | undefined)?.server;
   try {
-    const notify = low?.createElicitationCompletionNotifier?.(e.elicitation_id);
+    const notify = lowServerOf(call)?.createElicitationCompletionNotifier?.(e.elicitation_id);
     if (notify) accounts.onCompletion(e.elicitation_id, accountOf(context.auth, e.provider), notify);
   } catch {
     // The client declared URL mode on initialize; a server that cannot notify still answers -32042.
   }
+  const message = connectMessage(e.display_name);
   const elicitation = { mode: "url" as const, elicitationId: e.elicitation_id, url: e.url, message };
   if ((call.extra as CallbackExtra | undefined)?.mcpReq) {
     // An SDK v2 server only passes through its own error class.
@@ -181,7 +186,7 @@ export async function resumeAfterElicitation(
 
 /** The `InputRequiredResult` asking to open `state.url`, carrying `requestState`. */
 function inputRequired(state: SealedState, display_name: string, requestState: string): Record<string, unknown> {
-  const message = `Connect your ${display_name} account to continue.`;
+  const message = connectMessage(display_name);
   return {
     resultType: "input_required",
     inputRequests: { [state.key]: { method: "elicitation/create", params: { mode: "url", message, url: state.url } } },
