@@ -307,3 +307,6 @@ export const MCP_HEADERS: Record<string, string> = {
   accept: "application/json, text/event-stream",
   "mcp-protocol-version": "2025-06-18",
 };
+
+/** The median (the upper one for an even count) of `xs`; 0 for none. */
+export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;

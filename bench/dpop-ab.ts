@@ -15,8 +15,9 @@ import { pathToFileURL } from "node:url";
 import { createAuthContext } from "../src/context/request-context.js";
 import type { AuthContext } from "../src/context/types.js";
 import type { DpopCheck } from "../src/protect/authenticate.js";
-import { envNumber, jwkThumbprint, makeKey, signAccessToken, signDpopProof, type BenchKey } from "./common.js";
+import { envNumber, jwkThumbprint, makeKey, median, signAccessToken, signDpopProof, type BenchKey } from "./common.js";
 import { p1363ToDer } from "./dpop-floor.js";
+import { timeStep } from "./dpop-steps.js";
 
 const MS = envNumber("BENCH_MICRO_MS", 300);
 const ROUNDS = envNumber("DPOP_AB_ROUNDS", 7);
@@ -47,29 +48,6 @@ async function loadSource(label: string, dir: string): Promise<Source> {
   const replay = (await import(url("stores/replay.ts"))) as Pick<Source, "MemoryReplayStore">;
   return { label, ...check, ...nonce, ...replay };
 }
-
-async function timeRun(run: () => unknown, inFlight: number, ms: number): Promise<number> {
-  let n = 0;
-  const c0 = process.cpuUsage();
-  const end = performance.now() + ms;
-  while (performance.now() < end) {
-    for (let k = 0; k < 20; k++) {
-      if (inFlight === 1) {
-        const r = run();
-        if (r instanceof Promise) await r;
-        n++;
-      } else {
-        const batch: unknown[] = [];
-        for (let j = 0; j < inFlight; j++, n++) batch.push(run());
-        await Promise.all(batch);
-      }
-    }
-  }
-  const c = process.cpuUsage(c0);
-  return (c.user + c.system) / n;
-}
-
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 
 /** A whole-check variant of `source`: a fresh, pre-signed proof per call, a new check when they run out. */
 function wholeCheck(source: Source, client: BenchKey, token: string, auth: AuthContext, withNonce: boolean) {
@@ -131,7 +109,7 @@ async function main(): Promise<void> {
     for (let k = 0; k < variants.length; k++) {
       const i = (k + round) % variants.length;
       const v = variants[i] as Variant;
-      t[i] = await timeRun(v.run, v.inFlight ?? 1, MS);
+      t[i] = (await timeStep(v.run, v.inFlight ?? 1, MS)).cpu;
     }
     t.forEach((x, i) => (cpu[i]?.push(x), ratio[i]?.push(x / (t[0] as number))));
   }

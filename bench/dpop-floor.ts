@@ -15,7 +15,7 @@
  */
 import { createPublicKey, verify, type JsonWebKey, type KeyObject } from "node:crypto";
 import { fileURLToPath } from "node:url";
-import { makeKey, signDpopProof } from "./common.js";
+import { makeKey, median, signDpopProof } from "./common.js";
 
 export interface FloorResult {
   /** µs of CPU per ES256 verification, key imported once. */
@@ -53,8 +53,6 @@ function prepare(): { input: Buffer; signature: Buffer; jwk: JsonWebKey; key: Ke
   if (!verify("sha256", input, key, signature)) throw new Error("dpop-floor: the prepared proof does not verify");
   return { input, signature, jwk, key };
 }
-
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 
 /** µs of CPU per call of `fn` over `n` calls. */
 function cpuPerCall(n: number, fn: () => boolean): number {

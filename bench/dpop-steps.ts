@@ -23,7 +23,7 @@ import { createDpopNonces } from "../src/dpop/nonce.js";
 import { accessTokenHash, createDpopKeyCache, verifyDpopProof } from "../src/dpop/verify.js";
 import { checkClaimsSet, fastHeader, verifyCompactSignature, verifyCompactSignatureSync } from "../src/lib/fast-jws.js";
 import { MemoryReplayStore } from "../src/stores/replay.js";
-import { envNumber, jwkThumbprint, makeKey, signAccessToken, signDpopProof } from "./common.js";
+import { envNumber, jwkThumbprint, makeKey, median, signAccessToken, signDpopProof } from "./common.js";
 import { p1363ToDer } from "./dpop-floor.js";
 
 const MS = envNumber("BENCH_MICRO_MS", 300);
@@ -62,7 +62,11 @@ interface Step {
  * CPU and wall µs per call of `run` over about MS ms, `inFlight` calls outstanding at a time (awaiting the calls that
  * return a promise).
  */
-async function timeStep(run: () => unknown, inFlight: number, ms: number): Promise<{ cpu: number; wall: number }> {
+export async function timeStep(
+  run: () => unknown,
+  inFlight: number,
+  ms: number,
+): Promise<{ cpu: number; wall: number }> {
   let n = 0;
   const c0 = process.cpuUsage();
   const start = performance.now();
@@ -85,8 +89,6 @@ async function timeStep(run: () => unknown, inFlight: number, ms: number): Promi
   const c = process.cpuUsage(c0);
   return { cpu: (c.user + c.system) / n, wall: ((now - start) * 1000) / n };
 }
-
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 
 /** Time every step for `ms` milliseconds a round (five rounds). */
 export async function runDpopSteps(ms = MS): Promise<DpopStepsResult> {

@@ -30,6 +30,7 @@ import {
   envNumber,
   jwkThumbprint,
   makeKey,
+  median,
   signAccessToken,
   signDpopProof,
   startJwksServer,
@@ -88,8 +89,6 @@ async function opsPerSecond(fn: (i: number) => Promise<unknown>, inFlight: numbe
   }
   return i / ((now - start) / 1000);
 }
-
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 
 /** Alternate the contenders for five rounds; the median of each. */
 async function compare(
