@@ -28,12 +28,7 @@ import {
   type RunningDevAuthorizationServer,
 } from "../../src/dev-authorization-server/index.js";
 import { Browser, consent } from "../helpers/connect.js";
-import {
-  THIRD_PARTY_SECRET,
-  startOidcThirdParty,
-  walkProvider,
-  type OidcThirdParty,
-} from "../helpers/oidc-third-party.js";
+import { acmeProvider, startOidcThirdParty, walkProvider, type OidcThirdParty } from "../helpers/oidc-third-party.js";
 import { freePort, haproxyBinary, startHaproxy, type RunningProxy } from "../helpers/proxy.js";
 import { hasRedisServer, startRedis } from "../helpers/redis.js";
 
@@ -93,15 +88,7 @@ describe("connected accounts in a fleet: two instances, one RedisTokenVault, HAP
         on_auth_event: (e) => void events.push(e),
         connected_accounts: {
           providers: {
-            acme: {
-              display_name: "Acme",
-              issuer: tp.issuer,
-              client_id: "mcp-server",
-              client_secret: THIRD_PARTY_SECRET,
-              scopes: ["openid", "offline_access"],
-              authorization_params: { prompt: "consent" },
-              api_origins: [tp.api],
-            },
+            acme: acmeProvider(tp),
           },
           sign_in: { client_id: "connect-page" },
           vault: new RedisTokenVault({ client, keys: KEYS, prefix: PREFIX }),

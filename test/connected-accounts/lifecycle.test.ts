@@ -27,7 +27,7 @@ import {
 import { Browser, consent } from "../helpers/connect.js";
 import {
   GOOD_API_KEY,
-  THIRD_PARTY_SECRET,
+  acmeProvider,
   startOidcThirdParty,
   walkProvider,
   type OidcThirdParty,
@@ -95,15 +95,7 @@ async function start(): Promise<Setup> {
       on_auth_event: (e) => void events.push(e),
       connected_accounts: {
         providers: {
-          acme: {
-            display_name: "Acme",
-            issuer: tp.issuer,
-            client_id: "mcp-server",
-            client_secret: THIRD_PARTY_SECRET,
-            scopes: ["openid", "offline_access"],
-            authorization_params: { prompt: "consent" },
-            api_origins: [tp.api],
-          },
+          acme: acmeProvider(tp),
           keyed: { type: "api_key", display_name: "Keyed", api_origins: [tp.api], key_label: "Service key" },
         },
         sign_in: { client_id: "connect-page" },

@@ -8,6 +8,7 @@
  * Counters are kept at the provider (token endpoint requests, refresh grants from its own events) and at
  * the API (200s and 401s), so tests measure what the provider and the API saw, not what the runtime says.
  */
+import type { OAuthProviderOptions } from "../../src/connected-accounts/types.js";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { exportJWK, generateKeyPair } from "jose";
@@ -55,6 +56,19 @@ async function readBody(req: IncomingMessage): Promise<void> {
 }
 
 /** Start it; `redirect_uris` are the MCP server's connect callbacks. */
+/** The `connected_accounts` provider entry for this third party: the MCP server as its confidential client. */
+export function acmeProvider(tp: Pick<OidcThirdParty, "issuer" | "api">): OAuthProviderOptions {
+  return {
+    display_name: "Acme",
+    issuer: tp.issuer,
+    client_id: "mcp-server",
+    client_secret: THIRD_PARTY_SECRET,
+    scopes: ["openid", "offline_access"],
+    authorization_params: { prompt: "consent" },
+    api_origins: [tp.api],
+  };
+}
+
 export async function startOidcThirdParty(o: {
   redirect_uris: string[];
   access_token_ttl_seconds?: number;
