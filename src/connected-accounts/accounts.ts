@@ -118,9 +118,9 @@ export class ConnectedAccounts {
     return this.#routes.handles(path);
   }
 
-  /** Serve a connect route. */
-  handle(req: Request): Promise<Response> {
-    return this.#routes.handle(req);
+  /** Serve a connect route (`readBody`: the adapter's body reader, when it hands the body over that way). */
+  handle(req: Request, readBody?: (limit: number) => Promise<Uint8Array>): Promise<Response> {
+    return this.#routes.handle(req, readBody);
   }
 
   /** The provider named `name`, or a refusal. */

@@ -64,8 +64,11 @@ export interface ConnectRoutesOptions {
 export interface ConnectRoutes {
   /** Whether `path` is under `base_path` (everything there is answered, unknown paths with 404). */
   handles(path: string): boolean;
-  /** Answer a request whose path {@link ConnectRoutes.handles}. */
-  handle(req: Request): Promise<Response>;
+  /**
+   * Answer a request whose path {@link ConnectRoutes.handles}. `readBody` reads the body instead of
+   * `req.body` when the adapter hands it over that way (`HandlerExtras.readBody`).
+   */
+  handle(req: Request, readBody?: (limit: number) => Promise<Uint8Array>): Promise<Response>;
 }
 
 /**
@@ -167,7 +170,7 @@ export function createConnectRoutes(o: ConnectRoutesOptions): ConnectRoutes {
   const routes = new Routes(o);
   return {
     handles: (path) => path === o.base_path || path.startsWith(`${o.base_path}/`),
-    handle: (req) => routes.handle(req),
+    handle: (req, readBody) => routes.handle(req, readBody),
   };
 }
 
@@ -214,7 +217,7 @@ class Routes {
         : undefined;
   }
 
-  async handle(req: Request): Promise<Response> {
+  async handle(req: Request, readBody?: (limit: number) => Promise<Uint8Array>): Promise<Response> {
     const url = new URL(req.url);
     const route = url.pathname.startsWith(this.#o.base_path) ? url.pathname.slice(this.#o.base_path.length) : "";
     const method = ROUTES.get(route);
@@ -223,7 +226,7 @@ class Routes {
     try {
       if (route === "/start") return await this.#start(req, url.searchParams);
       if (route === "/signed-in") return await this.#signedIn(req, url.searchParams);
-      if (route === "/confirm") return await this.#confirm(req);
+      if (route === "/confirm") return await this.#confirm(req, readBody);
       return await this.#callback(req, url.searchParams);
     } catch (e) {
       if (e instanceof Refusal) return this.#refuse(e.reason, e.clearCookie);
@@ -387,9 +390,9 @@ class Routes {
     return (origin === null || origin === this.#o.origin) && (site === null || site === "same-origin");
   }
 
-  async #confirm(req: Request): Promise<Response> {
+  async #confirm(req: Request, readBody: ((limit: number) => Promise<Uint8Array>) | undefined): Promise<Response> {
     if (!this.#sameOrigin(req)) throw new Refusal("cross_origin");
-    const form = await readForm(req);
+    const form = await readForm(req, readBody);
     const { id, flow } = await this.#flow(req, "identified");
     if (!safeEqual(form.get("csrf_token") ?? "", flow.csrf ?? "")) throw new Refusal("csrf_mismatch");
     const identity = flow.identity!;
@@ -505,10 +508,13 @@ async function authorizationOrigin(provider: ResolvedOAuthProvider, redirect_uri
   }
 }
 
-async function readForm(req: Request): Promise<URLSearchParams> {
+async function readForm(
+  req: Request,
+  readBody: ((limit: number) => Promise<Uint8Array>) | undefined,
+): Promise<URLSearchParams> {
   let read: Awaited<ReturnType<typeof readFormBody>>;
   try {
-    read = await readFormBody(req, MAX_FORM_BYTES);
+    read = await readFormBody(req, MAX_FORM_BYTES, readBody);
   } catch {
     throw new Refusal("bad_form");
   }

@@ -117,18 +117,20 @@ export type FormProblem = "not_form" | "too_large" | "repeated";
 /**
  * An `application/x-www-form-urlencoded` body, read whole up to `limit` bytes (a larger one refused
  * without reading it all), with no parameter given twice (RFC 6749 §3.1) — or what was wrong with it.
- * Other read errors are thrown as they are.
+ * `read` reads the body instead of `req.body` when an adapter hands it over that way (see
+ * `HandlerExtras.readBody`). Other read errors are thrown as they are.
  */
 export async function readFormBody(
   req: Request,
   limit: number,
+  read?: (limit: number) => Promise<Uint8Array>,
 ): Promise<{ form: URLSearchParams } | { problem: FormProblem }> {
   const type = (req.headers.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
   if (type !== "application/x-www-form-urlencoded") return { problem: "not_form" };
   if (declaredTooLarge(req.headers.get("content-length"), limit)) return { problem: "too_large" };
   let bytes: Uint8Array;
   try {
-    bytes = await readStreamBounded(req.body, limit);
+    bytes = await (read ? read(limit) : readStreamBounded(req.body, limit));
   } catch (e) {
     if (e instanceof BodyTooLarge) return { problem: "too_large" };
     throw e;

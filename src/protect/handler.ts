@@ -152,26 +152,19 @@ function stepUpRefusal(
     : undefined;
 }
 
-/** Largest body a connect page's form may have; past it the page answers with its fixed text. */
-const MAX_CONNECT_FORM_BYTES = 16 * 1024;
-
 /**
- * The connect pages read their form from `request.body`; an adapter that hands the body through
- * {@link HandlerExtras} instead (the Node adapter) gets it put back, bounded. A body a framework already
- * parsed (`express.urlencoded()`) becomes the form again.
+ * A connect page's request, with its form where the pages read it: a body a framework already parsed
+ * (`express.urlencoded()`) becomes the form again; a body the adapter hands over through
+ * {@link HandlerExtras.readBody} is read by the pages themselves, bounded by their own limit.
  */
-async function withStreamedBody(req: Request, extras: HandlerExtras | undefined): Promise<Request> {
-  if (req.method !== "POST" || (!extras?.readBody && extras?.parsedBody === undefined)) return req;
-  let body: Uint8Array | string = "";
-  if (extras.parsedBody !== undefined) {
-    const parsed = extras.parsedBody;
-    if (typeof parsed === "object" && parsed !== null)
-      body = new URLSearchParams(parsed as Record<string, string>).toString();
-  } else {
-    // Too large or unreadable: an empty body, which the page refuses with its fixed text.
-    body = await extras.readBody!(MAX_CONNECT_FORM_BYTES).catch(() => "");
-  }
-  return new Request(req.url, { method: "POST", headers: req.headers, body: body as BodyInit });
+function connectRequest(req: Request, extras: HandlerExtras | undefined): Request {
+  const parsed = extras?.parsedBody;
+  if (req.method !== "POST" || parsed === undefined) return req;
+  const body =
+    typeof parsed === "object" && parsed !== null
+      ? new URLSearchParams(parsed as Record<string, string>).toString()
+      : "";
+  return new Request(req.url, { method: "POST", headers: req.headers, body });
 }
 
 /** The server's connected accounts (`connected_accounts`), bound to its resource, validator and events. */
@@ -222,7 +215,7 @@ export function createHandler(backend: McpBackend, options: ResolvedProtectOptio
     if (view === "ambiguous") return ambiguousForwardedHeader();
     const path = pathnameOf(req.url);
     if (wellKnown.has(path)) return serveMetadata(req, view, cors, config.cache_ttl);
-    if (accounts?.handles(path)) return accounts.handle(await withStreamedBody(req, extras));
+    if (accounts?.handles(path)) return accounts.handle(connectRequest(req, extras), extras?.readBody);
     if (path !== endpointPath) return notFound();
     if (req.method === "OPTIONS") return cors.preflight(req);
 

@@ -186,3 +186,34 @@ test("a confidential sign-in client at the MCP authorization server: connects; a
     await bad.close();
   }
 });
+
+test("the confirm form's size limit through protect(): 16 KiB is read, one byte more is 413 — Node adapter (length or chunked) and Web-standard handler alike", async () => {
+  const s = await startConnectedServer();
+  try {
+    const flowMissing = /not part of a connect flow in this browser/;
+    const tooLarge = /The form is too large\. Nothing was connected\./;
+    const form = (n: number) => "csrf_token=" + "a".repeat(n - "csrf_token=".length);
+    const headers = { "content-type": "application/x-www-form-urlencoded", origin: s.origin };
+    const send = async (n: number, how: "length" | "chunked" | "web") => {
+      if (how === "web")
+        return s.handler(new Request(`${s.origin}/connect/confirm`, { method: "POST", headers, body: form(n) }));
+      const init: RequestInit & { duplex?: "half" } = {
+        method: "POST",
+        headers,
+        body: how === "chunked" ? new Blob([form(n)]).stream() : form(n),
+      };
+      if (how === "chunked") init.duplex = "half";
+      return fetch(`${s.origin}/connect/confirm`, init);
+    };
+    for (const how of ["length", "chunked", "web"] as const) {
+      const at = await send(16 * 1024, how);
+      assert.equal(at.status, 400, `${how}: 16 KiB is read (then the missing flow is refused)`);
+      assert.match(await at.text(), flowMissing, `${how}: the flow text`);
+      const over = await send(16 * 1024 + 1, how);
+      assert.equal(over.status, 413, `${how}: one byte more is too large`);
+      assert.match(await over.text(), tooLarge, `${how}: the fixed text`);
+    }
+  } finally {
+    await s.close();
+  }
+});
