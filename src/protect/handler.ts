@@ -29,7 +29,7 @@ import {
 import { ambiguousForwardedHeader, notFound, providerFailed } from "./responses.js";
 import { ANONYMOUS_PRINCIPAL } from "../serving/sessions.js";
 import { markReadsBodyLazily, type HandlerExtras } from "../adapters/contract.js";
-import { DEFAULT_MAX_BODY_BYTES, readJsonBody, type McpBackend } from "../serving/backend.js";
+import { DEFAULT_MAX_BODY_BYTES, readJsonBody, type McpBackend, type SessionLookup } from "../serving/backend.js";
 import { pathnameOf } from "../lib/url-path.js";
 import { createTokenExchange } from "../token-exchange/exchanger.js";
 import { connectedAccountsFor } from "../connected-accounts/accounts.js";
@@ -68,10 +68,11 @@ interface Gate {
   backend: McpBackend;
 }
 
-/** The outcome of the authorize step: the principal, or the answer to send instead. */
-type Authorized = { auth: AuthContext | null } | { response: Response };
-
-const ANONYMOUS: Authorized = Object.freeze({ auth: null });
+/**
+ * The outcome of the authorize step: the principal and the session the request names (see
+ * {@link McpBackend.findSession}), or the answer to send instead.
+ */
+type Authorized = { auth: AuthContext | null; session: SessionLookup | undefined } | { response: Response };
 
 /**
  * Authorize a request to the MCP endpoint. With authorization disabled everyone is anonymous. A
@@ -79,7 +80,7 @@ const ANONYMOUS: Authorized = Object.freeze({ auth: null });
  * Synchronous when the provider answered from its cache (no promise, no microtask turn).
  */
 function authorizeStep(req: Request, view: ResourceView, gate: Gate): Authorized | Promise<Authorized> {
-  if (!gate.config.enabled) return ANONYMOUS;
+  if (!gate.config.enabled) return checkSessionAndAccept(null, req, view, gate);
   let decided: AuthContext | null | Promise<AuthContext | null>;
   try {
     decided = authenticateCachedFirst(req, {
@@ -103,8 +104,9 @@ function authorizeStep(req: Request, view: ResourceView, gate: Gate): Authorized
 
 /** An authorized principal: checked against the session it names, reported as `accepted`. */
 function checkSessionAndAccept(auth: AuthContext | null, req: Request, view: ResourceView, gate: Gate): Authorized {
+  let session: SessionLookup | undefined;
   try {
-    gate.backend.checkSession?.(req, principalOf(auth));
+    session = gate.backend.findSession?.(req, principalOf(auth));
   } catch (e) {
     return { response: failed(e, req, view, gate) };
   }
@@ -116,7 +118,7 @@ function checkSessionAndAccept(auth: AuthContext | null, req: Request, view: Res
       scopes: auth.scopes,
       jkt: auth.jkt,
     });
-  return { auth };
+  return { auth, session };
 }
 
 /** What the authorize step answers for something thrown: an {@link AuthError}'s challenge, else a 500. */
@@ -224,7 +226,7 @@ export function createHandler(backend: McpBackend, options: ResolvedProtectOptio
     const step = authorizeStep(req, view, gate);
     const authorized = step instanceof Promise ? await step : step;
     if ("response" in authorized) return authorized.response;
-    const { auth } = authorized;
+    const { auth, session } = authorized;
     // Only an authorized request gets this far: the body is read now, once, bounded.
     const reading = readJsonBody(req, extras, maxBody);
     const read = reading instanceof Promise ? await reading : reading;
@@ -241,6 +243,7 @@ export function createHandler(backend: McpBackend, options: ResolvedProtectOptio
       principal: principalOf(auth),
       parsedBody: read.body,
       context: createRequestContext(auth, config.enabled, tokenExchange, accounts),
+      session,
     });
     if (policy && config.hide_unauthorized_tools && asksForList(read.body))
       res = await filterListResponse(res, policy, auth?.scopes ?? []);

@@ -27,14 +27,29 @@ export interface AuthorizedRequest {
   parsedBody: unknown;
   /** What `getContext()` returns inside tools. */
   context: RequestContext;
+  /**
+   * What the backend's {@link McpBackend.findSession} found for the session the request names, handed
+   * back so the session registry is looked up once per request; `undefined` when it names none (or the
+   * backend keeps no sessions).
+   */
+  session: SessionLookup | undefined;
 }
+
+/**
+ * A backend's answer to "which session does this request name": opaque to the gate, which only
+ * carries it from {@link McpBackend.findSession} to {@link McpBackend.handle}.
+ */
+export type SessionLookup = object;
 
 /** Serves authorized MCP requests. */
 export interface McpBackend {
   /** Answer one authorized request. */
   handle(authorized: AuthorizedRequest): Promise<Response>;
-  /** Throw {@link SessionMismatch} when the request names a session another principal opened. */
-  checkSession?(req: Request, principal: string): void;
+  /**
+   * The session the request names, before its body is read: throws {@link SessionMismatch} when another
+   * principal opened it; `undefined` when it names none. Backends without sessions leave it out.
+   */
+  findSession?(req: Request, principal: string): SessionLookup | undefined;
   /** Close every open session and per-request server. */
   close(): Promise<void>;
 }

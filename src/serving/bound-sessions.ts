@@ -9,8 +9,8 @@ import { randomUUID } from "node:crypto";
 import { runWithContext } from "../context/storage.js";
 import { SessionMismatch } from "../errors.js";
 import { sessionNotFound } from "../protect/responses.js";
-import { SessionRegistry, type SessionLimits } from "./sessions.js";
-import type { AuthorizedRequest } from "./backend.js";
+import { SessionRegistry, type SessionEntry, type SessionLimits } from "./sessions.js";
+import type { AuthorizedRequest, SessionLookup } from "./backend.js";
 import { sessionEventStore } from "./session-event-store.js";
 import type { EventStoreLike } from "./transport-options.js";
 
@@ -26,9 +26,15 @@ export interface SessionTransport {
 
 /** The sessions of one backend. */
 export interface BoundSessions<S extends { transport: SessionTransport }> {
-  /** Throw {@link SessionMismatch} when the request names a session another principal opened. */
-  checkSession(req: Request, principal: string): void;
-  /** Answer a request that names a session (404 when unknown); `undefined` when it names none. */
+  /**
+   * The session the request names, for {@link serve}: `undefined` when it names none. Throws
+   * {@link SessionMismatch} when it names a session another principal opened.
+   */
+  findSession(req: Request, principal: string): SessionLookup | undefined;
+  /**
+   * Answer a request that names a session, with what {@link findSession} found for it (404 when the
+   * session is unknown or has closed since); `undefined` when it names none.
+   */
   serve(authorized: AuthorizedRequest): Promise<Response> | undefined;
   /**
    * The transport options for a new session of `principal`: the user's (event store, …) first, then
@@ -47,6 +53,11 @@ export interface BoundSessions<S extends { transport: SessionTransport }> {
   clear(): void;
 }
 
+/** What {@link BoundSessions.findSession} found: the entry, or `undefined` for an unknown id. */
+interface Found<S> {
+  readonly entry: SessionEntry<S> | undefined;
+}
+
 /** Build the sessions of one backend; `close` ends one (evicted, idle or at shutdown). */
 export function boundSessions<S extends { transport: SessionTransport }>(
   limits: SessionLimits,
@@ -54,17 +65,20 @@ export function boundSessions<S extends { transport: SessionTransport }>(
 ): BoundSessions<S> {
   const sessions = new SessionRegistry<S>(limits, close);
   return {
-    checkSession(req, principal) {
-      // Session ids are not credentials: a session may only be used by the principal that opened it.
-      const id = req.headers.get("mcp-session-id");
-      const entry = id ? sessions.peek(id) : undefined;
-      if (entry && entry.principal !== principal) throw new SessionMismatch();
-    },
-    serve({ req, authInfo, parsedBody, context }) {
+    findSession(req, principal) {
       const id = req.headers.get("mcp-session-id");
       if (!id) return undefined;
+      // Session ids are not credentials: a session may only be used by the principal that opened it.
+      // Looked up once per request (and marked used here): serve() gets the entry with the request.
       const entry = sessions.get(id);
-      if (!entry) return Promise.resolve(sessionNotFound());
+      if (entry && entry.principal !== principal) throw new SessionMismatch();
+      return { entry } satisfies Found<S>;
+    },
+    serve({ req, authInfo, parsedBody, context, session }) {
+      if (!session) return undefined;
+      const { entry } = session as Found<S>;
+      // Gone: closed (evicted, idle, deleted) while this request's body was read.
+      if (!entry || entry.gone) return Promise.resolve(sessionNotFound());
       return runWithContext(context, () =>
         entry.session.transport.handleRequest(req, { authInfo: authInfo as never, parsedBody }),
       );

@@ -33,9 +33,17 @@ export interface SessionLimits {
   idle_timeout_ms?: number;
 }
 
-interface Entry<S> {
-  principal: string;
-  session: S;
+/** One registered session and its owner. */
+export interface SessionEntry<S> {
+  /** The principal that opened it. */
+  readonly principal: string;
+  /** The session itself (a transport and its server). */
+  readonly session: S;
+  /**
+   * Set once the session has left the registry. A request that found the entry before it left (its
+   * body was still being read) checks this instead of looking the id up again.
+   */
+  gone: boolean;
 }
 
 /**
@@ -44,7 +52,7 @@ interface Entry<S> {
  * @typeParam S - what a session is (a transport and its server).
  */
 export class SessionRegistry<S> {
-  readonly #all: LRUCache<string, Entry<S>>;
+  readonly #all: LRUCache<string, SessionEntry<S>>;
   readonly #byPrincipal = new Map<string, LRUCache<string, true>>();
   readonly #perPrincipal: number;
   readonly #anonymous: number;
@@ -58,7 +66,7 @@ export class SessionRegistry<S> {
     const max = limits.max_sessions ?? 1000;
     this.#perPrincipal = Math.min(limits.max_sessions_per_principal ?? 32, max);
     this.#anonymous = Math.min(limits.max_anonymous_sessions ?? 100, max);
-    this.#all = new LRUCache<string, Entry<S>>({
+    this.#all = new LRUCache<string, SessionEntry<S>>({
       max,
       ttl: limits.idle_timeout_ms ?? 1_800_000,
       updateAgeOnGet: true,
@@ -69,6 +77,7 @@ export class SessionRegistry<S> {
       // disposeAfter, not dispose: the callbacks touch the other cache, which must not happen while
       // either cache is in the middle of an eviction.
       disposeAfter: (entry, id, reason) => {
+        entry.gone = true;
         if (reason === "set") return;
         const own = this.#byPrincipal.get(entry.principal);
         if (own) {
@@ -91,14 +100,14 @@ export class SessionRegistry<S> {
   }
 
   /** The session and its owner, marking it used (it moves to the back of every eviction queue). */
-  get(id: string): Entry<S> | undefined {
+  get(id: string): SessionEntry<S> | undefined {
     const entry = this.#all.get(id);
     if (entry) this.#byPrincipal.get(entry.principal)?.get(id);
     return entry;
   }
 
   /** The session and its owner, without marking it used. */
-  peek(id: string): Entry<S> | undefined {
+  peek(id: string): SessionEntry<S> | undefined {
     return this.#all.peek(id);
   }
 
@@ -119,7 +128,7 @@ export class SessionRegistry<S> {
       this.#byPrincipal.set(principal, own);
     }
     own.set(id, true);
-    this.#all.set(id, { principal, session });
+    this.#all.set(id, { principal, session, gone: false });
   }
 
   /** Remove (and close) a session. */

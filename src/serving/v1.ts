@@ -128,7 +128,7 @@ function statefulBackend(
   };
 
   return {
-    checkSession: (req, principal) => sessions.checkSession(req, principal),
+    findSession: (req, principal) => sessions.findSession(req, principal),
     // Not async: a request on a session is the transport's promise itself, without another around it.
     handle(authorized: AuthorizedRequest): Promise<Response> {
       const inSession = sessions.serve(authorized);

@@ -208,7 +208,7 @@ export function createDualBackend(
 ): McpBackend {
   const v2 = createV2Backend(modern, feed);
   return {
-    checkSession: legacy.checkSession?.bind(legacy),
+    findSession: legacy.findSession?.bind(legacy),
     async handle(authorized: AuthorizedRequest): Promise<Response> {
       const sdk = await loadSdkV2();
       const isLegacy = await sdk.isLegacyRequest(authorized.req, authorized.parsedBody);
@@ -250,7 +250,7 @@ export function createV2SessionBackend(
   };
   const sessions = boundSessions<V2Session>(limits, closeSession);
   return {
-    checkSession: (req, principal) => sessions.checkSession(req, principal),
+    findSession: (req, principal) => sessions.findSession(req, principal),
 
     async handle(authorized: AuthorizedRequest): Promise<Response> {
       const inSession = sessions.serve(authorized);

@@ -1,8 +1,10 @@
-import { test } from "node:test";
+import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import { protect } from "../../src/index.js";
+import { JWTValidator, protect } from "../../src/index.js";
+import { startLocalIssuer, type LocalIssuer } from "../helpers/issuer.js";
 import { MCP_HEADERS, initialize, toolCall } from "../helpers/mcp.js";
+import { SessionRegistry } from "../../src/serving/sessions.js";
 
 const post = (handler: (r: Request) => Promise<Response>, body: string, sessionId?: string) =>
   handler(
@@ -53,4 +55,79 @@ test("a request without a session id must be initialize", async () => {
   assert.equal(bad.status, 400);
   assert.equal((await bad.json()).error.code, -32700);
   await handler.close();
+});
+
+describe("with authorization: one registry lookup per request", () => {
+  let issuer: LocalIssuer;
+  before(async () => {
+    issuer = await startLocalIssuer();
+  });
+  after(() => issuer.close());
+  const protectedHandler = () =>
+    protect(() => new McpServer({ name: "s", version: "1" }), {
+      authorization: { enabled: true, authorization_servers: [issuer.issuer], resource: "http://localhost/mcp" },
+      provider: new JWTValidator({ jwks_uri: issuer.jwksUri, issuer: issuer.issuer, audience: "http://localhost/mcp" }),
+    });
+  const headers = async (sessionId?: string) => ({
+    ...MCP_HEADERS,
+    authorization: `Bearer ${await issuer.sign({ sub: "alice", aud: "http://localhost/mcp" })}`,
+    ...(sessionId ? { "mcp-session-id": sessionId, "mcp-protocol-version": "2025-06-18" } : {}),
+  });
+
+  test("a request on a session looks the session registry up once", async () => {
+    const handler = protectedHandler();
+    const opened = await handler(
+      new Request("http://localhost/mcp", { method: "POST", headers: await headers(), body: initialize() }),
+    );
+    const id = opened.headers.get("mcp-session-id")!;
+    const call = new Request("http://localhost/mcp", {
+      method: "POST",
+      headers: await headers(id),
+      body: toolCall("x"),
+    });
+    const proto = SessionRegistry.prototype as unknown as Record<"get" | "peek", (...a: unknown[]) => unknown>;
+    const original = { get: proto.get, peek: proto.peek };
+    let lookups = 0;
+    for (const name of ["get", "peek"] as const)
+      proto[name] = function (this: unknown, ...a: unknown[]) {
+        lookups++;
+        return original[name].apply(this, a);
+      };
+    try {
+      assert.equal((await handler(call)).status, 200);
+    } finally {
+      Object.assign(proto, original);
+    }
+    assert.equal(lookups, 1);
+    await handler.close();
+  });
+
+  test("a session closed while a request's body is read answers that request 404", async () => {
+    const handler = protectedHandler();
+    const opened = await handler(
+      new Request("http://localhost/mcp", { method: "POST", headers: await headers(), body: initialize() }),
+    );
+    const id = opened.headers.get("mcp-session-id")!;
+    let send!: ReadableStreamDefaultController<Uint8Array>;
+    const body = new ReadableStream<Uint8Array>({ start: (c) => void (send = c) });
+    const pending = handler(
+      new Request("http://localhost/mcp", {
+        method: "POST",
+        headers: await headers(id),
+        body,
+        duplex: "half",
+      } as RequestInit),
+    );
+    await new Promise((r) => setTimeout(r, 20));
+    const { "content-type": _ct, ...deleteHeaders } = await headers(id);
+    const del = await handler(new Request("http://localhost/mcp", { method: "DELETE", headers: deleteHeaders }));
+    assert.equal(del.status, 200);
+    send.enqueue(new TextEncoder().encode(toolCall("x")));
+    send.close();
+    const res = await pending;
+    assert.equal(res.status, 404);
+    assert.equal(res.headers.get("cache-control"), "no-store", "our answer, not the closed transport's");
+    assert.equal((await res.json()).error.code, -32001);
+    await handler.close();
+  });
 });
