@@ -14,6 +14,7 @@ export default tseslint.config(
       "dist/",
       "docs/",
       ".tools/",
+      ".bench-build/",
       "test-artifacts/",
       "node_modules/",
       ".audit-build-*/",

@@ -34,6 +34,7 @@ import {
   TOOLS_CALL_BODY,
   type Row,
 } from "./common.js";
+import { serverEntry } from "./build.js";
 
 interface ProfileNode {
   id: number;
@@ -118,9 +119,10 @@ async function main(): Promise<void> {
   const jwks = await startJwksServer([key.publicJwk]);
   const token = signAccessToken(key, jwks.issuer, RESOURCE);
   const dpopToken = signAccessToken(key, jwks.issuer, RESOURCE, { cnf: { jkt: jwkThumbprint(dpopKey.publicJwk) } });
-  const child = fork(fileURLToPath(new URL("./servers.ts", import.meta.url)), [row], {
+  const server = serverEntry();
+  const child = fork(server.file, [row], {
     env: { ...process.env, BENCH_ISSUER: jwks.issuer, BENCH_JWKS_URI: jwks.jwksUri, BENCH_RESOURCE: RESOURCE },
-    execArgv: ["--import", "tsx", ...SERVER_NODE_FLAGS, "--cpu-prof", `--cpu-prof-dir=${dir}`],
+    execArgv: [...server.execArgv, ...SERVER_NODE_FLAGS, "--cpu-prof", `--cpu-prof-dir=${dir}`],
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
   const port = await new Promise<number>((resolve, reject) => {

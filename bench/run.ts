@@ -61,6 +61,7 @@ import {
   type Row,
 } from "./common.js";
 import type { FloorResult } from "./dpop-floor.js";
+import { serverEntry } from "./build.js";
 import type { MicroResults } from "./micro.js";
 import type { ScalingResults } from "./scaling.js";
 
@@ -170,7 +171,6 @@ function machineBusyMicros(): number | undefined {
   }
 }
 
-const serverFile = fileURLToPath(new URL("./servers.ts", import.meta.url));
 const microFile = fileURLToPath(new URL("./micro.ts", import.meta.url));
 const floorFile = fileURLToPath(new URL("./dpop-floor.ts", import.meta.url));
 
@@ -256,8 +256,12 @@ interface LineSummary {
   dpop_minus_bearer_us: number | null;
   /** `dpop_minus_bearer_us / dpop_floor_us` (issue 30's target: ≤ 1.1). */
   dpop_minus_bearer_vs_floor: number | null;
-  /** The floor of each round, µs (key imported once / JWK imported each time). */
-  dpop_floor_rounds: { floor_us: number; import_us: number }[];
+  /** One ES256 verification on libuv's pool (callback form, 8 in flight), hop included, µs of CPU. */
+  dpop_floor_pool_us: number | null;
+  /** One synchronous ES256 verification with 8 MiB of memory touched between two, µs of CPU. */
+  dpop_floor_cold_us: number | null;
+  /** The floor of each round, µs (key imported once / JWK imported each time / pool / cold caches). */
+  dpop_floor_rounds: { floor_us: number; import_us: number; pool_us: number; cold_us: number }[];
   rows: Record<string, unknown>;
   skipped: Record<string, string>;
   micro: unknown;
@@ -313,9 +317,10 @@ async function runLine(): Promise<void> {
   const live: Live[] = [];
   for (const row of SELECTED) {
     const label = LABELS[row];
-    const child = fork(serverFile, [row], {
+    const server = serverEntry();
+    const child = fork(server.file, [row], {
       env: childEnv,
-      execArgv: ["--import", "tsx", ...SERVER_NODE_FLAGS],
+      execArgv: [...server.execArgv, ...SERVER_NODE_FLAGS],
       stdio: ["ignore", "inherit", "inherit", "ipc"],
     });
     const ready = await once<{ type: string; port?: number; reason?: string }>(child, "ready");
@@ -511,7 +516,7 @@ async function runLine(): Promise<void> {
       await measureFloor();
       const floor = floorRounds.at(-1);
       console.log(
-        `round ${round + 1}/${ROUNDS}, req/s (server CPU / main thread per request): ${live.map(sliceSummary).join(", ")}${floor ? `; DPoP floor ${floor.floor_us} µs (JWK imported each time ${floor.import_us})` : ""}`,
+        `round ${round + 1}/${ROUNDS}, req/s (server CPU / main thread per request): ${live.map(sliceSummary).join(", ")}${floor ? `; DPoP floor ${floor.floor_us} µs (JWK imported each time ${floor.import_us}, pool ${floor.pool_us}, cold ${floor.cold_us})` : ""}`,
       );
     }
   } finally {
@@ -608,6 +613,8 @@ async function runLine(): Promise<void> {
   // Issue 30's DPoP figures: (e) − (b) in server CPU per request (paired per round) against the floor.
   const dpopFloor = floorRounds.length ? median(floorRounds.map((f) => f.floor_us)) : undefined;
   const dpopFloorImport = floorRounds.length ? median(floorRounds.map((f) => f.import_us)) : undefined;
+  const dpopFloorPool = floorRounds.length ? median(floorRounds.map((f) => f.pool_us)) : undefined;
+  const dpopFloorCold = floorRounds.length ? median(floorRounds.map((f) => f.cold_us)) : undefined;
   const dpopMinusBearer =
     dpopRow && bearer
       ? pairedMedian(dpopRow.sliceCpu, bearer.sliceCpu, (e, b) => e - b, dpopRow.cpuPerRequest - bearer.cpuPerRequest)
@@ -623,7 +630,14 @@ async function runLine(): Promise<void> {
     dpop_floor_import_us: dpopFloorImport ?? null,
     dpop_minus_bearer_us: dpopMinusBearer === undefined ? null : Math.round(dpopMinusBearer),
     dpop_minus_bearer_vs_floor: dpopMinusBearer === undefined || !dpopFloor ? null : round(dpopMinusBearer / dpopFloor),
-    dpop_floor_rounds: floorRounds.map(({ floor_us, import_us }) => ({ floor_us, import_us })),
+    dpop_floor_pool_us: dpopFloorPool ?? null,
+    dpop_floor_cold_us: dpopFloorCold ?? null,
+    dpop_floor_rounds: floorRounds.map(({ floor_us, import_us, pool_us, cold_us }) => ({
+      floor_us,
+      import_us,
+      pool_us,
+      cold_us,
+    })),
     rows: Object.fromEntries(
       results.map((r) => [
         r.row,
@@ -656,7 +670,10 @@ async function runLine(): Promise<void> {
 /** Issue 30's DPoP figures in one sentence, or `undefined` when the floor was not measured. */
 function dpopSummaryLine(s: LineSummary): string | undefined {
   if (s.dpop_floor_us === null) return undefined;
-  const floor = `DPoP floor (one ES256 verification, tight loop, this Node, this run): ${s.dpop_floor_us} µs CPU (JWK imported each time: ${s.dpop_floor_import_us} µs)`;
+  const floor =
+    `DPoP floor (one ES256 verification, tight loop, this Node, this run): ${s.dpop_floor_us} µs CPU ` +
+    `(JWK imported each time: ${s.dpop_floor_import_us} µs; on libuv's pool, 8 in flight: ${s.dpop_floor_pool_us} µs; ` +
+    `synchronous with 8 MiB touched between two: ${s.dpop_floor_cold_us} µs)`;
   if (s.dpop_minus_bearer_us === null) return `${floor}.`;
   return `${floor}; (e) − (b) server CPU per request ${s.dpop_minus_bearer_us} µs (paired per round) = ${s.dpop_minus_bearer_vs_floor}× the floor (target ≤ 1.1).`;
 }
@@ -892,6 +909,8 @@ async function main(): Promise<void> {
     cpu_us_per_req: primary?.summary.cpu_us_per_req ?? {},
     dpop_floor_us: primary?.summary.dpop_floor_us ?? null,
     dpop_floor_import_us: primary?.summary.dpop_floor_import_us ?? null,
+    dpop_floor_pool_us: primary?.summary.dpop_floor_pool_us ?? null,
+    dpop_floor_cold_us: primary?.summary.dpop_floor_cold_us ?? null,
     dpop_minus_bearer_us: primary?.summary.dpop_minus_bearer_us ?? null,
     dpop_minus_bearer_vs_floor: primary?.summary.dpop_minus_bearer_vs_floor ?? null,
     dpop_floor_rounds: primary?.summary.dpop_floor_rounds ?? [],

@@ -25,6 +25,7 @@ import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
 import { LRUCache } from "lru-cache";
+import { serverEntry } from "./build.js";
 import {
   envNumber,
   makeKey,
@@ -79,8 +80,6 @@ export interface ScalingResults {
   markdown: string;
 }
 
-const serverFile = fileURLToPath(new URL("./servers.ts", import.meta.url));
-
 function waitFor<T>(child: ChildProcess, type: string): Promise<T> {
   return new Promise((resolve, reject) => {
     const done = () => {
@@ -114,9 +113,10 @@ async function stop(child: ChildProcess): Promise<void> {
 }
 
 async function startRow(row: Row, env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; url: string }> {
-  const child = fork(serverFile, [row], {
+  const server = serverEntry();
+  const child = fork(server.file, [row], {
     env,
-    execArgv: ["--import", "tsx", ...SERVER_NODE_FLAGS],
+    execArgv: [...server.execArgv, ...SERVER_NODE_FLAGS],
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
   const ready = await waitFor<{ port: number }>(child, "ready");
