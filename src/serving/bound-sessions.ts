@@ -58,10 +58,14 @@ interface Found<S> {
   readonly entry: SessionEntry<S> | undefined;
 }
 
-/** Build the sessions of one backend; `close` ends one (evicted, idle or at shutdown). */
+/**
+ * Build the sessions of one backend; `close` ends one (evicted, idle or at shutdown); `afterResponse`,
+ * when given, runs after each response a session's transport gives in {@link BoundSessions.serve}.
+ */
 export function boundSessions<S extends { transport: SessionTransport }>(
   limits: SessionLimits,
   close: (session: S) => void,
+  afterResponse?: (session: S) => void,
 ): BoundSessions<S> {
   const sessions = new SessionRegistry<S>(limits, close);
   return {
@@ -79,9 +83,14 @@ export function boundSessions<S extends { transport: SessionTransport }>(
       const { entry } = session as Found<S>;
       // Gone: closed (evicted, idle, deleted) while this request's body was read.
       if (!entry || entry.gone) return Promise.resolve(sessionNotFound());
-      return runWithContext(context, () =>
+      const answered = runWithContext(context, () =>
         entry.session.transport.handleRequest(req, { authInfo: authInfo as never, parsedBody }),
       );
+      if (!afterResponse) return answered;
+      return answered.then((res) => {
+        afterResponse(entry.session);
+        return res;
+      });
     },
     transportOptions(user, principal, session) {
       const eventStore = user["eventStore"] as EventStoreLike | undefined;

@@ -13,6 +13,7 @@ import type { SessionLimits } from "./sessions.js";
 import { oneSessionAtATime, sessionRequired } from "../protect/responses.js";
 import type { McpBackend, AuthorizedRequest } from "./backend.js";
 import { boundSessions } from "./bound-sessions.js";
+import { releaseSettledJsonStreams } from "./sdk-v1-json-streams.js";
 
 /**
  * Something that yields an SDK server: an instance, or a factory called once per session (stateful) or per request
@@ -105,10 +106,17 @@ function statefulBackend(
   limits: SessionLimits,
   transportOptions: Readonly<Record<string, unknown>>,
 ): McpBackend {
-  const sessions = boundSessions<Session>(limits, (session) => {
-    void session.transport.close().catch(() => {});
-    pool.release(session.server);
-  });
+  // SDK 1.x leaks a stream entry per JSON-mode response on a session (sdk-v1-json-streams.ts).
+  const json = transportOptions["enableJsonResponse"] === true;
+  const release = json ? (session: Session) => releaseSettledJsonStreams(session.transport) : undefined;
+  const sessions = boundSessions<Session>(
+    limits,
+    (session) => {
+      void session.transport.close().catch(() => {});
+      pool.release(session.server);
+    },
+    release,
+  );
 
   /** Open a session for an `initialize` request (the transport registers it once it is accepted). */
   const open = async ({ req, authInfo, parsedBody, context, principal }: AuthorizedRequest): Promise<Response> => {
@@ -120,6 +128,7 @@ function statefulBackend(
     sessions.forgetOnClose(transport);
     await server.connect(transport);
     const res = await runWithContext(context, () => transport.handleRequest(req, { authInfo, parsedBody }));
+    if (json) releaseSettledJsonStreams(transport);
     if (!transport.sessionId) {
       void transport.close().catch(() => {});
       pool.release(server);

@@ -1,0 +1,50 @@
+/**
+ * A guard against a leak in `@modelcontextprotocol/sdk` 1.x's Web-standard Streamable HTTP transport.
+ *
+ * In JSON response mode (`transport: { json_response: true }`) the transport settles a POST's response
+ * without removing that POST's stream entry, so every request on a stateful session leaves one entry
+ * behind until the session closes: about 4.5 KB of heap per request with what it holds (measured with
+ * SDK 1.32.2: 20,000 calls on one session, +86 MB). Any authenticated caller could grow a server's
+ * memory that way for as long as it keeps its session busy. Reported upstream
+ * (modelcontextprotocol/typescript-sdk#2559; fix pending in #2747); the SDK v2 transport does not leak.
+ *
+ * After each response on a v1 session, {@link releaseSettledJsonStreams} drops the JSON entries that no
+ * pending request refers to any more. It reads the transport's private fields, so it checks their shape
+ * first and does nothing when they are not what it expects; with a fixed SDK there is nothing to drop.
+ *
+ * @module
+ */
+
+/** The private transport fields read here (SDK 1.x, `webStandardStreamableHttp.js`). */
+interface TransportInternals {
+  _streamMapping?: unknown;
+  _requestToStreamMapping?: unknown;
+  _standaloneSseStreamId?: unknown;
+}
+
+/** A JSON-mode stream entry: it waits for `resolveJson` and has no SSE controller. */
+function isJsonEntry(entry: unknown): boolean {
+  if (typeof entry !== "object" || entry === null) return false;
+  const e = entry as { resolveJson?: unknown; controller?: unknown };
+  return typeof e.resolveJson === "function" && e.controller === undefined;
+}
+
+/**
+ * Drop the transport's settled JSON-mode stream entries: those no pending request id maps to. The
+ * transport creates an entry and maps its request ids in one synchronous step, and unmaps them in the
+ * same step that settles the response, so an entry without a mapped id is one whose response has
+ * been given. Called after a response has been settled; never throws.
+ */
+export function releaseSettledJsonStreams(transport: unknown): void {
+  if (typeof transport !== "object" || transport === null) return;
+  const t = transport as TransportInternals;
+  const streams = t._streamMapping;
+  const pending = t._requestToStreamMapping;
+  if (!(streams instanceof Map) || !(pending instanceof Map) || streams.size === 0) return;
+  let live: Set<unknown> | undefined;
+  for (const [id, entry] of streams) {
+    if (id === t._standaloneSseStreamId || !isJsonEntry(entry)) continue;
+    live ??= new Set(pending.values());
+    if (!live.has(id)) streams.delete(id);
+  }
+}
