@@ -17,6 +17,7 @@ import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
 import express from "express";
 import { createRemoteJWKSet, jwtVerify } from "jose";
+import { releaseSettledJsonStreams } from "../src/serving/sdk-v1-json-streams.js";
 import { makeMcpServer, makeV2Handler, MCP_PATH, ROWS, type Row } from "./common.js";
 
 const env = (name: string): string => {
@@ -40,13 +41,22 @@ async function sdkStateless(req: IncomingMessage, res: ServerResponse, parsedBod
 /**
  * The SDK's stateful pattern (its `simpleStreamableHttp` example without Express): one server and
  * Node transport per session, found by `Mcp-Session-Id`; an `initialize` without one opens a session.
+ *
+ * With one fix a user who knows it would make: SDK 1.x keeps one stream entry per JSON response on a
+ * session (typescript-sdk#2559), so the session's heap grows by about 4.5 KB a request and the row
+ * measured the garbage collector walking it (1.4–1.7 GB of RSS by the end of a run). protect() releases
+ * those entries after each response; this row does the same with the same function, so (g) / (g*)
+ * compares the gates and not the leak.
  */
 function sdkStateful(): (req: IncomingMessage, res: ServerResponse, parsedBody: unknown) => void {
   const sessions = new Map<string, StreamableHTTPServerTransport>();
   return (req, res, parsedBody) => {
     const id = req.headers["mcp-session-id"];
     const existing = typeof id === "string" ? sessions.get(id) : undefined;
-    if (existing) return void existing.handleRequest(req, res, parsedBody);
+    if (existing) {
+      const inner = (existing as unknown as { _webStandardTransport?: unknown })._webStandardTransport;
+      return void existing.handleRequest(req, res, parsedBody).then(() => releaseSettledJsonStreams(inner));
+    }
     if (id !== undefined || !isInitializeRequest(parsedBody)) return void res.writeHead(400).end();
     const server = makeMcpServer();
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
