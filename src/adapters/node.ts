@@ -220,6 +220,8 @@ async function readWhole(stream: ReadableStream<Uint8Array>): Promise<Buffer> {
 }
 
 const isJson = (contentType: string): boolean => {
+  // What the SDK transports send: no split, trim or lower-casing for it.
+  if (contentType === "application/json") return true;
   const type = (contentType.split(";", 1)[0] ?? "").trim().toLowerCase();
   return type === "application/json" || type.endsWith("+json");
 };

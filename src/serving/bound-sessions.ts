@@ -59,13 +59,14 @@ interface Found<S> {
 }
 
 /**
- * Build the sessions of one backend; `close` ends one (evicted, idle or at shutdown); `afterResponse`,
- * when given, runs after each response a session's transport gives in {@link BoundSessions.serve}.
+ * Build the sessions of one backend; `close` ends one (evicted, idle or at shutdown); `beforeRequest`,
+ * when given, runs synchronously before each request {@link BoundSessions.serve} hands a session's
+ * transport.
  */
 export function boundSessions<S extends { transport: SessionTransport }>(
   limits: SessionLimits,
   close: (session: S) => void,
-  afterResponse?: (session: S) => void,
+  beforeRequest?: (session: S) => void,
 ): BoundSessions<S> {
   const sessions = new SessionRegistry<S>(limits, close);
   return {
@@ -83,14 +84,10 @@ export function boundSessions<S extends { transport: SessionTransport }>(
       const { entry } = session as Found<S>;
       // Gone: closed (evicted, idle, deleted) while this request's body was read.
       if (!entry || entry.gone) return Promise.resolve(sessionNotFound());
-      const answered = runWithContext(context, () =>
+      beforeRequest?.(entry.session);
+      return runWithContext(context, () =>
         entry.session.transport.handleRequest(req, { authInfo: authInfo as never, parsedBody }),
       );
-      if (!afterResponse) return answered;
-      return answered.then((res) => {
-        afterResponse(entry.session);
-        return res;
-      });
     },
     transportOptions(user, principal, session) {
       const eventStore = user["eventStore"] as EventStoreLike | undefined;

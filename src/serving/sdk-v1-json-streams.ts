@@ -8,8 +8,8 @@
  * memory that way for as long as it keeps its session busy. Reported upstream
  * (modelcontextprotocol/typescript-sdk#2559; fix pending in #2747); the SDK v2 transport does not leak.
  *
- * After each response on a v1 session, {@link releaseSettledJsonStreams} drops the JSON entries that no
- * pending request refers to any more. It reads the transport's private fields, so it checks their shape
+ * Before each request on a v1 session, {@link releaseSettledJsonStreams} drops the JSON entries that no
+ * pending request refers to any more (those of the session's earlier, answered requests). It reads the transport's private fields, so it checks their shape
  * first and does nothing when they are not what it expects; with a fixed SDK there is nothing to drop.
  *
  * @module
@@ -33,7 +33,7 @@ function isJsonEntry(entry: unknown): boolean {
  * Drop the transport's settled JSON-mode stream entries: those no pending request id maps to. The
  * transport creates an entry and maps its request ids in one synchronous step, and unmaps them in the
  * same step that settles the response, so an entry without a mapped id is one whose response has
- * been given. Called after a response has been settled; never throws.
+ * been given. Never throws.
  */
 export function releaseSettledJsonStreams(transport: unknown): void {
   if (typeof transport !== "object" || transport === null) return;

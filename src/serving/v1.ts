@@ -106,7 +106,9 @@ function statefulBackend(
   limits: SessionLimits,
   transportOptions: Readonly<Record<string, unknown>>,
 ): McpBackend {
-  // SDK 1.x leaks a stream entry per JSON-mode response on a session (sdk-v1-json-streams.ts).
+  // SDK 1.x leaks a stream entry per JSON-mode response on a session (sdk-v1-json-streams.ts): each
+  // request first releases those its session's earlier responses left (synchronously: no promise
+  // more per request), so a session holds only the entries of requests made since its latest one began.
   const json = transportOptions["enableJsonResponse"] === true;
   const release = json ? (session: Session) => releaseSettledJsonStreams(session.transport) : undefined;
   const sessions = boundSessions<Session>(
@@ -128,7 +130,6 @@ function statefulBackend(
     sessions.forgetOnClose(transport);
     await server.connect(transport);
     const res = await runWithContext(context, () => transport.handleRequest(req, { authInfo, parsedBody }));
-    if (json) releaseSettledJsonStreams(transport);
     if (!transport.sessionId) {
       void transport.close().catch(() => {});
       pool.release(server);
