@@ -9,7 +9,14 @@
  * (modelcontextprotocol/typescript-sdk#2559; fix pending in #2747); the SDK v2 transport does not leak.
  *
  * Before each request on a v1 session, {@link releaseSettledJsonStreams} drops the JSON entries that no
- * pending request refers to any more (those of the session's earlier, answered requests). It reads the transport's private fields, so it checks their shape
+ * pending request refers to any more (those of the session's earlier, answered requests).
+ *
+ * The other half of the same upstream issue: closing the transport drops a JSON-mode POST that is still
+ * waiting for its handler without ever answering it, so a call in flight when its session ends (a
+ * `DELETE`, an eviction by the session caps, an idle expiry, shutdown) hung until the client gave up —
+ * and the session caps are shared, so one principal's new sessions could leave another's calls hanging.
+ * {@link answerPendingJsonStreams} answers them (404 "Session not found", what a call arriving after the
+ * close gets) before the session's transport is closed. It reads the transport's private fields, so it checks their shape
  * first and does nothing when they are not what it expects; with a fixed SDK there is nothing to drop.
  *
  * @module
@@ -46,5 +53,25 @@ export function releaseSettledJsonStreams(transport: unknown): void {
     if (id === t._standaloneSseStreamId || !isJsonEntry(entry)) continue;
     live ??= new Set(pending.values());
     if (!live.has(id)) streams.delete(id);
+  }
+}
+
+/**
+ * Answer every JSON-mode POST still waiting on the transport with `answer()`, before the transport is
+ * closed (which would drop them unanswered). A POST answered here and later by the SDK keeps the first
+ * answer. Never throws.
+ */
+export function answerPendingJsonStreams(transport: unknown, answer: () => Response): void {
+  if (typeof transport !== "object" || transport === null) return;
+  const t = transport as TransportInternals;
+  const streams = t._streamMapping;
+  if (!(streams instanceof Map)) return;
+  for (const entry of streams.values()) {
+    if (!isJsonEntry(entry)) continue;
+    try {
+      (entry as { resolveJson: (res: Response) => void }).resolveJson(answer());
+    } catch {
+      // A resolver that throws is the SDK's; the transport's close goes on.
+    }
   }
 }

@@ -10,10 +10,10 @@ import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
 import { runWithContext } from "../context/storage.js";
 import type { SessionLimits } from "./sessions.js";
-import { oneSessionAtATime, sessionRequired } from "../protect/responses.js";
+import { oneSessionAtATime, sessionNotFound, sessionRequired } from "../protect/responses.js";
 import type { McpBackend, AuthorizedRequest } from "./backend.js";
 import { boundSessions } from "./bound-sessions.js";
-import { releaseSettledJsonStreams } from "./sdk-v1-json-streams.js";
+import { answerPendingJsonStreams, releaseSettledJsonStreams } from "./sdk-v1-json-streams.js";
 
 /**
  * Something that yields an SDK server: an instance, or a factory called once per session (stateful) or per request
@@ -114,6 +114,8 @@ function statefulBackend(
   const sessions = boundSessions<Session>(
     limits,
     (session) => {
+      // Closing drops a JSON-mode call still in flight unanswered (SDK 1.x): answer it first.
+      if (json) answerPendingJsonStreams(session.transport, sessionNotFound);
       void session.transport.close().catch(() => {});
       pool.release(session.server);
     },

@@ -4,7 +4,7 @@
  * entries of calls made since its latest call began, also under concurrent calls, and every call is
  * still answered.
  */
-import { test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
@@ -108,4 +108,83 @@ test("the guard leaves transports it does not recognise alone", () => {
   const waiting = new Map<unknown, unknown>([["j", { resolveJson: () => {} }]]);
   releaseSettledJsonStreams({ _streamMapping: waiting, _requestToStreamMapping: new Map([[7, "j"]]) });
   assert.equal(waiting.size, 1, "an entry a pending request maps to is kept");
+});
+
+/** `promise`, or a rejection naming `what` after `ms`: a hung call fails the test instead of stalling it. */
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer after ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+describe("a JSON-mode call in flight when its session ends is answered 404, not left hanging", () => {
+  const open = async (handler: ReturnType<typeof protect>) => {
+    const opened = await handler(
+      new Request("http://localhost/mcp", { method: "POST", headers: MCP_HEADERS, body: initialize() }),
+    );
+    assert.equal(opened.status, 200);
+    const sid = opened.headers.get("mcp-session-id")!;
+    return { sid, headers: { ...MCP_HEADERS, "mcp-session-id": sid, "mcp-protocol-version": "2025-06-18" } };
+  };
+  const slowCall = (handler: ReturnType<typeof protect>, headers: Record<string, string>) =>
+    handler(new Request("http://localhost/mcp", { method: "POST", headers, body: call(1, 400) }));
+  const assertSessionGone = async (res: Response) => {
+    assert.equal(res.status, 404);
+    assert.equal(((await res.json()) as { error: { code: number } }).error.code, -32001);
+  };
+  const started = () => new Promise((r) => setTimeout(r, 50));
+
+  test("the client DELETEs the session", async () => {
+    const handler = protect(echoServer, {
+      authorization: {},
+      session_mode: "stateful",
+      transport: { json_response: true },
+    });
+    const { sid, headers } = await open(handler);
+    const pending = slowCall(handler, headers);
+    await started();
+    const del = await handler(
+      new Request("http://localhost/mcp", {
+        method: "DELETE",
+        headers: { "mcp-session-id": sid, "mcp-protocol-version": "2025-06-18" },
+      }),
+    );
+    assert.equal(del.status, 200);
+    await assertSessionGone(await within(pending, 2000, "the in-flight call"));
+    await handler.close();
+  });
+
+  test("a new session evicts it (max_sessions)", async () => {
+    const handler = protect(echoServer, {
+      authorization: {},
+      session_mode: "stateful",
+      transport: { json_response: true },
+      max_sessions: 1,
+    });
+    const { headers } = await open(handler);
+    const pending = slowCall(handler, headers);
+    await started();
+    await open(handler);
+    await assertSessionGone(await within(pending, 2000, "the in-flight call"));
+    await handler.close();
+  });
+
+  test("the server shuts down (handler.close())", async () => {
+    const handler = protect(echoServer, {
+      authorization: {},
+      session_mode: "stateful",
+      transport: { json_response: true },
+    });
+    const { headers } = await open(handler);
+    const pending = slowCall(handler, headers);
+    await started();
+    await handler.close();
+    await assertSessionGone(await within(pending, 2000, "the in-flight call"));
+  });
 });
