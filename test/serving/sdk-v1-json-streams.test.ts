@@ -132,23 +132,27 @@ describe("a JSON-mode call in flight when its session ends is answered 404, not 
     const sid = opened.headers.get("mcp-session-id")!;
     return { sid, headers: { ...MCP_HEADERS, "mcp-session-id": sid, "mcp-protocol-version": "2025-06-18" } };
   };
-  const slowCall = (handler: ReturnType<typeof protect>, headers: Record<string, string>) =>
-    handler(new Request("http://localhost/mcp", { method: "POST", headers, body: call(1, 400) }));
-  const assertSessionGone = async (res: Response) => {
-    assert.equal(res.status, 404);
-    assert.equal(((await res.json()) as { error: { code: number } }).error.code, -32001);
-  };
-  const started = () => new Promise((r) => setTimeout(r, 50));
-
-  test("the client DELETEs the session", async () => {
+  /** A JSON-mode stateful server with one session whose 400 ms call is in flight. */
+  const inFlight = async (limits: { max_sessions?: number } = {}) => {
     const handler = protect(echoServer, {
       authorization: {},
       session_mode: "stateful",
       transport: { json_response: true },
+      ...limits,
     });
     const { sid, headers } = await open(handler);
-    const pending = slowCall(handler, headers);
-    await started();
+    const pending = handler(new Request("http://localhost/mcp", { method: "POST", headers, body: call(1, 400) }));
+    await new Promise((r) => setTimeout(r, 50));
+    return { handler, sid, pending };
+  };
+  const assertSessionGone = async (pending: Promise<Response>) => {
+    const res = await within(pending, 2000, "the in-flight call");
+    assert.equal(res.status, 404);
+    assert.equal(((await res.json()) as { error: { code: number } }).error.code, -32001);
+  };
+
+  test("the client DELETEs the session", async () => {
+    const { handler, sid, pending } = await inFlight();
     const del = await handler(
       new Request("http://localhost/mcp", {
         method: "DELETE",
@@ -156,35 +160,20 @@ describe("a JSON-mode call in flight when its session ends is answered 404, not 
       }),
     );
     assert.equal(del.status, 200);
-    await assertSessionGone(await within(pending, 2000, "the in-flight call"));
+    await assertSessionGone(pending);
     await handler.close();
   });
 
   test("a new session evicts it (max_sessions)", async () => {
-    const handler = protect(echoServer, {
-      authorization: {},
-      session_mode: "stateful",
-      transport: { json_response: true },
-      max_sessions: 1,
-    });
-    const { headers } = await open(handler);
-    const pending = slowCall(handler, headers);
-    await started();
+    const { handler, pending } = await inFlight({ max_sessions: 1 });
     await open(handler);
-    await assertSessionGone(await within(pending, 2000, "the in-flight call"));
+    await assertSessionGone(pending);
     await handler.close();
   });
 
   test("the server shuts down (handler.close())", async () => {
-    const handler = protect(echoServer, {
-      authorization: {},
-      session_mode: "stateful",
-      transport: { json_response: true },
-    });
-    const { headers } = await open(handler);
-    const pending = slowCall(handler, headers);
-    await started();
+    const { handler, pending } = await inFlight();
     await handler.close();
-    await assertSessionGone(await within(pending, 2000, "the in-flight call"));
+    await assertSessionGone(pending);
   });
 });
