@@ -2,28 +2,9 @@ import { createHash, randomBytes } from "node:crypto";
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { KeyRing, vaultKeyIssues } from "../../src/connected-accounts/key-ring.js";
-import { ConfigError } from "../../src/errors.js";
+import { expectConfigError } from "../helpers/config-error.js";
 
 const keyText = (): string => randomBytes(32).toString("base64url");
-
-/** The ConfigError `fn` throws, checked to name exactly `keys` and to quote none of `secrets`. */
-function configError(fn: () => unknown, keys: string[], secrets: string[] = []): ConfigError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  assert.ok(caught instanceof ConfigError, `a ConfigError, got ${String(caught)}`);
-  assert.equal(caught.code, "ERR_INVALID_CONFIG", "code");
-  assert.deepEqual(
-    caught.issues.map((i) => i.key),
-    keys,
-    `issues name ${keys.join(", ")}: ${caught.message}`,
-  );
-  for (const s of secrets) assert.ok(!caught.message.includes(s), "the message quotes no key material");
-  return caught;
-}
 
 describe("KeyRing", () => {
   test("round trip; every seal has a fresh IV; the sealed text has the v1.<kid>.<iv>.<ct> shape", async () => {
@@ -125,10 +106,10 @@ describe("KeyRing", () => {
     const short = randomBytes(31).toString("base64url");
     const long = randomBytes(33).toString("base64url");
     const padded = `${keyText()}=`;
-    configError(() => new KeyRing([]), ["keys"]);
-    configError(() => new KeyRing("x" as never), ["keys"]);
-    configError(() => new KeyRing([good, short]), ["keys.1"], [short]);
-    const e = configError(
+    expectConfigError(() => new KeyRing([]), ["keys"]);
+    expectConfigError(() => new KeyRing("x" as never), ["keys"]);
+    expectConfigError(() => new KeyRing([good, short]), ["keys.1"], [short]);
+    const e = expectConfigError(
       () =>
         new KeyRing([
           long,
@@ -146,7 +127,7 @@ describe("KeyRing", () => {
       [long, good, padded, short],
     );
     assert.match(e.message, /^Invalid KeyRing options: keys\.0: /, e.message);
-    configError(
+    expectConfigError(
       () =>
         new KeyRing([
           { id: "same", key: keyText() },
@@ -154,11 +135,11 @@ describe("KeyRing", () => {
         ]),
       ["keys.1"],
     );
-    configError(() => new KeyRing([good, good]), ["keys.1"], [good]);
+    expectConfigError(() => new KeyRing([good, good]), ["keys.1"], [good]);
     // 43 characters carry 258 bits: the last character's 2 spare bits changed decode to the same key, refused.
     const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     const twin = good.slice(0, 42) + ALPHABET[ALPHABET.indexOf(good[42]!) ^ 1]!;
-    configError(() => new KeyRing([twin]), ["keys.0"], [twin]);
+    expectConfigError(() => new KeyRing([twin]), ["keys.0"], [twin]);
     assert.deepEqual(vaultKeyIssues([good]), [], "a good list has no issue");
   });
 
@@ -166,7 +147,7 @@ describe("KeyRing", () => {
     let b: Buffer;
     do b = randomBytes(32);
     while (!/[+/]/.test(b.toString("base64")));
-    configError(() => new KeyRing([b.toString("base64").replace(/=+$/, "")]), ["keys.0"]);
+    expectConfigError(() => new KeyRing([b.toString("base64").replace(/=+$/, "")]), ["keys.0"]);
   });
 
   test("KeyRing.random: a fresh key per ring", async () => {

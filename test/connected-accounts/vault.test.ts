@@ -10,8 +10,8 @@ import {
 } from "../../src/connected-accounts/vault.js";
 import { VaultUnavailable, ConnectedAccountError } from "../../src/connected-accounts/errors.js";
 import type { AccountKey, StoredCredential, TokenVault } from "../../src/connected-accounts/types.js";
-import { ConfigError } from "../../src/errors.js";
 import { hasRedisServer, startRedis } from "../helpers/redis.js";
+import { expectConfigError } from "../helpers/config-error.js";
 
 const keyText = (): string => randomBytes(32).toString("base64url");
 
@@ -58,23 +58,6 @@ interface Harness {
   vault: TokenVault;
   peer: TokenVault;
   raw: Raw;
-}
-
-/** The ConfigError `fn` throws, checked to name each of `keys`. */
-function configError(fn: () => unknown, keys: string[], secrets: string[] = []): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  assert.ok(caught instanceof ConfigError, `a ConfigError, got ${String(caught)}`);
-  assert.deepEqual(
-    caught.issues.map((i) => i.key),
-    keys,
-    `issues name ${keys.join(", ")}: ${caught.message}`,
-  );
-  for (const s of secrets) assert.ok(!caught.message.includes(s), "the message quotes no key material");
 }
 
 /** The tests every TokenVault passes. `setup` is called per test. */
@@ -294,11 +277,11 @@ describe("MemoryTokenVault", () => {
 
   test("bad options: ConfigError naming each field, never a key", () => {
     const short = randomBytes(31).toString("base64url");
-    configError(() => new MemoryTokenVault({ max_records: 0 }), ["max_records"]);
-    configError(() => new MemoryTokenVault({ keys: [] }), ["keys"]);
-    configError(() => new MemoryTokenVault({ keys: [keyText(), short] }), ["keys.1"], [short]);
-    configError(() => new MemoryTokenVault({ clock: 5 as never, max_records: 1.5 }), ["max_records", "clock"]);
-    configError(() => new MemoryTokenVault({ max_record: 5 } as never), ["max_record"]);
+    expectConfigError(() => new MemoryTokenVault({ max_records: 0 }), ["max_records"]);
+    expectConfigError(() => new MemoryTokenVault({ keys: [] }), ["keys"]);
+    expectConfigError(() => new MemoryTokenVault({ keys: [keyText(), short] }), ["keys.1"], [short]);
+    expectConfigError(() => new MemoryTokenVault({ clock: 5 as never, max_records: 1.5 }), ["max_records", "clock"]);
+    expectConfigError(() => new MemoryTokenVault({ max_record: 5 } as never), ["max_record"]);
   });
 });
 
@@ -510,19 +493,22 @@ describe("RedisTokenVault with a fake client: timeouts, back-off, options", () =
   test("bad options: ConfigError naming each field, never a key", () => {
     const client = fake([]);
     const short = randomBytes(31).toString("base64url");
-    configError(() => new RedisTokenVault({ client } as never), ["keys"]);
-    configError(() => new RedisTokenVault({ client, keys: [] }), ["keys"]);
-    configError(() => new RedisTokenVault({ client, keys: [short, keyText()] }), ["keys.0"], [short]);
-    configError(() => new RedisTokenVault({ keys: [keyText()] } as never), ["client"]);
-    configError(() => new RedisTokenVault({ client: { get() {}, set() {} } as never, keys: [keyText()] }), ["client"]);
-    configError(
+    expectConfigError(() => new RedisTokenVault({ client } as never), ["keys"]);
+    expectConfigError(() => new RedisTokenVault({ client, keys: [] }), ["keys"]);
+    expectConfigError(() => new RedisTokenVault({ client, keys: [short, keyText()] }), ["keys.0"], [short]);
+    expectConfigError(() => new RedisTokenVault({ keys: [keyText()] } as never), ["client"]);
+    expectConfigError(
+      () => new RedisTokenVault({ client: { get() {}, set() {} } as never, keys: [keyText()] }),
+      ["client"],
+    );
+    expectConfigError(
       () => new RedisTokenVault({ client, keys: [keyText()], prefix: 5 as never, timeout_ms: -1 }),
       ["prefix", "timeout_ms"],
     );
-    configError(
+    expectConfigError(
       () => new RedisTokenVault({ client, keys: [keyText()], backoff: { initial_ms: 0 } }),
       ["backoff.initial_ms"],
     );
-    configError(() => new RedisTokenVault({ client, keys: [keyText()], timeout: 5 } as never), ["timeout"]);
+    expectConfigError(() => new RedisTokenVault({ client, keys: [keyText()], timeout: 5 } as never), ["timeout"]);
   });
 });
