@@ -29,6 +29,13 @@ interface TransportInternals {
   _standaloneSseStreamId?: unknown;
 }
 
+/** The transport's stream entries by stream id, or `undefined` when it does not look like SDK 1.x's. */
+function streamsOf(transport: unknown): Map<unknown, unknown> | undefined {
+  if (typeof transport !== "object" || transport === null) return undefined;
+  const streams = (transport as TransportInternals)._streamMapping;
+  return streams instanceof Map ? streams : undefined;
+}
+
 /** A JSON-mode stream entry: it waits for `resolveJson` and has no SSE controller. */
 function isJsonEntry(entry: unknown): boolean {
   if (typeof entry !== "object" || entry === null) return false;
@@ -43,11 +50,11 @@ function isJsonEntry(entry: unknown): boolean {
  * been given. Never throws.
  */
 export function releaseSettledJsonStreams(transport: unknown): void {
-  if (typeof transport !== "object" || transport === null) return;
+  const streams = streamsOf(transport);
+  if (!streams || streams.size === 0) return;
   const t = transport as TransportInternals;
-  const streams = t._streamMapping;
   const pending = t._requestToStreamMapping;
-  if (!(streams instanceof Map) || !(pending instanceof Map) || streams.size === 0) return;
+  if (!(pending instanceof Map)) return;
   let live: Set<unknown> | undefined;
   for (const [id, entry] of streams) {
     if (id === t._standaloneSseStreamId || !isJsonEntry(entry)) continue;
@@ -62,10 +69,8 @@ export function releaseSettledJsonStreams(transport: unknown): void {
  * answer. Never throws.
  */
 export function answerPendingJsonStreams(transport: unknown, answer: () => Response): void {
-  if (typeof transport !== "object" || transport === null) return;
-  const t = transport as TransportInternals;
-  const streams = t._streamMapping;
-  if (!(streams instanceof Map)) return;
+  const streams = streamsOf(transport);
+  if (!streams) return;
   for (const entry of streams.values()) {
     if (!isJsonEntry(entry)) continue;
     try {
