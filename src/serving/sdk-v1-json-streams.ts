@@ -16,8 +16,10 @@
  * `DELETE`, an eviction by the session caps, an idle expiry, shutdown) hung until the client gave up —
  * and the session caps are shared, so one principal's new sessions could leave another's calls hanging.
  * {@link answerPendingJsonStreams} answers them (404 "Session not found", what a call arriving after the
- * close gets) before the session's transport is closed. It reads the transport's private fields, so it checks their shape
- * first and does nothing when they are not what it expects; with a fixed SDK there is nothing to drop.
+ * close gets) before the session's transport is closed.
+ *
+ * Both read the transport's private fields, so they check their shape first and do nothing when it is
+ * not what they expect; with a fixed SDK there is nothing to drop and nothing left unanswered.
  *
  * @module
  */
