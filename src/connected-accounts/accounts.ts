@@ -12,6 +12,7 @@ import { randomToken } from "../lib/secrets.js";
 import type { AuthContext } from "../context/types.js";
 import { emitSafely, type AuthEventListener } from "../events.js";
 import type { Clock } from "../lib/clock.js";
+import type { BodyReader } from "../lib/body.js";
 import type { Fetch } from "../lib/fetch.js";
 import { pinnedFetch } from "../lib/pinned-fetch.js";
 import type { Connection } from "../token-exchange/types.js";
@@ -119,7 +120,7 @@ export class ConnectedAccounts {
   }
 
   /** Serve a connect route (`readBody`: the adapter's body reader, when it hands the body over that way). */
-  handle(req: Request, readBody?: (limit: number) => Promise<Uint8Array>): Promise<Response> {
+  handle(req: Request, readBody?: BodyReader): Promise<Response> {
     return this.#routes.handle(req, readBody);
   }
 

@@ -19,7 +19,7 @@
  * @module
  */
 import { z } from "zod";
-import { readFormBody } from "../lib/body.js";
+import { readFormBody, type BodyReader } from "../lib/body.js";
 import type { Clock } from "../lib/clock.js";
 import { visibleControls } from "../lib/display.js";
 import type { Fetch } from "../lib/fetch.js";
@@ -68,7 +68,7 @@ export interface ConnectRoutes {
    * Answer a request whose path {@link ConnectRoutes.handles}. `readBody` reads the body instead of
    * `req.body` when the adapter hands it over that way (`HandlerExtras.readBody`).
    */
-  handle(req: Request, readBody?: (limit: number) => Promise<Uint8Array>): Promise<Response>;
+  handle(req: Request, readBody?: BodyReader): Promise<Response>;
 }
 
 /**
@@ -217,7 +217,7 @@ class Routes {
         : undefined;
   }
 
-  async handle(req: Request, readBody?: (limit: number) => Promise<Uint8Array>): Promise<Response> {
+  async handle(req: Request, readBody?: BodyReader): Promise<Response> {
     const url = new URL(req.url);
     const route = url.pathname.startsWith(this.#o.base_path) ? url.pathname.slice(this.#o.base_path.length) : "";
     const method = ROUTES.get(route);
@@ -390,7 +390,7 @@ class Routes {
     return (origin === null || origin === this.#o.origin) && (site === null || site === "same-origin");
   }
 
-  async #confirm(req: Request, readBody: ((limit: number) => Promise<Uint8Array>) | undefined): Promise<Response> {
+  async #confirm(req: Request, readBody: BodyReader | undefined): Promise<Response> {
     if (!this.#sameOrigin(req)) throw new Refusal("cross_origin");
     const form = await readForm(req, readBody);
     const { id, flow } = await this.#flow(req, "identified");
@@ -508,10 +508,7 @@ async function authorizationOrigin(provider: ResolvedOAuthProvider, redirect_uri
   }
 }
 
-async function readForm(
-  req: Request,
-  readBody: ((limit: number) => Promise<Uint8Array>) | undefined,
-): Promise<URLSearchParams> {
+async function readForm(req: Request, readBody: BodyReader | undefined): Promise<URLSearchParams> {
   let read: Awaited<ReturnType<typeof readFormBody>>;
   try {
     read = await readFormBody(req, MAX_FORM_BYTES, readBody);

@@ -111,6 +111,12 @@ export function readNodeBodyBounded(req: IncomingMessage, limit: number): Promis
   });
 }
 
+/**
+ * Reads a request's body whole, at most `limit` bytes (rejecting with {@link BodyTooLarge} past it): the
+ * shape of `HandlerExtras.readBody`, which an adapter passes when it hands the body over itself.
+ */
+export type BodyReader = (limit: number) => Promise<Uint8Array>;
+
 /** Why {@link readFormBody} found no form. */
 export type FormProblem = "not_form" | "too_large" | "repeated";
 
@@ -123,7 +129,7 @@ export type FormProblem = "not_form" | "too_large" | "repeated";
 export async function readFormBody(
   req: Request,
   limit: number,
-  read?: (limit: number) => Promise<Uint8Array>,
+  read?: BodyReader,
 ): Promise<{ form: URLSearchParams } | { problem: FormProblem }> {
   const type = (req.headers.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
   if (type !== "application/x-www-form-urlencoded") return { problem: "not_form" };
